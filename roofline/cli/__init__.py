@@ -1,0 +1,71 @@
+"""The ``roofline`` command line. The only place in the tool that prints or exits.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``, which adds
+an ``argparse`` parser whose ``run`` default is a function ``run(args) -> int``.
+Any :class:`~roofline.errors.RooflineError` becomes one line on stderr and exit code
+2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from roofline.errors import RooflineError
+
+#: subcommand modules, in the order ``--help`` lists them
+COMMANDS = ("profile", "compare", "gpus", "vram", "bench", "calibrate")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every available subcommand registered."""
+    parser = _Parser(
+        prog="roofline",
+        description="Per-layer FLOPs, bytes and roofline analysis for PyTorch models.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    from roofline import __version__
+
+    parser.add_argument("--version", action="version", version=f"roofline {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"roofline.cli.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"roofline.cli.{name}_cmd":
+                continue  # not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``roofline`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except RooflineError as exc:
+        if args.debug:
+            raise
+        print(f"roofline: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("roofline: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Exception families, one per layer of the tool.
+
+The library raises these and never prints or exits; the CLI turns any
+:class:`RooflineError` into a one-line message and exit code 2. Every message is
+written for the user: it says what is wrong and, where possible, how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class RooflineError(Exception):
+    """Base class: a problem the user can fix (bad input, missing file, ...)."""
+
+
+class SpecError(RooflineError):
+    """A model spec (model.yaml, YOLO-format yaml) is missing, malformed or unusable."""
+
+
+class CountingError(RooflineError):
+    """The model could not be run under the counter (it rejects its inputs, ...)."""
+
+
+class DeviceError(RooflineError):
+    """A device spec is unknown, malformed, or a local device cannot be read."""
+
+
+class AnalysisError(RooflineError):
+    """A roofline analysis was asked for something the device cannot answer."""
+
+
+class MemoryEstimateError(RooflineError):
+    """A VRAM estimate was asked with impossible or malformed parameters."""
+
+
+class MeasurementError(RooflineError):
+    """A benchmark or calibration run failed (no CUDA, out of memory, ...)."""
+
+
+class ReportError(RooflineError):
+    """A report could not be written (output path problems, ...)."""

@@ -1,0 +1,390 @@
+"""Model specs: the YAML files users write, and the formats that read them.
+
+A spec says which model to build, with which inputs, in which mode. Several file
+formats can describe a model; each is a :class:`SpecFormat` registered with
+:func:`register_format`. :func:`load_spec` reads a file safely, asks each format in
+turn whether it recognises the document, and lets the first that does build a
+:class:`ModelSpec`.
+
+Built-in formats:
+
+* ``import`` (this module): ``model: package.module:callable`` plus ``inputs``.
+* ``yolo`` (:mod:`roofline.yolo`): YOLOv5-style architecture files with
+  ``backbone`` and ``head``.
+
+Formats are tried in registration order, most specific first; the import format is
+the fallback and is tried last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import yaml
+
+from roofline.errors import RooflineError, SpecError
+from roofline.units import dtype_name, parse_dtype
+
+MODES = ("inference", "training")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input: its shape, dtype and (for keyword inputs) its name.
+
+    Integer inputs (token ids, class labels) are drawn from ``[low, high)`` when real
+    data is needed; float inputs from a standard normal distribution.
+    """
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype = torch.float32
+    name: str | None = None
+    low: int = 0
+    high: int = 2
+
+    def with_batch(self, batch: int) -> InputSpec:
+        """The same input with its first dimension replaced by ``batch``."""
+        if not self.shape:
+            return self
+        return replace(self, shape=(batch, *self.shape[1:]))
+
+    def make(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """A tensor of this shape and dtype with random data (never zeros)."""
+        if self.dtype.is_floating_point:
+            return torch.randn(self.shape, device=device).to(self.dtype)
+        if self.dtype == torch.bool:
+            return torch.randint(0, 2, self.shape, device=device).bool()
+        return torch.randint(self.low, max(self.high, self.low + 1), self.shape, device=device).to(
+            self.dtype
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Plain-data description for reports."""
+        d: dict[str, Any] = {"shape": list(self.shape), "dtype": dtype_name(self.dtype)}
+        if self.name:
+            d["name"] = self.name
+        return d
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build a model and feed it.
+
+    ``factory`` builds the ``nn.Module`` in whatever device/tensor context the caller
+    sets up (the counter builds it under fake tensors, the benchmark on a real device).
+    """
+
+    name: str
+    factory: Callable[[], torch.nn.Module]
+    inputs: tuple[InputSpec, ...]
+    mode: str = "inference"
+    format: str = "import"
+    source: Path | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch(self) -> int | None:
+        """The batch size: the first dimension of the first input."""
+        return self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
+
+    def build(self) -> torch.nn.Module:
+        """Build the model; errors from the user's callable become :class:`SpecError`."""
+        try:
+            model = self.factory()
+        except RooflineError:
+            raise
+        except Exception as exc:  # the user's code failed; say where
+            raise SpecError(
+                f"building {self.name!r} failed: {type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+        if not isinstance(model, torch.nn.Module):
+            raise SpecError(
+                f"{self.name!r}: the model callable returned {type(model).__name__}, "
+                "not a torch.nn.Module"
+            )
+        return model
+
+    def with_batch(self, batch: int | None) -> ModelSpec:
+        """The same spec with every input's first dimension set to ``batch``."""
+        if batch is None:
+            return self
+        if batch < 1:
+            raise SpecError(f"batch must be a positive integer, got {batch}")
+        return replace(self, inputs=tuple(i.with_batch(batch) for i in self.inputs))
+
+    def with_mode(self, mode: str | None) -> ModelSpec:
+        """The same spec in another mode (``inference`` or ``training``)."""
+        if mode is None:
+            return self
+        return replace(self, mode=check_mode(mode))
+
+    def example_inputs(
+        self, device: torch.device | str = "cpu"
+    ) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
+        """Positional and keyword inputs with random data, created on ``device``."""
+        args = tuple(i.make(device) for i in self.inputs if i.name is None)
+        kwargs = {i.name: i.make(device) for i in self.inputs if i.name is not None}
+        return args, kwargs
+
+
+class SpecFormat(Protocol):
+    """A spec file format. ``detect`` looks at the parsed YAML; ``load`` builds the spec."""
+
+    name: str
+
+    def detect(self, data: Mapping[str, Any]) -> bool: ...
+
+    def load(
+        self, data: Mapping[str, Any], path: Path | None, overrides: Mapping[str, Any]
+    ) -> ModelSpec: ...
+
+
+_FORMATS: list[SpecFormat] = []
+
+
+def register_format(fmt: SpecFormat, *, fallback: bool = False) -> SpecFormat:
+    """Add a spec format. Specific formats go first; a ``fallback`` format goes last."""
+    if fallback:
+        _FORMATS.append(fmt)
+    else:
+        _FORMATS.insert(0, fmt)
+    return fmt
+
+
+def formats() -> tuple[SpecFormat, ...]:
+    """The registered formats, in the order they are tried."""
+    _load_builtin_formats()
+    return tuple(_FORMATS)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Load a YAML file with ``yaml.safe_load``; errors become one-line :class:`SpecError`."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecError(f"{p}: no such file")
+    if p.is_dir():
+        raise SpecError(f"{p}: is a folder, expected a .yaml file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise SpecError(
+            f"{p}:{line}: unsafe or unknown YAML tag ({_first_line(exc.problem)}); "
+            "model specs are plain data: remove the tag"
+        ) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+        problem = getattr(exc, "problem", None) or _first_line(exc)
+        raise SpecError(f"{where}: YAML syntax error: {problem}") from exc
+
+
+def load_spec(
+    path: str | Path,
+    *,
+    batch: int | None = None,
+    mode: str | None = None,
+    **overrides: Any,
+) -> ModelSpec:
+    """Read a spec file of any registered format.
+
+    ``batch`` and ``mode`` override the file; other keyword ``overrides`` (``imgsz``,
+    ``nc`` ...) are passed to the format, which rejects those it does not know.
+    """
+    p = Path(path)
+    data = read_yaml(p)
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{p}: expected a YAML mapping (key: value lines) at the top level")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    for fmt in formats():
+        if fmt.detect(data):
+            spec = fmt.load(data, p, overrides)
+            return spec.with_batch(batch).with_mode(mode)
+    raise SpecError(
+        f"{p}: not a model spec: expected a 'model: package.module:callable' line "
+        "or a YOLO-style 'backbone'/'head' architecture"
+    )
+
+
+def check_mode(mode: str) -> str:
+    """Validate a mode name."""
+    if mode not in MODES:
+        raise SpecError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    return mode
+
+
+# --------------------------------------------------------------------------- import format
+
+
+class ImportFormat:
+    """``model: package.module:callable`` with ``kwargs``, ``inputs``, ``batch``, ``mode``.
+
+    The module part may also be a path to a ``.py`` file. Relative names resolve
+    against the spec file's folder first, so a model defined next to its spec works.
+    """
+
+    name = "import"
+    keys = frozenset({"model", "kwargs", "inputs", "batch", "mode", "name", "description"})
+
+    def detect(self, data: Mapping[str, Any]) -> bool:
+        return "model" in data
+
+    def load(
+        self, data: Mapping[str, Any], path: Path | None, overrides: Mapping[str, Any]
+    ) -> ModelSpec:
+        where = str(path) if path else "spec"
+        if overrides:
+            raise SpecError(
+                f"{where}: option(s) {', '.join('--' + k for k in overrides)} apply to "
+                "YOLO-format files only"
+            )
+        unknown = set(data) - self.keys
+        if unknown:
+            raise SpecError(
+                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(sorted(self.keys))}"
+            )
+        target = data["model"]
+        if not isinstance(target, str) or ":" not in target:
+            raise SpecError(
+                f"{where}: 'model' must look like 'package.module:callable', got {target!r}"
+            )
+        kwargs = data.get("kwargs") or {}
+        if not isinstance(kwargs, Mapping):
+            raise SpecError(f"{where}: 'kwargs' must be a mapping")
+        inputs = parse_inputs(data.get("inputs"), where)
+        base = path.parent if path else Path.cwd()
+        fn = resolve_callable(target, base, where)
+        spec = ModelSpec(
+            name=str(data.get("name") or target.split(":")[-1]),
+            factory=lambda: fn(**kwargs),
+            inputs=inputs,
+            mode=check_mode(str(data.get("mode", "inference"))),
+            format=self.name,
+            source=path,
+            info={"model": target, "kwargs": dict(kwargs)},
+        )
+        batch = data.get("batch")
+        if batch is not None:
+            if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+                raise SpecError(f"{where}: 'batch' must be a positive integer, got {batch!r}")
+            spec = spec.with_batch(batch)
+        return spec
+
+
+def parse_inputs(raw: Any, where: str) -> tuple[InputSpec, ...]:
+    """Parse the ``inputs`` list of a spec."""
+    if not raw:
+        raise SpecError(f"{where}: 'inputs' is required: a list of {{shape: [...], dtype: ...}}")
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise SpecError(f"{where}: 'inputs' must be a list")
+    out = []
+    allowed = {"shape", "dtype", "name", "low", "high"}
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or "shape" not in item:
+            raise SpecError(f"{where}: inputs[{i}] needs a 'shape' list")
+        extra = set(item) - allowed
+        if extra:
+            raise SpecError(
+                f"{where}: inputs[{i}] has unknown field(s) {', '.join(sorted(extra))}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        shape = item["shape"]
+        if not isinstance(shape, Sequence) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+        ):
+            raise SpecError(f"{where}: inputs[{i}].shape must be a list of positive integers")
+        try:
+            dtype = parse_dtype(item.get("dtype", "float32"))
+        except RooflineError as exc:
+            raise SpecError(f"{where}: inputs[{i}]: {exc}") from exc
+        low, high = int(item.get("low", 0)), int(item.get("high", 2))
+        if not dtype.is_floating_point and dtype != torch.bool and "high" not in item:
+            raise SpecError(
+                f"{where}: inputs[{i}] is an integer input: give 'high' (e.g. the vocabulary size)"
+            )
+        out.append(InputSpec(tuple(shape), dtype, item.get("name"), low, high))
+    return tuple(out)
+
+
+@contextlib.contextmanager
+def _path_first(folder: Path) -> Iterator[None]:
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(folder))
+
+
+def resolve_callable(target: str, base: Path, where: str = "spec") -> Callable[..., Any]:
+    """Import ``module:attr.path`` (or ``file.py:attr``), resolving against ``base``."""
+    module_part, _, attr_part = target.rpartition(":")
+    if not module_part or not attr_part:
+        raise SpecError(f"{where}: 'model' must look like 'package.module:callable', got {target!r}")
+    if module_part.endswith(".py"):
+        file = (base / module_part).resolve()
+        if not file.exists():
+            raise SpecError(f"{where}: model file {file} does not exist")
+        mod_name = f"_roofline_user_{file.stem}_{abs(hash(str(file)))}"
+        spec = importlib.util.spec_from_file_location(mod_name, file)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        try:
+            with _path_first(file.parent):
+                spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except Exception as exc:
+            raise SpecError(
+                f"{where}: importing {file} failed: {type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+    else:
+        try:
+            with _path_first(base.resolve()):
+                module = importlib.import_module(module_part)
+        except ModuleNotFoundError as exc:
+            raise SpecError(
+                f"{where}: cannot import module {module_part!r} ({_first_line(exc)}); "
+                "check the name, install the package, or put the file next to the spec"
+            ) from exc
+        except Exception as exc:
+            raise SpecError(
+                f"{where}: importing {module_part!r} failed: {type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+    obj: Any = module
+    for part in attr_part.split("."):
+        if not hasattr(obj, part):
+            raise SpecError(
+                f"{where}: module {module_part!r} has no attribute {attr_part!r} "
+                f"(imported fine, but '{part}' is missing)"
+            )
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SpecError(f"{where}: {target!r} is not callable")
+    return obj
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_builtin_loaded = False
+
+
+def _load_builtin_formats() -> None:
+    """Register the built-in formats once (lazily, to avoid import cycles)."""
+    global _builtin_loaded
+    if _builtin_loaded:
+        return
+    _builtin_loaded = True
+    register_format(ImportFormat(), fallback=True)
+    with contextlib.suppress(ImportError):
+        importlib.import_module("roofline.yolo")  # registers itself

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from roofline.counting import ModelProfile, profile, profile_spec  # noqa: E402
-from roofline.spec import InputSpec, ModelSpec, load_spec  # noqa: E402
+from roofline.counting import ModelProfile, profile, profile_spec
+from roofline.spec import InputSpec, ModelSpec, load_spec
 
 __all__ = [
     "InputSpec",

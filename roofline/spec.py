@@ -330,7 +330,9 @@ def resolve_callable(target: str, base: Path, where: str = "spec") -> Callable[.
     """Import ``module:attr.path`` (or ``file.py:attr``), resolving against ``base``."""
     module_part, _, attr_part = target.rpartition(":")
     if not module_part or not attr_part:
-        raise SpecError(f"{where}: 'model' must look like 'package.module:callable', got {target!r}")
+        raise SpecError(
+            f"{where}: 'model' must look like 'package.module:callable', got {target!r}"
+        )
     if module_part.endswith(".py"):
         file = (base / module_part).resolve()
         if not file.exists():

@@ -14,7 +14,19 @@ import torch
 from roofline.errors import RooflineError
 
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")]
-_SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9, "b": 1e9, "B": 1e9, "t": 1e12, "T": 1e12}
+_SUFFIX = {
+    "": 1,
+    "k": 1e3,
+    "K": 1e3,
+    "m": 1e6,
+    "M": 1e6,
+    "g": 1e9,
+    "G": 1e9,
+    "b": 1e9,
+    "B": 1e9,
+    "t": 1e12,
+    "T": 1e12,
+}
 _COUNT_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGbBtT]?)\s*$")
 
 
@@ -75,7 +87,7 @@ def parse_count(text: str | int | float, what: str = "count") -> int:
         value = float(m.group(1)) * _SUFFIX[m.group(2)]
     if value <= 0 or not math.isfinite(value):
         raise RooflineError(f"invalid {what} {text!r}: must be a positive number")
-    return int(round(value))
+    return round(value)
 
 
 DTYPES: dict[str, torch.dtype] = {
@@ -109,9 +121,7 @@ def parse_dtype(name: str | torch.dtype) -> torch.dtype:
         return name
     key = str(name).strip().lower().removeprefix("torch.")
     if key not in DTYPES:
-        raise RooflineError(
-            f"unknown dtype {name!r}: use one of {', '.join(sorted(set(DTYPES)))}"
-        )
+        raise RooflineError(f"unknown dtype {name!r}: use one of {', '.join(sorted(set(DTYPES)))}")
     return DTYPES[key]
 
 

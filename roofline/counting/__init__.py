@@ -1,0 +1,75 @@
+"""Counting: per-op FLOPs and bytes, attributed to the module hierarchy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from roofline.counting.counter import count
+from roofline.counting.formulas import FREE_OPS, REGISTRY, Cost, T
+from roofline.counting.profile import Layer, ModelProfile, ModuleInfo, OpRecord, Totals
+from roofline.spec import ModelSpec
+
+__all__ = [
+    "FREE_OPS",
+    "REGISTRY",
+    "Cost",
+    "Layer",
+    "ModelProfile",
+    "ModuleInfo",
+    "OpRecord",
+    "T",
+    "Totals",
+    "build_fake",
+    "count",
+    "profile",
+    "profile_spec",
+]
+
+
+def profile(
+    model: torch.nn.Module,
+    example_inputs: Sequence[Any] | torch.Tensor = (),
+    example_kwargs: Mapping[str, Any] | None = None,
+    *,
+    mode: str = "inference",
+    real: bool = False,
+    name: str | None = None,
+) -> ModelProfile:
+    """Count per-layer parameters, FLOPs and bytes of ``model`` on ``example_inputs``.
+
+    By default the count runs on fake tensors made from the model's parameters and
+    the inputs (same shapes and dtypes, no data, no arithmetic), so it is fast at any
+    batch size and never touches the real weights. ``real=True`` runs the real model
+    on the real inputs instead (a cross-check). ``mode="training"`` counts the forward
+    and the backward pass.
+    """
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    return count(model, tuple(example_inputs), example_kwargs, mode=mode, real=real, name=name)
+
+
+def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]]:
+    """Build ``spec``'s model and inputs on fake tensors: no weight memory allocated."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    fake_mode = FakeTensorMode()
+    with fake_mode:
+        model = spec.build()
+        args, kwargs = spec.example_inputs("cpu")
+    return model, args, kwargs
+
+
+def profile_spec(spec: ModelSpec, *, real: bool = False) -> ModelProfile:
+    """Build the model a spec describes and count it (on fake tensors unless ``real``)."""
+    if real:
+        model = spec.build()
+        args, kwargs = spec.example_inputs("cpu")
+    else:
+        model, args, kwargs = build_fake(spec)
+    info = {"spec_format": spec.format, **dict(spec.info)}
+    if spec.source is not None:
+        info["source"] = str(spec.source)
+    return count(model, args, kwargs, mode=spec.mode, real=real, name=spec.name, info=info)

@@ -1,0 +1,529 @@
+"""The counter: run a model under a ``TorchDispatchMode`` and cost every aten op.
+
+By default the model runs on *fake* tensors (``FakeTensorMode``): shapes, dtypes and
+strides propagate, but no memory is allocated for data and no arithmetic is done,
+so a 70B-parameter model is profiled on a laptop. With ``real=True`` the same
+counting runs over real tensors, as a cross-check.
+
+Attribution: forward ops go to the innermost module whose ``forward`` is running
+(module hooks keep a stack). Backward ops go to the module that created the autograd
+node being executed: every node is tagged with its module path when it is created
+(a ``TorchFunctionMode`` sees each node right after it exists, above autograd) and
+read back during backward with ``torch._C._current_autograd_node()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+from roofline.counting.formulas import T, is_free, lookup
+from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
+from roofline.errors import CountingError
+from roofline.units import dtype_name
+
+_TAG = "roofline_module"
+
+#: Composite fast-path ops whose outputs we build ourselves under fake tensors, so
+#: that FakeTensorMode never falls back to running the real kernel on zeros.
+_FAKE_OUTPUTS = {
+    "aten._transformer_encoder_layer_fwd.default": lambda a, k: torch.empty_like(a[0]),
+    "aten._native_multi_head_attention.default": lambda a, k: _mha_outputs(a, k),
+}
+
+
+def _mha_outputs(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[torch.Tensor, Any]:
+    q, k = args[0], args[1]
+    need_weights = kwargs.get("need_weights", args[10] if len(args) > 10 else True)
+    average = kwargs.get("average_attn_weights", args[11] if len(args) > 11 else True)
+    out = torch.empty_like(q)
+    heads = int(args[4])
+    if not need_weights:
+        return out, torch.empty(0, dtype=q.dtype, device=q.device)
+    b, lq, lk = q.shape[0], q.shape[1], k.shape[1]
+    shape = (b, lq, lk) if average else (b, heads, lq, lk)
+    return out, torch.empty(shape, dtype=q.dtype, device=q.device)
+
+
+def _op_name(func: Any) -> str:
+    return f"{func.namespace}.{func._schema.name.split('::')[-1]}.{func._overloadname}"
+
+
+def _unique_elements(t: torch.Tensor) -> int:
+    """Distinct elements a tensor addresses: broadcast (stride-0) dims count once."""
+    if t.dim() == 0:
+        return 1
+    return math.prod(s for s, st in zip(t.shape, t.stride(), strict=False) if st != 0)
+
+
+def _storage_key(t: torch.Tensor) -> int | None:
+    try:
+        return t.untyped_storage()._cdata
+    except Exception:
+        return None
+
+
+def _as_t(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return T(tuple(x.shape), x.dtype)
+    return x
+
+
+def _named_args(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Map an op's arguments to their schema names (defaults filled in)."""
+    named: dict[str, Any] = {}
+    schema_args = func._schema.arguments
+    for i, arg in enumerate(schema_args):
+        if i < len(args) and not arg.kwarg_only:
+            named[arg.name] = args[i]
+        elif arg.name in kwargs:
+            named[arg.name] = kwargs[arg.name]
+        elif arg.has_default_value():
+            named[arg.name] = arg.default_value
+    return named
+
+
+@dataclass
+class _State:
+    stack: list[str] = field(default_factory=lambda: [""])
+    ops: list[OpRecord] = field(default_factory=list)
+    uncounted: Counter = field(default_factory=Counter)
+    weight_storages: set[int] = field(default_factory=set)
+    fake: bool = True
+    reached: str = ""
+
+
+class _TagMode(TorchFunctionMode):
+    """Tags each new autograd node with the module path that created it."""
+
+    def __init__(self, state: _State) -> None:
+        super().__init__()
+        self.state = state
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        out = func(*args, **(kwargs or {}))
+        if torch.is_grad_enabled():
+            path = self.state.stack[-1]
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor) and t.grad_fn is not None:
+                    _tag_nodes(t.grad_fn, path)
+        return out
+
+
+def _tag_nodes(node: Any, path: str) -> None:
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if n is None:
+            continue
+        meta = n.metadata
+        if _TAG in meta:
+            continue
+        meta[_TAG] = path
+        todo.extend(nxt for nxt, _ in n.next_functions)
+
+
+class _CountMode(TorchDispatchMode):
+    """Records an :class:`OpRecord` for every aten op that reaches it."""
+
+    def __init__(self, state: _State) -> None:
+        super().__init__()
+        self.state = state
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        name = _op_name(func)
+        st = self.state
+        if st.fake and name in _FAKE_OUTPUTS:
+            out = _FAKE_OUTPUTS[name](args, kwargs)
+        else:
+            out = func(*args, **kwargs)
+        if is_free(func):
+            return out
+        node = torch._C._current_autograd_node()
+        if node is None:
+            phase, module = "forward", st.stack[-1]
+        else:
+            phase, module = "backward", node.metadata.get(_TAG, st.stack[-1])
+        st.ops.append(self._record(func, name, args, kwargs, out, module, phase))
+        return out
+
+    def _record(
+        self,
+        func: Any,
+        name: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        out: Any,
+        module: str,
+        phase: str,
+    ) -> OpRecord:
+        st = self.state
+        in_tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        out_tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        seen: set[int] = set()
+        read = weight = 0
+        dtype = None
+        for t in in_tensors:
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            nbytes = _unique_elements(t) * t.element_size()
+            read += nbytes
+            if _storage_key(t) in st.weight_storages:
+                weight += nbytes
+            if dtype is None and t.is_floating_point():
+                dtype = t.dtype
+        written = 0
+        seen.clear()
+        for t in out_tensors:
+            if id(t) not in seen:
+                seen.add(id(t))
+                written += _unique_elements(t) * t.element_size()
+        if dtype is None:
+            dtype = next((t.dtype for t in out_tensors), torch.float32)
+
+        entry = lookup(func)
+        matrix = vector = 0
+        op_class = "other"
+        dims: Mapping[str, int] = {}
+        counted = entry is not None
+        if entry is not None:
+            named = tree_map(_as_t, _named_args(func, args, kwargs))
+            outs = [T(tuple(t.shape), t.dtype) for t in out_tensors]
+            cost = entry.fn(named, outs)
+            matrix, vector, op_class, dims = (
+                cost.matrix_flops,
+                cost.vector_flops,
+                cost.op_class,
+                cost.dims,
+            )
+            if cost.bytes_read is not None:
+                weight = min(weight, cost.bytes_read)
+                read = cost.bytes_read
+            if cost.bytes_written is not None:
+                written = cost.bytes_written
+        else:
+            st.uncounted[name] += 1
+        return OpRecord(
+            op=name,
+            module=module,
+            phase=phase,
+            op_class=op_class,
+            matrix_flops=int(matrix),
+            vector_flops=int(vector),
+            bytes_read=int(read),
+            bytes_written=int(written),
+            weight_bytes=int(weight),
+            dtype=dtype_name(dtype),
+            counted=counted,
+            input_shapes=tuple(tuple(t.shape) for t in in_tensors),
+            output_shapes=tuple(tuple(t.shape) for t in out_tensors),
+            dims=MappingProxyType(dict(dims)),
+        )
+
+
+# --------------------------------------------------------------------------- module facts
+
+
+def _shape_of(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return tuple(x.shape)
+    if isinstance(x, list | tuple):
+        shapes = [_shape_of(v) for v in x]
+        return tuple(s for s in shapes if s is not None) or None
+    if isinstance(x, Mapping):
+        shapes = [_shape_of(v) for v in x.values()]
+        return tuple(s for s in shapes if s is not None) or None
+    return None
+
+
+def module_table(model: torch.nn.Module) -> list[dict[str, Any]]:
+    """Parameter and buffer counts per module; shared parameters count once, at the
+    first module (in definition order) that holds them."""
+    modules = list(model.named_modules())
+    own: dict[str, list[int]] = {name: [0, 0, 0] for name, _ in modules}
+    for pname, p in model.named_parameters():
+        owner = pname.rpartition(".")[0]
+        own[owner][0] += p.numel()
+        if p.requires_grad:
+            own[owner][1] += p.numel()
+    for bname, b in model.named_buffers():
+        own[bname.rpartition(".")[0]][2] += b.numel()
+    table = []
+    for name, mod in modules:
+        prefix = name + "." if name else ""
+        total = [0, 0, 0]
+        for other, counts in own.items():
+            if other == name or (name == "" or other.startswith(prefix)):
+                for i in range(3):
+                    total[i] += counts[i]
+        table.append(
+            {
+                "name": name,
+                "type": type(mod).__name__,
+                "depth": 0 if not name else name.count(".") + 1,
+                "params": total[0],
+                "own_params": own[name][0],
+                "trainable_params": total[1],
+                "buffers": total[2],
+                "is_leaf": not any(True for _ in mod.children()),
+            }
+        )
+    return table
+
+
+@contextlib.contextmanager
+def _module_hooks(model: torch.nn.Module, state: _State, shapes: dict[str, Any]) -> Iterator[None]:
+    """Track the running module with *global* module hooks.
+
+    Per-module hooks would change what the model runs: ``nn.TransformerEncoderLayer``
+    and ``nn.MultiheadAttention`` refuse their inference fast path when a module has
+    hooks attached. Global hooks are invisible to that check, and are removed after.
+    """
+    names = {id(mod): name for name, mod in model.named_modules() if name}
+    calls: Counter = Counter()
+
+    def pre(mod: torch.nn.Module, args: Any) -> None:
+        name = names.get(id(mod))
+        if name is None:
+            return
+        state.stack.append(name)
+        state.reached = name
+        calls[name] += 1
+        if name not in shapes:
+            shapes[name] = {"input": _shape_of(args)}
+
+    def post(mod: torch.nn.Module, args: Any, output: Any) -> None:
+        name = names.get(id(mod))
+        if name is None:
+            return
+        if len(state.stack) > 1 and state.stack[-1] == name:
+            state.stack.pop()
+        entry = shapes.setdefault(name, {})
+        entry.setdefault("output", _shape_of(output))
+        entry["calls"] = calls[name]
+
+    from torch.nn.modules.module import (
+        register_module_forward_hook,
+        register_module_forward_pre_hook,
+    )
+
+    handles = [
+        register_module_forward_pre_hook(pre),
+        register_module_forward_hook(post, always_call=True),
+    ]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def _mode(model: torch.nn.Module, training: bool) -> Iterator[None]:
+    """Put the model in train/eval mode, and restore every module's flag after."""
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.train(training)
+        yield
+    finally:
+        for m, f in flags.items():
+            m.training = f
+
+
+# --------------------------------------------------------------------------- fake tensors
+
+
+def _find_fake_mode(tensors: Sequence[torch.Tensor]) -> Any:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    for t in tensors:
+        if isinstance(t, FakeTensor):
+            return t.fake_mode
+    return None
+
+
+def _to_fake(mode: Any, t: torch.Tensor) -> torch.Tensor:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if isinstance(t, FakeTensor):
+        return t
+    if t.device.type == "meta":
+        # a fake CPU tensor of the same shape: no storage is ever allocated
+        with mode:
+            f = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="cpu")
+        f.requires_grad_(t.requires_grad)
+        return f
+    return mode.from_tensor(t)
+
+
+def count(
+    model: torch.nn.Module,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    mode: str = "inference",
+    real: bool = False,
+    name: str | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> ModelProfile:
+    """Count the cost of one forward (inference) or forward + backward (training).
+
+    ``model`` may hold real, meta or fake tensors; unless ``real`` is set, everything
+    is converted to fake tensors (no weight memory, no arithmetic) and the model's
+    own parameters are left untouched.
+    """
+    kwargs = dict(kwargs or {})
+    if mode not in ("inference", "training"):
+        raise CountingError(f"unknown mode {mode!r}: use inference or training")
+    training = mode == "training"
+    state = _State(fake=not real)
+    table = module_table(model)
+    shapes: dict[str, Any] = {}
+
+    named_tensors = dict(model.named_parameters(remove_duplicate=False))
+    named_tensors.update(dict(model.named_buffers(remove_duplicate=False)))
+    all_inputs = [t for t in tree_flatten((list(args), kwargs))[0] if isinstance(t, torch.Tensor)]
+
+    fake_mode = None
+    if not real:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        fake_mode = _find_fake_mode([*named_tensors.values(), *all_inputs]) or FakeTensorMode()
+        convert = {id(t): _to_fake(fake_mode, t) for t in [*named_tensors.values(), *all_inputs]}
+
+        def fake(x: Any) -> Any:
+            return convert.get(id(x), x) if isinstance(x, torch.Tensor) else x
+
+        state_dict = {k: fake(v) for k, v in named_tensors.items()}
+        run_args = tree_map(fake, list(args))
+        run_kwargs = tree_map(fake, kwargs)
+        weights = state_dict.values()
+    else:
+        for t in named_tensors.values():
+            if t.device.type == "meta":
+                raise CountingError(
+                    "--real needs a model with real weights, but this one was built on the "
+                    "meta device; drop --real to count on fake tensors"
+                )
+        state_dict = None
+        run_args, run_kwargs = list(args), kwargs
+        weights = named_tensors.values()
+    for w in weights:
+        key = _storage_key(w)
+        if key is not None:
+            state.weight_storages.add(key)
+
+    with _mode(model, training), _module_hooks(model, state, shapes):
+        try:
+            _run(model, run_args, run_kwargs, state_dict, state, training, fake_mode)
+        except CountingError:
+            raise
+        except Exception as exc:
+            where = f" at layer '{state.reached}'" if state.reached else ""
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            hint = ""
+            if "data-dependent" in msg.lower() or "DataDependent" in type(exc).__name__:
+                hint = " (the model's output depends on tensor values; try --real)"
+            raise CountingError(
+                f"the model rejected its inputs{where}: {type(exc).__name__}: {msg}{hint}"
+            ) from exc
+
+    modules = []
+    for row in table:
+        s = shapes.get(row["name"], {})
+        modules.append(
+            ModuleInfo(
+                **row,
+                output_shape=s.get("output"),
+                input_shape=s.get("input"),
+                calls=s.get("calls", 1 if row["name"] == "" else 0),
+            )
+        )
+    root = table[0]
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    float_params = [p.dtype for p in model.parameters() if p.is_floating_point()]
+    float_inputs = [t.dtype for t in all_inputs if t.is_floating_point()]
+    dtype = (float_params or float_inputs or [torch.float32])[0]
+    return ModelProfile(
+        name=name or type(model).__name__,
+        mode=mode,
+        inputs=tuple(_describe_inputs(args, kwargs)),
+        dtype=dtype_name(dtype),
+        modules=tuple(modules),
+        ops=tuple(state.ops),
+        uncounted_ops=MappingProxyType(dict(sorted(state.uncounted.items()))),
+        params=root["params"],
+        trainable_params=root["trainable_params"],
+        buffers=root["buffers"],
+        param_bytes=param_bytes,
+        counter="real" if real else "fake",
+        torch_version=torch.__version__,
+        info=MappingProxyType(dict(info or {})),
+    )
+
+
+def _describe_inputs(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            out.append({"shape": list(a.shape), "dtype": dtype_name(a.dtype)})
+    for k, v in kwargs.items():
+        if isinstance(v, torch.Tensor):
+            out.append({"name": k, "shape": list(v.shape), "dtype": dtype_name(v.dtype)})
+    return out
+
+
+def _run(
+    model: torch.nn.Module,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    state_dict: dict[str, torch.Tensor] | None,
+    state: _State,
+    training: bool,
+    fake_mode: Any,
+) -> None:
+    def forward() -> Any:
+        if state_dict is None:
+            return model(*args, **kwargs)
+        return torch.func.functional_call(model, state_dict, tuple(args), kwargs, strict=False)
+
+    outer = fake_mode if fake_mode is not None else contextlib.nullcontext()
+    with outer:
+        if not training:
+            with torch.no_grad(), _CountMode(state):
+                forward()
+            return
+        with torch.enable_grad(), _TagMode(state), _CountMode(state):
+            out = forward()
+        # backward: one unit gradient per float output that needs one; the seed
+        # gradients are created outside the counter (they are not the model's work)
+        outs = [
+            t
+            for t in tree_flatten(out)[0]
+            if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
+        ]
+        if not outs:
+            raise CountingError(
+                "training mode needs an output that depends on trainable parameters; "
+                "this model's outputs do not require grad"
+            )
+        grads = [torch.ones_like(t) for t in outs]
+        leaves = [
+            t
+            for t in (state_dict.values() if state_dict is not None else model.parameters())
+            if t.requires_grad
+        ]
+        with _CountMode(state):
+            torch.autograd.grad(outs, leaves, grads, allow_unused=True)

@@ -1,0 +1,919 @@
+"""Per-op cost formulas: one registry, small pure functions of shapes.
+
+Each formula receives the op's arguments by schema name (tensors replaced by
+:class:`T`, a shape and a dtype) and its outputs, and returns a :class:`Cost`. The
+derivation of every count sits in the formula's docstring.
+
+Conventions (see ``docs/conventions.md``):
+
+* One multiply or one add is one FLOP; a multiply-accumulate (MAC) is 2 FLOPs.
+* A transcendental function (exp, log, erf, tanh, sqrt, rsqrt) counts as one FLOP,
+  as does a comparison (max, relu). So ``sigmoid(x) = 1 / (1 + exp(-x))`` is 4 FLOPs
+  per element: negate, exp, add, divide.
+* **Matrix** FLOPs are the work that can run on tensor cores: convolutions, matrix
+  products, the two products inside attention. Everything else is **vector** FLOPs.
+* Bytes follow the eager, unfused rule and are computed by the counter, not here:
+  each distinct input tensor read once, each output written once. A formula may
+  override that where the rule is wrong for the op (an embedding reads only the rows
+  it gathers, ``copy_`` does not read its destination, a fill reads nothing).
+
+Ops that move no data and do no arithmetic (views, metadata) are in
+:data:`FREE_OPS`. Ops in neither place are reported as *uncounted*, with their bytes
+still counted: nothing is silently zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+
+
+class T(NamedTuple):
+    """What a formula sees of a tensor: its shape and dtype."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * _itemsize(self.dtype)
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype, device="meta").element_size()
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one op costs. ``None`` bytes mean: use the counter's generic rule."""
+
+    matrix_flops: int = 0
+    vector_flops: int = 0
+    op_class: str = "elementwise"
+    bytes_read: int | None = None
+    bytes_written: int | None = None
+    dims: Mapping[str, int] = field(default_factory=dict)
+
+
+Args = Mapping[str, Any]
+Formula = Callable[[Args, Sequence[Any]], Cost]
+
+
+@dataclass(frozen=True)
+class Entry:
+    fn: Formula
+    name: str
+
+
+REGISTRY: dict[str, Entry] = {}
+
+#: Ops that cost nothing: views and reshapes (no data moves), metadata queries,
+#: allocations without initialisation. Everything here is free *by definition*; an
+#: op is only added when it truly moves no bytes and does no arithmetic.
+FREE_OPS: frozenset[str] = frozenset(
+    {
+        # views / aliases
+        "aten.view",
+        "aten._unsafe_view",
+        "aten._reshape_alias",
+        "aten.reshape",
+        "aten.expand",
+        "aten.expand_as",
+        "aten.permute",
+        "aten.transpose",
+        "aten.t",
+        "aten.numpy_T",
+        "aten.squeeze",
+        "aten.unsqueeze",
+        "aten.as_strided",
+        "aten.as_strided_",
+        "aten.squeeze_",
+        "aten.unsqueeze_",
+        "aten.transpose_",
+        "aten.t_",
+        "aten.detach_",
+        "aten.slice",
+        "aten.select",
+        "aten.alias",
+        "aten.detach",
+        "aten.split",
+        "aten.split_with_sizes",
+        "aten.unsafe_split",
+        "aten.unsafe_split_with_sizes",
+        "aten.chunk",
+        "aten.unbind",
+        "aten.narrow",
+        "aten.diagonal",
+        "aten.unfold",
+        "aten.view_as_real",
+        "aten.view_as_complex",
+        "aten.lift_fresh",
+        "aten._nested_tensor_from_mask_left_aligned",
+        # metadata and bookkeeping
+        "prim.device",
+        "prim.layout",
+        "aten.sym_size",
+        "aten.sym_stride",
+        "aten.sym_numel",
+        "aten.sym_storage_offset",
+        "aten.is_same_size",
+        "aten.is_nonzero",
+        "aten._has_compatible_shallow_copy_type",
+        "aten._fused_sdp_choice",
+        "aten.set_",
+        "aten._local_scalar_dense",
+        "aten.resize_",
+        "aten.record_stream",
+        # allocation without initialisation (no memory traffic)
+        "aten.empty",
+        "aten.empty_like",
+        "aten.empty_strided",
+        "aten.new_empty",
+        "aten.new_empty_strided",
+    }
+)
+
+
+def register(*names: str) -> Callable[[Formula], Formula]:
+    """Register ``fn`` as the formula for each aten op name (packet or overload)."""
+
+    def deco(fn: Formula) -> Formula:
+        for n in names:
+            if n in REGISTRY:
+                raise ValueError(f"two formulas for {n}")
+            if n in FREE_OPS:
+                raise ValueError(f"{n} is in FREE_OPS and cannot have a formula")
+            REGISTRY[n] = Entry(fn, fn.__name__)
+        return fn
+
+    return deco
+
+
+def lookup(op: torch._ops.OpOverload) -> Entry | None:
+    """The formula for an op: by overload name first (``aten.add.Tensor``), then packet."""
+    full = _op_name(op)
+    entry = REGISTRY.get(full)
+    if entry is None:
+        entry = REGISTRY.get(full.rsplit(".", 1)[0])
+    return entry
+
+
+def is_free(op: torch._ops.OpOverload) -> bool:
+    """True for views and metadata ops, which cost nothing."""
+    full = _op_name(op)
+    return full in FREE_OPS or full.rsplit(".", 1)[0] in FREE_OPS
+
+
+def _op_name(op: Any) -> str:
+    # "aten.convolution.default"
+    return f"{op.namespace}.{op._schema.name.split('::')[-1]}.{op._overloadname}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _numel(x: Any) -> int:
+    return x.numel if isinstance(x, T) else 0
+
+
+def _out_numel(out: Sequence[Any]) -> int:
+    return sum(_numel(o) for o in out)
+
+
+def _first_out(out: Sequence[Any]) -> T:
+    for o in out:
+        if isinstance(o, T):
+            return o
+    raise ValueError("op has no tensor output")
+
+
+def _tensor_args(a: Args) -> list[T]:
+    found: list[T] = []
+    for v in a.values():
+        if isinstance(v, T):
+            found.append(v)
+        elif isinstance(v, list | tuple):
+            found.extend(x for x in v if isinstance(x, T))
+    return found
+
+
+# --------------------------------------------------------------------------- matmul
+
+
+@register("aten.mm", "aten._scaled_mm", "aten._int_mm")
+def mm(a: Args, out: Sequence[Any]) -> Cost:
+    """``[m, k] @ [k, n]``: m·n outputs, each k MACs → 2·m·n·k FLOPs."""
+    m, k = a["self"].shape
+    n = a["mat2"].shape[-1]
+    return Cost(matrix_flops=2 * m * n * k, op_class="gemm", dims={"m": m, "n": n, "k": k})
+
+
+@register("aten.addmm")
+def addmm(a: Args, out: Sequence[Any]) -> Cost:
+    """``bias + [m, k] @ [k, n]``: 2·m·n·k matrix FLOPs, plus m·n adds for the bias."""
+    m, k = a["mat1"].shape
+    n = a["mat2"].shape[-1]
+    return Cost(
+        matrix_flops=2 * m * n * k,
+        vector_flops=m * n,
+        op_class="gemm",
+        dims={"m": m, "n": n, "k": k},
+    )
+
+
+@register("aten.bmm")
+def bmm(a: Args, out: Sequence[Any]) -> Cost:
+    """``[b, m, k] @ [b, k, n]``: b independent products → 2·b·m·n·k FLOPs."""
+    b, m, k = a["self"].shape
+    n = a["mat2"].shape[-1]
+    return Cost(
+        matrix_flops=2 * b * m * n * k, op_class="gemm", dims={"b": b, "m": m, "n": n, "k": k}
+    )
+
+
+@register("aten.baddbmm")
+def baddbmm(a: Args, out: Sequence[Any]) -> Cost:
+    """``input + [b, m, k] @ [b, k, n]``: 2·b·m·n·k matrix FLOPs plus b·m·n adds."""
+    b, m, k = a["batch1"].shape
+    n = a["batch2"].shape[-1]
+    return Cost(
+        matrix_flops=2 * b * m * n * k,
+        vector_flops=b * m * n,
+        op_class="gemm",
+        dims={"b": b, "m": m, "n": n, "k": k},
+    )
+
+
+@register("aten.addmv", "aten.mv")
+def mv(a: Args, out: Sequence[Any]) -> Cost:
+    """Matrix-vector ``[m, k] @ [k]``: 2·m·k FLOPs (+ m for the added vector)."""
+    mat = a.get("mat") or a.get("self")
+    m, k = mat.shape
+    extra = m if "vec" in a and "mat" in a else 0
+    return Cost(matrix_flops=2 * m * k, vector_flops=extra, op_class="gemm", dims={"m": m, "k": k})
+
+
+@register("aten.dot", "aten.vdot")
+def dot(a: Args, out: Sequence[Any]) -> Cost:
+    """Dot product of two n-vectors: n multiplies and n−1 adds ≈ 2·n FLOPs."""
+    n = a["self"].numel
+    return Cost(vector_flops=2 * n, op_class="reduction")
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def conv_macs(
+    x_shape: Sequence[int], w_shape: Sequence[int], out_shape: Sequence[int], transposed: bool
+) -> int:
+    """Multiply-accumulates of a convolution (any dimensionality, any groups).
+
+    Forward: every output element sums over ``C_in / groups`` input channels times the
+    kernel volume, so MACs = numel(out) · (C_in/groups) · prod(kernel). The weight is
+    ``[C_out, C_in/groups, *k]``, so ``w_shape[1] * prod(k)`` is that per-output sum.
+    Transposed: every *input* element is scattered into ``C_out / groups`` channels
+    times the kernel volume; the weight is ``[C_in, C_out/groups, *k]``, so MACs =
+    numel(input) · (C_out/groups) · prod(kernel).
+    """
+    kernel = math.prod(w_shape[2:])
+    if transposed:
+        return math.prod(x_shape) * w_shape[1] * kernel
+    return math.prod(out_shape) * w_shape[1] * kernel
+
+
+def _conv_class(x: T, w: T, groups: int, transposed: bool) -> str:
+    cin = x.shape[1] if len(x.shape) > 1 else 1
+    if groups > 1 and groups == cin and not transposed:
+        return "depthwise_conv"
+    return "conv"
+
+
+def _conv_dims(x: T, w: T, out: T, groups: int) -> dict[str, int]:
+    return {
+        "n": x.shape[0],
+        "c_in": x.shape[1],
+        "c_out": out.shape[1],
+        "kernel": math.prod(w.shape[2:]),
+        "out_spatial": math.prod(out.shape[2:]),
+        "groups": groups,
+    }
+
+
+@register("aten.convolution", "aten._convolution", "aten.conv2d", "aten.conv1d", "aten.conv3d")
+def convolution(a: Args, out: Sequence[Any]) -> Cost:
+    """Convolution, any kind: ``2 · conv_macs`` matrix FLOPs, plus one add per output
+    element for the bias when there is one."""
+    x, w, o = a["input"], a["weight"], _first_out(out)
+    transposed = bool(a.get("transposed", False))
+    groups = int(a.get("groups", 1))
+    macs = conv_macs(x.shape, w.shape, o.shape, transposed)
+    bias = o.numel if isinstance(a.get("bias"), T) else 0
+    return Cost(
+        matrix_flops=2 * macs,
+        vector_flops=bias,
+        op_class=_conv_class(x, w, groups, transposed),
+        dims=_conv_dims(x, w, o, groups),
+    )
+
+
+@register("aten.convolution_backward")
+def convolution_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Convolution backward: the gradient w.r.t. the input is a transposed
+    convolution and the gradient w.r.t. the weight a correlation of input and output
+    gradient; each costs the forward's MACs. The bias gradient sums the output
+    gradient: one add per element. ``output_mask`` says which of the three are made."""
+    g, x, w = a["grad_output"], a["input"], a["weight"]
+    transposed = bool(a["transposed"])
+    mask = a["output_mask"]
+    macs = conv_macs(x.shape, w.shape, g.shape, transposed)
+    matrix = 2 * macs * (int(bool(mask[0])) + int(bool(mask[1])))
+    vector = g.numel if mask[2] else 0
+    groups = int(a.get("groups", 1))
+    return Cost(
+        matrix_flops=matrix,
+        vector_flops=vector,
+        op_class=_conv_class(x, w, groups, transposed),
+        dims=_conv_dims(x, w, g, groups),
+    )
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def causal_pairs(lq: int, lk: int) -> int:
+    """Query-key pairs a causal mask keeps (PyTorch aligns it top-left: query i sees
+    keys 0..i): ``sum(min(i + 1, lk) for i in range(lq))``, in closed form. For
+    ``lq == lk == L`` that is L·(L+1)/2: about half of L²."""
+    full = min(lq, lk)  # rows 0..full-1 see i+1 keys
+    return full * (full + 1) // 2 + (lq - full) * lk
+
+
+def attention_cost(
+    q: Sequence[int], k: Sequence[int], v: Sequence[int], causal: bool, backward: bool = False
+) -> Cost:
+    """Scaled dot-product attention on ``[..., L, E]`` queries and ``[..., S, E]`` keys.
+
+    Forward: scores ``Q·Kᵀ`` (2·E FLOPs per query-key pair) and ``P·V`` (2·Ev per
+    pair) are matrix FLOPs; scaling (1) and softmax (5: max, subtract, exp, sum,
+    divide) are 6 vector FLOPs per pair. A causal mask drops the masked pairs (fused
+    kernels skip those blocks). Backward recomputes ``Q·Kᵀ`` and does four more
+    products (dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀ·Q): 2.5× the forward matrix
+    work, with 4 vector FLOPs per pair for the softmax gradient.
+    """
+    batch = math.prod(q[:-2])
+    lq, e = q[-2], q[-1]
+    lk, ev = k[-2], v[-1]
+    pairs = causal_pairs(lq, lk) if causal else lq * lk
+    fwd_matrix = batch * pairs * (2 * e + 2 * ev)
+    if backward:
+        return Cost(
+            matrix_flops=fwd_matrix * 5 // 2,
+            vector_flops=4 * batch * pairs,
+            op_class="attention",
+            dims={"batch": batch, "lq": lq, "lk": lk, "e": e},
+        )
+    return Cost(
+        matrix_flops=fwd_matrix,
+        vector_flops=6 * batch * pairs,
+        op_class="attention",
+        dims={"batch": batch, "lq": lq, "lk": lk, "e": e},
+    )
+
+
+@register(
+    "aten._scaled_dot_product_flash_attention",
+    "aten._scaled_dot_product_flash_attention_for_cpu",
+    "aten._scaled_dot_product_efficient_attention",
+    "aten._scaled_dot_product_cudnn_attention",
+    "aten._scaled_dot_product_fused_attention_overrideable",
+)
+def sdpa(a: Args, out: Sequence[Any]) -> Cost:
+    """Fused SDPA kernels, ``[B, H, L, E]`` layout: see :func:`attention_cost`."""
+    return attention_cost(
+        a["query"].shape, a["key"].shape, a["value"].shape, bool(a.get("is_causal", False))
+    )
+
+
+@register(
+    "aten._scaled_dot_product_flash_attention_backward",
+    "aten._scaled_dot_product_flash_attention_for_cpu_backward",
+    "aten._scaled_dot_product_efficient_attention_backward",
+    "aten._scaled_dot_product_cudnn_attention_backward",
+)
+def sdpa_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Backward of the fused SDPA kernels: see :func:`attention_cost`."""
+    return attention_cost(
+        a["query"].shape,
+        a["key"].shape,
+        a["value"].shape,
+        bool(a.get("is_causal", False)),
+        backward=True,
+    )
+
+
+def _blhe_to_bhle(s: Sequence[int]) -> tuple[int, ...]:
+    # [B, L, H, E] -> [B, H, L, E]
+    return (s[0], s[2], s[1], s[3])
+
+
+@register("aten._flash_attention_forward", "aten._efficient_attention_forward")
+def flash_forward(a: Args, out: Sequence[Any]) -> Cost:
+    """Low-level flash/efficient kernels take ``[B, L, H, E]``; same cost as SDPA.
+    The efficient kernel encodes causality as ``custom_mask_type`` 1 or 2."""
+    causal = bool(a.get("is_causal", False)) or int(a.get("custom_mask_type", 0) or 0) > 0
+    return attention_cost(
+        _blhe_to_bhle(a["query"].shape),
+        _blhe_to_bhle(a["key"].shape),
+        _blhe_to_bhle(a["value"].shape),
+        causal,
+    )
+
+
+@register("aten._flash_attention_backward", "aten._efficient_attention_backward")
+def flash_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Backward of the low-level flash/efficient kernels (``[B, L, H, E]``)."""
+    causal = bool(a.get("is_causal", False)) or int(a.get("custom_mask_type", 0) or 0) > 0
+    return attention_cost(
+        _blhe_to_bhle(a["query"].shape),
+        _blhe_to_bhle(a["key"].shape),
+        _blhe_to_bhle(a["value"].shape),
+        causal,
+        backward=True,
+    )
+
+
+def _linear_cost(rows: int, fan_in: int, fan_out: int, bias: bool) -> Cost:
+    return Cost(
+        matrix_flops=2 * rows * fan_in * fan_out,
+        vector_flops=rows * fan_out if bias else 0,
+        op_class="gemm",
+    )
+
+
+def _add_costs(*costs: Cost, op_class: str) -> Cost:
+    return Cost(
+        matrix_flops=sum(c.matrix_flops for c in costs),
+        vector_flops=sum(c.vector_flops for c in costs),
+        op_class=op_class,
+    )
+
+
+def mha_cost(
+    q: Sequence[int], k: Sequence[int], embed_dim: int, heads: int, self_attention: bool
+) -> Cost:
+    """Multi-head attention as ``nn.MultiheadAttention`` computes it (``[B, L, E]``):
+    the Q, K and V projections (one packed GEMM for self-attention, three otherwise,
+    each E×E with bias), per-head scaled-dot-product attention, and the E×E output
+    projection with bias. Equal, by construction, to the sum of the slow path's ops."""
+    b, lq = q[0], q[1]
+    lk = k[1]
+    hd = embed_dim // heads
+    if self_attention:
+        proj = _linear_cost(b * lq, embed_dim, 3 * embed_dim, True)
+    else:
+        proj = _add_costs(
+            _linear_cost(b * lq, embed_dim, embed_dim, True),
+            _linear_cost(b * lk, embed_dim, embed_dim, True),
+            _linear_cost(b * lk, embed_dim, embed_dim, True),
+            op_class="gemm",
+        )
+    attn = attention_cost((b, heads, lq, hd), (b, heads, lk, hd), (b, heads, lk, hd), False)
+    outp = _linear_cost(b * lq, embed_dim, embed_dim, True)
+    return _add_costs(proj, attn, outp, op_class="attention")
+
+
+@register("aten._native_multi_head_attention")
+def native_mha(a: Args, out: Sequence[Any]) -> Cost:
+    """The ``nn.MultiheadAttention`` inference fast path: see :func:`mha_cost`.
+    (PyTorch's own FlopCounterMode counts this op as zero.)"""
+    q, k = a["query"], a["key"]
+    same = q.shape == k.shape == a["value"].shape
+    return mha_cost(q.shape, k.shape, int(a["embed_dim"]), int(a["num_head"]), same)
+
+
+@register("aten._transformer_encoder_layer_fwd")
+def transformer_encoder_layer(a: Args, out: Sequence[Any]) -> Cost:
+    """The ``nn.TransformerEncoderLayer`` inference fast path, one op for the layer:
+    self-attention (:func:`mha_cost`), two residual adds (1 FLOP per element each),
+    two LayerNorms (:func:`layer_norm`, 7 per element), and the feed-forward block
+    (E→F GEMM with bias, ReLU at 1 or GELU at 5 FLOPs per element, F→E GEMM with
+    bias). This equals the sum of the slow path's ops, so eval and train forward agree.
+    (PyTorch's own FlopCounterMode counts this op as zero.)"""
+    src = a["src"].shape
+    e, heads = int(a["embed_dim"]), int(a["num_heads"])
+    ff = a["ffn_weight_1"].shape[0]
+    rows = math.prod(src[:-1])
+    attn = mha_cost(src, src, e, heads, True)
+    act = 5 if a["use_gelu"] else 1
+    ffn = _add_costs(
+        _linear_cost(rows, e, ff, True),
+        _linear_cost(rows, ff, e, True),
+        Cost(vector_flops=act * rows * ff),
+        op_class="gemm",
+    )
+    other = Cost(vector_flops=2 * rows * e + 2 * LAYER_NORM_FLOPS * rows * e)
+    return _add_costs(attn, ffn, other, op_class="attention")
+
+
+# --------------------------------------------------------------------------- norms
+
+#: FLOPs per element, derivations in the formulas below.
+LAYER_NORM_FLOPS = 7
+BATCH_NORM_TRAIN_FLOPS = 6
+BATCH_NORM_EVAL_FLOPS = 2
+NORM_BACKWARD_FLOPS = 9
+
+
+@register("aten.native_batch_norm", "aten._native_batch_norm_legit", "aten.cudnn_batch_norm")
+def batch_norm(a: Args, out: Sequence[Any]) -> Cost:
+    """BatchNorm forward. Training: batch statistics cost 4 FLOPs per element (sum for
+    the mean; subtract, square, sum for the variance), then ``x·scale + shift`` with
+    per-channel scale = γ/√(var+ε) and shift = β − mean·scale: 2 more → 6. With
+    running statistics (``training=False``) only the 2 of ``x·scale + shift``."""
+    x = a["input"]
+    per = BATCH_NORM_TRAIN_FLOPS if a.get("training", True) else BATCH_NORM_EVAL_FLOPS
+    return Cost(vector_flops=per * x.numel, op_class="norm")
+
+
+@register("aten._native_batch_norm_legit_no_training", "aten.miopen_batch_norm")
+def batch_norm_eval(a: Args, out: Sequence[Any]) -> Cost:
+    """BatchNorm with running statistics: ``x·scale + shift`` → 2 FLOPs per element
+    (the per-channel scale and shift are negligible)."""
+    return Cost(vector_flops=BATCH_NORM_EVAL_FLOPS * a["input"].numel, op_class="norm")
+
+
+@register("aten.native_layer_norm", "aten.native_group_norm", "aten.instance_norm")
+def layer_norm(a: Args, out: Sequence[Any]) -> Cost:
+    """Layer/group norm: statistics per row cost 4 FLOPs per element (sum; subtract,
+    square, sum), normalising ``(x − mean)·rstd`` 1 more (the difference is reused),
+    and the element-wise affine ``·γ + β`` 2 more → 7 per element."""
+    return Cost(vector_flops=LAYER_NORM_FLOPS * a["input"].numel, op_class="norm")
+
+
+@register("aten._fused_rms_norm", "aten.rms_norm")
+def rms_norm(a: Args, out: Sequence[Any]) -> Cost:
+    """RMSNorm: square and sum (2 per element), ``x·rstd`` (1), ``·γ`` (1) → 4."""
+    return Cost(vector_flops=4 * a["input"].numel, op_class="norm")
+
+
+@register(
+    "aten.native_batch_norm_backward",
+    "aten.native_layer_norm_backward",
+    "aten.native_group_norm_backward",
+    "aten.cudnn_batch_norm_backward",
+    "aten._fused_rms_norm_backward",
+)
+def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Norm backward: ``dx = rstd/N · (N·g − Σg − x̂·Σ(g·x̂))`` with ``g = dy·γ``:
+    recompute x̂ (2), g (1), g·x̂ (1), two sums (2), the bracket (2), the scale (1)
+    → 9 FLOPs per element; dγ and dβ reuse the sums."""
+    x = a.get("input")
+    return Cost(vector_flops=NORM_BACKWARD_FLOPS * _numel(x), op_class="norm")
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+def elementwise(flops_per_element: int, op_class: str = "elementwise") -> Formula:
+    """A formula for ops costing ``flops_per_element`` per *output* element."""
+
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        return Cost(vector_flops=flops_per_element * _out_numel(out), op_class=op_class)
+
+    fn.__name__ = f"elementwise_{flops_per_element}"
+    fn.__doc__ = f"{flops_per_element} FLOP(s) per output element."
+    return fn
+
+
+def _register_family(names: str, flops: int, op_class: str = "elementwise") -> None:
+    fn = elementwise(flops, op_class)
+    for n in names.split():
+        register(f"aten.{n}")(fn)
+
+
+# 1 FLOP per element: one arithmetic op, comparison, or transcendental.
+_register_family(
+    "add add_ sub sub_ rsub mul mul_ div div_ neg neg_ abs abs_ reciprocal reciprocal_ "
+    "sqrt sqrt_ rsqrt rsqrt_ exp exp_ exp2 expm1 log log_ log2 log10 log1p sin cos tan "
+    "tanh tanh_ erf erf_ erfinv pow pow_ square maximum minimum fmax fmin remainder fmod "
+    "floor floor_ ceil ceil_ round round_ trunc sign sgn relu relu_ threshold threshold_ "
+    "threshold_backward eq ne lt le gt ge eq_ ne_ lt_ le_ gt_ ge_ logical_not logical_and "
+    "logical_or logical_xor bitwise_not bitwise_and bitwise_or bitwise_xor where "
+    "masked_fill masked_fill_ clamp_min clamp_min_ clamp_max clamp_max_ isnan isinf "
+    "nan_to_num lerp_ heaviside",
+    1,
+)
+# 2 FLOPs per element
+_register_family(
+    "clamp clamp_ hardtanh hardtanh_ hardtanh_backward leaky_relu leaky_relu_ "
+    "leaky_relu_backward addcmul addcmul_ addcdiv addcdiv_ lerp relu6 prelu "
+    "_prelu_kernel hardsigmoid_backward native_dropout_backward xlogy",
+    2,
+)
+# sigmoid = 1 / (1 + exp(-x)): negate, exp, add, divide
+_register_family("sigmoid sigmoid_ hardsigmoid hardsigmoid_ elu elu_ softplus", 4)
+# tanh/sigmoid backward: g·(1 − y²) / g·y·(1 − y): 3
+_register_family("sigmoid_backward tanh_backward elu_backward softplus_backward", 3)
+# silu = x·sigmoid(x); hardswish = x·clamp(x + 3, 0, 6) / 6; gelu (erf) = x/2·(1 + erf(x/√2))
+_register_family("silu silu_ hardswish hardswish_ gelu gelu_ mish mish_", 5)
+_register_family("hardswish_backward", 4)
+# silu backward: s = sigmoid(x) (4), then g·s·(1 + x·(1 − s)): 5 more
+_register_family("silu_backward gelu_backward mish_backward", 9)
+# dropout: draw a Bernoulli mask, multiply, rescale
+_register_family("native_dropout bernoulli bernoulli_ rand_like randn_like", 2)
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+def _reduction(per_input: int) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        x = a.get("self", a.get("input"))
+        return Cost(vector_flops=per_input * _numel(x), op_class="reduction")
+
+    fn.__name__ = f"reduction_{per_input}"
+    fn.__doc__ = f"{per_input} FLOP(s) per *input* element (a reduction touches each once)."
+    return fn
+
+
+for _names, _per in (
+    ("sum mean amax amin max min argmax argmin prod any all cumsum cumprod", 1),
+    ("linalg_vector_norm norm", 2),
+    ("var std var_mean std_mean", 3),
+    ("logsumexp", 3),
+):
+    _fn = _reduction(_per)
+    for _n in _names.split():
+        register(f"aten.{_n}")(_fn)
+
+
+@register(
+    "aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax", "aten._safe_softmax"
+)
+def softmax(a: Args, out: Sequence[Any]) -> Cost:
+    """Softmax: max (1), subtract (1), exp (1), sum (1), divide (1) → 5 per element.
+    Log-softmax: the divide becomes a subtract of log(sum) → also 5."""
+    return Cost(vector_flops=5 * a["self"].numel, op_class="softmax")
+
+
+@register("aten._softmax_backward_data", "aten._log_softmax_backward_data")
+def softmax_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Softmax backward ``y·(g − Σ g·y)``: multiply, sum, subtract, multiply → 4."""
+    return Cost(vector_flops=4 * a["grad_output"].numel, op_class="softmax")
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _window(a: Args, key: str = "kernel_size") -> int:
+    k = a.get(key)
+    if k is None:
+        return 1
+    return math.prod(k) if isinstance(k, list | tuple) else int(k)
+
+
+@register(
+    "aten.max_pool2d_with_indices",
+    "aten.max_pool3d_with_indices",
+    "aten.max_pool2d",
+    "aten.max_pool1d",
+    "aten.max_pool3d",
+    "aten._max_pool2d",
+)
+def max_pool(a: Args, out: Sequence[Any]) -> Cost:
+    """Max pooling: one comparison per window element per output element."""
+    o = _first_out(out)
+    x = a["self"]
+    spatial = len(x.shape) - 2 if len(x.shape) > 2 else 1
+    k = a.get("kernel_size")
+    if isinstance(k, list | tuple) and len(k) == 1:
+        k = list(k) * spatial
+    win = math.prod(k) if isinstance(k, list | tuple) else int(k) ** spatial
+    return Cost(vector_flops=o.numel * win, op_class="pool")
+
+
+@register("aten.avg_pool2d", "aten.avg_pool3d", "aten.avg_pool1d")
+def avg_pool(a: Args, out: Sequence[Any]) -> Cost:
+    """Average pooling: window−1 adds and one divide per output, ≈ window FLOPs."""
+    o = _first_out(out)
+    x = a["self"]
+    spatial = len(x.shape) - 2
+    k = a.get("kernel_size")
+    if isinstance(k, list | tuple) and len(k) == 1:
+        k = list(k) * spatial
+    win = math.prod(k) if isinstance(k, list | tuple) else int(k) ** spatial
+    return Cost(vector_flops=o.numel * win, op_class="pool")
+
+
+@register(
+    "aten._adaptive_avg_pool2d",
+    "aten._adaptive_avg_pool3d",
+    "aten.adaptive_avg_pool1d",
+    "aten.adaptive_max_pool2d",
+    "aten.adaptive_max_pool1d",
+    "aten.adaptive_max_pool3d",
+    "aten._adaptive_avg_pool2d_backward",
+    "aten._adaptive_avg_pool3d_backward",
+    "aten.adaptive_max_pool2d_backward",
+    "aten.max_pool2d_with_indices_backward",
+    "aten.max_pool3d_with_indices_backward",
+    "aten.avg_pool2d_backward",
+    "aten.avg_pool3d_backward",
+)
+def adaptive_pool(a: Args, out: Sequence[Any]) -> Cost:
+    """Adaptive pooling (and pooling backward): each input element is added or
+    compared once → numel(input) FLOPs (+ one divide per output for averages)."""
+    x = a.get("self", a.get("input"))
+    return Cost(vector_flops=_numel(x) + _out_numel(out), op_class="pool")
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+@register(
+    "aten.upsample_nearest1d",
+    "aten.upsample_nearest2d",
+    "aten.upsample_nearest3d",
+    "aten._upsample_nearest_exact1d",
+    "aten._upsample_nearest_exact2d",
+    "aten._upsample_nearest_exact3d",
+)
+def upsample_nearest(a: Args, out: Sequence[Any]) -> Cost:
+    """Nearest-neighbour resampling copies: 0 FLOPs, bytes only."""
+    return Cost(op_class="upsample")
+
+
+@register("aten.upsample_bilinear2d", "aten._upsample_bilinear2d_aa", "aten.upsample_linear1d")
+def upsample_linear(a: Args, out: Sequence[Any]) -> Cost:
+    """Bilinear: each output blends 4 neighbours with precomputed weights: 4
+    multiplies and 3 adds → 7 per output element (linear 1-D: 2 taps → 3)."""
+    taps = 2 if len(_first_out(out).shape) == 3 else 4
+    return Cost(vector_flops=(2 * taps - 1) * _out_numel(out), op_class="upsample")
+
+
+@register("aten.upsample_trilinear3d")
+def upsample_trilinear(a: Args, out: Sequence[Any]) -> Cost:
+    """Trilinear: 8 taps → 8 multiplies + 7 adds = 15 per output element."""
+    return Cost(vector_flops=15 * _out_numel(out), op_class="upsample")
+
+
+@register("aten.upsample_bicubic2d", "aten._upsample_bicubic2d_aa")
+def upsample_bicubic(a: Args, out: Sequence[Any]) -> Cost:
+    """Bicubic: 16 taps → 16 multiplies + 15 adds = 31 per output element."""
+    return Cost(vector_flops=31 * _out_numel(out), op_class="upsample")
+
+
+@register(
+    "aten.upsample_nearest1d_backward",
+    "aten.upsample_nearest2d_backward",
+    "aten.upsample_nearest3d_backward",
+    "aten._upsample_nearest_exact2d_backward",
+    "aten.upsample_bilinear2d_backward",
+    "aten.upsample_linear1d_backward",
+)
+def upsample_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Resampling backward scatters each output gradient into its source(s): one
+    add per gradient element."""
+    return Cost(vector_flops=_numel(a.get("grad_output")), op_class="upsample")
+
+
+# --------------------------------------------------------------------------- gathers
+
+
+def _gather_bytes(index: T, rows: int, row_bytes: int) -> int:
+    return index.nbytes + rows * row_bytes
+
+
+@register("aten.embedding")
+def embedding(a: Args, out: Sequence[Any]) -> Cost:
+    """Embedding lookup: no arithmetic. It reads the index tensor and only the rows it
+    gathers (not the whole table), and writes the output."""
+    w, idx = a["weight"], a["indices"]
+    row_bytes = math.prod(w.shape[1:]) * _itemsize(w.dtype)
+    return Cost(op_class="embedding", bytes_read=_gather_bytes(idx, idx.numel, row_bytes))
+
+
+@register("aten.embedding_dense_backward")
+def embedding_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Embedding backward: scatter-add each gradient row into a zeroed table: one add
+    per gradient element; writes the whole (dense) table."""
+    g = a["grad_output"]
+    return Cost(vector_flops=g.numel, op_class="embedding")
+
+
+@register("aten.index_select", "aten.gather", "aten.index", "aten._unsafe_index", "aten.take")
+def gather(a: Args, out: Sequence[Any]) -> Cost:
+    """Gathers: no arithmetic; read the indices and as many source elements as the
+    output holds (not the whole source), write the output."""
+    o = _first_out(out)
+    idx_bytes = sum(t.nbytes for t in _tensor_args(a) if not t.dtype.is_floating_point)
+    return Cost(op_class="embedding", bytes_read=idx_bytes + o.nbytes)
+
+
+@register(
+    "aten.scatter_add",
+    "aten.scatter_add_",
+    "aten.index_add",
+    "aten.index_add_",
+    "aten.index_put",
+    "aten.index_put_",
+    "aten._index_put_impl_",
+    "aten.scatter",
+    "aten.scatter_",
+    "aten.scatter_reduce",
+    "aten.masked_scatter",
+)
+def scatter(a: Args, out: Sequence[Any]) -> Cost:
+    """Scatters: one add (or store) per source element."""
+    src = a.get("src", a.get("source", a.get("values")))
+    return Cost(vector_flops=_numel(src), op_class="embedding")
+
+
+# --------------------------------------------------------------------------- copies
+
+
+@register(
+    "aten.cat",
+    "aten.stack",
+    "aten.clone",
+    "aten._to_copy",
+    "aten.contiguous",
+    "aten.constant_pad_nd",
+    "aten.reflection_pad1d",
+    "aten.reflection_pad2d",
+    "aten.replication_pad2d",
+    "aten.flip",
+    "aten.roll",
+    "aten.repeat",
+    "aten.tril",
+    "aten.triu",
+    "aten.tril_",
+    "aten.triu_",
+    "aten.lift_fresh_copy",
+    "aten.pixel_shuffle",
+    "aten.pixel_unshuffle",
+    "aten.channel_shuffle",
+    "aten.im2col",
+    "aten.col2im",
+    "aten.new_zeros",
+    "aten.zeros_like",
+    "aten.ones_like",
+    "aten.full_like",
+    "aten.select_backward",
+    "aten.slice_backward",
+    "aten.diagonal_backward",
+    "aten.unfold_backward",
+    "aten.as_strided_scatter",
+    "aten.select_scatter",
+    "aten.slice_scatter",
+    "aten.diagonal_scatter",
+    "aten.expand_copy",
+    "aten.permute_copy",
+    "aten.view_copy",
+    "aten.transpose_copy",
+    "aten.masked_select",
+    "aten.narrow_copy",
+    "aten.alias_copy",
+)
+def copy_like(a: Args, out: Sequence[Any]) -> Cost:
+    """Copies, concatenations, casts and pads: 0 FLOPs; bytes only (generic rule)."""
+    return Cost(op_class="copy")
+
+
+@register("aten.copy_", "aten.copy")
+def copy_(a: Args, out: Sequence[Any]) -> Cost:
+    """``dst.copy_(src)``: reads ``src`` only (the destination is overwritten)."""
+    return Cost(op_class="copy", bytes_read=a["src"].nbytes)
+
+
+@register(
+    "aten.fill_",
+    "aten.fill",
+    "aten.zero_",
+    "aten.zeros",
+    "aten.ones",
+    "aten.full",
+    "aten.new_ones",
+    "aten.new_full",
+    "aten.arange",
+    "aten.linspace",
+    "aten.scalar_tensor",
+    "aten.normal_",
+    "aten.uniform_",
+    "aten.randn",
+    "aten.rand",
+    "aten.randint",
+    "aten.randperm",
+    "aten.eye",
+)
+def fill(a: Args, out: Sequence[Any]) -> Cost:
+    """Fills and factories: write the output, read nothing."""
+    return Cost(op_class="copy", bytes_read=0)

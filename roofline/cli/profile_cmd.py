@@ -1,0 +1,170 @@
+"""``roofline profile``: per-layer parameters, FLOPs and bytes of a model spec."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from roofline.errors import RooflineError, SpecError
+
+
+def depth_arg(text: str) -> int | None:
+    """``--depth``: a positive integer, or ``all`` for the leaves."""
+    if text in ("all", "leaf", "leaves"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'all', got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"depth must be at least 1, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (batch sizes, image sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def add_spec_arguments(p: argparse.ArgumentParser) -> None:
+    """Options that change how a spec is loaded (shared by profile/compare/vram/bench)."""
+    p.add_argument("--batch", type=positive_int, help="override the batch size of every input")
+    p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
+    yolo = p.add_argument_group("YOLO-format specs")
+    yolo.add_argument("--imgsz", type=positive_int, help="input image size (default 640)")
+    yolo.add_argument("--nc", type=positive_int, help="number of classes")
+    yolo.add_argument(
+        "--fuse", action="store_true", help="fold BatchNorm into the preceding conv (inference)"
+    )
+
+
+def load_from_args(args: argparse.Namespace) -> Any:
+    """Load the spec named by ``args.spec`` with the shared overrides applied."""
+    from roofline.spec import load_spec
+
+    overrides = {
+        "imgsz": getattr(args, "imgsz", None),
+        "nc": getattr(args, "nc", None),
+        "fuse": True if getattr(args, "fuse", False) else None,
+    }
+    return load_spec(args.spec, batch=args.batch, mode=args.mode, **overrides)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "profile",
+        help="per-layer params, FLOPs, bytes (and roofline with --gpu)",
+        description="Count parameters, FLOPs (1 MAC = 2 FLOPs) and bytes of memory traffic "
+        "for every layer of a model, on fake tensors (no weights allocated).",
+    )
+    p.add_argument("spec", help="model spec (.yaml): import-path or YOLO format")
+    p.add_argument(
+        "--depth",
+        type=depth_arg,
+        default=2,
+        help="module depth of the table rows (default 2; 'all' for the leaves)",
+    )
+    add_spec_arguments(p)
+    p.add_argument("--real", action="store_true", help="count on real tensors (cross-check)")
+    p.add_argument("--json", metavar="FILE", help="write the profile as JSON")
+    p.add_argument("--csv", metavar="FILE", help="write the per-layer rows as CSV")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite output files not written by roofline"
+    )
+    p.add_argument(
+        "--compare-counters",
+        action="store_true",
+        help="also run fvcore, thop, torchinfo and FlopCounterMode (real tensors) and compare",
+    )
+    p.add_argument(
+        "--yolo-table",
+        action="store_true",
+        help="YOLO-format specs: show the table in YOLOv5's own row form",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from roofline.counting import profile_spec
+    from roofline.report.output import write_csv, write_json
+    from roofline.report.text import LAYER_COLUMNS, profile_header, profile_summary, profile_table
+
+    spec = load_from_args(args)
+    prof = profile_spec(spec, real=args.real)
+    print(profile_header(prof))
+    if args.yolo_table:
+        print(_yolo_table(prof))
+    else:
+        print(profile_table(prof, args.depth))
+    print()
+    print(profile_summary(prof))
+    if args.compare_counters:
+        print()
+        print(_compare(spec, prof))
+    if args.json:
+        path = write_json(args.json, prof.as_dict(args.depth), force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
+    if args.csv:
+        rows = [layer.as_dict() for layer in prof.layers(args.depth)]
+        path = write_csv(args.csv, rows, LAYER_COLUMNS, force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _yolo_table(prof: Any) -> str:
+    if prof.info.get("spec_format") != "yolo":
+        raise SpecError("--yolo-table needs a YOLO-format spec (a file with backbone and head)")
+    from roofline.yolo.summary import yolo_rows_table
+
+    return yolo_rows_table(prof)
+
+
+def _available_memory() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 0
+
+
+def _compare(spec: Any, prof: Any) -> str:
+    from roofline.compare_counters import compare_counters
+    from roofline.report.text import simple_table
+    from roofline.units import gib, si
+
+    need = prof.param_bytes * 2
+    avail = _available_memory()
+    if avail and need > avail * 0.5:
+        raise RooflineError(
+            f"--compare-counters runs the real model, which needs about {gib(need)} "
+            f"but only {gib(avail)} is free; compare on a smaller model"
+        )
+    print("running fvcore, thop, torchinfo, FlopCounterMode on real tensors ...", file=sys.stderr)
+    model = spec.build()
+    args, kwargs = spec.example_inputs("cpu")
+    results = compare_counters(model, args, kwargs, prof)
+    rows = []
+    for r in results:
+        value = "failed: " + (r.error or "") if r.value is None else f"{si(r.value)} {r.unit}"
+        ratio = "-" if r.ratio is None else f"{r.ratio:.3f}"
+        rows.append([r.tool, value, r.counts, f"{si(r.ours)} ({r.ours_label})", ratio])
+    t = prof.totals()
+    rows.append(
+        [
+            "roofline",
+            f"{si(t.flops)} FLOPs",
+            "every aten op: matrix + vector FLOPs (1 MAC = 2 FLOPs)",
+            f"{si(t.macs)} MACs",
+            "1.000",
+        ]
+    )
+    return simple_table(rows, ["counter", "reports", "what it counts", "ours, comparable", "ratio"])

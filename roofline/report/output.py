@@ -1,0 +1,106 @@
+"""Writing report files without ever clobbering something the user wrote.
+
+A report file may replace an existing file only if that file was itself written by
+roofline (recognised by its content) or the caller passes ``force=True``. Anything
+else is refused with a one-line :class:`ReportError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from roofline import __version__
+from roofline.errors import ReportError
+
+GENERATOR = f"roofline {__version__}"
+HTML_MARKER = '<meta name="generator" content="roofline'
+
+
+def _ours(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return '"generator": "roofline' in head
+    if suffix in (".html", ".htm"):
+        return HTML_MARKER in head
+    if suffix == ".csv":
+        return head.startswith("# generator: roofline")
+    return False
+
+
+def write_text(path: str | Path, text: str, *, force: bool = False) -> Path:
+    """Write ``text`` to ``path``, creating parent folders.
+
+    Refuses to replace a file roofline did not write, unless ``force``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ReportError(f"{p} is a folder; give a file name")
+    if p.exists() and not force and not _ours(p):
+        raise ReportError(
+            f"{p} exists and was not written by roofline; choose another name or pass --force"
+        )
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot write {p}: {exc.strerror or exc}") from exc
+    return p
+
+
+def to_json(data: Mapping[str, Any] | Sequence[Any]) -> str:
+    """JSON text; a mapping gets a ``generator`` field first so reruns may replace it."""
+    if isinstance(data, Mapping):
+        data = {"generator": GENERATOR, **data}
+    return json.dumps(data, indent=2, default=_default) + "\n"
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, tuple | set | frozenset):
+        return list(o)
+    if isinstance(o, Mapping):
+        return dict(o)
+    if hasattr(o, "as_dict"):
+        return o.as_dict()
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+def write_json(path: str | Path, data: Any, *, force: bool = False) -> Path:
+    """Write ``data`` as JSON (see :func:`to_json`)."""
+    return write_text(path, to_json(data), force=force)
+
+
+def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """CSV text with a leading ``# generator: roofline`` comment line."""
+    buf = io.StringIO()
+    buf.write(f"# generator: {GENERATOR}\n")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, list | tuple):
+        return "x".join(str(x) for x in v) if all(isinstance(x, int) for x in v) else str(v)
+    return v
+
+
+def write_csv(
+    path: str | Path,
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    force: bool = False,
+) -> Path:
+    """Write rows as CSV (see :func:`to_csv`)."""
+    return write_text(path, to_csv(rows, columns), force=force)

@@ -1,0 +1,88 @@
+"""Devices: the GPU spec database, the local GPU (NVML), the host CPU, calibration.
+
+>>> from roofline.devices import get_device
+>>> d = get_device("3090")
+>>> round(d.ridge_point("fp32"), 1)
+38.0
+
+``get_device`` accepts any reasonable spelling of a database device (``3090``,
+``rtx 3090``, ``NVIDIA GeForce RTX 3090``, ``a100-80gb``), ``local`` (the GPU in this
+machine via NVML), ``cpu`` (the host CPU, measured and cached), or a path to a user
+``.yaml`` spec file. A database device carries its measured ceilings (``measured``)
+when it has been calibrated on this machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+from roofline.devices.cache import load_measured
+from roofline.devices.calibrate import gpu_cache_name
+from roofline.devices.database import (
+    ENV_SPECS,
+    bundled_specs_dir,
+    find_device,
+    load_database,
+    normalize,
+)
+from roofline.devices.database import all_devices as _all_devices
+from roofline.devices.model import (
+    PIPES,
+    PRECISIONS,
+    Device,
+    Interconnect,
+    MeasuredCeilings,
+    Peak,
+    Price,
+    check_precision,
+)
+
+LOCAL_NAMES = ("local", "nvml", "this")
+CPU_NAMES = ("cpu", "host", "host-cpu")
+
+
+def get_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> Device:
+    """Resolve a device name (see the module docstring); :class:`DeviceError` if not."""
+    text = str(name).strip()
+    low = text.lower()
+    if low in CPU_NAMES:
+        from roofline.devices.host_cpu import host_device
+
+        return host_device()
+    if low in LOCAL_NAMES or low.startswith("local:"):
+        from roofline.devices.nvml import local_device
+
+        index = int(low.split(":", 1)[1]) if ":" in low and low.split(":", 1)[1].isdigit() else 0
+        dev = local_device(index, spec_dirs)
+    else:
+        dev = find_device(text, spec_dirs)
+    if dev.measured is None and dev.kind == "gpu":
+        m = load_measured(gpu_cache_name(dev.key))
+        if m is not None:
+            dev = dataclasses.replace(dev, measured=m)
+    return dev
+
+
+def all_devices(spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> tuple[Device, ...]:
+    """Every device in the database (bundled plus user folders), by vendor and name."""
+    return _all_devices(spec_dirs)
+
+
+__all__ = [
+    "ENV_SPECS",
+    "PIPES",
+    "PRECISIONS",
+    "Device",
+    "Interconnect",
+    "MeasuredCeilings",
+    "Peak",
+    "Price",
+    "all_devices",
+    "bundled_specs_dir",
+    "check_precision",
+    "get_device",
+    "load_database",
+    "normalize",
+]

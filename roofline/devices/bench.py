@@ -1,0 +1,92 @@
+"""Micro-benchmarks shared by the host-CPU measurement and CUDA calibration.
+
+Each returns the *best* of several timed repeats (the honest estimate of a peak: slower
+runs are interference, never the hardware going faster than it can). Timing uses
+``time.perf_counter`` around the work and a ``sync`` call (``torch.cuda.synchronize``
+on CUDA), so the same code measures either device.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+Sync = Callable[[], None]
+
+
+def _nosync() -> None:
+    return None
+
+
+def best_time(
+    fn: Callable[[], object], repeats: int, sync: Sync = _nosync, inner: int = 1
+) -> float:
+    """Seconds per call of ``fn``: one warm-up, then the best of ``repeats`` timings of
+    ``inner`` back-to-back calls each."""
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        for _ in range(max(1, inner)):
+            fn()
+        sync()
+        best = min(best, (time.perf_counter() - t0) / max(1, inner))
+    return best
+
+
+def gemm_flops_per_s(
+    n: int, dtype: torch.dtype, device: torch.device | str, repeats: int, sync: Sync = _nosync
+) -> float:
+    """Achieved FLOP/s of an ``n×n @ n×n`` matrix product (2·n³ FLOPs)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    t = best_time(lambda: torch.mm(a, b, out=out), repeats, sync)
+    return 2.0 * n**3 / t
+
+
+def int8_gemm_ops_per_s(
+    n: int, device: torch.device | str, repeats: int, sync: Sync = _nosync
+) -> float:
+    """Achieved op/s of an int8 ``n×n @ n×n`` product through ``torch._int_mm``."""
+    a = torch.randint(-8, 8, (n, n), device=device, dtype=torch.int8)
+    b = torch.randint(-8, 8, (n, n), device=device, dtype=torch.int8)
+    t = best_time(lambda: torch._int_mm(a, b), repeats, sync)
+    return 2.0 * n**3 / t
+
+
+def fp8_gemm_flops_per_s(
+    n: int, device: torch.device | str, repeats: int, sync: Sync = _nosync
+) -> float:
+    """Achieved FLOP/s of an fp8 (e4m3) product through ``torch._scaled_mm``."""
+    a = torch.randn(n, n, device=device).to(torch.float8_e4m3fn)
+    b = torch.randn(n, n, device=device).to(torch.float8_e4m3fn).t()  # column-major
+    one = torch.ones((), device=device, dtype=torch.float32)
+    t = best_time(
+        lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16),
+        repeats,
+        sync,
+    )
+    return 2.0 * n**3 / t
+
+
+def copy_bytes_per_s(
+    nbytes: int, device: torch.device | str, repeats: int, sync: Sync = _nosync
+) -> float:
+    """Achieved bandwidth of a large copy: bytes read + bytes written per second."""
+    n = max(1, nbytes // 4)
+    src = torch.ones(n, device=device, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    t = best_time(lambda: dst.copy_(src), repeats, sync)
+    return 2.0 * n * 4 / t
+
+
+def launch_overhead_s(
+    device: torch.device | str, repeats: int, sync: Sync = _nosync, inner: int = 200
+) -> float:
+    """Seconds per tiny op issued back to back (kernel launch / op dispatch cost)."""
+    x = torch.zeros(1, device=device)
+    return best_time(lambda: x.add_(1.0), repeats, sync, inner=inner)

@@ -1,0 +1,68 @@
+"""Where measured ceilings live: JSON files in a cache folder.
+
+The folder is ``$ROOFLINE_CACHE_DIR`` if set, else ``~/.cache/roofline``; measured
+ceilings go in its ``measured/`` subfolder, one file per device
+(``gpu-<key>.json`` for a calibrated GPU, ``cpu-<model>-<threads>t.json`` for the
+host CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from roofline.devices.model import MeasuredCeilings
+from roofline.errors import DeviceError
+
+ENV_CACHE = "ROOFLINE_CACHE_DIR"
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: str) -> str:
+    """A file-name-safe lower-case form: ``"AMD EPYC 7B13"`` → ``"amd-epyc-7b13"``."""
+    return _SLUG.sub("-", text.lower()).strip("-") or "unknown"
+
+
+def cache_dir() -> Path:
+    """The cache folder (not created)."""
+    env = os.environ.get(ENV_CACHE)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "roofline"
+
+
+def measured_path(name: str) -> Path:
+    return cache_dir() / "measured" / f"{slug(name)}.json"
+
+
+def save_measured(
+    name: str, ceilings: MeasuredCeilings, meta: dict[str, Any] | None = None
+) -> Path:
+    """Write ``ceilings`` under ``name``; returns the file written."""
+    path = measured_path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"name": name, **(meta or {}), "ceilings": ceilings.as_dict()}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise DeviceError(
+            f"cannot write measured ceilings to {path} ({exc.strerror}); set ${ENV_CACHE}"
+        ) from None
+    return path
+
+
+def load_measured(name: str) -> MeasuredCeilings | None:
+    """The ceilings stored under ``name``, or None if there are none."""
+    path = measured_path(name)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return MeasuredCeilings.from_dict(record["ceilings"])
+    except (OSError, ValueError, KeyError, TypeError, DeviceError):
+        raise DeviceError(
+            f"{path}: malformed measured-ceilings file; delete it and measure again"
+        ) from None

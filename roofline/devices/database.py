@@ -1,0 +1,166 @@
+"""The spec database: bundled ``gpu_specs/`` plus the user's own folders, and lookup.
+
+Lookup rules (documented in ``docs/devices.md``):
+
+1. A name is normalised: lower case, the words NVIDIA, GeForce, Tesla, AMD, Instinct
+   dropped, then everything but letters and digits removed. ``RTX 3090``,
+   ``rtx3090`` and ``NVIDIA GeForce RTX 3090`` all become ``rtx3090``.
+2. An exact match of a key, name or alias wins. If several entries share the name,
+   the one that lists it under ``default_for`` wins; otherwise the candidates are
+   listed in the error.
+3. A name listed only under some entry's ``default_for`` resolves to that entry
+   (``a100`` → A100 SXM4 80GB).
+4. Otherwise a name contained in exactly one entry's names resolves to it; several
+   give an "ambiguous" error with the candidates; none give an "unknown" error with
+   the closest matches.
+
+User folders (``--specs DIR`` and the ``ROOFLINE_GPU_SPECS`` environment variable,
+``os.pathsep``-separated) hold files of the same format; an entry with the same key
+as a bundled one replaces it, others extend the database. Later folders override
+earlier ones; ``--specs`` folders override the environment's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from roofline.devices.model import Device
+from roofline.devices.schema import load_device_file
+from roofline.errors import DeviceError
+
+ENV_SPECS = "ROOFLINE_GPU_SPECS"
+_DROP_WORDS = re.compile(r"\b(nvidia|geforce|tesla|amd|instinct)\b")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def normalize(name: str) -> str:
+    """``"NVIDIA GeForce RTX 3090"`` → ``"rtx3090"`` (see the module docstring)."""
+    text = _DROP_WORDS.sub(" ", str(name).lower())
+    return _NON_ALNUM.sub("", text)
+
+
+def bundled_specs_dir() -> Path:
+    """The folder of bundled spec files, in a wheel or in a source checkout."""
+    candidates: list[Path] = []
+    for package, sub in (("roofline.gpu_specs", None), ("roofline", "gpu_specs")):
+        try:
+            root = importlib.resources.files(package)
+        except (ModuleNotFoundError, TypeError):
+            continue
+        node = root / sub if sub else root
+        try:
+            candidates.append(Path(str(node)))
+        except TypeError:  # pragma: no cover - non-filesystem loaders
+            continue
+    candidates.append(Path(__file__).resolve().parents[2] / "gpu_specs")
+    for c in candidates:
+        if c.is_dir() and any(c.glob("*.yaml")):
+            return c
+    raise DeviceError(
+        "the bundled gpu_specs/ folder is missing from this installation; reinstall roofline"
+    )
+
+
+def user_spec_dirs(extra: Iterable[str | os.PathLike[str]] | None = None) -> tuple[Path, ...]:
+    """User folders: ``$ROOFLINE_GPU_SPECS`` entries, then ``extra`` (``--specs``)."""
+    dirs: list[Path] = []
+    env = os.environ.get(ENV_SPECS, "")
+    dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    dirs += [Path(p).expanduser() for p in (extra or [])]
+    for d in dirs:
+        if not d.is_dir():
+            raise DeviceError(
+                f"spec folder {d} does not exist or is not a folder (from --specs or ${ENV_SPECS})"
+            )
+    return tuple(d.resolve() for d in dirs)
+
+
+def _stamp(d: Path) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted((p.name, p.stat().st_mtime) for p in d.glob("*.y*ml")))
+
+
+@functools.lru_cache(maxsize=16)
+def _load(dirs: tuple[Path, ...], stamps: tuple) -> tuple[Device, ...]:  # noqa: ARG001
+    by_key: dict[str, Device] = {}
+    for d in dirs:
+        for path in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
+            dev = load_device_file(path)
+            by_key[dev.key] = dev  # later folders override earlier ones
+    return tuple(by_key.values())
+
+
+def load_database(spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> tuple[Device, ...]:
+    """Every device: bundled, overridden/extended by user folders. Cached per folder set."""
+    dirs = (bundled_specs_dir(), *user_spec_dirs(spec_dirs))
+    return _load(dirs, tuple(_stamp(d) for d in dirs))
+
+
+def all_devices(spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> tuple[Device, ...]:
+    """Every known device (bundled and user), sorted by vendor then name."""
+    return tuple(sorted(load_database(spec_dirs), key=lambda d: (d.vendor, d.name)))
+
+
+def _names(dev: Device) -> set[str]:
+    names = {normalize(dev.key), normalize(dev.name), *(normalize(a) for a in dev.aliases)}
+    return {n for n in names if n}
+
+
+def _defaults(dev: Device) -> set[str]:
+    return {normalize(str(n)) for n in dev.extra.get("default_for", []) or []}
+
+
+def lookup(name: str, devices: Sequence[Device]) -> Device:
+    """Resolve ``name`` among ``devices`` by the rules in the module docstring."""
+    q = normalize(name)
+    if not q:
+        raise DeviceError(f"empty device name {name!r}: try `roofline gpus` for the list")
+    for dev in devices:
+        if normalize(dev.key) == q:
+            return dev
+    exact = [d for d in devices if q in _names(d)]
+    defaults = [d for d in devices if q in _defaults(d)]
+    if len(exact) == 1:
+        return exact[0]
+    if len(defaults) == 1 and (not exact or defaults[0] in exact):
+        return defaults[0]
+    if len(exact) > 1:
+        raise _ambiguous(name, exact)
+    contains = [d for d in devices if any(q in n for n in _names(d))]
+    if len(contains) == 1:
+        return contains[0]
+    if len(contains) > 1:
+        raise _ambiguous(name, contains)
+    pool: dict[str, Device] = {}
+    for d in devices:
+        for n in _names(d):
+            pool.setdefault(n, d)
+    close = difflib.get_close_matches(q, list(pool), n=8, cutoff=0.5)
+    keys = list(dict.fromkeys(pool[c].key for c in close))[:3]
+    hint = f"; closest: {', '.join(keys)}" if keys else ""
+    raise DeviceError(
+        f"unknown device {name!r}{hint} (`roofline gpus` lists all; add your own with --specs DIR)"
+    )
+
+
+def _ambiguous(name: str, candidates: Sequence[Device]) -> DeviceError:
+    keys = ", ".join(sorted(d.key for d in candidates))
+    return DeviceError(f"device name {name!r} is ambiguous; say which: {keys}")
+
+
+def find_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> Device:
+    """A database device by any reasonable spelling, or a path to a user ``.yaml``."""
+    text = str(name)
+    if text.lower().endswith((".yaml", ".yml")) or os.sep in text:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise DeviceError(f"spec file {path} not found")
+        from roofline.devices.schema import device_from_dict, load_yaml
+
+        return device_from_dict(load_yaml(path), str(path))
+    return lookup(text, load_database(spec_dirs))

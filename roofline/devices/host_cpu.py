@@ -1,0 +1,139 @@
+"""The host CPU as a device: its roofline measured, not looked up.
+
+Peak FP/s comes from the best of several large fp32 matrix products through torch
+(the same path a model's convolutions and linears take on CPU); bandwidth from the
+best of several large copies (bytes read + bytes written). The whole measurement takes
+a couple of seconds (a fraction of a second with ``quick=True``) and is cached per CPU
+model and torch thread count, so later runs are instant.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import socket
+from collections.abc import Callable
+
+import torch
+
+from roofline.devices import bench
+from roofline.devices.cache import load_measured, save_measured
+from roofline.devices.model import Device, MeasuredCeilings, Peak
+
+Progress = Callable[[str], None]
+
+#: (matrix size n, copy size in bytes, repeats): default and quick settings
+FULL = (2048, 256 * 2**20, 5)
+QUICK = (384, 16 * 2**20, 3)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    value = line.split(":", 1)[1].strip()
+                    if value:
+                        return value
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def threads() -> int:
+    """The number of threads torch uses for CPU ops."""
+    return torch.get_num_threads()
+
+
+def cache_name(model: str | None = None, nthreads: int | None = None) -> str:
+    """Cache key of a measurement: CPU model and thread count."""
+    return f"cpu-{model or cpu_model()}-{nthreads or threads()}t"
+
+
+def _memory_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 0
+
+
+def measure(quick: bool = False, progress: Progress | None = None) -> MeasuredCeilings:
+    """Measure the host CPU's fp32 matmul peak, copy bandwidth and op overhead."""
+    n, nbytes, repeats = QUICK if quick else FULL
+    say = progress or (lambda _msg: None)
+    say(f"host CPU: fp32 matmul {n}x{n}, best of {repeats}")
+    gemm = bench.gemm_flops_per_s(n, torch.float32, "cpu", repeats)
+    say(f"host CPU: copy {nbytes / 2**20:.0f} MiB, best of {repeats}")
+    copy = bench.copy_bytes_per_s(nbytes, "cpu", repeats)
+    say("host CPU: per-op overhead")
+    overhead = bench.launch_overhead_s("cpu", repeats, inner=100 if quick else 500)
+    return MeasuredCeilings(
+        gemm_flops_per_s={"fp32": gemm},
+        gemm_flops_per_s_no_tensor={"fp32": gemm},
+        copy_bandwidth_bytes_per_s=copy,
+        launch_overhead_s=overhead,
+        measured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        torch_version=torch.__version__,
+        host=socket.gethostname(),
+        extra={
+            "cpu_model": cpu_model(),
+            "threads": threads(),
+            "quick": quick,
+            "gemm_n": n,
+            "copy_bytes": nbytes,
+            "repeats": repeats,
+        },
+    )
+
+
+def device_from_ceilings(m: MeasuredCeilings) -> Device:
+    """A :class:`Device` whose only ceilings are the measured ones."""
+    model = str(m.extra.get("cpu_model", cpu_model()))
+    n = m.extra.get("threads", threads())
+    size = m.extra.get("gemm_n", "?")
+    label = f"measured {m.measured_at}, torch {m.torch_version}"
+    fp32 = Peak(
+        m.gemm_flops_per_s["fp32"],
+        "plain",
+        f"{label}, fp32 matmul {size}³ best of {m.extra.get('repeats', '?')}",
+        "host CPU: measured, not a datasheet figure",
+        True,
+    )
+    vendor = next((v for v in ("AMD", "Intel", "Apple", "ARM") if v.lower() in model.lower()), "")
+    return Device(
+        key="cpu",
+        name=f"{model} ({n} threads)",
+        vendor=vendor or "host",
+        kind="cpu",
+        aliases=("cpu", "host"),
+        memory_bytes=_memory_bytes(),
+        memory_bandwidth_bytes_per_s=m.copy_bandwidth_bytes_per_s,
+        peaks={"fp32": fp32},
+        plain_peaks={"fp32": fp32},
+        measured=m,
+        architecture=platform.machine(),
+        sources=({"id": "measured", "title": f"{label} on {m.host}"},),
+        notes=(
+            "Measured on this machine; only fp32 is measured. Memory is the host's RAM.",
+            *(
+                ["quick measurement (smaller sizes): may understate the peak"]
+                if m.extra.get("quick")
+                else []
+            ),
+        ),
+        origin="measured",
+    )
+
+
+def host_device(
+    refresh: bool = False, quick: bool = False, progress: Progress | None = None
+) -> Device:
+    """The host CPU as a device: cached measurement, or measure (and cache) now."""
+    name = cache_name()
+    m = None if refresh else load_measured(name)
+    if m is None:
+        m = measure(quick=quick, progress=progress)
+        save_measured(name, m, {"kind": "cpu"})
+    return device_from_ceilings(m)

@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``roofline`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors, --help, --version
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

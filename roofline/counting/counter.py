@@ -15,6 +15,7 @@ read back during backward with ``torch._C._current_autograd_node()``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -345,6 +346,19 @@ def _mode(model: torch.nn.Module, training: bool) -> Iterator[None]:
 # --------------------------------------------------------------------------- fake tensors
 
 
+@contextlib.contextmanager
+def _quiet_fake_tensor_log() -> Iterator[None]:
+    """FakeTensorMode logs a traceback when a shape check fails; we report the error
+    ourselves, in one line, so silence that logger while counting."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _find_fake_mode(tensors: Sequence[torch.Tensor]) -> Any:
     from torch._subclasses.fake_tensor import FakeTensor
 
@@ -425,7 +439,7 @@ def count(
         if key is not None:
             state.weight_storages.add(key)
 
-    with _mode(model, training), _module_hooks(model, state, shapes):
+    with _mode(model, training), _module_hooks(model, state, shapes), _quiet_fake_tensor_log():
         try:
             _run(model, run_args, run_kwargs, state_dict, state, training, fake_mode)
         except CountingError:

@@ -645,7 +645,7 @@ def _reduction(per_input: int) -> Formula:
 
 
 for _names, _per in (
-    ("sum mean amax amin max min argmax argmin prod any all cumsum cumprod", 1),
+    ("sum amax amin max min argmax argmin prod any all cumsum cumprod", 1),
     ("linalg_vector_norm norm", 2),
     ("var std var_mean std_mean", 3),
     ("logsumexp", 3),
@@ -653,6 +653,12 @@ for _names, _per in (
     _fn = _reduction(_per)
     for _n in _names.split():
         register(f"aten.{_n}")(_fn)
+
+
+@register("aten.mean")
+def mean(a: Args, out: Sequence[Any]) -> Cost:
+    """Mean: one add per input element, one divide per output element."""
+    return Cost(vector_flops=_numel(a["self"]) + _out_numel(out), op_class="reduction")
 
 
 @register(

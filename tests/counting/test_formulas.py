@@ -1,0 +1,243 @@
+"""Hand-derived counts for each formula family, run through the real counter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import roofline
+from roofline.counting.formulas import FREE_OPS, REGISTRY, causal_pairs, conv_macs
+
+F32 = 4  # bytes per float32 element
+
+
+class Fn(nn.Module):
+    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.fn(*args)
+
+
+def count_fn(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor):
+    return roofline.profile(Fn(fn), inputs).totals()
+
+
+def count_module(module: nn.Module, *inputs: torch.Tensor, mode: str = "inference"):
+    return roofline.profile(module, inputs, mode=mode).totals()
+
+
+# ----------------------------------------------------------------------------- matmul
+
+
+def test_mm_flops_and_bytes():
+    t = count_fn(torch.mm, torch.randn(8, 16), torch.randn(16, 32))
+    # 8*32 outputs, 16 MACs each: 2 * 8 * 32 * 16 = 8192 FLOPs
+    assert t.matrix_flops == 8192 and t.vector_flops == 0 and t.macs == 4096
+    # reads 8*16 + 16*32 floats, writes 8*32 floats
+    assert t.bytes_read == (128 + 512) * F32
+    assert t.bytes_written == 256 * F32
+
+
+def test_linear_with_bias_is_addmm_plus_bias_adds():
+    t = count_module(nn.Linear(16, 32), torch.randn(8, 16))
+    assert t.matrix_flops == 2 * 8 * 16 * 32  # 8192
+    assert t.vector_flops == 8 * 32  # one add per output for the bias
+    # input 8x16, weight 32x16, bias 32 -> 128 + 512 + 32 floats read
+    assert t.bytes_read == (128 + 512 + 32) * F32
+    assert t.weight_bytes == (512 + 32) * F32
+
+
+def test_bmm_and_matmul_broadcast():
+    t = count_fn(torch.bmm, torch.randn(4, 8, 16), torch.randn(4, 16, 2))
+    assert t.matrix_flops == 2 * 4 * 8 * 16 * 2  # 2048
+    t = count_fn(torch.matmul, torch.randn(3, 5, 7), torch.randn(7, 11))
+    assert t.matrix_flops == 2 * 3 * 5 * 7 * 11  # folded into one mm of 15x7 @ 7x11
+
+
+def test_baddbmm():
+    t = count_fn(
+        lambda i, a, b: torch.baddbmm(i, a, b),
+        torch.randn(2, 3, 5),
+        torch.randn(2, 3, 4),
+        torch.randn(2, 4, 5),
+    )
+    assert t.matrix_flops == 2 * 2 * 3 * 4 * 5 and t.vector_flops == 2 * 3 * 5
+
+
+# ----------------------------------------------------------------------------- convolution
+
+
+@pytest.mark.parametrize(
+    ("conv", "x", "macs"),
+    [
+        # 2-d: out 1x8x6x6 (no padding, 8x8 input, 3x3 kernel); each output 3*3*3 MACs
+        (nn.Conv2d(3, 8, 3, bias=False), (1, 3, 8, 8), 8 * 6 * 6 * 3 * 3 * 3),
+        # grouped (4 groups of 2 in-channels): each output sums 2 channels * 9
+        (nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False), (1, 8, 5, 5), 8 * 25 * 2 * 9),
+        # depthwise: one channel * 9 per output
+        (nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), (2, 8, 5, 5), 2 * 8 * 25 * 9),
+        # 1-d: out length 10-5+1=6, each 4 channels * 5 taps
+        (nn.Conv1d(4, 6, 5, bias=False), (1, 4, 10), 6 * 6 * 4 * 5),
+        # 3-d: out 2x2x2, each 2 channels * 27
+        (nn.Conv3d(2, 3, 3, bias=False), (1, 2, 4, 4, 4), 3 * 8 * 2 * 27),
+        # transposed 2-d, stride 2: every input element is scattered into 4 out channels * 9
+        (nn.ConvTranspose2d(3, 4, 3, stride=2, bias=False), (1, 3, 5, 5), 3 * 25 * 4 * 9),
+    ],
+)
+def test_convolution_kinds(conv, x, macs):
+    t = count_module(conv, torch.randn(*x))
+    assert t.macs == macs and t.matrix_flops == 2 * macs and t.vector_flops == 0
+
+
+def test_conv_bias_adds_one_per_output_and_depthwise_class():
+    conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+    prof = roofline.profile(conv, torch.randn(1, 4, 6, 6))
+    (op,) = prof.ops
+    assert op.vector_flops == 4 * 36  # one bias add per output element
+    assert op.op_class == "depthwise_conv"
+
+
+def test_conv_macs_helper_matches_definition():
+    # out [1, 16, 10, 10], weight [16, 8, 3, 3]: 1600 outputs * 72 MACs
+    assert conv_macs((1, 8, 12, 12), (16, 8, 3, 3), (1, 16, 10, 10), False) == 1600 * 72
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+def test_sdpa_full_and_causal():
+    q = torch.randn(2, 4, 16, 8)  # B=2, H=4, L=16, E=8
+    full = count_fn(F.scaled_dot_product_attention, q, q, q)
+    # QK^T and PV: 2*E + 2*E FLOPs per pair; 8 batch-heads * 256 pairs
+    assert full.matrix_flops == 8 * 256 * (2 * 8 + 2 * 8)
+    causal = count_fn(
+        lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True), q, q, q
+    )
+    # causal keeps L(L+1)/2 = 136 of the 256 pairs
+    assert causal.matrix_flops == 8 * 136 * 32
+    assert causal.matrix_flops / full.matrix_flops == pytest.approx(136 / 256)
+
+
+def test_causal_pairs_closed_form():
+    for lq in range(1, 9):
+        for lk in range(1, 9):
+            assert causal_pairs(lq, lk) == sum(min(i + 1, lk) for i in range(lq))
+
+
+def test_multihead_attention_fast_path_is_counted():
+    mha = nn.MultiheadAttention(64, 4, batch_first=True).eval()
+    x = torch.randn(2, 10, 64)
+    prof = roofline.profile(mha, (x, x, x))
+    assert [o.op for o in prof.ops] == ["aten._native_multi_head_attention.default"]
+    # packed QKV projection: 2*20*64*192 + bias 20*192; attention: 8 batch-heads * 100
+    # pairs * (2*16 + 2*16) + 6*800 vector; out projection 2*20*64*64 + bias 20*64
+    expected = 491520 + 3840 + 51200 + 4800 + 163840 + 1280
+    assert prof.totals().flops == expected
+
+
+def test_transformer_encoder_fast_path_matches_train_forward():
+    layer = nn.TransformerEncoderLayer(128, 4, 256, batch_first=True)
+    enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    x = torch.randn(2, 32, 128)
+    enc.eval()
+    fast = roofline.profile(enc, x)
+    assert {o.op for o in fast.ops} == {"aten._transformer_encoder_layer_fwd.default"}
+    enc.train()
+    slow = roofline.profile(enc, x, mode="training")
+    assert fast.totals().flops == pytest.approx(slow.totals("forward").flops, rel=0.01)
+    # the model's train/eval flags are restored by the counter
+    assert enc.training
+
+
+# ----------------------------------------------------------------------------- norms etc.
+
+
+def test_batch_norm_eval_and_train():
+    x = torch.randn(2, 3, 4, 4)  # 96 elements
+    bn = nn.BatchNorm2d(3)
+    assert count_module(bn.eval(), x).vector_flops == 2 * 96  # x*scale + shift
+    train = roofline.profile(bn, (x,), mode="training").totals("forward")
+    # batch stats 4/elem + apply 2/elem = 6*96, plus the num_batches_tracked += 1
+    assert train.vector_flops == 6 * 96 + 1
+
+
+def test_layer_norm_softmax_and_activations():
+    x = torch.randn(4, 10)  # 40 elements
+    assert count_module(nn.LayerNorm(10), x).vector_flops == 7 * 40
+    assert count_fn(lambda t: t.softmax(-1), x).vector_flops == 5 * 40
+    assert count_fn(F.relu, x).vector_flops == 40
+    assert count_fn(torch.sigmoid, x).vector_flops == 4 * 40
+    assert count_fn(F.silu, x).vector_flops == 5 * 40
+    assert count_fn(F.hardswish, x).vector_flops == 5 * 40
+    assert count_fn(F.gelu, x).vector_flops == 5 * 40
+    assert count_fn(lambda a, b: a * b + a, x, x).vector_flops == 2 * 40
+
+
+def test_elementwise_bytes_read_each_distinct_input_once():
+    x = torch.randn(100)
+    t = count_fn(lambda a: a * a, x)
+    assert t.bytes_read == 100 * F32  # x read once although passed twice
+    assert t.bytes_written == 100 * F32
+
+
+def test_broadcast_input_counts_its_real_size():
+    x, bias = torch.randn(8, 100), torch.randn(100)
+    t = count_fn(lambda a, b: a + b, x, bias)
+    assert t.bytes_read == (800 + 100) * F32
+
+
+def test_reductions_pooling_upsampling():
+    x = torch.randn(1, 2, 8, 8)  # 128 elements
+    assert count_fn(lambda t: t.sum(), x).vector_flops == 128
+    # max pool 2x2 stride 2: 32 outputs, 4 comparisons each
+    assert count_module(nn.MaxPool2d(2), x).vector_flops == 32 * 4
+    # adaptive average pool to 1x1: 128 adds + 2 divides
+    assert count_module(nn.AdaptiveAvgPool2d(1), x).vector_flops == 128 + 2
+    nearest = count_module(nn.Upsample(scale_factor=2), x)
+    assert nearest.flops == 0 and nearest.bytes_written == 512 * F32
+    bilinear = count_module(nn.Upsample(scale_factor=2, mode="bilinear"), x)
+    assert bilinear.vector_flops == 7 * 512
+
+
+def test_embedding_reads_only_gathered_rows():
+    emb = nn.Embedding(1000, 16)
+    ids = torch.randint(0, 1000, (2, 5))
+    t = count_module(emb, ids)
+    # 10 int64 indices + 10 rows of 16 floats; not the 1000x16 table
+    assert t.bytes_read == 10 * 8 + 10 * 16 * F32
+    assert t.flops == 0
+
+
+def test_cat_and_copies_are_bytes_only():
+    a, b = torch.randn(3, 4), torch.randn(5, 4)
+    t = count_fn(lambda x, y: torch.cat([x, y]), a, b)
+    assert t.flops == 0 and t.bytes_read == 32 * F32 and t.bytes_written == 32 * F32
+
+
+def test_views_are_free():
+    prof = roofline.profile(
+        Fn(lambda t: t.view(4, 6).transpose(0, 1).unsqueeze(0)), (torch.randn(24),)
+    )
+    assert prof.ops == ()
+
+
+def test_uncounted_ops_are_listed_with_bytes():
+    from tests.fixtures.models import Uncounted
+
+    prof = roofline.profile(Uncounted(), torch.randn(5, 3))
+    assert prof.uncounted_ops == {"aten.linalg_cross.default": 1}
+    cross = next(o for o in prof.ops if o.op == "aten.linalg_cross.default")
+    assert not cross.counted and cross.bytes_read > 0 and cross.bytes_written == 15 * F32
+
+
+def test_registry_and_free_list_are_disjoint():
+    assert not set(REGISTRY) & FREE_OPS
+    assert all(name.startswith(("aten.", "prim.")) for name in FREE_OPS | set(REGISTRY))
+    for entry in REGISTRY.values():
+        assert entry.fn.__doc__, f"{entry.name} has no derivation docstring"

@@ -1,0 +1,127 @@
+"""`roofline profile` end to end: golden table and JSON, files, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from roofline.cli import main
+
+GOLDEN = Path(__file__).parent / "golden"
+REGEN = os.environ.get("ROOFLINE_REGEN_GOLDEN") == "1"
+SPEC_TEXT = """\
+name: TinyCNN
+model: tests.fixtures.models:tiny_cnn
+inputs:
+  - shape: [2, 3, 8, 8]
+"""
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SPEC_TEXT)
+    return p
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if REGEN or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text(), (
+        f"{name} changed; rerun with ROOFLINE_REGEN_GOLDEN=1 if intended"
+    )
+
+
+def test_profile_table_golden(spec, capsys):
+    assert main(["profile", str(spec), "--depth", "all"]) == 0
+    check_golden("profile_tiny_cnn.txt", capsys.readouterr().out)
+
+
+def test_profile_json_and_csv(spec, tmp_path, capsys):
+    out_json, out_csv = tmp_path / "p.json", tmp_path / "p.csv"
+    assert main(["profile", str(spec), "--json", str(out_json), "--csv", str(out_csv)]) == 0
+    data = json.loads(out_json.read_text())
+    for key in ("model", "inputs", "mode", "totals", "layers", "uncounted_ops"):
+        assert key in data
+    t = data["totals"]
+    for key in (
+        "params",
+        "flops",
+        "matrix_flops",
+        "vector_flops",
+        "macs",
+        "bytes_read",
+        "bytes_written",
+    ):
+        assert isinstance(t[key], int)
+    # conv 3->8 3x3 pad 1 on 2x3x8x8: 2*8*64 outputs * 27 MACs; linear 2x128 @ 128x10
+    assert t["macs"] == 2 * 8 * 64 * 27 + 2 * 128 * 10
+    assert t["params"] == (8 * 27 + 8) + 16 + (128 * 10 + 10)
+    assert sum(layer["flops"] for layer in data["layers"]) == t["flops"]
+    check_golden(
+        "profile_tiny_cnn.json",
+        json.dumps(
+            {k: v for k, v in data.items() if k not in ("generator", "torch_version")}, indent=1
+        )
+        + "\n",
+    )
+    lines = out_csv.read_text().splitlines()
+    assert lines[0].startswith("# generator: roofline")
+    assert lines[1].startswith("name,type,depth")
+    assert len(lines) == 2 + len(data["layers"])
+    # rerunning may replace our own files
+    assert main(["profile", str(spec), "--json", str(out_json)]) == 0
+
+
+def test_profile_refuses_to_overwrite_user_file(spec, tmp_path, capsys):
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "data"}')
+    assert main(["profile", str(spec), "--json", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "was not written by roofline" in err and err.count("\n") == 1
+    assert mine.read_text() == '{"my": "data"}'
+    assert main(["profile", str(spec), "--json", str(mine), "--force"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["profile", "missing.yaml"], "no such file"),
+        (["profile", "{spec}", "--depth", "0"], "depth must be at least 1"),
+        (["profile", "{spec}", "--batch", "0"], "must be a positive integer"),
+        (["profile", "{spec}", "--imgsz", "640"], "apply to YOLO-format files only"),
+        (["profile", "{spec}", "--yolo-table"], "needs a YOLO-format spec"),
+    ],
+)
+def test_profile_bad_input_exit_2_one_line(spec, capsys, args, match):
+    args = [a.format(spec=spec) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert match in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_model_that_rejects_input_reports_layer(tmp_path, capsys):
+    p = tmp_path / "bad.yaml"
+    p.write_text("model: tests.fixtures.models:rejects\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["profile", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "at layer 'second'" in err and err.count("\n") == 1
+
+
+def test_debug_shows_traceback(tmp_path):
+    with pytest.raises(Exception, match="no such file"):
+        main(["--debug", "profile", str(tmp_path / "missing.yaml")])
+
+
+def test_compare_counters(spec, capsys):
+    assert main(["profile", str(spec), "--compare-counters"]) == 0
+    out = capsys.readouterr().out
+    for tool in ("fvcore", "thop", "torchinfo", "FlopCounterMode"):
+        assert tool in out
+    assert "MACs" in out and "ratio" in out

@@ -1,0 +1,37 @@
+"""Parsing and formatting of quantities."""
+
+from __future__ import annotations
+
+import pytest
+
+from roofline.errors import RooflineError
+from roofline.units import gib, human_bytes, parse_count, si
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("100M", 100_000_000),
+        ("7B", 7_000_000_000),
+        ("1.5e9", 1_500_000_000),
+        ("350k", 350_000),
+        ("42", 42),
+        (12, 12),
+        ("2.5G", 2_500_000_000),
+    ],
+)
+def test_parse_count(text, value):
+    assert parse_count(text) == value
+
+
+@pytest.mark.parametrize("text", ["100X", "-5M", "0", "", "M", "1e999", True])
+def test_parse_count_rejects(text):
+    with pytest.raises(RooflineError):
+        parse_count(text)
+
+
+def test_formatting():
+    assert si(4_089_184_256, "MACs") == "4.09 GMACs"
+    assert si(0) == "0"
+    assert human_bytes(316_260_000) == "316.26 MB"
+    assert gib(24 * 2**30) == "24.00 GiB"

@@ -190,7 +190,7 @@ def comparison_rows(device: Device, m: MeasuredCeilings) -> list[dict[str, objec
     """Datasheet vs achieved, one row per measured ceiling (for display)."""
     rows: list[dict[str, object]] = []
     for p, achieved in m.gemm_flops_per_s.items():
-        sheet = device.peaks.get(p)
+        sheet = device.peaks.get(p) if device.kind != "cpu" else None
         rows.append(
             {
                 "ceiling": f"gemm {p}",

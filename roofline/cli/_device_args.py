@@ -1,0 +1,53 @@
+"""Shared ``--gpu NAME`` / ``--specs DIR`` / ``--measured`` options for subcommands.
+
+``profile``, ``compare``, ``vram`` (and anything else that needs a device) call
+:func:`add_device_arguments` on their parser and :func:`device_from_args` in ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from roofline.devices import Device, get_device
+
+
+def add_device_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """Add ``--gpu/--device NAME``, ``--specs DIR`` (repeatable) and ``--measured``."""
+    parser.add_argument(
+        "--gpu",
+        "--device",
+        dest="gpu",
+        metavar="NAME",
+        required=required,
+        help="device: a name from `roofline gpus` (any spelling: 3090, 'RTX 3090', a100-80gb), "
+        "'local' (this machine's GPU via NVML), 'cpu' (this CPU, measured), or a spec .yaml",
+    )
+    add_specs_argument(parser)
+    parser.add_argument(
+        "--measured",
+        action="store_true",
+        help="use the device's measured ceilings (from `roofline calibrate`) instead of its datasheet",
+    )
+
+
+def add_specs_argument(parser: argparse.ArgumentParser, suppress_default: bool = False) -> None:
+    """Add ``--specs DIR`` (repeatable): folders of user spec files."""
+    parser.add_argument(
+        "--specs",
+        action="append",
+        metavar="DIR",
+        default=argparse.SUPPRESS if suppress_default else None,
+        help="folder of your own device spec files (overrides/extends the bundled ones; "
+        "also $ROOFLINE_GPU_SPECS); repeatable",
+    )
+
+
+def device_from_args(args: argparse.Namespace) -> Device | None:
+    """The device the options name, or None if ``--gpu`` was not given."""
+    name = getattr(args, "gpu", None)
+    if not name:
+        return None
+    device = get_device(name, getattr(args, "specs", None))
+    if getattr(args, "measured", False):
+        device = device.with_measured()
+    return device

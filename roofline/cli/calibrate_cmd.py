@@ -1,0 +1,90 @@
+"""``roofline calibrate``: measure this machine's ceilings and show them beside the datasheet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tabulate import tabulate
+
+from roofline.cli._device_args import add_specs_argument
+from roofline.devices import Device
+from roofline.devices.calibrate import calibrate_cuda, comparison_rows
+from roofline.devices.model import MeasuredCeilings
+from roofline.errors import DeviceError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "calibrate",
+        help="measure achieved GEMM throughput, copy bandwidth and launch latency",
+        description="Measure this machine's real ceilings (GEMM per precision, copy bandwidth, "
+        "kernel launch latency), store them per device, and show datasheet vs achieved.",
+    )
+    p.add_argument(
+        "--gpu",
+        "--device",
+        dest="gpu",
+        default="local",
+        metavar="local|cpu",
+        help="'local' (the CUDA GPU, matched through NVML; 'local:1' for the second) or 'cpu'",
+    )
+    p.add_argument("--quick", action="store_true", help="smaller problems: seconds, rougher figures")
+    add_specs_argument(p)
+    p.set_defaults(run=run)
+
+
+def _progress(msg: str) -> None:
+    print(f"calibrate: {msg} ...", file=sys.stderr, flush=True)
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value * 1e6:.2f} µs"
+    if unit == "B/s":
+        return f"{value / 1e9:.1f} GB/s"
+    return f"{value / 1e12:.2f} T{unit}"
+
+
+def render(device: Device, m: MeasuredCeilings) -> str:
+    """Datasheet vs achieved, as a text table."""
+    rows = []
+    for r in comparison_rows(device, m):
+        sheet, got, unit = r["datasheet"], r["achieved"], str(r["unit"])
+        pct = f"{100 * got / sheet:.0f}%" if sheet else "-"  # type: ignore[operator]
+        rows.append([r["ceiling"], r["pipe"], _fmt(sheet, unit), _fmt(got, unit), pct])  # type: ignore[arg-type]
+    table = tabulate(rows, headers=["ceiling", "pipe", "datasheet", "achieved", "of datasheet"],
+                     disable_numparse=True)
+    skipped = m.extra.get("skipped") or {}
+    lines = [f"{device.name}: measured {m.measured_at}, torch {m.torch_version}, host {m.host}", table]
+    if skipped:
+        lines.append("not measured: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()))
+    lines.append(f"stored; use it with --gpu {('cpu' if device.kind == 'cpu' else device.key)} --measured")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = str(args.gpu).strip().lower()
+    if target in ("cpu", "host"):
+        from roofline.devices.cache import save_measured
+        from roofline.devices.host_cpu import cache_name, device_from_ceilings, measure
+
+        m = measure(quick=args.quick, progress=_progress)
+        save_measured(cache_name(), m, {"kind": "cpu"})
+        print(render(device_from_ceilings(m), m))
+        return 0
+    if target == "local" or target.startswith("local:"):
+        from roofline.devices.nvml import local_device
+
+        index = int(target.split(":", 1)[1]) if target.startswith("local:") else 0
+        device = local_device(index, args.specs)
+        for diff in device.extra.get("local_differences", []):
+            print(f"calibrate: note: {diff}", file=sys.stderr)
+        m = calibrate_cuda(device, index=index, quick=args.quick, progress=_progress)
+        print(render(device, m))
+        return 0
+    raise DeviceError(
+        f"calibrate measures this machine: use --gpu local or --gpu cpu (got {args.gpu!r})"
+    )

@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="local|cpu",
         help="'local' (the CUDA GPU, matched through NVML; 'local:1' for the second) or 'cpu'",
     )
-    p.add_argument("--quick", action="store_true", help="smaller problems: seconds, rougher figures")
+    p.add_argument(
+        "--quick", action="store_true", help="smaller problems: seconds, rougher figures"
+    )
     add_specs_argument(p)
     p.set_defaults(run=run)
 
@@ -55,13 +57,21 @@ def render(device: Device, m: MeasuredCeilings) -> str:
         sheet, got, unit = r["datasheet"], r["achieved"], str(r["unit"])
         pct = f"{100 * got / sheet:.0f}%" if sheet else "-"  # type: ignore[operator]
         rows.append([r["ceiling"], r["pipe"], _fmt(sheet, unit), _fmt(got, unit), pct])  # type: ignore[arg-type]
-    table = tabulate(rows, headers=["ceiling", "pipe", "datasheet", "achieved", "of datasheet"],
-                     disable_numparse=True)
+    table = tabulate(
+        rows,
+        headers=["ceiling", "pipe", "datasheet", "achieved", "of datasheet"],
+        disable_numparse=True,
+    )
     skipped = m.extra.get("skipped") or {}
-    lines = [f"{device.name}: measured {m.measured_at}, torch {m.torch_version}, host {m.host}", table]
+    lines = [
+        f"{device.name}: measured {m.measured_at}, torch {m.torch_version}, host {m.host}",
+        table,
+    ]
     if skipped:
         lines.append("not measured: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()))
-    lines.append(f"stored; use it with --gpu {('cpu' if device.kind == 'cpu' else device.key)} --measured")
+    lines.append(
+        f"stored; use it with --gpu {('cpu' if device.kind == 'cpu' else device.key)} --measured"
+    )
     return "\n".join(lines)
 
 

@@ -123,11 +123,20 @@ def render_device(d: Device) -> str:
         ("SMs / CUs", opt(d.sm_count)),
         ("FP32 lanes", opt(d.fp32_lanes)),
         ("boost clock", opt(d.boost_clock_hz and d.boost_clock_hz / 1e6, "{:.0f} MHz")),
-        ("memory", f"{d.memory_bytes / 2**30:.2f} GiB"
-         + (f" (vendor: {x['memory_gb']} GB)" if "memory_gb" in x else "")),
+        (
+            "memory",
+            f"{d.memory_bytes / 2**30:.2f} GiB"
+            + (f" (vendor: {x['memory_gb']} GB)" if "memory_gb" in x else ""),
+        ),
         ("memory type", opt(d.memory_type)),
         ("bus width", opt(d.bus_width_bits, "{} bit")),
-        ("data rate", opt(d.memory_data_rate_bits_per_s and d.memory_data_rate_bits_per_s / 1e9, "{:g} Gbps per pin")),
+        (
+            "data rate",
+            opt(
+                d.memory_data_rate_bits_per_s and d.memory_data_rate_bits_per_s / 1e9,
+                "{:g} Gbps per pin",
+            ),
+        ),
         ("bandwidth", f"{d.memory_bandwidth_bytes_per_s / 1e9:.5g} GB/s"),
         ("L2 cache", opt(d.l2_bytes and d.l2_bytes / 2**20, "{:g} MiB")),
         ("TDP", opt(d.tdp_watts, "{:g} W")),
@@ -142,24 +151,45 @@ def render_device(d: Device) -> str:
             if pk is None or (kind == "vector" and pk is d.peaks.get(p)):
                 continue
             unit = "TOP/s" if p == "int8" else "TFLOP/s"
-            rows.append([p, pk.pipe, f"{pk.flops_per_s / 1e12:.4g} {unit}",
-                         f"{pk.flops_per_s / d.memory_bandwidth_bytes_per_s:.1f}" if kind == "matrix" else "",
-                         pk.source, pk.note])
+            rows.append(
+                [
+                    p,
+                    pk.pipe,
+                    f"{pk.flops_per_s / 1e12:.4g} {unit}",
+                    f"{pk.flops_per_s / d.memory_bandwidth_bytes_per_s:.1f}"
+                    if kind == "matrix"
+                    else "",
+                    pk.source,
+                    pk.note,
+                ]
+            )
     out.append("\nDense peaks:")
-    out.append(tabulate(rows, headers=["precision", "pipe", "peak", "ridge FLOP/B", "source", "note"],
-                        disable_numparse=True, maxcolwidths=[None, None, None, None, 45, 55]))
+    out.append(
+        tabulate(
+            rows,
+            headers=["precision", "pipe", "peak", "ridge FLOP/B", "source", "note"],
+            disable_numparse=True,
+            maxcolwidths=[None, None, None, None, 45, 55],
+        )
+    )
     if d.measured:
         m = d.measured
         out.append(f"\nMeasured ceilings ({m.measured_at}, torch {m.torch_version}, {m.host}):")
         mrows = [[f"gemm {p}", f"{v / 1e12:.2f} T/s"] for p, v in m.gemm_flops_per_s.items()]
-        mrows += [[f"gemm {p} no tensor cores", f"{v / 1e12:.2f} T/s"] for p, v in m.gemm_flops_per_s_no_tensor.items()]
+        mrows += [
+            [f"gemm {p} no tensor cores", f"{v / 1e12:.2f} T/s"]
+            for p, v in m.gemm_flops_per_s_no_tensor.items()
+        ]
         mrows.append(["copy bandwidth", f"{m.copy_bandwidth_bytes_per_s / 1e9:.1f} GB/s"])
         mrows.append(["launch overhead", f"{m.launch_overhead_s * 1e6:.2f} µs"])
         out.append(tabulate(mrows, tablefmt="plain", disable_numparse=True))
     out.append("\nSources:")
     for s in d.sources:
         covers = s.get("covers")
-        out.append(f"  [{s.get('id')}] {s.get('title')}" + (f"\n      covers: {', '.join(covers)}" if covers else ""))
+        out.append(
+            f"  [{s.get('id')}] {s.get('title')}"
+            + (f"\n      covers: {', '.join(covers)}" if covers else "")
+        )
     if d.notes:
         out.append("\nNotes:")
         out += [f"  - {n}" for n in d.notes]

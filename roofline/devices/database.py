@@ -86,7 +86,7 @@ def _stamp(d: Path) -> tuple[tuple[str, float], ...]:
 
 
 @functools.lru_cache(maxsize=16)
-def _load(dirs: tuple[Path, ...], stamps: tuple) -> tuple[Device, ...]:  # noqa: ARG001
+def _load(dirs: tuple[Path, ...], stamps: tuple) -> tuple[Device, ...]:
     by_key: dict[str, Device] = {}
     for d in dirs:
         for path in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):

@@ -329,7 +329,7 @@ def device_from_dict(data: Mapping[str, Any], origin: str = "<spec>") -> Device:
     if memory_bytes is not None:
         memory_bytes = int(_positive(origin, "memory_bytes", memory_bytes))
     else:
-        memory_bytes = int(round(figures["memory_gb"] * 2**30))
+        memory_bytes = round(figures["memory_gb"] * 2**30)
     extra = {
         f: data[f]
         for f in (
@@ -365,7 +365,7 @@ def device_from_dict(data: Mapping[str, Any], origin: str = "<spec>") -> Device:
         memory_data_rate_bits_per_s=(
             figures["memory_data_rate_gbps"] * 1e9 if "memory_data_rate_gbps" in figures else None
         ),
-        l2_bytes=int(round(figures["l2_mib"] * 2**20)) if "l2_mib" in figures else None,
+        l2_bytes=round(figures["l2_mib"] * 2**20) if "l2_mib" in figures else None,
         tdp_watts=figures["tdp_watts"],
         interconnect=interconnect,
         price=price,

@@ -26,10 +26,31 @@ def test_database_size_and_required_devices():
     keys = {d.key for d in all_devices()}
     assert len(SPEC_FILES) >= 40
     for name in [
-        "GTX 1080 Ti", "P100", "V100", "T4", "Quadro RTX 6000", "RTX 2080 Ti", "RTX 3090",
-        "RTX 3090 Ti", "a100-40gb", "a100-80gb", "A10", "A30", "A40", "L4", "L40S",
-        "h100-sxm", "h100-pcie", "H200", "GH200", "B200", "RTX 4090", "RTX 5090",
-        "Jetson AGX Orin", "MI250X", "MI300X",
+        "GTX 1080 Ti",
+        "P100",
+        "V100",
+        "T4",
+        "Quadro RTX 6000",
+        "RTX 2080 Ti",
+        "RTX 3090",
+        "RTX 3090 Ti",
+        "a100-40gb",
+        "a100-80gb",
+        "A10",
+        "A30",
+        "A40",
+        "L4",
+        "L40S",
+        "h100-sxm",
+        "h100-pcie",
+        "H200",
+        "GH200",
+        "B200",
+        "RTX 4090",
+        "RTX 5090",
+        "Jetson AGX Orin",
+        "MI250X",
+        "MI300X",
     ]:
         assert get_device(name).key in keys, name
     # variants that differ are separate entries
@@ -72,7 +93,11 @@ def test_spec_file(path: Path):
     if raw.get("fp32_lanes") and raw.get("boost_clock_mhz") and "fp32_peak" not in exceptions:
         expected = raw["fp32_lanes"] * 2 * raw["boost_clock_mhz"] * 1e6 / 1e12
         assert abs(fp32 / expected - 1) <= CONSISTENCY_TOLERANCE
-    if raw.get("bus_width_bits") and raw.get("memory_data_rate_gbps") and "bandwidth" not in exceptions:
+    if (
+        raw.get("bus_width_bits")
+        and raw.get("memory_data_rate_gbps")
+        and "bandwidth" not in exceptions
+    ):
         expected = raw["bus_width_bits"] / 8 * raw["memory_data_rate_gbps"]
         assert abs(raw["memory_bandwidth_gb_per_s"] / expected - 1) <= CONSISTENCY_TOLERANCE
     # prices carry dates
@@ -142,7 +167,13 @@ def _base(**changes):
         "memory_bandwidth_gb_per_s": 100,
         "tdp_watts": 100,
         "peaks": {"fp32": {"plain": {"tflops": 1, "source": "s"}}},
-        "sources": [{"id": "s", "title": "T", "covers": ["memory_gb", "memory_bandwidth_gb_per_s", "tdp_watts"]}],
+        "sources": [
+            {
+                "id": "s",
+                "title": "T",
+                "covers": ["memory_gb", "memory_bandwidth_gb_per_s", "tdp_watts"],
+            }
+        ],
     }
     data.update(changes)
     return data
@@ -153,9 +184,20 @@ def _base(**changes):
     [
         ({"peaks": {"fp32": {"plain": {"tflops": -1, "source": "s"}}}}, "peaks.fp32.plain.tflops"),
         ({"peaks": {"fp32": {"plain": {"tflops": 0, "source": "s"}}}}, "peaks.fp32.plain.tflops"),
-        ({"peaks": {"fp32": {"plain": {"tflops": 1, "source": "s"}}, "fp4": {"tensor": {"tflops": 1, "source": "s"}}}}, "peaks.fp4"),
+        (
+            {
+                "peaks": {
+                    "fp32": {"plain": {"tflops": 1, "source": "s"}},
+                    "fp4": {"tensor": {"tflops": 1, "source": "s"}},
+                }
+            },
+            "peaks.fp4",
+        ),
         ({"peaks": {"int8": {"tensor": {"tflops": 1, "source": "s"}}}}, "peaks.int8.tensor.tflops"),
-        ({"peaks": {"fp32": {"plain": {"tflops": 1, "source": "nope"}}}}, "peaks.fp32.plain.source"),
+        (
+            {"peaks": {"fp32": {"plain": {"tflops": 1, "source": "nope"}}}},
+            "peaks.fp32.plain.source",
+        ),
         ({"peaks": {"fp16": {"tensor": {"tflops": 1, "source": "s"}}}}, "peaks.fp32"),
         ({"memory_gb": "lots"}, "memory_gb"),
         ({"tdp_watts": -5}, "tdp_watts"),
@@ -190,7 +232,9 @@ def test_inconsistent_figures_need_an_explanation():
     data["sources"][0]["covers"] += ["fp32_lanes", "boost_clock_mhz"]
     with pytest.raises(DeviceError, match="fp32_peak"):
         device_from_dict(data, "my.yaml")
-    data["consistency_exceptions"] = {"fp32_peak": "dual-issue FP32 counts two FMAs per lane per clock"}
+    data["consistency_exceptions"] = {
+        "fp32_peak": "dual-issue FP32 counts two FMAs per lane per clock"
+    }
     assert device_from_dict(data, "my.yaml").peak("fp32").flops_per_s == 3e12
     # bandwidth: 256 / 8 x 10 Gbps = 320 GB/s, file says 100
     data2 = _base(bus_width_bits=256, memory_data_rate_gbps=10)
@@ -203,7 +247,8 @@ def test_stale_or_unexplained_exception_is_reported():
     data = _base(consistency_exceptions={"fp32_peak": "x"})
     assert any("written explanation" in p for p in consistency_problems(data))
     data = _base(
-        fp32_lanes=500, boost_clock_mhz=1000,
+        fp32_lanes=500,
+        boost_clock_mhz=1000,
         consistency_exceptions={"fp32_peak": "this check would pass, so the exception is stale"},
     )
     assert any("stale" in p for p in consistency_problems(data))

@@ -1,0 +1,169 @@
+"""`roofline gpus` and `roofline calibrate` through roofline.cli.main, plus the shared options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pytest
+
+from roofline.cli import main
+from roofline.cli._device_args import add_device_arguments, device_from_args
+from roofline.devices import host_cpu
+from roofline.devices.cache import save_measured
+from roofline.devices.model import MeasuredCeilings
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert err.startswith("roofline: error: ")
+    return err
+
+
+def test_gpus_table(capsys):
+    assert main(["gpus"]) == 0
+    out = capsys.readouterr().out
+    assert "NVIDIA GeForce RTX 3090" in out and "AMD Instinct MI300X" in out
+    row = next(line for line in out.splitlines() if line.startswith("rtx-3090 "))
+    # 24 GiB, 936 GB/s, FP32 35.6, TF32 35.6, FP16 71.0, BF16 71.0, no FP8, INT8 284.0, 350 W, ridge 35.6e12/936e9 = 38.0
+    assert row.split()[-10:] == [
+        "24",
+        "936",
+        "35.6",
+        "35.6",
+        "71.0",
+        "71.0",
+        "-",
+        "284.0",
+        "350",
+        "38.0",
+    ]
+    for header in (
+        "mem GiB",
+        "BW GB/s",
+        "FP32 TFLOP/s",
+        "TF32",
+        "FP16",
+        "BF16",
+        "FP8",
+        "INT8 TOP/s",
+        "TDP W",
+        "ridge fp32",
+    ):
+        assert header in out
+
+
+def test_gpus_json(tmp_path, capsys):
+    target = tmp_path / "out.json"
+    assert main(["gpus", "--json", str(target)]) == 0
+    data = json.loads(target.read_text())
+    assert isinstance(data, list) and len(data) >= 40
+    by_key = {d["key"]: d for d in data}
+    d = by_key["rtx-3090"]
+    assert "3090" in d["aliases"]
+    assert d["memory_bytes"] == 24 * 2**30
+    assert d["memory_bandwidth_bytes_per_s"] == 936e9
+    assert d["tdp_watts"] == 350
+    assert d["peak_flops"]["fp32"] == pytest.approx(35.6e12)
+    assert d["peak_flops"]["int8"] == pytest.approx(284e12)
+    assert "fp8" not in d["peak_flops"]
+    assert by_key["h100-sxm"]["peak_flops"]["fp8"] == pytest.approx(1979e12)
+    assert d["sources"] and d["peaks"]["fp16"]["pipe"] == "tensor"
+
+
+def test_gpus_show(capsys):
+    assert main(["gpus", "show", "rtx 3090"]) == 0
+    out = capsys.readouterr().out
+    assert "NVIDIA GeForce RTX 3090" in out
+    assert "GA102 GPU Architecture whitepaper" in out
+    assert "Sources:" in out and "1695 MHz" in out and "936 GB/s" in out
+
+
+def test_gpus_show_json(tmp_path):
+    target = tmp_path / "one.json"
+    assert main(["gpus", "show", "a100", "--json", str(target)]) == 0
+    d = json.loads(target.read_text())
+    assert isinstance(d, dict) and d["key"] == "a100-sxm4-80gb"
+    assert set(d["peak_flops"]) == {"fp64", "fp32", "tf32", "fp16", "bf16", "int8"}
+
+
+def test_gpus_specs_flag(tmp_path, capsys, spec_writer):
+    folder = tmp_path / "specs"
+    spec_writer(folder, key="lab-card", name="Lab Card")
+    assert main(["gpus", "--specs", str(folder)]) == 0
+    assert "Lab Card" in capsys.readouterr().out
+    assert main(["gpus", "show", "lab card", "--specs", str(folder)]) == 0
+    assert "Example datasheet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expect"),
+    [
+        (["gpus", "show", "3O90"], "closest: rtx-3090"),
+        (["gpus", "show", "rtx 6000"], "ambiguous"),
+        (["calibrate", "--gpu", "3090"], "use --gpu local or --gpu cpu"),
+    ],
+)
+def test_bad_input_exit_2(argv, expect, capsys):
+    assert main(argv) == 2
+    assert expect in one_line_error(capsys)
+
+
+def test_malformed_spec_file_exit_2(tmp_path, capsys, spec_writer):
+    folder = tmp_path / "specs"
+    spec_writer(folder, key="broken", text="key: broken\nname: [oops\n")
+    assert main(["gpus", "--specs", str(folder)]) == 2
+    assert "broken.yaml: malformed YAML" in one_line_error(capsys)
+
+
+def test_negative_peak_exit_2(tmp_path, capsys, spec_writer):
+    folder = tmp_path / "specs"
+    spec_writer(folder, key="neg", fp32=-1)
+    assert main(["gpus", "--specs", str(folder)]) == 2
+    err = one_line_error(capsys)
+    assert "neg.yaml" in err and "'peaks.fp32.plain.tflops'" in err and "positive" in err
+
+
+def test_unknown_precision_exit_2(tmp_path, capsys, spec_writer):
+    folder = tmp_path / "specs"
+    path = spec_writer(folder, key="odd")
+    path.write_text(path.read_text().replace("fp16: {tensor", "fp4: {tensor"))
+    assert main(["gpus", "show", str(path)]) == 2
+    assert "'peaks.fp4': unknown precision" in one_line_error(capsys)
+
+
+def test_calibrate_local_without_nvml_exit_2(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    assert main(["calibrate", "--gpu", "local"]) == 2
+    assert "NVML is not available" in one_line_error(capsys)
+
+
+def test_calibrate_cpu(monkeypatch, capsys):
+    real = host_cpu.measure
+    monkeypatch.setattr(
+        host_cpu, "measure", lambda quick=False, progress=None: real(quick=True, progress=progress)
+    )
+    assert main(["calibrate", "--gpu", "cpu", "--quick"]) == 0
+    captured = capsys.readouterr()
+    assert "gemm fp32" in captured.out and "copy bandwidth" in captured.out
+    assert "calibrate: host CPU: fp32 matmul" in captured.err  # progress on stderr
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser()
+    add_device_arguments(p)
+    return p.parse_args(argv)
+
+
+def test_device_args_helper():
+    assert device_from_args(_parse([])) is None
+    assert device_from_args(_parse(["--gpu", "3090"])).key == "rtx-3090"
+    assert device_from_args(_parse(["--device", "a100"])).key == "a100-sxm4-80gb"
+    save_measured(
+        "gpu-rtx-3090",
+        MeasuredCeilings({"fp32": 20e12}, {"fp32": 20e12}, 800e9, 4e-6, "2026-01-01", "2.15", "h"),
+    )
+    d = device_from_args(_parse(["--gpu", "3090", "--measured"]))
+    assert d.is_measured_view and d.peak("fp32").flops_per_s == 20e12

@@ -1,0 +1,161 @@
+"""The host CPU as a measured device, the measurement cache, and the calibration loop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from roofline.devices import MeasuredCeilings, get_device, host_cpu
+from roofline.devices.cache import cache_dir, load_measured, measured_path, save_measured
+from roofline.devices.calibrate import (
+    calibrate_cuda,
+    comparison_rows,
+    cuda_precisions,
+    run_calibration,
+)
+from roofline.errors import DeviceError, MeasurementError
+
+
+def test_cache_dir_from_env(tmp_path):
+    assert cache_dir() == tmp_path / "cache"
+
+
+def test_quick_measurement_is_positive():
+    m = host_cpu.measure(quick=True)
+    assert m.gemm_flops_per_s["fp32"] > 0
+    assert m.copy_bandwidth_bytes_per_s > 0
+    assert m.launch_overhead_s > 0
+    assert m.extra["quick"] is True
+    assert m.torch_version == torch.__version__
+
+
+def test_get_device_cpu_measures_once_and_caches(monkeypatch):
+    calls = []
+    real = host_cpu.measure
+
+    def counting(quick=False, progress=None):
+        calls.append(quick)
+        return real(quick=True, progress=progress)
+
+    monkeypatch.setattr(host_cpu, "measure", counting)
+    d1 = get_device("cpu")
+    d2 = get_device("cpu")
+    assert len(calls) == 1
+    assert d1.kind == "cpu" and d1.key == "cpu"
+    assert d1.peak("fp32").measured and d1.peak("fp32").pipe == "plain"
+    assert d1.peak("fp32").flops_per_s == d2.peak("fp32").flops_per_s
+    assert d1.memory_bandwidth_bytes_per_s == d1.measured.copy_bandwidth_bytes_per_s
+    assert d1.with_measured().peak("fp32").flops_per_s == d1.peak("fp32").flops_per_s
+    assert d1.vector_peak("fp16") == d1.peak("fp32")  # falls back to the fp32 plain figure
+    assert d1.ridge_point() > 0
+
+
+def test_cache_is_keyed_by_cpu_model_and_threads(monkeypatch):
+    calls = []
+    real = host_cpu.measure
+    monkeypatch.setattr(
+        host_cpu, "measure", lambda quick=False, progress=None: calls.append(1) or real(quick=True)
+    )
+    monkeypatch.setattr(host_cpu, "cpu_model", lambda: "Test CPU 9000")
+    monkeypatch.setattr(host_cpu, "threads", lambda: 2)
+    get_device("cpu")
+    assert measured_path("cpu-Test CPU 9000-2t").is_file()
+    assert measured_path("cpu-Test CPU 9000-2t").name == "cpu-test-cpu-9000-2t.json"
+    get_device("cpu")
+    assert len(calls) == 1
+    monkeypatch.setattr(host_cpu, "threads", lambda: 4)  # another thread count: measured again
+    get_device("cpu")
+    assert len(calls) == 2
+    monkeypatch.setattr(host_cpu, "cpu_model", lambda: "Other CPU")
+    get_device("cpu")
+    assert len(calls) == 3
+
+
+def _ceilings(**kw):
+    base = dict(
+        gemm_flops_per_s={"fp32": 1e11},
+        gemm_flops_per_s_no_tensor={"fp32": 1e11},
+        copy_bandwidth_bytes_per_s=1e10,
+        launch_overhead_s=2e-6,
+        measured_at="2026-01-01 00:00 UTC",
+        torch_version="2.15",
+        host="h",
+        extra={"note": "x"},
+    )
+    base.update(kw)
+    return MeasuredCeilings(**base)
+
+
+def test_save_and_load_roundtrip():
+    m = _ceilings()
+    path = save_measured("gpu-rtx-3090", m)
+    assert json.loads(path.read_text())["ceilings"]["copy_bandwidth_bytes_per_s"] == 1e10
+    assert load_measured("gpu-rtx-3090") == m
+    assert load_measured("gpu-none") is None
+
+
+def test_calibrated_gpu_carries_measured_ceilings():
+    save_measured(
+        "gpu-rtx-3090",
+        _ceilings(
+            gemm_flops_per_s={"fp16": 60e12, "fp32": 25e12}, copy_bandwidth_bytes_per_s=850e9
+        ),
+    )
+    d = get_device("3090")
+    assert d.measured is not None
+    md = d.with_measured()
+    assert md.peak("fp16").flops_per_s == 60e12 and md.peak("fp16").pipe == "tensor"
+    assert md.memory_bandwidth_bytes_per_s == 850e9
+
+
+def test_malformed_cache_file():
+    path = measured_path("gpu-rtx-3090")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(DeviceError, match="malformed measured-ceilings file"):
+        get_device("3090")
+
+
+def test_run_calibration_loop_on_cpu():
+    # the device-agnostic loop CUDA calibration uses, run on CPU with tiny sizes
+    msgs = []
+    m = run_calibration(
+        "cpu",
+        ["fp32", "tf32", "fp16", "fp4"],
+        n=64,
+        copy_bytes=2**20,
+        repeats=2,
+        progress=msgs.append,
+    )
+    assert (
+        m.gemm_flops_per_s["fp32"] > 0
+        and m.gemm_flops_per_s_no_tensor["fp32"] == m.gemm_flops_per_s["fp32"]
+    )
+    assert m.extra["skipped"]["fp4"] == "unknown precision"
+    assert any("gemm fp32" in x for x in msgs)
+    assert torch.backends.cuda.matmul.allow_tf32 is False  # restored
+
+
+def test_cuda_precisions():
+    assert "bf16" not in cuda_precisions((7, 0))  # V100
+    assert {"tf32", "bf16", "int8"} <= set(cuda_precisions((8, 0)))
+    assert "fp8" in cuda_precisions((8, 9)) and "fp8" not in cuda_precisions((8, 6))
+
+
+def test_calibrate_cuda_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(MeasurementError, match="CUDA is not available"):
+        calibrate_cuda(get_device("3090"))
+
+
+def test_comparison_rows():
+    d = get_device("3090")
+    rows = comparison_rows(
+        d, _ceilings(gemm_flops_per_s={"fp16": 60e12}, gemm_flops_per_s_no_tensor={"fp32": 30e12})
+    )
+    by = {r["ceiling"]: r for r in rows}
+    assert by["gemm fp16"]["datasheet"] == pytest.approx(71e12)
+    assert by["gemm fp32 (no tensor cores)"]["datasheet"] == pytest.approx(35.6e12)
+    assert by["copy bandwidth"]["datasheet"] == pytest.approx(936e9)

@@ -388,5 +388,4 @@ def _load_builtin_formats() -> None:
         return
     _builtin_loaded = True
     register_format(ImportFormat(), fallback=True)
-    with contextlib.suppress(ImportError):
-        importlib.import_module("roofline.yolo")  # registers itself
+    importlib.import_module("roofline.yolo")  # registers itself; a broken import must show

@@ -1,0 +1,586 @@
+"""Calibration of the latency model: microbenchmarks on this device, and their fits.
+
+``roofline calibrate`` measures the device's ceilings (GEMM peak, copy bandwidth,
+launch latency: :mod:`roofline.devices.calibrate`); this module adds what the
+latency prediction needs on top, all measured with microbenchmarks, never with the
+models being predicted:
+
+* **Matrix ops** (``gemm``, ``conv``, ``depthwise_conv``, ``attention``): the achieved
+  FLOP/s of each op class over a grid of sizes. A size is a point in log2 space —
+  ``(M, N, K)`` of the implicit GEMM (conv: ``M = n·out_spatial``, ``N = c_out``,
+  ``K = c_in/groups·kernel``, plus whether the kernel is 1×1); depthwise conv:
+  ``(n·out_spatial, channels, kernel)``; attention: ``(batch·heads, L, head_dim)``.
+  The prediction for an op interpolates log(rate) from its nearest grid points
+  (inverse-distance weighting): efficiency is a function of the op's size, which
+  is what makes small and depthwise convolutions slow.
+* **Memory ops** (elementwise, norm, reduction, pool, upsample, copy, softmax,
+  embedding): the achieved bytes/s of a representative kernel of each class over
+  sizes from a few KiB to far beyond the last-level cache, interpolated in log(bytes).
+* **Overheads**: the time of an almost empty aten op issued back to back (on CPU the
+  dispatcher cost per op; on CUDA the launch cost) and of an ``nn.Module`` call that
+  runs no op (Python cost of the module machinery, per call).
+
+Each rate is derived as ``work / (median time − op overhead)``, so that prediction,
+which adds the overhead back, reproduces the microbenchmark. The fits are stored
+per device in the measured-ceilings cache, under ``extra["efficiency"]``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from roofline.errors import MeasurementError
+
+Progress = Callable[[str], None]
+Sync = Callable[[], None]
+
+#: op classes whose time is governed by a FLOP rate fitted on an n-d size grid
+MATRIX_CLASSES = ("gemm", "conv", "depthwise_conv", "attention")
+#: op classes whose time is governed by a byte rate fitted against bytes moved
+MEMORY_CLASSES = (
+    "elementwise",
+    "norm",
+    "reduction",
+    "softmax",
+    "pool",
+    "upsample",
+    "copy",
+    "embedding",
+)
+FORMAT_VERSION = 1
+
+
+def _nosync() -> None:
+    return None
+
+
+# ------------------------------------------------------------------------------ fits
+
+
+@dataclass(frozen=True)
+class GridFit:
+    """log(rate) at points of a log2-size grid; predicts by inverse-distance weighting
+    of the ``k`` nearest points. ``rates`` are in FLOP/s (matrix classes) or B/s."""
+
+    points: tuple[tuple[float, ...], ...]
+    rates: tuple[float, ...]
+    k: int = 6
+
+    def rate(self, x: Sequence[float]) -> float:
+        if not self.points:
+            raise MeasurementError("empty calibration fit")
+        q = [math.log2(max(v, 1.0)) for v in x]
+        dists = []
+        for p, r in zip(self.points, self.rates, strict=True):
+            d = math.sqrt(sum((a - b) ** 2 for a, b in zip(p, q, strict=False)))
+            dists.append((d, r))
+        dists.sort(key=lambda t: t[0])
+        near = dists[: self.k]
+        if near[0][0] < 1e-9:
+            return near[0][1]
+        w = [1.0 / (d * d) for d, _ in near]
+        return math.exp(sum(wi * math.log(r) for wi, (_, r) in zip(w, near, strict=True)) / sum(w))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"points": [list(p) for p in self.points], "rates": list(self.rates), "k": self.k}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GridFit:
+        return cls(
+            tuple(tuple(float(v) for v in p) for p in d["points"]),
+            tuple(float(r) for r in d["rates"]),
+            int(d.get("k", 6)),
+        )
+
+
+@dataclass(frozen=True)
+class CurveFit:
+    """Rate against one size (bytes): piecewise linear in log-log, flat beyond the ends."""
+
+    sizes: tuple[float, ...]
+    rates: tuple[float, ...]
+
+    def rate(self, size: float) -> float:
+        if not self.sizes:
+            raise MeasurementError("empty calibration curve")
+        x = math.log(max(size, 1.0))
+        xs = [math.log(s) for s in self.sizes]
+        ys = [math.log(r) for r in self.rates]
+        if x <= xs[0]:
+            return self.rates[0]
+        if x >= xs[-1]:
+            return self.rates[-1]
+        for i in range(1, len(xs)):
+            if x <= xs[i]:
+                f = (x - xs[i - 1]) / (xs[i] - xs[i - 1]) if xs[i] > xs[i - 1] else 0.0
+                return math.exp(ys[i - 1] + f * (ys[i] - ys[i - 1]))
+        return self.rates[-1]  # pragma: no cover
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sizes": list(self.sizes), "rates": list(self.rates)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CurveFit:
+        return cls(tuple(float(s) for s in d["sizes"]), tuple(float(r) for r in d["rates"]))
+
+
+def curve_from_samples(samples: Sequence[tuple[float, float]]) -> CurveFit:
+    """A monotone-in-size curve from (bytes, rate) samples (sorted, duplicates merged)."""
+    by: dict[float, list[float]] = {}
+    for s, r in samples:
+        if r > 0:
+            by.setdefault(float(s), []).append(r)
+    sizes = sorted(by)
+    return CurveFit(tuple(sizes), tuple(statistics.median(by[s]) for s in sizes))
+
+
+@dataclass(frozen=True)
+class EfficiencyModel:
+    """The fitted latency model of one device (see the module docstring)."""
+
+    device: str  #: "cpu" or the GPU's database key
+    kind: str  #: "cpu" | "gpu"
+    launch_overhead_s: float  #: per aten op (CPU dispatch / CUDA launch)
+    module_overhead_s: float  #: per nn.Module call
+    matrix: Mapping[str, GridFit]
+    memory: Mapping[str, CurveFit]
+    #: True on CUDA: the host issues kernels asynchronously, so an op costs
+    #: max(kernel time, issue time) rather than their sum
+    async_launch: bool = False
+    threads: int = 1
+    measured_at: str = ""
+    torch_version: str = ""
+    quick: bool = False
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def compute_rate(self, op_class: str, size: Sequence[float]) -> float | None:
+        fit = self.matrix.get(op_class)
+        return fit.rate(size) if fit else None
+
+    def memory_rate(self, op_class: str, nbytes: float) -> float:
+        fit = self.memory.get(op_class) or self.memory.get("elementwise")
+        if fit is None:
+            raise MeasurementError("calibration has no memory curve")
+        return fit.rate(nbytes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "device": self.device,
+            "kind": self.kind,
+            "launch_overhead_s": self.launch_overhead_s,
+            "module_overhead_s": self.module_overhead_s,
+            "async_launch": self.async_launch,
+            "threads": self.threads,
+            "measured_at": self.measured_at,
+            "torch_version": self.torch_version,
+            "quick": self.quick,
+            "info": dict(self.info),
+            "matrix": {k: v.as_dict() for k, v in self.matrix.items()},
+            "memory": {k: v.as_dict() for k, v in self.memory.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EfficiencyModel:
+        try:
+            if int(d.get("format", 0)) != FORMAT_VERSION:
+                raise KeyError("format")
+            return cls(
+                device=str(d["device"]),
+                kind=str(d["kind"]),
+                launch_overhead_s=float(d["launch_overhead_s"]),
+                module_overhead_s=float(d["module_overhead_s"]),
+                matrix={k: GridFit.from_dict(v) for k, v in d["matrix"].items()},
+                memory={k: CurveFit.from_dict(v) for k, v in d["memory"].items()},
+                async_launch=bool(d.get("async_launch", False)),
+                threads=int(d.get("threads", 1)),
+                measured_at=str(d.get("measured_at", "")),
+                torch_version=str(d.get("torch_version", "")),
+                quick=bool(d.get("quick", False)),
+                info=dict(d.get("info", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MeasurementError(
+                f"stored latency calibration is malformed or from another version ({exc}); "
+                "run `roofline calibrate` again"
+            ) from None
+
+
+# ---------------------------------------------------------------------- sizes of ops
+
+
+def op_size(op_class: str, dims: Mapping[str, int], flops: float) -> tuple[float, ...]:
+    """The grid coordinates of an op (see the module docstring)."""
+    if op_class == "gemm" and {"m", "n", "k"} <= set(dims):
+        return (dims["m"] * dims.get("b", 1), dims["n"], dims["k"])
+    if op_class == "gemm" and {"m", "k"} <= set(dims):  # matrix-vector
+        return (1, dims["m"], dims["k"])
+    if op_class in ("conv", "depthwise_conv") and "c_out" in dims:
+        n = dims.get("n", 1)
+        spatial = dims.get("out_spatial", 1)
+        groups = max(dims.get("groups", 1), 1)
+        kernel = dims.get("kernel", 1)
+        if op_class == "depthwise_conv":
+            return (n * spatial, dims["c_out"], kernel)
+        k = dims.get("c_in", 1) // groups * kernel
+        # 1x1 vs larger kernels take different code paths: a separate axis (2^3 apart)
+        return (n * spatial, dims["c_out"] // groups * 1, k, 8.0 if kernel > 1 else 1.0)
+    if op_class == "attention" and {"batch", "lq", "lk", "e"} <= set(dims):
+        return (dims["batch"], dims["lq"], dims["lk"], dims["e"])
+    # unknown dims: a square GEMM of the same work
+    side = max(1.0, (flops / 2.0) ** (1 / 3))
+    if op_class == "conv":
+        return (side, side, side, 1.0)
+    if op_class == "attention":
+        return (1.0, side, side, 64.0)
+    return (side, side, side)
+
+
+# ---------------------------------------------------------------------- measurement
+
+
+def _median_time(
+    fn: Callable[[], object],
+    repeat: int,
+    sync: Sync,
+    target_s: float = 2e-3,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Seconds per call: the lower quartile of ``repeat`` samples (robust to the
+    interference of other processes, which only ever adds time); tiny ops run in an
+    inner loop of about ``target_s``."""
+    fn()
+    sync()
+    t0 = clock()
+    fn()
+    sync()
+    once = max(clock() - t0, 1e-7)
+    inner = max(1, min(1000, int(target_s / once)))
+    samples = []
+    for _ in range(max(1, repeat)):
+        sync()
+        t0 = clock()
+        for _ in range(inner):
+            fn()
+        sync()
+        samples.append((clock() - t0) / inner)
+    samples.sort()
+    return samples[(len(samples) - 1) // 4]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The microbenchmark sizes (quick mode runs a subset)."""
+
+    gemm_m: tuple[int, ...]
+    gemm_nk: tuple[int, ...]
+    conv_c: tuple[int, ...]
+    conv_hw: tuple[int, ...]
+    conv_n: tuple[int, ...]
+    dw_c: tuple[int, ...]
+    dw_hw: tuple[int, ...]
+    attn_l: tuple[int, ...]
+    attn_bh: tuple[int, ...]
+    mem_elems: tuple[int, ...]
+    max_flops: float
+    repeat: int
+
+
+CPU_FULL = Grid(
+    gemm_m=(1, 8, 64, 256, 1024, 4096),
+    gemm_nk=(64, 256, 768, 2048),
+    conv_c=(16, 48, 128, 384),
+    conv_hw=(7, 14, 28, 56, 112),
+    conv_n=(1, 8),
+    dw_c=(16, 64, 240, 960),
+    dw_hw=(7, 14, 28, 56, 112),
+    attn_l=(64, 197, 512),
+    attn_bh=(4, 32),
+    mem_elems=tuple(4**i for i in range(5, 14)),
+    max_flops=3e9,
+    repeat=5,
+)
+CPU_QUICK = Grid(
+    gemm_m=(1, 64, 1024),
+    gemm_nk=(64, 512),
+    conv_c=(16, 128),
+    conv_hw=(7, 28),
+    conv_n=(1,),
+    dw_c=(32, 256),
+    dw_hw=(7, 28),
+    attn_l=(64,),
+    attn_bh=(4,),
+    mem_elems=(256, 16384, 1048576),
+    max_flops=2e8,
+    repeat=2,
+)
+CUDA_FULL = Grid(
+    gemm_m=(1, 16, 128, 1024, 8192, 32768),
+    gemm_nk=(64, 256, 1024, 4096),
+    conv_c=(16, 64, 256, 512),
+    conv_hw=(7, 14, 28, 56, 112, 224),
+    conv_n=(1, 8, 32),
+    dw_c=(16, 64, 240, 960),
+    dw_hw=(7, 14, 28, 56, 112),
+    attn_l=(64, 197, 1024, 4096),
+    attn_bh=(12, 96, 384),
+    mem_elems=tuple(4**i for i in range(5, 16)),
+    max_flops=2e12,
+    repeat=10,
+)
+CUDA_QUICK = Grid(
+    gemm_m=(1, 128, 4096),
+    gemm_nk=(256, 2048),
+    conv_c=(32, 256),
+    conv_hw=(14, 56),
+    conv_n=(1, 8),
+    dw_c=(64, 512),
+    dw_hw=(14, 56),
+    attn_l=(197, 1024),
+    attn_bh=(12,),
+    mem_elems=(4096, 1048576, 67108864),
+    max_flops=1e11,
+    repeat=3,
+)
+
+
+def _rate(work: float, t: float, overhead: float) -> float:
+    # never let the overhead eat more than 90% of a sample: rates stay finite
+    return work / max(t - overhead, 0.1 * t, 1e-9)
+
+
+def measure_overheads(dev: torch.device, repeat: int, sync: Sync = _nosync) -> tuple[float, float]:
+    """(per-op overhead, per-module-call overhead) in seconds."""
+    x = torch.randn(8, device=dev)
+    op = _median_time(lambda: torch.add(x, 1.0), repeat * 3, sync, target_s=5e-3)
+    chain = torch.nn.Sequential(*[torch.nn.Identity() for _ in range(50)])
+    module = _median_time(lambda: chain(x), repeat * 3, sync, target_s=5e-3) / 50
+    return op, module
+
+
+def fit_matrix(
+    dev: torch.device,
+    grid: Grid,
+    launch: float,
+    sync: Sync = _nosync,
+    progress: Progress | None = None,
+) -> dict[str, GridFit]:
+    """GEMM, conv, depthwise conv and attention rates over the grid."""
+    say = progress or (lambda _m: None)
+    out: dict[str, GridFit] = {}
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def rnd(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen).to(dev)
+
+    # GEMM: (m x k) @ (k x n)
+    pts, rates = [], []
+    say(f"gemm over {len(grid.gemm_m) * len(grid.gemm_nk) ** 2} sizes")
+    for m in grid.gemm_m:
+        for n in grid.gemm_nk:
+            for k in grid.gemm_nk:
+                fl = 2.0 * m * n * k
+                if fl > grid.max_flops:
+                    continue
+                a, b = rnd(m, k), rnd(k, n)
+                t = _median_time(lambda a=a, b=b: torch.mm(a, b), grid.repeat, sync)
+                pts.append((math.log2(m), math.log2(n), math.log2(k)))
+                rates.append(_rate(fl, t, launch))
+    out["gemm"] = GridFit(tuple(pts), tuple(rates))
+
+    # dense conv, stride 1, "same" padding; c_in == c_out and c_out = 2 c_in
+    pts, rates = [], []
+    say("convolutions")
+    for n in grid.conv_n:
+        for hw in grid.conv_hw:
+            for c in grid.conv_c:
+                for c_out in (c, 2 * c):
+                    for kernel in (1, 3):
+                        fl = 2.0 * n * c * c_out * kernel * kernel * hw * hw
+                        if fl > grid.max_flops:
+                            continue
+                        x = rnd(n, c, hw, hw)
+                        w = rnd(c_out, c, kernel, kernel)
+                        bias = rnd(c_out)
+                        t = _median_time(
+                            lambda x=x, w=w, bias=bias, p=kernel // 2: F.conv2d(
+                                x, w, bias, padding=p
+                            ),
+                            grid.repeat,
+                            sync,
+                        )
+                        size = op_size(
+                            "conv",
+                            {
+                                "n": n,
+                                "c_in": c,
+                                "c_out": c_out,
+                                "kernel": kernel * kernel,
+                                "out_spatial": hw * hw,
+                                "groups": 1,
+                            },
+                            fl,
+                        )
+                        pts.append(tuple(math.log2(v) for v in size))
+                        rates.append(_rate(fl, t, launch))
+    out["conv"] = GridFit(tuple(pts), tuple(rates))
+
+    # depthwise conv, kernels 3x3 and 5x5, strides 1
+    pts, rates = [], []
+    say("depthwise convolutions")
+    for n in grid.conv_n:
+        for hw in grid.dw_hw:
+            for c in grid.dw_c:
+                for kernel in (3, 5):
+                    fl = 2.0 * n * c * kernel * kernel * hw * hw
+                    if n * c * hw * hw > 2e7:
+                        continue
+                    x = rnd(n, c, hw, hw)
+                    w = rnd(c, 1, kernel, kernel)
+                    t = _median_time(
+                        lambda x=x, w=w, p=kernel // 2, g=c: F.conv2d(
+                            x, w, None, padding=p, groups=g
+                        ),
+                        grid.repeat,
+                        sync,
+                    )
+                    size = (n * hw * hw, c, kernel * kernel)
+                    pts.append(tuple(math.log2(v) for v in size))
+                    rates.append(_rate(fl, t, launch))
+    out["depthwise_conv"] = GridFit(tuple(pts), tuple(rates))
+
+    # attention: scaled_dot_product_attention, head_dim 64
+    pts, rates = [], []
+    say("attention")
+    for bh in grid.attn_bh:
+        for seq in grid.attn_l:
+            e = 64
+            fl = 4.0 * bh * seq * seq * e
+            if fl > grid.max_flops:
+                continue
+            q, k, v = rnd(1, bh, seq, e), rnd(1, bh, seq, e), rnd(1, bh, seq, e)
+            t = _median_time(
+                lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
+                grid.repeat,
+                sync,
+            )
+            pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
+            rates.append(_rate(fl, t, launch))
+    if pts:
+        out["attention"] = GridFit(tuple(pts), tuple(rates))
+    return out
+
+
+def _memory_kernels(
+    dev: torch.device, elems: int, gen: torch.Generator
+) -> dict[str, tuple[Callable[[], object], int]]:
+    """One representative kernel per memory op class: (callable, bytes it moves)."""
+    x = torch.randn(elems, generator=gen).to(dev)
+    y = torch.randn(elems, generator=gen).to(dev)
+    c = 16 if elems >= 16 * 4 else 1
+    hw = max(1, int(math.sqrt(elems // c)))
+    img = torch.randn(1, c, hw, hw, generator=gen).to(dev)
+    rm, rv = torch.randn(c).to(dev), torch.rand(c).to(dev) + 0.5
+    wt, bs = torch.randn(c).to(dev), torch.randn(c).to(dev)
+    rows = max(1, elems // 256)
+    mat = torch.randn(rows, min(256, elems), generator=gen).to(dev)
+    table = torch.randn(max(2, elems // 64), 64, generator=gen).to(dev)
+    idx = torch.randint(0, table.shape[0], (max(1, elems // 64),), generator=gen).to(dev)
+    b = 4
+    n_img = img.numel()
+    small_hw = max(1, hw // 2)
+    return {
+        "elementwise": (lambda: torch.add(x, y), 3 * elems * b),
+        "norm": (
+            lambda: F.batch_norm(img, rm, rv, wt, bs, False),
+            2 * n_img * b,
+        ),
+        "reduction": (lambda: img.mean((2, 3)), n_img * b),
+        "softmax": (lambda: torch.softmax(mat, -1), 2 * mat.numel() * b),
+        "pool": (
+            lambda: F.max_pool2d(img, 2),
+            (n_img + c * (hw // 2) ** 2) * b,
+        ),
+        "upsample": (
+            lambda: F.interpolate(img[:, :, :small_hw, :small_hw], scale_factor=2.0),
+            (c * small_hw**2 + c * (2 * small_hw) ** 2) * b,
+        ),
+        "copy": (lambda: torch.cat([x, y]), 4 * elems * b),
+        "embedding": (lambda: F.embedding(idx, table), 2 * idx.numel() * 64 * b),
+    }
+
+
+def fit_memory(
+    dev: torch.device,
+    grid: Grid,
+    launch: float,
+    sync: Sync = _nosync,
+    progress: Progress | None = None,
+) -> dict[str, CurveFit]:
+    """Bytes/s of each memory op class over sizes."""
+    say = progress or (lambda _m: None)
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    samples: dict[str, list[tuple[float, float]]] = {}
+    say(f"memory kernels over {len(grid.mem_elems)} sizes")
+    for elems in grid.mem_elems:
+        with torch.inference_mode():
+            for cls, (fn, nbytes) in _memory_kernels(dev, elems, gen).items():
+                t = _median_time(fn, grid.repeat, sync)
+                samples.setdefault(cls, []).append((nbytes, _rate(nbytes, t, launch)))
+    return {cls: curve_from_samples(s) for cls, s in samples.items()}
+
+
+def calibrate_efficiency(
+    device: str = "cpu",
+    *,
+    quick: bool = False,
+    grid: Grid | None = None,
+    progress: Progress | None = None,
+    device_key: str | None = None,
+) -> EfficiencyModel:
+    """Run the microbenchmarks on ``device`` ("cpu" or "cuda[:N]") and fit the model."""
+    from roofline.latency.measure import check_device, device_sync
+
+    dev = check_device(device)
+    is_cuda = dev.type == "cuda"
+    if grid is None:
+        grid = (
+            (CUDA_QUICK if quick else CUDA_FULL) if is_cuda else (CPU_QUICK if quick else CPU_FULL)
+        )
+    sync = device_sync(dev)
+    say = progress or (lambda _m: None)
+    say("per-op and per-module overhead")
+    with torch.inference_mode():
+        launch, module = measure_overheads(dev, grid.repeat, sync)
+        matrix = fit_matrix(dev, grid, launch, sync, progress)
+    memory = fit_memory(dev, grid, launch, sync, progress)
+    info: dict[str, Any] = {"grid": "quick" if quick else "full"}
+    if is_cuda:
+        info["cuda_device_name"] = torch.cuda.get_device_name(dev)
+    else:
+        from roofline.devices.host_cpu import cpu_model
+
+        info["cpu_model"] = cpu_model()
+    return EfficiencyModel(
+        device=device_key or ("cpu" if not is_cuda else str(dev)),
+        kind="gpu" if is_cuda else "cpu",
+        launch_overhead_s=launch,
+        module_overhead_s=module,
+        matrix=matrix,
+        memory=memory,
+        async_launch=is_cuda,
+        threads=torch.get_num_threads(),
+        measured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        torch_version=torch.__version__,
+        quick=quick,
+        info=info,
+    )

@@ -1,0 +1,585 @@
+"""Measured latency: end-to-end timings and per-module times of a real model run.
+
+End-to-end: ``warmup`` untimed runs, then ``repeat`` timed runs; each timed run is
+``sync(); t0 = clock(); step(); sync(); t1 = clock()``. On CPU ``clock`` is
+``time.perf_counter`` and ``sync`` does nothing; on CUDA ``sync`` is
+``torch.cuda.synchronize`` so the region holds every kernel the step launched. The
+result is the median and the interquartile range (``spread``) of the samples.
+Inference runs under ``torch.inference_mode`` with the model in ``eval()``; training
+runs forward + backward (+ an SGD step with ``optimizer_step=True``) in ``train()``.
+Inputs are real tensors with random data (``ModelSpec.example_inputs``).
+
+Per module (:data:`LAYER_METHODS`):
+
+* ``"hooks"``: forward pre/post hooks on every module call ``sync`` and read the
+  clock; a module's *inclusive* time is post − pre, its *self* time is that minus its
+  children's inclusive time (the ops the module runs itself, plus the hook cost of
+  the boundary). Self times over all modules add up to the root's inclusive time.
+* ``"profiler"``: the same hooks open and close ``torch.profiler.record_function``
+  ranges; times come from the profiler's events (CPU time of the range on CPU, the
+  sum of device-kernel times inside the range on CUDA).
+
+Per-module timing runs in separate passes after the end-to-end timing, so the
+end-to-end figure never carries instrumentation. ``benchmarks/per_layer_method.py``
+measures what each method adds (docs/latency.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch.utils._pytree import tree_flatten
+
+from roofline.errors import MeasurementError, RooflineError
+from roofline.spec import ModelSpec
+
+Clock = Callable[[], float]
+Sync = Callable[[], None]
+Progress = Callable[[str], None]
+
+LAYER_METHODS = ("hooks", "profiler")
+DEVICES = ("cpu", "cuda")
+
+
+def _nosync() -> None:
+    return None
+
+
+def _quantile(sorted_xs: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile of already sorted values (numpy's default)."""
+    if not sorted_xs:
+        raise ValueError("no samples")
+    pos = (len(sorted_xs) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_xs) - 1)
+    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Timed samples of one region, in seconds."""
+
+    samples: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range (75th − 25th percentile): robust to a few outliers."""
+        xs = sorted(self.samples)
+        return _quantile(xs, 0.75) - _quantile(xs, 0.25)
+
+    @property
+    def min(self) -> float:
+        return min(self.samples)
+
+    @property
+    def max(self) -> float:
+        return max(self.samples)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "median_s": self.median,
+            "spread_s": self.spread,
+            "min_s": self.min,
+            "max_s": self.max,
+            "samples": len(self.samples),
+        }
+
+
+def time_region(
+    step: Callable[[], object],
+    *,
+    warmup: int = 3,
+    repeat: int = 10,
+    clock: Clock = time.perf_counter,
+    sync: Sync = _nosync,
+    progress: Progress | None = None,
+    label: str = "",
+) -> Timing:
+    """Run ``step`` ``warmup`` times untimed, then time ``repeat`` runs.
+
+    Each timed run is bracketed by ``sync()`` before reading the clock at both ends,
+    so asynchronous work (CUDA kernels) is inside the region and nothing from before
+    leaks into it.
+    """
+    if repeat < 1:
+        raise MeasurementError(f"repeat must be at least 1, got {repeat}")
+    if warmup < 0:
+        raise MeasurementError(f"warmup must be 0 or more, got {warmup}")
+    say = progress or (lambda _m: None)
+    for i in range(warmup):
+        say(f"{label}warm-up {i + 1}/{warmup}")
+        step()
+        sync()
+    samples = []
+    for i in range(repeat):
+        say(f"{label}run {i + 1}/{repeat}")
+        sync()
+        t0 = clock()
+        step()
+        sync()
+        samples.append(clock() - t0)
+    return Timing(tuple(samples))
+
+
+# ------------------------------------------------------------------------ measurement
+
+
+@dataclass(frozen=True)
+class ModuleTime:
+    """Median times of one module over the per-layer passes (seconds)."""
+
+    name: str
+    inclusive_s: float
+    self_s: float
+    inclusive_spread_s: float
+    self_spread_s: float
+    calls: int
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What :func:`measure` measured for one model, device, batch and mode."""
+
+    model: str
+    device: str  #: "cpu" or "cuda:0"
+    device_name: str
+    batch: int | None
+    mode: str
+    timing: Timing
+    warmup: int
+    threads: int
+    torch_version: str
+    layer_method: str | None = None
+    modules: Mapping[str, ModuleTime] = field(default_factory=dict)
+    layer_passes: int = 0
+    optimizer_step: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modules", MappingProxyType(dict(self.modules)))
+
+    @property
+    def median_s(self) -> float:
+        return self.timing.median
+
+    @property
+    def spread_s(self) -> float:
+        return self.timing.spread
+
+    @property
+    def per_layer_sum_s(self) -> float | None:
+        """The root module's inclusive time in the per-layer passes (instrumented)."""
+        root = self.modules.get("")
+        return root.inclusive_s if root else None
+
+    def layer_time(self, name: str, self_only: bool = False) -> tuple[float, float] | None:
+        """(median, spread) of a layer row: inclusive time, or self time for a
+        ``self_only`` row; None if the module was not timed."""
+        key = "" if name == "(model)" else name
+        m = self.modules.get(key)
+        if m is None:
+            return None
+        if self_only:
+            return m.self_s, m.self_spread_s
+        return m.inclusive_s, m.inclusive_spread_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "device_name": self.device_name,
+            "batch": self.batch,
+            "mode": self.mode,
+            "optimizer_step": self.optimizer_step,
+            "threads": self.threads,
+            "torch_version": self.torch_version,
+            "warmup": self.warmup,
+            "end_to_end": self.timing.as_dict(),
+            "layer_method": self.layer_method,
+            "layer_passes": self.layer_passes,
+            "per_layer_sum_s": self.per_layer_sum_s,
+        }
+
+
+def check_device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a torch device; a clear error if CUDA is absent."""
+    text = str(device).strip().lower()
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise MeasurementError(
+                "--device cuda: CUDA is not available to torch here (no GPU, no driver, or a "
+                "CPU-only torch build); measure on the CPU with --device cpu"
+            )
+        dev = torch.device(text)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise MeasurementError(
+                f"CUDA device {dev.index} does not exist ({torch.cuda.device_count()} visible)"
+            )
+        return dev if dev.index is not None else torch.device("cuda", torch.cuda.current_device())
+    raise MeasurementError(f"unknown device {device!r}: use cpu or cuda (cuda:N)")
+
+
+def device_sync(dev: torch.device) -> Sync:
+    """The synchronise function for ``dev``: a no-op on CPU."""
+    if dev.type == "cuda":
+        return lambda: torch.cuda.synchronize(dev)
+    return _nosync
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    from roofline.devices.host_cpu import cpu_model
+
+    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "bad_alloc" in text
+
+
+class OutOfMemory(MeasurementError):
+    """The model ran out of memory at this batch size."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _translate_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except RooflineError:
+        raise
+    except Exception as exc:
+        if _is_oom(exc):
+            raise OutOfMemory(f"{what}: out of memory ({_first_line(exc)})") from exc
+        raise MeasurementError(
+            f"{what} failed on real tensors: {type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
+
+
+def _float_outputs(out: Any) -> list[torch.Tensor]:
+    return [
+        t
+        for t in tree_flatten(out)[0]
+        if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
+    ]
+
+
+def make_step(
+    model: torch.nn.Module,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    mode: str,
+    optimizer_step: bool = False,
+) -> Callable[[], object]:
+    """One inference (``inference_mode``) or one training step (forward + backward,
+    optionally an SGD step) as a zero-argument callable."""
+    if mode == "inference":
+        model.eval()
+
+        def infer() -> object:
+            with torch.inference_mode():
+                return model(*args, **kwargs)
+
+        return infer
+    if mode != "training":
+        raise MeasurementError(f"unknown mode {mode!r}: use inference or training")
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-6) if optimizer_step and params else None
+    grads: list[torch.Tensor] = []
+
+    def train() -> object:
+        out = model(*args, **kwargs)
+        outs = _float_outputs(out)
+        if not outs:
+            raise MeasurementError(
+                "training mode needs an output that depends on trainable parameters"
+            )
+        if not grads:  # random output gradients, made once, outside later timings
+            grads.extend(torch.randn_like(t) for t in outs)
+        torch.autograd.backward(outs, grads)
+        if opt is not None:
+            opt.step()
+        model.zero_grad(set_to_none=True)
+        return None
+
+    return train
+
+
+# ------------------------------------------------------------------ per-module timing
+
+
+class _HookTimer:
+    """Forward pre/post hooks on every module: clock (and sync) at each boundary."""
+
+    def __init__(self, model: torch.nn.Module, clock: Clock, sync: Sync) -> None:
+        self.names = {m: n for n, m in model.named_modules(remove_duplicate=False)}
+        self.clock, self.sync = clock, sync
+        self.stack: list[tuple[str, float]] = []
+        self.inclusive: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.handles: list[Any] = []
+        for m in dict.fromkeys(self.names):
+            self.handles.append(m.register_forward_pre_hook(self._pre))
+            self.handles.append(m.register_forward_hook(self._post))
+
+    def _pre(self, module: torch.nn.Module, _inputs: Any) -> None:
+        self.sync()
+        self.stack.append((self.names.get(module, "?"), self.clock()))
+
+    def _post(self, module: torch.nn.Module, _inputs: Any, _out: Any) -> None:
+        self.sync()
+        now = self.clock()
+        if not self.stack:
+            return
+        name, t0 = self.stack.pop()
+        self.inclusive[name] = self.inclusive.get(name, 0.0) + (now - t0)
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def reset(self) -> None:
+        self.stack.clear()
+        self.inclusive = {}
+        self.calls = {}
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+class _ProfilerRanges:
+    """Forward hooks that open/close a profiler range per module call."""
+
+    PREFIX = "roofline::"
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.names = {m: n for n, m in model.named_modules(remove_duplicate=False)}
+        self.stack: list[Any] = []
+        self.handles: list[Any] = []
+        for m in dict.fromkeys(self.names):
+            self.handles.append(m.register_forward_pre_hook(self._pre))
+            self.handles.append(m.register_forward_hook(self._post))
+
+    def _pre(self, module: torch.nn.Module, _inputs: Any) -> None:
+        rf = torch.profiler.record_function(self.PREFIX + self.names.get(module, "?"))
+        rf.__enter__()
+        self.stack.append(rf)
+
+    def _post(self, module: torch.nn.Module, _inputs: Any, _out: Any) -> None:
+        if self.stack:
+            self.stack.pop().__exit__(None, None, None)
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def _self_times(inclusive: Mapping[str, float]) -> dict[str, float]:
+    """Self time = inclusive − the inclusive time of direct timed children."""
+    out = dict(inclusive)
+    for name, t in inclusive.items():
+        if name == "":
+            continue
+        parent = name.rpartition(".")[0]
+        while parent not in inclusive and parent:
+            parent = parent.rpartition(".")[0]
+        if parent in out:
+            out[parent] -= t
+    return out
+
+
+def _hook_pass(
+    model: torch.nn.Module, step: Callable[[], object], passes: int, clock: Clock, sync: Sync
+) -> list[tuple[dict[str, float], dict[str, int]]]:
+    timer = _HookTimer(model, clock, sync)
+    out = []
+    try:
+        for _ in range(passes):
+            timer.reset()
+            step()
+            sync()
+            out.append((dict(timer.inclusive), dict(timer.calls)))
+    finally:
+        timer.remove()
+    return out
+
+
+def _profiler_pass(
+    model: torch.nn.Module, step: Callable[[], object], passes: int, dev: torch.device
+) -> list[tuple[dict[str, float], dict[str, int]]]:
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if dev.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    ranges = _ProfilerRanges(model)
+    out = []
+    try:
+        for _ in range(passes):
+            with profile(activities=activities) as prof:
+                step()
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+            inclusive: dict[str, float] = {}
+            calls: dict[str, int] = {}
+            for ev in prof.events():
+                if not ev.name.startswith(_ProfilerRanges.PREFIX):
+                    continue
+                name = ev.name[len(_ProfilerRanges.PREFIX) :]
+                if dev.type == "cuda":
+                    t = ev.device_time_total * 1e-6
+                else:
+                    t = ev.cpu_time_total * 1e-6
+                inclusive[name] = inclusive.get(name, 0.0) + t
+                calls[name] = calls.get(name, 0) + 1
+            out.append((inclusive, calls))
+    finally:
+        ranges.remove()
+    return out
+
+
+def time_modules(
+    model: torch.nn.Module,
+    step: Callable[[], object],
+    *,
+    method: str = "hooks",
+    passes: int = 5,
+    clock: Clock = time.perf_counter,
+    sync: Sync = _nosync,
+    dev: torch.device | None = None,
+) -> dict[str, ModuleTime]:
+    """Median inclusive and self time of every module over ``passes`` runs of ``step``."""
+    if method not in LAYER_METHODS:
+        raise MeasurementError(
+            f"unknown per-layer method {method!r}: use one of {', '.join(LAYER_METHODS)}"
+        )
+    if method == "hooks":
+        runs = _hook_pass(model, step, passes, clock, sync)
+    else:
+        runs = _profiler_pass(model, step, passes, dev or torch.device("cpu"))
+    names = {n for inc, _ in runs for n in inc}
+    incl: dict[str, list[float]] = {n: [] for n in names}
+    selfs: dict[str, list[float]] = {n: [] for n in names}
+    calls: dict[str, int] = {}
+    for inc, c in runs:
+        st = _self_times(inc)
+        for n in names:
+            incl[n].append(inc.get(n, 0.0))
+            selfs[n].append(st.get(n, 0.0))
+        calls.update(c)
+    out = {}
+    for n in names:
+        ti, ts = Timing(tuple(incl[n])), Timing(tuple(selfs[n]))
+        out[n] = ModuleTime(n, ti.median, ts.median, ti.spread, ts.spread, calls.get(n, 0))
+    return out
+
+
+# ---------------------------------------------------------------------------- measure
+
+
+def measure(
+    spec_or_model: ModelSpec | torch.nn.Module,
+    device: str = "cpu",
+    batch: int | None = None,
+    mode: str | None = None,
+    *,
+    inputs: tuple[Sequence[Any], Mapping[str, Any]] | None = None,
+    warmup: int = 3,
+    repeat: int = 10,
+    layer_method: str | None = "hooks",
+    layer_passes: int = 3,
+    optimizer_step: bool = False,
+    clock: Clock | None = None,
+    sync: Sync | None = None,
+    progress: Progress | None = None,
+    name: str | None = None,
+) -> Measurement:
+    """Measure a model's latency on ``device`` (end to end, and per module).
+
+    ``spec_or_model`` is a :class:`ModelSpec` (built on ``device``, fed its random
+    ``example_inputs`` at ``batch``) or an ``nn.Module`` with ``inputs=(args, kwargs)``.
+    ``layer_method=None`` skips per-module timing. ``clock``/``sync`` default to
+    ``perf_counter`` and the device's synchronise; tests inject fakes.
+    """
+    dev = check_device(device)
+    say = progress or (lambda _m: None)
+    if isinstance(spec_or_model, ModelSpec):
+        spec = spec_or_model.with_batch(batch).with_mode(mode)
+        run_mode = spec.mode
+        label = name or spec.name
+        with _translate_errors(f"building {label!r} on {dev}"):
+            with torch.device(dev):
+                model = spec.build()
+            model = model.to(dev)
+            args, kwargs = spec.example_inputs(dev)
+    else:
+        if inputs is None:
+            raise MeasurementError("measure(model) needs inputs=(args, kwargs)")
+        model = spec_or_model
+        run_mode = mode or "inference"
+        label = name or type(model).__name__
+        args, kwargs = tuple(inputs[0]), dict(inputs[1])
+    n_batch = None
+    first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
+    if first is not None and first.dim() > 0:
+        n_batch = int(first.shape[0])
+    sync_fn = sync or device_sync(dev)
+    clock_fn = clock or time.perf_counter
+    step = make_step(model, args, kwargs, run_mode, optimizer_step)
+    what = f"running {label!r} (batch {n_batch}, {run_mode}) on {dev}"
+    with _translate_errors(what):
+        timing = time_region(
+            step,
+            warmup=warmup,
+            repeat=repeat,
+            clock=clock_fn,
+            sync=sync_fn,
+            progress=progress,
+            label=f"{label} b{n_batch}: ",
+        )
+        modules: dict[str, ModuleTime] = {}
+        if layer_method is not None and layer_passes > 0:
+            say(f"{label} b{n_batch}: per-layer timing ({layer_method}, {layer_passes} passes)")
+            modules = time_modules(
+                model,
+                step,
+                method=layer_method,
+                passes=layer_passes,
+                clock=clock_fn,
+                sync=sync_fn,
+                dev=dev,
+            )
+    return Measurement(
+        model=label,
+        device=str(dev),
+        device_name=device_name(dev),
+        batch=n_batch,
+        mode=run_mode,
+        timing=timing,
+        warmup=warmup,
+        threads=torch.get_num_threads(),
+        torch_version=torch.__version__,
+        layer_method=layer_method if modules else None,
+        modules=modules,
+        layer_passes=layer_passes if modules else 0,
+        optimizer_step=optimizer_step,
+    )

@@ -1,0 +1,413 @@
+"""Latency prediction: the naive roofline and the calibrated model, per op, layer, model.
+
+Naive: each op takes :func:`roofline.analysis.op_time` on the device's ceilings
+(datasheet peaks on a GPU, the measured peak and bandwidth for the host CPU); the
+model is the sum of its ops. It is always reported, for contrast.
+
+Calibrated (``EfficiencyModel`` from ``roofline calibrate``, :mod:`.calibrate`)::
+
+    compute = matrix_flops / rate(op_class, size) + vector_flops / vector_peak
+    memory  = bytes / bandwidth(op_class, bytes)
+    kernel  = max(compute, memory)          (matrix op classes: conv, gemm, ...)
+    kernel  = memory + vector_flops / vector_peak ... taken as max() as well
+    op      = kernel + launch               (CPU: dispatch and compute are serial)
+    op      = max(kernel, launch)           (CUDA: the host issues ahead of the GPU)
+    layer   = Σ op + calls · module_overhead
+
+where ``rate`` is the FLOP rate microbenchmarks achieved at the op's size and
+``bandwidth`` the byte rate the op class achieved at that many bytes. A layer is
+explained with tags saying what its time goes to (see :func:`explain_layer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from roofline.counting.profile import Layer, ModelProfile, OpRecord
+from roofline.devices import Device
+from roofline.errors import MeasurementError
+from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, op_size
+
+#: thresholds for the explanation tags (fractions of a layer's predicted time)
+LAUNCH_BOUND = 0.5
+DOMINANT = 0.4
+LOW_EFFICIENCY = 0.15
+
+
+@dataclass(frozen=True)
+class OpPrediction:
+    """One op: naive and calibrated time and what limits it (seconds)."""
+
+    index: int  #: position in ``profile.ops``
+    op: str
+    module: str
+    op_class: str
+    naive_s: float
+    predicted_s: float | None
+    compute_s: float | None = None  #: at the fitted rate
+    memory_s: float | None = None  #: at the fitted bandwidth
+    overhead_s: float = 0.0
+    #: "compute" | "memory" | "overhead" for the calibrated time
+    limiter: str | None = None
+    #: fitted rate as a fraction of the device's peak (compute) or bandwidth (memory)
+    efficiency: float | None = None
+
+
+@dataclass(frozen=True)
+class LayerPrediction:
+    """A layer row (as :meth:`ModelProfile.layers` makes it) with its predictions."""
+
+    name: str
+    type: str
+    depth: int
+    self_only: bool
+    flops: int
+    bytes: int
+    ops: int
+    module_calls: int
+    naive_s: float
+    predicted_s: float | None
+    overhead_s: float
+    #: calibrated time by limiter: {"compute": s, "memory": s, "overhead": s}
+    breakdown: Mapping[str, float] = field(default_factory=dict)
+    #: calibrated time by op class
+    by_class: Mapping[str, float] = field(default_factory=dict)
+    explanation: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "depth": self.depth,
+            "self_only": self.self_only,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "ops": self.ops,
+            "module_calls": self.module_calls,
+            "naive_s": self.naive_s,
+            "predicted_s": self.predicted_s,
+            "overhead_s": self.overhead_s,
+            "breakdown": dict(self.breakdown),
+            "by_class": dict(self.by_class),
+            "explanation": list(self.explanation),
+        }
+
+
+@dataclass(frozen=True)
+class LatencyPrediction:
+    """Naive and calibrated latency of a profile on a device."""
+
+    model: str
+    device: str
+    precision: str
+    batch: int | None
+    mode: str
+    naive_s: float
+    predicted_s: float | None
+    ops: tuple[OpPrediction, ...]
+    profile: ModelProfile
+    efficiency: EfficiencyModel | None
+    #: the device's ceilings used to express efficiencies
+    peak_flops: float = 0.0
+    bandwidth: float = 0.0
+    depth: int | None = 2
+    note: str = ""
+
+    @property
+    def calibrated(self) -> bool:
+        return self.efficiency is not None
+
+    def layers(self, depth: int | None = None) -> tuple[LayerPrediction, ...]:
+        """Per-layer predictions at ``depth`` (default: the depth given to :func:`predict`;
+        ``None`` in :func:`predict` means the leaves). Rows add up to the model total."""
+        d = self.depth if depth is None else depth
+        return tuple(self._layer(row) for row in self.profile.layers(d))
+
+    @property
+    def module_overhead_s(self) -> float:
+        if self.efficiency is None:
+            return 0.0
+        calls = sum(m.calls for m in self.profile.modules)
+        return calls * self.efficiency.module_overhead_s
+
+    def _layer(self, row: Layer) -> LayerPrediction:
+        index = {id(o): i for i, o in enumerate(self.profile.ops)}
+        preds = [self.ops[index[id(o)]] for o in row.ops if id(o) in index]
+        key = "" if row.name == "(model)" else row.name
+        if row.self_only:
+            m = self.profile.module(key)
+            calls = m.calls if m else 0
+        else:
+            calls = sum(
+                m.calls
+                for m in self.profile.modules
+                if key == "" or m.name == key or m.name.startswith(key + ".")
+            )
+        naive = sum(p.naive_s for p in preds)
+        predicted: float | None = None
+        breakdown: dict[str, float] = {}
+        by_class: dict[str, float] = {}
+        overhead = 0.0
+        if self.efficiency is not None:
+            mod = calls * self.efficiency.module_overhead_s
+            predicted = sum(p.predicted_s or 0.0 for p in preds) + mod
+            overhead = sum(p.overhead_s for p in preds) + mod
+            for p in preds:
+                kernel = (p.predicted_s or 0.0) - p.overhead_s
+                if p.limiter in ("compute", "memory"):
+                    breakdown[p.limiter] = breakdown.get(p.limiter, 0.0) + kernel
+                by_class[p.op_class] = by_class.get(p.op_class, 0.0) + (p.predicted_s or 0.0)
+            breakdown["overhead"] = overhead
+        layer = LayerPrediction(
+            name=row.name,
+            type=row.type,
+            depth=row.depth,
+            self_only=row.self_only,
+            flops=row.totals.flops,
+            bytes=row.totals.bytes,
+            ops=len(preds),
+            module_calls=calls,
+            naive_s=naive,
+            predicted_s=predicted,
+            overhead_s=overhead,
+            breakdown=MappingProxyType(breakdown),
+            by_class=MappingProxyType(by_class),
+        )
+        return _with_tags(layer, preds, self)
+
+    def explanation(self) -> tuple[str, ...]:
+        """Why the model's calibrated time differs from its naive time (model level)."""
+        if self.efficiency is None or self.predicted_s is None:
+            return (
+                "no calibration for this device: run `roofline calibrate` for the "
+                "calibrated prediction",
+            )
+        overhead = sum(p.overhead_s for p in self.ops) + self.module_overhead_s
+        root = LayerPrediction(
+            "(model)",
+            "",
+            0,
+            False,
+            0,
+            0,
+            len(self.ops),
+            0,
+            self.naive_s,
+            self.predicted_s,
+            overhead,
+        )
+        return _with_tags(root, list(self.ops), self).explanation
+
+    def as_dict(self, depth: int | None = None) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "precision": self.precision,
+            "batch": self.batch,
+            "mode": self.mode,
+            "naive_s": self.naive_s,
+            "predicted_s": self.predicted_s,
+            "calibrated": self.calibrated,
+            "explanation": list(self.explanation()),
+            "note": self.note,
+            "layers": [r.as_dict() for r in self.layers(depth)],
+        }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if x >= 0.01 else f"{100 * x:.1f}%"
+
+
+def _with_tags(
+    layer: LayerPrediction,
+    preds: list[OpPrediction],
+    pred: LatencyPrediction,
+) -> LayerPrediction:
+    """Explanation tags: what the layer's calibrated time goes to."""
+    total = layer.predicted_s
+    if not total or pred.efficiency is None:
+        return layer
+    tags: list[str] = []
+    overhead = layer.overhead_s
+    if overhead / total >= LAUNCH_BOUND:
+        what = "kernel launches" if pred.efficiency.async_launch else "per-op dispatch"
+        tags.append(
+            f"launch-bound: {_pct(overhead / total)} of the time is {what} ({len(preds)} ops)"
+        )
+    groups: dict[str, list[OpPrediction]] = {}
+    for p in preds:
+        groups.setdefault(p.op_class, []).append(p)
+    for cls, ps in sorted(groups.items(), key=lambda kv: -sum(p.predicted_s or 0 for p in kv[1])):
+        t = sum(p.predicted_s or 0.0 for p in ps)
+        if t / total < DOMINANT and not (cls == "depthwise_conv" and t / total >= 0.2):
+            continue
+        kernel = sum((p.predicted_s or 0.0) - p.overhead_s for p in ps)
+        if cls in MATRIX_CLASSES:
+            flops = sum(pred.profile.ops[p.index].matrix_flops for p in ps)
+            eff = flops / kernel / pred.peak_flops if kernel > 0 and pred.peak_flops else None
+            if eff is None:
+                continue
+            if cls == "depthwise_conv":
+                tags.append(
+                    f"depthwise conv: low efficiency ({_pct(eff)} of peak), "
+                    f"{_pct(t / total)} of the time"
+                )
+            elif eff < LOW_EFFICIENCY:
+                tags.append(f"{cls}: small or thin shapes, low efficiency ({_pct(eff)} of peak)")
+            else:
+                tags.append(f"{cls}: compute-bound at {_pct(eff)} of peak")
+        else:
+            nbytes = sum(pred.profile.ops[p.index].bytes for p in ps)
+            bw = nbytes / kernel / pred.bandwidth if kernel > 0 and pred.bandwidth else None
+            if bw is None:
+                continue
+            tags.append(
+                f"{cls}: memory-bound at {_pct(bw)} of bandwidth, {_pct(t / total)} of the time"
+            )
+    if layer.naive_s > 0 and total / layer.naive_s >= 3:
+        tags.append(f"{total / layer.naive_s:.1f}x the naive roofline")
+    return LayerPrediction(**{**layer.__dict__, "explanation": tuple(tags)})
+
+
+def efficiency_of(device: Device) -> EfficiencyModel | None:
+    """The stored latency calibration of ``device`` (``measured.extra["efficiency"]``)."""
+    m = device.measured
+    if m is None:
+        return None
+    raw = m.extra.get("efficiency")
+    if not raw:
+        return None
+    return EfficiencyModel.from_dict(raw)
+
+
+def predict_op(
+    index: int,
+    op: OpRecord,
+    device: Device,
+    precision: str,
+    eff: EfficiencyModel | None,
+    vector_peak: float,
+    bandwidth: float,
+    peak: float,
+) -> OpPrediction:
+    from roofline.analysis import op_time
+
+    naive = op_time(op.matrix_flops, op.vector_flops, op.bytes, device, precision)
+    if eff is None:
+        return OpPrediction(index, op.op, op.module, op.op_class, naive, None)
+    cls = op.op_class
+    vector = op.vector_flops / vector_peak if vector_peak else 0.0
+    memory_class = (
+        cls if cls in eff.memory else ("copy" if cls in MATRIX_CLASSES else "elementwise")
+    )
+    mem_rate = eff.memory_rate(memory_class, op.bytes) if op.bytes else 0.0
+    memory = op.bytes / mem_rate if mem_rate else 0.0
+    compute = vector
+    rate = None
+    if cls in MATRIX_CLASSES and op.matrix_flops:
+        rate = eff.compute_rate(cls, op_size(cls, op.dims, op.matrix_flops))
+        if rate is None:  # class not calibrated (e.g. attention on an old fit): use gemm
+            rate = eff.compute_rate("gemm", op_size("gemm", {}, op.matrix_flops))
+        if rate:
+            compute += op.matrix_flops / rate
+    kernel = max(compute, memory)
+    launch = eff.launch_overhead_s
+    if eff.async_launch:
+        total = max(kernel, launch)
+        overhead = max(0.0, launch - kernel)
+    else:
+        total = kernel + launch
+        overhead = launch
+    if overhead >= kernel:
+        limiter = "overhead"
+    else:
+        limiter = "compute" if compute >= memory else "memory"
+    if compute >= memory and rate and peak:
+        efficiency = rate / peak
+    elif mem_rate and bandwidth:
+        efficiency = mem_rate / bandwidth
+    else:
+        efficiency = None
+    return OpPrediction(
+        index,
+        op.op,
+        op.module,
+        cls,
+        naive,
+        total,
+        compute,
+        memory,
+        overhead,
+        limiter,
+        efficiency,
+    )
+
+
+def predict(
+    profile: ModelProfile,
+    device: Device,
+    precision: str = "fp32",
+    *,
+    efficiency: EfficiencyModel | None = None,
+    depth: int | None = 2,
+) -> LatencyPrediction:
+    """Naive and calibrated latency of ``profile`` on ``device``.
+
+    The calibration is ``efficiency`` if given, else the one stored with the device
+    (``roofline calibrate``); without one only the naive time is predicted
+    (``predicted_s`` is None and :meth:`LatencyPrediction.explanation` says how to get it).
+    ``depth`` is the default depth of :meth:`LatencyPrediction.layers`.
+    """
+    from roofline.analysis import ceilings
+
+    eff = efficiency if efficiency is not None else efficiency_of(device)
+    c = ceilings(device, precision)
+    ops = tuple(
+        predict_op(
+            i,
+            op,
+            device,
+            precision,
+            eff,
+            c.vector.flops_per_s,
+            c.bandwidth_bytes_per_s,
+            c.matrix.flops_per_s,
+        )
+        for i, op in enumerate(profile.ops)
+    )
+    naive = sum(o.naive_s for o in ops)
+    predicted = None
+    note = ""
+    if eff is not None:
+        calls = sum(m.calls for m in profile.modules)
+        predicted = sum(o.predicted_s or 0.0 for o in ops) + calls * eff.module_overhead_s
+        if eff.kind != device.kind:
+            raise MeasurementError(
+                f"the latency calibration is for a {eff.kind}, the device is a {device.kind}"
+            )
+        import torch
+
+        if eff.kind == "cpu" and eff.threads != torch.get_num_threads():
+            note = (
+                f"calibrated with {eff.threads} threads, torch now uses "
+                f"{torch.get_num_threads()}: calibrate again for this thread count"
+            )
+    return LatencyPrediction(
+        model=profile.name,
+        device=device.name,
+        precision=c.precision,
+        batch=profile.batch,
+        mode=profile.mode,
+        naive_s=naive,
+        predicted_s=predicted,
+        ops=ops,
+        profile=profile,
+        efficiency=eff,
+        peak_flops=c.matrix.flops_per_s,
+        bandwidth=c.bandwidth_bytes_per_s,
+        depth=depth,
+        note=note,
+    )

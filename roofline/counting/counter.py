@@ -19,7 +19,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -102,6 +102,9 @@ class _State:
     weight_storages: set[int] = field(default_factory=set)
     fake: bool = True
     reached: str = ""
+    #: dataflow for the fused estimate: per op, (storage key, bytes) read and written
+    reads: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
+    writes: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
 
 
 class _TagMode(TorchFunctionMode):
@@ -175,22 +178,33 @@ class _CountMode(TorchDispatchMode):
         seen: set[int] = set()
         read = weight = 0
         dtype = None
+        reads: list[tuple[int, int]] = []
         for t in in_tensors:
             if id(t) in seen:
                 continue
             seen.add(id(t))
             nbytes = _unique_elements(t) * t.element_size()
             read += nbytes
-            if _storage_key(t) in st.weight_storages:
+            key = _storage_key(t)
+            if key in st.weight_storages:
                 weight += nbytes
+            elif key is not None:
+                reads.append((key, nbytes))
             if dtype is None and t.is_floating_point():
                 dtype = t.dtype
         written = 0
+        writes: list[tuple[int, int]] = []
         seen.clear()
         for t in out_tensors:
             if id(t) not in seen:
                 seen.add(id(t))
-                written += _unique_elements(t) * t.element_size()
+                nbytes = _unique_elements(t) * t.element_size()
+                written += nbytes
+                key = _storage_key(t)
+                if key is not None:
+                    writes.append((key, nbytes))
+        st.reads.append(tuple(reads))
+        st.writes.append(tuple(writes))
         if dtype is None:
             dtype = next((t.dtype for t in out_tensors), torch.float32)
 
@@ -471,6 +485,7 @@ def count(
                 f"the model rejected its inputs{where}: {type(exc).__name__}: {msg}{hint}"
             ) from exc
 
+    ops = _with_fused_savings(state) if not training else state.ops
     modules = []
     for row in table:
         s = shapes.get(row["name"], {})
@@ -493,7 +508,7 @@ def count(
         inputs=tuple(_describe_inputs(args, kwargs)),
         dtype=dtype_name(dtype),
         modules=tuple(modules),
-        ops=tuple(state.ops),
+        ops=tuple(ops),
         uncounted_ops=MappingProxyType(dict(sorted(state.uncounted.items()))),
         params=root["params"],
         trainable_params=root["trainable_params"],
@@ -503,6 +518,46 @@ def count(
         torch_version=torch.__version__,
         info=MappingProxyType(dict(info or {})),
     )
+
+
+#: op classes a fusing compiler folds into the kernel that produced their input
+FUSIBLE = frozenset({"elementwise", "norm", "softmax"})
+
+
+def _with_fused_savings(state: _State) -> list[OpRecord]:
+    """The fused estimate: fold elementwise chains into their producer.
+
+    An intermediate tensor X written by op P and read by exactly one op E, where E is
+    elementwise (or a norm or softmax) need never reach memory if E is fused into P
+    (as torch.compile's Inductor does for pointwise chains): P saves the write of X and
+    E saves the read. Each op's ``fused_saved`` holds the bytes it would no longer
+    move. Computed for inference only (in training, a fused intermediate may still be
+    stored for backward, which this pass cannot see).
+    """
+    writer: dict[int, tuple[int, int]] = {}  # storage key -> (op index, bytes written)
+    consumers: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i, (reads, writes) in enumerate(zip(state.reads, state.writes, strict=True)):
+        for key, nbytes in reads:
+            w = writer.get(key)
+            if w is not None:
+                consumers.setdefault((key, w[0]), []).append((i, nbytes))
+        for key, nbytes in writes:
+            writer[key] = (i, nbytes)
+            consumers.setdefault((key, i), [])
+    saved = [0] * len(state.ops)
+    written_by = {(key, i): nbytes for i, ws in enumerate(state.writes) for key, nbytes in ws}
+    for (key, producer), readers in consumers.items():
+        if len(readers) != 1:
+            continue
+        consumer, read_bytes = readers[0]
+        if consumer == producer or state.ops[consumer].op_class not in FUSIBLE:
+            continue
+        saved[producer] += written_by[(key, producer)]
+        saved[consumer] += read_bytes
+    return [
+        replace(op, fused_saved=min(s, op.bytes)) if s else op
+        for op, s in zip(state.ops, saved, strict=True)
+    ]
 
 
 def _describe_inputs(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -59,6 +59,9 @@ class OpRecord:
     output_shapes: tuple[tuple[int, ...], ...] = ()
     #: op-specific size facts for prediction, e.g. {"m":..,"n":..,"k":..} for a GEMM
     dims: Mapping[str, int] = field(default_factory=dict)
+    #: bytes this op would not move if elementwise chains were fused into their
+    #: producer (the *fused* estimate; inference only, see counter._with_fused_savings)
+    fused_saved: int = 0
 
     @property
     def flops(self) -> int:
@@ -102,6 +105,8 @@ class Totals:
     bytes_written: int = 0
     weight_bytes: int = 0
     ops: int = 0
+    #: bytes moved under the fused estimate (elementwise chains folded into producers)
+    fused_bytes: int = 0
 
     @property
     def bytes(self) -> int:
@@ -123,6 +128,7 @@ class Totals:
             "bytes_written": self.bytes_written,
             "weight_bytes": self.weight_bytes,
             "ops": self.ops,
+            "fused_bytes": self.fused_bytes,
         }
 
 
@@ -140,6 +146,7 @@ def sum_ops(ops: list[OpRecord] | tuple[OpRecord, ...], params: int = 0) -> Tota
         bytes_written=sum(o.bytes_written for o in ops),
         weight_bytes=sum(o.weight_bytes for o in ops),
         ops=len(ops),
+        fused_bytes=sum(o.bytes - o.fused_saved for o in ops),
     )
 
 

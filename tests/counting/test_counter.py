@@ -182,3 +182,19 @@ def test_llama_7b_profiles_under_2gb_resident():
     assert flops == pytest.approx(2 * params * 2048, rel=0.1)
     assert maxrss_kb * 1024 < 2 * 2**30
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
+
+
+def test_fused_estimate_folds_elementwise_chain_into_producer():
+    prof = roofline.profile(TinyCNN(), torch.randn(2, 3, 8, 8))
+    saved = {o.op.split(".")[1]: o.fused_saved for o in prof.ops}
+    act = 2 * 8 * 8 * 8 * 4  # one 2x8x8x8 fp32 activation = 4096 bytes
+    # conv -> bn -> relu: conv's output is read only by bn, bn's only by relu, so both
+    # intermediates never reach memory; relu's output feeds max-pool (not fused)
+    assert saved["convolution"] == act  # no write
+    assert saved["native_batch_norm"] == 2 * act  # no read, no write
+    assert saved["relu"] == act  # no read; its write stays
+    assert saved["max_pool2d_with_indices"] == 0 and saved["addmm"] == 0
+    t = prof.totals()
+    assert t.fused_bytes == t.bytes - 4 * act
+    train = roofline.profile(TinyCNN(), torch.randn(2, 3, 8, 8), mode="training")
+    assert train.totals().fused_bytes == train.totals().bytes  # not estimated in training

@@ -1,0 +1,417 @@
+"""``roofline vram``: how much memory a batch needs, and the largest batch that fits."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from roofline.cli._device_args import add_specs_argument
+from roofline.cli.profile_cmd import add_spec_arguments, load_from_args
+from roofline.errors import MemoryEstimateError, RooflineError
+
+DTYPE_CHOICES = ("fp32", "float32", "fp16", "float16", "half", "bf16", "bfloat16", "fp8")
+
+
+def params_arg(text: str) -> int:
+    """``--params``: 100M, 7B, 1.5e9, 350k."""
+    from roofline.memory import parse_params
+
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a parameter count must be positive")
+    try:
+        return parse_params(text)
+    except RooflineError as exc:
+        raise argparse.ArgumentTypeError(
+            str(exc).removeprefix("invalid parameter count ")
+        ) from None
+
+
+def headroom_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not (0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"must be in (0, 1] (0.8 = use 80 %), got {value}")
+    return value
+
+
+def shape_arg(text: str) -> tuple[int, ...]:
+    """``--input``: one sample's shape, ``3x224x224`` or ``3,224,224``."""
+    parts = [p for p in re.split(r"[x×,\s]+", text.strip()) if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a shape like 3x224x224 (one sample, no batch), got {text!r}"
+        ) from None
+    if not shape or any(d < 1 for d in shape):
+        raise argparse.ArgumentTypeError(f"shape dimensions must be positive, got {text!r}")
+    return shape
+
+
+def mib_arg(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MiB as a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return int(value * 2**20)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from roofline.memory import CUDA_CONTEXT_BYTES, OPTIMIZERS
+
+    p = sub.add_parser(
+        "vram",
+        help="memory a batch needs (weights, grads, optimizer, activations), largest batch",
+        description="Size GPU memory for inference or training: from a parameter count "
+        "(--params) or from the real model (SPEC), traced on fake tensors. See docs/vram.md.",
+    )
+    p.add_argument("spec", nargs="?", help="model spec (.yaml); or give --params instead")
+    p.add_argument(
+        "--params", type=params_arg, metavar="N", help="parameter count: 100M, 7B, 1.5e9"
+    )
+    add_spec_arguments(p)
+    p.add_argument(
+        "--dtype", choices=DTYPE_CHOICES, help="parameter dtype (default: the model's, fp32)"
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="adamw",
+        help="training optimizer (default adamw)",
+    )
+    p.add_argument(
+        "--amp",
+        action="store_true",
+        help="mixed precision: fp32 parameters/grads/state, autocast maths in fp16 (or --dtype bf16)",
+    )
+    p.add_argument(
+        "--freeze",
+        metavar="N|NAMES",
+        help="frozen modules: N = the first N blocks (YOLOv5 --freeze N), or module names a,b",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="NAMES",
+        help="activation checkpointing: module names (a container: each of its children)",
+    )
+    p.add_argument(
+        "--headroom",
+        type=headroom_arg,
+        default=0.8,
+        help="share of device memory the run may use (default 0.8, as in the seed notes)",
+    )
+    p.add_argument(
+        "--gpu",
+        "--device",
+        dest="gpus",
+        action="append",
+        metavar="NAME",
+        help="device to fit (repeatable): a name from `roofline gpus`, 'local', or a .yaml",
+    )
+    add_specs_argument(p)
+    p.add_argument("--max-batch", action="store_true", help="solve the largest batch per --gpu")
+    p.add_argument(
+        "--input",
+        type=shape_arg,
+        metavar="SHAPE",
+        help="with --params: one sample's input shape (3x224x224) for the activation rule of thumb",
+    )
+    p.add_argument(
+        "--context-mib",
+        type=mib_arg,
+        default=CUDA_CONTEXT_BYTES,
+        help=f"CUDA context size to assume, MiB (default {CUDA_CONTEXT_BYTES // 2**20})",
+    )
+    p.add_argument("--json", metavar="FILE", help="write the estimate as JSON (bytes)")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite output files not written by roofline"
+    )
+    p.set_defaults(run=run)
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from roofline.memory import estimate_from_params, estimate_from_spec
+    from roofline.report.output import write_json
+
+    if bool(args.spec) == (args.params is not None):
+        raise MemoryEstimateError(
+            "give either a model spec (roofline vram model.yaml) or --params N, not "
+            + ("both" if args.spec else "neither")
+        )
+    if args.max_batch and not args.gpus:
+        raise MemoryEstimateError("--max-batch needs at least one --gpu NAME to fit")
+    common: dict[str, Any] = {
+        "optimizer": args.optimizer,
+        "amp": args.amp,
+        "headroom": args.headroom,
+        "cuda_context_bytes": args.context_mib,
+    }
+    spec = None
+    if args.spec:
+        if args.input:
+            raise MemoryEstimateError("--input is for --params; a spec already has its inputs")
+        spec = load_from_args(args)
+
+        def at(b: int) -> Any:
+            return estimate_from_spec(
+                spec,
+                batch=b,
+                dtype=args.dtype,
+                freeze=args.freeze,
+                checkpoint=args.checkpoint,
+                **common,
+            )
+
+        batch = spec.batch or 1
+        estimate = at(batch)
+    else:
+        if args.freeze or args.checkpoint:
+            raise MemoryEstimateError(
+                "--freeze and --checkpoint need the model: give a spec instead of --params"
+            )
+        if args.imgsz or args.nc or args.fuse:
+            raise MemoryEstimateError("--imgsz/--nc/--fuse apply to YOLO-format specs only")
+        batch = args.batch or 1
+
+        def at(b: int) -> Any:
+            return estimate_from_params(
+                args.params,
+                batch=b,
+                mode=args.mode or "inference",
+                dtype=args.dtype or "fp32",
+                input_shape=args.input,
+                **common,
+            )
+
+        estimate = at(batch)
+
+    print(_header(estimate))
+    print(_breakdown(estimate))
+    print()
+    for line in _summary(estimate):
+        print(line)
+    data = estimate.as_dict()
+    if args.gpus:
+        fits_data = _devices(args, estimate, at, batch, spec)
+        data["devices"] = fits_data
+    if args.json:
+        path = write_json(args.json, data, force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _header(e: Any) -> str:
+    a = e.assumptions
+    parts = [
+        f"{e.name}: {a.mode}",
+        f"batch {a.batch}" if a.batch is not None else "",
+        f"params {a.dtype}" + (f", autocast {a.compute_dtype}" if a.amp else ""),
+        f"optimizer {a.optimizer}" if a.mode == "training" else "",
+        f"{e.params:,} parameters"
+        + (f" ({e.trainable_params:,} trainable)" if a.mode == "training" else ""),
+    ]
+    if a.frozen:
+        parts.append("frozen: " + _short(a.frozen))
+    if a.checkpoint:
+        parts.append("checkpointed: " + _short(a.checkpoint))
+    return ", ".join(p for p in parts if p)
+
+
+def _short(names: Any) -> str:
+    names = list(names)
+    return ", ".join(names) if len(names) <= 4 else f"{names[0]} ... {names[-1]} ({len(names)})"
+
+
+def _breakdown(e: Any) -> str:
+    from roofline.report.text import simple_table
+    from roofline.units import gib
+
+    per = max(e.params, 1)
+
+    def row(label: str, value: int | None, what: str, sign: str = "") -> list[str]:
+        if value is None:
+            return [label, "-", "-", what]
+        return [label, sign + gib(value), f"{value / per:.2f}", what]
+
+    a = e.assumptions
+    rows = [
+        row("weights", e.weights, f"parameters + buffers, {a.dtype}"),
+        row(
+            "gradients",
+            e.gradients,
+            "trainable parameters only" if a.mode == "training" else "none (inference)",
+        ),
+        row("optimizer", e.optimizer, _opt_text(a)),
+        row(
+            "activations",
+            e.activations,
+            (
+                "saved for backward (end of forward, incl. inputs/outputs)"
+                if a.mode == "training"
+                else "peak of live tensors (incl. inputs)"
+            )
+            if e.activations is not None
+            else "not estimated (see notes)",
+        ),
+        row("workspace", e.workspace, "temporaries at the peak, cuBLAS workspaces"),
+    ]
+    if e.not_live_at_peak:
+        rows.append(
+            row(
+                "not live at peak",
+                e.not_live_at_peak,
+                "grads not yet made / activations freed",
+                "-",
+            )
+        )
+    rows.append(row("= allocated", e.allocated, "predicts torch.cuda.max_memory_allocated"))
+    rows.append(
+        row(
+            "overhead",
+            e.overhead,
+            f"CUDA context {gib(e.cuda_context)} + allocator rounding {gib(e.allocator_slack)}",
+        )
+    )
+    rows.append(row("total", e.total, "device-level peak (nvidia-smi)"))
+    rows.append(
+        row(f"total / {a.headroom:g}", e.total_with_headroom, "memory to provision (headroom)")
+    )
+    return simple_table(rows, ["part", "memory", "B/param", "what"])
+
+
+def _opt_text(a: Any) -> str:
+    from roofline.memory import STATE_TENSORS
+
+    if a.mode != "training":
+        return "none (inference)"
+    n = STATE_TENSORS[a.optimizer]
+    if n == 0:
+        return f"{a.optimizer}: no state"
+    return f"{a.optimizer}: {n} state tensor(s) per parameter, {a.dtype}"
+
+
+def _summary(e: Any) -> list[str]:
+    from roofline.units import gib
+
+    out = []
+    if e.peak_module is not None:
+        where = e.peak_module or "(root)"
+        out.append(f"peak: during {e.peak_phase}, in {where}")
+    if e.naive_seed is not None:
+        out.append(
+            f"seed formula (input + output + params x 4) / 0.8 = {gib(e.naive_seed)} "
+            f"vs ours {gib(e.total_with_headroom)}"
+        )
+    for n in e.notes:
+        out.append(f"note: {n}")
+    return out
+
+
+def _devices(
+    args: argparse.Namespace, e: Any, at: Callable[[int], Any], batch: int, spec: Any
+) -> Any:
+    from roofline.devices import get_device
+    from roofline.memory import devices_needed, fit_devices, max_batch
+    from roofline.report.text import simple_table
+    from roofline.units import gib
+
+    devices = []
+    for name in args.gpus:
+        devices.append(get_device(name, args.specs))
+    solved = {}
+    if args.max_batch:
+        if e.activations is None:
+            raise MemoryEstimateError(
+                "--max-batch needs activations: give a model spec, or --input SHAPE with --params"
+            )
+        for d in devices:
+            _progress(f"solving the largest batch for {d.name} ({gib(d.memory_bytes)}) ...")
+            solved[d.key] = max_batch(
+                at, d.memory_bytes, headroom=args.headroom, progress=_progress
+            )
+    fits = fit_devices(e, devices, max_batches=solved)
+    rows = []
+    for f in fits:
+        mb = solved.get(f.key)
+        rows.append(
+            [
+                f.device,
+                gib(f.memory_bytes),
+                gib(f.required_bytes),
+                "yes" if f.fits else "no",
+                "-"
+                if mb is None
+                else (str(mb.batch) if mb.batch else "none (batch 1 does not fit)"),
+                f.note,
+            ]
+        )
+    print()
+    print(simple_table(rows, ["device", "memory", "needs", "fits", "max batch", "note"]))
+    out: list[dict[str, Any]] = []
+    for f in fits:
+        d = f.as_dict()
+        mb = solved.get(f.key)
+        if mb is not None:
+            d["max_batch_solve"] = {
+                "fixed": mb.fixed,
+                "per_sample": mb.per_sample,
+                "affine": mb.affine,
+                "measurements": [list(m) for m in mb.measurements],
+                "budget": mb.budget,
+            }
+            if mb.batch:
+                print(
+                    f"{f.device}: batch {mb.batch} needs {gib(mb.estimate.total)}, batch "
+                    f"{mb.batch + 1} exceeds {gib(mb.budget)} (= {args.headroom:g} x memory); "
+                    f"~{gib(mb.per_sample)} per sample"
+                    + ("" if mb.affine else " (memory not affine in batch: solved by bisection)")
+                )
+        out.append(d)
+    if e.assumptions.mode == "training":
+        unit = 0
+        if spec is not None:
+            unit = _unit_bytes(spec, e)
+        for f, d in zip(fits, out, strict=True):
+            if f.fits:
+                continue
+            dev = next(x for x in devices if x.key == f.key)
+            _progress(f"sizing data-parallel vs sharded training on {dev.name} ...")
+            ddp, fsdp = devices_needed(
+                at, dev.memory_bytes, batch, headroom=args.headroom, unit_params_bytes=unit
+            )
+            d["parallel"] = {"ddp": ddp.as_dict(), "fsdp": fsdp.as_dict()}
+            print(
+                f"{dev.name}: global batch {batch} needs "
+                + _plan_text(ddp, "data parallel (DDP)")
+                + "; "
+                + _plan_text(fsdp, "fully sharded (FSDP/ZeRO-3)")
+            )
+    return out
+
+
+def _plan_text(plan: Any, label: str) -> str:
+    if plan.devices is None:
+        return f"{label}: no fit ({plan.note})"
+    return f"{label}: {plan.devices} device(s), batch {plan.per_device_batch} each"
+
+
+def _unit_bytes(spec: Any, e: Any) -> int:
+    from roofline.counting import build_fake
+    from roofline.memory import largest_unit_bytes
+
+    model, _, _ = build_fake(spec)
+    return largest_unit_bytes(model, 4 if e.assumptions.amp else None)

@@ -1,0 +1,922 @@
+"""VRAM estimates: what a batch needs, which devices it fits, the largest batch that fits.
+
+Terms (all in bytes; docs/vram.md derives each one):
+
+* ``weights``: parameters and buffers at the dtype they are stored in (fp32 under AMP:
+  PyTorch's autocast keeps fp32 parameters, which are the "master weights").
+* ``gradients``: one per *trainable* parameter, at the parameter's dtype.
+* ``optimizer``: the optimizer's state per trainable parameter, at the parameter's
+  dtype as PyTorch creates it (``zeros_like(p)``): none/SGD 0, momentum 1 buffer,
+  Adam/AdamW 2 (exp_avg, exp_avg_sq).
+* ``activations``: training: what is alive at the end of the forward (tensors saved
+  for backward, the outputs, the input batch); inference: the peak of live tensors.
+* ``workspace``: temporaries on top: backward temporaries at the peak, the foreach
+  optimizer's temporary, cuBLAS workspaces, autocast's low-precision weight copies.
+* ``not_live_at_peak`` (subtracted): gradients not yet created and saved activations
+  already freed when the peak happens; the parts above are sizes, the total is the
+  peak the trace measured.
+* ``overhead``: outside PyTorch's allocated bytes: the CUDA context and the caching
+  allocator's segment rounding.
+
+``total = weights + gradients + optimizer + activations + workspace
+- not_live_at_peak + overhead``, and ``total_with_headroom = total / headroom``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from roofline.errors import MemoryEstimateError, RooflineError
+from roofline.memory.tracker import Trace, blocks, split_prefixes, trace
+from roofline.units import dtype_name, gib, parse_count, parse_dtype
+
+MODES = ("inference", "training")
+OPTIMIZERS = ("none", "sgd", "momentum", "adam", "adamw")
+
+#: state tensors the optimizer keeps per trainable parameter (torch.optim creates each
+#: with ``torch.zeros_like(param)``, so at the parameter's dtype)
+STATE_TENSORS = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+
+#: parameter-sized temporaries of the step in torch.optim's default ``foreach``
+#: implementation: Adam/AdamW compute ``exp_avg_sq_sqrt = _foreach_sqrt(exp_avg_sq)``
+#: for every parameter at once (torch/optim/adam.py, ``_multi_tensor_adam``);
+#: SGD with or without momentum updates in place. ``fused=True`` needs none.
+STEP_TEMPORARIES = {"none": 0, "sgd": 0, "momentum": 0, "adam": 1, "adamw": 1}
+
+#: default size of the CUDA context (driver, kernels, cuBLAS/cuDNN handles) outside
+#: PyTorch's allocator. Reports range from ~300 MiB (CUDA >= 12.2 lazy module loading)
+#: to 700+ MiB (older CUDA, eager loading); see docs/vram.md. Override per run.
+CUDA_CONTEXT_BYTES = 512 * 2**20
+
+#: cuBLAS workspace PyTorch allocates through its caching allocator, per (handle,
+#: stream), aten/src/ATen/cuda/CublasHandlePool.cpp: ``:4096:2:16:8`` (4 MiB x 2 +
+#: 16 KiB x 8 = 8,519,680 bytes) before Hopper, ``:4096:8`` (32 MiB) on sm90+.
+CUBLAS_WORKSPACE_BYTES = 4096 * 1024 * 2 + 16 * 1024 * 8
+CUBLAS_WORKSPACE_BYTES_SM90 = 4096 * 1024 * 8
+
+DEFAULT_HEADROOM = 0.8  # seed 001: size memory for 80 % utilisation
+
+#: DDP copies gradients into flat communication buckets (``gradient_as_bucket_view``
+#: is False by default): one more gradient-sized buffer per device.
+DDP_BUCKET_COPIES = 1
+
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What an estimate assumed; every field is shown beside the numbers."""
+
+    mode: str
+    dtype: str  #: parameter dtype as stored
+    compute_dtype: str  #: the dtype the maths runs in (differs under AMP)
+    optimizer: str
+    amp: bool
+    batch: int | None
+    headroom: float
+    frozen: tuple[str, ...] = ()
+    checkpoint: tuple[str, ...] = ()
+    cuda_context_bytes: int = CUDA_CONTEXT_BYTES
+    cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES
+    input_shape: tuple[int, ...] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "dtype": self.dtype,
+            "compute_dtype": self.compute_dtype,
+            "optimizer": self.optimizer,
+            "amp": self.amp,
+            "batch": self.batch,
+            "headroom": self.headroom,
+            "frozen": list(self.frozen),
+            "checkpoint": list(self.checkpoint),
+            "cuda_context_bytes": self.cuda_context_bytes,
+            "cublas_workspace_bytes": self.cublas_workspace_bytes,
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+        }
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """A VRAM breakdown in bytes. ``total`` is the device-level peak we predict;
+    ``allocated`` is the part PyTorch's allocator counts (``max_memory_allocated``)."""
+
+    name: str
+    source: str  #: "params" (a count only) or "model" (traced)
+    params: int
+    trainable_params: int
+    weights: int
+    gradients: int
+    optimizer: int
+    activations: int | None  #: None: not estimated (see notes)
+    workspace: int
+    not_live_at_peak: int
+    overhead: int
+    assumptions: Assumptions
+    cuda_context: int = 0
+    allocator_slack: int = 0
+    peak_module: str | None = None
+    peak_phase: str | None = None
+    naive_seed: int | None = None  #: seed 001's (input + output + params x 4) / 0.8
+    notes: tuple[str, ...] = ()
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
+
+    @property
+    def allocated(self) -> int:
+        """Predicted ``torch.cuda.max_memory_allocated`` (no context, no slack)."""
+        return (
+            self.weights
+            + self.gradients
+            + self.optimizer
+            + (self.activations or 0)
+            + self.workspace
+            - self.not_live_at_peak
+        )
+
+    @property
+    def total(self) -> int:
+        return self.allocated + self.overhead
+
+    @property
+    def total_with_headroom(self) -> int:
+        return math.ceil(self.total / self.assumptions.headroom)
+
+    @property
+    def model_state(self) -> int:
+        """Weights + gradients + optimizer state: what sharding divides."""
+        return self.weights + self.gradients + self.optimizer
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "weights": self.weights,
+            "gradients": self.gradients,
+            "optimizer": self.optimizer,
+            "activations": self.activations,
+            "workspace": self.workspace,
+            "not_live_at_peak": self.not_live_at_peak,
+            "overhead": self.overhead,
+            "overhead_detail": {
+                "cuda_context": self.cuda_context,
+                "allocator_slack": self.allocator_slack,
+            },
+            "allocated": self.allocated,
+            "total": self.total,
+            "total_with_headroom": self.total_with_headroom,
+            "peak_module": self.peak_module,
+            "peak_phase": self.peak_phase,
+            "naive_seed_formula": self.naive_seed,
+            "assumptions": self.assumptions.as_dict(),
+            "notes": list(self.notes),
+            "detail": dict(self.detail),
+        }
+
+
+@dataclass(frozen=True)
+class DeviceFit:
+    """Whether an estimate fits one device, and the largest batch that does."""
+
+    device: str  #: display name
+    key: str
+    memory_bytes: int
+    required_bytes: int  #: total / headroom
+    fits: bool
+    max_batch: int | None = None  #: None when not asked; 0 when even batch 1 fails
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "key": self.key,
+            "memory_bytes": self.memory_bytes,
+            "required_bytes": self.required_bytes,
+            "fits": self.fits,
+            "max_batch": self.max_batch,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class MaxBatch:
+    """The solved largest batch and how it was found."""
+
+    batch: int  #: 0 if batch 1 does not fit
+    budget: int  #: bytes the total may use (memory x headroom)
+    fixed: float  #: affine fit: total(b) = fixed + per_sample * b
+    per_sample: float
+    affine: bool  #: True if the third measurement agreed with the fit
+    measurements: tuple[tuple[int, int], ...]  #: (batch, total) pairs measured
+    estimate: MemoryEstimate | None  #: at ``batch`` (None if 0)
+
+
+@dataclass(frozen=True)
+class ParallelPlan:
+    """How many devices a training run needs under one strategy."""
+
+    strategy: str  #: "ddp" or "fsdp"
+    devices: int | None  #: None: cannot fit at any count tried
+    per_device_bytes: int | None  #: total / headroom on each device at that count
+    per_device_batch: int | None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "devices": self.devices,
+            "per_device_bytes": self.per_device_bytes,
+            "per_device_batch": self.per_device_batch,
+            "note": self.note,
+        }
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_optimizer(name: str) -> str:
+    key = str(name).strip().lower()
+    if key not in OPTIMIZERS:
+        raise MemoryEstimateError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
+    return key
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise MemoryEstimateError(f"unknown mode {mode!r}: use inference or training")
+    return mode
+
+
+def _check_float_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    try:
+        d = parse_dtype(dtype)
+    except RooflineError as exc:
+        raise MemoryEstimateError(str(exc)) from None
+    if not d.is_floating_point:
+        raise MemoryEstimateError(
+            f"dtype {dtype_name(d)} is not a floating-point type: use fp32, fp16, bf16 or fp8"
+        )
+    return d
+
+
+def _check_headroom(headroom: float) -> float:
+    if not (0 < headroom <= 1):
+        raise MemoryEstimateError(
+            f"headroom must be in (0, 1], got {headroom}: the share of memory you let "
+            "the run use (0.8 = 80 %)"
+        )
+    return float(headroom)
+
+
+def _resolve_dtypes(dtype: str | torch.dtype, amp: bool) -> tuple[torch.dtype, torch.dtype]:
+    """(stored dtype, compute dtype). AMP keeps fp32 parameters and computes in
+    ``dtype`` if it is 16-bit, else in fp16 (``torch.autocast``'s CUDA default)."""
+    d = _check_float_dtype(dtype)
+    if not amp:
+        return d, d
+    compute = d if d in (torch.float16, torch.bfloat16) else torch.float16
+    return torch.float32, compute
+
+
+def parse_params(text: str | int | float) -> int:
+    """``100M``, ``7B``, ``1.5e9``, ``350k`` -> an integer parameter count."""
+    try:
+        return parse_count(text, "parameter count")
+    except RooflineError as exc:
+        raise MemoryEstimateError(str(exc)) from None
+
+
+def naive_seed_formula(params: int, input_bytes: int = 0, output_bytes: int = 0) -> int:
+    """Seed 001's sizing: (input + output + params x 4 bytes) / 0.8."""
+    return math.ceil((input_bytes + output_bytes + params * 4) / 0.8)
+
+
+def _short_count(n: int) -> str:
+    from roofline.units import si
+
+    return si(n).replace(" ", "")
+
+
+def _element_size(d: torch.dtype) -> int:
+    return torch.empty((), dtype=d).element_size()
+
+
+def _cublas(training: bool, workspace: int) -> int:
+    # one workspace per (thread, stream): the forward runs on the Python thread, the
+    # backward on the autograd engine's device thread, so training holds two
+    return workspace * (2 if training else 1)
+
+
+# --------------------------------------------------------------------------- from a count
+
+
+def estimate_from_params(
+    params: int | str,
+    *,
+    batch: int = 1,
+    mode: str = "inference",
+    dtype: str | torch.dtype = "fp32",
+    optimizer: str = "adamw",
+    amp: bool = False,
+    trainable_params: int | str | None = None,
+    input_shape: Sequence[int] | None = None,
+    headroom: float = DEFAULT_HEADROOM,
+    cuda_context_bytes: int = CUDA_CONTEXT_BYTES,
+    cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES,
+    name: str | None = None,
+) -> MemoryEstimate:
+    """Estimate from a parameter count: weights, gradients and optimizer state exactly;
+    activations only from ``input_shape`` (one sample, e.g. ``(3, 224, 224)``) by the
+    stated rule, else left out with a note.
+
+    Hand-worked: 100M parameters, AdamW, AMP, training -> weights 4 B (fp32 master
+    parameters) + gradients 4 B + exp_avg 4 B + exp_avg_sq 4 B = 16 B per parameter,
+    the same 16 B as the mixed-precision accounting of the ZeRO paper (2 + 2 + 12).
+    """
+    p = parse_params(params) if isinstance(params, str) else int(params)
+    if p < 1:
+        raise MemoryEstimateError(f"invalid parameter count {params!r}: must be positive")
+    mode = check_mode(mode)
+    optimizer = check_optimizer(optimizer)
+    headroom = _check_headroom(headroom)
+    if batch < 1:
+        raise MemoryEstimateError(f"batch must be a positive integer, got {batch}")
+    stored, compute = _resolve_dtypes(dtype, amp)
+    training = mode == "training"
+    trainable = (
+        p
+        if trainable_params is None
+        else (
+            parse_params(trainable_params)
+            if isinstance(trainable_params, str)
+            else int(trainable_params)
+        )
+    )
+    if trainable > p:
+        raise MemoryEstimateError("trainable parameters cannot exceed the parameter count")
+    ws, cs = _element_size(stored), _element_size(compute)
+    weights = p * ws
+    gradients = trainable * ws if training else 0
+    optimizer_bytes = trainable * ws * STATE_TENSORS[optimizer] if training else 0
+    notes: list[str] = []
+    step_temp = trainable * ws * STEP_TEMPORARIES[optimizer] if training else 0
+    amp_copies = trainable * cs if (training and amp) else 0
+    workspace = _cublas(training, cublas_workspace_bytes) + max(step_temp, amp_copies)
+    if step_temp:
+        notes.append(
+            f"workspace includes the {optimizer} step's foreach temporary "
+            f"(one parameter-sized buffer); fused=True avoids it"
+        )
+    if amp_copies and amp_copies >= step_temp:
+        notes.append(
+            "workspace includes autocast's low-precision weight copies (kept for backward)"
+        )
+    activations: int | None = None
+    input_bytes = output_bytes = 0
+    shape = tuple(int(d) for d in input_shape) if input_shape else None
+    if shape:
+        if any(d < 1 for d in shape):
+            raise MemoryEstimateError(f"input shape must be positive integers, got {shape}")
+        input_bytes = batch * math.prod(shape) * cs
+        output_bytes = input_bytes
+        if training:
+            notes.append(
+                "activations for training are not estimated from a count: they depend on "
+                "every layer's output size; give a model spec to trace them"
+            )
+        else:
+            activations = input_bytes + output_bytes
+            notes.append(
+                "activations by rule of thumb (the seed's): input batch + an output of the "
+                "same size; a lower bound, a model spec traces the real peak"
+            )
+    else:
+        notes.append(
+            "activations left out: a parameter count says nothing about layer outputs; "
+            "give --input SHAPE for a rule-of-thumb figure or a model spec to trace them"
+        )
+    notes.append(
+        f"CUDA context assumed {cuda_context_bytes / 2**20:.0f} MiB (varies with GPU, "
+        "driver and CUDA version; see docs/vram.md)"
+    )
+    return MemoryEstimate(
+        name=name or f"{_short_count(p)} parameters",
+        source="params",
+        params=p,
+        trainable_params=trainable if training else 0,
+        weights=weights,
+        gradients=gradients,
+        optimizer=optimizer_bytes,
+        activations=activations,
+        workspace=workspace,
+        not_live_at_peak=0,
+        overhead=cuda_context_bytes,
+        cuda_context=cuda_context_bytes,
+        allocator_slack=0,
+        assumptions=Assumptions(
+            mode=mode,
+            dtype=dtype_name(stored),
+            compute_dtype=dtype_name(compute),
+            optimizer=optimizer if training else "none",
+            amp=amp,
+            batch=batch,
+            headroom=headroom,
+            cuda_context_bytes=cuda_context_bytes,
+            cublas_workspace_bytes=cublas_workspace_bytes,
+            input_shape=shape,
+        ),
+        naive_seed=naive_seed_formula(
+            p,
+            batch * math.prod(shape) * 4 if shape else 0,
+            batch * math.prod(shape) * 4 if shape else 0,
+        ),
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- from a model
+
+
+def estimate_from_model(
+    model: torch.nn.Module,
+    inputs: Sequence[Any] | torch.Tensor = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    mode: str = "inference",
+    dtype: str | torch.dtype | None = None,
+    optimizer: str = "adamw",
+    amp: bool = False,
+    freeze: str | int | Sequence[str] | None = None,
+    checkpoint: str | Sequence[str] | None = None,
+    headroom: float = DEFAULT_HEADROOM,
+    cuda_context_bytes: int = CUDA_CONTEXT_BYTES,
+    cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES,
+    name: str | None = None,
+) -> MemoryEstimate:
+    """Trace ``model`` on fake tensors and build the breakdown (see module docstring).
+
+    ``dtype`` None keeps the model's own dtype. ``freeze``: module names, or an integer
+    N for the first N blocks (YOLOv5's ``--freeze N``). ``checkpoint``: module names
+    whose forward is recomputed in backward (a container: each of its children).
+    """
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    mode = check_mode(mode)
+    optimizer = check_optimizer(optimizer)
+    headroom = _check_headroom(headroom)
+    training = mode == "training"
+    own = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    stored, compute = _resolve_dtypes(dtype if dtype is not None else own, amp)
+    frozen = split_prefixes(model, freeze) if freeze not in (None, "", ()) else ()
+    ckpt = split_prefixes(model, checkpoint) if checkpoint not in (None, "", ()) else ()
+    if amp:
+        # AMP keeps fp32 parameters (the master weights) and autocasts the maths
+        trace_dtype = None if own == torch.float32 else torch.float32
+    else:
+        trace_dtype = None if stored == own else stored
+    tr, facts = trace(
+        model,
+        tuple(inputs),
+        kwargs,
+        mode=mode,
+        dtype=trace_dtype,
+        amp_dtype=compute if amp else None,
+        frozen=frozen,
+        checkpoint=ckpt,
+    )
+    return _from_trace(
+        tr,
+        facts,
+        name=name or type(model).__name__,
+        mode=mode,
+        stored=stored,
+        compute=compute,
+        optimizer=optimizer,
+        amp=amp,
+        batch=_batch_of(inputs),
+        headroom=headroom,
+        frozen=frozen,
+        checkpoint=ckpt,
+        cuda_context_bytes=cuda_context_bytes,
+        cublas_workspace_bytes=cublas_workspace_bytes,
+    )
+
+
+def estimate_from_spec(
+    spec: Any,
+    *,
+    batch: int | None = None,
+    mode: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    optimizer: str = "adamw",
+    amp: bool = False,
+    freeze: str | int | Sequence[str] | None = None,
+    checkpoint: str | Sequence[str] | None = None,
+    headroom: float = DEFAULT_HEADROOM,
+    cuda_context_bytes: int = CUDA_CONTEXT_BYTES,
+    cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES,
+) -> MemoryEstimate:
+    """Build a :class:`~roofline.spec.ModelSpec` on fake tensors and estimate it."""
+    from roofline.counting import build_fake
+
+    spec = spec.with_batch(batch).with_mode(mode)
+    model, args, kwargs = build_fake(spec)
+    return estimate_from_model(
+        model,
+        args,
+        kwargs,
+        mode=spec.mode,
+        dtype=dtype,
+        optimizer=optimizer,
+        amp=amp,
+        freeze=freeze,
+        checkpoint=checkpoint,
+        headroom=headroom,
+        cuda_context_bytes=cuda_context_bytes,
+        cublas_workspace_bytes=cublas_workspace_bytes,
+        name=spec.name,
+    )
+
+
+def _batch_of(inputs: Sequence[Any]) -> int | None:
+    for t in inputs:
+        if isinstance(t, torch.Tensor) and t.dim() > 0:
+            return int(t.shape[0])
+    return None
+
+
+def _from_trace(
+    tr: Trace,
+    facts: Mapping[str, Any],
+    *,
+    name: str,
+    mode: str,
+    stored: torch.dtype,
+    compute: torch.dtype,
+    optimizer: str,
+    amp: bool,
+    batch: int | None,
+    headroom: float,
+    frozen: tuple[str, ...],
+    checkpoint: tuple[str, ...],
+    cuda_context_bytes: int,
+    cublas_workspace_bytes: int,
+) -> MemoryEstimate:
+    from roofline.memory.tracker import segment_slack
+
+    training = mode == "training"
+    params = facts["params"].values()
+    n_params = sum(n for n, _, _ in params)
+    n_train = sum(n for n, _, t in params if t)
+    weights = sum(n * es for n, es, _ in params) + facts["buffers"]
+    train_bytes = sum(n * es for n, es, t in params if t)
+    gradients = train_bytes if training else 0
+    opt = train_bytes * STATE_TENSORS[optimizer] if training else 0
+    step_temp = train_bytes * STEP_TEMPORARIES[optimizer] if training else 0
+    cublas = _cublas(training, cublas_workspace_bytes)
+    # allocator segment rounding of the persistent tensors (weights, grads, state)
+    persistent_slack = sum(segment_slack(n * es) for n, es, _ in params)
+    if training:
+        persistent_slack += sum(
+            segment_slack(n * es) * STATE_TENSORS[optimizer] for n, es, t in params if t
+        )
+    notes: list[str] = []
+    detail: dict[str, Any] = {
+        "trace_peak": tr.peak,
+        "trace_peak_phase": tr.peak_phase,
+        "inputs": tr.inputs,
+        "ops_traced": tr.ops,
+    }
+    if not training:
+        activations = tr.peak
+        temporaries = 0
+        not_live = 0
+        slack = persistent_slack + tr.slack_at_peak
+        peak_module, peak_phase = tr.peak_module, tr.peak_phase
+    else:
+        activations = tr.saved
+        # the traced grads are allocator blocks; the exact gradient bytes are the
+        # parameter bytes (block rounding is below 512 B per tensor)
+        step_peak = tr.after_backward + step_temp
+        if tr.peak >= step_peak:
+            temporaries = tr.peak - tr.grads_at_peak - tr.saved_at_peak
+            not_live = (tr.grads - tr.grads_at_peak) + (tr.saved - tr.saved_at_peak)
+            peak_module, peak_phase = tr.peak_module, tr.peak_phase
+            slack = persistent_slack + tr.slack_at_peak
+        else:
+            left = tr.after_backward - tr.grads  # inputs and anything the step kept
+            temporaries = step_temp
+            not_live = tr.saved - left
+            peak_module, peak_phase = "", "optimizer step"
+            slack = persistent_slack + sum(segment_slack(n * es) for n, es, t in params if t)
+        # reconcile the traced (block-rounded) grads with the exact gradient bytes
+        temporaries += tr.grads - gradients if tr.grads > gradients else 0
+        not_live += gradients - tr.grads if gradients > tr.grads else 0
+        detail.update(
+            {
+                "saved_for_backward": tr.saved,
+                "grads_at_peak": tr.grads_at_peak,
+                "saved_at_peak": tr.saved_at_peak,
+                "optimizer_step_peak": step_peak,
+                "optimizer_step_temporary": step_temp,
+                "saved_by_module": dict(sorted(tr.by_module.items(), key=lambda kv: -kv[1])[:10]),
+            }
+        )
+        if step_temp:
+            notes.append(
+                f"{optimizer} (foreach, PyTorch's default) allocates one parameter-sized "
+                "temporary in its step; fused=True avoids it"
+            )
+        if frozen:
+            notes.append(
+                f"frozen ({len(frozen)} module(s)): no gradients or optimizer state, and "
+                "no activations kept for their own backward"
+            )
+        if checkpoint:
+            notes.append(
+                f"activation checkpointing on {len(checkpoint)} module(s): their insides "
+                "are recomputed in backward"
+            )
+    if amp:
+        notes.append(
+            "AMP: fp32 parameters, gradients and optimizer state (the master weights); "
+            f"autocast computes in {dtype_name(compute)} (traced with CPU autocast's op list)"
+        )
+    notes.append(
+        f"CUDA context assumed {cuda_context_bytes / 2**20:.0f} MiB (varies with GPU, "
+        "driver and CUDA version; see docs/vram.md); cuDNN convolution workspaces are "
+        "not modelled"
+    )
+    return MemoryEstimate(
+        name=name,
+        source="model",
+        params=n_params,
+        trainable_params=n_train if training else 0,
+        weights=weights,
+        gradients=gradients,
+        optimizer=opt,
+        activations=activations,
+        workspace=temporaries + cublas,
+        not_live_at_peak=max(not_live, 0),
+        overhead=cuda_context_bytes + slack,
+        cuda_context=cuda_context_bytes,
+        allocator_slack=slack,
+        peak_module=peak_module,
+        peak_phase=peak_phase,
+        naive_seed=naive_seed_formula(n_params, tr.inputs, tr.inputs),
+        notes=tuple(notes),
+        detail=detail,
+        assumptions=Assumptions(
+            mode=mode,
+            dtype=dtype_name(stored),
+            compute_dtype=dtype_name(compute),
+            optimizer=optimizer if training else "none",
+            amp=amp,
+            batch=batch,
+            headroom=headroom,
+            frozen=frozen,
+            checkpoint=checkpoint,
+            cuda_context_bytes=cuda_context_bytes,
+            cublas_workspace_bytes=cublas_workspace_bytes,
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def _device_memory(device: Any) -> int:
+    mem = int(getattr(device, "memory_bytes", 0) or 0)
+    if mem <= 0:
+        raise MemoryEstimateError(f"{getattr(device, 'name', device)}: no memory size in its spec")
+    return mem
+
+
+def fit_devices(
+    estimate: MemoryEstimate,
+    devices: Sequence[Any],
+    *,
+    max_batches: Mapping[str, MaxBatch] | None = None,
+) -> list[DeviceFit]:
+    """For each device: does ``estimate`` (with headroom) fit, and its max batch if solved."""
+    out = []
+    for d in devices:
+        mem = _device_memory(d)
+        need = estimate.total_with_headroom
+        mb = (max_batches or {}).get(d.key)
+        out.append(
+            DeviceFit(
+                device=d.name,
+                key=d.key,
+                memory_bytes=mem,
+                required_bytes=need,
+                fits=need <= mem,
+                max_batch=mb.batch if mb else None,
+                note="" if need <= mem else f"short by {gib(need - mem)}",
+            )
+        )
+    return out
+
+
+def max_batch(
+    estimate_at: Callable[[int], MemoryEstimate],
+    memory_bytes: int,
+    *,
+    headroom: float = DEFAULT_HEADROOM,
+    progress: Callable[[str], None] | None = None,
+    limit: int = 1 << 20,
+) -> MaxBatch:
+    """The largest batch whose total fits ``memory_bytes x headroom``.
+
+    ``estimate_at(b)`` builds the estimate at batch ``b`` (a trace, for a model). The
+    total is affine in the batch for these models (fixed weights and state, activations
+    proportional to the batch): measured at batches 2 and 4, checked at 8, solved
+    exactly, then confirmed by measuring the answer and the answer + 1. If a check
+    fails, a bisection over measured points finds the boundary. Nothing is guessed.
+    """
+    budget = math.floor(memory_bytes * _check_headroom(headroom))
+    cache: dict[int, MemoryEstimate] = {}
+
+    def total(b: int) -> int:
+        if b not in cache:
+            if progress:
+                progress(f"tracing batch {b} ...")
+            cache[b] = estimate_at(b)
+        return cache[b].total
+
+    def result(b: int, fixed: float, slope: float, affine: bool) -> MaxBatch:
+        meas = tuple(sorted((k, v.total) for k, v in cache.items()))
+        return MaxBatch(b, budget, fixed, slope, affine, meas, cache.get(b) if b else None)
+
+    if total(1) > budget:
+        return result(0, float(total(1)), 0.0, False)
+    t2, t4 = total(2), total(4)
+    slope = (t4 - t2) / 2
+    fixed = t2 - 2 * slope
+    # affinity check on the allocated bytes (the allocator's segment rounding in the
+    # overhead moves in small steps); the answer is confirmed by measurement anyway
+    total(8)
+    a2, a4, a8 = (cache[b].allocated for b in (2, 4, 8))
+    affine = abs(a8 - (a2 + 3 * (a4 - a2))) <= 0.01 * a8
+    if slope <= 0:
+        raise MemoryEstimateError(
+            "memory does not grow with the batch for this model; cannot solve a max batch"
+        )
+    guess = max(1, min(int((budget - fixed) // slope), limit))
+    # refine with secant steps through measured points near the answer (the fixed
+    # part measured at small batches carries allocator rounding that shifts a little)
+    anchor = 4
+    for _ in range(3):
+        t = total(guess)
+        if guess == anchor or t == total(anchor):
+            break
+        s = (t - total(anchor)) / (guess - anchor)
+        if s <= 0:
+            break
+        nxt = max(1, min(int(anchor + (budget - total(anchor)) // s), limit))
+        anchor = guess
+        if nxt == guess:
+            break
+        guess = nxt
+    # confirm: guess fits and guess + 1 does not; otherwise bisect on measurements
+    lo, hi = 1, None
+    if total(guess) <= budget:
+        lo = guess
+        if guess >= limit:
+            return result(limit, fixed, slope, affine)
+        if total(guess + 1) > budget:
+            return result(guess, fixed, slope, affine)
+        hi_try = guess + 1
+        step = max(1, guess // 64)
+        while total(hi_try) <= budget:
+            lo = hi_try
+            hi_try = min(limit, hi_try + step)
+            step *= 2
+            if lo >= limit:
+                return result(limit, fixed, slope, False)
+        hi = hi_try
+    else:
+        hi = guess
+        step = max(1, guess // 64)
+        probe = max(1, guess - step)
+        while total(probe) > budget:
+            hi = probe
+            if probe == 1:
+                return result(0, fixed, slope, False)
+            step *= 2
+            probe = max(1, probe - step)
+        lo = probe
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if total(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return result(lo, fixed, slope, affine)
+
+
+def devices_needed(
+    estimate_at: Callable[[int], MemoryEstimate],
+    memory_bytes: int,
+    global_batch: int,
+    *,
+    headroom: float = DEFAULT_HEADROOM,
+    unit_params_bytes: int = 0,
+    max_devices: int = 4096,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[ParallelPlan, ParallelPlan]:
+    """Devices needed to train ``global_batch`` with data parallelism (DDP) and fully
+    sharded data parallelism (FSDP / ZeRO-3).
+
+    DDP (each device a full replica, ``ceil(B/N)`` samples): weights + gradients +
+    optimizer + a gradient-sized bucket copy + activations at ``B/N``. It helps only
+    through the smaller per-device batch.
+
+    FSDP/ZeRO-3 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training
+    Trillion Parameter Models", P_os+g+p: model states (2 + 2 + K)Ψ / N_d): weights,
+    gradients and optimizer state divided by N, plus the unsharded parameters and
+    gradients of the unit being computed and the one prefetched
+    (2 x ``unit_params_bytes`` each), plus activations at ``B/N``.
+    """
+    budget = math.floor(memory_bytes * _check_headroom(headroom))
+    cache: dict[int, MemoryEstimate] = {}
+
+    def at(b: int) -> MemoryEstimate:
+        if b not in cache:
+            if progress:
+                progress(f"tracing per-device batch {b} ...")
+            cache[b] = estimate_at(b)
+        return cache[b]
+
+    def ddp(n: int) -> int:
+        e = at(math.ceil(global_batch / n))
+        return e.total + e.gradients * DDP_BUCKET_COPIES
+
+    def fsdp(n: int) -> int:
+        e = at(math.ceil(global_batch / n))
+        state = e.model_state
+        gathered = 2 * 2 * unit_params_bytes if n > 1 else 0
+        return e.total - state + math.ceil(state / n) + gathered
+
+    def smallest(cost: Callable[[int], int], name: str) -> ParallelPlan:
+        # cost falls with n (activations at B/n, state / n); search powers of two,
+        # then bisect between the last failing and the first fitting count
+        n, prev = 1, 0
+        limit = min(max_devices, max(1, global_batch) if name == "ddp" else max_devices)
+        while n <= limit:
+            if cost(n) <= budget:
+                lo, hi = prev, n
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if cost(mid) <= budget:
+                        hi = mid
+                    else:
+                        lo = mid
+                need = cost(hi)
+                return ParallelPlan(
+                    name,
+                    hi,
+                    math.ceil(need / headroom),
+                    math.ceil(global_batch / hi),
+                )
+            prev, n = n, n * 2
+        e = at(math.ceil(global_batch / max(1, min(limit, global_batch))))
+        note = (
+            f"the model state alone ({gib(e.model_state)}) exceeds one device; "
+            "replicas cannot shrink it"
+            if name == "ddp"
+            else f"no count up to {limit} fits"
+        )
+        return ParallelPlan(name, None, None, None, note)
+
+    return smallest(ddp, "ddp"), smallest(fsdp, "fsdp")
+
+
+def largest_unit_bytes(model: torch.nn.Module, dtype_bytes: int | None = None) -> int:
+    """Parameter bytes of the largest block (the FSDP wrapping unit we assume)."""
+    mods = dict(model.named_modules())
+    best = 0
+    for name in blocks(model):
+        m = mods[name]
+        n = sum(p.numel() * (dtype_bytes or p.element_size()) for p in m.parameters())
+        best = max(best, n)
+    return best
+
+
+def with_headroom(estimate: MemoryEstimate, headroom: float) -> MemoryEstimate:
+    """The same estimate under another headroom factor."""
+    return replace(
+        estimate, assumptions=replace(estimate.assumptions, headroom=_check_headroom(headroom))
+    )

@@ -1,0 +1,483 @@
+"""The live-tensor tracker: the bytes of every tensor alive, op by op, on fake tensors.
+
+A :class:`TorchDispatchMode` sees every aten op. Each output tensor's *storage* is
+counted once, from the op that creates it until Python and autograd drop the last
+reference to it (a ``weakref.finalize`` on the storage object fires then: PyTorch
+keeps one Python object per storage for as long as the storage lives). Views and
+in-place ops return an existing storage and add nothing. So the running sum is what a
+caching allocator would hand out at that moment, and its maximum is the peak.
+
+Sizes are rounded as PyTorch's CUDA caching allocator rounds them
+(``c10/cuda/CUDACachingAllocator.cpp``): every block is a multiple of 512 bytes
+(``kMinBlockSize``), which is what ``torch.cuda.max_memory_allocated`` counts. The
+allocator also carves blocks out of cudaMalloc'd *segments* (2 MiB for requests up to
+1 MiB, 20 MiB for 1-10 MiB, larger ones rounded up to 2 MiB: ``kSmallBuffer``,
+``kLargeBuffer``, ``kRoundLarge``); the round-up of large blocks is tracked as
+``slack`` and reported as allocator overhead, not as allocated bytes.
+
+The running module is found the way the counter finds it (global module hooks for the
+forward, autograd nodes tagged with their module for the backward), by reusing the
+counter's pieces rather than copying them.
+
+Training is traced as one steady-state step of a real loop: forward (under autocast
+for AMP), a unit gradient per output, ``backward`` accumulating into ``.grad`` of the
+trainable parameters, then the outputs dropped. The optimizer step itself is added
+by :mod:`roofline.memory.estimate` from the optimizer's known temporaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+from roofline.counting.counter import (
+    _FAKE_OUTPUTS,
+    _find_fake_mode,
+    _mode,
+    _module_hooks,
+    _op_name,
+    _State,
+    _TagMode,
+    _to_fake,
+)
+from roofline.errors import MemoryEstimateError
+
+#: CUDA caching allocator constants (c10/cuda/CUDACachingAllocator.cpp)
+MIN_BLOCK = 512  # kMinBlockSize: every allocation is rounded up to 512 bytes
+SMALL_SIZE = 1 << 20  # kSmallSize: requests up to 1 MiB come from the small pool
+ROUND_LARGE = 2 << 20  # kRoundLarge: segments for large requests are multiples of 2 MiB
+_TAG = "roofline_module"
+
+
+def block_size(nbytes: int) -> int:
+    """Bytes the CUDA caching allocator hands out for a request of ``nbytes``."""
+    if nbytes <= 0:
+        return 0
+    return -(-nbytes // MIN_BLOCK) * MIN_BLOCK
+
+
+def segment_slack(nbytes: int) -> int:
+    """Expected bytes a large request leaves unused in its cudaMalloc segment.
+
+    Requests up to 1 MiB share 2 MiB segments (``kSmallBuffer``) and waste little.
+    Larger ones get segments rounded up to a multiple of 2 MiB (``kRoundLarge``), and a
+    block is only split when more than 1 MiB would be left over: the round-up is
+    between 0 and 2 MiB, 1 MiB on average for sizes that are not aligned. We use that
+    mean (a smooth, batch-monotone figure) rather than the exact remainder, which
+    jumps with every shape change and depends on how blocks are reused.
+    """
+    b = block_size(nbytes)
+    if b <= SMALL_SIZE or b % ROUND_LARGE == 0:
+        return 0
+    return ROUND_LARGE // 2
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What one traced step held, in allocator bytes (see the module docstring)."""
+
+    peak: int  #: the most bytes alive at once, beyond weights (inputs included)
+    peak_module: str  #: the module running when the peak was reached ("" = root)
+    peak_phase: str  #: "forward" or "backward"
+    saved: int  #: bytes alive at the end of the forward (training), or at the peak
+    inputs: int  #: the model inputs
+    grads: int  #: the .grad tensors after backward (0 for inference)
+    after_backward: int  #: bytes alive once the step's outputs are dropped
+    grads_at_peak: int  #: of the bytes at the peak, those that became .grad
+    saved_at_peak: int  #: of the bytes at the peak, those alive since the forward
+    slack_at_peak: int  #: segment round-up of the large blocks alive at the peak
+    ops: int  #: ops traced
+    by_module: Mapping[str, int] = field(default_factory=dict)  #: bytes saved per module
+
+
+class _Live:
+    """Running set of live storages, with an event log to rebuild the set at the peak."""
+
+    def __init__(self) -> None:
+        self.keys: dict[int, int] = {}  # storage key -> serial
+        self.entries: dict[
+            int, tuple[int, int, str, str]
+        ] = {}  # serial -> (bytes, slack, phase, module)
+        self.events: list[int] = []  # +serial allocated, -serial freed
+        self.current = 0
+        self.slack = 0
+        self.peak = 0
+        self.peak_module = ""
+        self.peak_phase = "forward"
+        self.peak_event = 0
+        self.peak_slack = 0
+        self.ignored: set[int] = set()
+        self.finalizers: list[weakref.finalize] = []
+
+    def add(self, storage: Any, phase: str, module: str) -> None:
+        key = storage._cdata
+        if key in self.keys or key in self.ignored:
+            return
+        serial = len(self.entries) + 1
+        nbytes = int(storage.nbytes())
+        n, s = block_size(nbytes), segment_slack(nbytes)
+        self.keys[key] = serial
+        self.entries[serial] = (n, s, phase, module)
+        self.events.append(serial)
+        self.current += n
+        self.slack += s
+        self.finalizers.append(weakref.finalize(storage, self._free, key))
+        if self.current > self.peak:
+            self.peak = self.current
+            self.peak_module = module
+            self.peak_phase = phase
+            self.peak_event = len(self.events)
+            self.peak_slack = self.slack
+
+    def _free(self, key: int) -> None:
+        serial = self.keys.pop(key, None)
+        if serial is not None:
+            n, s, _, _ = self.entries[serial]
+            self.current -= n
+            self.slack -= s
+            self.events.append(-serial)
+
+    def live_at_peak(self) -> set[int]:
+        """Serials of the storages alive at the peak."""
+        alive: set[int] = set()
+        for e in self.events[: self.peak_event]:
+            if e > 0:
+                alive.add(e)
+            else:
+                alive.discard(-e)
+        return alive
+
+    def close(self) -> None:
+        for f in self.finalizers:
+            f.detach()
+        self.finalizers.clear()
+
+
+class _LiveMode(TorchDispatchMode):
+    def __init__(self, state: _State, live: _Live, fake: bool) -> None:
+        super().__init__()
+        self.state = state
+        self.live = live
+        self.fake = fake
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        name = _op_name(func)
+        if self.fake and name in _FAKE_OUTPUTS:
+            out = _FAKE_OUTPUTS[name](args, kwargs)
+        else:
+            out = func(*args, **kwargs)
+        self.ops += 1
+        node = torch._C._current_autograd_node()
+        if node is None:
+            phase, module = "forward", self.state.stack[-1]
+        else:
+            phase, module = "backward", node.metadata.get(_TAG, self.state.stack[-1])
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                try:
+                    st = t.untyped_storage()
+                except (RuntimeError, NotImplementedError):
+                    continue  # sparse / nested layouts: no plain storage
+                self.live.add(st, phase, module)
+        return out
+
+
+# --------------------------------------------------------------------------- model set-up
+
+
+def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> tuple[str, ...]:
+    """Resolve a ``--freeze``/``--checkpoint`` value to module names.
+
+    * an integer N (or a string of digits): the first N *blocks* (see :func:`blocks`),
+      YOLOv5's ``--freeze N`` (rows ``model.0`` ... ``model.N-1``);
+    * otherwise comma-separated module names; each must name a module.
+    """
+    names = {n for n, _ in model.named_modules() if n}
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+        n = int(spec)
+        rows = blocks(model)
+        if n < 1 or n > len(rows):
+            raise MemoryEstimateError(
+                f"--freeze {n}: this model has {len(rows)} blocks ({rows[0]} ... {rows[-1]}); "
+                f"give 1..{len(rows)} or module names"
+                if rows
+                else f"--freeze {n}: this model has no child modules to freeze"
+            )
+        return tuple(rows[:n])
+    items = [s.strip().rstrip(".") for s in ([spec] if isinstance(spec, str) else spec)]
+    items = [p for part in items for p in part.split(",") if p.strip()]
+    out = []
+    for p in items:
+        p = p.strip()
+        if p not in names:
+            close = sorted(n for n in names if "." not in n)[:8]
+            raise MemoryEstimateError(
+                f"no module named {p!r} in this model; top-level modules: {', '.join(close)}"
+            )
+        out.append(p)
+    return tuple(out)
+
+
+def blocks(model: torch.nn.Module) -> list[str]:
+    """The model's rows: the children of the root, or, when the root holds a single
+    container (``nn.Sequential``/``nn.ModuleList``, as YOLOv5's ``model``), that
+    container's children (``model.0``, ``model.1`` ...)."""
+    children = list(model.named_children())
+    if len(children) == 1 and isinstance(children[0][1], torch.nn.Sequential | torch.nn.ModuleList):
+        prefix = children[0][0]
+        return [f"{prefix}.{n}" for n, _ in children[0][1].named_children()]
+    return [n for n, _ in children]
+
+
+def _under(name: str, prefixes: Sequence[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+@contextlib.contextmanager
+def _checkpointed(model: torch.nn.Module, names: Sequence[str]) -> Iterator[None]:
+    """Wrap the forward of each named module (each child, for a container) in
+    non-reentrant activation checkpointing, and restore it after."""
+    from torch.utils.checkpoint import checkpoint
+
+    mods = dict(model.named_modules())
+    targets: list[torch.nn.Module] = []
+    for n in names:
+        m = mods[n]
+        if isinstance(m, torch.nn.Sequential | torch.nn.ModuleList):
+            targets.extend(m.children())
+        else:
+            targets.append(m)
+    saved = []
+    try:
+        for m in targets:
+            original = m.forward
+            saved.append((m, "forward" in m.__dict__, original))
+
+            def wrapped(*a: Any, _f: Callable[..., Any] = original, **k: Any) -> Any:
+                if not torch.is_grad_enabled():
+                    return _f(*a, **k)
+                return checkpoint(_f, *a, use_reentrant=False, preserve_rng_state=False, **k)
+
+            m.forward = wrapped  # type: ignore[method-assign]
+        yield
+    finally:
+        for m, had, original in saved:
+            if had:
+                m.forward = original  # type: ignore[method-assign]
+            else:
+                del m.forward
+
+
+# --------------------------------------------------------------------------- the trace
+
+
+def trace(
+    model: torch.nn.Module,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    mode: str = "inference",
+    dtype: torch.dtype | None = None,
+    amp_dtype: torch.dtype | None = None,
+    frozen: Sequence[str] = (),
+    checkpoint: Sequence[str] = (),
+    real: bool = False,
+) -> tuple[Trace, dict[str, Any]]:
+    """Trace one inference forward or one training step and return its live-bytes peak.
+
+    ``model`` may hold real, meta or fake tensors; unless ``real`` is set, parameters
+    and inputs are converted to fake tensors (no memory, no arithmetic) and the
+    model's own tensors are untouched. ``dtype`` casts floating parameters, buffers
+    and inputs (pure low-precision runs); ``amp_dtype`` runs the forward under
+    ``torch.autocast`` with fp32 parameters. ``frozen`` module names get no gradients;
+    ``checkpoint`` module names are recomputed in backward.
+
+    Returns the :class:`Trace` and facts about the parameters as run:
+    ``{"params": {name: (numel, element_size, trainable)}, "buffers": bytes}``.
+    """
+    if mode not in ("inference", "training"):
+        raise MemoryEstimateError(f"unknown mode {mode!r}: use inference or training")
+    training = mode == "training"
+    kwargs = dict(kwargs or {})
+    named = dict(model.named_parameters(remove_duplicate=False))
+    named_buffers = dict(model.named_buffers(remove_duplicate=False))
+    frozen_names = {n for n in named if _under(n.rpartition(".")[0], frozen) or _under(n, frozen)}
+    all_inputs = [t for t in tree_flatten((list(args), kwargs))[0] if isinstance(t, torch.Tensor)]
+
+    fake_mode = None
+    if not real:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        fake_mode = _find_fake_mode([*named.values(), *all_inputs]) or FakeTensorMode()
+    outer = fake_mode if fake_mode is not None else contextlib.nullcontext()
+
+    converted: dict[int, torch.Tensor] = {}
+
+    def convert(t: torch.Tensor, trainable: bool | None) -> torch.Tensor:
+        if id(t) in converted:
+            return converted[id(t)]
+        f = _to_fake(fake_mode, t) if fake_mode is not None else t
+        with outer:
+            f = f.detach()
+            if dtype is not None and f.is_floating_point() and f.dtype != dtype:
+                f = f.to(dtype)
+            if trainable is not None:
+                f.requires_grad_(trainable and training)
+        converted[id(t)] = f
+        return f
+
+    state_dict: dict[str, torch.Tensor] = {}
+    facts: dict[str, tuple[int, int, bool]] = {}
+    for n, p in named.items():
+        trainable = p.requires_grad and n not in frozen_names
+        f = convert(p, trainable)
+        state_dict[n] = f
+        facts.setdefault(n, (f.numel(), f.element_size(), bool(f.requires_grad)))
+    for n, b in named_buffers.items():
+        state_dict[n] = convert(b, None)
+    run_args = tree_map(
+        lambda x: convert(x, None) if isinstance(x, torch.Tensor) else x, list(args)
+    )
+    run_kwargs = tree_map(lambda x: convert(x, None) if isinstance(x, torch.Tensor) else x, kwargs)
+    unique_facts: dict[int, tuple[int, int, bool]] = {}
+    for n, f in state_dict.items():
+        if n in facts:
+            unique_facts.setdefault(id(f), facts[n])
+    buffer_bytes = sum(
+        b.numel() * b.element_size()
+        for b in {id(state_dict[n]): state_dict[n] for n in named_buffers}.values()
+    )
+    if training and not any(f.requires_grad for f in state_dict.values()):
+        raise MemoryEstimateError(
+            "training with every parameter frozen: nothing gets a gradient; "
+            "freeze fewer modules or use --mode inference"
+        )
+
+    state = _State(fake=not real)
+    live = _Live()
+    for t in state_dict.values():
+        with contextlib.suppress(RuntimeError, NotImplementedError):
+            live.ignored.add(t.untyped_storage()._cdata)
+    inputs = [x for x in tree_flatten((run_args, run_kwargs))[0] if isinstance(x, torch.Tensor)]
+    input_bytes = 0
+    seen_inputs: set[int] = set()
+    for x in inputs:
+        key = x.untyped_storage()._cdata
+        if key not in seen_inputs:
+            seen_inputs.add(key)
+            input_bytes += block_size(int(x.untyped_storage().nbytes()))
+    # the inputs are live for the whole step (the training loop holds the batch)
+    live.current = input_bytes
+    live.peak = input_bytes
+    for x in inputs:
+        live.ignored.add(x.untyped_storage()._cdata)
+
+    def forward() -> Any:
+        return torch.func.functional_call(
+            model, state_dict, tuple(run_args), run_kwargs, strict=False
+        )
+
+    autocast = (
+        torch.autocast("cpu", dtype=amp_dtype)
+        if amp_dtype is not None
+        else contextlib.nullcontext()
+    )
+    shapes: dict[str, Any] = {}
+    saved = grads_bytes = after = 0
+    by_module: dict[str, int] = {}
+    counter = _LiveMode(state, live, fake=not real)
+    try:
+        with (
+            _mode(model, training),
+            _module_hooks(model, state, shapes),
+            _checkpointed(model, checkpoint if training else ()),
+            outer,
+        ):
+            if not training:
+                with torch.no_grad(), counter, autocast:
+                    out = forward()
+                saved = live.peak
+                del out
+                after = live.current
+            else:
+                with torch.enable_grad(), _TagMode(state), counter:
+                    with autocast:
+                        out = forward()
+                    saved = live.current
+                    for serial in live.keys.values():
+                        n, _s, _ph, mod = live.entries[serial]
+                        by_module[mod] = by_module.get(mod, 0) + n
+                    outs = [
+                        t
+                        for t in tree_flatten(out)[0]
+                        if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
+                    ]
+                    if not outs:
+                        raise MemoryEstimateError(
+                            "training mode needs an output that depends on trainable "
+                            "parameters; this model's outputs do not require grad"
+                        )
+                    seeds = [torch.ones_like(t) for t in outs]
+                    torch.autograd.backward(outs, seeds)
+                    del outs, seeds, out
+                grad_keys = set()
+                for f in state_dict.values():
+                    if f.grad is not None:
+                        key = f.grad.untyped_storage()._cdata
+                        if key not in grad_keys:
+                            grad_keys.add(key)
+                            grads_bytes += block_size(int(f.grad.untyped_storage().nbytes()))
+                after = live.current
+    except MemoryEstimateError:
+        raise
+    except Exception as exc:
+        where = f" at layer '{state.reached}'" if state.reached else ""
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MemoryEstimateError(
+            f"tracing the model failed{where}: {type(exc).__name__}: {msg}"
+        ) from exc
+    finally:
+        live.close()
+
+    grads_at_peak = saved_at_peak = 0
+    if training:
+        grad_serials = {
+            live.keys[f.grad.untyped_storage()._cdata]
+            for f in state_dict.values()
+            if f.grad is not None and f.grad.untyped_storage()._cdata in live.keys
+        }
+        for serial in live.live_at_peak():
+            n, _s, phase, _m = live.entries[serial]
+            if serial in grad_serials:
+                grads_at_peak += n
+            elif phase == "forward":
+                saved_at_peak += n
+        saved_at_peak += input_bytes
+    else:
+        saved_at_peak = live.peak
+    result = Trace(
+        peak=live.peak,
+        peak_module=live.peak_module,
+        peak_phase=live.peak_phase,
+        saved=saved,
+        inputs=input_bytes,
+        grads=grads_bytes,
+        after_backward=after,
+        grads_at_peak=grads_at_peak,
+        saved_at_peak=saved_at_peak,
+        slack_at_peak=live.peak_slack,
+        ops=counter.ops,
+        by_module=by_module,
+    )
+    for f in state_dict.values():
+        f.grad = None
+    return result, {"params": unique_facts, "buffers": buffer_bytes}

@@ -91,32 +91,90 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="YOLO-format specs: show the table in YOLOv5's own row form",
     )
+    add_analysis_arguments(p)
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from roofline.counting import profile_spec
-    from roofline.report.output import write_csv, write_json
-    from roofline.report.text import LAYER_COLUMNS, profile_header, profile_summary, profile_table
+#: precisions offered on the command line (the device must have a figure for it)
+CLI_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
+
+def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -> None:
+    """``--gpu`` (with ``--specs``/``--measured``), ``--precision``, ``--html``, ``--top``."""
+    if device:
+        from roofline.cli._device_args import add_device_arguments
+
+        add_device_arguments(p)
+    p.add_argument(
+        "--precision",
+        choices=CLI_PRECISIONS,
+        default="fp32",
+        help="compute ceilings to use (default fp32); bytes follow the profile's dtype",
+    )
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the self-contained HTML report (e.g. reports/model.html); needs --gpu",
+    )
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        default=5,
+        help="number of bottleneck layers to list (default 5)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from roofline.cli._device_args import device_from_args
+    from roofline.counting import profile_spec
+    from roofline.report import text
+    from roofline.report.output import write_csv, write_json, write_text
+
+    device = device_from_args(args)
+    if args.html and device is None:
+        raise RooflineError("--html needs a device: add --gpu NAME (see `roofline gpus`)")
     spec = load_from_args(args)
     prof = profile_spec(spec, real=args.real)
-    print(profile_header(prof))
+    analysis = None
+    if device is not None:
+        from roofline.analysis import analyze
+
+        analysis = analyze(prof, device, args.precision, args.depth)
+    print(text.profile_header(prof))
     if args.yolo_table:
         print(_yolo_table(prof))
+    elif analysis is not None:
+        print(text.analysis_table(analysis))
     else:
-        print(profile_table(prof, args.depth))
+        print(text.profile_table(prof, args.depth))
     print()
-    print(profile_summary(prof))
+    print(text.profile_summary(prof))
+    if analysis is not None:
+        print()
+        print(text.analysis_summary(analysis, args.top))
     if args.compare_counters:
         print()
         print(_compare(spec, prof))
     if args.json:
-        path = write_json(args.json, prof.as_dict(args.depth), force=args.force)
+        data = prof.as_dict(args.depth)
+        if analysis is not None:
+            data["roofline"] = analysis.as_dict()
+        path = write_json(args.json, data, force=args.force)
         print(f"wrote {path}", file=sys.stderr)
     if args.csv:
-        rows = [layer.as_dict() for layer in prof.layers(args.depth)]
-        path = write_csv(args.csv, rows, LAYER_COLUMNS, force=args.force)
+        if analysis is not None:
+            rows = text.analysis_csv_rows(analysis)
+            columns = text.ANALYSIS_COLUMNS
+        else:
+            rows = [layer.as_dict() for layer in prof.layers(args.depth)]
+            columns = text.LAYER_COLUMNS
+        path = write_csv(args.csv, rows, columns, force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
+    if args.html and analysis is not None:
+        from roofline.report.html import roofline_report
+
+        page = roofline_report([analysis], top=args.top)
+        path = write_text(args.html, page, force=args.force)
         print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from tabulate import tabulate
 
 from roofline.counting.profile import Layer, ModelProfile, Totals
-from roofline.units import human_bytes, si
+from roofline.units import human_bytes, seconds, si
 
 LAYER_COLUMNS = (
     "name",
@@ -132,3 +133,178 @@ def profile_summary(profile: ModelProfile) -> str:
 def simple_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A plain tabulate table with our house style."""
     return tabulate(rows, headers=list(headers), tablefmt="simple", disable_numparse=True)
+
+
+# -- roofline analysis ----------------------------------------------------------------
+
+ANALYSIS_HEADERS = [*HEADERS, "bound", "attainable", "time", "% time"]
+
+#: CSV columns of a per-layer row with the analysis (``roofline profile --gpu --csv``)
+ANALYSIS_COLUMNS = (
+    *LAYER_COLUMNS,
+    "intensity",
+    "bound",
+    "attainable_flops_per_s",
+    "time_s",
+    "share",
+    "roof_fraction",
+    "peak_fraction",
+    "ceiling",
+    "explanation",
+)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def _analysis_cells(row: Any) -> list[str]:
+    return [
+        row.bound,
+        si(row.attainable_flops_per_s, "FLOP/s") if row.flops else "-",
+        seconds(row.time_s),
+        _pct(row.share),
+    ]
+
+
+def analysis_table(analysis: Any) -> str:
+    """The profile table with the roofline columns, from a :class:`RooflineAnalysis`."""
+    prof = analysis.profile
+    layers = prof.layers(analysis.depth)
+    rows = [
+        layer_row(layer) + _analysis_cells(r)
+        for layer, r in zip(layers, analysis.layers, strict=True)
+    ]
+    t = analysis.totals
+    rows.append(
+        [
+            *totals_row(prof),
+            t.bound,
+            si(t.attainable_flops_per_s, "FLOP/s"),
+            seconds(t.time_s),
+            "100.0",
+        ]
+    )
+    return tabulate(rows, headers=ANALYSIS_HEADERS, tablefmt="simple", disable_numparse=True)
+
+
+def device_line(analysis: Any) -> str:
+    """``NVIDIA GeForce RTX 3090 | fp32 | matrix 35.60 TFLOP/s plain ...``."""
+    c = analysis.ceilings
+    dev = analysis.device
+    measured = " (measured ceilings)" if dev.is_measured_view else ""
+    return (
+        f"device {dev.name}{measured} | precision {c.precision} | matrix ceiling "
+        f"{si(c.matrix.flops_per_s, 'FLOP/s')} ({c.matrix.pipe}) | vector ceiling "
+        f"{si(c.vector.flops_per_s, 'FLOP/s')} ({c.vector.pipe}) | bandwidth "
+        f"{human_bytes(c.bandwidth_bytes_per_s)}/s | ridge point {c.ridge_point:.1f} FLOP/B"
+    )
+
+
+def analysis_summary(analysis: Any, top: int = 5) -> str:
+    """Device, precision, ridge point, totals, the top layers, bound counts, warnings."""
+    t = analysis.totals
+    intensity = "-" if not math.isfinite(t.intensity) else f"{t.intensity:.1f}"
+    throughput = "" if t.samples_per_s is None else f" = {t.samples_per_s:,.1f} samples/s"
+    lines = [
+        device_line(analysis),
+        f"model: {si(t.flops, 'FLOPs')}, {human_bytes(t.bytes)} traffic, intensity "
+        f"{intensity} FLOP/B -> {t.bound}-bound; roofline time {seconds(t.time_s)} "
+        f"(sum over ops){throughput} at batch {t.batch}",
+        f"as one kernel (plain roofline): {seconds(t.roof_time_s)}; op by op the model "
+        f"reaches {si(t.attainable_flops_per_s, 'FLOP/s')} = {100 * t.peak_fraction:.1f}% "
+        f"of the {analysis.precision} peak",
+        f"layers: {t.memory_bound_layers} memory-bound, {t.compute_bound_layers} compute-bound"
+        + (
+            f", {len(analysis.layers) - t.memory_bound_layers - t.compute_bound_layers} no work"
+            if len(analysis.layers) > t.memory_bound_layers + t.compute_bound_layers
+            else ""
+        ),
+    ]
+    tops = analysis.top(top)
+    if tops:
+        lines.append(f"top {len(tops)} layers by roofline time:")
+        for i, r in enumerate(tops, 1):
+            lines.append(
+                f"  {i}. {r.name} ({r.type}) {seconds(r.time_s)}, {_pct(r.share)}%: {r.explanation}"
+            )
+    for w in analysis.warnings:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def analysis_csv_rows(analysis: Any) -> list[dict[str, Any]]:
+    """Per-layer dicts for CSV: the profile columns plus the analysis columns."""
+    out = []
+    layers = analysis.profile.layers(analysis.depth)
+    for layer, r in zip(layers, analysis.layers, strict=True):
+        d = layer.as_dict()
+        d.update(
+            {
+                "intensity": r.intensity if math.isfinite(r.intensity) else "",
+                "bound": r.bound,
+                "attainable_flops_per_s": r.attainable_flops_per_s,
+                "time_s": r.time_s,
+                "share": r.share,
+                "roof_fraction": r.roof_fraction,
+                "peak_fraction": r.peak_fraction,
+                "ceiling": r.ceiling_text(),
+                "explanation": r.explanation,
+            }
+        )
+        out.append(d)
+    return out
+
+
+def compare_table(analyses: Sequence[Any]) -> str:
+    """Whole-model totals of several (model, device) analyses side by side.
+
+    Ratios are against the first analysis: ``time`` is the op-by-op roofline time,
+    ``plain`` the whole-model-as-one-kernel roofline time.
+    """
+    base = analyses[0].totals if analyses else None
+    rows = []
+    for a in analyses:
+        t = a.totals
+        intensity = "-" if not math.isfinite(t.intensity) else f"{t.intensity:.1f}"
+        rows.append(
+            [
+                a.model,
+                a.device.name,
+                a.precision,
+                "x".join(map(str, a.inputs[0]["shape"])) if a.inputs else "",
+                si(t.params, digits=2),
+                si(t.flops),
+                si(t.matrix_flops // 2),
+                human_bytes(t.bytes),
+                intensity,
+                f"{t.ridge_point:.1f}",
+                t.bound,
+                seconds(t.time_s),
+                f"{t.time_s / base.time_s:.3f}" if base and base.time_s else "-",
+                seconds(t.roof_time_s),
+                f"{t.roof_time_s / base.roof_time_s:.3f}" if base and base.roof_time_s else "-",
+                "-" if t.samples_per_s is None else f"{t.samples_per_s:,.1f}",
+                f"{t.memory_bound_layers}/{t.compute_bound_layers}",
+            ]
+        )
+    headers = [
+        "model",
+        "device",
+        "prec",
+        "input",
+        "params",
+        "FLOPs",
+        "MACs",
+        "traffic",
+        "FLOP/B",
+        "ridge",
+        "bound",
+        "time",
+        "ratio",
+        "plain time",
+        "ratio",
+        "samples/s",
+        "mem/comp layers",
+    ]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)

@@ -1,0 +1,104 @@
+"""``roofline compare``: several models and/or devices on one roofline and one table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import SimpleNamespace
+
+from roofline.cli.profile_cmd import (
+    CLI_PRECISIONS,
+    add_spec_arguments,
+    depth_arg,
+    load_from_args,
+    positive_int,
+)
+from roofline.errors import RooflineError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="several models and/or devices on one roofline, totals side by side",
+        description="Profile each model spec and analyse it on each --gpu; print the totals "
+        "side by side (ratios against the first) and optionally write one HTML report.",
+    )
+    p.add_argument("models", nargs="+", metavar="SPEC", help="model specs (.yaml)")
+    p.add_argument(
+        "--gpu",
+        "--device",
+        dest="gpus",
+        action="append",
+        metavar="NAME",
+        required=True,
+        help="device (repeatable): a name from `roofline gpus`, 'local', 'cpu', or a spec .yaml",
+    )
+    from roofline.cli._device_args import add_specs_argument
+
+    add_specs_argument(p)
+    p.add_argument(
+        "--measured", action="store_true", help="use measured ceilings (`roofline calibrate`)"
+    )
+    p.add_argument(
+        "--precision",
+        choices=CLI_PRECISIONS,
+        default="fp32",
+        help="compute ceilings to use (default fp32)",
+    )
+    p.add_argument(
+        "--depth",
+        type=depth_arg,
+        default=2,
+        help="module depth of the layer points (default 2; 'all' for the leaves)",
+    )
+    add_spec_arguments(p)
+    p.add_argument("--html", metavar="FILE", help="write one HTML report with every analysis")
+    p.add_argument("--json", metavar="FILE", help="write every analysis as JSON")
+    p.add_argument("--top", type=positive_int, default=5, help="bottlenecks listed per analysis")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite output files not written by roofline"
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from roofline.analysis import analyze
+    from roofline.counting import profile_spec
+    from roofline.devices import get_device
+    from roofline.report.output import write_json, write_text
+    from roofline.report.text import analysis_summary, compare_table
+
+    devices = []
+    for name in dict.fromkeys(args.gpus):
+        dev = get_device(name, args.specs)
+        devices.append(dev.with_measured() if args.measured else dev)
+    analyses = []
+    for spec_path in args.models:
+        ns = SimpleNamespace(**{**vars(args), "spec": spec_path})
+        spec = load_from_args(ns)  # type: ignore[arg-type]
+        print(f"profiling {spec.name} ...", file=sys.stderr)
+        prof = profile_spec(spec)
+        for dev in devices:
+            analyses.append(analyze(prof, dev, args.precision, args.depth))
+    if len(analyses) < 2:
+        raise RooflineError("compare needs at least two analyses: give two specs or two --gpu")
+    print(compare_table(analyses))
+    print()
+    print(
+        "time: sum of per-op roofline times (eager, one kernel per op); plain time: the whole "
+        "model as one kernel, max(FLOPs / peak, bytes / bandwidth); ratios against the first row"
+    )
+    for a in analyses:
+        print()
+        print(f"== {a.model} on {a.device.name}")
+        print(analysis_summary(a, args.top))
+    if args.json:
+        data = {"analyses": [a.as_dict() for a in analyses]}
+        path = write_json(args.json, data, force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
+    if args.html:
+        from roofline.report.html import roofline_report
+
+        path = write_text(args.html, roofline_report(analyses, top=args.top), force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,111 @@
+"""`roofline profile --gpu` and `roofline compare` end to end: golden table and JSON,
+CSV/HTML files, and bad input (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from roofline.cli import main
+from roofline.report.output import HTML_MARKER
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+REGEN = os.environ.get("ROOFLINE_REGEN_GOLDEN") == "1"
+SPEC_TEXT = """\
+name: TinyCNN
+model: tests.fixtures.models:tiny_cnn
+inputs:
+  - shape: [2, 3, 8, 8]
+"""
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SPEC_TEXT)
+    return p
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if REGEN or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text(), (
+        f"{name} changed; rerun with ROOFLINE_REGEN_GOLDEN=1 if intended"
+    )
+
+
+def test_profile_gpu_table_golden(spec, capsys):
+    assert main(["profile", str(spec), "--depth", "all", "--gpu", "3090", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    for col in ("bound", "attainable", "time", "% time"):
+        assert col in out.splitlines()[1]
+    assert "ridge point 38.0 FLOP/B" in out  # 35.6 TFLOP/s / 936 GB/s (3090 datasheet)
+    assert "top 3 layers by roofline time" in out
+    check_golden("roofline_tiny_cnn_3090.txt", out)
+
+
+def test_profile_gpu_json_csv_html(spec, tmp_path, capsys):
+    j, c, h = tmp_path / "a.json", tmp_path / "a.csv", tmp_path / "r" / "a.html"
+    argv = ["profile", str(spec), "--gpu", "3090", "--precision", "fp16", "--depth", "all"]
+    assert main([*argv, "--json", str(j), "--csv", str(c), "--html", str(h)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: bytes are counted at the profile's dtype (float32)" in out
+    data = json.loads(j.read_text())
+    r = data["roofline"]
+    assert r["precision"] == "fp16" and r["ceilings"]["matrix"]["pipe"] == "tensor"
+    assert len(r["layers"]) == len(data["layers"])
+    assert sum(x["time_s"] for x in r["layers"]) == pytest.approx(r["totals"]["time_s"])
+    check_golden(
+        "roofline_tiny_cnn_3090_fp16.json",
+        json.dumps({k: v for k, v in r.items()}, indent=1, sort_keys=True) + "\n",
+    )
+    lines = c.read_text().splitlines()
+    assert "bound" in lines[1] and "explanation" in lines[1]
+    assert len(lines) == 2 + len(r["layers"])
+    page = h.read_text()
+    assert HTML_MARKER in page and "TinyCNN" in page
+    # self-contained: plotly.js is inlined, and nothing else loads a script or a font
+    from plotly.offline import get_plotlyjs
+
+    assert get_plotlyjs() in page
+    rest = page.replace(get_plotlyjs(), "")
+    assert "<script src" not in rest and "http" not in rest and "@import" not in rest
+    # rerunning may replace our own report
+    assert main([*argv, "--html", str(h)]) == 0
+
+
+def test_compare_two_specs(spec, tmp_path, capsys):
+    other = tmp_path / "tiny4.yaml"
+    other.write_text(SPEC_TEXT.replace("[2, 3, 8, 8]", "[4, 3, 8, 8]").replace("TinyCNN", "Tiny4"))
+    h, j = tmp_path / "c.html", tmp_path / "c.json"
+    argv = ["compare", str(spec), str(other), "--gpu", "3090", "--gpu", "t4"]
+    assert main([*argv, "--html", str(h), "--json", str(j)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("TinyCNN") >= 2 and "Tesla T4" in out
+    data = json.loads(j.read_text())
+    assert len(data["analyses"]) == 4
+    assert HTML_MARKER in h.read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["profile", "{spec}", "--gpu", "3090", "--precision", "fp13"], "invalid choice: 'fp13'"),
+        (["profile", "{spec}", "--gpu", "3090", "--precision", "fp8"], "has no fp8 peak"),
+        (["profile", "{spec}", "--gpu", "no-such-gpu-9999"], "no-such-gpu-9999"),
+        (["profile", "{spec}", "--html", "x.html"], "--html needs a device"),
+        (["compare", "{spec}", "{spec}", "--gpu", "nope-gpu"], "nope-gpu"),
+        (["compare", "{spec}"], "required: --gpu"),
+    ],
+)
+def test_bad_input_one_line(spec, argv, match, capsys):
+    argv = [a.replace("{spec}", str(spec)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err, err
+    assert err.count("\n") == 1, err

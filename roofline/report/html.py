@@ -1,0 +1,722 @@
+"""The self-contained HTML roofline report (plotly.js embedded, works offline).
+
+:func:`roofline_report` turns one or more :class:`~roofline.analysis.RooflineAnalysis`
+into one HTML page: header, summary cards, an interactive log-log roofline, the time
+breakdown, the bottleneck list and a sortable per-layer table. One analysis is the
+``roofline profile --html`` report; several are ``roofline compare --html``.
+
+Every piece of text that comes from the model (module names, class names, the model
+name) is escaped with :func:`html.escape` before it reaches the page, both in the HTML
+and in the data handed to plotly (which renders a subset of HTML in hover labels and
+legends); data for scripts is JSON with ``<``, ``>`` and ``&`` written as ``\\uXXXX``
+so no string can close the ``<script>`` element.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import math
+import re
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from roofline import __version__
+from roofline.analysis import RooflineAnalysis, RowAnalysis
+from roofline.devices import PRECISIONS
+from roofline.report.output import GENERATOR
+from roofline.report.text import shape_text
+from roofline.units import human_bytes, seconds, si
+
+#: qualitative palette (Tableau 10) for layer types / compared models
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+BOUND_COLOURS = {"memory": "#e15759", "compute": "#4e79a7", "none": "#bab0ac"}
+SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star", "pentagon")
+#: at most this many layer types get their own colour; the rest share "other types"
+MAX_TYPES = 9
+#: marker diameter (px) of the largest layer by time
+MAX_MARKER_PX = 42
+
+
+def esc(text: Any) -> str:
+    """Escape model-derived text for HTML (and for plotly's pseudo-HTML labels)."""
+    return html.escape(str(text), quote=True)
+
+
+def script_json(data: Any) -> str:
+    """JSON safe to place inside a ``<script>`` element (no ``</script>`` break-out)."""
+    text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _template(name: str) -> str:
+    return resources.files("roofline").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """Replace ``{{ key }}`` placeholders in one pass (filled text is never rescanned)."""
+
+    def sub(m: re.Match[str]) -> str:
+        return values[m.group(1)]
+
+    return re.sub(r"\{\{ (\w+) \}\}", sub, template)
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    # plotly.js holds no "</script"; guard anyway so the page can never break
+    return get_plotlyjs().replace("</script", "<\\/script")
+
+
+# -- the plot ---------------------------------------------------------------------------
+
+
+def _plottable(r: RowAnalysis) -> bool:
+    """A row can sit on a log-log plot only with FLOPs and bytes both non-zero."""
+    return r.flops > 0 and r.bytes > 0 and r.attainable_flops_per_s > 0
+
+
+def _label(a: RooflineAnalysis) -> str:
+    return f"{a.model} @ {a.device.name}"
+
+
+def _hover_row(r: RowAnalysis, label: str | None = None) -> list[str]:
+    shapes = shape_text(list(r.input_shapes)) if r.input_shapes else ""
+    name = r.name + (" (self)" if r.self_only else "")
+    return [
+        esc(name if label is None else f"{label}: {name}"),
+        esc(r.type),
+        esc(f"{shapes} -> {shape_text(r.output_shape)}" if shapes else shape_text(r.output_shape)),
+        si(r.flops, "FLOPs"),
+        human_bytes(r.bytes),
+        f"{r.intensity:.2f}",
+        seconds(r.time_s),
+        f"{100 * r.share:.1f}%",
+        r.bound,
+        esc(r.explanation),
+    ]
+
+
+HOVER = (
+    "<b>%{customdata[0]}</b><br>%{customdata[1]}  %{customdata[2]}<br>"
+    "%{customdata[3]}, %{customdata[4]}, %{customdata[5]} FLOP/B<br>"
+    "roofline time %{customdata[6]} (%{customdata[7]} of total), %{customdata[8]}-bound"
+    "<extra></extra>"
+)
+
+
+def _sizes(times: list[float], tmax: float) -> dict[str, Any]:
+    # marker *area* proportional to time: plotly's sizemode "area" with a sizeref that
+    # maps the largest time to MAX_MARKER_PX
+    return {
+        "size": times,
+        "sizemode": "area",
+        "sizeref": (tmax / MAX_MARKER_PX**2) if tmax > 0 else 1.0,
+        "sizemin": 3,
+    }
+
+
+def _roof_traces(
+    analyses: Sequence[RooflineAnalysis], x_lo: float, x_hi: float
+) -> list[dict[str, Any]]:
+    traces: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    many = len({a.device.key for a in analyses}) > 1
+    for di, a in enumerate(analyses):
+        dev, c = a.device, a.ceilings
+        bw = c.bandwidth_bytes_per_s
+        if (dev.key, c.precision) in seen:
+            continue
+        seen.add((dev.key, c.precision))
+        prefix = f"{esc(dev.name)} " if many else ""
+        colour = "#222" if not many else PALETTE[di % len(PALETTE)]
+        # the chosen precision's roof: memory slope up to the ridge, then flat
+        p = c.matrix.flops_per_s
+        xs = [x_lo, p / bw, x_hi]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{prefix}{c.precision} roof: {si(p, 'FLOP/s')} {c.matrix.pipe}, "
+                f"{human_bytes(bw)}/s",
+                "x": xs,
+                "y": [min(p, x * bw) for x in xs],
+                "line": {"color": colour, "width": 2.5},
+                "hoverinfo": "skip",
+                "legendgroup": "roofs",
+                "meta": {"series": "roof"},
+            }
+        )
+        v = c.vector.flops_per_s
+        if not math.isclose(v, p):
+            xs = [x_lo, v / bw, x_hi]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": f"{prefix}{c.precision} {c.vector.pipe} pipes (vector FLOPs): "
+                    f"{si(v, 'FLOP/s')}",
+                    "x": xs,
+                    "y": [min(v, x * bw) for x in xs],
+                    "line": {"color": colour, "width": 1.5, "dash": "dot"},
+                    "hoverinfo": "skip",
+                    "legendgroup": "roofs",
+                    "meta": {"series": "vector roof"},
+                }
+            )
+        # the other precisions: faint flat roofs from their own ridge on
+        for other in PRECISIONS:
+            if other == c.precision or other not in dev.peaks:
+                continue
+            pk = dev.peaks[other].flops_per_s
+            if pk <= 0:
+                continue
+            r = pk / bw
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": f"{prefix}{other}: {si(pk, 'FLOP/s')} {dev.peaks[other].pipe}",
+                    "x": [x_lo, r, max(x_hi, r * 1.5)],
+                    "y": [x_lo * bw, pk, pk],
+                    "line": {"color": colour, "width": 1, "dash": "dash"},
+                    "opacity": 0.35,
+                    "hoverinfo": "name",
+                    "legendgroup": "other",
+                    "meta": {"series": "other roof"},
+                }
+            )
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": f"{prefix}ridge point {c.ridge_point:.1f} FLOP/B",
+                "x": [c.ridge_point],
+                "y": [p],
+                "text": [f"ridge {c.ridge_point:.1f}"],
+                "textposition": "top center",
+                "marker": {"symbol": "x-thin", "size": 12, "line": {"width": 2, "color": colour}},
+                "hovertemplate": f"ridge point: {c.ridge_point:.2f} FLOP/B<extra></extra>",
+                "meta": {"series": "ridge"},
+            }
+        )
+    return traces
+
+
+def _type_groups(rows: Sequence[RowAnalysis]) -> list[str]:
+    """Layer types by total time, the top MAX_TYPES (the rest become "other types")."""
+    totals: dict[str, float] = {}
+    for r in rows:
+        totals[r.type] = totals.get(r.type, 0.0) + r.time_s
+    ordered = sorted(totals, key=lambda k: -totals[k])
+    return ordered if len(ordered) <= MAX_TYPES + 1 else ordered[:MAX_TYPES]
+
+
+def _points(
+    rows: Sequence[RowAnalysis],
+    name: str,
+    colour: str,
+    symbol: str,
+    tmax: float,
+    visible: bool,
+    series: str,
+    label: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "name": name,
+        "x": [r.intensity for r in rows],
+        "y": [r.attainable_flops_per_s for r in rows],
+        "customdata": [_hover_row(r, label) for r in rows],
+        "hovertemplate": HOVER,
+        "marker": {
+            "color": colour,
+            "symbol": symbol,
+            "opacity": 0.8,
+            "line": {"color": "white", "width": 0.5},
+            **_sizes([r.time_s for r in rows], tmax),
+        },
+        "visible": True if visible else False,
+        "meta": {"series": series, "points": len(rows)},
+    }
+
+
+def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> dict[str, Any]:
+    t = a.totals
+    data = [
+        esc(label),
+        "whole model",
+        esc(", ".join(shape_text(i["shape"]) for i in a.inputs)),
+        si(t.flops, "FLOPs"),
+        human_bytes(t.bytes),
+        f"{t.intensity:.2f}",
+        seconds(t.time_s),
+        "100%",
+        t.bound,
+    ]
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "name": f"whole model: {esc(label)}",
+        "x": [t.intensity],
+        "y": [t.attainable_flops_per_s],
+        "customdata": [data],
+        "hovertemplate": HOVER,
+        "marker": {
+            "color": colour,
+            "symbol": symbol,
+            "size": 22,
+            "line": {"color": "#111", "width": 2},
+        },
+        "meta": {"series": "model", "points": 1},
+    }
+
+
+def plot_figure(analyses: Sequence[RooflineAnalysis]) -> dict[str, Any]:
+    """The roofline figure as plotly JSON data (``data``, ``layout``, ``buttons``)."""
+    rows = [r for a in analyses for r in a.layers if _plottable(r)]
+    xs = [r.intensity for r in rows] + [a.totals.intensity for a in analyses]
+    xs += [a.ceilings.ridge_point for a in analyses]
+    xs = [x for x in xs if x > 0 and math.isfinite(x)]
+    x_lo = 10 ** math.floor(math.log10(min(xs) / 2)) if xs else 0.01
+    x_hi = 10 ** math.ceil(math.log10(max(xs) * 4)) if xs else 1e4
+    traces = _roof_traces(analyses, x_lo, x_hi)
+    tmax = max((r.time_s for r in rows), default=0.0)
+    single = len(analyses) == 1
+    layer_traces: list[dict[str, Any]] = []
+    bound_traces: list[dict[str, Any]] = []
+    if single:
+        a = analyses[0]
+        plotted = [r for r in a.layers if _plottable(r)]
+        groups = _type_groups(plotted)
+        for gi, g in enumerate(groups):
+            members = [r for r in plotted if r.type == g]
+            layer_traces.append(
+                _points(members, esc(g), PALETTE[gi % len(PALETTE)], "circle", tmax, True, "type")
+            )
+        rest = [r for r in plotted if r.type not in groups]
+        if rest:
+            layer_traces.append(
+                _points(rest, "other types", "#999999", "circle", tmax, True, "type")
+            )
+        for bound in ("memory", "compute"):
+            members = [r for r in plotted if r.bound == bound]
+            if members:
+                bound_traces.append(
+                    _points(
+                        members,
+                        f"{bound}-bound",
+                        BOUND_COLOURS[bound],
+                        "circle",
+                        tmax,
+                        False,
+                        "bound",
+                    )
+                )
+        model_traces = [_model_point(a, "#111111", "star", a.model)]
+    else:
+        model_traces = []
+        for ai, a in enumerate(analyses):
+            plotted = [r for r in a.layers if _plottable(r)]
+            colour, symbol = PALETTE[ai % len(PALETTE)], SYMBOLS[ai % len(SYMBOLS)]
+            label = _label(a)
+            layer_traces.append(
+                _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label)
+            )
+            model_traces.append(_model_point(a, colour, symbol, label))
+    data = traces + layer_traces + bound_traces + model_traces
+    n_fixed = len(traces)
+    buttons = []
+    if bound_traces:
+        vis_type = [True] * n_fixed + [True] * len(layer_traces) + [False] * len(bound_traces)
+        vis_bound = [True] * n_fixed + [False] * len(layer_traces) + [True] * len(bound_traces)
+        vis_type += [True] * len(model_traces)
+        vis_bound += [True] * len(model_traces)
+        buttons = [
+            {"label": "colour by layer type", "method": "restyle", "args": [{"visible": vis_type}]},
+            {"label": "colour by bound", "method": "restyle", "args": [{"visible": vis_bound}]},
+        ]
+    axis = {
+        "type": "log",
+        "gridcolor": "#e6e6e6",
+        "zeroline": False,
+        "exponentformat": "SI",
+        "linecolor": "#999",
+        "mirror": True,
+        "ticks": "outside",
+    }
+    ys = [r.attainable_flops_per_s for r in rows] + [
+        a.totals.attainable_flops_per_s for a in analyses
+    ]
+    peaks = [pk.flops_per_s for a in analyses for pk in a.device.peaks.values()]
+    y_lo = min(
+        [y for y in ys if y > 0] + [x_lo * min(a.ceilings.bandwidth_bytes_per_s for a in analyses)]
+    )
+    y_hi = max(peaks + ys)
+    layout: dict[str, Any] = {
+        "xaxis": {
+            **axis,
+            "title": {"text": "arithmetic intensity (FLOP / byte of memory traffic)"},
+            "range": [math.log10(x_lo), math.log10(x_hi)],
+        },
+        "yaxis": {
+            **axis,
+            "title": {"text": "attainable performance (FLOP/s)"},
+            "range": [math.log10(y_lo) - 0.3, math.log10(y_hi) + 0.35],
+        },
+        "legend": {
+            "font": {"size": 11},
+            "itemsizing": "constant",
+            "bgcolor": "rgba(255,255,255,0.85)",
+        },
+        "margin": {"l": 70, "r": 20, "t": 40, "b": 60},
+        "hovermode": "closest",
+        "plot_bgcolor": "white",
+        "paper_bgcolor": "white",
+        "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13},
+        "height": 560,
+    }
+    if buttons:
+        layout["updatemenus"] = [
+            {
+                "type": "buttons",
+                "direction": "right",
+                "x": 0,
+                "y": 1.09,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "buttons": buttons,
+                "showactive": True,
+                "pad": {"r": 4, "t": 0},
+                "font": {"size": 12},
+            }
+        ]
+    return {"data": data, "layout": layout}
+
+
+# -- page parts -------------------------------------------------------------------------
+
+
+def _card(label: str, value: str, sub: str = "", cls: str = "") -> str:
+    return (
+        f'<div class="card {cls}"><div class="label">{label}</div>'
+        f'<div class="value">{value}</div><div class="sub">{sub}</div></div>'
+    )
+
+
+def _cards(a: RooflineAnalysis) -> str:
+    t, c, dev = a.totals, a.ceilings, a.device
+    intensity = "∞" if not math.isfinite(t.intensity) else f"{t.intensity:.1f}"
+    tput = "" if t.samples_per_s is None else f"{t.samples_per_s:,.0f} samples/s at batch {t.batch}"
+    mem_share = sum(r.share for r in a.layers if r.bound == "memory")
+    return "".join(
+        [
+            _card(
+                "device",
+                esc(dev.name),
+                f"{human_bytes(c.bandwidth_bytes_per_s)}/s"
+                + (" · measured ceilings" if dev.is_measured_view else " · datasheet")
+                + f" · {dev.memory_bytes / 2**30:.0f} GiB",
+                cls="wide",
+            ),
+            _card(
+                "precision",
+                esc(c.precision),
+                f"matrix {si(c.matrix.flops_per_s, 'FLOP/s')} {c.matrix.pipe} · vector "
+                f"{si(c.vector.flops_per_s, 'FLOP/s')} {c.vector.pipe}",
+            ),
+            _card(
+                "work",
+                si(t.flops, "FLOPs"),
+                f"{si(t.matrix_flops // 2)} MACs · {si(t.params)} params",
+            ),
+            _card(
+                "memory traffic",
+                human_bytes(t.bytes),
+                f"weights {human_bytes(t.weight_bytes)} · activations "
+                f"{human_bytes(t.bytes - t.weight_bytes)}",
+            ),
+            _card(
+                "intensity",
+                f"{intensity} <small>FLOP/B</small>",
+                f"ridge point {c.ridge_point:.1f} FLOP/B",
+            ),
+            _card(
+                "bound",
+                f"{t.bound}-bound",
+                f"{t.memory_bound_layers} memory- / {t.compute_bound_layers} compute-bound layers "
+                f"({100 * mem_share:.0f}% of time memory-bound)",
+                cls=f"bound-{t.bound}",
+            ),
+            _card(
+                "roofline time",
+                seconds(t.time_s),
+                tput or f"as one kernel: {seconds(t.roof_time_s)}",
+            ),
+        ]
+    )
+
+
+def _bars(items: dict[str, float], total: float, title: str) -> str:
+    if not items:
+        return ""
+    biggest = max(items.values()) or 1.0
+    lines = [f'<div class="bars"><h3>{title}</h3>']
+    for k, v in list(items.items())[:12]:
+        share = v / total if total > 0 else 0.0
+        lines.append(
+            f'<div class="bar-row"><span class="bar-label" title="{esc(k)}">{esc(k)}</span>'
+            f'<span class="bar-track"><span class="bar" style="width:{100 * v / biggest:.1f}%">'
+            f'</span></span><span class="bar-value">{seconds(v)} · {100 * share:.1f}%</span></div>'
+        )
+    if len(items) > 12:
+        rest = sum(list(items.values())[12:])
+        lines.append(
+            f'<div class="bar-row muted"><span class="bar-label">{len(items) - 12} more</span>'
+            f'<span class="bar-track"></span><span class="bar-value">{seconds(rest)}</span></div>'
+        )
+    lines.append("</div>")
+    return "\n".join(lines)
+
+
+def _breakdown(a: RooflineAnalysis) -> str:
+    t = a.totals.time_s
+    bound = {
+        f"{b}-bound layers": sum(r.time_s for r in a.layers if r.bound == b)
+        for b in ("memory", "compute")
+    }
+    return (
+        '<div class="breakdown">'
+        + _bars(a.time_by_type(), t, "by layer type")
+        + _bars(a.time_by_op_class(), t, "by op class")
+        + _bars({k: v for k, v in bound.items() if v > 0}, t, "by bound")
+        + "</div>"
+    )
+
+
+def _bottlenecks(a: RooflineAnalysis, top: int, label: str = "") -> str:
+    items = []
+    for r in a.top(top):
+        name = r.name + (" (self)" if r.self_only else "")
+        items.append(
+            f'<li><span class="bn-head"><code>{esc(name)}</code> <span class="muted">'
+            f'{esc(r.type)}</span> <span class="pill bound-{r.bound}">{r.bound}</span> '
+            f'<b>{seconds(r.time_s)}</b> <span class="muted">({100 * r.share:.1f}% of time)'
+            f'</span></span><br><span class="bn-why">{esc(r.explanation)}</span></li>'
+        )
+    head = f"<h3>{esc(label)}</h3>" if label else ""
+    return f'{head}<ol class="bottlenecks">{"".join(items)}</ol>'
+
+
+TABLE_COLUMNS = (
+    # (header, tooltip, numeric)
+    ("#", "execution order", True),
+    ("layer", "module path", False),
+    ("type", "module class", False),
+    ("output", "output shape", False),
+    ("params", "parameters", True),
+    ("FLOPs", "1 multiply or add = 1 FLOP; matrix + vector", True),
+    ("bytes", "memory traffic, eager and unfused: read + written", True),
+    ("weights", "bytes of parameters/buffers read", True),
+    ("act. in", "bytes of activations read", True),
+    ("act. out", "bytes written", True),
+    ("FLOP/B", "arithmetic intensity", True),
+    ("bound", "which limit dominates: memory or compute", False),
+    ("ceiling", "compute ceiling(s) used: tensor cores or plain pipes", False),
+    ("attainable", "FLOP/s the roofline allows this layer (op by op)", True),
+    ("of roof", "attainable / roof at this intensity (100% = on the roof)", True),
+    ("time", "roofline time (sum over its ops)", True),
+    ("% time", "share of the model's roofline time", True),
+)
+
+
+def _table(analyses: Sequence[RooflineAnalysis]) -> str:
+    many = len(analyses) > 1
+    cols = list(TABLE_COLUMNS)
+    if many:
+        cols.insert(1, ("model @ device", "which analysis", False))
+    head = "".join(
+        f'<th data-type="{"num" if num else "text"}" title="{tip}">{h}</th>' for h, tip, num in cols
+    )
+    body = []
+    for a in analyses:
+        for i, r in enumerate(a.layers, 1):
+            name = r.name + (" (self)" if r.self_only else "")
+            cells: list[tuple[Any, str]] = [(i, str(i))]
+            if many:
+                cells.append((None, esc(_label(a))))
+            intensity = r.intensity if math.isfinite(r.intensity) else 1e300
+            cells += [
+                (None, f"<code>{esc(name)}</code>"),
+                (None, esc(r.type)),
+                (None, esc(shape_text(r.output_shape))),
+                (r.params, si(r.params) if r.params else "0"),
+                (r.flops, si(r.flops)),
+                (r.bytes, human_bytes(r.bytes)),
+                (r.weight_bytes, human_bytes(r.weight_bytes)),
+                (r.activation_bytes_read, human_bytes(r.activation_bytes_read)),
+                (r.bytes_written, human_bytes(r.bytes_written)),
+                (intensity, "∞" if intensity == 1e300 else f"{r.intensity:.2f}"),
+                (None, f'<span class="pill bound-{r.bound}">{r.bound}</span>'),
+                (None, r.ceiling_text()),
+                (
+                    r.attainable_flops_per_s,
+                    si(r.attainable_flops_per_s, "FLOP/s") if r.flops else "-",
+                ),
+                (r.roof_fraction, f"{100 * r.roof_fraction:.0f}%" if r.flops else "-"),
+                (r.time_s, seconds(r.time_s)),
+                (r.share, f"{100 * r.share:.1f}"),
+            ]
+            tds = "".join(
+                f"<td>{txt}</td>" if v is None else f'<td data-v="{v!r}">{txt}</td>'
+                for v, txt in cells
+            )
+            body.append(f'<tr title="{esc(r.explanation)}">{tds}</tr>')
+    return (
+        '<table id="layers" class="sortable"><thead><tr>'
+        + head
+        + "</tr></thead><tbody>"
+        + "\n".join(body)
+        + "</tbody></table>"
+    )
+
+
+def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
+    base = analyses[0].totals
+    head = (
+        "<tr><th>model</th><th>device</th><th>precision</th><th>input</th><th>FLOPs</th>"
+        "<th>traffic</th><th>FLOP/B</th><th>ridge</th><th>bound</th><th>roofline time</th>"
+        "<th>× first</th><th>as one kernel</th><th>× first</th><th>samples/s</th>"
+        "<th>memory / compute layers</th></tr>"
+    )
+    rows = []
+    for a in analyses:
+        t = a.totals
+        rows.append(
+            "<tr>"
+            f"<td><b>{esc(a.model)}</b></td><td>{esc(a.device.name)}</td><td>{a.precision}</td>"
+            f"<td>{esc(', '.join(shape_text(i['shape']) for i in a.inputs))}</td>"
+            f"<td>{si(t.flops)}</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
+            f"<td>{t.ridge_point:.1f}</td>"
+            f'<td><span class="pill bound-{t.bound}">{t.bound}</span></td>'
+            f"<td>{seconds(t.time_s)}</td><td>{t.time_s / base.time_s:.3f}</td>"
+            f"<td>{seconds(t.roof_time_s)}</td><td>{t.roof_time_s / base.roof_time_s:.3f}</td>"
+            f"<td>{'-' if t.samples_per_s is None else f'{t.samples_per_s:,.0f}'}</td>"
+            f"<td>{t.memory_bound_layers} / {t.compute_bound_layers}</td></tr>"
+        )
+    return f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _inputs_text(a: RooflineAnalysis) -> str:
+    return ", ".join(
+        (f"{i['name']}=" if i.get("name") else "") + f"{shape_text(i['shape'])} {i['dtype']}"
+        for i in a.inputs
+    )
+
+
+def _meta_rows(analyses: Sequence[RooflineAnalysis], date: str) -> str:
+    import torch
+
+    rows: list[tuple[str, str]] = []
+    for a in analyses if len(analyses) > 1 else analyses[:1]:
+        prefix = len(analyses) > 1
+        batch = a.totals.batch
+        rows.append(
+            (
+                "model" if not prefix else "analysis",
+                f"<b>{esc(a.model)}</b> · inputs {esc(_inputs_text(a))} · batch "
+                f"{batch if batch is not None else '-'} · {esc(a.mode)} · {esc(a.device.name)}"
+                f" · {a.precision}",
+            )
+        )
+    rows.append(("tool", f"roofline {esc(__version__)} · torch {esc(torch.__version__)} · {date}"))
+    return "".join(f'<div><span class="k">{k}</span> {v}</div>' for k, v in rows)
+
+
+def _warnings(analyses: Sequence[RooflineAnalysis]) -> str:
+    ws = list(dict.fromkeys(w for a in analyses for w in a.warnings))
+    if not ws:
+        return ""
+    return '<div class="warn">' + "".join(f"<p>⚠ {esc(w)}</p>" for w in ws) + "</div>"
+
+
+def roofline_report(
+    analyses: Sequence[RooflineAnalysis],
+    *,
+    top: int = 5,
+    title: str | None = None,
+    date: str | None = None,
+) -> str:
+    """The whole HTML page for one analysis (profile) or several (compare)."""
+    if not analyses:
+        raise ValueError("roofline_report needs at least one analysis")
+    date = date or _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    single = len(analyses) == 1
+    a0 = analyses[0]
+    if title is None:
+        title = (
+            f"{a0.model} on {a0.device.name}"
+            if single
+            else " vs ".join(dict.fromkeys(a.model for a in analyses))
+            + " on "
+            + ", ".join(dict.fromkeys(a.device.name for a in analyses))
+        )
+    fig = plot_figure(analyses)
+    if single:
+        summary = f'<div class="cards">{_cards(a0)}</div>'
+        breakdown = _breakdown(a0)
+        bottlenecks = _bottlenecks(a0, top)
+    else:
+        summary = (
+            '<section><h2>Totals side by side</h2><div class="table-wrap">'
+            + _compare_table(analyses)
+            + '</div><p class="muted">roofline time: sum of per-op times (eager, one kernel '
+            "per op); as one kernel: max(FLOPs / peak, bytes / bandwidth) of the whole model; "
+            "ratios against the first row.</p></section>"
+        )
+        breakdown = "".join(f"<h3>{esc(_label(a))}</h3>{_breakdown(a)}" for a in analyses)
+        bottlenecks = "".join(_bottlenecks(a, top, _label(a)) for a in analyses)
+    skipped = sum(1 for a in analyses for r in a.layers if not _plottable(r))
+    plotted = sum(1 for a in analyses for r in a.layers if _plottable(r))
+    note = (
+        f"{plotted} layers plotted"
+        + (f"; {skipped} with no FLOPs or no bytes are not on the log-log plot" if skipped else "")
+        + "."
+    )
+    values = {
+        "generator": esc(GENERATOR),
+        "title": esc(title),
+        "meta": _meta_rows(analyses, esc(date)),
+        "warnings": _warnings(analyses),
+        "summary": summary,
+        "plot_note": note,
+        "breakdown": breakdown,
+        "bottlenecks": bottlenecks,
+        "top": str(top),
+        "table": _table(analyses),
+        "rows": str(sum(len(a.layers) for a in analyses)),
+        "figure": script_json(fig),
+        "plotly": _plotly_js(),
+    }
+    return _fill(_template("report.html"), values)

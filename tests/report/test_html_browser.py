@@ -1,0 +1,175 @@
+"""The HTML report in a real headless Chromium: it renders, plots, sorts, escapes.
+
+Needs the system Chromium (``apt-get install -y chromium``; CI installs it) and the
+``playwright`` Python package; skipped with a clear reason without them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import roofline
+from roofline.analysis import analyze
+from roofline.devices import get_device
+from roofline.report.html import roofline_report
+from roofline.report.output import write_text
+
+CHROMIUM = os.environ.get("ROOFLINE_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+EVIL = "<img src=x onerror=alert(1)>"
+EVIL_SCRIPT = "</script><script>alert(2)</script>"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium`")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def evil_model() -> nn.Module:
+    """conv -> ReLU named like an XSS payload -> pool -> linear named like a script end."""
+    m = nn.Sequential()
+    m.add_module("conv", nn.Conv2d(3, 8, 3, padding=1))
+    m.add_module(EVIL, nn.ReLU())
+    m.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    m.add_module("flat", nn.Flatten())
+    m.add_module(EVIL_SCRIPT, nn.Linear(8, 4))
+    return m
+
+
+def open_report(browser, path: Path):
+    """Open ``path`` with the network cut off; collect console errors, dialogs, requests."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    seen = {"errors": [], "dialogs": [], "remote": []}
+    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+
+    def on_dialog(d):
+        seen["dialogs"].append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
+
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            seen["remote"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(path.as_uri())
+    page.wait_for_selector("#roofline .main-svg")
+    return page, seen
+
+
+def traces(page) -> list[dict]:
+    return page.evaluate(
+        """() => document.getElementById('roofline').data.map(t => ({
+            name: t.name, series: (t.meta || {}).series, n: (t.x || []).length,
+            visible: t.visible}))"""
+    )
+
+
+def not_blank(png: bytes) -> float:
+    """Standard deviation of the grey levels: 0 for a blank (one-colour) screenshot."""
+    from PIL import Image, ImageStat
+
+    img = Image.open(io.BytesIO(png)).convert("L")
+    return ImageStat.Stat(img).stddev[0]
+
+
+def test_profile_report_in_chromium(browser, tmp_path):
+    prof = roofline.profile(evil_model(), (torch.randn(2, 3, 16, 16),), name="evil")
+    dev = get_device("3090")
+    a = analyze(prof, dev, "fp16", depth=None)
+    path = write_text(tmp_path / "r.html", roofline_report([a], date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        # every layer of this model has FLOPs and bytes, so every one is a point
+        layers = a.layers
+        assert [r.type for r in layers] == ["Conv2d", "ReLU", "AdaptiveAvgPool2d", "Linear"]
+        ts = traces(page)
+        series = [t["series"] for t in ts]
+        # fp16 on the 3090: roof, plain-pipe roof (35.6 < 71 TFLOP/s), the other
+        # precisions the spec has (fp64 fp32 tf32 bf16 int8), ridge, one trace per layer
+        # type, one per bound (hidden until the button), the whole model
+        others = [p for p in dev.peaks if p != "fp16"]
+        bounds = {r.bound for r in layers}
+        assert series.count("roof") == 1
+        assert series.count("vector roof") == 1
+        assert series.count("other roof") == len(others) == 5
+        assert series.count("ridge") == 1
+        assert series.count("type") == 4  # four distinct layer types
+        assert series.count("bound") == len(bounds)
+        assert series.count("model") == 1
+        assert len(ts) == 1 + 1 + 5 + 1 + 4 + len(bounds) + 1
+        assert sum(t["n"] for t in ts if t["series"] == "type") == len(layers)
+        assert sum(t["n"] for t in ts if t["series"] == "bound") == len(layers)
+        # the plot drew those points (SVG markers of the visible layer traces + model)
+        drawn = page.locator("#roofline .scatterlayer .trace .points path").count()
+        assert drawn >= len(layers) + 1
+        # one table row per layer
+        assert page.locator("#layers tbody tr").count() == len(layers)
+        # escaping: the names are text, no element was injected, nothing ran
+        body = page.locator("#layers").inner_text()
+        assert EVIL in body and EVIL_SCRIPT in body
+        assert page.locator("img").count() == 0
+        assert page.evaluate("() => document.querySelectorAll('script').length") == 3
+        # sorting by time (descending on the second click) puts the slowest layer first
+        page.locator("#layers th", has_text="time").first.click()
+        page.locator("#layers th", has_text="time").first.click()
+        slowest = max(layers, key=lambda r: r.time_s)
+        assert slowest.name in page.locator("#layers tbody tr").first.inner_text()
+        png = page.screenshot(full_page=True)
+        assert not_blank(png) > 10
+        assert not seen["errors"], seen["errors"]
+        assert not seen["dialogs"], seen["dialogs"]
+        assert not seen["remote"], seen["remote"]
+    finally:
+        page.close()
+
+
+def test_compare_report_in_chromium(browser, tmp_path):
+    small = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    big = roofline.profile(evil_model(), (torch.randn(8, 3, 32, 32),), name="big")
+    devs = [get_device("3090"), get_device("t4")]
+    analyses = [analyze(p, d, "fp32") for p in (small, big) for d in devs]
+    path = write_text(tmp_path / "c.html", roofline_report(analyses, date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        ts = traces(page)
+        series = [t["series"] for t in ts]
+        assert series.count("roof") == 2  # one per device
+        assert series.count("ridge") == 2
+        assert series.count("analysis") == 4  # one per (model, device)
+        assert series.count("model") == 4
+        n_layers = sum(len(a.layers) for a in analyses)
+        assert sum(t["n"] for t in ts if t["series"] == "analysis") == n_layers
+        assert page.locator("#layers tbody tr").count() == n_layers
+        assert page.locator("table.compare tbody tr").count() == 4
+        assert not_blank(page.screenshot()) > 10
+        assert not seen["errors"] and not seen["dialogs"] and not seen["remote"]
+    finally:
+        page.close()

@@ -437,6 +437,7 @@ def estimate_from_params(
             cublas_workspace_bytes=cublas_workspace_bytes,
             input_shape=shape,
         ),
+        detail={"step_temporary_in_total": step_temp if step_temp >= amp_copies else 0},
         naive_seed=naive_seed_formula(
             p,
             batch * math.prod(shape) * 4 if shape else 0,
@@ -476,7 +477,6 @@ def estimate_from_model(
     mode = check_mode(mode)
     optimizer = check_optimizer(optimizer)
     headroom = _check_headroom(headroom)
-    training = mode == "training"
     own = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     stored, compute = _resolve_dtypes(dtype if dtype is not None else own, amp)
     frozen = split_prefixes(model, freeze) if freeze not in (None, "", ()) else ()
@@ -620,6 +620,7 @@ def _from_trace(
             temporaries = step_temp
             not_live = tr.saved - left
             peak_module, peak_phase = "", "optimizer step"
+            detail["step_temporary_in_total"] = step_temp
             slack = persistent_slack + sum(segment_slack(n * es) for n, es, t in params if t)
         # reconcile the traced (block-rounded) grads with the exact gradient bytes
         temporaries += tr.grads - gradients if tr.grads > gradients else 0
@@ -866,9 +867,11 @@ def devices_needed(
 
     def fsdp(n: int) -> int:
         e = at(math.ceil(global_batch / n))
-        state = e.model_state
+        # each device keeps 1/n of the weights, gradients and optimizer state, and runs
+        # the optimizer step (and its temporary) on its shard only
+        shardable = e.model_state + int(e.detail.get("step_temporary_in_total", 0))
         gathered = 2 * 2 * unit_params_bytes if n > 1 else 0
-        return e.total - state + math.ceil(state / n) + gathered
+        return e.total - shardable + math.ceil(shardable / n) + gathered
 
     def smallest(cost: Callable[[int], int], name: str) -> ParallelPlan:
         # cost falls with n (activations at B/n, state / n); search powers of two,

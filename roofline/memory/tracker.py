@@ -381,10 +381,10 @@ def trace(
     for x in inputs:
         live.ignored.add(x.untyped_storage()._cdata)
 
+    from torch.nn.utils.stateless import _reparametrize_module
+
     def forward() -> Any:
-        return torch.func.functional_call(
-            model, state_dict, tuple(run_args), run_kwargs, strict=False
-        )
+        return model(*run_args, **run_kwargs)
 
     autocast = (
         torch.autocast("cpu", dtype=amp_dtype)
@@ -401,6 +401,9 @@ def trace(
             _module_hooks(model, state, shapes),
             _checkpointed(model, checkpoint if training else ()),
             outer,
+            # the fake parameters stay in place through backward: checkpointed
+            # modules run their forward again there
+            _reparametrize_module(model, state_dict, tie_weights=True, strict=False),
         ):
             if not training:
                 with torch.no_grad(), counter, autocast:

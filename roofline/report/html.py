@@ -448,7 +448,7 @@ def _cards(a: RooflineAnalysis) -> str:
             ),
             _card(
                 "work",
-                si(t.flops, "FLOPs"),
+                f"{si(t.flops)} <small>FLOPs</small>",
                 f"{si(t.matrix_flops // 2)} MACs · {si(t.params)} params",
             ),
             _card(
@@ -464,7 +464,7 @@ def _cards(a: RooflineAnalysis) -> str:
             ),
             _card(
                 "bound",
-                f"{t.bound}-bound",
+                t.bound,
                 f"{t.memory_bound_layers} memory- / {t.compute_bound_layers} compute-bound layers "
                 f"({100 * mem_share:.0f}% of time memory-bound)",
                 cls=f"bound-{t.bound}",

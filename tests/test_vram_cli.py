@@ -1,0 +1,131 @@
+"""``roofline vram`` through roofline.cli.main: output, JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from roofline.cli import main
+
+JSON_KEYS = (
+    "weights",
+    "gradients",
+    "optimizer",
+    "activations",
+    "workspace",
+    "overhead",
+    "total",
+    "total_with_headroom",
+)
+
+
+def test_params_quick_estimate(capsys):
+    assert main(["vram", "--params", "100M", "--batch", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "weights" in out and "total / 0.8" in out
+    assert "seed formula" in out  # the seed's naive number beside ours
+
+
+def test_params_training_json(tmp_path):
+    path = tmp_path / "v.json"
+    rc = main(
+        [
+            "vram",
+            "--params",
+            "100M",
+            "--mode",
+            "training",
+            "--optimizer",
+            "adamw",
+            "--amp",
+            "--json",
+            str(path),
+        ]
+    )
+    assert rc == 0
+    data = json.loads(path.read_text())
+    for k in JSON_KEYS:
+        assert k in data
+    # 16 B/param: fp32 master weights 4 + fp32 grads 4 + exp_avg 4 + exp_avg_sq 4
+    assert data["weights"] + data["gradients"] + data["optimizer"] == 1_600_000_000
+    a = data["assumptions"]
+    assert (a["optimizer"], a["amp"], a["batch"], a["headroom"]) == ("adamw", True, 1, 0.8)
+    assert a["dtype"] == "float32" and a["compute_dtype"] == "float16"
+    assert data["total_with_headroom"] == -(-data["total"] * 10 // 8)
+
+
+def test_gpu_fit_in_json(tmp_path):
+    path = tmp_path / "fit.json"
+    rc = main(
+        [
+            "vram",
+            "--params",
+            "7B",
+            "--dtype",
+            "bf16",
+            "--mode",
+            "training",
+            "--gpu",
+            "3090",
+            "--json",
+            str(path),
+        ]
+    )
+    assert rc == 0
+    dev = json.loads(path.read_text())["devices"][0]
+    assert dev["fits"] is False
+    assert dev["parallel"]["ddp"]["devices"] is None
+    assert dev["parallel"]["fsdp"]["devices"] > 1
+
+
+def test_spec_max_batch(capsys):
+    rc = main(["vram", "examples/resnet50.yaml", "--gpu", "3090", "--max-batch"])
+    assert rc == 0
+    captured = capsys.readouterr()
+    assert "max batch" in captured.out
+    assert "tracing batch" in captured.err  # progress on stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["vram", "--params", "100X"],
+        ["vram", "--params", "-5M"],
+        ["vram", "--params=-5M"],
+        ["vram", "--params", "1M", "--batch", "0"],
+        ["vram", "--params", "1M", "--optimizer", "adafactor"],
+        ["vram", "--params", "1M", "--dtype", "int4"],
+        ["vram", "--params", "1M", "--headroom", "1.5"],
+        ["vram", "examples/resnet50.yaml", "--freeze", "backbone", "--mode", "training"],
+        ["vram", "examples/resnet50.yaml", "--params", "1M"],
+        ["vram"],
+        ["vram", "--params", "1M", "--max-batch"],
+        ["vram", "--params", "1M", "--freeze", "3"],
+        ["vram", "--params", "1M", "--gpu", "no-such-gpu-9000"],
+    ],
+)
+def test_bad_input_is_one_line_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(autouse=True)
+def _argparse_exit_as_return(monkeypatch):
+    """Turn argparse's SystemExit(2) into a return value so one test covers both."""
+    import roofline.cli as cli
+
+    real = cli.main
+
+    def wrapped(argv):
+        try:
+            return real(argv)
+        except SystemExit as exc:
+            return exc.code
+
+    monkeypatch.setattr(cli, "main", wrapped)
+    globals()["main"] = wrapped
+    yield
+    globals()["main"] = real

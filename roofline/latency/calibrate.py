@@ -134,13 +134,18 @@ class CurveFit:
 
 
 def curve_from_samples(samples: Sequence[tuple[float, float]]) -> CurveFit:
-    """A monotone-in-size curve from (bytes, rate) samples (sorted, duplicates merged)."""
+    """A curve from (bytes, rate) samples: sorted, duplicates merged, and the time
+    ``bytes / rate`` made non-decreasing in bytes (moving more bytes never takes less
+    time; a small size that was slower than a larger one was interference)."""
     by: dict[float, list[float]] = {}
     for s, r in samples:
         if r > 0:
             by.setdefault(float(s), []).append(r)
     sizes = sorted(by)
-    return CurveFit(tuple(sizes), tuple(statistics.median(by[s]) for s in sizes))
+    times = [s / statistics.median(by[s]) for s in sizes]
+    for i in range(len(times) - 2, -1, -1):
+        times[i] = min(times[i], times[i + 1])
+    return CurveFit(tuple(sizes), tuple(s / t for s, t in zip(sizes, times, strict=True)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,137 @@
+"""``roofline bench``: measure a model's latency and put it beside the predictions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from roofline.cli.profile_cmd import depth_arg, positive_int
+from roofline.errors import MeasurementError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure latency (end to end and per layer) beside naive and calibrated predictions",
+        description="Run the model on real random inputs: warm-up, then the median and "
+        "interquartile range of many timed runs (CUDA: synchronised), per-layer times, and "
+        "the naive-roofline and calibrated predictions beside them.",
+    )
+    p.add_argument("spec", help="model spec (.yaml): import-path or YOLO format")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run")
+    p.add_argument(
+        "--batch", type=positive_int, nargs="+", metavar="B", help="batch sizes (e.g. 1 8 32)"
+    )
+    p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
+    p.add_argument(
+        "--optimizer-step", action="store_true", help="training: include an SGD optimizer step"
+    )
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    p.add_argument("--repeat", type=positive_int, default=10, help="timed runs (default 10)")
+    p.add_argument(
+        "--per-layer",
+        choices=("hooks", "profiler", "none"),
+        default="hooks",
+        help="per-layer timing method (default hooks; see docs/latency.md)",
+    )
+    p.add_argument("--layer-passes", type=positive_int, default=3, help="per-layer passes")
+    p.add_argument("--depth", type=depth_arg, default=1, help="layer depth of the table")
+    p.add_argument("--threads", type=positive_int, help="CPU: torch threads (default: torch's)")
+    p.add_argument(
+        "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"
+    )
+    p.add_argument("--json", metavar="FILE", help="write every run as JSON")
+    p.add_argument("--force", action="store_true", help="overwrite files not written by roofline")
+    yolo = p.add_argument_group("YOLO-format specs")
+    yolo.add_argument("--imgsz", type=positive_int, help="input image size (default 640)")
+    yolo.add_argument("--nc", type=positive_int, help="number of classes")
+    yolo.add_argument("--fuse", action="store_true", help="fold BatchNorm into the conv")
+    p.set_defaults(run=run)
+
+
+def _progress(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from roofline.latency.compare import compare_latency, latency_summary, latency_table
+    from roofline.latency.measure import OutOfMemory, check_device, measure
+    from roofline.spec import load_spec
+
+    if args.warmup < 0:
+        raise MeasurementError(f"--warmup must be 0 or more, got {args.warmup}")
+    check_device(args.device)  # fails early, with one line, when CUDA is absent
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    overrides = {"imgsz": args.imgsz, "nc": args.nc, "fuse": True if args.fuse else None}
+    spec = load_spec(args.spec, mode=args.mode, **overrides)
+    batches = args.batch or [spec.batch or 1]
+    device = eff = None
+    if not args.no_predict:
+        from roofline.latency.store import ensure_efficiency
+
+        device, eff = ensure_efficiency(args.device, progress=_progress)
+    method = None if args.per_layer == "none" else args.per_layer
+    results: list[dict[str, Any]] = []
+    ran: list[int] = []
+    failure: MeasurementError | None = None
+    for b in batches:
+        try:
+            m = measure(
+                spec,
+                device=args.device,
+                batch=b,
+                warmup=args.warmup,
+                repeat=args.repeat,
+                layer_method=method,
+                layer_passes=args.layer_passes,
+                optimizer_step=args.optimizer_step,
+                progress=_progress,
+            )
+        except OutOfMemory as exc:
+            largest = f"the largest batch that ran: {max(ran)}" if ran else "no batch size ran"
+            failure = MeasurementError(f"batch {b}: out of memory ({exc}); {largest}")
+            break
+        finally:
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
+        ran.append(b)
+        if device is not None:
+            from roofline.counting import profile_spec
+            from roofline.latency.predict import predict
+
+            prof = profile_spec(spec.with_batch(b))
+            pred = predict(prof, device, "fp32", efficiency=eff, depth=args.depth)
+            report = compare_latency(pred, m, args.depth)
+            print(latency_table(report))
+            print(latency_summary(report))
+            print()
+            results.append(report.as_dict())
+        else:
+            print(
+                f"{m.model} batch {m.batch} on {m.device_name}: median "
+                f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
+                f"({len(m.timing.samples)} runs)"
+            )
+            results.append(
+                {
+                    "measurement": m.as_dict(),
+                    "latency": {
+                        "naive_s": None,
+                        "predicted_s": None,
+                        "measured_s": m.median_s,
+                        "measured_spread_s": m.spread_s,
+                    },
+                }
+            )
+    if args.json and results:
+        from roofline.report.output import write_json
+
+        path = write_json(args.json, {"spec": str(args.spec), "runs": results}, force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
+    if failure is not None:
+        raise failure
+    return 0

@@ -1,0 +1,217 @@
+"""Prediction beside measurement: per layer and end to end, with the error of each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tabulate import tabulate
+
+from roofline.latency.measure import Measurement
+from roofline.latency.predict import LatencyPrediction, LayerPrediction
+
+
+def rel_error(predicted: float | None, measured: float | None) -> float | None:
+    """(predicted − measured) / measured; None when either is missing or measured is 0."""
+    if predicted is None or not measured:
+        return None
+    return (predicted - measured) / measured
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    """One layer (or the model): naive, calibrated and measured seconds."""
+
+    name: str
+    type: str
+    naive_s: float
+    predicted_s: float | None
+    measured_s: float | None
+    measured_spread_s: float | None
+    explanation: tuple[str, ...] = ()
+    self_only: bool = False
+    flops: int = 0
+    bytes: int = 0
+
+    @property
+    def naive_error(self) -> float | None:
+        return rel_error(self.naive_s, self.measured_s)
+
+    @property
+    def predicted_error(self) -> float | None:
+        return rel_error(self.predicted_s, self.measured_s)
+
+    def latency(self) -> dict[str, float | None]:
+        return {
+            "naive_s": self.naive_s,
+            "predicted_s": self.predicted_s,
+            "measured_s": self.measured_s,
+            "measured_spread_s": self.measured_spread_s,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "self_only": self.self_only,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "latency": self.latency(),
+            "error": {"naive": self.naive_error, "predicted": self.predicted_error},
+            "explanation": list(self.explanation),
+        }
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """The model row and the layer rows of a prediction compared with a measurement."""
+
+    model: LatencyRow
+    layers: tuple[LatencyRow, ...]
+    prediction: LatencyPrediction
+    measurement: Measurement | None
+    depth: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: ``latency: {naive_s, predicted_s, measured_s, measured_spread_s}``
+        for the model and on every layer row."""
+        m = self.measurement
+        return {
+            "model": self.prediction.model,
+            "device": self.prediction.device,
+            "precision": self.prediction.precision,
+            "batch": self.prediction.batch,
+            "mode": self.prediction.mode,
+            "latency": self.model.latency(),
+            "error": {"naive": self.model.naive_error, "predicted": self.model.predicted_error},
+            "explanation": list(self.model.explanation),
+            "calibrated": self.prediction.calibrated,
+            "note": self.prediction.note,
+            "measurement": m.as_dict() if m else None,
+            "depth": self.depth,
+            "layers": [r.as_dict() for r in self.layers],
+        }
+
+
+def _row(layer: LayerPrediction, measurement: Measurement | None) -> LatencyRow:
+    mt = measurement.layer_time(layer.name, layer.self_only) if measurement else None
+    return LatencyRow(
+        name=layer.name,
+        type=layer.type,
+        naive_s=layer.naive_s,
+        predicted_s=layer.predicted_s,
+        measured_s=mt[0] if mt else None,
+        measured_spread_s=mt[1] if mt else None,
+        explanation=layer.explanation,
+        self_only=layer.self_only,
+        flops=layer.flops,
+        bytes=layer.bytes,
+    )
+
+
+def compare_latency(
+    prediction: LatencyPrediction,
+    measurement: Measurement | None,
+    depth: int | None = None,
+) -> LatencyReport:
+    """Put ``prediction`` beside ``measurement`` (None: prediction only), per layer at
+    ``depth`` (default: the prediction's depth) and end to end.
+
+    Per-layer measured times are the instrumented per-module times (hooks or profiler,
+    ``Measurement.layer_method``); the model's measured time is the uninstrumented
+    end-to-end median and its interquartile range.
+    """
+    d = prediction.depth if depth is None else depth
+    total = LatencyRow(
+        name="(model)",
+        type=prediction.model,
+        naive_s=prediction.naive_s,
+        predicted_s=prediction.predicted_s,
+        measured_s=measurement.median_s if measurement else None,
+        measured_spread_s=measurement.spread_s if measurement else None,
+        explanation=prediction.explanation(),
+        flops=prediction.profile.totals().flops,
+        bytes=prediction.profile.totals().bytes,
+    )
+    rows = tuple(_row(layer, measurement) for layer in prediction.layers(d))
+    return LatencyReport(total, rows, prediction, measurement, d)
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1e3:.3f}"
+
+
+def _err(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.0f}%"
+
+
+def latency_table(report: LatencyReport, max_rows: int | None = None) -> str:
+    """Per-layer naive / calibrated / measured milliseconds, errors and the reason."""
+    headers = [
+        "layer",
+        "type",
+        "naive ms",
+        "calibrated ms",
+        "measured ms",
+        "± (IQR)",
+        "naive err",
+        "calib. err",
+        "why",
+    ]
+    rows = []
+    layers = report.layers if max_rows is None else report.layers[:max_rows]
+    for r in layers:
+        rows.append(
+            [
+                r.name + (" (self)" if r.self_only else ""),
+                r.type,
+                _ms(r.naive_s),
+                _ms(r.predicted_s),
+                _ms(r.measured_s),
+                _ms(r.measured_spread_s),
+                _err(r.naive_error),
+                _err(r.predicted_error),
+                "; ".join(r.explanation[:2]),
+            ]
+        )
+    m = report.model
+    rows.append(
+        [
+            "total (end to end)",
+            "",
+            _ms(m.naive_s),
+            _ms(m.predicted_s),
+            _ms(m.measured_s),
+            _ms(m.measured_spread_s),
+            _err(m.naive_error),
+            _err(m.predicted_error),
+            "",
+        ]
+    )
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def latency_summary(report: LatencyReport) -> str:
+    """A few lines: end-to-end figures, per-layer coverage, and the model's explanation."""
+    m, meas = report.model, report.measurement
+    lines = [
+        f"{report.prediction.model} on {report.prediction.device}, batch "
+        f"{report.prediction.batch}, {report.prediction.mode}:"
+        f" naive {_ms(m.naive_s)} ms, calibrated {_ms(m.predicted_s)} ms"
+        + (
+            f", measured {_ms(m.measured_s)} ms ± {_ms(m.measured_spread_s)} (IQR)"
+            if m.measured_s is not None
+            else ""
+        )
+    ]
+    if meas is not None and meas.per_layer_sum_s:
+        lines.append(
+            f"per-layer times from {meas.layer_method} ({meas.layer_passes} passes); "
+            f"instrumented total {_ms(meas.per_layer_sum_s)} ms "
+            f"= {meas.per_layer_sum_s / meas.median_s:.2f}x the end-to-end median"
+        )
+    for tag in m.explanation:
+        lines.append(f"  - {tag}")
+    if report.prediction.note:
+        lines.append(f"note: {report.prediction.note}")
+    return "\n".join(lines)

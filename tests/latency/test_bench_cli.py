@@ -1,0 +1,129 @@
+"""`roofline bench` end to end on a tiny model, and its bad-input messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from roofline.cli import main
+from roofline.latency.store import store_efficiency
+from tests.latency.test_predict import eff
+
+TINY = """\
+name: TinyCNN
+model: tests.fixtures.models:TinyCNN
+inputs:
+  - shape: [2, 3, 8, 8]
+"""
+
+
+def spec(tmp_path, text=TINY, name="tiny.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_bench_measure_only(tmp_path, capsys):
+    rc = main(
+        [
+            "bench",
+            str(spec(tmp_path)),
+            "--no-predict",
+            "--warmup",
+            "1",
+            "--repeat",
+            "2",
+            "--per-layer",
+            "none",
+            "--batch",
+            "1",
+            "2",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "batch 1" in out and "batch 2" in out and "median" in out
+    assert "bench: TinyCNN b2: run 2/2" in err  # progress on stderr
+
+
+def test_bench_with_prediction_json(tmp_path, capsys, monkeypatch):
+    # a stored hand-made calibration, so the test does not calibrate (fast, no timing)
+    from roofline.devices import host_cpu
+
+    monkeypatch.setattr(host_cpu, "FULL", host_cpu.QUICK)
+    store_efficiency(eff().__class__(**{**eff().__dict__, "threads": torch.get_num_threads()}))
+    out_json = tmp_path / "r.json"
+    rc = main(
+        [
+            "bench",
+            str(spec(tmp_path)),
+            "--warmup",
+            "1",
+            "--repeat",
+            "2",
+            "--layer-passes",
+            "1",
+            "--json",
+            str(out_json),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "total (end to end)" in out and "calibrated" in out
+    data = json.loads(out_json.read_text())
+    keys = {"naive_s", "predicted_s", "measured_s", "measured_spread_s"}
+    run = data["runs"][0]
+    assert set(run["latency"]) == keys and run["latency"]["measured_s"] > 0
+    assert run["layers"] and all(set(r["latency"]) == keys for r in run["layers"])
+    assert any(r["latency"]["measured_s"] for r in run["layers"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_bench_cuda_without_cuda(tmp_path, capsys):
+    rc = main(["bench", str(spec(tmp_path)), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and "CUDA is not available" in err
+
+
+def test_bench_model_failing_on_real_tensors(tmp_path, capsys):
+    text = TINY.replace("tests.fixtures.models:TinyCNN", "tests.latency.models:FailsOnRealTensors")
+    text = text.replace("[2, 3, 8, 8]", "[2, 4]")
+    rc = main(["bench", str(spec(tmp_path, text)), "--no-predict", "--repeat", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    # progress lines, then exactly one error line and no traceback
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("roofline: error:") and err.count("roofline: error") == 1
+    assert "failed on real tensors" in last and "ValueError" in last
+
+
+def test_bench_out_of_memory_reports_largest_batch(tmp_path, capsys):
+    text = TINY.replace("tests.fixtures.models:TinyCNN", "tests.latency.models:OomAboveBatch2")
+    text = text.replace("[2, 3, 8, 8]", "[2, 4]")
+    rc = main(
+        [
+            "bench",
+            str(spec(tmp_path, text)),
+            "--no-predict",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--per-layer",
+            "none",
+            "--batch",
+            "1",
+            "2",
+            "4",
+            "8",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert "batch 2" in out  # the batches that ran are shown
+    last = err.strip().splitlines()[-1]
+    assert "batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last

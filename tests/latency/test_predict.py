@@ -1,0 +1,219 @@
+"""Prediction on a hand-made device and calibration, numbers derived by hand."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
+from roofline.devices.model import Device, MeasuredCeilings, Peak
+from roofline.latency.calibrate import CurveFit, EfficiencyModel, GridFit
+from roofline.latency.compare import compare_latency, latency_table, rel_error
+from roofline.latency.measure import Measurement, ModuleTime, Timing
+from roofline.latency.predict import efficiency_of, predict
+
+# 1 TFLOP/s on every pipe, 100 GB/s
+DEVICE = Device(
+    key="hand",
+    name="Hand-made",
+    vendor="test",
+    kind="cpu",
+    aliases=(),
+    memory_bytes=0,
+    memory_bandwidth_bytes_per_s=1e11,
+    peaks={"fp32": Peak(1e12, "plain", "hand")},
+    plain_peaks={"fp32": Peak(1e12, "plain", "hand")},
+)
+
+
+def eff(async_launch: bool = False, dw_rate: float = 1e10) -> EfficiencyModel:
+    """GEMMs at 250 GFLOP/s, depthwise at ``dw_rate``, elementwise at 40 GB/s, copies
+    at 20 GB/s; 10 µs per op, 1 µs per module call (one grid point: constant fits)."""
+    return EfficiencyModel(
+        device="hand",
+        kind="cpu",
+        launch_overhead_s=1e-5,
+        module_overhead_s=1e-6,
+        matrix={
+            "gemm": GridFit(((6.0, 6.0, 6.0),), (2.5e11,)),
+            "depthwise_conv": GridFit(((10.0, 5.0, 3.0),), (dw_rate,)),
+        },
+        memory={"elementwise": CurveFit((1e3,), (4e10,)), "copy": CurveFit((1e3,), (2e10,))},
+        async_launch=async_launch,
+    )
+
+
+def op(name, module, cls, matrix=0, vector=0, read=0, written=0, dims=None):
+    return OpRecord(
+        name, module, "forward", cls, matrix, vector, read, written, 0, "float32", dims=dims or {}
+    )
+
+
+def hand_profile(extra_ops=()):
+    modules = (
+        ModuleInfo("", "Net", 0, 0, 0, 0, 0, False, calls=1),
+        ModuleInfo("fc", "Linear", 1, 0, 0, 0, 0, True, calls=1),
+        ModuleInfo("act", "ReLU", 1, 0, 0, 0, 0, True, calls=1),
+    )
+    ops = (
+        # 1 GFLOP GEMM moving 10 MB
+        op(
+            "aten.addmm.default",
+            "fc",
+            "gemm",
+            matrix=10**9,
+            read=8 * 10**6,
+            written=2 * 10**6,
+            dims={"m": 1000, "n": 1000, "k": 500},
+        ),
+        # ReLU: 1 MFLOP, 8 MB
+        op(
+            "aten.relu.default",
+            "act",
+            "elementwise",
+            vector=10**6,
+            read=4 * 10**6,
+            written=4 * 10**6,
+        ),
+        *extra_ops,
+    )
+    return ModelProfile("hand", "inference", ({"shape": [4, 500]},), "float32", modules, ops)
+
+
+def test_naive_is_the_plain_roofline():
+    p = predict(hand_profile(), DEVICE, efficiency=None)
+    # GEMM: max(1e9 / 1e12, 1e7 / 1e11) = max(1e-3, 1e-4) = 1e-3 s
+    # ReLU: max(1e6 / 1e12, 8e6 / 1e11) = max(1e-6, 8e-5) = 8e-5 s
+    assert p.naive_s == pytest.approx(1.08e-3)
+    assert p.predicted_s is None and not p.calibrated
+    assert "calibrate" in p.explanation()[0]
+
+
+def test_calibrated_cpu_sums_kernel_and_overhead():
+    p = predict(hand_profile(), DEVICE, efficiency=eff())
+    # GEMM: compute 1e9 / 2.5e11 = 4e-3; memory 1e7 / 2e10 (copy curve) = 5e-4;
+    #       4e-3 + 1e-5 launch = 4.01e-3
+    # ReLU: compute 1e6 / 1e12 = 1e-6; memory 8e6 / 4e10 = 2e-4; 2e-4 + 1e-5 = 2.1e-4
+    # 3 module calls x 1e-6 = 3e-6
+    assert p.ops[0].predicted_s == pytest.approx(4.01e-3)
+    assert p.ops[0].limiter == "compute"
+    assert p.ops[0].efficiency == pytest.approx(0.25)  # 2.5e11 / 1e12
+    assert p.ops[1].predicted_s == pytest.approx(2.1e-4)
+    assert p.ops[1].limiter == "memory"
+    assert p.ops[1].efficiency == pytest.approx(0.4)  # 4e10 / 1e11
+    assert p.predicted_s == pytest.approx(4.223e-3)
+    rows = {r.name: r for r in p.layers(1)}
+    assert rows["fc"].predicted_s == pytest.approx(4.011e-3)  # + its own module call
+    assert rows["act"].predicted_s == pytest.approx(2.11e-4)
+    assert "gemm: compute-bound at 25% of peak" in rows["fc"].explanation
+
+
+def test_calibrated_cuda_overlaps_launch_with_kernels():
+    p = predict(hand_profile(), DEVICE, efficiency=eff(async_launch=True))
+    # max(kernel, launch): 4e-3 and 2e-4; + 3 module calls x 1e-6
+    assert p.predicted_s == pytest.approx(4e-3 + 2e-4 + 3e-6)
+
+
+def test_launch_bound_and_depthwise_tags():
+    tiny = op("aten.add.Tensor", "act", "elementwise", vector=100, read=800, written=400)
+    dw = op(
+        "aten.convolution.default",
+        "fc",
+        "depthwise_conv",
+        matrix=10**7,
+        read=10**5,
+        written=10**5,
+        dims={"n": 1, "c_in": 32, "c_out": 32, "kernel": 9, "out_spatial": 1024, "groups": 32},
+    )
+    p = predict(hand_profile((tiny, dw)), DEVICE, efficiency=eff(dw_rate=1e10))
+    # the tiny add: 1200 B / 4e10 = 3e-8 s of work against 1e-5 s of dispatch
+    assert p.ops[2].limiter == "overhead"
+    # depthwise: 1e7 / 1e10 = 1e-3 s, i.e. 1% of the 1 TFLOP/s peak
+    assert p.ops[3].predicted_s == pytest.approx(1e-3 + 1e-5)
+    fc = next(r for r in p.layers(1) if r.name == "fc")
+    assert any(t.startswith("depthwise conv: low efficiency (1% of peak)") for t in fc.explanation)
+
+
+def test_efficiency_stored_with_the_device_is_used():
+    m = MeasuredCeilings(
+        {"fp32": 1e12},
+        {"fp32": 1e12},
+        1e11,
+        1e-5,
+        "now",
+        "x",
+        "h",
+        extra={"efficiency": eff().as_dict()},
+    )
+    dev = Device(**{**DEVICE.__dict__, "measured": m})
+    assert efficiency_of(dev) == eff()
+    assert predict(hand_profile(), dev).predicted_s == pytest.approx(4.223e-3)
+
+
+def test_compare_latency_rows_and_json_keys():
+    p = predict(hand_profile(), DEVICE, efficiency=eff(), depth=1)
+    meas = Measurement(
+        model="hand",
+        device="cpu",
+        device_name="cpu",
+        batch=4,
+        mode="inference",
+        timing=Timing((4e-3, 5e-3, 6e-3)),
+        warmup=1,
+        threads=1,
+        torch_version="x",
+        layer_method="hooks",
+        modules={
+            "": ModuleTime("", 5e-3, 0.0, 0, 0, 1),
+            "fc": ModuleTime("fc", 4.5e-3, 4.5e-3, 1e-4, 1e-4, 1),
+            "act": ModuleTime("act", 5e-4, 5e-4, 0, 0, 1),
+        },
+    )
+    r = compare_latency(p, meas)
+    d = r.as_dict()
+    keys = {"naive_s", "predicted_s", "measured_s", "measured_spread_s"}
+    assert set(d["latency"]) == keys
+    assert all(set(row["latency"]) == keys for row in d["layers"])
+    assert d["latency"]["measured_s"] == 5e-3
+    # IQR of 4, 5, 6 ms: q25 4.5, q75 5.5 -> 1 ms
+    assert d["latency"]["measured_spread_s"] == pytest.approx(1e-3)
+    # naive error (1.08e-3 - 5e-3) / 5e-3 = -0.784
+    assert d["error"]["naive"] == pytest.approx(-0.784)
+    fc = next(row for row in d["layers"] if row["name"] == "fc")
+    assert fc["latency"]["measured_s"] == 4.5e-3
+    assert "total (end to end)" in latency_table(r)
+    assert rel_error(None, 1.0) is None and rel_error(1.0, 0.0) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    flops=st.integers(0, 10**12),
+    nbytes=st.integers(0, 10**10),
+    more=st.integers(1, 10**9),
+)
+def test_prediction_grows_with_work(flops, nbytes, more):
+    def t(f, b):
+        prof = hand_profile((op("aten.mm.default", "fc", "gemm", matrix=f, read=b),))
+        return predict(prof, DEVICE, efficiency=eff()).predicted_s
+
+    assert t(flops + more, nbytes) >= t(flops, nbytes)
+    assert t(flops, nbytes + more) >= t(flops, nbytes)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["fc", "act", ""]), st.integers(0, 10**9), st.integers(1, 10**8)),
+        max_size=6,
+    )
+)
+def test_layer_rows_add_up_to_the_model(extra):
+    ops = tuple(op("aten.mm.default", m, "gemm", matrix=f, read=b) for m, f, b in extra)
+    p = predict(hand_profile(ops), DEVICE, efficiency=eff())
+    rows = p.layers(1)
+    assert sum(r.naive_s for r in rows) == pytest.approx(p.naive_s)
+    # rows hold every op; only the call overhead of a container that runs no op
+    # itself (the root here: 1 µs) can be outside them
+    gap = p.predicted_s - sum(r.predicted_s for r in rows)
+    assert gap == pytest.approx(0.0, abs=1e-6 + 1e-12) or gap == pytest.approx(1e-6)

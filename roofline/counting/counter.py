@@ -15,49 +15,32 @@ read back during backward with ``torch._C._current_autograd_node()``.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from roofline.counting.formulas import T, is_free, lookup
 from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
+from roofline.counting.tracing import (
+    FAKE_OUTPUTS,
+    ModuleStack,
+    TagMode,
+    find_fake_mode,
+    module_hooks,
+    op_name,
+    quiet_fake_tensor_log,
+    to_fake,
+    train_mode,
+)
 from roofline.errors import CountingError
 from roofline.units import dtype_name
-
-_TAG = "roofline_module"
-
-#: Composite fast-path ops whose outputs we build ourselves under fake tensors, so
-#: that FakeTensorMode never falls back to running the real kernel on zeros.
-_FAKE_OUTPUTS = {
-    "aten._transformer_encoder_layer_fwd.default": lambda a, k: torch.empty_like(a[0]),
-    "aten._native_multi_head_attention.default": lambda a, k: _mha_outputs(a, k),
-}
-
-
-def _mha_outputs(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[torch.Tensor, Any]:
-    q, k = args[0], args[1]
-    need_weights = kwargs.get("need_weights", args[10] if len(args) > 10 else True)
-    average = kwargs.get("average_attn_weights", args[11] if len(args) > 11 else True)
-    out = torch.empty_like(q)
-    heads = int(args[4])
-    if not need_weights:
-        return out, torch.empty(0, dtype=q.dtype, device=q.device)
-    b, lq, lk = q.shape[0], q.shape[1], k.shape[1]
-    shape = (b, lq, lk) if average else (b, heads, lq, lk)
-    return out, torch.empty(shape, dtype=q.dtype, device=q.device)
-
-
-def _op_name(func: Any) -> str:
-    return f"{func.namespace}.{func._schema.name.split('::')[-1]}.{func._overloadname}"
 
 
 def _unique_elements(t: torch.Tensor) -> int:
@@ -95,8 +78,7 @@ def _named_args(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> di
 
 
 @dataclass
-class _State:
-    stack: list[str] = field(default_factory=lambda: [""])
+class _State(ModuleStack):
     ops: list[OpRecord] = field(default_factory=list)
     uncounted: Counter = field(default_factory=Counter)
     weight_storages: set[int] = field(default_factory=set)
@@ -105,36 +87,6 @@ class _State:
     #: dataflow for the fused estimate: per op, (storage key, bytes) read and written
     reads: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
     writes: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
-
-
-class _TagMode(TorchFunctionMode):
-    """Tags each new autograd node with the module path that created it."""
-
-    def __init__(self, state: _State) -> None:
-        super().__init__()
-        self.state = state
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
-        out = func(*args, **(kwargs or {}))
-        if torch.is_grad_enabled():
-            path = self.state.stack[-1]
-            for t in tree_flatten(out)[0]:
-                if isinstance(t, torch.Tensor) and t.grad_fn is not None:
-                    _tag_nodes(t.grad_fn, path)
-        return out
-
-
-def _tag_nodes(node: Any, path: str) -> None:
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        if n is None:
-            continue
-        meta = n.metadata
-        if _TAG in meta:
-            continue
-        meta[_TAG] = path
-        todo.extend(nxt for nxt, _ in n.next_functions)
 
 
 class _CountMode(TorchDispatchMode):
@@ -146,19 +98,15 @@ class _CountMode(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
-        name = _op_name(func)
+        name = op_name(func)
         st = self.state
-        if st.fake and name in _FAKE_OUTPUTS:
-            out = _FAKE_OUTPUTS[name](args, kwargs)
+        if st.fake and name in FAKE_OUTPUTS:
+            out = FAKE_OUTPUTS[name](args, kwargs)
         else:
             out = func(*args, **kwargs)
         if is_free(func):
             return out
-        node = torch._C._current_autograd_node()
-        if node is None:
-            phase, module = "forward", st.stack[-1]
-        else:
-            phase, module = "backward", node.metadata.get(_TAG, st.stack[-1])
+        phase, module = st.where()
         st.ops.append(self._record(func, name, args, kwargs, out, module, phase))
         return out
 
@@ -251,18 +199,6 @@ class _CountMode(TorchDispatchMode):
 # --------------------------------------------------------------------------- module facts
 
 
-def _shape_of(x: Any) -> Any:
-    if isinstance(x, torch.Tensor):
-        return tuple(x.shape)
-    if isinstance(x, list | tuple):
-        shapes = [_shape_of(v) for v in x]
-        return tuple(s for s in shapes if s is not None) or None
-    if isinstance(x, Mapping):
-        shapes = [_shape_of(v) for v in x.values()]
-        return tuple(s for s in shapes if s is not None) or None
-    return None
-
-
 def module_table(model: torch.nn.Module) -> list[dict[str, Any]]:
     """Parameter and buffer counts per module; shared parameters count once, at the
     first module (in definition order) that holds them."""
@@ -303,116 +239,6 @@ def module_table(model: torch.nn.Module) -> list[dict[str, Any]]:
     return table
 
 
-@contextlib.contextmanager
-def _module_hooks(model: torch.nn.Module, state: _State, shapes: dict[str, Any]) -> Iterator[None]:
-    """Track the running module with *global* module hooks.
-
-    Per-module hooks would change what the model runs: ``nn.TransformerEncoderLayer``
-    and ``nn.MultiheadAttention`` refuse their inference fast path when a module has
-    hooks attached. Global hooks are invisible to that check, and are removed after.
-    """
-    names = {id(mod): name for name, mod in model.named_modules() if name}
-    calls: Counter = Counter()
-
-    def pre(mod: torch.nn.Module, args: Any) -> None:
-        name = names.get(id(mod))
-        if name is None:
-            return
-        state.stack.append(name)
-        state.reached = name
-        calls[name] += 1
-        if name not in shapes:
-            shapes[name] = {"input": _shape_of(args)}
-
-    def post(mod: torch.nn.Module, args: Any, output: Any) -> None:
-        name = names.get(id(mod))
-        if name is None:
-            return
-        if len(state.stack) > 1 and state.stack[-1] == name:
-            state.stack.pop()
-        entry = shapes.setdefault(name, {})
-        entry.setdefault("output", _shape_of(output))
-        entry["calls"] = calls[name]
-
-    from torch.nn.modules.module import (
-        register_module_forward_hook,
-        register_module_forward_pre_hook,
-    )
-
-    handles = [
-        register_module_forward_pre_hook(pre),
-        register_module_forward_hook(post, always_call=True),
-    ]
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
-@contextlib.contextmanager
-def _mode(model: torch.nn.Module, training: bool) -> Iterator[None]:
-    """Put the model in train/eval mode, and restore every module's flag after."""
-    flags = {m: m.training for m in model.modules()}
-    try:
-        model.train(training)
-        yield
-    finally:
-        for m, f in flags.items():
-            m.training = f
-
-
-# --------------------------------------------------------------------------- fake tensors
-
-
-@contextlib.contextmanager
-def _quiet_fake_tensor_log() -> Iterator[None]:
-    """FakeTensorMode logs a traceback when a shape check fails; we report the error
-    ourselves, in one line, so silence that logger while counting."""
-    logger = logging.getLogger("torch._subclasses.fake_tensor")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _find_fake_mode(tensors: Sequence[torch.Tensor]) -> Any:
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    for t in tensors:
-        if isinstance(t, FakeTensor):
-            return t.fake_mode
-    return None
-
-
-def _to_fake(mode: Any, t: torch.Tensor) -> torch.Tensor:
-    """A fake CPU tensor with ``t``'s shape, strides, dtype and requires_grad.
-
-    Built directly over a meta tensor (which is what FakeTensorMode does inside), 8x
-    cheaper than ``mode.from_tensor`` for a model's few hundred weights; no data is
-    copied or allocated. Falls back to ``from_tensor`` if the constructor changes.
-    """
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    if isinstance(t, FakeTensor):
-        return t
-    device = torch.device("cpu") if t.device.type == "meta" else t.device
-    try:
-        meta = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
-        fake = FakeTensor(mode, meta, device)
-    except Exception:  # private constructor; use the public path
-        if t.device.type == "meta":
-            with mode:
-                fake = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="cpu")
-        else:
-            return mode.from_tensor(t)
-    if t.requires_grad:
-        fake.requires_grad_(True)
-    return fake
-
-
 def count(
     model: torch.nn.Module,
     args: Sequence[Any] = (),
@@ -445,8 +271,8 @@ def count(
     if not real:
         from torch._subclasses.fake_tensor import FakeTensorMode
 
-        fake_mode = _find_fake_mode([*named_tensors.values(), *all_inputs]) or FakeTensorMode()
-        convert = {id(t): _to_fake(fake_mode, t) for t in [*named_tensors.values(), *all_inputs]}
+        fake_mode = find_fake_mode([*named_tensors.values(), *all_inputs]) or FakeTensorMode()
+        convert = {id(t): to_fake(fake_mode, t) for t in [*named_tensors.values(), *all_inputs]}
 
         def fake(x: Any) -> Any:
             return convert.get(id(x), x) if isinstance(x, torch.Tensor) else x
@@ -470,7 +296,7 @@ def count(
         if key is not None:
             state.weight_storages.add(key)
 
-    with _mode(model, training), _module_hooks(model, state, shapes), _quiet_fake_tensor_log():
+    with train_mode(model, training), module_hooks(model, state, shapes), quiet_fake_tensor_log():
         try:
             _run(model, run_args, run_kwargs, state_dict, state, training, fake_mode)
         except CountingError:
@@ -591,7 +417,7 @@ def _run(
             with torch.no_grad(), _CountMode(state):
                 forward()
             return
-        with torch.enable_grad(), _TagMode(state), _CountMode(state):
+        with torch.enable_grad(), TagMode(state), _CountMode(state):
             out = forward()
         # backward: one unit gradient per float output that needs one; the seed
         # gradients are created outside the counter (they are not the model's work)

@@ -37,15 +37,15 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from roofline.counting.counter import (
-    _FAKE_OUTPUTS,
-    _find_fake_mode,
-    _mode,
-    _module_hooks,
-    _op_name,
-    _State,
-    _TagMode,
-    _to_fake,
+from roofline.counting.tracing import (
+    FAKE_OUTPUTS,
+    ModuleStack,
+    TagMode,
+    find_fake_mode,
+    module_hooks,
+    op_name,
+    to_fake,
+    train_mode,
 )
 from roofline.errors import MemoryEstimateError
 
@@ -53,7 +53,6 @@ from roofline.errors import MemoryEstimateError
 MIN_BLOCK = 512  # kMinBlockSize: every allocation is rounded up to 512 bytes
 SMALL_SIZE = 1 << 20  # kSmallSize: requests up to 1 MiB come from the small pool
 ROUND_LARGE = 2 << 20  # kRoundLarge: segments for large requests are multiples of 2 MiB
-_TAG = "roofline_module"
 
 
 def block_size(nbytes: int) -> int:
@@ -161,7 +160,7 @@ class _Live:
 
 
 class _LiveMode(TorchDispatchMode):
-    def __init__(self, state: _State, live: _Live, fake: bool) -> None:
+    def __init__(self, state: ModuleStack, live: _Live, fake: bool) -> None:
         super().__init__()
         self.state = state
         self.live = live
@@ -170,17 +169,13 @@ class _LiveMode(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
-        name = _op_name(func)
-        if self.fake and name in _FAKE_OUTPUTS:
-            out = _FAKE_OUTPUTS[name](args, kwargs)
+        name = op_name(func)
+        if self.fake and name in FAKE_OUTPUTS:
+            out = FAKE_OUTPUTS[name](args, kwargs)
         else:
             out = func(*args, **kwargs)
         self.ops += 1
-        node = torch._C._current_autograd_node()
-        if node is None:
-            phase, module = "forward", self.state.stack[-1]
-        else:
-            phase, module = "backward", node.metadata.get(_TAG, self.state.stack[-1])
+        phase, module = self.state.where()
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
                 try:
@@ -317,7 +312,7 @@ def trace(
     if not real:
         from torch._subclasses.fake_tensor import FakeTensorMode
 
-        fake_mode = _find_fake_mode([*named.values(), *all_inputs]) or FakeTensorMode()
+        fake_mode = find_fake_mode([*named.values(), *all_inputs]) or FakeTensorMode()
     outer = fake_mode if fake_mode is not None else contextlib.nullcontext()
 
     converted: dict[int, torch.Tensor] = {}
@@ -325,7 +320,7 @@ def trace(
     def convert(t: torch.Tensor, trainable: bool | None) -> torch.Tensor:
         if id(t) in converted:
             return converted[id(t)]
-        f = _to_fake(fake_mode, t) if fake_mode is not None else t
+        f = to_fake(fake_mode, t) if fake_mode is not None else t
         with outer:
             f = f.detach()
             if dtype is not None and f.is_floating_point() and f.dtype != dtype:
@@ -362,7 +357,7 @@ def trace(
             "freeze fewer modules or use --mode inference"
         )
 
-    state = _State(fake=not real)
+    state = ModuleStack()
     live = _Live()
     for t in state_dict.values():
         with contextlib.suppress(RuntimeError, NotImplementedError):
@@ -397,8 +392,8 @@ def trace(
     counter = _LiveMode(state, live, fake=not real)
     try:
         with (
-            _mode(model, training),
-            _module_hooks(model, state, shapes),
+            train_mode(model, training),
+            module_hooks(model, state, shapes),
             _checkpointed(model, checkpoint if training else ()),
             outer,
             # the fake parameters stay in place through backward: checkpointed
@@ -412,7 +407,7 @@ def trace(
                 del out
                 after = live.current
             else:
-                with torch.enable_grad(), _TagMode(state), counter:
+                with torch.enable_grad(), TagMode(state), counter:
                     with autocast:
                         out = forward()
                     saved = live.current

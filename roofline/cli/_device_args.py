@@ -11,15 +11,24 @@ import argparse
 from roofline.devices import Device, get_device
 
 
-def add_device_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    """Add ``--gpu/--device NAME``, ``--specs DIR`` (repeatable) and ``--measured``."""
+def add_device_arguments(
+    parser: argparse.ArgumentParser, required: bool = False, many: bool = False
+) -> None:
+    """Add ``--gpu/--device NAME``, ``--specs DIR`` (repeatable) and ``--measured``.
+
+    With ``many``, ``--gpu`` is repeatable and lands in ``args.gpus`` (a list); read it
+    with :func:`devices_from_args`. Otherwise it is ``args.gpu``, read with
+    :func:`device_from_args`.
+    """
     parser.add_argument(
         "--gpu",
         "--device",
-        dest="gpu",
+        dest="gpus" if many else "gpu",
+        action="append" if many else "store",
         metavar="NAME",
         required=required,
-        help="device: a name from `roofline gpus` (any spelling: 3090, 'RTX 3090', a100-80gb), "
+        help=("device (repeatable): " if many else "device: ")
+        + "a name from `roofline gpus` (any spelling: 3090, 'RTX 3090', a100-80gb), "
         "'local' (this machine's GPU via NVML), 'cpu' (this CPU, measured), or a spec .yaml",
     )
     add_specs_argument(parser)
@@ -42,12 +51,19 @@ def add_specs_argument(parser: argparse.ArgumentParser, suppress_default: bool =
     )
 
 
-def device_from_args(args: argparse.Namespace) -> Device | None:
-    """The device the options name, or None if ``--gpu`` was not given."""
-    name = getattr(args, "gpu", None)
-    if not name:
-        return None
+def _resolve(name: str, args: argparse.Namespace) -> Device:
     device = get_device(name, getattr(args, "specs", None))
     if getattr(args, "measured", False):
         device = device.with_measured()
     return device
+
+
+def device_from_args(args: argparse.Namespace) -> Device | None:
+    """The device the options name, or None if ``--gpu`` was not given."""
+    name = getattr(args, "gpu", None)
+    return _resolve(name, args) if name else None
+
+
+def devices_from_args(args: argparse.Namespace) -> list[Device]:
+    """The devices a repeatable ``--gpu`` names, in order, each once."""
+    return [_resolve(name, args) for name in dict.fromkeys(getattr(args, "gpus", None) or [])]

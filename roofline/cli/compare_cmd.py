@@ -24,21 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "side by side (ratios against the first) and optionally write one HTML report.",
     )
     p.add_argument("models", nargs="+", metavar="SPEC", help="model specs (.yaml)")
-    p.add_argument(
-        "--gpu",
-        "--device",
-        dest="gpus",
-        action="append",
-        metavar="NAME",
-        required=True,
-        help="device (repeatable): a name from `roofline gpus`, 'local', 'cpu', or a spec .yaml",
-    )
-    from roofline.cli._device_args import add_specs_argument
+    from roofline.cli._device_args import add_device_arguments
 
-    add_specs_argument(p)
-    p.add_argument(
-        "--measured", action="store_true", help="use measured ceilings (`roofline calibrate`)"
-    )
+    add_device_arguments(p, required=True, many=True)
     p.add_argument(
         "--precision",
         choices=CLI_PRECISIONS,
@@ -63,15 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roofline.analysis import analyze
+    from roofline.cli._device_args import devices_from_args
     from roofline.counting import profile_spec
-    from roofline.devices import get_device
     from roofline.report.output import write_json, write_text
     from roofline.report.text import analysis_summary, compare_table
 
-    devices = []
-    for name in dict.fromkeys(args.gpus):
-        dev = get_device(name, args.specs)
-        devices.append(dev.with_measured() if args.measured else dev)
+    devices = devices_from_args(args)
     analyses = []
     for spec_path in args.models:
         ns = SimpleNamespace(**{**vars(args), "spec": spec_path})

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from roofline.cli._device_args import add_specs_argument
+from roofline.cli._device_args import add_device_arguments, devices_from_args
 from roofline.cli.profile_cmd import add_spec_arguments, load_from_args
 from roofline.errors import MemoryEstimateError, RooflineError
 
@@ -107,15 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.8,
         help="share of device memory the run may use (default 0.8, as in the seed notes)",
     )
-    p.add_argument(
-        "--gpu",
-        "--device",
-        dest="gpus",
-        action="append",
-        metavar="NAME",
-        help="device to fit (repeatable): a name from `roofline gpus`, 'local', or a .yaml",
-    )
-    add_specs_argument(p)
+    add_device_arguments(p, many=True)
     p.add_argument("--max-batch", action="store_true", help="solve the largest batch per --gpu")
     p.add_argument(
         "--input",
@@ -324,14 +316,11 @@ def _summary(e: Any) -> list[str]:
 def _devices(
     args: argparse.Namespace, e: Any, at: Callable[[int], Any], batch: int, spec: Any
 ) -> Any:
-    from roofline.devices import get_device
     from roofline.memory import devices_needed, fit_devices, max_batch
     from roofline.report.text import simple_table
     from roofline.units import gib
 
-    devices = []
-    for name in args.gpus:
-        devices.append(get_device(name, args.specs))
+    devices = devices_from_args(args)
     solved = {}
     if args.max_batch:
         if e.activations is None:

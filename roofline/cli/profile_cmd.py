@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         analysis = analyze(prof, device, args.precision, args.depth)
     print(text.profile_header(prof))
     if args.yolo_table:
-        print(_yolo_table(prof))
+        print(_yolo_table(spec, prof))
     elif analysis is not None:
         print(text.analysis_table(analysis))
     else:
@@ -179,12 +179,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _yolo_table(prof: Any) -> str:
+def _yolo_table(spec: Any, prof: Any) -> str:
+    """YOLOv5's own row form, then what YOLOv5's "GFLOPs" would be and why it differs."""
     if prof.info.get("spec_format") != "yolo":
         raise SpecError("--yolo-table needs a YOLO-format spec (a file with backbone and head)")
-    from roofline.yolo.summary import yolo_rows_table
+    from roofline.yolo.summary import yolo_gflops, yolo_rows_table
 
-    return yolo_rows_table(prof)
+    yolo = yolo_gflops(spec, prof)
+    return yolo_rows_table(prof, yolo=yolo) + "\n\n" + yolo.explain()
 
 
 def _available_memory() -> int:

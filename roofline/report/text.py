@@ -115,6 +115,13 @@ def profile_summary(profile: ModelProfile) -> str:
         f"(of which weights {human_bytes(t.weight_bytes)}) + written {human_bytes(t.bytes_written)}"
         f"   intensity {_intensity(t)} FLOP/B   {t.ops} ops",
     ]
+    if profile.mode == "inference" and t.fused_bytes < t.bytes:
+        fused_intensity = t.flops / t.fused_bytes if t.fused_bytes else float("inf")
+        lines.append(
+            f"fused estimate (elementwise chains folded into their producer, as torch.compile "
+            f"does): {human_bytes(t.fused_bytes)} = {t.fused_bytes / t.bytes:.0%} of eager, "
+            f"intensity {fused_intensity:.1f} FLOP/B"
+        )
     if profile.mode == "training":
         f, b = profile.totals("forward"), profile.totals("backward")
         ratio = t.flops / f.flops if f.flops else float("nan")

@@ -161,6 +161,12 @@ class EfficiencyModel:
     #: True on CUDA: the host issues kernels asynchronously, so an op costs
     #: max(kernel time, issue time) rather than their sum
     async_launch: bool = False
+    #: measured / predicted kernel time on synthetic networks (see :func:`fit_context`):
+    #: what running inside a network (cold caches, fresh activations) costs over
+    #: running one op in a hot loop
+    context_factor: float = 1.0
+    #: the same for memory-bound op classes (elementwise, norm, ...)
+    memory_context_factor: float = 1.0
     threads: int = 1
     measured_at: str = ""
     torch_version: str = ""
@@ -185,6 +191,8 @@ class EfficiencyModel:
             "launch_overhead_s": self.launch_overhead_s,
             "module_overhead_s": self.module_overhead_s,
             "async_launch": self.async_launch,
+            "context_factor": self.context_factor,
+            "memory_context_factor": self.memory_context_factor,
             "threads": self.threads,
             "measured_at": self.measured_at,
             "torch_version": self.torch_version,
@@ -207,6 +215,8 @@ class EfficiencyModel:
                 matrix={k: GridFit.from_dict(v) for k, v in d["matrix"].items()},
                 memory={k: CurveFit.from_dict(v) for k, v in d["memory"].items()},
                 async_launch=bool(d.get("async_launch", False)),
+                context_factor=float(d.get("context_factor", 1.0)),
+                memory_context_factor=float(d.get("memory_context_factor", 1.0)),
                 threads=int(d.get("threads", 1)),
                 measured_at=str(d.get("measured_at", "")),
                 torch_version=str(d.get("torch_version", "")),
@@ -311,7 +321,7 @@ CPU_FULL = Grid(
     attn_l=(64, 197, 512),
     attn_bh=(4, 32),
     mem_elems=tuple(4**i for i in range(5, 14)),
-    max_flops=3e9,
+    max_flops=1.2e10,
     repeat=5,
 )
 CPU_QUICK = Grid(
@@ -569,6 +579,18 @@ def calibrate_efficiency(
         matrix = fit_matrix(dev, grid, launch, sync, progress)
     memory = fit_memory(dev, grid, launch, sync, progress)
     info: dict[str, Any] = {"grid": "quick" if quick else "full"}
+    model = EfficiencyModel(
+        device=device_key or ("cpu" if not is_cuda else str(dev)),
+        kind="gpu" if is_cuda else "cpu",
+        launch_overhead_s=launch,
+        module_overhead_s=module,
+        matrix=matrix,
+        memory=memory,
+        async_launch=is_cuda,
+        threads=torch.get_num_threads(),
+    )
+    (factor, mem_factor), ratios = fit_context(model, dev, sync, quick=quick, progress=progress)
+    info["context_ratios"] = ratios
     if is_cuda:
         info["cuda_device_name"] = torch.cuda.get_device_name(dev)
     else:
@@ -583,9 +605,184 @@ def calibrate_efficiency(
         matrix=matrix,
         memory=memory,
         async_launch=is_cuda,
+        context_factor=factor,
+        memory_context_factor=mem_factor,
         threads=torch.get_num_threads(),
         measured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         torch_version=torch.__version__,
         quick=quick,
         info=info,
     )
+
+
+# ------------------------------------------------------------------ in-network factor
+
+
+def synthetic_networks(
+    quick: bool = False, scale: int = 1
+) -> list[tuple[str, torch.nn.Module, torch.Tensor]]:
+    """Small random networks built from the calibrated op classes (never the models
+    being evaluated): a plain conv stack, an inverted-residual (depthwise) stack and an
+    MLP. ``scale`` multiplies the batch (use a larger one on a GPU)."""
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(2)
+
+    def conv_stack() -> nn.Module:
+        layers: list[nn.Module] = []
+        c = 3
+        for c_out, stride in ((32, 2), (64, 1), (64, 2), (128, 1), (128, 2), (256, 1)):
+            layers += [nn.Conv2d(c, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU()]
+            c = c_out
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+    def dw_stack() -> nn.Module:
+        layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.Hardswish()]
+        c = 16
+        for c_out, k, stride in ((24, 3, 2), (40, 5, 2), (80, 3, 1), (112, 5, 2)):
+            e = 4 * c
+            layers += [
+                nn.Conv2d(c, e, 1),
+                nn.BatchNorm2d(e),
+                nn.Hardswish(),
+                nn.Conv2d(e, e, k, stride, k // 2, groups=e),
+                nn.BatchNorm2d(e),
+                nn.ReLU(),
+                nn.Conv2d(e, c_out, 1),
+                nn.BatchNorm2d(c_out),
+            ]
+            c = c_out
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+    def mlp() -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(256, 1024),
+            nn.GELU(),
+            nn.LayerNorm(1024),
+            nn.Linear(1024, 1024),
+            nn.GELU(),
+            nn.Linear(1024, 256),
+            nn.Softmax(-1),
+        )
+
+    res = 64 if quick else 128
+    b = (1 if quick else 2) * scale
+    nets = [
+        ("conv stack", conv_stack(), torch.randn(b, 3, res, res, generator=gen)),
+        ("depthwise stack", dw_stack(), torch.randn(b, 3, res, res, generator=gen)),
+        ("mlp", mlp(), torch.randn(16 * b, 64, 256, generator=gen)),
+    ]
+    return nets
+
+
+def fit_context(
+    model: EfficiencyModel,
+    dev: torch.device,
+    sync: Sync = _nosync,
+    *,
+    quick: bool = False,
+    progress: Progress | None = None,
+) -> tuple[tuple[float, float], dict[str, float]]:
+    """How much slower kernels run inside a network than in a hot loop.
+
+    Each synthetic network is counted, predicted with ``model`` (factors 1) and timed
+    end to end. Its measured time minus the predicted overheads is fitted as
+    ``f_matrix · (matrix-class kernel time) + f_memory · (memory-class kernel time)``
+    by least squares over the networks; each factor is kept within [0.5, 4]. Returns
+    the two factors and, per network, measured / predicted.
+    """
+    import dataclasses
+
+    from roofline.counting import profile as count_profile
+    from roofline.devices.model import Device, Peak
+    from roofline.latency.measure import time_region
+    from roofline.latency.predict import predict
+
+    say = progress or (lambda _m: None)
+    # a neutral device: efficiencies are absolute rates, only the vector pipe matters
+    neutral = Device(
+        key="calibration",
+        name="calibration",
+        vendor="",
+        kind=model.kind,
+        aliases=(),
+        memory_bytes=0,
+        memory_bandwidth_bytes_per_s=1e11,
+        peaks={"fp32": Peak(1e12, "plain", "calibration")},
+        plain_peaks={"fp32": Peak(1e15, "plain", "calibration")},
+    )
+    base = dataclasses.replace(model, context_factor=1.0, memory_context_factor=1.0)
+    ratios: dict[str, float] = {}
+    rows: list[tuple[float, float, float]] = []  # (matrix kernel, memory kernel, target)
+    for name, net, x in synthetic_networks(quick, scale=8 if dev.type == "cuda" else 1):
+        say(f"in-network factors: {name}")
+        net = net.eval()
+        prof = count_profile(net, (x,))
+        pred = predict(prof, neutral, efficiency=base)
+        overhead = sum(o.overhead_s for o in pred.ops) + pred.module_overhead_s
+        km = sum(
+            (o.predicted_s or 0.0) - o.overhead_s for o in pred.ops if o.op_class in MATRIX_CLASSES
+        )
+        kv = sum(
+            (o.predicted_s or 0.0) - o.overhead_s
+            for o in pred.ops
+            if o.op_class not in MATRIX_CLASSES
+        )
+        net, xd = net.to(dev), x.to(dev)
+        with torch.inference_mode():
+            t = time_region(
+                lambda net=net, xd=xd: net(xd), warmup=2, repeat=5 if quick else 11, sync=sync
+            ).median
+        if km + kv > 0:
+            ratios[name] = t / (km + kv + overhead)
+            rows.append((km, kv, t - overhead))
+    if not rows:
+        return (1.0, 1.0), ratios
+    # least squares for (f_m, f_v): normal equations of a 2-column system
+    a11 = sum(r[0] * r[0] for r in rows)
+    a12 = sum(r[0] * r[1] for r in rows)
+    a22 = sum(r[1] * r[1] for r in rows)
+    b1 = sum(r[0] * r[2] for r in rows)
+    b2 = sum(r[1] * r[2] for r in rows)
+    det = a11 * a22 - a12 * a12
+    if abs(det) <= 1e-12 * max(a11 * a22, 1e-300):
+        f = sum(r[2] for r in rows) / max(sum(r[0] + r[1] for r in rows), 1e-30)
+        fm = fv = f
+    else:
+        fm = (b1 * a22 - b2 * a12) / det
+        fv = (a11 * b2 - a12 * b1) / det
+
+    def clamp(v: float) -> float:
+        return min(4.0, max(0.5, v))
+
+    return (clamp(fm), clamp(fv)), ratios
+
+
+def fit_summary(eff: EfficiencyModel) -> str:
+    """A few lines showing the fitted model at typical sizes (for ``roofline calibrate``)."""
+    lines = [
+        f"latency model ({'quick' if eff.quick else 'full'} grid, {eff.threads} threads): "
+        f"{eff.launch_overhead_s * 1e6:.2f} µs per op, {eff.module_overhead_s * 1e6:.2f} µs "
+        f"per module call, in-network factors {eff.context_factor:.2f} (matrix ops), "
+        f"{eff.memory_context_factor:.2f} (memory ops)"
+    ]
+    probes = [
+        ("gemm 256³", "gemm", (256, 256, 256)),
+        ("gemm 2048³", "gemm", (2048, 2048, 2048)),
+        ("conv 3x3 64ch 56²", "conv", (3136, 64, 576, 8.0)),
+        ("conv 1x1 256ch 14²", "conv", (196, 256, 256, 1.0)),
+        ("depthwise 3x3 144ch 56²", "depthwise_conv", (3136, 144, 9)),
+    ]
+    parts = []
+    for label, cls, size in probes:
+        r = eff.compute_rate(cls, size)
+        if r:
+            parts.append(f"{label} {r / 1e9:.0f} GFLOP/s")
+    lines.append("  achieved: " + ", ".join(parts))
+    mem = []
+    for nbytes in (2**20, 2**27):
+        mem.append(
+            f"elementwise {nbytes / 2**20:.0f} MiB {eff.memory_rate('elementwise', nbytes) / 1e9:.0f} GB/s"
+        )
+    lines.append("  " + ", ".join(mem))
+    return "\n".join(lines)

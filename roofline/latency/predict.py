@@ -313,6 +313,9 @@ def predict_op(
             rate = eff.compute_rate("gemm", op_size("gemm", {}, op.matrix_flops))
         if rate:
             compute += op.matrix_flops / rate
+    factor = eff.context_factor if cls in MATRIX_CLASSES else eff.memory_context_factor
+    compute *= factor
+    memory *= factor
     kernel = max(compute, memory)
     launch = eff.launch_overhead_s
     if eff.async_launch:
@@ -326,9 +329,9 @@ def predict_op(
     else:
         limiter = "compute" if compute >= memory else "memory"
     if compute >= memory and rate and peak:
-        efficiency = rate / peak
+        efficiency = rate / factor / peak
     elif mem_rate and bandwidth:
-        efficiency = mem_rate / bandwidth
+        efficiency = mem_rate / factor / bandwidth
     else:
         efficiency = None
     return OpPrediction(

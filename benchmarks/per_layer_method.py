@@ -1,0 +1,81 @@
+"""Which per-layer timing method to trust: module hooks with a clock, or profiler ranges.
+
+    python benchmarks/per_layer_method.py --threads 1
+
+For each model: the uninstrumented end-to-end median, then the per-layer passes of
+each method (``roofline.latency.measure``): the instrumented total (the root module's
+inclusive time, which the per-layer self times add up to) and the instrumented step's
+own wall time. ``sum / e2e`` says how well the per-layer figures account for the
+real latency; ``overhead`` = (instrumented wall − e2e) / number of module calls is
+the cost each method adds per module call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from roofline.latency.measure import make_step, time_modules, time_region  # noqa: E402
+from roofline.spec import load_spec  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--passes", type=int, default=5)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import torchvision
+
+    cases = [
+        ("resnet18 b1", torchvision.models.resnet18(), (torch.randn(1, 3, 224, 224),)),
+        (
+            "mobilenet_v3_small b1",
+            torchvision.models.mobilenet_v3_small(),
+            (torch.randn(1, 3, 224, 224),),
+        ),
+        (
+            "efficientnet_b0 b1",
+            torchvision.models.efficientnet_b0(),
+            (torch.randn(1, 3, 224, 224),),
+        ),
+    ]
+    s = load_spec(ROOT / "examples" / "mobilenetv3small_yolo5s.yaml", imgsz=320)
+    cases.append(("mobilenetv3small_yolo5s@320 b1", s.build(), s.example_inputs("cpu")[0]))
+    print(
+        "| model | e2e ms | method | per-layer sum ms | sum / e2e | instrumented wall ms "
+        "| overhead µs per module call |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, model, inputs in cases:
+        step = make_step(model, inputs, {}, "inference")
+        e2e = time_region(step, warmup=3, repeat=15).median
+        calls = sum(1 for _ in model.modules())
+        for method in ("hooks", "profiler"):
+            walls = []
+            sums = []
+            for _ in range(args.passes):
+                t0 = time.perf_counter()
+                mods = time_modules(model, step, method=method, passes=1)
+                walls.append(time.perf_counter() - t0)
+                sums.append(mods[""].inclusive_s)
+            wall, total = statistics.median(walls), statistics.median(sums)
+            print(
+                f"| {name} | {e2e * 1e3:.2f} | {method} | {total * 1e3:.2f} | {total / e2e:.2f} "
+                f"| {wall * 1e3:.2f} | {(wall - e2e) / calls * 1e6:.1f} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

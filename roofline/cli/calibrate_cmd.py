@@ -75,6 +75,17 @@ def render(device: Device, m: MeasuredCeilings) -> str:
     return "\n".join(lines)
 
 
+def _latency_model(target: str, args: argparse.Namespace) -> None:
+    """Fit and store the latency model on top of the ceilings just stored."""
+    if getattr(args, "ceilings_only", False):
+        return
+    from roofline.latency.calibrate import fit_summary
+    from roofline.latency.store import calibrate_and_store
+
+    _, eff = calibrate_and_store(target, quick=args.quick, progress=_progress)
+    print(fit_summary(eff))
+
+
 def run(args: argparse.Namespace) -> int:
     target = str(args.gpu).strip().lower()
     if target in ("cpu", "host"):
@@ -84,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         m = measure(quick=args.quick, progress=_progress)
         save_measured(cache_name(), m, {"kind": "cpu"})
         print(render(device_from_ceilings(m), m))
+        _latency_model("cpu", args)
         return 0
     if target == "local" or target.startswith("local:"):
         from roofline.devices.nvml import local_device
@@ -94,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"calibrate: note: {diff}", file=sys.stderr)
         m = calibrate_cuda(device, index=index, quick=args.quick, progress=_progress)
         print(render(device, m))
+        _latency_model(target, args)
         return 0
     raise DeviceError(
         f"calibrate measures this machine: use --gpu local or --gpu cpu (got {args.gpu!r})"

@@ -125,3 +125,20 @@ def test_compare_counters(spec, capsys):
     for tool in ("fvcore", "thop", "torchinfo", "FlopCounterMode"):
         assert tool in out
     assert "MACs" in out and "ratio" in out
+
+
+def test_real_counts_equal_fake_counts(spec, capsys):
+    assert main(["profile", str(spec), "--depth", "all"]) == 0
+    fake = capsys.readouterr().out
+    assert main(["profile", str(spec), "--depth", "all", "--real"]) == 0
+    real = capsys.readouterr().out
+    assert "counted on real tensors" in real
+    # everything but the header line is identical
+    assert fake.splitlines()[1:] == real.splitlines()[1:]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-CUDA message")
+def test_real_cuda_without_cuda_is_one_line(spec, capsys):
+    assert main(["profile", str(spec), "--real", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "CUDA is not available" in err and err.count("\n") == 1

@@ -75,7 +75,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="module depth of the table rows (default 2; 'all' for the leaves)",
     )
     add_spec_arguments(p)
-    p.add_argument("--real", action="store_true", help="count on real tensors (cross-check)")
+    p.add_argument(
+        "--real",
+        nargs="?",
+        const="cpu",
+        choices=("cpu", "cuda"),
+        help="count on real tensors on this device (default cpu) as a cross-check",
+    )
     p.add_argument("--json", metavar="FILE", help="write the profile as JSON")
     p.add_argument("--csv", metavar="FILE", help="write the per-layer rows as CSV")
     p.add_argument(
@@ -134,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.html and device is None:
         raise RooflineError("--html needs a device: add --gpu NAME (see `roofline gpus`)")
     spec = load_from_args(args)
-    prof = profile_spec(spec, real=args.real)
+    prof = profile_spec(spec, real=args.real or False)
     analysis = None
     if device is not None:
         from roofline.analysis import analyze

@@ -10,6 +10,7 @@ import torch
 from roofline.counting.counter import count
 from roofline.counting.formulas import FREE_OPS, REGISTRY, Cost, T
 from roofline.counting.profile import Layer, ModelProfile, ModuleInfo, OpRecord, Totals
+from roofline.errors import CountingError
 from roofline.spec import ModelSpec
 
 __all__ = [
@@ -62,14 +63,25 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
     return model, args, kwargs
 
 
-def profile_spec(spec: ModelSpec, *, real: bool = False) -> ModelProfile:
-    """Build the model a spec describes and count it (on fake tensors unless ``real``)."""
+def profile_spec(spec: ModelSpec, *, real: bool | str = False) -> ModelProfile:
+    """Build the model a spec describes and count it.
+
+    On fake tensors by default. ``real=True`` (or a device name, ``"cpu"`` or
+    ``"cuda"``) builds the real model on that device and counts over real tensors.
+    """
     if real:
-        model = spec.build()
-        args, kwargs = spec.example_inputs("cpu")
+        device = torch.device("cpu" if real is True else real)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise CountingError(
+                "--real cuda: CUDA is not available to torch here; use --real cpu, or count "
+                "on fake tensors (the default)"
+            )
+        with device:
+            model = spec.build()
+        args, kwargs = spec.example_inputs(device)
     else:
         model, args, kwargs = build_fake(spec)
     info = {"spec_format": spec.format, **dict(spec.info)}
     if spec.source is not None:
         info["source"] = str(spec.source)
-    return count(model, args, kwargs, mode=spec.mode, real=real, name=spec.name, info=info)
+    return count(model, args, kwargs, mode=spec.mode, real=bool(real), name=spec.name, info=info)

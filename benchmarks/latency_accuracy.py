@@ -142,6 +142,13 @@ def main() -> int:
         progress=lambda m: print(f"  calibrate: {m}", file=sys.stderr, flush=True),
     )
     device = get_device("local") if cuda else get_device("cpu")
+    info["latency model"] = (
+        f"{eff.launch_overhead_s * 1e6:.2f} µs per op, {eff.module_overhead_s * 1e6:.2f} µs per "
+        f"module call, in-network factor {eff.context_factor:.2f} "
+        f"(synthetic networks, measured/predicted: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in eff.info.get("context_ratios", {}).items())
+        + ")"
+    )
     t_cal = time.perf_counter() - t_start
     specs = model_specs(cuda)
     batches = args.batch

@@ -686,10 +686,10 @@ def fit_context(
     """How much slower kernels run inside a network than in a hot loop.
 
     Each synthetic network is counted, predicted with ``model`` (factors 1) and timed
-    end to end. Its measured time minus the predicted overheads is fitted as
-    ``f_matrix · (matrix-class kernel time) + f_memory · (memory-class kernel time)``
-    by least squares over the networks; each factor is kept within [0.5, 4]. Returns
-    the two factors and, per network, measured / predicted.
+    end to end; the factor is the median over the networks of (measured − predicted
+    overheads) / predicted kernel time, kept within [0.5, 4]. Returns the factor for
+    matrix-op and memory-op kernels (the same, for now) and, per network,
+    measured / predicted.
     """
     import dataclasses
 
@@ -738,24 +738,13 @@ def fit_context(
             rows.append((km, kv, t - overhead))
     if not rows:
         return (1.0, 1.0), ratios
-    # least squares for (f_m, f_v): normal equations of a 2-column system
-    a11 = sum(r[0] * r[0] for r in rows)
-    a12 = sum(r[0] * r[1] for r in rows)
-    a22 = sum(r[1] * r[1] for r in rows)
-    b1 = sum(r[0] * r[2] for r in rows)
-    b2 = sum(r[1] * r[2] for r in rows)
-    det = a11 * a22 - a12 * a12
-    if abs(det) <= 1e-12 * max(a11 * a22, 1e-300):
-        f = sum(r[2] for r in rows) / max(sum(r[0] + r[1] for r in rows), 1e-30)
-        fm = fv = f
-    else:
-        fm = (b1 * a22 - b2 * a12) / det
-        fv = (a11 * b2 - a12 * b1) / det
-
-    def clamp(v: float) -> float:
-        return min(4.0, max(0.5, v))
-
-    return (clamp(fm), clamp(fv)), ratios
+    # one factor for all kernels: the median over the networks of measured / predicted
+    # kernel time. (A least-squares split into a matrix-op and a memory-op factor was
+    # tried: it over-fitted the small synthetic networks, whose activations stay in
+    # cache, and over-predicted large batches by 20-60%; see docs/latency.md.)
+    f = statistics.median(r[2] / (r[0] + r[1]) for r in rows if r[0] + r[1] > 0)
+    f = min(4.0, max(0.5, f))
+    return (f, f), ratios
 
 
 def fit_summary(eff: EfficiencyModel) -> str:

@@ -188,7 +188,18 @@ class Measurement:
         key = "" if name == "(model)" else name
         m = self.modules.get(key)
         if m is None:
-            return None
+            if self_only or not key:
+                return None
+            # a container whose forward was never called (its parent iterates over its
+            # children, as YOLOv5's model does): the sum of its top-most timed descendants
+            desc = [n for n in self.modules if n.startswith(key + ".")]
+            tops = [n for n in desc if not any(n.startswith(o + ".") for o in desc)]
+            if not tops:
+                return None
+            return (
+                sum(self.modules[n].inclusive_s for n in tops),
+                sum(self.modules[n].inclusive_spread_s for n in tops),
+            )
         if self_only:
             return m.self_s, m.self_spread_s
         return m.inclusive_s, m.inclusive_spread_s

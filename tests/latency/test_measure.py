@@ -159,3 +159,18 @@ def test_cuda_without_cuda_is_a_clear_error():
 def test_unknown_device():
     with pytest.raises(MeasurementError, match="unknown device"):
         check_device("tpu")
+
+
+def test_layer_time_of_a_container_never_called_sums_its_children():
+    from roofline.latency.measure import Measurement, ModuleTime
+
+    mods = {
+        "": ModuleTime("", 10.0, 1.0, 0.0, 0.0, 1),
+        "model.0": ModuleTime("model.0", 4.0, 4.0, 0.5, 0.5, 1),
+        "model.1": ModuleTime("model.1", 5.0, 3.0, 0.25, 0.25, 1),
+        "model.1.cv": ModuleTime("model.1.cv", 2.0, 2.0, 0.0, 0.0, 1),
+    }
+    m = Measurement("x", "cpu", "cpu", 1, "inference", Timing((10.0,)), 0, 1, "x", "hooks", mods)
+    # "model" never ran its forward: 4 + 5 from model.0 and model.1 (not model.1.cv again)
+    assert m.layer_time("model") == (9.0, 0.75)
+    assert m.layer_time("absent") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,8 +57,13 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
     """Build ``spec``'s model and inputs on fake tensors: no weight memory allocated."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    from roofline.counting.tracing import skip_init
+
     fake_mode = FakeTensorMode()
-    with fake_mode:
+    with fake_mode, skip_init(), warnings.catch_warnings():
+        # deep-copying a module (nn.TransformerEncoder clones its layer) touches the
+        # fake weights' data pointers; torch warns, harmlessly for a count
+        warnings.filterwarnings("ignore", message="Accessing the data pointer of FakeTensor")
         model = spec.build()
         args, kwargs = spec.example_inputs("cpu")
     return model, args, kwargs

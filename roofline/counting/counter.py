@@ -35,6 +35,7 @@ from roofline.counting.tracing import (
     find_fake_mode,
     module_hooks,
     op_name,
+    preserve_module_state,
     quiet_fake_tensor_log,
     to_fake,
     train_mode,
@@ -296,7 +297,12 @@ def count(
         if key is not None:
             state.weight_storages.add(key)
 
-    with train_mode(model, training), module_hooks(model, state, shapes), quiet_fake_tensor_log():
+    with (
+        train_mode(model, training),
+        preserve_module_state(model),
+        module_hooks(model, state, shapes),
+        quiet_fake_tensor_log(),
+    ):
         try:
             _run(model, run_args, run_kwargs, state_dict, state, training, fake_mode)
         except CountingError:

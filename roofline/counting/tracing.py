@@ -198,26 +198,111 @@ def find_fake_mode(tensors: Sequence[torch.Tensor]) -> Any:
 
 
 def to_fake(mode: Any, t: torch.Tensor) -> torch.Tensor:
-    """A fake CPU tensor with ``t``'s shape, strides, dtype and requires_grad.
+    """A fake tensor of ``mode`` with ``t``'s shape, strides, dtype and requires_grad.
 
     Built directly over a meta tensor (which is what FakeTensorMode does inside), 8x
     cheaper than ``mode.from_tensor`` for a model's few hundred weights; no data is
-    copied or allocated. Falls back to ``from_tensor`` if the constructor changes.
+    copied or allocated. Meta tensors become fake CPU tensors. A fake tensor of
+    another mode is re-homed (``nn.TransformerEncoder`` deep-copies its layer, which
+    puts the copies' weights in a second mode). Falls back to ``from_tensor`` if the
+    private constructor changes.
     """
     from torch._subclasses.fake_tensor import FakeTensor
 
-    if isinstance(t, FakeTensor):
+    if isinstance(t, FakeTensor) and t.fake_mode is mode:
         return t
     device = torch.device("cpu") if t.device.type == "meta" else t.device
     try:
         meta = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
         fake = FakeTensor(mode, meta, device)
     except Exception:  # private constructor; use the public path
-        if t.device.type == "meta":
-            with mode:
-                fake = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="cpu")
-        else:
-            return mode.from_tensor(t)
+        with mode:
+            fake = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=device)
     if t.requires_grad:
         fake.requires_grad_(True)
     return fake
+
+
+_INIT_FUNCTIONS = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+
+
+@contextlib.contextmanager
+def skip_init() -> Iterator[None]:
+    """Make ``torch.nn.init``'s initialisers no-ops while a model is built on fake
+    tensors: there is no data to initialise, and some initialisers inspect values
+    (``trunc_normal_`` checks its tensor's data pointer), which fake tensors refuse."""
+    import torch.nn.init as init
+
+    saved = {name: getattr(init, name) for name in _INIT_FUNCTIONS if hasattr(init, name)}
+
+    def keep(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return tensor
+
+    try:
+        for name in saved:
+            setattr(init, name, keep)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(init, name, fn)
+
+
+_MODULE_INTERNALS = frozenset(
+    {"_parameters", "_buffers", "_modules", "training", "_non_persistent_buffers_set"}
+)
+
+
+@contextlib.contextmanager
+def preserve_module_state(model: torch.nn.Module) -> Iterator[None]:
+    """Restore every module's plain attributes after a trace.
+
+    Models cache tensors in attributes during forward (YOLOv5's ``Detect`` keeps its
+    anchor grids in a list); traced on fake tensors, those caches would hold fake
+    tensors and break the next real run. Attributes added during the trace are
+    removed, replaced ones put back, and lists and dicts restored in place.
+    """
+    saved = []
+    for mod in model.modules():
+        attrs = {}
+        for key, value in vars(mod).items():
+            if (
+                key in _MODULE_INTERNALS
+                or key.startswith("_forward")
+                or key.startswith("_backward")
+            ):
+                continue
+            content = list(value) if isinstance(value, list) else None
+            if isinstance(value, dict):
+                content = dict(value)
+            attrs[key] = (value, content)
+        saved.append((mod, attrs))
+    try:
+        yield
+    finally:
+        for mod, attrs in saved:
+            current = vars(mod)
+            for key in [k for k in current if k not in attrs and k not in _MODULE_INTERNALS]:
+                if not key.startswith(("_forward", "_backward", "_state_dict", "_load_state")):
+                    del current[key]
+            for key, (value, content) in attrs.items():
+                if isinstance(value, list) and content is not None:
+                    value[:] = content
+                elif isinstance(value, dict) and content is not None:
+                    value.clear()
+                    value.update(content)
+                current[key] = value

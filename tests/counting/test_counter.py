@@ -198,3 +198,47 @@ def test_fused_estimate_folds_elementwise_chain_into_producer():
     assert t.fused_bytes == t.bytes - 4 * act
     train = roofline.profile(TinyCNN(), torch.randn(2, 3, 8, 8), mode="training")
     assert train.totals().fused_bytes == train.totals().bytes  # not estimated in training
+
+
+def test_models_whose_init_inspects_values_build_on_fake_tensors():
+    # vit_b_16 and convnext_tiny initialise with trunc_normal_, which inspects its
+    # tensor; on fake tensors initialisation is skipped (there is no data to fill)
+    from roofline.counting import profile_spec
+    from roofline.spec import InputSpec, ModelSpec
+
+    for name, gmacs in (("vit_b_16", 17.564), ("convnext_tiny", 4.456)):
+        spec = ModelSpec(name, getattr(torchvision.models, name), (InputSpec((1, 3, 224, 224)),))
+        assert profile_spec(spec).totals().macs / 1e9 == pytest.approx(gmacs, abs=0.0005)
+
+
+def test_transformer_encoder_built_on_fake_tensors():
+    # nn.TransformerEncoder deep-copies its layer: the copies' fake weights land in a
+    # second FakeTensorMode, which the counter re-homes into one
+    from roofline.counting import profile_spec
+    from roofline.spec import InputSpec, ModelSpec
+
+    def build() -> nn.Module:
+        return nn.TransformerEncoder(nn.TransformerEncoderLayer(64, 4, 128, batch_first=True), 2)
+
+    fake = profile_spec(ModelSpec("enc", build, (InputSpec((2, 10, 64)),)))
+    real = roofline.profile(build(), torch.randn(2, 10, 64))
+    assert fake.totals().flops == real.totals().flops > 0
+
+
+def test_counting_leaves_no_fake_tensors_cached_in_the_model():
+    # YOLOv5's Detect caches its grids in a list attribute during forward
+    from roofline.spec import load_spec
+
+    spec = load_spec(ROOT / "examples" / "yolov5n.yaml", imgsz=64)
+    model = spec.build().eval()
+    x = torch.randn(1, 3, 64, 64)
+    roofline.profile(model, x)
+    with torch.no_grad():
+        out = model(x)  # would fail on fake tensors left in the grid cache
+    assert isinstance(out, torch.Tensor | tuple)
+    assert not any(
+        type(v).__name__ == "FakeTensor"
+        for m in model.modules()
+        for v in vars(m).values()
+        if isinstance(v, torch.Tensor)
+    )

@@ -44,6 +44,7 @@ from roofline.counting.tracing import (
     find_fake_mode,
     module_hooks,
     op_name,
+    preserve_module_state,
     to_fake,
     train_mode,
 )
@@ -393,6 +394,7 @@ def trace(
     try:
         with (
             train_mode(model, training),
+            preserve_module_state(model),
             module_hooks(model, state, shapes),
             _checkpointed(model, checkpoint if training else ()),
             outer,

@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--quick", action="store_true", help="smaller problems: seconds, rougher figures"
     )
+    p.add_argument(
+        "--ceilings-only",
+        action="store_true",
+        help="measure the ceilings only; skip fitting the latency model (per-op efficiencies)",
+    )
     add_specs_argument(p)
     p.set_defaults(run=run)
 

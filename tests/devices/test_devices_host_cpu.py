@@ -29,6 +29,10 @@ def test_quick_measurement_is_positive():
     assert m.launch_overhead_s > 0
     assert m.extra["quick"] is True
     assert m.torch_version == torch.__version__
+    # the ceiling is the best dense rate torch reached: matmul or convolution
+    rates = m.extra["dense_rates"]
+    assert set(rates) >= {"matmul", "conv3x3"}
+    assert m.gemm_flops_per_s["fp32"] == max(rates.values())
 
 
 def test_get_device_cpu_measures_once_and_caches(monkeypatch):

@@ -93,6 +93,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also run fvcore, thop, torchinfo and FlopCounterMode (real tensors) and compare",
     )
     p.add_argument(
+        "--measure",
+        action="store_true",
+        help="also run the model on this machine (--gpu cpu or --gpu local) and show "
+        "naive, calibrated and measured latency per layer",
+    )
+    p.add_argument(
         "--yolo-table",
         action="store_true",
         help="YOLO-format specs: show the table in YOLOv5's own row form",
@@ -139,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     device = device_from_args(args)
     if args.html and device is None:
         raise RooflineError("--html needs a device: add --gpu NAME (see `roofline gpus`)")
+    run_on = _measure_target(device) if args.measure else None
     spec = load_from_args(args)
     prof = profile_spec(spec, real=args.real or False)
     analysis = None
@@ -158,6 +165,11 @@ def run(args: argparse.Namespace) -> int:
     if analysis is not None:
         print()
         print(text.analysis_summary(analysis, args.top))
+    latency = None
+    if run_on is not None:
+        latency = _measure(spec, prof, device, run_on, args)
+        print()
+        print(text_latency(latency))
     if args.compare_counters:
         print()
         print(_compare(spec, prof))
@@ -165,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
         data = prof.as_dict(args.depth)
         if analysis is not None:
             data["roofline"] = analysis.as_dict()
+        if latency is not None:
+            _merge_latency(data, latency.as_dict())
         path = write_json(args.json, data, force=args.force)
         print(f"wrote {path}", file=sys.stderr)
     if args.csv:
@@ -179,10 +193,61 @@ def run(args: argparse.Namespace) -> int:
     if args.html and analysis is not None:
         from roofline.report.html import roofline_report
 
-        page = roofline_report([analysis], top=args.top)
+        page = roofline_report([analysis], top=args.top, latency=latency)
         path = write_text(args.html, page, force=args.force)
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _measure_target(device: Any) -> str:
+    """Where ``--measure`` runs: the host CPU or this machine's GPU, never a datasheet."""
+    if device is None:
+        raise RooflineError("--measure needs --gpu cpu or --gpu local (the device it runs on)")
+    if device.kind == "cpu":
+        return "cpu"
+    if device.extra.get("local") is not None:
+        return "cuda"
+    raise RooflineError(
+        f"--measure runs the model on this machine, but {device.name} is a datasheet entry; "
+        "use --gpu cpu or --gpu local"
+    )
+
+
+def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Namespace) -> Any:
+    """Predict (naive and calibrated) and measure on this machine, then compare."""
+    from roofline.latency.compare import compare_latency
+    from roofline.latency.measure import check_device, measure
+    from roofline.latency.predict import predict
+    from roofline.latency.store import ensure_efficiency
+
+    check_device(run_on)
+    _, eff = ensure_efficiency(run_on, progress=_progress)
+    pred = predict(prof, device, args.precision, efficiency=eff, depth=args.depth)
+    meas = measure(spec, device=run_on, layer_method="hooks", progress=_progress)
+    return compare_latency(pred, meas, args.depth)
+
+
+def text_latency(report: Any) -> str:
+    """Latency table and summary lines for the terminal."""
+    from roofline.latency.compare import latency_summary, latency_table
+
+    return latency_table(report) + "\n" + latency_summary(report)
+
+
+def _merge_latency(data: dict[str, Any], lat: dict[str, Any]) -> None:
+    """Put ``latency: {naive_s, predicted_s, measured_s, measured_spread_s}`` on the
+    model and on each layer row (matched by name), and keep the full comparison."""
+    data["latency"] = lat["latency"]
+    by_name = {row["name"]: row for row in lat.get("layers", [])}
+    for row in data["layers"]:
+        match = by_name.get(row["name"])
+        if match is not None:
+            row["latency"] = match["latency"]
+    data["latency_report"] = lat
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _yolo_table(spec: Any, prof: Any) -> str:

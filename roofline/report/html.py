@@ -293,8 +293,13 @@ def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> d
     }
 
 
-def plot_figure(analyses: Sequence[RooflineAnalysis]) -> dict[str, Any]:
-    """The roofline figure as plotly JSON data (``data``, ``layout``, ``buttons``)."""
+def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> dict[str, Any]:
+    """The roofline figure as plotly JSON data (``data``, ``layout``, ``buttons``).
+
+    With a latency report (``profile --measure``), each layer also gets its measured
+    point (FLOPs / measured time) and its calibrated prediction (FLOPs / predicted
+    time) at the same intensity, so the gap to the roof is visible.
+    """
     rows = [r for a in analyses for r in a.layers if _plottable(r)]
     xs = [r.intensity for r in rows] + [a.totals.intensity for a in analyses]
     xs += [a.ceilings.ridge_point for a in analyses]
@@ -345,6 +350,7 @@ def plot_figure(analyses: Sequence[RooflineAnalysis]) -> dict[str, Any]:
                 _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label)
             )
             model_traces.append(_model_point(a, colour, symbol, label))
+    model_traces += _latency_traces(latency, tmax) if latency is not None else []
     data = traces + layer_traces + bound_traces + model_traces
     n_fixed = len(traces)
     buttons = []
@@ -369,6 +375,7 @@ def plot_figure(analyses: Sequence[RooflineAnalysis]) -> dict[str, Any]:
     ys = [r.attainable_flops_per_s for r in rows] + [
         a.totals.attainable_flops_per_s for a in analyses
     ]
+    ys += [y for t in data if t.get("meta") == "latency" for y in t["y"]]
     peaks = [pk.flops_per_s for a in analyses for pk in a.device.peaks.values()]
     y_lo = min(
         [y for y in ys if y > 0] + [x_lo * min(a.ceilings.bandwidth_bytes_per_s for a in analyses)]
@@ -415,6 +422,97 @@ def plot_figure(analyses: Sequence[RooflineAnalysis]) -> dict[str, Any]:
     return {"data": data, "layout": layout}
 
 
+def _latency_traces(report: Any, tmax: float) -> list[dict[str, Any]]:
+    """Measured and calibrated points per layer, and the measured whole model."""
+    traces = []
+    rows = [r for r in report.layers if r.flops > 0 and r.bytes > 0]
+    for attr, name, symbol, colour in (
+        ("measured_s", "measured (this machine)", "diamond-open", "#111111"),
+        ("predicted_s", "calibrated prediction", "x-thin-open", "#9c755f"),
+    ):
+        pts = [r for r in rows if getattr(r, attr)]
+        if not pts:
+            continue
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "meta": "latency",
+                "name": name,
+                "x": [r.flops / r.bytes for r in pts],
+                "y": [r.flops / getattr(r, attr) for r in pts],
+                "marker": {"symbol": symbol, "size": 9, "color": colour, "line": {"width": 1.5}},
+                "text": [
+                    f"<b>{esc(r.name)}</b> ({esc(r.type)})<br>{name}: {seconds(getattr(r, attr))}"
+                    f"<br>naive roofline: {seconds(r.naive_s)}"
+                    + "".join(f"<br>{esc(e)}" for e in r.explanation[:2])
+                    for r in pts
+                ],
+                "hovertemplate": "%{text}<extra></extra>",
+            }
+        )
+    m = report.model
+    if m.measured_s and m.flops and m.bytes:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "meta": "latency",
+                "name": f"whole model, measured: {seconds(m.measured_s)}",
+                "x": [m.flops / m.bytes],
+                "y": [m.flops / m.measured_s],
+                "marker": {"symbol": "star-open", "size": 20, "color": "#111111"},
+                "hovertemplate": "whole model, measured<extra></extra>",
+            }
+        )
+    return traces
+
+
+def _err_text(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.0%}"
+
+
+def _latency_section(report: Any) -> str:
+    """Naive, calibrated and measured latency, end to end and per layer."""
+    m = report.model
+    meas = report.measurement
+    head = (
+        f"<p>End to end: naive roofline <b>{seconds(m.naive_s)}</b> "
+        f"({_err_text(m.naive_error)}), calibrated <b>{seconds(m.predicted_s)}</b> "
+        f"({_err_text(m.predicted_error)}), measured <b>{seconds(m.measured_s)}</b>"
+        + (f" ± {seconds(m.measured_spread_s)} (IQR)" if m.measured_spread_s else "")
+        + (f" on {esc(meas.device_name)}" if meas is not None else "")
+        + ".</p>"
+    )
+    why = "".join(f"<li>{esc(e)}</li>" for e in m.explanation)
+    rows = []
+    for r in report.layers:
+        rows.append(
+            "<tr>"
+            f"<td>{esc(r.name)}</td><td>{esc(r.type)}</td>"
+            f"<td data-v='{r.naive_s}'>{seconds(r.naive_s)}</td>"
+            f"<td data-v='{r.predicted_s or 0}'>{seconds(r.predicted_s)}</td>"
+            f"<td data-v='{r.measured_s or 0}'>{seconds(r.measured_s)}</td>"
+            f"<td>{_err_text(r.naive_error)}</td><td>{_err_text(r.predicted_error)}</td>"
+            f"<td>{esc('; '.join(r.explanation))}</td></tr>"
+        )
+    table = (
+        '<table class="latency"><thead><tr><th>layer</th><th>type</th><th>naive</th>'
+        "<th>calibrated</th><th>measured</th><th>naive error</th><th>calibrated error</th>"
+        "<th>why</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+    return (
+        "<section><h2>Predicted and measured latency</h2>"
+        + head
+        + (f"<ul>{why}</ul>" if why else "")
+        + '<p class="muted">naive: roofline time on the ceilings above; calibrated: per op, '
+        "time at the efficiencies fitted by <code>roofline calibrate</code> on this machine, "
+        "plus per-op overhead; measured: median of timed runs (per layer: module hooks). "
+        "Errors are (prediction − measured) / measured.</p>"
+        f'<div class="table-wrap">{table}</div></section>'
+    )
+
+
 # -- page parts -------------------------------------------------------------------------
 
 
@@ -436,7 +534,11 @@ def _cards(a: RooflineAnalysis) -> str:
                 "device",
                 esc(dev.name),
                 f"{human_bytes(c.bandwidth_bytes_per_s)}/s"
-                + (" · measured ceilings" if dev.is_measured_view else " · datasheet")
+                + (
+                    " · measured ceilings"
+                    if dev.is_measured_view or dev.kind == "cpu"
+                    else " · datasheet"
+                )
                 + f" · {dev.memory_bytes / 2**30:.0f} GiB",
                 cls="wide",
             ),
@@ -667,8 +769,13 @@ def roofline_report(
     top: int = 5,
     title: str | None = None,
     date: str | None = None,
+    latency: Any = None,
 ) -> str:
-    """The whole HTML page for one analysis (profile) or several (compare)."""
+    """The whole HTML page for one analysis (profile) or several (compare).
+
+    ``latency`` (a :class:`roofline.latency.compare.LatencyReport`, from
+    ``profile --measure``) adds measured and calibrated points and a latency section.
+    """
     if not analyses:
         raise ValueError("roofline_report needs at least one analysis")
     date = date or _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -682,7 +789,7 @@ def roofline_report(
             + " on "
             + ", ".join(dict.fromkeys(a.device.name for a in analyses))
         )
-    fig = plot_figure(analyses)
+    fig = plot_figure(analyses, latency)
     if single:
         summary = f'<div class="cards">{_cards(a0)}</div>'
         breakdown = _breakdown(a0)
@@ -709,6 +816,7 @@ def roofline_report(
         "title": esc(title),
         "meta": _meta_rows(analyses, esc(date)),
         "warnings": _warnings(analyses),
+        "latency": _latency_section(latency) if latency is not None else "",
         "summary": summary,
         "plot_note": note,
         "breakdown": breakdown,

@@ -1,0 +1,70 @@
+"""`roofline profile --gpu cpu --measure`: naive, calibrated and measured latency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from roofline.cli import main
+
+SPEC = """\
+name: TinyCNN
+model: tests.fixtures.models:tiny_cnn
+inputs:
+  - shape: [4, 3, 8, 8]
+"""
+
+
+@pytest.fixture
+def quick_calibration(monkeypatch, tmp_path):
+    """A private cache, and quick (seconds-long) calibrations instead of full ones."""
+    monkeypatch.setenv("ROOFLINE_CACHE_DIR", str(tmp_path / "cache"))
+    from roofline.devices import host_cpu
+    from roofline.latency import store
+
+    real_measure, real_ensure = host_cpu.measure, store.ensure_efficiency
+    monkeypatch.setattr(
+        host_cpu, "measure", lambda quick=False, progress=None: real_measure(True, progress)
+    )
+    monkeypatch.setattr(
+        store,
+        "ensure_efficiency",
+        lambda target, quick=False, progress=None: real_ensure(target, quick=True),
+    )
+
+
+def test_measure_reports_naive_calibrated_and_measured(tmp_path: Path, capsys, quick_calibration):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    out_json, out_html = tmp_path / "m.json", tmp_path / "m.html"
+    argv = ["profile", str(spec), "--gpu", "cpu", "--measure", "--depth", "1"]
+    assert main([*argv, "--json", str(out_json), "--html", str(out_html)]) == 0
+    out = capsys.readouterr().out
+    assert "measured ms" in out and "total (end to end)" in out
+    data = json.loads(out_json.read_text())
+    keys = {"naive_s", "predicted_s", "measured_s", "measured_spread_s"}
+    assert set(data["latency"]) == keys
+    assert data["latency"]["measured_s"] > 0 and data["latency"]["predicted_s"] > 0
+    rows = [row for row in data["layers"] if "latency" in row]
+    assert {row["name"] for row in rows} >= {"conv", "bn", "pool", "fc"}
+    assert all(set(row["latency"]) == keys for row in rows)
+    page = out_html.read_text()
+    assert "Predicted and measured latency" in page
+    assert '"meta":"latency"' in page.replace(" ", "")  # measured points on the roofline
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--gpu", "3090"], "is a datasheet entry; use --gpu cpu or --gpu local"),
+        ([], "--measure needs --gpu cpu or --gpu local"),
+    ],
+)
+def test_measure_needs_this_machine(tmp_path: Path, capsys, extra, match):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    assert main(["profile", str(spec), "--measure", *extra]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1

@@ -142,3 +142,13 @@ def test_real_cuda_without_cuda_is_one_line(spec, capsys):
     assert main(["profile", str(spec), "--real", "cuda"]) == 2
     err = capsys.readouterr().err
     assert "CUDA is not available" in err and err.count("\n") == 1
+
+
+def test_fuse_shows_its_effect(capsys):
+    root = Path(__file__).resolve().parents[1]
+    spec = root / "examples" / "yolov5n.yaml"
+    assert main(["profile", str(spec), "--imgsz", "64", "--fuse", "--gpu", "3090"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("--fuse"))
+    # YOLOv5 v6 prints "270 layers" for yolov5n/s, and "213 layers" after fusing
+    assert "213 layers (unfused 270)" in line
+    assert "traffic" in line and "roofline time" in line and "-" in line.split("traffic")[1]

@@ -165,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     if analysis is not None:
         print()
         print(text.analysis_summary(analysis, args.top))
+    if getattr(args, "fuse", False):
+        print(_fuse_effect(args, prof, device))
     latency = None
     if run_on is not None:
         latency = _measure(spec, prof, device, run_on, args)
@@ -197,6 +199,30 @@ def run(args: argparse.Namespace) -> int:
         path = write_text(args.html, page, force=args.force)
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _fuse_effect(args: argparse.Namespace, fused: Any, device: Any) -> str:
+    """What --fuse changed: layers, ops, traffic and (with a device) roofline time."""
+    from roofline.counting import profile_spec
+    from roofline.units import human_bytes, seconds
+
+    plain = profile_spec(load_from_args(argparse.Namespace(**{**vars(args), "fuse": False})))
+    f, p = fused.totals(), plain.totals()
+    parts = []
+    layers_f, layers_p = fused.info.get("layers"), plain.info.get("layers")
+    if layers_f and layers_p:
+        parts.append(f"{layers_f} layers (unfused {layers_p})")
+    parts.append(f"{f.ops} ops ({p.ops})")
+    parts.append(
+        f"traffic {human_bytes(f.bytes)} ({human_bytes(p.bytes)}, {f.bytes / p.bytes - 1:+.0%})"
+    )
+    if device is not None:
+        from roofline.analysis import analyze
+
+        tf = analyze(fused, device, args.precision).totals.time_s
+        tp = analyze(plain, device, args.precision).totals.time_s
+        parts.append(f"roofline time {seconds(tf)} ({seconds(tp)}, {tf / tp - 1:+.0%})")
+    return "--fuse (BatchNorm folded into convolutions): " + ", ".join(parts)
 
 
 def _measure_target(device: Any) -> str:

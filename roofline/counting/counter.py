@@ -64,15 +64,36 @@ def _as_t(x: Any) -> Any:
     return x
 
 
+def _tensors(values: Any) -> list[torch.Tensor]:
+    """The tensors among an op's arguments or outputs. aten signatures nest at most
+    one level (``Tensor[]``), so a direct walk replaces the slower pytree flatten."""
+    out: list[torch.Tensor] = []
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            out.append(v)
+        elif isinstance(v, list | tuple):
+            out.extend(x for x in v if isinstance(x, torch.Tensor))
+    return out
+
+
+def _as_t_nested(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return T(tuple(x.shape), x.dtype)
+    if isinstance(x, list | tuple):
+        return [_as_t(v) for v in x]
+    return x
+
+
 def _named_args(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Map an op's arguments to their schema names (defaults filled in)."""
+    """Map an op's arguments to their schema names (defaults filled in); tensors are
+    replaced by :class:`T` (shape and dtype), which is all a formula may look at."""
     named: dict[str, Any] = {}
     schema_args = func._schema.arguments
     for i, arg in enumerate(schema_args):
         if i < len(args) and not arg.kwarg_only:
-            named[arg.name] = args[i]
+            named[arg.name] = _as_t_nested(args[i])
         elif arg.name in kwargs:
-            named[arg.name] = kwargs[arg.name]
+            named[arg.name] = _as_t_nested(kwargs[arg.name])
         elif arg.has_default_value():
             named[arg.name] = arg.default_value
     return named
@@ -122,8 +143,8 @@ class _CountMode(TorchDispatchMode):
         phase: str,
     ) -> OpRecord:
         st = self.state
-        in_tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
-        out_tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        in_tensors = _tensors(args) + _tensors(kwargs.values())
+        out_tensors = _tensors(out if isinstance(out, list | tuple) else (out,))
         seen: set[int] = set()
         read = weight = 0
         dtype = None
@@ -163,7 +184,7 @@ class _CountMode(TorchDispatchMode):
         dims: Mapping[str, int] = {}
         counted = entry is not None
         if entry is not None:
-            named = tree_map(_as_t, _named_args(func, args, kwargs))
+            named = _named_args(func, args, kwargs)
             outs = [T(tuple(t.shape), t.dtype) for t in out_tensors]
             cost = entry.fn(named, outs)
             matrix, vector, op_class, dims = (

@@ -30,8 +30,10 @@ from roofline.counting.formulas import T, is_free, lookup
 from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
 from roofline.counting.tracing import (
     FAKE_OUTPUTS,
+    NO_TRAINABLE_OUTPUT,
     ModuleStack,
     TagMode,
+    differentiable_outputs,
     find_fake_mode,
     module_hooks,
     op_name,
@@ -448,16 +450,9 @@ def _run(
             out = forward()
         # backward: one unit gradient per float output that needs one; the seed
         # gradients are created outside the counter (they are not the model's work)
-        outs = [
-            t
-            for t in tree_flatten(out)[0]
-            if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
-        ]
+        outs = differentiable_outputs(out)
         if not outs:
-            raise CountingError(
-                "training mode needs an output that depends on trainable parameters; "
-                "this model's outputs do not require grad"
-            )
+            raise CountingError(NO_TRAINABLE_OUTPUT)
         grads = [torch.ones_like(t) for t in outs]
         leaves = [
             t

@@ -49,6 +49,23 @@ class ModuleStack:
         return "backward", node.metadata.get(MODULE_TAG, self.stack[-1])
 
 
+def differentiable_outputs(out: Any) -> list[torch.Tensor]:
+    """The floating-point outputs a training step back-propagates from (those that
+    require grad); a training trace seeds each with a unit gradient."""
+    return [
+        t
+        for t in tree_flatten(out)[0]
+        if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
+    ]
+
+
+#: the error both tracers give when training mode has nothing to back-propagate
+NO_TRAINABLE_OUTPUT = (
+    "training mode needs an output that depends on trainable parameters; "
+    "this model's outputs do not require grad"
+)
+
+
 def shape_of(x: Any) -> Any:
     """Shapes of the tensors in a (nested) output, as tuples."""
     if isinstance(x, torch.Tensor):

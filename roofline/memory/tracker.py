@@ -39,8 +39,10 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from roofline.counting.tracing import (
     FAKE_OUTPUTS,
+    NO_TRAINABLE_OUTPUT,
     ModuleStack,
     TagMode,
+    differentiable_outputs,
     find_fake_mode,
     module_hooks,
     op_name,
@@ -416,16 +418,9 @@ def trace(
                     for serial in live.keys.values():
                         n, _s, _ph, mod = live.entries[serial]
                         by_module[mod] = by_module.get(mod, 0) + n
-                    outs = [
-                        t
-                        for t in tree_flatten(out)[0]
-                        if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
-                    ]
+                    outs = differentiable_outputs(out)
                     if not outs:
-                        raise MemoryEstimateError(
-                            "training mode needs an output that depends on trainable "
-                            "parameters; this model's outputs do not require grad"
-                        )
+                        raise MemoryEstimateError(NO_TRAINABLE_OUTPUT)
                     seeds = [torch.ones_like(t) for t in outs]
                     torch.autograd.backward(outs, seeds)
                     del outs, seeds, out

@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from roofline.cli import main
-
-GOLDEN = Path(__file__).parent / "golden"
-REGEN = os.environ.get("ROOFLINE_REGEN_GOLDEN") == "1"
-SPEC_TEXT = """\
-name: TinyCNN
-model: tests.fixtures.models:tiny_cnn
-inputs:
-  - shape: [2, 3, 8, 8]
-"""
-
-
-@pytest.fixture
-def spec(tmp_path: Path) -> Path:
-    p = tmp_path / "tiny.yaml"
-    p.write_text(SPEC_TEXT)
-    return p
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGEN or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), (
-        f"{name} changed; rerun with ROOFLINE_REGEN_GOLDEN=1 if intended"
-    )
+from tests.fixtures.golden import check_golden
 
 
 def test_profile_table_golden(spec, capsys):

@@ -4,39 +4,13 @@ CSV/HTML files, and bad input (one line, exit 2)."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from roofline.cli import main
 from roofline.report.output import HTML_MARKER
-
-GOLDEN = Path(__file__).parent.parent / "golden"
-REGEN = os.environ.get("ROOFLINE_REGEN_GOLDEN") == "1"
-SPEC_TEXT = """\
-name: TinyCNN
-model: tests.fixtures.models:tiny_cnn
-inputs:
-  - shape: [2, 3, 8, 8]
-"""
-
-
-@pytest.fixture
-def spec(tmp_path: Path) -> Path:
-    p = tmp_path / "tiny.yaml"
-    p.write_text(SPEC_TEXT)
-    return p
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGEN or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), (
-        f"{name} changed; rerun with ROOFLINE_REGEN_GOLDEN=1 if intended"
-    )
+from tests.fixtures.golden import check_golden
+from tests.fixtures.models import TINY_SPEC
 
 
 def test_profile_gpu_table_golden(spec, capsys):
@@ -81,7 +55,7 @@ def test_profile_gpu_json_csv_html(spec, tmp_path, capsys):
 
 def test_compare_two_specs(spec, tmp_path, capsys):
     other = tmp_path / "tiny4.yaml"
-    other.write_text(SPEC_TEXT.replace("[2, 3, 8, 8]", "[4, 3, 8, 8]").replace("TinyCNN", "Tiny4"))
+    other.write_text(TINY_SPEC.replace("[2, 3, 8, 8]", "[4, 3, 8, 8]").replace("TinyCNN", "Tiny4"))
     h, j = tmp_path / "c.html", tmp_path / "c.json"
     argv = ["compare", str(spec), str(other), "--gpu", "3090", "--gpu", "t4"]
     assert main([*argv, "--html", str(h), "--json", str(j)]) == 0

@@ -208,6 +208,15 @@ def load_spec(
     for fmt in formats():
         if fmt.detect(data):
             spec = fmt.load(data, p, overrides)
+            file_batch = data.get("batch")  # every format may give one; --batch wins
+            if file_batch is not None:
+                if (
+                    not isinstance(file_batch, int)
+                    or isinstance(file_batch, bool)
+                    or file_batch < 1
+                ):
+                    raise SpecError(f"{p}: 'batch' must be a positive integer, got {file_batch!r}")
+                spec = spec.with_batch(file_batch)
             return spec.with_batch(batch).with_mode(mode)
     raise SpecError(
         f"{p}: not a model spec: expected a 'model: package.module:callable' line "
@@ -264,7 +273,7 @@ class ImportFormat:
         inputs = parse_inputs(data.get("inputs"), where)
         base = path.parent if path else Path.cwd()
         fn = resolve_callable(target, base, where)
-        spec = ModelSpec(
+        return ModelSpec(
             name=str(data.get("name") or target.split(":")[-1]),
             factory=lambda: fn(**kwargs),
             inputs=inputs,
@@ -273,12 +282,6 @@ class ImportFormat:
             source=path,
             info={"model": target, "kwargs": dict(kwargs)},
         )
-        batch = data.get("batch")
-        if batch is not None:
-            if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-                raise SpecError(f"{where}: 'batch' must be a positive integer, got {batch!r}")
-            spec = spec.with_batch(batch)
-        return spec
 
 
 def parse_inputs(raw: Any, where: str) -> tuple[InputSpec, ...]:

@@ -90,7 +90,7 @@ class YoloFormat:
             "strides": facts["strides"],
         }
         name = str(data.get("name") or (path.stem if path else "yolo"))
-        spec = ModelSpec(
+        return ModelSpec(
             name=name,
             factory=lambda: build_model(arch, fuse),
             inputs=(InputSpec((1, arch.ch, *imgsz)),),
@@ -99,12 +99,6 @@ class YoloFormat:
             source=path,
             info=info,
         )
-        batch = data.get("batch")
-        if batch is not None:
-            if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-                raise SpecError(f"{where}: 'batch' must be a positive integer, got {batch!r}")
-            spec = spec.with_batch(batch)
-        return spec
 
 
 def parse_imgsz(value: Any, where: str = "model.yaml") -> tuple[int, int]:

@@ -91,6 +91,10 @@ def test_model_defined_next_to_the_spec(tmp_path):
             r"unknown mode 'fast'",
         ),
         (f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1]}}]\nbatchsize: 3\n", r"unknown field"),
+        (
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1]}}]\nbatch: 0\n",
+            r"'batch' must be a positive",
+        ),
         ("just a string\n", r"expected a YAML mapping"),
         ("foo: 1\n", r"not a model spec"),
     ],

@@ -144,7 +144,8 @@ def main() -> int:
     device = get_device("local") if cuda else get_device("cpu")
     info["latency model"] = (
         f"{eff.launch_overhead_s * 1e6:.2f} µs per op, {eff.module_overhead_s * 1e6:.2f} µs per "
-        f"module call, in-network factor {eff.context_factor:.2f} "
+        f"module call, in-network factor {eff.context_factor:.2f} and "
+        f"{eff.network_op_overhead_s * 1e6:.2f} µs more per op "
         f"(synthetic networks, measured/predicted: "
         + ", ".join(f"{k} {v:.2f}" for k, v in eff.info.get("context_ratios", {}).items())
         + ")"

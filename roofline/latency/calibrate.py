@@ -167,6 +167,10 @@ class EfficiencyModel:
     context_factor: float = 1.0
     #: the same for memory-bound op classes (elementwise, norm, ...)
     memory_context_factor: float = 1.0
+    #: extra time per op inside a network, over the hot-loop dispatch cost (CPU: Python
+    #: module code around each op, cold instruction and weight caches); fitted with the
+    #: factors on the synthetic networks
+    network_op_overhead_s: float = 0.0
     threads: int = 1
     measured_at: str = ""
     torch_version: str = ""
@@ -193,6 +197,7 @@ class EfficiencyModel:
             "async_launch": self.async_launch,
             "context_factor": self.context_factor,
             "memory_context_factor": self.memory_context_factor,
+            "network_op_overhead_s": self.network_op_overhead_s,
             "threads": self.threads,
             "measured_at": self.measured_at,
             "torch_version": self.torch_version,
@@ -217,6 +222,7 @@ class EfficiencyModel:
                 async_launch=bool(d.get("async_launch", False)),
                 context_factor=float(d.get("context_factor", 1.0)),
                 memory_context_factor=float(d.get("memory_context_factor", 1.0)),
+                network_op_overhead_s=float(d.get("network_op_overhead_s", 0.0)),
                 threads=int(d.get("threads", 1)),
                 measured_at=str(d.get("measured_at", "")),
                 torch_version=str(d.get("torch_version", "")),
@@ -589,7 +595,9 @@ def calibrate_efficiency(
         async_launch=is_cuda,
         threads=torch.get_num_threads(),
     )
-    (factor, mem_factor), ratios = fit_context(model, dev, sync, quick=quick, progress=progress)
+    (factor, mem_factor, per_op), ratios = fit_context(
+        model, dev, sync, quick=quick, progress=progress
+    )
     info["context_ratios"] = ratios
     if is_cuda:
         info["cuda_device_name"] = torch.cuda.get_device_name(dev)
@@ -607,6 +615,7 @@ def calibrate_efficiency(
         async_launch=is_cuda,
         context_factor=factor,
         memory_context_factor=mem_factor,
+        network_op_overhead_s=per_op,
         threads=torch.get_num_threads(),
         measured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         torch_version=torch.__version__,
@@ -654,6 +663,38 @@ def synthetic_networks(
             c = c_out
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
 
+    def se_stack() -> nn.Module:
+        # squeeze-excitation blocks: many small ops (pooling, 1x1 convs on a 1x1 map,
+        # gates) between depthwise convolutions
+        class SE(nn.Module):
+            def __init__(self, c: int) -> None:
+                super().__init__()
+                self.fc1 = nn.Conv2d(c, max(8, c // 4), 1)
+                self.fc2 = nn.Conv2d(max(8, c // 4), c, 1)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                s = F.adaptive_avg_pool2d(x, 1)
+                s = F.hardsigmoid(self.fc2(F.relu(self.fc1(s))))
+                return x * s
+
+        layers: list[nn.Module] = [nn.Conv2d(3, 24, 3, 2, 1), nn.BatchNorm2d(24), nn.SiLU()]
+        c = 24
+        for c_out, k, stride in ((32, 3, 2), (48, 5, 1), (64, 3, 2), (96, 5, 1), (128, 3, 2)):
+            e = 3 * c
+            layers += [
+                nn.Conv2d(c, e, 1),
+                nn.BatchNorm2d(e),
+                nn.SiLU(),
+                nn.Conv2d(e, e, k, stride, k // 2, groups=e),
+                nn.BatchNorm2d(e),
+                nn.SiLU(),
+                SE(e),
+                nn.Conv2d(e, c_out, 1),
+                nn.BatchNorm2d(c_out),
+            ]
+            c = c_out
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
     def mlp() -> nn.Module:
         return nn.Sequential(
             nn.Linear(256, 1024),
@@ -666,13 +707,62 @@ def synthetic_networks(
         )
 
     res = 64 if quick else 128
-    b = (1 if quick else 2) * scale
-    nets = [
-        ("conv stack", conv_stack(), torch.randn(b, 3, res, res, generator=gen)),
-        ("depthwise stack", dw_stack(), torch.randn(b, 3, res, res, generator=gen)),
-        ("mlp", mlp(), torch.randn(16 * b, 64, 256, generator=gen)),
-    ]
+    nets = []
+    # two batch sizes (quick: one): the per-op term and the factor separate on them
+    for b in (1,) if quick else (1, 4):
+        bs = b * scale
+        nets += [
+            (f"conv stack b{bs}", conv_stack(), torch.randn(bs, 3, res, res, generator=gen)),
+            (f"depthwise stack b{bs}", dw_stack(), torch.randn(bs, 3, res, res, generator=gen)),
+            (f"se stack b{bs}", se_stack(), torch.randn(bs, 3, res, res, generator=gen)),
+            (f"mlp b{bs}", mlp(), torch.randn(8 * bs, 64, 256, generator=gen)),
+        ]
     return nets
+
+
+#: bounds of the in-network terms (a fit outside them is interference, not a property)
+FACTOR_RANGE = (0.5, 4.0)
+PER_OP_RANGE = (0.0, 1e-4)
+
+
+def fit_network_terms(
+    rows: Sequence[tuple[float, float, int, float]],
+) -> tuple[float, float]:
+    """The in-network factor ``f`` and per-op overhead ``c`` from synthetic networks.
+
+    Each row is (predicted kernel time K, predicted overheads O, ops N, measured T) of
+    one network with factor 1 and no per-op term; the model is ``T ≈ f·K + O + c·N``.
+    ``f`` and ``c`` minimise the squared *relative* error Σ ((f·K + c·N − (T − O)) / T)²
+    (the 2×2 normal equations), then are clamped to :data:`FACTOR_RANGE` and
+    :data:`PER_OP_RANGE`; when ``c`` is clamped, ``f`` is refitted alone. With fewer
+    than two rows, or rows that cannot separate the two, ``c`` is 0.
+    """
+    pts = [(k / t, n / t, (t - o) / t) for k, o, n, t in rows if t > 0 and k > 0]
+    if not pts:
+        return 1.0, 0.0
+
+    def f_only(c: float) -> float:
+        # least squares of f·a = y − c·b
+        num = sum(a * (y - c * b) for a, b, y in pts)
+        den = sum(a * a for a, _, _ in pts)
+        return num / den if den > 0 else 1.0
+
+    saa = sum(a * a for a, _, _ in pts)
+    sbb = sum(b * b for _, b, _ in pts)
+    sab = sum(a * b for a, b, _ in pts)
+    say = sum(a * y for a, _, y in pts)
+    sby = sum(b * y for _, b, y in pts)
+    det = saa * sbb - sab * sab
+    if len(pts) >= 2 and det > 1e-12 * max(saa * sbb, 1e-300):
+        f = (say * sbb - sby * sab) / det
+        c = (saa * sby - sab * say) / det
+    else:
+        f, c = f_only(0.0), 0.0
+    if not PER_OP_RANGE[0] <= c <= PER_OP_RANGE[1]:
+        c = min(PER_OP_RANGE[1], max(PER_OP_RANGE[0], c))
+        f = f_only(c)
+    f = min(FACTOR_RANGE[1], max(FACTOR_RANGE[0], f))
+    return f, c
 
 
 def fit_context(
@@ -682,14 +772,14 @@ def fit_context(
     *,
     quick: bool = False,
     progress: Progress | None = None,
-) -> tuple[tuple[float, float], dict[str, float]]:
-    """How much slower kernels run inside a network than in a hot loop.
+) -> tuple[tuple[float, float, float], dict[str, float]]:
+    """How much slower ops run inside a network than in a hot loop.
 
-    Each synthetic network is counted, predicted with ``model`` (factors 1) and timed
-    end to end; the factor is the median over the networks of (measured − predicted
-    overheads) / predicted kernel time, kept within [0.5, 4]. Returns the factor for
-    matrix-op and memory-op kernels (the same, for now) and, per network,
-    measured / predicted.
+    Each synthetic network is counted, predicted with ``model`` (factor 1, no per-op
+    term) and timed end to end; :func:`fit_network_terms` fits the in-network factor on
+    kernel time and the extra per-op overhead. Returns (factor for matrix-op kernels,
+    factor for memory-op kernels — the same, for now —, per-op overhead) and, per
+    network, measured / predicted.
     """
     import dataclasses
 
@@ -711,40 +801,30 @@ def fit_context(
         peaks={"fp32": Peak(1e12, "plain", "calibration")},
         plain_peaks={"fp32": Peak(1e15, "plain", "calibration")},
     )
-    base = dataclasses.replace(model, context_factor=1.0, memory_context_factor=1.0)
+    base = dataclasses.replace(
+        model, context_factor=1.0, memory_context_factor=1.0, network_op_overhead_s=0.0
+    )
     ratios: dict[str, float] = {}
-    rows: list[tuple[float, float, float]] = []  # (matrix kernel, memory kernel, target)
+    rows: list[tuple[float, float, int, float]] = []
     for name, net, x in synthetic_networks(quick, scale=8 if dev.type == "cuda" else 1):
-        say(f"in-network factors: {name}")
+        say(f"in-network terms: {name}")
         net = net.eval()
         prof = count_profile(net, (x,))
         pred = predict(prof, neutral, efficiency=base)
         overhead = sum(o.overhead_s for o in pred.ops) + pred.module_overhead_s
-        km = sum(
-            (o.predicted_s or 0.0) - o.overhead_s for o in pred.ops if o.op_class in MATRIX_CLASSES
-        )
-        kv = sum(
-            (o.predicted_s or 0.0) - o.overhead_s
-            for o in pred.ops
-            if o.op_class not in MATRIX_CLASSES
-        )
+        kernel = sum((o.predicted_s or 0.0) - o.overhead_s for o in pred.ops)
         net, xd = net.to(dev), x.to(dev)
         with torch.inference_mode():
             t = time_region(
                 lambda net=net, xd=xd: net(xd), warmup=2, repeat=5 if quick else 11, sync=sync
             ).median
-        if km + kv > 0:
-            ratios[name] = t / (km + kv + overhead)
-            rows.append((km, kv, t - overhead))
+        if kernel > 0:
+            ratios[name] = t / (kernel + overhead)
+            rows.append((kernel, overhead, len(pred.ops), t))
     if not rows:
-        return (1.0, 1.0), ratios
-    # one factor for all kernels: the median over the networks of measured / predicted
-    # kernel time. (A least-squares split into a matrix-op and a memory-op factor was
-    # tried: it over-fitted the small synthetic networks, whose activations stay in
-    # cache, and over-predicted large batches by 20-60%; see docs/latency.md.)
-    f = statistics.median(r[2] / (r[0] + r[1]) for r in rows if r[0] + r[1] > 0)
-    f = min(4.0, max(0.5, f))
-    return (f, f), ratios
+        return (1.0, 1.0, 0.0), ratios
+    f, c = fit_network_terms(rows)
+    return (f, f, c), ratios
 
 
 def fit_summary(eff: EfficiencyModel) -> str:
@@ -752,8 +832,8 @@ def fit_summary(eff: EfficiencyModel) -> str:
     lines = [
         f"latency model ({'quick' if eff.quick else 'full'} grid, {eff.threads} threads): "
         f"{eff.launch_overhead_s * 1e6:.2f} µs per op, {eff.module_overhead_s * 1e6:.2f} µs "
-        f"per module call, in-network factors {eff.context_factor:.2f} (matrix ops), "
-        f"{eff.memory_context_factor:.2f} (memory ops)"
+        f"per module call, in-network factor {eff.context_factor:.2f} and "
+        f"{eff.network_op_overhead_s * 1e6:.2f} µs more per op"
     ]
     probes = [
         ("gemm 256³", "gemm", (256, 256, 256)),

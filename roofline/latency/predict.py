@@ -8,10 +8,14 @@ Calibrated (``EfficiencyModel`` from ``roofline calibrate``, :mod:`.calibrate`):
 
     compute = matrix_flops / rate(op_class, size) + vector_flops / vector_peak
     memory  = bytes / bandwidth(op_class, bytes)
-    kernel  = max(compute, memory)          (matrix op classes: conv, gemm, ...)
-    kernel  = memory + vector_flops / vector_peak ... taken as max() as well
+    kernel  = factor · max(compute, memory)
+    launch  = dispatch + per-op in-network overhead
     op      = kernel + launch               (CPU: dispatch and compute are serial)
     op      = max(kernel, launch)           (CUDA: the host issues ahead of the GPU)
+
+A fused inference fast path (``nn.TransformerEncoderLayer`` and
+``nn.MultiheadAttention`` in eval) is priced as the sum of the kernels it runs
+(:func:`components`), each at its own fitted rate, with one dispatch per kernel.
     layer   = Σ op + calls · module_overhead
 
 where ``rate`` is the FLOP rate microbenchmarks achieved at the op's size and
@@ -283,6 +287,139 @@ def efficiency_of(device: Device) -> EfficiencyModel | None:
     return EfficiencyModel.from_dict(raw)
 
 
+@dataclass(frozen=True)
+class Component:
+    """One kernel inside a fused op (see :func:`components`)."""
+
+    op_class: str
+    matrix_flops: float
+    vector_flops: float
+    bytes: float
+    dims: Mapping[str, int] = field(default_factory=dict)
+
+
+#: fused inference fast paths of PyTorch that run a sequence of kernels in one aten op
+FUSED_OPS = (
+    "aten._transformer_encoder_layer_fwd.default",
+    "aten._native_multi_head_attention.default",
+)
+#: head size assumed for the fused ops (their head count is an int argument, which the
+#: op record does not keep): 64, the common choice, or the whole width if it is smaller
+FUSED_HEAD_DIM = 64
+_F32 = 4  # bytes per element of the fused ops' fp32 kernels
+
+
+def _gemm(m: int, k: int, n: int, elem: int) -> Component:
+    # X (m×k) @ W^T (k×n) + bias: reads X, W and bias, writes the m×n result
+    return Component(
+        "gemm",
+        2.0 * m * n * k,
+        float(m * n),
+        float(elem * (m * k + k * n + n + m * n)),
+        {"m": m, "n": n, "k": k},
+    )
+
+
+def _sdpa(batch: int, heads: int, lq: int, lk: int, hd: int, elem: int) -> Component:
+    # softmax(Q K^T / sqrt(d)) V: 2·lq·lk·hd FLOPs for each of the two products;
+    # reads Q, K, V, writes the output
+    return Component(
+        "attention",
+        4.0 * batch * heads * lq * lk * hd,
+        5.0 * batch * heads * lq * lk,
+        float(elem * batch * heads * hd * (2 * lq + 2 * lk)),
+        {"batch": batch * heads, "lq": lq, "lk": lk, "e": hd},
+    )
+
+
+def _pointwise(cls: str, elems: int, flops_per: int, tensors: int, elem: int) -> Component:
+    # ``tensors`` tensors of ``elems`` elements read or written once each
+    return Component(cls, 0.0, float(flops_per * elems), float(elem * tensors * elems))
+
+
+def components(op: OpRecord) -> tuple[Component, ...] | None:
+    """The kernels a fused inference fast path runs, or None for any other op.
+
+    ``aten._transformer_encoder_layer_fwd`` (one ``nn.TransformerEncoderLayer`` in eval):
+    the packed QKV GEMM (rows×E @ E×3E), the split of QKV into heads (a copy of the
+    rows×3E result), scaled-dot-product attention per head, the output projection
+    (E×E), a residual add and a layer norm, the two feed-forward GEMMs (E×F, F×E) with
+    the activation between them, and a second residual add and layer norm — the
+    decomposition of the counter's ``transformer_encoder_layer`` formula. Shapes come
+    from the op's tensor arguments in schema order: src (B, L, E), qkv_weight (3E, E),
+    qkv_bias, proj_weight, proj_bias, the norms' weights and biases, ffn_weight_1 (F, E).
+
+    ``aten._native_multi_head_attention`` (``nn.MultiheadAttention`` in eval): the Q/K/V
+    projections (one packed GEMM when query, key and value have one shape), the split,
+    attention, and the output projection (:func:`roofline.counting.formulas.mha_cost`).
+    """
+    shapes = op.input_shapes
+    elem = _F32 if op.dtype in ("float32", "fp32", "") else 2
+    if op.op == FUSED_OPS[0] and len(shapes) >= 11 and len(shapes[0]) == 3:
+        b, length, e = shapes[0]
+        ff = shapes[9][0]
+        rows = b * length
+        hd = FUSED_HEAD_DIM if e % FUSED_HEAD_DIM == 0 else e
+        heads = e // hd
+        return (
+            _gemm(rows, e, 3 * e, elem),
+            _pointwise("copy", 3 * rows * e, 0, 2, elem),
+            _sdpa(b, heads, length, length, hd, elem),
+            _gemm(rows, e, e, elem),
+            _pointwise("elementwise", rows * e, 1, 3, elem),
+            _pointwise("norm", rows * e, 7, 2, elem),
+            _gemm(rows, e, ff, elem),
+            _pointwise("elementwise", rows * ff, 1, 2, elem),
+            _gemm(rows, ff, e, elem),
+            _pointwise("elementwise", rows * e, 1, 3, elem),
+            _pointwise("norm", rows * e, 7, 2, elem),
+        )
+    if op.op == FUSED_OPS[1] and len(shapes) >= 4 and len(shapes[0]) == 3:
+        (b, lq, e), (_, lk, _) = shapes[0], shapes[1]
+        rows_q, rows_k = b * lq, b * lk
+        hd = FUSED_HEAD_DIM if e % FUSED_HEAD_DIM == 0 else e
+        heads = e // hd
+        if shapes[0] == shapes[1] == shapes[2]:
+            proj: tuple[Component, ...] = (_gemm(rows_q, e, 3 * e, elem),)
+        else:
+            proj = (_gemm(rows_q, e, e, elem), _gemm(rows_k, e, e, elem), _gemm(rows_k, e, e, elem))
+        return (
+            *proj,
+            _pointwise("copy", (rows_q + 2 * rows_k) * e, 0, 2, elem),
+            _sdpa(b, heads, lq, lk, hd, elem),
+            _gemm(rows_q, e, e, elem),
+        )
+    return None
+
+
+def _kernel(
+    eff: EfficiencyModel,
+    cls: str,
+    matrix_flops: float,
+    vector_flops: float,
+    nbytes: float,
+    dims: Mapping[str, int],
+    vector_peak: float,
+) -> tuple[float, float, float | None, float]:
+    """(compute s, memory s, FLOP rate, byte rate) of one kernel at the fitted rates,
+    before the in-network factor."""
+    vector = vector_flops / vector_peak if vector_peak else 0.0
+    memory_class = (
+        cls if cls in eff.memory else ("copy" if cls in MATRIX_CLASSES else "elementwise")
+    )
+    mem_rate = eff.memory_rate(memory_class, nbytes) if nbytes else 0.0
+    memory = nbytes / mem_rate if mem_rate else 0.0
+    compute = vector
+    rate = None
+    if cls in MATRIX_CLASSES and matrix_flops:
+        rate = eff.compute_rate(cls, op_size(cls, dims, matrix_flops))
+        if rate is None:  # class not calibrated (e.g. attention on an old fit): use gemm
+            rate = eff.compute_rate("gemm", op_size("gemm", {}, matrix_flops))
+        if rate:
+            compute += matrix_flops / rate
+    return compute, memory, rate, mem_rate
+
+
 def predict_op(
     index: int,
     op: OpRecord,
@@ -293,31 +430,47 @@ def predict_op(
     bandwidth: float,
     peak: float,
 ) -> OpPrediction:
+    """One op's naive and calibrated time. A fused fast path (:func:`components`) is
+    priced as the sum of its kernels, each at its own fitted rate, plus one dispatch
+    per kernel (its kernels are aten calls that pass through the dispatcher)."""
     from roofline.analysis import op_time
 
     naive = op_time(op.matrix_flops, op.vector_flops, op.bytes, device, precision)
     if eff is None:
         return OpPrediction(index, op.op, op.module, op.op_class, naive, None)
     cls = op.op_class
-    vector = op.vector_flops / vector_peak if vector_peak else 0.0
-    memory_class = (
-        cls if cls in eff.memory else ("copy" if cls in MATRIX_CLASSES else "elementwise")
-    )
-    mem_rate = eff.memory_rate(memory_class, op.bytes) if op.bytes else 0.0
-    memory = op.bytes / mem_rate if mem_rate else 0.0
-    compute = vector
-    rate = None
-    if cls in MATRIX_CLASSES and op.matrix_flops:
-        rate = eff.compute_rate(cls, op_size(cls, op.dims, op.matrix_flops))
-        if rate is None:  # class not calibrated (e.g. attention on an old fit): use gemm
-            rate = eff.compute_rate("gemm", op_size("gemm", {}, op.matrix_flops))
-        if rate:
-            compute += op.matrix_flops / rate
-    factor = eff.context_factor if cls in MATRIX_CLASSES else eff.memory_context_factor
-    compute *= factor
-    memory *= factor
-    kernel = max(compute, memory)
-    launch = eff.launch_overhead_s
+    parts = components(op)
+    launches = 1
+    if parts is None:
+        compute, memory, rate, mem_rate = _kernel(
+            eff, cls, op.matrix_flops, op.vector_flops, op.bytes, op.dims, vector_peak
+        )
+        factor = eff.context_factor if cls in MATRIX_CLASSES else eff.memory_context_factor
+        compute *= factor
+        memory *= factor
+        kernel = max(compute, memory)
+    else:
+        launches = len(parts)
+        compute = memory = kernel = 0.0
+        for part in parts:
+            c, m, _r, _mr = _kernel(
+                eff,
+                part.op_class,
+                part.matrix_flops,
+                part.vector_flops,
+                part.bytes,
+                part.dims,
+                vector_peak,
+            )
+            f = eff.context_factor if part.op_class in MATRIX_CLASSES else eff.memory_context_factor
+            compute += f * c
+            memory += f * m
+            kernel += f * max(c, m)
+        factor = eff.context_factor
+        # effective rates of the whole op, for the efficiency shown in the tags
+        rate = op.matrix_flops * factor / compute if compute and op.matrix_flops else None
+        mem_rate = op.bytes * factor / memory if memory and op.bytes else 0.0
+    launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
     if eff.async_launch:
         total = max(kernel, launch)
         overhead = max(0.0, launch - kernel)

@@ -303,6 +303,7 @@ def _conv_dims(x: T, w: T, out: T, groups: int) -> dict[str, int]:
         "c_out": out.shape[1],
         "kernel": math.prod(w.shape[2:]),
         "out_spatial": math.prod(out.shape[2:]),
+        "in_spatial": math.prod(x.shape[2:]),
         "groups": groups,
     }
 

@@ -149,6 +149,52 @@ def curve_from_samples(samples: Sequence[tuple[float, float]]) -> CurveFit:
 
 
 @dataclass(frozen=True)
+class CostCurve:
+    """Seconds per byte against a size in bytes: linear in log(size) between samples,
+    the end values beyond them. Used for the cost of a freshly allocated output."""
+
+    sizes: tuple[float, ...] = ()
+    per_byte_s: tuple[float, ...] = ()
+
+    def seconds(self, nbytes: float) -> float:
+        if not self.sizes or nbytes <= 0:
+            return 0.0
+        x = math.log(max(nbytes, 1.0))
+        xs = [math.log(s) for s in self.sizes]
+        if x <= xs[0]:
+            c = self.per_byte_s[0]
+        elif x >= xs[-1]:
+            c = self.per_byte_s[-1]
+        else:
+            i = next(j for j in range(1, len(xs)) if x <= xs[j])
+            w = (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+            c = self.per_byte_s[i - 1] + w * (self.per_byte_s[i] - self.per_byte_s[i - 1])
+        return max(c, 0.0) * nbytes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sizes": list(self.sizes), "per_byte_s": list(self.per_byte_s)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CostCurve:
+        return cls(
+            tuple(float(v) for v in d.get("sizes", ())),
+            tuple(float(v) for v in d.get("per_byte_s", ())),
+        )
+
+
+def cost_curve_from_samples(samples: Sequence[tuple[float, float]]) -> CostCurve:
+    """A curve from (bytes, seconds) samples of an extra cost: negative differences
+    (noise) become 0, and the cost is made non-decreasing in bytes."""
+    pts = sorted((float(b), max(float(t), 0.0)) for b, t in samples if b > 0)
+    times = [t for _, t in pts]
+    for i in range(len(times) - 2, -1, -1):
+        times[i] = min(times[i], times[i + 1])
+    return CostCurve(
+        tuple(b for b, _ in pts), tuple(t / b for (b, _), t in zip(pts, times, strict=True))
+    )
+
+
+@dataclass(frozen=True)
 class EfficiencyModel:
     """The fitted latency model of one device (see the module docstring)."""
 
@@ -171,6 +217,10 @@ class EfficiencyModel:
     #: module code around each op, cold instruction and weight caches); fitted with the
     #: factors on the synthetic networks
     network_op_overhead_s: float = 0.0
+    #: what a freshly allocated output costs over writing into reused memory, by its
+    #: size (CPU: allocations beyond the C allocator's mmap threshold get new pages
+    #: that fault on first touch; CUDA: ~0 behind the caching allocator)
+    fresh: CostCurve = field(default_factory=CostCurve)
     threads: int = 1
     measured_at: str = ""
     torch_version: str = ""
@@ -198,6 +248,7 @@ class EfficiencyModel:
             "context_factor": self.context_factor,
             "memory_context_factor": self.memory_context_factor,
             "network_op_overhead_s": self.network_op_overhead_s,
+            "fresh": self.fresh.as_dict(),
             "threads": self.threads,
             "measured_at": self.measured_at,
             "torch_version": self.torch_version,
@@ -223,6 +274,7 @@ class EfficiencyModel:
                 context_factor=float(d.get("context_factor", 1.0)),
                 memory_context_factor=float(d.get("memory_context_factor", 1.0)),
                 network_op_overhead_s=float(d.get("network_op_overhead_s", 0.0)),
+                fresh=CostCurve.from_dict(d.get("fresh", {})),
                 threads=int(d.get("threads", 1)),
                 measured_at=str(d.get("measured_at", "")),
                 torch_version=str(d.get("torch_version", "")),
@@ -251,7 +303,9 @@ def op_size(op_class: str, dims: Mapping[str, int], flops: float) -> tuple[float
         groups = max(dims.get("groups", 1), 1)
         kernel = dims.get("kernel", 1)
         if op_class == "depthwise_conv":
-            return (n * spatial, dims["c_out"], kernel)
+            # strided depthwise kernels take slower code paths: a separate axis
+            strided = dims.get("in_spatial", spatial) > spatial
+            return (n * spatial, dims["c_out"], kernel, 8.0 if strided else 1.0)
         k = dims.get("c_in", 1) // groups * kernel
         # 1x1 vs larger kernels take different code paths: a separate axis (2^3 apart)
         return (n * spatial, dims["c_out"] // groups * 1, k, 8.0 if kernel > 1 else 1.0)
@@ -314,6 +368,16 @@ class Grid:
     mem_elems: tuple[int, ...]
     max_flops: float
     repeat: int
+    #: squeeze-excitation convolutions (1x1 on a 1x1 map): channels and batch sizes
+    se_c: tuple[int, ...] = ()
+    se_n: tuple[int, ...] = ()
+    #: output sizes (elements) at which the cost of a fresh output allocation is measured
+    fresh_elems: tuple[int, ...] = ()
+    #: large batch sizes, measured on a few inverted-residual shapes only (1x1 expand
+    #: and project convolutions, depthwise), where activations leave the caches
+    big_n: tuple[int, ...] = ()
+    big_c: tuple[int, ...] = ()
+    big_hw: tuple[int, ...] = ()
 
 
 CPU_FULL = Grid(
@@ -329,6 +393,12 @@ CPU_FULL = Grid(
     mem_elems=tuple(4**i for i in range(5, 14)),
     max_flops=1.2e10,
     repeat=5,
+    se_c=(16, 64, 240, 960),
+    se_n=(1, 8, 32),
+    fresh_elems=tuple(2**i for i in range(18, 27)),
+    big_n=(32,),
+    big_c=(16, 64),
+    big_hw=(28, 56, 112),
 )
 CPU_QUICK = Grid(
     gemm_m=(1, 64, 1024),
@@ -343,6 +413,9 @@ CPU_QUICK = Grid(
     mem_elems=(256, 16384, 1048576),
     max_flops=2e8,
     repeat=2,
+    se_c=(64,),
+    se_n=(1,),
+    fresh_elems=(2**18, 2**24),
 )
 CUDA_FULL = Grid(
     gemm_m=(1, 16, 128, 1024, 8192, 32768),
@@ -357,6 +430,9 @@ CUDA_FULL = Grid(
     mem_elems=tuple(4**i for i in range(5, 16)),
     max_flops=2e12,
     repeat=10,
+    se_c=(64, 240, 960),
+    se_n=(1, 32),
+    fresh_elems=(2**20, 2**24, 2**27),
 )
 CUDA_QUICK = Grid(
     gemm_m=(1, 128, 4096),
@@ -371,6 +447,9 @@ CUDA_QUICK = Grid(
     mem_elems=(4096, 1048576, 67108864),
     max_flops=1e11,
     repeat=3,
+    se_c=(240,),
+    se_n=(1,),
+    fresh_elems=(2**20, 2**26),
 )
 
 
@@ -388,15 +467,39 @@ def measure_overheads(dev: torch.device, repeat: int, sync: Sync = _nosync) -> t
     return op, module
 
 
+def measure_fresh(
+    dev: torch.device, grid: Grid, sync: Sync = _nosync, progress: Progress | None = None
+) -> CostCurve:
+    """The cost of a fresh output allocation by size: ``add(x, y)`` (allocates its
+    output, as every eager op does) minus ``add(x, y, out=z)`` (writes into memory it
+    reused), at each of ``grid.fresh_elems``."""
+    if not grid.fresh_elems:
+        return CostCurve()
+    if progress:
+        progress(f"fresh-output cost over {len(grid.fresh_elems)} sizes")
+    samples = []
+    for elems in grid.fresh_elems:
+        x, y = torch.randn(elems, device=dev), torch.randn(elems, device=dev)
+        z = torch.empty_like(x)
+        t_new = _median_time(lambda x=x, y=y: torch.add(x, y), grid.repeat, sync)
+        t_out = _median_time(lambda x=x, y=y, z=z: torch.add(x, y, out=z), grid.repeat, sync)
+        samples.append((elems * x.element_size(), t_new - t_out))
+        del x, y, z
+    return cost_curve_from_samples(samples)
+
+
 def fit_matrix(
     dev: torch.device,
     grid: Grid,
     launch: float,
     sync: Sync = _nosync,
     progress: Progress | None = None,
+    fresh: CostCurve | None = None,
 ) -> dict[str, GridFit]:
-    """GEMM, conv, depthwise conv and attention rates over the grid."""
+    """GEMM, conv, depthwise conv and attention rates over the grid. Each rate is net
+    of the launch overhead and of the fresh-output cost of the op's result."""
     say = progress or (lambda _m: None)
+    fresh = fresh or CostCurve()
     out: dict[str, GridFit] = {}
     gen = torch.Generator(device="cpu").manual_seed(0)
 
@@ -415,68 +518,106 @@ def fit_matrix(
                 a, b = rnd(m, k), rnd(k, n)
                 t = _median_time(lambda a=a, b=b: torch.mm(a, b), grid.repeat, sync)
                 pts.append((math.log2(m), math.log2(n), math.log2(k)))
-                rates.append(_rate(fl, t, launch))
+                rates.append(_rate(fl, t, launch + fresh.seconds(4.0 * m * n)))
     out["gemm"] = GridFit(tuple(pts), tuple(rates))
 
-    # dense conv, stride 1, "same" padding; c_in == c_out and c_out = 2 c_in
+    # dense conv, stride 1, "same" padding; c_in == c_out and c_out = 2 c_in; and the
+    # squeeze-excitation shapes: 1x1 on a 1x1 map, c -> c/4 and back
     pts, rates = [], []
     say("convolutions")
-    for n in grid.conv_n:
-        for hw in grid.conv_hw:
-            for c in grid.conv_c:
-                for c_out in (c, 2 * c):
-                    for kernel in (1, 3):
-                        fl = 2.0 * n * c * c_out * kernel * kernel * hw * hw
-                        if fl > grid.max_flops:
-                            continue
-                        x = rnd(n, c, hw, hw)
-                        w = rnd(c_out, c, kernel, kernel)
-                        bias = rnd(c_out)
-                        t = _median_time(
-                            lambda x=x, w=w, bias=bias, p=kernel // 2: F.conv2d(
-                                x, w, bias, padding=p
-                            ),
-                            grid.repeat,
-                            sync,
-                        )
-                        size = op_size(
-                            "conv",
-                            {
-                                "n": n,
-                                "c_in": c,
-                                "c_out": c_out,
-                                "kernel": kernel * kernel,
-                                "out_spatial": hw * hw,
-                                "groups": 1,
-                            },
-                            fl,
-                        )
-                        pts.append(tuple(math.log2(v) for v in size))
-                        rates.append(_rate(fl, t, launch))
+    shapes = [
+        (n, hw, c, c_out, kernel)
+        for n in grid.conv_n
+        for hw in grid.conv_hw
+        for c in grid.conv_c
+        for c_out in (c, 2 * c)
+        for kernel in (1, 3)
+    ]
+    for n in grid.se_n:
+        for c in grid.se_c:
+            r = max(4, c // 4)
+            shapes += [(n, 1, c, r, 1), (n, 1, r, c, 1)]
+    for n in grid.big_n:
+        for hw in grid.big_hw:
+            for c in grid.big_c:
+                # expand (c -> 6c), project (6c -> c), and a plain 3x3
+                shapes += [(n, hw, c, 6 * c, 1), (n, hw, 6 * c, c, 1), (n, hw, c, c, 3)]
+    for n, hw, c, c_out, kernel in shapes:
+        fl = 2.0 * n * c * c_out * kernel * kernel * hw * hw
+        if fl > grid.max_flops:
+            continue
+        x = rnd(n, c, hw, hw)
+        w = rnd(c_out, c, kernel, kernel)
+        bias = rnd(c_out)
+        t = _median_time(
+            lambda x=x, w=w, bias=bias, p=kernel // 2: F.conv2d(x, w, bias, padding=p),
+            grid.repeat,
+            sync,
+        )
+        size = op_size(
+            "conv",
+            {
+                "n": n,
+                "c_in": c,
+                "c_out": c_out,
+                "kernel": kernel * kernel,
+                "out_spatial": hw * hw,
+                "groups": 1,
+            },
+            fl,
+        )
+        pts.append(tuple(math.log2(v) for v in size))
+        out_bytes = 4.0 * n * c_out * hw * hw
+        rates.append(_rate(fl, t, launch + fresh.seconds(out_bytes)))
     out["conv"] = GridFit(tuple(pts), tuple(rates))
 
-    # depthwise conv, kernels 3x3 and 5x5, strides 1
+    # depthwise conv, kernels 3x3 and 5x5, strides 1 and 2
     pts, rates = [], []
     say("depthwise convolutions")
-    for n in grid.conv_n:
-        for hw in grid.dw_hw:
-            for c in grid.dw_c:
-                for kernel in (3, 5):
-                    fl = 2.0 * n * c * kernel * kernel * hw * hw
-                    if n * c * hw * hw > 2e7:
-                        continue
-                    x = rnd(n, c, hw, hw)
-                    w = rnd(c, 1, kernel, kernel)
-                    t = _median_time(
-                        lambda x=x, w=w, p=kernel // 2, g=c: F.conv2d(
-                            x, w, None, padding=p, groups=g
-                        ),
-                        grid.repeat,
-                        sync,
-                    )
-                    size = (n * hw * hw, c, kernel * kernel)
-                    pts.append(tuple(math.log2(v) for v in size))
-                    rates.append(_rate(fl, t, launch))
+    dw_shapes = [
+        (n, hw, c, kernel, stride)
+        for n in grid.conv_n
+        for hw in grid.dw_hw
+        for c in grid.dw_c
+        for kernel in (3, 5)
+        for stride in (1, 2)
+    ]
+    dw_shapes += [
+        (n, hw, 6 * c, kernel, stride)
+        for n in grid.big_n
+        for hw in grid.big_hw
+        for c in grid.big_c
+        for kernel in (3, 5)
+        for stride in (1, 2)
+    ]
+    for n, hw, c, kernel, stride in dw_shapes:
+        out_hw = (hw - 1) // stride + 1
+        fl = 2.0 * n * c * kernel * kernel * out_hw * out_hw
+        if n * c * hw * hw > (2e7 if n not in grid.big_n else 1e8):
+            continue
+        x = rnd(n, c, hw, hw)
+        w = rnd(c, 1, kernel, kernel)
+        t = _median_time(
+            lambda x=x, w=w, p=kernel // 2, g=c, s=stride: F.conv2d(
+                x, w, None, stride=s, padding=p, groups=g
+            ),
+            grid.repeat,
+            sync,
+        )
+        size = op_size(
+            "depthwise_conv",
+            {
+                "n": n,
+                "c_out": c,
+                "kernel": kernel * kernel,
+                "out_spatial": out_hw * out_hw,
+                "in_spatial": hw * hw,
+            },
+            fl,
+        )
+        pts.append(tuple(math.log2(v) for v in size))
+        out_bytes = 4.0 * n * c * out_hw * out_hw
+        rates.append(_rate(fl, t, launch + fresh.seconds(out_bytes)))
     out["depthwise_conv"] = GridFit(tuple(pts), tuple(rates))
 
     # attention: scaled_dot_product_attention, head_dim 64
@@ -495,7 +636,7 @@ def fit_matrix(
                 sync,
             )
             pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
-            rates.append(_rate(fl, t, launch))
+            rates.append(_rate(fl, t, launch + fresh.seconds(4.0 * bh * seq * e)))
     if pts:
         out["attention"] = GridFit(tuple(pts), tuple(rates))
     return out
@@ -546,17 +687,25 @@ def fit_memory(
     launch: float,
     sync: Sync = _nosync,
     progress: Progress | None = None,
+    fresh: CostCurve | None = None,
 ) -> dict[str, CurveFit]:
-    """Bytes/s of each memory op class over sizes."""
+    """Bytes/s of each memory op class over sizes, net of the launch overhead and of
+    the fresh-output cost of each kernel's result."""
     say = progress or (lambda _m: None)
+    fresh = fresh or CostCurve()
     gen = torch.Generator(device="cpu").manual_seed(1)
     samples: dict[str, list[tuple[float, float]]] = {}
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
     for elems in grid.mem_elems:
         with torch.inference_mode():
             for cls, (fn, nbytes) in _memory_kernels(dev, elems, gen).items():
+                result = fn()
+                assert isinstance(result, torch.Tensor)
+                out_bytes = result.numel() * result.element_size()
+                del result
                 t = _median_time(fn, grid.repeat, sync)
-                samples.setdefault(cls, []).append((nbytes, _rate(nbytes, t, launch)))
+                rate = _rate(nbytes, t, launch + fresh.seconds(out_bytes))
+                samples.setdefault(cls, []).append((nbytes, rate))
     return {cls: curve_from_samples(s) for cls, s in samples.items()}
 
 
@@ -582,8 +731,9 @@ def calibrate_efficiency(
     say("per-op and per-module overhead")
     with torch.inference_mode():
         launch, module = measure_overheads(dev, grid.repeat, sync)
-        matrix = fit_matrix(dev, grid, launch, sync, progress)
-    memory = fit_memory(dev, grid, launch, sync, progress)
+        fresh = measure_fresh(dev, grid, sync, progress)
+        matrix = fit_matrix(dev, grid, launch, sync, progress, fresh)
+    memory = fit_memory(dev, grid, launch, sync, progress, fresh)
     info: dict[str, Any] = {"grid": "quick" if quick else "full"}
     model = EfficiencyModel(
         device=device_key or ("cpu" if not is_cuda else str(dev)),
@@ -593,6 +743,7 @@ def calibrate_efficiency(
         matrix=matrix,
         memory=memory,
         async_launch=is_cuda,
+        fresh=fresh,
         threads=torch.get_num_threads(),
     )
     (factor, mem_factor, per_op), ratios = fit_context(
@@ -616,6 +767,7 @@ def calibrate_efficiency(
         context_factor=factor,
         memory_context_factor=mem_factor,
         network_op_overhead_s=per_op,
+        fresh=fresh,
         threads=torch.get_num_threads(),
         measured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         torch_version=torch.__version__,
@@ -840,7 +992,7 @@ def fit_summary(eff: EfficiencyModel) -> str:
         ("gemm 2048³", "gemm", (2048, 2048, 2048)),
         ("conv 3x3 64ch 56²", "conv", (3136, 64, 576, 8.0)),
         ("conv 1x1 256ch 14²", "conv", (196, 256, 256, 1.0)),
-        ("depthwise 3x3 144ch 56²", "depthwise_conv", (3136, 144, 9)),
+        ("depthwise 3x3 144ch 56²", "depthwise_conv", (3136, 144, 9, 1)),
     ]
     parts = []
     for label, cls, size in probes:

@@ -25,6 +25,7 @@ explained with tags saying what its time goes to (see :func:`explain_layer`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -420,6 +421,21 @@ def _kernel(
     return compute, memory, rate, mem_rate
 
 
+def fresh_output_s(eff: EfficiencyModel, op: OpRecord) -> float:
+    """The fresh-allocation cost of an op's outputs (``EfficiencyModel.fresh``): each
+    output tensor is one allocation, so the cost is taken per tensor, at its share of
+    the bytes written. In-place ops (``aten.add_``) and ``out=`` variants allocate
+    nothing."""
+    overload = op.op.split(".")
+    if len(overload) > 1 and (overload[1].endswith("_") or overload[-1].startswith("out")):
+        return 0.0
+    if not op.bytes_written or not eff.fresh.sizes:
+        return 0.0
+    elems = [math.prod(s) for s in op.output_shapes] or [1]
+    total = sum(elems) or 1
+    return sum(eff.fresh.seconds(op.bytes_written * e / total) for e in elems)
+
+
 def predict_op(
     index: int,
     op: OpRecord,
@@ -470,6 +486,7 @@ def predict_op(
         # effective rates of the whole op, for the efficiency shown in the tags
         rate = op.matrix_flops * factor / compute if compute and op.matrix_flops else None
         mem_rate = op.bytes * factor / memory if memory and op.bytes else 0.0
+    kernel += fresh_output_s(eff, op)
     launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
     if eff.async_launch:
         total = max(kernel, launch)

@@ -8,11 +8,13 @@ import pytest
 
 from roofline.errors import MeasurementError
 from roofline.latency.calibrate import (
+    CostCurve,
     CurveFit,
     EfficiencyModel,
     Grid,
     GridFit,
     calibrate_efficiency,
+    cost_curve_from_samples,
     curve_from_samples,
     op_size,
 )
@@ -44,7 +46,11 @@ def test_op_size_of_a_conv_by_hand():
     # M = 2 * 196, N = 128, K = 64 * 9, kernel flag 8 (not 1x1)
     assert op_size("conv", dims, 0) == (392, 128, 576, 8.0)
     dw = {"n": 1, "c_in": 32, "c_out": 32, "kernel": 25, "out_spatial": 49, "groups": 32}
-    assert op_size("depthwise_conv", dw, 0) == (49, 32, 25)
+    # (n * out_spatial, channels, kernel, stride flag 1: no input spatial, taken as stride 1)
+    assert op_size("depthwise_conv", dw, 0) == (49, 32, 25, 1.0)
+    # a 14x14 input to a 7x7 output is strided: flag 8
+    assert op_size("depthwise_conv", {**dw, "in_spatial": 196}, 0) == (49, 32, 25, 8.0)
+    assert op_size("depthwise_conv", {**dw, "in_spatial": 49}, 0) == (49, 32, 25, 1.0)
     assert op_size("gemm", {"b": 3, "m": 4, "n": 5, "k": 6}, 0) == (12, 5, 6)
     side = op_size("gemm", {}, 2 * 8**3)
     assert [round(v) for v in side] == [8, 8, 8]
@@ -78,6 +84,9 @@ TINY = Grid(
     mem_elems=(64, 1024),
     max_flops=1e6,
     repeat=1,
+    se_c=(8,),
+    se_n=(2,),
+    fresh_elems=(1024,),
 )
 
 
@@ -90,3 +99,29 @@ def test_tiny_calibration_on_the_cpu():
     rates += [r for c in m.memory.values() for r in c.rates]
     assert all(math.isfinite(r) and r > 0 for r in rates)
     assert m.kind == "cpu" and not m.async_launch
+    assert m.fresh.sizes == (4096.0,)  # 1024 fp32 elements
+    # the squeeze-excitation shapes (1x1 on a 1x1 map: M = n = 2) are grid points
+    assert any(p[0] == 1.0 and p[3] == 0.0 for p in m.matrix["conv"].points)
+    # strided depthwise points sit on their own axis (flag 8 -> log2 3)
+    assert {p[3] for p in m.matrix["depthwise_conv"].points} == {0.0, 3.0}
+
+
+def test_cost_curve_by_hand():
+    # 1 MB costs nothing extra, 64 MB costs 0.4 ns/B (page faults beyond the mmap
+    # threshold); in log space 8 MB is halfway: 0.2 ns/B * 8e6 B = 1.6 ms
+    c = CostCurve((1e6, 64e6), (0.0, 4e-10))
+    assert c.seconds(1e6) == 0.0 and c.seconds(5e5) == 0.0
+    assert c.seconds(8e6) == pytest.approx(0.2e-9 * 8e6)
+    assert c.seconds(128e6) == pytest.approx(4e-10 * 128e6)  # the last value beyond the end
+    assert CostCurve().seconds(1e9) == 0.0
+    assert CostCurve.from_dict(c.as_dict()) == c
+
+
+def test_cost_curve_from_samples_clamps_noise_and_is_monotone():
+    # a negative difference is noise (0); 2 MB measured at 3 ms but 4 MB at 1 ms: the
+    # smaller one is capped at 1 ms (an extra cost never falls with size)
+    c = cost_curve_from_samples([(4e6, 1e-3), (1e6, -1e-4), (2e6, 3e-3)])
+    assert c.sizes == (1e6, 2e6, 4e6)
+    assert c.seconds(1e6) == 0.0
+    assert c.seconds(2e6) == pytest.approx(1e-3)
+    assert c.seconds(4e6) == pytest.approx(1e-3)

@@ -217,3 +217,38 @@ def test_layer_rows_add_up_to_the_model(extra):
     # itself (the root here: 1 µs) can be outside them
     gap = p.predicted_s - sum(r.predicted_s for r in rows)
     assert gap == pytest.approx(0.0, abs=1e-6 + 1e-12) or gap == pytest.approx(1e-6)
+
+
+def test_fresh_output_cost_by_hand():
+    import dataclasses
+
+    from roofline.latency.calibrate import CostCurve
+    from roofline.latency.predict import fresh_output_s
+
+    # 0.5 ns per byte for any fresh output: a 40 MB output costs 20 ms more
+    e = dataclasses.replace(eff(), fresh=CostCurve((1e3,), (5e-10,)))
+    add = OpRecord(
+        "aten.add.Tensor",
+        "act",
+        "forward",
+        "elementwise",
+        0,
+        10**7,
+        8 * 10**7,
+        4 * 10**7,
+        0,
+        "float32",
+        output_shapes=((10**7,),),
+    )
+    assert fresh_output_s(e, add) == pytest.approx(0.02)
+    # in-place and out= variants allocate nothing
+    assert fresh_output_s(e, dataclasses.replace(add, op="aten.add_.Tensor")) == 0.0
+    assert fresh_output_s(e, dataclasses.replace(add, op="aten.add.out")) == 0.0
+    # two outputs of 3:1 elements: 30 MB and 10 MB, 15 ms + 5 ms
+    two = dataclasses.replace(add, output_shapes=((3, 10**6), (10**6,)))
+    assert fresh_output_s(e, two) == pytest.approx(0.02)
+    # the prediction adds it to the op's time: 120 MB at 40 GB/s = 3 ms, + 20 ms for
+    # the fresh output, + 10 µs launch
+    p = predict(hand_profile((add,)), DEVICE, efficiency=e)
+    assert p.ops[-1].predicted_s == pytest.approx(0.003 + 0.02 + 1e-5)
+    assert fresh_output_s(eff(), add) == 0.0  # no curve: no cost

@@ -8,15 +8,15 @@ Calibrated (``EfficiencyModel`` from ``roofline calibrate``, :mod:`.calibrate`):
 
     compute = matrix_flops / rate(op_class, size) + vector_flops / vector_peak
     memory  = bytes / bandwidth(op_class, bytes)
-    kernel  = factor · max(compute, memory)
+    kernel  = factor · max(compute, memory) + fresh(bytes of each new output)
     launch  = dispatch + per-op in-network overhead
     op      = kernel + launch               (CPU: dispatch and compute are serial)
     op      = max(kernel, launch)           (CUDA: the host issues ahead of the GPU)
+    layer   = Σ op + calls · module_overhead
 
 A fused inference fast path (``nn.TransformerEncoderLayer`` and
 ``nn.MultiheadAttention`` in eval) is priced as the sum of the kernels it runs
 (:func:`components`), each at its own fitted rate, with one dispatch per kernel.
-    layer   = Σ op + calls · module_overhead
 
 where ``rate`` is the FLOP rate microbenchmarks achieved at the op's size and
 ``bandwidth`` the byte rate the op class achieved at that many bytes. A layer is

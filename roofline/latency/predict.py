@@ -40,6 +40,7 @@ from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, op_size
 LAUNCH_BOUND = 0.5
 DOMINANT = 0.4
 LOW_EFFICIENCY = 0.15
+FRESH_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class OpPrediction:
     limiter: str | None = None
     #: fitted rate as a fraction of the device's peak (compute) or bandwidth (memory)
     efficiency: float | None = None
+    #: part of the kernel time that is the fresh allocation of its outputs
+    fresh_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,13 @@ def _with_tags(
         tags.append(
             f"launch-bound: {_pct(overhead / total)} of the time is {what} ({len(preds)} ops)"
         )
+    fresh = sum(p.fresh_s for p in preds)
+    if fresh / total >= FRESH_SHARE:
+        new_bytes = sum(pred.profile.ops[p.index].bytes_written for p in preds if p.fresh_s)
+        tags.append(
+            f"fresh outputs: {_pct(fresh / total)} of the time is first-touch of "
+            f"{new_bytes / 1e6:,.0f} MB of newly allocated outputs (beyond the allocator's reuse)"
+        )
     groups: dict[str, list[OpPrediction]] = {}
     for p in preds:
         groups.setdefault(p.op_class, []).append(p)
@@ -249,7 +259,7 @@ def _with_tags(
         t = sum(p.predicted_s or 0.0 for p in ps)
         if t / total < DOMINANT and not (cls == "depthwise_conv" and t / total >= 0.2):
             continue
-        kernel = sum((p.predicted_s or 0.0) - p.overhead_s for p in ps)
+        kernel = sum((p.predicted_s or 0.0) - p.overhead_s - p.fresh_s for p in ps)
         if cls in MATRIX_CLASSES:
             flops = sum(pred.profile.ops[p.index].matrix_flops for p in ps)
             eff = flops / kernel / pred.peak_flops if kernel > 0 and pred.peak_flops else None
@@ -486,7 +496,8 @@ def predict_op(
         # effective rates of the whole op, for the efficiency shown in the tags
         rate = op.matrix_flops * factor / compute if compute and op.matrix_flops else None
         mem_rate = op.bytes * factor / memory if memory and op.bytes else 0.0
-    kernel += fresh_output_s(eff, op)
+    fresh = fresh_output_s(eff, op)
+    kernel += fresh
     launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
     if eff.async_launch:
         total = max(kernel, launch)
@@ -516,6 +527,7 @@ def predict_op(
         overhead,
         limiter,
         efficiency,
+        fresh,
     )
 
 

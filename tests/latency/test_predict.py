@@ -252,3 +252,10 @@ def test_fresh_output_cost_by_hand():
     p = predict(hand_profile((add,)), DEVICE, efficiency=e)
     assert p.ops[-1].predicted_s == pytest.approx(0.003 + 0.02 + 1e-5)
     assert fresh_output_s(eff(), add) == 0.0  # no curve: no cost
+    # the layer's explanation says where that time goes. Layer "act" also holds the
+    # ReLU: 8 MB at 40 GB/s = 0.2 ms + 4 MB fresh = 2 ms + 10 µs; with the add's
+    # 23.01 ms and one 1 µs module call: 25.221 ms, of which 22 ms fresh = 87%
+    act = next(r for r in p.layers(depth=1) if r.name == "act")
+    assert act.predicted_s == pytest.approx(0.025221)
+    assert any(t.startswith("fresh outputs: 87% of the time") for t in act.explanation)
+    assert p.ops[-1].fresh_s == pytest.approx(0.02)

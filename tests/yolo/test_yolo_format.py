@@ -202,16 +202,32 @@ BAD = {
         ["row 4", "forward failed"],
     ),
     "unknown key": (SMALL + "activation: nn.ReLU()\n", ["unknown field(s) activation"]),
+    # SMALL has 2 anchor levels: Detect needs exactly one input per level
+    "Detect with fewer inputs than anchor levels": (
+        SMALL.replace("[[4, 2], 1, Detect", "[[4], 1, Detect"),
+        ["row 5 (head[2], Detect)", "1 input(s) [4]", "2 level(s)", "one input per anchor"],
+    ),
+    "Detect with more inputs than anchor levels": (
+        SMALL.replace("[[4, 2], 1, Detect", "[[4, 2, 1], 1, Detect"),
+        ["row 5 (head[2], Detect)", "3 input(s) [4, 2, 1]", "2 level(s)"],
+    ),
+    "build fails": (  # groups=7 does not divide the 32 output channels
+        SMALL.replace("[-1, 1, Conv, [64, 3, 2]]", "[-1, 1, Conv, [64, 3, 2, None, 7]]"),
+        ["model.yaml: row 1 (backbone[1], Conv): building failed: ValueError"],
+    ),
+    "empty head": (SMALL.split("head:")[0] + "head: []\n", ["'head' is empty", "Detect"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_load_spec(case, write_yaml):
     text, needles = BAD[case]
+    path = write_yaml(text)
     with pytest.raises(SpecError) as info:
-        load_spec(write_yaml(text))
+        load_spec(path)
     msg = str(info.value)
     assert "\n" not in msg
+    assert msg.startswith(f"{path}: "), msg  # every error names the file first
     for needle in needles:
         assert needle in msg, (needle, msg)
 

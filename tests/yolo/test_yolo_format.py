@@ -253,3 +253,12 @@ def test_cli_profiles_yolo_file_with_overrides(capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert "3,557,635" in out
+
+
+def test_yolo_table_on_a_non_yolo_spec_prints_nothing(capsys):
+    # the check runs before the header (and the profile): stdout stays empty
+    rc = main(["profile", str(EXAMPLES / "resnet50.yaml"), "--yolo-table"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.out == ""
+    assert captured.err.strip().count("\n") == 0 and "needs a YOLO-format spec" in captured.err

@@ -147,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         raise RooflineError("--html needs a device: add --gpu NAME (see `roofline gpus`)")
     run_on = _measure_target(device) if args.measure else None
     spec = load_from_args(args)
+    if args.yolo_table:
+        _require_yolo(spec.format)  # before profiling, and before anything is printed
     prof = profile_spec(spec, real=args.real or False)
     analysis = None
     if device is not None:
@@ -276,10 +278,14 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _require_yolo(spec_format: Any) -> None:
+    if spec_format != "yolo":
+        raise SpecError("--yolo-table needs a YOLO-format spec (a file with backbone and head)")
+
+
 def _yolo_table(spec: Any, prof: Any) -> str:
     """YOLOv5's own row form, then what YOLOv5's "GFLOPs" would be and why it differs."""
-    if prof.info.get("spec_format") != "yolo":
-        raise SpecError("--yolo-table needs a YOLO-format spec (a file with backbone and head)")
+    _require_yolo(prof.info.get("spec_format"))
     from roofline.yolo.summary import yolo_gflops, yolo_rows_table
 
     yolo = yolo_gflops(spec, prof)

@@ -15,9 +15,11 @@ Lookup rules (documented in ``docs/devices.md``):
    the closest matches.
 
 User folders (``--specs DIR`` and the ``ROOFLINE_GPU_SPECS`` environment variable,
-``os.pathsep``-separated) hold files of the same format; an entry with the same key
-as a bundled one replaces it, others extend the database. Later folders override
-earlier ones; ``--specs`` folders override the environment's.
+``os.pathsep``-separated) hold files of the same format, with any file name; an entry
+with the same key as a bundled one replaces it, others extend the database. Keys are
+compared normalised (``my-card`` = ``my_card``), as lookup compares names. Later folders
+override earlier ones; ``--specs`` folders override the environment's. Two files in one
+folder with the same key are an error naming both.
 """
 
 from __future__ import annotations
@@ -89,9 +91,17 @@ def _stamp(d: Path) -> tuple[tuple[str, float], ...]:
 def _load(dirs: tuple[Path, ...], stamps: tuple) -> tuple[Device, ...]:
     by_key: dict[str, Device] = {}
     for d in dirs:
+        in_folder: dict[str, Path] = {}
         for path in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
             dev = load_device_file(path)
-            by_key[dev.key] = dev  # later folders override earlier ones
+            key = normalize(dev.key)
+            if key in in_folder:
+                raise DeviceError(
+                    f"{path}: key {dev.key!r} is also the key of {in_folder[key].name} in the "
+                    "same folder; give each device its own key"
+                )
+            in_folder[key] = path
+            by_key[key] = dev  # later folders override earlier ones
     return tuple(by_key.values())
 
 
@@ -160,7 +170,5 @@ def find_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = 
         path = Path(text).expanduser()
         if not path.is_file():
             raise DeviceError(f"spec file {path} not found")
-        from roofline.devices.schema import device_from_dict, load_yaml
-
-        return device_from_dict(load_yaml(path), str(path))
+        return load_device_file(path)
     return lookup(text, load_database(spec_dirs))

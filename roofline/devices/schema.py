@@ -377,9 +377,10 @@ def device_from_dict(data: Mapping[str, Any], origin: str = "<spec>") -> Device:
 
 
 def load_device_file(path: Path) -> Device:
-    """Read, validate and convert one spec file."""
-    data = load_yaml(path)
-    dev = device_from_dict(data, str(path))
-    if path.stem != dev.key:
-        raise _fail(str(path), "key", f"must match the file name ({path.stem!r})")
-    return dev
+    """Read, validate and convert one spec file.
+
+    The ``key`` need not match the file name (``my_card.yaml`` may hold ``key:
+    my-card``), so a file behaves the same given directly (``--gpu my_card.yaml``) or
+    found in a folder; the bundled files keep key = file name by convention (tested).
+    """
+    return device_from_dict(load_yaml(path), str(path))

@@ -17,7 +17,7 @@ Rules (as in YOLOv5's ``models/yolo.py``):
   and are built once; other modules repeated ``number`` times are chained in a
   Sequential.
 * Concat's channels are the sum of its inputs; Detect gets the channels of its inputs
-  appended to its arguments; ``nn.BatchNorm2d`` gets the channel count; any other
+  appended to its arguments (one input per anchor level); ``nn.BatchNorm2d`` gets the channel count; any other
   ``torch.nn`` module keeps its input's channels (``nn.Conv*`` takes ``args[1]``).
 * A dotted module name (``mypkg.blocks.MyBlock``) is imported and treated like Conv:
   input channels first, ``args[0]`` is the width-scaled output channel count. A class
@@ -110,6 +110,7 @@ class Architecture:
     width_multiple: float
     ch: int
     save: tuple[int, ...] = field(default=())
+    where: str = "model.yaml"  #: the file, named in build-time errors like every other
 
     def build(self) -> YoloModel:
         """Build the model in the current device/tensor context (raises on failure)."""
@@ -121,7 +122,9 @@ class Architecture:
                 else:
                     m = row.cls(*row.args)
             except Exception as exc:
-                raise SpecError(f"{row.where}: building failed: {_first_line(exc)}") from exc
+                raise SpecError(
+                    f"{self.where}: {row.where}: building failed: {_first_line(exc)}"
+                ) from exc
             m.i, m.f, m.type = row.index, row.source, row.module  # type: ignore[assignment]
             layers.append(m)
         return YoloModel(layers, self.save)
@@ -173,6 +176,11 @@ def parse_architecture(
             )
         if not isinstance(data[key], list):
             raise SpecError(f"{where}: '{key}' must be a list of [from, number, module, args] rows")
+    if not data["head"]:
+        raise SpecError(
+            f"{where}: 'head' is empty: a YOLO-format architecture needs head rows ending in "
+            "Detect (without them only the backbone would be profiled)"
+        )
     nc = nc if nc is not None else data.get("nc")
     if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
         raise SpecError(f"{where}: 'nc' must be a positive integer, got {nc!r}")
@@ -254,6 +262,12 @@ def parse_architecture(
             args.append([ch[x] for x in idx])
             if len(args) > 1 and isinstance(args[1], int):
                 args[1] = [list(range(args[1] * 2))] * len(idx)
+            levels = args[1] if len(args) > 1 and isinstance(args[1], list | tuple) else None
+            if levels is not None and len(levels) != len(idx):
+                raise SpecError(
+                    f"{where}: {label}: 'from' gives {len(idx)} input(s) {_plain(f)} but the "
+                    f"anchors have {len(levels)} level(s): Detect needs one input per anchor level"
+                )
             c2 = ch[-1]
         else:  # any other torch.nn module or list-taking user block: keeps channels
             c2 = c_in if c_in is not None else ch[-1]
@@ -276,9 +290,7 @@ def parse_architecture(
         if i == 0:
             ch = []
         ch.append(c2)
-    if not rows:
-        raise SpecError(f"{where}: 'backbone' and 'head' hold no rows")
-    return Architecture(tuple(rows), nc, gd, gw, ch_in, tuple(sorted(set(save))))
+    return Architecture(tuple(rows), nc, gd, gw, ch_in, tuple(sorted(set(save))), where)
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -98,6 +98,27 @@ def test_gpus_specs_flag(tmp_path, capsys, spec_writer):
     assert "Example datasheet" in capsys.readouterr().out
 
 
+def test_key_differing_from_file_name_via_file_folder_and_env(
+    tmp_path, monkeypatch, capsys, spec_writer
+):
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    src = spec_writer(tmp_path / "src", key="my-card", name="My Card")
+    (folder / "my_card.yaml").write_text(src.read_text())
+    assert main(["gpus", "show", str(folder / "my_card.yaml")]) == 0
+    assert "My Card" in capsys.readouterr().out
+    assert main(["gpus", "show", "my-card", "--specs", str(folder)]) == 0
+    assert "My Card" in capsys.readouterr().out
+    monkeypatch.setenv("ROOFLINE_GPU_SPECS", str(folder))
+    assert main(["gpus", "show", "my_card"]) == 0
+    assert "My Card" in capsys.readouterr().out
+    # a second file with the same key in the folder: one line naming both, exit 2
+    (folder / "other.yaml").write_text(src.read_text())
+    assert main(["gpus"]) == 2
+    err = one_line_error(capsys)
+    assert "other.yaml" in err and "my_card.yaml" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "expect"),
     [

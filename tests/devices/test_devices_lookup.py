@@ -95,6 +95,51 @@ def test_user_file_is_validated(tmp_path, spec_writer):
         get_device("3090", spec_dirs=[folder])
 
 
+def test_key_differing_from_file_name_is_accepted_on_every_route(
+    tmp_path, monkeypatch, spec_writer
+):
+    # my_card.yaml holding key: my-card works given directly, in a --specs folder and in
+    # $ROOFLINE_GPU_SPECS alike (the file name is not part of the device's identity).
+    folder = tmp_path / "specs"
+    src = spec_writer(tmp_path / "src", key="my-card", name="My Card", alias="mycard")
+    folder.mkdir()
+    path = folder / "my_card.yaml"
+    path.write_text(src.read_text())
+    assert get_device(str(path)).key == "my-card"
+    assert get_device("my-card", spec_dirs=[folder]).name == "My Card"
+    assert get_device("my_card", spec_dirs=[folder]).key == "my-card"
+    monkeypatch.setenv("ROOFLINE_GPU_SPECS", str(folder))
+    assert get_device("mycard").key == "my-card"
+
+
+def test_duplicate_keys_in_one_folder_name_both_files(tmp_path, spec_writer):
+    # two files whose keys differ only in '-' vs '_' are one device to lookup: an error
+    folder = tmp_path / "specs"
+    first = spec_writer(folder, key="my-card")
+    (folder / "z_copy.yaml").write_text(first.read_text().replace("my-card", "my_card"))
+    with pytest.raises(DeviceError) as err:
+        get_device("3090", spec_dirs=[folder])
+    msg = str(err.value)
+    assert "z_copy.yaml" in msg and "my-card.yaml" in msg and "'my_card'" in msg
+    assert "\n" not in msg
+
+
+def test_later_folder_overrides_same_key_under_another_file_name(tmp_path, spec_writer):
+    # across folders the same key is an override, not a duplicate, whatever the file names
+    a = spec_writer(tmp_path / "a", key="my-card", name="Old Card")
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "newer.yaml").write_text(a.read_text().replace("Old Card", "New Card"))
+    assert get_device("my-card", spec_dirs=[a.parent, b]).name == "New Card"
+    # a bundled key spelt with '_' replaces the bundled entry instead of shadowing it
+    (b / "lab.yaml").write_text(
+        a.read_text().replace("my-card", "rtx_3090").replace("Old Card", "Lab 3090")
+    )
+    devices = all_devices(spec_dirs=[b])
+    assert [d.name for d in devices if "3090" in d.name and "Ti" not in d.name] == ["Lab 3090"]
+    assert get_device("rtx-3090", spec_dirs=[b]).name == "Lab 3090"
+
+
 def test_missing_user_folder(tmp_path):
     with pytest.raises(DeviceError, match="does not exist"):
         get_device("3090", spec_dirs=[tmp_path / "nope"])

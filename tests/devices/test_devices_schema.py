@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,38 @@ def test_spec_file(path: Path):
     for amount, date in (("launch_usd", "launch_date"), ("cloud_usd_per_hour", "cloud_date")):
         if (raw.get("price") or {}).get(amount):
             assert raw["price"].get(date)
+
+
+_PRECISION_WORD = re.compile(r"\b(fp64|tf32|fp16|bf16|fp8|int8)\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.stem)
+def test_notes_about_missing_peaks_agree_with_behaviour(path: Path):
+    # A note that says a precision's figure is "left out" must describe what the code
+    # does: the precision is absent and asking for it is refused (peak() never falls
+    # back to another precision's figure, so a note must not promise a fallback).
+    dev = load_device_file(path)
+    for note in dev.notes:
+        if "left out" not in note:
+            continue
+        assert "falls back" not in note, f"{path.name}: {note}"
+        subject = re.split(r"[(:]", note)[0]  # "FP16/BF16/TF32 tensor figures are not stated"
+        for precision in {m.lower() for m in _PRECISION_WORD.findall(subject)}:
+            assert precision not in dev.peaks, f"{path.name}: {precision} is in the peaks"
+            with pytest.raises(DeviceError, match=f"no {precision} peak"):
+                dev.matrix_peak(precision)
+
+
+def test_orin_without_fp16_figure_is_refused_as_its_note_says():
+    # NVIDIA's Jetson AGX Orin technical brief gives the GPU's 5.3 FP32 TFLOPs and
+    # 170 sparse INT8 TOPs (85 dense), no FP16/BF16/TF32 tensor figure.
+    orin = get_device("orin")
+    assert orin.peak("fp32").flops_per_s == pytest.approx(5.3e12)
+    assert orin.peak("int8").flops_per_s == pytest.approx(170e12 / 2)
+    for precision in ("fp16", "bf16", "tf32"):
+        with pytest.raises(DeviceError, match=f"has no {precision} peak"):
+            orin.matrix_peak(precision)
+    assert any("refused" in n and "fp16" in n for n in orin.notes)
 
 
 def test_sparse_figures_are_stored_halved():

@@ -6,18 +6,11 @@ import copy
 from pathlib import Path
 
 import pytest
+import thop
 import torch
 
+from roofline.counting import profile_spec
 from roofline.spec import load_spec
-
-try:
-    from roofline.counting import profile_spec
-except ImportError:  # the counter is another issue
-    profile_spec = None
-
-pytestmark = pytest.mark.skipif(
-    profile_spec is None, reason="roofline.counting.profile_spec is not available yet"
-)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -61,7 +54,6 @@ def test_yolov5_gflops_reproduced(name, overrides, matrix, printed):
 )
 def test_thop_rules_match_installed_thop(name, overrides):
     """With the thop 0.1 rules our derivation equals thop run on the real model."""
-    thop = pytest.importorskip("thop")
     from roofline.yolo.summary import yolo_gflops
 
     spec = load_spec(EXAMPLES / f"{name}.yaml", **overrides)

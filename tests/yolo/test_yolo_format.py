@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from roofline.cli import main
+from roofline.counting import profile_spec
 from roofline.errors import SpecError
 from roofline.spec import load_spec
 from roofline.yolo import YoloFormat
-from roofline.yolo.summary import yolo_rows_table
+from roofline.yolo.summary import yolo_gflops, yolo_rows_table
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -151,13 +153,8 @@ def test_row_table_without_profile():
 
 
 def test_row_table_with_profile():
-    counting = pytest.importorskip("roofline.counting")
-    if not hasattr(counting, "profile_spec"):
-        pytest.skip("roofline.counting.profile_spec is not available yet")
-    from roofline.yolo.summary import yolo_gflops
-
     spec = load_spec(EXAMPLES / "yolov5s_v5.yaml", fuse=True)
-    p = counting.profile_spec(spec)
+    p = profile_spec(spec)
     table = yolo_rows_table(p, yolo=yolo_gflops(spec, p))
     assert "224 layers, 7,266,973 parameters, 17.0 GFLOPs (Conv+BN fused)" in table
     assert "YOLOv5 would print" in table
@@ -205,16 +202,32 @@ BAD = {
         ["row 4", "forward failed"],
     ),
     "unknown key": (SMALL + "activation: nn.ReLU()\n", ["unknown field(s) activation"]),
+    # SMALL has 2 anchor levels: Detect needs exactly one input per level
+    "Detect with fewer inputs than anchor levels": (
+        SMALL.replace("[[4, 2], 1, Detect", "[[4], 1, Detect"),
+        ["row 5 (head[2], Detect)", "1 input(s) [4]", "2 level(s)", "one input per anchor"],
+    ),
+    "Detect with more inputs than anchor levels": (
+        SMALL.replace("[[4, 2], 1, Detect", "[[4, 2, 1], 1, Detect"),
+        ["row 5 (head[2], Detect)", "3 input(s) [4, 2, 1]", "2 level(s)"],
+    ),
+    "build fails": (  # groups=7 does not divide the 32 output channels
+        SMALL.replace("[-1, 1, Conv, [64, 3, 2]]", "[-1, 1, Conv, [64, 3, 2, None, 7]]"),
+        ["model.yaml: row 1 (backbone[1], Conv): building failed: ValueError"],
+    ),
+    "empty head": (SMALL.split("head:")[0] + "head: []\n", ["'head' is empty", "Detect"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_load_spec(case, write_yaml):
     text, needles = BAD[case]
+    path = write_yaml(text)
     with pytest.raises(SpecError) as info:
-        load_spec(write_yaml(text))
+        load_spec(path)
     msg = str(info.value)
     assert "\n" not in msg
+    assert msg.startswith(f"{path}: "), msg  # every error names the file first
     for needle in needles:
         assert needle in msg, (needle, msg)
 
@@ -226,13 +239,8 @@ def test_bad_imgsz_names_the_row_and_suggests_a_size():
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_through_cli(case, write_yaml, capsys):
-    cli = pytest.importorskip("roofline.cli")
-    try:
-        import roofline.cli.profile_cmd  # noqa: F401
-    except ImportError:
-        pytest.skip("the profile command does not exist yet")
     text, needles = BAD[case]
-    rc = cli.main(["profile", str(write_yaml(text))])
+    rc = main(["profile", str(write_yaml(text))])
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1
@@ -241,14 +249,16 @@ def test_bad_input_through_cli(case, write_yaml, capsys):
 
 
 def test_cli_profiles_yolo_file_with_overrides(capsys):
-    cli = pytest.importorskip("roofline.cli")
-    try:
-        import roofline.cli.profile_cmd  # noqa: F401
-    except ImportError:
-        pytest.skip("the profile command does not exist yet")
-    rc = cli.main(
-        ["profile", str(EXAMPLES / "mobilenetv3small_yolo5s.yaml"), "--nc", "6", "--fuse"]
-    )
+    rc = main(["profile", str(EXAMPLES / "mobilenetv3small_yolo5s.yaml"), "--nc", "6", "--fuse"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "3,557,635" in out
+
+
+def test_yolo_table_on_a_non_yolo_spec_prints_nothing(capsys):
+    # the check runs before the header (and the profile): stdout stays empty
+    rc = main(["profile", str(EXAMPLES / "resnet50.yaml"), "--yolo-table"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.out == ""
+    assert captured.err.strip().count("\n") == 0 and "needs a YOLO-format spec" in captured.err

@@ -174,6 +174,31 @@ def test_freeze_n_follows_yolov5_rows():
         split_prefixes(_Yolo(), 9)
 
 
+def test_blocks_descend_into_repeated_block_stacks():
+    # Llama-7B (examples/llama.py): the root holds embed_tokens, layers (32 Blocks),
+    # norm, lm_head; the rows are the decoder layers, as FSDP auto-wrap wraps them.
+    from roofline.counting import build_fake
+    from roofline.memory import largest_unit_bytes
+    from roofline.spec import load_spec
+
+    model, _, _ = build_fake(load_spec("examples/llama-7b.yaml"))
+    rows = blocks(model)
+    assert rows == ["embed_tokens", *(f"layers.{i}" for i in range(32)), "norm", "lm_head"]
+    # one Block: q, k, v, o 4 x 4096 x 4096 = 67,108,864; gate, up, down
+    # 3 x 4096 x 11008 = 135,266,304; two RMSNorm weights 2 x 4096 = 8,192
+    # = 202,383,360 parameters x 4 B (fp32) = 809,533,440 B; the embedding and the
+    # head are 32000 x 4096 = 131,072,000 each, smaller
+    assert largest_unit_bytes(model) == 809_533_440
+    assert largest_unit_bytes(model, 2) == 404_766_720
+    # a container of mixed modules that is not the root's only child stays one row
+    mixed = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
+    assert blocks(mixed) == ["0", "1"]
+    # a YOLOv5 row that is itself a chain of repeats stays one row
+    yolo = _Yolo()
+    yolo.model.append(nn.Sequential(nn.Linear(16, 16), nn.Linear(16, 16)))
+    assert blocks(yolo) == [f"model.{i}" for i in range(6)]
+
+
 def test_freeze_cuts_grads_optimizer_activations():
     from torchvision.models import resnet18
 

@@ -226,14 +226,33 @@ def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> t
 
 
 def blocks(model: torch.nn.Module) -> list[str]:
-    """The model's rows: the children of the root, or, when the root holds a single
-    container (``nn.Sequential``/``nn.ModuleList``, as YOLOv5's ``model``), that
-    container's children (``model.0``, ``model.1`` ...)."""
+    """The model's rows, the units ``--freeze N`` counts and FSDP wraps.
+
+    The children of the root, where a container child (``nn.Sequential`` /
+    ``nn.ModuleList``) is replaced by its own children when it is the root's only child
+    (YOLOv5's ``model``: ``model.0``, ``model.1`` ...) or when it holds repeated blocks
+    (two or more children of one class: a transformer's ``layers.0`` ...
+    ``layers.31``, a ResNet stage's bottlenecks), as FSDP's auto-wrap policies wrap
+    each decoder layer. One level only: a YOLOv5 row stays one row.
+    """
     children = list(model.named_children())
-    if len(children) == 1 and isinstance(children[0][1], torch.nn.Sequential | torch.nn.ModuleList):
-        prefix = children[0][0]
-        return [f"{prefix}.{n}" for n, _ in children[0][1].named_children()]
-    return [n for n, _ in children]
+    out: list[str] = []
+    for name, child in children:
+        if _is_container(child) and (len(children) == 1 or _repeats(child)):
+            out.extend(f"{name}.{n}" for n, _ in child.named_children())
+        else:
+            out.append(name)
+    return out
+
+
+def _is_container(m: torch.nn.Module) -> bool:
+    return isinstance(m, torch.nn.Sequential | torch.nn.ModuleList)
+
+
+def _repeats(container: torch.nn.Module) -> bool:
+    """Two or more children, all of one class (a stack of repeated blocks)."""
+    kinds = [type(c) for c in container.children()]
+    return len(kinds) >= 2 and len(set(kinds)) == 1
 
 
 def _under(name: str, prefixes: Sequence[str]) -> bool:

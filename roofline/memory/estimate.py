@@ -105,6 +105,32 @@ class Assumptions:
 
 
 @dataclass(frozen=True)
+class PhasePeak:
+    """The allocated bytes at the peak of one phase of the step, split by what
+    sharding (FSDP/ZeRO-3) divides: ``sharded`` (parameters, the gradients and
+    optimizer state live then, the step's temporary) and ``unsharded`` (activations,
+    other temporaries, the input batch, cuBLAS workspaces). ``sharded + unsharded`` is
+    the phase's allocated peak; the estimate's ``allocated`` is the largest phase."""
+
+    phase: str  #: "forward/backward" (or "forward" for inference) or "optimizer step"
+    sharded: int
+    unsharded: int
+    gathers: bool  #: the phase runs modules, so FSDP gathers their full parameters
+
+    @property
+    def allocated(self) -> int:
+        return self.sharded + self.unsharded
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "sharded": self.sharded,
+            "unsharded": self.unsharded,
+            "allocated": self.allocated,
+        }
+
+
+@dataclass(frozen=True)
 class MemoryEstimate:
     """A VRAM breakdown in bytes. ``total`` is the device-level peak we predict;
     ``allocated`` is the part PyTorch's allocator counts (``max_memory_allocated``)."""
@@ -128,6 +154,8 @@ class MemoryEstimate:
     naive_seed: int | None = None  #: seed 001's (input + output + params x 4) / 0.8
     notes: tuple[str, ...] = ()
     detail: Mapping[str, Any] = field(default_factory=dict)
+    #: the allocated peak of each phase (their maximum is ``allocated``)
+    phases: tuple[PhasePeak, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
@@ -182,6 +210,7 @@ class MemoryEstimate:
             "naive_seed_formula": self.naive_seed,
             "assumptions": self.assumptions.as_dict(),
             "notes": list(self.notes),
+            "phases": [p.as_dict() for p in self.phases],
             "detail": dict(self.detail),
         }
 
@@ -438,12 +467,34 @@ def estimate_from_params(
             input_shape=shape,
         ),
         detail={"step_temporary_in_total": step_temp if step_temp >= amp_copies else 0},
+        phases=_count_phases(
+            training,
+            state=weights + gradients + optimizer_bytes,
+            step_temp=step_temp,
+            activations=activations or 0,
+            amp_copies=amp_copies,
+            cublas=_cublas(training, cublas_workspace_bytes),
+        ),
         naive_seed=naive_seed_formula(
             p,
             batch * math.prod(shape) * 4 if shape else 0,
             batch * math.prod(shape) * 4 if shape else 0,
         ),
         notes=tuple(notes),
+    )
+
+
+def _count_phases(
+    training: bool, *, state: int, step_temp: int, activations: int, amp_copies: int, cublas: int
+) -> tuple[PhasePeak, ...]:
+    """Phases of an estimate from a count: the forward/backward holds the model state,
+    the activations and autocast's weight copies; the step holds the state and its
+    temporary (activations and autocast's copies are gone by then)."""
+    if not training:
+        return (PhasePeak("forward", state, activations + cublas, True),)
+    return (
+        PhasePeak("forward/backward", state, activations + amp_copies + cublas, True),
+        PhasePeak("optimizer step", state + step_temp, cublas, False),
     )
 
 
@@ -605,7 +656,27 @@ def _from_trace(
         not_live = 0
         slack = persistent_slack + tr.slack_at_peak
         peak_module, peak_phase = tr.peak_module, tr.peak_phase
+        phases: tuple[PhasePeak, ...] = (PhasePeak("forward", weights, tr.peak + cublas, True),)
     else:
+        # the allocated peak of each phase (the breakdown below adds up to the larger):
+        # forward/backward: weights + state + everything the trace held at its peak
+        # (the grads made by then are model state: sharding divides them); the step:
+        # weights + state + what outlived backward (all grads, the inputs) + its
+        # temporary
+        phases = (
+            PhasePeak(
+                "forward/backward",
+                weights + opt + tr.grads_at_peak,
+                tr.peak - tr.grads_at_peak + cublas,
+                True,
+            ),
+            PhasePeak(
+                "optimizer step",
+                weights + opt + tr.grads + step_temp,
+                tr.after_backward - tr.grads + cublas,
+                False,
+            ),
+        )
         activations = tr.saved
         # the traced grads are allocator blocks; the exact gradient bytes are the
         # parameter bytes (block rounding is below 512 B per tensor)
@@ -679,6 +750,7 @@ def _from_trace(
         naive_seed=naive_seed_formula(n_params, tr.inputs, tr.inputs),
         notes=tuple(notes),
         detail=detail,
+        phases=phases,
         assumptions=Assumptions(
             mode=mode,
             dtype=dtype_name(stored),
@@ -846,10 +918,16 @@ def devices_needed(
     through the smaller per-device batch.
 
     FSDP/ZeRO-3 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training
-    Trillion Parameter Models", P_os+g+p: model states (2 + 2 + K)Ψ / N_d): weights,
-    gradients and optimizer state divided by N, plus the unsharded parameters and
-    gradients of the unit being computed and the one prefetched
-    (2 x ``unit_params_bytes`` each), plus activations at ``B/N``.
+    Trillion Parameter Models", P_os+g+p: model states (2 + 2 + K)Ψ / N_d): the
+    largest over the step's phases (:attr:`MemoryEstimate.phases`) of the phase's
+    sharded bytes divided by N plus its unsharded bytes at ``B/N``, plus, in the
+    forward/backward, the full parameters and gradients of the unit being computed and
+    the one prefetched (2 x ``unit_params_bytes`` each). Activations are not sharded,
+    so the forward/backward peak (state / N + activations + gathered units) can need
+    more devices than the step peak (state / N), where the replica's ``total`` peaks.
+
+    A DDP replica holds every phase's bytes unsharded, so its peak is ``total`` (the
+    largest phase) plus the bucket copy, which lives through every phase.
     """
     budget = math.floor(memory_bytes * _check_headroom(headroom))
     cache: dict[int, MemoryEstimate] = {}
@@ -867,11 +945,15 @@ def devices_needed(
 
     def fsdp(n: int) -> int:
         e = at(math.ceil(global_batch / n))
+        if not e.phases:
+            raise MemoryEstimateError(f"{e.name}: the estimate has no phase peaks to shard")
         # each device keeps 1/n of the weights, gradients and optimizer state, and runs
-        # the optimizer step (and its temporary) on its shard only
-        shardable = e.model_state + int(e.detail.get("step_temporary_in_total", 0))
+        # the optimizer step (and its temporary) on its shard only; activations stay
         gathered = 2 * 2 * unit_params_bytes if n > 1 else 0
-        return e.total - shardable + math.ceil(shardable / n) + gathered
+        return e.overhead + max(
+            math.ceil(p.sharded / n) + p.unsharded + (gathered if p.gathers else 0)
+            for p in e.phases
+        )
 
     def smallest(cost: Callable[[int], int], name: str) -> ParallelPlan:
         # cost falls with n (activations at B/n, state / n); search powers of two,

@@ -410,6 +410,7 @@ def trace(
     )
     shapes: dict[str, Any] = {}
     saved = grads_bytes = after = 0
+    forward_end = 0  # storages with a serial up to this one were made in the forward
     by_module: dict[str, int] = {}
     counter = _LiveMode(state, live, fake=not real)
     try:
@@ -434,6 +435,7 @@ def trace(
                     with autocast:
                         out = forward()
                     saved = live.current
+                    forward_end = len(live.entries)
                     for serial in live.keys.values():
                         n, _s, _ph, mod = live.entries[serial]
                         by_module[mod] = by_module.get(mod, 0) + n
@@ -470,10 +472,11 @@ def trace(
             if f.grad is not None and f.grad.untyped_storage()._cdata in live.keys
         }
         for serial in live.live_at_peak():
-            n, _s, phase, _m = live.entries[serial]
+            n, _s, _phase, _m = live.entries[serial]
             if serial in grad_serials:
                 grads_at_peak += n
-            elif phase == "forward":
+            elif serial <= forward_end:
+                # alive since the forward (backward's seeds, made after it, are not)
                 saved_at_peak += n
         saved_at_peak += input_bytes
     else:

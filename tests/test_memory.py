@@ -202,6 +202,24 @@ def test_blocks_descend_into_repeated_block_stacks():
     assert blocks(yolo) == [f"model.{i}" for i in range(6)]
 
 
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_llama_example_traces_in_bf16(mode):
+    # examples/llama.py builds its rotary tables in fp32; they must not promote a bf16
+    # q/k to fp32 (SDPA then refuses q/k fp32 with v bf16)
+    from pathlib import Path
+
+    from roofline.spec import resolve_callable
+
+    model = resolve_callable("llama:llama_tiny", Path("examples"))()
+    e = estimate_from_model(model, torch.randint(0, 1000, (2, 16)), mode=mode, dtype="bf16")
+    # embed 1000 x 256 + lm_head 256 x 1000 = 512,000; per layer q,k,v,o 4 x 256^2
+    # = 262,144, gate/up/down 3 x 256 x 688 = 528,384, two norms 512: 791,040 x 2
+    # layers; final norm 256: 2,094,336 parameters x 2 B
+    assert e.params == 2_094_336
+    assert e.weights == 4_188_672
+    assert e.assumptions.dtype == "bfloat16"
+
+
 def test_freeze_cuts_grads_optimizer_activations():
     from torchvision.models import resnet18
 

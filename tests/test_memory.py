@@ -220,6 +220,37 @@ def test_llama_example_traces_in_bf16(mode):
     assert e.assumptions.dtype == "bfloat16"
 
 
+#: YOLOv5's own model summary for yolov5n (v6.0/v7.0 yaml, nc=80), params per row of
+#: the backbone (rows 0-9); its total is 1,872,157. Row 0: Conv(3, 16, 6, 2, 2) =
+#: 3 x 16 x 6 x 6 weights + BN 2 x 16 = 1,760; row 1: Conv(16, 32, 3, 2) = 4,608 + 64
+YOLOV5N_BACKBONE_ROWS = (1760, 4672, 4800, 18560, 29184, 73984, 156928, 295424, 296448, 164608)
+
+
+def test_freeze_a_yolo_section_selects_its_rows():
+    from roofline.memory import estimate_from_spec
+    from roofline.spec import load_spec
+
+    spec = load_spec("examples/yolov5n.yaml", imgsz=64)
+    full = estimate_from_spec(spec, mode="training", optimizer="adamw")
+    back = estimate_from_spec(spec, mode="training", optimizer="adamw", freeze="backbone")
+    assert back.assumptions.frozen == tuple(f"model.{i}" for i in range(10))
+    frozen = sum(YOLOV5N_BACKBONE_ROWS)  # 1,046,368
+    assert full.params == 1_872_157
+    assert back.trainable_params == 1_872_157 - frozen
+    assert full.gradients - back.gradients == 4 * frozen  # fp32 grads
+    assert full.optimizer - back.optimizer == 8 * frozen  # exp_avg + exp_avg_sq
+    # the same rows as YOLOv5's --freeze 10
+    assert estimate_from_spec(spec, mode="training", freeze=10).total == back.total
+    head = estimate_from_spec(spec, mode="training", freeze="head")
+    assert head.assumptions.frozen == tuple(f"model.{i}" for i in range(10, 25))
+    assert head.trainable_params == frozen
+    # an ordinary model has no sections: the name must be a module
+    from torchvision.models import resnet18
+
+    with pytest.raises(MemoryEstimateError, match="no module named 'backbone'"):
+        split_prefixes(resnet18(), "backbone")
+
+
 def test_freeze_cuts_grads_optimizer_activations():
     from torchvision.models import resnet18
 

@@ -87,6 +87,27 @@ def test_spec_max_batch(capsys):
     assert "tracing batch" in captured.err  # progress on stderr
 
 
+def test_yolo_freeze_10_cuts_training_memory(tmp_path):
+    # yolov5n, rows 0-9 (the backbone) hold 1,046,368 of its 1,872,157 parameters
+    # (YOLOv5's model summary: 1760 + 4672 + 4800 + 18560 + 29184 + 73984 + 156928
+    # + 295424 + 296448 + 164608)
+    frozen_params = 1_046_368
+    runs = {}
+    for name, extra in (("full", []), ("frozen", ["--freeze", "10"])):
+        path = tmp_path / f"{name}.json"
+        argv = ["vram", "examples/yolov5n.yaml", "--imgsz", "64", "--mode", "training"]
+        assert main([*argv, "--batch", "4", *extra, "--json", str(path)]) == 0
+        runs[name] = json.loads(path.read_text())
+    full, frozen = runs["full"], runs["frozen"]
+    assert frozen["assumptions"]["frozen"] == [f"model.{i}" for i in range(10)]
+    assert full["gradients"] - frozen["gradients"] == 4 * frozen_params  # fp32
+    assert full["optimizer"] - frozen["optimizer"] == 2 * 4 * frozen_params  # AdamW
+    # nothing before the first trainable row needs a gradient, so the backbone's
+    # feature maps are not saved
+    assert frozen["activations"] < full["activations"]
+    assert frozen["total"] < full["total"]
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--freeze",
         metavar="N|NAMES",
-        help="frozen modules: N = the first N blocks (YOLOv5 --freeze N), or module names a,b",
+        help="frozen modules: N = the first N blocks (YOLOv5 --freeze N), module names a,b, "
+        "or a YOLO-format section (backbone, head)",
     )
     p.add_argument(
         "--checkpoint",

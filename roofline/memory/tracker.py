@@ -197,7 +197,9 @@ def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> t
 
     * an integer N (or a string of digits): the first N *blocks* (see :func:`blocks`),
       YOLOv5's ``--freeze N`` (rows ``model.0`` ... ``model.N-1``);
-    * otherwise comma-separated module names; each must name a module.
+    * otherwise comma-separated names; each names a module (and so everything under
+      it), or a *section*: the blocks whose ``section`` attribute is that name (a
+      YOLO-format model records ``backbone`` or ``head`` on each row).
     """
     names = {n for n, _ in model.named_modules() if n}
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
@@ -213,16 +215,33 @@ def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> t
         return tuple(rows[:n])
     items = [s.strip().rstrip(".") for s in ([spec] if isinstance(spec, str) else spec)]
     items = [p for part in items for p in part.split(",") if p.strip()]
-    out = []
+    sections = _sections(model)
+    out: list[str] = []
     for p in items:
         p = p.strip()
-        if p not in names:
+        if p in names:
+            out.append(p)
+        elif p in sections:
+            out.extend(sections[p])
+        else:
             close = sorted(n for n in names if "." not in n)[:8]
+            groups = f"; sections: {', '.join(sections)}" if sections else ""
             raise MemoryEstimateError(
-                f"no module named {p!r} in this model; top-level modules: {', '.join(close)}"
+                f"no module named {p!r} in this model; top-level modules: "
+                f"{', '.join(close)}{groups}"
             )
-        out.append(p)
-    return tuple(out)
+    return tuple(dict.fromkeys(out))
+
+
+def _sections(model: torch.nn.Module) -> dict[str, list[str]]:
+    """Section name -> the blocks that carry it (``section`` attribute), in order."""
+    mods = dict(model.named_modules())
+    out: dict[str, list[str]] = {}
+    for name in blocks(model):
+        section = getattr(mods[name], "section", None)
+        if isinstance(section, str) and section:
+            out.setdefault(section, []).append(name)
+    return out
 
 
 def blocks(model: torch.nn.Module) -> list[str]:

@@ -87,6 +87,34 @@ def test_spec_max_batch(capsys):
     assert "tracing batch" in captured.err  # progress on stderr
 
 
+def test_gpu_all_compares_every_database_device(tmp_path):
+    from pathlib import Path
+
+    import roofline
+
+    path = tmp_path / "all.json"
+    assert main(["vram", "--params", "3B", "--gpu", "all", "--json", str(path)]) == 0
+    devices = json.loads(path.read_text())["devices"]
+    # one spec file per device in the bundled database
+    bundled = sorted(Path(roofline.__file__).parent.parent.glob("gpu_specs/*.yaml"))
+    assert len(devices) == len(bundled) == len({d["key"] for d in devices})
+    # 3B fp32 inference: weights 12e9 + cuBLAS workspace 8,519,680 + CUDA context
+    # 512 MiB 536,870,912 = 12,545,390,592 B; / 0.8 = 15,681,738,240 B to provision
+    for d in devices:
+        assert d["required_bytes"] == 15_681_738_240
+        assert d["fits"] == (d["memory_bytes"] >= 15_681_738_240)
+    assert any(d["fits"] for d in devices) and not all(d["fits"] for d in devices)
+
+
+def test_unknown_gpu_fails_before_tracing(capsys):
+    rc = main(["vram", "examples/resnet50.yaml", "--gpu", "no-such-gpu-9000"])
+    assert rc == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no table printed, no trace run
+    assert captured.err.startswith("roofline: error: unknown device 'no-such-gpu-9000'")
+    assert len(captured.err.strip().splitlines()) == 1
+
+
 def test_yolo_freeze_10_cuts_training_memory(tmp_path):
     # yolov5n, rows 0-9 (the backbone) hold 1,046,368 of its 1,872,157 parameters
     # (YOLOv5's model summary: 1760 + 4672 + 4800 + 18560 + 29184 + 73984 + 156928

@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.8,
         help="share of device memory the run may use (default 0.8, as in the seed notes)",
     )
-    add_device_arguments(p, many=True)
+    add_device_arguments(p, many=True, allow_all=True)
     p.add_argument("--max-batch", action="store_true", help="solve the largest batch per --gpu")
     p.add_argument(
         "--input",
@@ -144,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.max_batch and not args.gpus:
         raise MemoryEstimateError("--max-batch needs at least one --gpu NAME to fit")
+    # resolve the devices first: an unknown name fails before any tracing or output
+    devices = devices_from_args(args, allow_all=True) if args.gpus else []
     common: dict[str, Any] = {
         "optimizer": args.optimizer,
         "amp": args.amp,
@@ -195,8 +197,8 @@ def run(args: argparse.Namespace) -> int:
     for line in _summary(estimate):
         print(line)
     data = estimate.as_dict()
-    if args.gpus:
-        fits_data = _devices(args, estimate, at, batch, spec)
+    if devices:
+        fits_data = _devices(args, devices, estimate, _memo(at, {batch: estimate}), batch, spec)
         data["devices"] = fits_data
     if args.json:
         path = write_json(args.json, data, force=args.force)
@@ -314,14 +316,32 @@ def _summary(e: Any) -> list[str]:
     return out
 
 
+def _memo(at: Callable[[int], Any], known: dict[int, Any]) -> Callable[[int], Any]:
+    """``at`` traced once per batch, shared by every device's solve (progress on stderr
+    for each batch actually traced)."""
+    cache = dict(known)
+
+    def cached(b: int) -> Any:
+        if b not in cache:
+            _progress(f"tracing batch {b} ...")
+            cache[b] = at(b)
+        return cache[b]
+
+    return cached
+
+
 def _devices(
-    args: argparse.Namespace, e: Any, at: Callable[[int], Any], batch: int, spec: Any
+    args: argparse.Namespace,
+    devices: list[Any],
+    e: Any,
+    at: Callable[[int], Any],
+    batch: int,
+    spec: Any,
 ) -> Any:
     from roofline.memory import devices_needed, fit_devices, max_batch
     from roofline.report.text import simple_table
     from roofline.units import gib
 
-    devices = devices_from_args(args)
     solved = {}
     if args.max_batch:
         if e.activations is None:
@@ -330,9 +350,7 @@ def _devices(
             )
         for d in devices:
             _progress(f"solving the largest batch for {d.name} ({gib(d.memory_bytes)}) ...")
-            solved[d.key] = max_batch(
-                at, d.memory_bytes, headroom=args.headroom, progress=_progress
-            )
+            solved[d.key] = max_batch(at, d.memory_bytes, headroom=args.headroom)
     fits = fit_devices(e, devices, max_batches=solved)
     rows = []
     for f in fits:

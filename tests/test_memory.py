@@ -103,6 +103,15 @@ def test_bad_options():
         estimate_from_params(1000, batch=0)
 
 
+def test_amp_with_fp8_says_what_autocast_uses():
+    # autocast has no fp8 mode: fp32 parameters (4 B), fp16 maths
+    e = estimate_from_params(1000, mode="training", amp=True, dtype="fp8")
+    assert (e.assumptions.dtype, e.assumptions.compute_dtype) == ("float32", "float16")
+    assert e.weights == 4000
+    assert any("no float8_e4m3fn mode" in n and "float16" in n for n in e.notes)
+    assert not any("mode;" in n for n in estimate_from_params(1000, amp=True).notes)
+
+
 # --------------------------------------------------------------------------- from a model
 
 
@@ -280,6 +289,18 @@ def test_checkpointing_cuts_saved_activations():
     assert ckpt.activations < 0.6 * full.activations
     assert ckpt.gradients == full.gradients
     assert ckpt.allocated < full.allocated
+
+
+def test_freeze_and_checkpoint_say_they_do_nothing_in_inference():
+    model = tiny_cnn()
+    x = torch.randn(2, 3, 8, 8)
+    plain = estimate_from_model(model, x, mode="inference")
+    e = estimate_from_model(model, x, mode="inference", freeze="conv", checkpoint="fc")
+    assert e.total == plain.total
+    assert e.assumptions.frozen == () and e.assumptions.checkpoint == ()
+    assert any("freeze and checkpoint ignored in inference" in n for n in e.notes)
+    with pytest.raises(MemoryEstimateError, match="no module named 'nope'"):
+        estimate_from_model(model, x, mode="inference", freeze="nope")
 
 
 def test_everything_frozen_is_an_error():

@@ -115,6 +115,25 @@ def test_unknown_gpu_fails_before_tracing(capsys):
     assert len(captured.err.strip().splitlines()) == 1
 
 
+def test_options_without_effect_say_so(capsys):
+    assert main(["vram", "--params", "1M", "--optimizer", "sgd"]) == 0
+    err = capsys.readouterr().err
+    assert "--optimizer sgd has no effect in inference" in err
+    assert main(["vram", "--params", "1M"]) == 0
+    assert "no effect" not in capsys.readouterr().err
+    assert main(["vram", "--params", "1M", "--amp", "--dtype", "fp8", "--mode", "training"]) == 0
+    assert "autocasts to float16" in capsys.readouterr().out
+
+
+def test_max_batch_from_a_count_in_training_fails_first(capsys):
+    argv = ["vram", "--params", "1M", "--input", "3x32x32", "--mode", "training"]
+    assert main([*argv, "--gpu", "3090", "--max-batch"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no table first
+    assert "--input rule of thumb is for inference only" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
 def test_yolo_freeze_10_cuts_training_memory(tmp_path):
     # yolov5n, rows 0-9 (the backbone) hold 1,046,368 of its 1,872,157 parameters
     # (YOLOv5's model summary: 1760 + 4672 + 4800 + 18560 + 29184 + 73984 + 156928

@@ -83,7 +83,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
-        default="adamw",
         help="training optimizer (default adamw)",
     )
     p.add_argument(
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     # resolve the devices first: an unknown name fails before any tracing or output
     devices = devices_from_args(args, allow_all=True) if args.gpus else []
     common: dict[str, Any] = {
-        "optimizer": args.optimizer,
+        "optimizer": args.optimizer or "adamw",
         "amp": args.amp,
         "headroom": args.headroom,
         "cuda_context_bytes": args.context_mib,
@@ -191,6 +190,18 @@ def run(args: argparse.Namespace) -> int:
 
         estimate = at(batch)
 
+    if args.max_batch and estimate.activations is None:
+        raise MemoryEstimateError(
+            "--max-batch needs activations, and the --input rule of thumb is for "
+            "inference only: for training, give a model spec (its activations are traced)"
+            if estimate.assumptions.mode == "training"
+            else "--max-batch needs activations: give a model spec, or --input SHAPE with --params"
+        )
+    if args.optimizer and estimate.assumptions.mode == "inference":
+        _progress(
+            f"roofline: note: --optimizer {args.optimizer} has no effect in inference "
+            "(nothing is trained); add --mode training"
+        )
     print(_header(estimate))
     print(_breakdown(estimate))
     print()
@@ -344,10 +355,6 @@ def _devices(
 
     solved = {}
     if args.max_batch:
-        if e.activations is None:
-            raise MemoryEstimateError(
-                "--max-batch needs activations: give a model spec, or --input SHAPE with --params"
-            )
         for d in devices:
             _progress(f"solving the largest batch for {d.name} ({gib(d.memory_bytes)}) ...")
             solved[d.key] = max_batch(at, d.memory_bytes, headroom=args.headroom)

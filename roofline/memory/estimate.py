@@ -319,6 +319,19 @@ def _resolve_dtypes(dtype: str | torch.dtype, amp: bool) -> tuple[torch.dtype, t
     return torch.float32, compute
 
 
+def _amp_note(dtype: str | torch.dtype, amp: bool) -> list[str]:
+    """A note when ``dtype`` cannot be autocast's compute dtype (fp8: autocast has no
+    fp8 mode), saying what AMP uses instead."""
+    d = _check_float_dtype(dtype)
+    if not amp or d in (torch.float16, torch.bfloat16, torch.float32):
+        return []
+    return [
+        f"AMP with dtype {dtype_name(d)}: torch.autocast has no {dtype_name(d)} mode; "
+        "AMP keeps fp32 parameters and autocasts to float16 (bfloat16 only when bf16 "
+        "is the dtype asked for)"
+    ]
+
+
 def parse_params(text: str | int | float) -> int:
     """``100M``, ``7B``, ``1.5e9``, ``350k`` -> an integer parameter count."""
     try:
@@ -399,7 +412,7 @@ def estimate_from_params(
     weights = p * ws
     gradients = trainable * ws if training else 0
     optimizer_bytes = trainable * ws * STATE_TENSORS[optimizer] if training else 0
-    notes: list[str] = []
+    notes: list[str] = _amp_note(dtype, amp)
     step_temp = trainable * ws * STEP_TEMPORARIES[optimizer] if training else 0
     amp_copies = trainable * cs if (training and amp) else 0
     workspace = _cublas(training, cublas_workspace_bytes) + max(step_temp, amp_copies)
@@ -532,6 +545,15 @@ def estimate_from_model(
     stored, compute = _resolve_dtypes(dtype if dtype is not None else own, amp)
     frozen = split_prefixes(model, freeze) if freeze not in (None, "", ()) else ()
     ckpt = split_prefixes(model, checkpoint) if checkpoint not in (None, "", ()) else ()
+    notes = _amp_note(dtype if dtype is not None else own, amp)
+    if mode == "inference" and (frozen or ckpt):
+        # validated above (a bad name is still an error), but nothing is trained
+        ignored = " and ".join(w for w, v in (("freeze", frozen), ("checkpoint", ckpt)) if v)
+        notes.append(
+            f"{ignored} ignored in inference: nothing is trained and nothing is saved "
+            "for backward (use training mode)"
+        )
+        frozen = ckpt = ()
     if amp:
         # AMP keeps fp32 parameters (the master weights) and autocasts the maths
         trace_dtype = None if own == torch.float32 else torch.float32
@@ -562,6 +584,7 @@ def estimate_from_model(
         checkpoint=ckpt,
         cuda_context_bytes=cuda_context_bytes,
         cublas_workspace_bytes=cublas_workspace_bytes,
+        notes=notes,
     )
 
 
@@ -624,6 +647,7 @@ def _from_trace(
     checkpoint: tuple[str, ...],
     cuda_context_bytes: int,
     cublas_workspace_bytes: int,
+    notes: Sequence[str] = (),
 ) -> MemoryEstimate:
     from roofline.memory.tracker import segment_slack
 
@@ -643,7 +667,7 @@ def _from_trace(
         persistent_slack += sum(
             segment_slack(n * es) * STATE_TENSORS[optimizer] for n, es, t in params if t
         )
-    notes: list[str] = []
+    notes = list(notes)
     detail: dict[str, Any] = {
         "trace_peak": tr.peak,
         "trace_peak_phase": tr.peak_phase,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -85,6 +86,8 @@ def test_spec_max_batch(capsys):
     captured = capsys.readouterr()
     assert "max batch" in captured.out
     assert "tracing batch" in captured.err  # progress on stderr
+    # resnet50 at 224 needs tens of MiB per sample: shown in MiB, not "~0.0x GiB"
+    assert re.search(r"~\d+\.\d\d MiB per sample", captured.out), captured.out
 
 
 def test_gpu_all_compares_every_database_device(tmp_path):
@@ -132,6 +135,37 @@ def test_max_batch_from_a_count_in_training_fails_first(capsys):
     assert captured.out == ""  # no table first
     assert "--input rule of thumb is for inference only" in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    """The breakdown table's rows by part: [memory, B/param]."""
+    rows = {}
+    for line in out.splitlines():
+        parts = re.split(r"\s{2,}", line.strip())
+        if len(parts) >= 3 and re.fullmatch(r"-?[\d.]+ (GiB|MiB|KiB|B)", parts[1]):
+            rows[parts[0]] = parts[1:3]
+    return rows
+
+
+def test_small_values_switch_units(capsys):
+    assert main(["vram", "--params", "350k", "--mode", "training"]) == 0
+    out = capsys.readouterr().out
+    assert "0.00 GiB" not in out
+    rows = _rows(out)
+    # 350,000 x 4 B = 1,400,000 B = 1.34 MiB; AdamW state 2 x 1,400,000 = 2.67 MiB
+    assert rows["weights"] == ["1.34 MiB", "4.00"]
+    assert rows["gradients"] == ["1.34 MiB", "4.00"]
+    assert rows["optimizer"] == ["2.67 MiB", "8.00"]
+    # 2 cuBLAS workspaces 2 x 8,519,680 + the foreach temporary 1,400,000
+    # = 18,439,360 B = 17.59 MiB
+    assert rows["workspace"] == ["17.59 MiB", "52.68"]
+
+
+def test_subtracted_row_is_negative_in_both_columns(capsys):
+    argv = ["vram", "examples/yolov5n.yaml", "--imgsz", "64", "--mode", "training"]
+    assert main([*argv, "--batch", "8"]) == 0
+    memory, per_param = _rows(capsys.readouterr().out)["not live at peak"]
+    assert memory.startswith("-") and per_param.startswith("-")
 
 
 def test_yolo_freeze_10_cuts_training_memory(tmp_path):

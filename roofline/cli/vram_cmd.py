@@ -244,14 +244,15 @@ def _short(names: Any) -> str:
 
 def _breakdown(e: Any) -> str:
     from roofline.report.text import simple_table
-    from roofline.units import gib
+    from roofline.units import binary_bytes
 
     per = max(e.params, 1)
 
-    def row(label: str, value: int | None, what: str, sign: str = "") -> list[str]:
+    def row(label: str, value: int | None, what: str, sign: int = 1) -> list[str]:
+        # sign -1: a subtracted part, shown negative in both columns
         if value is None:
             return [label, "-", "-", what]
-        return [label, sign + gib(value), f"{value / per:.2f}", what]
+        return [label, binary_bytes(sign * value), f"{sign * value / per:.2f}", what]
 
     a = e.assumptions
     rows = [
@@ -281,7 +282,7 @@ def _breakdown(e: Any) -> str:
                 "not live at peak",
                 e.not_live_at_peak,
                 "grads not yet made / activations freed",
-                "-",
+                -1,
             )
         )
     rows.append(row("= allocated", e.allocated, "predicts torch.cuda.max_memory_allocated"))
@@ -289,7 +290,7 @@ def _breakdown(e: Any) -> str:
         row(
             "overhead",
             e.overhead,
-            f"CUDA context {gib(e.cuda_context)} + allocator rounding {gib(e.allocator_slack)}",
+            f"CUDA context {binary_bytes(e.cuda_context)} + allocator rounding {binary_bytes(e.allocator_slack)}",
         )
     )
     rows.append(row("total", e.total, "device-level peak (nvidia-smi)"))
@@ -311,7 +312,7 @@ def _opt_text(a: Any) -> str:
 
 
 def _summary(e: Any) -> list[str]:
-    from roofline.units import gib
+    from roofline.units import binary_bytes
 
     out = []
     if e.peak_module is not None:
@@ -319,8 +320,8 @@ def _summary(e: Any) -> list[str]:
         out.append(f"peak: during {e.peak_phase}, in {where}")
     if e.naive_seed is not None:
         out.append(
-            f"seed formula (input + output + params x 4) / 0.8 = {gib(e.naive_seed)} "
-            f"vs ours {gib(e.total_with_headroom)}"
+            f"seed formula (input + output + params x 4) / 0.8 = {binary_bytes(e.naive_seed)} "
+            f"vs ours {binary_bytes(e.total_with_headroom)}"
         )
     for n in e.notes:
         out.append(f"note: {n}")
@@ -351,12 +352,14 @@ def _devices(
 ) -> Any:
     from roofline.memory import devices_needed, fit_devices, max_batch
     from roofline.report.text import simple_table
-    from roofline.units import gib
+    from roofline.units import binary_bytes
 
     solved = {}
     if args.max_batch:
         for d in devices:
-            _progress(f"solving the largest batch for {d.name} ({gib(d.memory_bytes)}) ...")
+            _progress(
+                f"solving the largest batch for {d.name} ({binary_bytes(d.memory_bytes)}) ..."
+            )
             solved[d.key] = max_batch(at, d.memory_bytes, headroom=args.headroom)
     fits = fit_devices(e, devices, max_batches=solved)
     rows = []
@@ -365,8 +368,8 @@ def _devices(
         rows.append(
             [
                 f.device,
-                gib(f.memory_bytes),
-                gib(f.required_bytes),
+                binary_bytes(f.memory_bytes),
+                binary_bytes(f.required_bytes),
                 "yes" if f.fits else "no",
                 "-"
                 if mb is None
@@ -390,9 +393,9 @@ def _devices(
             }
             if mb.batch:
                 print(
-                    f"{f.device}: batch {mb.batch} needs {gib(mb.estimate.total)}, batch "
-                    f"{mb.batch + 1} exceeds {gib(mb.budget)} (= {args.headroom:g} x memory); "
-                    f"~{gib(mb.per_sample)} per sample"
+                    f"{f.device}: batch {mb.batch} needs {binary_bytes(mb.estimate.total)}, batch "
+                    f"{mb.batch + 1} exceeds {binary_bytes(mb.budget)} (= {args.headroom:g} x memory); "
+                    f"~{binary_bytes(mb.per_sample)} per sample"
                     + ("" if mb.affine else " (memory not affine in batch: solved by bisection)")
                 )
         out.append(d)

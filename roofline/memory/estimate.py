@@ -34,7 +34,7 @@ import torch
 
 from roofline.errors import MemoryEstimateError, RooflineError
 from roofline.memory.tracker import Trace, blocks, split_prefixes, trace
-from roofline.units import dtype_name, gib, parse_count, parse_dtype
+from roofline.units import binary_bytes, dtype_name, parse_count, parse_dtype
 
 MODES = ("inference", "training")
 OPTIMIZERS = ("none", "sgd", "momentum", "adam", "adamw")
@@ -821,7 +821,7 @@ def fit_devices(
                 required_bytes=need,
                 fits=need <= mem,
                 max_batch=mb.batch if mb else None,
-                note="" if need <= mem else f"short by {gib(need - mem)}",
+                note="" if need <= mem else f"short by {binary_bytes(need - mem)}",
             )
         )
     return out
@@ -1003,7 +1003,7 @@ def devices_needed(
             prev, n = n, n * 2
         e = at(math.ceil(global_batch / max(1, min(limit, global_batch))))
         note = (
-            f"the model state alone ({gib(e.model_state)}) exceeds one device; "
+            f"the model state alone ({binary_bytes(e.model_state)}) exceeds one device; "
             "replicas cannot shrink it"
             if name == "ddp"
             else f"no count up to {limit} fits"

@@ -190,28 +190,45 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "message"),
     [
-        ["vram", "--params", "100X"],
-        ["vram", "--params", "-5M"],
-        ["vram", "--params=-5M"],
-        ["vram", "--params", "1M", "--batch", "0"],
-        ["vram", "--params", "1M", "--optimizer", "adafactor"],
-        ["vram", "--params", "1M", "--dtype", "int4"],
-        ["vram", "--params", "1M", "--headroom", "1.5"],
-        ["vram", "examples/resnet50.yaml", "--freeze", "backbone", "--mode", "training"],
-        ["vram", "examples/resnet50.yaml", "--params", "1M"],
-        ["vram"],
-        ["vram", "--params", "1M", "--max-batch"],
-        ["vram", "--params", "1M", "--freeze", "3"],
-        ["vram", "--params", "1M", "--gpu", "no-such-gpu-9000"],
+        (["vram", "--params", "100X"], "'100X': expected a number with an optional suffix"),
+        (["vram", "--params", "-5M"], "'-5M': a parameter count must be positive"),
+        (["vram", "--params=-5M"], "'-5M': a parameter count must be positive"),
+        (["vram", "--params", "-1.5e9"], "'-1.5e9': a parameter count must be positive"),
+        (["vram", "--params", "1M", "--batch", "0"], "--batch: must be a positive integer"),
+        (["vram", "--params", "1M", "--optimizer", "adafactor"], "invalid choice: 'adafactor'"),
+        (["vram", "--params", "1M", "--dtype", "int4"], "invalid choice: 'int4'"),
+        (["vram", "--params", "1M", "--headroom", "1.5"], "must be in (0, 1]"),
+        (
+            ["vram", "examples/resnet50.yaml", "--freeze", "backbone", "--mode", "training"],
+            "no module named 'backbone' in this model; top-level modules: avgpool, bn1",
+        ),
+        (["vram", "examples/resnet50.yaml", "--params", "1M"], "not both"),
+        (["vram"], "give a model spec (roofline vram model.yaml) or --params N"),
+        (["vram", "--params", "1M", "--max-batch"], "--max-batch needs at least one --gpu"),
+        (["vram", "--params", "1M", "--freeze", "3"], "--freeze and --checkpoint need the model"),
+        (["vram", "--params", "1M", "--gpu", "no-such-gpu-9000"], "unknown device"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(argv, capsys):
+def test_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err and len(err.splitlines()) == 1, err
     assert "Traceback" not in err
+    assert message in err, err
+
+
+def test_joining_negative_counts_keeps_other_arguments():
+    from roofline.cli.vram_cmd import join_negative_counts
+
+    assert join_negative_counts(["--params", "-5M", "--batch", "2"]) == [
+        "--params=-5M",
+        "--batch",
+        "2",
+    ]
+    # not a number: left for argparse ("expected one argument")
+    assert join_negative_counts(["--params", "--mode"]) == ["--params", "--mode"]
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from roofline.cli._device_args import add_device_arguments, devices_from_args
@@ -61,6 +61,29 @@ def mib_arg(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return int(value * 2**20)
+
+
+def join_negative_counts(argv: Sequence[str]) -> list[str]:
+    """``--params -5M`` -> ``--params=-5M``.
+
+    argparse reads ``-5M`` as an unknown option (it takes only plain negative numbers
+    such as ``-5`` as values) and answers "expected one argument"; joined to its
+    option, the value reaches :func:`params_arg`, which says the count must be
+    positive. Only a value that looks like a number (``-`` then a digit or ``.``) is
+    joined, so ``--params --mode ...`` is still argparse's own error.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if a == "--params" and re.match(r"-[\d.]", nxt):
+            out.append(f"{a}={nxt}")
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -126,6 +149,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--force", action="store_true", help="overwrite output files not written by roofline"
     )
     p.set_defaults(run=run)
+    # the subcommand parser gets its own arguments through parse_known_args: rewrite
+    # them there (see join_negative_counts)
+    parse_known = p.parse_known_args
+
+    def parse_known_args(
+        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        return parse_known(join_negative_counts(sys.argv[1:] if args is None else args), namespace)
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def _progress(msg: str) -> None:
@@ -138,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.spec) == (args.params is not None):
         raise MemoryEstimateError(
-            "give either a model spec (roofline vram model.yaml) or --params N, not "
-            + ("both" if args.spec else "neither")
+            "give either a model spec (roofline vram model.yaml) or --params N, not both"
+            if args.spec
+            else "give a model spec (roofline vram model.yaml) or --params N"
         )
     if args.max_batch and not args.gpus:
         raise MemoryEstimateError("--max-batch needs at least one --gpu NAME to fit")

@@ -53,6 +53,17 @@ def gib(n: float, digits: int = 2) -> str:
     return f"{n / 2**30:.{digits}f} GiB"
 
 
+def binary_bytes(n: float, digits: int = 2) -> str:
+    """Memory *capacity* in the largest binary unit that keeps it >= 1:
+    ``binary_bytes(1_400_000) == "1.34 MiB"``, ``binary_bytes(24 * 2**30) ==
+    "24.00 GiB"``, ``binary_bytes(300) == "300 B"``; the sign is kept."""
+    mag = abs(n)
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if mag >= 2**shift:
+            return f"{n / 2**shift:.{digits}f} {unit}"
+    return f"{round(n)} B"
+
+
 def seconds(t: float | None) -> str:
     """Format a duration with a sensible unit (s, ms, µs, ns)."""
     if t is None or (isinstance(t, float) and math.isnan(t)):

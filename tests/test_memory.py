@@ -16,6 +16,9 @@ from torch import nn
 
 from roofline.errors import MemoryEstimateError
 from roofline.memory import (
+    Assumptions,
+    MemoryEstimate,
+    PhasePeak,
     block_size,
     blocks,
     devices_needed,
@@ -100,6 +103,15 @@ def test_bad_options():
         estimate_from_params(1000, batch=0)
 
 
+def test_amp_with_fp8_says_what_autocast_uses():
+    # autocast has no fp8 mode: fp32 parameters (4 B), fp16 maths
+    e = estimate_from_params(1000, mode="training", amp=True, dtype="fp8")
+    assert (e.assumptions.dtype, e.assumptions.compute_dtype) == ("float32", "float16")
+    assert e.weights == 4000
+    assert any("no float8_e4m3fn mode" in n and "float16" in n for n in e.notes)
+    assert not any("mode;" in n for n in estimate_from_params(1000, amp=True).notes)
+
+
 # --------------------------------------------------------------------------- from a model
 
 
@@ -174,6 +186,80 @@ def test_freeze_n_follows_yolov5_rows():
         split_prefixes(_Yolo(), 9)
 
 
+def test_blocks_descend_into_repeated_block_stacks():
+    # Llama-7B (examples/llama.py): the root holds embed_tokens, layers (32 Blocks),
+    # norm, lm_head; the rows are the decoder layers, as FSDP auto-wrap wraps them.
+    from roofline.counting import build_fake
+    from roofline.memory import largest_unit_bytes
+    from roofline.spec import load_spec
+
+    model, _, _ = build_fake(load_spec("examples/llama-7b.yaml"))
+    rows = blocks(model)
+    assert rows == ["embed_tokens", *(f"layers.{i}" for i in range(32)), "norm", "lm_head"]
+    # one Block: q, k, v, o 4 x 4096 x 4096 = 67,108,864; gate, up, down
+    # 3 x 4096 x 11008 = 135,266,304; two RMSNorm weights 2 x 4096 = 8,192
+    # = 202,383,360 parameters x 4 B (fp32) = 809,533,440 B; the embedding and the
+    # head are 32000 x 4096 = 131,072,000 each, smaller
+    assert largest_unit_bytes(model) == 809_533_440
+    assert largest_unit_bytes(model, 2) == 404_766_720
+    # a container of mixed modules that is not the root's only child stays one row
+    mixed = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
+    assert blocks(mixed) == ["0", "1"]
+    # a YOLOv5 row that is itself a chain of repeats stays one row
+    yolo = _Yolo()
+    yolo.model.append(nn.Sequential(nn.Linear(16, 16), nn.Linear(16, 16)))
+    assert blocks(yolo) == [f"model.{i}" for i in range(6)]
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_llama_example_traces_in_bf16(mode):
+    # examples/llama.py builds its rotary tables in fp32; they must not promote a bf16
+    # q/k to fp32 (SDPA then refuses q/k fp32 with v bf16)
+    from pathlib import Path
+
+    from roofline.spec import resolve_callable
+
+    model = resolve_callable("llama:llama_tiny", Path("examples"))()
+    e = estimate_from_model(model, torch.randint(0, 1000, (2, 16)), mode=mode, dtype="bf16")
+    # embed 1000 x 256 + lm_head 256 x 1000 = 512,000; per layer q,k,v,o 4 x 256^2
+    # = 262,144, gate/up/down 3 x 256 x 688 = 528,384, two norms 512: 791,040 x 2
+    # layers; final norm 256: 2,094,336 parameters x 2 B
+    assert e.params == 2_094_336
+    assert e.weights == 4_188_672
+    assert e.assumptions.dtype == "bfloat16"
+
+
+#: YOLOv5's own model summary for yolov5n (v6.0/v7.0 yaml, nc=80), params per row of
+#: the backbone (rows 0-9); its total is 1,872,157. Row 0: Conv(3, 16, 6, 2, 2) =
+#: 3 x 16 x 6 x 6 weights + BN 2 x 16 = 1,760; row 1: Conv(16, 32, 3, 2) = 4,608 + 64
+YOLOV5N_BACKBONE_ROWS = (1760, 4672, 4800, 18560, 29184, 73984, 156928, 295424, 296448, 164608)
+
+
+def test_freeze_a_yolo_section_selects_its_rows():
+    from roofline.memory import estimate_from_spec
+    from roofline.spec import load_spec
+
+    spec = load_spec("examples/yolov5n.yaml", imgsz=64)
+    full = estimate_from_spec(spec, mode="training", optimizer="adamw")
+    back = estimate_from_spec(spec, mode="training", optimizer="adamw", freeze="backbone")
+    assert back.assumptions.frozen == tuple(f"model.{i}" for i in range(10))
+    frozen = sum(YOLOV5N_BACKBONE_ROWS)  # 1,046,368
+    assert full.params == 1_872_157
+    assert back.trainable_params == 1_872_157 - frozen
+    assert full.gradients - back.gradients == 4 * frozen  # fp32 grads
+    assert full.optimizer - back.optimizer == 8 * frozen  # exp_avg + exp_avg_sq
+    # the same rows as YOLOv5's --freeze 10
+    assert estimate_from_spec(spec, mode="training", freeze=10).total == back.total
+    head = estimate_from_spec(spec, mode="training", freeze="head")
+    assert head.assumptions.frozen == tuple(f"model.{i}" for i in range(10, 25))
+    assert head.trainable_params == frozen
+    # an ordinary model has no sections: the name must be a module
+    from torchvision.models import resnet18
+
+    with pytest.raises(MemoryEstimateError, match="no module named 'backbone'"):
+        split_prefixes(resnet18(), "backbone")
+
+
 def test_freeze_cuts_grads_optimizer_activations():
     from torchvision.models import resnet18
 
@@ -203,6 +289,18 @@ def test_checkpointing_cuts_saved_activations():
     assert ckpt.activations < 0.6 * full.activations
     assert ckpt.gradients == full.gradients
     assert ckpt.allocated < full.allocated
+
+
+def test_freeze_and_checkpoint_say_they_do_nothing_in_inference():
+    model = tiny_cnn()
+    x = torch.randn(2, 3, 8, 8)
+    plain = estimate_from_model(model, x, mode="inference")
+    e = estimate_from_model(model, x, mode="inference", freeze="conv", checkpoint="fc")
+    assert e.total == plain.total
+    assert e.assumptions.frozen == () and e.assumptions.checkpoint == ()
+    assert any("freeze and checkpoint ignored in inference" in n for n in e.notes)
+    with pytest.raises(MemoryEstimateError, match="no module named 'nope'"):
+        estimate_from_model(model, x, mode="inference", freeze="nope")
 
 
 def test_everything_frozen_is_an_error():
@@ -251,6 +349,71 @@ def test_devices_needed_fsdp_vs_ddp():
     ddp, fsdp = devices_needed(at, 24 * 2**30, 8, headroom=1.0)
     assert ddp.devices is None and "model state" in ddp.note
     assert fsdp.devices == 3
+
+
+def _hand_estimate(batch: int) -> MemoryEstimate:
+    """An estimate whose phases are given by hand (GB = 1e9 B): weights 10, grads 10,
+    AdamW state 20, the step's temporary 10, activations 8 per sample."""
+    gb = 10**9
+    act = 8 * gb * batch
+    phases = (
+        PhasePeak("forward/backward", 40 * gb, act, True),  # state (all grads made)
+        PhasePeak("optimizer step", 50 * gb, 0, False),  # state + step temporary
+    )
+    allocated = max(p.allocated for p in phases)
+    return MemoryEstimate(
+        name="hand",
+        source="params",
+        params=2_500_000_000,
+        trainable_params=2_500_000_000,
+        weights=10 * gb,
+        gradients=10 * gb,
+        optimizer=20 * gb,
+        activations=act,
+        workspace=10 * gb,
+        not_live_at_peak=50 * gb + act - allocated,
+        overhead=0,
+        assumptions=Assumptions("training", "float32", "float32", "adamw", False, batch, 1.0),
+        phases=phases,
+    )
+
+
+def test_fsdp_counts_activations_of_the_forward_backward_peak():
+    # global batch 2 on 20 GB devices, headroom 1. Unsharded, batch 1 peaks in the
+    # step (50 GB > 40 + 8). Sharded over n devices (batch 1 each for n >= 2):
+    #   step:             50 / n            <= 20 -> n >= 3
+    #   forward/backward: 40 / n + 8 (acts) <= 20 -> n >= 4 (n = 3: 13.3 + 8 = 21.3)
+    # so 4 devices; sharding the step peak alone (activations dropped) says 3.
+    # DDP: a replica holds 50 GB + a 10 GB bucket copy: never fits.
+    assert _hand_estimate(1).allocated == 50 * 10**9
+    ddp, fsdp = devices_needed(_hand_estimate, 20 * 10**9, 2, headroom=1.0)
+    assert fsdp.devices == 4 and fsdp.per_device_batch == 1
+    assert fsdp.per_device_bytes == 10 * 10**9 + 8 * 10**9
+    assert ddp.devices is None
+    # the gathered units (2 units x (params + grads) = 4 x unit) count only in the
+    # forward/backward: with a 0.25 GB unit, n = 4 needs 10 + 8 + 1 = 19 GB, still fits
+    _, fsdp = devices_needed(
+        _hand_estimate, 20 * 10**9, 2, headroom=1.0, unit_params_bytes=250_000_000
+    )
+    assert fsdp.devices == 4 and fsdp.per_device_bytes == 19 * 10**9
+
+
+@pytest.mark.parametrize(
+    ("features", "batch", "mode"),
+    [
+        (1000, 8, "training"),  # the AdamW step peaks (4 MB of weights, tiny batch)
+        (10, 20_000, "training"),  # activations peak (tiny weights, big batch)
+        (1000, 8, "inference"),
+    ],
+)
+def test_phase_peaks_add_up_to_allocated(features, batch, mode):
+    # the largest phase is the allocated peak the breakdown rows add up to
+    model = nn.Sequential(nn.Linear(features, features), nn.ReLU(), nn.Linear(features, 4))
+    e = estimate_from_model(model, torch.randn(batch, features), mode=mode)
+    assert max(p.allocated for p in e.phases) == e.allocated
+    assert len(e.phases) == (2 if mode == "training" else 1)
+    peak = max(e.phases, key=lambda p: p.allocated)
+    assert (peak.phase == "optimizer step") == (e.peak_phase == "optimizer step")
 
 
 # --------------------------------------------------------------------------- acceptance

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from roofline.errors import RooflineError
-from roofline.units import gib, human_bytes, parse_count, si
+from roofline.units import binary_bytes, gib, human_bytes, parse_count, si
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,13 @@ def test_formatting():
     assert si(0) == "0"
     assert human_bytes(316_260_000) == "316.26 MB"
     assert gib(24 * 2**30) == "24.00 GiB"
+
+
+def test_binary_bytes_picks_the_unit():
+    assert binary_bytes(24 * 2**30) == "24.00 GiB"
+    assert binary_bytes(1_400_000) == "1.34 MiB"  # 1,400,000 / 1,048,576 = 1.335
+    assert binary_bytes(49_152) == "48.00 KiB"  # 3 x 64 x 64 x 4 B
+    assert binary_bytes(300) == "300 B"
+    assert binary_bytes(0) == "0 B"
+    assert binary_bytes(-1_400_000) == "-1.34 MiB"
+    assert binary_bytes(2**30 - 1) == "1024.00 MiB"  # below 1 GiB stays MiB

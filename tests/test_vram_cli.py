@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -85,31 +86,149 @@ def test_spec_max_batch(capsys):
     captured = capsys.readouterr()
     assert "max batch" in captured.out
     assert "tracing batch" in captured.err  # progress on stderr
+    # resnet50 at 224 needs tens of MiB per sample: shown in MiB, not "~0.0x GiB"
+    assert re.search(r"~\d+\.\d\d MiB per sample", captured.out), captured.out
+
+
+def test_gpu_all_compares_every_database_device(tmp_path):
+    from pathlib import Path
+
+    import roofline
+
+    path = tmp_path / "all.json"
+    assert main(["vram", "--params", "3B", "--gpu", "all", "--json", str(path)]) == 0
+    devices = json.loads(path.read_text())["devices"]
+    # one spec file per device in the bundled database
+    bundled = sorted(Path(roofline.__file__).parent.parent.glob("gpu_specs/*.yaml"))
+    assert len(devices) == len(bundled) == len({d["key"] for d in devices})
+    # 3B fp32 inference: weights 12e9 + cuBLAS workspace 8,519,680 + CUDA context
+    # 512 MiB 536,870,912 = 12,545,390,592 B; / 0.8 = 15,681,738,240 B to provision
+    for d in devices:
+        assert d["required_bytes"] == 15_681_738_240
+        assert d["fits"] == (d["memory_bytes"] >= 15_681_738_240)
+    assert any(d["fits"] for d in devices) and not all(d["fits"] for d in devices)
+
+
+def test_unknown_gpu_fails_before_tracing(capsys):
+    rc = main(["vram", "examples/resnet50.yaml", "--gpu", "no-such-gpu-9000"])
+    assert rc == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no table printed, no trace run
+    assert captured.err.startswith("roofline: error: unknown device 'no-such-gpu-9000'")
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_options_without_effect_say_so(capsys):
+    assert main(["vram", "--params", "1M", "--optimizer", "sgd"]) == 0
+    err = capsys.readouterr().err
+    assert "--optimizer sgd has no effect in inference" in err
+    assert main(["vram", "--params", "1M"]) == 0
+    assert "no effect" not in capsys.readouterr().err
+    assert main(["vram", "--params", "1M", "--amp", "--dtype", "fp8", "--mode", "training"]) == 0
+    assert "autocasts to float16" in capsys.readouterr().out
+
+
+def test_max_batch_from_a_count_in_training_fails_first(capsys):
+    argv = ["vram", "--params", "1M", "--input", "3x32x32", "--mode", "training"]
+    assert main([*argv, "--gpu", "3090", "--max-batch"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no table first
+    assert "--input rule of thumb is for inference only" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    """The breakdown table's rows by part: [memory, B/param]."""
+    rows = {}
+    for line in out.splitlines():
+        parts = re.split(r"\s{2,}", line.strip())
+        if len(parts) >= 3 and re.fullmatch(r"-?[\d.]+ (GiB|MiB|KiB|B)", parts[1]):
+            rows[parts[0]] = parts[1:3]
+    return rows
+
+
+def test_small_values_switch_units(capsys):
+    assert main(["vram", "--params", "350k", "--mode", "training"]) == 0
+    out = capsys.readouterr().out
+    assert "0.00 GiB" not in out
+    rows = _rows(out)
+    # 350,000 x 4 B = 1,400,000 B = 1.34 MiB; AdamW state 2 x 1,400,000 = 2.67 MiB
+    assert rows["weights"] == ["1.34 MiB", "4.00"]
+    assert rows["gradients"] == ["1.34 MiB", "4.00"]
+    assert rows["optimizer"] == ["2.67 MiB", "8.00"]
+    # 2 cuBLAS workspaces 2 x 8,519,680 + the foreach temporary 1,400,000
+    # = 18,439,360 B = 17.59 MiB
+    assert rows["workspace"] == ["17.59 MiB", "52.68"]
+
+
+def test_subtracted_row_is_negative_in_both_columns(capsys):
+    argv = ["vram", "examples/yolov5n.yaml", "--imgsz", "64", "--mode", "training"]
+    assert main([*argv, "--batch", "8"]) == 0
+    memory, per_param = _rows(capsys.readouterr().out)["not live at peak"]
+    assert memory.startswith("-") and per_param.startswith("-")
+
+
+def test_yolo_freeze_10_cuts_training_memory(tmp_path):
+    # yolov5n, rows 0-9 (the backbone) hold 1,046,368 of its 1,872,157 parameters
+    # (YOLOv5's model summary: 1760 + 4672 + 4800 + 18560 + 29184 + 73984 + 156928
+    # + 295424 + 296448 + 164608)
+    frozen_params = 1_046_368
+    runs = {}
+    for name, extra in (("full", []), ("frozen", ["--freeze", "10"])):
+        path = tmp_path / f"{name}.json"
+        argv = ["vram", "examples/yolov5n.yaml", "--imgsz", "64", "--mode", "training"]
+        assert main([*argv, "--batch", "4", *extra, "--json", str(path)]) == 0
+        runs[name] = json.loads(path.read_text())
+    full, frozen = runs["full"], runs["frozen"]
+    assert frozen["assumptions"]["frozen"] == [f"model.{i}" for i in range(10)]
+    assert full["gradients"] - frozen["gradients"] == 4 * frozen_params  # fp32
+    assert full["optimizer"] - frozen["optimizer"] == 2 * 4 * frozen_params  # AdamW
+    # nothing before the first trainable row needs a gradient, so the backbone's
+    # feature maps are not saved
+    assert frozen["activations"] < full["activations"]
+    assert frozen["total"] < full["total"]
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "message"),
     [
-        ["vram", "--params", "100X"],
-        ["vram", "--params", "-5M"],
-        ["vram", "--params=-5M"],
-        ["vram", "--params", "1M", "--batch", "0"],
-        ["vram", "--params", "1M", "--optimizer", "adafactor"],
-        ["vram", "--params", "1M", "--dtype", "int4"],
-        ["vram", "--params", "1M", "--headroom", "1.5"],
-        ["vram", "examples/resnet50.yaml", "--freeze", "backbone", "--mode", "training"],
-        ["vram", "examples/resnet50.yaml", "--params", "1M"],
-        ["vram"],
-        ["vram", "--params", "1M", "--max-batch"],
-        ["vram", "--params", "1M", "--freeze", "3"],
-        ["vram", "--params", "1M", "--gpu", "no-such-gpu-9000"],
+        (["vram", "--params", "100X"], "'100X': expected a number with an optional suffix"),
+        (["vram", "--params", "-5M"], "'-5M': a parameter count must be positive"),
+        (["vram", "--params=-5M"], "'-5M': a parameter count must be positive"),
+        (["vram", "--params", "-1.5e9"], "'-1.5e9': a parameter count must be positive"),
+        (["vram", "--params", "1M", "--batch", "0"], "--batch: must be a positive integer"),
+        (["vram", "--params", "1M", "--optimizer", "adafactor"], "invalid choice: 'adafactor'"),
+        (["vram", "--params", "1M", "--dtype", "int4"], "invalid choice: 'int4'"),
+        (["vram", "--params", "1M", "--headroom", "1.5"], "must be in (0, 1]"),
+        (
+            ["vram", "examples/resnet50.yaml", "--freeze", "backbone", "--mode", "training"],
+            "no module named 'backbone' in this model; top-level modules: avgpool, bn1",
+        ),
+        (["vram", "examples/resnet50.yaml", "--params", "1M"], "not both"),
+        (["vram"], "give a model spec (roofline vram model.yaml) or --params N"),
+        (["vram", "--params", "1M", "--max-batch"], "--max-batch needs at least one --gpu"),
+        (["vram", "--params", "1M", "--freeze", "3"], "--freeze and --checkpoint need the model"),
+        (["vram", "--params", "1M", "--gpu", "no-such-gpu-9000"], "unknown device"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(argv, capsys):
+def test_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err and len(err.splitlines()) == 1, err
     assert "Traceback" not in err
+    assert message in err, err
+
+
+def test_joining_negative_counts_keeps_other_arguments():
+    from roofline.cli.vram_cmd import join_negative_counts
+
+    assert join_negative_counts(["--params", "-5M", "--batch", "2"]) == [
+        "--params=-5M",
+        "--batch",
+        "2",
+    ]
+    # not a number: left for argparse ("expected one argument")
+    assert join_negative_counts(["--params", "--mode"]) == ["--params", "--mode"]
 
 
 @pytest.fixture(autouse=True)

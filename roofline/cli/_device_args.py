@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import argparse
 
-from roofline.devices import Device, get_device
+from roofline.devices import Device, all_devices, get_device
+
+#: ``--gpu all`` (where a command allows it): every device in the database
+ALL_DEVICES = "all"
 
 
 def add_device_arguments(
-    parser: argparse.ArgumentParser, required: bool = False, many: bool = False
+    parser: argparse.ArgumentParser,
+    required: bool = False,
+    many: bool = False,
+    allow_all: bool = False,
 ) -> None:
     """Add ``--gpu/--device NAME``, ``--specs DIR`` (repeatable) and ``--measured``.
 
     With ``many``, ``--gpu`` is repeatable and lands in ``args.gpus`` (a list); read it
     with :func:`devices_from_args`. Otherwise it is ``args.gpu``, read with
-    :func:`device_from_args`.
+    :func:`device_from_args`. ``allow_all`` (with ``many``) documents ``--gpu all``;
+    pass the same flag to :func:`devices_from_args`.
     """
     parser.add_argument(
         "--gpu",
@@ -29,7 +36,8 @@ def add_device_arguments(
         required=required,
         help=("device (repeatable): " if many else "device: ")
         + "a name from `roofline gpus` (any spelling: 3090, 'RTX 3090', a100-80gb), "
-        "'local' (this machine's GPU via NVML), 'cpu' (this CPU, measured), or a spec .yaml",
+        "'local' (this machine's GPU via NVML), 'cpu' (this CPU, measured), or a spec .yaml"
+        + (", or 'all' (every device in the database)" if allow_all else ""),
     )
     add_specs_argument(parser)
     parser.add_argument(
@@ -64,6 +72,16 @@ def device_from_args(args: argparse.Namespace) -> Device | None:
     return _resolve(name, args) if name else None
 
 
-def devices_from_args(args: argparse.Namespace) -> list[Device]:
-    """The devices a repeatable ``--gpu`` names, in order, each once."""
-    return [_resolve(name, args) for name in dict.fromkeys(getattr(args, "gpus", None) or [])]
+def devices_from_args(args: argparse.Namespace, allow_all: bool = False) -> list[Device]:
+    """The devices a repeatable ``--gpu`` names, in order, each once. With
+    ``allow_all``, the name ``all`` stands for every device in the database (bundled
+    and ``--specs``), by vendor and name."""
+    out: dict[str, Device] = {}
+    for name in dict.fromkeys(getattr(args, "gpus", None) or []):
+        if allow_all and name.strip().lower() == ALL_DEVICES:
+            for d in all_devices(getattr(args, "specs", None)):
+                out.setdefault(d.key, _resolve(d.key, args))
+        else:
+            d = _resolve(name, args)
+            out.setdefault(d.key, d)
+    return list(out.values())

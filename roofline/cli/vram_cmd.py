@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from roofline.cli._device_args import add_device_arguments, devices_from_args
@@ -63,6 +63,29 @@ def mib_arg(text: str) -> int:
     return int(value * 2**20)
 
 
+def join_negative_counts(argv: Sequence[str]) -> list[str]:
+    """``--params -5M`` -> ``--params=-5M``.
+
+    argparse reads ``-5M`` as an unknown option (it takes only plain negative numbers
+    such as ``-5`` as values) and answers "expected one argument"; joined to its
+    option, the value reaches :func:`params_arg`, which says the count must be
+    positive. Only a value that looks like a number (``-`` then a digit or ``.``) is
+    joined, so ``--params --mode ...`` is still argparse's own error.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if a == "--params" and re.match(r"-[\d.]", nxt):
+            out.append(f"{a}={nxt}")
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+    return out
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from roofline.memory import CUDA_CONTEXT_BYTES, OPTIMIZERS
 
@@ -83,7 +106,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
-        default="adamw",
         help="training optimizer (default adamw)",
     )
     p.add_argument(
@@ -94,7 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--freeze",
         metavar="N|NAMES",
-        help="frozen modules: N = the first N blocks (YOLOv5 --freeze N), or module names a,b",
+        help="frozen modules: N = the first N blocks (YOLOv5 --freeze N), module names a,b, "
+        "or a YOLO-format section (backbone, head)",
     )
     p.add_argument(
         "--checkpoint",
@@ -107,7 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.8,
         help="share of device memory the run may use (default 0.8, as in the seed notes)",
     )
-    add_device_arguments(p, many=True)
+    add_device_arguments(p, many=True, allow_all=True)
     p.add_argument("--max-batch", action="store_true", help="solve the largest batch per --gpu")
     p.add_argument(
         "--input",
@@ -126,6 +149,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--force", action="store_true", help="overwrite output files not written by roofline"
     )
     p.set_defaults(run=run)
+    # the subcommand parser gets its own arguments through parse_known_args: rewrite
+    # them there (see join_negative_counts)
+    parse_known = p.parse_known_args
+
+    def parse_known_args(
+        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        return parse_known(join_negative_counts(sys.argv[1:] if args is None else args), namespace)
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def _progress(msg: str) -> None:
@@ -138,13 +171,16 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.spec) == (args.params is not None):
         raise MemoryEstimateError(
-            "give either a model spec (roofline vram model.yaml) or --params N, not "
-            + ("both" if args.spec else "neither")
+            "give either a model spec (roofline vram model.yaml) or --params N, not both"
+            if args.spec
+            else "give a model spec (roofline vram model.yaml) or --params N"
         )
     if args.max_batch and not args.gpus:
         raise MemoryEstimateError("--max-batch needs at least one --gpu NAME to fit")
+    # resolve the devices first: an unknown name fails before any tracing or output
+    devices = devices_from_args(args, allow_all=True) if args.gpus else []
     common: dict[str, Any] = {
-        "optimizer": args.optimizer,
+        "optimizer": args.optimizer or "adamw",
         "amp": args.amp,
         "headroom": args.headroom,
         "cuda_context_bytes": args.context_mib,
@@ -188,14 +224,26 @@ def run(args: argparse.Namespace) -> int:
 
         estimate = at(batch)
 
+    if args.max_batch and estimate.activations is None:
+        raise MemoryEstimateError(
+            "--max-batch needs activations, and the --input rule of thumb is for "
+            "inference only: for training, give a model spec (its activations are traced)"
+            if estimate.assumptions.mode == "training"
+            else "--max-batch needs activations: give a model spec, or --input SHAPE with --params"
+        )
+    if args.optimizer and estimate.assumptions.mode == "inference":
+        _progress(
+            f"roofline: note: --optimizer {args.optimizer} has no effect in inference "
+            "(nothing is trained); add --mode training"
+        )
     print(_header(estimate))
     print(_breakdown(estimate))
     print()
     for line in _summary(estimate):
         print(line)
     data = estimate.as_dict()
-    if args.gpus:
-        fits_data = _devices(args, estimate, at, batch, spec)
+    if devices:
+        fits_data = _devices(args, devices, estimate, _memo(at, {batch: estimate}), batch, spec)
         data["devices"] = fits_data
     if args.json:
         path = write_json(args.json, data, force=args.force)
@@ -230,14 +278,15 @@ def _short(names: Any) -> str:
 
 def _breakdown(e: Any) -> str:
     from roofline.report.text import simple_table
-    from roofline.units import gib
+    from roofline.units import binary_bytes
 
     per = max(e.params, 1)
 
-    def row(label: str, value: int | None, what: str, sign: str = "") -> list[str]:
+    def row(label: str, value: int | None, what: str, sign: int = 1) -> list[str]:
+        # sign -1: a subtracted part, shown negative in both columns
         if value is None:
             return [label, "-", "-", what]
-        return [label, sign + gib(value), f"{value / per:.2f}", what]
+        return [label, binary_bytes(sign * value), f"{sign * value / per:.2f}", what]
 
     a = e.assumptions
     rows = [
@@ -267,7 +316,7 @@ def _breakdown(e: Any) -> str:
                 "not live at peak",
                 e.not_live_at_peak,
                 "grads not yet made / activations freed",
-                "-",
+                -1,
             )
         )
     rows.append(row("= allocated", e.allocated, "predicts torch.cuda.max_memory_allocated"))
@@ -275,7 +324,7 @@ def _breakdown(e: Any) -> str:
         row(
             "overhead",
             e.overhead,
-            f"CUDA context {gib(e.cuda_context)} + allocator rounding {gib(e.allocator_slack)}",
+            f"CUDA context {binary_bytes(e.cuda_context)} + allocator rounding {binary_bytes(e.allocator_slack)}",
         )
     )
     rows.append(row("total", e.total, "device-level peak (nvidia-smi)"))
@@ -297,7 +346,7 @@ def _opt_text(a: Any) -> str:
 
 
 def _summary(e: Any) -> list[str]:
-    from roofline.units import gib
+    from roofline.units import binary_bytes
 
     out = []
     if e.peak_module is not None:
@@ -305,33 +354,47 @@ def _summary(e: Any) -> list[str]:
         out.append(f"peak: during {e.peak_phase}, in {where}")
     if e.naive_seed is not None:
         out.append(
-            f"seed formula (input + output + params x 4) / 0.8 = {gib(e.naive_seed)} "
-            f"vs ours {gib(e.total_with_headroom)}"
+            f"seed formula (input + output + params x 4) / 0.8 = {binary_bytes(e.naive_seed)} "
+            f"vs ours {binary_bytes(e.total_with_headroom)}"
         )
     for n in e.notes:
         out.append(f"note: {n}")
     return out
 
 
+def _memo(at: Callable[[int], Any], known: dict[int, Any]) -> Callable[[int], Any]:
+    """``at`` traced once per batch, shared by every device's solve (progress on stderr
+    for each batch actually traced)."""
+    cache = dict(known)
+
+    def cached(b: int) -> Any:
+        if b not in cache:
+            _progress(f"tracing batch {b} ...")
+            cache[b] = at(b)
+        return cache[b]
+
+    return cached
+
+
 def _devices(
-    args: argparse.Namespace, e: Any, at: Callable[[int], Any], batch: int, spec: Any
+    args: argparse.Namespace,
+    devices: list[Any],
+    e: Any,
+    at: Callable[[int], Any],
+    batch: int,
+    spec: Any,
 ) -> Any:
     from roofline.memory import devices_needed, fit_devices, max_batch
     from roofline.report.text import simple_table
-    from roofline.units import gib
+    from roofline.units import binary_bytes
 
-    devices = devices_from_args(args)
     solved = {}
     if args.max_batch:
-        if e.activations is None:
-            raise MemoryEstimateError(
-                "--max-batch needs activations: give a model spec, or --input SHAPE with --params"
-            )
         for d in devices:
-            _progress(f"solving the largest batch for {d.name} ({gib(d.memory_bytes)}) ...")
-            solved[d.key] = max_batch(
-                at, d.memory_bytes, headroom=args.headroom, progress=_progress
+            _progress(
+                f"solving the largest batch for {d.name} ({binary_bytes(d.memory_bytes)}) ..."
             )
+            solved[d.key] = max_batch(at, d.memory_bytes, headroom=args.headroom)
     fits = fit_devices(e, devices, max_batches=solved)
     rows = []
     for f in fits:
@@ -339,8 +402,8 @@ def _devices(
         rows.append(
             [
                 f.device,
-                gib(f.memory_bytes),
-                gib(f.required_bytes),
+                binary_bytes(f.memory_bytes),
+                binary_bytes(f.required_bytes),
                 "yes" if f.fits else "no",
                 "-"
                 if mb is None
@@ -364,9 +427,9 @@ def _devices(
             }
             if mb.batch:
                 print(
-                    f"{f.device}: batch {mb.batch} needs {gib(mb.estimate.total)}, batch "
-                    f"{mb.batch + 1} exceeds {gib(mb.budget)} (= {args.headroom:g} x memory); "
-                    f"~{gib(mb.per_sample)} per sample"
+                    f"{f.device}: batch {mb.batch} needs {binary_bytes(mb.estimate.total)}, batch "
+                    f"{mb.batch + 1} exceeds {binary_bytes(mb.budget)} (= {args.headroom:g} x memory); "
+                    f"~{binary_bytes(mb.per_sample)} per sample"
                     + ("" if mb.affine else " (memory not affine in batch: solved by bisection)")
                 )
         out.append(d)

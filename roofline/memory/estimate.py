@@ -34,7 +34,7 @@ import torch
 
 from roofline.errors import MemoryEstimateError, RooflineError
 from roofline.memory.tracker import Trace, blocks, split_prefixes, trace
-from roofline.units import dtype_name, gib, parse_count, parse_dtype
+from roofline.units import binary_bytes, dtype_name, parse_count, parse_dtype
 
 MODES = ("inference", "training")
 OPTIMIZERS = ("none", "sgd", "momentum", "adam", "adamw")
@@ -105,6 +105,32 @@ class Assumptions:
 
 
 @dataclass(frozen=True)
+class PhasePeak:
+    """The allocated bytes at the peak of one phase of the step, split by what
+    sharding (FSDP/ZeRO-3) divides: ``sharded`` (parameters, the gradients and
+    optimizer state live then, the step's temporary) and ``unsharded`` (activations,
+    other temporaries, the input batch, cuBLAS workspaces). ``sharded + unsharded`` is
+    the phase's allocated peak; the estimate's ``allocated`` is the largest phase."""
+
+    phase: str  #: "forward/backward" (or "forward" for inference) or "optimizer step"
+    sharded: int
+    unsharded: int
+    gathers: bool  #: the phase runs modules, so FSDP gathers their full parameters
+
+    @property
+    def allocated(self) -> int:
+        return self.sharded + self.unsharded
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "sharded": self.sharded,
+            "unsharded": self.unsharded,
+            "allocated": self.allocated,
+        }
+
+
+@dataclass(frozen=True)
 class MemoryEstimate:
     """A VRAM breakdown in bytes. ``total`` is the device-level peak we predict;
     ``allocated`` is the part PyTorch's allocator counts (``max_memory_allocated``)."""
@@ -128,6 +154,8 @@ class MemoryEstimate:
     naive_seed: int | None = None  #: seed 001's (input + output + params x 4) / 0.8
     notes: tuple[str, ...] = ()
     detail: Mapping[str, Any] = field(default_factory=dict)
+    #: the allocated peak of each phase (their maximum is ``allocated``)
+    phases: tuple[PhasePeak, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
@@ -182,6 +210,7 @@ class MemoryEstimate:
             "naive_seed_formula": self.naive_seed,
             "assumptions": self.assumptions.as_dict(),
             "notes": list(self.notes),
+            "phases": [p.as_dict() for p in self.phases],
             "detail": dict(self.detail),
         }
 
@@ -290,6 +319,19 @@ def _resolve_dtypes(dtype: str | torch.dtype, amp: bool) -> tuple[torch.dtype, t
     return torch.float32, compute
 
 
+def _amp_note(dtype: str | torch.dtype, amp: bool) -> list[str]:
+    """A note when ``dtype`` cannot be autocast's compute dtype (fp8: autocast has no
+    fp8 mode), saying what AMP uses instead."""
+    d = _check_float_dtype(dtype)
+    if not amp or d in (torch.float16, torch.bfloat16, torch.float32):
+        return []
+    return [
+        f"AMP with dtype {dtype_name(d)}: torch.autocast has no {dtype_name(d)} mode; "
+        "AMP keeps fp32 parameters and autocasts to float16 (bfloat16 only when bf16 "
+        "is the dtype asked for)"
+    ]
+
+
 def parse_params(text: str | int | float) -> int:
     """``100M``, ``7B``, ``1.5e9``, ``350k`` -> an integer parameter count."""
     try:
@@ -370,7 +412,7 @@ def estimate_from_params(
     weights = p * ws
     gradients = trainable * ws if training else 0
     optimizer_bytes = trainable * ws * STATE_TENSORS[optimizer] if training else 0
-    notes: list[str] = []
+    notes: list[str] = _amp_note(dtype, amp)
     step_temp = trainable * ws * STEP_TEMPORARIES[optimizer] if training else 0
     amp_copies = trainable * cs if (training and amp) else 0
     workspace = _cublas(training, cublas_workspace_bytes) + max(step_temp, amp_copies)
@@ -438,12 +480,34 @@ def estimate_from_params(
             input_shape=shape,
         ),
         detail={"step_temporary_in_total": step_temp if step_temp >= amp_copies else 0},
+        phases=_count_phases(
+            training,
+            state=weights + gradients + optimizer_bytes,
+            step_temp=step_temp,
+            activations=activations or 0,
+            amp_copies=amp_copies,
+            cublas=_cublas(training, cublas_workspace_bytes),
+        ),
         naive_seed=naive_seed_formula(
             p,
             batch * math.prod(shape) * 4 if shape else 0,
             batch * math.prod(shape) * 4 if shape else 0,
         ),
         notes=tuple(notes),
+    )
+
+
+def _count_phases(
+    training: bool, *, state: int, step_temp: int, activations: int, amp_copies: int, cublas: int
+) -> tuple[PhasePeak, ...]:
+    """Phases of an estimate from a count: the forward/backward holds the model state,
+    the activations and autocast's weight copies; the step holds the state and its
+    temporary (activations and autocast's copies are gone by then)."""
+    if not training:
+        return (PhasePeak("forward", state, activations + cublas, True),)
+    return (
+        PhasePeak("forward/backward", state, activations + amp_copies + cublas, True),
+        PhasePeak("optimizer step", state + step_temp, cublas, False),
     )
 
 
@@ -481,6 +545,15 @@ def estimate_from_model(
     stored, compute = _resolve_dtypes(dtype if dtype is not None else own, amp)
     frozen = split_prefixes(model, freeze) if freeze not in (None, "", ()) else ()
     ckpt = split_prefixes(model, checkpoint) if checkpoint not in (None, "", ()) else ()
+    notes = _amp_note(dtype if dtype is not None else own, amp)
+    if mode == "inference" and (frozen or ckpt):
+        # validated above (a bad name is still an error), but nothing is trained
+        ignored = " and ".join(w for w, v in (("freeze", frozen), ("checkpoint", ckpt)) if v)
+        notes.append(
+            f"{ignored} ignored in inference: nothing is trained and nothing is saved "
+            "for backward (use training mode)"
+        )
+        frozen = ckpt = ()
     if amp:
         # AMP keeps fp32 parameters (the master weights) and autocasts the maths
         trace_dtype = None if own == torch.float32 else torch.float32
@@ -511,6 +584,7 @@ def estimate_from_model(
         checkpoint=ckpt,
         cuda_context_bytes=cuda_context_bytes,
         cublas_workspace_bytes=cublas_workspace_bytes,
+        notes=notes,
     )
 
 
@@ -573,6 +647,7 @@ def _from_trace(
     checkpoint: tuple[str, ...],
     cuda_context_bytes: int,
     cublas_workspace_bytes: int,
+    notes: Sequence[str] = (),
 ) -> MemoryEstimate:
     from roofline.memory.tracker import segment_slack
 
@@ -592,7 +667,7 @@ def _from_trace(
         persistent_slack += sum(
             segment_slack(n * es) * STATE_TENSORS[optimizer] for n, es, t in params if t
         )
-    notes: list[str] = []
+    notes = list(notes)
     detail: dict[str, Any] = {
         "trace_peak": tr.peak,
         "trace_peak_phase": tr.peak_phase,
@@ -605,7 +680,27 @@ def _from_trace(
         not_live = 0
         slack = persistent_slack + tr.slack_at_peak
         peak_module, peak_phase = tr.peak_module, tr.peak_phase
+        phases: tuple[PhasePeak, ...] = (PhasePeak("forward", weights, tr.peak + cublas, True),)
     else:
+        # the allocated peak of each phase (the breakdown below adds up to the larger):
+        # forward/backward: weights + state + everything the trace held at its peak
+        # (the grads made by then are model state: sharding divides them); the step:
+        # weights + state + what outlived backward (all grads, the inputs) + its
+        # temporary
+        phases = (
+            PhasePeak(
+                "forward/backward",
+                weights + opt + tr.grads_at_peak,
+                tr.peak - tr.grads_at_peak + cublas,
+                True,
+            ),
+            PhasePeak(
+                "optimizer step",
+                weights + opt + tr.grads + step_temp,
+                tr.after_backward - tr.grads + cublas,
+                False,
+            ),
+        )
         activations = tr.saved
         # the traced grads are allocator blocks; the exact gradient bytes are the
         # parameter bytes (block rounding is below 512 B per tensor)
@@ -679,6 +774,7 @@ def _from_trace(
         naive_seed=naive_seed_formula(n_params, tr.inputs, tr.inputs),
         notes=tuple(notes),
         detail=detail,
+        phases=phases,
         assumptions=Assumptions(
             mode=mode,
             dtype=dtype_name(stored),
@@ -725,7 +821,7 @@ def fit_devices(
                 required_bytes=need,
                 fits=need <= mem,
                 max_batch=mb.batch if mb else None,
-                note="" if need <= mem else f"short by {gib(need - mem)}",
+                note="" if need <= mem else f"short by {binary_bytes(need - mem)}",
             )
         )
     return out
@@ -846,10 +942,16 @@ def devices_needed(
     through the smaller per-device batch.
 
     FSDP/ZeRO-3 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training
-    Trillion Parameter Models", P_os+g+p: model states (2 + 2 + K)Ψ / N_d): weights,
-    gradients and optimizer state divided by N, plus the unsharded parameters and
-    gradients of the unit being computed and the one prefetched
-    (2 x ``unit_params_bytes`` each), plus activations at ``B/N``.
+    Trillion Parameter Models", P_os+g+p: model states (2 + 2 + K)Ψ / N_d): the
+    largest over the step's phases (:attr:`MemoryEstimate.phases`) of the phase's
+    sharded bytes divided by N plus its unsharded bytes at ``B/N``, plus, in the
+    forward/backward, the full parameters and gradients of the unit being computed and
+    the one prefetched (2 x ``unit_params_bytes`` each). Activations are not sharded,
+    so the forward/backward peak (state / N + activations + gathered units) can need
+    more devices than the step peak (state / N), where the replica's ``total`` peaks.
+
+    A DDP replica holds every phase's bytes unsharded, so its peak is ``total`` (the
+    largest phase) plus the bucket copy, which lives through every phase.
     """
     budget = math.floor(memory_bytes * _check_headroom(headroom))
     cache: dict[int, MemoryEstimate] = {}
@@ -867,11 +969,15 @@ def devices_needed(
 
     def fsdp(n: int) -> int:
         e = at(math.ceil(global_batch / n))
+        if not e.phases:
+            raise MemoryEstimateError(f"{e.name}: the estimate has no phase peaks to shard")
         # each device keeps 1/n of the weights, gradients and optimizer state, and runs
-        # the optimizer step (and its temporary) on its shard only
-        shardable = e.model_state + int(e.detail.get("step_temporary_in_total", 0))
+        # the optimizer step (and its temporary) on its shard only; activations stay
         gathered = 2 * 2 * unit_params_bytes if n > 1 else 0
-        return e.total - shardable + math.ceil(shardable / n) + gathered
+        return e.overhead + max(
+            math.ceil(p.sharded / n) + p.unsharded + (gathered if p.gathers else 0)
+            for p in e.phases
+        )
 
     def smallest(cost: Callable[[int], int], name: str) -> ParallelPlan:
         # cost falls with n (activations at B/n, state / n); search powers of two,
@@ -897,7 +1003,7 @@ def devices_needed(
             prev, n = n, n * 2
         e = at(math.ceil(global_batch / max(1, min(limit, global_batch))))
         note = (
-            f"the model state alone ({gib(e.model_state)}) exceeds one device; "
+            f"the model state alone ({binary_bytes(e.model_state)}) exceeds one device; "
             "replicas cannot shrink it"
             if name == "ddp"
             else f"no count up to {limit} fits"

@@ -197,7 +197,9 @@ def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> t
 
     * an integer N (or a string of digits): the first N *blocks* (see :func:`blocks`),
       YOLOv5's ``--freeze N`` (rows ``model.0`` ... ``model.N-1``);
-    * otherwise comma-separated module names; each must name a module.
+    * otherwise comma-separated names; each names a module (and so everything under
+      it), or a *section*: the blocks whose ``section`` attribute is that name (a
+      YOLO-format model records ``backbone`` or ``head`` on each row).
     """
     names = {n for n, _ in model.named_modules() if n}
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
@@ -213,27 +215,63 @@ def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> t
         return tuple(rows[:n])
     items = [s.strip().rstrip(".") for s in ([spec] if isinstance(spec, str) else spec)]
     items = [p for part in items for p in part.split(",") if p.strip()]
-    out = []
+    sections = _sections(model)
+    out: list[str] = []
     for p in items:
         p = p.strip()
-        if p not in names:
+        if p in names:
+            out.append(p)
+        elif p in sections:
+            out.extend(sections[p])
+        else:
             close = sorted(n for n in names if "." not in n)[:8]
+            groups = f"; sections: {', '.join(sections)}" if sections else ""
             raise MemoryEstimateError(
-                f"no module named {p!r} in this model; top-level modules: {', '.join(close)}"
+                f"no module named {p!r} in this model; top-level modules: "
+                f"{', '.join(close)}{groups}"
             )
-        out.append(p)
-    return tuple(out)
+    return tuple(dict.fromkeys(out))
+
+
+def _sections(model: torch.nn.Module) -> dict[str, list[str]]:
+    """Section name -> the blocks that carry it (``section`` attribute), in order."""
+    mods = dict(model.named_modules())
+    out: dict[str, list[str]] = {}
+    for name in blocks(model):
+        section = getattr(mods[name], "section", None)
+        if isinstance(section, str) and section:
+            out.setdefault(section, []).append(name)
+    return out
 
 
 def blocks(model: torch.nn.Module) -> list[str]:
-    """The model's rows: the children of the root, or, when the root holds a single
-    container (``nn.Sequential``/``nn.ModuleList``, as YOLOv5's ``model``), that
-    container's children (``model.0``, ``model.1`` ...)."""
+    """The model's rows, the units ``--freeze N`` counts and FSDP wraps.
+
+    The children of the root, where a container child (``nn.Sequential`` /
+    ``nn.ModuleList``) is replaced by its own children when it is the root's only child
+    (YOLOv5's ``model``: ``model.0``, ``model.1`` ...) or when it holds repeated blocks
+    (two or more children of one class: a transformer's ``layers.0`` ...
+    ``layers.31``, a ResNet stage's bottlenecks), as FSDP's auto-wrap policies wrap
+    each decoder layer. One level only: a YOLOv5 row stays one row.
+    """
     children = list(model.named_children())
-    if len(children) == 1 and isinstance(children[0][1], torch.nn.Sequential | torch.nn.ModuleList):
-        prefix = children[0][0]
-        return [f"{prefix}.{n}" for n, _ in children[0][1].named_children()]
-    return [n for n, _ in children]
+    out: list[str] = []
+    for name, child in children:
+        if _is_container(child) and (len(children) == 1 or _repeats(child)):
+            out.extend(f"{name}.{n}" for n, _ in child.named_children())
+        else:
+            out.append(name)
+    return out
+
+
+def _is_container(m: torch.nn.Module) -> bool:
+    return isinstance(m, torch.nn.Sequential | torch.nn.ModuleList)
+
+
+def _repeats(container: torch.nn.Module) -> bool:
+    """Two or more children, all of one class (a stack of repeated blocks)."""
+    kinds = [type(c) for c in container.children()]
+    return len(kinds) >= 2 and len(set(kinds)) == 1
 
 
 def _under(name: str, prefixes: Sequence[str]) -> bool:
@@ -391,6 +429,7 @@ def trace(
     )
     shapes: dict[str, Any] = {}
     saved = grads_bytes = after = 0
+    forward_end = 0  # storages with a serial up to this one were made in the forward
     by_module: dict[str, int] = {}
     counter = _LiveMode(state, live, fake=not real)
     try:
@@ -415,6 +454,7 @@ def trace(
                     with autocast:
                         out = forward()
                     saved = live.current
+                    forward_end = len(live.entries)
                     for serial in live.keys.values():
                         n, _s, _ph, mod = live.entries[serial]
                         by_module[mod] = by_module.get(mod, 0) + n
@@ -451,10 +491,11 @@ def trace(
             if f.grad is not None and f.grad.untyped_storage()._cdata in live.keys
         }
         for serial in live.live_at_peak():
-            n, _s, phase, _m = live.entries[serial]
+            n, _s, _phase, _m = live.entries[serial]
             if serial in grad_serials:
                 grads_at_peak += n
-            elif phase == "forward":
+            elif serial <= forward_end:
+                # alive since the forward (backward's seeds, made after it, are not)
                 saved_at_peak += n
         saved_at_peak += input_bytes
     else:

@@ -126,6 +126,7 @@ class Architecture:
                     f"{self.where}: {row.where}: building failed: {_first_line(exc)}"
                 ) from exc
             m.i, m.f, m.type = row.index, row.source, row.module  # type: ignore[assignment]
+            m.section = row.section  # type: ignore[assignment]  # --freeze backbone
             layers.append(m)
         return YoloModel(layers, self.save)
 
@@ -133,8 +134,9 @@ class Architecture:
 class YoloModel(nn.Module):
     """The rows in ``self.model`` (named ``model.0``, ``model.1`` ...), run in order.
 
-    Each row module carries ``i`` (its index) and ``f`` (its ``from``); outputs that a
-    later row reads are kept (``save``).
+    Each row module carries ``i`` (its index), ``f`` (its ``from``) and ``section``
+    (``"backbone"`` or ``"head"``, the list it came from); outputs that a later row
+    reads are kept (``save``).
     """
 
     def __init__(self, layers: Sequence[nn.Module], save: Sequence[int]) -> None:

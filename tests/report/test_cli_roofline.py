@@ -39,8 +39,8 @@ def test_profile_gpu_json_csv_html(spec, tmp_path, capsys):
         json.dumps({k: v for k, v in r.items()}, indent=1, sort_keys=True) + "\n",
     )
     lines = c.read_text().splitlines()
-    assert "bound" in lines[1] and "explanation" in lines[1]
-    assert len(lines) == 2 + len(r["layers"])
+    assert "bound" in lines[0] and "explanation" in lines[0]
+    assert len(lines) == 1 + len(r["layers"])
     page = h.read_text()
     assert HTML_MARKER in page and "TinyCNN" in page
     # self-contained: plotly.js is inlined, and nothing else loads a script or a font

@@ -140,7 +140,6 @@ def run(args: argparse.Namespace) -> int:
     from roofline.cli._device_args import device_from_args
     from roofline.counting import profile_spec
     from roofline.report import text
-    from roofline.report.output import write_csv, write_json, write_text
 
     device = device_from_args(args)
     if args.html and device is None:
@@ -153,6 +152,12 @@ def run(args: argparse.Namespace) -> int:
         from roofline.analysis import analyze
 
         analysis = analyze(prof, device, args.precision, args.depth)
+    # everything is computed first and the files are written before anything is
+    # printed, so a reader that stops early (`| head`) cannot cost the user the files
+    fuse = _fuse_effect(args, prof, device) if getattr(args, "fuse", False) else None
+    latency = _measure(spec, prof, device, run_on, args) if run_on is not None else None
+    counters = _compare(spec, prof) if args.compare_counters else None
+    _write_files(args, prof, analysis, latency)
     print(text.profile_header(prof))
     if args.yolo_table:
         print(_yolo_table(spec, prof))
@@ -165,16 +170,22 @@ def run(args: argparse.Namespace) -> int:
     if analysis is not None:
         print()
         print(text.analysis_summary(analysis, args.top))
-    if getattr(args, "fuse", False):
-        print(_fuse_effect(args, prof, device))
-    latency = None
-    if run_on is not None:
-        latency = _measure(spec, prof, device, run_on, args)
+    if fuse is not None:
+        print(fuse)
+    if latency is not None:
         print()
         print(text_latency(latency))
-    if args.compare_counters:
+    if counters is not None:
         print()
-        print(_compare(spec, prof))
+        print(counters)
+    return 0
+
+
+def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: Any) -> None:
+    """The --json, --csv and --html files that were asked for."""
+    from roofline.report import text
+    from roofline.report.output import write_csv, write_json, write_text
+
     if args.json:
         data = prof.as_dict(args.depth)
         if analysis is not None:
@@ -198,7 +209,6 @@ def run(args: argparse.Namespace) -> int:
         page = roofline_report([analysis], top=args.top, latency=latency)
         path = write_text(args.html, page, force=args.force)
         print(f"wrote {path}", file=sys.stderr)
-    return 0
 
 
 def _fuse_effect(args: argparse.Namespace, fused: Any, device: Any) -> str:

@@ -152,6 +152,58 @@ def test_real_counts_equal_fake_counts(spec, capsys):
     assert fake.splitlines()[1:] == real.splitlines()[1:]
 
 
+@pytest.mark.parametrize(
+    ("option", "instead"),
+    [("--real", "count on fake tensors"), ("--compare-counters", "compare on a smaller model")],
+)
+def test_real_model_refused_when_memory_is_short(spec, capsys, monkeypatch, option, instead):
+    """Both options that build the real model share one memory check, made before the
+    real model exists: 2x the weights must fit in half the free memory."""
+    from roofline import counting
+    from roofline.cli import profile_cmd
+
+    # TinyCNN's weights are 6 KB (4 B x 1546); pretend only 10 KB is free
+    monkeypatch.setattr(profile_cmd, "_available_memory", lambda on="cpu": 10_000)
+    built = []
+    real_profile_spec = counting.profile_spec
+
+    def watch(spec, *, real=False):
+        built.append(real)
+        return real_profile_spec(spec, real=real)
+
+    monkeypatch.setattr(counting, "profile_spec", watch)
+    from roofline import compare_counters
+
+    monkeypatch.setattr(
+        compare_counters, "compare_counters", lambda *a: pytest.fail("ran the real model")
+    )
+    assert main(["profile", str(spec), option]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} runs the real model" in err and instead in err
+    assert "but only 0.00 GiB is free" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not any(built)  # counted on fake tensors only
+
+
+def test_real_proceeds_when_memory_suffices(spec, capsys, monkeypatch):
+    from roofline.cli import profile_cmd
+
+    monkeypatch.setattr(profile_cmd, "_available_memory", lambda on="cpu": 64 * 2**30)
+    assert main(["profile", str(spec), "--real"]) == 0
+    assert "counted on real tensors" in capsys.readouterr().out
+
+
+def test_real_runs_a_model_fake_tensors_cannot(tmp_path, capsys):
+    """The memory check sizes the model without running it, so --real still serves the
+    models whose forward depends on tensor values (the fake count suggests --real)."""
+    p = tmp_path / "vd.yaml"
+    p.write_text("model: tests.fixtures.models:value_dependent\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["profile", str(p)]) == 2
+    assert "try --real" in capsys.readouterr().err
+    assert main(["profile", str(p), "--real"]) == 0
+    assert "counted on real tensors" in capsys.readouterr().out
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-CUDA message")
 def test_real_cuda_without_cuda_is_one_line(spec, capsys):
     assert main(["profile", str(spec), "--real", "cuda"]) == 2

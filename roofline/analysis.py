@@ -163,6 +163,18 @@ def op_time(
 # -- rows -----------------------------------------------------------------------------
 
 
+def ceiling_text(matrix_flops: int, vector_flops: int, matrix: Ceiling, vector: Ceiling) -> str:
+    """The pipes whose ceilings priced some FLOPs: ``tensor``, ``plain``,
+    ``tensor+plain`` (matrix FLOPs on tensor cores, vector FLOPs on the plain pipes),
+    or ``-`` with no FLOPs at all."""
+    parts = []
+    if matrix_flops:
+        parts.append(matrix.pipe)
+    if vector_flops:
+        parts.append(vector.pipe)
+    return "+".join(dict.fromkeys(parts)) or "-"
+
+
 @dataclass(frozen=True)
 class RowAnalysis:
     """The roofline numbers of one layer or one op (see the module docstring)."""
@@ -206,12 +218,9 @@ class RowAnalysis:
 
     def ceiling_text(self) -> str:
         """Which ceiling(s) the compute side used, for tables."""
-        parts = []
-        if self.matrix_flops:
-            parts.append(self.matrix_ceiling.pipe)
-        if self.vector_flops:
-            parts.append(self.vector_ceiling.pipe)
-        return "+".join(dict.fromkeys(parts)) or "-"
+        return ceiling_text(
+            self.matrix_flops, self.vector_flops, self.matrix_ceiling, self.vector_ceiling
+        )
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 
 from roofline.cli import main
+from roofline.report.text import ANALYSIS_COLUMNS, LAYER_COLUMNS
 from tests.fixtures.golden import check_golden
 
 
@@ -45,11 +47,14 @@ def test_profile_json_and_csv(spec, tmp_path, capsys):
         + "\n",
     )
     lines = out_csv.read_text().splitlines()
-    assert lines[0].startswith("# generator: roofline")
-    assert lines[1].startswith("name,type,depth")
-    assert len(lines) == 2 + len(data["layers"])
+    assert lines[0] == ",".join(LAYER_COLUMNS)  # a plain header row, no comment line
+    assert len(lines) == 1 + len(data["layers"])
+    with out_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["name"] for r in rows] == [layer["name"] for layer in data["layers"]]
+    assert sum(int(r["flops"]) for r in rows) == t["flops"]
     # rerunning may replace our own files
-    assert main(["profile", str(spec), "--json", str(out_json)]) == 0
+    assert main(["profile", str(spec), "--json", str(out_json), "--csv", str(out_csv)]) == 0
 
 
 def test_profile_refuses_to_overwrite_user_file(spec, tmp_path, capsys):
@@ -60,6 +65,42 @@ def test_profile_refuses_to_overwrite_user_file(spec, tmp_path, capsys):
     assert "was not written by roofline" in err and err.count("\n") == 1
     assert mine.read_text() == '{"my": "data"}'
     assert main(["profile", str(spec), "--json", str(mine), "--force"]) == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "a,b\n1,2\n",  # someone's data
+        ",".join(LAYER_COLUMNS) + ",note\n",  # our columns, plus one of theirs
+        "name,type\nx,y\n",  # a prefix of our header is not our header
+        "",  # an empty file
+    ],
+)
+def test_profile_refuses_to_overwrite_user_csv(spec, tmp_path, capsys, content):
+    mine = tmp_path / "data.csv"
+    mine.write_text(content)
+    assert main(["profile", str(spec), "--csv", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "was not written by roofline" in err and err.count("\n") == 1
+    assert mine.read_text() == content
+
+
+@pytest.mark.parametrize("gpu", [[], ["--gpu", "3090"]])
+def test_profile_replaces_its_own_csv(spec, tmp_path, capsys, gpu):
+    """Recognised by its exact header row, with or without the analysis columns, and
+    files from roofline 0.1.0 (which began with a ``# generator`` comment) as well."""
+    out = tmp_path / "p.csv"
+    assert main(["profile", str(spec), "--csv", str(out), *gpu]) == 0
+    first = out.read_text()
+    assert first.splitlines()[0] == ",".join(ANALYSIS_COLUMNS if gpu else LAYER_COLUMNS)
+    edited = first.replace("\nconv,", "\nedited,")  # a row edited, the header intact
+    assert edited != first
+    out.write_text(edited)
+    assert main(["profile", str(spec), "--csv", str(out), *gpu]) == 0
+    assert out.read_text() == first
+    out.write_text("# generator: roofline 0.1.0\n" + first)
+    assert main(["profile", str(spec), "--csv", str(out), *gpu]) == 0
+    assert out.read_text() == first
 
 
 @pytest.mark.parametrize(
@@ -109,6 +150,58 @@ def test_real_counts_equal_fake_counts(spec, capsys):
     assert "counted on real tensors" in real
     # everything but the header line is identical
     assert fake.splitlines()[1:] == real.splitlines()[1:]
+
+
+@pytest.mark.parametrize(
+    ("option", "instead"),
+    [("--real", "count on fake tensors"), ("--compare-counters", "compare on a smaller model")],
+)
+def test_real_model_refused_when_memory_is_short(spec, capsys, monkeypatch, option, instead):
+    """Both options that build the real model share one memory check, made before the
+    real model exists: 2x the weights must fit in half the free memory."""
+    from roofline import counting
+    from roofline.cli import profile_cmd
+
+    # TinyCNN's weights are 6 KB (4 B x 1546); pretend only 10 KB is free
+    monkeypatch.setattr(profile_cmd, "_available_memory", lambda on="cpu": 10_000)
+    built = []
+    real_profile_spec = counting.profile_spec
+
+    def watch(spec, *, real=False):
+        built.append(real)
+        return real_profile_spec(spec, real=real)
+
+    monkeypatch.setattr(counting, "profile_spec", watch)
+    from roofline import compare_counters
+
+    monkeypatch.setattr(
+        compare_counters, "compare_counters", lambda *a: pytest.fail("ran the real model")
+    )
+    assert main(["profile", str(spec), option]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} runs the real model" in err and instead in err
+    assert "but only 0.00 GiB is free" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not any(built)  # counted on fake tensors only
+
+
+def test_real_proceeds_when_memory_suffices(spec, capsys, monkeypatch):
+    from roofline.cli import profile_cmd
+
+    monkeypatch.setattr(profile_cmd, "_available_memory", lambda on="cpu": 64 * 2**30)
+    assert main(["profile", str(spec), "--real"]) == 0
+    assert "counted on real tensors" in capsys.readouterr().out
+
+
+def test_real_runs_a_model_fake_tensors_cannot(tmp_path, capsys):
+    """The memory check sizes the model without running it, so --real still serves the
+    models whose forward depends on tensor values (the fake count suggests --real)."""
+    p = tmp_path / "vd.yaml"
+    p.write_text("model: tests.fixtures.models:value_dependent\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["profile", str(p)]) == 2
+    assert "try --real" in capsys.readouterr().err
+    assert main(["profile", str(p), "--real"]) == 0
+    assert "counted on real tensors" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-CUDA message")

@@ -3,13 +3,16 @@
 Each subcommand lives in its own module exposing ``register(subparsers)``, which adds
 an ``argparse`` parser whose ``run`` default is a function ``run(args) -> int``.
 Any :class:`~roofline.errors.RooflineError` becomes one line on stderr and exit code
-2; ``--debug`` shows the traceback instead.
+2; ``--debug`` shows the traceback instead. A reader that stops early
+(``roofline ... | head``) ends the command quietly with exit code 141 (128 + SIGPIPE,
+as a tool killed by the signal), so subcommands write their files before printing.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,8 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit status when stdout's reader went away (128 + SIGPIPE, like a killed C tool)
+EXIT_BROKEN_PIPE = 141
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the output still buffered for a closed pipe is
+    dropped instead of raising BrokenPipeError again when Python flushes at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``roofline`` console script."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -67,6 +67,16 @@ def run(args: argparse.Namespace) -> int:
             analyses.append(analyze(prof, dev, args.precision, args.depth))
     if len(analyses) < 2:
         raise RooflineError("compare needs at least two analyses: give two specs or two --gpu")
+    # files first, so a reader that stops early (`| head`) cannot cost the user them
+    if args.json:
+        data = {"analyses": [a.as_dict() for a in analyses]}
+        path = write_json(args.json, data, force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
+    if args.html:
+        from roofline.report.html import roofline_report
+
+        path = write_text(args.html, roofline_report(analyses, top=args.top), force=args.force)
+        print(f"wrote {path}", file=sys.stderr)
     print(compare_table(analyses))
     print()
     print(
@@ -77,13 +87,4 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(f"== {a.model} on {a.device.name}")
         print(analysis_summary(a, args.top))
-    if args.json:
-        data = {"analyses": [a.as_dict() for a in analyses]}
-        path = write_json(args.json, data, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
-    if args.html:
-        from roofline.report.html import roofline_report
-
-        path = write_text(args.html, roofline_report(analyses, top=args.top), force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -140,7 +140,6 @@ def run(args: argparse.Namespace) -> int:
     from roofline.cli._device_args import device_from_args
     from roofline.counting import profile_spec
     from roofline.report import text
-    from roofline.report.output import write_csv, write_json, write_text
 
     device = device_from_args(args)
     if args.html and device is None:
@@ -149,12 +148,25 @@ def run(args: argparse.Namespace) -> int:
     spec = load_from_args(args)
     if args.yolo_table:
         _require_yolo(spec.format)  # before profiling, and before anything is printed
+    if args.real:
+        check_real_fits(
+            _weight_bytes(spec),
+            "--real",
+            on=args.real,
+            instead="count on fake tensors (the default)",
+        )
     prof = profile_spec(spec, real=args.real or False)
     analysis = None
     if device is not None:
         from roofline.analysis import analyze
 
         analysis = analyze(prof, device, args.precision, args.depth)
+    # everything is computed first and the files are written before anything is
+    # printed, so a reader that stops early (`| head`) cannot cost the user the files
+    fuse = _fuse_effect(args, prof, device) if getattr(args, "fuse", False) else None
+    latency = _measure(spec, prof, device, run_on, args) if run_on is not None else None
+    counters = _compare(spec, prof) if args.compare_counters else None
+    _write_files(args, prof, analysis, latency)
     print(text.profile_header(prof))
     if args.yolo_table:
         print(_yolo_table(spec, prof))
@@ -167,16 +179,22 @@ def run(args: argparse.Namespace) -> int:
     if analysis is not None:
         print()
         print(text.analysis_summary(analysis, args.top))
-    if getattr(args, "fuse", False):
-        print(_fuse_effect(args, prof, device))
-    latency = None
-    if run_on is not None:
-        latency = _measure(spec, prof, device, run_on, args)
+    if fuse is not None:
+        print(fuse)
+    if latency is not None:
         print()
         print(text_latency(latency))
-    if args.compare_counters:
+    if counters is not None:
         print()
-        print(_compare(spec, prof))
+        print(counters)
+    return 0
+
+
+def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: Any) -> None:
+    """The --json, --csv and --html files that were asked for."""
+    from roofline.report import text
+    from roofline.report.output import write_csv, write_json, write_text
+
     if args.json:
         data = prof.as_dict(args.depth)
         if analysis is not None:
@@ -200,7 +218,6 @@ def run(args: argparse.Namespace) -> int:
         page = roofline_report([analysis], top=args.top, latency=latency)
         path = write_text(args.html, page, force=args.force)
         print(f"wrote {path}", file=sys.stderr)
-    return 0
 
 
 def _fuse_effect(args: argparse.Namespace, fused: Any, device: Any) -> str:
@@ -292,25 +309,56 @@ def _yolo_table(spec: Any, prof: Any) -> str:
     return yolo_rows_table(prof, yolo=yolo) + "\n\n" + yolo.explain()
 
 
-def _available_memory() -> int:
+def _available_memory(on: str = "cpu") -> int:
+    """Free memory in bytes where a real model would be built (``cpu``: this machine's
+    RAM; ``cuda``: the current GPU's), or 0 when it cannot be told."""
+    if on == "cuda":
+        try:
+            import torch
+
+            return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else 0
+        except RuntimeError:  # pragma: no cover - a broken CUDA set-up
+            return 0
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         return 0
 
 
+def _weight_bytes(spec: Any) -> int:
+    """Bytes of the parameters of ``spec``'s model, built on fake tensors (no memory
+    allocated, no forward run), counted as the profile's ``param_bytes`` is."""
+    from roofline.counting import build_fake
+
+    model, _, _ = build_fake(spec)
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def check_real_fits(param_bytes: int, option: str, *, on: str = "cpu", instead: str) -> None:
+    """Refuse, with one line, to build a real model whose weights take ``param_bytes``
+    when twice that would take more than half the free memory.
+
+    Every option that builds the real model (``--real``, ``--compare-counters``) calls
+    this before building it, so a 7B-parameter spec cannot exhaust the machine.
+    """
+    from roofline.units import gib
+
+    need = param_bytes * 2
+    avail = _available_memory(on)
+    if avail and need > avail * 0.5:
+        where = "free" if on == "cpu" else f"free on {on}"
+        raise RooflineError(
+            f"{option} runs the real model, which needs about {gib(need)} but only "
+            f"{gib(avail)} is {where}; {instead}"
+        )
+
+
 def _compare(spec: Any, prof: Any) -> str:
     from roofline.compare_counters import compare_counters
     from roofline.report.text import simple_table
-    from roofline.units import gib, si
+    from roofline.units import si
 
-    need = prof.param_bytes * 2
-    avail = _available_memory()
-    if avail and need > avail * 0.5:
-        raise RooflineError(
-            f"--compare-counters runs the real model, which needs about {gib(need)} "
-            f"but only {gib(avail)} is free; compare on a smaller model"
-        )
+    check_real_fits(prof.param_bytes, "--compare-counters", instead="compare on a smaller model")
     print("running fvcore, thop, torchinfo, FlopCounterMode on real tensors ...", file=sys.stderr)
     model = spec.build()
     args, kwargs = spec.example_inputs("cpu")

@@ -19,7 +19,8 @@ import html
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -631,70 +632,135 @@ def _bottlenecks(a: RooflineAnalysis, top: int, label: str = "") -> str:
     return f'{head}<ol class="bottlenecks">{"".join(items)}</ol>'
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column of the per-layer table: its header, tooltip, and cell."""
+
+    header: str
+    tip: str
+    #: the cell of a row: ``(sort value, html)``; ``None`` for a text column's cells
+    cell: Callable[[RowAnalysis], tuple[Any, str]]
+    #: sorted by value and aligned right; text columns sort by text, aligned left
+    numeric: bool = True
+
+
+def _finite_intensity(r: RowAnalysis) -> tuple[Any, str]:
+    if not math.isfinite(r.intensity):
+        return 1e300, "∞"
+    return r.intensity, f"{r.intensity:.2f}"
+
+
+def breakable(text: Any) -> str:
+    """Escaped ``text`` that may wrap after ``.`` and ``_`` (module paths, class names)
+    when its column is narrow, instead of widening the table."""
+    return re.sub(r"([._])(?=\w)", r"\1<wbr>", esc(text))
+
+
+def _name_cell(r: RowAnalysis) -> tuple[Any, str]:
+    name = r.name + (" (self)" if r.self_only else "")
+    return None, f'<code class="name">{breakable(name)}</code>'
+
+
+#: the per-layer table, in order: what a reader looks for first (where the time goes
+#: and why) on the left, so it is on screen without scrolling; the details after
 TABLE_COLUMNS = (
-    # (header, tooltip, numeric)
-    ("#", "execution order", True),
-    ("layer", "module path", False),
-    ("type", "module class", False),
-    ("output", "output shape", False),
-    ("params", "parameters", True),
-    ("FLOPs", "1 multiply or add = 1 FLOP; matrix + vector", True),
-    ("bytes", "memory traffic, eager and unfused: read + written", True),
-    ("weights", "bytes of parameters/buffers read", True),
-    ("act. in", "bytes of activations read", True),
-    ("act. out", "bytes written", True),
-    ("FLOP/B", "arithmetic intensity", True),
-    ("bound", "which limit dominates: memory or compute", False),
-    ("ceiling", "compute ceiling(s) used: tensor cores or plain pipes", False),
-    ("attainable", "FLOP/s the roofline allows this layer (op by op)", True),
-    ("of roof", "attainable / roof at this intensity (100% = on the roof)", True),
-    ("time", "roofline time (sum over its ops)", True),
-    ("% time", "share of the model's roofline time", True),
+    Column("layer", "module path", _name_cell, numeric=False),
+    Column("type", "module class", lambda r: (None, breakable(r.type)), numeric=False),
+    Column("time", "roofline time (sum over its ops)", lambda r: (r.time_s, seconds(r.time_s))),
+    Column(
+        "%&nbsp;time",
+        "share of the model's roofline time",
+        lambda r: (r.share, f"{100 * r.share:.1f}"),
+    ),
+    Column(
+        "bound",
+        "which limit dominates: memory or compute",
+        lambda r: (None, f'<span class="pill bound-{r.bound}">{r.bound}</span>'),
+        numeric=False,
+    ),
+    Column("FLOP/B", "arithmetic intensity: FLOPs per byte of memory traffic", _finite_intensity),
+    Column(
+        "attainable FLOP/s",
+        "FLOP/s the roofline allows this layer (op by op)",
+        lambda r: (r.attainable_flops_per_s, si(r.attainable_flops_per_s) if r.flops else "-"),
+    ),
+    Column(
+        "of&nbsp;roof",
+        "attainable / roof at this intensity (100% = on the roof)",
+        lambda r: (r.roof_fraction, f"{100 * r.roof_fraction:.0f}%" if r.flops else "-"),
+    ),
+    Column(
+        "ceiling",
+        "compute ceiling(s) used: tensor cores or plain pipes",
+        lambda r: (None, r.ceiling_text()),
+        numeric=False,
+    ),
+    Column(
+        "FLOPs", "1 multiply or add = 1 FLOP; matrix + vector", lambda r: (r.flops, si(r.flops))
+    ),
+    Column(
+        "bytes",
+        "memory traffic, eager and unfused: read + written",
+        lambda r: (r.bytes, human_bytes(r.bytes)),
+    ),
+    Column(
+        "weights",
+        "bytes of parameters/buffers read",
+        lambda r: (r.weight_bytes, human_bytes(r.weight_bytes)),
+    ),
+    Column(
+        "act.&nbsp;in",
+        "bytes of activations read",
+        lambda r: (r.activation_bytes_read, human_bytes(r.activation_bytes_read)),
+    ),
+    Column(
+        "act.&nbsp;out", "bytes written", lambda r: (r.bytes_written, human_bytes(r.bytes_written))
+    ),
+    Column("params", "parameters", lambda r: (r.params, si(r.params) if r.params else "0")),
+    Column(
+        "output",
+        "output shape",
+        lambda r: (None, esc(shape_text(r.output_shape))),
+        numeric=False,
+    ),
 )
+
+
+def _th(header: str, tip: str, numeric: bool) -> str:
+    kind = "num" if numeric else "text"
+    cls = "" if numeric else ' class="t"'
+    return f'<th data-type="{kind}"{cls} title="{tip}">{header}</th>'
+
+
+def _td(value: Any, text: str) -> str:
+    return f'<td class="t">{text}</td>' if value is None else f'<td data-v="{value!r}">{text}</td>'
+
+
+def _short_labels(analyses: Sequence[RooflineAnalysis]) -> list[str]:
+    """What tells the analyses apart: the model when every one is on the same device,
+    the device when every one is the same model, otherwise ``model @ device``."""
+    if len({a.device.key for a in analyses}) == 1:
+        return [a.model for a in analyses]
+    if len({a.model for a in analyses}) == 1:
+        return [a.device.name for a in analyses]
+    return [_label(a) for a in analyses]
 
 
 def _table(analyses: Sequence[RooflineAnalysis]) -> str:
     many = len(analyses) > 1
-    cols = list(TABLE_COLUMNS)
+    labels = _short_labels(analyses)
+    head = _th("#", "execution order", True)
     if many:
-        cols.insert(1, ("model @ device", "which analysis", False))
-    head = "".join(
-        f'<th data-type="{"num" if num else "text"}" title="{tip}">{h}</th>' for h, tip, num in cols
-    )
+        head += _th("analysis", "which model @ device (its colour and marker on the plot)", False)
+    head += "".join(_th(c.header, c.tip, c.numeric) for c in TABLE_COLUMNS)
     body = []
-    for a in analyses:
+    for ai, a in enumerate(analyses):
         for i, r in enumerate(a.layers, 1):
-            name = r.name + (" (self)" if r.self_only else "")
-            cells: list[tuple[Any, str]] = [(i, str(i))]
+            cells = [_td(i, str(i))]
             if many:
-                cells.append((None, esc(_label(a))))
-            intensity = r.intensity if math.isfinite(r.intensity) else 1e300
-            cells += [
-                (None, f"<code>{esc(name)}</code>"),
-                (None, esc(r.type)),
-                (None, esc(shape_text(r.output_shape))),
-                (r.params, si(r.params) if r.params else "0"),
-                (r.flops, si(r.flops)),
-                (r.bytes, human_bytes(r.bytes)),
-                (r.weight_bytes, human_bytes(r.weight_bytes)),
-                (r.activation_bytes_read, human_bytes(r.activation_bytes_read)),
-                (r.bytes_written, human_bytes(r.bytes_written)),
-                (intensity, "∞" if intensity == 1e300 else f"{r.intensity:.2f}"),
-                (None, f'<span class="pill bound-{r.bound}">{r.bound}</span>'),
-                (None, r.ceiling_text()),
-                (
-                    r.attainable_flops_per_s,
-                    si(r.attainable_flops_per_s, "FLOP/s") if r.flops else "-",
-                ),
-                (r.roof_fraction, f"{100 * r.roof_fraction:.0f}%" if r.flops else "-"),
-                (r.time_s, seconds(r.time_s)),
-                (r.share, f"{100 * r.share:.1f}"),
-            ]
-            tds = "".join(
-                f"<td>{txt}</td>" if v is None else f'<td data-v="{v!r}">{txt}</td>'
-                for v, txt in cells
-            )
-            body.append(f'<tr title="{esc(r.explanation)}">{tds}</tr>')
+                cells.append(_td(None, _analysis_key(ai, labels[ai], _label(a))))
+            cells += [_td(*c.cell(r)) for c in TABLE_COLUMNS]
+            body.append(f'<tr title="{esc(r.explanation)}">{"".join(cells)}</tr>')
     return (
         '<table id="layers" class="sortable"><thead><tr>'
         + head
@@ -704,30 +770,88 @@ def _table(analyses: Sequence[RooflineAnalysis]) -> str:
     )
 
 
+def _analysis_key(ai: int, label: str, full: str) -> str:
+    """A swatch in the analysis's plot colour, then its short label (full on hover)."""
+    colour = PALETTE[ai % len(PALETTE)]
+    return (
+        f'<span class="key" style="background:{colour}"></span>'
+        f'<span title="{esc(full)}">{breakable(label)}</span>'
+    )
+
+
 def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
+    """Totals side by side: what differs and the two times with their ratios to the
+    first row come first, the work and traffic behind them after."""
     base = analyses[0].totals
+    labels = [
+        ("model", False),
+        ("device", False),
+        ("input", False),
+        ("bound", False),
+        ("roofline time", True),
+        ("×&nbsp;first", True),
+        ("as one kernel", True),
+        ("×&nbsp;first", True),
+        ("FLOPs", True),
+        ("traffic", True),
+        ("FLOP/B", True),
+        ("ridge", True),
+        ("samples/s", True),
+        ("mem. / comp. layers", True),
+    ]
     head = (
-        "<tr><th>model</th><th>device</th><th>precision</th><th>input</th><th>FLOPs</th>"
-        "<th>traffic</th><th>FLOP/B</th><th>ridge</th><th>bound</th><th>roofline time</th>"
-        "<th>× first</th><th>as one kernel</th><th>× first</th><th>samples/s</th>"
-        "<th>memory / compute layers</th></tr>"
+        "<tr>"
+        + "".join(f'<th class="t">{h}</th>' if not num else f"<th>{h}</th>" for h, num in labels)
+        + "</tr>"
     )
     rows = []
-    for a in analyses:
+    for ai, a in enumerate(analyses):
         t = a.totals
         rows.append(
             "<tr>"
-            f"<td><b>{esc(a.model)}</b></td><td>{esc(a.device.name)}</td><td>{a.precision}</td>"
-            f"<td>{esc(', '.join(shape_text(i['shape']) for i in a.inputs))}</td>"
+            f'<td class="t">{_analysis_key(ai, a.model, _label(a))}</td>'
+            f'<td class="t">{esc(a.device.name)} <span class="muted">{a.precision}</span></td>'
+            f'<td class="t">{esc(", ".join(shape_text(i["shape"]) for i in a.inputs))}</td>'
+            f'<td class="t"><span class="pill bound-{t.bound}">{t.bound}</span></td>'
+            f"<td>{seconds(t.time_s)}</td><td><b>{t.time_s / base.time_s:.3f}</b></td>"
+            f"<td>{seconds(t.roof_time_s)}</td><td><b>{t.roof_time_s / base.roof_time_s:.3f}</b></td>"
             f"<td>{si(t.flops)}</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
             f"<td>{t.ridge_point:.1f}</td>"
-            f'<td><span class="pill bound-{t.bound}">{t.bound}</span></td>'
-            f"<td>{seconds(t.time_s)}</td><td>{t.time_s / base.time_s:.3f}</td>"
-            f"<td>{seconds(t.roof_time_s)}</td><td>{t.roof_time_s / base.roof_time_s:.3f}</td>"
             f"<td>{'-' if t.samples_per_s is None else f'{t.samples_per_s:,.0f}'}</td>"
             f"<td>{t.memory_bound_layers} / {t.compute_bound_layers}</td></tr>"
         )
     return f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _roof_help(analyses: Sequence[RooflineAnalysis]) -> str:
+    """The plot help's first words about the roof(s): one device or several."""
+    if len({a.device.key for a in analyses}) > 1:
+        return "Each device has its solid line, in its own colour, at this precision:"
+    return "The solid line is the device at this precision:"
+
+
+def _points_help(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> str:
+    """What the markers mean, for the kind of report: one analysis (a star for the
+    model, buttons to colour by type or bound) or several (a colour and a marker per
+    analysis, the whole model as the large outlined marker)."""
+    if len(analyses) == 1:
+        text = (
+            "The star is the whole model. Colours are layer types; the buttons above the "
+            "plot switch the colour between layer type and bound."
+        )
+    else:
+        text = (
+            "Each model @ device has its own colour and marker shape (the legend, and the "
+            "swatch in the tables); its whole model is the large marker of that shape "
+            "with a dark outline. Click a legend entry to hide or show it."
+        )
+    if latency is not None:
+        text += (
+            " Open diamonds: each layer as measured on this machine (FLOPs / measured "
+            "time); thin crosses: the calibrated prediction; the open star: the whole "
+            "model, measured."
+        )
+    return text
 
 
 def _inputs_text(a: RooflineAnalysis) -> str:
@@ -812,6 +936,8 @@ def roofline_report(
         + "."
     )
     values = {
+        "roof_help": _roof_help(analyses),
+        "points_help": _points_help(analyses, latency),
         "generator": esc(GENERATOR),
         "title": esc(title),
         "meta": _meta_rows(analyses, esc(date)),

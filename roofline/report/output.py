@@ -3,6 +3,11 @@
 A report file may replace an existing file only if that file was itself written by
 roofline (recognised by its content) or the caller passes ``force=True``. Anything
 else is refused with a one-line :class:`ReportError`.
+
+How a file is recognised: JSON by its ``"generator": "roofline ..."`` field, HTML by
+its ``<meta name="generator">`` tag, and CSV (which has no place for a marker that
+csv readers and pandas would not take for data) by its first line being exactly the
+header row of one of the column sets roofline writes (``CSV_COLUMN_SETS``).
 """
 
 from __future__ import annotations
@@ -32,8 +37,23 @@ def _ours(path: Path) -> bool:
     if suffix in (".html", ".htm"):
         return HTML_MARKER in head
     if suffix == ".csv":
-        return head.startswith("# generator: roofline")
+        first = head.splitlines()[0] if head else ""
+        # files of roofline <= 0.1.0 started with a "# generator: roofline" comment
+        return first in _csv_headers() or first.startswith("# generator: roofline")
     return False
+
+
+def csv_header(columns: Sequence[str]) -> str:
+    """The header row :func:`to_csv` writes for ``columns`` (without the line end)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerow(list(columns))
+    return buf.getvalue().rstrip("\r\n")
+
+
+def _csv_headers() -> set[str]:
+    from roofline.report.text import CSV_COLUMN_SETS
+
+    return {csv_header(cols) for cols in CSV_COLUMN_SETS}
 
 
 def write_text(path: str | Path, text: str, *, force: bool = False) -> Path:
@@ -79,9 +99,9 @@ def write_json(path: str | Path, data: Any, *, force: bool = False) -> Path:
 
 
 def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """CSV text with a leading ``# generator: roofline`` comment line."""
+    """Plain CSV text: the header row, then one line per row (no comment lines, so
+    ``csv.DictReader`` and ``pandas.read_csv`` read it as is)."""
     buf = io.StringIO()
-    buf.write(f"# generator: {GENERATOR}\n")
     writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for row in rows:
@@ -102,5 +122,9 @@ def write_csv(
     *,
     force: bool = False,
 ) -> Path:
-    """Write rows as CSV (see :func:`to_csv`)."""
+    """Write rows as CSV (see :func:`to_csv`).
+
+    Only files whose header row is one roofline writes are replaced without ``force``,
+    so ``columns`` should be one of ``roofline.report.text.CSV_COLUMN_SETS``.
+    """
     return write_text(path, to_csv(rows, columns), force=force)

@@ -8,6 +8,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from roofline.analysis import ceiling_text
 from roofline.counting.profile import Layer, ModelProfile, Totals
 from roofline.units import human_bytes, seconds, si
 
@@ -144,7 +145,10 @@ def simple_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 
 # -- roofline analysis ----------------------------------------------------------------
 
-ANALYSIS_HEADERS = [*HEADERS, "bound", "attainable", "time", "% time"]
+#: ``ceiling``: the compute ceiling(s) the row's FLOPs were priced at: ``tensor``
+#: (tensor cores), ``plain`` (the FP32 pipes), ``tensor+plain`` (matrix FLOPs on tensor
+#: cores, vector FLOPs on the plain pipes), ``-`` (no FLOPs)
+ANALYSIS_HEADERS = [*HEADERS, "bound", "ceiling", "attainable", "time", "% time"]
 
 #: CSV columns of a per-layer row with the analysis (``roofline profile --gpu --csv``)
 ANALYSIS_COLUMNS = (
@@ -160,6 +164,10 @@ ANALYSIS_COLUMNS = (
     "explanation",
 )
 
+#: every column set roofline writes as CSV; a CSV whose header row is exactly one of
+#: these is recognised as roofline's own (and may be replaced, see report.output)
+CSV_COLUMN_SETS = (LAYER_COLUMNS, ANALYSIS_COLUMNS)
+
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
@@ -168,6 +176,7 @@ def _pct(x: float) -> str:
 def _analysis_cells(row: Any) -> list[str]:
     return [
         row.bound,
+        row.ceiling_text(),
         si(row.attainable_flops_per_s, "FLOP/s") if row.flops else "-",
         seconds(row.time_s),
         _pct(row.share),
@@ -182,11 +191,12 @@ def analysis_table(analysis: Any) -> str:
         layer_row(layer) + _analysis_cells(r)
         for layer, r in zip(layers, analysis.layers, strict=True)
     ]
-    t = analysis.totals
+    t, c = analysis.totals, analysis.ceilings
     rows.append(
         [
             *totals_row(prof),
             t.bound,
+            ceiling_text(t.matrix_flops, t.vector_flops, c.matrix, c.vector),
             si(t.attainable_flops_per_s, "FLOP/s"),
             seconds(t.time_s),
             "100.0",

@@ -132,13 +132,33 @@ def test_shared_parameters_counted_once():
 @given(batch=st.integers(min_value=1, max_value=6), mode=st.sampled_from(["inference", "training"]))
 def test_flops_and_bytes_scale_linearly_with_batch(batch, mode):
     model = TinyCNN()
-    one = roofline.profile(model, torch.randn(1, 3, 8, 8), mode=mode).totals()
-    many = roofline.profile(model, torch.randn(batch, 3, 8, 8), mode=mode).totals()
-    # activation work scales with batch; weight reads and per-parameter work do not
-    weight_work_one = roofline.profile(model, torch.randn(2, 3, 8, 8), mode=mode).totals()
-    per_sample = weight_work_one.matrix_flops - one.matrix_flops
-    assert many.matrix_flops == one.matrix_flops + (batch - 1) * per_sample
-    assert one.matrix_flops == per_sample  # matrix work is exactly linear in batch
+
+    def totals(b: int):
+        return roofline.profile(model, torch.randn(b, 3, 8, 8), mode=mode).totals()
+
+    one, two, many = totals(1), totals(2), totals(batch)
+    # work done on activations is affine in batch: f(B) = f(1) + (B - 1) * per-sample
+    # cost, where the per-sample cost (f(2) - f(1)) is positive. (In training a few
+    # per-parameter ops, e.g. the bias-gradient reductions, add a batch-free constant.)
+    for what, f in (
+        ("matrix FLOPs", lambda t: t.matrix_flops),
+        ("vector FLOPs", lambda t: t.vector_flops),
+        ("activation bytes", lambda t: t.bytes - t.weight_bytes),
+    ):
+        per_sample = f(two) - f(one)
+        assert per_sample > 0, what
+        assert f(many) == f(one) + (batch - 1) * per_sample, what
+    assert many.matrix_flops == batch * one.matrix_flops  # matrix work is exactly linear
+    if mode == "inference":  # no per-parameter work: everything is proportional
+        assert many.vector_flops == batch * one.vector_flops
+        assert many.bytes - many.weight_bytes == batch * (one.bytes - one.weight_bytes)
+    # weight reads do not depend on batch; in inference each parameter and each
+    # BatchNorm running statistic is read once, as float32
+    assert many.weight_bytes == one.weight_bytes
+    if mode == "inference":
+        read_once = sum(p.numel() for p in model.parameters())
+        read_once += model.bn.running_mean.numel() + model.bn.running_var.numel()
+        assert one.weight_bytes == 4 * read_once
 
 
 def test_model_that_rejects_its_input_names_the_layer():

@@ -16,11 +16,32 @@ from tests.fixtures.models import TINY_SPEC
 def test_profile_gpu_table_golden(spec, capsys):
     assert main(["profile", str(spec), "--depth", "all", "--gpu", "3090", "--top", "3"]) == 0
     out = capsys.readouterr().out
-    for col in ("bound", "attainable", "time", "% time"):
+    for col in ("bound", "ceiling", "attainable", "time", "% time"):
         assert col in out.splitlines()[1]
     assert "ridge point 38.0 FLOP/B" in out  # 35.6 TFLOP/s / 936 GB/s (3090 datasheet)
     assert "top 3 layers by roofline time" in out
     check_golden("roofline_tiny_cnn_3090.txt", out)
+
+
+def test_profile_gpu_table_states_each_rows_ceiling(spec, capsys):
+    """fp16 on the 3090: matrix FLOPs on tensor cores, vector FLOPs on the plain pipes;
+    each row (and the total) names the ceilings its FLOPs were priced at."""
+    argv = ["profile", str(spec), "--depth", "all", "--gpu", "3090", "--precision", "fp16"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines[1].index("ceiling")  # the column's first character
+    rows = lines[3 : lines.index("")]
+    cells = {row.split()[0]: row[at:].split()[0] for row in rows}
+    # conv and fc: a GEMM (tensor) plus a bias add (plain); the rest: vector FLOPs only
+    # (the model's own row holds the functional ReLU and the flatten)
+    assert cells == {
+        "conv": "tensor+plain",
+        "bn": "plain",
+        "(model)": "plain",
+        "pool": "plain",
+        "fc": "tensor+plain",
+        "total": "tensor+plain",
+    }
 
 
 def test_profile_gpu_json_csv_html(spec, tmp_path, capsys):
@@ -39,8 +60,8 @@ def test_profile_gpu_json_csv_html(spec, tmp_path, capsys):
         json.dumps({k: v for k, v in r.items()}, indent=1, sort_keys=True) + "\n",
     )
     lines = c.read_text().splitlines()
-    assert "bound" in lines[1] and "explanation" in lines[1]
-    assert len(lines) == 2 + len(r["layers"])
+    assert "bound" in lines[0] and "explanation" in lines[0]
+    assert len(lines) == 1 + len(r["layers"])
     page = h.read_text()
     assert HTML_MARKER in page and "TinyCNN" in page
     # self-contained: plotly.js is inlined, and nothing else loads a script or a font

@@ -92,6 +92,33 @@ def traces(page) -> list[dict]:
     )
 
 
+#: the per-layer columns a reader needs first; they must be on screen without scrolling
+IMPORTANT = ["layer", "type", "time", "% time", "bound", "FLOP/B"]
+
+
+def offscreen_headers(page, table: str, width: int = 1400) -> list[str]:
+    """At a ``width`` px window, the headers of ``table`` that lie (partly) outside
+    its scroll box, i.e. that only horizontal scrolling would show."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    return page.evaluate(
+        """(sel) => {
+            const t = document.querySelector(sel), box = t.parentElement.getBoundingClientRect();
+            return Array.from(t.tHead.rows[0].cells)
+                .filter(c => c.getBoundingClientRect().right > box.right + 0.5)
+                .map(c => c.textContent.replace(/\u00a0/g, " "));
+        }""",
+        table,
+    )
+
+
+def headers(page, table: str) -> list[str]:
+    return page.evaluate(
+        """(sel) => Array.from(document.querySelector(sel).tHead.rows[0].cells)
+            .map(c => c.textContent.replace(/\u00a0/g, " "))""",
+        table,
+    )
+
+
 def not_blank(png: bytes) -> float:
     """Standard deviation of the grey levels: 0 for a blank (one-colour) screenshot."""
     from PIL import Image, ImageStat
@@ -138,10 +165,25 @@ def test_profile_report_in_chromium(browser, tmp_path):
         assert page.locator("img").count() == 0
         assert page.evaluate("() => document.querySelectorAll('script').length") == 3
         # sorting by time (descending on the second click) puts the slowest layer first
-        page.locator("#layers th", has_text="time").first.click()
-        page.locator("#layers th", has_text="time").first.click()
+        cols = headers(page, "#layers")
+        assert cols[1 : 1 + len(IMPORTANT)] == IMPORTANT  # after the execution order
+        time_th = page.locator("#layers th").nth(cols.index("time"))
+        time_th.click()
+        time_th.click()
         slowest = max(layers, key=lambda r: r.time_s)
         assert slowest.name in page.locator("#layers tbody tr").first.inner_text()
+        # text columns sort too: by type, ascending
+        page.locator("#layers th").nth(cols.index("type")).click()
+        types = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#layers tbody tr'))"
+            ".map(r => r.cells[2].textContent)"
+        )
+        assert types == sorted(types, key=str.lower)
+        # at 1400 px every column of a profile report's table is on screen
+        assert offscreen_headers(page, "#layers") == []
+        # the plot help speaks of this report's markers: the star, the buttons
+        howto = page.locator(".howto").inner_text()
+        assert "The star is the whole model" in howto and "buttons" in howto
         png = page.screenshot(full_page=True)
         assert not_blank(png) > 10
         assert not seen["errors"], seen["errors"]
@@ -169,6 +211,16 @@ def test_compare_report_in_chromium(browser, tmp_path):
         assert sum(t["n"] for t in ts if t["series"] == "analysis") == n_layers
         assert page.locator("#layers tbody tr").count() == n_layers
         assert page.locator("table.compare tbody tr").count() == 4
+        # at 1400 px: every totals column (both times and their ratios to the first
+        # row above all) and the important layer columns are on screen
+        totals = headers(page, "table.compare")
+        assert {"as one kernel", "× first", "roofline time"} <= set(totals)
+        assert offscreen_headers(page, "table.compare") == []
+        assert not set(IMPORTANT) & set(offscreen_headers(page, "#layers"))
+        # the plot help speaks of a compare report's markers, not the profile's
+        howto = page.locator(".howto").inner_text()
+        assert "star" not in howto.lower() and "button" not in howto.lower()
+        assert "own colour and marker shape" in howto
         assert not_blank(page.screenshot()) > 10
         assert not seen["errors"] and not seen["dialogs"] and not seen["remote"]
     finally:

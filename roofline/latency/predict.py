@@ -279,9 +279,15 @@ def _with_tags(
             bw = nbytes / kernel / pred.bandwidth if kernel > 0 and pred.bandwidth else None
             if bw is None:
                 continue
-            tags.append(
-                f"{cls}: memory-bound at {_pct(bw)} of bandwidth, {_pct(t / total)} of the time"
-            )
+            if bw > 1.0:  # faster than the device's memory: the data sits in a cache
+                tags.append(
+                    f"{cls}: served from cache at {bw:.1f}x the memory bandwidth, "
+                    f"{_pct(t / total)} of the time"
+                )
+            else:
+                tags.append(
+                    f"{cls}: memory-bound at {_pct(bw)} of bandwidth, {_pct(t / total)} of the time"
+                )
     if layer.naive_s > 0 and total / layer.naive_s >= 3:
         tags.append(f"{total / layer.naive_s:.1f}x the naive roofline")
     return LayerPrediction(**{**layer.__dict__, "explanation": tuple(tags)})

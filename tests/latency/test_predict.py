@@ -107,6 +107,23 @@ def test_calibrated_cpu_sums_kernel_and_overhead():
     assert rows["fc"].predicted_s == pytest.approx(4.011e-3)  # + its own module call
     assert rows["act"].predicted_s == pytest.approx(2.11e-4)
     assert "gemm: compute-bound at 25% of peak" in rows["fc"].explanation
+    # ReLU: 2e-4 of its 2.11e-4 s is memory at 40 GB/s of the device's 100 GB/s
+    assert "elementwise: memory-bound at 40% of bandwidth, 100% of the time" in (
+        rows["act"].explanation
+    )
+
+
+def test_a_memory_op_faster_than_memory_is_said_to_run_from_cache():
+    import dataclasses
+
+    # elementwise at 250 GB/s on a 100 GB/s device: 2.5x, cache-resident data
+    fast = dataclasses.replace(eff(), memory={"elementwise": CurveFit((1e3,), (2.5e11,))})
+    act = {r.name: r for r in predict(hand_profile(), DEVICE, efficiency=fast).layers(1)}["act"]
+    # the op: 8e6 / 2.5e11 = 3.2e-5 s of memory + 1e-5 launch = 4.2e-5 s; the layer adds
+    # its 1e-6 module call: the op class holds 4.2e-5 / 4.3e-5 = 98% of the time
+    assert "elementwise: served from cache at 2.5x the memory bandwidth, 98% of the time" in (
+        act.explanation
+    )
 
 
 def test_calibrated_cuda_overlaps_launch_with_kernels():

@@ -378,6 +378,8 @@ class Grid:
     big_n: tuple[int, ...] = ()
     big_c: tuple[int, ...] = ()
     big_hw: tuple[int, ...] = ()
+    #: stem convolutions (3 input channels, stride 2): (input size, c_out, kernel)
+    stems: tuple[tuple[int, int, int], ...] = ()
 
 
 CPU_FULL = Grid(
@@ -399,6 +401,7 @@ CPU_FULL = Grid(
     big_n=(32,),
     big_c=(16, 64),
     big_hw=(28, 56, 112),
+    stems=((224, 32, 3), (224, 64, 7), (320, 16, 3), (640, 32, 6)),
 )
 CPU_QUICK = Grid(
     gemm_m=(1, 64, 1024),
@@ -416,6 +419,7 @@ CPU_QUICK = Grid(
     se_c=(64,),
     se_n=(1,),
     fresh_elems=(2**18, 2**24),
+    stems=((224, 32, 3),),
 )
 CUDA_FULL = Grid(
     gemm_m=(1, 16, 128, 1024, 8192, 32768),
@@ -433,6 +437,7 @@ CUDA_FULL = Grid(
     se_c=(64, 240, 960),
     se_n=(1, 32),
     fresh_elems=(2**20, 2**24, 2**27),
+    stems=((224, 32, 3), (224, 64, 7), (640, 32, 6)),
 )
 CUDA_QUICK = Grid(
     gemm_m=(1, 128, 4096),
@@ -526,7 +531,7 @@ def fit_matrix(
     pts, rates = [], []
     say("convolutions")
     shapes = [
-        (n, hw, c, c_out, kernel)
+        (n, hw, c, c_out, kernel, 1)
         for n in grid.conv_n
         for hw in grid.conv_hw
         for c in grid.conv_c
@@ -536,21 +541,31 @@ def fit_matrix(
     for n in grid.se_n:
         for c in grid.se_c:
             r = max(4, c // 4)
-            shapes += [(n, 1, c, r, 1), (n, 1, r, c, 1)]
+            shapes += [(n, 1, c, r, 1, 1), (n, 1, r, c, 1, 1)]
     for n in grid.big_n:
         for hw in grid.big_hw:
             for c in grid.big_c:
                 # expand (c -> 6c), project (6c -> c), and a plain 3x3
-                shapes += [(n, hw, c, 6 * c, 1), (n, hw, 6 * c, c, 1), (n, hw, c, c, 3)]
-    for n, hw, c, c_out, kernel in shapes:
-        fl = 2.0 * n * c * c_out * kernel * kernel * hw * hw
+                shapes += [
+                    (n, hw, c, 6 * c, 1, 1),
+                    (n, hw, 6 * c, c, 1, 1),
+                    (n, hw, c, c, 3, 1),
+                ]
+    # the stems of image networks: 3 input channels, stride 2 (their K = 3·k² is far
+    # from every other grid point, and the library runs them on a slower path)
+    shapes += [(n, hw, 3, c_out, k, 2) for n in grid.conv_n for hw, c_out, k in grid.stems]
+    for n, hw, c, c_out, kernel, stride in shapes:
+        out_hw = (hw + 2 * (kernel // 2) - kernel) // stride + 1
+        fl = 2.0 * n * c * c_out * kernel * kernel * out_hw * out_hw
         if fl > grid.max_flops:
             continue
         x = rnd(n, c, hw, hw)
         w = rnd(c_out, c, kernel, kernel)
         bias = rnd(c_out)
         t = _median_time(
-            lambda x=x, w=w, bias=bias, p=kernel // 2: F.conv2d(x, w, bias, padding=p),
+            lambda x=x, w=w, bias=bias, p=kernel // 2, s=stride: F.conv2d(
+                x, w, bias, stride=s, padding=p
+            ),
             grid.repeat,
             sync,
         )
@@ -561,13 +576,13 @@ def fit_matrix(
                 "c_in": c,
                 "c_out": c_out,
                 "kernel": kernel * kernel,
-                "out_spatial": hw * hw,
+                "out_spatial": out_hw * out_hw,
                 "groups": 1,
             },
             fl,
         )
         pts.append(tuple(math.log2(v) for v in size))
-        out_bytes = 4.0 * n * c_out * hw * hw
+        out_bytes = 4.0 * n * c_out * out_hw * out_hw
         rates.append(_rate(fl, t, launch + fresh.seconds(out_bytes)))
     out["conv"] = GridFit(tuple(pts), tuple(rates))
 

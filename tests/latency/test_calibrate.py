@@ -87,6 +87,7 @@ TINY = Grid(
     se_c=(8,),
     se_n=(2,),
     fresh_elems=(1024,),
+    stems=((8, 4, 3),),
 )
 
 
@@ -102,6 +103,11 @@ def test_tiny_calibration_on_the_cpu():
     assert m.fresh.sizes == (4096.0,)  # 1024 fp32 elements
     # the squeeze-excitation shapes (1x1 on a 1x1 map: M = n = 2) are grid points
     assert any(p[0] == 1.0 and p[3] == 0.0 for p in m.matrix["conv"].points)
+    # the stem: 3 input channels x 3x3 = K 27; an 8x8 input at stride 2 -> M = 1 * 4 * 4
+    assert any(
+        p[2] == pytest.approx(math.log2(27)) and p[0] == pytest.approx(math.log2(16))
+        for p in m.matrix["conv"].points
+    )
     # strided depthwise points sit on their own axis (flag 8 -> log2 3)
     assert {p[3] for p in m.matrix["depthwise_conv"].points} == {0.0, 3.0}
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every GPU check of the project in one prepared run, for a session that is lent a GPU.
+#
+# A lent machine is bare and time on it is short, so this runs the checks in order of
+# value, each under its own time limit, and keeps going when one fails:
+#
+#   1. tests/gpu                          the GPU-only tests (skipped on CPU machines)
+#   2. roofline calibrate --gpu local     datasheet vs achieved GEMM / copy / launch
+#   3. benchmarks/latency_accuracy.py     naive and calibrated vs measured latency
+#   4. benchmarks/vram_accuracy.py        predicted vs measured VRAM
+#
+# It needs torch, torchvision, pyyaml, tabulate and nvidia-ml-py, and runs roofline from
+# the working tree (PYTHONPATH), without installing it. Logs and results go to $OUT (the
+# device tool's folder that comes back; ./gpu-results elsewhere), at most 8 files:
+# one log per step, latency_cuda.md, vram_accuracy.json and the measured ceilings.
+# Copy the results into docs/ (devices.md, latency.md, vram.md, benchmarks.md) with the
+# machine they ran on.
+#
+#   bash benchmarks/gpu_session.sh            # about 9 minutes at most
+#   STEPS="calibrate latency" bash benchmarks/gpu_session.sh
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu-results}
+mkdir -p "$OUT/cache"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 ROOFLINE_CACHE_DIR=$OUT/cache
+PY=${PYTHON:-python3}
+STEPS=${STEPS:-"tests calibrate latency vram"}
+
+step() {  # step NAME LIMIT_S COMMAND...: run, keep the log, show its end
+  local name=$1 limit=$2
+  shift 2
+  case " $STEPS " in *" $name "*) ;; *) return 0 ;; esac
+  echo "== $name (at most ${limit} s): $*"
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  echo "rc=$rc after $((SECONDS - t0)) s" >>"$OUT/$name.log"
+  tail -n 30 "$OUT/$name.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limit \
+  --format=csv 2>&1 | head -3
+"$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
+
+step tests 90 "$PY" -m pytest tests/gpu -v -p no:cacheprovider
+step calibrate 120 "$PY" -m roofline calibrate --gpu local --ceilings-only
+step latency 240 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md"
+step vram 120 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
+echo "results in $OUT:"
+ls -R "$OUT"

@@ -186,6 +186,43 @@ def test_freeze_n_follows_yolov5_rows():
         split_prefixes(_Yolo(), 9)
 
 
+def test_fsdp_unit_of_a_nested_decoder_is_one_layer():
+    # Hugging Face's layout: the root holds `model` (embeddings, a ModuleList of decoder
+    # layers, a norm) and `lm_head`; `model` is one row, but FSDP's layer-wise auto-wrap
+    # makes each layer a unit and what remains of `model` one more.
+    from roofline.memory import largest_unit_bytes
+
+    class Layer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.Linear(64, 64)  # 64*64 + 64 = 4,160
+            self.mlp = nn.Sequential(nn.Linear(64, 256), nn.Linear(256, 64))
+            # 64*256 + 256 + 256*64 + 64 = 33,088
+
+    class Inner(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(100, 64)  # 6,400
+            self.layers = nn.ModuleList(Layer() for _ in range(4))
+            self.norm = nn.LayerNorm(64)  # 128
+
+    class Outer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = Inner()
+            self.lm_head = nn.Linear(64, 100, bias=False)  # 6,400
+
+    m = Outer()
+    assert blocks(m) == ["model", "lm_head"]
+    # one layer: 4,160 + 33,088 = 37,248 params x 4 B = 148,992 B; the remainder of
+    # `model` is 6,400 + 128 = 6,528 params; the head 6,400
+    assert largest_unit_bytes(m) == 148_992
+    assert largest_unit_bytes(m, 2) == 74_496
+    # (without the split the unit would be all of `model`: 6,528 + 4 x 37,248 =
+    # 155,520 params = 622,080 B; a layer's own mlp Sequential sits inside a unit and is
+    # not split further)
+
+
 def test_blocks_descend_into_repeated_block_stacks():
     # Llama-7B (examples/llama.py): the root holds embed_tokens, layers (32 Blocks),
     # norm, lm_head; the rows are the decoder layers, as FSDP auto-wrap wraps them.

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from roofline.errors import MemoryEstimateError, RooflineError
-from roofline.memory.tracker import Trace, blocks, split_prefixes, trace
+from roofline.memory.tracker import Trace, blocks, is_block_stack, split_prefixes, trace
 from roofline.units import binary_bytes, dtype_name, parse_count, parse_dtype
 
 MODES = ("inference", "training")
@@ -1014,14 +1014,42 @@ def devices_needed(
 
 
 def largest_unit_bytes(model: torch.nn.Module, dtype_bytes: int | None = None) -> int:
-    """Parameter bytes of the largest block (the FSDP wrapping unit we assume)."""
+    """Parameter bytes of the largest FSDP wrapping unit we assume.
+
+    The units are the model's rows (:func:`~roofline.memory.tracker.blocks`), except
+    that a row holding a stack of repeated blocks deeper down (a Hugging Face-style
+    ``model.layers`` under a ``LlamaModel`` row) is split as FSDP's layer-wise auto-wrap
+    splits it: each repeated block is a unit, and what remains of the row (embeddings,
+    norms) is one more unit.
+    """
+
+    def nbytes(m: torch.nn.Module) -> int:
+        return sum(p.numel() * (dtype_bytes or p.element_size()) for p in m.parameters())
+
     mods = dict(model.named_modules())
     best = 0
     for name in blocks(model):
-        m = mods[name]
-        n = sum(p.numel() * (dtype_bytes or p.element_size()) for p in m.parameters())
-        best = max(best, n)
+        row = mods[name]
+        units = [nbytes(b) for b in repeated_blocks(row)]
+        best = max(best, nbytes(row) - sum(units), *units)
     return best
+
+
+def repeated_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """The blocks of every stack of repeated blocks (a Sequential / ModuleList of two
+    or more children of one class) inside ``module``, outermost stacks first; the
+    blocks themselves are not searched further."""
+    found: list[torch.nn.Module] = []
+
+    def walk(m: torch.nn.Module) -> None:
+        for child in m.children():
+            if is_block_stack(child):
+                found.extend(child.children())
+            else:
+                walk(child)
+
+    walk(module)
+    return found
 
 
 def with_headroom(estimate: MemoryEstimate, headroom: float) -> MemoryEstimate:

@@ -257,7 +257,7 @@ def blocks(model: torch.nn.Module) -> list[str]:
     children = list(model.named_children())
     out: list[str] = []
     for name, child in children:
-        if _is_container(child) and (len(children) == 1 or _repeats(child)):
+        if _is_container(child) and (len(children) == 1 or is_block_stack(child)):
             out.extend(f"{name}.{n}" for n, _ in child.named_children())
         else:
             out.append(name)
@@ -268,9 +268,12 @@ def _is_container(m: torch.nn.Module) -> bool:
     return isinstance(m, torch.nn.Sequential | torch.nn.ModuleList)
 
 
-def _repeats(container: torch.nn.Module) -> bool:
-    """Two or more children, all of one class (a stack of repeated blocks)."""
-    kinds = [type(c) for c in container.children()]
+def is_block_stack(m: torch.nn.Module) -> bool:
+    """A stack of repeated blocks: an ``nn.Sequential`` / ``nn.ModuleList`` of two or
+    more children, all of one class."""
+    if not _is_container(m):
+        return False
+    kinds = [type(c) for c in m.children()]
     return len(kinds) >= 2 and len(set(kinds)) == 1
 
 

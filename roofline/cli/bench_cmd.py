@@ -58,12 +58,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from roofline.latency.compare import compare_latency, latency_summary, latency_table
-    from roofline.latency.measure import OutOfMemory, check_device, measure
+    from roofline.latency.measure import OutOfMemory, allocator_note, check_device, measure
     from roofline.spec import load_spec
 
     if args.warmup < 0:
         raise MeasurementError(f"--warmup must be 0 or more, got {args.warmup}")
     check_device(args.device)  # fails early, with one line, when CUDA is absent
+    note = allocator_note(args.device)
+    if note:
+        _progress(f"note: {note}")
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {"imgsz": args.imgsz, "nc": args.nc, "fuse": True if args.fuse else None}

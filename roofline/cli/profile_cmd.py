@@ -261,11 +261,14 @@ def _measure_target(device: Any) -> str:
 def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Namespace) -> Any:
     """Predict (naive and calibrated) and measure on this machine, then compare."""
     from roofline.latency.compare import compare_latency
-    from roofline.latency.measure import check_device, measure
+    from roofline.latency.measure import allocator_note, check_device, measure
     from roofline.latency.predict import predict
     from roofline.latency.store import ensure_efficiency
 
     check_device(run_on)
+    note = allocator_note(run_on)
+    if note:
+        _progress(f"note: {note}")
     _, eff = ensure_efficiency(run_on, progress=_progress)
     pred = predict(prof, device, args.precision, efficiency=eff, depth=args.depth)
     meas = measure(spec, device=run_on, layer_method="hooks", progress=_progress)

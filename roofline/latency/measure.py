@@ -222,6 +222,46 @@ class Measurement:
         }
 
 
+#: glibc tunables that stop the C allocator returning freed memory to the OS
+ALLOCATOR_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+#: allocators that keep freed memory (their library names, as in LD_PRELOAD)
+CACHING_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
+
+
+def allocator_note(
+    device: str,
+    environ: Mapping[str, str] | None = None,
+    libc: tuple[str, str] | None = None,
+) -> str | None:
+    """A note for CPU timings under glibc's default allocator, or None.
+
+    glibc returns freed memory above its thresholds to the OS, so eager PyTorch's
+    activations come back as new pages that fault on first touch; which ones do
+    depends on the allocator's history, and it can make CPU inference 2-3x slower and
+    its timings unstable (docs/latency.md). None on CUDA, off glibc, or when the
+    tunables are set or a caching allocator is preloaded.
+    """
+    import os
+    import platform
+
+    if str(device).strip().lower() != "cpu":
+        return None
+    env = os.environ if environ is None else environ
+    lib, _version = platform.libc_ver() if libc is None else libc
+    if lib != "glibc":
+        return None
+    if all(env.get(k) for k in ALLOCATOR_SETTINGS):
+        return None
+    if any(a in env.get("LD_PRELOAD", "") for a in CACHING_ALLOCATORS):
+        return None
+    return (
+        "glibc's allocator returns freed activations to the OS, so CPU timings include "
+        "page faults that vary from run to run (often 2-3x at large batches); for stable "
+        "numbers run with MALLOC_TRIM_THRESHOLD_=4000000000 MALLOC_MMAP_THRESHOLD_=4000000000 "
+        "set, or with jemalloc/tcmalloc preloaded (see docs/latency.md)"
+    )
+
+
 def check_device(device: str) -> torch.device:
     """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a torch device; a clear error if CUDA is absent."""
     text = str(device).strip().lower()

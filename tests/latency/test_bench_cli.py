@@ -25,7 +25,11 @@ def spec(tmp_path, text=TINY, name="tiny.yaml"):
     return p
 
 
-def test_bench_measure_only(tmp_path, capsys):
+def test_bench_measure_only(tmp_path, capsys, monkeypatch):
+    import importlib
+
+    measure = importlib.import_module("roofline.latency.measure")
+    monkeypatch.setattr(measure, "allocator_note", lambda device: "glibc's allocator ...")
     rc = main(
         [
             "bench",
@@ -46,6 +50,8 @@ def test_bench_measure_only(tmp_path, capsys):
     assert rc == 0
     assert "batch 1" in out and "batch 2" in out and "median" in out
     assert "bench: TinyCNN b2: run 2/2" in err  # progress on stderr
+    assert "bench: note: glibc's allocator ..." in err  # the allocator note, once, on stderr
+    assert err.count("note: glibc") == 1
 
 
 def test_bench_with_prediction_json(tmp_path, capsys, monkeypatch):

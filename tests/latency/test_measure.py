@@ -174,3 +174,21 @@ def test_layer_time_of_a_container_never_called_sums_its_children():
     # "model" never ran its forward: 4 + 5 from model.0 and model.1 (not model.1.cv again)
     assert m.layer_time("model") == (9.0, 0.75)
     assert m.layer_time("absent") is None
+
+
+def test_allocator_note_only_for_cpu_timings_under_default_glibc():
+    from roofline.latency.measure import allocator_note
+
+    glibc = ("glibc", "2.36")
+    note = allocator_note("cpu", environ={}, libc=glibc)
+    assert note is not None and "MALLOC_TRIM_THRESHOLD_" in note and "\n" not in note
+    # both tunables set, or a caching allocator preloaded: nothing to say
+    tuned = {"MALLOC_TRIM_THRESHOLD_": "4000000000", "MALLOC_MMAP_THRESHOLD_": "4000000000"}
+    assert allocator_note("cpu", environ=tuned, libc=glibc) is None
+    only_one = {"MALLOC_TRIM_THRESHOLD_": "4000000000"}
+    assert allocator_note("cpu", environ=only_one, libc=glibc) is not None
+    jemalloc = {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}
+    assert allocator_note("cpu", environ=jemalloc, libc=glibc) is None
+    # CUDA timings go through the caching allocator; musl or macOS: not glibc
+    assert allocator_note("cuda", environ={}, libc=glibc) is None
+    assert allocator_note("cpu", environ={}, libc=("", "")) is None

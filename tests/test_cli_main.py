@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,6 +56,16 @@ def test_vram_into_closed_pipe_is_quiet():
     done = run_into_closed_pipe(["vram", "--params", "100M"], buffered=False)
     assert done.returncode == EXIT_BROKEN_PIPE, done.stderr
     assert done.stderr == ""
+
+
+def test_vram_writes_its_json_before_printing(spec, tmp_path):
+    j = tmp_path / "v.json"
+    argv = ["vram", str(spec), "--gpu", "3090", "--json", str(j)]
+    done = run_into_closed_pipe(argv, buffered=False)
+    assert done.returncode == EXIT_BROKEN_PIPE, done.stderr
+    assert "Traceback" not in done.stderr
+    data = json.loads(j.read_text())
+    assert data["devices"][0]["key"] == "rtx-3090" and data["total"] > 0
 
 
 class ClosedPipe:

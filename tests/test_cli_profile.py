@@ -67,6 +67,18 @@ def test_profile_refuses_to_overwrite_user_file(spec, tmp_path, capsys):
     assert main(["profile", str(spec), "--json", str(mine), "--force"]) == 0
 
 
+def test_profile_replaces_its_own_file_whatever_its_name(spec, tmp_path, capsys):
+    # recognised by content, not by suffix: a roofline JSON named .dat is still ours
+    ours = tmp_path / "run.dat"
+    assert main(["profile", str(spec), "--json", str(ours)]) == 0
+    assert main(["profile", str(spec), "--json", str(ours)]) == 0
+    # and someone's list of records is not (it lacks the device keys of `gpus --json`)
+    theirs = tmp_path / "list.json"
+    theirs.write_text('[{"key": 1, "name": "x"}]')
+    assert main(["profile", str(spec), "--json", str(theirs)]) == 2
+    assert theirs.read_text() == '[{"key": 1, "name": "x"}]'
+
+
 @pytest.mark.parametrize(
     "content",
     [

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
 from roofline.cli._device_args import add_specs_argument
 from roofline.devices import PRECISIONS, Device, all_devices, get_device
-from roofline.errors import ReportError
 
 _TABLE_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
@@ -24,11 +22,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List every known device, or show one in full with its sources.",
     )
     p.add_argument("--json", metavar="FILE", help="write the list as JSON ('-' for stdout)")
+    p.add_argument(
+        "--force", action="store_true", help="replace a --json file roofline did not write"
+    )
     add_specs_argument(p)
     sub = p.add_subparsers(dest="gpus_action", metavar="ACTION")
     show = sub.add_parser("show", help="one device, every field, with its sources")
     show.add_argument("name", metavar="NAME", help="device name, 'local', 'cpu' or a spec .yaml")
     show.add_argument("--json", metavar="FILE", default=argparse.SUPPRESS, help="write it as JSON")
+    show.add_argument(
+        "--force",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="replace a --json file roofline did not write",
+    )
     add_specs_argument(show, suppress_default=True)
     p.set_defaults(run=run)
 
@@ -51,16 +58,15 @@ def _row(d: Device) -> list[Any]:
     return row
 
 
-def _write_json(data: Any, target: str) -> None:
-    text = json.dumps(data, indent=2, sort_keys=False, default=str)
+def _write_json(data: Any, target: str, force: bool) -> None:
+    """``-`` prints to stdout; a file may only replace one roofline wrote (or ``--force``)."""
+    from roofline.report.output import to_json, write_text
+
     if target == "-":
-        print(text)
+        print(json.dumps(data, indent=2, sort_keys=False, default=str))
         return
-    try:
-        Path(target).write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"cannot write {target}: {exc.strerror}") from None
-    print(f"wrote {target}", file=sys.stderr)
+    path = write_text(target, to_json(data), force=force)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,13 +74,13 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "gpus_action", None) == "show":
         device = get_device(args.name, specs)
         if getattr(args, "json", None):
-            _write_json(device.as_dict(), args.json)
+            _write_json(device.as_dict(), args.json, args.force)
         else:
             print(render_device(device))
         return 0
     devices = all_devices(specs)
     if args.json:
-        _write_json([d.as_dict() for d in devices], args.json)
+        _write_json([d.as_dict() for d in devices], args.json, args.force)
         return 0
     headers = ["key", "name", "arch", "mem GiB", "BW GB/s"]
     headers += [f"{p.upper()} T{'OP' if p == 'int8' else 'FLOP'}/s" for p in _TABLE_PRECISIONS]

@@ -236,18 +236,22 @@ def run(args: argparse.Namespace) -> int:
             f"roofline: note: --optimizer {args.optimizer} has no effect in inference "
             "(nothing is trained); add --mode training"
         )
-    print(_header(estimate))
-    print(_breakdown(estimate))
-    print()
-    for line in _summary(estimate):
-        print(line)
     data = estimate.as_dict()
+    device_lines: list[str] = []
     if devices:
-        fits_data = _devices(args, devices, estimate, _memo(at, {batch: estimate}), batch, spec)
-        data["devices"] = fits_data
+        data["devices"], device_lines = _devices(
+            args, devices, estimate, _memo(at, {batch: estimate}), batch, spec
+        )
+    # the file is written before anything is printed, so a reader that stops early
+    # (`| head`) cannot cost the user the file
     if args.json:
         path = write_json(args.json, data, force=args.force)
         print(f"wrote {path}", file=sys.stderr)
+    print(_header(estimate))
+    print(_breakdown(estimate))
+    print()
+    for line in [*_summary(estimate), *device_lines]:
+        print(line)
     return 0
 
 
@@ -383,7 +387,8 @@ def _devices(
     at: Callable[[int], Any],
     batch: int,
     spec: Any,
-) -> Any:
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The fit per device (JSON records) and the lines that show it."""
     from roofline.memory import devices_needed, fit_devices, max_batch
     from roofline.report.text import simple_table
     from roofline.units import binary_bytes
@@ -411,8 +416,7 @@ def _devices(
                 f.note,
             ]
         )
-    print()
-    print(simple_table(rows, ["device", "memory", "needs", "fits", "max batch", "note"]))
+    lines = ["", simple_table(rows, ["device", "memory", "needs", "fits", "max batch", "note"])]
     out: list[dict[str, Any]] = []
     for f in fits:
         d = f.as_dict()
@@ -426,7 +430,7 @@ def _devices(
                 "budget": mb.budget,
             }
             if mb.batch:
-                print(
+                lines.append(
                     f"{f.device}: batch {mb.batch} needs {binary_bytes(mb.estimate.total)}, batch "
                     f"{mb.batch + 1} exceeds {binary_bytes(mb.budget)} (= {args.headroom:g} x memory); "
                     f"~{binary_bytes(mb.per_sample)} per sample"
@@ -446,13 +450,13 @@ def _devices(
                 at, dev.memory_bytes, batch, headroom=args.headroom, unit_params_bytes=unit
             )
             d["parallel"] = {"ddp": ddp.as_dict(), "fsdp": fsdp.as_dict()}
-            print(
+            lines.append(
                 f"{dev.name}: global batch {batch} needs "
                 + _plan_text(ddp, "data parallel (DDP)")
                 + "; "
                 + _plan_text(fsdp, "fully sharded (FSDP/ZeRO-3)")
             )
-    return out
+    return out, lines
 
 
 def _plan_text(plan: Any, label: str) -> str:

@@ -4,10 +4,11 @@ A report file may replace an existing file only if that file was itself written 
 roofline (recognised by its content) or the caller passes ``force=True``. Anything
 else is refused with a one-line :class:`ReportError`.
 
-How a file is recognised: JSON by its ``"generator": "roofline ..."`` field, HTML by
-its ``<meta name="generator">`` tag, and CSV (which has no place for a marker that
-csv readers and pandas would not take for data) by its first line being exactly the
-header row of one of the column sets roofline writes (``CSV_COLUMN_SETS``).
+How a file is recognised, by content whatever its name: JSON by its ``"generator":
+"roofline ..."`` field, HTML by its ``<meta name="generator">`` tag, and CSV (which has
+no place for a marker that csv readers and pandas would not take for data) by its first
+line being exactly the header row of one of the column sets roofline writes
+(``CSV_COLUMN_SETS``).
 """
 
 from __future__ import annotations
@@ -28,19 +29,33 @@ HTML_MARKER = '<meta name="generator" content="roofline'
 
 def _ours(path: Path) -> bool:
     try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return '"generator": "roofline' in head
-    if suffix in (".html", ".htm"):
-        return HTML_MARKER in head
-    if suffix == ".csv":
-        first = head.splitlines()[0] if head else ""
-        # files of roofline <= 0.1.0 started with a "# generator: roofline" comment
-        return first in _csv_headers() or first.startswith("# generator: roofline")
-    return False
+    head = text[:4096]
+    # by content, whatever the file is called (`--json out.dat` is ours too)
+    if '"generator": "roofline' in head or HTML_MARKER in head or _is_device_list(text):
+        return True
+    first = head.splitlines()[0] if head else ""
+    # files of roofline <= 0.1.0 started with a "# generator: roofline" comment
+    return first in _csv_headers() or first.startswith("# generator: roofline")
+
+
+def _is_device_list(text: str) -> bool:
+    """``roofline gpus --json``'s list of device records (a list has no place for a
+    generator field): every item an object with the device keys it always writes."""
+    if not text.lstrip().startswith("["):
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    keys = {"key", "name", "peak_flops", "memory_bandwidth_bytes_per_s"}
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and all(isinstance(d, dict) and keys <= d.keys() for d in data)
+    )
 
 
 def csv_header(columns: Sequence[str]) -> str:

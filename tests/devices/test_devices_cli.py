@@ -73,6 +73,22 @@ def test_gpus_json(tmp_path, capsys):
     assert d["sources"] and d["peaks"]["fp16"]["pipe"] == "tensor"
 
 
+def test_gpus_json_never_replaces_a_users_file(tmp_path, capsys):
+    mine = tmp_path / "notes.json"
+    mine.write_text("precious\n")
+    assert main(["gpus", "--json", str(mine)]) == 2
+    assert "not written by roofline" in capsys.readouterr().err
+    assert mine.read_text() == "precious\n"
+    # its own list (no generator field: the file is a list) and object are replaced
+    ours, one = tmp_path / "all.json", tmp_path / "one.json"
+    for _ in range(2):
+        assert main(["gpus", "--json", str(ours)]) == 0
+        assert main(["gpus", "show", "3090", "--json", str(one)]) == 0
+    assert json.loads(one.read_text())["key"] == "rtx-3090"
+    assert main(["gpus", "--json", str(mine), "--force"]) == 0
+    assert isinstance(json.loads(mine.read_text()), list)
+
+
 def test_gpus_show(capsys):
     assert main(["gpus", "show", "rtx 3090"]) == 0
     out = capsys.readouterr().out

@@ -812,55 +812,53 @@ def synthetic_networks(
             c = c_out
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
 
-    def dw_stack() -> nn.Module:
-        layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.Hardswish()]
-        c = 16
-        for c_out, k, stride in ((24, 3, 2), (40, 5, 2), (80, 3, 1), (112, 5, 2)):
-            e = 4 * c
+    class SE(nn.Module):
+        # squeeze-excitation: many small ops (pooling, 1x1 convs on a 1x1 map, a gate)
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.fc1 = nn.Conv2d(c, max(8, c // 4), 1)
+            self.fc2 = nn.Conv2d(max(8, c // 4), c, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = F.adaptive_avg_pool2d(x, 1)
+            s = F.hardsigmoid(self.fc2(F.relu(self.fc1(s))))
+            return x * s
+
+    def inverted_residuals(
+        stem: int,
+        stages: Sequence[tuple[int, int, int]],
+        expand: int,
+        act: type[nn.Module],
+        dw_act: type[nn.Module],
+        se: bool,
+    ) -> nn.Module:
+        # a stem conv, then per stage (c_out, kernel, stride): 1x1 expand, depthwise
+        # kxk, optional squeeze-excitation, 1x1 project
+        layers: list[nn.Module] = [nn.Conv2d(3, stem, 3, 2, 1), nn.BatchNorm2d(stem), act()]
+        c = stem
+        for c_out, k, stride in stages:
+            e = expand * c
             layers += [
                 nn.Conv2d(c, e, 1),
                 nn.BatchNorm2d(e),
-                nn.Hardswish(),
+                act(),
                 nn.Conv2d(e, e, k, stride, k // 2, groups=e),
                 nn.BatchNorm2d(e),
-                nn.ReLU(),
+                dw_act(),
+                *([SE(e)] if se else []),
                 nn.Conv2d(e, c_out, 1),
                 nn.BatchNorm2d(c_out),
             ]
             c = c_out
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+
+    def dw_stack() -> nn.Module:
+        stages = ((24, 3, 2), (40, 5, 2), (80, 3, 1), (112, 5, 2))
+        return inverted_residuals(16, stages, 4, nn.Hardswish, nn.ReLU, se=False)
 
     def se_stack() -> nn.Module:
-        # squeeze-excitation blocks: many small ops (pooling, 1x1 convs on a 1x1 map,
-        # gates) between depthwise convolutions
-        class SE(nn.Module):
-            def __init__(self, c: int) -> None:
-                super().__init__()
-                self.fc1 = nn.Conv2d(c, max(8, c // 4), 1)
-                self.fc2 = nn.Conv2d(max(8, c // 4), c, 1)
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                s = F.adaptive_avg_pool2d(x, 1)
-                s = F.hardsigmoid(self.fc2(F.relu(self.fc1(s))))
-                return x * s
-
-        layers: list[nn.Module] = [nn.Conv2d(3, 24, 3, 2, 1), nn.BatchNorm2d(24), nn.SiLU()]
-        c = 24
-        for c_out, k, stride in ((32, 3, 2), (48, 5, 1), (64, 3, 2), (96, 5, 1), (128, 3, 2)):
-            e = 3 * c
-            layers += [
-                nn.Conv2d(c, e, 1),
-                nn.BatchNorm2d(e),
-                nn.SiLU(),
-                nn.Conv2d(e, e, k, stride, k // 2, groups=e),
-                nn.BatchNorm2d(e),
-                nn.SiLU(),
-                SE(e),
-                nn.Conv2d(e, c_out, 1),
-                nn.BatchNorm2d(c_out),
-            ]
-            c = c_out
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10))
+        stages = ((32, 3, 2), (48, 5, 1), (64, 3, 2), (96, 5, 1), (128, 3, 2))
+        return inverted_residuals(24, stages, 3, nn.SiLU, nn.SiLU, se=True)
 
     def mlp() -> nn.Module:
         return nn.Sequential(

@@ -95,7 +95,7 @@ def test_bench_cuda_without_cuda(tmp_path, capsys):
 
 
 def test_bench_model_failing_on_real_tensors(tmp_path, capsys):
-    text = TINY.replace("tests.fixtures.models:TinyCNN", "tests.latency.models:FailsOnRealTensors")
+    text = TINY.replace("tests.fixtures.models:TinyCNN", "tests.fixtures.models:FailsOnRealTensors")
     text = text.replace("[2, 3, 8, 8]", "[2, 4]")
     rc = main(["bench", str(spec(tmp_path, text)), "--no-predict", "--repeat", "1"])
     err = capsys.readouterr().err
@@ -108,7 +108,7 @@ def test_bench_model_failing_on_real_tensors(tmp_path, capsys):
 
 
 def test_bench_out_of_memory_reports_largest_batch(tmp_path, capsys):
-    text = TINY.replace("tests.fixtures.models:TinyCNN", "tests.latency.models:OomAboveBatch2")
+    text = TINY.replace("tests.fixtures.models:TinyCNN", "tests.fixtures.models:OomAboveBatch2")
     text = text.replace("[2, 3, 8, 8]", "[2, 4]")
     rc = main(
         [

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import torch
@@ -522,6 +522,97 @@ def transformer_encoder_layer(a: Args, out: Sequence[Any]) -> Cost:
     )
     other = Cost(vector_flops=2 * rows * e + 2 * LAYER_NORM_FLOPS * rows * e)
     return _add_costs(attn, ffn, other, op_class="attention")
+
+
+# --------------------------------------------------------------------------- recurrent
+
+#: vector FLOPs per hidden unit and time step for the gate nonlinearities and the state
+#: update, by number of gates (derivations in :func:`rnn_layer_cost`)
+RNN_STATE_FLOPS = {1: 1, 3: 15, 4: 18}
+
+
+def rnn_layer_cost(
+    steps: int, in_size: int, rec_size: int, hidden: int, gates: int, biases: bool
+) -> Cost:
+    """One layer, one direction of a recurrent network over ``steps`` = time x batch
+    rows (RNN: 1 gate, GRU: 3, LSTM: 4).
+
+    Matrix: the input projection ``x·W_ih^T`` (``2·G·H·I`` per row) and the recurrent
+    projection ``h·W_hh^T`` (``2·G·H·R``, R the hidden or projection size).
+    Vector, per row: the sum of the two projections (``G·H``), the two biases
+    (``2·G·H``), and the state update per hidden unit: LSTM 3 sigmoids at 4 and a tanh
+    at 1 for the gates, ``c = f·c + i·g`` (3) and ``h = o·tanh(c)`` (2): 18; GRU 2
+    sigmoids (8), ``n = tanh(x_n + r·h_n)`` (3), ``h = (1 − z)·n + z·h`` (4): 15; a
+    plain RNN's tanh or relu: 1."""
+    gh = gates * hidden
+    matrix = 2 * steps * gh * (in_size + rec_size)
+    vector = steps * (gh * (3 if biases else 1) + RNN_STATE_FLOPS.get(gates, gates) * hidden)
+    # dims: one GEMM over all rows (the input projection's shape; the recurrent half
+    # runs step by step on the batch's rows, slower than this shape suggests)
+    return Cost(matrix, vector, "gemm", dims={"m": steps, "n": gh, "k": in_size + rec_size})
+
+
+def _rnn_rows(x: T, batch_sizes: Sequence[int]) -> int:
+    # packed sequences: the batch sizes of all steps add up to the rows; else
+    # every element of input but the feature dim is one row
+    return int(sum(batch_sizes)) if batch_sizes else math.prod(x.shape[:-1])
+
+
+@register("aten.mkldnn_rnn_layer")
+def mkldnn_rnn_layer(a: Args, out: Sequence[Any]) -> Cost:
+    """oneDNN's fused recurrent layer (``nn.LSTM`` on the CPU): one layer, one
+    direction, :func:`rnn_layer_cost`; the gate count is ``W_ih``'s rows / hidden."""
+    x, w_ih, w_hh = a["input"], a["weight0"], a["weight1"]
+    hidden = int(a["hidden_size"])
+    gates = max(1, w_ih.shape[0] // hidden)
+    rows = _rnn_rows(x, a.get("batch_sizes") or ())
+    return rnn_layer_cost(rows, w_ih.shape[1], w_hh.shape[1], hidden, gates, bool(a["has_biases"]))
+
+
+@register("aten.mkldnn_rnn_layer_backward")
+def mkldnn_rnn_layer_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Backward of :func:`mkldnn_rnn_layer`: the input gradient (through ``W_ih`` and,
+    step by step, ``W_hh``) and the weight gradients each cost the forward's matrix
+    FLOPs, so 2x; the gates' elementwise backward is taken as 2x the forward's."""
+    x, w_ih, w_hh = a["input"], a["weight1"], a["weight2"]
+    hidden = int(a["hidden_size"])
+    gates = max(1, w_ih.shape[0] // hidden)
+    rows = _rnn_rows(x, a.get("batch_sizes") or ())
+    f = rnn_layer_cost(rows, w_ih.shape[1], w_hh.shape[1], hidden, gates, bool(a["has_biases"]))
+    return Cost(2 * f.matrix_flops, 2 * f.vector_flops, "gemm", dims=f.dims)
+
+
+def _cudnn_layers(a: Args) -> list[tuple[T, T]]:
+    weights = [w for w in a["weight"] if isinstance(w, T)]
+    stride = int(a["weight_stride0"]) or 2
+    return [(weights[i], weights[i + 1]) for i in range(0, len(weights) - 1, stride)]
+
+
+@register("aten._cudnn_rnn")
+def cudnn_rnn(a: Args, out: Sequence[Any]) -> Cost:
+    """cuDNN's recurrent network (``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` on CUDA), every
+    layer and direction in one op: the sum of :func:`rnn_layer_cost` over the
+    (``W_ih``, ``W_hh``) pairs of the weight list (``weight_stride0`` tensors each)."""
+    hidden = int(a["hidden_size"])
+    rows = _rnn_rows(a["input"], a.get("batch_sizes") or ())
+    biases = int(a["weight_stride0"]) == 4
+    parts = [
+        rnn_layer_cost(
+            rows, wi.shape[1], wh.shape[1], hidden, max(1, wi.shape[0] // hidden), biases
+        )
+        for wi, wh in _cudnn_layers(a)
+    ]
+    if not parts:
+        return Cost(op_class="gemm")
+    return replace(_add_costs(*parts, op_class="gemm"), dims=parts[0].dims)
+
+
+@register("aten._cudnn_rnn_backward")
+def cudnn_rnn_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Backward of :func:`cudnn_rnn`: 2x its matrix and vector FLOPs (input and weight
+    gradients), as :func:`mkldnn_rnn_layer_backward`."""
+    f = cudnn_rnn(a, out)
+    return Cost(2 * f.matrix_flops, 2 * f.vector_flops, "gemm", dims=f.dims)
 
 
 # --------------------------------------------------------------------------- norms

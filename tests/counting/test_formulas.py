@@ -155,6 +155,48 @@ def test_transformer_encoder_fast_path_matches_train_forward():
     assert enc.training
 
 
+def test_lstm_on_the_cpu_is_counted_by_hand():
+    # nn.LSTM(32, 64, 2 layers), batch 2 x 10 steps = 20 rows, one mkldnn_rnn_layer op
+    # per layer. Layer 1: matrix 2 * 20 * 4*64 * (32 + 64) = 983,040; vector per row:
+    # gate sum + two biases 3 * 256 = 768, state update 18 * 64 = 1,152 -> 20 * 1,920
+    # = 38,400. Layer 2 (input 64): matrix 2 * 20 * 256 * 128 = 1,310,720, vector 38,400
+    lstm = nn.LSTM(32, 64, 2, batch_first=True)
+    prof = roofline.profile(lstm, torch.randn(2, 10, 32))
+    assert not prof.uncounted_ops
+    t = prof.totals()
+    assert t.matrix_flops == 983_040 + 1_310_720
+    assert t.vector_flops == 2 * 38_400
+    # training: each layer's backward costs 2x its forward
+    train = roofline.profile(lstm, torch.randn(2, 10, 32), mode="training")
+    assert not train.uncounted_ops
+    assert train.totals().flops == 3 * t.flops
+
+
+def test_cudnn_rnn_formula_by_hand():
+    # the CUDA op, called directly (no GPU here): a 1-layer bidirectional GRU, input
+    # 16, hidden 32, 5 steps x 3 batch = 15 rows, biases (weight_stride0 = 4)
+    from roofline.counting.formulas import T, cudnn_rnn, cudnn_rnn_backward
+
+    f32 = torch.float32
+    w = [T((96, 16), f32), T((96, 32), f32), T((96,), f32), T((96,), f32)] * 2
+    args = {
+        "input": T((5, 3, 16), f32),
+        "weight": w,
+        "weight_stride0": 4,
+        "hidden_size": 32,
+        "batch_sizes": [],
+    }
+    c = cudnn_rnn(args, [])
+    # per direction: matrix 2 * 15 * 96 * (16 + 32) = 138,240; vector 15 * (3 * 96 +
+    # 15 * 32) = 15 * 768 = 11,520; two directions
+    assert c.matrix_flops == 2 * 138_240 and c.vector_flops == 2 * 11_520
+    b = cudnn_rnn_backward(args, [])
+    assert b.matrix_flops == 2 * c.matrix_flops and b.vector_flops == 2 * c.vector_flops
+    # a packed sequence: its batch sizes add up to the rows (3 + 3 + 2 + 1 = 9)
+    packed = cudnn_rnn({**args, "input": T((9, 16), f32), "batch_sizes": [3, 3, 2, 1]}, [])
+    assert packed.matrix_flops == 2 * (2 * 9 * 96 * 48)
+
+
 # ----------------------------------------------------------------------------- norms etc.
 
 

@@ -221,6 +221,16 @@ def test_fsdp_unit_of_a_nested_decoder_is_one_layer():
     # (without the split the unit would be all of `model`: 6,528 + 4 x 37,248 =
     # 155,520 params = 622,080 B; a layer's own mlp Sequential sits inside a unit and is
     # not split further)
+    from roofline.memory import fsdp_units
+
+    # the layers hold 148,992 of 161,920 params: layer-wise wrap; the root unit is
+    # embedding + norm + head = 6,400 + 128 + 6,400 = 12,928 params = 51,712 B
+    assert fsdp_units(m) == (51_712, 148_992)
+    # a CNN without such stacks: every row a unit, nothing left to the root
+    cnn = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3))
+    # (the rows are the Sequential's children: conv 8*3*9 + 8 = 224 and conv 16*8*9 +
+    # 16 = 1,168 params -> 4,672 B)
+    assert fsdp_units(cnn) == (0, 4_672)
 
 
 def test_blocks_descend_into_repeated_block_stacks():
@@ -239,6 +249,12 @@ def test_blocks_descend_into_repeated_block_stacks():
     # head are 32000 x 4096 = 131,072,000 each, smaller
     assert largest_unit_bytes(model) == 809_533_440
     assert largest_unit_bytes(model, 2) == 404_766_720
+    # the layers hold 32 x 202,383,360 of 6,738,415,616 parameters (> half): FSDP's
+    # layer-wise wrap, whose root unit is the rest: embedding + head 2 x 131,072,000 +
+    # the final norm 4,096 = 262,148,096 parameters x 4 B = 1,048,592,384 B
+    from roofline.memory import fsdp_units
+
+    assert fsdp_units(model) == (1_048_592_384, 809_533_440)
     # a container of mixed modules that is not the root's only child stays one row
     mixed = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
     assert blocks(mixed) == ["0", "1"]
@@ -433,6 +449,21 @@ def test_fsdp_counts_activations_of_the_forward_backward_peak():
         _hand_estimate, 20 * 10**9, 2, headroom=1.0, unit_params_bytes=250_000_000
     )
     assert fsdp.devices == 4 and fsdp.per_device_bytes == 19 * 10**9
+    # the root unit's parameters stay gathered through the forward too: + 0.5 GB
+    _, fsdp = devices_needed(
+        _hand_estimate,
+        20 * 10**9,
+        2,
+        headroom=1.0,
+        unit_params_bytes=250_000_000,
+        root_params_bytes=500_000_000,
+    )
+    assert fsdp.devices == 4 and fsdp.per_device_bytes == 19_500_000_000
+    # on a 7 GB device no count fits: one sample's 8 GB of activations stay on every
+    # device; the note says so and points at checkpointing
+    _, fsdp = devices_needed(_hand_estimate, 7 * 10**9, 1, headroom=1.0, max_devices=64)
+    assert fsdp.devices is None
+    assert "need 7.45 GiB of 6.52 GiB" in fsdp.note and "--checkpoint" in fsdp.note
 
 
 @pytest.mark.parametrize(

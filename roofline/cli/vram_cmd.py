@@ -438,16 +438,19 @@ def _devices(
                 )
         out.append(d)
     if e.assumptions.mode == "training":
-        unit = 0
-        if spec is not None:
-            unit = _unit_bytes(spec, e)
+        root, unit = _fsdp_units(spec, e) if spec is not None else (0, 0)
         for f, d in zip(fits, out, strict=True):
             if f.fits:
                 continue
             dev = next(x for x in devices if x.key == f.key)
             _progress(f"sizing data-parallel vs sharded training on {dev.name} ...")
             ddp, fsdp = devices_needed(
-                at, dev.memory_bytes, batch, headroom=args.headroom, unit_params_bytes=unit
+                at,
+                dev.memory_bytes,
+                batch,
+                headroom=args.headroom,
+                unit_params_bytes=unit,
+                root_params_bytes=root,
             )
             d["parallel"] = {"ddp": ddp.as_dict(), "fsdp": fsdp.as_dict()}
             lines.append(
@@ -465,9 +468,10 @@ def _plan_text(plan: Any, label: str) -> str:
     return f"{label}: {plan.devices} device(s), batch {plan.per_device_batch} each"
 
 
-def _unit_bytes(spec: Any, e: Any) -> int:
+def _fsdp_units(spec: Any, e: Any) -> tuple[int, int]:
+    """(root unit, largest unit) parameter bytes, at fp32 under AMP (master weights)."""
     from roofline.counting import build_fake
-    from roofline.memory import largest_unit_bytes
+    from roofline.memory import fsdp_units
 
     model, _, _ = build_fake(spec)
-    return largest_unit_bytes(model, 4 if e.assumptions.amp else None)
+    return fsdp_units(model, 4 if e.assumptions.amp else None)

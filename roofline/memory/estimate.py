@@ -931,6 +931,7 @@ def devices_needed(
     *,
     headroom: float = DEFAULT_HEADROOM,
     unit_params_bytes: int = 0,
+    root_params_bytes: int = 0,
     max_devices: int = 4096,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ParallelPlan, ParallelPlan]:
@@ -946,7 +947,9 @@ def devices_needed(
     largest over the step's phases (:attr:`MemoryEstimate.phases`) of the phase's
     sharded bytes divided by N plus its unsharded bytes at ``B/N``, plus, in the
     forward/backward, the full parameters and gradients of the unit being computed and
-    the one prefetched (2 x ``unit_params_bytes`` each). Activations are not sharded,
+    the one prefetched (2 x ``unit_params_bytes`` each) and the root unit's parameters
+    (``root_params_bytes``: what no wrapped unit holds, gathered through the forward, see
+    :func:`fsdp_units`). Activations are not sharded,
     so the forward/backward peak (state / N + activations + gathered units) can need
     more devices than the step peak (state / N), where the replica's ``total`` peaks.
 
@@ -973,7 +976,7 @@ def devices_needed(
             raise MemoryEstimateError(f"{e.name}: the estimate has no phase peaks to shard")
         # each device keeps 1/n of the weights, gradients and optimizer state, and runs
         # the optimizer step (and its temporary) on its shard only; activations stay
-        gathered = 2 * 2 * unit_params_bytes if n > 1 else 0
+        gathered = root_params_bytes + 2 * 2 * unit_params_bytes if n > 1 else 0
         return e.overhead + max(
             math.ceil(p.sharded / n) + p.unsharded + (gathered if p.gathers else 0)
             for p in e.phases
@@ -1002,12 +1005,25 @@ def devices_needed(
                 )
             prev, n = n, n * 2
         e = at(math.ceil(global_batch / max(1, min(limit, global_batch))))
-        note = (
-            f"the model state alone ({binary_bytes(e.model_state)}) exceeds one device; "
-            "replicas cannot shrink it"
-            if name == "ddp"
-            else f"no count up to {limit} fits"
-        )
+        if name == "ddp":
+            note = (
+                f"the model state alone ({binary_bytes(e.model_state)}) exceeds one device; "
+                "replicas cannot shrink it"
+            )
+        else:
+            # what sharding cannot divide: the unsharded bytes of the worst phase at
+            # one sample per device, plus the gathered units
+            floor = e.overhead + max(
+                (p.unsharded + (root_params_bytes + 4 * unit_params_bytes if p.gathers else 0))
+                for p in e.phases
+            )
+            note = f"no count up to {limit} fits"
+            if floor > budget:
+                note = (
+                    f"one sample's activations and temporaries, the gathered units and the "
+                    f"context, which sharding cannot divide, need {binary_bytes(floor)} of "
+                    f"{binary_bytes(budget)}; try activation checkpointing (--checkpoint)"
+                )
         return ParallelPlan(name, None, None, None, note)
 
     return smallest(ddp, "ddp"), smallest(fsdp, "fsdp")
@@ -1033,6 +1049,26 @@ def largest_unit_bytes(model: torch.nn.Module, dtype_bytes: int | None = None) -
         units = [nbytes(b) for b in repeated_blocks(row)]
         best = max(best, nbytes(row) - sum(units), *units)
     return best
+
+
+def fsdp_units(model: torch.nn.Module, dtype_bytes: int | None = None) -> tuple[int, int]:
+    """(root unit, largest unit) parameter bytes of the FSDP wrapping we assume.
+
+    Where stacks of repeated blocks hold at least half the parameters (a transformer's
+    decoder layers), FSDP's layer-wise auto-wrap: each block is a unit, and everything
+    else (embeddings, final norm, head) is the root unit, which stays gathered through
+    the forward. Otherwise (a CNN) each row is a unit (:func:`largest_unit_bytes`) and
+    the root holds nothing of its own.
+    """
+
+    def nbytes(m: torch.nn.Module) -> int:
+        return sum(p.numel() * (dtype_bytes or p.element_size()) for p in m.parameters())
+
+    stacked = [nbytes(b) for b in repeated_blocks(model)]
+    total = nbytes(model)
+    if stacked and 2 * sum(stacked) >= total:
+        return max(0, total - sum(stacked)), max(stacked)
+    return 0, largest_unit_bytes(model, dtype_bytes)
 
 
 def repeated_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:

@@ -548,6 +548,30 @@ def precision_warning(profile: ModelProfile, precision: str) -> str | None:
     )
 
 
+def tf32_warning(profile: ModelProfile, device: Device, c: Ceilings) -> str | None:
+    """A warning when an fp32 analysis holds convolutions to the plain fp32 roof of a GPU
+    on which PyTorch runs them on TF32 tensor cores by default
+    (``torch.backends.cudnn.allow_tf32`` is True; matmuls are not:
+    ``torch.backends.cuda.matmul.allow_tf32`` is False), else None."""
+    tf32 = device.peaks.get("tf32")
+    if c.precision != "fp32" or device.kind != "gpu" or tf32 is None or tf32.pipe != "tensor":
+        return None
+    if tf32.flops_per_s <= 1.2 * c.matrix.flops_per_s:
+        return None
+    conv = sum(o.matrix_flops for o in profile.ops if o.op_class in ("conv", "depthwise_conv"))
+    if not conv:
+        return None
+    share = conv / max(1, sum(o.matrix_flops for o in profile.ops))
+    return (
+        f"PyTorch runs fp32 convolutions on TF32 tensor cores by default "
+        f"(torch.backends.cudnn.allow_tf32): {100 * share:.0f}% of this model's matrix FLOPs "
+        f"are convolutions, whose ceiling on {device.name} is then "
+        f"{tf32.flops_per_s / 1e12:.1f} TFLOP/s, not {c.matrix.flops_per_s / 1e12:.1f}; "
+        f"--precision tf32 models that (it applies TF32 to matmuls too, which PyTorch keeps "
+        f"at fp32 unless torch.backends.cuda.matmul.allow_tf32 is set)"
+    )
+
+
 def analyze(
     profile: ModelProfile,
     device: Device,
@@ -606,9 +630,9 @@ def analyze(
     ]
     totals = _totals(profile, c, layer_rows, total_time)
     warnings = []
-    w = precision_warning(profile, p)
-    if w:
-        warnings.append(w)
+    for w in (precision_warning(profile, p), tf32_warning(profile, device, c)):
+        if w:
+            warnings.append(w)
     if profile.uncounted_ops:
         warnings.append(
             f"{sum(profile.uncounted_ops.values())} ops have no FLOP formula "

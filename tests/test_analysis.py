@@ -258,3 +258,37 @@ def test_real_profile_on_the_3090():
     assert relu.intensity == pytest.approx(16 * 1024 / (2 * 16 * 1024 * 4))
     assert relu.bound == "memory"
     assert a.totals.ridge_point == pytest.approx(35.6e12 / 936e9)  # 3090 fp32 datasheet
+
+
+def test_tf32_warning_for_fp32_convolutions_on_a_tensor_core_gpu():
+    import dataclasses
+
+    # the toy device with a TF32 tensor figure 8x its fp32 plain peak (as an A100:
+    # 156 vs 19.5 TFLOP/s); PyTorch's default cudnn.allow_tf32 puts convs there
+    dev = dataclasses.replace(
+        toy_device(), peaks={**toy_device().peaks, "tf32": Peak(3200.0, "tensor", "made up")}
+    )
+    conv = dataclasses.replace(linear_op(), op="aten.convolution.default", op_class="conv")
+    w = [x for x in analyze(make_profile([conv, linear_op()]), dev).warnings if "TF32" in x]
+    # matrix FLOPs: conv 48 of 96 = 50%
+    assert len(w) == 1 and "50% of this model's matrix FLOPs" in w[0]
+    assert "torch.backends.cudnn.allow_tf32" in w[0] and "--precision tf32" in w[0]
+    # no convolutions, another precision, no TF32 figure, or a CPU: nothing to say
+    assert not [x for x in analyze(make_profile([linear_op()]), dev).warnings if "TF32" in x]
+    assert not [x for x in analyze(make_profile([conv]), dev, "fp16").warnings if "TF32" in x]
+    assert not [x for x in analyze(make_profile([conv]), toy_device()).warnings if "TF32" in x]
+    cpu = dataclasses.replace(dev, kind="cpu")
+    assert not [x for x in analyze(make_profile([conv]), cpu).warnings if "TF32" in x]
+
+
+def test_no_tf32_warning_where_tf32_is_no_faster():
+    # the RTX 3090's dense TF32 tensor figure equals its fp32 plain one (35.6 TFLOP/s)
+    from roofline.devices import get_device
+
+    conv = OpRecord(
+        "aten.convolution.default", "c", "forward", "conv", 10**6, 0, 10**4, 10**4, 0, "float32"
+    )
+    assert not [
+        x for x in analyze(make_profile([conv]), get_device("3090")).warnings if "TF32" in x
+    ]
+    assert [x for x in analyze(make_profile([conv]), get_device("a100")).warnings if "TF32" in x]

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("models", nargs="+", metavar="SPEC", help="model specs (.yaml)")
     from roofline.cli._device_args import add_device_arguments
 
-    add_device_arguments(p, required=True, many=True)
+    add_device_arguments(p, required=True, many=True, allow_all=True)
     p.add_argument(
         "--precision",
         choices=CLI_PRECISIONS,
@@ -44,6 +44,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="FILE", help="write every analysis as JSON")
     p.add_argument("--top", type=positive_int, default=5, help="bottlenecks listed per analysis")
     p.add_argument(
+        "--sort",
+        choices=("input", "time"),
+        default="input",
+        help="order of the rows: as given (default) or fastest roofline time first",
+    )
+    p.add_argument(
+        "--brief",
+        action="store_true",
+        help="the side-by-side table only, without each analysis's summary",
+    )
+    p.add_argument(
         "--force", action="store_true", help="overwrite output files not written by roofline"
     )
     p.set_defaults(run=run)
@@ -51,20 +62,36 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roofline.analysis import analyze
-    from roofline.cli._device_args import devices_from_args
+    from roofline.cli._device_args import ALL_DEVICES, devices_from_args
     from roofline.counting import profile_spec
+    from roofline.errors import AnalysisError
     from roofline.report.output import write_json, write_text
     from roofline.report.text import analysis_summary, compare_table
 
-    devices = devices_from_args(args)
+    devices = devices_from_args(args, allow_all=True)
+    every = any(n.strip().lower() == ALL_DEVICES for n in args.gpus)
     analyses = []
+    skipped: dict[str, str] = {}
     for spec_path in args.models:
         ns = SimpleNamespace(**{**vars(args), "spec": spec_path})
         spec = load_from_args(ns)  # type: ignore[arg-type]
         print(f"profiling {spec.name} ...", file=sys.stderr)
         prof = profile_spec(spec)
         for dev in devices:
-            analyses.append(analyze(prof, dev, args.precision, args.depth))
+            try:
+                analyses.append(analyze(prof, dev, args.precision, args.depth))
+            except AnalysisError as exc:
+                if not every:  # a device the user named: its error is the answer
+                    raise
+                skipped[dev.name] = str(exc)
+    if skipped:
+        print(
+            f"skipped {len(skipped)} device(s) without a {args.precision} figure: "
+            + ", ".join(skipped),
+            file=sys.stderr,
+        )
+    if args.sort == "time":
+        analyses.sort(key=lambda a: a.totals.time_s)
     if len(analyses) < 2:
         raise RooflineError("compare needs at least two analyses: give two specs or two --gpu")
     # files first, so a reader that stops early (`| head`) cannot cost the user them
@@ -83,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         "time: sum of per-op roofline times (eager, one kernel per op); plain time: the whole "
         "model as one kernel, max(FLOPs / peak, bytes / bandwidth); ratios against the first row"
     )
+    if args.brief:
+        return 0
     for a in analyses:
         print()
         print(f"== {a.model} on {a.device.name}")

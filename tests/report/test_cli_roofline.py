@@ -74,6 +74,30 @@ def test_profile_gpu_json_csv_html(spec, tmp_path, capsys):
     assert main([*argv, "--html", str(h)]) == 0
 
 
+def test_compare_every_device_fastest_first(spec, tmp_path, capsys):
+    from roofline.devices import all_devices
+
+    j = tmp_path / "all.json"
+    argv = ["compare", str(spec), "--gpu", "all", "--sort", "time", "--brief", "--json", str(j)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "== " not in out  # --brief: the table only
+    analyses = json.loads(j.read_text())["analyses"]
+    assert len(analyses) == len(all_devices())  # every device has an fp32 figure
+    times = [a["totals"]["time_s"] for a in analyses]
+    assert times == sorted(times)
+    # bf16: the devices without a figure are skipped, and said so on stderr
+    assert main([*argv[:-2], "--precision", "bf16", "--json", str(j)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped" in err and "without a bf16 figure" in err and "GTX 1080 Ti" in err
+    n_bf16 = len(json.loads(j.read_text())["analyses"])
+    assert 0 < n_bf16 < len(all_devices())
+    # a device the user names keeps its one-line error
+    assert (
+        main(["compare", str(spec), "--gpu", "1080ti", "--gpu", "a100", "--precision", "bf16"]) == 2
+    )
+
+
 def test_compare_two_specs(spec, tmp_path, capsys):
     other = tmp_path / "tiny4.yaml"
     other.write_text(TINY_SPEC.replace("[2, 3, 8, 8]", "[4, 3, 8, 8]").replace("TinyCNN", "Tiny4"))

@@ -248,3 +248,18 @@ def _argparse_exit_as_return(monkeypatch):
     globals()["main"] = wrapped
     yield
     globals()["main"] = real
+
+
+def test_fsdp_units_follow_the_stored_dtype(spec):
+    # TinyCNN: conv 8*3*9 + 8 = 224, BN 16, linear 128*10 + 10 = 1,290 params; no
+    # repeated stacks, so every row is a unit and the largest is the linear: 1,290 x
+    # 4 B = 5,160 B in fp32, x 2 B = 2,580 B in bf16 (the model is built in fp32 either
+    # way); under AMP the fp32 master weights are what is gathered
+    from roofline.cli.vram_cmd import _fsdp_units
+    from roofline.memory import estimate_from_spec
+    from roofline.spec import load_spec
+
+    s = load_spec(spec)
+    for dtype, amp, unit in (("fp32", False, 5_160), ("bf16", False, 2_580), (None, True, 5_160)):
+        e = estimate_from_spec(s, batch=1, dtype=dtype, amp=amp, mode="training")
+        assert _fsdp_units(s, e) == (0, unit)

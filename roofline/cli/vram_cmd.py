@@ -469,9 +469,14 @@ def _plan_text(plan: Any, label: str) -> str:
 
 
 def _fsdp_units(spec: Any, e: Any) -> tuple[int, int]:
-    """(root unit, largest unit) parameter bytes, at fp32 under AMP (master weights)."""
+    """(root unit, largest unit) parameter bytes at the estimate's stored dtype (fp32
+    master weights under AMP; the spec's model is built at its own dtype)."""
+    import torch
+
     from roofline.counting import build_fake
     from roofline.memory import fsdp_units
+    from roofline.units import parse_dtype
 
     model, _, _ = build_fake(spec)
-    return fsdp_units(model, 4 if e.assumptions.amp else None)
+    stored = torch.empty((), dtype=parse_dtype(e.assumptions.dtype), device="meta")
+    return fsdp_units(model, stored.element_size())

@@ -296,7 +296,8 @@ def _conv_class(x: T, w: T, groups: int, transposed: bool) -> str:
     return "conv"
 
 
-def _conv_dims(x: T, w: T, out: T, groups: int) -> dict[str, int]:
+def _conv_dims(x: T, w: T, out: T, groups: int, stride: Any = 1) -> dict[str, int]:
+    strides = stride if isinstance(stride, list | tuple) else [stride]
     return {
         "n": x.shape[0],
         "c_in": x.shape[1],
@@ -305,6 +306,7 @@ def _conv_dims(x: T, w: T, out: T, groups: int) -> dict[str, int]:
         "out_spatial": math.prod(out.shape[2:]),
         "in_spatial": math.prod(x.shape[2:]),
         "groups": groups,
+        "stride": max((int(s) for s in strides), default=1),
     }
 
 
@@ -321,7 +323,7 @@ def convolution(a: Args, out: Sequence[Any]) -> Cost:
         matrix_flops=2 * macs,
         vector_flops=bias,
         op_class=_conv_class(x, w, groups, transposed),
-        dims=_conv_dims(x, w, o, groups),
+        dims=_conv_dims(x, w, o, groups, a.get("stride", 1)),
     )
 
 
@@ -342,7 +344,7 @@ def convolution_backward(a: Args, out: Sequence[Any]) -> Cost:
         matrix_flops=matrix,
         vector_flops=vector,
         op_class=_conv_class(x, w, groups, transposed),
-        dims=_conv_dims(x, w, g, groups),
+        dims=_conv_dims(x, w, g, groups, a.get("stride", 1)),
     )
 
 
@@ -582,10 +584,17 @@ def mkldnn_rnn_layer_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(2 * f.matrix_flops, 2 * f.vector_flops, "gemm", dims=f.dims)
 
 
-def _cudnn_layers(a: Args) -> list[tuple[T, T]]:
+def _cudnn_layers(a: Args) -> list[tuple[T, T, T | None]]:
+    """(W_ih, W_hh, W_hr or None) per layer and direction. A group holds
+    ``weight_stride0`` tensors: W_ih, W_hh, then b_ih, b_hh with biases, then W_hr with
+    an LSTM projection (``proj_size``): 2, 3, 4 or 5 tensors."""
     weights = [w for w in a["weight"] if isinstance(w, T)]
     stride = int(a["weight_stride0"]) or 2
-    return [(weights[i], weights[i + 1]) for i in range(0, len(weights) - 1, stride)]
+    out: list[tuple[T, T, T | None]] = []
+    for i in range(0, len(weights) - 1, stride):
+        group = weights[i : i + stride]
+        out.append((group[0], group[1], group[-1] if stride in (3, 5) else None))
+    return out
 
 
 @register("aten._cudnn_rnn")
@@ -595,13 +604,14 @@ def cudnn_rnn(a: Args, out: Sequence[Any]) -> Cost:
     (``W_ih``, ``W_hh``) pairs of the weight list (``weight_stride0`` tensors each)."""
     hidden = int(a["hidden_size"])
     rows = _rnn_rows(a["input"], a.get("batch_sizes") or ())
-    biases = int(a["weight_stride0"]) == 4
-    parts = [
-        rnn_layer_cost(
-            rows, wi.shape[1], wh.shape[1], hidden, max(1, wi.shape[0] // hidden), biases
-        )
-        for wi, wh in _cudnn_layers(a)
-    ]
+    biases = int(a["weight_stride0"]) in (4, 5)
+    parts = []
+    for wi, wh, wr in _cudnn_layers(a):
+        gates = max(1, wi.shape[0] // hidden)
+        part = rnn_layer_cost(rows, wi.shape[1], wh.shape[1], hidden, gates, biases)
+        if wr is not None:  # the projection h = W_hr·h (P x H) after each step
+            part = replace(part, matrix_flops=part.matrix_flops + 2 * rows * wr.numel)
+        parts.append(part)
     if not parts:
         return Cost(op_class="gemm")
     return replace(_add_costs(*parts, op_class="gemm"), dims=parts[0].dims)

@@ -151,7 +151,8 @@ def curve_from_samples(samples: Sequence[tuple[float, float]]) -> CurveFit:
 @dataclass(frozen=True)
 class CostCurve:
     """Seconds per byte against a size in bytes: linear in log(size) between samples,
-    the end values beyond them. Used for the cost of a freshly allocated output."""
+    the last value beyond them, and nothing below the smallest (small allocations come
+    from memory the allocator keeps). Used for the cost of a freshly allocated output."""
 
     sizes: tuple[float, ...] = ()
     per_byte_s: tuple[float, ...] = ()
@@ -161,7 +162,10 @@ class CostCurve:
             return 0.0
         x = math.log(max(nbytes, 1.0))
         xs = [math.log(s) for s in self.sizes]
-        if x <= xs[0]:
+        if x < xs[0]:
+            # below the smallest size measured the allocator reuses its heap: no cost
+            return 0.0
+        if x == xs[0]:
             c = self.per_byte_s[0]
         elif x >= xs[-1]:
             c = self.per_byte_s[-1]
@@ -303,8 +307,12 @@ def op_size(op_class: str, dims: Mapping[str, int], flops: float) -> tuple[float
         groups = max(dims.get("groups", 1), 1)
         kernel = dims.get("kernel", 1)
         if op_class == "depthwise_conv":
-            # strided depthwise kernels take slower code paths: a separate axis
-            strided = dims.get("in_spatial", spatial) > spatial
+            # strided depthwise kernels take slower code paths: a separate axis (older
+            # profiles without a stride: a smaller output than input)
+            if "stride" in dims:
+                strided = dims["stride"] > 1
+            else:
+                strided = dims.get("in_spatial", spatial) > spatial
             return (n * spatial, dims["c_out"], kernel, 8.0 if strided else 1.0)
         k = dims.get("c_in", 1) // groups * kernel
         # 1x1 vs larger kernels take different code paths: a separate axis (2^3 apart)
@@ -627,6 +635,7 @@ def fit_matrix(
                 "kernel": kernel * kernel,
                 "out_spatial": out_hw * out_hw,
                 "in_spatial": hw * hw,
+                "stride": stride,
             },
             fl,
         )
@@ -892,6 +901,7 @@ PER_OP_RANGE = (0.0, 1e-4)
 
 def fit_network_terms(
     rows: Sequence[tuple[float, float, int, float]],
+    per_op: bool = True,
 ) -> tuple[float, float]:
     """The in-network factor ``f`` and per-op overhead ``c`` from synthetic networks.
 
@@ -900,7 +910,9 @@ def fit_network_terms(
     ``f`` and ``c`` minimise the squared *relative* error Σ ((f·K + c·N − (T − O)) / T)²
     (the 2×2 normal equations), then are clamped to :data:`FACTOR_RANGE` and
     :data:`PER_OP_RANGE`; when ``c`` is clamped, ``f`` is refitted alone. With fewer
-    than two rows, or rows that cannot separate the two, ``c`` is 0.
+    than two rows, or rows that cannot separate the two, or ``per_op`` False (CUDA: the
+    host's per-op cost hides under kernels still running, ``max(kernel, launch)``, so it
+    is not additive), ``c`` is 0.
     """
     pts = [(k / t, n / t, (t - o) / t) for k, o, n, t in rows if t > 0 and k > 0]
     if not pts:
@@ -918,7 +930,7 @@ def fit_network_terms(
     say = sum(a * y for a, _, y in pts)
     sby = sum(b * y for _, b, y in pts)
     det = saa * sbb - sab * sab
-    if len(pts) >= 2 and det > 1e-12 * max(saa * sbb, 1e-300):
+    if per_op and len(pts) >= 2 and det > 1e-12 * max(saa * sbb, 1e-300):
         f = (say * sbb - sby * sab) / det
         c = (saa * sby - sab * say) / det
     else:
@@ -976,8 +988,11 @@ def fit_context(
         net = net.eval()
         prof = count_profile(net, (x,))
         pred = predict(prof, neutral, efficiency=base)
-        overhead = sum(o.overhead_s for o in pred.ops) + pred.module_overhead_s
-        kernel = sum((o.predicted_s or 0.0) - o.overhead_s for o in pred.ops)
+        # the factor scales kernel time only: the fresh-output cost, which the
+        # prediction adds unscaled, goes with the overheads
+        fresh = sum(o.fresh_s for o in pred.ops)
+        overhead = sum(o.overhead_s for o in pred.ops) + pred.module_overhead_s + fresh
+        kernel = sum((o.predicted_s or 0.0) - o.overhead_s - o.fresh_s for o in pred.ops)
         net, xd = net.to(dev), x.to(dev)
         with torch.inference_mode():
             t = time_region(
@@ -988,7 +1003,7 @@ def fit_context(
             rows.append((kernel, overhead, len(pred.ops), t))
     if not rows:
         return (1.0, 1.0, 0.0), ratios
-    f, c = fit_network_terms(rows)
+    f, c = fit_network_terms(rows, per_op=not model.async_launch)
     return (f, f, c), ratios
 
 

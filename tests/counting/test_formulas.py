@@ -192,6 +192,17 @@ def test_cudnn_rnn_formula_by_hand():
     assert c.matrix_flops == 2 * 138_240 and c.vector_flops == 2 * 11_520
     b = cudnn_rnn_backward(args, [])
     assert b.matrix_flops == 2 * c.matrix_flops and b.vector_flops == 2 * c.vector_flops
+    # an LSTM with a projection (proj_size 16, hidden 64, input 32; 20 rows): groups of
+    # 5 tensors (W_ih, W_hh 256 x 16, b_ih, b_hh, W_hr 16 x 64). Matrix 2 * 20 * 256 *
+    # (32 + 16) = 491,520 + the projection 2 * 20 * 1,024 = 40,960; vector 20 * (3 * 256
+    # + 18 * 64) = 38,400 (the biases are there)
+    proj = [T((256, 32), f32), T((256, 16), f32), T((256,), f32), T((256,), f32)]
+    proj.append(T((16, 64), f32))
+    p = cudnn_rnn(
+        {**args, "input": T((20, 32), f32), "weight": proj, "weight_stride0": 5, "hidden_size": 64},
+        [],
+    )
+    assert (p.matrix_flops, p.vector_flops) == (532_480, 38_400)
     # a packed sequence: its batch sizes add up to the rows (3 + 3 + 2 + 1 = 9)
     packed = cudnn_rnn({**args, "input": T((9, 16), f32), "batch_sizes": [3, 3, 2, 1]}, [])
     assert packed.matrix_flops == 2 * (2 * 9 * 96 * 48)

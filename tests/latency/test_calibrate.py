@@ -51,6 +51,10 @@ def test_op_size_of_a_conv_by_hand():
     # a 14x14 input to a 7x7 output is strided: flag 8
     assert op_size("depthwise_conv", {**dw, "in_spatial": 196}, 0) == (49, 32, 25, 8.0)
     assert op_size("depthwise_conv", {**dw, "in_spatial": 49}, 0) == (49, 32, 25, 1.0)
+    # with the stride recorded, a 'valid' (unpadded) stride-1 conv, whose output is
+    # smaller than its input, is not taken for a strided one
+    assert op_size("depthwise_conv", {**dw, "in_spatial": 81, "stride": 1}, 0)[3] == 1.0
+    assert op_size("depthwise_conv", {**dw, "in_spatial": 196, "stride": 2}, 0)[3] == 8.0
     assert op_size("gemm", {"b": 3, "m": 4, "n": 5, "k": 6}, 0) == (12, 5, 6)
     side = op_size("gemm", {}, 2 * 8**3)
     assert [round(v) for v in side] == [8, 8, 8]
@@ -131,3 +135,18 @@ def test_cost_curve_from_samples_clamps_noise_and_is_monotone():
     assert c.seconds(1e6) == 0.0
     assert c.seconds(2e6) == pytest.approx(1e-3)
     assert c.seconds(4e6) == pytest.approx(1e-3)
+
+
+def test_fit_network_terms_by_hand():
+    from roofline.latency.calibrate import fit_network_terms
+
+    # rows made by T = f*K + O + c*N with f = 1.5, c = 2 µs: the fit recovers both
+    rows = [
+        (k, o, n, 1.5 * k + o + 2e-6 * n)
+        for k, o, n in ((1e-3, 1e-4, 50), (4e-3, 2e-4, 80), (2e-3, 5e-4, 400), (8e-3, 1e-4, 120))
+    ]
+    f, c = fit_network_terms(rows)
+    assert f == pytest.approx(1.5) and c == pytest.approx(2e-6)
+    # without the per-op term (CUDA), c is 0 and f alone absorbs what it can
+    f0, c0 = fit_network_terms(rows, per_op=False)
+    assert c0 == 0.0 and f0 > 1.5

@@ -558,7 +558,8 @@ def tf32_warning(profile: ModelProfile, device: Device, c: Ceilings) -> str | No
         return None
     if tf32.flops_per_s <= 1.2 * c.matrix.flops_per_s:
         return None
-    conv = sum(o.matrix_flops for o in profile.ops if o.op_class in ("conv", "depthwise_conv"))
+    # dense convolutions only: cuDNN runs depthwise ones on the plain pipes
+    conv = sum(o.matrix_flops for o in profile.ops if o.op_class == "conv")
     if not conv:
         return None
     share = conv / max(1, sum(o.matrix_flops for o in profile.ops))

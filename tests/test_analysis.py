@@ -275,6 +275,9 @@ def test_tf32_warning_for_fp32_convolutions_on_a_tensor_core_gpu():
     assert "torch.backends.cudnn.allow_tf32" in w[0] and "--precision tf32" in w[0]
     # no convolutions, another precision, no TF32 figure, or a CPU: nothing to say
     assert not [x for x in analyze(make_profile([linear_op()]), dev).warnings if "TF32" in x]
+    # depthwise convolutions run on the plain pipes: not counted, nothing to say
+    dw = dataclasses.replace(conv, op_class="depthwise_conv")
+    assert not [x for x in analyze(make_profile([dw]), dev).warnings if "TF32" in x]
     assert not [x for x in analyze(make_profile([conv]), dev, "fp16").warnings if "TF32" in x]
     assert not [x for x in analyze(make_profile([conv]), toy_device()).warnings if "TF32" in x]
     cpu = dataclasses.replace(dev, kind="cpu")

@@ -560,28 +560,34 @@ def _rnn_rows(x: T, batch_sizes: Sequence[int]) -> int:
     return int(sum(batch_sizes)) if batch_sizes else math.prod(x.shape[:-1])
 
 
+def _mkldnn_layer(a: Args, w_ih: str, w_hh: str) -> Cost:
+    # the gate count is W_ih's rows / hidden; the weights' argument names differ
+    # between the forward and the backward schema
+    wi, wh = a[w_ih], a[w_hh]
+    hidden = int(a["hidden_size"])
+    gates = max(1, wi.shape[0] // hidden)
+    rows = _rnn_rows(a["input"], a.get("batch_sizes") or ())
+    return rnn_layer_cost(rows, wi.shape[1], wh.shape[1], hidden, gates, bool(a["has_biases"]))
+
+
+def _backward_of(forward: Cost) -> Cost:
+    """A recurrent layer's backward: the input gradient (through ``W_ih`` and, step by
+    step, ``W_hh``) and the weight gradients each cost the forward's matrix FLOPs, so
+    2x; the gates' elementwise backward is taken as 2x the forward's."""
+    return Cost(2 * forward.matrix_flops, 2 * forward.vector_flops, "gemm", dims=forward.dims)
+
+
 @register("aten.mkldnn_rnn_layer")
 def mkldnn_rnn_layer(a: Args, out: Sequence[Any]) -> Cost:
     """oneDNN's fused recurrent layer (``nn.LSTM`` on the CPU): one layer, one
-    direction, :func:`rnn_layer_cost`; the gate count is ``W_ih``'s rows / hidden."""
-    x, w_ih, w_hh = a["input"], a["weight0"], a["weight1"]
-    hidden = int(a["hidden_size"])
-    gates = max(1, w_ih.shape[0] // hidden)
-    rows = _rnn_rows(x, a.get("batch_sizes") or ())
-    return rnn_layer_cost(rows, w_ih.shape[1], w_hh.shape[1], hidden, gates, bool(a["has_biases"]))
+    direction, :func:`rnn_layer_cost`."""
+    return _mkldnn_layer(a, "weight0", "weight1")
 
 
 @register("aten.mkldnn_rnn_layer_backward")
 def mkldnn_rnn_layer_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Backward of :func:`mkldnn_rnn_layer`: the input gradient (through ``W_ih`` and,
-    step by step, ``W_hh``) and the weight gradients each cost the forward's matrix
-    FLOPs, so 2x; the gates' elementwise backward is taken as 2x the forward's."""
-    x, w_ih, w_hh = a["input"], a["weight1"], a["weight2"]
-    hidden = int(a["hidden_size"])
-    gates = max(1, w_ih.shape[0] // hidden)
-    rows = _rnn_rows(x, a.get("batch_sizes") or ())
-    f = rnn_layer_cost(rows, w_ih.shape[1], w_hh.shape[1], hidden, gates, bool(a["has_biases"]))
-    return Cost(2 * f.matrix_flops, 2 * f.vector_flops, "gemm", dims=f.dims)
+    """Backward of :func:`mkldnn_rnn_layer` (:func:`_backward_of`)."""
+    return _backward_of(_mkldnn_layer(a, "weight1", "weight2"))
 
 
 def _cudnn_layers(a: Args) -> list[tuple[T, T, T | None]]:
@@ -619,10 +625,8 @@ def cudnn_rnn(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten._cudnn_rnn_backward")
 def cudnn_rnn_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Backward of :func:`cudnn_rnn`: 2x its matrix and vector FLOPs (input and weight
-    gradients), as :func:`mkldnn_rnn_layer_backward`."""
-    f = cudnn_rnn(a, out)
-    return Cost(2 * f.matrix_flops, 2 * f.vector_flops, "gemm", dims=f.dims)
+    """Backward of :func:`cudnn_rnn` (:func:`_backward_of`)."""
+    return _backward_of(cudnn_rnn(a, out))
 
 
 # --------------------------------------------------------------------------- norms

@@ -471,33 +471,27 @@ def predict_op(
     if eff is None:
         return OpPrediction(index, op.op, op.module, op.op_class, naive, None)
     cls = op.op_class
-    parts = components(op)
-    launches = 1
-    if parts is None:
-        compute, memory, rate, mem_rate = _kernel(
-            eff, cls, op.matrix_flops, op.vector_flops, op.bytes, op.dims, vector_peak
+    # an ordinary op is one kernel; a fused fast path is the kernels it runs
+    parts = components(op) or (Component(cls, op.matrix_flops, op.vector_flops, op.bytes, op.dims),)
+    compute = memory = kernel = 0.0
+    for part in parts:
+        c, m, rate, mem_rate = _kernel(
+            eff,
+            part.op_class,
+            part.matrix_flops,
+            part.vector_flops,
+            part.bytes,
+            part.dims,
+            vector_peak,
         )
-        factor = eff.context_factor if cls in MATRIX_CLASSES else eff.memory_context_factor
-        compute *= factor
-        memory *= factor
-        kernel = max(compute, memory)
-    else:
-        launches = len(parts)
-        compute = memory = kernel = 0.0
-        for part in parts:
-            c, m, _r, _mr = _kernel(
-                eff,
-                part.op_class,
-                part.matrix_flops,
-                part.vector_flops,
-                part.bytes,
-                part.dims,
-                vector_peak,
-            )
-            f = eff.context_factor if part.op_class in MATRIX_CLASSES else eff.memory_context_factor
-            compute += f * c
-            memory += f * m
-            kernel += f * max(c, m)
+        factor = (
+            eff.context_factor if part.op_class in MATRIX_CLASSES else eff.memory_context_factor
+        )
+        compute += factor * c
+        memory += factor * m
+        kernel += factor * max(c, m)
+    launches = len(parts)
+    if launches > 1:
         factor = eff.context_factor
         # effective rates of the whole op, for the efficiency shown in the tags
         rate = op.matrix_flops * factor / compute if compute and op.matrix_flops else None

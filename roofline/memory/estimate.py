@@ -1029,6 +1029,11 @@ def devices_needed(
     return smallest(ddp, "ddp"), smallest(fsdp, "fsdp")
 
 
+def _param_bytes(m: torch.nn.Module, dtype_bytes: int | None) -> int:
+    """Bytes of ``m``'s parameters, at ``dtype_bytes`` each if given."""
+    return sum(p.numel() * (dtype_bytes or p.element_size()) for p in m.parameters())
+
+
 def largest_unit_bytes(model: torch.nn.Module, dtype_bytes: int | None = None) -> int:
     """Parameter bytes of the largest FSDP wrapping unit we assume.
 
@@ -1039,15 +1044,12 @@ def largest_unit_bytes(model: torch.nn.Module, dtype_bytes: int | None = None) -
     norms) is one more unit.
     """
 
-    def nbytes(m: torch.nn.Module) -> int:
-        return sum(p.numel() * (dtype_bytes or p.element_size()) for p in m.parameters())
-
     mods = dict(model.named_modules())
     best = 0
     for name in blocks(model):
         row = mods[name]
-        units = [nbytes(b) for b in repeated_blocks(row)]
-        best = max(best, nbytes(row) - sum(units), *units)
+        units = [_param_bytes(b, dtype_bytes) for b in repeated_blocks(row)]
+        best = max(best, _param_bytes(row, dtype_bytes) - sum(units), *units)
     return best
 
 
@@ -1061,11 +1063,8 @@ def fsdp_units(model: torch.nn.Module, dtype_bytes: int | None = None) -> tuple[
     the root holds nothing of its own.
     """
 
-    def nbytes(m: torch.nn.Module) -> int:
-        return sum(p.numel() * (dtype_bytes or p.element_size()) for p in m.parameters())
-
-    stacked = [nbytes(b) for b in repeated_blocks(model)]
-    total = nbytes(model)
+    stacked = [_param_bytes(b, dtype_bytes) for b in repeated_blocks(model)]
+    total = _param_bytes(model, dtype_bytes)
     if stacked and 2 * sum(stacked) >= total:
         return max(0, total - sum(stacked)), max(stacked)
     return 0, largest_unit_bytes(model, dtype_bytes)

@@ -27,13 +27,14 @@ per device in the measured-ceilings cache, under ``extra["efficiency"]``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -225,6 +226,11 @@ class EfficiencyModel:
     #: size (CPU: allocations beyond the C allocator's mmap threshold get new pages
     #: that fault on first touch; CUDA: ~0 behind the caching allocator)
     fresh: CostCurve = field(default_factory=CostCurve)
+    #: CUDA: the host's time to issue one op of each class (Python binding, dispatcher,
+    #: library set-up such as cuDNN's plan lookup, the launch itself), measured while
+    #: the GPU is busy so that only the host's share is timed; a class without an entry
+    #: costs ``launch_overhead_s``. Empty on the CPU, where issuing and running are serial
+    host_s: Mapping[str, float] = field(default_factory=dict)
     threads: int = 1
     measured_at: str = ""
     torch_version: str = ""
@@ -234,6 +240,10 @@ class EfficiencyModel:
     def compute_rate(self, op_class: str, size: Sequence[float]) -> float | None:
         fit = self.matrix.get(op_class)
         return fit.rate(size) if fit else None
+
+    def host_cost(self, op_class: str) -> float:
+        """Seconds the host spends issuing one op of ``op_class``."""
+        return self.host_s.get(op_class, self.launch_overhead_s)
 
     def memory_rate(self, op_class: str, nbytes: float) -> float:
         fit = self.memory.get(op_class) or self.memory.get("elementwise")
@@ -253,6 +263,7 @@ class EfficiencyModel:
             "memory_context_factor": self.memory_context_factor,
             "network_op_overhead_s": self.network_op_overhead_s,
             "fresh": self.fresh.as_dict(),
+            "host_s": dict(self.host_s),
             "threads": self.threads,
             "measured_at": self.measured_at,
             "torch_version": self.torch_version,
@@ -279,6 +290,7 @@ class EfficiencyModel:
                 memory_context_factor=float(d.get("memory_context_factor", 1.0)),
                 network_op_overhead_s=float(d.get("network_op_overhead_s", 0.0)),
                 fresh=CostCurve.from_dict(d.get("fresh", {})),
+                host_s={str(k): float(v) for k, v in d.get("host_s", {}).items()},
                 threads=int(d.get("threads", 1)),
                 measured_at=str(d.get("measured_at", "")),
                 torch_version=str(d.get("torch_version", "")),
@@ -358,6 +370,133 @@ def _median_time(
         samples.append((clock() - t0) / inner)
     samples.sort()
     return samples[(len(samples) - 1) // 4]
+
+
+class GpuEvent(Protocol):
+    """What :class:`QueueTimer` needs of a CUDA event (``torch.cuda.Event``)."""
+
+    def record(self) -> None: ...
+
+    def elapsed_time(self, end: Any) -> float: ...  #: milliseconds
+
+
+@dataclass
+class QueueTimer:
+    """The GPU's time for an op, and the host's time to issue it, measured apart.
+
+    A loop of small kernels timed by the wall clock measures whichever is slower, the
+    host issuing them or the GPU running them. Here a busy-wait kernel (``sleep``)
+    holds the GPU while the host enqueues ``inner`` calls, so the CUDA events around
+    them time the GPU alone, with the launch queue full (as in a GPU-bound network),
+    and the host clock around the loop times the host alone. The busy-wait is made to
+    outlast the enqueueing (checked on every sample; doubled and retried when the host
+    was slower), so the GPU never idles between the events.
+    """
+
+    sleep: Callable[[float], None]  #: enqueue a GPU busy-wait of about this many seconds
+    event: Callable[[], GpuEvent]  #: a new timing event
+    sync: Sync
+    clock: Callable[[], float] = time.perf_counter
+    #: calls per sample at most (well under the ~1000 launches a CUDA queue holds)
+    inner_max: int = 200
+    target_s: float = 2e-3
+
+    def time(self, fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+        """(GPU seconds per call: lower quartile, host seconds per call: median)."""
+        fn()
+        self.sync()
+        t0 = self.clock()
+        fn()
+        issue = self.clock() - t0
+        self.sync()
+        once = max(self.clock() - t0, 1e-7)
+        inner = max(1, min(self.inner_max, int(self.target_s / once)))
+        cover = 2.0 * inner * max(issue, 1e-6) + 2e-4
+        gpu: list[float] = []
+        host: list[float] = []
+        for _ in range(max(1, repeat)):
+            for attempt in range(4):
+                self.sync()
+                ts = self.clock()
+                self.sleep(cover)
+                start, end = self.event(), self.event()
+                start.record()
+                th = self.clock()
+                for _ in range(inner):
+                    fn()
+                te = self.clock()
+                end.record()
+                self.sync()
+                if te - ts < cover or attempt == 3:
+                    break
+                cover = 2.0 * (te - ts)
+            gpu.append(start.elapsed_time(end) / 1e3 / inner)
+            host.append((te - th) / inner)
+        gpu.sort()
+        return gpu[(len(gpu) - 1) // 4], statistics.median(host)
+
+
+def cuda_queue_timer(dev: torch.device, sync: Sync) -> QueueTimer:
+    """A :class:`QueueTimer` on a CUDA device: ``torch.cuda._sleep`` (a spin of N GPU
+    clock cycles) converted to seconds by timing it with events once."""
+    with torch.cuda.device(dev):
+
+        def event() -> GpuEvent:
+            return torch.cuda.Event(enable_timing=True)  # type: ignore[return-value]
+
+        spin = getattr(torch.cuda, "_sleep", None)
+        if spin is None:  # pragma: no cover - every CUDA build since 1.x has it
+            return QueueTimer(lambda _s: None, event, sync)
+        cycles = 2_000_000
+        per_s = 0.0
+        for _ in range(3):
+            a, b = event(), event()
+            a.record()
+            spin(cycles)
+            b.record()
+            sync()
+            per_s = max(per_s, cycles / max(a.elapsed_time(b) / 1e3, 1e-9))
+    return QueueTimer(lambda s: spin(max(1, int(s * per_s))), event, sync)
+
+
+@dataclass
+class Bench:
+    """How a microbenchmark's kernel time is obtained.
+
+    CPU (no ``queue``): issuing and running are serial, so the kernel time is the
+    loop time (:func:`_median_time`) minus the per-op overhead the prediction adds
+    back. CUDA (``queue``): the GPU time from :class:`QueueTimer`; the host's issue
+    time of each call is collected per op class (:attr:`host`) for
+    ``EfficiencyModel.host_s``. Both subtract the fresh-output cost of the result,
+    which the prediction also adds back, and never let the subtraction eat more than
+    90% of a sample (rates stay finite).
+    """
+
+    repeat: int
+    sync: Sync = _nosync
+    launch: float = 0.0
+    fresh: CostCurve = field(default_factory=CostCurve)
+    queue: QueueTimer | None = None
+    host: dict[str, list[float]] = field(default_factory=dict)
+
+    def raw(self, fn: Callable[[], object], op_class: str | None = None) -> float:
+        """Seconds per call: the loop time (CPU) or the GPU time (CUDA)."""
+        if self.queue is None:
+            return _median_time(fn, self.repeat, self.sync)
+        gpu, host = self.queue.time(fn, self.repeat)
+        if op_class:
+            self.host.setdefault(op_class, []).append(host)
+        return gpu
+
+    def kernel(self, fn: Callable[[], object], op_class: str, out_bytes: float) -> float:
+        """Seconds of kernel work per call, net of what the prediction adds back."""
+        t = self.raw(fn, op_class)
+        overhead = self.fresh.seconds(out_bytes) + (0.0 if self.queue else self.launch)
+        return max(t - overhead, 0.1 * t, 1e-9)
+
+    def host_costs(self) -> dict[str, float]:
+        """Median issue time per op class (CUDA), for ``EfficiencyModel.host_s``."""
+        return {k: statistics.median(v) for k, v in sorted(self.host.items()) if v}
 
 
 @dataclass(frozen=True)
@@ -441,7 +580,7 @@ CUDA_FULL = Grid(
     attn_bh=(12, 96, 384),
     mem_elems=tuple(4**i for i in range(5, 16)),
     max_flops=2e12,
-    repeat=10,
+    repeat=6,
     se_c=(64, 240, 960),
     se_n=(1, 32),
     fresh_elems=(2**20, 2**24, 2**27),
@@ -466,22 +605,25 @@ CUDA_QUICK = Grid(
 )
 
 
-def _rate(work: float, t: float, overhead: float) -> float:
-    # never let the overhead eat more than 90% of a sample: rates stay finite
-    return work / max(t - overhead, 0.1 * t, 1e-9)
-
-
-def measure_overheads(dev: torch.device, repeat: int, sync: Sync = _nosync) -> tuple[float, float]:
-    """(per-op overhead, per-module-call overhead) in seconds."""
+def measure_overheads(
+    dev: torch.device, repeat: int, sync: Sync = _nosync, queue: QueueTimer | None = None
+) -> tuple[float, float]:
+    """(per-op overhead, per-module-call overhead) in seconds. The per-op overhead is
+    a tiny ``add``'s loop time on the CPU; on CUDA (``queue``) the host's time to
+    issue it, the GPU held busy meanwhile. A module call runs no kernel: its Python
+    cost is the loop time of a chain of ``nn.Identity`` either way."""
     x = torch.randn(8, device=dev)
-    op = _median_time(lambda: torch.add(x, 1.0), repeat * 3, sync, target_s=5e-3)
+    if queue is None:
+        op = _median_time(lambda: torch.add(x, 1.0), repeat * 3, sync, target_s=5e-3)
+    else:
+        op = queue.time(lambda: torch.add(x, 1.0), repeat * 3)[1]
     chain = torch.nn.Sequential(*[torch.nn.Identity() for _ in range(50)])
     module = _median_time(lambda: chain(x), repeat * 3, sync, target_s=5e-3) / 50
     return op, module
 
 
 def measure_fresh(
-    dev: torch.device, grid: Grid, sync: Sync = _nosync, progress: Progress | None = None
+    dev: torch.device, grid: Grid, bench: Bench, progress: Progress | None = None
 ) -> CostCurve:
     """The cost of a fresh output allocation by size: ``add(x, y)`` (allocates its
     output, as every eager op does) minus ``add(x, y, out=z)`` (writes into memory it
@@ -494,8 +636,8 @@ def measure_fresh(
     for elems in grid.fresh_elems:
         x, y = torch.randn(elems, device=dev), torch.randn(elems, device=dev)
         z = torch.empty_like(x)
-        t_new = _median_time(lambda x=x, y=y: torch.add(x, y), grid.repeat, sync)
-        t_out = _median_time(lambda x=x, y=y, z=z: torch.add(x, y, out=z), grid.repeat, sync)
+        t_new = bench.raw(lambda x=x, y=y: torch.add(x, y))
+        t_out = bench.raw(lambda x=x, y=y, z=z: torch.add(x, y, out=z))
         samples.append((elems * x.element_size(), t_new - t_out))
         del x, y, z
     return cost_curve_from_samples(samples)
@@ -504,15 +646,12 @@ def measure_fresh(
 def fit_matrix(
     dev: torch.device,
     grid: Grid,
-    launch: float,
-    sync: Sync = _nosync,
+    bench: Bench,
     progress: Progress | None = None,
-    fresh: CostCurve | None = None,
 ) -> dict[str, GridFit]:
-    """GEMM, conv, depthwise conv and attention rates over the grid. Each rate is net
-    of the launch overhead and of the fresh-output cost of the op's result."""
+    """GEMM, conv, depthwise conv and attention rates over the grid (each rate is
+    work / :meth:`Bench.kernel`)."""
     say = progress or (lambda _m: None)
-    fresh = fresh or CostCurve()
     out: dict[str, GridFit] = {}
     gen = torch.Generator(device="cpu").manual_seed(0)
 
@@ -529,9 +668,9 @@ def fit_matrix(
                 if fl > grid.max_flops:
                     continue
                 a, b = rnd(m, k), rnd(k, n)
-                t = _median_time(lambda a=a, b=b: torch.mm(a, b), grid.repeat, sync)
+                t = bench.kernel(lambda a=a, b=b: torch.mm(a, b), "gemm", 4.0 * m * n)
                 pts.append((math.log2(m), math.log2(n), math.log2(k)))
-                rates.append(_rate(fl, t, launch + fresh.seconds(4.0 * m * n)))
+                rates.append(fl / t)
     out["gemm"] = GridFit(tuple(pts), tuple(rates))
 
     # dense conv, stride 1, "same" padding; c_in == c_out and c_out = 2 c_in; and the
@@ -570,12 +709,13 @@ def fit_matrix(
         x = rnd(n, c, hw, hw)
         w = rnd(c_out, c, kernel, kernel)
         bias = rnd(c_out)
-        t = _median_time(
+        out_bytes = 4.0 * n * c_out * out_hw * out_hw
+        t = bench.kernel(
             lambda x=x, w=w, bias=bias, p=kernel // 2, s=stride: F.conv2d(
                 x, w, bias, stride=s, padding=p
             ),
-            grid.repeat,
-            sync,
+            "conv",
+            out_bytes,
         )
         size = op_size(
             "conv",
@@ -590,8 +730,7 @@ def fit_matrix(
             fl,
         )
         pts.append(tuple(math.log2(v) for v in size))
-        out_bytes = 4.0 * n * c_out * out_hw * out_hw
-        rates.append(_rate(fl, t, launch + fresh.seconds(out_bytes)))
+        rates.append(fl / t)
     out["conv"] = GridFit(tuple(pts), tuple(rates))
 
     # depthwise conv, kernels 3x3 and 5x5, strides 1 and 2
@@ -620,12 +759,13 @@ def fit_matrix(
             continue
         x = rnd(n, c, hw, hw)
         w = rnd(c, 1, kernel, kernel)
-        t = _median_time(
+        out_bytes = 4.0 * n * c * out_hw * out_hw
+        t = bench.kernel(
             lambda x=x, w=w, p=kernel // 2, g=c, s=stride: F.conv2d(
                 x, w, None, stride=s, padding=p, groups=g
             ),
-            grid.repeat,
-            sync,
+            "depthwise_conv",
+            out_bytes,
         )
         size = op_size(
             "depthwise_conv",
@@ -640,8 +780,7 @@ def fit_matrix(
             fl,
         )
         pts.append(tuple(math.log2(v) for v in size))
-        out_bytes = 4.0 * n * c * out_hw * out_hw
-        rates.append(_rate(fl, t, launch + fresh.seconds(out_bytes)))
+        rates.append(fl / t)
     out["depthwise_conv"] = GridFit(tuple(pts), tuple(rates))
 
     # attention: scaled_dot_product_attention, head_dim 64
@@ -654,13 +793,13 @@ def fit_matrix(
             if fl > grid.max_flops:
                 continue
             q, k, v = rnd(1, bh, seq, e), rnd(1, bh, seq, e), rnd(1, bh, seq, e)
-            t = _median_time(
+            t = bench.kernel(
                 lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
-                grid.repeat,
-                sync,
+                "attention",
+                4.0 * bh * seq * e,
             )
             pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
-            rates.append(_rate(fl, t, launch + fresh.seconds(4.0 * bh * seq * e)))
+            rates.append(fl / t)
     if pts:
         out["attention"] = GridFit(tuple(pts), tuple(rates))
     return out
@@ -708,15 +847,11 @@ def _memory_kernels(
 def fit_memory(
     dev: torch.device,
     grid: Grid,
-    launch: float,
-    sync: Sync = _nosync,
+    bench: Bench,
     progress: Progress | None = None,
-    fresh: CostCurve | None = None,
 ) -> dict[str, CurveFit]:
-    """Bytes/s of each memory op class over sizes, net of the launch overhead and of
-    the fresh-output cost of each kernel's result."""
+    """Bytes/s of each memory op class over sizes (bytes / :meth:`Bench.kernel`)."""
     say = progress or (lambda _m: None)
-    fresh = fresh or CostCurve()
     gen = torch.Generator(device="cpu").manual_seed(1)
     samples: dict[str, list[tuple[float, float]]] = {}
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
@@ -727,9 +862,8 @@ def fit_memory(
                 assert isinstance(result, torch.Tensor)
                 out_bytes = result.numel() * result.element_size()
                 del result
-                t = _median_time(fn, grid.repeat, sync)
-                rate = _rate(nbytes, t, launch + fresh.seconds(out_bytes))
-                samples.setdefault(cls, []).append((nbytes, rate))
+                t = bench.kernel(fn, cls, out_bytes)
+                samples.setdefault(cls, []).append((nbytes, nbytes / t))
     return {cls: curve_from_samples(s) for cls, s in samples.items()}
 
 
@@ -753,11 +887,14 @@ def calibrate_efficiency(
     sync = device_sync(dev)
     say = progress or (lambda _m: None)
     say("per-op and per-module overhead")
+    # CUDA: GPU and host times measured apart (the GPU held busy while the host issues)
+    queue = cuda_queue_timer(dev, sync) if is_cuda else None
     with torch.inference_mode():
-        launch, module = measure_overheads(dev, grid.repeat, sync)
-        fresh = measure_fresh(dev, grid, sync, progress)
-        matrix = fit_matrix(dev, grid, launch, sync, progress, fresh)
-    memory = fit_memory(dev, grid, launch, sync, progress, fresh)
+        launch, module = measure_overheads(dev, grid.repeat, sync, queue)
+        bench = Bench(grid.repeat, sync, launch, queue=queue)
+        bench.fresh = measure_fresh(dev, grid, bench, progress)
+        matrix = fit_matrix(dev, grid, bench, progress)
+    memory = fit_memory(dev, grid, bench, progress)
     info: dict[str, Any] = {"grid": "quick" if quick else "full"}
     model = EfficiencyModel(
         device=device_key or ("cpu" if not is_cuda else str(dev)),
@@ -767,7 +904,8 @@ def calibrate_efficiency(
         matrix=matrix,
         memory=memory,
         async_launch=is_cuda,
-        fresh=fresh,
+        fresh=bench.fresh,
+        host_s=bench.host_costs(),
         threads=torch.get_num_threads(),
     )
     (factor, mem_factor, per_op), ratios = fit_context(
@@ -780,19 +918,11 @@ def calibrate_efficiency(
         from roofline.devices.host_cpu import cpu_model
 
         info["cpu_model"] = cpu_model()
-    return EfficiencyModel(
-        device=device_key or ("cpu" if not is_cuda else str(dev)),
-        kind="gpu" if is_cuda else "cpu",
-        launch_overhead_s=launch,
-        module_overhead_s=module,
-        matrix=matrix,
-        memory=memory,
-        async_launch=is_cuda,
+    return dataclasses.replace(
+        model,
         context_factor=factor,
         memory_context_factor=mem_factor,
         network_op_overhead_s=per_op,
-        fresh=fresh,
-        threads=torch.get_num_threads(),
         measured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         torch_version=torch.__version__,
         quick=quick,
@@ -804,11 +934,12 @@ def calibrate_efficiency(
 
 
 def synthetic_networks(
-    quick: bool = False, scale: int = 1
+    quick: bool = False, batches: Sequence[int] | None = None
 ) -> list[tuple[str, torch.nn.Module, torch.Tensor]]:
     """Small random networks built from the calibrated op classes (never the models
-    being evaluated): a plain conv stack, an inverted-residual (depthwise) stack and an
-    MLP. ``scale`` multiplies the batch (use a larger one on a GPU)."""
+    being evaluated): a plain conv stack, an inverted-residual (depthwise) stack, one
+    with squeeze-excitation and an MLP, at each of ``batches`` (default 1 and 4; quick:
+    1). Two batch sizes far apart separate the per-op term from the factor."""
     from torch import nn
 
     gen = torch.Generator().manual_seed(2)
@@ -882,9 +1013,7 @@ def synthetic_networks(
 
     res = 64 if quick else 128
     nets = []
-    # two batch sizes (quick: one): the per-op term and the factor separate on them
-    for b in (1,) if quick else (1, 4):
-        bs = b * scale
+    for bs in batches or ((1,) if quick else (1, 4)):
         nets += [
             (f"conv stack b{bs}", conv_stack(), torch.randn(bs, 3, res, res, generator=gen)),
             (f"depthwise stack b{bs}", dw_stack(), torch.randn(bs, 3, res, res, generator=gen)),
@@ -910,9 +1039,9 @@ def fit_network_terms(
     ``f`` and ``c`` minimise the squared *relative* error Σ ((f·K + c·N − (T − O)) / T)²
     (the 2×2 normal equations), then are clamped to :data:`FACTOR_RANGE` and
     :data:`PER_OP_RANGE`; when ``c`` is clamped, ``f`` is refitted alone. With fewer
-    than two rows, or rows that cannot separate the two, or ``per_op`` False (CUDA: the
-    host's per-op cost hides under kernels still running, ``max(kernel, launch)``, so it
-    is not additive), ``c`` is 0.
+    than two rows, or rows that cannot separate the two, or ``per_op`` False, ``c`` is 0.
+    This is the serial (CPU) model; under asynchronous launches the terms do not add
+    and :func:`fit_queue_terms` fits them.
     """
     pts = [(k / t, n / t, (t - o) / t) for k, o, n, t in rows if t > 0 and k > 0]
     if not pts:
@@ -953,13 +1082,12 @@ def fit_context(
     """How much slower ops run inside a network than in a hot loop.
 
     Each synthetic network is counted, predicted with ``model`` (factor 1, no per-op
-    term) and timed end to end; :func:`fit_network_terms` fits the in-network factor on
-    kernel time and the extra per-op overhead. Returns (factor for matrix-op kernels,
+    term) and timed end to end; :func:`fit_network_terms` (CPU) or
+    :func:`fit_queue_terms` (CUDA) fits the in-network factor on kernel time and the
+    extra per-op overhead. Returns (factor for matrix-op kernels,
     factor for memory-op kernels — the same, for now —, per-op overhead) and, per
     network, measured / predicted.
     """
-    import dataclasses
-
     from roofline.counting import profile as count_profile
     from roofline.devices.model import Device, Peak
     from roofline.latency.measure import time_region
@@ -983,28 +1111,96 @@ def fit_context(
     )
     ratios: dict[str, float] = {}
     rows: list[tuple[float, float, int, float]] = []
-    for name, net, x in synthetic_networks(quick, scale=8 if dev.type == "cuda" else 1):
+    queued: list[QueuedNetwork] = []
+    cuda = dev.type == "cuda"
+    # on a GPU, batch 1 (host-bound) and 32 (GPU-bound) tell the two terms apart
+    batches = ((8,) if quick else (1, 32)) if cuda else None
+    for name, net, x in synthetic_networks(quick, batches):
         say(f"in-network terms: {name}")
         net = net.eval()
         prof = count_profile(net, (x,))
         pred = predict(prof, neutral, efficiency=base)
-        # the factor scales kernel time only: the fresh-output cost, which the
-        # prediction adds unscaled, goes with the overheads
-        fresh = sum(o.fresh_s for o in pred.ops)
-        overhead = sum(o.overhead_s for o in pred.ops) + pred.module_overhead_s + fresh
-        kernel = sum((o.predicted_s or 0.0) - o.overhead_s - o.fresh_s for o in pred.ops)
         net, xd = net.to(dev), x.to(dev)
         with torch.inference_mode():
             t = time_region(
                 lambda net=net, xd=xd: net(xd), warmup=2, repeat=5 if quick else 11, sync=sync
             ).median
+        if model.async_launch:
+            if pred.predicted_s:
+                ratios[name] = t / pred.predicted_s
+                queued.append(
+                    QueuedNetwork(
+                        tuple(o.host_s for o in pred.ops),
+                        tuple(o.kernel_s - o.fresh_s for o in pred.ops),
+                        tuple(o.fresh_s for o in pred.ops),
+                        t,
+                    )
+                )
+            continue
+        # the factor scales kernel time only: the fresh-output cost, which the
+        # prediction adds unscaled, goes with the overheads
+        fresh = sum(o.fresh_s for o in pred.ops)
+        overhead = sum(o.overhead_s for o in pred.ops) + pred.module_overhead_s + fresh
+        kernel = sum((o.predicted_s or 0.0) - o.overhead_s - o.fresh_s for o in pred.ops)
         if kernel > 0:
             ratios[name] = t / (kernel + overhead)
             rows.append((kernel, overhead, len(pred.ops), t))
+    if model.async_launch:
+        f, c = fit_queue_terms(queued)
+        return (f, f, c), ratios
     if not rows:
         return (1.0, 1.0, 0.0), ratios
-    f, c = fit_network_terms(rows, per_op=not model.async_launch)
+    f, c = fit_network_terms(rows)
     return (f, f, c), ratios
+
+
+@dataclass(frozen=True)
+class QueuedNetwork:
+    """A synthetic network predicted with factor 1 and no per-op term, per op: host
+    time (module calls + issue), kernel time (without the fresh-output cost), fresh
+    cost; and its measured time."""
+
+    host: tuple[float, ...]
+    kernel: tuple[float, ...]
+    fresh: tuple[float, ...]
+    measured_s: float
+
+    def predicted(self, factor: float, per_op: float) -> float:
+        from roofline.latency.predict import schedule
+
+        _, end = schedule(
+            [h + per_op for h in self.host],
+            [factor * k + f for k, f in zip(self.kernel, self.fresh, strict=True)],
+        )
+        return end
+
+
+def fit_queue_terms(nets: Sequence[QueuedNetwork]) -> tuple[float, float]:
+    """The in-network factor ``f`` (on kernel time) and per-op host overhead ``c`` of
+    asynchronous launches (CUDA), where the two do not add (the host/GPU pipeline of
+    :func:`roofline.latency.predict.schedule`): a search over :data:`FACTOR_RANGE` ×
+    :data:`PER_OP_RANGE` minimising Σ (relative error)², on a coarse grid and then a
+    finer one around the best point. Host-bound networks (batch 1) fix ``c``,
+    GPU-bound ones ``f``; of near-equal fits the smaller ``c`` wins."""
+    nets = [n for n in nets if n.measured_s > 0 and n.kernel]
+    if not nets:
+        return 1.0, 0.0
+
+    def loss(f: float, c: float) -> float:
+        err = sum(((n.predicted(f, c) - n.measured_s) / n.measured_s) ** 2 for n in nets)
+        return err * (1.0 + 1e-3 * c / PER_OP_RANGE[1])
+
+    lo, hi = math.log(FACTOR_RANGE[0]), math.log(FACTOR_RANGE[1])
+    fs = [math.exp(lo + (hi - lo) * i / 24) for i in range(25)]
+    cs = [PER_OP_RANGE[1] * (i / 20) ** 2 for i in range(21)]  # finer near 0
+    best = min(((loss(f, c), f, c) for f in fs for c in cs), key=lambda t: t[0])
+    _, f0, c0 = best
+    step_f = (hi - lo) / 24
+    step_c = max(c0 * 0.3, PER_OP_RANGE[1] / 400)
+    fine_f = [f0 * math.exp(step_f * (i - 5) / 5) for i in range(11)]
+    fine_c = [max(0.0, c0 + step_c * (i - 5) / 5) for i in range(11)]
+    _, f, c = min([best] + [(loss(f, c), f, c) for f in fine_f for c in fine_c], key=lambda t: t[0])
+    return min(FACTOR_RANGE[1], max(FACTOR_RANGE[0], f)), min(PER_OP_RANGE[1], c)
 
 
 def fit_summary(eff: EfficiencyModel) -> str:

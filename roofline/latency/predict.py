@@ -11,8 +11,20 @@ Calibrated (``EfficiencyModel`` from ``roofline calibrate``, :mod:`.calibrate`):
     kernel  = factor · max(compute, memory) + fresh(bytes of each new output)
     launch  = dispatch + per-op in-network overhead
     op      = kernel + launch               (CPU: dispatch and compute are serial)
-    op      = max(kernel, launch)           (CUDA: the host issues ahead of the GPU)
     layer   = Σ op + calls · module_overhead
+
+On CUDA the host issues kernels ahead of the GPU, so host and GPU are two stages of a
+pipeline (:func:`schedule`): the host spends ``host_i`` on op ``i`` (the module calls
+entered just before it, and the op's issue cost for its class, ``host_s``), the GPU
+starts the kernel when both it and the kernel are ready::
+
+    issued_i = issued_{i-1} + host_i
+    start_i  = max(end_{i-1}, issued_i)          end_i = start_i + kernel_i
+    op_i     = end_i − end_{i-1} = stall_i + kernel_i
+
+``stall_i`` is the time the GPU waits for the host (the op's overhead); a long kernel
+lets the host run ahead and hides the overheads of the ops after it. The model's time
+is ``end`` of the last op, and its ops add up to it.
 
 A fused inference fast path (``nn.TransformerEncoderLayer`` and
 ``nn.MultiheadAttention`` in eval) is priced as the sum of the kernels it runs
@@ -38,6 +50,10 @@ from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, op_size
 
 #: thresholds for the explanation tags (fractions of a layer's predicted time)
 LAUNCH_BOUND = 0.5
+#: CUDA: share of the time the GPU idles waiting for the host (a host-bound network's
+#: kernels still run while the host issues the next ones, so its idle share is below
+#: its overhead share on a serial device)
+GPU_IDLE = 0.25
 DOMINANT = 0.4
 LOW_EFFICIENCY = 0.15
 FRESH_SHARE = 0.2
@@ -62,6 +78,11 @@ class OpPrediction:
     efficiency: float | None = None
     #: part of the kernel time that is the fresh allocation of its outputs
     fresh_s: float = 0.0
+    #: kernel time (factor · max(compute, memory) + fresh), without overheads
+    kernel_s: float = 0.0
+    #: host time spent on the op before its kernel can start (CPU: the dispatch;
+    #: CUDA: the module calls entered before it plus its issue cost)
+    host_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -136,7 +157,9 @@ class LatencyPrediction:
 
     @property
     def module_overhead_s(self) -> float:
-        if self.efficiency is None:
+        """Module-call overhead added on top of the ops (CPU). Under CUDA's
+        asynchronous launches it is host time already inside the ops' schedule: 0."""
+        if self.efficiency is None or self.efficiency.async_launch:
             return 0.0
         calls = sum(m.calls for m in self.profile.modules)
         return calls * self.efficiency.module_overhead_s
@@ -160,7 +183,8 @@ class LatencyPrediction:
         by_class: dict[str, float] = {}
         overhead = 0.0
         if self.efficiency is not None:
-            mod = calls * self.efficiency.module_overhead_s
+            # under async launches module calls are host time inside the ops' stalls
+            mod = 0.0 if self.efficiency.async_launch else calls * self.efficiency.module_overhead_s
             predicted = sum(p.predicted_s or 0.0 for p in preds) + mod
             overhead = sum(p.overhead_s for p in preds) + mod
             for p in preds:
@@ -225,6 +249,10 @@ class LatencyPrediction:
         }
 
 
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.2f} ms" if s >= 1e-4 else f"{s * 1e6:.0f} µs"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%" if x >= 0.01 else f"{100 * x:.1f}%"
 
@@ -240,10 +268,19 @@ def _with_tags(
         return layer
     tags: list[str] = []
     overhead = layer.overhead_s
-    if overhead / total >= LAUNCH_BOUND:
-        what = "kernel launches" if pred.efficiency.async_launch else "per-op dispatch"
+    if pred.efficiency.async_launch:
+        if overhead / total >= GPU_IDLE:
+            host = sum(p.host_s for p in preds)
+            kernels = sum(p.kernel_s for p in preds)
+            tags.append(
+                f"launch-bound: the GPU waits for the host to issue kernels "
+                f"{_pct(overhead / total)} of the time ({len(preds)} ops: "
+                f"{_ms(host)} of issue against {_ms(kernels)} of kernels)"
+            )
+    elif overhead / total >= LAUNCH_BOUND:
         tags.append(
-            f"launch-bound: {_pct(overhead / total)} of the time is {what} ({len(preds)} ops)"
+            f"launch-bound: {_pct(overhead / total)} of the time is per-op dispatch "
+            f"({len(preds)} ops)"
         )
     fresh = sum(p.fresh_s for p in preds)
     if fresh / total >= FRESH_SHARE:
@@ -498,11 +535,13 @@ def predict_op(
         mem_rate = op.bytes * factor / memory if memory and op.bytes else 0.0
     fresh = fresh_output_s(eff, op)
     kernel += fresh
-    launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
     if eff.async_launch:
+        # the issue cost of each kernel's class; the stall is set by :func:`schedule`
+        launch = sum(eff.host_cost(part.op_class) for part in parts) + eff.network_op_overhead_s
         total = max(kernel, launch)
         overhead = max(0.0, launch - kernel)
     else:
+        launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
         total = kernel + launch
         overhead = launch
     if overhead >= kernel:
@@ -528,7 +567,72 @@ def predict_op(
         limiter,
         efficiency,
         fresh,
+        kernel,
+        launch,
     )
+
+
+def module_entries(profile: ModelProfile) -> list[int]:
+    """Per op, how many module calls are entered just before it: each module's calls
+    are placed before the first op it (or a submodule) runs; a module that runs no op
+    goes with its nearest ancestor that does (the root's before the first op)."""
+    first: dict[str, int] = {}
+    for i, o in enumerate(profile.ops):
+        name = o.module
+        while True:
+            if name in first:
+                break
+            first[name] = i
+            if not name:
+                break
+            name = name.rpartition(".")[0]
+    entries = [0] * len(profile.ops)
+    if not entries:
+        return entries
+    for m in profile.modules:
+        name = m.name
+        while name not in first and name:
+            name = name.rpartition(".")[0]
+        entries[first.get(name, 0)] += m.calls
+    return entries
+
+
+def schedule(host: list[float], kernel: list[float]) -> tuple[list[float], float]:
+    """The host/GPU pipeline of asynchronous launches (see the module docstring): per
+    op the GPU's stall waiting for the host, and the time the last kernel ends."""
+    issued = end = 0.0
+    stalls = []
+    for h, k in zip(host, kernel, strict=True):
+        issued += h
+        stall = max(0.0, issued - end)
+        end += stall + k
+        stalls.append(stall)
+    return stalls, end
+
+
+def _scheduled(
+    ops: tuple[OpPrediction, ...], profile: ModelProfile, eff: EfficiencyModel
+) -> tuple[OpPrediction, ...]:
+    """The ops of an asynchronous (CUDA) prediction with their stalls from
+    :func:`schedule`: host time = module calls entered + issue cost."""
+    import dataclasses
+
+    entries = module_entries(profile)
+    host = [o.host_s + n * eff.module_overhead_s for o, n in zip(ops, entries, strict=True)]
+    stalls, _ = schedule(host, [o.kernel_s for o in ops])
+    out = []
+    for o, h, stall in zip(ops, host, stalls, strict=True):
+        limiter = o.limiter
+        if stall >= o.kernel_s:
+            limiter = "overhead"
+        elif limiter == "overhead":
+            limiter = "compute" if (o.compute_s or 0.0) >= (o.memory_s or 0.0) else "memory"
+        out.append(
+            dataclasses.replace(
+                o, predicted_s=stall + o.kernel_s, overhead_s=stall, host_s=h, limiter=limiter
+            )
+        )
+    return tuple(out)
 
 
 def predict(
@@ -563,11 +667,13 @@ def predict(
         )
         for i, op in enumerate(profile.ops)
     )
+    if eff is not None and eff.async_launch:
+        ops = _scheduled(ops, profile, eff)
     naive = sum(o.naive_s for o in ops)
     predicted = None
     note = ""
     if eff is not None:
-        calls = sum(m.calls for m in profile.modules)
+        calls = 0 if eff.async_launch else sum(m.calls for m in profile.modules)
         predicted = sum(o.predicted_s or 0.0 for o in ops) + calls * eff.module_overhead_s
         if eff.kind != device.kind:
             raise MeasurementError(

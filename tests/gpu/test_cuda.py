@@ -84,3 +84,29 @@ def test_vram_prediction_against_max_memory_allocated(mode):
     # issue 6's target: within 10%, never under-predicting by more than 5%
     assert predicted == pytest.approx(measured, rel=0.10)
     assert predicted >= measured * 0.95
+
+
+def test_queue_timer_times_the_gpu_alone():
+    from roofline.latency.calibrate import cuda_queue_timer
+
+    sync = torch.cuda.synchronize
+    q = cuda_queue_timer(torch.device("cuda"), sync)
+    a = torch.randn(4096, 4096, device="cuda")
+    gpu, host = q.time(lambda: a @ a, 5)
+    # reference: events around 20 back-to-back GEMMs, long enough that the host is
+    # always ahead of the GPU
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a @ a
+    sync()
+    start.record()
+    for _ in range(20):
+        a @ a
+    end.record()
+    sync()
+    ref = start.elapsed_time(end) / 1e3 / 20
+    assert gpu == pytest.approx(ref, rel=0.15)
+    assert host < gpu  # issuing a GEMM takes microseconds, running it a millisecond
+    # a tiny kernel: the host's issue time is measured apart from the GPU's
+    x = torch.randn(8, device="cuda")
+    g_small, h_small = q.time(lambda: torch.add(x, 1.0), 5)
+    assert 0 < g_small < 5e-5 and 0 < h_small < 1e-4

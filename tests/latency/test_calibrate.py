@@ -147,6 +147,130 @@ def test_fit_network_terms_by_hand():
     ]
     f, c = fit_network_terms(rows)
     assert f == pytest.approx(1.5) and c == pytest.approx(2e-6)
-    # without the per-op term (CUDA), c is 0 and f alone absorbs what it can
+    # without the per-op term, c is 0 and f alone absorbs what it can
     f0, c0 = fit_network_terms(rows, per_op=False)
     assert c0 == 0.0 and f0 > 1.5
+
+
+class FakeGpu:
+    """A host clock and a GPU stream: ``op`` costs the host ``h`` and queues ``g`` of GPU
+    work; the GPU starts queued work when it is free and the work has been issued."""
+
+    def __init__(self, h: float, g: float) -> None:
+        self.now = 0.0  # host clock
+        self.free = 0.0  # when the GPU has finished everything queued
+        self.h, self.g = h, g
+        self.sleeps = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def op(self) -> None:
+        self.now += self.h
+        self.free = max(self.free, self.now) + self.g
+
+    def sleep(self, s: float) -> None:
+        self.sleeps += 1
+        self.free = max(self.free, self.now) + s
+
+    def sync(self) -> None:
+        self.now = max(self.now, self.free)
+
+    def event(self) -> FakeEvent:
+        return FakeEvent(self)
+
+
+class FakeEvent:
+    def __init__(self, gpu: FakeGpu) -> None:
+        self.gpu, self.t = gpu, 0.0
+
+    def record(self) -> None:
+        # the stream reaches the event after all the work queued before it
+        self.t = max(self.gpu.free, self.gpu.now)
+
+    def elapsed_time(self, end: FakeEvent) -> float:
+        return (end.t - self.t) * 1e3
+
+
+@pytest.mark.parametrize(("h", "g"), [(1e-5, 2e-6), (2e-6, 3e-5), (5e-6, 5e-6)])
+def test_queue_timer_separates_gpu_and_host_time(h, g):
+    from roofline.latency.calibrate import QueueTimer
+
+    gpu = FakeGpu(h, g)
+    t_gpu, t_host = QueueTimer(gpu.sleep, gpu.event, gpu.sync, gpu.clock).time(gpu.op, 5)
+    assert t_gpu == pytest.approx(g) and t_host == pytest.approx(h)
+    # a plain loop timed by the clock measures the slower of the two
+    t0 = gpu.clock()
+    for _ in range(100):
+        gpu.op()
+    gpu.sync()
+    assert (gpu.clock() - t0) / 100 == pytest.approx(max(h, g), rel=0.05)
+
+
+def test_queue_timer_lengthens_the_busy_wait_when_the_host_was_slower():
+    from roofline.latency.calibrate import QueueTimer
+
+    # the probe sees a quick issue (1 µs); afterwards the host needs 40 µs per call
+    gpu = FakeGpu(1e-6, 2e-6)
+    calls = 0
+
+    def op() -> None:
+        nonlocal calls
+        calls += 1
+        gpu.h = 1e-6 if calls <= 2 else 4e-5
+        gpu.op()
+
+    timer = QueueTimer(gpu.sleep, gpu.event, gpu.sync, gpu.clock)
+    t_gpu, t_host = timer.time(op, 3)
+    # the first sample's busy-wait ended before the host had issued everything (the
+    # GPU idled): it is retried with a longer one, so every sample times the GPU alone
+    assert t_gpu == pytest.approx(2e-6) and t_host == pytest.approx(4e-5)
+    assert gpu.sleeps > 3
+    # without a busy-wait the events would have timed the host
+    no_sleep = QueueTimer(lambda _s: None, gpu.event, gpu.sync, gpu.clock)
+    assert no_sleep.time(op, 3)[0] == pytest.approx(4e-5, rel=0.01)
+
+
+def test_bench_kernel_time_cpu_and_queued():
+    from roofline.latency.calibrate import Bench, QueueTimer
+
+    # CPU: loop time minus the per-op overhead and the fresh-output cost, never below
+    # 10% of the sample
+    gpu = FakeGpu(1e-5, 0.0)  # a serial "CPU": the host does the work
+    fresh = CostCurve((1e3,), (1e-9,))  # 1 ns/B beyond 1 kB
+    cpu = Bench(3, gpu.sync, launch=2e-6, fresh=fresh)
+    import roofline.latency.calibrate as cal
+
+    orig = cal._median_time
+    cal._median_time = lambda fn, repeat, sync, **kw: 1e-5
+    try:
+        assert cpu.kernel(gpu.op, "gemm", 4e3) == pytest.approx(1e-5 - 2e-6 - 4e-6)
+        assert cpu.kernel(gpu.op, "gemm", 4e4) == pytest.approx(1e-6)  # 10% floor
+    finally:
+        cal._median_time = orig
+    # CUDA: the GPU time alone (the launch is host time, not subtracted), the host's
+    # issue time collected per class
+    g = FakeGpu(8e-6, 3e-5)
+    q = Bench(3, g.sync, launch=8e-6, queue=QueueTimer(g.sleep, g.event, g.sync, g.clock))
+    assert q.kernel(g.op, "conv", 0.0) == pytest.approx(3e-5)
+    g.h = 1.2e-5
+    q.kernel(g.op, "conv", 0.0)
+    q.kernel(g.op, "elementwise", 0.0)
+    assert q.host_costs() == pytest.approx({"conv": 1e-5, "elementwise": 1.2e-5})
+
+
+def test_fit_queue_terms_recovers_factor_and_per_op_overhead():
+    from roofline.latency.calibrate import QueuedNetwork, fit_queue_terms
+
+    # two networks measured as the pipeline with f = 1.6 and c = 4 µs would run them:
+    # one host-bound (tiny kernels), one GPU-bound (long kernels), 60 ops each
+    def net(kernel: float) -> QueuedNetwork:
+        base = QueuedNetwork((5e-6,) * 60, (kernel,) * 60, (0.0,) * 60, 0.0)
+        return QueuedNetwork(base.host, base.kernel, base.fresh, base.predicted(1.6, 4e-6))
+
+    nets = [net(1e-6), net(2e-4), net(3e-5)]
+    f, c = fit_queue_terms(nets)
+    assert f == pytest.approx(1.6, rel=0.03)
+    assert c == pytest.approx(4e-6, rel=0.1)
+    assert all(n.predicted(f, c) == pytest.approx(n.measured_s, rel=0.03) for n in nets)
+    assert fit_queue_terms([]) == (1.0, 0.0)

@@ -128,8 +128,103 @@ def test_a_memory_op_faster_than_memory_is_said_to_run_from_cache():
 
 def test_calibrated_cuda_overlaps_launch_with_kernels():
     p = predict(hand_profile(), DEVICE, efficiency=eff(async_launch=True))
-    # max(kernel, launch): 4e-3 and 2e-4; + 3 module calls x 1e-6
-    assert p.predicted_s == pytest.approx(4e-3 + 2e-4 + 3e-6)
+    # host: the root and fc calls (2 x 1e-6) and the GEMM's issue (1e-5) before the GPU
+    # can start: stall 1.2e-5, GEMM 4e-3 (no launch added to it). The ReLU is issued at
+    # 1.2e-5 + 1e-6 (act's call) + 1e-5 = 2.3e-5, long before the GEMM ends: no stall,
+    # 2e-4 of kernel. Module calls are inside the schedule, not added again.
+    assert [o.overhead_s for o in p.ops] == pytest.approx([1.2e-5, 0.0])
+    assert [o.predicted_s for o in p.ops] == pytest.approx([4.012e-3, 2e-4])
+    assert [o.host_s for o in p.ops] == pytest.approx([1.2e-5, 1.1e-5])
+    assert p.predicted_s == pytest.approx(4.212e-3)
+    assert p.module_overhead_s == 0.0
+    rows = {r.name: r for r in p.layers(1)}
+    assert rows["fc"].predicted_s == pytest.approx(4.012e-3)
+    assert rows["act"].predicted_s == pytest.approx(2e-4)
+    assert sum(r.predicted_s for r in p.layers(1)) == pytest.approx(p.predicted_s)
+
+
+def test_cuda_host_bound_ops_are_limited_by_issue_and_use_the_class_cost():
+    import dataclasses
+
+    tiny = [
+        op("aten.add.Tensor", "act", "elementwise", vector=100, read=800, written=400)
+        for _ in range(10)
+    ]
+    # elementwise issue 2e-5 s each (the class's own cost), kernels 1200 / 4e10 = 3e-8 s
+    e = dataclasses.replace(eff(async_launch=True), host_s={"elementwise": 2e-5})
+    p = predict(hand_profile(tiny), DEVICE, efficiency=e)
+    # the GEMM (host 1.2e-5, gemm has no class entry: launch_overhead_s) runs 4e-3 s, the
+    # ReLU 2e-4 s; the host issues the 11 elementwise ops in 1e-6 + 11 x 2e-5 = 2.21e-4
+    # from 1.2e-5, long before the GPU is done with the GEMM: every one queues
+    assert all(o.overhead_s == 0.0 for o in p.ops[1:])
+    assert p.predicted_s == pytest.approx(1.2e-5 + 4e-3 + 2e-4 + 10 * 3e-8)
+    # without the GEMM the same ops are host-bound: each waits 2e-5 for its issue
+    host_only = ModelProfile(
+        "tiny",
+        "inference",
+        (),
+        "float32",
+        (ModuleInfo("", "Net", 0, 0, 0, 0, 0, False, calls=1),),
+        tuple(tiny),
+    )
+    q = predict(host_only, DEVICE, efficiency=e)
+    # first op: the root's call 1e-6 + issue 2e-5; then 2e-5 - 3e-8 stall each
+    assert q.ops[0].overhead_s == pytest.approx(2.1e-5)
+    assert q.ops[1].overhead_s == pytest.approx(2e-5 - 3e-8)
+    assert q.predicted_s == pytest.approx(1e-6 + 10 * 2e-5 + 3e-8)
+    assert all(o.limiter == "overhead" for o in q.ops)
+    assert any("GPU waits for the host" in t for t in q.explanation())
+
+
+def test_schedule_by_hand():
+    from roofline.latency.predict import schedule
+
+    # a long kernel lets the host run ahead: the next ops queue behind it
+    assert schedule([1.0, 1.0, 1.0], [10.0, 1.0, 1.0]) == ([1.0, 0.0, 0.0], 13.0)
+    # a slow host: the GPU waits for every issue
+    assert schedule([1.0, 5.0, 5.0], [1.0, 1.0, 1.0]) == ([1.0, 4.0, 4.0], 12.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 1e-3), st.floats(0, 1e-3)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_schedule_lies_between_overlap_and_serial(pairs):
+    from roofline.latency.predict import schedule
+
+    host = [h for h, _ in pairs]
+    kernel = [k for _, k in pairs]
+    stalls, end = schedule(host, kernel)
+    # ops add up to the end; never faster than either stage alone; never slower
+    # than running them one after the other
+    assert sum(stalls) + sum(kernel) == pytest.approx(end, abs=1e-12)
+    assert end >= max(sum(kernel), sum(host) + kernel[-1]) - 1e-12
+    assert end <= sum(host) + sum(kernel) + 1e-12
+
+
+def test_module_entries_place_calls_before_the_first_op_they_run():
+    from roofline.latency.predict import module_entries
+
+    modules = (
+        ModuleInfo("", "Net", 0, 0, 0, 0, 0, False, calls=1),
+        ModuleInfo("a", "Seq", 0, 0, 0, 0, 0, False, calls=1),
+        ModuleInfo("a.conv", "Conv2d", 0, 0, 0, 0, 0, True, calls=1),
+        ModuleInfo("a.drop", "Dropout", 0, 0, 0, 0, 0, True, calls=1),  # runs no op
+        ModuleInfo("b", "ReLU", 0, 0, 0, 0, 0, True, calls=2),
+    )
+    ops = (
+        op("aten.convolution.default", "a.conv", "conv"),
+        op("aten.relu.default", "b", "elementwise"),
+        op("aten.relu.default", "b", "elementwise"),
+    )
+    prof = ModelProfile("m", "inference", (), "float32", modules, ops)
+    # root, a, a.conv and a.drop (goes with its parent a) before op 0; b's 2 calls
+    # before op 1
+    assert module_entries(prof) == [4, 2, 0]
 
 
 def test_launch_bound_and_depthwise_tags():

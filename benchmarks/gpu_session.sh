@@ -11,8 +11,10 @@
 #
 # It needs torch, torchvision, pyyaml, tabulate and nvidia-ml-py, and runs roofline from
 # the working tree (PYTHONPATH), without installing it. Logs and results go to $OUT (the
-# device tool's folder that comes back; ./gpu-results elsewhere), at most 8 files:
-# one log per step, latency_cuda.md, vram_accuracy.json and the measured ceilings.
+# device tool's folder that comes back; ./gpu-results elsewhere), 5 files (the device
+# tool brings back 8 at most): session.log (every step's output), latency_cuda.md and
+# latency_cuda.json (cases and the fitted latency model), vram_accuracy.json and the
+# measured ceilings (cache/measured/gpu-<key>.json).
 # Copy the results into docs/ (devices.md, latency.md, vram.md, benchmarks.md) with the
 # machine they ran on.
 #
@@ -30,12 +32,15 @@ step() {  # step NAME LIMIT_S COMMAND...: run, keep the log, show its end
   local name=$1 limit=$2
   shift 2
   case " $STEPS " in *" $name "*) ;; *) return 0 ;; esac
-  echo "== $name (at most ${limit} s): $*"
-  local t0=$SECONDS
-  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  echo "== $name (at most ${limit} s): $*" | tee -a "$OUT/session.log"
+  local t0=$SECONDS log
+  log=$(mktemp)
+  timeout "$limit" "$@" >"$log" 2>&1
   local rc=$?
-  echo "rc=$rc after $((SECONDS - t0)) s" >>"$OUT/$name.log"
-  tail -n 30 "$OUT/$name.log"
+  echo "rc=$rc after $((SECONDS - t0)) s" >>"$log"
+  cat "$log" >>"$OUT/session.log"
+  tail -n 30 "$log"
+  rm -f "$log"
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limit \
@@ -44,7 +49,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limi
 
 step tests 90 "$PY" -m pytest tests/gpu -v -p no:cacheprovider
 step calibrate 120 "$PY" -m roofline calibrate --gpu local --ceilings-only
-step latency 240 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md"
+step latency 240 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md" \
+  --json "$OUT/latency_cuda.json"
 step vram 120 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
 echo "results in $OUT:"
 ls -R "$OUT"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import platform
 import statistics
@@ -124,6 +125,11 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="two small models, batch 1")
     ap.add_argument("--quick-calibration", action="store_true")
     ap.add_argument("--out", help="write the results as Markdown here")
+    ap.add_argument(
+        "--json",
+        help="write the cases, the machine and the fitted latency model as JSON here "
+        "(to study the predictions later without the device)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -150,6 +156,10 @@ def main() -> int:
         + ", ".join(f"{k} {v:.2f}" for k, v in eff.info.get("context_ratios", {}).items())
         + ")"
     )
+    if eff.host_s:
+        info["host issue time per op"] = ", ".join(
+            f"{k} {v * 1e6:.1f} µs" for k, v in sorted(eff.host_s.items(), key=lambda kv: -kv[1])
+        )
     t_cal = time.perf_counter() - t_start
     specs = model_specs(cuda)
     batches = args.batch
@@ -282,6 +292,21 @@ def main() -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(md) + "\n", encoding="utf-8")
         print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        keys = ("model", "batch", "measured_s", "spread_s", "naive_s", "naive_err")
+        keys += ("predicted_s", "predicted_err", "runs", "wall_s")
+        doc = {
+            "device": args.device,
+            "machine": info,
+            "calibration_s": t_cal,
+            "efficiency": eff.as_dict(),
+            "cases": [dict(zip(keys, r, strict=True)) for r in rows],
+            "explanations": explanations,
+        }
+        jpath = Path(args.json)
+        jpath.parent.mkdir(parents=True, exist_ok=True)
+        jpath.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {jpath}", file=sys.stderr)
     return 0
 
 

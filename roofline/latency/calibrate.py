@@ -874,8 +874,11 @@ def calibrate_efficiency(
     grid: Grid | None = None,
     progress: Progress | None = None,
     device_key: str | None = None,
+    queue: QueueTimer | None = None,
 ) -> EfficiencyModel:
-    """Run the microbenchmarks on ``device`` ("cpu" or "cuda[:N]") and fit the model."""
+    """Run the microbenchmarks on ``device`` ("cpu" or "cuda[:N]") and fit the model.
+    ``queue`` times as on CUDA, with asynchronous launches (the default on CUDA; given
+    explicitly, it lets the asynchronous path run on the CPU in tests)."""
     from roofline.latency.measure import check_device, device_sync
 
     dev = check_device(device)
@@ -888,7 +891,8 @@ def calibrate_efficiency(
     say = progress or (lambda _m: None)
     say("per-op and per-module overhead")
     # CUDA: GPU and host times measured apart (the GPU held busy while the host issues)
-    queue = cuda_queue_timer(dev, sync) if is_cuda else None
+    if queue is None and is_cuda:
+        queue = cuda_queue_timer(dev, sync)
     with torch.inference_mode():
         launch, module = measure_overheads(dev, grid.repeat, sync, queue)
         bench = Bench(grid.repeat, sync, launch, queue=queue)
@@ -903,7 +907,7 @@ def calibrate_efficiency(
         module_overhead_s=module,
         matrix=matrix,
         memory=memory,
-        async_launch=is_cuda,
+        async_launch=queue is not None,
         fresh=bench.fresh,
         host_s=bench.host_costs(),
         threads=torch.get_num_threads(),
@@ -1230,4 +1234,12 @@ def fit_summary(eff: EfficiencyModel) -> str:
             f"elementwise {nbytes / 2**20:.0f} MiB {eff.memory_rate('elementwise', nbytes) / 1e9:.0f} GB/s"
         )
     lines.append("  " + ", ".join(mem))
+    if eff.host_s:
+        lines.append(
+            "  host issue time per op: "
+            + ", ".join(
+                f"{k} {v * 1e6:.1f} µs"
+                for k, v in sorted(eff.host_s.items(), key=lambda kv: -kv[1])
+            )
+        )
     return "\n".join(lines)

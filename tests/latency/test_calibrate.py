@@ -274,3 +274,26 @@ def test_fit_queue_terms_recovers_factor_and_per_op_overhead():
     assert c == pytest.approx(4e-6, rel=0.1)
     assert all(n.predicted(f, c) == pytest.approx(n.measured_s, rel=0.03) for n in nets)
     assert fit_queue_terms([]) == (1.0, 0.0)
+
+
+def test_tiny_calibration_through_the_asynchronous_path():
+    """The CUDA code path (queue timing, per-class issue costs, the scheduled fit of the
+    in-network terms) run on the CPU: a synchronous "GPU" whose events read the clock."""
+    import time
+
+    from roofline.latency.calibrate import QueueTimer
+
+    class ClockEvent:
+        def record(self) -> None:
+            self.t = time.perf_counter()
+
+        def elapsed_time(self, end: ClockEvent) -> float:
+            return (end.t - self.t) * 1e3
+
+    queue = QueueTimer(lambda _s: None, ClockEvent, lambda: None, target_s=2e-4)
+    m = calibrate_efficiency("cpu", grid=TINY, queue=queue, quick=True)
+    assert m.async_launch
+    assert {"gemm", "conv", "depthwise_conv", "elementwise"} <= set(m.host_s)
+    assert all(v > 0 for v in m.host_s.values())
+    assert 0.5 <= m.context_factor <= 4.0 and 0.0 <= m.network_op_overhead_s <= 1e-4
+    assert EfficiencyModel.from_dict(m.as_dict()).host_s == m.host_s

@@ -90,14 +90,31 @@ class Ceiling:
         }
 
 
+#: an fp32 analysis holds dense convolutions to the TF32 tensor roof where that roof is
+#: more than this factor above the fp32 matrix roof (A100, H100...; not the RTX 3090,
+#: whose dense TF32 equals its fp32 figure)
+TF32_CONV_MIN_GAIN = 1.2
+
+
 @dataclass(frozen=True)
 class Ceilings:
-    """The three numbers of a roofline: matrix and vector compute ceilings, bandwidth."""
+    """The three numbers of a roofline: matrix and vector compute ceilings, bandwidth;
+    and, where it differs from the matrix ceiling, the one dense convolutions run at."""
 
     matrix: Ceiling
     vector: Ceiling
     bandwidth_bytes_per_s: float
     precision: str
+    #: fp32 on a GPU with TF32 tensor cores: PyTorch runs fp32 convolutions on them by
+    #: default (``torch.backends.cudnn.allow_tf32`` is True), while matmuls stay at fp32
+    #: (``torch.backends.cuda.matmul.allow_tf32`` is False); None elsewhere
+    conv: Ceiling | None = None
+
+    def matrix_for(self, op_class: str | None) -> Ceiling:
+        """The ceiling that prices the matrix FLOPs of an op of ``op_class``."""
+        if self.conv is not None and op_class == "conv":
+            return self.conv
+        return self.matrix
 
     @property
     def ridge_point(self) -> float:
@@ -109,6 +126,7 @@ class Ceilings:
             "precision": self.precision,
             "matrix": self.matrix.as_dict(),
             "vector": self.vector.as_dict(),
+            "conv": self.conv.as_dict() if self.conv else None,
             "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
             "ridge_point": self.ridge_point,
         }
@@ -122,8 +140,11 @@ def check_precision(precision: str) -> str:
     return p
 
 
-def ceilings(device: Device, precision: str = "fp32") -> Ceilings:
-    """The matrix (tensor-core if any) and vector (plain-pipe) ceilings of ``device``."""
+def ceilings(device: Device, precision: str = "fp32", *, tf32_conv: bool = True) -> Ceilings:
+    """The matrix (tensor-core if any) and vector (plain-pipe) ceilings of ``device``;
+    with ``tf32_conv`` (PyTorch's default), an fp32 analysis on a GPU whose TF32 tensor
+    roof is well above its fp32 one holds dense convolutions to the TF32 roof
+    (:attr:`Ceilings.conv`)."""
     p = check_precision(precision)
     try:
         m = device.matrix_peak(p)
@@ -133,30 +154,53 @@ def ceilings(device: Device, precision: str = "fp32") -> Ceilings:
     bw = device.memory_bandwidth_bytes_per_s
     if not (bw and bw > 0 and m.flops_per_s > 0 and v.flops_per_s > 0):
         raise AnalysisError(f"{device.name}: {p} peaks and memory bandwidth must be positive")
+    conv = None
+    if tf32_conv and p == "fp32" and device.kind == "gpu" and "tf32" in device.peaks:
+        t = device.matrix_peak("tf32")
+        if t.pipe == "tensor" and t.flops_per_s > TF32_CONV_MIN_GAIN * m.flops_per_s:
+            conv = Ceiling(t.flops_per_s, t.pipe, t.source, "tf32", t.measured)
     return Ceilings(
         matrix=Ceiling(m.flops_per_s, m.pipe, m.source, p, m.measured),
         vector=Ceiling(v.flops_per_s, v.pipe, v.source, p, v.measured),
         bandwidth_bytes_per_s=bw,
         precision=p,
+        conv=conv,
     )
 
 
-def _times(matrix_flops: float, vector_flops: float, nbytes: float, c: Ceilings):
-    compute = matrix_flops / c.matrix.flops_per_s + vector_flops / c.vector.flops_per_s
+def _times(
+    matrix_flops: float,
+    vector_flops: float,
+    nbytes: float,
+    c: Ceilings,
+    op_class: str | None = None,
+) -> tuple[float, float]:
+    compute = (
+        matrix_flops / c.matrix_for(op_class).flops_per_s + vector_flops / c.vector.flops_per_s
+    )
     memory = nbytes / c.bandwidth_bytes_per_s
     return compute, memory
 
 
 def op_time(
-    matrix_flops: float, vector_flops: float, bytes: float, device: Device, precision: str
+    matrix_flops: float,
+    vector_flops: float,
+    bytes: float,
+    device: Device,
+    precision: str,
+    op_class: str | None = None,
+    *,
+    tf32_conv: bool = True,
 ) -> float:
     """Roofline time of one kernel, in seconds.
 
     ``max(matrix_flops / matrix_peak + vector_flops / vector_peak, bytes / bandwidth)``
     with the matrix peak the device's tensor-core figure for ``precision`` when it has
-    one (else its plain figure) and the vector peak its plain-pipe figure.
+    one (else its plain figure; a dense convolution at fp32: :attr:`Ceilings.conv`
+    where it applies) and the vector peak its plain-pipe figure.
     """
-    compute, memory = _times(matrix_flops, vector_flops, bytes, ceilings(device, precision))
+    c = ceilings(device, precision, tf32_conv=tf32_conv)
+    compute, memory = _times(matrix_flops, vector_flops, bytes, c, op_class)
     return max(compute, memory)
 
 
@@ -383,8 +427,26 @@ class _Acc:
 
 
 def _op_parts(op: OpRecord, c: Ceilings) -> tuple[float, float, float]:
-    compute, memory = _times(op.matrix_flops, op.vector_flops, op.bytes, c)
+    compute, memory = _times(op.matrix_flops, op.vector_flops, op.bytes, c, op.op_class)
     return compute, memory, max(compute, memory)
+
+
+def matrix_ceiling(ops: Iterable[OpRecord], c: Ceilings) -> tuple[Ceiling, float]:
+    """The matrix ceiling that prices most of ``ops``' matrix FLOPs, and the matrix
+    peak of their mix (matrix FLOPs / matrix compute time; ``c.matrix`` without
+    matrix FLOPs)."""
+    if c.conv is None:
+        return c.matrix, c.matrix.flops_per_s
+    mf = conv = 0
+    t = 0.0
+    for o in ops:
+        mf += o.matrix_flops
+        t += o.matrix_flops / c.matrix_for(o.op_class).flops_per_s
+        if o.op_class == "conv":
+            conv += o.matrix_flops
+    if not mf:
+        return c.matrix, c.matrix.flops_per_s
+    return (c.conv if 2 * conv > mf else c.matrix), mf / t
 
 
 def _row(
@@ -415,6 +477,7 @@ def _row(
         acc.time += t
     flops, nbytes = mf + vf, br + bw_
     g = _group(flops, nbytes, acc, c)
+    row_ceiling, matrix_peak = matrix_ceiling(ops, c)
     row = RowAnalysis(
         name=name,
         type=type_,
@@ -441,8 +504,8 @@ def _row(
         bound=g["bound"],
         share=acc.time / total_time if total_time > 0 else 0.0,
         roof_fraction=g["roof_fraction"],
-        peak_fraction=g["attainable"] / c.matrix.flops_per_s,
-        matrix_ceiling=c.matrix,
+        peak_fraction=g["attainable"] / matrix_peak,
+        matrix_ceiling=row_ceiling,
         vector_ceiling=c.vector,
         explanation="",
         input_shapes=input_shapes,
@@ -519,10 +582,10 @@ def explain(row: RowAnalysis, c: Ceilings) -> str:
             work = "and does no arithmetic (pure data movement)"
         return f"memory-bound: {verb} {human_bytes(n)} of {what} {work}; {split}"
     # compute-bound: say which unit does most of the compute time
-    mt = row.matrix_flops / c.matrix.flops_per_s
+    mt = row.matrix_flops / row.matrix_ceiling.flops_per_s
     vt = row.vector_flops / c.vector.flops_per_s
     if mt >= vt:
-        unit = f"{si(row.matrix_flops, 'FLOPs')} of matrix work at {c.matrix.label()}"
+        unit = f"{si(row.matrix_flops, 'FLOPs')} of matrix work at {row.matrix_ceiling.label()}"
     else:
         unit = f"{si(row.vector_flops, 'FLOPs')} of vector work at {c.vector.label()}"
     intensity = "inf" if math.isinf(row.intensity) else f"{row.intensity:.1f}"
@@ -549,14 +612,12 @@ def precision_warning(profile: ModelProfile, precision: str) -> str | None:
 
 
 def tf32_warning(profile: ModelProfile, device: Device, c: Ceilings) -> str | None:
-    """A warning when an fp32 analysis holds convolutions to the plain fp32 roof of a GPU
-    on which PyTorch runs them on TF32 tensor cores by default
-    (``torch.backends.cudnn.allow_tf32`` is True; matmuls are not:
-    ``torch.backends.cuda.matmul.allow_tf32`` is False), else None."""
-    tf32 = device.peaks.get("tf32")
-    if c.precision != "fp32" or device.kind != "gpu" or tf32 is None or tf32.pipe != "tensor":
-        return None
-    if tf32.flops_per_s <= 1.2 * c.matrix.flops_per_s:
+    """What an fp32 analysis assumed of convolutions on a GPU with TF32 tensor cores:
+    that PyTorch runs them there by default (``torch.backends.cudnn.allow_tf32`` is
+    True; matmuls are not: ``torch.backends.cuda.matmul.allow_tf32`` is False), so
+    they are held to the TF32 roof (:attr:`Ceilings.conv`); None where that does not
+    apply or the model has no dense convolution."""
+    if c.conv is None:
         return None
     # dense convolutions only: cuDNN runs depthwise ones on the plain pipes
     conv = sum(o.matrix_flops for o in profile.ops if o.op_class == "conv")
@@ -564,12 +625,12 @@ def tf32_warning(profile: ModelProfile, device: Device, c: Ceilings) -> str | No
         return None
     share = conv / max(1, sum(o.matrix_flops for o in profile.ops))
     return (
-        f"PyTorch runs fp32 convolutions on TF32 tensor cores by default "
-        f"(torch.backends.cudnn.allow_tf32): {100 * share:.0f}% of this model's matrix FLOPs "
-        f"are convolutions, whose ceiling on {device.name} is then "
-        f"{tf32.flops_per_s / 1e12:.1f} TFLOP/s, not {c.matrix.flops_per_s / 1e12:.1f}; "
-        f"--precision tf32 models that (it applies TF32 to matmuls too, which PyTorch keeps "
-        f"at fp32 unless torch.backends.cuda.matmul.allow_tf32 is set)"
+        f"fp32 convolutions ({100 * share:.0f}% of this model's matrix FLOPs) are held to "
+        f"{device.name}'s TF32 tensor roof, {c.conv.flops_per_s / 1e12:.1f} TFLOP/s, not the "
+        f"fp32 {c.matrix.flops_per_s / 1e12:.1f}: PyTorch runs them on TF32 tensor cores by "
+        f"default (torch.backends.cudnn.allow_tf32), while matmuls stay at fp32 "
+        f"(torch.backends.cuda.matmul.allow_tf32 is off); --no-tf32-conv holds them to the "
+        f"fp32 roof, --precision tf32 puts matmuls on TF32 too"
     )
 
 
@@ -578,6 +639,8 @@ def analyze(
     device: Device,
     precision: str = "fp32",
     depth: int | None = None,
+    *,
+    tf32_conv: bool = True,
 ) -> RooflineAnalysis:
     """Analyse ``profile`` on ``device`` at ``precision`` (layers at ``depth``).
 
@@ -588,9 +651,9 @@ def analyze(
     plain-pipe ceiling and a pure GEMM to the tensor-core ceiling. Raises
     :class:`AnalysisError` (one line) for an unknown precision or one the device has no
     figure for. The profile's dtype decides the bytes: analysing a float32 profile at
-    fp16 keeps float32 bytes (a warning says so).
+    fp16 keeps float32 bytes (a warning says so). ``tf32_conv``: see :func:`ceilings`.
     """
-    c = ceilings(device, precision)
+    c = ceilings(device, precision, tf32_conv=tf32_conv)
     p = c.precision
     total_time = sum(_op_parts(o, c)[2] for o in profile.ops)
 
@@ -667,6 +730,7 @@ def _totals(
         acc.memory += mem
         acc.time += tt
     g = _group(t.flops, t.bytes, acc, c)
+    _, matrix_peak = matrix_ceiling(profile.ops, c)
     rows = list(rows)
     batch = profile.batch
     return ModelTotals(
@@ -688,7 +752,7 @@ def _totals(
         attainable_flops_per_s=g["attainable"],
         roof_flops_per_s=g["roof"],
         roof_fraction=g["roof_fraction"],
-        peak_fraction=g["attainable"] / c.matrix.flops_per_s,
+        peak_fraction=g["attainable"] / matrix_peak,
         batch=batch,
         samples_per_s=(batch / total_time) if batch and total_time > 0 else None,
         memory_bound_layers=sum(r.bound == "memory" for r in rows),

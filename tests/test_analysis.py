@@ -260,28 +260,74 @@ def test_real_profile_on_the_3090():
     assert a.totals.ridge_point == pytest.approx(35.6e12 / 936e9)  # 3090 fp32 datasheet
 
 
-def test_tf32_warning_for_fp32_convolutions_on_a_tensor_core_gpu():
+def tf32_device() -> Device:
     import dataclasses
 
     # the toy device with a TF32 tensor figure 8x its fp32 plain peak (as an A100:
     # 156 vs 19.5 TFLOP/s); PyTorch's default cudnn.allow_tf32 puts convs there
-    dev = dataclasses.replace(
+    return dataclasses.replace(
         toy_device(), peaks={**toy_device().peaks, "tf32": Peak(3200.0, "tensor", "made up")}
     )
-    conv = dataclasses.replace(linear_op(), op="aten.convolution.default", op_class="conv")
-    w = [x for x in analyze(make_profile([conv, linear_op()]), dev).warnings if "TF32" in x]
+
+
+def conv_op() -> OpRecord:
+    import dataclasses
+
+    return dataclasses.replace(linear_op(), op="aten.convolution.default", op_class="conv")
+
+
+def test_fp32_convolutions_on_tf32_tensor_cores_by_default():
+    import dataclasses
+
+    dev = tf32_device()
+    conv, fc = conv_op(), linear_op("fc2")
+    a = analyze(make_profile([conv, fc]), dev)
+    assert a.ceilings.conv is not None and a.ceilings.conv.flops_per_s == 3200.0
+    conv_row, fc_row = a.layers
+    # conv: 48 matrix FLOPs at the TF32 roof, 6 vector FLOPs at the plain 400:
+    # 48 / 3200 + 6 / 400 = 0.015 + 0.015 = 0.03 s; memory 116 B / BW
+    assert conv_row.compute_time_s == pytest.approx(48 / 3200 + 6 / 400)
+    assert conv_row.matrix_ceiling.precision == "tf32" and conv_row.ceiling_text() == "tensor+plain"
+    # the row's peak fraction is against its own matrix roof (3200), not the fp32 one
+    assert conv_row.peak_fraction == pytest.approx(conv_row.attainable_flops_per_s / 3200)
+    # the GEMM stays at fp32 (matmul.allow_tf32 is off): 48 / 400 + 6 / 400
+    assert fc_row.compute_time_s == pytest.approx(54 / 400)
+    assert fc_row.matrix_ceiling.precision == "fp32"
+    # the model's matrix peak is the mix: 96 FLOPs in 48/3200 + 48/400 s
+    t = a.totals
+    assert t.peak_fraction == pytest.approx(
+        t.attainable_flops_per_s / (96 / (48 / 3200 + 48 / 400))
+    )
+    w = [x for x in a.warnings if "TF32" in x]
     # matrix FLOPs: conv 48 of 96 = 50%
-    assert len(w) == 1 and "50% of this model's matrix FLOPs" in w[0]
-    assert "torch.backends.cudnn.allow_tf32" in w[0] and "--precision tf32" in w[0]
-    # no convolutions, another precision, no TF32 figure, or a CPU: nothing to say
+    assert len(w) == 1 and "fp32 convolutions (50% of this model's matrix FLOPs)" in w[0]
+    assert "torch.backends.cudnn.allow_tf32" in w[0] and "--no-tf32-conv" in w[0]
+    # tf32_conv=False: the strict fp32 roof for both, and nothing to say
+    strict = analyze(make_profile([conv, fc]), dev, tf32_conv=False)
+    assert strict.ceilings.conv is None
+    assert strict.layers[0].compute_time_s == pytest.approx(54 / 400)
+    assert not [x for x in strict.warnings if "TF32" in x]
+    # no convolutions, another precision, no TF32 figure, or a CPU: no conv ceiling
     assert not [x for x in analyze(make_profile([linear_op()]), dev).warnings if "TF32" in x]
-    # depthwise convolutions run on the plain pipes: not counted, nothing to say
+    # depthwise convolutions run on the plain pipes: fp32 roof, nothing to say
     dw = dataclasses.replace(conv, op_class="depthwise_conv")
-    assert not [x for x in analyze(make_profile([dw]), dev).warnings if "TF32" in x]
-    assert not [x for x in analyze(make_profile([conv]), dev, "fp16").warnings if "TF32" in x]
-    assert not [x for x in analyze(make_profile([conv]), toy_device()).warnings if "TF32" in x]
+    a_dw = analyze(make_profile([dw]), dev)
+    assert a_dw.layers[0].compute_time_s == pytest.approx(54 / 400)
+    assert not [x for x in a_dw.warnings if "TF32" in x]
+    assert analyze(make_profile([conv]), dev, "fp16").ceilings.conv is None
+    assert analyze(make_profile([conv]), toy_device()).ceilings.conv is None
     cpu = dataclasses.replace(dev, kind="cpu")
-    assert not [x for x in analyze(make_profile([conv]), cpu).warnings if "TF32" in x]
+    assert analyze(make_profile([conv]), cpu).ceilings.conv is None
+
+
+def test_naive_latency_prices_fp32_convolutions_at_tf32():
+    from roofline.analysis import op_time
+
+    dev = tf32_device()
+    # 48 matrix FLOPs on TF32, no vector work, 1 byte: compute-bound at 48 / 3200
+    assert op_time(48, 0, 1, dev, "fp32", "conv") == pytest.approx(48 / 3200)
+    assert op_time(48, 0, 1, dev, "fp32", "gemm") == pytest.approx(48 / 400)
+    assert op_time(48, 0, 1, dev, "fp32", "conv", tf32_conv=False) == pytest.approx(48 / 400)
 
 
 def test_no_tf32_warning_where_tf32_is_no_faster():

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from roofline.cli.profile_cmd import (
     CLI_PRECISIONS,
     add_spec_arguments,
+    add_tf32_argument,
     depth_arg,
     load_from_args,
     positive_int,
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="fp32",
         help="compute ceilings to use (default fp32)",
     )
+    add_tf32_argument(p)
     p.add_argument(
         "--depth",
         type=depth_arg,
@@ -79,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         prof = profile_spec(spec)
         for dev in devices:
             try:
-                analyses.append(analyze(prof, dev, args.precision, args.depth))
+                analyses.append(
+                    analyze(prof, dev, args.precision, args.depth, tf32_conv=args.tf32_conv)
+                )
             except AnalysisError as exc:
                 if not every:  # a device the user named: its error is the answer
                     raise

@@ -111,6 +111,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 CLI_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
 
+def add_tf32_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-tf32-conv``: the strict fp32 roof for fp32 convolutions."""
+    p.add_argument(
+        "--no-tf32-conv",
+        dest="tf32_conv",
+        action="store_false",
+        help="hold fp32 convolutions to the fp32 roof, as with "
+        "torch.backends.cudnn.allow_tf32 = False (by default they get the TF32 tensor roof "
+        "on GPUs where PyTorch runs them there: A100, H100...)",
+    )
+
+
 def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -> None:
     """``--gpu`` (with ``--specs``/``--measured``), ``--precision``, ``--html``, ``--top``."""
     if device:
@@ -123,6 +135,7 @@ def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
         default="fp32",
         help="compute ceilings to use (default fp32); bytes follow the profile's dtype",
     )
+    add_tf32_argument(p)
     p.add_argument(
         "--html",
         metavar="FILE",
@@ -160,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     if device is not None:
         from roofline.analysis import analyze
 
-        analysis = analyze(prof, device, args.precision, args.depth)
+        analysis = analyze(prof, device, args.precision, args.depth, tf32_conv=args.tf32_conv)
     # everything is computed first and the files are written before anything is
     # printed, so a reader that stops early (`| head`) cannot cost the user the files
     fuse = _fuse_effect(args, prof, device) if getattr(args, "fuse", False) else None
@@ -238,8 +251,8 @@ def _fuse_effect(args: argparse.Namespace, fused: Any, device: Any) -> str:
     if device is not None:
         from roofline.analysis import analyze
 
-        tf = analyze(fused, device, args.precision).totals.time_s
-        tp = analyze(plain, device, args.precision).totals.time_s
+        tf = analyze(fused, device, args.precision, tf32_conv=args.tf32_conv).totals.time_s
+        tp = analyze(plain, device, args.precision, tf32_conv=args.tf32_conv).totals.time_s
         parts.append(f"roofline time {seconds(tf)} ({seconds(tp)}, {tf / tp - 1:+.0%})")
     return "--fuse (BatchNorm folded into convolutions): " + ", ".join(parts)
 
@@ -270,7 +283,9 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
     if note:
         _progress(f"note: {note}")
     _, eff = ensure_efficiency(run_on, progress=_progress)
-    pred = predict(prof, device, args.precision, efficiency=eff, depth=args.depth)
+    pred = predict(
+        prof, device, args.precision, efficiency=eff, depth=args.depth, tf32_conv=args.tf32_conv
+    )
     meas = measure(spec, device=run_on, layer_method="hooks", progress=_progress)
     return compare_latency(pred, meas, args.depth)
 

@@ -498,13 +498,22 @@ def predict_op(
     vector_peak: float,
     bandwidth: float,
     peak: float,
+    tf32_conv: bool = True,
 ) -> OpPrediction:
     """One op's naive and calibrated time. A fused fast path (:func:`components`) is
     priced as the sum of its kernels, each at its own fitted rate, plus one dispatch
     per kernel (its kernels are aten calls that pass through the dispatcher)."""
     from roofline.analysis import op_time
 
-    naive = op_time(op.matrix_flops, op.vector_flops, op.bytes, device, precision)
+    naive = op_time(
+        op.matrix_flops,
+        op.vector_flops,
+        op.bytes,
+        device,
+        precision,
+        op.op_class,
+        tf32_conv=tf32_conv,
+    )
     if eff is None:
         return OpPrediction(index, op.op, op.module, op.op_class, naive, None)
     cls = op.op_class
@@ -642,18 +651,20 @@ def predict(
     *,
     efficiency: EfficiencyModel | None = None,
     depth: int | None = 2,
+    tf32_conv: bool = True,
 ) -> LatencyPrediction:
     """Naive and calibrated latency of ``profile`` on ``device``.
 
     The calibration is ``efficiency`` if given, else the one stored with the device
     (``roofline calibrate``); without one only the naive time is predicted
     (``predicted_s`` is None and :meth:`LatencyPrediction.explanation` says how to get it).
-    ``depth`` is the default depth of :meth:`LatencyPrediction.layers`.
+    ``depth`` is the default depth of :meth:`LatencyPrediction.layers`; ``tf32_conv``
+    as in :func:`roofline.analysis.ceilings` (the naive time of fp32 convolutions).
     """
     from roofline.analysis import ceilings
 
     eff = efficiency if efficiency is not None else efficiency_of(device)
-    c = ceilings(device, precision)
+    c = ceilings(device, precision, tf32_conv=tf32_conv)
     ops = tuple(
         predict_op(
             i,
@@ -664,6 +675,7 @@ def predict(
             c.vector.flops_per_s,
             c.bandwidth_bytes_per_s,
             c.matrix.flops_per_s,
+            tf32_conv,
         )
         for i, op in enumerate(profile.ops)
     )

@@ -185,10 +185,30 @@ def _roof_traces(
                     "meta": {"series": "vector roof"},
                 }
             )
+        if c.conv is not None:
+            # fp32 convolutions on TF32 tensor cores (cuDNN's default): their own roof
+            k = c.conv.flops_per_s
+            xs = [x_lo, k / bw, x_hi]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": f"{prefix}fp32 convolutions: {si(k, 'FLOP/s')} tf32 tensor "
+                    "(cudnn.allow_tf32)",
+                    "x": xs,
+                    "y": [min(k, x * bw) for x in xs],
+                    "line": {"color": colour, "width": 2, "dash": "dash"},
+                    "hoverinfo": "skip",
+                    "legendgroup": "roofs",
+                    "meta": {"series": "conv roof"},
+                }
+            )
         # the other precisions: faint flat roofs from their own ridge on
         for other in PRECISIONS:
             if other == c.precision or other not in dev.peaks:
                 continue
+            if other == "tf32" and c.conv is not None:
+                continue  # drawn above as the convolutions' roof
             pk = dev.peaks[other].flops_per_s
             if pk <= 0:
                 continue
@@ -547,7 +567,8 @@ def _cards(a: RooflineAnalysis) -> str:
                 "precision",
                 esc(c.precision),
                 f"matrix {si(c.matrix.flops_per_s, 'FLOP/s')} {c.matrix.pipe} · vector "
-                f"{si(c.vector.flops_per_s, 'FLOP/s')} {c.vector.pipe}",
+                f"{si(c.vector.flops_per_s, 'FLOP/s')} {c.vector.pipe}"
+                + (f" · conv {si(c.conv.flops_per_s, 'FLOP/s')} tf32" if c.conv else ""),
             ),
             _card(
                 "work",

@@ -8,7 +8,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from roofline.analysis import ceiling_text
+from roofline.analysis import ceiling_text, matrix_ceiling
 from roofline.counting.profile import Layer, ModelProfile, Totals
 from roofline.units import human_bytes, seconds, si
 
@@ -196,7 +196,12 @@ def analysis_table(analysis: Any) -> str:
         [
             *totals_row(prof),
             t.bound,
-            ceiling_text(t.matrix_flops, t.vector_flops, c.matrix, c.vector),
+            ceiling_text(
+                t.matrix_flops,
+                t.vector_flops,
+                matrix_ceiling(analysis.profile.ops, c)[0],
+                c.vector,
+            ),
             si(t.attainable_flops_per_s, "FLOP/s"),
             seconds(t.time_s),
             "100.0",
@@ -213,7 +218,13 @@ def device_line(analysis: Any) -> str:
     return (
         f"device {dev.name}{measured} | precision {c.precision} | matrix ceiling "
         f"{si(c.matrix.flops_per_s, 'FLOP/s')} ({c.matrix.pipe}) | vector ceiling "
-        f"{si(c.vector.flops_per_s, 'FLOP/s')} ({c.vector.pipe}) | bandwidth "
+        f"{si(c.vector.flops_per_s, 'FLOP/s')} ({c.vector.pipe})"
+        + (
+            f" | fp32 convolutions {si(c.conv.flops_per_s, 'FLOP/s')} (tf32 tensor)"
+            if c.conv
+            else ""
+        )
+        + " | bandwidth "
         f"{human_bytes(c.bandwidth_bytes_per_s)}/s | ridge point {c.ridge_point:.1f} FLOP/B"
     )
 
@@ -230,7 +241,11 @@ def analysis_summary(analysis: Any, top: int = 5) -> str:
         f"(sum over ops){throughput} at batch {t.batch}",
         f"as one kernel (plain roofline): {seconds(t.roof_time_s)}; op by op the model "
         f"reaches {si(t.attainable_flops_per_s, 'FLOP/s')} = {100 * t.peak_fraction:.1f}% "
-        f"of the {analysis.precision} peak",
+        + (
+            f"of the {analysis.precision} peak"
+            if analysis.ceilings.conv is None
+            else "of its matrix roofs (fp32 convolutions at TF32)"
+        ),
         f"layers: {t.memory_bound_layers} memory-bound, {t.compute_bound_layers} compute-bound"
         + (
             f", {len(analysis.layers) - t.memory_bound_layers - t.compute_bound_layers} no work"

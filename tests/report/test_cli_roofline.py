@@ -128,3 +128,24 @@ def test_bad_input_one_line(spec, argv, match, capsys):
     err = capsys.readouterr().err
     assert match in err, err
     assert err.count("\n") == 1, err
+
+
+def test_fp32_convolutions_get_the_tf32_roof_on_an_a100(spec, tmp_path, capsys):
+    """A100 datasheet: FP32 19.5 TFLOP/s, TF32 tensor 156 (dense). PyTorch's default
+    cudnn.allow_tf32 runs fp32 convolutions at the latter; --no-tf32-conv is strict fp32."""
+    j, h = tmp_path / "a.json", tmp_path / "a.html"
+    assert main(["profile", str(spec), "--gpu", "a100", "--json", str(j), "--html", str(h)]) == 0
+    out = capsys.readouterr().out
+    assert "fp32 convolutions 156.00 TFLOP/s (tf32 tensor)" in out
+    assert "warning: fp32 convolutions (" in out and "--no-tf32-conv" in out
+    r = json.loads(j.read_text())["roofline"]
+    assert r["ceilings"]["conv"]["flops_per_s"] == pytest.approx(156e12)
+    conv = next(x for x in r["layers"] if x["name"] == "conv")
+    assert conv["matrix_ceiling"]["precision"] == "tf32"
+    assert '"series":"conv roof"' in h.read_text()
+    assert main(["profile", str(spec), "--gpu", "a100", "--no-tf32-conv", "--json", str(j)]) == 0
+    out = capsys.readouterr().out
+    assert "tf32" not in out.lower()
+    strict = json.loads(j.read_text())["roofline"]
+    assert strict["ceilings"]["conv"] is None
+    assert strict["totals"]["time_s"] >= r["totals"]["time_s"]

@@ -226,11 +226,22 @@ def test_fsdp_unit_of_a_nested_decoder_is_one_layer():
     # the layers hold 148,992 of 161,920 params: layer-wise wrap; the root unit is
     # embedding + norm + head = 6,400 + 128 + 6,400 = 12,928 params = 51,712 B
     assert fsdp_units(m) == (51_712, 148_992)
+    # the root's gradients (held unsharded until its backward ends): all of it trainable,
+    # 51,712 B; with the head frozen, embedding + norm = 6,528 params = 26,112 B; at
+    # 2 B per element 13,056
+    from roofline.memory import fsdp_root_grad_bytes
+
+    assert fsdp_root_grad_bytes(m) == 51_712
+    assert fsdp_root_grad_bytes(m, frozen=("lm_head",)) == 26_112
+    assert fsdp_root_grad_bytes(m, 2, frozen=("lm_head",)) == 13_056
+    # a frozen layer changes nothing here (its params are in a unit, not the root)
+    assert fsdp_root_grad_bytes(m, frozen=("model.layers.0",)) == 51_712
     # a CNN without such stacks: every row a unit, nothing left to the root
     cnn = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3))
     # (the rows are the Sequential's children: conv 8*3*9 + 8 = 224 and conv 16*8*9 +
     # 16 = 1,168 params -> 4,672 B)
     assert fsdp_units(cnn) == (0, 4_672)
+    assert fsdp_root_grad_bytes(cnn) == 0
 
 
 def test_blocks_descend_into_repeated_block_stacks():
@@ -459,6 +470,18 @@ def test_fsdp_counts_activations_of_the_forward_backward_peak():
         root_params_bytes=500_000_000,
     )
     assert fsdp.devices == 4 and fsdp.per_device_bytes == 19_500_000_000
+    # and its gradients, unsharded until the root's backward ends: + 1 GB more tips
+    # n = 4 over (10 + 8 + 1 + 0.5 + 1 = 20.5 GB); n = 5: 8 + 8 + 2.5 = 18.5 GB
+    _, fsdp = devices_needed(
+        _hand_estimate,
+        20 * 10**9,
+        2,
+        headroom=1.0,
+        unit_params_bytes=250_000_000,
+        root_params_bytes=500_000_000,
+        root_grads_bytes=1_000_000_000,
+    )
+    assert fsdp.devices == 5 and fsdp.per_device_bytes == 18_500_000_000
     # on a 7 GB device no count fits: one sample's 8 GB of activations stay on every
     # device; the note says so and points at checkpointing
     _, fsdp = devices_needed(_hand_estimate, 7 * 10**9, 1, headroom=1.0, max_devices=64)

@@ -262,4 +262,4 @@ def test_fsdp_units_follow_the_stored_dtype(spec):
     s = load_spec(spec)
     for dtype, amp, unit in (("fp32", False, 5_160), ("bf16", False, 2_580), (None, True, 5_160)):
         e = estimate_from_spec(s, batch=1, dtype=dtype, amp=amp, mode="training")
-        assert _fsdp_units(s, e) == (0, unit)
+        assert _fsdp_units(s, e) == (0, unit, 0)

@@ -438,7 +438,7 @@ def _devices(
                 )
         out.append(d)
     if e.assumptions.mode == "training":
-        root, unit = _fsdp_units(spec, e) if spec is not None else (0, 0)
+        root, unit, root_grads = _fsdp_units(spec, e) if spec is not None else (0, 0, 0)
         for f, d in zip(fits, out, strict=True):
             if f.fits:
                 continue
@@ -451,6 +451,7 @@ def _devices(
                 headroom=args.headroom,
                 unit_params_bytes=unit,
                 root_params_bytes=root,
+                root_grads_bytes=root_grads,
             )
             d["parallel"] = {"ddp": ddp.as_dict(), "fsdp": fsdp.as_dict()}
             lines.append(
@@ -468,15 +469,17 @@ def _plan_text(plan: Any, label: str) -> str:
     return f"{label}: {plan.devices} device(s), batch {plan.per_device_batch} each"
 
 
-def _fsdp_units(spec: Any, e: Any) -> tuple[int, int]:
-    """(root unit, largest unit) parameter bytes at the estimate's stored dtype (fp32
-    master weights under AMP; the spec's model is built at its own dtype)."""
+def _fsdp_units(spec: Any, e: Any) -> tuple[int, int, int]:
+    """(root unit, largest unit) parameter bytes and the root's trainable gradient
+    bytes, at the estimate's stored dtype (fp32 master weights under AMP; the spec's
+    model is built at its own dtype)."""
     import torch
 
     from roofline.counting import build_fake
-    from roofline.memory import fsdp_units
+    from roofline.memory import fsdp_root_grad_bytes, fsdp_units
     from roofline.units import parse_dtype
 
     model, _, _ = build_fake(spec)
-    stored = torch.empty((), dtype=parse_dtype(e.assumptions.dtype), device="meta")
-    return fsdp_units(model, stored.element_size())
+    size = torch.empty((), dtype=parse_dtype(e.assumptions.dtype), device="meta").element_size()
+    root, unit = fsdp_units(model, size)
+    return root, unit, fsdp_root_grad_bytes(model, size, e.assumptions.frozen)

@@ -932,6 +932,7 @@ def devices_needed(
     headroom: float = DEFAULT_HEADROOM,
     unit_params_bytes: int = 0,
     root_params_bytes: int = 0,
+    root_grads_bytes: int = 0,
     max_devices: int = 4096,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ParallelPlan, ParallelPlan]:
@@ -949,7 +950,10 @@ def devices_needed(
     forward/backward, the full parameters and gradients of the unit being computed and
     the one prefetched (2 x ``unit_params_bytes`` each) and the root unit's parameters
     (``root_params_bytes``: what no wrapped unit holds, gathered through the forward, see
-    :func:`fsdp_units`). Activations are not sharded,
+    :func:`fsdp_units`) with their unsharded gradients (``root_grads_bytes``, the
+    trainable part: the root's gradients are reduce-scattered only when its backward
+    ends, after every other unit's, so a head's gradient is alive at the backward's
+    activation peak; :func:`fsdp_root_grad_bytes`). Activations are not sharded,
     so the forward/backward peak (state / N + activations + gathered units) can need
     more devices than the step peak (state / N), where the replica's ``total`` peaks.
 
@@ -976,7 +980,7 @@ def devices_needed(
             raise MemoryEstimateError(f"{e.name}: the estimate has no phase peaks to shard")
         # each device keeps 1/n of the weights, gradients and optimizer state, and runs
         # the optimizer step (and its temporary) on its shard only; activations stay
-        gathered = root_params_bytes + 2 * 2 * unit_params_bytes if n > 1 else 0
+        gathered = root_params_bytes + root_grads_bytes + 2 * 2 * unit_params_bytes if n > 1 else 0
         return e.overhead + max(
             math.ceil(p.sharded / n) + p.unsharded + (gathered if p.gathers else 0)
             for p in e.phases
@@ -1014,7 +1018,14 @@ def devices_needed(
             # what sharding cannot divide: the unsharded bytes of the worst phase at
             # one sample per device, plus the gathered units
             floor = e.overhead + max(
-                (p.unsharded + (root_params_bytes + 4 * unit_params_bytes if p.gathers else 0))
+                (
+                    p.unsharded
+                    + (
+                        root_params_bytes + root_grads_bytes + 4 * unit_params_bytes
+                        if p.gathers
+                        else 0
+                    )
+                )
                 for p in e.phases
             )
             note = f"no count up to {limit} fits"
@@ -1063,11 +1074,41 @@ def fsdp_units(model: torch.nn.Module, dtype_bytes: int | None = None) -> tuple[
     the root holds nothing of its own.
     """
 
-    stacked = [_param_bytes(b, dtype_bytes) for b in repeated_blocks(model)]
-    total = _param_bytes(model, dtype_bytes)
-    if stacked and 2 * sum(stacked) >= total:
-        return max(0, total - sum(stacked)), max(stacked)
+    blocks_ = _layerwise_blocks(model)
+    if blocks_:
+        stacked = [_param_bytes(b, dtype_bytes) for b in blocks_]
+        return max(0, _param_bytes(model, dtype_bytes) - sum(stacked)), max(stacked)
     return 0, largest_unit_bytes(model, dtype_bytes)
+
+
+def _layerwise_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The repeated blocks FSDP's layer-wise auto-wrap makes units of, where they hold
+    at least half the parameters; else []."""
+    stacked = repeated_blocks(model)
+    held = sum(_param_bytes(b, None) for b in stacked)
+    return stacked if stacked and 2 * held >= _param_bytes(model, None) else []
+
+
+def fsdp_root_grad_bytes(
+    model: torch.nn.Module, dtype_bytes: int | None = None, frozen: Sequence[str] = ()
+) -> int:
+    """Gradient bytes of the root unit's trainable parameters (those outside the
+    layer-wise units of :func:`fsdp_units`; none for a model wrapped per row), at
+    ``dtype_bytes`` each if given. ``frozen``: module names whose parameters get no
+    gradient (``Assumptions.frozen``)."""
+    blocks_ = _layerwise_blocks(model)
+    if not blocks_:
+        return 0
+    in_units = {id(p) for b in blocks_ for p in b.parameters()}
+    total = 0
+    for name, p in model.named_parameters():
+        module = name.rpartition(".")[0]
+        if id(p) in in_units or not p.requires_grad:
+            continue
+        if any(module == f or module.startswith(f + ".") for f in frozen):
+            continue
+        total += p.numel() * (dtype_bytes or p.element_size())
+    return total
 
 
 def repeated_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:

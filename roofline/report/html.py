@@ -783,7 +783,9 @@ def _table(analyses: Sequence[RooflineAnalysis]) -> str:
             cells += [_td(*c.cell(r)) for c in TABLE_COLUMNS]
             body.append(f'<tr title="{esc(r.explanation)}">{"".join(cells)}</tr>')
     return (
-        '<table id="layers" class="sortable"><thead><tr>'
+        # a compare report's extra "analysis" column: denser cells so that every
+        # column fits a 1400 px window
+        f'<table id="layers" class="sortable{" dense" if many else ""}"><thead><tr>'
         + head
         + "</tr></thead><tbody>"
         + "\n".join(body)

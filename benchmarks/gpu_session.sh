@@ -47,10 +47,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limi
   --format=csv 2>&1 | head -3
 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 
-step tests 90 "$PY" -m pytest tests/gpu -v -p no:cacheprovider
-step calibrate 120 "$PY" -m roofline calibrate --gpu local --ceilings-only
+step tests 75 "$PY" -m pytest tests/gpu -v -p no:cacheprovider
+step calibrate 100 "$PY" -m roofline calibrate --gpu local --ceilings-only
 step latency 240 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md" \
   --json "$OUT/latency_cuda.json"
-step vram 120 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
+step vram 150 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
 echo "results in $OUT:"
 ls -R "$OUT"

@@ -174,74 +174,82 @@ def main() -> int:
 
     cap = torch.cuda.get_device_capability(0)
     cublas = CUBLAS_WORKSPACE_BYTES_SM90 if cap[0] >= 9 else CUBLAS_WORKSPACE_BYTES
-    rows = []
-    for name, expr, shape, batches in MODELS:
-        for mode in ("inference", "training"):
-            for batch in batches[:1] if args.quick else batches:
-                t = time.time()
-                e = predict(name, expr, shape, batch, mode, cublas)
-                r = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--case",
-                        name,
-                        expr,
-                        json.dumps(list(shape)),
-                        f"{batch}:{mode}",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    cwd=ROOT,
-                )
-                if r.returncode != 0:
-                    m = {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}
-                else:
-                    m = json.loads(r.stdout.strip().splitlines()[-1])
-                row = {
-                    "model": name,
-                    "mode": mode,
-                    "batch": batch,
-                    "predicted_allocated": e.allocated,
-                    "predicted_reserved": e.allocated + e.allocator_slack,
-                    "predicted_total_no_context": e.total - e.cuda_context,
-                    "predicted_total": e.total,
-                    "peak_module": e.peak_module,
-                    "peak_phase": e.peak_phase,
-                    **{f"measured_{k}": v for k, v in m.items()},
-                }
-                if "measured_allocated" in row:
-                    row["ratio_allocated"] = e.allocated / row["measured_allocated"]
-                    if row.get("measured_device") and row.get("measured_context") is not None:
-                        row["ratio_device"] = (
-                            e.total - e.cuda_context + row["measured_context"]
-                        ) / row["measured_device"]
-                rows.append(row)
-                ratio = row.get("ratio_allocated")
-                print(
-                    f"{name:20s} {mode:9s} b={batch:<4d} predicted {e.allocated / 2**30:7.3f} GiB "
-                    f"measured {row.get('measured_allocated', 0) / 2**30:7.3f} GiB "
-                    f"ratio {ratio:.3f}"
-                    if ratio
-                    else f"{name} {mode} {batch}: {m}",
-                    f"({time.time() - t:.1f} s)",
-                    flush=True,
-                )
+    rows: list[dict] = []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "machine": platform.node(),
-                "gpu": torch.cuda.get_device_name(0),
-                "torch": torch.__version__,
-                "cuda": torch.version.cuda,
-                "date": time.strftime("%Y-%m-%d"),
-                "rows": rows,
-            },
-            indent=2,
+
+    def write() -> None:
+        # after every case: a run stopped by a time limit keeps what it measured
+        doc = {
+            "machine": platform.node(),
+            "gpu": torch.cuda.get_device_name(0),
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "date": time.strftime("%Y-%m-%d"),
+            "rows": rows,
+        }
+        out.write_text(json.dumps(doc, indent=2))
+
+    # every model at its first batch size first, then the second: a run cut short
+    # still covers every model
+    cases = [
+        (name, expr, shape, batches[i], mode)
+        for i in range(1 if args.quick else 2)
+        for name, expr, shape, batches in MODELS
+        for mode in ("inference", "training")
+    ]
+    for name, expr, shape, batch, mode in cases:
+        t = time.time()
+        e = predict(name, expr, shape, batch, mode, cublas)
+        r = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--case",
+                name,
+                expr,
+                json.dumps(list(shape)),
+                f"{batch}:{mode}",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         )
-    )
+        if r.returncode != 0:
+            m = {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}
+        else:
+            m = json.loads(r.stdout.strip().splitlines()[-1])
+        row = {
+            "model": name,
+            "mode": mode,
+            "batch": batch,
+            "predicted_allocated": e.allocated,
+            "predicted_reserved": e.allocated + e.allocator_slack,
+            "predicted_total_no_context": e.total - e.cuda_context,
+            "predicted_total": e.total,
+            "peak_module": e.peak_module,
+            "peak_phase": e.peak_phase,
+            **{f"measured_{k}": v for k, v in m.items()},
+        }
+        if "measured_allocated" in row:
+            row["ratio_allocated"] = e.allocated / row["measured_allocated"]
+            if row.get("measured_device") and row.get("measured_context") is not None:
+                row["ratio_device"] = (e.total - e.cuda_context + row["measured_context"]) / row[
+                    "measured_device"
+                ]
+        rows.append(row)
+        ratio = row.get("ratio_allocated")
+        print(
+            f"{name:20s} {mode:9s} b={batch:<4d} predicted {e.allocated / 2**30:7.3f} GiB "
+            f"measured {row.get('measured_allocated', 0) / 2**30:7.3f} GiB "
+            f"ratio {ratio:.3f}"
+            if ratio
+            else f"{name} {mode} {batch}: {m}",
+            f"({time.time() - t:.1f} s)",
+            flush=True,
+        )
+        write()
+    write()
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

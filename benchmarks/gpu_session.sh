@@ -8,6 +8,7 @@
 #   2. roofline calibrate --gpu local     datasheet vs achieved GEMM / copy / launch
 #   3. benchmarks/latency_accuracy.py     naive and calibrated vs measured latency
 #   4. benchmarks/vram_accuracy.py        predicted vs measured VRAM
+#   5. benchmarks/per_layer_method.py     which per-layer timing method adds up on CUDA
 #
 # It needs torch, torchvision, pyyaml, tabulate and nvidia-ml-py, and runs roofline from
 # the working tree (PYTHONPATH), without installing it. Logs and results go to $OUT (the
@@ -18,7 +19,7 @@
 # Copy the results into docs/ (devices.md, latency.md, vram.md, benchmarks.md) with the
 # machine they ran on.
 #
-#   bash benchmarks/gpu_session.sh            # about 9 minutes at most
+#   bash benchmarks/gpu_session.sh            # about 10 minutes at most
 #   STEPS="calibrate latency" bash benchmarks/gpu_session.sh
 set -u
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ OUT=${OUT:-gpu-results}
 mkdir -p "$OUT/cache"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 ROOFLINE_CACHE_DIR=$OUT/cache
 PY=${PYTHON:-python3}
-STEPS=${STEPS:-"tests calibrate latency vram"}
+STEPS=${STEPS:-"tests calibrate latency vram layers"}
 
 step() {  # step NAME LIMIT_S COMMAND...: run, keep the log, show its end
   local name=$1 limit=$2
@@ -47,10 +48,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limi
   --format=csv 2>&1 | head -3
 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 
-step tests 75 "$PY" -m pytest tests/gpu -v -p no:cacheprovider
-step calibrate 100 "$PY" -m roofline calibrate --gpu local --ceilings-only
+step tests 60 "$PY" -m pytest tests/gpu -v -p no:cacheprovider
+step calibrate 80 "$PY" -m roofline calibrate --gpu local --ceilings-only
 step latency 240 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md" \
   --json "$OUT/latency_cuda.json"
 step vram 150 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
+step layers 50 "$PY" benchmarks/per_layer_method.py --device cuda --passes 3
 echo "results in $OUT:"
 ls -R "$OUT"

@@ -1,6 +1,7 @@
 """Which per-layer timing method to trust: module hooks with a clock, or profiler ranges.
 
     python benchmarks/per_layer_method.py --threads 1
+    python benchmarks/per_layer_method.py --device cuda
 
 For each model: the uninstrumented end-to-end median, then the per-layer passes of
 each method (``roofline.latency.measure``): the instrumented total (the root module's
@@ -31,7 +32,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int)
     ap.add_argument("--passes", type=int, default=5)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = ap.parse_args()
+    dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        print("CUDA is not available", file=sys.stderr)
+        return 2
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     if args.threads:
         torch.set_num_threads(args.threads)
     import torchvision
@@ -57,15 +64,18 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|")
     for name, model, inputs in cases:
+        model = model.to(dev)
+        inputs = tuple(x.to(dev) for x in inputs)
         step = make_step(model, inputs, {}, "inference")
-        e2e = time_region(step, warmup=3, repeat=15).median
+        e2e = time_region(step, warmup=3, repeat=15, sync=sync).median
         calls = sum(1 for _ in model.modules())
         for method in ("hooks", "profiler"):
             walls = []
             sums = []
             for _ in range(args.passes):
                 t0 = time.perf_counter()
-                mods = time_modules(model, step, method=method, passes=1)
+                mods = time_modules(model, step, method=method, passes=1, sync=sync, dev=dev)
+                sync()
                 walls.append(time.perf_counter() - t0)
                 sums.append(mods[""].inclusive_s)
             wall, total = statistics.median(walls), statistics.median(sums)

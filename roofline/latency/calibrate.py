@@ -231,6 +231,10 @@ class EfficiencyModel:
     #: the GPU is busy so that only the host's share is timed; a class without an entry
     #: costs ``launch_overhead_s``. Empty on the CPU, where issuing and running are serial
     host_s: Mapping[str, float] = field(default_factory=dict)
+    #: per op issued by C++ inside another op rather than from Python (a GRU or plain
+    #: RNN on the CPU loops over time steps in ``aten::gru``, ~22 aten ops per step,
+    #: with no Python in between): measured on a tiny ``nn.GRU``; 0 = not measured
+    internal_op_s: float = 0.0
     threads: int = 1
     measured_at: str = ""
     torch_version: str = ""
@@ -264,6 +268,7 @@ class EfficiencyModel:
             "network_op_overhead_s": self.network_op_overhead_s,
             "fresh": self.fresh.as_dict(),
             "host_s": dict(self.host_s),
+            "internal_op_s": self.internal_op_s,
             "threads": self.threads,
             "measured_at": self.measured_at,
             "torch_version": self.torch_version,
@@ -291,6 +296,7 @@ class EfficiencyModel:
                 network_op_overhead_s=float(d.get("network_op_overhead_s", 0.0)),
                 fresh=CostCurve.from_dict(d.get("fresh", {})),
                 host_s={str(k): float(v) for k, v in d.get("host_s", {}).items()},
+                internal_op_s=float(d.get("internal_op_s", 0.0)),
                 threads=int(d.get("threads", 1)),
                 measured_at=str(d.get("measured_at", "")),
                 torch_version=str(d.get("torch_version", "")),
@@ -622,6 +628,26 @@ def measure_overheads(
     return op, module
 
 
+def measure_internal(dev: torch.device, repeat: int, sync: Sync = _nosync) -> float:
+    """Seconds per aten op issued from C++ inside another op: a tiny ``nn.GRU`` (8
+    features, 64 steps, batch 1), which on the CPU runs as a C++ loop of small aten ops,
+    timed and divided by the ops it runs (counted on fake tensors); its kernels are a few
+    hundred FLOPs, so the time is the dispatch. 0 where the GRU is one fused op (cuDNN,
+    oneDNN): nothing issued from C++ to measure there."""
+    from roofline.counting import profile as count_profile
+
+    gen = torch.Generator().manual_seed(3)
+    gru = torch.nn.GRU(8, 8, batch_first=True).eval()
+    x = torch.randn(1, 64, 8, generator=gen)
+    ops = len(count_profile(gru, (x,)).ops)
+    if ops < 16:
+        return 0.0
+    gru, x = gru.to(dev), x.to(dev)
+    with torch.inference_mode():
+        t = _median_time(lambda: gru(x), repeat * 3, sync, target_s=5e-3)
+    return t / ops
+
+
 def measure_fresh(
     dev: torch.device, grid: Grid, bench: Bench, progress: Progress | None = None
 ) -> CostCurve:
@@ -895,6 +921,8 @@ def calibrate_efficiency(
         queue = cuda_queue_timer(dev, sync)
     with torch.inference_mode():
         launch, module = measure_overheads(dev, grid.repeat, sync, queue)
+    internal = measure_internal(dev, grid.repeat, sync) if queue is None else 0.0
+    with torch.inference_mode():
         bench = Bench(grid.repeat, sync, launch, queue=queue)
         bench.fresh = measure_fresh(dev, grid, bench, progress)
         matrix = fit_matrix(dev, grid, bench, progress)
@@ -910,6 +938,7 @@ def calibrate_efficiency(
         async_launch=queue is not None,
         fresh=bench.fresh,
         host_s=bench.host_costs(),
+        internal_op_s=internal,
         threads=torch.get_num_threads(),
     )
     (factor, mem_factor, per_op), ratios = fit_context(

@@ -499,10 +499,13 @@ def predict_op(
     bandwidth: float,
     peak: float,
     tf32_conv: bool = True,
+    internal: bool = False,
 ) -> OpPrediction:
     """One op's naive and calibrated time. A fused fast path (:func:`components`) is
     priced as the sum of its kernels, each at its own fitted rate, plus one dispatch
-    per kernel (its kernels are aten calls that pass through the dispatcher)."""
+    per kernel (its kernels are aten calls that pass through the dispatcher).
+    ``internal``: the op is issued from C++ inside another op (:func:`internal_ops`),
+    so it costs ``internal_op_s`` to issue and none of the Python-side terms."""
     from roofline.analysis import op_time
 
     naive = op_time(
@@ -544,13 +547,17 @@ def predict_op(
         mem_rate = op.bytes * factor / memory if memory and op.bytes else 0.0
     fresh = fresh_output_s(eff, op)
     kernel += fresh
-    if eff.async_launch:
+    if internal:
+        launch = (eff.internal_op_s or eff.launch_overhead_s) * launches
+    elif eff.async_launch:
         # the issue cost of each kernel's class; the stall is set by :func:`schedule`
         launch = sum(eff.host_cost(part.op_class) for part in parts) + eff.network_op_overhead_s
+    else:
+        launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
+    if eff.async_launch:
         total = max(kernel, launch)
         overhead = max(0.0, launch - kernel)
     else:
-        launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
         total = kernel + launch
         overhead = launch
     if overhead >= kernel:
@@ -579,6 +586,30 @@ def predict_op(
         kernel,
         launch,
     )
+
+
+#: module types whose forward is one call into C++ that may loop over many aten ops
+#: (``aten::gru`` / ``aten::rnn_tanh`` / ``aten::lstm`` where no fused kernel takes it)
+RECURRENT_MODULES = ("RNN", "GRU", "LSTM")
+#: the fused recurrent ops themselves (one kernel call from Python)
+FUSED_RNN_OPS = (
+    "aten.mkldnn_rnn_layer.default",
+    "aten.mkldnn_rnn_layer_backward.default",
+    "aten._cudnn_rnn.default",
+    "aten._cudnn_rnn_backward.default",
+)
+
+
+def internal_ops(profile: ModelProfile) -> list[bool]:
+    """Per op: issued from C++ inside another op rather than from Python — the ops of
+    a recurrent module (:data:`RECURRENT_MODULES`) other than a fused recurrent kernel,
+    in the forward (the backward is issued by the autograd engine, in C++, either way)."""
+    rnn = {m.name for m in profile.modules if m.type in RECURRENT_MODULES}
+    if not rnn:
+        return [False] * len(profile.ops)
+    return [
+        o.module in rnn and o.op not in FUSED_RNN_OPS and o.phase == "forward" for o in profile.ops
+    ]
 
 
 def module_entries(profile: ModelProfile) -> list[int]:
@@ -665,6 +696,7 @@ def predict(
 
     eff = efficiency if efficiency is not None else efficiency_of(device)
     c = ceilings(device, precision, tf32_conv=tf32_conv)
+    internal = internal_ops(profile)
     ops = tuple(
         predict_op(
             i,
@@ -676,6 +708,7 @@ def predict(
             c.bandwidth_bytes_per_s,
             c.matrix.flops_per_s,
             tf32_conv,
+            internal[i],
         )
         for i, op in enumerate(profile.ops)
     )

@@ -371,3 +371,32 @@ def test_fresh_output_cost_by_hand():
     assert act.predicted_s == pytest.approx(0.025221)
     assert any(t.startswith("fresh outputs: 87% of the time") for t in act.explanation)
     assert p.ops[-1].fresh_s == pytest.approx(0.02)
+
+
+def test_ops_issued_from_cpp_inside_a_recurrent_module_cost_the_internal_dispatch():
+    import dataclasses
+
+    from roofline.latency.predict import internal_ops
+
+    # a GRU on the CPU: aten::gru loops in C++ over tiny ops; an LSTM's fused oneDNN
+    # kernel is one call from Python like any op
+    modules = (
+        ModuleInfo("", "Net", 0, 0, 0, 0, 0, False, calls=1),
+        ModuleInfo("gru", "GRU", 1, 0, 0, 0, 0, True, calls=1),
+        ModuleInfo("lstm", "LSTM", 1, 0, 0, 0, 0, True, calls=1),
+    )
+    step = op("aten.sigmoid_.default", "gru", "elementwise", vector=400, read=400, written=400)
+    fused = op("aten.mkldnn_rnn_layer.default", "lstm", "gemm", matrix=10**6, read=10**4)
+    prof = ModelProfile("rnn", "inference", (), "float32", modules, (step, step, fused))
+    assert internal_ops(prof) == [True, True, False]
+    e = dataclasses.replace(eff(), internal_op_s=5e-7, network_op_overhead_s=4e-6)
+    p = predict(prof, DEVICE, efficiency=e)
+    # sigmoid_: 800 B / 4e10 = 2e-8 s of kernel + 5e-7 of internal dispatch, none of the
+    # 1e-5 dispatch from Python or the 4e-6 in-network term
+    assert p.ops[0].predicted_s == pytest.approx(2e-8 + 5e-7)
+    # the fused LSTM op: 1e6 / 2.5e11 = 4e-6 + 1e-5 launch + 4e-6 in-network
+    assert p.ops[2].predicted_s == pytest.approx(4e-6 + 1e-5 + 4e-6)
+    # not measured (0): the Python-side dispatch cost stands in, still without the
+    # in-network term
+    p0 = predict(prof, DEVICE, efficiency=dataclasses.replace(e, internal_op_s=0.0))
+    assert p0.ops[0].predicted_s == pytest.approx(2e-8 + 1e-5)

@@ -534,7 +534,13 @@ RNN_STATE_FLOPS = {1: 1, 3: 15, 4: 18}
 
 
 def rnn_layer_cost(
-    steps: int, in_size: int, rec_size: int, hidden: int, gates: int, biases: bool
+    steps: int,
+    in_size: int,
+    rec_size: int,
+    hidden: int,
+    gates: int,
+    biases: bool,
+    batch: int = 1,
 ) -> Cost:
     """One layer, one direction of a recurrent network over ``steps`` = time x batch
     rows (RNN: 1 gate, GRU: 3, LSTM: 4).
@@ -545,19 +551,35 @@ def rnn_layer_cost(
     (``2·G·H``), and the state update per hidden unit: LSTM 3 sigmoids at 4 and a tanh
     at 1 for the gates, ``c = f·c + i·g`` (3) and ``h = o·tanh(c)`` (2): 18; GRU 2
     sigmoids (8), ``n = tanh(x_n + r·h_n)`` (3), ``h = (1 − z)·n + z·h`` (4): 15; a
-    plain RNN's tanh or relu: 1."""
+    plain RNN's tanh or relu: 1. ``batch``: the rows of one time step (the recurrent
+    GEMMs are ``batch`` rows each, which is what makes a batch-1 recurrence slow)."""
     gh = gates * hidden
     matrix = 2 * steps * gh * (in_size + rec_size)
     vector = steps * (gh * (3 if biases else 1) + RNN_STATE_FLOPS.get(gates, gates) * hidden)
-    # dims: one GEMM over all rows (the input projection's shape; the recurrent half
-    # runs step by step on the batch's rows, slower than this shape suggests)
-    return Cost(matrix, vector, "gemm", dims={"m": steps, "n": gh, "k": in_size + rec_size})
+    # dims: the GEMM of all rows (m), and the rows of one step (batch): the latency
+    # model's "rnn" class is fitted on fused recurrent kernels by (batch, n, k)
+    dims = {"m": steps, "n": gh, "k": in_size + rec_size, "batch": max(1, batch)}
+    return Cost(matrix, vector, "rnn", dims=dims)
 
 
 def _rnn_rows(x: T, batch_sizes: Sequence[int]) -> int:
     # packed sequences: the batch sizes of all steps add up to the rows; else
     # every element of input but the feature dim is one row
     return int(sum(batch_sizes)) if batch_sizes else math.prod(x.shape[:-1])
+
+
+def _rnn_batch(a: Args) -> int:
+    # the rows of one time step: a packed sequence's first (largest) batch size, else
+    # the hidden state's batch dim (oneDNN's hx_ is batch x hidden, cuDNN's hx layers x
+    # batch x hidden); both ops get their input time-major whatever batch_first says
+    sizes = a.get("batch_sizes") or ()
+    if sizes:
+        return int(max(sizes))
+    hx = a.get("hx_", a.get("hx"))
+    if isinstance(hx, T) and len(hx.shape) >= 2:
+        return int(hx.shape[-2])
+    x = a["input"]
+    return int(x.shape[1]) if len(x.shape) >= 3 else 1
 
 
 def _mkldnn_layer(a: Args, w_ih: str, w_hh: str) -> Cost:
@@ -567,14 +589,16 @@ def _mkldnn_layer(a: Args, w_ih: str, w_hh: str) -> Cost:
     hidden = int(a["hidden_size"])
     gates = max(1, wi.shape[0] // hidden)
     rows = _rnn_rows(a["input"], a.get("batch_sizes") or ())
-    return rnn_layer_cost(rows, wi.shape[1], wh.shape[1], hidden, gates, bool(a["has_biases"]))
+    return rnn_layer_cost(
+        rows, wi.shape[1], wh.shape[1], hidden, gates, bool(a["has_biases"]), _rnn_batch(a)
+    )
 
 
 def _backward_of(forward: Cost) -> Cost:
     """A recurrent layer's backward: the input gradient (through ``W_ih`` and, step by
     step, ``W_hh``) and the weight gradients each cost the forward's matrix FLOPs, so
     2x; the gates' elementwise backward is taken as 2x the forward's."""
-    return Cost(2 * forward.matrix_flops, 2 * forward.vector_flops, "gemm", dims=forward.dims)
+    return Cost(2 * forward.matrix_flops, 2 * forward.vector_flops, "rnn", dims=forward.dims)
 
 
 @register("aten.mkldnn_rnn_layer")
@@ -610,17 +634,18 @@ def cudnn_rnn(a: Args, out: Sequence[Any]) -> Cost:
     (``W_ih``, ``W_hh``) pairs of the weight list (``weight_stride0`` tensors each)."""
     hidden = int(a["hidden_size"])
     rows = _rnn_rows(a["input"], a.get("batch_sizes") or ())
+    batch = _rnn_batch(a)
     biases = int(a["weight_stride0"]) in (4, 5)
     parts = []
     for wi, wh, wr in _cudnn_layers(a):
         gates = max(1, wi.shape[0] // hidden)
-        part = rnn_layer_cost(rows, wi.shape[1], wh.shape[1], hidden, gates, biases)
+        part = rnn_layer_cost(rows, wi.shape[1], wh.shape[1], hidden, gates, biases, batch)
         if wr is not None:  # the projection h = W_hr·h (P x H) after each step
             part = replace(part, matrix_flops=part.matrix_flops + 2 * rows * wr.numel)
         parts.append(part)
     if not parts:
-        return Cost(op_class="gemm")
-    return replace(_add_costs(*parts, op_class="gemm"), dims=parts[0].dims)
+        return Cost(op_class="rnn")
+    return replace(_add_costs(*parts, op_class="rnn"), dims=parts[0].dims)
 
 
 @register("aten._cudnn_rnn_backward")

@@ -22,6 +22,7 @@ OP_CLASSES = (
     "conv",  # dense or grouped convolution
     "depthwise_conv",  # groups == in_channels
     "attention",  # fused scaled-dot-product attention kernels
+    "rnn",  # fused recurrent layers (oneDNN, cuDNN): input and recurrent GEMMs, gates
     "norm",  # batch/layer/group/instance norm and their backward
     "elementwise",  # arithmetic, activations, comparisons
     "reduction",  # sum, mean, max, softmax-like reductions

@@ -9,7 +9,10 @@ models being predicted:
   FLOP/s of each op class over a grid of sizes. A size is a point in log2 space —
   ``(M, N, K)`` of the implicit GEMM (conv: ``M = n·out_spatial``, ``N = c_out``,
   ``K = c_in/groups·kernel``, plus whether the kernel is 1×1); depthwise conv:
-  ``(n·out_spatial, channels, kernel)``; attention: ``(batch·heads, L, head_dim)``.
+  ``(n·out_spatial, channels, kernel)``; attention: ``(batch·heads, L, head_dim)``;
+  a fused recurrent layer (``rnn``: oneDNN's LSTM, cuDNN's LSTM/GRU/RNN):
+  ``(batch, gates·hidden, input + hidden, steps)``: one time step's GEMMs, and the
+  number of steps (a fused call's fixed set-up cost is spread over them).
   The prediction for an op interpolates log(rate) from its nearest grid points
   (inverse-distance weighting): efficiency is a function of the op's size, which
   is what makes small and depthwise convolutions slow.
@@ -45,7 +48,7 @@ Progress = Callable[[str], None]
 Sync = Callable[[], None]
 
 #: op classes whose time is governed by a FLOP rate fitted on an n-d size grid
-MATRIX_CLASSES = ("gemm", "conv", "depthwise_conv", "attention")
+MATRIX_CLASSES = ("gemm", "conv", "depthwise_conv", "attention", "rnn")
 #: op classes whose time is governed by a byte rate fitted against bytes moved
 MEMORY_CLASSES = (
     "elementwise",
@@ -337,6 +340,11 @@ def op_size(op_class: str, dims: Mapping[str, int], flops: float) -> tuple[float
         return (n * spatial, dims["c_out"] // groups * 1, k, 8.0 if kernel > 1 else 1.0)
     if op_class == "attention" and {"batch", "lq", "lk", "e"} <= set(dims):
         return (dims["batch"], dims["lq"], dims["lk"], dims["e"])
+    if op_class == "rnn" and {"n", "k"} <= set(dims):
+        # time steps: a fused recurrent call has a fixed cost (the library's set-up)
+        # on top of its per-step cost, so the rate rises with the steps
+        b = dims.get("batch", 1)
+        return (b, dims["n"], dims["k"], max(1, dims.get("m", b) // max(1, b)))
     # unknown dims: a square GEMM of the same work
     side = max(1.0, (flops / 2.0) ** (1 / 3))
     if op_class == "conv":
@@ -533,6 +541,10 @@ class Grid:
     big_hw: tuple[int, ...] = ()
     #: stem convolutions (3 input channels, stride 2): (input size, c_out, kernel)
     stems: tuple[tuple[int, int, int], ...] = ()
+    #: fused recurrent layers: batch sizes, hidden sizes (input = hidden), time steps
+    rnn_b: tuple[int, ...] = ()
+    rnn_h: tuple[int, ...] = ()
+    rnn_t: tuple[int, ...] = (8, 64, 256)
 
 
 CPU_FULL = Grid(
@@ -555,6 +567,8 @@ CPU_FULL = Grid(
     big_c=(16, 64),
     big_hw=(28, 56, 112),
     stems=((224, 32, 3), (224, 64, 7), (320, 16, 3), (640, 32, 6)),
+    rnn_b=(1, 4, 16, 32),
+    rnn_h=(64, 128, 256, 512, 1024),
 )
 CPU_QUICK = Grid(
     gemm_m=(1, 64, 1024),
@@ -573,6 +587,8 @@ CPU_QUICK = Grid(
     se_n=(1,),
     fresh_elems=(2**18, 2**24),
     stems=((224, 32, 3),),
+    rnn_b=(4,),
+    rnn_h=(128,),
 )
 CUDA_FULL = Grid(
     gemm_m=(1, 16, 128, 1024, 8192, 32768),
@@ -591,6 +607,8 @@ CUDA_FULL = Grid(
     se_n=(1, 32),
     fresh_elems=(2**20, 2**24, 2**27),
     stems=((224, 32, 3), (224, 64, 7), (640, 32, 6)),
+    rnn_b=(1, 8, 64),
+    rnn_h=(128, 512, 1024),
 )
 CUDA_QUICK = Grid(
     gemm_m=(1, 128, 4096),
@@ -608,6 +626,8 @@ CUDA_QUICK = Grid(
     se_c=(240,),
     se_n=(1,),
     fresh_elems=(2**20, 2**26),
+    rnn_b=(8,),
+    rnn_h=(256,),
 )
 
 
@@ -828,6 +848,30 @@ def fit_matrix(
             rates.append(fl / t)
     if pts:
         out["attention"] = GridFit(tuple(pts), tuple(rates))
+
+    # fused recurrent layers: one nn.LSTM layer (input = hidden) over each of rnn_t
+    # steps (the CPU runs it as oneDNN's fused kernel; on CUDA cuDNN runs GRUs fused
+    # too). Work: the counter's formula (roofline.counting.formulas.rnn_layer_cost)
+    from roofline.counting.formulas import rnn_layer_cost
+
+    pts, rates = [], []
+    kinds = (("LSTM", 4), ("GRU", 3)) if dev.type == "cuda" else (("LSTM", 4),)
+    shapes = [
+        (k, b, h, t) for k in kinds for b in grid.rnn_b for h in grid.rnn_h for t in grid.rnn_t
+    ]
+    if shapes:
+        say(f"recurrent layers over {len(shapes)} sizes")
+    for (kind, gates), b, h, steps in shapes:
+        cost = rnn_layer_cost(steps * b, h, h, h, gates, True, b)
+        if cost.matrix_flops > grid.max_flops:
+            continue
+        layer = getattr(torch.nn, kind)(h, h, batch_first=True).to(dev).eval()
+        x = rnd(b, steps, h)
+        t = bench.kernel(lambda layer=layer, x=x: layer(x), "rnn", 4.0 * x.numel())
+        pts.append(tuple(math.log2(v) for v in op_size("rnn", cost.dims, 0)))
+        rates.append(cost.matrix_flops / t)
+    if pts:
+        out["rnn"] = GridFit(tuple(pts), tuple(rates))
     return out
 
 

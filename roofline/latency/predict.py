@@ -467,8 +467,9 @@ def _kernel(
     rate = None
     if cls in MATRIX_CLASSES and matrix_flops:
         rate = eff.compute_rate(cls, op_size(cls, dims, matrix_flops))
-        if rate is None:  # class not calibrated (e.g. attention on an old fit): use gemm
-            rate = eff.compute_rate("gemm", op_size("gemm", {}, matrix_flops))
+        if rate is None:  # class not calibrated (e.g. rnn on an old fit): use gemm,
+            # at the op's own m, n, k where it has them
+            rate = eff.compute_rate("gemm", op_size("gemm", dims, matrix_flops))
         if rate:
             compute += matrix_flops / rate
     return compute, memory, rate, mem_rate

@@ -166,6 +166,11 @@ def test_lstm_on_the_cpu_is_counted_by_hand():
     t = prof.totals()
     assert t.matrix_flops == 983_040 + 1_310_720
     assert t.vector_flops == 2 * 38_400
+    # the fused recurrent class, with the rows of one step: the batch (2), though the
+    # op gets its input time-major whatever batch_first says
+    (l1, l2) = [o for o in prof.ops if o.op_class == "rnn"]
+    assert dict(l1.dims) == {"m": 20, "n": 256, "k": 96, "batch": 2}
+    assert dict(l2.dims) == {"m": 20, "n": 256, "k": 128, "batch": 2}
     # training: each layer's backward costs 2x its forward
     train = roofline.profile(lstm, torch.randn(2, 10, 32), mode="training")
     assert not train.uncounted_ops
@@ -206,6 +211,11 @@ def test_cudnn_rnn_formula_by_hand():
     # a packed sequence: its batch sizes add up to the rows (3 + 3 + 2 + 1 = 9)
     packed = cudnn_rnn({**args, "input": T((9, 16), f32), "batch_sizes": [3, 3, 2, 1]}, [])
     assert packed.matrix_flops == 2 * (2 * 9 * 96 * 48)
+    # one step's rows: the largest batch size of a packed sequence, else the hidden
+    # state's batch dim (cuDNN's hx: layers x batch x hidden)
+    assert packed.dims["batch"] == 3
+    hx = cudnn_rnn({**args, "hx": T((2, 3, 32), f32)}, [])
+    assert hx.op_class == "rnn" and hx.dims["batch"] == 3
 
 
 # ----------------------------------------------------------------------------- norms etc.

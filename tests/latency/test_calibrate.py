@@ -92,12 +92,17 @@ TINY = Grid(
     se_n=(2,),
     fresh_elems=(1024,),
     stems=((8, 4, 3),),
+    rnn_b=(2,),
+    rnn_h=(8,),
+    rnn_t=(4,),
 )
 
 
 def test_tiny_calibration_on_the_cpu():
     m = calibrate_efficiency("cpu", grid=TINY)
-    assert set(m.matrix) == {"gemm", "conv", "depthwise_conv", "attention"}
+    assert set(m.matrix) == {"gemm", "conv", "depthwise_conv", "attention", "rnn"}
+    # the recurrent point: batch 2, 4 gates x 8 hidden, input 8 + hidden 8, 4 steps
+    assert m.matrix["rnn"].points == ((1.0, 5.0, 4.0, 2.0),)
     assert {"elementwise", "norm", "pool", "copy"} <= set(m.memory)
     assert m.launch_overhead_s > 0 and m.module_overhead_s > 0
     rates = [r for f in m.matrix.values() for r in f.rates]

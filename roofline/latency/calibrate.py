@@ -249,7 +249,8 @@ class EfficiencyModel:
         return fit.rate(size) if fit else None
 
     def host_cost(self, op_class: str) -> float:
-        """Seconds the host spends issuing one op of ``op_class``."""
+        """Seconds the host spends issuing one op of ``op_class`` (``rnn``: per time
+        step, see :func:`host_units`)."""
         return self.host_s.get(op_class, self.launch_overhead_s)
 
     def memory_rate(self, op_class: str, nbytes: float) -> float:
@@ -314,6 +315,14 @@ class EfficiencyModel:
 
 
 # ---------------------------------------------------------------------- sizes of ops
+
+
+def host_units(op_class: str, dims: Mapping[str, int]) -> int:
+    """How many times an op's issue cost is paid: once, or per time step for a fused
+    recurrent layer (cuDNN launches its kernels step by step)."""
+    if op_class == "rnn" and "m" in dims:
+        return max(1, dims["m"] // max(1, dims.get("batch", 1)))
+    return 1
 
 
 def op_size(op_class: str, dims: Mapping[str, int], flops: float) -> tuple[float, ...]:
@@ -493,18 +502,24 @@ class Bench:
     queue: QueueTimer | None = None
     host: dict[str, list[float]] = field(default_factory=dict)
 
-    def raw(self, fn: Callable[[], object], op_class: str | None = None) -> float:
-        """Seconds per call: the loop time (CPU) or the GPU time (CUDA)."""
+    def raw(
+        self, fn: Callable[[], object], op_class: str | None = None, host_units: int = 1
+    ) -> float:
+        """Seconds per call: the loop time (CPU) or the GPU time (CUDA). The host's
+        issue time is recorded per ``host_units`` (a fused recurrent call issues its
+        kernels step by step: per step)."""
         if self.queue is None:
             return _median_time(fn, self.repeat, self.sync)
         gpu, host = self.queue.time(fn, self.repeat)
         if op_class:
-            self.host.setdefault(op_class, []).append(host)
+            self.host.setdefault(op_class, []).append(host / max(1, host_units))
         return gpu
 
-    def kernel(self, fn: Callable[[], object], op_class: str, out_bytes: float) -> float:
+    def kernel(
+        self, fn: Callable[[], object], op_class: str, out_bytes: float, host_units: int = 1
+    ) -> float:
         """Seconds of kernel work per call, net of what the prediction adds back."""
-        t = self.raw(fn, op_class)
+        t = self.raw(fn, op_class, host_units)
         overhead = self.fresh.seconds(out_bytes) + (0.0 if self.queue else self.launch)
         return max(t - overhead, 0.1 * t, 1e-9)
 
@@ -867,7 +882,7 @@ def fit_matrix(
             continue
         layer = getattr(torch.nn, kind)(h, h, batch_first=True).to(dev).eval()
         x = rnd(b, steps, h)
-        t = bench.kernel(lambda layer=layer, x=x: layer(x), "rnn", 4.0 * x.numel())
+        t = bench.kernel(lambda layer=layer, x=x: layer(x), "rnn", 4.0 * x.numel(), steps)
         pts.append(tuple(math.log2(v) for v in op_size("rnn", cost.dims, 0)))
         rates.append(cost.matrix_flops / t)
     if pts:

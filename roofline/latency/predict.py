@@ -46,7 +46,7 @@ from typing import Any
 from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
 from roofline.errors import MeasurementError
-from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, op_size
+from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, host_units, op_size
 
 #: thresholds for the explanation tags (fractions of a layer's predicted time)
 LAUNCH_BOUND = 0.5
@@ -552,7 +552,13 @@ def predict_op(
         launch = (eff.internal_op_s or eff.launch_overhead_s) * launches
     elif eff.async_launch:
         # the issue cost of each kernel's class; the stall is set by :func:`schedule`
-        launch = sum(eff.host_cost(part.op_class) for part in parts) + eff.network_op_overhead_s
+        launch = (
+            sum(
+                eff.host_cost(part.op_class) * host_units(part.op_class, part.dims)
+                for part in parts
+            )
+            + eff.network_op_overhead_s
+        )
     else:
         launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
     if eff.async_launch:

@@ -264,7 +264,13 @@ def test_bench_kernel_time_cpu_and_queued():
     g.h = 1.2e-5
     q.kernel(g.op, "conv", 0.0)
     q.kernel(g.op, "elementwise", 0.0)
-    assert q.host_costs() == pytest.approx({"conv": 1e-5, "elementwise": 1.2e-5})
+    # a fused recurrent call issues its kernels step by step: host time per step
+    q.kernel(g.op, "rnn", 0.0, host_units=4)
+    assert q.host_costs() == pytest.approx({"conv": 1e-5, "elementwise": 1.2e-5, "rnn": 3e-6})
+    from roofline.latency.calibrate import host_units
+
+    assert host_units("rnn", {"m": 64, "batch": 2}) == 32  # 64 rows of 2: 32 steps
+    assert host_units("gemm", {"m": 64}) == 1
 
 
 def test_fit_queue_terms_recovers_factor_and_per_op_overhead():

@@ -400,3 +400,27 @@ def test_ops_issued_from_cpp_inside_a_recurrent_module_cost_the_internal_dispatc
     # in-network term
     p0 = predict(prof, DEVICE, efficiency=dataclasses.replace(e, internal_op_s=0.0))
     assert p0.ops[0].predicted_s == pytest.approx(2e-8 + 1e-5)
+
+
+def test_cuda_recurrent_op_issues_per_step():
+    import dataclasses
+
+    # cuDNN's LSTM over 32 steps of batch 2: the host issues it step by step
+    lstm = op(
+        "aten._cudnn_rnn.default",
+        "fc",
+        "rnn",
+        matrix=10**6,
+        read=10**4,
+        dims={"m": 64, "n": 256, "k": 128, "batch": 2},
+    )
+    e = dataclasses.replace(
+        eff(async_launch=True),
+        matrix={**eff().matrix, "rnn": GridFit(((1.0, 8.0, 7.0, 5.0),), (1e11,))},
+        host_s={"rnn": 3e-6},
+    )
+    p = predict(hand_profile((lstm,)), DEVICE, efficiency=e)
+    rnn = p.ops[2]
+    # issue: 32 steps x 3e-6 = 9.6e-5 s; kernel 1e6 / 1e11 = 1e-5 s (the rnn rate)
+    assert rnn.host_s == pytest.approx(9.6e-5)
+    assert rnn.kernel_s == pytest.approx(1e-5)

@@ -733,11 +733,21 @@ def predict(
             )
         import torch
 
+        notes = []
         if eff.kind == "cpu" and eff.threads != torch.get_num_threads():
-            note = (
+            notes.append(
                 f"calibrated with {eff.threads} threads, torch now uses "
                 f"{torch.get_num_threads()}: calibrate again for this thread count"
             )
+        missing = sorted(
+            {o.op_class for o in profile.ops if o.op_class in MATRIX_CLASSES} - set(eff.matrix)
+        )
+        if missing:
+            notes.append(
+                f"the calibration has no fit for {', '.join(missing)} ops (made by an older "
+                "version): they are priced as GEMMs; run `roofline calibrate` again"
+            )
+        note = "; ".join(notes)
     return LatencyPrediction(
         model=profile.name,
         device=device.name,

@@ -424,3 +424,18 @@ def test_cuda_recurrent_op_issues_per_step():
     # issue: 32 steps x 3e-6 = 9.6e-5 s; kernel 1e6 / 1e11 = 1e-5 s (the rnn rate)
     assert rnn.host_s == pytest.approx(9.6e-5)
     assert rnn.kernel_s == pytest.approx(1e-5)
+
+
+def test_a_calibration_without_the_ops_class_says_so():
+    lstm = op(
+        "aten.mkldnn_rnn_layer.default",
+        "fc",
+        "rnn",
+        matrix=10**6,
+        dims={"m": 64, "n": 256, "k": 128, "batch": 2},
+    )
+    p = predict(hand_profile((lstm,)), DEVICE, efficiency=eff())
+    # eff() has no "rnn" fit: the op is priced by the GEMM fit (2.5e11) at its m, n, k
+    assert p.ops[2].compute_s == pytest.approx(10**6 / 2.5e11)
+    assert "no fit for rnn ops" in p.note and "roofline calibrate" in p.note
+    assert "no fit" not in predict(hand_profile(), DEVICE, efficiency=eff()).note

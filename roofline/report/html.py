@@ -137,6 +137,30 @@ def _sizes(times: list[float], tmax: float) -> dict[str, Any]:
     }
 
 
+def _roof(
+    name: str,
+    peak: float,
+    bw: float,
+    x_lo: float,
+    x_hi: float,
+    line: dict[str, Any],
+    series: str,
+) -> dict[str, Any]:
+    """One roof: the memory slope up to ``peak / bw``, then flat at ``peak``."""
+    xs = [x_lo, peak / bw, x_hi]
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "name": name,
+        "x": xs,
+        "y": [min(peak, x * bw) for x in xs],
+        "line": line,
+        "hoverinfo": "skip",
+        "legendgroup": "roofs",
+        "meta": {"series": series},
+    }
+
+
 def _roof_traces(
     analyses: Sequence[RooflineAnalysis], x_lo: float, x_hi: float
 ) -> list[dict[str, Any]]:
@@ -153,55 +177,45 @@ def _roof_traces(
         colour = "#222" if not many else PALETTE[di % len(PALETTE)]
         # the chosen precision's roof: memory slope up to the ridge, then flat
         p = c.matrix.flops_per_s
-        xs = [x_lo, p / bw, x_hi]
         traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": f"{prefix}{c.precision} roof: {si(p, 'FLOP/s')} {c.matrix.pipe}, "
+            _roof(
+                f"{prefix}{c.precision} roof: {si(p, 'FLOP/s')} {c.matrix.pipe}, "
                 f"{human_bytes(bw)}/s",
-                "x": xs,
-                "y": [min(p, x * bw) for x in xs],
-                "line": {"color": colour, "width": 2.5},
-                "hoverinfo": "skip",
-                "legendgroup": "roofs",
-                "meta": {"series": "roof"},
-            }
+                p,
+                bw,
+                x_lo,
+                x_hi,
+                {"color": colour, "width": 2.5},
+                "roof",
+            )
         )
         v = c.vector.flops_per_s
         if not math.isclose(v, p):
-            xs = [x_lo, v / bw, x_hi]
             traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": f"{prefix}{c.precision} {c.vector.pipe} pipes (vector FLOPs): "
+                _roof(
+                    f"{prefix}{c.precision} {c.vector.pipe} pipes (vector FLOPs): "
                     f"{si(v, 'FLOP/s')}",
-                    "x": xs,
-                    "y": [min(v, x * bw) for x in xs],
-                    "line": {"color": colour, "width": 1.5, "dash": "dot"},
-                    "hoverinfo": "skip",
-                    "legendgroup": "roofs",
-                    "meta": {"series": "vector roof"},
-                }
+                    v,
+                    bw,
+                    x_lo,
+                    x_hi,
+                    {"color": colour, "width": 1.5, "dash": "dot"},
+                    "vector roof",
+                )
             )
         if c.conv is not None:
             # fp32 convolutions on TF32 tensor cores (cuDNN's default): their own roof
             k = c.conv.flops_per_s
-            xs = [x_lo, k / bw, x_hi]
             traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": f"{prefix}fp32 convolutions: {si(k, 'FLOP/s')} tf32 tensor "
-                    "(cudnn.allow_tf32)",
-                    "x": xs,
-                    "y": [min(k, x * bw) for x in xs],
-                    "line": {"color": colour, "width": 2, "dash": "dash"},
-                    "hoverinfo": "skip",
-                    "legendgroup": "roofs",
-                    "meta": {"series": "conv roof"},
-                }
+                _roof(
+                    f"{prefix}fp32 convolutions: {si(k, 'FLOP/s')} tf32 tensor (cudnn.allow_tf32)",
+                    k,
+                    bw,
+                    x_lo,
+                    x_hi,
+                    {"color": colour, "width": 2, "dash": "dash"},
+                    "conv roof",
+                )
             )
         # the other precisions: faint flat roofs from their own ridge on
         for other in PRECISIONS:

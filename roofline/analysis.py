@@ -155,7 +155,10 @@ def ceilings(device: Device, precision: str = "fp32", *, tf32_conv: bool = True)
     if not (bw and bw > 0 and m.flops_per_s > 0 and v.flops_per_s > 0):
         raise AnalysisError(f"{device.name}: {p} peaks and memory bandwidth must be positive")
     conv = None
-    if tf32_conv and p == "fp32" and device.kind == "gpu" and "tf32" in device.peaks:
+    # NVIDIA only: on ROCm, PyTorch keeps fp32 convolutions at fp32 unless TF32 is
+    # asked for (pytorch/pytorch#190711: "On ROCm, TF32 is strictly opt-in")
+    nvidia = device.vendor.strip().lower() == "nvidia"
+    if tf32_conv and p == "fp32" and nvidia and device.kind == "gpu" and "tf32" in device.peaks:
         t = device.matrix_peak("tf32")
         if t.pipe == "tensor" and t.flops_per_s > TF32_CONV_MIN_GAIN * m.flops_per_s:
             conv = Ceiling(t.flops_per_s, t.pipe, t.source, "tf32", t.measured)

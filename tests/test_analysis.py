@@ -266,7 +266,9 @@ def tf32_device() -> Device:
     # the toy device with a TF32 tensor figure 8x its fp32 plain peak (as an A100:
     # 156 vs 19.5 TFLOP/s); PyTorch's default cudnn.allow_tf32 puts convs there
     return dataclasses.replace(
-        toy_device(), peaks={**toy_device().peaks, "tf32": Peak(3200.0, "tensor", "made up")}
+        toy_device(),
+        vendor="NVIDIA",
+        peaks={**toy_device().peaks, "tf32": Peak(3200.0, "tensor", "made up")},
     )
 
 
@@ -318,6 +320,12 @@ def test_fp32_convolutions_on_tf32_tensor_cores_by_default():
     assert analyze(make_profile([conv]), toy_device()).ceilings.conv is None
     cpu = dataclasses.replace(dev, kind="cpu")
     assert analyze(make_profile([conv]), cpu).ceilings.conv is None
+    # on ROCm PyTorch keeps fp32 convolutions at fp32 by default (TF32 is opt-in)
+    amd = dataclasses.replace(dev, vendor="AMD")
+    assert analyze(make_profile([conv]), amd).ceilings.conv is None
+    from roofline.devices import get_device
+
+    assert analyze(make_profile([conv]), get_device("mi300x")).ceilings.conv is None
 
 
 def test_naive_latency_prices_fp32_convolutions_at_tf32():

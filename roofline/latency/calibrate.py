@@ -412,8 +412,9 @@ class QueueTimer:
     holds the GPU while the host enqueues ``inner`` calls, so the CUDA events around
     them time the GPU alone, with the launch queue full (as in a GPU-bound network),
     and the host clock around the loop times the host alone. The busy-wait is made to
-    outlast the enqueueing (checked on every sample; doubled and retried when the host
-    was slower), so the GPU never idles between the events.
+    outlast the enqueueing (checked on every sample against how long it really held
+    the GPU, by an event before it; doubled and retried when the host was slower), so
+    the GPU never idles between the events.
     """
 
     sleep: Callable[[float], None]  #: enqueue a GPU busy-wait of about this many seconds
@@ -423,6 +424,9 @@ class QueueTimer:
     #: calls per sample at most (well under the ~1000 launches a CUDA queue holds)
     inner_max: int = 200
     target_s: float = 2e-3
+    #: requested busy-wait / wanted: raised when a busy-wait held the GPU for less than
+    #: asked (its cycles were converted to seconds at a lower clock)
+    _stretch: float = 1.0
 
     def time(self, fn: Callable[[], object], repeat: int) -> tuple[float, float]:
         """(GPU seconds per call: lower quartile, host seconds per call: median)."""
@@ -440,9 +444,10 @@ class QueueTimer:
         for _ in range(max(1, repeat)):
             for attempt in range(4):
                 self.sync()
+                before, start, end = self.event(), self.event(), self.event()
                 ts = self.clock()
-                self.sleep(cover)
-                start, end = self.event(), self.event()
+                before.record()
+                self.sleep(cover * self._stretch)
                 start.record()
                 th = self.clock()
                 for _ in range(inner):
@@ -450,7 +455,13 @@ class QueueTimer:
                 te = self.clock()
                 end.record()
                 self.sync()
-                if te - ts < cover or attempt == 3:
+                # how long the busy-wait really held the GPU (its clock may have
+                # changed since it was converted to seconds): the host must have
+                # issued everything before it ended
+                held = before.elapsed_time(start) / 1e3
+                if 0 < held < cover:
+                    self._stretch = min(64.0, self._stretch * cover / held)
+                if te - ts < held or attempt == 3:
                     break
                 cover = 2.0 * (te - ts)
             gpu.append(start.elapsed_time(end) / 1e3 / inner)

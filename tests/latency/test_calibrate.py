@@ -311,3 +311,17 @@ def test_tiny_calibration_through_the_asynchronous_path():
     assert all(v > 0 for v in m.host_s.values())
     assert 0.5 <= m.context_factor <= 4.0 and 0.0 <= m.network_op_overhead_s <= 1e-4
     assert EfficiencyModel.from_dict(m.as_dict()).host_s == m.host_s
+
+
+def test_queue_timer_stretches_a_busy_wait_that_ran_short():
+    from roofline.latency.calibrate import QueueTimer
+
+    # the GPU's clock rose after the busy-wait was converted to seconds: it holds the
+    # GPU for a fifth of what was asked. The host (40 us per call) would fall behind
+    # the GPU (2 us per call) if nothing noticed
+    gpu = FakeGpu(4e-5, 2e-6)
+    short = lambda s: gpu.sleep(0.2 * s)  # noqa: E731
+    timer = QueueTimer(short, gpu.event, gpu.sync, gpu.clock)
+    t_gpu, t_host = timer.time(gpu.op, 5)
+    assert t_gpu == pytest.approx(2e-6) and t_host == pytest.approx(4e-5)
+    assert timer._stretch == pytest.approx(5.0)

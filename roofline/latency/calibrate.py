@@ -470,6 +470,16 @@ class QueueTimer:
         return gpu[(len(gpu) - 1) // 4], statistics.median(host)
 
 
+def warm_up_gpu(dev: torch.device, sync: Sync, seconds: float = 0.5) -> None:
+    """Run GEMMs on ``dev`` for about ``seconds`` (clocks ramp up under load)."""
+    a = torch.randn(2048, 2048, device=dev)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(8):
+            a = torch.mm(a, a).clamp_(-1.0, 1.0)
+        sync()
+
+
 def cuda_queue_timer(dev: torch.device, sync: Sync) -> QueueTimer:
     """A :class:`QueueTimer` on a CUDA device: ``torch.cuda._sleep`` (a spin of N GPU
     clock cycles) converted to seconds by timing it with events once."""
@@ -987,6 +997,10 @@ def calibrate_efficiency(
     say = progress or (lambda _m: None)
     say("per-op and per-module overhead")
     # CUDA: GPU and host times measured apart (the GPU held busy while the host issues)
+    if is_cuda:
+        # idle GPUs run at a fraction of their clock (an H200 idles at 345 MHz): keep it
+        # busy for a moment so that the microbenchmarks see the clock the models will
+        warm_up_gpu(dev, sync)
     if queue is None and is_cuda:
         queue = cuda_queue_timer(dev, sync)
     with torch.inference_mode():

@@ -93,13 +93,32 @@ class LatencyReport:
         }
 
 
-def _row(layer: LayerPrediction, measurement: Measurement | None) -> LatencyRow:
+def kernel_time_only(prediction: LatencyPrediction, measurement: Measurement | None) -> bool:
+    """Whether per-layer measurements are device-kernel time alone: the profiler on
+    CUDA sums the kernels inside each module's range, so the GPU's waits for the host
+    (the schedule's stalls) are in no layer; the layers are then compared on their
+    predicted kernel time."""
+    return bool(
+        measurement is not None
+        and measurement.layer_method == "profiler"
+        and measurement.device.startswith("cuda")
+        and prediction.efficiency is not None
+        and prediction.efficiency.async_launch
+    )
+
+
+def _row(
+    layer: LayerPrediction, measurement: Measurement | None, kernels_only: bool = False
+) -> LatencyRow:
     mt = measurement.layer_time(layer.name, layer.self_only) if measurement else None
+    predicted = layer.predicted_s
+    if kernels_only and predicted is not None:
+        predicted -= layer.overhead_s
     return LatencyRow(
         name=layer.name,
         type=layer.type,
         naive_s=layer.naive_s,
-        predicted_s=layer.predicted_s,
+        predicted_s=predicted,
         measured_s=mt[0] if mt else None,
         measured_spread_s=mt[1] if mt else None,
         explanation=layer.explanation,
@@ -119,7 +138,9 @@ def compare_latency(
 
     Per-layer measured times are the instrumented per-module times (hooks or profiler,
     ``Measurement.layer_method``); the model's measured time is the uninstrumented
-    end-to-end median and its interquartile range.
+    end-to-end median and its interquartile range. With the profiler on CUDA a layer's
+    calibrated time is its kernels' (:func:`kernel_time_only`); the model row keeps the
+    whole schedule.
     """
     d = prediction.depth if depth is None else depth
     total = LatencyRow(
@@ -133,7 +154,8 @@ def compare_latency(
         flops=prediction.profile.totals().flops,
         bytes=prediction.profile.totals().bytes,
     )
-    rows = tuple(_row(layer, measurement) for layer in prediction.layers(d))
+    kernels_only = kernel_time_only(prediction, measurement)
+    rows = tuple(_row(layer, measurement, kernels_only) for layer in prediction.layers(d))
     return LatencyReport(total, rows, prediction, measurement, d)
 
 

@@ -439,3 +439,32 @@ def test_a_calibration_without_the_ops_class_says_so():
     assert p.ops[2].compute_s == pytest.approx(10**6 / 2.5e11)
     assert "no fit for rnn ops" in p.note and "roofline calibrate" in p.note
     assert "no fit" not in predict(hand_profile(), DEVICE, efficiency=eff()).note
+
+
+def test_cuda_profiler_layers_are_compared_on_kernel_time():
+    import dataclasses
+
+    # the CUDA schedule of the hand profile: fc = stall 1.2e-5 + GEMM 4e-3; the
+    # profiler measures device-kernel time per module, so fc's row is its 4e-3 of
+    # kernels; the model row keeps the whole schedule (4.212e-3)
+    p = predict(hand_profile(), DEVICE, efficiency=eff(async_launch=True), depth=1)
+    meas = Measurement(
+        model="hand",
+        device="cuda:0",
+        device_name="gpu",
+        batch=4,
+        mode="inference",
+        timing=Timing((4.3e-3,)),
+        warmup=1,
+        threads=1,
+        torch_version="x",
+        layer_method="profiler",
+        modules={"fc": ModuleTime("fc", 4.1e-3, 4.1e-3, 0, 0, 1)},
+    )
+    rows = {r.name: r for r in compare_latency(p, meas).layers}
+    assert rows["fc"].predicted_s == pytest.approx(4e-3)
+    assert compare_latency(p, meas).model.predicted_s == pytest.approx(4.212e-3)
+    # hooks (or the CPU): the layer's whole share of the schedule
+    hooks = dataclasses.replace(meas, layer_method="hooks")
+    rows = {r.name: r for r in compare_latency(p, hooks).layers}
+    assert rows["fc"].predicted_s == pytest.approx(4.012e-3)

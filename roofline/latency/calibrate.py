@@ -1334,6 +1334,8 @@ def fit_summary(eff: EfficiencyModel) -> str:
         ("conv 3x3 64ch 56²", "conv", (3136, 64, 576, 8.0)),
         ("conv 1x1 256ch 14²", "conv", (196, 256, 256, 1.0)),
         ("depthwise 3x3 144ch 56²", "depthwise_conv", (3136, 144, 9, 1)),
+        ("LSTM b1 h256 64 steps", "rnn", (1, 1024, 512, 64)),
+        ("LSTM b32 h256 64 steps", "rnn", (32, 1024, 512, 64)),
     ]
     parts = []
     for label, cls, size in probes:

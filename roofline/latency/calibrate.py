@@ -15,17 +15,25 @@ models being predicted:
   number of steps (a fused call's fixed set-up cost is spread over them).
   The prediction for an op interpolates log(rate) from its nearest grid points
   (inverse-distance weighting): efficiency is a function of the op's size, which
-  is what makes small and depthwise convolutions slow.
+  is what makes small and depthwise convolutions slow. Training's convolution
+  backward has its own fits (``conv.backward``, ``depthwise_conv.backward``) on a
+  subset of the same shapes.
 * **Memory ops** (elementwise, norm, reduction, pool, upsample, copy, softmax,
   embedding): the achieved bytes/s of a representative kernel of each class over
   sizes from a few KiB to far beyond the last-level cache, interpolated in log(bytes).
 * **Overheads**: the time of an almost empty aten op issued back to back (on CPU the
-  dispatcher cost per op; on CUDA the launch cost) and of an ``nn.Module`` call that
-  runs no op (Python cost of the module machinery, per call).
+  dispatcher cost per op; on CUDA the host's issue time, and per op class
+  ``host_s``), of an ``nn.Module`` call that runs no op (Python cost of the module
+  machinery, per call), and of an op issued from C++ inside another op
+  (``internal_op_s``, a tiny GRU's loop on the CPU).
+* **In-network terms**: a factor on kernel time and a per-op overhead, fitted on small
+  synthetic networks (:func:`fit_context`).
 
-Each rate is derived as ``work / (median time − op overhead)``, so that prediction,
-which adds the overhead back, reproduces the microbenchmark. The fits are stored
-per device in the measured-ceilings cache, under ``extra["efficiency"]``.
+On the CPU each rate is ``work / (median time − op overhead − fresh output)``, so
+that the prediction, which adds those back, reproduces the microbenchmark; on CUDA
+``work / (GPU time − fresh output)`` with the GPU time from :class:`QueueTimer` (the
+issue cost is host time, which the prediction's schedule accounts for). The fits are
+stored per device in the measured-ceilings cache, under ``extra["efficiency"]``.
 """
 
 from __future__ import annotations
@@ -581,6 +589,9 @@ class Grid:
     rnn_b: tuple[int, ...] = ()
     rnn_h: tuple[int, ...] = ()
     rnn_t: tuple[int, ...] = (8, 64, 256)
+    #: convolution backward (training) measured at every Nth conv and depthwise shape;
+    #: 0: not measured (the forward rate stands in)
+    backward_every: int = 0
 
 
 CPU_FULL = Grid(
@@ -605,6 +616,7 @@ CPU_FULL = Grid(
     stems=((224, 32, 3), (224, 64, 7), (320, 16, 3), (640, 32, 6)),
     rnn_b=(1, 2, 4, 8, 16, 32),
     rnn_h=(64, 128, 256, 512, 1024),
+    backward_every=3,
 )
 CPU_QUICK = Grid(
     gemm_m=(1, 64, 1024),
@@ -625,6 +637,7 @@ CPU_QUICK = Grid(
     stems=((224, 32, 3),),
     rnn_b=(4,),
     rnn_h=(128,),
+    backward_every=2,
 )
 CUDA_FULL = Grid(
     gemm_m=(1, 16, 128, 1024, 8192, 32768),
@@ -645,6 +658,7 @@ CUDA_FULL = Grid(
     stems=((224, 32, 3), (224, 64, 7), (640, 32, 6)),
     rnn_b=(1, 8, 64),
     rnn_h=(128, 512, 1024),
+    backward_every=3,
 )
 CUDA_QUICK = Grid(
     gemm_m=(1, 128, 4096),
@@ -664,6 +678,7 @@ CUDA_QUICK = Grid(
     fresh_elems=(2**20, 2**26),
     rnn_b=(8,),
     rnn_h=(256,),
+    backward_every=2,
 )
 
 
@@ -725,6 +740,33 @@ def measure_fresh(
     return cost_curve_from_samples(samples)
 
 
+def _conv_backward(
+    bench: Bench, x: torch.Tensor, w: torch.Tensor, stride: int, padding: int, groups: int
+) -> float:
+    """Seconds of ``aten.convolution_backward`` (gradients of input and weight, as in
+    training) for a convolution of ``x`` by ``w``."""
+    out = F.conv2d(x, w, None, stride=stride, padding=padding, groups=groups)
+    g = torch.randn_like(out)
+    cls = "depthwise_conv" if groups > 1 and groups == x.shape[1] else "conv"
+
+    def run() -> object:
+        return torch.ops.aten.convolution_backward(
+            g,
+            x,
+            w,
+            None,
+            [stride] * 2,
+            [padding] * 2,
+            [1, 1],
+            False,
+            [0, 0],
+            groups,
+            [True, True, False],
+        )
+
+    return bench.kernel(run, cls, 4.0 * (x.numel() + w.numel()))
+
+
 def fit_matrix(
     dev: torch.device,
     grid: Grid,
@@ -783,7 +825,9 @@ def fit_matrix(
     # the stems of image networks: 3 input channels, stride 2 (their K = 3·k² is far
     # from every other grid point, and the library runs them on a slower path)
     shapes += [(n, hw, 3, c_out, k, 2) for n in grid.conv_n for hw, c_out, k in grid.stems]
-    for n, hw, c, c_out, kernel, stride in shapes:
+    back_pts: list[tuple[float, ...]] = []
+    back_rates: list[float] = []
+    for i, (n, hw, c, c_out, kernel, stride) in enumerate(shapes):
         out_hw = (hw + 2 * (kernel // 2) - kernel) // stride + 1
         fl = 2.0 * n * c * c_out * kernel * kernel * out_hw * out_hw
         if fl > grid.max_flops:
@@ -813,7 +857,14 @@ def fit_matrix(
         )
         pts.append(tuple(math.log2(v) for v in size))
         rates.append(fl / t)
+        if grid.backward_every and i % grid.backward_every == 0:
+            # input and weight gradients: twice the forward's FLOPs
+            tb = _conv_backward(bench, x, w, stride, kernel // 2, 1)
+            back_pts.append(pts[-1])
+            back_rates.append(2 * fl / tb)
     out["conv"] = GridFit(tuple(pts), tuple(rates))
+    if back_pts:
+        out["conv.backward"] = GridFit(tuple(back_pts), tuple(back_rates))
 
     # depthwise conv, kernels 3x3 and 5x5, strides 1 and 2
     pts, rates = [], []
@@ -834,7 +885,8 @@ def fit_matrix(
         for kernel in (3, 5)
         for stride in (1, 2)
     ]
-    for n, hw, c, kernel, stride in dw_shapes:
+    back_pts, back_rates = [], []
+    for i, (n, hw, c, kernel, stride) in enumerate(dw_shapes):
         out_hw = (hw - 1) // stride + 1
         fl = 2.0 * n * c * kernel * kernel * out_hw * out_hw
         if n * c * hw * hw > (2e7 if n not in grid.big_n else 1e8):
@@ -863,7 +915,13 @@ def fit_matrix(
         )
         pts.append(tuple(math.log2(v) for v in size))
         rates.append(fl / t)
+        if grid.backward_every and i % grid.backward_every == 0:
+            tb = _conv_backward(bench, x, w, stride, kernel // 2, c)
+            back_pts.append(pts[-1])
+            back_rates.append(2 * fl / tb)
     out["depthwise_conv"] = GridFit(tuple(pts), tuple(rates))
+    if back_pts:
+        out["depthwise_conv.backward"] = GridFit(tuple(back_pts), tuple(back_rates))
 
     # attention: scaled_dot_product_attention, head_dim 64
     pts, rates = [], []
@@ -1334,6 +1392,7 @@ def fit_summary(eff: EfficiencyModel) -> str:
         ("conv 3x3 64ch 56²", "conv", (3136, 64, 576, 8.0)),
         ("conv 1x1 256ch 14²", "conv", (196, 256, 256, 1.0)),
         ("depthwise 3x3 144ch 56²", "depthwise_conv", (3136, 144, 9, 1)),
+        ("depthwise 3x3 144ch 56² backward", "depthwise_conv.backward", (3136, 144, 9, 1)),
         ("LSTM b1 h256 64 steps", "rnn", (1, 1024, 512, 64)),
         ("LSTM b32 h256 64 steps", "rnn", (32, 1024, 512, 64)),
     ]

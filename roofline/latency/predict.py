@@ -454,6 +454,7 @@ def _kernel(
     nbytes: float,
     dims: Mapping[str, int],
     vector_peak: float,
+    backward: bool = False,
 ) -> tuple[float, float, float | None, float]:
     """(compute s, memory s, FLOP rate, byte rate) of one kernel at the fitted rates,
     before the in-network factor."""
@@ -466,7 +467,12 @@ def _kernel(
     compute = vector
     rate = None
     if cls in MATRIX_CLASSES and matrix_flops:
-        rate = eff.compute_rate(cls, op_size(cls, dims, matrix_flops))
+        size = op_size(cls, dims, matrix_flops)
+        # a training backward kernel at its own fitted rate where one was measured
+        # (a depthwise convolution's backward runs far slower than its forward)
+        rate = eff.compute_rate(f"{cls}.backward", size) if backward else None
+        if rate is None:
+            rate = eff.compute_rate(cls, size)
         if rate is None:  # class not calibrated (e.g. rnn on an old fit): use gemm,
             # at the op's own m, n, k where it has them
             rate = eff.compute_rate("gemm", op_size("gemm", dims, matrix_flops))
@@ -533,6 +539,7 @@ def predict_op(
             part.bytes,
             part.dims,
             vector_peak,
+            op.phase == "backward",
         )
         factor = (
             eff.context_factor if part.op_class in MATRIX_CLASSES else eff.memory_context_factor

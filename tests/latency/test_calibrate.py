@@ -95,12 +95,23 @@ TINY = Grid(
     rnn_b=(2,),
     rnn_h=(8,),
     rnn_t=(4,),
+    backward_every=1,
 )
 
 
 def test_tiny_calibration_on_the_cpu():
     m = calibrate_efficiency("cpu", grid=TINY)
-    assert set(m.matrix) == {"gemm", "conv", "depthwise_conv", "attention", "rnn"}
+    assert set(m.matrix) == {
+        "gemm",
+        "conv",
+        "depthwise_conv",
+        "attention",
+        "rnn",
+        "conv.backward",
+        "depthwise_conv.backward",
+    }
+    # the backward fits sit at the forward's grid points (every shape here)
+    assert m.matrix["depthwise_conv.backward"].points == m.matrix["depthwise_conv"].points
     # the recurrent point: batch 2, 4 gates x 8 hidden, input 8 + hidden 8, 4 steps
     assert m.matrix["rnn"].points == ((1.0, 5.0, 4.0, 2.0),)
     assert {"elementwise", "norm", "pool", "copy"} <= set(m.memory)

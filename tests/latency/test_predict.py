@@ -468,3 +468,29 @@ def test_cuda_profiler_layers_are_compared_on_kernel_time():
     hooks = dataclasses.replace(meas, layer_method="hooks")
     rows = {r.name: r for r in compare_latency(p, hooks).layers}
     assert rows["fc"].predicted_s == pytest.approx(4.012e-3)
+
+
+def test_a_backward_convolution_uses_its_own_fit():
+    import dataclasses
+
+    # depthwise forward at 1e10 FLOP/s, its backward measured at 1e9
+    dw = dict(
+        matrix=10**7,
+        read=10**5,
+        written=10**5,
+        dims={"n": 1, "c_in": 32, "c_out": 32, "kernel": 9, "out_spatial": 1024, "groups": 32},
+    )
+    fwd = op("aten.convolution.default", "fc", "depthwise_conv", **dw)
+    bwd = dataclasses.replace(
+        op("aten.convolution_backward.default", "fc", "depthwise_conv", **dw), phase="backward"
+    )
+    e = dataclasses.replace(
+        eff(dw_rate=1e10),
+        matrix={**eff().matrix, "depthwise_conv.backward": GridFit(((10.0, 5.0, 3.0),), (1e9,))},
+    )
+    p = predict(hand_profile((fwd, bwd)), DEVICE, efficiency=e)
+    assert p.ops[2].compute_s == pytest.approx(1e7 / 1e10)
+    assert p.ops[3].compute_s == pytest.approx(1e7 / 1e9)
+    # without a backward fit the forward's rate stands in
+    p0 = predict(hand_profile((bwd,)), DEVICE, efficiency=eff(dw_rate=1e10))
+    assert p0.ops[2].compute_s == pytest.approx(1e7 / 1e10)

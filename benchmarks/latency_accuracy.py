@@ -268,73 +268,74 @@ def main() -> int:
         specs = [s for s in specs if s.name.startswith(tuple(args.models))]
     rows = []
     explanations: dict[str, list[str]] = {}
-    for spec in specs:
-        for b in batches:
-            flops_per_run = None
+    # every model at the first batch size before any at the next: a run cut short by a
+    # time limit (a lent GPU) still covers every model; rows are written in model order
+    order = {spec.name: i for i, spec in enumerate(specs)}
+    for b, spec in ((b, spec) for b in batches for spec in specs):
+        flops_per_run = None
+        try:
+            args_, kwargs_ = spec.with_batch(b).example_inputs("cpu")
             try:
-                args_, kwargs_ = spec.with_batch(b).example_inputs("cpu")
-                try:
-                    prof = profile_spec(spec.with_batch(b))
-                except Exception:
-                    # some torchvision models cannot be *built* under fake tensors:
-                    # count a real instance (a separate one: counting may leave fake
-                    # tensors cached in module state)
-                    prof = count_profile(
-                        spec.build(), args_, kwargs_, name=spec.name, mode=args.mode
-                    )
-                model = spec.build()
-                flops_per_run = prof.totals().flops
-                pred = predict(prof, device, "fp32", efficiency=eff, depth=1)
-                # bigger runs: fewer repeats (CPU); each run is one inference
-                heavy = flops_per_run > (5e10 if not cuda else 5e12)
-                repeat = 5 if heavy else 9
-                t0 = time.perf_counter()
-                dev = torch.device("cuda" if cuda else "cpu")
-                model = model.to(dev)
-                inputs = (
-                    tuple(a.to(dev) for a in args_),
-                    {k: v.to(dev) for k, v in kwargs_.items()},
-                )
-                meas = measure(
-                    model,
-                    device=args.device,
-                    inputs=inputs,
-                    warmup=1 if heavy else 2,
-                    repeat=repeat,
-                    mode=args.mode,
-                    layer_method=None,
-                    name=spec.name,
-                )
-                wall = time.perf_counter() - t0
-            except Exception as exc:  # a case that fails is reported, not fatal
-                print(f"{spec.name} b{b}: FAILED {type(exc).__name__}: {exc}", flush=True)
-                continue
-            m = meas.median_s
-            ne = (pred.naive_s - m) / m
-            ce = (pred.predicted_s - m) / m
-            rows.append(
-                (
-                    spec.name,
-                    b,
-                    m,
-                    meas.spread_s,
-                    pred.naive_s,
-                    ne,
-                    pred.predicted_s,
-                    ce,
-                    repeat,
-                    wall,
-                )
+                prof = profile_spec(spec.with_batch(b))
+            except Exception:
+                # some torchvision models cannot be *built* under fake tensors:
+                # count a real instance (a separate one: counting may leave fake
+                # tensors cached in module state)
+                prof = count_profile(spec.build(), args_, kwargs_, name=spec.name, mode=args.mode)
+            model = spec.build()
+            flops_per_run = prof.totals().flops
+            pred = predict(prof, device, "fp32", efficiency=eff, depth=1)
+            # bigger runs: fewer repeats (CPU); each run is one inference
+            heavy = flops_per_run > (5e10 if not cuda else 5e12)
+            repeat = 5 if heavy else 9
+            t0 = time.perf_counter()
+            dev = torch.device("cuda" if cuda else "cpu")
+            model = model.to(dev)
+            inputs = (
+                tuple(a.to(dev) for a in args_),
+                {k: v.to(dev) for k, v in kwargs_.items()},
             )
-            if b == batches[0]:
-                explanations[spec.name] = list(pred.explanation())
-            print(
-                f"{spec.name:34s} b{b:<3d} measured {m * 1e3:9.2f} ms (IQR {meas.spread_s * 1e3:7.2f})"
-                f"  naive {pred.naive_s * 1e3:9.2f} ({100 * ne:+5.0f}%)"
-                f"  calibrated {pred.predicted_s * 1e3:9.2f} ({100 * ce:+5.0f}%)",
-                flush=True,
+            meas = measure(
+                model,
+                device=args.device,
+                inputs=inputs,
+                warmup=1 if heavy else 2,
+                repeat=repeat,
+                mode=args.mode,
+                layer_method=None,
+                name=spec.name,
             )
-            write_results(args, info, eff, rows, explanations, t_start, t_cal, quiet=True)
+            wall = time.perf_counter() - t0
+        except Exception as exc:  # a case that fails is reported, not fatal
+            print(f"{spec.name} b{b}: FAILED {type(exc).__name__}: {exc}", flush=True)
+            continue
+        m = meas.median_s
+        ne = (pred.naive_s - m) / m
+        ce = (pred.predicted_s - m) / m
+        rows.append(
+            (
+                spec.name,
+                b,
+                m,
+                meas.spread_s,
+                pred.naive_s,
+                ne,
+                pred.predicted_s,
+                ce,
+                repeat,
+                wall,
+            )
+        )
+        rows.sort(key=lambda r: (order[r[0]], r[1]))
+        if b == batches[0]:
+            explanations[spec.name] = list(pred.explanation())
+        print(
+            f"{spec.name:34s} b{b:<3d} measured {m * 1e3:9.2f} ms (IQR {meas.spread_s * 1e3:7.2f})"
+            f"  naive {pred.naive_s * 1e3:9.2f} ({100 * ne:+5.0f}%)"
+            f"  calibrated {pred.predicted_s * 1e3:9.2f} ({100 * ce:+5.0f}%)",
+            flush=True,
+        )
+        write_results(args, info, eff, rows, explanations, t_start, t_cal, quiet=True)
     write_results(args, info, eff, rows, explanations, t_start, t_cal)
     return 0
 

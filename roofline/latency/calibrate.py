@@ -866,7 +866,7 @@ def fit_matrix(
     if back_pts:
         out["conv.backward"] = GridFit(tuple(back_pts), tuple(back_rates))
 
-    # depthwise conv, kernels 3x3 and 5x5, strides 1 and 2
+    # depthwise conv, kernels 3x3 and 5x5, strides 1 and 2; 7x7 at stride 1
     pts, rates = [], []
     say("depthwise convolutions")
     dw_shapes = [
@@ -877,6 +877,8 @@ def fit_matrix(
         for kernel in (3, 5)
         for stride in (1, 2)
     ]
+    # ConvNeXt's 7x7 depthwise kernels, stride 1
+    dw_shapes += [(n, hw, c, 7, 1) for n in grid.conv_n for hw in grid.dw_hw for c in grid.dw_c]
     dw_shapes += [
         (n, hw, 6 * c, kernel, stride)
         for n in grid.big_n

@@ -178,6 +178,19 @@ def render_device(d: Device) -> str:
             maxcolwidths=[None, None, None, None, 45, 55],
         )
     )
+    from roofline.analysis import ceilings
+    from roofline.errors import AnalysisError
+
+    try:
+        conv = ceilings(d, "fp32").conv
+    except AnalysisError:  # no fp32 figure
+        conv = None
+    if conv is not None:
+        out.append(
+            f"\nfp32 analyses hold dense convolutions to the tf32 tensor roof "
+            f"({conv.flops_per_s / 1e12:.4g} TFLOP/s): PyTorch runs them there by default "
+            f"(torch.backends.cudnn.allow_tf32); --no-tf32-conv for the strict fp32 roof"
+        )
     if d.measured:
         m = d.measured
         out.append(f"\nMeasured ceilings ({m.measured_at}, torch {m.torch_version}, {m.host}):")

@@ -95,6 +95,12 @@ def test_gpus_show(capsys):
     assert "NVIDIA GeForce RTX 3090" in out
     assert "GA102 GPU Architecture whitepaper" in out
     assert "Sources:" in out and "1695 MHz" in out and "936 GB/s" in out
+    # the 3090's dense TF32 equals its fp32: fp32 convolutions keep the fp32 roof
+    assert "tf32 tensor roof" not in out
+    # an A100's TF32 tensor cores: fp32 convolutions run there by default
+    assert main(["gpus", "show", "a100"]) == 0
+    out = capsys.readouterr().out
+    assert "fp32 analyses hold dense convolutions to the tf32 tensor roof (156 TFLOP/s)" in out
 
 
 def test_gpus_show_json(tmp_path):

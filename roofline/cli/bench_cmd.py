@@ -107,6 +107,15 @@ def run(args: argparse.Namespace) -> int:
             from roofline.latency.predict import predict
 
             prof = profile_spec(spec.with_batch(b))
+            if args.optimizer_step and spec.mode == "training":
+                # the measured step includes an SGD step: predict it too
+                from roofline.counting import build_fake
+                from roofline.latency.predict import with_sgd_step
+
+                fake, _, _ = build_fake(spec)
+                prof = with_sgd_step(
+                    prof, list(fake.parameters()), foreach=args.device.startswith("cuda")
+                )
             pred = predict(prof, device, "fp32", efficiency=eff, depth=args.depth)
             report = compare_latency(pred, m, args.depth)
             print(latency_table(report))

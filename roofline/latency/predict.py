@@ -43,10 +43,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import torch
+
 from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
 from roofline.errors import MeasurementError
 from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, host_units, op_size
+from roofline.units import dtype_name
 
 #: thresholds for the explanation tags (fractions of a layer's predicted time)
 LAUNCH_BOUND = 0.5
@@ -771,3 +774,42 @@ def predict(
         depth=depth,
         note=note,
     )
+
+
+def with_sgd_step(
+    profile: ModelProfile, params: list[torch.Tensor], *, foreach: bool
+) -> ModelProfile:
+    """``profile`` with the ops of a plain SGD step appended (``bench --optimizer-step``
+    measures one): ``p.add_(grad, alpha=-lr)`` for each trainable parameter, reading the
+    parameter and its gradient and writing the parameter, one multiply-add per element.
+    ``foreach`` (torch.optim's default on CUDA): one ``_foreach_add_`` over all of them;
+    else (the CPU) one op per parameter. Phase ``"optimizer"``, at the root module."""
+    import dataclasses
+
+    trainable = [p for p in params if p.requires_grad]
+    if not trainable:
+        return profile
+
+    def record(op: str, ps: list[torch.Tensor]) -> OpRecord:
+        nbytes = sum(p.numel() * p.element_size() for p in ps)
+        elems = sum(p.numel() for p in ps)
+        return OpRecord(
+            op,
+            "",
+            "optimizer",
+            "elementwise",
+            0,
+            2 * elems,
+            2 * nbytes,
+            nbytes,
+            nbytes,
+            dtype_name(ps[0].dtype),
+            input_shapes=tuple(tuple(p.shape) for p in ps),
+            output_shapes=(),
+        )
+
+    if foreach:
+        extra: tuple[OpRecord, ...] = (record("aten._foreach_add_.List", trainable),)
+    else:
+        extra = tuple(record("aten.add_.Tensor", [p]) for p in trainable)
+    return dataclasses.replace(profile, ops=profile.ops + extra)

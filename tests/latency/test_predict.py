@@ -494,3 +494,27 @@ def test_a_backward_convolution_uses_its_own_fit():
     # without a backward fit the forward's rate stands in
     p0 = predict(hand_profile((bwd,)), DEVICE, efficiency=eff(dw_rate=1e10))
     assert p0.ops[2].compute_s == pytest.approx(1e7 / 1e10)
+
+
+def test_sgd_step_ops_by_hand():
+    import torch
+
+    from roofline.latency.predict import with_sgd_step
+
+    lin = torch.nn.Linear(4, 3)  # weight 12 floats (48 B), bias 3 (12 B)
+    frozen = torch.nn.Parameter(torch.zeros(5), requires_grad=False)
+    prof = hand_profile()
+    cpu = with_sgd_step(prof, [*lin.parameters(), frozen], foreach=False)
+    step = cpu.ops[len(prof.ops) :]
+    # p.add_(grad, alpha=-lr): reads p and grad, writes p; a multiply-add per element;
+    # the frozen parameter has no gradient and no update
+    assert [(o.op, o.phase, o.bytes_read, o.bytes_written, o.vector_flops) for o in step] == [
+        ("aten.add_.Tensor", "optimizer", 96, 48, 24),
+        ("aten.add_.Tensor", "optimizer", 24, 12, 6),
+    ]
+    (one,) = with_sgd_step(prof, list(lin.parameters()), foreach=True).ops[len(prof.ops) :]
+    assert (one.op, one.bytes_read, one.bytes_written) == ("aten._foreach_add_.List", 120, 60)
+    # priced like any memory-bound op: 180 B / 4e10 B/s + 1e-5 s of dispatch
+    p = predict(with_sgd_step(prof, list(lin.parameters()), foreach=True), DEVICE, efficiency=eff())
+    assert p.ops[-1].predicted_s == pytest.approx(180 / 4e10 + 1e-5)
+    assert with_sgd_step(prof, [frozen], foreach=False) is prof

@@ -244,7 +244,8 @@ class EfficiencyModel:
     host_s: Mapping[str, float] = field(default_factory=dict)
     #: per op issued by C++ inside another op rather than from Python (a GRU or plain
     #: RNN on the CPU loops over time steps in ``aten::gru``, ~22 aten ops per step,
-    #: with no Python in between): measured on a tiny ``nn.GRU``; 0 = not measured
+    #: with no Python in between; the kernels after the first of a fused fast path):
+    #: measured on a tiny ``nn.GRU``; 0 = not measured
     internal_op_s: float = 0.0
     threads: int = 1
     measured_at: str = ""
@@ -699,12 +700,15 @@ def measure_overheads(
     return op, module
 
 
-def measure_internal(dev: torch.device, repeat: int, sync: Sync = _nosync) -> float:
+def measure_internal(
+    dev: torch.device, repeat: int, sync: Sync = _nosync, queue: QueueTimer | None = None
+) -> float:
     """Seconds per aten op issued from C++ inside another op: a tiny ``nn.GRU`` (8
-    features, 64 steps, batch 1), which on the CPU runs as a C++ loop of small aten ops,
-    timed and divided by the ops it runs (counted on fake tensors); its kernels are a few
-    hundred FLOPs, so the time is the dispatch. 0 where the GRU is one fused op (cuDNN,
-    oneDNN): nothing issued from C++ to measure there."""
+    features, 64 steps, batch 1), which runs as a C++ loop of small aten ops (on the
+    CPU; on CUDA with cuDNN switched off), timed and divided by the ops it runs (counted
+    on fake tensors). Its kernels are a few hundred FLOPs, so on the CPU the time is the
+    dispatch; on CUDA (``queue``) the host's issue time is taken, the GPU held busy. 0
+    where the GRU is one fused op (oneDNN): nothing issued from C++ to measure there."""
     from roofline.counting import profile as count_profile
 
     gen = torch.Generator().manual_seed(3)
@@ -715,7 +719,11 @@ def measure_internal(dev: torch.device, repeat: int, sync: Sync = _nosync) -> fl
         return 0.0
     gru, x = gru.to(dev), x.to(dev)
     with torch.inference_mode():
-        t = _median_time(lambda: gru(x), repeat * 3, sync, target_s=5e-3)
+        if queue is None:
+            t = _median_time(lambda: gru(x), repeat * 3, sync, target_s=5e-3)
+        else:
+            with torch.backends.cudnn.flags(enabled=False):
+                t = queue.time(lambda: gru(x), repeat)[1]
     return t / ops
 
 
@@ -1065,7 +1073,7 @@ def calibrate_efficiency(
         queue = cuda_queue_timer(dev, sync)
     with torch.inference_mode():
         launch, module = measure_overheads(dev, grid.repeat, sync, queue)
-    internal = measure_internal(dev, grid.repeat, sync) if queue is None else 0.0
+    internal = measure_internal(dev, grid.repeat, sync, queue)
     with torch.inference_mode():
         bench = Bench(grid.repeat, sync, launch, queue=queue)
         bench.fresh = measure_fresh(dev, grid, bench, progress)

@@ -558,19 +558,19 @@ def predict_op(
         mem_rate = op.bytes * factor / memory if memory and op.bytes else 0.0
     fresh = fresh_output_s(eff, op)
     kernel += fresh
+    # a fused fast path is one call from Python; the kernels after its first are
+    # issued from C++, at the internal dispatch cost where it was measured
+    inner = eff.internal_op_s * (launches - 1) if eff.internal_op_s else None
     if internal:
         launch = (eff.internal_op_s or eff.launch_overhead_s) * launches
     elif eff.async_launch:
         # the issue cost of each kernel's class; the stall is set by :func:`schedule`
-        launch = (
-            sum(
-                eff.host_cost(part.op_class) * host_units(part.op_class, part.dims)
-                for part in parts
-            )
-            + eff.network_op_overhead_s
-        )
+        costs = [eff.host_cost(p.op_class) * host_units(p.op_class, p.dims) for p in parts]
+        launch = (costs[0] + inner if inner is not None else sum(costs)) + eff.network_op_overhead_s
     else:
-        launch = eff.launch_overhead_s * launches + eff.network_op_overhead_s
+        launch = (
+            eff.launch_overhead_s * (1 if inner is not None else launches) + (inner or 0.0)
+        ) + eff.network_op_overhead_s
     if eff.async_launch:
         total = max(kernel, launch)
         overhead = max(0.0, launch - kernel)

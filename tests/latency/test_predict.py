@@ -518,3 +518,26 @@ def test_sgd_step_ops_by_hand():
     p = predict(with_sgd_step(prof, list(lin.parameters()), foreach=True), DEVICE, efficiency=eff())
     assert p.ops[-1].predicted_s == pytest.approx(180 / 4e10 + 1e-5)
     assert with_sgd_step(prof, [frozen], foreach=False) is prof
+
+
+def test_a_fused_fast_path_issues_its_later_kernels_from_cpp():
+    import dataclasses
+
+    # nn.TransformerEncoderLayer's fused op: 11 kernels (src 1x4x64, FFN 128)
+    shapes = ((1, 4, 64), (192, 64), (192,), (64, 64), (64,), (64,), (64,), (64,), (64,))
+    shapes += ((128, 64), (128,), (64, 128), (64,))
+    enc = dataclasses.replace(
+        op("aten._transformer_encoder_layer_fwd.default", "fc", "attention", matrix=10**3),
+        input_shapes=shapes,
+    )
+    prof = hand_profile((enc,))
+    base = dataclasses.replace(eff(), network_op_overhead_s=3e-6)
+    p0 = predict(prof, DEVICE, efficiency=base)
+    # without an internal cost: one 1e-5 dispatch per kernel (11) + the in-network term
+    assert p0.ops[2].overhead_s == pytest.approx(11 * 1e-5 + 3e-6)
+    # measured: the Python call's dispatch once, then 10 kernels at 5e-7 from C++
+    p1 = predict(prof, DEVICE, efficiency=dataclasses.replace(base, internal_op_s=5e-7))
+    assert p1.ops[2].overhead_s == pytest.approx(1e-5 + 10 * 5e-7 + 3e-6)
+    assert p1.ops[2].predicted_s - p1.ops[2].overhead_s == pytest.approx(
+        p0.ops[2].predicted_s - p0.ops[2].overhead_s
+    )

@@ -775,11 +775,44 @@ def _conv_backward(
     return bench.kernel(run, cls, 4.0 * (x.numel() + w.numel()))
 
 
+#: a backward microbenchmark: (grid point, input shape, weight shape, stride, padding,
+#: groups, the forward's FLOPs)
+BackwardShape = tuple[tuple[float, ...], tuple[int, ...], tuple[int, ...], int, int, int, float]
+
+
+def fit_backward(
+    dev: torch.device,
+    shapes: Mapping[str, Sequence[BackwardShape]],
+    bench: Bench,
+    progress: Progress | None = None,
+) -> dict[str, GridFit]:
+    """Convolution backward rates at forward grid points (collected by
+    :func:`fit_matrix`); input and weight gradients are twice the forward's FLOPs.
+    Run after every forward microbenchmark: large gradient buffers change what the
+    allocator holds, which forward measurements taken after them would feel."""
+    say = progress or (lambda _m: None)
+    gen = torch.Generator(device="cpu").manual_seed(5)
+    out: dict[str, GridFit] = {}
+    for key, todo in shapes.items():
+        if not todo:
+            continue
+        say(f"{key.replace('.', ' ')} over {len(todo)} sizes")
+        rates = []
+        for _pt, xs, ws, stride, pad, groups, fl in todo:
+            x = torch.randn(*xs, generator=gen).to(dev)
+            w = torch.randn(*ws, generator=gen).to(dev)
+            rates.append(2 * fl / _conv_backward(bench, x, w, stride, pad, groups))
+            del x, w
+        out[key] = GridFit(tuple(sh[0] for sh in todo), tuple(rates))
+    return out
+
+
 def fit_matrix(
     dev: torch.device,
     grid: Grid,
     bench: Bench,
     progress: Progress | None = None,
+    backward_shapes: dict[str, list[BackwardShape]] | None = None,
 ) -> dict[str, GridFit]:
     """GEMM, conv, depthwise conv and attention rates over the grid (each rate is
     work / :meth:`Bench.kernel`)."""
@@ -833,8 +866,9 @@ def fit_matrix(
     # the stems of image networks: 3 input channels, stride 2 (their K = 3·k² is far
     # from every other grid point, and the library runs them on a slower path)
     shapes += [(n, hw, 3, c_out, k, 2) for n in grid.conv_n for hw, c_out, k in grid.stems]
-    back_pts: list[tuple[float, ...]] = []
-    back_rates: list[float] = []
+    # backward shapes are measured after every forward one: their large gradient
+    # buffers would change what the allocator holds for the forward measurements
+    backward: list[BackwardShape] = []
     for i, (n, hw, c, c_out, kernel, stride) in enumerate(shapes):
         out_hw = (hw + 2 * (kernel // 2) - kernel) // stride + 1
         fl = 2.0 * n * c * c_out * kernel * kernel * out_hw * out_hw
@@ -866,13 +900,10 @@ def fit_matrix(
         pts.append(tuple(math.log2(v) for v in size))
         rates.append(fl / t)
         if grid.backward_every and i % grid.backward_every == 0:
-            # input and weight gradients: twice the forward's FLOPs
-            tb = _conv_backward(bench, x, w, stride, kernel // 2, 1)
-            back_pts.append(pts[-1])
-            back_rates.append(2 * fl / tb)
+            backward.append((pts[-1], tuple(x.shape), tuple(w.shape), stride, kernel // 2, 1, fl))
     out["conv"] = GridFit(tuple(pts), tuple(rates))
-    if back_pts:
-        out["conv.backward"] = GridFit(tuple(back_pts), tuple(back_rates))
+    if backward_shapes is not None:
+        backward_shapes["conv.backward"] = backward
 
     # depthwise conv, kernels 3x3 and 5x5, strides 1 and 2; 7x7 at stride 1
     pts, rates = [], []
@@ -895,7 +926,7 @@ def fit_matrix(
         for kernel in (3, 5)
         for stride in (1, 2)
     ]
-    back_pts, back_rates = [], []
+    backward = []
     for i, (n, hw, c, kernel, stride) in enumerate(dw_shapes):
         out_hw = (hw - 1) // stride + 1
         fl = 2.0 * n * c * kernel * kernel * out_hw * out_hw
@@ -926,12 +957,10 @@ def fit_matrix(
         pts.append(tuple(math.log2(v) for v in size))
         rates.append(fl / t)
         if grid.backward_every and i % grid.backward_every == 0:
-            tb = _conv_backward(bench, x, w, stride, kernel // 2, c)
-            back_pts.append(pts[-1])
-            back_rates.append(2 * fl / tb)
+            backward.append((pts[-1], tuple(x.shape), tuple(w.shape), stride, kernel // 2, c, fl))
     out["depthwise_conv"] = GridFit(tuple(pts), tuple(rates))
-    if back_pts:
-        out["depthwise_conv.backward"] = GridFit(tuple(back_pts), tuple(back_rates))
+    if backward_shapes is not None:
+        backward_shapes["depthwise_conv.backward"] = backward
 
     # attention: scaled_dot_product_attention, head_dim 64
     pts, rates = [], []
@@ -1077,7 +1106,8 @@ def calibrate_efficiency(
     with torch.inference_mode():
         bench = Bench(grid.repeat, sync, launch, queue=queue)
         bench.fresh = measure_fresh(dev, grid, bench, progress)
-        matrix = fit_matrix(dev, grid, bench, progress)
+        backward_shapes: dict[str, list[BackwardShape]] = {}
+        matrix = fit_matrix(dev, grid, bench, progress, backward_shapes)
     memory = fit_memory(dev, grid, bench, progress)
     info: dict[str, Any] = {"grid": "quick" if quick else "full"}
     model = EfficiencyModel(
@@ -1097,6 +1127,9 @@ def calibrate_efficiency(
         model, dev, sync, quick=quick, progress=progress
     )
     info["context_ratios"] = ratios
+    # training's convolution backward, last (see fit_backward)
+    with torch.inference_mode():
+        matrix = {**matrix, **fit_backward(dev, backward_shapes, bench, progress)}
     if is_cuda:
         info["cuda_device_name"] = torch.cuda.get_device_name(dev)
     else:
@@ -1105,6 +1138,7 @@ def calibrate_efficiency(
         info["cpu_model"] = cpu_model()
     return dataclasses.replace(
         model,
+        matrix=matrix,
         context_factor=factor,
         memory_context_factor=mem_factor,
         network_op_overhead_s=per_op,

@@ -434,6 +434,11 @@ def _op_parts(op: OpRecord, c: Ceilings) -> tuple[float, float, float]:
     return compute, memory, max(compute, memory)
 
 
+def op_roof_time(op: OpRecord, c: Ceilings) -> float:
+    """:func:`op_time` of a counted op on ceilings already looked up."""
+    return _op_parts(op, c)[2]
+
+
 def matrix_ceiling(ops: Iterable[OpRecord], c: Ceilings) -> tuple[Ceiling, float]:
     """The matrix ceiling that prices most of ``ops``' matrix FLOPs, and the matrix
     peak of their mix (matrix FLOPs / matrix compute time; ``c.matrix`` without

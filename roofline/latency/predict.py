@@ -28,7 +28,8 @@ is ``end`` of the last op, and its ops add up to it.
 
 A fused inference fast path (``nn.TransformerEncoderLayer`` and
 ``nn.MultiheadAttention`` in eval) is priced as the sum of the kernels it runs
-(:func:`components`), each at its own fitted rate, with one dispatch per kernel.
+(:func:`components`), each at its own fitted rate: one dispatch from Python for the
+first, the internal (C++) dispatch cost for the others where it was measured.
 
 where ``rate`` is the FLOP rate microbenchmarks achieved at the op's size and
 ``bandwidth`` the byte rate the op class achieved at that many bytes. A layer is
@@ -37,6 +38,7 @@ explained with tags saying what its time goes to (see :func:`explain_layer`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,11 +47,12 @@ from typing import Any
 
 import torch
 
+from roofline.analysis import Ceilings, ceilings, op_roof_time
 from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
 from roofline.errors import MeasurementError
 from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, host_units, op_size
-from roofline.units import dtype_name
+from roofline.units import dtype_name, seconds
 
 #: thresholds for the explanation tags (fractions of a layer's predicted time)
 LAUNCH_BOUND = 0.5
@@ -252,10 +255,6 @@ class LatencyPrediction:
         }
 
 
-def _ms(s: float) -> str:
-    return f"{s * 1e3:.2f} ms" if s >= 1e-4 else f"{s * 1e6:.0f} µs"
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%" if x >= 0.01 else f"{100 * x:.1f}%"
 
@@ -278,7 +277,7 @@ def _with_tags(
             tags.append(
                 f"launch-bound: the GPU waits for the host to issue kernels "
                 f"{_pct(overhead / total)} of the time ({len(preds)} ops: "
-                f"{_ms(host)} of issue against {_ms(kernels)} of kernels)"
+                f"{seconds(host)} of issue against {seconds(kernels)} of kernels)"
             )
     elif overhead / total >= LAUNCH_BOUND:
         tags.append(
@@ -502,30 +501,21 @@ def fresh_output_s(eff: EfficiencyModel, op: OpRecord) -> float:
 def predict_op(
     index: int,
     op: OpRecord,
-    device: Device,
-    precision: str,
+    c: Ceilings,
     eff: EfficiencyModel | None,
-    vector_peak: float,
-    bandwidth: float,
-    peak: float,
-    tf32_conv: bool = True,
     internal: bool = False,
 ) -> OpPrediction:
-    """One op's naive and calibrated time. A fused fast path (:func:`components`) is
-    priced as the sum of its kernels, each at its own fitted rate, plus one dispatch
-    per kernel (its kernels are aten calls that pass through the dispatcher).
-    ``internal``: the op is issued from C++ inside another op (:func:`internal_ops`),
-    so it costs ``internal_op_s`` to issue and none of the Python-side terms."""
-    from roofline.analysis import op_time
-
-    naive = op_time(
-        op.matrix_flops,
-        op.vector_flops,
-        op.bytes,
-        device,
-        precision,
-        op.op_class,
-        tf32_conv=tf32_conv,
+    """One op's naive time (the roofline on ceilings ``c``) and calibrated time. A
+    fused fast path (:func:`components`) is priced as the sum of its kernels, each at
+    its own fitted rate; it is one call from Python, its later kernels are issued from
+    C++ (``internal_op_s`` each where it was measured). ``internal``: the op itself is
+    issued from C++ inside another op (:func:`internal_ops`), so it costs
+    ``internal_op_s`` to issue and none of the Python-side terms."""
+    naive = op_roof_time(op, c)
+    vector_peak, bandwidth, peak = (
+        c.vector.flops_per_s,
+        c.bandwidth_bytes_per_s,
+        c.matrix.flops_per_s,
     )
     if eff is None:
         return OpPrediction(index, op.op, op.module, op.op_class, naive, None)
@@ -558,19 +548,20 @@ def predict_op(
         mem_rate = op.bytes * factor / memory if memory and op.bytes else 0.0
     fresh = fresh_output_s(eff, op)
     kernel += fresh
-    # a fused fast path is one call from Python; the kernels after its first are
-    # issued from C++, at the internal dispatch cost where it was measured
-    inner = eff.internal_op_s * (launches - 1) if eff.internal_op_s else None
     if internal:
         launch = (eff.internal_op_s or eff.launch_overhead_s) * launches
-    elif eff.async_launch:
-        # the issue cost of each kernel's class; the stall is set by :func:`schedule`
-        costs = [eff.host_cost(p.op_class) * host_units(p.op_class, p.dims) for p in parts]
-        launch = (costs[0] + inner if inner is not None else sum(costs)) + eff.network_op_overhead_s
     else:
-        launch = (
-            eff.launch_overhead_s * (1 if inner is not None else launches) + (inner or 0.0)
-        ) + eff.network_op_overhead_s
+        # each kernel's issue cost: CUDA by its class (the stall is set by
+        # :func:`schedule`), the CPU's dispatch; a fused fast path is one call from
+        # Python, its later kernels are issued from C++ where that cost was measured
+        issue = [
+            eff.host_cost(p.op_class) * host_units(p.op_class, p.dims)
+            if eff.async_launch
+            else eff.launch_overhead_s
+            for p in parts
+        ]
+        later = [eff.internal_op_s] * (launches - 1) if eff.internal_op_s else issue[1:]
+        launch = issue[0] + sum(later) + eff.network_op_overhead_s
     if eff.async_launch:
         total = max(kernel, launch)
         overhead = max(0.0, launch - kernel)
@@ -672,8 +663,6 @@ def _scheduled(
 ) -> tuple[OpPrediction, ...]:
     """The ops of an asynchronous (CUDA) prediction with their stalls from
     :func:`schedule`: host time = module calls entered + issue cost."""
-    import dataclasses
-
     entries = module_entries(profile)
     host = [o.host_s + n * eff.module_overhead_s for o, n in zip(ops, entries, strict=True)]
     stalls, _ = schedule(host, [o.kernel_s for o in ops])
@@ -709,26 +698,10 @@ def predict(
     ``depth`` is the default depth of :meth:`LatencyPrediction.layers`; ``tf32_conv``
     as in :func:`roofline.analysis.ceilings` (the naive time of fp32 convolutions).
     """
-    from roofline.analysis import ceilings
-
     eff = efficiency if efficiency is not None else efficiency_of(device)
     c = ceilings(device, precision, tf32_conv=tf32_conv)
     internal = internal_ops(profile)
-    ops = tuple(
-        predict_op(
-            i,
-            op,
-            device,
-            precision,
-            eff,
-            c.vector.flops_per_s,
-            c.bandwidth_bytes_per_s,
-            c.matrix.flops_per_s,
-            tf32_conv,
-            internal[i],
-        )
-        for i, op in enumerate(profile.ops)
-    )
+    ops = tuple(predict_op(i, op, c, eff, internal[i]) for i, op in enumerate(profile.ops))
     if eff is not None and eff.async_launch:
         ops = _scheduled(ops, profile, eff)
     naive = sum(o.naive_s for o in ops)
@@ -741,8 +714,6 @@ def predict(
             raise MeasurementError(
                 f"the latency calibration is for a {eff.kind}, the device is a {device.kind}"
             )
-        import torch
-
         notes = []
         if eff.kind == "cpu" and eff.threads != torch.get_num_threads():
             notes.append(
@@ -784,8 +755,6 @@ def with_sgd_step(
     parameter and its gradient and writing the parameter, one multiply-add per element.
     ``foreach`` (torch.optim's default on CUDA): one ``_foreach_add_`` over all of them;
     else (the CPU) one op per parameter. Phase ``"optimizer"``, at the root module."""
-    import dataclasses
-
     trainable = [p for p in params if p.requires_grad]
     if not trainable:
         return profile

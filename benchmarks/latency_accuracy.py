@@ -37,7 +37,11 @@ sys.path.insert(0, str(ROOT))
 from roofline.counting import profile as count_profile  # noqa: E402
 from roofline.counting import profile_spec  # noqa: E402
 from roofline.devices import get_device  # noqa: E402
-from roofline.latency.calibrate import EfficiencyModel, calibrate_efficiency  # noqa: E402
+from roofline.latency.calibrate import (  # noqa: E402
+    EfficiencyModel,
+    calibrate_efficiency,
+    host_issue_text,
+)
 from roofline.latency.measure import measure  # noqa: E402
 from roofline.latency.predict import predict  # noqa: E402
 from roofline.spec import InputSpec, ModelSpec, load_spec  # noqa: E402
@@ -255,9 +259,7 @@ def main() -> int:
         + ")"
     )
     if eff.host_s:
-        info["host issue time per op"] = ", ".join(
-            f"{k} {v * 1e6:.1f} µs" for k, v in sorted(eff.host_s.items(), key=lambda kv: -kv[1])
-        )
+        info["host issue time per op"] = host_issue_text(eff)
     t_cal = time.perf_counter() - t_start
     specs = [s.with_mode(args.mode) for s in model_specs(cuda)]
     batches = args.batch

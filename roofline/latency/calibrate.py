@@ -326,11 +326,17 @@ class EfficiencyModel:
 # ---------------------------------------------------------------------- sizes of ops
 
 
+def _rnn_steps(dims: Mapping[str, int]) -> int:
+    """Time steps of a fused recurrent op: all its rows over the rows of one step."""
+    b = max(1, dims.get("batch", 1))
+    return max(1, dims.get("m", b) // b)
+
+
 def host_units(op_class: str, dims: Mapping[str, int]) -> int:
     """How many times an op's issue cost is paid: once, or per time step for a fused
     recurrent layer (cuDNN launches its kernels step by step)."""
     if op_class == "rnn" and "m" in dims:
-        return max(1, dims["m"] // max(1, dims.get("batch", 1)))
+        return _rnn_steps(dims)
     return 1
 
 
@@ -361,8 +367,7 @@ def op_size(op_class: str, dims: Mapping[str, int], flops: float) -> tuple[float
     if op_class == "rnn" and {"n", "k"} <= set(dims):
         # time steps: a fused recurrent call has a fixed cost (the library's set-up)
         # on top of its per-step cost, so the rate rises with the steps
-        b = dims.get("batch", 1)
-        return (b, dims["n"], dims["k"], max(1, dims.get("m", b) // max(1, b)))
+        return (dims.get("batch", 1), dims["n"], dims["k"], _rnn_steps(dims))
     # unknown dims: a square GEMM of the same work
     side = max(1.0, (flops / 2.0) ** (1 / 3))
     if op_class == "conv":
@@ -1453,11 +1458,12 @@ def fit_summary(eff: EfficiencyModel) -> str:
         )
     lines.append("  " + ", ".join(mem))
     if eff.host_s:
-        lines.append(
-            "  host issue time per op: "
-            + ", ".join(
-                f"{k} {v * 1e6:.1f} µs"
-                for k, v in sorted(eff.host_s.items(), key=lambda kv: -kv[1])
-            )
-        )
+        lines.append(f"  host issue time per op: {host_issue_text(eff)}")
     return "\n".join(lines)
+
+
+def host_issue_text(eff: EfficiencyModel) -> str:
+    """``conv 12.0 µs, gemm 7.0 µs, ...``: the host's issue time per op class (CUDA),
+    slowest first."""
+    ranked = sorted(eff.host_s.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v * 1e6:.1f} µs" for k, v in ranked)

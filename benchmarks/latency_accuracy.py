@@ -212,6 +212,27 @@ def write_results(
             print(f"wrote {jpath}", file=sys.stderr)
 
 
+def use_device(device: str, threads: int | None) -> bool:
+    """Set torch's CPU threads; False (after saying so) when CUDA is asked for and absent."""
+    if threads:
+        torch.set_num_threads(threads)
+    if device == "cuda" and not torch.cuda.is_available():
+        print("CUDA is not available", file=sys.stderr)
+        return False
+    return True
+
+
+def calibrate(device: str, quick: bool = False) -> EfficiencyModel:
+    """The latency calibration of ``device`` ("cpu" or "cuda"), with progress on stderr."""
+    print("calibrating from microbenchmarks ...", file=sys.stderr, flush=True)
+    return calibrate_efficiency(
+        device,
+        quick=quick,
+        device_key=get_device("local").key if device == "cuda" else "cpu",
+        progress=lambda m: print(f"  calibrate: {m}", file=sys.stderr, flush=True),
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -233,22 +254,12 @@ def main() -> int:
         "(to study the predictions later without the device)",
     )
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cuda = args.device == "cuda"
-    if cuda and not torch.cuda.is_available():
-        print("CUDA is not available", file=sys.stderr)
+    if not use_device(args.device, args.threads):
         return 2
+    cuda = args.device == "cuda"
     info = machine()
     t_start = time.perf_counter()
-    print("calibrating from microbenchmarks ...", file=sys.stderr, flush=True)
-    dev_key = get_device("local").key if cuda else "cpu"
-    eff = calibrate_efficiency(
-        "cuda" if cuda else "cpu",
-        quick=args.quick_calibration,
-        device_key=dev_key,
-        progress=lambda m: print(f"  calibrate: {m}", file=sys.stderr, flush=True),
-    )
+    eff = calibrate(args.device, quick=args.quick_calibration)
     device = get_device("local") if cuda else get_device("cpu")
     info["latency model"] = (
         f"{eff.launch_overhead_s * 1e6:.2f} µs per op, {eff.module_overhead_s * 1e6:.2f} µs per "

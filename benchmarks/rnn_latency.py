@@ -23,10 +23,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from latency_accuracy import calibrate, use_device  # noqa: E402
 
 from roofline.counting import profile  # noqa: E402
 from roofline.devices import get_device  # noqa: E402
-from roofline.latency.calibrate import EfficiencyModel, calibrate_efficiency  # noqa: E402
+from roofline.latency.calibrate import EfficiencyModel  # noqa: E402
 from roofline.latency.measure import device_sync, time_region  # noqa: E402
 from roofline.latency.predict import predict  # noqa: E402
 
@@ -48,21 +51,13 @@ def main() -> int:
     ap.add_argument("--calibration", help="a latency calibration saved as JSON")
     ap.add_argument("--save-calibration", help="save the calibration run here as JSON")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cuda = args.device == "cuda"
-    if cuda and not torch.cuda.is_available():
-        print("CUDA is not available", file=sys.stderr)
+    if not use_device(args.device, args.threads):
         return 2
+    cuda = args.device == "cuda"
     if args.calibration:
         eff = EfficiencyModel.from_dict(json.loads(Path(args.calibration).read_text()))
     else:
-        print("calibrating from microbenchmarks ...", file=sys.stderr, flush=True)
-        eff = calibrate_efficiency(
-            args.device,
-            device_key=get_device("local").key if cuda else "cpu",
-            progress=lambda m: print(f"  calibrate: {m}", file=sys.stderr, flush=True),
-        )
+        eff = calibrate(args.device)
         if args.save_calibration:
             Path(args.save_calibration).write_text(json.dumps(eff.as_dict()))
     device = get_device("local") if cuda else get_device("cpu")

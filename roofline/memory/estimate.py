@@ -33,7 +33,14 @@ from typing import Any
 import torch
 
 from roofline.errors import MemoryEstimateError, RooflineError
-from roofline.memory.tracker import Trace, blocks, is_block_stack, split_prefixes, trace
+from roofline.memory.tracker import (
+    Trace,
+    blocks,
+    is_block_stack,
+    is_frozen,
+    split_prefixes,
+    trace,
+)
 from roofline.units import binary_bytes, dtype_name, parse_count, parse_dtype
 
 MODES = ("inference", "training")
@@ -961,6 +968,10 @@ def devices_needed(
     largest phase) plus the bucket copy, which lives through every phase.
     """
     budget = math.floor(memory_bytes * _check_headroom(headroom))
+    # gathered by every sharded device in the forward/backward: the root unit's
+    # parameters and gradients, and parameters and gradients of two units (the one
+    # computed and the one prefetched)
+    units_gathered = root_params_bytes + root_grads_bytes + 2 * 2 * unit_params_bytes
     cache: dict[int, MemoryEstimate] = {}
 
     def at(b: int) -> MemoryEstimate:
@@ -980,7 +991,7 @@ def devices_needed(
             raise MemoryEstimateError(f"{e.name}: the estimate has no phase peaks to shard")
         # each device keeps 1/n of the weights, gradients and optimizer state, and runs
         # the optimizer step (and its temporary) on its shard only; activations stay
-        gathered = root_params_bytes + root_grads_bytes + 2 * 2 * unit_params_bytes if n > 1 else 0
+        gathered = units_gathered if n > 1 else 0
         return e.overhead + max(
             math.ceil(p.sharded / n) + p.unsharded + (gathered if p.gathers else 0)
             for p in e.phases
@@ -1018,15 +1029,7 @@ def devices_needed(
             # what sharding cannot divide: the unsharded bytes of the worst phase at
             # one sample per device, plus the gathered units
             floor = e.overhead + max(
-                (
-                    p.unsharded
-                    + (
-                        root_params_bytes + root_grads_bytes + 4 * unit_params_bytes
-                        if p.gathers
-                        else 0
-                    )
-                )
-                for p in e.phases
+                p.unsharded + (units_gathered if p.gathers else 0) for p in e.phases
             )
             note = f"no count up to {limit} fits"
             if floor > budget:
@@ -1102,10 +1105,7 @@ def fsdp_root_grad_bytes(
     in_units = {id(p) for b in blocks_ for p in b.parameters()}
     total = 0
     for name, p in model.named_parameters():
-        module = name.rpartition(".")[0]
-        if id(p) in in_units or not p.requires_grad:
-            continue
-        if any(module == f or module.startswith(f + ".") for f in frozen):
+        if id(p) in in_units or not p.requires_grad or is_frozen(name, frozen):
             continue
         total += p.numel() * (dtype_bytes or p.element_size())
     return total

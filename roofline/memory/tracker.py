@@ -281,6 +281,12 @@ def _under(name: str, prefixes: Sequence[str]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
+def is_frozen(param_name: str, frozen: Sequence[str]) -> bool:
+    """Whether the parameter ``param_name`` (``a.b.weight``) lies under one of the
+    ``frozen`` module names (or is named itself)."""
+    return _under(param_name.rpartition(".")[0], frozen) or _under(param_name, frozen)
+
+
 @contextlib.contextmanager
 def _checkpointed(model: torch.nn.Module, names: Sequence[str]) -> Iterator[None]:
     """Wrap the forward of each named module (each child, for a container) in
@@ -349,7 +355,7 @@ def trace(
     kwargs = dict(kwargs or {})
     named = dict(model.named_parameters(remove_duplicate=False))
     named_buffers = dict(model.named_buffers(remove_duplicate=False))
-    frozen_names = {n for n in named if _under(n.rpartition(".")[0], frozen) or _under(n, frozen)}
+    frozen_names = {n for n in named if is_frozen(n, frozen)}
     all_inputs = [t for t in tree_flatten((list(args), kwargs))[0] if isinstance(t, torch.Tensor)]
 
     fake_mode = None

@@ -36,5 +36,16 @@ class MeasurementError(RooflineError):
     """A benchmark or calibration run failed (no CUDA, out of memory, ...)."""
 
 
+class StaleCalibrationError(MeasurementError):
+    """A stored latency calibration was made by another version of the model (its
+    ``format`` differs): it is not read, since its fits would silently miss terms this
+    version predicts with; calibrating again replaces it. ``reason`` is the message
+    without the advice ``fix``."""
+
+    def __init__(self, reason: str, fix: str = "") -> None:
+        super().__init__(f"{reason}: {fix}" if fix else reason)
+        self.reason = reason
+
+
 class ReportError(RooflineError):
     """A report could not be written (output path problems, ...)."""

@@ -50,7 +50,7 @@ from typing import Any, Protocol
 import torch
 import torch.nn.functional as F
 
-from roofline.errors import MeasurementError
+from roofline.errors import MeasurementError, StaleCalibrationError
 
 Progress = Callable[[str], None]
 Sync = Callable[[], None]
@@ -68,7 +68,15 @@ MEMORY_CLASSES = (
     "copy",
     "embedding",
 )
-FORMAT_VERSION = 1
+#: version of what a calibration holds and how :mod:`roofline.latency.predict` reads it.
+#: Bump it whenever the microbenchmark plan (the grids), the fitted terms or the way they
+#: are measured change: a stored calibration of another format is stale
+#: (:class:`StaleCalibrationError`) and is measured again instead of being read with
+#: defaults for the terms it lacks. ``tests/latency/test_calibration_format.py`` fails
+#: when the plan or the model's fields change and this number does not.
+#: 2: per-class host issue costs, internal (C++) dispatch, the ``rnn`` class, convolution
+#: backward fits, queue-timed CUDA microbenchmarks (2026-12-01)
+FORMAT_VERSION = 2
 
 
 def _nosync() -> None:
@@ -294,8 +302,16 @@ class EfficiencyModel:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EfficiencyModel:
         try:
-            if int(d.get("format", 0)) != FORMAT_VERSION:
-                raise KeyError("format")
+            fmt = int(d.get("format", 0))
+        except (TypeError, ValueError):
+            fmt = -1
+        if fmt != FORMAT_VERSION:
+            age = "an older" if fmt < FORMAT_VERSION else "a newer"
+            raise StaleCalibrationError(
+                f"the stored latency calibration was made by {age} version of roofline "
+                f"(format {fmt}, this one reads {FORMAT_VERSION})"
+            )
+        try:
             return cls(
                 device=str(d["device"]),
                 kind=str(d["kind"]),

@@ -50,7 +50,7 @@ import torch
 from roofline.analysis import Ceilings, ceilings, op_roof_time
 from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
-from roofline.errors import MeasurementError
+from roofline.errors import MeasurementError, StaleCalibrationError
 from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, host_units, op_size
 from roofline.units import dtype_name, seconds
 
@@ -220,7 +220,8 @@ class LatencyPrediction:
         """Why the model's calibrated time differs from its naive time (model level)."""
         if self.efficiency is None or self.predicted_s is None:
             return (
-                "no calibration for this device: run `roofline calibrate` for the "
+                self.note
+                or "no calibration for this device: run `roofline calibrate` for the "
                 "calibrated prediction",
             )
         overhead = sum(p.overhead_s for p in self.ops) + self.module_overhead_s
@@ -340,7 +341,14 @@ def efficiency_of(device: Device) -> EfficiencyModel | None:
     raw = m.extra.get("efficiency")
     if not raw:
         return None
-    return EfficiencyModel.from_dict(raw)
+    try:
+        return EfficiencyModel.from_dict(raw)
+    except StaleCalibrationError as exc:
+        target = "cpu" if device.kind == "cpu" else "local"
+        raise StaleCalibrationError(
+            f"{exc.reason} for {device.name}",
+            f"run `roofline calibrate --gpu {target}` to measure it again",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -698,7 +706,13 @@ def predict(
     ``depth`` is the default depth of :meth:`LatencyPrediction.layers`; ``tf32_conv``
     as in :func:`roofline.analysis.ceilings` (the naive time of fp32 convolutions).
     """
-    eff = efficiency if efficiency is not None else efficiency_of(device)
+    stale = ""
+    eff = efficiency
+    if eff is None:
+        try:
+            eff = efficiency_of(device)
+        except StaleCalibrationError as exc:
+            stale = str(exc)  # naive only, and the note says why
     c = ceilings(device, precision, tf32_conv=tf32_conv)
     internal = internal_ops(profile)
     ops = tuple(predict_op(i, op, c, eff, internal[i]) for i, op in enumerate(profile.ops))
@@ -706,7 +720,7 @@ def predict(
         ops = _scheduled(ops, profile, eff)
     naive = sum(o.naive_s for o in ops)
     predicted = None
-    note = ""
+    note = stale
     if eff is not None:
         calls = 0 if eff.async_launch else sum(m.calls for m in profile.modules)
         predicted = sum(o.predicted_s or 0.0 for o in ops) + calls * eff.module_overhead_s

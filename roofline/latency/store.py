@@ -13,7 +13,7 @@ from collections.abc import Callable
 from roofline.devices import Device, get_device
 from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import MeasuredCeilings
-from roofline.errors import MeasurementError
+from roofline.errors import MeasurementError, StaleCalibrationError
 from roofline.latency.calibrate import EfficiencyModel, calibrate_efficiency
 from roofline.latency.predict import efficiency_of
 
@@ -83,11 +83,15 @@ def ensure_efficiency(
     """The device for ``target`` ("cpu"/"cuda[:N]") with its latency fit, calibrating
     (and storing) first when none is stored."""
     device = device_for(target)
-    eff = efficiency_of(device)
+    try:
+        eff = efficiency_of(device)
+        why = f"no latency calibration stored for {device.name}"
+    except StaleCalibrationError as exc:
+        eff, why = None, exc.reason
     if eff is not None:
         return device, eff
     if progress:
-        progress(f"no latency calibration stored for {device.name}: calibrating now (once)")
+        progress(f"{why}: calibrating now (once)")
     low = target.strip().lower()
     return calibrate_and_store(
         "cpu" if low == "cpu" else "local" + (low[4:] if ":" in low else ""),

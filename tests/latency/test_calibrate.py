@@ -8,6 +8,7 @@ import pytest
 
 from roofline.errors import MeasurementError
 from roofline.latency.calibrate import (
+    FORMAT_VERSION,
     CostCurve,
     CurveFit,
     EfficiencyModel,
@@ -72,7 +73,7 @@ def test_efficiency_model_round_trip_and_bad_record():
     )
     assert EfficiencyModel.from_dict(m.as_dict()) == m
     with pytest.raises(MeasurementError, match="calibrate"):
-        EfficiencyModel.from_dict({"format": 1, "device": "cpu"})
+        EfficiencyModel.from_dict({"format": FORMAT_VERSION, "device": "cpu"})
 
 
 TINY = Grid(

@@ -1,0 +1,73 @@
+"""benchmarks/vram_accuracy.py's peak breakdown, on hand-made allocator traces (the
+measurement itself needs CUDA; this part is what explains a miss offline)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "vram_accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def va():
+    spec = importlib.util.spec_from_file_location("vram_accuracy", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+CONV = {"filename": "/site-packages/torch/nn/modules/conv.py", "line": 549, "name": "_conv_forward"}
+TENSOR = {"filename": "/site-packages/torch/_tensor.py", "line": 626, "name": "backward"}
+ADAMW = {"filename": "/site-packages/torch/optim/adamw.py", "line": 400, "name": "_multi_tensor"}
+
+
+def alloc(addr, size, *frames):
+    return {"action": "alloc", "addr": addr, "size": size, "frames": list(frames)}
+
+
+def free(addr, size):
+    return [
+        {"action": "free_requested", "addr": addr, "size": size},
+        {"action": "free_completed", "addr": addr, "size": size},
+    ]
+
+
+def test_the_peak_and_what_is_live_there(va):
+    trace = [
+        alloc(1, 512, CONV),  # 1000 -> 1512
+        alloc(2, 1024),  # 2536: the autograd engine's thread has no Python frame
+        *free(99, 256),  # 2280: a block from before the trace (last step's)
+        *free(1, 512),  # 1768
+        alloc(3, 2048, TENSOR, ADAMW),  # 3816: the peak, event 6
+        *free(3, 2048),  # 1768
+        alloc(4, 1536, CONV),  # 3304: below the peak
+    ]
+    b = va.peak_breakdown(trace, start_bytes=1000)
+    assert b["peak_bytes"] == 3816 and b["peak_event"] == 6 and b["events"] == len(trace)
+    # 1000 before the trace, less the 256 freed before the peak
+    assert b["before_trace_bytes"] == 744
+    assert b["before_trace_bytes"] + sum(s[1] for s in b["sites"]) == b["peak_bytes"]
+    # the site skips torch's own frames (Tensor.backward) for the optimizer's
+    assert b["sites"] == [
+        ["optim/adamw.py:400 _multi_tensor", 2048, 1],
+        ["(no Python frame: autograd engine / C++)", 1024, 1],
+    ]
+    assert b["largest_blocks"][0] == [2048, "optim/adamw.py:400 _multi_tensor"]
+
+
+def test_sites_beyond_the_top_are_summed(va):
+    frames = [{"filename": f"/m/layer{i}.py", "line": i, "name": "forward"} for i in range(5)]
+    trace = [alloc(i, 100 * (i + 1), f) for i, f in enumerate(frames)]
+    b = va.peak_breakdown(trace, start_bytes=0, top=2)
+    assert [s[1] for s in b["sites"]] == [500, 400, 600]  # 300 + 200 + 100 in the rest
+    assert b["sites"][-1][0] == "(other sites)" and b["sites"][-1][2] == 3
+    assert b["peak_bytes"] == 1500
+
+
+def test_no_allocation_above_the_start(va):
+    b = va.peak_breakdown([*free(7, 64)], start_bytes=4096)
+    assert b["peak_bytes"] == 4096 and b["peak_event"] == -1 and b["sites"] == []
+    assert b["before_trace_bytes"] == 4096  # nothing replayed up to the (initial) peak

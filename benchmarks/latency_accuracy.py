@@ -120,12 +120,32 @@ def within(errs: list[float], tol: float) -> float:
     return 100 * sum(abs(e) <= tol for e in errs) / len(errs) if errs else float("nan")
 
 
+def prediction_summary(pred) -> dict:
+    """Where a case's calibrated time goes, for studying misses offline (--json): the
+    kernel time by op class (and op counts), the host time, and the overhead (on CUDA the
+    time the GPU waits for the host), all in seconds; they let a fit across the cases
+    say which class's rate is off without measuring per layer on the device."""
+    by_class: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for o in pred.ops:
+        by_class[o.op_class] = by_class.get(o.op_class, 0.0) + o.kernel_s
+        counts[o.op_class] = counts.get(o.op_class, 0) + 1
+    return {
+        "kernel_s": sum(o.kernel_s for o in pred.ops),
+        "overhead_s": sum(o.overhead_s for o in pred.ops) + pred.module_overhead_s,
+        "host_s": sum(o.host_s for o in pred.ops),
+        "kernel_by_class_s": dict(sorted(by_class.items())),
+        "ops_by_class": dict(sorted(counts.items())),
+    }
+
+
 def write_results(
     args: argparse.Namespace,
     info: dict[str, str],
     eff: EfficiencyModel,
     rows: list[tuple],
     explanations: dict[str, list[str]],
+    summaries: dict[tuple[str, int], dict],
     t_start: float,
     t_cal: float,
     *,
@@ -202,7 +222,10 @@ def write_results(
             "machine": info,
             "calibration_s": t_cal,
             "efficiency": eff.as_dict(),
-            "cases": [dict(zip(keys, r, strict=True)) for r in rows],
+            "cases": [
+                {**dict(zip(keys, r, strict=True)), "prediction": summaries.get((r[0], r[1]))}
+                for r in rows
+            ],
             "explanations": explanations,
         }
         jpath = Path(args.json)
@@ -281,6 +304,7 @@ def main() -> int:
         specs = [s for s in specs if s.name.startswith(tuple(args.models))]
     rows = []
     explanations: dict[str, list[str]] = {}
+    summaries: dict[tuple[str, int], dict] = {}
     # every model at the first batch size before any at the next: a run cut short by a
     # time limit (a lent GPU) still covers every model; rows are written in model order
     order = {spec.name: i for i, spec in enumerate(specs)}
@@ -340,6 +364,7 @@ def main() -> int:
             )
         )
         rows.sort(key=lambda r: (order[r[0]], r[1]))
+        summaries[(spec.name, b)] = prediction_summary(pred)
         if b == batches[0]:
             explanations[spec.name] = list(pred.explanation())
         print(
@@ -348,8 +373,8 @@ def main() -> int:
             f"  calibrated {pred.predicted_s * 1e3:9.2f} ({100 * ce:+5.0f}%)",
             flush=True,
         )
-        write_results(args, info, eff, rows, explanations, t_start, t_cal, quiet=True)
-    write_results(args, info, eff, rows, explanations, t_start, t_cal)
+        write_results(args, info, eff, rows, explanations, summaries, t_start, t_cal, quiet=True)
+    write_results(args, info, eff, rows, explanations, summaries, t_start, t_cal)
     return 0
 
 

@@ -1,0 +1,60 @@
+"""benchmarks/latency_accuracy.py's record of each case (the measurement needs minutes;
+the record is what a GPU run leaves to study offline, so it is checked here)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from roofline.latency.calibrate import EfficiencyModel
+from roofline.latency.predict import predict
+from tests.latency.test_predict import DEVICE, eff, hand_profile
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "latency_accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def la():
+    spec = importlib.util.spec_from_file_location("latency_accuracy", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_prediction_summary_by_hand(la):
+    s = la.prediction_summary(predict(hand_profile(), DEVICE, efficiency=eff()))
+    # GEMM kernel 1e9 / 2.5e11 = 4e-3 s, ReLU 8e6 B / 4e10 B/s = 2e-4 s (test_predict)
+    assert s["kernel_by_class_s"] == pytest.approx({"elementwise": 2e-4, "gemm": 4e-3})
+    assert s["ops_by_class"] == {"elementwise": 1, "gemm": 1}
+    assert s["kernel_s"] == pytest.approx(4.2e-3)
+    # 10 µs per op and 1 µs for each of the 3 module calls
+    assert s["overhead_s"] == pytest.approx(2.3e-5)
+
+
+def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
+    pred = predict(hand_profile(), DEVICE, efficiency=eff())
+    rows = [("hand", 4, 5e-3, 1e-4, pred.naive_s, -0.78, pred.predicted_s, -0.16, 9, 0.1)]
+    args = argparse.Namespace(
+        device="cpu",
+        mode="inference",
+        out=str(tmp_path / "r.md"),
+        json=str(tmp_path / "r.json"),
+        quick_calibration=True,
+    )
+    summaries = {("hand", 4): la.prediction_summary(pred)}
+    t = time.perf_counter()
+    la.write_results(
+        args, {"python": "x"}, eff(), rows, {"hand": ["why"]}, summaries, t, 1.0, quiet=True
+    )
+    doc = json.loads((tmp_path / "r.json").read_text())
+    (case,) = doc["cases"]
+    assert case["model"] == "hand" and case["batch"] == 4 and case["measured_s"] == 5e-3
+    assert case["prediction"]["kernel_s"] == pytest.approx(4.2e-3)
+    assert EfficiencyModel.from_dict(doc["efficiency"]) == eff()  # re-predict offline
+    md = (tmp_path / "r.md").read_text()
+    assert "| hand | 4 | 5.00 | 0.10 |" in md and "- **hand**: why" in md

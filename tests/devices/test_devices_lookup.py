@@ -34,6 +34,9 @@ def test_normalize():
         ("h100", "h100-sxm"),
         ("NVIDIA H100 80GB HBM3", "h100-sxm"),
         ("NVIDIA H100 PCIe", "h100-pcie"),
+        ("NVIDIA H200", "h200-sxm"),  # NVML's names of the two H200 boards
+        ("NVIDIA H200 NVL", "h200-nvl"),
+        ("h200", "h200-sxm"),
         ("Tesla T4", "tesla-t4"),
         ("a10", "a10"),  # not swallowed by a100
         ("l4", "l4"),

@@ -670,8 +670,11 @@ def batch_norm(a: Args, out: Sequence[Any]) -> Cost:
     per-channel scale = γ/√(var+ε) and shift = β − mean·scale: 2 more → 6. With
     running statistics (``training=False``) only the 2 of ``x·scale + shift``."""
     x = a["input"]
-    per = BATCH_NORM_TRAIN_FLOPS if a.get("training", True) else BATCH_NORM_EVAL_FLOPS
-    return Cost(vector_flops=per * x.numel, op_class="norm")
+    training = bool(a.get("training", True))
+    per = BATCH_NORM_TRAIN_FLOPS if training else BATCH_NORM_EVAL_FLOPS
+    # the latency model prices batch statistics apart (``norm.train``): they are a
+    # separate, far slower pass on some devices (10x per byte on a CPU thread)
+    return Cost(vector_flops=per * x.numel, op_class="norm", dims={"training": int(training)})
 
 
 @register("aten._native_batch_norm_legit_no_training", "aten.miopen_batch_norm")

@@ -68,6 +68,21 @@ MEMORY_CLASSES = (
     "copy",
     "embedding",
 )
+#: memory curves of an op class that some of its ops run at instead of the class's
+#: (:func:`memory_variant` says which): batch norm's training forward computes the
+#: batch statistics in a pass of its own, ~10x slower per byte than with running
+#: statistics on a CPU thread
+MEMORY_VARIANTS = ("norm.train",)
+
+
+def memory_variant(op_class: str, dims: Mapping[str, int]) -> str | None:
+    """The variant of :data:`MEMORY_VARIANTS` an op of ``op_class`` with ``dims``
+    runs at, or None for the class's own curve."""
+    if op_class == "norm" and dims.get("training"):
+        return "norm.train"
+    return None
+
+
 #: version of what a calibration holds and how :mod:`roofline.latency.predict` reads it.
 #: Bump it whenever the microbenchmark plan (the grids), the fitted terms or the way they
 #: are measured change: a stored calibration of another format is stale
@@ -76,7 +91,8 @@ MEMORY_CLASSES = (
 #: when the plan or the model's fields change and this number does not.
 #: 2: per-class host issue costs, internal (C++) dispatch, the ``rnn`` class, convolution
 #: backward fits, queue-timed CUDA microbenchmarks (2026-12-01)
-FORMAT_VERSION = 2
+#: 3: batch norm in training mode has its own memory curve (``norm.train``)
+FORMAT_VERSION = 3
 
 
 def _nosync() -> None:
@@ -1032,7 +1048,8 @@ def fit_matrix(
 def _memory_kernels(
     dev: torch.device, elems: int, gen: torch.Generator
 ) -> dict[str, tuple[Callable[[], object], int]]:
-    """One representative kernel per memory op class: (callable, bytes it moves)."""
+    """One representative kernel per memory op class and per variant of
+    :data:`MEMORY_VARIANTS`: (callable, bytes it moves)."""
     x = torch.randn(elems, generator=gen).to(dev)
     y = torch.randn(elems, generator=gen).to(dev)
     c = 16 if elems >= 16 * 4 else 1
@@ -1051,6 +1068,11 @@ def _memory_kernels(
         "elementwise": (lambda: torch.add(x, y), 3 * elems * b),
         "norm": (
             lambda: F.batch_norm(img, rm, rv, wt, bs, False),
+            2 * n_img * b,
+        ),
+        # training: batch statistics first (updating the running ones in place)
+        "norm.train": (
+            lambda: F.batch_norm(img, rm, rv, wt, bs, True),
             2 * n_img * b,
         ),
         "reduction": (lambda: img.mean((2, 3)), n_img * b),

@@ -51,7 +51,13 @@ from roofline.analysis import Ceilings, ceilings, op_roof_time
 from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
 from roofline.errors import MeasurementError, StaleCalibrationError
-from roofline.latency.calibrate import MATRIX_CLASSES, EfficiencyModel, host_units, op_size
+from roofline.latency.calibrate import (
+    MATRIX_CLASSES,
+    EfficiencyModel,
+    host_units,
+    memory_variant,
+    op_size,
+)
 from roofline.units import dtype_name, seconds
 
 #: thresholds for the explanation tags (fractions of a layer's predicted time)
@@ -469,8 +475,13 @@ def _kernel(
     """(compute s, memory s, FLOP rate, byte rate) of one kernel at the fitted rates,
     before the in-network factor."""
     vector = vector_flops / vector_peak if vector_peak else 0.0
+    variant = memory_variant(cls, dims)
     memory_class = (
-        cls if cls in eff.memory else ("copy" if cls in MATRIX_CLASSES else "elementwise")
+        variant
+        if variant in eff.memory
+        else cls
+        if cls in eff.memory
+        else ("copy" if cls in MATRIX_CLASSES else "elementwise")
     )
     mem_rate = eff.memory_rate(memory_class, nbytes) if nbytes else 0.0
     memory = nbytes / mem_rate if mem_rate else 0.0

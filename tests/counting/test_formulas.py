@@ -228,6 +228,11 @@ def test_batch_norm_eval_and_train():
     train = roofline.profile(bn, (x,), mode="training").totals("forward")
     # batch stats 4/elem + apply 2/elem = 6*96, plus the num_batches_tracked += 1
     assert train.vector_flops == 6 * 96 + 1
+    # the op says which it ran: the latency model prices batch statistics apart
+    for mode, flag in (("inference", 0), ("training", 1)):
+        ops = roofline.profile(bn, (x,), mode=mode).ops
+        (op,) = [o for o in ops if o.op_class == "norm" and o.phase == "forward"]
+        assert op.dims["training"] == flag
 
 
 def test_layer_norm_softmax_and_activations():

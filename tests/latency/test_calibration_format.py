@@ -92,6 +92,7 @@ def plan() -> dict:
         },
         "matrix_classes": list(calibrate.MATRIX_CLASSES),
         "memory_classes": list(calibrate.MEMORY_CLASSES),
+        "memory_variants": list(calibrate.MEMORY_VARIANTS),
         "fields": [f.name for f in dataclasses.fields(EfficiencyModel)],
     }
 

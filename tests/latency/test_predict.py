@@ -113,6 +113,36 @@ def test_calibrated_cpu_sums_kernel_and_overhead():
     )
 
 
+def test_batch_norm_in_training_runs_at_its_own_curve():
+    import dataclasses
+
+    def bn(training):
+        # 8 MB moved: at 40 GB/s 2e-4 s, at 5 GB/s 1.6e-3 s
+        return op(
+            "aten.native_batch_norm.default",
+            "act",
+            "norm",
+            read=4 * 10**6,
+            written=4 * 10**6,
+            dims={"training": training},
+        )
+
+    curves = {"norm": CurveFit((1e3,), (4e10,)), "norm.train": CurveFit((1e3,), (5e9,))}
+    fitted = dataclasses.replace(eff(), memory={**eff().memory, **curves})
+    p = predict(hand_profile((bn(0), bn(1))), DEVICE, efficiency=fitted)
+    eval_op, train_op = p.ops[2], p.ops[3]
+    assert eval_op.kernel_s == pytest.approx(2e-4)  # running statistics: the class curve
+    assert train_op.kernel_s == pytest.approx(1.6e-3)  # batch statistics: norm.train
+    assert train_op.efficiency == pytest.approx(0.05)  # 5 GB/s of 100
+    # a calibration without the variant (another device's plan) falls back to the class
+    p = predict(
+        hand_profile((bn(1),)),
+        DEVICE,
+        efficiency=dataclasses.replace(eff(), memory={**eff().memory, "norm": curves["norm"]}),
+    )
+    assert p.ops[2].kernel_s == pytest.approx(2e-4)
+
+
 def test_a_memory_op_faster_than_memory_is_said_to_run_from_cache():
     import dataclasses
 

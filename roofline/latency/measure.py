@@ -19,6 +19,12 @@ Per module (:data:`LAYER_METHODS`):
   ranges; times come from the profiler's events (CPU time of the range on CPU, the
   sum of device-kernel times inside the range on CUDA).
 
+In a training step both methods also time each module's backward: the forward hook
+claims the autograd nodes the module's own ops created (:class:`_BackwardClaims`), and
+hooks on those nodes clock (or open a range around) each one as the backward runs it;
+a module's time is then its forward plus its nodes' backward, as the prediction's
+layer rows are. The autograd engine's own work between nodes is in no module.
+
 Per-module timing runs in separate passes after the end-to-end timing, so the
 end-to-end figure never carries instrumentation. ``benchmarks/per_layer_method.py``
 measures what each method adds (docs/latency.md).
@@ -380,68 +386,186 @@ def make_step(
 # ------------------------------------------------------------------ per-module timing
 
 
+def _grad_fns(value: Any) -> set[Any]:
+    """The autograd nodes that produced the tensors in ``value`` (any nesting)."""
+    return {
+        t.grad_fn
+        for t in tree_flatten(value)[0]
+        if isinstance(t, torch.Tensor) and t.grad_fn is not None
+    }
+
+
+class _BackwardClaims:
+    """Which module's backward each autograd node is, for per-layer times of training.
+
+    A forward hook sees the module's outputs; walking their autograd graph back to the
+    nodes that made the module's inputs, every node not claimed yet was created by this
+    module's own ops (its children claimed theirs when they returned): the module
+    claims it, with the ``AccumulateGrad`` nodes of its parameters. ``on_start`` and
+    ``on_end`` then run around each claimed node when the backward executes it (node
+    pre/post hooks, on whatever thread the autograd engine uses). No module backward
+    hooks, so in-place modules (``ReLU(inplace=True)``) need no special care.
+    """
+
+    def __init__(
+        self, on_start: Callable[[Any, str], None], on_end: Callable[[Any, str], None]
+    ) -> None:
+        self.on_start, self.on_end = on_start, on_end
+        self.claimed: dict[Any, str] = {}
+        self.handles: list[Any] = []
+
+    def boundary(self, inputs: Any) -> set[Any]:
+        """What a module's walk stops at: the nodes of its inputs (none without grad)."""
+        return _grad_fns(inputs) if torch.is_grad_enabled() else set()
+
+    def claim(self, name: str, outputs: Any, boundary: set[Any]) -> None:
+        if not torch.is_grad_enabled():
+            return
+        todo = list(_grad_fns(outputs))
+        while todo:
+            node = todo.pop()
+            if node in boundary or node in self.claimed:
+                continue
+            self.claimed[node] = name
+            self.handles.append(node.register_prehook(lambda _g, n=node: self.on_start(n, name)))
+            self.handles.append(node.register_hook(lambda _gi, _go, n=node: self.on_end(n, name)))
+            todo.extend(nxt for nxt, _ in node.next_functions if nxt is not None)
+
+    def reset(self) -> None:
+        """Forget this step's graph; a parameter's ``AccumulateGrad`` node outlives it
+        and would otherwise collect one more pair of hooks every step."""
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+        self.claimed.clear()
+
+
+def _roll_up(self_times: Mapping[str, float], names: Sequence[str]) -> dict[str, float]:
+    """Inclusive times from self times: each module's own, plus its descendants'
+    (found by name: ``a.b`` is inside ``a``, everything is inside the root ``""``)."""
+    known = set(names)
+    out: dict[str, float] = {}
+    for name, t in self_times.items():
+        node: str | None = name
+        while node is not None:
+            if node in known:
+                out[node] = out.get(node, 0.0) + t
+            node = None if node == "" else node.rpartition(".")[0]
+    return out
+
+
 class _HookTimer:
-    """Forward pre/post hooks on every module: clock (and sync) at each boundary."""
+    """Forward pre/post hooks on every module: clock (and sync) at each boundary; in a
+    training step, each module's backward nodes timed too (:class:`_BackwardClaims`)
+    and added to its inclusive time."""
 
     def __init__(self, model: torch.nn.Module, clock: Clock, sync: Sync) -> None:
         self.names = {m: n for n, m in model.named_modules(remove_duplicate=False)}
         self.clock, self.sync = clock, sync
-        self.stack: list[tuple[str, float]] = []
+        self.stack: list[tuple[str, float, set[Any]]] = []
         self.inclusive: dict[str, float] = {}
         self.calls: dict[str, int] = {}
+        self.backward_self: dict[str, float] = {}
+        self._started: dict[Any, float] = {}
+        self.claims = _BackwardClaims(self._node_start, self._node_end)
         self.handles: list[Any] = []
         for m in dict.fromkeys(self.names):
             self.handles.append(m.register_forward_pre_hook(self._pre))
             self.handles.append(m.register_forward_hook(self._post))
 
-    def _pre(self, module: torch.nn.Module, _inputs: Any) -> None:
+    def _pre(self, module: torch.nn.Module, inputs: Any) -> None:
         self.sync()
-        self.stack.append((self.names.get(module, "?"), self.clock()))
+        bound = self.claims.boundary(inputs)
+        self.stack.append((self.names.get(module, "?"), self.clock(), bound))
 
-    def _post(self, module: torch.nn.Module, _inputs: Any, _out: Any) -> None:
+    def _post(self, module: torch.nn.Module, _inputs: Any, out: Any) -> None:
         self.sync()
         now = self.clock()
         if not self.stack:
             return
-        name, t0 = self.stack.pop()
+        name, t0, bound = self.stack.pop()
         self.inclusive[name] = self.inclusive.get(name, 0.0) + (now - t0)
         self.calls[name] = self.calls.get(name, 0) + 1
+        self.claims.claim(name, out, bound)
+
+    def _node_start(self, node: Any, _name: str) -> None:
+        self.sync()
+        self._started[node] = self.clock()
+
+    def _node_end(self, node: Any, name: str) -> None:
+        self.sync()
+        t0 = self._started.pop(node, None)
+        if t0 is not None:
+            self.backward_self[name] = self.backward_self.get(name, 0.0) + self.clock() - t0
+
+    def totals(self) -> dict[str, float]:
+        """Inclusive time per module: forward, plus backward where there was one."""
+        out = dict(self.inclusive)
+        for name, t in _roll_up(self.backward_self, list(self.inclusive)).items():
+            out[name] = out.get(name, 0.0) + t
+        return out
 
     def reset(self) -> None:
         self.stack.clear()
         self.inclusive = {}
         self.calls = {}
+        self.backward_self = {}
+        self._started.clear()
+        self.claims.reset()
 
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
+        self.claims.reset()
 
 
 class _ProfilerRanges:
-    """Forward hooks that open/close a profiler range per module call."""
+    """Forward hooks that open/close a profiler range per module call; in a training
+    step, a range around each of the module's backward nodes too (named with
+    :attr:`BACKWARD`, see :class:`_BackwardClaims`)."""
 
     PREFIX = "roofline::"
+    BACKWARD = " [backward]"
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.names = {m: n for n, m in model.named_modules(remove_duplicate=False)}
-        self.stack: list[Any] = []
+        self.stack: list[tuple[Any, set[Any]]] = []
+        self.open: dict[Any, Any] = {}
+        self.claims = _BackwardClaims(self._node_start, self._node_end)
         self.handles: list[Any] = []
         for m in dict.fromkeys(self.names):
             self.handles.append(m.register_forward_pre_hook(self._pre))
             self.handles.append(m.register_forward_hook(self._post))
 
-    def _pre(self, module: torch.nn.Module, _inputs: Any) -> None:
+    def _pre(self, module: torch.nn.Module, inputs: Any) -> None:
         rf = torch.profiler.record_function(self.PREFIX + self.names.get(module, "?"))
         rf.__enter__()
-        self.stack.append(rf)
+        self.stack.append((rf, self.claims.boundary(inputs)))
 
-    def _post(self, module: torch.nn.Module, _inputs: Any, _out: Any) -> None:
+    def _post(self, module: torch.nn.Module, _inputs: Any, out: Any) -> None:
         if self.stack:
-            self.stack.pop().__exit__(None, None, None)
+            rf, bound = self.stack.pop()
+            rf.__exit__(None, None, None)
+            self.claims.claim(self.names.get(module, "?"), out, bound)
+
+    def _node_start(self, node: Any, name: str) -> None:
+        rf = torch.profiler.record_function(self.PREFIX + name + self.BACKWARD)
+        rf.__enter__()
+        self.open[node] = rf
+
+    def _node_end(self, node: Any, _name: str) -> None:
+        rf = self.open.pop(node, None)
+        if rf is not None:
+            rf.__exit__(None, None, None)
+
+    def reset(self) -> None:
+        self.open.clear()
+        self.claims.reset()
 
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
+        self.reset()
 
 
 def _self_times(inclusive: Mapping[str, float]) -> dict[str, float]:
@@ -468,7 +592,7 @@ def _hook_pass(
             timer.reset()
             step()
             sync()
-            out.append((dict(timer.inclusive), dict(timer.calls)))
+            out.append((timer.totals(), dict(timer.calls)))
     finally:
         timer.remove()
     return out
@@ -486,11 +610,13 @@ def _profiler_pass(
     out = []
     try:
         for _ in range(passes):
+            ranges.reset()
             with profile(activities=activities) as prof:
                 step()
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
             inclusive: dict[str, float] = {}
+            backward: dict[str, float] = {}
             calls: dict[str, int] = {}
             for ev in prof.events():
                 if not ev.name.startswith(_ProfilerRanges.PREFIX):
@@ -500,8 +626,14 @@ def _profiler_pass(
                     t = ev.device_time_total * 1e-6
                 else:
                     t = ev.cpu_time_total * 1e-6
+                if name.endswith(_ProfilerRanges.BACKWARD):  # one node: self time
+                    name = name[: -len(_ProfilerRanges.BACKWARD)]
+                    backward[name] = backward.get(name, 0.0) + t
+                    continue
                 inclusive[name] = inclusive.get(name, 0.0) + t
                 calls[name] = calls.get(name, 0) + 1
+            for name, t in _roll_up(backward, list(inclusive)).items():
+                inclusive[name] = inclusive.get(name, 0.0) + t
             out.append((inclusive, calls))
     finally:
         ranges.remove()

@@ -475,7 +475,7 @@ def _kernel(
     """(compute s, memory s, FLOP rate, byte rate) of one kernel at the fitted rates,
     before the in-network factor."""
     vector = vector_flops / vector_peak if vector_peak else 0.0
-    variant = memory_variant(cls, dims)
+    variant = memory_variant(cls, dims, backward)
     memory_class = (
         variant
         if variant in eff.memory

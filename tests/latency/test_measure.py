@@ -192,3 +192,120 @@ def test_allocator_note_only_for_cpu_timings_under_default_glibc():
     # CUDA timings go through the caching allocator; musl or macOS: not glibc
     assert allocator_note("cuda", environ={}, libc=glibc) is None
     assert allocator_note("cpu", environ={}, libc=("", "")) is None
+
+
+# ------------------------------------------------------------- backward per layer
+
+NOW = [0.0]
+
+
+class Tick(torch.autograd.Function):
+    """Identity whose forward and backward take a known time on the fake clock."""
+
+    @staticmethod
+    def forward(ctx, x, fwd_s, bwd_s):
+        ctx.bwd_s = bwd_s
+        NOW[0] += fwd_s
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        NOW[0] += ctx.bwd_s
+        return grad, None, None
+
+
+class Work(nn.Module):
+    def __init__(self, fwd_s, bwd_s):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(4))
+        self.fwd_s, self.bwd_s = fwd_s, bwd_s
+
+    def forward(self, x):
+        return Tick.apply(x * self.w, self.fwd_s, self.bwd_s)
+
+
+class TwoWorks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Work(1.0, 10.0)
+        # an in-place module after it: module backward hooks would refuse this
+        self.b = nn.Sequential(Work(2.0, 20.0), nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        return Tick.apply(self.b(self.a(x)), 0.5, 5.0)  # the root's own op
+
+
+def test_training_layer_times_hold_each_modules_backward():
+    NOW[0] = 0.0
+    model = TwoWorks()
+    x = torch.randn(3, 4)
+
+    def step():
+        model(x).sum().backward()
+        model.zero_grad(set_to_none=True)
+
+    times = time_modules(model, step, passes=3, clock=lambda: NOW[0])
+    # forward + backward of each module's own ops, nothing of the others'
+    assert times["a"].inclusive_s == pytest.approx(1.0 + 10.0)
+    assert times["b.0"].inclusive_s == pytest.approx(2.0 + 20.0)
+    assert times["b"].inclusive_s == pytest.approx(22.0)  # ReLU's are instant
+    assert times[""].inclusive_s == pytest.approx(1 + 10 + 2 + 20 + 0.5 + 5)
+    assert times[""].self_s == pytest.approx(5.5)
+    assert sum(t.self_s for t in times.values()) == pytest.approx(times[""].inclusive_s)
+
+
+def test_profiler_layer_times_in_training_add_the_backward_ranges():
+    model = TinyCNN()
+    x = torch.randn(2, 3, 8, 8)
+    m = measure(
+        model,
+        inputs=((x,), {}),
+        mode="training",
+        warmup=1,
+        repeat=2,
+        layer_method="profiler",
+        layer_passes=1,
+    )
+    # the backward ranges are folded into their modules, not listed as modules
+    assert set(m.modules) == {n for n, _ in model.named_modules()}
+    assert all(t.inclusive_s > 0 for t in m.modules.values())
+
+
+def test_backward_hooks_do_not_pile_up_on_parameters():
+    from roofline.latency.measure import _BackwardClaims
+
+    model = TwoWorks()
+    x = torch.randn(3, 4)
+    starts: list[str] = []
+    claims = _BackwardClaims(lambda _n, name: starts.append(name), lambda _n, _name: None)
+    handles = []
+    for name, m in model.named_modules():
+        bound: dict = {}
+        handles.append(
+            m.register_forward_pre_hook(lambda m, i, b=bound: b.update(s=claims.boundary(i)))
+        )
+        handles.append(
+            m.register_forward_hook(lambda m, i, o, n=name, b=bound: claims.claim(n, o, b["s"]))
+        )
+    counts = []
+    for _ in range(3):
+        claims.reset()
+        starts.clear()
+        model(x).sum().backward()
+        counts.append(len(starts))
+    # the parameters' AccumulateGrad nodes live from step to step: reset removes their
+    # hooks, so every step times the same nodes once
+    assert counts[0] == counts[1] == counts[2] > 0
+    assert starts.count("a") == 3  # Tick, mul, AccumulateGrad(w)
+    for h in handles:
+        h.remove()
+
+
+def test_inference_layer_times_claim_no_backward():
+    from roofline.latency.measure import _BackwardClaims
+
+    claims = _BackwardClaims(lambda *_: None, lambda *_: None)
+    with torch.inference_mode():
+        y = nn.Linear(4, 4)(torch.randn(2, 4))
+    claims.claim("x", y, claims.boundary(()))
+    assert not claims.claimed

@@ -143,6 +143,23 @@ def test_batch_norm_in_training_runs_at_its_own_curve():
     assert p.ops[2].kernel_s == pytest.approx(2e-4)
 
 
+def test_pooling_backward_runs_at_its_own_curve():
+    import dataclasses
+
+    # 8 MB: the forward at 1 GB/s (8e-3 s), the backward's scatter at 25 GB/s (3.2e-4 s)
+    fwd = op(
+        "aten.max_pool2d_with_indices.default", "act", "pool", read=6 * 10**6, written=2 * 10**6
+    )
+    bwd = dataclasses.replace(
+        fwd, op="aten.max_pool2d_with_indices_backward.default", phase="backward"
+    )
+    curves = {"pool": CurveFit((1e3,), (1e9,)), "pool.backward": CurveFit((1e3,), (2.5e10,))}
+    fitted = dataclasses.replace(eff(), memory={**eff().memory, **curves})
+    p = predict(hand_profile((fwd, bwd)), DEVICE, efficiency=fitted)
+    assert p.ops[2].kernel_s == pytest.approx(8e-3)
+    assert p.ops[3].kernel_s == pytest.approx(3.2e-4)
+
+
 def test_a_memory_op_faster_than_memory_is_said_to_run_from_cache():
     import dataclasses
 

@@ -2,6 +2,7 @@
 
     python benchmarks/per_layer_method.py --threads 1
     python benchmarks/per_layer_method.py --device cuda
+    python benchmarks/per_layer_method.py --threads 1 --mode training   # forward + backward
 
 For each model: the uninstrumented end-to-end median, then the per-layer passes of
 each method (``roofline.latency.measure``): the instrumented total (the root module's
@@ -33,6 +34,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--passes", type=int, default=5)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument(
+        "--mode",
+        choices=("inference", "training"),
+        default="inference",
+        help="training: each module's time holds its backward too (see roofline.latency.measure)",
+    )
     args = ap.parse_args()
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -66,7 +73,7 @@ def main() -> int:
     for name, model, inputs in cases:
         model = model.to(dev)
         inputs = tuple(x.to(dev) for x in inputs)
-        step = make_step(model, inputs, {}, "inference")
+        step = make_step(model, inputs, {}, args.mode)
         e2e = time_region(step, warmup=3, repeat=15, sync=sync).median
         calls = sum(1 for _ in model.modules())
         for method in ("hooks", "profiler"):

@@ -4,26 +4,20 @@ the record is what a GPU run leaves to study offline, so it is checked here)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import time
-from pathlib import Path
 
 import pytest
 
 from roofline.latency.calibrate import EfficiencyModel
 from roofline.latency.predict import predict
+from tests.fixtures.scripts import load_benchmark
 from tests.latency.test_predict import DEVICE, eff, hand_profile
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "latency_accuracy.py"
 
 
 @pytest.fixture(scope="module")
 def la():
-    spec = importlib.util.spec_from_file_location("latency_accuracy", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("latency_accuracy")
 
 
 def test_prediction_summary_by_hand(la):

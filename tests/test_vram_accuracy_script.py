@@ -3,20 +3,14 @@ measurement itself needs CUDA; this part is what explains a miss offline)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "vram_accuracy.py"
+from tests.fixtures.scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def va():
-    spec = importlib.util.spec_from_file_location("vram_accuracy", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("vram_accuracy")
 
 
 CONV = {"filename": "/site-packages/torch/nn/modules/conv.py", "line": 549, "name": "_conv_forward"}

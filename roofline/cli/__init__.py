@@ -86,16 +86,25 @@ def _run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from roofline.cli import _progress
+
+    stdout = sys.stdout
+    sys.stdout = _progress.ClearsProgress(stdout)  # type: ignore[assignment]
     try:
         return int(args.run(args) or 0)
     except RooflineError as exc:
         if args.debug:
             raise
+        _progress.finish()
         print(f"roofline: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _progress.finish()
         print("roofline: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _progress.finish()
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":  # pragma: no cover

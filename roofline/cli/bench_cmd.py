@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import depth_arg, positive_int
 from roofline.errors import MeasurementError
 
@@ -50,8 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _progress(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
+_progress = Progress("bench: ")
 
 
 def run(args: argparse.Namespace) -> int:

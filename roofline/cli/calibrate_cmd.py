@@ -8,6 +8,7 @@ import sys
 from tabulate import tabulate
 
 from roofline.cli._device_args import add_specs_argument
+from roofline.cli._progress import Progress
 from roofline.devices import Device
 from roofline.devices.calibrate import calibrate_cuda, comparison_rows
 from roofline.devices.model import MeasuredCeilings
@@ -41,8 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _progress(msg: str) -> None:
-    print(f"calibrate: {msg} ...", file=sys.stderr, flush=True)
+_progress = Progress("calibrate: ", " ...")
 
 
 def _fmt(value: float | None, unit: str) -> str:

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from roofline.cli._progress import Progress
 from roofline.errors import RooflineError, SpecError
 
 
@@ -309,8 +310,7 @@ def _merge_latency(data: dict[str, Any], lat: dict[str, Any]) -> None:
     data["latency_report"] = lat
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+_progress = Progress()
 
 
 def _require_yolo(spec_format: Any) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from roofline.cli._device_args import add_device_arguments, devices_from_args
+from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import add_spec_arguments, load_from_args
 from roofline.errors import MemoryEstimateError, RooflineError
 
@@ -161,8 +162,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
-def _progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+_progress = Progress()
 
 
 def run(args: argparse.Namespace) -> int:

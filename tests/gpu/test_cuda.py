@@ -110,3 +110,33 @@ def test_queue_timer_times_the_gpu_alone():
     x = torch.randn(8, device="cuda")
     g_small, h_small = q.time(lambda: torch.add(x, 1.0), 5)
     assert 0 < g_small < 5e-5 and 0 < h_small < 1e-4
+
+
+@pytest.mark.parametrize("method", ["hooks", "profiler"])
+def test_training_layer_times_on_cuda_hold_the_backward(method):
+    # the backward runs on the autograd engine's device thread on CUDA: node hooks and
+    # profiler ranges opened there must still reach their modules
+    from roofline.latency.measure import measure
+
+    model = torchvision.models.resnet18().cuda()
+    x = torch.randn(8, 3, 224, 224, device="cuda")
+
+    def run(mode):
+        return measure(
+            model,
+            device="cuda",
+            inputs=((x,), {}),
+            mode=mode,
+            warmup=2,
+            repeat=3,
+            layer_method=method,
+            layer_passes=2,
+        )
+
+    train, infer = run("training"), run("inference")
+    assert set(train.modules) == {n for n, _ in model.named_modules()}
+    # a backward costs about twice its forward: with it, the layers of a training step
+    # hold about 3x the forward's time; without it (forward only) about 1x
+    for layer in ("", "conv1", "layer1", "layer4", "fc"):
+        ratio = train.modules[layer].inclusive_s / infer.modules[layer].inclusive_s
+        assert ratio > 1.8, (layer, ratio)

@@ -294,6 +294,10 @@ def main() -> int:
     )
     if eff.host_s:
         info["host issue time per op"] = host_issue_text(eff)
+    if "speed_drift" in eff.info:
+        info["calibration speed drift"] = (
+            f"{eff.info['speed_drift']:+.0%} (a reference GEMM at the end vs the start)"
+        )
     t_cal = time.perf_counter() - t_start
     specs = [s.with_mode(args.mode) for s in model_specs(cuda)]
     batches = args.batch

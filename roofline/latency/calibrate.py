@@ -1126,6 +1126,36 @@ def fit_memory(
     return {cls: curve_from_samples(s) for cls, s in samples.items()}
 
 
+#: |speed drift| above which a calibration says the machine changed under it
+DRIFT_WARN = 0.10
+
+
+def reference_time(dev: torch.device, sync: Sync, repeat: int = 5) -> float:
+    """Seconds of a fixed GEMM (384³ on a CPU, 4096³ on a GPU), timed at the start and
+    the end of a calibration: if the two differ, the machine's speed changed while the
+    microbenchmarks ran (other load, clocks) and their rates do not all describe the
+    same machine."""
+    n = 4096 if dev.type == "cuda" else 384
+    gen = torch.Generator().manual_seed(7)
+    a = torch.randn(n, n, generator=gen).to(dev)
+    b = torch.randn(n, n, generator=gen).to(dev)
+    with torch.inference_mode():
+        return _median_time(lambda: torch.mm(a, b), repeat, sync, target_s=2e-2)
+
+
+def drift_text(drift: float | None) -> str | None:
+    """A warning when a calibration's reference GEMM moved by more than
+    :data:`DRIFT_WARN` from its start to its end (``info["speed_drift"]``), else None."""
+    if drift is None or abs(float(drift)) <= DRIFT_WARN:
+        return None
+    how = "slower" if drift > 0 else "faster"
+    return (
+        f"the machine's speed changed during the calibration: a reference GEMM ran "
+        f"{abs(float(drift)):.0%} {how} at the end than at the start (other load, or "
+        "clocks); calibrate again on a quiet machine for a steadier fit"
+    )
+
+
 def calibrate_efficiency(
     device: str = "cpu",
     *,
@@ -1156,6 +1186,7 @@ def calibrate_efficiency(
         warm_up_gpu(dev, sync)
     if queue is None and is_cuda:
         queue = cuda_queue_timer(dev, sync)
+    ref_start = reference_time(dev, sync)
     with torch.inference_mode():
         launch, module = measure_overheads(dev, grid.repeat, sync, queue)
     internal = measure_internal(dev, grid.repeat, sync, queue)
@@ -1192,6 +1223,11 @@ def calibrate_efficiency(
         from roofline.devices.host_cpu import cpu_model
 
         info["cpu_model"] = cpu_model()
+    # positive: the reference ran slower at the end than at the start
+    info["speed_drift"] = reference_time(dev, sync) / ref_start - 1.0
+    warning = drift_text(info["speed_drift"])
+    if warning:
+        say(f"warning: {warning}")
     return dataclasses.replace(
         model,
         matrix=matrix,
@@ -1510,6 +1546,14 @@ def fit_summary(eff: EfficiencyModel) -> str:
     lines.append("  " + ", ".join(mem))
     if eff.host_s:
         lines.append(f"  host issue time per op: {host_issue_text(eff)}")
+    warning = drift_text(eff.info.get("speed_drift"))
+    if warning:
+        lines.append(f"  warning: {warning}")
+    elif "speed_drift" in eff.info:
+        lines.append(
+            f"  steady: a reference GEMM ran within {abs(eff.info['speed_drift']):.0%} "
+            "of its start-time speed at the end"
+        )
     return "\n".join(lines)
 
 

@@ -121,6 +121,8 @@ def test_tiny_calibration_on_the_cpu():
     rates += [r for c in m.memory.values() for r in c.rates]
     assert all(math.isfinite(r) and r > 0 for r in rates)
     assert m.kind == "cpu" and not m.async_launch
+    # a reference GEMM timed at the start and the end says whether the machine held still
+    assert math.isfinite(m.info["speed_drift"]) and m.info["speed_drift"] > -1
     # a GRU on the CPU runs as C++-issued aten ops: their dispatch is measured, and is
     # cheaper than a call from Python (no binding, no argument parsing)
     assert 0 < m.internal_op_s < 5 * m.launch_overhead_s
@@ -337,3 +339,18 @@ def test_queue_timer_stretches_a_busy_wait_that_ran_short():
     t_gpu, t_host = timer.time(gpu.op, 5)
     assert t_gpu == pytest.approx(2e-6) and t_host == pytest.approx(4e-5)
     assert timer._stretch == pytest.approx(5.0)
+
+
+def test_fit_summary_says_when_the_machine_changed_under_the_calibration():
+    import dataclasses
+
+    from roofline.latency.calibrate import fit_summary
+
+    m = EfficiencyModel("cpu", "cpu", 1e-6, 1e-7, {}, {"elementwise": CurveFit((1.0,), (1e9,))})
+    moved = fit_summary(dataclasses.replace(m, info={"speed_drift": 0.3}))
+    assert "warning: the machine's speed changed during the calibration" in moved
+    assert "30% slower at the end" in moved
+    assert "25% faster" in fit_summary(dataclasses.replace(m, info={"speed_drift": -0.25}))
+    steady = fit_summary(dataclasses.replace(m, info={"speed_drift": 0.04}))
+    assert "warning" not in steady and "steady: a reference GEMM ran within 4%" in steady
+    assert "steady" not in fit_summary(m)  # older calibrations did not measure it

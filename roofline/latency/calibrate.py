@@ -50,6 +50,7 @@ from typing import Any, Protocol
 import torch
 import torch.nn.functional as F
 
+from roofline import units
 from roofline.errors import MeasurementError, StaleCalibrationError
 
 Progress = Callable[[str], None]
@@ -1537,13 +1538,19 @@ def fit_summary(eff: EfficiencyModel) -> str:
         r = eff.compute_rate(cls, size)
         if r:
             parts.append(f"{label} {r / 1e9:.0f} GFLOP/s")
-    lines.append("  achieved: " + ", ".join(parts))
+    if parts:
+        lines.append("  achieved: " + ", ".join(parts))
     mem = []
     for nbytes in (2**20, 2**27):
+        # what an add moving ``nbytes`` is predicted to take as a kernel: its fitted
+        # byte rate plus the fresh allocation of its output (a third of the bytes),
+        # which the rates are fitted net of (the per-op overhead is shown above)
+        kernel = nbytes / eff.memory_rate("elementwise", nbytes) + eff.fresh.seconds(nbytes / 3)
         mem.append(
-            f"elementwise {nbytes / 2**20:.0f} MiB {eff.memory_rate('elementwise', nbytes) / 1e9:.0f} GB/s"
+            f"elementwise {nbytes / 2**20:.0f} MiB {nbytes / kernel / 1e9:.3g} GB/s "
+            f"({units.seconds(kernel)})"
         )
-    lines.append("  " + ", ".join(mem))
+    lines.append("  " + ", ".join(mem) + " (kernel time with its output's allocation)")
     if eff.host_s:
         lines.append(f"  host issue time per op: {host_issue_text(eff)}")
     warning = drift_text(eff.info.get("speed_drift"))

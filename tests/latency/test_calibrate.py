@@ -354,3 +354,9 @@ def test_fit_summary_says_when_the_machine_changed_under_the_calibration():
     steady = fit_summary(dataclasses.replace(m, info={"speed_drift": 0.04}))
     assert "warning" not in steady and "steady: a reference GEMM ran within 4%" in steady
     assert "steady" not in fit_summary(m)  # older calibrations did not measure it
+    # the memory line is what the prediction charges a kernel: the fitted rate plus the
+    # fresh allocation of its output (the rates are fitted net of it)
+    assert "elementwise 1 MiB 1 GB/s (1.049 ms)" in fit_summary(m)
+    faulting = dataclasses.replace(m, fresh=CostCurve((1.0,), (3e-9,)))  # 3 ns per byte
+    # 2^20 B at 1 GB/s + a third of them at 3 ns: 1.049 + 1.049 ms
+    assert "elementwise 1 MiB 0.5 GB/s (2.097 ms)" in fit_summary(faulting)

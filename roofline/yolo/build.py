@@ -131,6 +131,16 @@ class Architecture:
         return YoloModel(layers, self.save)
 
 
+def route(x: Any, outputs: Sequence[Any], f: int | Sequence[int]) -> Any:
+    """A row's input, YOLOv5's ``from``: the previous output (-1), the output of row
+    ``f``, or a list of those."""
+    if f == -1:
+        return x
+    if isinstance(f, int):
+        return outputs[f]
+    return [x if j == -1 else outputs[j] for j in f]
+
+
 class YoloModel(nn.Module):
     """The rows in ``self.model`` (named ``model.0``, ``model.1`` ...), run in order.
 
@@ -148,12 +158,7 @@ class YoloModel(nn.Module):
         image_h = x.shape[-2]
         outputs: list[Any] = []
         for m in self.model:
-            if m.f != -1:
-                x = (
-                    outputs[m.f]
-                    if isinstance(m.f, int)
-                    else [x if j == -1 else outputs[j] for j in m.f]
-                )
+            x = route(x, outputs, m.f)
             if isinstance(m, blocks.Detect):
                 # pixels per grid cell, from shapes only (YOLOv5 finds it by a test pass)
                 m.stride = [image_h / feat.shape[-2] for feat in x]

@@ -24,7 +24,7 @@ from roofline.errors import SpecError
 from roofline.fuse import RULES, fuse_model
 from roofline.spec import InputSpec, ModelSpec, check_mode
 from roofline.yolo import blocks
-from roofline.yolo.build import Architecture, YoloModel, parse_architecture
+from roofline.yolo.build import Architecture, YoloModel, parse_architecture, route
 
 DEFAULT_IMGSZ = 640
 
@@ -148,12 +148,7 @@ def dry_run(
     h = imgsz[0]
     with torch.no_grad():
         for row, m in zip(arch.rows, model.model, strict=True):
-            if m.f != -1:
-                x = (
-                    outputs[m.f]
-                    if isinstance(m.f, int)
-                    else [x if j == -1 else outputs[j] for j in m.f]
-                )
+            x = route(x, outputs, m.f)
             if isinstance(m, blocks.Detect):
                 m.stride = [h / feat.shape[-2] for feat in x]
             try:

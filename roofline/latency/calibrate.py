@@ -1225,7 +1225,10 @@ def calibrate_efficiency(
 
         info["cpu_model"] = cpu_model()
     # positive: the reference ran slower at the end than at the start
-    info["speed_drift"] = reference_time(dev, sync) / ref_start - 1.0
+    ref_end = reference_time(dev, sync)
+    info["speed_drift"] = ref_end / ref_start - 1.0
+    # the machine's speed the fit describes, to compare with later (store.speed_check)
+    info["reference_s"] = ref_end
     warning = drift_text(info["speed_drift"])
     if warning:
         say(f"warning: {warning}")

@@ -77,6 +77,44 @@ def device_for(target: str) -> Device:
     return get_device(f"local:{index}")
 
 
+#: how far this machine's speed may be from the calibration's before it is said
+SPEED_CHECK = 0.15
+
+
+def speed_check(
+    eff: EfficiencyModel, target: str, timer: Callable[[], float] | None = None
+) -> str | None:
+    """A note when ``target`` ("cpu"/"cuda[:N]") now runs the calibration's reference
+    GEMM more than :data:`SPEED_CHECK` faster or slower than it did when ``eff`` was
+    fitted (``info["reference_s"]``): other load then or now, or clocks, and every
+    calibrated prediction carries the difference. ``timer`` (tests) replaces the
+    measurement. None when the two agree or the calibration has no reference."""
+    then = eff.info.get("reference_s")
+    if not then:
+        return None
+    if timer is None:
+        from roofline.latency.calibrate import reference_time, warm_up_gpu
+        from roofline.latency.measure import check_device, device_sync
+
+        dev = check_device(target)
+        sync = device_sync(dev)
+        if dev.type == "cuda":
+            warm_up_gpu(dev, sync, 0.2)  # an idle GPU's clock is low
+        now = reference_time(dev, sync)
+    else:
+        now = timer()
+    ratio = now / float(then)
+    if abs(ratio - 1.0) <= SPEED_CHECK:
+        return None
+    how = f"{1 / ratio - 1:.0%} faster" if ratio < 1 else f"{ratio - 1:.0%} slower"
+    return (
+        f"this machine now runs {how} than when it was calibrated ({eff.measured_at}; a "
+        f"reference GEMM: {now * 1e3:.2f} ms now, {float(then) * 1e3:.2f} ms then), and the "
+        "calibrated predictions carry the difference: calibrate again "
+        f"(`roofline calibrate --gpu {'cpu' if eff.kind == 'cpu' else 'local'}`) for this state"
+    )
+
+
 def ensure_efficiency(
     target: str, *, quick: bool = False, progress: Progress | None = None
 ) -> tuple[Device, EfficiencyModel]:
@@ -89,6 +127,10 @@ def ensure_efficiency(
     except StaleCalibrationError as exc:
         eff, why = None, exc.reason
     if eff is not None:
+        if progress:
+            warning = speed_check(eff, target)
+            if warning:
+                progress(f"note: {warning}")
         return device, eff
     if progress:
         progress(f"{why}: calibrating now (once)")

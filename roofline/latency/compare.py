@@ -167,8 +167,13 @@ def _err(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:+.0f}%"
 
 
+#: the "why" column wraps at this width, so a row fits a terminal beside the numbers
+WHY_WIDTH = 60
+
+
 def latency_table(report: LatencyReport, max_rows: int | None = None) -> str:
-    """Per-layer naive / calibrated / measured milliseconds, errors and the reason."""
+    """Per-layer naive / calibrated / measured milliseconds, errors and the reason (the
+    reason wrapped at :data:`WHY_WIDTH` characters)."""
     headers = [
         "layer",
         "type",
@@ -210,7 +215,8 @@ def latency_table(report: LatencyReport, max_rows: int | None = None) -> str:
             "",
         ]
     )
-    return tabulate(rows, headers=headers, disable_numparse=True)
+    widths = [None] * (len(headers) - 1) + [WHY_WIDTH]
+    return tabulate(rows, headers=headers, disable_numparse=True, maxcolwidths=widths)
 
 
 def latency_summary(report: LatencyReport) -> str:

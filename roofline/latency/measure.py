@@ -454,6 +454,17 @@ def _roll_up(self_times: Mapping[str, float], names: Sequence[str]) -> dict[str,
     return out
 
 
+def _with_backward(
+    inclusive: Mapping[str, float], backward_self: Mapping[str, float]
+) -> dict[str, float]:
+    """Inclusive times with each module's backward nodes (self times, rolled up to
+    every module that contains them) added."""
+    out = dict(inclusive)
+    for name, t in _roll_up(backward_self, list(inclusive)).items():
+        out[name] = out.get(name, 0.0) + t
+    return out
+
+
 class _HookTimer:
     """Forward pre/post hooks on every module: clock (and sync) at each boundary; in a
     training step, each module's backward nodes timed too (:class:`_BackwardClaims`)
@@ -500,10 +511,7 @@ class _HookTimer:
 
     def totals(self) -> dict[str, float]:
         """Inclusive time per module: forward, plus backward where there was one."""
-        out = dict(self.inclusive)
-        for name, t in _roll_up(self.backward_self, list(self.inclusive)).items():
-            out[name] = out.get(name, 0.0) + t
-        return out
+        return _with_backward(self.inclusive, self.backward_self)
 
     def reset(self) -> None:
         self.stack.clear()
@@ -632,9 +640,7 @@ def _profiler_pass(
                     continue
                 inclusive[name] = inclusive.get(name, 0.0) + t
                 calls[name] = calls.get(name, 0) + 1
-            for name, t in _roll_up(backward, list(inclusive)).items():
-                inclusive[name] = inclusive.get(name, 0.0) + t
-            out.append((inclusive, calls))
+            out.append((_with_backward(inclusive, backward), calls))
     finally:
         ranges.remove()
     return out

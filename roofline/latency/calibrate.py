@@ -1127,6 +1127,11 @@ def fit_memory(
     return {cls: curve_from_samples(s) for cls, s in samples.items()}
 
 
+def calibrate_command(kind: str) -> str:
+    """The command that (re)calibrates a device of ``kind`` ("cpu" or "gpu") here."""
+    return f"roofline calibrate --gpu {'cpu' if kind == 'cpu' else 'local'}"
+
+
 #: |speed drift| above which a calibration says the machine changed under it
 DRIFT_WARN = 0.10
 

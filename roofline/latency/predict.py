@@ -54,6 +54,7 @@ from roofline.errors import MeasurementError, StaleCalibrationError
 from roofline.latency.calibrate import (
     MATRIX_CLASSES,
     EfficiencyModel,
+    calibrate_command,
     host_units,
     memory_variant,
     op_size,
@@ -169,12 +170,10 @@ class LatencyPrediction:
 
     @property
     def module_overhead_s(self) -> float:
-        """Module-call overhead added on top of the ops (CPU). Under CUDA's
-        asynchronous launches it is host time already inside the ops' schedule: 0."""
-        if self.efficiency is None or self.efficiency.async_launch:
+        """Module-call overhead added on top of the ops (:func:`module_calls_s`)."""
+        if self.efficiency is None:
             return 0.0
-        calls = sum(m.calls for m in self.profile.modules)
-        return calls * self.efficiency.module_overhead_s
+        return module_calls_s(self.efficiency, sum(m.calls for m in self.profile.modules))
 
     def _layer(self, row: Layer) -> LayerPrediction:
         index = {id(o): i for i, o in enumerate(self.profile.ops)}
@@ -195,8 +194,7 @@ class LatencyPrediction:
         by_class: dict[str, float] = {}
         overhead = 0.0
         if self.efficiency is not None:
-            # under async launches module calls are host time inside the ops' stalls
-            mod = 0.0 if self.efficiency.async_launch else calls * self.efficiency.module_overhead_s
+            mod = module_calls_s(self.efficiency, calls)
             predicted = sum(p.predicted_s or 0.0 for p in preds) + mod
             overhead = sum(p.overhead_s for p in preds) + mod
             for p in preds:
@@ -339,6 +337,13 @@ def _with_tags(
     return LayerPrediction(**{**layer.__dict__, "explanation": tuple(tags)})
 
 
+def module_calls_s(eff: EfficiencyModel, calls: int) -> float:
+    """What ``calls`` module calls add on top of the ops: their Python cost, serially
+    (CPU); nothing under asynchronous launches (CUDA), where it is host time already
+    inside the ops' schedule (:func:`module_entries`)."""
+    return 0.0 if eff.async_launch else calls * eff.module_overhead_s
+
+
 def efficiency_of(device: Device) -> EfficiencyModel | None:
     """The stored latency calibration of ``device`` (``measured.extra["efficiency"]``)."""
     m = device.measured
@@ -350,10 +355,9 @@ def efficiency_of(device: Device) -> EfficiencyModel | None:
     try:
         return EfficiencyModel.from_dict(raw)
     except StaleCalibrationError as exc:
-        target = "cpu" if device.kind == "cpu" else "local"
         raise StaleCalibrationError(
             f"{exc.reason} for {device.name}",
-            f"run `roofline calibrate --gpu {target}` to measure it again",
+            f"run `{calibrate_command(device.kind)}` to measure it again",
         ) from None
 
 
@@ -733,8 +737,8 @@ def predict(
     predicted = None
     note = stale
     if eff is not None:
-        calls = 0 if eff.async_launch else sum(m.calls for m in profile.modules)
-        predicted = sum(o.predicted_s or 0.0 for o in ops) + calls * eff.module_overhead_s
+        calls = sum(m.calls for m in profile.modules)
+        predicted = sum(o.predicted_s or 0.0 for o in ops) + module_calls_s(eff, calls)
         if eff.kind != device.kind:
             raise MeasurementError(
                 f"the latency calibration is for a {eff.kind}, the device is a {device.kind}"
@@ -750,8 +754,8 @@ def predict(
         )
         if missing:
             notes.append(
-                f"the calibration has no fit for {', '.join(missing)} ops (made by an older "
-                "version): they are priced as GEMMs; run `roofline calibrate` again"
+                f"the calibration has no fit for {', '.join(missing)} ops (its grid measured "
+                "none): they are priced as GEMMs; run `roofline calibrate` (full grid) again"
             )
         note = "; ".join(notes)
     return LatencyPrediction(

@@ -14,7 +14,13 @@ from roofline.devices import Device, get_device
 from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import MeasuredCeilings
 from roofline.errors import MeasurementError, StaleCalibrationError
-from roofline.latency.calibrate import EfficiencyModel, calibrate_efficiency
+from roofline.latency.calibrate import (
+    EfficiencyModel,
+    calibrate_command,
+    calibrate_efficiency,
+    reference_time,
+    warm_up_gpu,
+)
 from roofline.latency.predict import efficiency_of
 
 Progress = Callable[[str], None]
@@ -93,7 +99,6 @@ def speed_check(
     if not then:
         return None
     if timer is None:
-        from roofline.latency.calibrate import reference_time, warm_up_gpu
         from roofline.latency.measure import check_device, device_sync
 
         dev = check_device(target)
@@ -111,7 +116,7 @@ def speed_check(
         f"this machine now runs {how} than when it was calibrated ({eff.measured_at}; a "
         f"reference GEMM: {now * 1e3:.2f} ms now, {float(then) * 1e3:.2f} ms then), and the "
         "calibrated predictions carry the difference: calibrate again "
-        f"(`roofline calibrate --gpu {'cpu' if eff.kind == 'cpu' else 'local'}`) for this state"
+        f"(`{calibrate_command(eff.kind)}`) for this state"
     )
 
 

@@ -124,7 +124,7 @@ def test_speed_check_says_when_the_machine_moved_since_the_calibration(monkeypat
     assert store.speed_check(eff(), "cpu", timer=lambda: 1.0) is None  # no reference kept
     # bench's stored calibration gets the check, on its progress line
     monkeypatch.setattr(store, "device_for", lambda target: with_stored(fitted.as_dict()))
-    monkeypatch.setattr(calibrate, "reference_time", lambda dev, sync: 2e-3)
+    monkeypatch.setattr(store, "reference_time", lambda dev, sync: 2e-3)
     said: list[str] = []
     store.ensure_efficiency("cpu", progress=said.append)
     assert said and said[0].startswith("note: this machine now runs 100% slower")

@@ -52,3 +52,21 @@ def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
     assert EfficiencyModel.from_dict(doc["efficiency"]) == eff()  # re-predict offline
     md = (tmp_path / "r.md").read_text()
     assert "| hand | 4 | 5.00 | 0.10 |" in md and "- **hand**: why" in md
+
+
+def test_repredict_drops_and_borrows_fits():
+    import dataclasses
+
+    from roofline.latency.calibrate import CurveFit
+
+    rp = load_benchmark("repredict")
+    fitted = dataclasses.replace(
+        eff(), memory={**eff().memory, "norm.train": CurveFit((1e3,), (5e9,))}
+    )
+    dropped = rp.without(fitted, "norm.train,gemm")
+    assert "norm.train" not in dropped.memory and "gemm" not in dropped.matrix
+    assert "depthwise_conv" in dropped.matrix and "elementwise" in dropped.memory
+    back = rp.borrowed(dropped, fitted, "norm.train")
+    assert back.memory["norm.train"] == fitted.memory["norm.train"]
+    with pytest.raises(SystemExit, match=r"no fit 'pool\.backward'"):
+        rp.borrowed(dropped, fitted, "pool.backward")

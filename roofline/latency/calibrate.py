@@ -73,7 +73,7 @@ MEMORY_CLASSES = (
 #: (:func:`memory_variant` says which). On a CPU thread: batch norm's training forward
 #: computes the batch statistics in a pass of its own, ~10x slower per byte than with
 #: running statistics; max pooling's backward scatters the gradients through the saved
-#: indices ~25x faster per byte than its forward compares the windows
+#: indices 15-50x faster per byte than its forward compares the windows
 MEMORY_VARIANTS = ("norm.train", "pool.backward")
 
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from roofline.counting import profile as count_profile  # noqa: E402
 from roofline.counting import profile_spec  # noqa: E402
+from roofline.counting.profile import ModelProfile  # noqa: E402
 from roofline.devices import get_device  # noqa: E402
 from roofline.latency.calibrate import (  # noqa: E402
     EfficiencyModel,
@@ -87,6 +88,17 @@ def model_specs(cuda: bool) -> list[ModelSpec]:
         s = load_spec(ROOT / "examples" / f"{name}.yaml", imgsz=yolo)
         specs.append(ModelSpec(f"{name}@{yolo}", s.factory, s.inputs, info=s.info))
     return specs
+
+
+def count_case(spec: ModelSpec, mode: str) -> ModelProfile:
+    """Count ``spec`` (at its batch) on fake tensors. Some torchvision models cannot be
+    *built* under fake tensors: then a real instance is counted (not the one measured:
+    counting may leave fake tensors cached in module state)."""
+    try:
+        return profile_spec(spec)
+    except Exception:
+        args_, kwargs_ = spec.example_inputs("cpu")
+        return count_profile(spec.build(), args_, kwargs_, name=spec.name, mode=mode)
 
 
 def machine() -> dict[str, str]:
@@ -316,13 +328,7 @@ def main() -> int:
         flops_per_run = None
         try:
             args_, kwargs_ = spec.with_batch(b).example_inputs("cpu")
-            try:
-                prof = profile_spec(spec.with_batch(b))
-            except Exception:
-                # some torchvision models cannot be *built* under fake tensors:
-                # count a real instance (a separate one: counting may leave fake
-                # tensors cached in module state)
-                prof = count_profile(spec.build(), args_, kwargs_, name=spec.name, mode=args.mode)
+            prof = count_case(spec.with_batch(b), args.mode)
             model = spec.build()
             flops_per_run = prof.totals().flops
             pred = predict(prof, device, "fp32", efficiency=eff, depth=1)

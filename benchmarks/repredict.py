@@ -33,8 +33,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import latency_accuracy as la  # noqa: E402
 
-from roofline.counting import profile as count_profile  # noqa: E402
-from roofline.counting import profile_spec  # noqa: E402
 from roofline.devices import get_device  # noqa: E402
 from roofline.latency.calibrate import (  # noqa: E402
     FORMAT_VERSION,
@@ -115,12 +113,7 @@ def main() -> int:
     specs = {s.name: s.with_mode(args.mode) for s in la.model_specs(False)}
     errs: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     for case in doc["cases"]:
-        spec = specs[case["model"]].with_batch(case["batch"])
-        try:
-            prof = profile_spec(spec)
-        except Exception:  # as latency_accuracy: count a real instance
-            a, k = spec.example_inputs("cpu")
-            prof = count_profile(spec.build(), a, k, name=spec.name, mode=args.mode)
+        prof = la.count_case(specs[case["model"]].with_batch(case["batch"]), args.mode)
         m = case["measured_s"]
         line = [f"{case['model']:34s} b{case['batch']:<3d}"]
         for name, e, bf in variants:

@@ -140,6 +140,17 @@ def check_precision(precision: str) -> str:
     return p
 
 
+def default_precision(profile: ModelProfile, device: Device) -> str:
+    """The precision a profile runs at when none is asked for: its dtype's
+    (``float16`` -> fp16, ``bfloat16`` -> bf16, ``float64`` -> fp64) where ``device``
+    has a figure for it, else fp32 (and :func:`precision_warning` says what that
+    means for the bytes)."""
+    for p, dtypes in PRECISION_DTYPES.items():
+        if p != "tf32" and profile.dtype in dtypes:
+            return p if p in device.peaks else "fp32"
+    return "fp32"
+
+
 def ceilings(device: Device, precision: str = "fp32", *, tf32_conv: bool = True) -> Ceilings:
     """The matrix (tensor-core if any) and vector (plain-pipe) ceilings of ``device``;
     with ``tf32_conv`` (PyTorch's default), an fp32 analysis on a GPU whose TF32 tensor
@@ -612,10 +623,15 @@ def precision_warning(profile: ModelProfile, precision: str) -> str | None:
     want = PRECISION_DTYPES.get(precision, ())
     if profile.dtype in want:
         return None
+    cast = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(want[0] if want else "")
+    how = (
+        f"profile with --dtype {cast} (or 'dtype: {cast}' in the spec) to count {precision} bytes"
+        if cast
+        else f"profile a model that stores {precision} tensors to count {precision} bytes"
+    )
     return (
         f"bytes are counted at the profile's dtype ({profile.dtype}) while the compute "
-        f"ceilings are {precision}: profile with {want[0] if want else precision} inputs and "
-        f"weights to count {precision} bytes"
+        f"ceilings are {precision}: {how}"
     )
 
 
@@ -645,7 +661,7 @@ def tf32_warning(profile: ModelProfile, device: Device, c: Ceilings) -> str | No
 def analyze(
     profile: ModelProfile,
     device: Device,
-    precision: str = "fp32",
+    precision: str | None = None,
     depth: int | None = None,
     *,
     tf32_conv: bool = True,
@@ -659,8 +675,11 @@ def analyze(
     plain-pipe ceiling and a pure GEMM to the tensor-core ceiling. Raises
     :class:`AnalysisError` (one line) for an unknown precision or one the device has no
     figure for. The profile's dtype decides the bytes: analysing a float32 profile at
-    fp16 keeps float32 bytes (a warning says so). ``tf32_conv``: see :func:`ceilings`.
+    fp16 keeps float32 bytes (a warning says so). ``precision`` None: the profile's
+    own (:func:`default_precision`). ``tf32_conv``: see :func:`ceilings`.
     """
+    if precision is None:
+        precision = default_precision(profile, device)
     c = ceilings(device, precision, tf32_conv=tf32_conv)
     p = c.precision
     total_time = sum(_op_parts(o, c)[2] for o in profile.ops)

@@ -89,6 +89,9 @@ class ModelSpec:
     format: str = "import"
     source: Path | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    #: floating-point dtype the model is cast to (parameters, buffers and float
+    #: inputs); None keeps the dtypes the callable and the inputs give
+    dtype: torch.dtype | None = None
 
     @property
     def batch(self) -> int | None:
@@ -110,6 +113,8 @@ class ModelSpec:
                 f"{self.name!r}: the model callable returned {type(model).__name__}, "
                 "not a torch.nn.Module"
             )
+        if self.dtype is not None:
+            cast_floating(model, self.dtype)
         return model
 
     def with_batch(self, batch: int | None) -> ModelSpec:
@@ -119,6 +124,12 @@ class ModelSpec:
         if batch < 1:
             raise SpecError(f"batch must be a positive integer, got {batch}")
         return replace(self, inputs=tuple(i.with_batch(batch) for i in self.inputs))
+
+    def with_dtype(self, dtype: str | torch.dtype | None) -> ModelSpec:
+        """The same spec with its model and float inputs cast to ``dtype``."""
+        if dtype is None:
+            return self
+        return replace(self, dtype=check_model_dtype(dtype))
 
     def with_mode(self, mode: str | None) -> ModelSpec:
         """The same spec in another mode (``inference`` or ``training``)."""
@@ -130,9 +141,15 @@ class ModelSpec:
         self, device: torch.device | str = "cpu"
     ) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
         """Positional and keyword inputs with random data, created on ``device``."""
-        args = tuple(i.make(device) for i in self.inputs if i.name is None)
-        kwargs = {i.name: i.make(device) for i in self.inputs if i.name is not None}
+        args = tuple(self._make(i, device) for i in self.inputs if i.name is None)
+        kwargs = {i.name: self._make(i, device) for i in self.inputs if i.name is not None}
         return args, kwargs
+
+    def _make(self, i: InputSpec, device: torch.device | str) -> torch.Tensor:
+        t = i.make(device)
+        if self.dtype is not None and t.is_floating_point():
+            t = t.to(self.dtype)
+        return t
 
 
 class SpecFormat(Protocol):
@@ -193,12 +210,14 @@ def load_spec(
     *,
     batch: int | None = None,
     mode: str | None = None,
+    dtype: str | torch.dtype | None = None,
     **overrides: Any,
 ) -> ModelSpec:
     """Read a spec file of any registered format.
 
-    ``batch`` and ``mode`` override the file; other keyword ``overrides`` (``imgsz``,
-    ``nc`` ...) are passed to the format, which rejects those it does not know.
+    ``batch``, ``mode`` and ``dtype`` override the file; other keyword ``overrides``
+    (``imgsz``, ``nc`` ...) are passed to the format, which rejects those it does not
+    know.
     """
     p = Path(path)
     data = read_yaml(p)
@@ -217,11 +236,61 @@ def load_spec(
                 ):
                     raise SpecError(f"{p}: 'batch' must be a positive integer, got {file_batch!r}")
                 spec = spec.with_batch(file_batch)
-            return spec.with_batch(batch).with_mode(mode)
+            file_dtype = data.get("dtype")  # likewise; --dtype wins
+            if file_dtype is not None:
+                try:
+                    spec = spec.with_dtype(str(file_dtype))
+                except RooflineError as exc:
+                    raise SpecError(f"{p}: 'dtype': {exc}") from None
+            return spec.with_batch(batch).with_mode(mode).with_dtype(dtype)
     raise SpecError(
         f"{p}: not a model spec: expected a 'model: package.module:callable' line "
         "or a YOLO-style 'backbone'/'head' architecture"
     )
+
+
+def cast_floating(model: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Cast ``model``'s floating parameters and buffers to ``dtype`` in place.
+
+    ``Module.to(dtype)`` swaps tensor subclasses such as fake tensors and fails on
+    them, so each parameter is replaced by a new one (tied parameters stay tied)."""
+    done: dict[int, torch.Tensor] = {}
+
+    def cast(t: torch.Tensor, param: bool) -> torch.Tensor:
+        if id(t) not in done:
+            if not t.is_floating_point() or t.dtype == dtype:
+                done[id(t)] = t
+            else:
+                new = t.detach().to(dtype)
+                done[id(t)] = torch.nn.Parameter(new, t.requires_grad) if param else new
+        return done[id(t)]
+
+    for m in model.modules():
+        for n, p in list(m._parameters.items()):
+            if p is not None:
+                m._parameters[n] = cast(p, True)
+        for n, b in list(m._buffers.items()):
+            if b is not None:
+                m._buffers[n] = cast(b, False)
+
+
+#: dtypes a model can be cast to and still run every op (fp8 has no plain matmul)
+MODEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def check_model_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``fp16``/``bf16``/``fp32``/``fp64`` (any spelling) as a torch dtype, else a
+    one-line :class:`SpecError`."""
+    try:
+        d = parse_dtype(dtype)
+    except RooflineError:
+        d = None
+    if d not in MODEL_DTYPES:
+        raise SpecError(
+            f"model dtype {dtype!r} is not supported: use fp32, fp16, bf16 or fp64 "
+            "(a model cast to it must run every op)"
+        )
+    return d
 
 
 def check_mode(mode: str) -> str:
@@ -242,7 +311,7 @@ class ImportFormat:
     """
 
     name = "import"
-    keys = frozenset({"model", "kwargs", "inputs", "batch", "mode", "name", "description"})
+    keys = frozenset({"model", "kwargs", "inputs", "batch", "mode", "dtype", "name", "description"})
 
     def detect(self, data: Mapping[str, Any]) -> bool:
         return "model" in data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -349,3 +350,21 @@ def test_no_tf32_warning_where_tf32_is_no_faster():
         x for x in analyze(make_profile([conv]), get_device("3090")).warnings if "TF32" in x
     ]
     assert [x for x in analyze(make_profile([conv]), get_device("a100")).warnings if "TF32" in x]
+
+
+def test_precision_follows_the_profile_dtype_where_the_device_has_it():
+    from roofline.analysis import default_precision
+
+    dev = toy_device()
+    half = make_profile([dataclasses.replace(linear_op(), dtype="float16")], dtype="float16")
+    assert default_precision(half, dev) == "fp16"
+    a = analyze(half, dev)  # no precision asked: fp16, the tensor roof, no warning
+    assert a.precision == "fp16" and a.layers[0].matrix_ceiling.flops_per_s == 1600
+    assert not any("dtype" in w for w in a.warnings)
+    # bf16 bytes on a device without a bf16 figure: fp32 roofs, and the warning says so
+    bf = make_profile([dataclasses.replace(linear_op(), dtype="bfloat16")], dtype="bfloat16")
+    assert default_precision(bf, dev) == "fp32"
+    a = analyze(bf, dev)
+    assert a.precision == "fp32"
+    assert any("bfloat16" in w and "--dtype fp32" in w for w in a.warnings)
+    assert analyze(make_profile([linear_op()]), dev).precision == "fp32"

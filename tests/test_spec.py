@@ -117,3 +117,71 @@ def test_callable_that_raises_or_returns_junk(tmp_path):
     spec = load_spec(write(tmp_path, f"model: {FIXTURES}:not_a_module\ninputs: [{{shape: [1]}}]\n"))
     with pytest.raises(SpecError, match=r"not a torch\.nn\.Module"):
         spec.build()
+
+
+class _Tied(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(4, 4)
+        self.b = torch.nn.Linear(4, 4)
+        self.b.weight = self.a.weight  # tied, as an LM's embedding and head
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("scale", torch.ones(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x) * self.scale)
+
+
+def test_model_dtype_from_the_file_and_the_override(tmp_path):
+    p = write(
+        tmp_path,
+        f"""
+model: {FIXTURES}:tiny_cnn
+dtype: bf16
+inputs:
+  - shape: [1, 3, 8, 8]
+""",
+    )
+    spec = load_spec(p)
+    assert spec.dtype == torch.bfloat16
+    model = spec.build()
+    assert {t.dtype for t in model.parameters()} == {torch.bfloat16}
+    (x,), _ = spec.example_inputs()
+    assert x.dtype == torch.bfloat16 and x.abs().sum() > 0  # the float input follows
+    model(x)  # and the model runs on it
+    assert load_spec(p, dtype="fp16").dtype == torch.float16  # the option wins
+    assert (
+        load_spec(write(tmp_path, "model: torch.nn:ReLU\ninputs: [{shape: [1]}]\n", "r.yaml")).dtype
+        is None
+    )
+
+
+def test_casting_keeps_tied_parameters_and_integer_buffers():
+    from roofline.spec import cast_floating
+
+    m = _Tied()
+    cast_floating(m, torch.float16)
+    assert m.a.weight is m.b.weight and m.a.weight.dtype == torch.float16
+    assert isinstance(m.a.weight, torch.nn.Parameter) and m.a.weight.requires_grad
+    assert m.steps.dtype == torch.int64 and m.scale.dtype == torch.float16
+    assert len(list(m.parameters())) == 3  # weight (shared), a.bias, b.bias
+
+
+def test_model_dtype_casts_fake_tensors_too():
+    # Module.to(dtype) fails on fake tensors ("Couldn't swap"): the counter builds
+    # the model under FakeTensorMode, so the cast must work there
+    from roofline.counting import profile_spec
+    from roofline.spec import InputSpec, ModelSpec
+
+    spec = ModelSpec("t", _Tied, (InputSpec((2, 4)),), dtype=torch.float16)
+    prof = profile_spec(spec)
+    assert prof.dtype == "float16"
+    assert prof.totals().matrix_flops == 2 * 2 * (2 * 4 * 4)  # two 4x4 linears, batch 2
+
+
+@pytest.mark.parametrize("bad", ["int8", "fp8", "float33"])
+def test_a_model_dtype_that_cannot_run_is_one_line(tmp_path, bad):
+    p = write(tmp_path, f"model: {FIXTURES}:tiny_cnn\ndtype: {bad}\ninputs: [{{shape: [1]}}]\n")
+    with pytest.raises(SpecError, match=r"'dtype': model dtype .* use fp32, fp16, bf16") as info:
+        load_spec(p)
+    assert "\n" not in str(info.value)

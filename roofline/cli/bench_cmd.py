@@ -7,8 +7,9 @@ import sys
 from typing import Any
 
 from roofline.cli._progress import Progress
-from roofline.cli.profile_cmd import depth_arg, positive_int
+from roofline.cli.profile_cmd import MODEL_DTYPE_CHOICES, depth_arg, positive_int
 from roofline.errors import MeasurementError
+from roofline.units import dtype_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch", type=positive_int, nargs="+", metavar="B", help="batch sizes (e.g. 1 8 32)"
     )
     p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
+    p.add_argument(
+        "--dtype",
+        choices=MODEL_DTYPE_CHOICES,
+        help="run the model cast to this dtype (the calibrated prediction covers fp32 only: "
+        "other dtypes get the naive roofline beside the measurement)",
+    )
     p.add_argument(
         "--optimizer-step", action="store_true", help="training: include an SGD optimizer step"
     )
@@ -70,13 +77,17 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {"imgsz": args.imgsz, "nc": args.nc, "fuse": True if args.fuse else None}
-    spec = load_spec(args.spec, mode=args.mode, **overrides)
+    spec = load_spec(args.spec, mode=args.mode, dtype=args.dtype, **overrides)
     batches = args.batch or [spec.batch or 1]
     device = eff = None
     if not args.no_predict:
-        from roofline.latency.store import ensure_efficiency
+        from roofline.latency.predict import CALIBRATED_DTYPE
+        from roofline.latency.store import device_for, ensure_efficiency
 
-        device, eff = ensure_efficiency(args.device, progress=_progress)
+        if spec.dtype is None or dtype_name(spec.dtype) == CALIBRATED_DTYPE:
+            device, eff = ensure_efficiency(args.device, progress=_progress)
+        else:  # no calibration can price it (predict() says so): do not run one
+            device = device_for(args.device)
     method = None if args.per_layer == "none" else args.per_layer
     results: list[dict[str, Any]] = []
     ran: list[int] = []
@@ -116,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
                 prof = with_sgd_step(
                     prof, list(fake.parameters()), foreach=args.device.startswith("cuda")
                 )
-            pred = predict(prof, device, "fp32", efficiency=eff, depth=args.depth)
+            pred = predict(prof, device, efficiency=eff, depth=args.depth)
             report = compare_latency(pred, m, args.depth)
             print(latency_table(report))
             print(latency_summary(report))

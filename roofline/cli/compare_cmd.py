@@ -7,7 +7,7 @@ import sys
 from types import SimpleNamespace
 
 from roofline.cli.profile_cmd import (
-    CLI_PRECISIONS,
+    add_precision_argument,
     add_spec_arguments,
     add_tf32_argument,
     depth_arg,
@@ -28,12 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from roofline.cli._device_args import add_device_arguments
 
     add_device_arguments(p, required=True, many=True, allow_all=True)
-    p.add_argument(
-        "--precision",
-        choices=CLI_PRECISIONS,
-        default="fp32",
-        help="compute ceilings to use (default fp32)",
-    )
+    add_precision_argument(p)
     add_tf32_argument(p)
     p.add_argument(
         "--depth",
@@ -90,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 skipped[dev.name] = str(exc)
     if skipped:
         print(
-            f"skipped {len(skipped)} device(s) without a {args.precision} figure: "
+            f"skipped {len(skipped)} device(s) without a {args.precision or 'default'} figure: "
             + ", ".join(skipped),
             file=sys.stderr,
         )

@@ -37,10 +37,24 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_spec_arguments(p: argparse.ArgumentParser) -> None:
-    """Options that change how a spec is loaded (shared by profile/compare/vram/bench)."""
+#: ``--dtype`` of profile/compare/bench: what a model can be cast to and still run
+MODEL_DTYPE_CHOICES = ("fp32", "fp16", "bf16", "fp64")
+
+
+def add_spec_arguments(p: argparse.ArgumentParser, *, dtype: bool = True) -> None:
+    """Options that change how a spec is loaded (shared by profile/compare/vram/bench).
+
+    ``dtype``: add ``--dtype`` (the model cast to it); ``vram`` has its own, which
+    means the stored parameter dtype (or autocast's with ``--amp``)."""
     p.add_argument("--batch", type=positive_int, help="override the batch size of every input")
     p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
+    if dtype:
+        p.add_argument(
+            "--dtype",
+            choices=MODEL_DTYPE_CHOICES,
+            help="cast the model's floating parameters, buffers and inputs to this dtype "
+            "(default: the spec's 'dtype', else as the model is built); bytes follow it",
+        )
     yolo = p.add_argument_group("YOLO-format specs")
     yolo.add_argument("--imgsz", type=positive_int, help="input image size (default 640)")
     yolo.add_argument("--nc", type=positive_int, help="number of classes")
@@ -49,8 +63,9 @@ def add_spec_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def load_from_args(args: argparse.Namespace) -> Any:
-    """Load the spec named by ``args.spec`` with the shared overrides applied."""
+def load_from_args(args: argparse.Namespace, *, dtype: bool = True) -> Any:
+    """Load the spec named by ``args.spec`` with the shared overrides applied
+    (``dtype``: ``args.dtype`` casts the model, as :func:`add_spec_arguments`'s)."""
     from roofline.spec import load_spec
 
     overrides = {
@@ -58,7 +73,8 @@ def load_from_args(args: argparse.Namespace) -> Any:
         "nc": getattr(args, "nc", None),
         "fuse": True if getattr(args, "fuse", False) else None,
     }
-    return load_spec(args.spec, batch=args.batch, mode=args.mode, **overrides)
+    cast = getattr(args, "dtype", None) if dtype else None
+    return load_spec(args.spec, batch=args.batch, mode=args.mode, dtype=cast, **overrides)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -112,6 +128,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 CLI_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
 
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision``: which compute ceilings; by default the model's dtype's."""
+    p.add_argument(
+        "--precision",
+        choices=CLI_PRECISIONS,
+        help="compute ceilings to use (default: the model's dtype, fp16/bf16 where the "
+        "device has that figure, else fp32); bytes follow the model's dtype (--dtype)",
+    )
+
+
 def add_tf32_argument(p: argparse.ArgumentParser) -> None:
     """``--no-tf32-conv``: the strict fp32 roof for fp32 convolutions."""
     p.add_argument(
@@ -130,12 +156,7 @@ def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
         from roofline.cli._device_args import add_device_arguments
 
         add_device_arguments(p)
-    p.add_argument(
-        "--precision",
-        choices=CLI_PRECISIONS,
-        default="fp32",
-        help="compute ceilings to use (default fp32); bytes follow the profile's dtype",
-    )
+    add_precision_argument(p)
     add_tf32_argument(p)
     p.add_argument(
         "--html",
@@ -276,14 +297,16 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
     """Predict (naive and calibrated) and measure on this machine, then compare."""
     from roofline.latency.compare import compare_latency
     from roofline.latency.measure import allocator_note, check_device, measure
-    from roofline.latency.predict import predict
+    from roofline.latency.predict import CALIBRATED_DTYPE, predict
     from roofline.latency.store import ensure_efficiency
 
     check_device(run_on)
     note = allocator_note(run_on)
     if note:
         _progress(f"note: {note}")
-    _, eff = ensure_efficiency(run_on, progress=_progress)
+    eff = None
+    if prof.dtype == CALIBRATED_DTYPE:  # else predict() says why it is naive only
+        _, eff = ensure_efficiency(run_on, progress=_progress)
     pred = predict(
         prof, device, args.precision, efficiency=eff, depth=args.depth, tf32_conv=args.tf32_conv
     )

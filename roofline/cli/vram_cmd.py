@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--params", type=params_arg, metavar="N", help="parameter count: 100M, 7B, 1.5e9"
     )
-    add_spec_arguments(p)
+    add_spec_arguments(p, dtype=False)
     p.add_argument(
         "--dtype", choices=DTYPE_CHOICES, help="parameter dtype (default: the model's, fp32)"
     )
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     if args.spec:
         if args.input:
             raise MemoryEstimateError("--input is for --params; a spec already has its inputs")
-        spec = load_from_args(args)
+        spec = load_from_args(args, dtype=False)
 
         def at(b: int) -> Any:
             return estimate_from_spec(
@@ -307,7 +307,9 @@ def _breakdown(e: Any) -> str:
             (
                 "saved for backward (end of forward, incl. inputs/outputs)"
                 if a.mode == "training"
-                else "peak of live tensors (incl. inputs)"
+                else "peak of live tensors (incl. inputs"
+                + (f" {binary_bytes(e.detail['inputs'])}" if e.detail.get("inputs") else "")
+                + ")"
             )
             if e.activations is not None
             else "not estimated (see notes)",

@@ -240,6 +240,6 @@ def latency_summary(report: LatencyReport) -> str:
         )
     for tag in m.explanation:
         lines.append(f"  - {tag}")
-    if report.prediction.note:
-        lines.append(f"note: {report.prediction.note}")
+    if report.prediction.note and report.prediction.note not in m.explanation:
+        lines.append(f"note: {report.prediction.note}")  # (naive only: it is the explanation)
     return "\n".join(lines)

@@ -47,7 +47,7 @@ from typing import Any
 
 import torch
 
-from roofline.analysis import Ceilings, ceilings, op_roof_time
+from roofline.analysis import Ceilings, ceilings, default_precision, op_roof_time
 from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
 from roofline.errors import MeasurementError, StaleCalibrationError
@@ -60,6 +60,9 @@ from roofline.latency.calibrate import (
     op_size,
 )
 from roofline.units import dtype_name, seconds
+
+#: the dtype the calibration's microbenchmarks run at (the only one it can price)
+CALIBRATED_DTYPE = "float32"
 
 #: thresholds for the explanation tags (fractions of a layer's predicted time)
 LAUNCH_BOUND = 0.5
@@ -707,7 +710,7 @@ def _scheduled(
 def predict(
     profile: ModelProfile,
     device: Device,
-    precision: str = "fp32",
+    precision: str | None = None,
     *,
     efficiency: EfficiencyModel | None = None,
     depth: int | None = 2,
@@ -719,15 +722,26 @@ def predict(
     (``roofline calibrate``); without one only the naive time is predicted
     (``predicted_s`` is None and :meth:`LatencyPrediction.explanation` says how to get it).
     ``depth`` is the default depth of :meth:`LatencyPrediction.layers`; ``tf32_conv``
-    as in :func:`roofline.analysis.ceilings` (the naive time of fp32 convolutions).
+    as in :func:`roofline.analysis.ceilings` (the naive time of fp32 convolutions);
+    ``precision`` None: the profile's own (:func:`roofline.analysis.default_precision`).
+    The calibration times float32 kernels, so a model of another dtype gets the naive
+    time only, and the note says so.
     """
     stale = ""
     eff = efficiency
-    if eff is None:
+    if profile.dtype != CALIBRATED_DTYPE:
+        stale = (
+            f"the calibration times {CALIBRATED_DTYPE} kernels, so this {profile.dtype} model "
+            "gets the naive roofline time only (a measurement runs it at its own dtype)"
+        )
+        eff = None
+    elif eff is None:
         try:
             eff = efficiency_of(device)
         except StaleCalibrationError as exc:
             stale = str(exc)  # naive only, and the note says why
+    if precision is None:
+        precision = default_precision(profile, device)
     c = ceilings(device, precision, tf32_conv=tf32_conv)
     internal = internal_ops(profile)
     ops = tuple(predict_op(i, op, c, eff, internal[i]) for i, op in enumerate(profile.ops))

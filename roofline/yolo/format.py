@@ -32,7 +32,7 @@ DEFAULT_IMGSZ = 640
 YOLO_KEYS = frozenset(
     {"nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head", "ch"}
 )
-EXTRA_KEYS = frozenset({"name", "description", "imgsz", "batch", "mode", "fuse"})
+EXTRA_KEYS = frozenset({"name", "description", "imgsz", "batch", "mode", "dtype", "fuse"})
 OVERRIDES = ("imgsz", "nc", "fuse")
 
 

@@ -133,3 +133,38 @@ def test_bench_out_of_memory_reports_largest_batch(tmp_path, capsys):
     assert "batch 2" in out  # the batches that ran are shown
     last = err.strip().splitlines()[-1]
     assert "batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last
+
+
+def test_bench_at_bf16_measures_and_predicts_naive_only(tmp_path, capsys, monkeypatch):
+    # the calibration times fp32 kernels: a bf16 model is measured at bf16, gets the
+    # naive roofline beside it and a note saying why there is no calibrated time, and
+    # no calibration is run for it
+    from roofline.latency import store
+
+    def no_calibration(*a, **k):
+        raise AssertionError("bench calibrated for a model no calibration can price")
+
+    monkeypatch.setattr(store, "ensure_efficiency", no_calibration)
+    out_json = tmp_path / "r.json"
+    rc = main(
+        [
+            "bench",
+            str(spec(tmp_path)),
+            "--dtype",
+            "bf16",
+            "--warmup",
+            "1",
+            "--repeat",
+            "2",
+            "--per-layer",
+            "none",
+            "--json",
+            str(out_json),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "calibration times float32 kernels" in out
+    (run,) = json.loads(out_json.read_text())["runs"]
+    lat = run["latency"]
+    assert lat["predicted_s"] is None and lat["naive_s"] > 0 and lat["measured_s"] > 0

@@ -149,3 +149,25 @@ def test_fp32_convolutions_get_the_tf32_roof_on_an_a100(spec, tmp_path, capsys):
     strict = json.loads(j.read_text())["roofline"]
     assert strict["ceilings"]["conv"] is None
     assert strict["totals"]["time_s"] >= r["totals"]["time_s"]
+
+
+def test_profile_dtype_casts_the_model_and_sets_the_roofs(spec, tmp_path, capsys):
+    # --dtype bf16: the model and its float input are cast, so every byte is 2 bytes
+    # per element and, with no --precision, the 3090's bf16 roofs price the FLOPs
+    fp32, bf16 = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["profile", str(spec), "--gpu", "3090", "--json", str(fp32)]) == 0
+    assert (
+        main(["profile", str(spec), "--gpu", "3090", "--dtype", "bf16", "--json", str(bf16)]) == 0
+    )
+    a, b = json.loads(fp32.read_text()), json.loads(bf16.read_text())
+    assert b["dtype"] == "bfloat16" and b["roofline"]["precision"] == "bf16"
+    assert a["roofline"]["precision"] == "fp32"
+    assert b["totals"]["flops"] == a["totals"]["flops"]
+    assert b["totals"]["bytes_read"] * 2 == a["totals"]["bytes_read"]
+    # max pooling's int64 indices (2 x 8 x 4 x 4 of them) stay 8 bytes each
+    indices = 2 * 8 * 4 * 4 * 8
+    assert (b["totals"]["bytes_written"] - indices) * 2 == a["totals"]["bytes_written"] - indices
+    assert not b["roofline"]["warnings"]  # bytes and roofs agree: nothing to warn about
+    capsys.readouterr()
+    assert main(["profile", str(spec), "--dtype", "fp8"]) == 2  # argparse: one line
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err

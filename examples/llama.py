@@ -49,13 +49,27 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(dim, dim, bias=False)
         self.o_proj = nn.Linear(dim, dim, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         b, s, d = x.shape
         q = self.q_proj(x).view(b, s, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, s, self.heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, s, self.heads, self.head_dim).transpose(1, 2)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if cache is None:  # prefill: every token attends to the ones before it
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            # decode with a static KV cache (batch, 2, heads, context, head_dim): the new
+            # token's key and value go into the last slot, in place, and its query
+            # attends to the whole context
+            cache[:, 0, :, -s:] = k
+            cache[:, 1, :, -s:] = v
+            out = F.scaled_dot_product_attention(q, cache[:, 0], cache[:, 1])
         return self.o_proj(out.transpose(1, 2).reshape(b, s, d))
 
 
@@ -78,8 +92,14 @@ class Block(nn.Module):
         self.post_norm = RMSNorm(dim)
         self.mlp = MLP(dim, hidden)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.input_norm(x), cos, sin)
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = x + self.attn(self.input_norm(x), cos, sin, cache)
         return x + self.mlp(self.post_norm(x))
 
 
@@ -99,11 +119,27 @@ class Llama(nn.Module):
         self.norm = RMSNorm(dim)
         self.lm_head = nn.Linear(dim, vocab, bias=False)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, kv_cache: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Prefill (``input_ids`` alone: the whole prompt, causal attention) or one
+        decode step: ``input_ids`` (batch, 1), the new token, and ``kv_cache``
+        (batch, layers, 2, heads, context, head_dim), the keys and values of the
+        context with the last slot for this token, filled in place."""
         x = self.embed_tokens(input_ids)
-        cos, sin = rotary_tables(input_ids.shape[1], x.shape[-1] // self.heads, x.device)
-        for layer in self.layers:
-            x = layer(x, cos, sin)
+        s, hd = input_ids.shape[1], x.shape[-1] // self.heads
+        if kv_cache is None:
+            cos, sin = rotary_tables(s, hd, x.device)
+        else:
+            if s != 1 or kv_cache.shape[1] != len(self.layers):
+                raise ValueError(
+                    f"decode takes one new token and a cache of {len(self.layers)} layers, "
+                    f"got {s} token(s) and a cache of {kv_cache.shape[1]}"
+                )
+            cos, sin = rotary_tables(kv_cache.shape[4], hd, x.device)
+            cos, sin = cos[-1:], sin[-1:]  # the position of the new token
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, None if kv_cache is None else kv_cache[:, i])
         return self.lm_head(self.norm(x))
 
 

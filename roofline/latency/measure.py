@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -623,27 +623,38 @@ def _profiler_pass(
                 step()
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
-            inclusive: dict[str, float] = {}
-            backward: dict[str, float] = {}
-            calls: dict[str, int] = {}
-            for ev in prof.events():
-                if not ev.name.startswith(_ProfilerRanges.PREFIX):
-                    continue
-                name = ev.name[len(_ProfilerRanges.PREFIX) :]
-                if dev.type == "cuda":
-                    t = ev.device_time_total * 1e-6
-                else:
-                    t = ev.cpu_time_total * 1e-6
-                if name.endswith(_ProfilerRanges.BACKWARD):  # one node: self time
-                    name = name[: -len(_ProfilerRanges.BACKWARD)]
-                    backward[name] = backward.get(name, 0.0) + t
-                    continue
-                inclusive[name] = inclusive.get(name, 0.0) + t
-                calls[name] = calls.get(name, 0) + 1
-            out.append((_with_backward(inclusive, backward), calls))
+            out.append(_range_times(prof.events(), cuda=dev.type == "cuda"))
     finally:
         ranges.remove()
     return out
+
+
+def _range_times(events: Iterable[Any], *, cuda: bool) -> tuple[dict[str, float], dict[str, int]]:
+    """Inclusive seconds and calls of each module's profiler range (its backward
+    nodes' times rolled up into it), from ``torch.profiler``'s events.
+
+    Only the ranges' CPU-side events count: with CUDA activity on, Kineto also reports
+    each ``record_function`` range as a ``gpu_user_annotation`` event of the same name
+    on the device, spanning the range's kernels (pytorch/pytorch#130730), which would
+    count every module twice. The CPU event's ``device_time_total`` already holds the
+    kernels it launched."""
+    inclusive: dict[str, float] = {}
+    backward: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    for ev in events:
+        if not ev.name.startswith(_ProfilerRanges.PREFIX):
+            continue
+        if ev.device_type != torch.autograd.DeviceType.CPU:
+            continue  # the device-side copy of a range (gpu_user_annotation)
+        name = ev.name[len(_ProfilerRanges.PREFIX) :]
+        t = (ev.device_time_total if cuda else ev.cpu_time_total) * 1e-6
+        if name.endswith(_ProfilerRanges.BACKWARD):  # one node: self time
+            name = name[: -len(_ProfilerRanges.BACKWARD)]
+            backward[name] = backward.get(name, 0.0) + t
+            continue
+        inclusive[name] = inclusive.get(name, 0.0) + t
+        calls[name] = calls.get(name, 0) + 1
+    return _with_backward(inclusive, backward), calls
 
 
 def time_modules(

@@ -309,3 +309,40 @@ def test_inference_layer_times_claim_no_backward():
         y = nn.Linear(4, 4)(torch.randn(2, 4))
     claims.claim("x", y, claims.boundary(()))
     assert not claims.claimed
+
+
+def test_profiler_ranges_count_once_on_cuda():
+    # with CUDA activity on, Kineto reports every record_function range twice: the CPU
+    # range (its device_time_total = the kernels it launched) and a gpu_user_annotation
+    # of the same name on the device (pytorch/pytorch#130730); only the first counts
+    from types import SimpleNamespace
+
+    from roofline.latency.measure import _range_times
+
+    cpu, gpu = torch.autograd.DeviceType.CPU, torch.autograd.DeviceType.CUDA
+
+    def ev(name, device, dev_us, cpu_us=0.0):
+        return SimpleNamespace(
+            name="roofline::" + name,
+            device_type=device,
+            device_time_total=dev_us,
+            cpu_time_total=cpu_us,
+        )
+
+    events = [
+        ev("", cpu, 30.0, 100.0),
+        ev("", gpu, 31.0),  # the annotation spans a little more than the kernels
+        ev("fc", cpu, 20.0, 40.0),
+        ev("fc", gpu, 20.5),
+        ev("fc [backward]", cpu, 12.0, 8.0),
+        ev("fc [backward]", gpu, 12.0),
+        SimpleNamespace(
+            name="aten::mm", device_type=cpu, device_time_total=5.0, cpu_time_total=1.0
+        ),
+    ]
+    inclusive, calls = _range_times(events, cuda=True)
+    assert calls == {"": 1, "fc": 1}
+    assert inclusive["fc"] == pytest.approx((20.0 + 12.0) * 1e-6)  # forward + its backward
+    assert inclusive[""] == pytest.approx((30.0 + 12.0) * 1e-6)
+    inclusive, _ = _range_times(events, cuda=False)  # the CPU: host times
+    assert inclusive["fc"] == pytest.approx((40.0 + 8.0) * 1e-6)

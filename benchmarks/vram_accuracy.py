@@ -284,10 +284,9 @@ def main() -> int:
             file=sys.stderr,
         )
         return 0
-    from roofline.memory import CUBLAS_WORKSPACE_BYTES, CUBLAS_WORKSPACE_BYTES_SM90
+    from roofline.memory import cublas_workspace_bytes
 
-    cap = torch.cuda.get_device_capability(0)
-    cublas = CUBLAS_WORKSPACE_BYTES_SM90 if cap[0] >= 9 else CUBLAS_WORKSPACE_BYTES
+    cublas = cublas_workspace_bytes(torch.cuda.get_device_capability(0)[0])
     rows: list[dict] = []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

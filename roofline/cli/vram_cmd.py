@@ -166,7 +166,12 @@ _progress = Progress()
 
 
 def run(args: argparse.Namespace) -> int:
-    from roofline.memory import estimate_from_params, estimate_from_spec
+    from roofline.memory import (
+        CUBLAS_WORKSPACE_BYTES,
+        cublas_workspace_for,
+        estimate_from_params,
+        estimate_from_spec,
+    )
     from roofline.report.output import write_json
 
     if bool(args.spec) == (args.params is not None):
@@ -184,6 +189,11 @@ def run(args: argparse.Namespace) -> int:
         "amp": args.amp,
         "headroom": args.headroom,
         "cuda_context_bytes": args.context_mib,
+        # per device by its compute capability; the larger where several are named
+        # (at most 2 x 24 MiB apart), so no device's need is under-stated
+        "cublas_workspace_bytes": max(
+            (cublas_workspace_for(d) for d in devices), default=CUBLAS_WORKSPACE_BYTES
+        ),
     }
     spec = None
     if args.spec:

@@ -362,6 +362,25 @@ def _element_size(d: torch.dtype) -> int:
     return torch.empty((), dtype=d).element_size()
 
 
+def cublas_workspace_for(device: Any) -> int:
+    """The cuBLAS workspace PyTorch allocates per handle on ``device``: 32 MiB on
+    NVIDIA sm90+ (Hopper, Blackwell), else the pre-Hopper figure (also for devices
+    whose compute capability is not known)."""
+    vendor = str(getattr(device, "vendor", "") or "").strip().lower()
+    cap = str(getattr(device, "compute_capability", "") or "")
+    try:
+        major = int(cap.split(".")[0])
+    except ValueError:
+        return CUBLAS_WORKSPACE_BYTES
+    return cublas_workspace_bytes(major) if vendor == "nvidia" else CUBLAS_WORKSPACE_BYTES
+
+
+def cublas_workspace_bytes(major: int) -> int:
+    """The cuBLAS workspace per handle for an NVIDIA GPU of compute capability
+    ``major``.x (``torch.cuda.get_device_capability()[0]``)."""
+    return CUBLAS_WORKSPACE_BYTES_SM90 if major >= 9 else CUBLAS_WORKSPACE_BYTES
+
+
 def _cublas(training: bool, workspace: int) -> int:
     # one workspace per (thread, stream): the forward runs on the Python thread, the
     # backward on the autograd engine's device thread, so training holds two

@@ -833,7 +833,7 @@ def fit_backward(
     Run after every forward microbenchmark: large gradient buffers change what the
     allocator holds, which forward measurements taken after them would feel."""
     say = progress or (lambda _m: None)
-    gen = torch.Generator(device="cpu").manual_seed(5)
+    gen = torch.Generator(device=dev).manual_seed(5)
     out: dict[str, GridFit] = {}
     for key, todo in shapes.items():
         if not todo:
@@ -841,8 +841,8 @@ def fit_backward(
         say(f"{key.replace('.', ' ')} over {len(todo)} sizes")
         rates = []
         for _pt, xs, ws, stride, pad, groups, fl in todo:
-            x = torch.randn(*xs, generator=gen).to(dev)
-            w = torch.randn(*ws, generator=gen).to(dev)
+            x = torch.randn(*xs, generator=gen, device=dev)
+            w = torch.randn(*ws, generator=gen, device=dev)
             rates.append(2 * fl / _conv_backward(bench, x, w, stride, pad, groups))
             del x, w
         out[key] = GridFit(tuple(sh[0] for sh in todo), tuple(rates))
@@ -860,10 +860,10 @@ def fit_matrix(
     work / :meth:`Bench.kernel`)."""
     say = progress or (lambda _m: None)
     out: dict[str, GridFit] = {}
-    gen = torch.Generator(device="cpu").manual_seed(0)
+    gen = torch.Generator(device=dev).manual_seed(0)
 
     def rnd(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen).to(dev)
+        return torch.randn(*shape, generator=gen, device=dev)
 
     # GEMM: (m x k) @ (k x n)
     pts, rates = [], []
@@ -1055,21 +1055,21 @@ def _memory_kernels(
 ) -> dict[str, tuple[Callable[[], object], int]]:
     """One representative kernel per memory op class and per variant of
     :data:`MEMORY_VARIANTS`: (callable, bytes it moves)."""
-    x = torch.randn(elems, generator=gen).to(dev)
-    y = torch.randn(elems, generator=gen).to(dev)
+    x = torch.randn(elems, generator=gen, device=dev)
+    y = torch.randn(elems, generator=gen, device=dev)
     c = 16 if elems >= 16 * 4 else 1
     hw = max(1, int(math.sqrt(elems // c)))
-    img = torch.randn(1, c, hw, hw, generator=gen).to(dev)
+    img = torch.randn(1, c, hw, hw, generator=gen, device=dev)
     rm, rv = torch.randn(c).to(dev), torch.rand(c).to(dev) + 0.5
     wt, bs = torch.randn(c).to(dev), torch.randn(c).to(dev)
     rows = max(1, elems // 256)
-    mat = torch.randn(rows, min(256, elems), generator=gen).to(dev)
-    table = torch.randn(max(2, elems // 64), 64, generator=gen).to(dev)
-    idx = torch.randint(0, table.shape[0], (max(1, elems // 64),), generator=gen).to(dev)
+    mat = torch.randn(rows, min(256, elems), generator=gen, device=dev)
+    table = torch.randn(max(2, elems // 64), 64, generator=gen, device=dev)
+    idx = torch.randint(0, table.shape[0], (max(1, elems // 64),), generator=gen, device=dev)
     b = 4
     n_img = img.numel()
     pooled, pool_idx = torch.ops.aten.max_pool2d_with_indices(img, [2, 2], [2, 2])
-    pool_grad = torch.randn(pooled.shape, generator=gen).to(dev)
+    pool_grad = torch.randn(pooled.shape, generator=gen, device=dev)
     small_hw = max(1, hw // 2)
     return {
         "elementwise": (lambda: torch.add(x, y), 3 * elems * b),
@@ -1112,7 +1112,7 @@ def fit_memory(
 ) -> dict[str, CurveFit]:
     """Bytes/s of each memory op class over sizes (bytes / :meth:`Bench.kernel`)."""
     say = progress or (lambda _m: None)
-    gen = torch.Generator(device="cpu").manual_seed(1)
+    gen = torch.Generator(device=dev).manual_seed(1)
     samples: dict[str, list[tuple[float, float]]] = {}
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
     for elems in grid.mem_elems:
@@ -1142,9 +1142,9 @@ def reference_time(dev: torch.device, sync: Sync, repeat: int = 5) -> float:
     microbenchmarks ran (other load, clocks) and their rates do not all describe the
     same machine."""
     n = 4096 if dev.type == "cuda" else 384
-    gen = torch.Generator().manual_seed(7)
-    a = torch.randn(n, n, generator=gen).to(dev)
-    b = torch.randn(n, n, generator=gen).to(dev)
+    gen = torch.Generator(device=dev).manual_seed(7)
+    a = torch.randn(n, n, generator=gen, device=dev)
+    b = torch.randn(n, n, generator=gen, device=dev)
     with torch.inference_mode():
         return _median_time(lambda: torch.mm(a, b), repeat, sync, target_s=2e-2)
 

@@ -48,11 +48,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limi
   --format=csv 2>&1 | head -3
 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 
-step tests 60 "$PY" -m pytest tests/gpu -v -p no:cacheprovider
-step calibrate 80 "$PY" -m roofline calibrate --gpu local --ceilings-only
-step latency 240 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md" \
+# -o addopts="": pyproject's -q would cancel -v (test names matter in a 60 s log)
+step tests 70 "$PY" -m pytest tests/gpu -o addopts="" -v -rfEs --durations=5 -p no:cacheprovider
+step calibrate 40 "$PY" -m roofline calibrate --gpu local --ceilings-only
+step latency 245 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md" \
   --json "$OUT/latency_cuda.json"
-step vram 150 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
+step vram 170 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
 step layers 50 "$PY" benchmarks/per_layer_method.py --device cuda --passes 3
 echo "results in $OUT:"
 ls -R "$OUT"

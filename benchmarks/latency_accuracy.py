@@ -321,6 +321,8 @@ def main() -> int:
     rows = []
     explanations: dict[str, list[str]] = {}
     summaries: dict[tuple[str, int], dict] = {}
+    # the fitted model is written before any case: a run cut short keeps it
+    write_results(args, info, eff, rows, explanations, summaries, t_start, t_cal, quiet=True)
     # every model at the first batch size before any at the next: a run cut short by a
     # time limit (a lent GPU) still covers every model; rows are written in model order
     order = {spec.name: i for i, spec in enumerate(specs)}

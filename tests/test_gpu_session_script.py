@@ -15,8 +15,9 @@ def test_step_limits_fit_one_device_call():
     steps = re.findall(r"^step (\w+) (\d+) ", SCRIPT.read_text(), flags=re.M)
     names = [n for n, _ in steps]
     assert names == ["tests", "calibrate", "latency", "vram", "layers"]
-    # 600 s per call, less a margin for nvidia-smi, torch's import and copying results
-    assert sum(int(s) for _, s in steps) <= 590
+    # the device call runs with timeout_s 590 (600 at most): the steps' limits plus
+    # nvidia-smi, torch's import and the listing at the end must stay under it
+    assert sum(int(s) for _, s in steps) <= 580
     # every step the default STEPS list runs is defined, and the other way round
     default = re.search(r'STEPS=\$\{STEPS:-"([^"]+)"\}', SCRIPT.read_text())
     assert default and default.group(1).split() == names

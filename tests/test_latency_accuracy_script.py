@@ -54,6 +54,22 @@ def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
     assert "| hand | 4 | 5.00 | 0.10 |" in md and "- **hand**: why" in md
 
 
+def test_the_record_is_written_before_any_case(la, tmp_path):
+    # written right after the calibration, so a run cut short in its first case still
+    # leaves the fitted model (a lent GPU's step has a time limit)
+    args = argparse.Namespace(
+        device="cpu",
+        mode="inference",
+        out=str(tmp_path / "r.md"),
+        json=str(tmp_path / "r.json"),
+        quick_calibration=True,
+    )
+    la.write_results(args, {}, eff(), [], {}, {}, time.perf_counter(), 1.0, quiet=True)
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["cases"] == [] and EfficiencyModel.from_dict(doc["efficiency"]) == eff()
+    assert (tmp_path / "r.md").exists()
+
+
 def test_repredict_drops_and_borrows_fits():
     import dataclasses
 

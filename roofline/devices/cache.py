@@ -39,11 +39,20 @@ def measured_path(name: str) -> Path:
 def save_measured(
     name: str, ceilings: MeasuredCeilings, meta: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``ceilings`` under ``name``; returns the file written."""
+    """Write ``ceilings`` under ``name``; returns the file written.
+
+    Ceilings measured again replace the old ones, but records the new ceilings do not
+    carry (the latency model, ``extra["efficiency"]``, fitted by ``roofline
+    calibrate`` on top of them) are kept: measuring ceilings (``--ceilings-only``,
+    ``--gpu cpu`` profiles) must not throw away a calibration that took minutes."""
     path = measured_path(name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"name": name, **(meta or {}), "ceilings": ceilings.as_dict()}
+        data = ceilings.as_dict()
+        kept = {k: v for k, v in _stored_extra(path).items() if k in KEPT_EXTRA}
+        if kept:
+            data["extra"] = {**kept, **dict(data.get("extra") or {})}
+        record = {"name": name, **(meta or {}), "ceilings": data}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
         tmp.replace(path)
@@ -52,6 +61,19 @@ def save_measured(
             f"cannot write measured ceilings to {path} ({exc.strerror}); set ${ENV_CACHE}"
         ) from None
     return path
+
+
+#: ``extra`` entries of a stored record that outlive a new measurement of the ceilings
+KEPT_EXTRA = ("efficiency",)
+
+
+def _stored_extra(path: Path) -> dict[str, Any]:
+    """The ``extra`` of the record at ``path``; {} if none or unreadable."""
+    try:
+        extra = json.loads(path.read_text(encoding="utf-8"))["ceilings"].get("extra")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return dict(extra) if isinstance(extra, dict) else {}
 
 
 def load_measured(name: str) -> MeasuredCeilings | None:

@@ -92,6 +92,19 @@ def _ceilings(**kw):
     return MeasuredCeilings(**base)
 
 
+def test_measuring_ceilings_again_keeps_the_latency_model():
+    # `calibrate --ceilings-only` re-measures the ceilings; the latency fit stored on
+    # top of the old ones (minutes of calibration) must survive it
+    save_measured("cpu-x-1t", _ceilings(extra={"efficiency": {"fit": 1}, "note": "old"}))
+    save_measured("cpu-x-1t", _ceilings(copy_bandwidth_bytes_per_s=2e10))
+    m = load_measured("cpu-x-1t")
+    assert m.copy_bandwidth_bytes_per_s == 2e10  # the new ceilings
+    assert m.extra == {"efficiency": {"fit": 1}, "note": "x"}  # the fit kept, the rest new
+    # a new latency fit replaces the old one
+    save_measured("cpu-x-1t", _ceilings(extra={"efficiency": {"fit": 2}}))
+    assert load_measured("cpu-x-1t").extra["efficiency"] == {"fit": 2}
+
+
 def test_save_and_load_roundtrip():
     m = _ceilings()
     path = save_measured("gpu-rtx-3090", m)

@@ -242,7 +242,15 @@ def load_spec(
                     spec = spec.with_dtype(str(file_dtype))
                 except RooflineError as exc:
                     raise SpecError(f"{p}: 'dtype': {exc}") from None
-            return spec.with_batch(batch).with_mode(mode).with_dtype(dtype)
+            spec = spec.with_batch(batch).with_mode(mode).with_dtype(dtype)
+            if spec.info.get("fused") and spec.mode == "training":
+                # folded weights are constants: a training count would lose their grads
+                raise SpecError(
+                    f"{p}: fusing (--fuse or 'fuse:') folds BatchNorm into the convolutions "
+                    "for inference; a training step needs the BatchNorm: drop the fuse or "
+                    "use --mode inference"
+                )
+            return spec
     raise SpecError(
         f"{p}: not a model spec: expected a 'model: package.module:callable' line "
         "or a YOLO-style 'backbone'/'head' architecture"

@@ -92,3 +92,17 @@ def test_yolov5_rule_leaves_blocks_without_a_fused_path():
 def test_unknown_rule():
     with pytest.raises(ValueError, match="unknown fuse rule"):
         fuse_model(nn.Sequential(), "everything")
+
+
+def test_fusing_is_refused_for_training(capsys):
+    # folded weights are constants (requires_grad False): a training count of a fused
+    # model lost nearly every gradient (yolov5s: 229,245 of 7.2 M parameters trainable)
+    from roofline.cli import main
+    from roofline.errors import SpecError
+
+    with pytest.raises(SpecError, match="needs the BatchNorm"):
+        load_spec(EXAMPLES / "yolov5s.yaml", fuse=True, mode="training")
+    for cmd in ("profile", "vram"):
+        assert main([cmd, str(EXAMPLES / "yolov5s.yaml"), "--fuse", "--mode", "training"]) == 2
+        assert "needs the BatchNorm" in capsys.readouterr().err
+    assert load_spec(EXAMPLES / "yolov5s.yaml", fuse=True).mode == "inference"

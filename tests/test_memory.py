@@ -395,6 +395,20 @@ def test_max_batch_zero_when_batch_one_does_not_fit():
     assert max_batch(at, 100, headroom=1.0).batch == 0
 
 
+def test_max_batch_solves_past_a_million_and_says_when_it_hits_its_limit():
+    # 100M fp32 inference with a 3x224 input on a 3090 fits ~3.66 M samples: the old
+    # search stopped at 2^20 and reported that as the answer
+    def at(b: int):
+        return estimate_from_params("100M", batch=b, input_shape=(3, 224))
+
+    memory = 24 * 2**30
+    mb = max_batch(at, memory)
+    assert mb.batch > 1 << 20 and not mb.capped
+    assert at(mb.batch).total <= mb.budget < at(mb.batch + 1).total
+    capped = max_batch(at, memory, limit=1000)
+    assert capped.batch == 1000 and capped.capped  # at least 1000: said, not hidden
+
+
 def test_devices_needed_fsdp_vs_ddp():
     # 7B bf16 AdamW: weights 14e9 + grads 14e9 + state 28e9 + step temporary 14e9
     # = 70e9 B (no context, no cuBLAS). On 24 GiB (25,769,803,776 B): DDP replicas

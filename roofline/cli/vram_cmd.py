@@ -424,7 +424,11 @@ def _devices(
                 "yes" if f.fits else "no",
                 "-"
                 if mb is None
-                else (str(mb.batch) if mb.batch else "none (batch 1 does not fit)"),
+                else (
+                    (f">= {mb.batch} (search limit)" if mb.capped else str(mb.batch))
+                    if mb.batch
+                    else "none (batch 1 does not fit)"
+                ),
                 f.note,
             ]
         )
@@ -441,10 +445,18 @@ def _devices(
                 "measurements": [list(m) for m in mb.measurements],
                 "budget": mb.budget,
             }
-            if mb.batch:
+            d["max_batch_capped"] = mb.capped
+            if mb.capped:
                 lines.append(
-                    f"{f.device}: batch {mb.batch} needs {binary_bytes(mb.estimate.total)}, batch "
-                    f"{mb.batch + 1} exceeds {binary_bytes(mb.budget)} (= {args.headroom:g} x memory); "
+                    f"{f.device}: batch {mb.batch} (the search limit) still fits: total "
+                    f"{binary_bytes(mb.estimate.total)} of a budget of {binary_bytes(mb.budget)} "
+                    f"(= {args.headroom:g} x memory); ~{binary_bytes(mb.per_sample)} per sample"
+                )
+            elif mb.batch:
+                lines.append(
+                    f"{f.device}: batch {mb.batch} totals {binary_bytes(mb.estimate.total)}, "
+                    f"within the budget of {binary_bytes(mb.budget)} (= {args.headroom:g} x "
+                    f"memory), batch {mb.batch + 1} does not; "
                     f"~{binary_bytes(mb.per_sample)} per sample"
                     + ("" if mb.affine else " (memory not affine in batch: solved by bisection)")
                 )

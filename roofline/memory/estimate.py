@@ -257,6 +257,8 @@ class MaxBatch:
     affine: bool  #: True if the third measurement agreed with the fit
     measurements: tuple[tuple[int, int], ...]  #: (batch, total) pairs measured
     estimate: MemoryEstimate | None  #: at ``batch`` (None if 0)
+    #: the search stopped at its limit with room to spare: at least ``batch`` fits
+    capped: bool = False
 
 
 @dataclass(frozen=True)
@@ -853,13 +855,18 @@ def fit_devices(
     return out
 
 
+#: where the largest-batch search stops (a tiny input on a large device); past it the
+#: answer is reported as "at least" (:attr:`MaxBatch.capped`)
+MAX_BATCH_LIMIT = 1 << 31
+
+
 def max_batch(
     estimate_at: Callable[[int], MemoryEstimate],
     memory_bytes: int,
     *,
     headroom: float = DEFAULT_HEADROOM,
     progress: Callable[[str], None] | None = None,
-    limit: int = 1 << 20,
+    limit: int = MAX_BATCH_LIMIT,
 ) -> MaxBatch:
     """The largest batch whose total fits ``memory_bytes x headroom``.
 
@@ -881,7 +888,8 @@ def max_batch(
 
     def result(b: int, fixed: float, slope: float, affine: bool) -> MaxBatch:
         meas = tuple(sorted((k, v.total) for k, v in cache.items()))
-        return MaxBatch(b, budget, fixed, slope, affine, meas, cache.get(b) if b else None)
+        capped = b >= limit and total(b) <= budget
+        return MaxBatch(b, budget, fixed, slope, affine, meas, cache.get(b) if b else None, capped)
 
     if total(1) > budget:
         return result(0, float(total(1)), 0.0, False)

@@ -30,6 +30,11 @@ _SUFFIX = {
 _COUNT_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGbBtT]?)\s*$")
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(1, "thread")`` -> ``"1 thread"``, ``plural(2, "thread")`` -> ``"2 threads"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def si(value: float, unit: str = "", digits: int = 2) -> str:
     """Format ``value`` with an SI prefix: ``si(4.1e9, "FLOPs") == "4.10 GFLOPs"``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -368,8 +368,14 @@ def test_freeze_and_checkpoint_say_they_do_nothing_in_inference():
 
 
 def test_everything_frozen_is_an_error():
-    with pytest.raises(MemoryEstimateError, match="frozen"):
+    with pytest.raises(MemoryEstimateError, match=r"frozen \(by --freeze\).*freeze fewer"):
         estimate_from_model(_Yolo(), torch.randn(2, 16), mode="training", freeze=5)
+    # nothing frozen, but no parameter to train: the message must not blame --freeze
+    with pytest.raises(MemoryEstimateError, match="has no parameters"):
+        estimate_from_model(torch.nn.ReLU(), torch.randn(2, 16), mode="training")
+    frozen = torch.nn.Linear(4, 4).requires_grad_(False)
+    with pytest.raises(MemoryEstimateError, match=r"none requires a gradient.*unfreeze"):
+        estimate_from_model(frozen, torch.randn(2, 4), mode="training")
 
 
 # --------------------------------------------------------------------------- solving

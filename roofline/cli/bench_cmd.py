@@ -21,9 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the naive-roofline and calibrated predictions beside them.",
     )
     p.add_argument("spec", help="model spec (.yaml): import-path or YOLO format")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run")
     p.add_argument(
-        "--batch", type=positive_int, nargs="+", metavar="B", help="batch sizes (e.g. 1 8 32)"
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)"
+    )
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        nargs="+",
+        metavar="B",
+        help="batch sizes (e.g. 1 8 32; default: the spec's)",
     )
     p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
     p.add_argument(
@@ -43,8 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="hooks",
         help="per-layer timing method (default hooks; see docs/latency.md)",
     )
-    p.add_argument("--layer-passes", type=positive_int, default=3, help="per-layer passes")
-    p.add_argument("--depth", type=depth_arg, default=1, help="layer depth of the table")
+    p.add_argument(
+        "--layer-passes", type=positive_int, default=3, help="per-layer passes (default 3)"
+    )
+    p.add_argument(
+        "--depth", type=depth_arg, default=1, help="layer depth of the table (default 1)"
+    )
     p.add_argument("--threads", type=positive_int, help="CPU: torch threads (default: torch's)")
     p.add_argument(
         "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"
@@ -78,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     overrides = {"imgsz": args.imgsz, "nc": args.nc, "fuse": True if args.fuse else None}
     spec = load_spec(args.spec, mode=args.mode, dtype=args.dtype, **overrides)
+    if args.optimizer_step and spec.mode != "training":
+        raise MeasurementError(
+            "--optimizer-step times the optimizer step of a training step: add --mode training"
+        )
     batches = args.batch or [spec.batch or 1]
     device = eff = None
     if not args.no_predict:

@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_spec_arguments(p)
     p.add_argument("--html", metavar="FILE", help="write one HTML report with every analysis")
     p.add_argument("--json", metavar="FILE", help="write every analysis as JSON")
-    p.add_argument("--top", type=positive_int, default=5, help="bottlenecks listed per analysis")
+    p.add_argument(
+        "--top", type=positive_int, default=5, help="bottlenecks listed per analysis (default 5)"
+    )
     p.add_argument(
         "--sort",
         choices=("input", "time"),

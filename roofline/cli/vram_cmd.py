@@ -142,8 +142,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--context-mib",
         type=mib_arg,
-        default=CUDA_CONTEXT_BYTES,
-        help=f"CUDA context size to assume, MiB (default {CUDA_CONTEXT_BYTES // 2**20})",
+        help=f"CUDA context size to assume, MiB (default {CUDA_CONTEXT_BYTES // 2**20}; "
+        "0 when every --gpu is a CPU)",
     )
     p.add_argument("--json", metavar="FILE", help="write the estimate as JSON (bytes)")
     p.add_argument(
@@ -168,6 +168,7 @@ _progress = Progress()
 def run(args: argparse.Namespace) -> int:
     from roofline.memory import (
         CUBLAS_WORKSPACE_BYTES,
+        CUDA_CONTEXT_BYTES,
         cublas_workspace_for,
         estimate_from_params,
         estimate_from_spec,
@@ -188,7 +189,11 @@ def run(args: argparse.Namespace) -> int:
         "optimizer": args.optimizer or "adamw",
         "amp": args.amp,
         "headroom": args.headroom,
-        "cuda_context_bytes": args.context_mib,
+        "cuda_context_bytes": (
+            args.context_mib
+            if args.context_mib is not None
+            else (0 if devices and all(d.kind == "cpu" for d in devices) else CUDA_CONTEXT_BYTES)
+        ),
         # per device by its compute capability; the larger where several are named
         # (at most 2 x 24 MiB apart), so no device's need is under-stated
         "cublas_workspace_bytes": max(
@@ -368,6 +373,9 @@ def _summary(e: Any) -> list[str]:
     if e.peak_module is not None:
         where = e.peak_module or "(root)"
         out.append(f"peak: during {e.peak_phase}, in {where}")
+    elif e.phases:  # from a count: which phase, no module to name
+        top = max(e.phases, key=lambda ph: ph.allocated)
+        out.append(f"peak: during {top.phase}")
     if e.naive_seed is not None:
         out.append(
             f"seed formula (input + output + params x 4) / 0.8 = {binary_bytes(e.naive_seed)} "

@@ -20,6 +20,7 @@ import torch
 from roofline.devices import bench
 from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import Device, MeasuredCeilings, Peak
+from roofline.units import plural
 
 Progress = Callable[[str], None]
 
@@ -122,7 +123,7 @@ def device_from_ceilings(m: MeasuredCeilings) -> Device:
     vendor = next((v for v in ("AMD", "Intel", "Apple", "ARM") if v.lower() in model.lower()), "")
     return Device(
         key="cpu",
-        name=f"{model} ({n} threads)",
+        name=f"{model} ({plural(n, 'thread')})",
         vendor=vendor or "host",
         kind="cpu",
         aliases=("cpu", "host"),

@@ -45,6 +45,7 @@ from torch.utils._pytree import tree_flatten
 
 from roofline.errors import MeasurementError, RooflineError
 from roofline.spec import ModelSpec
+from roofline.units import plural
 
 Clock = Callable[[], float]
 Sync = Callable[[], None]
@@ -300,7 +301,7 @@ def device_name(dev: torch.device) -> str:
         return torch.cuda.get_device_name(dev)
     from roofline.devices.host_cpu import cpu_model
 
-    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+    return f"{cpu_model()} ({plural(torch.get_num_threads(), 'thread')})"
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -59,7 +59,7 @@ from roofline.latency.calibrate import (
     memory_variant,
     op_size,
 )
-from roofline.units import dtype_name, seconds
+from roofline.units import dtype_name, plural, seconds
 
 #: the dtype the calibration's microbenchmarks run at (the only one it can price)
 CALIBRATED_DTYPE = "float32"
@@ -284,13 +284,13 @@ def _with_tags(
             kernels = sum(p.kernel_s for p in preds)
             tags.append(
                 f"launch-bound: the GPU waits for the host to issue kernels "
-                f"{_pct(overhead / total)} of the time ({len(preds)} ops: "
+                f"{_pct(overhead / total)} of the time ({plural(len(preds), 'op')}: "
                 f"{seconds(host)} of issue against {seconds(kernels)} of kernels)"
             )
     elif overhead / total >= LAUNCH_BOUND:
         tags.append(
             f"launch-bound: {_pct(overhead / total)} of the time is per-op dispatch "
-            f"({len(preds)} ops)"
+            f"({plural(len(preds), 'op')})"
         )
     fresh = sum(p.fresh_s for p in preds)
     if fresh / total >= FRESH_SHARE:
@@ -336,7 +336,7 @@ def _with_tags(
                     f"{cls}: memory-bound at {_pct(bw)} of bandwidth, {_pct(t / total)} of the time"
                 )
     if layer.naive_s > 0 and total / layer.naive_s >= 3:
-        tags.append(f"{total / layer.naive_s:.1f}x the naive roofline")
+        tags.append(f"predicted at {total / layer.naive_s:.1f}x the naive roofline time")
     return LayerPrediction(**{**layer.__dict__, "explanation": tuple(tags)})
 
 

@@ -87,6 +87,13 @@ def device_for(target: str) -> Device:
 SPEED_CHECK = 0.15
 
 
+def speed_words(ratio: float) -> str:
+    """``now / then`` of a reference time in words: "12% slower", "3.1x slower"."""
+    if ratio < 1:
+        return f"{1 / ratio - 1:.0%} faster" if 1 / ratio < 2 else f"{1 / ratio:.1f}x faster"
+    return f"{ratio - 1:.0%} slower" if ratio < 2 else f"{ratio:.1f}x slower"
+
+
 def speed_check(
     eff: EfficiencyModel, target: str, timer: Callable[[], float] | None = None
 ) -> str | None:
@@ -111,7 +118,7 @@ def speed_check(
     ratio = now / float(then)
     if abs(ratio - 1.0) <= SPEED_CHECK:
         return None
-    how = f"{1 / ratio - 1:.0%} faster" if ratio < 1 else f"{ratio - 1:.0%} slower"
+    how = speed_words(ratio)
     return (
         f"this machine now runs {how} than when it was calibrated ({eff.measured_at}; a "
         f"reference GEMM: {now * 1e3:.2f} ms now, {float(then) * 1e3:.2f} ms then), and the "

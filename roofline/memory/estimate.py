@@ -367,7 +367,9 @@ def _element_size(d: torch.dtype) -> int:
 def cublas_workspace_for(device: Any) -> int:
     """The cuBLAS workspace PyTorch allocates per handle on ``device``: 32 MiB on
     NVIDIA sm90+ (Hopper, Blackwell), else the pre-Hopper figure (also for devices
-    whose compute capability is not known)."""
+    whose compute capability is not known); 0 on a CPU."""
+    if getattr(device, "kind", "gpu") == "cpu":
+        return 0
     vendor = str(getattr(device, "vendor", "") or "").strip().lower()
     cap = str(getattr(device, "compute_capability", "") or "")
     try:
@@ -381,6 +383,18 @@ def cublas_workspace_bytes(major: int) -> int:
     """The cuBLAS workspace per handle for an NVIDIA GPU of compute capability
     ``major``.x (``torch.cuda.get_device_capability()[0]``)."""
     return CUBLAS_WORKSPACE_BYTES_SM90 if major >= 9 else CUBLAS_WORKSPACE_BYTES
+
+
+def _context_note(cuda_context_bytes: int) -> str:
+    if not cuda_context_bytes:
+        return (
+            "no CUDA context counted (a CPU, or --context-mib 0); the allocator rounding is "
+            "that of PyTorch's CUDA caching allocator"
+        )
+    return (
+        f"CUDA context assumed {cuda_context_bytes / 2**20:.0f} MiB (varies with GPU, "
+        "driver and CUDA version; see docs/vram.md)"
+    )
 
 
 def _cublas(training: bool, workspace: int) -> int:
@@ -477,10 +491,7 @@ def estimate_from_params(
             "activations left out: a parameter count says nothing about layer outputs; "
             "give --input SHAPE for a rule-of-thumb figure or a model spec to trace them"
         )
-    notes.append(
-        f"CUDA context assumed {cuda_context_bytes / 2**20:.0f} MiB (varies with GPU, "
-        "driver and CUDA version; see docs/vram.md)"
-    )
+    notes.append(_context_note(cuda_context_bytes))
     return MemoryEstimate(
         name=name or f"{_short_count(p)} parameters",
         source="params",
@@ -779,9 +790,7 @@ def _from_trace(
             f"autocast computes in {dtype_name(compute)} (traced with CPU autocast's op list)"
         )
     notes.append(
-        f"CUDA context assumed {cuda_context_bytes / 2**20:.0f} MiB (varies with GPU, "
-        "driver and CUDA version; see docs/vram.md); cuDNN convolution workspaces are "
-        "not modelled"
+        _context_note(cuda_context_bytes) + "; cuDNN convolution workspaces are not modelled"
     )
     return MemoryEstimate(
         name=name,

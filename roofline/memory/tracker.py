@@ -402,9 +402,17 @@ def trace(
         for b in {id(state_dict[n]): state_dict[n] for n in named_buffers}.values()
     )
     if training and not any(f.requires_grad for f in state_dict.values()):
+        if not named:
+            raise MemoryEstimateError(
+                "the model has no parameters: a training step has nothing to update; "
+                "use --mode inference"
+            )
         raise MemoryEstimateError(
-            "training with every parameter frozen: nothing gets a gradient; "
-            "freeze fewer modules or use --mode inference"
+            "training with every parameter frozen"
+            + (" (by --freeze)" if frozen_names else " (none requires a gradient)")
+            + ": nothing gets a gradient; "
+            + ("freeze fewer modules" if frozen_names else "unfreeze some")
+            + " or use --mode inference"
         )
 
     state = ModuleStack()

@@ -118,7 +118,7 @@ def test_speed_check_says_when_the_machine_moved_since_the_calibration(monkeypat
     fitted = dataclasses.replace(eff(), info={"reference_s": 1e-3}, measured_at="then")
     assert store.speed_check(fitted, "cpu", timer=lambda: 1.1e-3) is None  # within 15%
     faster = store.speed_check(fitted, "cpu", timer=lambda: 0.5e-3)
-    assert "now runs 100% faster than when it was calibrated (then;" in faster
+    assert "now runs 2.0x faster than when it was calibrated (then;" in faster
     assert "0.50 ms now, 1.00 ms then" in faster and "roofline calibrate --gpu cpu" in faster
     assert "30% slower" in store.speed_check(fitted, "cpu", timer=lambda: 1.3e-3)
     assert store.speed_check(eff(), "cpu", timer=lambda: 1.0) is None  # no reference kept
@@ -127,4 +127,4 @@ def test_speed_check_says_when_the_machine_moved_since_the_calibration(monkeypat
     monkeypatch.setattr(store, "reference_time", lambda dev, sync: 2e-3)
     said: list[str] = []
     store.ensure_efficiency("cpu", progress=said.append)
-    assert said and said[0].startswith("note: this machine now runs 100% slower")
+    assert said and said[0].startswith("note: this machine now runs 2.0x slower")

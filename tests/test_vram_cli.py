@@ -281,3 +281,16 @@ def test_cublas_workspace_follows_the_device(tmp_path, gpu, workspace):
     assert main(["vram", "--params", "1B", "--gpu", gpu, "--json", str(path)]) == 0
     data = json.loads(path.read_text())
     assert data["workspace"] == workspace  # inference: one handle, nothing else
+
+
+def test_sharded_plan_says_every_device_needs_a_sample(capsys):
+    # 7B fp32 AdamW state (~104 GiB) fits no 24 GiB card: FSDP shards it over 7, and
+    # 7 ranks cannot train a global batch of 1 (each runs a forward): say so
+    assert main(["vram", "--params", "7B", "--mode", "training", "--gpu", "3090"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("NVIDIA GeForce RTX 3090, training a global batch of 1:")
+    assert "data parallel (DDP) does not fit" in line
+    assert re.search(
+        r"FSDP/ZeRO-3\) needs (\d+) device\(s\), batch 1 each \(every device needs a sample: a global batch of at least \1\)",
+        line,
+    )

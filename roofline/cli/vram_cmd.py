@@ -487,18 +487,22 @@ def _devices(
             )
             d["parallel"] = {"ddp": ddp.as_dict(), "fsdp": fsdp.as_dict()}
             lines.append(
-                f"{dev.name}: global batch {batch} needs "
-                + _plan_text(ddp, "data parallel (DDP)")
+                f"{dev.name}, training a global batch of {batch}: "
+                + _plan_text(ddp, "data parallel (DDP)", batch)
                 + "; "
-                + _plan_text(fsdp, "fully sharded (FSDP/ZeRO-3)")
+                + _plan_text(fsdp, "fully sharded (FSDP/ZeRO-3)", batch)
             )
     return out, lines
 
 
-def _plan_text(plan: Any, label: str) -> str:
+def _plan_text(plan: Any, label: str, global_batch: int) -> str:
     if plan.devices is None:
-        return f"{label}: no fit ({plan.note})"
-    return f"{label}: {plan.devices} device(s), batch {plan.per_device_batch} each"
+        return f"{label} does not fit ({plan.note})"
+    text = f"{label} needs {plan.devices} device(s), batch {plan.per_device_batch} each"
+    if plan.devices > global_batch:
+        # every rank runs a forward and backward: it needs at least one sample
+        text += f" (every device needs a sample: a global batch of at least {plan.devices})"
+    return text
 
 
 def _fsdp_units(spec: Any, e: Any) -> tuple[int, int, int]:

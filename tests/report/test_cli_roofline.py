@@ -137,6 +137,8 @@ def test_fp32_convolutions_get_the_tf32_roof_on_an_a100(spec, tmp_path, capsys):
     assert main(["profile", str(spec), "--gpu", "a100", "--json", str(j), "--html", str(h)]) == 0
     out = capsys.readouterr().out
     assert "fp32 convolutions 156.00 TFLOP/s (tf32 tensor)" in out
+    # A100 SXM4 80GB: 2,039 GB/s; ridges 19.5e12 / 2.039e12 = 9.6, 156e12 / 2.039e12 = 76.5
+    assert "ridge point 9.6 FLOP/B (convolutions 76.5)" in out
     assert "warning: fp32 convolutions (" in out and "--no-tf32-conv" in out
     r = json.loads(j.read_text())["roofline"]
     assert r["ceilings"]["conv"]["flops_per_s"] == pytest.approx(156e12)

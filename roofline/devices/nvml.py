@@ -70,7 +70,8 @@ def read_local_gpus() -> list[LocalGpu]:
     except nv.NVMLError as exc:
         raise DeviceError(
             f"cannot talk to an NVIDIA driver (NVML: {_text(exc)}); is this a GPU machine? "
-            "Use --gpu NAME for a datasheet device or --gpu cpu for this CPU"
+            "--gpu cpu uses this CPU; profile, compare and vram also take a datasheet "
+            "device (--gpu h100, see `roofline gpus`)"
         ) from None
     try:
         try:

@@ -355,9 +355,11 @@ def naive_seed_formula(params: int, input_bytes: int = 0, output_bytes: int = 0)
 
 
 def _short_count(n: int) -> str:
-    from roofline.units import si
-
-    return si(n).replace(" ", "")
+    """A parameter count as people write it: 350K, 100M, 7B, 1.5B, 1T."""
+    for scale, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if n >= scale:
+            return f"{n / scale:.3g}{suffix}"
+    return str(n)
 
 
 def _element_size(d: torch.dtype) -> int:
@@ -493,7 +495,7 @@ def estimate_from_params(
         )
     notes.append(_context_note(cuda_context_bytes))
     return MemoryEstimate(
-        name=name or f"{_short_count(p)} parameters",
+        name=name or f"{_short_count(p)}-parameter model",
         source="params",
         params=p,
         trainable_params=trainable if training else 0,

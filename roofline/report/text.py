@@ -227,7 +227,7 @@ def device_line(analysis: Any) -> str:
         + " | bandwidth "
         f"{human_bytes(c.bandwidth_bytes_per_s)}/s | ridge point {c.ridge_point:.1f} FLOP/B"
         # the ridge a convolution-heavy model is judged against is the TF32 roof's
-        + (f" (convolutions {c.conv.flops_per_s / c.bandwidth_bytes_per_s:.1f})" if c.conv else "")
+         + (f" (convolutions {c.conv.flops_per_s / c.bandwidth_bytes_per_s:.1f})" if c.conv else "")
     )
 
 

@@ -148,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
             print()
             results.append(report.as_dict())
         else:
+            from roofline.latency.compare import measured_layers_table
+
+            table = measured_layers_table(m, args.depth)
+            if table:
+                print(table)
             print(
                 f"{m.model} batch {m.batch} on {m.device_name}: median "
                 f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "

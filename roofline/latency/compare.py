@@ -219,6 +219,42 @@ def latency_table(report: LatencyReport, max_rows: int | None = None) -> str:
     return tabulate(rows, headers=headers, disable_numparse=True, maxcolwidths=widths)
 
 
+def measured_layers_table(measurement: Measurement, depth: int | None = 1) -> str:
+    """Measured per-layer times alone (``bench --no-predict``): each timed module at
+    ``depth`` (None: the leaves), and shallower ones with no timed module inside, with
+    calls, median, IQR and share of the end-to-end median, slowest first; "" when
+    none was timed."""
+    names = [n for n in measurement.modules if n]
+
+    def level(n: str) -> int:
+        return n.count(".") + 1
+
+    def leaf(n: str) -> bool:
+        return not any(o.startswith(n + ".") for o in names)
+
+    rows = []
+    for n in names:
+        if (depth is None and leaf(n)) or (
+            depth is not None and (level(n) == depth or (level(n) < depth and leaf(n)))
+        ):
+            t = measurement.modules[n]
+            share = t.inclusive_s / measurement.median_s if measurement.median_s else 0.0
+            rows.append(
+                [
+                    n,
+                    str(t.calls),
+                    _ms(t.inclusive_s),
+                    _ms(t.inclusive_spread_s),
+                    f"{100 * share:.1f}",
+                ]
+            )
+    if not rows:
+        return ""
+    rows.sort(key=lambda r: -measurement.modules[r[0]].inclusive_s)  # slowest first
+    headers = ["layer", "calls", "measured ms", "± (IQR)", "% of end to end"]
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
 def latency_summary(report: LatencyReport) -> str:
     """A few lines: end-to-end figures, per-layer coverage, and the model's explanation."""
     m, meas = report.model, report.measurement

@@ -168,3 +168,19 @@ def test_bench_at_bf16_measures_and_predicts_naive_only(tmp_path, capsys, monkey
     (run,) = json.loads(out_json.read_text())["runs"]
     lat = run["latency"]
     assert lat["predicted_s"] is None and lat["naive_s"] > 0 and lat["measured_s"] > 0
+
+
+def test_bench_measure_only_keeps_the_per_layer_times(tmp_path, capsys):
+    # --no-predict is "measure only": the measured per-layer times are still shown
+    rc = main(
+        ["bench", str(spec(tmp_path)), "--no-predict", "--warmup", "1", "--repeat", "2"]
+        + ["--layer-passes", "1", "--depth", "1"]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["layer", "calls", "measured"]
+    layers = {line.split()[0] for line in lines[2:] if line and not line.startswith("TinyCNN")}
+    # TinyCNN's children (tests/fixtures/models.py), one row each
+    assert layers == {"conv", "bn", "pool", "fc"}
+    assert "median" in lines[-1]

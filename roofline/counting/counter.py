@@ -35,6 +35,7 @@ from roofline.counting.tracing import (
     TagMode,
     differentiable_outputs,
     find_fake_mode,
+    input_shapes_of,
     module_hooks,
     op_name,
     preserve_module_state,
@@ -341,6 +342,8 @@ def count(
             ) from exc
 
     ops = _with_fused_savings(state) if not training else state.ops
+    # the root has no hook entry (it is the stack's base): it received the inputs
+    shapes[""] = {"input": input_shapes_of(args, kwargs)}
     modules = []
     for row in table:
         s = shapes.get(row["name"], {})

@@ -66,6 +66,14 @@ NO_TRAINABLE_OUTPUT = (
 )
 
 
+def input_shapes_of(args: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> Any:
+    """Shapes of the tensors a module was called with, positional then keyword (in
+    call order), nested containers flattened; None when it got no tensor."""
+    leaves = tree_flatten((tuple(args), dict(kwargs or {})))[0]
+    shapes = tuple(tuple(t.shape) for t in leaves if isinstance(t, torch.Tensor))
+    return shapes or None
+
+
 def shape_of(x: Any) -> Any:
     """Shapes of the tensors in a (nested) output, as tuples."""
     if isinstance(x, torch.Tensor):
@@ -134,7 +142,10 @@ def _tag_nodes(node: Any, path: str) -> None:
 def module_hooks(
     model: torch.nn.Module, state: ModuleStack, shapes: dict[str, Any]
 ) -> Iterator[None]:
-    """Track the running module with *global* module hooks.
+    """Track the running module with *global* module hooks, and record in ``shapes``
+    each named module's first call: ``{"input": ..., "output": ..., "calls": n}``
+    (input: :func:`input_shapes_of` what it was called with; output: :func:`shape_of`
+    what it returned).
 
     Per-module hooks would change what the model runs: ``nn.TransformerEncoderLayer``
     and ``nn.MultiheadAttention`` refuse their inference fast path when a module has
@@ -150,16 +161,20 @@ def module_hooks(
         state.stack.append(name)
         state.reached = name
         calls[name] += 1
-        if name not in shapes:
-            shapes[name] = {"input": shape_of(args)}
 
-    def post(mod: torch.nn.Module, args: Any, output: Any) -> None:
+    def post(mod: torch.nn.Module, args: Any, *rest: Any) -> None:
+        # registered with_kwargs: called (mod, args, kwargs, output); but when forward
+        # raises, torch calls an always_call global hook as (mod, args, output)
+        kwargs, output = rest if len(rest) == 2 else ({}, rest[-1])
         name = names.get(id(mod))
         if name is None:
             return
         if len(state.stack) > 1 and state.stack[-1] == name:
             state.stack.pop()
+        # what the first call received and returned; a global *pre* hook never sees
+        # keyword arguments, so the inputs are read here, next to the output
         entry = shapes.setdefault(name, {})
+        entry.setdefault("input", input_shapes_of(args, kwargs))
         entry.setdefault("output", shape_of(output))
         entry["calls"] = calls[name]
 
@@ -170,7 +185,7 @@ def module_hooks(
 
     handles = [
         register_module_forward_pre_hook(pre),
-        register_module_forward_hook(post, always_call=True),
+        register_module_forward_hook(post, with_kwargs=True, always_call=True),
     ]
     try:
         yield

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import roofline
-from tests.fixtures.models import Nested, Rejects, Tied, TinyCNN
+from tests.fixtures.models import FocusThenGate, Gated, Nested, Rejects, Tied, TinyCNN
 
 torchvision = pytest.importorskip("torchvision")
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +121,40 @@ def test_layer_table_names_types_and_shapes():
     assert rows["fc"].output_shape == (2, 10)
     # relu and flatten are called functionally in the root's forward
     assert rows["(model)"].self_only
+
+
+def test_layer_input_shapes_are_what_each_module_received():
+    # resnet50's fc gets the flattened pool output, 1x2048 (its first op, addmm, takes
+    # the 1000-element bias first: that is not the layer's input)
+    prof = roofline.profile(torchvision.models.resnet50(), torch.randn(1, 3, 224, 224))
+    rows = {r.name: r for r in prof.layers(1)}
+    assert rows["fc"].input_shapes == ((1, 2048),)
+    assert rows["fc"].output_shape == (1, 1000)
+    assert rows["conv1"].input_shapes == ((1, 3, 224, 224),)
+    assert rows["layer4"].input_shapes == ((1, 1024, 14, 14),)
+    assert prof.as_dict(1)["layers"][-1]["input_shapes"] == [[1, 2048]]
+
+
+def test_layer_input_shapes_of_slicing_and_keyword_called_modules():
+    prof = roofline.profile(FocusThenGate(), torch.randn(2, 3, 8, 8))
+    rows = {r.name: r for r in prof.layers(1)}
+    # Focus slices its input before its first op: the row shows the unsliced 2x3x8x8
+    assert rows["focus"].input_shapes == ((2, 3, 8, 8),)
+    assert rows["focus"].output_shape == (2, 8, 4, 4)
+    # called as gate(x=pooled, gate=pooled[:, :1]): both keyword tensors, in call order
+    assert rows["gate"].input_shapes == ((2, 8), (2, 1))
+    assert rows["gate"].output_shape == (2, 8)
+    # the root's own ops (mean, slice) sit in a self row: it received the model inputs
+    assert rows["(model)"].self_only
+    assert rows["(model)"].input_shapes == ((2, 3, 8, 8),)
+    deep = {r.name: r for r in prof.layers(2)}
+    assert deep["focus.conv"].input_shapes == ((2, 12, 4, 4),)
+    assert deep["gate.fc"].input_shapes == ((2, 8),)
+    # keyword model inputs reach the root's row too
+    kw = roofline.profile(Gated(), (), {"x": torch.randn(3, 8), "gate": torch.randn(3, 1)})
+    kw_rows = {r.name: r for r in kw.layers(1)}
+    assert kw_rows["(model)"].input_shapes == ((3, 8), (3, 1))
+    assert kw_rows["fc"].input_shapes == ((3, 8),)
 
 
 def test_shared_parameters_counted_once():

@@ -220,8 +220,10 @@ class ModelProfile:
 
     @property
     def batch(self) -> int | None:
-        shape = self.inputs[0].get("shape") if self.inputs else None
-        return shape[0] if shape else None
+        """The first dimension of the first input that has one; ``inputs`` lists the
+        positional tensors, then the keyword ones, so a model fed only by keyword
+        (``input_ids=...``) has a batch too. None when no input has a dimension."""
+        return next((i["shape"][0] for i in self.inputs if i.get("shape")), None)
 
     def module(self, name: str) -> ModuleInfo | None:
         for m in self.modules:

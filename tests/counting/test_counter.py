@@ -214,6 +214,13 @@ def test_keyword_inputs():
     )
     assert prof.totals().vector_flops == 2 * 3 * 4
     assert prof.inputs[0]["name"] == "input_ids"
+    assert prof.batch == 2
+    # a 0-d input has no batch dimension: the first input that has one gives it
+    scalar_first = roofline.profile(
+        KW(), (), {"scale": torch.tensor(0.5), "input_ids": torch.randint(0, 10, (4, 3))}
+    )
+    assert scalar_first.batch == 4
+    assert scalar_first.as_dict()["batch"] == 4
 
 
 def test_llama_7b_profiles_under_2gb_resident():

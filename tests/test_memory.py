@@ -30,7 +30,7 @@ from roofline.memory import (
     trace,
 )
 from roofline.memory.estimate import _batch_of
-from tests.fixtures.models import Tied, tiny_cnn
+from tests.fixtures.models import MaskSelect, Tied, ValueDependent, tiny_cnn
 
 # --------------------------------------------------------------------------- from a count
 
@@ -146,6 +146,18 @@ def test_batch_read_from_keyword_inputs():
     assert _batch_of((scalar,), {"ids": torch.zeros(3, 7)}) == 3
     assert _batch_of((torch.zeros(5, 2),), {"ids": torch.zeros(3, 7)}) == 5
     assert _batch_of((scalar,), {"scale": scalar}) is None
+
+
+@pytest.mark.parametrize("model", [ValueDependent, MaskSelect])
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_data_dependent_model_says_what_works_instead(model, mode):
+    with pytest.raises(MemoryEstimateError, match="tracing the model failed") as info:
+        estimate_from_model(model(), torch.randn(2, 4), mode=mode)
+    msg = str(info.value)
+    assert "depends on tensor values" in msg
+    # vram has no --real: the hint names what does work
+    assert "roofline profile --real" in msg and "static" in msg
+    assert "\n" not in msg
 
 
 def test_inference_peak_of_a_chain():

@@ -188,6 +188,15 @@ def test_named_inputs_keep_the_batch(tmp_path, capsys):
     assert runs[2]["activations"] > runs[1]["activations"]
 
 
+def test_data_dependent_model_is_one_line_with_a_hint(tmp_path, capsys):
+    spec = tmp_path / "mask.yaml"
+    spec.write_text("model: tests.fixtures.models:mask_select\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["vram", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "DynamicOutputShapeException" in err and "roofline profile --real" in err
+
+
 def test_subtracted_row_is_negative_in_both_columns(capsys):
     argv = ["vram", "examples/yolov5n.yaml", "--imgsz", "64", "--mode", "training"]
     assert main([*argv, "--batch", "8"]) == 0

@@ -33,6 +33,7 @@ from roofline.counting.tracing import (
     NO_TRAINABLE_OUTPUT,
     ModuleStack,
     TagMode,
+    data_dependent_hint,
     differentiable_outputs,
     find_fake_mode,
     input_shapes_of,
@@ -334,9 +335,7 @@ def count(
         except Exception as exc:
             where = f" at layer '{state.reached}'" if state.reached else ""
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            hint = ""
-            if "data-dependent" in msg.lower() or "DataDependent" in type(exc).__name__:
-                hint = " (the model's output depends on tensor values; try --real)"
+            hint = data_dependent_hint(exc, "try --real, which counts on real tensors")
             raise CountingError(
                 f"the model rejected its inputs{where}: {type(exc).__name__}: {msg}{hint}"
             ) from exc

@@ -74,6 +74,51 @@ def input_shapes_of(args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
     return shapes or None
 
 
+#: the errors of a forward that needs tensor *values*, which fake tensors do not have:
+#: an op whose output shape depends on them (nonzero, boolean masks, unique), reading
+#: one out (``.item()``, ``.tolist()``, branching on a tensor), or a guard on a size
+#: built from one (symbolic shapes)
+DATA_DEPENDENT_ERRORS = frozenset(
+    {
+        "DataDependentOutputException",
+        "DynamicOutputShapeException",
+        "GuardOnDataDependentSymNode",
+        "PendingUnbackedSymbolNotFound",
+    }
+)
+
+
+def is_data_dependent(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from or while handling, is a
+    :data:`DATA_DEPENDENT_ERRORS` failure (by class name, subclasses included, so
+    private torch modules need not be imported), or says "data-dependent"."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if any(c.__name__ in DATA_DEPENDENT_ERRORS for c in type(e).__mro__):
+            return True
+        if "data-dependent" in str(e).lower():
+            return True
+        todo.extend((e.__cause__, e.__context__))
+    return False
+
+
+def data_dependent_hint(exc: BaseException, fix: str) -> str:
+    """``" (why; fix)"`` to append to a one-line error when ``exc`` is a data-dependent
+    failure (:func:`is_data_dependent`), else ``""``. Both tracers use it; ``fix`` says
+    what the user can do with the command that failed."""
+    if not is_data_dependent(exc):
+        return ""
+    return (
+        " (the model's output shape or control flow depends on tensor values, which "
+        f"fake tensors do not have; {fix})"
+    )
+
+
 def shape_of(x: Any) -> Any:
     """Shapes of the tensors in a (nested) output, as tuples."""
     if isinstance(x, torch.Tensor):

@@ -15,7 +15,17 @@ from hypothesis import strategies as st
 from torch import nn
 
 import roofline
-from tests.fixtures.models import FocusThenGate, Gated, Nested, Rejects, Tied, TinyCNN
+from tests.fixtures.models import (
+    FocusThenGate,
+    Gated,
+    MaskSelect,
+    Nested,
+    Rejects,
+    Rewraps,
+    Tied,
+    TinyCNN,
+    ValueDependent,
+)
 
 torchvision = pytest.importorskip("torchvision")
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,6 +208,43 @@ def test_flops_and_bytes_scale_linearly_with_batch(batch, mode):
 def test_model_that_rejects_its_input_names_the_layer():
     with pytest.raises(roofline.errors.CountingError, match="at layer 'second'"):
         roofline.profile(Rejects(), torch.randn(2, 4))
+
+
+@pytest.mark.parametrize(
+    ("model", "error"),
+    [
+        (ValueDependent, "DataDependentOutputException"),  # .item() in a branch
+        (MaskSelect, "DynamicOutputShapeException"),  # y[y > 0]: nonzero
+        (Rewraps, "ValueError"),  # the same, re-raised by the model as a plain error
+    ],
+)
+def test_data_dependent_models_are_told_to_try_real(model, error):
+    with pytest.raises(roofline.errors.CountingError, match=error) as info:
+        roofline.profile(model(), torch.randn(2, 4))
+    assert "depends on tensor values" in str(info.value)
+    assert "try --real" in str(info.value)
+    # and --real counts them
+    assert roofline.profile(model(), torch.randn(2, 4), real=True).totals().matrix_flops > 0
+
+
+def test_is_data_dependent_recognises_the_fake_tensor_and_symbolic_errors():
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+    from roofline.counting.tracing import data_dependent_hint, is_data_dependent
+
+    guard = GuardOnDataDependentSymNode(None, "Could not guard on data-dependent expression")
+    assert is_data_dependent(guard)
+    try:
+        try:
+            raise guard
+        except RuntimeError as inner:
+            raise KeyError("wrapped") from inner
+    except KeyError as outer:
+        assert is_data_dependent(outer)
+    shape_error = RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x4 and 5x2)")
+    assert not is_data_dependent(shape_error)
+    assert data_dependent_hint(shape_error, "do X") == ""
+    assert data_dependent_hint(guard, "do X").endswith("; do X)")
 
 
 def test_keyword_inputs():

@@ -219,8 +219,9 @@ def module_hooks(
         # what the first call received and returned; a global *pre* hook never sees
         # keyword arguments, so the inputs are read here, next to the output
         entry = shapes.setdefault(name, {})
-        entry.setdefault("input", input_shapes_of(args, kwargs))
-        entry.setdefault("output", shape_of(output))
+        if "output" not in entry:
+            entry["input"] = input_shapes_of(args, kwargs)
+            entry["output"] = shape_of(output)
         entry["calls"] = calls[name]
 
     from torch.nn.modules.module import (

@@ -49,7 +49,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from roofline.counting.profile import Layer, ModelProfile, OpRecord
+from roofline.counting.profile import ModelProfile, OpRecord
 from roofline.devices import PRECISIONS, Device
 from roofline.errors import AnalysisError, DeviceError
 from roofline.units import human_bytes, si
@@ -266,6 +266,8 @@ class RowAnalysis:
     matrix_ceiling: Ceiling
     vector_ceiling: Ceiling
     explanation: str
+    #: a layer: the shapes of the tensors its module received (the model's inputs for
+    #: the root); an op: those of its tensor arguments
     input_shapes: tuple[Any, ...] = ()
     output_shape: Any = None
     self_only: bool = False
@@ -611,13 +613,6 @@ def explain(row: RowAnalysis, c: Ceilings) -> str:
     return f"compute-bound: {unit} ({intensity} FLOP/B, ridge {row.ridge_point:.1f}); {split}"
 
 
-def _layer_input_shapes(layer: Layer) -> tuple[Any, ...]:
-    for o in layer.ops:
-        if o.input_shapes:
-            return tuple(o.input_shapes[:1])
-    return ()
-
-
 def precision_warning(profile: ModelProfile, precision: str) -> str | None:
     """A warning when the profile's bytes are not at the precision's size, else None."""
     want = PRECISION_DTYPES.get(precision, ())
@@ -698,7 +693,7 @@ def analyze(
                 params=layer.totals.params,
                 c=c,
                 total_time=total_time,
-                input_shapes=_layer_input_shapes(layer),
+                input_shapes=layer.input_shapes,
                 output_shape=layer.output_shape,
                 self_only=layer.self_only,
             )

@@ -368,3 +368,30 @@ def test_precision_follows_the_profile_dtype_where_the_device_has_it():
     assert a.precision == "fp32"
     assert any("bfloat16" in w and "--dtype fp32" in w for w in a.warnings)
     assert analyze(make_profile([linear_op()]), dev).precision == "fp32"
+
+
+def test_layer_rows_show_what_the_module_received_json_and_hover():
+    """A layer row's input shapes are its module's inputs, not its first op's first
+    argument (resnet50's fc: 1x2048, not the addmm bias; Focus: the unsliced image)."""
+    import torch
+    import torchvision
+
+    import roofline
+    from roofline.devices import get_device
+    from roofline.report.html import _hover_row
+    from tests.fixtures.models import FocusThenGate
+
+    dev = get_device("3090")
+    resnet = roofline.profile(torchvision.models.resnet50(), torch.randn(1, 3, 224, 224))
+    fc = {r.name: r for r in analyze(resnet, dev, "fp32", depth=1).layers}["fc"]
+    assert fc.as_dict()["input_shapes"] == [[1, 2048]]
+    assert _hover_row(fc)[2] == "1x2048 -&gt; 1x1000"
+
+    a = analyze(roofline.profile(FocusThenGate(), torch.randn(2, 3, 8, 8)), dev, "fp32", depth=1)
+    rows = {r.name: r for r in a.layers}
+    assert _hover_row(rows["focus"])[2] == "2x3x8x8 -&gt; 2x8x4x4"
+    assert rows["gate"].as_dict()["input_shapes"] == [[2, 8], [2, 1]]
+    assert _hover_row(rows["gate"])[2] == "2x8, 2x1 -&gt; 2x8"
+    # op rows keep their own arguments
+    cat = next(r for r in a.ops if r.op == "aten.cat.default")
+    assert cat.input_shapes == ((2, 3, 4, 4),) * 4

@@ -141,6 +141,19 @@ def test_model_that_rejects_input_reports_layer(tmp_path, capsys):
     assert "at layer 'second'" in err and err.count("\n") == 1
 
 
+def test_named_inputs_keep_the_batch(tmp_path, capsys):
+    p = tmp_path / "named.yaml"
+    p.write_text(
+        "model: tests.fixtures.models:Tied\n"
+        "inputs: [{name: ids, shape: [1, 7], dtype: int64, high: 50}]\n"
+    )
+    out = tmp_path / "p.json"
+    assert main(["profile", str(p), "--batch", "3", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["inputs"] == [{"name": "ids", "shape": [3, 7], "dtype": "int64"}]
+    assert data["batch"] == 3
+
+
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(Exception, match="no such file"):
         main(["--debug", "profile", str(tmp_path / "missing.yaml")])

@@ -29,7 +29,8 @@ from roofline.memory import (
     split_prefixes,
     trace,
 )
-from tests.fixtures.models import tiny_cnn
+from roofline.memory.estimate import _batch_of
+from tests.fixtures.models import MaskSelect, Tied, ValueDependent, tiny_cnn
 
 # --------------------------------------------------------------------------- from a count
 
@@ -126,6 +127,37 @@ def test_linear_hand_worked():
     # saved at the end of forward: the input (8 x 1000 x 4 = 32,000 B, kept for the
     # weight gradient) and the output; each a 512-byte multiple: 63 x 512 = 32,256
     assert e.activations == 2 * 32_256
+
+
+def test_batch_read_from_keyword_inputs():
+    # a model fed only by keyword (as a spec with named inputs is): the batch is the
+    # first dimension of the first keyword tensor, and activations follow it
+    model = Tied()
+
+    def est(b: int) -> MemoryEstimate:
+        return estimate_from_model(model, (), {"ids": torch.randint(0, 50, (b, 7))})
+
+    one, two = est(1), est(2)
+    assert (one.assumptions.batch, two.assumptions.batch) == (1, 2)
+    assert two.as_dict()["assumptions"]["batch"] == 2
+    assert two.activations > one.activations
+    # positional first, then keyword; 0-d tensors have no batch
+    scalar = torch.tensor(2.0)
+    assert _batch_of((scalar,), {"ids": torch.zeros(3, 7)}) == 3
+    assert _batch_of((torch.zeros(5, 2),), {"ids": torch.zeros(3, 7)}) == 5
+    assert _batch_of((scalar,), {"scale": scalar}) is None
+
+
+@pytest.mark.parametrize("model", [ValueDependent, MaskSelect])
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_data_dependent_model_says_what_works_instead(model, mode):
+    with pytest.raises(MemoryEstimateError, match="tracing the model failed") as info:
+        estimate_from_model(model(), torch.randn(2, 4), mode=mode)
+    msg = str(info.value)
+    assert "depends on tensor values" in msg
+    # vram has no --real: the hint names what does work
+    assert "roofline profile --real" in msg and "static" in msg
+    assert "\n" not in msg
 
 
 def test_inference_peak_of_a_chain():

@@ -162,6 +162,41 @@ def test_small_values_switch_units(capsys):
     assert rows["workspace"] == ["17.59 MiB", "52.68"]
 
 
+#: a spec whose only input is named: the model gets it as a keyword argument
+NAMED_SPEC = """\
+name: Tied
+model: tests.fixtures.models:Tied
+inputs:
+  - name: ids
+    shape: [1, 7]
+    dtype: int64
+    high: 50
+"""
+
+
+def test_named_inputs_keep_the_batch(tmp_path, capsys):
+    spec = tmp_path / "named.yaml"
+    spec.write_text(NAMED_SPEC)
+    runs = {}
+    for b in (1, 2):
+        path = tmp_path / f"b{b}.json"
+        assert main(["vram", str(spec), "--batch", str(b), "--json", str(path)]) == 0
+        header = capsys.readouterr().out.splitlines()[0]
+        assert f"inference, batch {b}," in header
+        runs[b] = json.loads(path.read_text())
+    assert [runs[b]["assumptions"]["batch"] for b in (1, 2)] == [1, 2]
+    assert runs[2]["activations"] > runs[1]["activations"]
+
+
+def test_data_dependent_model_is_one_line_with_a_hint(tmp_path, capsys):
+    spec = tmp_path / "mask.yaml"
+    spec.write_text("model: tests.fixtures.models:mask_select\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["vram", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "DynamicOutputShapeException" in err and "roofline profile --real" in err
+
+
 def test_subtracted_row_is_negative_in_both_columns(capsys):
     argv = ["vram", "examples/yolov5n.yaml", "--imgsz", "64", "--mode", "training"]
     assert main([*argv, "--batch", "8"]) == 0

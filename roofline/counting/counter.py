@@ -33,8 +33,10 @@ from roofline.counting.tracing import (
     NO_TRAINABLE_OUTPUT,
     ModuleStack,
     TagMode,
+    data_dependent_hint,
     differentiable_outputs,
     find_fake_mode,
+    input_shapes_of,
     module_hooks,
     op_name,
     preserve_module_state,
@@ -333,14 +335,14 @@ def count(
         except Exception as exc:
             where = f" at layer '{state.reached}'" if state.reached else ""
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            hint = ""
-            if "data-dependent" in msg.lower() or "DataDependent" in type(exc).__name__:
-                hint = " (the model's output depends on tensor values; try --real)"
+            hint = data_dependent_hint(exc, "try --real, which counts on real tensors")
             raise CountingError(
                 f"the model rejected its inputs{where}: {type(exc).__name__}: {msg}{hint}"
             ) from exc
 
     ops = _with_fused_savings(state) if not training else state.ops
+    # the root has no hook entry (it is the stack's base): it received the inputs
+    shapes[""] = {"input": input_shapes_of(args, kwargs)}
     modules = []
     for row in table:
         s = shapes.get(row["name"], {})

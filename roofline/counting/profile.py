@@ -88,6 +88,8 @@ class ModuleInfo:
     buffers: int
     is_leaf: bool
     output_shape: tuple[Any, ...] | None = None
+    #: shapes of the tensors the first call received (positional, then keyword);
+    #: for the root, the model's inputs
     input_shape: tuple[Any, ...] | None = None
     #: times the module's forward was called
     calls: int = 0
@@ -168,6 +170,9 @@ class Layer:
     ops: tuple[OpRecord, ...]
     output_shape: tuple[Any, ...] | None = None
     self_only: bool = False
+    #: shapes of the tensors the module received (:attr:`ModuleInfo.input_shape`);
+    #: a ``self_only`` row keeps its module's, as its own ops work on what it received
+    input_shapes: tuple[Any, ...] = ()
 
     @property
     def params(self) -> int:
@@ -176,6 +181,7 @@ class Layer:
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "type": self.type, "depth": self.depth}
         d.update(self.totals.as_dict())
+        d["input_shapes"] = _plain_shape(self.input_shapes)
         d["output_shape"] = _plain_shape(self.output_shape)
         d["self_only"] = self.self_only
         return d
@@ -214,8 +220,10 @@ class ModelProfile:
 
     @property
     def batch(self) -> int | None:
-        shape = self.inputs[0].get("shape") if self.inputs else None
-        return shape[0] if shape else None
+        """The first dimension of the first input that has one; ``inputs`` lists the
+        positional tensors, then the keyword ones, so a model fed only by keyword
+        (``input_ids=...``) has a batch too. None when no input has a dimension."""
+        return next((i["shape"][0] for i in self.inputs if i.get("shape")), None)
 
     def module(self, name: str) -> ModuleInfo | None:
         for m in self.modules:
@@ -283,6 +291,7 @@ class ModelProfile:
                     ops=tuple(ops),
                     output_shape=None if self_only else info.output_shape,
                     self_only=self_only,
+                    input_shapes=tuple(info.input_shape or ()),
                 )
             )
         order = {name: i for i, (name, _) in enumerate(rows)}

@@ -66,6 +66,59 @@ NO_TRAINABLE_OUTPUT = (
 )
 
 
+def input_shapes_of(args: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> Any:
+    """Shapes of the tensors a module was called with, positional then keyword (in
+    call order), nested containers flattened; None when it got no tensor."""
+    leaves = tree_flatten((tuple(args), dict(kwargs or {})))[0]
+    shapes = tuple(tuple(t.shape) for t in leaves if isinstance(t, torch.Tensor))
+    return shapes or None
+
+
+#: the errors of a forward that needs tensor *values*, which fake tensors do not have:
+#: an op whose output shape depends on them (nonzero, boolean masks, unique), reading
+#: one out (``.item()``, ``.tolist()``, branching on a tensor), or a guard on a size
+#: built from one (symbolic shapes)
+DATA_DEPENDENT_ERRORS = frozenset(
+    {
+        "DataDependentOutputException",
+        "DynamicOutputShapeException",
+        "GuardOnDataDependentSymNode",
+        "PendingUnbackedSymbolNotFound",
+    }
+)
+
+
+def is_data_dependent(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from or while handling, is a
+    :data:`DATA_DEPENDENT_ERRORS` failure (by class name, subclasses included, so
+    private torch modules need not be imported), or says "data-dependent"."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if any(c.__name__ in DATA_DEPENDENT_ERRORS for c in type(e).__mro__):
+            return True
+        if "data-dependent" in str(e).lower():
+            return True
+        todo.extend((e.__cause__, e.__context__))
+    return False
+
+
+def data_dependent_hint(exc: BaseException, fix: str) -> str:
+    """``" (why; fix)"`` to append to a one-line error when ``exc`` is a data-dependent
+    failure (:func:`is_data_dependent`), else ``""``. Both tracers use it; ``fix`` says
+    what the user can do with the command that failed."""
+    if not is_data_dependent(exc):
+        return ""
+    return (
+        " (the model's output shape or control flow depends on tensor values, which "
+        f"fake tensors do not have; {fix})"
+    )
+
+
 def shape_of(x: Any) -> Any:
     """Shapes of the tensors in a (nested) output, as tuples."""
     if isinstance(x, torch.Tensor):
@@ -134,7 +187,10 @@ def _tag_nodes(node: Any, path: str) -> None:
 def module_hooks(
     model: torch.nn.Module, state: ModuleStack, shapes: dict[str, Any]
 ) -> Iterator[None]:
-    """Track the running module with *global* module hooks.
+    """Track the running module with *global* module hooks, and record in ``shapes``
+    each named module's first call: ``{"input": ..., "output": ..., "calls": n}``
+    (input: :func:`input_shapes_of` what it was called with; output: :func:`shape_of`
+    what it returned).
 
     Per-module hooks would change what the model runs: ``nn.TransformerEncoderLayer``
     and ``nn.MultiheadAttention`` refuse their inference fast path when a module has
@@ -150,17 +206,22 @@ def module_hooks(
         state.stack.append(name)
         state.reached = name
         calls[name] += 1
-        if name not in shapes:
-            shapes[name] = {"input": shape_of(args)}
 
-    def post(mod: torch.nn.Module, args: Any, output: Any) -> None:
+    def post(mod: torch.nn.Module, args: Any, *rest: Any) -> None:
+        # registered with_kwargs: called (mod, args, kwargs, output); but when forward
+        # raises, torch calls an always_call global hook as (mod, args, output)
+        kwargs, output = rest if len(rest) == 2 else ({}, rest[-1])
         name = names.get(id(mod))
         if name is None:
             return
         if len(state.stack) > 1 and state.stack[-1] == name:
             state.stack.pop()
+        # what the first call received and returned; a global *pre* hook never sees
+        # keyword arguments, so the inputs are read here, next to the output
         entry = shapes.setdefault(name, {})
-        entry.setdefault("output", shape_of(output))
+        if "output" not in entry:
+            entry["input"] = input_shapes_of(args, kwargs)
+            entry["output"] = shape_of(output)
         entry["calls"] = calls[name]
 
     from torch.nn.modules.module import (
@@ -170,7 +231,7 @@ def module_hooks(
 
     handles = [
         register_module_forward_pre_hook(pre),
-        register_module_forward_hook(post, always_call=True),
+        register_module_forward_hook(post, with_kwargs=True, always_call=True),
     ]
     try:
         yield

@@ -619,7 +619,7 @@ def estimate_from_model(
         compute=compute,
         optimizer=optimizer,
         amp=amp,
-        batch=_batch_of(inputs),
+        batch=_batch_of(inputs, kwargs),
         headroom=headroom,
         frozen=frozen,
         checkpoint=ckpt,
@@ -665,8 +665,11 @@ def estimate_from_spec(
     )
 
 
-def _batch_of(inputs: Sequence[Any]) -> int | None:
-    for t in inputs:
+def _batch_of(inputs: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> int | None:
+    """The first dimension of the first input tensor that has one, positional then
+    keyword (a spec whose inputs are all named, as Llama's ``input_ids``, passes them
+    as keywords); None without one. As :attr:`ModelProfile.batch`."""
+    for t in (*inputs, *(kwargs or {}).values()):
         if isinstance(t, torch.Tensor) and t.dim() > 0:
             return int(t.shape[0])
     return None

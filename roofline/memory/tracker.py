@@ -42,6 +42,7 @@ from roofline.counting.tracing import (
     NO_TRAINABLE_OUTPUT,
     ModuleStack,
     TagMode,
+    data_dependent_hint,
     differentiable_outputs,
     find_fake_mode,
     module_hooks,
@@ -51,6 +52,14 @@ from roofline.counting.tracing import (
     train_mode,
 )
 from roofline.errors import MemoryEstimateError
+
+#: what to do when a forward needs tensor values (the estimate has no real-tensor mode)
+VRAM_DATA_DEPENDENT_FIX = (
+    "vram traces on fake tensors only, so it cannot size this model: `roofline profile "
+    "--real` still counts its FLOPs and bytes, and making the data-dependent part "
+    "static (a fixed-size output instead of x[mask] or nonzero, no Python branch on "
+    ".item()) lets vram trace it"
+)
 
 #: CUDA caching allocator constants (c10/cuda/CUDACachingAllocator.cpp)
 MIN_BLOCK = 512  # kMinBlockSize: every allocation is rounded up to 512 bytes
@@ -494,8 +503,9 @@ def trace(
     except Exception as exc:
         where = f" at layer '{state.reached}'" if state.reached else ""
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = data_dependent_hint(exc, VRAM_DATA_DEPENDENT_FIX)
         raise MemoryEstimateError(
-            f"tracing the model failed{where}: {type(exc).__name__}: {msg}"
+            f"tracing the model failed{where}: {type(exc).__name__}: {msg}{hint}"
         ) from exc
     finally:
         live.close()

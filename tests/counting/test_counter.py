@@ -15,7 +15,17 @@ from hypothesis import strategies as st
 from torch import nn
 
 import roofline
-from tests.fixtures.models import Nested, Rejects, Tied, TinyCNN
+from tests.fixtures.models import (
+    FocusThenGate,
+    Gated,
+    MaskSelect,
+    Nested,
+    Rejects,
+    Rewraps,
+    Tied,
+    TinyCNN,
+    ValueDependent,
+)
 
 torchvision = pytest.importorskip("torchvision")
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,6 +133,40 @@ def test_layer_table_names_types_and_shapes():
     assert rows["(model)"].self_only
 
 
+def test_layer_input_shapes_are_what_each_module_received():
+    # resnet50's fc gets the flattened pool output, 1x2048 (its first op, addmm, takes
+    # the 1000-element bias first: that is not the layer's input)
+    prof = roofline.profile(torchvision.models.resnet50(), torch.randn(1, 3, 224, 224))
+    rows = {r.name: r for r in prof.layers(1)}
+    assert rows["fc"].input_shapes == ((1, 2048),)
+    assert rows["fc"].output_shape == (1, 1000)
+    assert rows["conv1"].input_shapes == ((1, 3, 224, 224),)
+    assert rows["layer4"].input_shapes == ((1, 1024, 14, 14),)
+    assert prof.as_dict(1)["layers"][-1]["input_shapes"] == [[1, 2048]]
+
+
+def test_layer_input_shapes_of_slicing_and_keyword_called_modules():
+    prof = roofline.profile(FocusThenGate(), torch.randn(2, 3, 8, 8))
+    rows = {r.name: r for r in prof.layers(1)}
+    # Focus slices its input before its first op: the row shows the unsliced 2x3x8x8
+    assert rows["focus"].input_shapes == ((2, 3, 8, 8),)
+    assert rows["focus"].output_shape == (2, 8, 4, 4)
+    # called as gate(x=pooled, gate=pooled[:, :1]): both keyword tensors, in call order
+    assert rows["gate"].input_shapes == ((2, 8), (2, 1))
+    assert rows["gate"].output_shape == (2, 8)
+    # the root's own ops (mean, slice) sit in a self row: it received the model inputs
+    assert rows["(model)"].self_only
+    assert rows["(model)"].input_shapes == ((2, 3, 8, 8),)
+    deep = {r.name: r for r in prof.layers(2)}
+    assert deep["focus.conv"].input_shapes == ((2, 12, 4, 4),)
+    assert deep["gate.fc"].input_shapes == ((2, 8),)
+    # keyword model inputs reach the root's row too
+    kw = roofline.profile(Gated(), (), {"x": torch.randn(3, 8), "gate": torch.randn(3, 1)})
+    kw_rows = {r.name: r for r in kw.layers(1)}
+    assert kw_rows["(model)"].input_shapes == ((3, 8), (3, 1))
+    assert kw_rows["fc"].input_shapes == ((3, 8),)
+
+
 def test_shared_parameters_counted_once():
     prof = roofline.profile(Tied(), torch.randint(0, 50, (2, 3)))
     assert prof.params == 50 * 8  # one table, not two
@@ -166,6 +210,43 @@ def test_model_that_rejects_its_input_names_the_layer():
         roofline.profile(Rejects(), torch.randn(2, 4))
 
 
+@pytest.mark.parametrize(
+    ("model", "error"),
+    [
+        (ValueDependent, "DataDependentOutputException"),  # .item() in a branch
+        (MaskSelect, "DynamicOutputShapeException"),  # y[y > 0]: nonzero
+        (Rewraps, "ValueError"),  # the same, re-raised by the model as a plain error
+    ],
+)
+def test_data_dependent_models_are_told_to_try_real(model, error):
+    with pytest.raises(roofline.errors.CountingError, match=error) as info:
+        roofline.profile(model(), torch.randn(2, 4))
+    assert "depends on tensor values" in str(info.value)
+    assert "try --real" in str(info.value)
+    # and --real counts them
+    assert roofline.profile(model(), torch.randn(2, 4), real=True).totals().matrix_flops > 0
+
+
+def test_is_data_dependent_recognises_the_fake_tensor_and_symbolic_errors():
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+    from roofline.counting.tracing import data_dependent_hint, is_data_dependent
+
+    guard = GuardOnDataDependentSymNode(None, "Could not guard on data-dependent expression")
+    assert is_data_dependent(guard)
+    try:
+        try:
+            raise guard
+        except RuntimeError as inner:
+            raise KeyError("wrapped") from inner
+    except KeyError as outer:
+        assert is_data_dependent(outer)
+    shape_error = RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x4 and 5x2)")
+    assert not is_data_dependent(shape_error)
+    assert data_dependent_hint(shape_error, "do X") == ""
+    assert data_dependent_hint(guard, "do X").endswith("; do X)")
+
+
 def test_keyword_inputs():
     class KW(nn.Module):
         def __init__(self) -> None:
@@ -180,6 +261,13 @@ def test_keyword_inputs():
     )
     assert prof.totals().vector_flops == 2 * 3 * 4
     assert prof.inputs[0]["name"] == "input_ids"
+    assert prof.batch == 2
+    # a 0-d input has no batch dimension: the first input that has one gives it
+    scalar_first = roofline.profile(
+        KW(), (), {"scale": torch.tensor(0.5), "input_ids": torch.randint(0, 10, (4, 3))}
+    )
+    assert scalar_first.batch == 4
+    assert scalar_first.as_dict()["batch"] == 4
 
 
 def test_llama_7b_profiles_under_2gb_resident():

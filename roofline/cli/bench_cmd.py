@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from roofline.cli._progress import Progress
@@ -64,12 +63,15 @@ _progress = Progress("bench: ")
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from roofline.cli._outputs import check, emit
     from roofline.latency.compare import compare_latency, latency_summary, latency_table
     from roofline.latency.measure import OutOfMemory, allocator_note, check_device, measure
     from roofline.spec import load_spec
 
     if args.warmup < 0:
         raise MeasurementError(f"--warmup must be 0 or more, got {args.warmup}")
+    # before any calibration or measurement: a refused path must not cost the runs
+    check(args, {"--json": args.json})
     check_device(args.device)  # fails early, with one line, when CUDA is absent
     note = allocator_note(args.device)
     if note:
@@ -151,10 +153,10 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
     if args.json and results:
-        from roofline.report.output import write_json
+        from roofline.report.output import to_json
 
-        path = write_json(args.json, {"spec": str(args.spec), "runs": results}, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        data = {"spec": str(args.spec), "runs": results}
+        emit(args.json, to_json(data), force=args.force)
     if failure is not None:
         raise failure
     return 0

@@ -172,10 +172,13 @@ def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from roofline.cli import _outputs
     from roofline.cli._device_args import device_from_args
     from roofline.counting import profile_spec
     from roofline.report import text
 
+    # every output path is checked before any work, so a refused one costs nothing
+    _outputs.check(args, {"--json": args.json, "--csv": args.csv, "--html": args.html})
     device = device_from_args(args)
     if args.html and device is None:
         raise RooflineError("--html needs a device: add --gpu NAME (see `roofline gpus`)")
@@ -227,8 +230,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: Any) -> None:
     """The --json, --csv and --html files that were asked for."""
+    from roofline.cli._outputs import emit
     from roofline.report import text
-    from roofline.report.output import write_csv, write_json, write_text
+    from roofline.report.output import to_csv, to_json
 
     if args.json:
         data = prof.as_dict(args.depth)
@@ -236,8 +240,7 @@ def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: An
             data["roofline"] = analysis.as_dict()
         if latency is not None:
             _merge_latency(data, latency.as_dict())
-        path = write_json(args.json, data, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.json, to_json(data), force=args.force)
     if args.csv:
         if analysis is not None:
             rows = text.analysis_csv_rows(analysis)
@@ -245,14 +248,12 @@ def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: An
         else:
             rows = [layer.as_dict() for layer in prof.layers(args.depth)]
             columns = text.LAYER_COLUMNS
-        path = write_csv(args.csv, rows, columns, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.csv, to_csv(rows, columns), force=args.force)
     if args.html and analysis is not None:
         from roofline.report.html import roofline_report
 
         page = roofline_report([analysis], top=args.top, latency=latency)
-        path = write_text(args.html, page, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.html, page, force=args.force)
 
 
 def _fuse_effect(args: argparse.Namespace, fused: Any, device: Any) -> str:

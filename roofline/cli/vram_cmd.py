@@ -166,13 +166,14 @@ _progress = Progress()
 
 
 def run(args: argparse.Namespace) -> int:
+    from roofline.cli._outputs import check, emit
     from roofline.memory import (
         CUBLAS_WORKSPACE_BYTES,
         cublas_workspace_for,
         estimate_from_params,
         estimate_from_spec,
     )
-    from roofline.report.output import write_json
+    from roofline.report.output import to_json
 
     if bool(args.spec) == (args.params is not None):
         raise MemoryEstimateError(
@@ -180,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
             if args.spec
             else "give a model spec (roofline vram model.yaml) or --params N"
         )
+    # the output path is checked before any tracing, so a refused one costs nothing
+    check(args, {"--json": args.json})
     if args.max_batch and not args.gpus:
         raise MemoryEstimateError("--max-batch needs at least one --gpu NAME to fit")
     # resolve the devices first: an unknown name fails before any tracing or output
@@ -255,8 +258,7 @@ def run(args: argparse.Namespace) -> int:
     # the file is written before anything is printed, so a reader that stops early
     # (`| head`) cannot cost the user the file
     if args.json:
-        path = write_json(args.json, data, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.json, to_json(data), force=args.force)
     print(_header(estimate))
     print(_breakdown(estimate))
     print()

@@ -168,3 +168,28 @@ def test_bench_at_bf16_measures_and_predicts_naive_only(tmp_path, capsys, monkey
     (run,) = json.loads(out_json.read_text())["runs"]
     lat = run["latency"]
     assert lat["predicted_s"] is None and lat["naive_s"] > 0 and lat["measured_s"] > 0
+
+
+def test_bench_refuses_a_users_json_before_measuring(tmp_path, capsys, monkeypatch):
+    """The path is checked first: a refused --json costs no calibration and no runs."""
+    import importlib
+
+    from roofline.latency import store
+
+    measure = importlib.import_module("roofline.latency.measure")
+
+    def no_work(*a, **k):
+        raise AssertionError("bench worked before checking its --json path")
+
+    monkeypatch.setattr(measure, "measure", no_work)
+    monkeypatch.setattr(measure, "check_device", no_work)
+    monkeypatch.setattr(store, "ensure_efficiency", no_work)
+    mine = tmp_path / "user.json"
+    mine.write_text('{"my": "data"}')
+    rc = main(
+        ["bench", str(spec(tmp_path)), "--device", "cpu", "--batch", "1", "--json", str(mine)]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "user.json exists and was not written by roofline" in err
+    assert mine.read_text() == '{"my": "data"}'

@@ -1,5 +1,5 @@
-"""Output paths: the one check of "may I write this path" (someone's file, a folder,
-somewhere no file can be made), and of several outputs of one command together."""
+"""Output paths of every command: checked before any work (a refused one costs nothing),
+and never two outputs on one file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from roofline.cli import main
 from roofline.errors import ReportError
 from roofline.report.output import check_outputs, check_writable, write_json
 
@@ -19,6 +20,35 @@ def mine(tmp_path):
     p = tmp_path / "user.json"
     p.write_text(MINE)
     return p
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make any profiling, tracing or spec loading fail loudly: a command that gets that
+    far has not checked its outputs first."""
+    import roofline.counting
+    import roofline.memory
+    import roofline.spec
+
+    def boom(*a, **k):
+        raise AssertionError("work was done before the output paths were checked")
+
+    for module, name in (
+        (roofline.counting, "profile_spec"),
+        (roofline.spec, "load_spec"),
+        (roofline.memory, "estimate_from_params"),
+        (roofline.memory, "estimate_from_spec"),
+    ):
+        monkeypatch.setattr(module, name, boom)
+
+
+def one_line_error(capsys, *needles):
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("roofline: error: ") and err.count("\n") == 1, err
+    for n in needles:
+        assert n in err, err
+    return err
 
 
 # ------------------------------------------------------------------ the library check
@@ -54,3 +84,79 @@ def test_check_outputs(tmp_path):
     for other in ("link.json", "hard.json"):
         with pytest.raises(ReportError, match="both name"):
             check_outputs({"--json": str(a), "--html": str(tmp_path / other)})
+
+
+# -------------------------------------------------------- B4: refused before any work
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "{spec}", "--json", "{mine}"],
+        ["profile", "{spec}", "--csv", "{mine}"],
+        ["profile", "{spec}", "--gpu", "3090", "--html", "{mine}"],
+        ["profile", "{spec}", "--json", "{tmp}/ok.json", "--csv", "{mine}"],
+        ["compare", "{spec}", "{spec}", "--gpu", "3090", "--json", "{mine}"],
+        ["compare", "{spec}", "{spec}", "--gpu", "3090", "--html", "{mine}"],
+        ["vram", "{spec}", "--json", "{mine}"],
+        ["vram", "--params", "7B", "--json", "{mine}"],
+        ["gpus", "--json", "{mine}"],
+        ["gpus", "show", "3090", "--json", "{mine}"],
+    ],
+)
+def test_a_users_file_is_refused_before_any_work(spec, tmp_path, mine, no_work, capsys, argv):
+    argv = [
+        a.replace("{spec}", str(spec)).replace("{mine}", str(mine)).replace("{tmp}", str(tmp_path))
+        for a in argv
+    ]
+    assert main(argv) == 2
+    one_line_error(capsys, "exists and was not written by roofline")
+    assert mine.read_text() == MINE
+    assert not (tmp_path / "ok.json").exists()  # the other output is not written either
+
+
+def test_compare_counts_its_analyses_before_profiling(spec, no_work, capsys):
+    assert main(["compare", str(spec), "--gpu", "3090"]) == 2
+    one_line_error(capsys, "compare needs at least two analyses")
+
+
+def test_the_write_checks_again(spec, tmp_path, monkeypatch, capsys):
+    """A user's file that appears while the command works is still not replaced."""
+    import roofline.counting
+
+    target = tmp_path / "late.json"
+    profile_spec = roofline.counting.profile_spec
+
+    def profile_then_user_writes(*a, **k):
+        target.write_text(MINE)
+        return profile_spec(*a, **k)
+
+    monkeypatch.setattr(roofline.counting, "profile_spec", profile_then_user_writes)
+    assert main(["profile", str(spec), "--json", str(target)]) == 2
+    one_line_error(capsys, "late.json exists and was not written by roofline")
+    assert target.read_text() == MINE
+
+
+# ------------------------------------------------------- B5: two outputs on one file
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["profile", "{spec}", "--json", "{t}/same.out", "--csv", "{t}/same.out"], "both name"),
+        (
+            ["profile", "{spec}", "--gpu", "3090", "--json", "{t}/x", "--html", "{t}/./x"],
+            "both name",
+        ),
+        (
+            ["compare", "{spec}", "{spec}", "--gpu", "3090", "--json", "{t}/r", "--html", "{t}/r"],
+            "",
+        ),
+    ],
+)
+def test_two_outputs_on_one_file_are_refused(spec, tmp_path, no_work, capsys, argv, message):
+    argv = [a.replace("{spec}", str(spec)).replace("{t}", str(tmp_path)) for a in argv]
+    before = sorted(os.listdir(tmp_path))
+    assert main(argv) == 2
+    one_line_error(capsys, message or "both name", "give ")
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written

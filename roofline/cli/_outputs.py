@@ -4,7 +4,7 @@ Every command that writes files calls :func:`check` first, with each output opti
 and the path given, so that a refused path (someone's file, a folder, two outputs on one
 file) fails in one line before minutes of profiling or measuring, and :func:`emit` at
 the end, whose writer checks the path once more (the file may have changed meanwhile).
-``-`` sends an output to stdout instead, where a command allows it (``to_stdout``).
+``-`` sends an output to stdout instead; the command then prints nothing else there.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def check(
     args: argparse.Namespace,
     outputs: Mapping[str, str | None],
     *,
-    to_stdout: Collection[str] = (),
+    to_stdout: Collection[str] = ("--json",),
 ) -> str | None:
     """Check ``outputs`` (option -> path or ``None``) against ``args.force``; returns the
     option that writes to stdout (``-``), or ``None``. See

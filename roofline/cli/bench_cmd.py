@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"
     )
-    p.add_argument("--json", metavar="FILE", help="write every run as JSON")
+    p.add_argument("--json", metavar="FILE", help="write every run as JSON ('-': to stdout, alone)")
     p.add_argument("--force", action="store_true", help="overwrite files not written by roofline")
     yolo = p.add_argument_group("YOLO-format specs")
     yolo.add_argument("--imgsz", type=positive_int, help="input image size (default 640)")
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise MeasurementError(f"--warmup must be 0 or more, got {args.warmup}")
     # before any calibration or measurement: a refused path must not cost the runs
-    check(args, {"--json": args.json})
+    quiet = check(args, {"--json": args.json}) is not None  # stdout holds the JSON alone
     check_device(args.device)  # fails early, with one line, when CUDA is absent
     note = allocator_note(args.device)
     if note:
@@ -131,16 +131,18 @@ def run(args: argparse.Namespace) -> int:
                 )
             pred = predict(prof, device, efficiency=eff, depth=args.depth)
             report = compare_latency(pred, m, args.depth)
-            print(latency_table(report))
-            print(latency_summary(report))
-            print()
+            if not quiet:
+                print(latency_table(report))
+                print(latency_summary(report))
+                print()
             results.append(report.as_dict())
         else:
-            print(
-                f"{m.model} batch {m.batch} on {m.device_name}: median "
-                f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
-                f"({len(m.timing.samples)} runs)"
-            )
+            if not quiet:
+                print(
+                    f"{m.model} batch {m.batch} on {m.device_name}: median "
+                    f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
+                    f"({len(m.timing.samples)} runs)"
+                )
             results.append(
                 {
                     "measurement": m.as_dict(),

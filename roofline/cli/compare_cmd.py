@@ -40,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_spec_arguments(p)
     p.add_argument("--html", metavar="FILE", help="write one HTML report with every analysis")
-    p.add_argument("--json", metavar="FILE", help="write every analysis as JSON")
+    p.add_argument(
+        "--json", metavar="FILE", help="write every analysis as JSON ('-': to stdout, alone)"
+    )
     p.add_argument("--top", type=positive_int, default=5, help="bottlenecks listed per analysis")
     p.add_argument(
         "--sort",
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from roofline.report.text import analysis_summary, compare_table
 
     # the argument count and every output path are checked before anything is profiled
-    check(args, {"--json": args.json, "--html": args.html})
+    to_stdout = check(args, {"--json": args.json, "--html": args.html})
     devices = devices_from_args(args, allow_all=True)
     if len(args.models) * len(devices) < 2:
         raise RooflineError(TOO_FEW)
@@ -108,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         from roofline.report.html import roofline_report
 
         emit(args.html, roofline_report(analyses, top=args.top), force=args.force)
+    if to_stdout:  # stdout holds the JSON alone, for a pipe (`| jq`)
+        return 0
     print(compare_table(analyses))
     print()
     print(

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     specs = getattr(args, "specs", None)
     json_path = getattr(args, "json", None)
     force = getattr(args, "force", False)
-    check(args, {"--json": json_path}, to_stdout=("--json",))  # before reading the database
+    check(args, {"--json": json_path})  # before reading the database (as every command)
     if getattr(args, "gpus_action", None) == "show":
         device = get_device(args.name, specs)
         if json_path:

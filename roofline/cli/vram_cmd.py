@@ -145,7 +145,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=CUDA_CONTEXT_BYTES,
         help=f"CUDA context size to assume, MiB (default {CUDA_CONTEXT_BYTES // 2**20})",
     )
-    p.add_argument("--json", metavar="FILE", help="write the estimate as JSON (bytes)")
+    p.add_argument(
+        "--json", metavar="FILE", help="write the estimate as JSON (bytes; '-': to stdout, alone)"
+    )
     p.add_argument(
         "--force", action="store_true", help="overwrite output files not written by roofline"
     )
@@ -182,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             else "give a model spec (roofline vram model.yaml) or --params N"
         )
     # the output path is checked before any tracing, so a refused one costs nothing
-    check(args, {"--json": args.json})
+    to_stdout = check(args, {"--json": args.json})
     if args.max_batch and not args.gpus:
         raise MemoryEstimateError("--max-batch needs at least one --gpu NAME to fit")
     # resolve the devices first: an unknown name fails before any tracing or output
@@ -259,6 +261,8 @@ def run(args: argparse.Namespace) -> int:
     # (`| head`) cannot cost the user the file
     if args.json:
         emit(args.json, to_json(data), force=args.force)
+    if to_stdout:  # stdout holds the JSON alone, for a pipe (`| jq`)
+        return 0
     print(_header(estimate))
     print(_breakdown(estimate))
     print()

@@ -193,3 +193,15 @@ def test_bench_refuses_a_users_json_before_measuring(tmp_path, capsys, monkeypat
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and "user.json exists and was not written by roofline" in err
     assert mine.read_text() == '{"my": "data"}'
+
+
+def test_bench_json_to_stdout_alone(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["bench", str(spec(tmp_path)), "--no-predict", "--warmup", "0", "--repeat", "1"]
+    rc = main([*argv, "--per-layer", "none", "--batch", "1", "2", "--json", "-"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(out)  # the whole of stdout: no per-batch lines around it
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [1, 2]
+    assert "bench: TinyCNN" in err  # progress stays on stderr
+    assert not (tmp_path / "-").exists()

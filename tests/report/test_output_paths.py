@@ -1,8 +1,11 @@
 """Output paths of every command: checked before any work (a refused one costs nothing),
-and never two outputs on one file."""
+never two outputs on one file, and ``-`` for stdout (which then holds that output alone)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 
 import pytest
@@ -152,6 +155,7 @@ def test_the_write_checks_again(spec, tmp_path, monkeypatch, capsys):
             ["compare", "{spec}", "{spec}", "--gpu", "3090", "--json", "{t}/r", "--html", "{t}/r"],
             "",
         ),
+        (["profile", "{spec}", "--json", "-", "--csv", "-"], "both write to standard output"),
     ],
 )
 def test_two_outputs_on_one_file_are_refused(spec, tmp_path, no_work, capsys, argv, message):
@@ -160,3 +164,66 @@ def test_two_outputs_on_one_file_are_refused(spec, tmp_path, no_work, capsys, ar
     assert main(argv) == 2
     one_line_error(capsys, message or "both name", "give ")
     assert sorted(os.listdir(tmp_path)) == before  # nothing written
+
+
+# ----------------------------------------------------------------- B6: `-` is stdout
+
+
+def test_profile_json_to_stdout_alone(spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    csv_file = tmp_path / "rows.csv"
+    assert main(["profile", str(spec), "--gpu", "3090", "--json", "-", "--csv", str(csv_file)]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)  # the whole of stdout is the JSON: no table around it
+    assert data["generator"].startswith("roofline") and data["roofline"]["layers"]
+    assert not (tmp_path / "-").exists() and "wrote -" not in err
+    assert f"wrote {csv_file}" in err and csv_file.read_text().startswith("name,")
+
+
+def test_profile_csv_to_stdout_alone(spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["profile", str(spec), "--csv", "-"]) == 0
+    out, _ = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows and rows[0]["name"] == "conv" and not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["profile", "{spec}", "--gpu", "3090", "--html", "-"], "--html cannot write to standard"),
+        (["compare", "{spec}", "{spec}", "--gpu", "3090", "--html", "-"], "--html cannot"),
+        (["profile", "{spec}", "--json", "-", "--compare-counters"], "--compare-counters shows"),
+    ],
+)
+def test_stdout_refused_where_it_cannot_work(spec, no_work, capsys, argv, message):
+    assert main([a.replace("{spec}", str(spec)) for a in argv]) == 2
+    one_line_error(capsys, message)
+
+
+def test_compare_json_to_stdout_alone(spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(spec), "--gpu", "3090", "--gpu", "t4", "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)["analyses"]) == 2
+    assert "profiling" in err and not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("source", [["{spec}"], ["--params", "100M"]])
+def test_vram_json_to_stdout_alone(spec, tmp_path, monkeypatch, capsys, source):
+    monkeypatch.chdir(tmp_path)
+    argv = ["vram", *[a.replace("{spec}", str(spec)) for a in source], "--json", "-"]
+    assert main([*argv, "--gpu", "3090"]) == 0
+    out, _ = capsys.readouterr()
+    data = json.loads(out)
+    assert data["total"] > 0 and data["devices"][0]["device"]
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("argv", [["gpus"], ["gpus", "show", "3090"]])
+def test_gpus_json_to_stdout_is_the_file_content(tmp_path, capsys, argv):
+    target = tmp_path / "d.json"
+    assert main([*argv, "--json", str(target)]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--json", "-"]) == 0
+    assert capsys.readouterr().out == target.read_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from roofline.cli._progress import Progress
@@ -59,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"
     )
-    p.add_argument("--json", metavar="FILE", help="write every run as JSON")
+    p.add_argument("--json", metavar="FILE", help="write every run as JSON ('-': to stdout, alone)")
     p.add_argument("--force", action="store_true", help="overwrite files not written by roofline")
     yolo = p.add_argument_group("YOLO-format specs")
     yolo.add_argument("--imgsz", type=positive_int, help="input image size (default 640)")
@@ -74,12 +73,15 @@ _progress = Progress("bench: ")
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from roofline.cli._outputs import check, emit
     from roofline.latency.compare import compare_latency, latency_summary, latency_table
     from roofline.latency.measure import OutOfMemory, allocator_note, check_device, measure
     from roofline.spec import load_spec
 
     if args.warmup < 0:
         raise MeasurementError(f"--warmup must be 0 or more, got {args.warmup}")
+    # before any calibration or measurement: a refused path must not cost the runs
+    quiet = check(args, {"--json": args.json}) is not None  # stdout holds the JSON alone
     check_device(args.device)  # fails early, with one line, when CUDA is absent
     note = allocator_note(args.device)
     if note:
@@ -143,21 +145,23 @@ def run(args: argparse.Namespace) -> int:
                 )
             pred = predict(prof, device, efficiency=eff, depth=args.depth)
             report = compare_latency(pred, m, args.depth)
-            print(latency_table(report))
-            print(latency_summary(report))
-            print()
+            if not quiet:
+                print(latency_table(report))
+                print(latency_summary(report))
+                print()
             results.append(report.as_dict())
         else:
-            from roofline.latency.compare import measured_layers_table
+            if not quiet:
+                from roofline.latency.compare import measured_layers_table
 
-            table = measured_layers_table(m, args.depth)
-            if table:
-                print(table)
-            print(
-                f"{m.model} batch {m.batch} on {m.device_name}: median "
-                f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
-                f"({len(m.timing.samples)} runs)"
-            )
+                table = measured_layers_table(m, args.depth)
+                if table:
+                    print(table)
+                print(
+                    f"{m.model} batch {m.batch} on {m.device_name}: median "
+                    f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
+                    f"({len(m.timing.samples)} runs)"
+                )
             results.append(
                 {
                     "measurement": m.as_dict(),
@@ -170,10 +174,10 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
     if args.json and results:
-        from roofline.report.output import write_json
+        from roofline.report.output import to_json
 
-        path = write_json(args.json, {"spec": str(args.spec), "runs": results}, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        data = {"spec": str(args.spec), "runs": results}
+        emit(args.json, to_json(data), force=args.force)
     if failure is not None:
         raise failure
     return 0

@@ -16,6 +16,8 @@ from roofline.cli.profile_cmd import (
 )
 from roofline.errors import RooflineError
 
+TOO_FEW = "compare needs at least two analyses: give two specs or two --gpu"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -38,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_spec_arguments(p)
     p.add_argument("--html", metavar="FILE", help="write one HTML report with every analysis")
-    p.add_argument("--json", metavar="FILE", help="write every analysis as JSON")
+    p.add_argument(
+        "--json", metavar="FILE", help="write every analysis as JSON ('-': to stdout, alone)"
+    )
     p.add_argument(
         "--top", type=positive_int, default=5, help="bottlenecks listed per analysis (default 5)"
     )
@@ -62,12 +66,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from roofline.analysis import analyze
     from roofline.cli._device_args import ALL_DEVICES, devices_from_args
+    from roofline.cli._outputs import check, emit
     from roofline.counting import profile_spec
     from roofline.errors import AnalysisError
-    from roofline.report.output import write_json, write_text
+    from roofline.report.output import to_json
     from roofline.report.text import analysis_summary, compare_table
 
+    # the argument count and every output path are checked before anything is profiled
+    to_stdout = check(args, {"--json": args.json, "--html": args.html})
     devices = devices_from_args(args, allow_all=True)
+    if len(args.models) * len(devices) < 2:
+        raise RooflineError(TOO_FEW)
     every = any(n.strip().lower() == ALL_DEVICES for n in args.gpus)
     analyses = []
     skipped: dict[str, str] = {}
@@ -93,18 +102,18 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.sort == "time":
         analyses.sort(key=lambda a: a.totals.time_s)
-    if len(analyses) < 2:
-        raise RooflineError("compare needs at least two analyses: give two specs or two --gpu")
+    if len(analyses) < 2:  # `--gpu all` may have skipped devices without the figure
+        raise RooflineError(TOO_FEW)
     # files first, so a reader that stops early (`| head`) cannot cost the user them
     if args.json:
         data = {"analyses": [a.as_dict() for a in analyses]}
-        path = write_json(args.json, data, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.json, to_json(data), force=args.force)
     if args.html:
         from roofline.report.html import roofline_report
 
-        path = write_text(args.html, roofline_report(analyses, top=args.top), force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.html, roofline_report(analyses, top=args.top), force=args.force)
+    if to_stdout:  # stdout holds the JSON alone, for a pipe (`| jq`)
+        return 0
     print(compare_table(analyses))
     print()
     print(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from tabulate import tabulate
@@ -29,7 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="gpus_action", metavar="ACTION")
     show = sub.add_parser("show", help="one device, every field, with its sources")
     show.add_argument("name", metavar="NAME", help="device name, 'local', 'cpu' or a spec .yaml")
-    show.add_argument("--json", metavar="FILE", default=argparse.SUPPRESS, help="write it as JSON")
+    show.add_argument(
+        "--json",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="write it as JSON ('-' for stdout)",
+    )
     show.add_argument(
         "--force",
         action="store_true",
@@ -60,27 +63,29 @@ def _row(d: Device) -> list[Any]:
 
 def _write_json(data: Any, target: str, force: bool) -> None:
     """``-`` prints to stdout; a file may only replace one roofline wrote (or ``--force``)."""
-    from roofline.report.output import to_json, write_text
+    from roofline.cli._outputs import emit
+    from roofline.report.output import to_json
 
-    if target == "-":
-        print(json.dumps(data, indent=2, sort_keys=False, default=str))
-        return
-    path = write_text(target, to_json(data), force=force)
-    print(f"wrote {path}", file=sys.stderr)
+    emit(target, to_json(data), force=force)
 
 
 def run(args: argparse.Namespace) -> int:
+    from roofline.cli._outputs import check
+
     specs = getattr(args, "specs", None)
+    json_path = getattr(args, "json", None)
+    force = getattr(args, "force", False)
+    check(args, {"--json": json_path})  # before reading the database (as every command)
     if getattr(args, "gpus_action", None) == "show":
         device = get_device(args.name, specs)
-        if getattr(args, "json", None):
-            _write_json(device.as_dict(), args.json, args.force)
+        if json_path:
+            _write_json(device.as_dict(), json_path, force)
         else:
             print(render_device(device))
         return 0
     devices = all_devices(specs)
-    if args.json:
-        _write_json([d.as_dict() for d in devices], args.json, args.force)
+    if json_path:
+        _write_json([d.as_dict() for d in devices], json_path, force)
         return 0
     headers = ["key", "name", "arch", "mem GiB", "BW GB/s"]
     headers += [f"{p.upper()} T{'OP' if p == 'int8' else 'FLOP'}/s" for p in _TABLE_PRECISIONS]

@@ -99,8 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("cpu", "cuda"),
         help="count on real tensors on this device (default cpu) as a cross-check",
     )
-    p.add_argument("--json", metavar="FILE", help="write the profile as JSON")
-    p.add_argument("--csv", metavar="FILE", help="write the per-layer rows as CSV")
+    p.add_argument(
+        "--json", metavar="FILE", help="write the profile as JSON ('-': to stdout, alone)"
+    )
+    p.add_argument(
+        "--csv", metavar="FILE", help="write the per-layer rows as CSV ('-': to stdout, alone)"
+    )
     p.add_argument(
         "--force", action="store_true", help="overwrite output files not written by roofline"
     )
@@ -172,10 +176,22 @@ def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from roofline.cli import _outputs
     from roofline.cli._device_args import device_from_args
     from roofline.counting import profile_spec
     from roofline.report import text
 
+    # every output path is checked before any work, so a refused one costs nothing
+    to_stdout = _outputs.check(
+        args,
+        {"--json": args.json, "--csv": args.csv, "--html": args.html},
+        to_stdout=("--json", "--csv"),
+    )
+    if to_stdout and args.compare_counters:
+        raise RooflineError(
+            f"--compare-counters shows a table on stdout, which {to_stdout} - takes; "
+            f"give {to_stdout} a file name"
+        )
     device = device_from_args(args)
     if args.html and device is None:
         raise RooflineError("--html needs a device: add --gpu NAME (see `roofline gpus`)")
@@ -202,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
     latency = _measure(spec, prof, device, run_on, args) if run_on is not None else None
     counters = _compare(spec, prof) if args.compare_counters else None
     _write_files(args, prof, analysis, latency)
+    if to_stdout:  # stdout holds the JSON or CSV alone, for a pipe (`| jq`)
+        return 0
     print(text.profile_header(prof))
     if args.yolo_table:
         print(_yolo_table(spec, prof))
@@ -226,9 +244,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: Any) -> None:
-    """The --json, --csv and --html files that were asked for."""
+    """The --json, --csv and --html files that were asked for (``-``: to stdout)."""
+    from roofline.cli._outputs import emit
     from roofline.report import text
-    from roofline.report.output import write_csv, write_json, write_text
+    from roofline.report.output import to_csv, to_json
 
     if args.json:
         data = prof.as_dict(args.depth)
@@ -236,8 +255,7 @@ def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: An
             data["roofline"] = analysis.as_dict()
         if latency is not None:
             _merge_latency(data, latency.as_dict())
-        path = write_json(args.json, data, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.json, to_json(data), force=args.force)
     if args.csv:
         if analysis is not None:
             rows = text.analysis_csv_rows(analysis)
@@ -245,14 +263,12 @@ def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: An
         else:
             rows = [layer.as_dict() for layer in prof.layers(args.depth)]
             columns = text.LAYER_COLUMNS
-        path = write_csv(args.csv, rows, columns, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.csv, to_csv(rows, columns), force=args.force)
     if args.html and analysis is not None:
         from roofline.report.html import roofline_report
 
         page = roofline_report([analysis], top=args.top, latency=latency)
-        path = write_text(args.html, page, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.html, page, force=args.force)
 
 
 def _fuse_effect(args: argparse.Namespace, fused: Any, device: Any) -> str:

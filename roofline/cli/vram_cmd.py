@@ -145,7 +145,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"CUDA context size to assume, MiB (default {CUDA_CONTEXT_BYTES // 2**20}; "
         "0 when every --gpu is a CPU)",
     )
-    p.add_argument("--json", metavar="FILE", help="write the estimate as JSON (bytes)")
+    p.add_argument(
+        "--json", metavar="FILE", help="write the estimate as JSON (bytes; '-': to stdout, alone)"
+    )
     p.add_argument(
         "--force", action="store_true", help="overwrite output files not written by roofline"
     )
@@ -166,6 +168,7 @@ _progress = Progress()
 
 
 def run(args: argparse.Namespace) -> int:
+    from roofline.cli._outputs import check, emit
     from roofline.memory import (
         CUBLAS_WORKSPACE_BYTES,
         CUDA_CONTEXT_BYTES,
@@ -173,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         estimate_from_params,
         estimate_from_spec,
     )
-    from roofline.report.output import write_json
+    from roofline.report.output import to_json
 
     if bool(args.spec) == (args.params is not None):
         raise MemoryEstimateError(
@@ -181,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
             if args.spec
             else "give a model spec (roofline vram model.yaml) or --params N"
         )
+    # the output path is checked before any tracing, so a refused one costs nothing
+    to_stdout = check(args, {"--json": args.json})
     if args.max_batch and not args.gpus:
         raise MemoryEstimateError("--max-batch needs at least one --gpu NAME to fit")
     # resolve the devices first: an unknown name fails before any tracing or output
@@ -260,8 +265,9 @@ def run(args: argparse.Namespace) -> int:
     # the file is written before anything is printed, so a reader that stops early
     # (`| head`) cannot cost the user the file
     if args.json:
-        path = write_json(args.json, data, force=args.force)
-        print(f"wrote {path}", file=sys.stderr)
+        emit(args.json, to_json(data), force=args.force)
+    if to_stdout:  # stdout holds the JSON alone, for a pipe (`| jq`)
+        return 0
     print(_header(estimate))
     print(_breakdown(estimate))
     print()

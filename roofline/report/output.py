@@ -16,7 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +72,95 @@ def _csv_headers() -> set[str]:
     return {csv_header(cols) for cols in CSV_COLUMN_SETS}
 
 
-def write_text(path: str | Path, text: str, *, force: bool = False) -> Path:
-    """Write ``text`` to ``path``, creating parent folders.
+#: the output name that means standard output (``--json -``)
+STDOUT = "-"
 
-    Refuses to replace a file roofline did not write, unless ``force``.
+
+def check_writable(path: str | Path, *, force: bool = False) -> Path:
+    """May a report be written to ``path``? Returns it as a :class:`Path`, or raises a
+    one-line :class:`ReportError`.
+
+    The one test both the commands' up-front check (:func:`check_outputs`, before any
+    work) and the writers (:func:`write_text`, just before writing, since the file may
+    have changed meanwhile) apply: not a folder, not a file roofline did not write
+    (unless ``force``), and somewhere a file can be made.
     """
     p = Path(path)
     if p.is_dir():
         raise ReportError(f"{p} is a folder; give a file name")
-    if p.exists() and not force and not _ours(p):
-        raise ReportError(
-            f"{p} exists and was not written by roofline; choose another name or pass --force"
-        )
+    if p.exists():
+        if not force and not _ours(p):
+            raise ReportError(
+                f"{p} exists and was not written by roofline; choose another name or pass --force"
+            )
+        if not os.access(p, os.W_OK):
+            raise ReportError(f"cannot write {p}: permission denied")
+        return p
+    # the nearest folder that exists must be a folder we may create files in
+    parent = p.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ReportError(f"cannot write {p}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ReportError(f"cannot write {p}: permission denied in {parent}")
+    return p
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)  # hard links
+    except OSError:
+        return False
+
+
+def check_outputs(
+    outputs: Mapping[str, str | Path | None],
+    *,
+    force: bool = False,
+    to_stdout: Collection[str] = (),
+) -> str | None:
+    """Check every output file a command was asked for, before it does any work.
+
+    ``outputs`` maps each output option (``"--json"``) to the path given, or ``None``
+    when it was not given. A path of ``-`` (:data:`STDOUT`) is standard output, which
+    only the options in ``to_stdout`` may take. Refuses, with one line: a path
+    :func:`check_writable` refuses, two outputs naming the same file (or both ``-``),
+    and ``-`` for an option that cannot write to standard output. Returns the option
+    that writes to standard output, or ``None``.
+    """
+    given = [(opt, str(path)) for opt, path in outputs.items() if path is not None]
+    stdout: str | None = None
+    for opt, path in given:
+        if path != STDOUT:
+            continue
+        if opt not in to_stdout:
+            raise ReportError(f"{opt} cannot write to standard output ('-'); give a file name")
+        if stdout is not None:
+            raise ReportError(
+                f"{stdout} and {opt} both write to standard output ('-'); "
+                "give one of them a file name"
+            )
+        stdout = opt
+    files = [(opt, check_writable(path, force=force)) for opt, path in given if path != STDOUT]
+    for i, (opt_a, a) in enumerate(files):
+        for opt_b, b in files[i + 1 :]:
+            if _same_file(a, b):
+                raise ReportError(
+                    f"{opt_a} and {opt_b} both name {b}; give each output its own file"
+                )
+    return stdout
+
+
+def write_text(path: str | Path, text: str, *, force: bool = False) -> Path:
+    """Write ``text`` to ``path``, creating parent folders.
+
+    Refuses to replace a file roofline did not write, unless ``force`` (see
+    :func:`check_writable`).
+    """
+    p = check_writable(path, force=force)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")

@@ -173,8 +173,10 @@ def test_bench_at_bf16_measures_and_predicts_naive_only(tmp_path, capsys, monkey
 def test_bench_measure_only_keeps_the_per_layer_times(tmp_path, capsys):
     # --no-predict is "measure only": the measured per-layer times are still shown
     rc = main(
-        ["bench", str(spec(tmp_path)), "--no-predict", "--warmup", "1", "--repeat", "2"]
-        + ["--layer-passes", "1", "--depth", "1"]
+        [
+            *("bench", str(spec(tmp_path)), "--no-predict", "--warmup", "1", "--repeat", "2"),
+            *("--layer-passes", "1", "--depth", "1"),
+        ]
     )
     out = capsys.readouterr().out
     assert rc == 0
@@ -184,3 +186,40 @@ def test_bench_measure_only_keeps_the_per_layer_times(tmp_path, capsys):
     # TinyCNN's children (tests/fixtures/models.py), one row each
     assert layers == {"conv", "bn", "pool", "fc"}
     assert "median" in lines[-1]
+
+
+def test_bench_refuses_a_users_json_before_measuring(tmp_path, capsys, monkeypatch):
+    """The path is checked first: a refused --json costs no calibration and no runs."""
+    import importlib
+
+    from roofline.latency import store
+
+    measure = importlib.import_module("roofline.latency.measure")
+
+    def no_work(*a, **k):
+        raise AssertionError("bench worked before checking its --json path")
+
+    monkeypatch.setattr(measure, "measure", no_work)
+    monkeypatch.setattr(measure, "check_device", no_work)
+    monkeypatch.setattr(store, "ensure_efficiency", no_work)
+    mine = tmp_path / "user.json"
+    mine.write_text('{"my": "data"}')
+    rc = main(
+        ["bench", str(spec(tmp_path)), "--device", "cpu", "--batch", "1", "--json", str(mine)]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "user.json exists and was not written by roofline" in err
+    assert mine.read_text() == '{"my": "data"}'
+
+
+def test_bench_json_to_stdout_alone(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["bench", str(spec(tmp_path)), "--no-predict", "--warmup", "0", "--repeat", "1"]
+    rc = main([*argv, "--per-layer", "none", "--batch", "1", "2", "--json", "-"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(out)  # the whole of stdout: no per-batch lines around it
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [1, 2]
+    assert "bench: TinyCNN" in err  # progress stays on stderr
+    assert not (tmp_path / "-").exists()

@@ -1,0 +1,38 @@
+"""Output files of the commands: checked before any work, written (or sent to stdout) after.
+
+Every command that writes files calls :func:`check` first, with each output option
+and the path given, so that a refused path (someone's file, a folder, two outputs on one
+file) fails in one line before minutes of profiling or measuring, and :func:`emit` at
+the end, whose writer checks the path once more (the file may have changed meanwhile).
+``-`` sends an output to stdout instead; the command then prints nothing else there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Collection, Mapping
+
+from roofline.report.output import STDOUT, check_outputs, write_text
+
+
+def check(
+    args: argparse.Namespace,
+    outputs: Mapping[str, str | None],
+    *,
+    to_stdout: Collection[str] = ("--json",),
+) -> str | None:
+    """Check ``outputs`` (option -> path or ``None``) against ``args.force``; returns the
+    option that writes to stdout (``-``), or ``None``. See
+    :func:`roofline.report.output.check_outputs`."""
+    return check_outputs(outputs, force=getattr(args, "force", False), to_stdout=to_stdout)
+
+
+def emit(target: str, text: str, *, force: bool = False) -> None:
+    """Write ``text`` to the file ``target`` (and say so on stderr), or to stdout for
+    ``-``."""
+    if target == STDOUT:
+        sys.stdout.write(text)
+        return
+    path = write_text(target, text, force=force)
+    print(f"wrote {path}", file=sys.stderr)

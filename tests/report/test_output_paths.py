@@ -1,0 +1,229 @@
+"""Output paths of every command: checked before any work (a refused one costs nothing),
+never two outputs on one file, and ``-`` for stdout (which then holds that output alone)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+
+import pytest
+
+from roofline.cli import main
+from roofline.errors import ReportError
+from roofline.report.output import check_outputs, check_writable, write_json
+
+MINE = '{"my": "data"}'
+
+
+@pytest.fixture
+def mine(tmp_path):
+    """Someone's file, which no command may replace without --force."""
+    p = tmp_path / "user.json"
+    p.write_text(MINE)
+    return p
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make any profiling, tracing or spec loading fail loudly: a command that gets that
+    far has not checked its outputs first."""
+    import roofline.counting
+    import roofline.memory
+    import roofline.spec
+
+    def boom(*a, **k):
+        raise AssertionError("work was done before the output paths were checked")
+
+    for module, name in (
+        (roofline.counting, "profile_spec"),
+        (roofline.spec, "load_spec"),
+        (roofline.memory, "estimate_from_params"),
+        (roofline.memory, "estimate_from_spec"),
+    ):
+        monkeypatch.setattr(module, name, boom)
+
+
+def one_line_error(capsys, *needles):
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("roofline: error: ") and err.count("\n") == 1, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+# ------------------------------------------------------------------ the library check
+
+
+def test_check_writable(tmp_path, mine):
+    assert check_writable(tmp_path / "new" / "r.json") == tmp_path / "new" / "r.json"
+    with pytest.raises(ReportError, match="not written by roofline"):
+        check_writable(mine)
+    assert check_writable(mine, force=True) == mine
+    with pytest.raises(ReportError, match="is a folder"):
+        check_writable(tmp_path)
+    with pytest.raises(ReportError, match="is not a folder"):
+        check_writable(mine / "r.json")  # a file where a folder would have to be
+    ours = write_json(tmp_path / "ours.dat", {"a": 1})
+    assert check_writable(ours) == ours  # recognised by content, as the writers do
+
+
+def test_check_outputs(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.csv"
+    assert check_outputs({"--json": str(a), "--csv": str(b), "--html": None}) is None
+    assert check_outputs({"--json": "-", "--csv": str(b)}, to_stdout=("--json",)) == "--json"
+    with pytest.raises(ReportError, match="--html cannot write to standard output"):
+        check_outputs({"--html": "-"}, to_stdout=("--json",))
+    with pytest.raises(ReportError, match="--json and --csv both write to standard output"):
+        check_outputs({"--json": "-", "--csv": "-"}, to_stdout=("--json", "--csv"))
+    # one file under two spellings, a symbolic link and a hard link
+    with pytest.raises(ReportError, match="--json and --csv both name"):
+        check_outputs({"--json": str(a), "--csv": str(tmp_path / "x" / ".." / "a.json")})
+    write_json(a, {})
+    os.symlink(a, tmp_path / "link.json")
+    os.link(a, tmp_path / "hard.json")
+    for other in ("link.json", "hard.json"):
+        with pytest.raises(ReportError, match="both name"):
+            check_outputs({"--json": str(a), "--html": str(tmp_path / other)})
+
+
+# -------------------------------------------------------- B4: refused before any work
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "{spec}", "--json", "{mine}"],
+        ["profile", "{spec}", "--csv", "{mine}"],
+        ["profile", "{spec}", "--gpu", "3090", "--html", "{mine}"],
+        ["profile", "{spec}", "--json", "{tmp}/ok.json", "--csv", "{mine}"],
+        ["compare", "{spec}", "{spec}", "--gpu", "3090", "--json", "{mine}"],
+        ["compare", "{spec}", "{spec}", "--gpu", "3090", "--html", "{mine}"],
+        ["vram", "{spec}", "--json", "{mine}"],
+        ["vram", "--params", "7B", "--json", "{mine}"],
+        ["gpus", "--json", "{mine}"],
+        ["gpus", "show", "3090", "--json", "{mine}"],
+    ],
+)
+def test_a_users_file_is_refused_before_any_work(spec, tmp_path, mine, no_work, capsys, argv):
+    argv = [
+        a.replace("{spec}", str(spec)).replace("{mine}", str(mine)).replace("{tmp}", str(tmp_path))
+        for a in argv
+    ]
+    assert main(argv) == 2
+    one_line_error(capsys, "exists and was not written by roofline")
+    assert mine.read_text() == MINE
+    assert not (tmp_path / "ok.json").exists()  # the other output is not written either
+
+
+def test_compare_counts_its_analyses_before_profiling(spec, no_work, capsys):
+    assert main(["compare", str(spec), "--gpu", "3090"]) == 2
+    one_line_error(capsys, "compare needs at least two analyses")
+
+
+def test_the_write_checks_again(spec, tmp_path, monkeypatch, capsys):
+    """A user's file that appears while the command works is still not replaced."""
+    import roofline.counting
+
+    target = tmp_path / "late.json"
+    profile_spec = roofline.counting.profile_spec
+
+    def profile_then_user_writes(*a, **k):
+        target.write_text(MINE)
+        return profile_spec(*a, **k)
+
+    monkeypatch.setattr(roofline.counting, "profile_spec", profile_then_user_writes)
+    assert main(["profile", str(spec), "--json", str(target)]) == 2
+    one_line_error(capsys, "late.json exists and was not written by roofline")
+    assert target.read_text() == MINE
+
+
+# ------------------------------------------------------- B5: two outputs on one file
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["profile", "{spec}", "--json", "{t}/same.out", "--csv", "{t}/same.out"], "both name"),
+        (
+            ["profile", "{spec}", "--gpu", "3090", "--json", "{t}/x", "--html", "{t}/./x"],
+            "both name",
+        ),
+        (
+            ["compare", "{spec}", "{spec}", "--gpu", "3090", "--json", "{t}/r", "--html", "{t}/r"],
+            "",
+        ),
+        (["profile", "{spec}", "--json", "-", "--csv", "-"], "both write to standard output"),
+    ],
+)
+def test_two_outputs_on_one_file_are_refused(spec, tmp_path, no_work, capsys, argv, message):
+    argv = [a.replace("{spec}", str(spec)).replace("{t}", str(tmp_path)) for a in argv]
+    before = sorted(os.listdir(tmp_path))
+    assert main(argv) == 2
+    one_line_error(capsys, message or "both name", "give ")
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written
+
+
+# ----------------------------------------------------------------- B6: `-` is stdout
+
+
+def test_profile_json_to_stdout_alone(spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    csv_file = tmp_path / "rows.csv"
+    assert main(["profile", str(spec), "--gpu", "3090", "--json", "-", "--csv", str(csv_file)]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)  # the whole of stdout is the JSON: no table around it
+    assert data["generator"].startswith("roofline") and data["roofline"]["layers"]
+    assert not (tmp_path / "-").exists() and "wrote -" not in err
+    assert f"wrote {csv_file}" in err and csv_file.read_text().startswith("name,")
+
+
+def test_profile_csv_to_stdout_alone(spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["profile", str(spec), "--csv", "-"]) == 0
+    out, _ = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows and rows[0]["name"] == "conv" and not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["profile", "{spec}", "--gpu", "3090", "--html", "-"], "--html cannot write to standard"),
+        (["compare", "{spec}", "{spec}", "--gpu", "3090", "--html", "-"], "--html cannot"),
+        (["profile", "{spec}", "--json", "-", "--compare-counters"], "--compare-counters shows"),
+    ],
+)
+def test_stdout_refused_where_it_cannot_work(spec, no_work, capsys, argv, message):
+    assert main([a.replace("{spec}", str(spec)) for a in argv]) == 2
+    one_line_error(capsys, message)
+
+
+def test_compare_json_to_stdout_alone(spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(spec), "--gpu", "3090", "--gpu", "t4", "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)["analyses"]) == 2
+    assert "profiling" in err and not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("source", [["{spec}"], ["--params", "100M"]])
+def test_vram_json_to_stdout_alone(spec, tmp_path, monkeypatch, capsys, source):
+    monkeypatch.chdir(tmp_path)
+    argv = ["vram", *[a.replace("{spec}", str(spec)) for a in source], "--json", "-"]
+    assert main([*argv, "--gpu", "3090"]) == 0
+    out, _ = capsys.readouterr()
+    data = json.loads(out)
+    assert data["total"] > 0 and data["devices"][0]["device"]
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("argv", [["gpus"], ["gpus", "show", "3090"]])
+def test_gpus_json_to_stdout_is_the_file_content(tmp_path, capsys, argv):
+    target = tmp_path / "d.json"
+    assert main([*argv, "--json", str(target)]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--json", "-"]) == 0
+    assert capsys.readouterr().out == target.read_text()

@@ -20,6 +20,16 @@ def la():
     return load_benchmark("latency_accuracy")
 
 
+def _args(tmp_path) -> argparse.Namespace:
+    return argparse.Namespace(
+        device="cpu",
+        mode="inference",
+        out=str(tmp_path / "r.md"),
+        json=str(tmp_path / "r.json"),
+        quick_calibration=True,
+    )
+
+
 def test_prediction_summary_by_hand(la):
     s = la.prediction_summary(predict(hand_profile(), DEVICE, efficiency=eff()))
     # GEMM kernel 1e9 / 2.5e11 = 4e-3 s, ReLU 8e6 B / 4e10 B/s = 2e-4 s (test_predict)
@@ -33,13 +43,7 @@ def test_prediction_summary_by_hand(la):
 def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
     pred = predict(hand_profile(), DEVICE, efficiency=eff())
     rows = [("hand", 4, 5e-3, 1e-4, pred.naive_s, -0.78, pred.predicted_s, -0.16, 9, 0.1)]
-    args = argparse.Namespace(
-        device="cpu",
-        mode="inference",
-        out=str(tmp_path / "r.md"),
-        json=str(tmp_path / "r.json"),
-        quick_calibration=True,
-    )
+    args = _args(tmp_path)
     summaries = {("hand", 4): la.prediction_summary(pred)}
     t = time.perf_counter()
     la.write_results(
@@ -57,13 +61,7 @@ def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
 def test_the_record_is_written_before_any_case(la, tmp_path):
     # written right after the calibration, so a run cut short in its first case still
     # leaves the fitted model (a lent GPU's step has a time limit)
-    args = argparse.Namespace(
-        device="cpu",
-        mode="inference",
-        out=str(tmp_path / "r.md"),
-        json=str(tmp_path / "r.json"),
-        quick_calibration=True,
-    )
+    args = _args(tmp_path)
     la.write_results(args, {}, eff(), [], {}, {}, time.perf_counter(), 1.0, quiet=True)
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["cases"] == [] and EfficiencyModel.from_dict(doc["efficiency"]) == eff()

@@ -68,14 +68,24 @@ def _resolve(name: str, args: argparse.Namespace) -> Device:
 
 def device_from_args(args: argparse.Namespace) -> Device | None:
     """The device the options name, or None if ``--gpu`` was not given."""
+    _check_spec_dirs(args)
     name = getattr(args, "gpu", None)
     return _resolve(name, args) if name else None
+
+
+def _check_spec_dirs(args: argparse.Namespace) -> None:
+    """A ``--specs`` folder that does not exist fails even when no device is looked up
+    (a typo would otherwise pass unnoticed)."""
+    from roofline.devices.database import user_spec_dirs
+
+    user_spec_dirs(getattr(args, "specs", None))
 
 
 def devices_from_args(args: argparse.Namespace, allow_all: bool = False) -> list[Device]:
     """The devices a repeatable ``--gpu`` names, in order, each once. With
     ``allow_all``, the name ``all`` stands for every device in the database (bundled
     and ``--specs``), by vendor and name."""
+    _check_spec_dirs(args)
     out: dict[str, Device] = {}
     for name in dict.fromkeys(getattr(args, "gpus", None) or []):
         if allow_all and name.strip().lower() == ALL_DEVICES:

@@ -211,3 +211,14 @@ def test_device_args_helper():
     )
     d = device_from_args(_parse(["--gpu", "3090", "--measured"]))
     assert d.is_measured_view and d.peak("fp32").flops_per_s == 20e12
+
+
+def test_a_missing_specs_folder_fails_without_a_gpu_too(tmp_path, capsys):
+    # a typo in --specs must not pass unnoticed because no device was looked up
+    from tests.fixtures.models import TINY_SPEC
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY_SPEC)
+    assert main(["profile", str(spec), "--specs", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "spec folder" in err and "does not exist" in err and err.count("\n") == 1

@@ -106,7 +106,8 @@ class ModelSpec:
             raise
         except Exception as exc:  # the user's code failed; say where
             raise SpecError(
-                f"building {self.name!r} failed: {type(exc).__name__}: {_first_line(exc)}"
+                (f"{self.source}: " if self.source else "")
+                + f"building {self.name!r} failed: {type(exc).__name__}: {_first_line(exc)}"
             ) from exc
         if not isinstance(model, torch.nn.Module):
             raise SpecError(
@@ -301,10 +302,11 @@ def check_model_dtype(dtype: str | torch.dtype) -> torch.dtype:
     return d
 
 
-def check_mode(mode: str) -> str:
-    """Validate a mode name."""
+def check_mode(mode: str, where: str | None = None) -> str:
+    """Validate a mode name (``where``: the file it came from, for the message)."""
     if mode not in MODES:
-        raise SpecError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        at = f"{where}: " if where else ""
+        raise SpecError(f"{at}unknown mode {mode!r}: use one of {', '.join(MODES)}")
     return mode
 
 
@@ -354,7 +356,7 @@ class ImportFormat:
             name=str(data.get("name") or target.split(":")[-1]),
             factory=lambda: fn(**kwargs),
             inputs=inputs,
-            mode=check_mode(str(data.get("mode", "inference"))),
+            mode=check_mode(str(data.get("mode", "inference")), where),
             format=self.name,
             source=path,
             info={"model": target, "kwargs": dict(kwargs)},

@@ -88,7 +88,7 @@ def test_model_defined_next_to_the_spec(tmp_path):
         ),
         (
             f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1]}}]\nmode: fast\n",
-            r"unknown mode 'fast'",
+            r"model.yaml: unknown mode 'fast'",  # the file is named
         ),
         (f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1]}}]\nbatchsize: 3\n", r"unknown field"),
         (
@@ -112,7 +112,9 @@ def test_missing_file():
 
 def test_callable_that_raises_or_returns_junk(tmp_path):
     spec = load_spec(write(tmp_path, f"model: {FIXTURES}:raises\ninputs: [{{shape: [1]}}]\n"))
-    with pytest.raises(SpecError, match="RuntimeError: this factory always fails"):
+    with pytest.raises(
+        SpecError, match=r"model.yaml: building .*RuntimeError: this factory always"
+    ):
         spec.build()
     spec = load_spec(write(tmp_path, f"model: {FIXTURES}:not_a_module\ninputs: [{{shape: [1]}}]\n"))
     with pytest.raises(SpecError, match=r"not a torch\.nn\.Module"):

@@ -94,7 +94,7 @@ class YoloFormat:
             name=name,
             factory=lambda: build_model(arch, fuse),
             inputs=(InputSpec((1, arch.ch, *imgsz)),),
-            mode=check_mode(str(data.get("mode", "inference"))),
+            mode=check_mode(str(data.get("mode", "inference")), where),
             format=self.name,
             source=path,
             info=info,

@@ -33,6 +33,7 @@ measures what each method adds (docs/latency.md).
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -615,6 +616,11 @@ def _profiler_pass(
     activities = [ProfilerActivity.CPU]
     if dev.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
+    else:
+        # Kineto (read once, at its first use) logs every profiler start and stop to
+        # stderr, and on a CUDA build without a GPU an error about the device count;
+        # on the CPU none of it is news. A level the user set is kept.
+        os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     ranges = _ProfilerRanges(model)
     out = []
     try:

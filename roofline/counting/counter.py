@@ -33,8 +33,8 @@ from roofline.counting.tracing import (
     NO_TRAINABLE_OUTPUT,
     ModuleStack,
     TagMode,
-    data_dependent_hint,
     differentiable_outputs,
+    failure_detail,
     find_fake_mode,
     input_shapes_of,
     module_hooks,
@@ -109,7 +109,6 @@ class _State(ModuleStack):
     uncounted: Counter = field(default_factory=Counter)
     weight_storages: set[int] = field(default_factory=set)
     fake: bool = True
-    reached: str = ""
     #: dataflow for the fused estimate: per op, (storage key, bytes) read and written
     reads: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
     writes: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
@@ -333,12 +332,8 @@ def count(
         except CountingError:
             raise
         except Exception as exc:
-            where = f" at layer '{state.reached}'" if state.reached else ""
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            hint = data_dependent_hint(exc, "try --real, which counts on real tensors")
-            raise CountingError(
-                f"the model rejected its inputs{where}: {type(exc).__name__}: {msg}{hint}"
-            ) from exc
+            detail = failure_detail(state, exc, "try --real, which counts on real tensors")
+            raise CountingError(f"the model rejected its inputs{detail}") from exc
 
     ops = _with_fused_savings(state) if not training else state.ops
     # the root has no hook entry (it is the stack's base): it received the inputs

@@ -36,10 +36,12 @@ def op_name(func: Any) -> str:
 
 @dataclass
 class ModuleStack:
-    """Where execution is: the stack of running modules, and the deepest one reached."""
+    """Where execution is: the stack of running modules, and where a forward failed."""
 
     stack: list[str] = field(default_factory=lambda: [""])
-    reached: str = ""
+    #: the innermost module whose forward raised (None: none did, or the error came
+    #: from the model's own forward, outside its submodules)
+    failed: str | None = None
 
     def where(self) -> tuple[str, str]:
         """``(phase, module)`` of the op being dispatched right now."""
@@ -117,6 +119,17 @@ def data_dependent_hint(exc: BaseException, fix: str) -> str:
         " (the model's output shape or control flow depends on tensor values, which "
         f"fake tensors do not have; {fix})"
     )
+
+
+def failure_detail(state: ModuleStack, exc: BaseException, fix: str) -> str:
+    """``" at layer 'x': Error: first line (hint)"`` for a model that failed under
+    a tracer: the layer is the innermost module whose forward raised (none named when
+    the error came from outside every submodule's forward, e.g. the model's own code
+    after its last submodule returned, or the backward); ``fix`` as in
+    :func:`data_dependent_hint`."""
+    where = f" at layer '{state.failed}'" if state.failed else ""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{where}: {type(exc).__name__}: {msg}{data_dependent_hint(exc, fix)}"
 
 
 def shape_of(x: Any) -> Any:
@@ -204,7 +217,6 @@ def module_hooks(
         if name is None:
             return
         state.stack.append(name)
-        state.reached = name
         calls[name] += 1
 
     def post(mod: torch.nn.Module, args: Any, *rest: Any) -> None:
@@ -216,6 +228,10 @@ def module_hooks(
             return
         if len(state.stack) > 1 and state.stack[-1] == name:
             state.stack.pop()
+        if len(rest) != 2:  # the forward raised: the first such module is where
+            if state.failed is None:
+                state.failed = name
+            return
         # what the first call received and returned; a global *pre* hook never sees
         # keyword arguments, so the inputs are read here, next to the output
         entry = shapes.setdefault(name, {})

@@ -42,8 +42,8 @@ from roofline.counting.tracing import (
     NO_TRAINABLE_OUTPUT,
     ModuleStack,
     TagMode,
-    data_dependent_hint,
     differentiable_outputs,
+    failure_detail,
     find_fake_mode,
     module_hooks,
     op_name,
@@ -501,12 +501,8 @@ def trace(
     except MemoryEstimateError:
         raise
     except Exception as exc:
-        where = f" at layer '{state.reached}'" if state.reached else ""
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = data_dependent_hint(exc, VRAM_DATA_DEPENDENT_FIX)
-        raise MemoryEstimateError(
-            f"tracing the model failed{where}: {type(exc).__name__}: {msg}{hint}"
-        ) from exc
+        detail = failure_detail(state, exc, VRAM_DATA_DEPENDENT_FIX)
+        raise MemoryEstimateError(f"tracing the model failed{detail}") from exc
     finally:
         live.close()
 

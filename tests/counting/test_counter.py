@@ -208,6 +208,14 @@ def test_flops_and_bytes_scale_linearly_with_batch(batch, mode):
 def test_model_that_rejects_its_input_names_the_layer():
     with pytest.raises(roofline.errors.CountingError, match="at layer 'second'"):
         roofline.profile(Rejects(), torch.randn(2, 4))
+    # an error in the model's own code after its last layer returned blames no layer
+    # (the message used to name 'fc', the last module entered)
+    from tests.fixtures.models import MaskSelect
+
+    with pytest.raises(roofline.errors.CountingError) as info:
+        roofline.profile(MaskSelect(), torch.randn(2, 4))
+    assert "at layer" not in str(info.value)
+    assert str(info.value).startswith("the model rejected its inputs: DynamicOutputShape")
 
 
 @pytest.mark.parametrize(

@@ -103,11 +103,13 @@ def _label(a: RooflineAnalysis) -> str:
 
 def _hover_row(r: RowAnalysis, label: str | None = None) -> list[str]:
     shapes = shape_text(list(r.input_shapes)) if r.input_shapes else ""
+    out = shape_text(r.output_shape)
     name = r.name + (" (self)" if r.self_only else "")
     return [
         esc(name if label is None else f"{label}: {name}"),
         esc(r.type),
-        esc(f"{shapes} -> {shape_text(r.output_shape)}" if shapes else shape_text(r.output_shape)),
+        # a self row has inputs but no output of its own: no dangling arrow
+        esc(f"{shapes} -> {out}" if shapes and out else shapes or out),
         si(r.flops, "FLOPs"),
         human_bytes(r.bytes),
         f"{r.intensity:.2f}",

@@ -748,7 +748,7 @@ def measure_internal(
     """Seconds per aten op issued from C++ inside another op: a tiny ``nn.GRU`` (8
     features, 64 steps, batch 1), which runs as a C++ loop of small aten ops (on the
     CPU; on CUDA with cuDNN switched off), timed and divided by the ops it runs (counted
-    on fake tensors). Its kernels are a few hundred FLOPs, so on the CPU the time is the
+    on fake tensors on the CPU, on the real ones on CUDA, whose loop differs). Its kernels are a few hundred FLOPs, so on the CPU the time is the
     dispatch; on CUDA (``queue``) the host's issue time is taken, the GPU held busy. 0
     where the GRU is one fused op (oneDNN): nothing issued from C++ to measure there."""
     from roofline.counting import profile as count_profile
@@ -756,10 +756,13 @@ def measure_internal(
     gen = torch.Generator().manual_seed(3)
     gru = torch.nn.GRU(8, 8, batch_first=True).eval()
     x = torch.randn(1, 64, 8, generator=gen)
-    ops = len(count_profile(gru, (x,)).ops)
+    gru, x = gru.to(dev), x.to(dev)
+    # the ops this device's GRU runs: CUDA's cuDNN-off GRU is a fused cell per step, not
+    # the CPU's ~22 ops, so it is counted there, on the real tensors, as it is timed
+    with torch.backends.cudnn.flags(enabled=False):
+        ops = len(count_profile(gru, (x,), real=dev.type == "cuda").ops)
     if ops < 16:
         return 0.0
-    gru, x = gru.to(dev), x.to(dev)
     with torch.inference_mode():
         if queue is None:
             t = _median_time(lambda: gru(x), repeat * 3, sync, target_s=5e-3)

@@ -105,9 +105,19 @@ class ModelSpec:
         except RooflineError:
             raise
         except Exception as exc:  # the user's code failed; say where
+            from roofline.counting.tracing import is_data_dependent
+
+            # built under fake tensors, a constructor that reads tensor values fails
+            hint = (
+                " (the model's constructor reads tensor values, which the fake tensors it "
+                "is built on do not have; profile --real builds it for real)"
+                if is_data_dependent(exc)
+                else ""
+            )
             raise SpecError(
                 (f"{self.source}: " if self.source else "")
                 + f"building {self.name!r} failed: {type(exc).__name__}: {_first_line(exc)}"
+                + hint
             ) from exc
         if not isinstance(model, torch.nn.Module):
             raise SpecError(

@@ -187,3 +187,25 @@ def test_a_model_dtype_that_cannot_run_is_one_line(tmp_path, bad):
     with pytest.raises(SpecError, match=r"'dtype': model dtype .* use fp32, fp16, bf16") as info:
         load_spec(p)
     assert "\n" not in str(info.value)
+
+
+def test_a_constructor_that_reads_tensor_values_gets_a_hint_and_real_works(tmp_path, capsys):
+    # built on fake tensors, a constructor that calls .item() cannot run: say why, and
+    # --real (which builds it for real) must not fail on the same fake build first
+    from roofline.cli import main
+
+    (tmp_path / "ctor.py").write_text(
+        "import torch\n"
+        "class C(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        n = int((torch.randn(4) > 0).sum().item()) + 1\n"
+        "        self.fc = torch.nn.Linear(4, n)\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x)\n"
+    )
+    p = write(tmp_path, "model: ctor:C\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["profile", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "constructor reads tensor values" in err and "--real" in err
+    assert main(["profile", str(p), "--real"]) == 0

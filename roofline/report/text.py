@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from roofline.analysis import ceiling_text, matrix_ceiling
 from roofline.counting.profile import Layer, ModelProfile, Totals
-from roofline.units import human_bytes, seconds, si
+from roofline.units import human_bytes, plural, seconds, si
 
 LAYER_COLUMNS = (
     "name",
@@ -114,7 +114,7 @@ def profile_summary(profile: ModelProfile) -> str:
         f"MACs {si(t.macs)} (= matrix FLOPs / 2)",
         f"memory traffic {human_bytes(t.bytes)} = read {human_bytes(t.bytes_read)} "
         f"(of which weights {human_bytes(t.weight_bytes)}) + written {human_bytes(t.bytes_written)}"
-        f"   intensity {_intensity(t)} FLOP/B   {t.ops} ops",
+        f"   intensity {_intensity(t)} FLOP/B   {plural(t.ops, 'op')}",
     ]
     if profile.mode == "inference" and t.fused_bytes < t.bytes:
         fused_intensity = t.flops / t.fused_bytes if t.fused_bytes else float("inf")

@@ -25,10 +25,11 @@ class RMSNorm(nn.Module):
 
 
 def rotary_tables(
-    seq: int, head_dim: int, device: torch.device
+    seq: int, head_dim: int, device: torch.device, start: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles of positions ``start`` .. ``start + seq - 1``."""
     inv = 1.0 / (10000 ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim))
-    angles = torch.outer(torch.arange(seq, device=device).float(), inv)
+    angles = torch.outer(torch.arange(start, start + seq, device=device).float(), inv)
     return angles.cos(), angles.sin()
 
 
@@ -136,8 +137,11 @@ class Llama(nn.Module):
                     f"decode takes one new token and a cache of {len(self.layers)} layers, "
                     f"got {s} token(s) and a cache of {kv_cache.shape[1]}"
                 )
-            cos, sin = rotary_tables(kv_cache.shape[4], hd, x.device)
-            cos, sin = cos[-1:], sin[-1:]  # the position of the new token
+            if torch.is_grad_enabled() and self.training:
+                # the in-place cache writes would invalidate what backward saved
+                raise ValueError("a decode step with a KV cache is inference only")
+            # the new token sits at the cache's last position
+            cos, sin = rotary_tables(1, hd, x.device, start=kv_cache.shape[4] - 1)
         for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, None if kv_cache is None else kv_cache[:, i])
         return self.lm_head(self.norm(x))

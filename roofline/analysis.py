@@ -143,12 +143,35 @@ def check_precision(precision: str) -> str:
 def default_precision(profile: ModelProfile, device: Device) -> str:
     """The precision a profile runs at when none is asked for: its dtype's
     (``float16`` -> fp16, ``bfloat16`` -> bf16, ``float64`` -> fp64) where ``device``
-    has a figure for it, else fp32 (and :func:`precision_warning` says what that
-    means for the bytes)."""
+    has a figure for it, else fp32 (:func:`fallback_reason` says why).
+
+    A 16-bit figure below the device's fp32 one (Pascal's 1/64-rate fp16: PyTorch
+    runs fp16 GEMMs and convolutions there with fp32 arithmetic, and elementwise maths
+    in fp32) falls back to fp32 as well."""
+    p = _dtype_precision(profile)
+    return p if p is not None and fallback_reason(p, device) is None else "fp32"
+
+
+def _dtype_precision(profile: ModelProfile) -> str | None:
     for p, dtypes in PRECISION_DTYPES.items():
         if p != "tf32" and profile.dtype in dtypes:
-            return p if p in device.peaks else "fp32"
-    return "fp32"
+            return p
+    return None
+
+
+def fallback_reason(precision: str, device: Device) -> str | None:
+    """Why a model of ``precision`` is analysed at fp32 on ``device`` by default, or
+    None if it is not."""
+    if precision not in device.peaks:
+        return f"{device.name} has no {precision} figure"
+    if precision in ("fp16", "bf16") and "fp32" in device.peaks:
+        half, single = device.matrix_peak(precision), device.matrix_peak("fp32")
+        if half.flops_per_s < single.flops_per_s:
+            return (
+                f"{device.name}'s {precision} rate ({si(half.flops_per_s, 'FLOP/s')}) is below "
+                f"its fp32 rate, and PyTorch computes 16-bit GEMMs and convolutions in fp32 there"
+            )
+    return None
 
 
 def ceilings(device: Device, precision: str = "fp32", *, tf32_conv: bool = True) -> Ceilings:
@@ -638,8 +661,13 @@ def tf32_warning(profile: ModelProfile, device: Device, c: Ceilings) -> str | No
     apply or the model has no dense convolution."""
     if c.conv is None:
         return None
-    # dense convolutions only: cuDNN runs depthwise ones on the plain pipes
-    conv = sum(o.matrix_flops for o in profile.ops if o.op_class == "conv")
+    # dense fp32 convolutions only: cuDNN runs depthwise ones on the plain pipes, and
+    # TF32 is for fp32 tensors (a model cast to bf16 or fp64 has none)
+    conv = sum(
+        o.matrix_flops
+        for o in profile.ops
+        if o.op_class == "conv" and o.dtype in ("float32", "fp32", "")
+    )
     if not conv:
         return None
     share = conv / max(1, sum(o.matrix_flops for o in profile.ops))
@@ -673,8 +701,12 @@ def analyze(
     fp16 keeps float32 bytes (a warning says so). ``precision`` None: the profile's
     own (:func:`default_precision`). ``tf32_conv``: see :func:`ceilings`.
     """
+    fallback = None
     if precision is None:
         precision = default_precision(profile, device)
+        wanted = _dtype_precision(profile)
+        if wanted is not None and wanted != precision:
+            fallback = fallback_reason(wanted, device)
     c = ceilings(device, precision, tf32_conv=tf32_conv)
     p = c.precision
     total_time = sum(_op_parts(o, c)[2] for o in profile.ops)
@@ -716,7 +748,13 @@ def analyze(
     ]
     totals = _totals(profile, c, layer_rows, total_time)
     warnings = []
-    for w in (precision_warning(profile, p), tf32_warning(profile, device, c)):
+    bytes_warning = (
+        f"{fallback}: the compute ceilings are fp32 (--precision to choose), the bytes stay "
+        f"{profile.dtype}"
+        if fallback
+        else precision_warning(profile, p)
+    )
+    for w in (bytes_warning, tf32_warning(profile, device, c)):
         if w:
             warnings.append(w)
     if profile.uncounted_ops:

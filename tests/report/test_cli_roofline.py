@@ -173,3 +173,11 @@ def test_profile_dtype_casts_the_model_and_sets_the_roofs(spec, tmp_path, capsys
     capsys.readouterr()
     assert main(["profile", str(spec), "--dtype", "fp8"]) == 2  # argparse: one line
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_tf32_warning_is_for_fp32_convolutions_only(spec, tmp_path, capsys):
+    # a model cast to bf16 has no fp32 convolution for TF32 to run, even when its FLOPs
+    # are priced at --precision fp32
+    argv = ["profile", str(spec), "--gpu", "a100", "--dtype", "bf16", "--precision", "fp32"]
+    assert main(argv) == 0
+    assert "warning: fp32 convolutions (" not in capsys.readouterr().out

@@ -39,7 +39,7 @@ def shape_text(shape: Any) -> str:
     if isinstance(shape, tuple | list):
         parts = [shape_text(s) for s in shape]
         parts = [p for p in parts if p]
-        if len(parts) > 3:
+        if len(parts) > 4:  # four in full (a decoder block: x, cos, sin, its cache)
             return ", ".join(parts[:3]) + f", … ({len(parts)})"
         return ", ".join(parts)
     return str(shape)
@@ -306,7 +306,7 @@ def compare_table(analyses: Sequence[Any]) -> str:
                 a.model,
                 a.device.name,
                 a.precision,
-                "x".join(map(str, a.inputs[0]["shape"])) if a.inputs else "",
+                shape_text([tuple(i["shape"]) for i in a.inputs]) if a.inputs else "",
                 si(t.params, digits=2),
                 si(t.flops),
                 si(t.matrix_flops // 2),

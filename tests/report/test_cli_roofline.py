@@ -181,3 +181,20 @@ def test_tf32_warning_is_for_fp32_convolutions_only(spec, tmp_path, capsys):
     argv = ["profile", str(spec), "--gpu", "a100", "--dtype", "bf16", "--precision", "fp32"]
     assert main(argv) == 0
     assert "warning: fp32 convolutions (" not in capsys.readouterr().out
+
+
+def test_compare_table_lists_every_input(spec, tmp_path, capsys):
+    # a decode step's inputs are the token and its KV cache: the input column shows both
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    dec = tmp_path / "d.yaml"
+    dec.write_text(
+        f"model: {examples / 'llama.py'}:llama_tiny\n"
+        "inputs:\n"
+        "  - {name: input_ids, shape: [1, 1], dtype: int64, high: 1000}\n"
+        "  - {name: kv_cache, shape: [1, 2, 2, 4, 16, 64]}\n"
+    )
+    assert main(["compare", str(spec), str(dec), "--gpu", "3090", "--brief"]) == 0
+    out = capsys.readouterr().out
+    assert "1x1, 1x2x2x4x16x64" in out

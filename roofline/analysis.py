@@ -641,7 +641,9 @@ def precision_warning(profile: ModelProfile, precision: str) -> str | None:
     want = PRECISION_DTYPES.get(precision, ())
     if profile.dtype in want:
         return None
-    cast = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(want[0] if want else "")
+    cast = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}.get(
+        want[0] if want else ""
+    )
     how = (
         f"profile with --dtype {cast} (or 'dtype: {cast}' in the spec) to count {precision} bytes"
         if cast

@@ -6,7 +6,12 @@ import argparse
 from typing import Any
 
 from roofline.cli._progress import Progress
-from roofline.cli.profile_cmd import MODEL_DTYPE_CHOICES, depth_arg, positive_int
+from roofline.cli.profile_cmd import (
+    MODEL_DTYPE_CHOICES,
+    depth_arg,
+    model_dtype_arg,
+    positive_int,
+)
 from roofline.errors import MeasurementError
 from roofline.units import dtype_name
 
@@ -33,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
     p.add_argument(
         "--dtype",
-        choices=MODEL_DTYPE_CHOICES,
+        type=model_dtype_arg,
+        metavar="{" + ",".join(MODEL_DTYPE_CHOICES) + "}",
         help="run the model cast to this dtype (the calibrated prediction covers fp32 only: "
         "other dtypes get the naive roofline beside the measurement)",
     )

@@ -41,6 +41,24 @@ def positive_int(text: str) -> int:
 MODEL_DTYPE_CHOICES = ("fp32", "fp16", "bf16", "fp64")
 
 
+def model_dtype_arg(text: str) -> str:
+    """``--dtype``: any spelling a spec's ``dtype:`` takes (``fp16``, ``float16``,
+    ``half``, ``torch.bfloat16`` ...), as its short name."""
+    from roofline.errors import SpecError
+    from roofline.spec import check_model_dtype
+    from roofline.units import dtype_name
+
+    try:
+        d = check_model_dtype(text)
+    except SpecError:
+        raise argparse.ArgumentTypeError(
+            f"cannot cast a model to {text!r}: use fp32, fp16, bf16 or fp64 (fp8 and int8 "
+            "are --precision choices: compute ceilings, not a cast)"
+        ) from None
+    short = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
+    return short[dtype_name(d)]
+
+
 def add_spec_arguments(p: argparse.ArgumentParser, *, dtype: bool = True) -> None:
     """Options that change how a spec is loaded (shared by profile/compare/vram/bench).
 
@@ -51,7 +69,8 @@ def add_spec_arguments(p: argparse.ArgumentParser, *, dtype: bool = True) -> Non
     if dtype:
         p.add_argument(
             "--dtype",
-            choices=MODEL_DTYPE_CHOICES,
+            type=model_dtype_arg,
+            metavar="{" + ",".join(MODEL_DTYPE_CHOICES) + "}",
             help="cast the model's floating parameters, buffers and inputs to this dtype "
             "(default: the spec's 'dtype', else as the model is built); bytes follow it",
         )
@@ -129,7 +148,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 #: precisions offered on the command line (the device must have a figure for it)
-CLI_PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+CLI_PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
 
 def add_precision_argument(p: argparse.ArgumentParser) -> None:

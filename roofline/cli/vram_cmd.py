@@ -102,7 +102,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_spec_arguments(p, dtype=False)
     p.add_argument(
-        "--dtype", choices=DTYPE_CHOICES, help="parameter dtype (default: the model's, fp32)"
+        "--dtype",
+        choices=DTYPE_CHOICES,
+        help="parameter (and float input) dtype (default: the model's, fp32); with --amp, "
+        "autocast's",
     )
     p.add_argument(
         "--optimizer",

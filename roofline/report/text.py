@@ -320,6 +320,7 @@ def compare_table(analyses: Sequence[Any]) -> str:
                 f"{t.roof_time_s / base.roof_time_s:.3f}" if base and base.roof_time_s else "-",
                 "-" if t.samples_per_s is None else f"{t.samples_per_s:,.1f}",
                 f"{t.memory_bound_layers}/{t.compute_bound_layers}",
+                _compare_note(a),
             ]
         )
     headers = [
@@ -340,5 +341,20 @@ def compare_table(analyses: Sequence[Any]) -> str:
         "ratio",
         "samples/s",
         "mem/comp layers",
+        "note",
     ]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _compare_note(a: Any) -> str:
+    """What a ranking by time must not hide: weights the device cannot hold, and bytes
+    at another dtype than the roofs (a device without the model's precision)."""
+    from roofline.analysis import PRECISION_DTYPES
+
+    notes = []
+    weights, memory = a.profile.param_bytes, a.device.memory_bytes
+    if memory and weights > memory:
+        notes.append(f"weights {human_bytes(weights)} > {human_bytes(memory)} memory")
+    if a.dtype not in PRECISION_DTYPES.get(a.precision, ()):
+        notes.append(f"{a.dtype} bytes, {a.precision} roofs")
+    return "; ".join(notes)

@@ -207,3 +207,23 @@ def test_dtype_takes_the_specs_spellings(spec, tmp_path):
     assert main(["profile", str(spec), "--gpu", "3090", "--dtype", "fp16", "--json", str(b)]) == 0
     assert json.loads(a.read_text())["totals"] == json.loads(b.read_text())["totals"]
     assert json.loads(a.read_text())["dtype"] == "float16"
+
+
+def test_compare_note_flags_weights_the_device_cannot_hold_and_mixed_precisions():
+    from types import SimpleNamespace
+
+    from roofline.report.text import _compare_note
+
+    def a(weights, memory, dtype, precision):
+        return SimpleNamespace(
+            profile=SimpleNamespace(param_bytes=weights),
+            device=SimpleNamespace(memory_bytes=memory),
+            dtype=dtype,
+            precision=precision,
+        )
+
+    # a 7B bf16 decoder (13.48 GB of weights) on an 8 GB card without bf16 roofs
+    note = _compare_note(a(13_476_831_232, 8_589_934_592, "bfloat16", "fp32"))
+    assert note == "weights 13.48 GB > 8.59 GB memory; bfloat16 bytes, fp32 roofs"
+    assert _compare_note(a(100, 8_589_934_592, "bfloat16", "bf16")) == ""
+    assert _compare_note(a(100, 8_589_934_592, "float32", "tf32")) == ""  # tf32: fp32 bytes

@@ -294,6 +294,8 @@ class RowAnalysis:
     input_shapes: tuple[Any, ...] = ()
     output_shape: Any = None
     self_only: bool = False
+    #: a layer: times its module ran (the shapes are the first call's)
+    calls: int = 1
 
     @property
     def activation_bytes_read(self) -> int:
@@ -347,6 +349,7 @@ class RowAnalysis:
         )
         if not self.op:
             d["self_only"] = self.self_only
+            d["calls"] = self.calls
         return d
 
 
@@ -507,6 +510,7 @@ def _row(
     input_shapes: tuple[Any, ...] = (),
     output_shape: Any = None,
     self_only: bool = False,
+    calls: int = 1,
 ) -> RowAnalysis:
     mf = sum(o.matrix_flops for o in ops)
     vf = sum(o.vector_flops for o in ops)
@@ -555,6 +559,7 @@ def _row(
         input_shapes=input_shapes,
         output_shape=output_shape,
         self_only=self_only,
+        calls=calls,
     )
     return _with_explanation(row, c)
 
@@ -730,6 +735,7 @@ def analyze(
                 input_shapes=layer.input_shapes,
                 output_shape=layer.output_shape,
                 self_only=layer.self_only,
+                calls=layer.calls,
             )
         )
     op_rows = [

@@ -173,6 +173,8 @@ class Layer:
     #: shapes of the tensors the module received (:attr:`ModuleInfo.input_shape`);
     #: a ``self_only`` row keeps its module's, as its own ops work on what it received
     input_shapes: tuple[Any, ...] = ()
+    #: times the module ran (its ops are every call's; the shapes are the first call's)
+    calls: int = 1
 
     @property
     def params(self) -> int:
@@ -184,6 +186,7 @@ class Layer:
         d["input_shapes"] = _plain_shape(self.input_shapes)
         d["output_shape"] = _plain_shape(self.output_shape)
         d["self_only"] = self.self_only
+        d["calls"] = self.calls
         return d
 
 
@@ -292,6 +295,7 @@ class ModelProfile:
                     output_shape=None if self_only else info.output_shape,
                     self_only=self_only,
                     input_shapes=tuple(info.input_shape or ()),
+                    calls=max(1, info.calls),
                 )
             )
         order = {name: i for i, (name, _) in enumerate(rows)}

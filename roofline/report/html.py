@@ -28,7 +28,7 @@ from roofline import __version__
 from roofline.analysis import RooflineAnalysis, RowAnalysis
 from roofline.devices import PRECISIONS
 from roofline.report.output import GENERATOR
-from roofline.report.text import shape_text
+from roofline.report.text import calls_text, shape_text
 from roofline.units import human_bytes, seconds, si
 
 #: qualitative palette (Tableau 10) for layer types / compared models
@@ -109,7 +109,7 @@ def _hover_row(r: RowAnalysis, label: str | None = None) -> list[str]:
         esc(name if label is None else f"{label}: {name}"),
         esc(r.type),
         # a self row has inputs but no output of its own: no dangling arrow
-        esc(f"{shapes} -> {out}" if shapes and out else shapes or out),
+        esc((f"{shapes} -> {out}" if shapes and out else shapes or out) + calls_text(r.calls)),
         si(r.flops, "FLOPs"),
         human_bytes(r.bytes),
         f"{r.intensity:.2f}",

@@ -45,6 +45,12 @@ def shape_text(shape: Any) -> str:
     return str(shape)
 
 
+def calls_text(calls: int) -> str:
+    """`` (x3, first call)`` beside the shapes of a module that ran more than once (its
+    counts are every call's; the shapes are the first call's), else ``""``."""
+    return f" (x{calls}, first call)" if calls > 1 else ""
+
+
 def _intensity(t: Totals) -> str:
     return "-" if not t.bytes else f"{t.intensity:.1f}"
 
@@ -58,7 +64,7 @@ def layer_row(layer: Layer) -> list[str]:
     return [
         name,
         layer.type,
-        shape_text(layer.output_shape),
+        shape_text(layer.output_shape) + calls_text(layer.calls),
         si(t.params, digits=2) if t.params else "0",
         si(t.flops),
         si(t.macs),

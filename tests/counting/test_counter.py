@@ -358,3 +358,27 @@ def test_counting_leaves_no_fake_tensors_cached_in_the_model():
         for v in vars(m).values()
         if isinstance(v, torch.Tensor)
     )
+
+
+def test_a_module_called_three_times_says_so_beside_its_first_calls_shapes():
+    # torchvision's Bottleneck runs its one ReLU three times (64, 64, 256 channels): the
+    # row counts every call, its shapes are the first call's, and it says so
+    from torch import nn
+
+    from roofline.report.text import layer_row
+
+    class Reuse(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 2)
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.b(self.act(self.a(self.act(x)))))
+
+    prof = roofline.profile(Reuse(), torch.randn(3, 4))
+    act = next(r for r in prof.layers(1) if r.name == "act")
+    assert act.calls == 3 and act.output_shape == (3, 4) and act.input_shapes == ((3, 4),)
+    assert act.totals.vector_flops == 3 * 4 + 3 * 8 + 3 * 2  # one compare per element, all calls
+    assert layer_row(act)[2] == "3x4 (x3, first call)"
+    assert next(r for r in prof.layers(1) if r.name == "a").calls == 1

@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from roofline.latency.measure import Measurement
 from roofline.latency.predict import LatencyPrediction, LayerPrediction
+from roofline.report.text import row_name
 
 
 def rel_error(predicted: float | None, measured: float | None) -> float | None:
@@ -190,7 +191,7 @@ def latency_table(report: LatencyReport, max_rows: int | None = None) -> str:
     for r in layers:
         rows.append(
             [
-                r.name + (" (self)" if r.self_only else ""),
+                row_name(r.name, r.self_only),
                 r.type,
                 _ms(r.naive_s),
                 _ms(r.predicted_s),

@@ -28,7 +28,7 @@ from roofline import __version__
 from roofline.analysis import RooflineAnalysis, RowAnalysis
 from roofline.devices import PRECISIONS
 from roofline.report.output import GENERATOR
-from roofline.report.text import calls_text, shape_text
+from roofline.report.text import calls_text, row_name, shape_text
 from roofline.units import human_bytes, seconds, si
 
 #: qualitative palette (Tableau 10) for layer types / compared models
@@ -104,7 +104,7 @@ def _label(a: RooflineAnalysis) -> str:
 def _hover_row(r: RowAnalysis, label: str | None = None) -> list[str]:
     shapes = shape_text(list(r.input_shapes)) if r.input_shapes else ""
     out = shape_text(r.output_shape)
-    name = r.name + (" (self)" if r.self_only else "")
+    name = row_name(r.name, r.self_only)
     return [
         esc(name if label is None else f"{label}: {name}"),
         esc(r.type),
@@ -658,7 +658,7 @@ def _breakdown(a: RooflineAnalysis) -> str:
 def _bottlenecks(a: RooflineAnalysis, top: int, label: str = "") -> str:
     items = []
     for r in a.top(top):
-        name = r.name + (" (self)" if r.self_only else "")
+        name = row_name(r.name, r.self_only)
         items.append(
             f'<li><span class="bn-head"><code>{esc(name)}</code> <span class="muted">'
             f'{esc(r.type)}</span> <span class="pill bound-{r.bound}">{r.bound}</span> '
@@ -694,7 +694,7 @@ def breakable(text: Any) -> str:
 
 
 def _name_cell(r: RowAnalysis) -> tuple[Any, str]:
-    name = r.name + (" (self)" if r.self_only else "")
+    name = row_name(r.name, r.self_only)
     return None, f'<code class="name">{breakable(name)}</code>'
 
 

@@ -45,6 +45,12 @@ def shape_text(shape: Any) -> str:
     return str(shape)
 
 
+def row_name(name: str, self_only: bool) -> str:
+    """A layer row's label: ``"layer1 (self)"`` for a module's own ops beside its
+    children's rows; the model's own row is ``"(model)"`` either way."""
+    return name + " (self)" if self_only and name != "(model)" else name
+
+
 def calls_text(calls: int) -> str:
     """`` (x3, first call)`` beside the shapes of a module that ran more than once (its
     counts are every call's; the shapes are the first call's), else ``""``."""
@@ -58,11 +64,8 @@ def _intensity(t: Totals) -> str:
 def layer_row(layer: Layer) -> list[str]:
     """One table row for a layer (the shared columns of every profile table)."""
     t = layer.totals
-    name = layer.name
-    if layer.self_only and name != "(model)":
-        name += " (self)"
     return [
-        name,
+        row_name(layer.name, layer.self_only),
         layer.type,
         shape_text(layer.output_shape) + calls_text(layer.calls),
         si(t.params, digits=2) if t.params else "0",

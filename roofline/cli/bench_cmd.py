@@ -6,12 +6,7 @@ import argparse
 from typing import Any
 
 from roofline.cli._progress import Progress
-from roofline.cli.profile_cmd import (
-    MODEL_DTYPE_CHOICES,
-    depth_arg,
-    model_dtype_arg,
-    positive_int,
-)
+from roofline.cli.profile_cmd import add_dtype_argument, depth_arg, positive_int
 from roofline.errors import MeasurementError
 from roofline.units import dtype_name
 
@@ -36,11 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="batch sizes (e.g. 1 8 32; default: the spec's)",
     )
     p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
-    p.add_argument(
-        "--dtype",
-        type=model_dtype_arg,
-        metavar="{" + ",".join(MODEL_DTYPE_CHOICES) + "}",
-        help="run the model cast to this dtype (the calibrated prediction covers fp32 only: "
+    add_dtype_argument(
+        p,
+        "run the model cast to this dtype (the calibrated prediction covers fp32 only: "
         "other dtypes get the naive roofline beside the measurement)",
     )
     p.add_argument(

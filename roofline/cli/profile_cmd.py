@@ -59,6 +59,16 @@ def model_dtype_arg(text: str) -> str:
     return short[dtype_name(d)]
 
 
+def add_dtype_argument(p: argparse.ArgumentParser, help: str) -> None:
+    """``--dtype`` as profile, compare and bench take it (:func:`model_dtype_arg`)."""
+    p.add_argument(
+        "--dtype",
+        type=model_dtype_arg,
+        metavar="{" + ",".join(MODEL_DTYPE_CHOICES) + "}",
+        help=help,
+    )
+
+
 def add_spec_arguments(p: argparse.ArgumentParser, *, dtype: bool = True) -> None:
     """Options that change how a spec is loaded (shared by profile/compare/vram/bench).
 
@@ -67,11 +77,9 @@ def add_spec_arguments(p: argparse.ArgumentParser, *, dtype: bool = True) -> Non
     p.add_argument("--batch", type=positive_int, help="override the batch size of every input")
     p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
     if dtype:
-        p.add_argument(
-            "--dtype",
-            type=model_dtype_arg,
-            metavar="{" + ",".join(MODEL_DTYPE_CHOICES) + "}",
-            help="cast the model's floating parameters, buffers and inputs to this dtype "
+        add_dtype_argument(
+            p,
+            "cast the model's floating parameters, buffers and inputs to this dtype "
             "(default: the spec's 'dtype', else as the model is built); bytes follow it",
         )
     yolo = p.add_argument_group("YOLO-format specs")

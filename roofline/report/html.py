@@ -28,7 +28,7 @@ from roofline import __version__
 from roofline.analysis import RooflineAnalysis, RowAnalysis
 from roofline.devices import PRECISIONS
 from roofline.report.output import GENERATOR
-from roofline.report.text import calls_text, row_name, shape_text
+from roofline.report.text import calls_text, compare_note, row_name, shape_text
 from roofline.units import human_bytes, seconds, si
 
 #: qualitative palette (Tableau 10) for layer types / compared models
@@ -837,6 +837,7 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
         ("ridge", True),
         ("samples/s", True),
         ("mem. / comp. layers", True),
+        ("note", False),
     ]
     head = (
         "<tr>"
@@ -857,7 +858,8 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
             f"<td>{si(t.flops)}</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
             f"<td>{t.ridge_point:.1f}</td>"
             f"<td>{'-' if t.samples_per_s is None else f'{t.samples_per_s:,.0f}'}</td>"
-            f"<td>{t.memory_bound_layers} / {t.compute_bound_layers}</td></tr>"
+            f"<td>{t.memory_bound_layers} / {t.compute_bound_layers}</td>"
+            f'<td class="t">{esc(compare_note(a))}</td></tr>'
         )
     return f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 

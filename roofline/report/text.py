@@ -329,7 +329,7 @@ def compare_table(analyses: Sequence[Any]) -> str:
                 f"{t.roof_time_s / base.roof_time_s:.3f}" if base and base.roof_time_s else "-",
                 "-" if t.samples_per_s is None else f"{t.samples_per_s:,.1f}",
                 f"{t.memory_bound_layers}/{t.compute_bound_layers}",
-                _compare_note(a),
+                compare_note(a),
             ]
         )
     headers = [
@@ -355,7 +355,7 @@ def compare_table(analyses: Sequence[Any]) -> str:
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
-def _compare_note(a: Any) -> str:
+def compare_note(a: Any) -> str:
     """What a ranking by time must not hide: weights the device cannot hold, and bytes
     at another dtype than the roofs (a device without the model's precision)."""
     from roofline.analysis import PRECISION_DTYPES

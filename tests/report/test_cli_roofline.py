@@ -212,7 +212,7 @@ def test_dtype_takes_the_specs_spellings(spec, tmp_path):
 def test_compare_note_flags_weights_the_device_cannot_hold_and_mixed_precisions():
     from types import SimpleNamespace
 
-    from roofline.report.text import _compare_note
+    from roofline.report.text import compare_note
 
     def a(weights, memory, dtype, precision):
         return SimpleNamespace(
@@ -223,7 +223,18 @@ def test_compare_note_flags_weights_the_device_cannot_hold_and_mixed_precisions(
         )
 
     # a 7B bf16 decoder (13.48 GB of weights) on an 8 GB card without bf16 roofs
-    note = _compare_note(a(13_476_831_232, 8_589_934_592, "bfloat16", "fp32"))
+    note = compare_note(a(13_476_831_232, 8_589_934_592, "bfloat16", "fp32"))
     assert note == "weights 13.48 GB > 8.59 GB memory; bfloat16 bytes, fp32 roofs"
-    assert _compare_note(a(100, 8_589_934_592, "bfloat16", "bf16")) == ""
-    assert _compare_note(a(100, 8_589_934_592, "float32", "tf32")) == ""  # tf32: fp32 bytes
+    assert compare_note(a(100, 8_589_934_592, "bfloat16", "bf16")) == ""
+    assert compare_note(a(100, 8_589_934_592, "float32", "tf32")) == ""  # tf32: fp32 bytes
+
+
+def test_compare_note_is_in_the_text_and_the_html(spec, tmp_path, capsys):
+    # the T4 has no bf16 figure: its row's roofs are fp32 over bf16 bytes, said in both
+    html = tmp_path / "c.html"
+    argv = ["compare", str(spec), "--gpu", "3090", "--gpu", "t4", "--dtype", "bf16"]
+    assert main([*argv, "--brief", "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    t4 = next(line for line in out.splitlines() if "Tesla T4" in line)
+    assert t4.rstrip().endswith("bfloat16 bytes, fp32 roofs")
+    assert html.read_text().count("bfloat16 bytes, fp32 roofs") == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Collection, Mapping
+from pathlib import Path
 
 from roofline.report.output import STDOUT, check_outputs, write_text
 
@@ -34,5 +35,10 @@ def emit(target: str, text: str, *, force: bool = False) -> None:
     if target == STDOUT:
         sys.stdout.write(text)
         return
+    # the writer creates missing folders; say which, so a typo in one is seen
+    existing = next((p for p in Path(target).absolute().parents if p.is_dir()), None)
     path = write_text(target, text, force=force)
+    created = Path(path).absolute().parent
+    if existing is not None and created != existing:
+        print(f"created folder {created}", file=sys.stderr)
     print(f"wrote {path}", file=sys.stderr)

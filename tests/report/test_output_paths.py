@@ -227,3 +227,13 @@ def test_gpus_json_to_stdout_is_the_file_content(tmp_path, capsys, argv):
     capsys.readouterr()
     assert main([*argv, "--json", "-"]) == 0
     assert capsys.readouterr().out == target.read_text()
+
+
+def test_a_folder_made_for_an_output_is_announced(spec, tmp_path, capsys):
+    # missing folders are created (as for reports/NAME.html), and said, so a typo shows
+    out = tmp_path / "new" / "sub" / "p.json"
+    assert main(["profile", str(spec), "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"created folder {out.parent}" in err and out.is_file()
+    assert main(["profile", str(spec), "--json", str(out.parent / "q.json")]) == 0
+    assert "created folder" not in capsys.readouterr().err  # it exists now

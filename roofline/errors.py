@@ -49,3 +49,16 @@ class StaleCalibrationError(MeasurementError):
 
 class ReportError(RooflineError):
     """A report could not be written (output path problems, ...)."""
+
+
+def first_line(exc: object) -> str:
+    """The first line of an error's message, or its class name when it has none: what
+    a one-line error quotes of an exception the user's code (or torch) raised."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def error_line(exc: BaseException) -> str:
+    """``"ValueError: first line"``, or the class name alone when there is no message."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import torch
 import yaml
 
-from roofline.errors import RooflineError, SpecError
+from roofline.errors import RooflineError, SpecError, first_line
 from roofline.units import dtype_name, parse_dtype
 
 MODES = ("inference", "training")
@@ -116,7 +116,7 @@ class ModelSpec:
             )
             raise SpecError(
                 (f"{self.source}: " if self.source else "")
-                + f"building {self.name!r} failed: {type(exc).__name__}: {_first_line(exc)}"
+                + f"building {self.name!r} failed: {type(exc).__name__}: {first_line(exc)}"
                 + hint
             ) from exc
         if not isinstance(model, torch.nn.Module):
@@ -206,13 +206,13 @@ def read_yaml(path: str | Path) -> Any:
     except yaml.constructor.ConstructorError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise SpecError(
-            f"{p}:{line}: unsafe or unknown YAML tag ({_first_line(exc.problem)}); "
+            f"{p}:{line}: unsafe or unknown YAML tag ({first_line(exc.problem)}); "
             "model specs are plain data: remove the tag"
         ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
-        problem = getattr(exc, "problem", None) or _first_line(exc)
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise SpecError(f"{where}: YAML syntax error: {problem}") from exc
 
 
@@ -437,7 +437,7 @@ def resolve_callable(target: str, base: Path, where: str = "spec") -> Callable[.
                 spec.loader.exec_module(module)  # type: ignore[union-attr]
         except Exception as exc:
             raise SpecError(
-                f"{where}: importing {file} failed: {type(exc).__name__}: {_first_line(exc)}"
+                f"{where}: importing {file} failed: {type(exc).__name__}: {first_line(exc)}"
             ) from exc
     else:
         try:
@@ -445,12 +445,12 @@ def resolve_callable(target: str, base: Path, where: str = "spec") -> Callable[.
                 module = importlib.import_module(module_part)
         except ModuleNotFoundError as exc:
             raise SpecError(
-                f"{where}: cannot import module {module_part!r} ({_first_line(exc)}); "
+                f"{where}: cannot import module {module_part!r} ({first_line(exc)}); "
                 "check the name, install the package, or put the file next to the spec"
             ) from exc
         except Exception as exc:
             raise SpecError(
-                f"{where}: importing {module_part!r} failed: {type(exc).__name__}: {_first_line(exc)}"
+                f"{where}: importing {module_part!r} failed: {type(exc).__name__}: {first_line(exc)}"
             ) from exc
     obj: Any = module
     for part in attr_part.split("."):
@@ -463,11 +463,6 @@ def resolve_callable(target: str, base: Path, where: str = "spec") -> Callable[.
     if not callable(obj):
         raise SpecError(f"{where}: {target!r} is not callable")
     return obj
-
-
-def _first_line(exc: object) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 _builtin_loaded = False

@@ -25,6 +25,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+from roofline.errors import first_line
+
 #: autograd-node metadata key holding the module path that created the node
 MODULE_TAG = "roofline_module"
 
@@ -128,8 +130,7 @@ def failure_detail(state: ModuleStack, exc: BaseException, fix: str) -> str:
     after its last submodule returned, or the backward); ``fix`` as in
     :func:`data_dependent_hint`."""
     where = f" at layer '{state.failed}'" if state.failed else ""
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{where}: {type(exc).__name__}: {msg}{data_dependent_hint(exc, fix)}"
+    return f"{where}: {type(exc).__name__}: {first_line(exc)}{data_dependent_hint(exc, fix)}"
 
 
 def shape_of(x: Any) -> Any:

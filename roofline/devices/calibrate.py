@@ -22,7 +22,7 @@ import torch
 from roofline.devices import bench
 from roofline.devices.cache import save_measured
 from roofline.devices.model import Device, MeasuredCeilings
-from roofline.errors import MeasurementError
+from roofline.errors import MeasurementError, first_line
 
 Progress = Callable[[str], None]
 
@@ -84,7 +84,7 @@ def run_calibration(
             else:
                 skipped[p] = "unknown precision"
         except (RuntimeError, NotImplementedError, TypeError, AttributeError) as exc:
-            skipped[p] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            skipped[p] = first_line(exc)[:200]
     say(f"copy {copy_bytes / 2**20:.0f} MiB, best of {repeats}")
     copy = bench.copy_bytes_per_s(copy_bytes, device, repeats, sync)
     say("launch overhead")

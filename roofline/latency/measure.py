@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
-from roofline.errors import MeasurementError, RooflineError
+from roofline.errors import MeasurementError, RooflineError, first_line
 from roofline.spec import ModelSpec
 from roofline.units import plural
 
@@ -317,8 +317,7 @@ class OutOfMemory(MeasurementError):
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    return first_line(exc)[:300]  # a CUDA error's first line can run long
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from roofline.errors import SpecError
+from roofline.errors import SpecError, error_line
 from roofline.yolo import blocks
 
 #: module name → kind. "conv": channel block (c1 inserted, args[0] width-scaled);
@@ -123,7 +123,7 @@ class Architecture:
                     m = row.cls(*row.args)
             except Exception as exc:
                 raise SpecError(
-                    f"{self.where}: {row.where}: building failed: {_first_line(exc)}"
+                    f"{self.where}: {row.where}: building failed: {error_line(exc)}"
                 ) from exc
             m.i, m.f, m.type = row.index, row.source, row.module  # type: ignore[assignment]
             m.section = row.section  # type: ignore[assignment]  # --freeze backbone
@@ -451,9 +451,3 @@ def _plain(x: Any) -> Any:
     if isinstance(x, list):
         return [_plain(v) for v in x]
     return x
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__

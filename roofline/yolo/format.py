@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from roofline.errors import SpecError
+from roofline.errors import SpecError, error_line
 from roofline.fuse import RULES, fuse_model
 from roofline.spec import InputSpec, ModelSpec, check_mode
 from roofline.yolo import blocks
@@ -163,7 +163,7 @@ def dry_run(
                     )
                 raise SpecError(
                     f"{where}: {row.where}: forward failed on a {imgsz[0]}x{imgsz[1]} "
-                    f"input: {_first_line(exc)}{hint}"
+                    f"input: {error_line(exc)}{hint}"
                 ) from exc
             outputs.append(x)
     strides = [list(m.stride) for m in model.model if isinstance(m, blocks.Detect)]
@@ -177,9 +177,3 @@ def dry_run(
 
 def _numel(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__

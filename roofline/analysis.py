@@ -52,7 +52,7 @@ from typing import Any
 from roofline.counting.profile import ModelProfile, OpRecord
 from roofline.devices import PRECISIONS, Device
 from roofline.errors import AnalysisError, DeviceError
-from roofline.units import human_bytes, si
+from roofline.units import dtype_name, human_bytes, si
 
 #: which profile dtype gives the bytes each precision means
 PRECISION_DTYPES = {
@@ -148,13 +148,21 @@ def default_precision(profile: ModelProfile, device: Device) -> str:
     A 16-bit figure below the device's fp32 one (Pascal's 1/64-rate fp16: PyTorch
     runs fp16 GEMMs and convolutions there with fp32 arithmetic, and elementwise maths
     in fp32) falls back to fp32 as well."""
-    p = _dtype_precision(profile)
-    return p if p is not None and fallback_reason(p, device) is None else "fp32"
+    return _default_precision(profile, device)[0]
 
 
-def _dtype_precision(profile: ModelProfile) -> str | None:
+def _default_precision(profile: ModelProfile, device: Device) -> tuple[str, str | None]:
+    """(:func:`default_precision`, :func:`fallback_reason` when it fell back to fp32)."""
+    p = dtype_precision(profile.dtype)
+    why = fallback_reason(p, device) if p is not None else None
+    return ("fp32", why) if p is None or why else (p, None)
+
+
+def dtype_precision(dtype: str) -> str | None:
+    """The precision a tensor dtype is (``"bfloat16"`` -> ``"bf16"``), by
+    :data:`PRECISION_DTYPES`; None for one no precision stores (integers but int8)."""
     for p, dtypes in PRECISION_DTYPES.items():
-        if p != "tf32" and profile.dtype in dtypes:
+        if p != "tf32" and dtype in dtypes:
             return p
     return None
 
@@ -646,9 +654,11 @@ def precision_warning(profile: ModelProfile, precision: str) -> str | None:
     want = PRECISION_DTYPES.get(precision, ())
     if profile.dtype in want:
         return None
-    cast = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}.get(
-        want[0] if want else ""
-    )
+    # the --dtype that stores this precision's bytes (none for fp8/int8: no model cast)
+    from roofline.spec import MODEL_DTYPES
+
+    castable = want and any(want[0] == dtype_name(d) for d in MODEL_DTYPES)
+    cast = dtype_precision(want[0]) if castable else None
     how = (
         f"profile with --dtype {cast} (or 'dtype: {cast}' in the spec) to count {precision} bytes"
         if cast
@@ -710,10 +720,7 @@ def analyze(
     """
     fallback = None
     if precision is None:
-        precision = default_precision(profile, device)
-        wanted = _dtype_precision(profile)
-        if wanted is not None and wanted != precision:
-            fallback = fallback_reason(wanted, device)
+        precision, fallback = _default_precision(profile, device)
     c = ceilings(device, precision, tf32_conv=tf32_conv)
     p = c.precision
     total_time = sum(_op_parts(o, c)[2] for o in profile.ops)

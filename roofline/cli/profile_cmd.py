@@ -44,7 +44,7 @@ MODEL_DTYPE_CHOICES = ("fp32", "fp16", "bf16", "fp64")
 def model_dtype_arg(text: str) -> str:
     """``--dtype``: any spelling a spec's ``dtype:`` takes (``fp16``, ``float16``,
     ``half``, ``torch.bfloat16`` ...), as its short name."""
-    from roofline.errors import SpecError
+    from roofline.analysis import dtype_precision
     from roofline.spec import check_model_dtype
     from roofline.units import dtype_name
 
@@ -55,8 +55,7 @@ def model_dtype_arg(text: str) -> str:
             f"cannot cast a model to {text!r}: use fp32, fp16, bf16 or fp64 (fp8 and int8 "
             "are --precision choices: compute ceilings, not a cast)"
         ) from None
-    short = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
-    return short[dtype_name(d)]
+    return str(dtype_precision(dtype_name(d)))  # float16 -> fp16
 
 
 def add_dtype_argument(p: argparse.ArgumentParser, help: str) -> None:

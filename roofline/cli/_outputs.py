@@ -14,7 +14,7 @@ import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from roofline.report.output import STDOUT, check_outputs, write_text
+from roofline.report.output import STDOUT, check_outputs, nearest_existing, write_text
 
 
 def check(
@@ -36,9 +36,9 @@ def emit(target: str, text: str, *, force: bool = False) -> None:
         sys.stdout.write(text)
         return
     # the writer creates missing folders; say which, so a typo in one is seen
-    existing = next((p for p in Path(target).absolute().parents if p.is_dir()), None)
+    existing = nearest_existing(target)
     path = write_text(target, text, force=force)
     created = Path(path).absolute().parent
-    if existing is not None and created != existing:
+    if created != existing:
         print(f"created folder {created}", file=sys.stderr)
     print(f"wrote {path}", file=sys.stderr)

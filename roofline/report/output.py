@@ -97,14 +97,21 @@ def check_writable(path: str | Path, *, force: bool = False) -> Path:
             raise ReportError(f"cannot write {p}: permission denied")
         return p
     # the nearest folder that exists must be a folder we may create files in
-    parent = p.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = nearest_existing(p)
     if not parent.is_dir():
         raise ReportError(f"cannot write {p}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ReportError(f"cannot write {p}: permission denied in {parent}")
     return p
+
+
+def nearest_existing(path: str | Path) -> Path:
+    """The closest of ``path``'s parents that exists (the folder under which a writer
+    creates the missing ones; the root at worst)."""
+    parent = Path(path).absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -329,3 +329,21 @@ def test_sharded_plan_says_every_device_needs_a_sample(capsys):
         r"FSDP/ZeRO-3\) needs (\d+) device\(s\), batch 1 each \(every device needs a sample: a global batch of at least \1\)",
         line,
     )
+
+
+def test_a_cpu_has_no_cuda_context_or_cublas_workspace(tmp_path):
+    # --gpu cpu: nothing of CUDA's is added; beside a GPU, the GPU's figures (the larger)
+    path = tmp_path / "c.json"
+    assert main(["vram", "--params", "1B", "--gpu", "cpu", "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert data["assumptions"]["cuda_context_bytes"] == 0 and data["workspace"] == 0
+    assert (
+        main(["vram", "--params", "1B", "--gpu", "cpu", "--gpu", "3090", "--json", str(path)]) == 0
+    )
+    data = json.loads(path.read_text())
+    assert data["assumptions"]["cuda_context_bytes"] == 512 * 2**20
+    assert data["workspace"] == 4096 * 1024 * 2 + 16 * 1024 * 8
+    # an explicit --context-mib wins
+    argv = ["vram", "--params", "1B", "--gpu", "cpu", "--context-mib", "100", "--json", str(path)]
+    assert main([*argv, "--force"]) == 0
+    assert json.loads(path.read_text())["assumptions"]["cuda_context_bytes"] == 100 * 2**20

@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         CUBLAS_WORKSPACE_BYTES,
         CUDA_CONTEXT_BYTES,
         cublas_workspace_for,
+        cuda_context_for,
         estimate_from_params,
         estimate_from_spec,
     )
@@ -197,13 +198,13 @@ def run(args: argparse.Namespace) -> int:
         "optimizer": args.optimizer or "adamw",
         "amp": args.amp,
         "headroom": args.headroom,
+        # per device (none on a CPU; cuBLAS's by compute capability), the larger where
+        # several are named, so no device's need is under-stated
         "cuda_context_bytes": (
             args.context_mib
             if args.context_mib is not None
-            else (0 if devices and all(d.kind == "cpu" for d in devices) else CUDA_CONTEXT_BYTES)
+            else max((cuda_context_for(d) for d in devices), default=CUDA_CONTEXT_BYTES)
         ),
-        # per device by its compute capability; the larger where several are named
-        # (at most 2 x 24 MiB apart), so no device's need is under-stated
         "cublas_workspace_bytes": max(
             (cublas_workspace_for(d) for d in devices), default=CUBLAS_WORKSPACE_BYTES
         ),

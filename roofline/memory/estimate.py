@@ -381,6 +381,12 @@ def cublas_workspace_for(device: Any) -> int:
     return cublas_workspace_bytes(major) if vendor == "nvidia" else CUBLAS_WORKSPACE_BYTES
 
 
+def cuda_context_for(device: Any) -> int:
+    """The CUDA context assumed on ``device``: :data:`CUDA_CONTEXT_BYTES` on a GPU,
+    0 on a CPU (no CUDA there)."""
+    return 0 if getattr(device, "kind", "gpu") == "cpu" else CUDA_CONTEXT_BYTES
+
+
 def cublas_workspace_bytes(major: int) -> int:
     """The cuBLAS workspace per handle for an NVIDIA GPU of compute capability
     ``major``.x (``torch.cuda.get_device_capability()[0]``)."""

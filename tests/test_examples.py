@@ -74,3 +74,20 @@ def test_llama_decode_runs_for_real_and_counts_as_on_fake_tensors(tmp_path):
     assert fake.totals().matrix_flops == 2 * (
         2 * (8 * 256 * 256 + 6 * 256 * 688 + 4 * 16 * 256) + 2 * 256 * 1000
     )
+
+
+def test_llama_decode_refuses_training(tmp_path, capsys):
+    # the decode step writes its cache in place, which would invalidate what backward
+    # saved: it says it is inference only, in one line
+    from roofline.cli import main
+
+    (tmp_path / "d.yaml").write_text(
+        f"model: {EXAMPLES / 'llama.py'}:llama_tiny\n"
+        "mode: training\n"
+        "inputs:\n"
+        "  - {name: input_ids, shape: [1, 1], dtype: int64, high: 1000}\n"
+        "  - {name: kv_cache, shape: [1, 2, 2, 4, 16, 64]}\n"
+    )
+    assert main(["profile", str(tmp_path / "d.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "a decode step with a KV cache is inference only" in err and err.count("\n") == 1

@@ -82,17 +82,18 @@ def run(args: argparse.Namespace) -> int:
     # before any calibration or measurement: a refused path must not cost the runs
     quiet = check(args, {"--json": args.json}) is not None  # stdout holds the JSON alone
     check_device(args.device)  # fails early, with one line, when CUDA is absent
-    note = allocator_note(args.device)
-    if note:
-        _progress(f"note: {note}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     overrides = {"imgsz": args.imgsz, "nc": args.nc, "fuse": True if args.fuse else None}
     spec = load_spec(args.spec, mode=args.mode, dtype=args.dtype, **overrides)
     if args.optimizer_step and spec.mode != "training":
         raise MeasurementError(
             "--optimizer-step times the optimizer step of a training step: add --mode training"
         )
+    # the inputs are good: now the notes, then the work
+    note = allocator_note(args.device)
+    if note:
+        _progress(f"note: {note}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     batches = args.batch or [spec.batch or 1]
     device = eff = None
     if not args.no_predict:

@@ -223,3 +223,10 @@ def test_bench_json_to_stdout_alone(tmp_path, capsys, monkeypatch):
     assert [r["measurement"]["batch"] for r in data["runs"]] == [1, 2]
     assert "bench: TinyCNN" in err  # progress stays on stderr
     assert not (tmp_path / "-").exists()
+
+
+def test_optimizer_step_without_training_is_one_line(tmp_path, capsys):
+    # an optimizer step belongs to a training step: in inference it was silently ignored
+    assert main(["bench", str(spec(tmp_path)), "--optimizer-step", "--no-predict"]) == 2
+    err = capsys.readouterr().err
+    assert "--optimizer-step" in err and "--mode training" in err and err.count("\n") == 1

@@ -144,3 +144,14 @@ def parse_dtype(name: str | torch.dtype) -> torch.dtype:
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float32`` -> ``"float32"``."""
     return str(dtype).removeprefix("torch.")
+
+
+#: the short spellings the command line shows for the floating dtypes
+_SHORT = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
+
+
+def dtype_short(dtype: str | torch.dtype) -> str:
+    """``"bfloat16"`` (or ``torch.bfloat16``) -> ``"bf16"``: the spelling of a
+    command-line ``--dtype``; other dtypes keep their name."""
+    name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
+    return _SHORT.get(name, name)

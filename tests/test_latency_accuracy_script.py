@@ -54,7 +54,9 @@ def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
     assert case["model"] == "hand" and case["batch"] == 4 and case["measured_s"] == 5e-3
     assert case["prediction"]["kernel_s"] == pytest.approx(4.2e-3)
     assert EfficiencyModel.from_dict(doc["efficiency"]) == eff()  # re-predict offline
+    assert doc["dtype"] == "float32"  # the dtype the models ran and the fit timed at
     md = (tmp_path / "r.md").read_text()
+    assert md.startswith("# Latency accuracy on cpu (inference, fp32)")
     assert "| hand | 4 | 5.00 | 0.10 |" in md and "- **hand**: why" in md
 
 

@@ -97,11 +97,11 @@ def run(args: argparse.Namespace) -> int:
     batches = args.batch or [spec.batch or 1]
     device = eff = None
     if not args.no_predict:
-        from roofline.latency.predict import CALIBRATED_DTYPE
-        from roofline.latency.store import device_for, ensure_efficiency
+        from roofline.latency.store import calibratable, device_for, ensure_efficiency
 
-        if spec.dtype is None or dtype_name(spec.dtype) == CALIBRATED_DTYPE:
-            device, eff = ensure_efficiency(args.device, progress=_progress)
+        dtype = "float32" if spec.dtype is None else dtype_name(spec.dtype)
+        if calibratable(args.device, dtype):
+            device, eff = ensure_efficiency(args.device, progress=_progress, dtype=dtype)
         else:  # no calibration can price it (predict() says so): do not run one
             device = device_for(args.device)
     method = None if args.per_layer == "none" else args.per_layer

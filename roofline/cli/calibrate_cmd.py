@@ -12,7 +12,8 @@ from roofline.cli._progress import Progress
 from roofline.devices import Device
 from roofline.devices.calibrate import calibrate_cuda, comparison_rows
 from roofline.devices.model import MeasuredCeilings
-from roofline.errors import DeviceError
+from roofline.errors import DeviceError, MeasurementError
+from roofline.units import dtype_name, dtype_short
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--ceilings-only",
         action="store_true",
         help="measure the ceilings only; skip fitting the latency model (per-op efficiencies)",
+    )
+    p.add_argument(
+        "--dtype",
+        nargs="+",
+        metavar="DTYPE",
+        help="the dtypes of the models to predict: the latency model's microbenchmarks run "
+        "at each (one fit per dtype, each a full run; kept beside the others). "
+        "fp32, bf16, fp64; on a GPU also fp16 (default: fp32)",
     )
     add_specs_argument(p)
     p.set_defaults(run=run)
@@ -80,38 +89,58 @@ def render(device: Device, m: MeasuredCeilings) -> str:
     return "\n".join(lines)
 
 
-def _latency_model(target: str, args: argparse.Namespace) -> None:
-    """Fit and store the latency model on top of the ceilings just stored."""
+def _dtypes(kind: str, args: argparse.Namespace) -> list[str]:
+    """The dtypes to fit the latency model for (checked before any measurement)."""
+    from roofline.latency.calibrate import calibration_dtype
+
+    given = getattr(args, "dtype", None)
+    if given and getattr(args, "ceilings_only", False):
+        raise MeasurementError(
+            "--dtype picks the latency model's kernels, and --ceilings-only fits none: "
+            "drop one of them"
+        )
+    names = [dtype_name(calibration_dtype(kind, d)) for d in (given or ["float32"])]
+    return list(dict.fromkeys(names))  # once each, in the order given
+
+
+def _latency_model(target: str, args: argparse.Namespace, dtypes: list[str]) -> None:
+    """Fit and store the latency model for each of ``dtypes`` on top of the ceilings
+    just stored."""
     if getattr(args, "ceilings_only", False):
         return
     from roofline.latency.calibrate import fit_summary
     from roofline.latency.store import calibrate_and_store
 
-    _, eff = calibrate_and_store(target, quick=args.quick, progress=_progress)
-    print(fit_summary(eff))
+    for dtype in dtypes:
+        if len(dtypes) > 1:
+            _progress(f"latency model for {dtype_short(dtype)} models")
+        _, eff = calibrate_and_store(target, quick=args.quick, progress=_progress, dtype=dtype)
+        print(fit_summary(eff))
 
 
 def run(args: argparse.Namespace) -> int:
     target = str(args.gpu).strip().lower()
     if target in ("cpu", "host"):
+        dtypes = _dtypes("cpu", args)
         from roofline.devices.cache import save_measured
         from roofline.devices.host_cpu import cache_name, device_from_ceilings, measure
 
         m = measure(quick=args.quick, progress=_progress)
         save_measured(cache_name(), m, {"kind": "cpu"})
         print(render(device_from_ceilings(m), m))
-        _latency_model("cpu", args)
+        _latency_model("cpu", args, dtypes)
         return 0
     if target == "local" or target.startswith("local:"):
         from roofline.devices.nvml import local_device
 
+        dtypes = _dtypes("gpu", args)
         index = int(target.split(":", 1)[1]) if target.startswith("local:") else 0
         device = local_device(index, args.specs)
         for diff in device.extra.get("local_differences", []):
             print(f"calibrate: note: {diff}", file=sys.stderr)
         m = calibrate_cuda(device, index=index, quick=args.quick, progress=_progress)
         print(render(device, m))
-        _latency_model(target, args)
+        _latency_model(target, args, dtypes)
         return 0
     raise DeviceError(
         f"calibrate measures this machine: use --gpu local or --gpu cpu (got {args.gpu!r})"

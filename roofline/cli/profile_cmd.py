@@ -339,16 +339,16 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
     """Predict (naive and calibrated) and measure on this machine, then compare."""
     from roofline.latency.compare import compare_latency
     from roofline.latency.measure import allocator_note, check_device, measure
-    from roofline.latency.predict import CALIBRATED_DTYPE, predict
-    from roofline.latency.store import ensure_efficiency
+    from roofline.latency.predict import predict
+    from roofline.latency.store import calibratable, ensure_efficiency
 
     check_device(run_on)
     note = allocator_note(run_on)
     if note:
         _progress(f"note: {note}")
     eff = None
-    if prof.dtype == CALIBRATED_DTYPE:  # else predict() says why it is naive only
-        _, eff = ensure_efficiency(run_on, progress=_progress)
+    if calibratable(run_on, prof.dtype):  # else predict() says why it is naive only
+        _, eff = ensure_efficiency(run_on, progress=_progress, dtype=prof.dtype)
     pred = predict(
         prof, device, args.precision, efficiency=eff, depth=args.depth, tf32_conv=args.tf32_conv
     )

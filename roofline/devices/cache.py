@@ -42,14 +42,14 @@ def save_measured(
     """Write ``ceilings`` under ``name``; returns the file written.
 
     Ceilings measured again replace the old ones, but records the new ceilings do not
-    carry (the latency model, ``extra["efficiency"]``, fitted by ``roofline
+    carry (the latency models, ``extra["efficiency"]`` and its per-dtype variants, fitted by ``roofline
     calibrate`` on top of them) are kept: measuring ceilings (``--ceilings-only``,
     ``--gpu cpu`` profiles) must not throw away a calibration that took minutes."""
     path = measured_path(name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = ceilings.as_dict()
-        kept = {k: v for k, v in _stored_extra(path).items() if k in KEPT_EXTRA}
+        kept = {k: v for k, v in _stored_extra(path).items() if k.split(".")[0] in KEPT_EXTRA}
         if kept:
             data["extra"] = {**kept, **dict(data.get("extra") or {})}
         record = {"name": name, **(meta or {}), "ceilings": data}
@@ -64,6 +64,7 @@ def save_measured(
 
 
 #: ``extra`` entries of a stored record that outlive a new measurement of the ceilings
+#: (with their dotted variants: ``efficiency.bfloat16``, the fit for another dtype)
 KEPT_EXTRA = ("efficiency",)
 
 

@@ -97,7 +97,32 @@ def memory_variant(op_class: str, dims: Mapping[str, int], backward: bool = Fals
 #: backward fits, queue-timed CUDA microbenchmarks (2026-12-01)
 #: 3: batch norm in training mode has its own memory curve (``norm.train``)
 #: 4: and pooling's backward (``pool.backward``)
-FORMAT_VERSION = 4
+#: 5: one calibration per dtype (``dtype``; the microbenchmarks run at it)
+FORMAT_VERSION = 5
+
+#: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
+#: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
+#: float32 and ~400x below bfloat16): a model in float16 is not what a CPU runs, and
+#: the grid would take hours
+CALIBRATION_DTYPES: Mapping[str, tuple[str, ...]] = {
+    "cpu": ("float32", "bfloat16", "float64"),
+    "gpu": ("float32", "bfloat16", "float16", "float64"),
+}
+
+
+def calibration_dtype(kind: str, dtype: str | torch.dtype) -> torch.dtype:
+    """``dtype`` as a torch dtype if a calibration on a device of ``kind`` ("cpu" or
+    "gpu") can time it (:data:`CALIBRATION_DTYPES`), else a :class:`MeasurementError`
+    saying which it can."""
+    dt = units.parse_dtype(dtype)
+    allowed = CALIBRATION_DTYPES[kind]
+    if units.dtype_name(dt) not in allowed:
+        where = "the CPU" if kind == "cpu" else "a GPU"
+        raise MeasurementError(
+            f"a latency calibration on {where} cannot time {units.dtype_short(dt)} kernels: "
+            f"use one of {', '.join(units.dtype_short(d) for d in allowed)}"
+        )
+    return dt
 
 
 def _nosync() -> None:
@@ -277,6 +302,9 @@ class EfficiencyModel:
     #: measured on a tiny ``nn.GRU``; 0 = not measured
     internal_op_s: float = 0.0
     threads: int = 1
+    #: the dtype every microbenchmark and synthetic network ran at: the fit prices
+    #: models of that dtype only (one calibration per dtype, :data:`CALIBRATION_DTYPES`)
+    dtype: str = "float32"
     measured_at: str = ""
     torch_version: str = ""
     quick: bool = False
@@ -312,6 +340,7 @@ class EfficiencyModel:
             "host_s": dict(self.host_s),
             "internal_op_s": self.internal_op_s,
             "threads": self.threads,
+            "dtype": self.dtype,
             "measured_at": self.measured_at,
             "torch_version": self.torch_version,
             "quick": self.quick,
@@ -348,6 +377,7 @@ class EfficiencyModel:
                 host_s={str(k): float(v) for k, v in d.get("host_s", {}).items()},
                 internal_op_s=float(d.get("internal_op_s", 0.0)),
                 threads=int(d.get("threads", 1)),
+                dtype=str(d.get("dtype", "float32")),
                 measured_at=str(d.get("measured_at", "")),
                 torch_version=str(d.get("torch_version", "")),
                 quick=bool(d.get("quick", False)),
@@ -773,18 +803,23 @@ def measure_internal(
 
 
 def measure_fresh(
-    dev: torch.device, grid: Grid, bench: Bench, progress: Progress | None = None
+    dev: torch.device,
+    grid: Grid,
+    bench: Bench,
+    progress: Progress | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> CostCurve:
     """The cost of a fresh output allocation by size: ``add(x, y)`` (allocates its
     output, as every eager op does) minus ``add(x, y, out=z)`` (writes into memory it
-    reused), at each of ``grid.fresh_elems``."""
+    reused), at each of ``grid.fresh_elems``, on tensors of ``dtype``."""
     if not grid.fresh_elems:
         return CostCurve()
     if progress:
         progress(f"fresh-output cost over {len(grid.fresh_elems)} sizes")
     samples = []
     for elems in grid.fresh_elems:
-        x, y = torch.randn(elems, device=dev), torch.randn(elems, device=dev)
+        x = torch.randn(elems, device=dev, dtype=dtype)
+        y = torch.randn(elems, device=dev, dtype=dtype)
         z = torch.empty_like(x)
         t_new = bench.raw(lambda x=x, y=y: torch.add(x, y))
         t_out = bench.raw(lambda x=x, y=y, z=z: torch.add(x, y, out=z))
@@ -817,7 +852,7 @@ def _conv_backward(
             [True, True, False],
         )
 
-    return bench.kernel(run, cls, 4.0 * (x.numel() + w.numel()))
+    return bench.kernel(run, cls, float(x.element_size() * (x.numel() + w.numel())))
 
 
 #: a backward microbenchmark: (grid point, input shape, weight shape, stride, padding,
@@ -830,6 +865,7 @@ def fit_backward(
     shapes: Mapping[str, Sequence[BackwardShape]],
     bench: Bench,
     progress: Progress | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, GridFit]:
     """Convolution backward rates at forward grid points (collected by
     :func:`fit_matrix`); input and weight gradients are twice the forward's FLOPs.
@@ -844,8 +880,8 @@ def fit_backward(
         say(f"{key.replace('.', ' ')} over {len(todo)} sizes")
         rates = []
         for _pt, xs, ws, stride, pad, groups, fl in todo:
-            x = torch.randn(*xs, generator=gen, device=dev)
-            w = torch.randn(*ws, generator=gen, device=dev)
+            x = torch.randn(*xs, generator=gen, device=dev, dtype=dtype)
+            w = torch.randn(*ws, generator=gen, device=dev, dtype=dtype)
             rates.append(2 * fl / _conv_backward(bench, x, w, stride, pad, groups))
             del x, w
         out[key] = GridFit(tuple(sh[0] for sh in todo), tuple(rates))
@@ -858,15 +894,17 @@ def fit_matrix(
     bench: Bench,
     progress: Progress | None = None,
     backward_shapes: dict[str, list[BackwardShape]] | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, GridFit]:
     """GEMM, conv, depthwise conv and attention rates over the grid (each rate is
-    work / :meth:`Bench.kernel`)."""
+    work / :meth:`Bench.kernel`), every tensor of ``dtype``."""
     say = progress or (lambda _m: None)
     out: dict[str, GridFit] = {}
     gen = torch.Generator(device=dev).manual_seed(0)
+    elem = float(torch.empty((), dtype=dtype).element_size())
 
     def rnd(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen, device=dev)
+        return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)
 
     # GEMM: (m x k) @ (k x n)
     pts, rates = [], []
@@ -878,7 +916,7 @@ def fit_matrix(
                 if fl > grid.max_flops:
                     continue
                 a, b = rnd(m, k), rnd(k, n)
-                t = bench.kernel(lambda a=a, b=b: torch.mm(a, b), "gemm", 4.0 * m * n)
+                t = bench.kernel(lambda a=a, b=b: torch.mm(a, b), "gemm", elem * m * n)
                 pts.append((math.log2(m), math.log2(n), math.log2(k)))
                 rates.append(fl / t)
     out["gemm"] = GridFit(tuple(pts), tuple(rates))
@@ -922,7 +960,7 @@ def fit_matrix(
         x = rnd(n, c, hw, hw)
         w = rnd(c_out, c, kernel, kernel)
         bias = rnd(c_out)
-        out_bytes = 4.0 * n * c_out * out_hw * out_hw
+        out_bytes = elem * n * c_out * out_hw * out_hw
         t = bench.kernel(
             lambda x=x, w=w, bias=bias, p=kernel // 2, s=stride: F.conv2d(
                 x, w, bias, stride=s, padding=p
@@ -979,7 +1017,7 @@ def fit_matrix(
             continue
         x = rnd(n, c, hw, hw)
         w = rnd(c, 1, kernel, kernel)
-        out_bytes = 4.0 * n * c * out_hw * out_hw
+        out_bytes = elem * n * c * out_hw * out_hw
         t = bench.kernel(
             lambda x=x, w=w, p=kernel // 2, g=c, s=stride: F.conv2d(
                 x, w, None, stride=s, padding=p, groups=g
@@ -1020,7 +1058,7 @@ def fit_matrix(
             t = bench.kernel(
                 lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
                 "attention",
-                4.0 * bh * seq * e,
+                elem * bh * seq * e,
             )
             pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
             rates.append(fl / t)
@@ -1043,9 +1081,9 @@ def fit_matrix(
         cost = rnn_layer_cost(steps * b, h, h, h, gates, True, b)
         if cost.matrix_flops > grid.max_flops:
             continue
-        layer = getattr(torch.nn, kind)(h, h, batch_first=True).to(dev).eval()
+        layer = getattr(torch.nn, kind)(h, h, batch_first=True).to(dev, dtype).eval()
         x = rnd(b, steps, h)
-        t = bench.kernel(lambda layer=layer, x=x: layer(x), "rnn", 4.0 * x.numel(), steps)
+        t = bench.kernel(lambda layer=layer, x=x: layer(x), "rnn", elem * x.numel(), steps)
         pts.append(tuple(math.log2(v) for v in op_size("rnn", cost.dims, 0)))
         rates.append(cost.matrix_flops / t)
     if pts:
@@ -1054,25 +1092,28 @@ def fit_matrix(
 
 
 def _memory_kernels(
-    dev: torch.device, elems: int, gen: torch.Generator
+    dev: torch.device, elems: int, gen: torch.Generator, dtype: torch.dtype = torch.float32
 ) -> dict[str, tuple[Callable[[], object], int]]:
     """One representative kernel per memory op class and per variant of
-    :data:`MEMORY_VARIANTS`: (callable, bytes it moves)."""
-    x = torch.randn(elems, generator=gen, device=dev)
-    y = torch.randn(elems, generator=gen, device=dev)
+    :data:`MEMORY_VARIANTS`, on tensors of ``dtype``: (callable, bytes it moves)."""
+
+    def rnd(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)
+
+    x, y = rnd(elems), rnd(elems)
     c = 16 if elems >= 16 * 4 else 1
     hw = max(1, int(math.sqrt(elems // c)))
-    img = torch.randn(1, c, hw, hw, generator=gen, device=dev)
-    rm, rv = torch.randn(c).to(dev), torch.rand(c).to(dev) + 0.5
-    wt, bs = torch.randn(c).to(dev), torch.randn(c).to(dev)
+    img = rnd(1, c, hw, hw)
+    rm, rv = torch.randn(c).to(dev, dtype), (torch.rand(c) + 0.5).to(dev, dtype)
+    wt, bs = torch.randn(c).to(dev, dtype), torch.randn(c).to(dev, dtype)
     rows = max(1, elems // 256)
-    mat = torch.randn(rows, min(256, elems), generator=gen, device=dev)
-    table = torch.randn(max(2, elems // 64), 64, generator=gen, device=dev)
+    mat = rnd(rows, min(256, elems))
+    table = rnd(max(2, elems // 64), 64)
     idx = torch.randint(0, table.shape[0], (max(1, elems // 64),), generator=gen, device=dev)
-    b = 4
+    b = x.element_size()
     n_img = img.numel()
     pooled, pool_idx = torch.ops.aten.max_pool2d_with_indices(img, [2, 2], [2, 2])
-    pool_grad = torch.randn(pooled.shape, generator=gen, device=dev)
+    pool_grad = rnd(*pooled.shape)
     small_hw = max(1, hw // 2)
     return {
         "elementwise": (lambda: torch.add(x, y), 3 * elems * b),
@@ -1096,7 +1137,7 @@ def _memory_kernels(
             lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                 pool_grad, img, [2, 2], [2, 2], [0, 0], [1, 1], False, pool_idx
             ),
-            (2 * n_img + 3 * pool_grad.numel()) * b,
+            (2 * n_img + pool_grad.numel()) * b + pool_grad.numel() * pool_idx.element_size(),
         ),
         "upsample": (
             lambda: F.interpolate(img[:, :, :small_hw, :small_hw], scale_factor=2.0),
@@ -1112,15 +1153,17 @@ def fit_memory(
     grid: Grid,
     bench: Bench,
     progress: Progress | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, CurveFit]:
-    """Bytes/s of each memory op class over sizes (bytes / :meth:`Bench.kernel`)."""
+    """Bytes/s of each memory op class over sizes (bytes / :meth:`Bench.kernel`), on
+    tensors of ``dtype``."""
     say = progress or (lambda _m: None)
     gen = torch.Generator(device=dev).manual_seed(1)
     samples: dict[str, list[tuple[float, float]]] = {}
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
     for elems in grid.mem_elems:
         with torch.inference_mode():
-            for cls, (fn, nbytes) in _memory_kernels(dev, elems, gen).items():
+            for cls, (fn, nbytes) in _memory_kernels(dev, elems, gen, dtype).items():
                 result = fn()
                 assert isinstance(result, torch.Tensor)
                 out_bytes = result.numel() * result.element_size()
@@ -1130,9 +1173,11 @@ def fit_memory(
     return {cls: curve_from_samples(s) for cls, s in samples.items()}
 
 
-def calibrate_command(kind: str) -> str:
-    """The command that (re)calibrates a device of ``kind`` ("cpu" or "gpu") here."""
-    return f"roofline calibrate --gpu {'cpu' if kind == 'cpu' else 'local'}"
+def calibrate_command(kind: str, dtype: str = "float32") -> str:
+    """The command that (re)calibrates a device of ``kind`` ("cpu" or "gpu") here, for
+    models of ``dtype``."""
+    extra = "" if dtype == "float32" else f" --dtype {units.dtype_short(dtype)}"
+    return f"roofline calibrate --gpu {'cpu' if kind == 'cpu' else 'local'}{extra}"
 
 
 #: |speed drift| above which a calibration says the machine changed under it
@@ -1173,14 +1218,18 @@ def calibrate_efficiency(
     progress: Progress | None = None,
     device_key: str | None = None,
     queue: QueueTimer | None = None,
+    dtype: str | torch.dtype = torch.float32,
 ) -> EfficiencyModel:
-    """Run the microbenchmarks on ``device`` ("cpu" or "cuda[:N]") and fit the model.
+    """Run the microbenchmarks on ``device`` ("cpu" or "cuda[:N]") and fit the model
+    for models of ``dtype`` (every microbenchmark runs at it; the overheads, which no
+    dtype moves, and the reference GEMM of the speed checks stay float32).
     ``queue`` times as on CUDA, with asynchronous launches (the default on CUDA; given
     explicitly, it lets the asynchronous path run on the CPU in tests)."""
     from roofline.latency.measure import check_device, device_sync
 
     dev = check_device(device)
     is_cuda = dev.type == "cuda"
+    dt = calibration_dtype("gpu" if is_cuda else "cpu", dtype)
     if grid is None:
         grid = (
             (CUDA_QUICK if quick else CUDA_FULL) if is_cuda else (CPU_QUICK if quick else CPU_FULL)
@@ -1201,10 +1250,10 @@ def calibrate_efficiency(
     internal = measure_internal(dev, grid.repeat, sync, queue)
     with torch.inference_mode():
         bench = Bench(grid.repeat, sync, launch, queue=queue)
-        bench.fresh = measure_fresh(dev, grid, bench, progress)
+        bench.fresh = measure_fresh(dev, grid, bench, progress, dt)
         backward_shapes: dict[str, list[BackwardShape]] = {}
-        matrix = fit_matrix(dev, grid, bench, progress, backward_shapes)
-    memory = fit_memory(dev, grid, bench, progress)
+        matrix = fit_matrix(dev, grid, bench, progress, backward_shapes, dt)
+    memory = fit_memory(dev, grid, bench, progress, dt)
     info: dict[str, Any] = {"grid": "quick" if quick else "full"}
     model = EfficiencyModel(
         device=device_key or ("cpu" if not is_cuda else str(dev)),
@@ -1218,6 +1267,7 @@ def calibrate_efficiency(
         host_s=bench.host_costs(),
         internal_op_s=internal,
         threads=torch.get_num_threads(),
+        dtype=units.dtype_name(dt),
     )
     (factor, mem_factor, per_op), ratios = fit_context(
         model, dev, sync, quick=quick, progress=progress
@@ -1225,7 +1275,7 @@ def calibrate_efficiency(
     info["context_ratios"] = ratios
     # training's convolution backward, last (see fit_backward)
     with torch.inference_mode():
-        matrix = {**matrix, **fit_backward(dev, backward_shapes, bench, progress)}
+        matrix = {**matrix, **fit_backward(dev, backward_shapes, bench, progress, dt)}
     if is_cuda:
         info["cuda_device_name"] = torch.cuda.get_device_name(dev)
     else:
@@ -1404,7 +1454,7 @@ def fit_context(
 ) -> tuple[tuple[float, float, float], dict[str, float]]:
     """How much slower ops run inside a network than in a hot loop.
 
-    Each synthetic network is counted, predicted with ``model`` (factor 1, no per-op
+    Each synthetic network, cast to the calibration's dtype (``model.dtype``), is counted, predicted with ``model`` (factor 1, no per-op
     term) and timed end to end; :func:`fit_network_terms` (CPU) or
     :func:`fit_queue_terms` (CUDA) fits the in-network factor on kernel time and the
     extra per-op overhead. Returns (factor for matrix-op kernels,
@@ -1438,9 +1488,10 @@ def fit_context(
     cuda = dev.type == "cuda"
     # on a GPU, batch 1 (host-bound) and 32 (GPU-bound) tell the two terms apart
     batches = ((8,) if quick else (1, 32)) if cuda else None
+    dtype = units.parse_dtype(model.dtype)
     for name, net, x in synthetic_networks(quick, batches):
         say(f"in-network terms: {name}")
-        net = net.eval()
+        net, x = net.eval().to(dtype), x.to(dtype)
         prof = count_profile(net, (x,))
         pred = predict(prof, neutral, efficiency=base)
         net, xd = net.to(dev), x.to(dev)
@@ -1529,7 +1580,8 @@ def fit_queue_terms(nets: Sequence[QueuedNetwork]) -> tuple[float, float]:
 def fit_summary(eff: EfficiencyModel) -> str:
     """A few lines showing the fitted model at typical sizes (for ``roofline calibrate``)."""
     lines = [
-        f"latency model ({'quick' if eff.quick else 'full'} grid, {eff.threads} threads): "
+        f"latency model ({units.dtype_short(eff.dtype)} kernels, "
+        f"{'quick' if eff.quick else 'full'} grid, {eff.threads} threads): "
         f"{eff.launch_overhead_s * 1e6:.2f} µs per op, {eff.module_overhead_s * 1e6:.2f} µs "
         f"per module call, in-network factor {eff.context_factor:.2f} and "
         f"{eff.network_op_overhead_s * 1e6:.2f} µs more per op"

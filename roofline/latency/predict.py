@@ -52,6 +52,7 @@ from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
 from roofline.errors import MeasurementError, StaleCalibrationError
 from roofline.latency.calibrate import (
+    CALIBRATION_DTYPES,
     MATRIX_CLASSES,
     EfficiencyModel,
     calibrate_command,
@@ -59,10 +60,7 @@ from roofline.latency.calibrate import (
     memory_variant,
     op_size,
 )
-from roofline.units import dtype_name, plural, seconds
-
-#: the dtype the calibration's microbenchmarks run at (the only one it can price)
-CALIBRATED_DTYPE = "float32"
+from roofline.units import dtype_name, dtype_short, plural, seconds
 
 #: thresholds for the explanation tags (fractions of a layer's predicted time)
 LAUNCH_BOUND = 0.5
@@ -340,6 +338,20 @@ def _with_tags(
     return LayerPrediction(**{**layer.__dict__, "explanation": tuple(tags)})
 
 
+def no_calibration_text(device: Device, dtype: str) -> str:
+    """Why a model of ``dtype`` gets the naive time only on ``device``, where no
+    calibration for it is stored, and how to get one where one can be made."""
+    fix = (
+        f"run `{calibrate_command(device.kind, dtype)}` on that machine"
+        if dtype in CALIBRATION_DTYPES.get(device.kind, ())
+        else f"no calibration can time {dtype_short(dtype)} kernels on a {device.kind}"
+    )
+    return (
+        f"no {dtype_short(dtype)} latency calibration stored for {device.name}: naive roofline "
+        f"time only ({fix} for the calibrated prediction)"
+    )
+
+
 def module_calls_s(eff: EfficiencyModel, calls: int) -> float:
     """What ``calls`` module calls add on top of the ops: their Python cost, serially
     (CPU); nothing under asynchronous launches (CUDA), where it is host time already
@@ -347,21 +359,30 @@ def module_calls_s(eff: EfficiencyModel, calls: int) -> float:
     return 0.0 if eff.async_launch else calls * eff.module_overhead_s
 
 
-def efficiency_of(device: Device) -> EfficiencyModel | None:
-    """The stored latency calibration of ``device`` (``measured.extra["efficiency"]``)."""
+def efficiency_key(dtype: str = "float32") -> str:
+    """Where the calibration for models of ``dtype`` is kept in the device's measured
+    record (``MeasuredCeilings.extra``): ``efficiency`` for float32 (the key older
+    versions wrote), ``efficiency.bfloat16`` and so on for the others."""
+    return "efficiency" if dtype == "float32" else f"efficiency.{dtype}"
+
+
+def efficiency_of(device: Device, dtype: str = "float32") -> EfficiencyModel | None:
+    """The stored latency calibration of ``device`` for models of ``dtype``
+    (``measured.extra[efficiency_key(dtype)]``), or None."""
     m = device.measured
     if m is None:
         return None
-    raw = m.extra.get("efficiency")
+    raw = m.extra.get(efficiency_key(dtype))
     if not raw:
         return None
     try:
-        return EfficiencyModel.from_dict(raw)
+        eff = EfficiencyModel.from_dict(raw)
     except StaleCalibrationError as exc:
         raise StaleCalibrationError(
             f"{exc.reason} for {device.name}",
-            f"run `{calibrate_command(device.kind)}` to measure it again",
+            f"run `{calibrate_command(device.kind, dtype)}` to measure it again",
         ) from None
+    return eff if eff.dtype == dtype else None
 
 
 @dataclass(frozen=True)
@@ -724,22 +745,26 @@ def predict(
     ``depth`` is the default depth of :meth:`LatencyPrediction.layers`; ``tf32_conv``
     as in :func:`roofline.analysis.ceilings` (the naive time of fp32 convolutions);
     ``precision`` None: the profile's own (:func:`roofline.analysis.default_precision`).
-    The calibration times float32 kernels, so a model of another dtype gets the naive
-    time only, and the note says so.
+    A calibration prices models of its own dtype only (its microbenchmarks ran at it):
+    a model of another dtype, or one no calibration is stored for, gets the naive time
+    only, and the note says how to calibrate for it.
     """
     stale = ""
     eff = efficiency
-    if profile.dtype != CALIBRATED_DTYPE:
-        stale = (
-            f"the calibration times {CALIBRATED_DTYPE} kernels, so this {profile.dtype} model "
-            "gets the naive roofline time only (a measurement runs it at its own dtype)"
-        )
-        eff = None
-    elif eff is None:
+    if eff is None:
         try:
-            eff = efficiency_of(device)
+            eff = efficiency_of(device, profile.dtype)
         except StaleCalibrationError as exc:
             stale = str(exc)  # naive only, and the note says why
+        if eff is None and not stale:
+            stale = no_calibration_text(device, profile.dtype)
+    elif eff.dtype != profile.dtype:
+        stale = (
+            f"the latency calibration times {dtype_short(eff.dtype)} kernels and this model "
+            f"is {dtype_short(profile.dtype)}: naive roofline time only; "
+            f"`{calibrate_command(device.kind, profile.dtype)}` fits its own"
+        )
+        eff = None
     if precision is None:
         precision = default_precision(profile, device)
     c = ceilings(device, precision, tf32_conv=tf32_conv)

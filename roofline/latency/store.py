@@ -1,8 +1,10 @@
 """Keeping the latency calibration with the device's measured ceilings.
 
-The fit lives in ``MeasuredCeilings.extra["efficiency"]`` of the device's cache record
-(``roofline.devices.cache``): per CPU model and thread count for the host, per GPU
-for a CUDA card. :func:`predict` finds it through ``Device.measured``.
+The fit lives in ``MeasuredCeilings.extra`` of the device's cache record
+(``roofline.devices.cache``), one per dtype (``extra["efficiency"]`` for float32,
+``extra["efficiency.bfloat16"]`` ...: :func:`~roofline.latency.predict.efficiency_key`):
+per CPU model and thread count for the host, per GPU for a CUDA card. :func:`predict`
+finds it through ``Device.measured``.
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import MeasuredCeilings
 from roofline.errors import MeasurementError, StaleCalibrationError
 from roofline.latency.calibrate import (
+    CALIBRATION_DTYPES,
     EfficiencyModel,
     calibrate_command,
     calibrate_efficiency,
     reference_time,
     warm_up_gpu,
 )
-from roofline.latency.predict import efficiency_of
+from roofline.latency.predict import efficiency_key, efficiency_of
+from roofline.units import dtype_short
 
 Progress = Callable[[str], None]
 
 
 def _with_efficiency(m: MeasuredCeilings, eff: EfficiencyModel) -> MeasuredCeilings:
-    return dataclasses.replace(m, extra={**dict(m.extra), "efficiency": eff.as_dict()})
+    return dataclasses.replace(m, extra={**dict(m.extra), efficiency_key(eff.dtype): eff.as_dict()})
 
 
 def store_efficiency(eff: EfficiencyModel, device: Device | None = None) -> None:
@@ -54,20 +58,25 @@ def store_efficiency(eff: EfficiencyModel, device: Device | None = None) -> None
 
 
 def calibrate_and_store(
-    target: str = "cpu", *, quick: bool = False, progress: Progress | None = None
+    target: str = "cpu",
+    *,
+    quick: bool = False,
+    progress: Progress | None = None,
+    dtype: str = "float32",
 ) -> tuple[Device, EfficiencyModel]:
-    """Fit the latency model on ``target`` ("cpu", or "local"/"local:N" for the CUDA GPU),
-    store it, and return the device (with the fit attached) and the fit."""
+    """Fit the latency model for models of ``dtype`` on ``target`` ("cpu", or
+    "local"/"local:N" for the CUDA GPU), store it beside the device's other fits, and
+    return the device (with the fit attached) and the fit."""
     low = target.strip().lower()
     if low in ("cpu", "host"):
-        eff = calibrate_efficiency("cpu", quick=quick, progress=progress)
+        eff = calibrate_efficiency("cpu", quick=quick, progress=progress, dtype=dtype)
         store_efficiency(eff)
         return get_device("cpu"), eff
     if low == "local" or low.startswith("local:"):
         index = int(low.split(":", 1)[1]) if ":" in low else 0
         device = get_device(low)
         eff = calibrate_efficiency(
-            f"cuda:{index}", quick=quick, progress=progress, device_key=device.key
+            f"cuda:{index}", quick=quick, progress=progress, device_key=device.key, dtype=dtype
         )
         store_efficiency(eff, device)
         return get_device(low), eff
@@ -81,6 +90,13 @@ def device_for(target: str) -> Device:
         return get_device("cpu")
     index = low.split(":", 1)[1] if ":" in low else "0"
     return get_device(f"local:{index}")
+
+
+def calibratable(target: str, dtype: str) -> bool:
+    """Whether a latency calibration on ``target`` ("cpu"/"cuda[:N]") can time models
+    of ``dtype`` (:data:`~roofline.latency.calibrate.CALIBRATION_DTYPES`)."""
+    kind = "cpu" if target.strip().lower() == "cpu" else "gpu"
+    return dtype in CALIBRATION_DTYPES[kind]
 
 
 #: how far this machine's speed may be from the calibration's before it is said
@@ -128,14 +144,19 @@ def speed_check(
 
 
 def ensure_efficiency(
-    target: str, *, quick: bool = False, progress: Progress | None = None
+    target: str,
+    *,
+    quick: bool = False,
+    progress: Progress | None = None,
+    dtype: str = "float32",
 ) -> tuple[Device, EfficiencyModel]:
-    """The device for ``target`` ("cpu"/"cuda[:N]") with its latency fit, calibrating
-    (and storing) first when none is stored."""
+    """The device for ``target`` ("cpu"/"cuda[:N]") with its latency fit for models of
+    ``dtype``, calibrating (and storing) first when none is stored."""
     device = device_for(target)
     try:
-        eff = efficiency_of(device)
-        why = f"no latency calibration stored for {device.name}"
+        eff = efficiency_of(device, dtype)
+        what = "" if dtype == "float32" else f"{dtype_short(dtype)} "
+        why = f"no {what}latency calibration stored for {device.name}"
     except StaleCalibrationError as exc:
         eff, why = None, exc.reason
     if eff is not None:
@@ -151,4 +172,5 @@ def ensure_efficiency(
         "cpu" if low == "cpu" else "local" + (low[4:] if ":" in low else ""),
         quick=quick,
         progress=progress,
+        dtype=dtype,
     )

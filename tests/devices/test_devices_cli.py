@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -222,3 +223,43 @@ def test_a_missing_specs_folder_fails_without_a_gpu_too(tmp_path, capsys):
     assert main(["profile", str(spec), "--specs", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "spec folder" in err and "does not exist" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "expect"),
+    [
+        (["--dtype", "fp16"], "a latency calibration on the CPU cannot time fp16 kernels: use"),
+        (["--dtype", "fp32", "nope"], "unknown dtype 'nope'"),
+        (["--dtype", "bf16", "--ceilings-only"], "--ceilings-only fits none"),
+    ],
+)
+def test_calibrate_dtype_checked_before_measuring(monkeypatch, capsys, extra, expect):
+    def no_work(*a, **k):
+        raise AssertionError("calibrate measured before checking --dtype")
+
+    monkeypatch.setattr(host_cpu, "measure", no_work)
+    assert main(["calibrate", "--gpu", "cpu", *extra]) == 2
+    assert expect in one_line_error(capsys)
+
+
+def test_calibrate_cpu_for_bf16_models(monkeypatch, capsys):
+    # one latency fit per dtype asked for, each stored beside the others
+    from roofline.latency import store
+
+    real = host_cpu.measure
+    monkeypatch.setattr(
+        host_cpu, "measure", lambda quick=False, progress=None: real(quick=True, progress=progress)
+    )
+    fitted = []
+
+    def fit(target, *, quick=False, progress=None, dtype="float32"):
+        from tests.latency.test_predict import eff
+
+        fitted.append((target, quick, dtype))
+        return None, dataclasses.replace(eff(), dtype=dtype)
+
+    monkeypatch.setattr(store, "calibrate_and_store", fit)
+    assert main(["calibrate", "--gpu", "cpu", "--quick", "--dtype", "bf16", "fp32", "bf16"]) == 0
+    out = capsys.readouterr().out
+    assert fitted == [("cpu", True, "bfloat16"), ("cpu", True, "float32")]
+    assert "latency model (bf16 kernels" in out and "latency model (fp32 kernels" in out

@@ -95,11 +95,12 @@ def _ceilings(**kw):
 def test_measuring_ceilings_again_keeps_the_latency_model():
     # `calibrate --ceilings-only` re-measures the ceilings; the latency fit stored on
     # top of the old ones (minutes of calibration) must survive it
-    save_measured("cpu-x-1t", _ceilings(extra={"efficiency": {"fit": 1}, "note": "old"}))
+    fits = {"efficiency": {"fit": 1}, "efficiency.bfloat16": {"fit": "bf16"}}
+    save_measured("cpu-x-1t", _ceilings(extra={**fits, "note": "old"}))
     save_measured("cpu-x-1t", _ceilings(copy_bandwidth_bytes_per_s=2e10))
     m = load_measured("cpu-x-1t")
     assert m.copy_bandwidth_bytes_per_s == 2e10  # the new ceilings
-    assert m.extra == {"efficiency": {"fit": 1}, "note": "x"}  # the fit kept, the rest new
+    assert m.extra == {**fits, "note": "x"}  # the fits (every dtype's) kept, the rest new
     # a new latency fit replaces the old one
     save_measured("cpu-x-1t", _ceilings(extra={"efficiency": {"fit": 2}}))
     assert load_measured("cpu-x-1t").extra["efficiency"] == {"fit": 2}

@@ -135,10 +135,10 @@ def test_bench_out_of_memory_reports_largest_batch(tmp_path, capsys):
     assert "batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last
 
 
-def test_bench_at_bf16_measures_and_predicts_naive_only(tmp_path, capsys, monkeypatch):
-    # the calibration times fp32 kernels: a bf16 model is measured at bf16, gets the
-    # naive roofline beside it and a note saying why there is no calibrated time, and
-    # no calibration is run for it
+def test_bench_at_fp16_on_the_cpu_measures_and_predicts_naive_only(tmp_path, capsys, monkeypatch):
+    # no CPU calibration can time fp16 kernels (ATen's reference paths): an fp16 model
+    # is measured at fp16, gets the naive roofline beside it and a note saying why
+    # there is no calibrated time, and no calibration is run for it
     from roofline.latency import store
 
     def no_calibration(*a, **k):
@@ -146,28 +146,38 @@ def test_bench_at_bf16_measures_and_predicts_naive_only(tmp_path, capsys, monkey
 
     monkeypatch.setattr(store, "ensure_efficiency", no_calibration)
     out_json = tmp_path / "r.json"
-    rc = main(
-        [
-            "bench",
-            str(spec(tmp_path)),
-            "--dtype",
-            "bf16",
-            "--warmup",
-            "1",
-            "--repeat",
-            "2",
-            "--per-layer",
-            "none",
-            "--json",
-            str(out_json),
-        ]
-    )
+    argv = ["bench", str(spec(tmp_path)), "--dtype", "fp16", "--warmup", "1", "--repeat", "2"]
+    rc = main([*argv, "--per-layer", "none", "--json", str(out_json)])
     out, err = capsys.readouterr()
     assert rc == 0, err
-    assert "calibration times float32 kernels" in out
+    assert "no fp16 latency calibration stored for" in out
+    assert "no calibration can time fp16 kernels on a cpu" in out
     (run,) = json.loads(out_json.read_text())["runs"]
     lat = run["latency"]
     assert lat["predicted_s"] is None and lat["naive_s"] > 0 and lat["measured_s"] > 0
+
+
+def test_bench_at_bf16_uses_the_bf16_calibration(tmp_path, capsys, monkeypatch):
+    # a bf16 model is priced by the fit of bf16 kernels, asked for by its dtype
+    import dataclasses
+
+    from roofline.latency import store
+
+    asked = []
+
+    def bf16_fit(target, *, quick=False, progress=None, dtype="float32"):
+        asked.append(dtype)
+        return store.device_for(target), dataclasses.replace(eff(), dtype=dtype)
+
+    monkeypatch.setattr(store, "ensure_efficiency", bf16_fit)
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path)), "--dtype", "bf16", "--warmup", "1", "--repeat", "2"]
+    rc = main([*argv, "--per-layer", "none", "--json", str(out_json)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert asked == ["bfloat16"] and "latency calibration" not in out  # no naive-only note
+    (run,) = json.loads(out_json.read_text())["runs"]
+    assert run["latency"]["predicted_s"] > 0 and run["latency"]["measured_s"] > 0
 
 
 def test_bench_measure_only_keeps_the_per_layer_times(tmp_path, capsys):

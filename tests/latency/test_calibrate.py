@@ -14,9 +14,12 @@ from roofline.latency.calibrate import (
     EfficiencyModel,
     Grid,
     GridFit,
+    calibrate_command,
     calibrate_efficiency,
+    calibration_dtype,
     cost_curve_from_samples,
     curve_from_samples,
+    fit_summary,
     op_size,
 )
 
@@ -361,3 +364,50 @@ def test_fit_summary_says_when_the_machine_changed_under_the_calibration():
     faulting = dataclasses.replace(m, fresh=CostCurve((1.0,), (3e-9,)))  # 3 ns per byte
     # 2^20 B at 1 GB/s + a third of them at 3 ns: 1.049 + 1.049 ms
     assert "elementwise 1 MiB 0.5 GB/s (2.097 ms)" in fit_summary(faulting)
+
+
+def test_tiny_calibration_at_bf16_times_bf16_kernels(monkeypatch):
+    # every microbenchmark and synthetic network runs at the calibration's dtype: the
+    # GEMMs, convolutions and adds are spied on; the overheads (no dtype moves them)
+    # and the speed check's reference GEMM stay fp32
+    import torch
+    import torch.nn.functional as F
+
+    seen: dict[str, set[torch.dtype]] = {"mm": set(), "conv2d": set(), "add": set()}
+    real = {"mm": torch.mm, "conv2d": F.conv2d, "add": torch.add}
+
+    def spy(name):
+        def call(*a, **k):
+            seen[name].add(a[0].dtype)
+            return real[name](*a, **k)
+
+        return call
+
+    monkeypatch.setattr(torch, "mm", spy("mm"))
+    monkeypatch.setattr(F, "conv2d", spy("conv2d"))
+    monkeypatch.setattr(torch, "add", spy("add"))
+    m = calibrate_efficiency("cpu", grid=TINY, dtype="bf16")
+    assert m.dtype == "bfloat16" and "bf16 kernels" in fit_summary(m)
+    assert seen["conv2d"] == {torch.bfloat16}
+    assert seen["mm"] == {torch.bfloat16, torch.float32}  # the reference GEMM is fp32
+    assert torch.bfloat16 in seen["add"]
+    assert m.fresh.sizes == (2048.0,)  # 1024 bf16 elements
+    rates = [r for f in m.matrix.values() for r in f.rates]
+    assert all(math.isfinite(r) and r > 0 for r in rates)
+    assert EfficiencyModel.from_dict(m.as_dict()) == m
+
+
+def test_calibration_dtypes_per_device_kind():
+    import torch
+
+    assert calibration_dtype("cpu", "bf16") is torch.bfloat16
+    assert calibration_dtype("gpu", "half") is torch.float16
+    with pytest.raises(MeasurementError) as exc:
+        calibration_dtype("cpu", "fp16")
+    assert str(exc.value) == (
+        "a latency calibration on the CPU cannot time fp16 kernels: use one of fp32, bf16, fp64"
+    )
+    with pytest.raises(MeasurementError, match="cannot time int8 kernels"):
+        calibration_dtype("gpu", "int8")
+    assert calibrate_command("gpu", "bfloat16") == "roofline calibrate --gpu local --dtype bf16"
+    assert calibrate_command("cpu") == "roofline calibrate --gpu cpu"

@@ -65,7 +65,7 @@ def test_bench_calibrates_again_over_a_stale_record(monkeypatch):
     calls = []
     monkeypatch.setattr(store, "device_for", lambda target: device)
 
-    def calibrate_and_store(target, *, quick=False, progress=None):
+    def calibrate_and_store(target, *, quick=False, progress=None, dtype="float32"):
         calls.append(target)
         return device, fresh
 
@@ -128,3 +128,21 @@ def test_speed_check_says_when_the_machine_moved_since_the_calibration(monkeypat
     said: list[str] = []
     store.ensure_efficiency("cpu", progress=said.append)
     assert said and said[0].startswith("note: this machine now runs 2.0x slower")
+
+
+def test_a_bf16_fit_is_stored_beside_the_fp32_one(monkeypatch):
+    # calibrating for bf16 models must not replace the fp32 fit (and back)
+    import torch
+
+    from roofline.devices import get_device, host_cpu
+
+    monkeypatch.setattr(host_cpu, "FULL", host_cpu.QUICK)
+    fp32 = dataclasses.replace(eff(), threads=torch.get_num_threads())
+    bf16 = dataclasses.replace(fp32, dtype="bfloat16", launch_overhead_s=7e-6)
+    store.store_efficiency(fp32)
+    store.store_efficiency(bf16)
+    cpu = get_device("cpu")
+    assert efficiency_of(cpu) == fp32 and efficiency_of(cpu, "bfloat16") == bf16
+    store.store_efficiency(dataclasses.replace(fp32, launch_overhead_s=3e-6))
+    assert efficiency_of(get_device("cpu"), "bfloat16") == bf16
+    assert efficiency_of(get_device("cpu")).launch_overhead_s == 3e-6

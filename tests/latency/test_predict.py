@@ -588,3 +588,40 @@ def test_a_fused_fast_path_issues_its_later_kernels_from_cpp():
     assert p1.ops[2].predicted_s - p1.ops[2].overhead_s == pytest.approx(
         p0.ops[2].predicted_s - p0.ops[2].overhead_s
     )
+
+
+def test_each_dtype_is_priced_by_its_own_calibration():
+    # a device keeps one fit per dtype; a model gets the fit of its dtype, never another
+    import dataclasses
+
+    fast = dataclasses.replace(
+        eff(), dtype="bfloat16", matrix={"gemm": GridFit(((6.0, 6.0, 6.0),), (1e12,))}
+    )
+    extra = {"efficiency": eff().as_dict(), "efficiency.bfloat16": fast.as_dict()}
+    m = MeasuredCeilings({"fp32": 1e12}, {"fp32": 1e12}, 1e11, 1e-5, "now", "x", "h", extra=extra)
+    dev = Device(**{**DEVICE.__dict__, "measured": m})
+    assert efficiency_of(dev) == eff() and efficiency_of(dev, "bfloat16") == fast
+    assert efficiency_of(dev, "float64") is None
+    bf16 = dataclasses.replace(hand_profile(), dtype="bfloat16")
+    fp32_time = predict(hand_profile(), dev).predicted_s
+    assert fp32_time == pytest.approx(4.223e-3)
+    p = predict(bf16, dev)
+    assert p.efficiency == fast
+    # the 1 GFLOP GEMM at 1 TFLOP/s instead of 250 GFLOP/s: 3 ms less
+    assert p.predicted_s == pytest.approx(fp32_time - 3e-3)
+    # a fit of another dtype, given explicitly, is not used: naive only, and why
+    q = predict(bf16, dev, efficiency=eff())
+    assert q.predicted_s is None and q.naive_s > 0
+    assert q.note == (
+        "the latency calibration times fp32 kernels and this model is bf16: naive roofline "
+        "time only; `roofline calibrate --gpu cpu --dtype bf16` fits its own"
+    )
+    # none stored for the dtype: naive only, with the command that fits one
+    r = predict(dataclasses.replace(hand_profile(), dtype="float64"), dev)
+    assert r.predicted_s is None
+    assert r.note == (
+        "no fp64 latency calibration stored for Hand-made: naive roofline time only (run "
+        "`roofline calibrate --gpu cpu --dtype fp64` on that machine for the calibrated "
+        "prediction)"
+    )
+    assert r.explanation() == (r.note,)

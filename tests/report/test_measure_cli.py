@@ -31,7 +31,9 @@ def quick_calibration(monkeypatch, tmp_path):
     monkeypatch.setattr(
         store,
         "ensure_efficiency",
-        lambda target, quick=False, progress=None: real_ensure(target, quick=True),
+        lambda target, quick=False, progress=None, dtype="float32": real_ensure(
+            target, quick=True, dtype=dtype
+        ),
     )
 
 

@@ -33,8 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("inference", "training"), help="override the spec's mode")
     add_dtype_argument(
         p,
-        "run the model cast to this dtype (the calibrated prediction covers fp32 only: "
-        "other dtypes get the naive roofline beside the measurement)",
+        "run the model cast to this dtype; its calibrated prediction comes from a "
+        "calibration at that dtype, run once if none is stored (not fp16 on the CPU: "
+        "naive roofline only)",
     )
     p.add_argument(
         "--optimizer-step", action="store_true", help="training: include an SGD optimizer step"

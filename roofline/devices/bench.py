@@ -54,15 +54,17 @@ def conv_flops_per_s(
     device: torch.device | str,
     repeats: int,
     sync: Sync = _nosync,
+    dtype: torch.dtype = torch.float32,
 ) -> float:
     """Achieved FLOP/s of a dense ``kernel×kernel`` convolution on an ``(n, c, h, w)``
-    input with ``c`` output channels, padded to keep the size: 2·n·c·h·w·c·k² FLOPs.
+    input of ``dtype`` with ``c`` output channels, padded to keep the size:
+    2·n·c·h·w·c·k² FLOPs.
 
     On CPUs the convolution library (oneDNN) can outrun the BLAS behind ``torch.mm``
     (MKL skips AVX-512 on AMD processors), so a CPU's dense ceiling needs both."""
     n, c, h, w = shape
-    x = torch.randn(n, c, h, w, device=device)
-    weight = torch.randn(c, c, kernel, kernel, device=device)
+    x = torch.randn(n, c, h, w, device=device).to(dtype)
+    weight = torch.randn(c, c, kernel, kernel, device=device).to(dtype)
     pad = kernel // 2
     t = best_time(lambda: torch.nn.functional.conv2d(x, weight, padding=pad), repeats, sync)
     return 2.0 * n * c * h * w * c * kernel * kernel / t

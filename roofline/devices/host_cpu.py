@@ -1,7 +1,9 @@
 """The host CPU as a device: its roofline measured, not looked up.
 
-Peak FP/s comes from the best of several large fp32 matrix products through torch
-(the same path a model's convolutions and linears take on CPU); bandwidth from the
+Peak FP/s comes from the best of several large matrix products and dense convolutions
+through torch (the same paths a model's convolutions and linears take on CPU), in fp32
+and in bf16 (which CPUs with AVX-512 BF16 or AMX run several times faster, and others
+emulate, slower: either way what a bf16 model's layers get); bandwidth from the
 best of several large copies (bytes read + bytes written). The whole measurement takes
 a couple of seconds (a fraction of a second with ``quick=True``) and is cached per CPU
 model and torch thread count, so later runs are instant.
@@ -63,30 +65,40 @@ def _memory_bytes() -> int:
         return 0
 
 
-def measure(quick: bool = False, progress: Progress | None = None) -> MeasuredCeilings:
-    """Measure the host CPU's fp32 dense peak, copy bandwidth and op overhead.
+def _dense_rates(dtype: torch.dtype, quick: bool, repeats: int, say: Progress) -> dict[str, float]:
+    """FLOP/s of a matmul and the dense convolutions at ``dtype``, by name."""
+    n = (QUICK if quick else FULL)[0]
+    name = "fp32" if dtype == torch.float32 else "bf16"
+    say(f"host CPU: {name} matmul {n}x{n}, best of {repeats}")
+    rates = {"matmul": bench.gemm_flops_per_s(n, dtype, "cpu", repeats)}
+    for shape, k in QUICK_CONVS if quick else FULL_CONVS:
+        say(f"host CPU: {name} {k}x{k} convolution on {'x'.join(map(str, shape))}")
+        rates[f"conv{k}x{k}"] = bench.conv_flops_per_s(shape, k, "cpu", repeats, dtype=dtype)
+    return rates
 
-    The peak is the best of an fp32 matmul and dense convolutions: on some CPUs the
+
+def measure(quick: bool = False, progress: Progress | None = None) -> MeasuredCeilings:
+    """Measure the host CPU's fp32 and bf16 dense peaks, copy bandwidth and op overhead.
+
+    Each peak is the best of a matmul and dense convolutions: on some CPUs the
     convolution library outruns the matmul library by 2x (MKL's sgemm skips AVX-512
     on AMD processors while oneDNN uses it), and a ceiling that the model's own
-    layers beat would not be a ceiling.
+    layers beat would not be a ceiling. fp16 is not measured: ATen runs it on
+    reference kernels (~1 GFLOP/s), no ceiling of anything a model would run.
     """
     n, nbytes, repeats = QUICK if quick else FULL
     say = progress or (lambda _msg: None)
-    say(f"host CPU: fp32 matmul {n}x{n}, best of {repeats}")
-    matmul = bench.gemm_flops_per_s(n, torch.float32, "cpu", repeats)
-    rates = {"matmul": matmul}
-    for shape, k in QUICK_CONVS if quick else FULL_CONVS:
-        say(f"host CPU: fp32 {k}x{k} convolution on {'x'.join(map(str, shape))}")
-        rates[f"conv{k}x{k}"] = bench.conv_flops_per_s(shape, k, "cpu", repeats)
+    rates = _dense_rates(torch.float32, quick, repeats, say)
     gemm = max(rates.values())
+    rates_bf16 = _dense_rates(torch.bfloat16, quick, repeats, say)
+    bf16 = max(rates_bf16.values())
     say(f"host CPU: copy {nbytes / 2**20:.0f} MiB, best of {repeats}")
     copy = bench.copy_bytes_per_s(nbytes, "cpu", repeats)
     say("host CPU: per-op overhead")
     overhead = bench.launch_overhead_s("cpu", repeats, inner=100 if quick else 500)
     return MeasuredCeilings(
-        gemm_flops_per_s={"fp32": gemm},
-        gemm_flops_per_s_no_tensor={"fp32": gemm},
+        gemm_flops_per_s={"fp32": gemm, "bf16": bf16},
+        gemm_flops_per_s_no_tensor={"fp32": gemm, "bf16": bf16},
         copy_bandwidth_bytes_per_s=copy,
         launch_overhead_s=overhead,
         measured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -98,6 +110,7 @@ def measure(quick: bool = False, progress: Progress | None = None) -> MeasuredCe
             "quick": quick,
             "gemm_n": n,
             "dense_rates": rates,
+            "dense_rates_bf16": rates_bf16,
             "copy_bytes": nbytes,
             "repeats": repeats,
         },
@@ -110,16 +123,23 @@ def device_from_ceilings(m: MeasuredCeilings) -> Device:
     n = m.extra.get("threads", threads())
     size = m.extra.get("gemm_n", "?")
     label = f"measured {m.measured_at}, torch {m.torch_version}"
-    rates = m.extra.get("dense_rates") or {"matmul": m.gemm_flops_per_s["fp32"]}
-    best = max(rates, key=lambda k: rates[k])
-    what = f"fp32 matmul {size}³" if best == "matmul" else f"fp32 {best} convolution"
-    fp32 = Peak(
-        m.gemm_flops_per_s["fp32"],
-        "plain",
-        f"{label}, best dense rate: {what}, best of {m.extra.get('repeats', '?')}",
-        "host CPU: measured, not a datasheet figure",
-        True,
-    )
+
+    def peak(precision: str, rates_key: str) -> Peak:
+        flops = m.gemm_flops_per_s[precision]
+        rates = m.extra.get(rates_key) or {"matmul": flops}
+        best = max(rates, key=lambda k: rates[k])
+        what = f"matmul {size}³" if best == "matmul" else f"{best} convolution"
+        return Peak(
+            flops,
+            "plain",
+            f"{label}, best dense rate: {precision} {what}, best of {m.extra.get('repeats', '?')}",
+            "host CPU: measured, not a datasheet figure",
+            True,
+        )
+
+    peaks = {"fp32": peak("fp32", "dense_rates")}
+    if "bf16" in m.gemm_flops_per_s:  # records of older versions have fp32 only
+        peaks["bf16"] = peak("bf16", "dense_rates_bf16")
     vendor = next((v for v in ("AMD", "Intel", "Apple", "ARM") if v.lower() in model.lower()), "")
     return Device(
         key="cpu",
@@ -129,13 +149,13 @@ def device_from_ceilings(m: MeasuredCeilings) -> Device:
         aliases=("cpu", "host"),
         memory_bytes=_memory_bytes(),
         memory_bandwidth_bytes_per_s=m.copy_bandwidth_bytes_per_s,
-        peaks={"fp32": fp32},
-        plain_peaks={"fp32": fp32},
+        peaks=peaks,
+        plain_peaks=dict(peaks),
         measured=m,
         architecture=platform.machine(),
         sources=({"id": "measured", "title": f"{label} on {m.host}"},),
         notes=(
-            "Measured on this machine; only fp32 is measured. Memory is the host's RAM.",
+            f"Measured on this machine: {' and '.join(peaks)} only. Memory is the host's RAM.",
             *(
                 ["quick measurement (smaller sizes): may understate the peak"]
                 if m.extra.get("quick")

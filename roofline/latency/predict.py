@@ -60,7 +60,7 @@ from roofline.latency.calibrate import (
     memory_variant,
     op_size,
 )
-from roofline.units import dtype_name, dtype_short, plural, seconds
+from roofline.units import dtype_name, dtype_short, parse_dtype, plural, seconds
 
 #: thresholds for the explanation tags (fractions of a layer's predicted time)
 LAUNCH_BOUND = 0.5
@@ -404,7 +404,6 @@ FUSED_OPS = (
 #: head size assumed for the fused ops (their head count is an int argument, which the
 #: op record does not keep): 64, the common choice, or the whole width if it is smaller
 FUSED_HEAD_DIM = 64
-_F32 = 4  # bytes per element of the fused ops' fp32 kernels
 
 
 def _gemm(m: int, k: int, n: int, elem: int) -> Component:
@@ -452,7 +451,7 @@ def components(op: OpRecord) -> tuple[Component, ...] | None:
     attention, and the output projection (:func:`roofline.counting.formulas.mha_cost`).
     """
     shapes = op.input_shapes
-    elem = _F32 if op.dtype in ("float32", "fp32", "") else 2
+    elem = torch.empty((), dtype=parse_dtype(op.dtype or "float32")).element_size()
     if op.op == FUSED_OPS[0] and len(shapes) >= 11 and len(shapes[0]) == 3:
         b, length, e = shapes[0]
         ff = shapes[9][0]

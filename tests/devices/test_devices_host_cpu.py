@@ -33,6 +33,20 @@ def test_quick_measurement_is_positive():
     rates = m.extra["dense_rates"]
     assert set(rates) >= {"matmul", "conv3x3"}
     assert m.gemm_flops_per_s["fp32"] == max(rates.values())
+    # bf16 likewise (what a bf16 model's layers get: native or emulated)
+    bf16 = m.extra["dense_rates_bf16"]
+    assert set(bf16) == set(rates) and m.gemm_flops_per_s["bf16"] == max(bf16.values()) > 0
+    dev = host_cpu.device_from_ceilings(m)
+    assert dev.matrix_peak("bf16").flops_per_s == m.gemm_flops_per_s["bf16"]
+    assert "bf16 matmul" in dev.peaks["bf16"].source or "bf16 conv" in dev.peaks["bf16"].source
+    assert "fp32 and bf16 only" in dev.notes[0]
+
+
+def test_a_record_without_bf16_gives_fp32_only():
+    # records stored by earlier versions measured fp32 alone
+    m = _ceilings()
+    dev = host_cpu.device_from_ceilings(m)
+    assert set(dev.peaks) == {"fp32"} and "fp32 only" in dev.notes[0]
 
 
 def test_get_device_cpu_measures_once_and_caches(monkeypatch):

@@ -200,7 +200,14 @@ def read_yaml(path: str | Path) -> Any:
         raise SpecError(f"{p}: no such file")
     if p.is_dir():
         raise SpecError(f"{p}: is a folder, expected a .yaml file")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{p}: not UTF-8 text (byte {exc.start}); a spec is a YAML text file"
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"{p}: cannot read ({exc.strerror})") from None
     try:
         return yaml.safe_load(text)
     except yaml.constructor.ConstructorError as exc:

@@ -105,6 +105,13 @@ def test_bad_specs_give_one_line_errors(tmp_path, text, match):
     assert "\n" not in str(info.value)
 
 
+def test_a_file_that_is_not_text_is_one_line(tmp_path):
+    path = tmp_path / "model.yaml"
+    path.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(SpecError, match=r"model.yaml: not UTF-8 text \(byte 0\)"):
+        load_spec(path)
+
+
 def test_missing_file():
     with pytest.raises(SpecError, match="no such file"):
         load_spec("does/not/exist.yaml")

@@ -236,6 +236,9 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
         (["vram", "--params", "1M", "--optimizer", "adafactor"], "invalid choice: 'adafactor'"),
         (["vram", "--params", "1M", "--dtype", "int4"], "invalid choice: 'int4'"),
         (["vram", "--params", "1M", "--headroom", "1.5"], "must be in (0, 1]"),
+        (["vram", "--params", "1M", "--context-mib", "inf"], "must be a number of MiB >= 0"),
+        (["vram", "--params", "1M", "--context-mib", "nan"], "must be a number of MiB >= 0"),
+        (["vram", "--params", "1M", "--context-mib", "-1"], "must be a number of MiB >= 0"),
         (
             ["vram", "examples/resnet50.yaml", "--freeze", "backbone", "--mode", "training"],
             "no module named 'backbone' in this model; top-level modules: avgpool, bn1",

@@ -59,8 +59,8 @@ def mib_arg(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected MiB as a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if not (0 <= value < 2**40):  # nan and inf fail here too
+        raise argparse.ArgumentTypeError(f"must be a number of MiB >= 0, got {text!r}")
     return int(value * 2**20)
 
 

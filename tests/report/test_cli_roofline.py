@@ -111,6 +111,15 @@ def test_compare_two_specs(spec, tmp_path, capsys):
     assert HTML_MARKER in h.read_text()
 
 
+def test_compare_loads_every_spec_before_profiling_any(spec, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    assert main(["compare", str(spec), str(bad), "--gpu", "3090"]) == 2
+    err = capsys.readouterr().err
+    assert "profiling" not in err and err.count("\n") == 1, err
+    assert "bad.yaml:2:1: YAML syntax error" in err, err
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [

@@ -112,6 +112,14 @@ def test_a_file_that_is_not_text_is_one_line(tmp_path):
         load_spec(path)
 
 
+@pytest.mark.parametrize("batch", [None, 2**62])
+def test_an_input_larger_than_a_tensor_can_be_is_one_line(tmp_path, batch):
+    shape = "[2, 3]" if batch else "[100000000000000000000, 3]"
+    text = f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: {shape}}}]\n"
+    with pytest.raises(SpecError, match=r"larger than a tensor can be \(2\^63 - 1 bytes\)"):
+        load_spec(write(tmp_path, text), batch=batch)
+
+
 def test_missing_file():
     with pytest.raises(SpecError, match="no such file"):
         load_spec("does/not/exist.yaml")

@@ -248,6 +248,8 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
         (["vram", "--params", "1M", "--max-batch"], "--max-batch needs at least one --gpu"),
         (["vram", "--params", "1M", "--freeze", "3"], "--freeze and --checkpoint need the model"),
         (["vram", "--params", "1M", "--gpu", "no-such-gpu-9000"], "unknown device"),
+        # memory needs no ceilings: --measured would only fail without a calibration
+        (["vram", "--params", "1M", "--gpu", "3090", "--measured"], "unrecognized arguments"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, capsys):

@@ -134,7 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.8,
         help="share of device memory the run may use (default 0.8, as in the seed notes)",
     )
-    add_device_arguments(p, many=True, allow_all=True)
+    add_device_arguments(p, many=True, allow_all=True, measured=False)
     p.add_argument("--max-batch", action="store_true", help="solve the largest batch per --gpu")
     p.add_argument(
         "--input",

@@ -136,7 +136,7 @@ def profile_summary(profile: ModelProfile) -> str:
         f, b = profile.totals("forward"), profile.totals("backward")
         ratio = t.flops / f.flops if f.flops else float("nan")
         lines.append(
-            f"forward {si(f.flops)}FLOPs, backward {si(b.flops)}FLOPs: "
+            f"forward {si(f.flops, 'FLOPs')}, backward {si(b.flops, 'FLOPs')}: "
             f"training = {ratio:.2f}x forward"
         )
     if profile.uncounted_ops:

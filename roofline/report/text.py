@@ -266,7 +266,7 @@ def analysis_summary(analysis: Any, top: int = 5) -> str:
     ]
     tops = analysis.top(top)
     if tops:
-        lines.append(f"top {len(tops)} layers by roofline time:")
+        lines.append(f"top {plural(len(tops), 'layer')} by roofline time:")
         for i, r in enumerate(tops, 1):
             lines.append(
                 f"  {i}. {r.name} ({r.type}) {seconds(r.time_s)}, {_pct(r.share)}%: {r.explanation}"

@@ -111,6 +111,16 @@ def test_compare_two_specs(spec, tmp_path, capsys):
     assert HTML_MARKER in h.read_text()
 
 
+def test_a_one_layer_model_lists_its_top_layer_in_the_singular(tmp_path, capsys):
+    p = tmp_path / "linear.yaml"
+    p.write_text(
+        "model: torch.nn:Linear\nkwargs: {in_features: 4, out_features: 3}\n"
+        "inputs: [{shape: [2, 4]}]\n"
+    )
+    assert main(["profile", str(p), "--gpu", "3090"]) == 0
+    assert "top 1 layer by roofline time:\n  1. (model) (Linear)" in capsys.readouterr().out
+
+
 def test_compare_loads_every_spec_before_profiling_any(spec, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,9 @@ from roofline.errors import RooflineError, SpecError, first_line
 from roofline.units import dtype_name, parse_dtype
 
 MODES = ("inference", "training")
+
+#: the most bytes one tensor can hold (torch sizes storage with a signed 64-bit integer)
+MAX_TENSOR_BYTES = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,16 @@ class InputSpec:
     name: str | None = None
     low: int = 0
     high: int = 2
+
+    def __post_init__(self) -> None:
+        # torch counts a tensor's bytes in a signed 64-bit integer; past that it raises
+        # an overflow traceback deep in the build (a typo'd shape, a huge --batch)
+        nbytes = math.prod(self.shape) * self.dtype.itemsize
+        if nbytes > MAX_TENSOR_BYTES:
+            raise SpecError(
+                f"an input of shape {'x'.join(map(str, self.shape))} ({dtype_name(self.dtype)}) "
+                "is larger than a tensor can be (2^63 - 1 bytes); give a smaller shape or --batch"
+            )
 
     def with_batch(self, batch: int) -> InputSpec:
         """The same input with its first dimension replaced by ``batch``."""
@@ -200,7 +214,14 @@ def read_yaml(path: str | Path) -> Any:
         raise SpecError(f"{p}: no such file")
     if p.is_dir():
         raise SpecError(f"{p}: is a folder, expected a .yaml file")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{p}: not UTF-8 text (byte {exc.start}); a spec is a YAML text file"
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"{p}: cannot read ({exc.strerror})") from None
     try:
         return yaml.safe_load(text)
     except yaml.constructor.ConstructorError as exc:

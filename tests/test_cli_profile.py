@@ -154,6 +154,21 @@ def test_named_inputs_keep_the_batch(tmp_path, capsys):
     assert data["batch"] == 3
 
 
+def test_one_linear_in_training_counts_by_hand(tmp_path, capsys):
+    # forward: 2 x in x out x batch matrix FLOPs + one bias add per output; backward:
+    # the weight gradient (as many) and the bias gradient's sum, no input gradient
+    p = tmp_path / "linear.yaml"
+    p.write_text(
+        "model: torch.nn:Linear\nkwargs: {in_features: 4, out_features: 3}\n"
+        "inputs: [{shape: [2, 4]}]\nmode: training\n"
+    )
+    assert main(["profile", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "FLOPs 108 = matrix 96 + vector 12" in out
+    # small counts keep the space between number and unit, as large ones do
+    assert "forward 54 FLOPs, backward 54 FLOPs: training = 2.00x forward" in out
+
+
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(Exception, match="no such file"):
         main(["--debug", "profile", str(tmp_path / "missing.yaml")])

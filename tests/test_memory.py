@@ -216,6 +216,9 @@ def test_freeze_n_follows_yolov5_rows():
         split_prefixes(_Yolo(), "backbone")
     with pytest.raises(MemoryEstimateError):
         split_prefixes(_Yolo(), 9)
+    # a model without children says so, rather than listing nothing
+    with pytest.raises(MemoryEstimateError, match=r"'fc' in this model; it has no child modules$"):
+        split_prefixes(nn.Linear(4, 4), "fc")
 
 
 def test_fsdp_unit_of_a_nested_decoder_is_one_layer():

@@ -105,6 +105,21 @@ def test_bad_specs_give_one_line_errors(tmp_path, text, match):
     assert "\n" not in str(info.value)
 
 
+def test_a_file_that_is_not_text_is_one_line(tmp_path):
+    path = tmp_path / "model.yaml"
+    path.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(SpecError, match=r"model.yaml: not UTF-8 text \(byte 0\)"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("batch", [None, 2**62])
+def test_an_input_larger_than_a_tensor_can_be_is_one_line(tmp_path, batch):
+    shape = "[2, 3]" if batch else "[100000000000000000000, 3]"
+    text = f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: {shape}}}]\n"
+    with pytest.raises(SpecError, match=r"larger than a tensor can be \(2\^63 - 1 bytes\)"):
+        load_spec(write(tmp_path, text), batch=batch)
+
+
 def test_missing_file():
     with pytest.raises(SpecError, match="no such file"):
         load_spec("does/not/exist.yaml")

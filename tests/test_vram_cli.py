@@ -236,6 +236,9 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
         (["vram", "--params", "1M", "--optimizer", "adafactor"], "invalid choice: 'adafactor'"),
         (["vram", "--params", "1M", "--dtype", "int4"], "invalid choice: 'int4'"),
         (["vram", "--params", "1M", "--headroom", "1.5"], "must be in (0, 1]"),
+        (["vram", "--params", "1M", "--context-mib", "inf"], "must be a number of MiB >= 0"),
+        (["vram", "--params", "1M", "--context-mib", "nan"], "must be a number of MiB >= 0"),
+        (["vram", "--params", "1M", "--context-mib", "-1"], "must be a number of MiB >= 0"),
         (
             ["vram", "examples/resnet50.yaml", "--freeze", "backbone", "--mode", "training"],
             "no module named 'backbone' in this model; top-level modules: avgpool, bn1",
@@ -245,6 +248,8 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
         (["vram", "--params", "1M", "--max-batch"], "--max-batch needs at least one --gpu"),
         (["vram", "--params", "1M", "--freeze", "3"], "--freeze and --checkpoint need the model"),
         (["vram", "--params", "1M", "--gpu", "no-such-gpu-9000"], "unknown device"),
+        # memory needs no ceilings: --measured would only fail without a calibration
+        (["vram", "--params", "1M", "--gpu", "3090", "--measured"], "unrecognized arguments"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, capsys):

@@ -19,13 +19,15 @@ def add_device_arguments(
     required: bool = False,
     many: bool = False,
     allow_all: bool = False,
+    measured: bool = True,
 ) -> None:
     """Add ``--gpu/--device NAME``, ``--specs DIR`` (repeatable) and ``--measured``.
 
     With ``many``, ``--gpu`` is repeatable and lands in ``args.gpus`` (a list); read it
     with :func:`devices_from_args`. Otherwise it is ``args.gpu``, read with
     :func:`device_from_args`. ``allow_all`` (with ``many``) documents ``--gpu all``;
-    pass the same flag to :func:`devices_from_args`.
+    pass the same flag to :func:`devices_from_args`. ``measured=False`` leaves out
+    ``--measured``, for a command that reads no ceilings (``vram``: memory only).
     """
     parser.add_argument(
         "--gpu",
@@ -40,6 +42,8 @@ def add_device_arguments(
         + (", or 'all' (every device in the database)" if allow_all else ""),
     )
     add_specs_argument(parser)
+    if not measured:
+        return
     parser.add_argument(
         "--measured",
         action="store_true",

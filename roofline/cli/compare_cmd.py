@@ -80,9 +80,12 @@ def run(args: argparse.Namespace) -> int:
     every = any(n.strip().lower() == ALL_DEVICES for n in args.gpus)
     analyses = []
     skipped: dict[str, str] = {}
-    for spec_path in args.models:
-        ns = SimpleNamespace(**{**vars(args), "spec": spec_path})
-        spec = load_from_args(ns)  # type: ignore[arg-type]
+    # every spec is loaded before any is profiled, so a bad one fails at once
+    specs = [
+        load_from_args(SimpleNamespace(**{**vars(args), "spec": path}))  # type: ignore[arg-type]
+        for path in args.models
+    ]
+    for spec in specs:
         print(f"profiling {spec.name} ...", file=sys.stderr)
         prof = profile_spec(spec)
         for dev in devices:

@@ -219,8 +219,17 @@ def run(args: argparse.Namespace) -> int:
             f"give {to_stdout} a file name"
         )
     device = device_from_args(args)
-    if args.html and device is None:
-        raise RooflineError("--html needs a device: add --gpu NAME (see `roofline gpus`)")
+    if device is None:
+        # options that only the roofline reads would otherwise pass unnoticed
+        given = {
+            "--html": args.html,
+            "--precision": args.precision,
+            "--measured": args.measured,
+            "--no-tf32-conv": not args.tf32_conv,
+        }
+        unread = [option for option, value in given.items() if value]
+        if unread:
+            raise RooflineError(f"{unread[0]} needs a device: add --gpu NAME (see `roofline gpus`)")
     run_on = _measure_target(device) if args.measure else None
     spec = load_from_args(args)
     if args.yolo_table:

@@ -59,8 +59,8 @@ def mib_arg(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected MiB as a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if not (0 <= value < 2**40):  # nan and inf fail here too
+        raise argparse.ArgumentTypeError(f"must be a number of MiB >= 0, got {text!r}")
     return int(value * 2**20)
 
 
@@ -134,7 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.8,
         help="share of device memory the run may use (default 0.8, as in the seed notes)",
     )
-    add_device_arguments(p, many=True, allow_all=True)
+    add_device_arguments(p, many=True, allow_all=True, measured=False)
     p.add_argument("--max-batch", action="store_true", help="solve the largest batch per --gpu")
     p.add_argument(
         "--input",

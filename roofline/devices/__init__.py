@@ -38,6 +38,7 @@ from roofline.devices.model import (
     Price,
     check_precision,
 )
+from roofline.errors import DeviceError
 
 LOCAL_NAMES = ("local", "nvml", "this")
 CPU_NAMES = ("cpu", "host", "host-cpu")
@@ -54,8 +55,7 @@ def get_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = N
     if low in LOCAL_NAMES or low.startswith("local:"):
         from roofline.devices.nvml import local_device
 
-        index = int(low.split(":", 1)[1]) if ":" in low and low.split(":", 1)[1].isdigit() else 0
-        dev = local_device(index, spec_dirs)
+        dev = local_device(local_index(low), spec_dirs)
     else:
         dev = find_device(text, spec_dirs)
     if dev.measured is None and dev.kind == "gpu":
@@ -63,6 +63,19 @@ def get_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = N
         if m is not None:
             dev = dataclasses.replace(dev, measured=m)
     return dev
+
+
+def local_index(name: str) -> int:
+    """The GPU index ``local:N`` names (``local``: 0); :class:`DeviceError` for an index
+    that is not a number (``local:x`` used to mean GPU 0 without a word)."""
+    _, sep, index = str(name).strip().partition(":")
+    if not sep:
+        return 0
+    if not index.strip().isdigit():
+        raise DeviceError(
+            f"{name!r}: local:N takes this machine's GPU index, a number from 0 (nvidia-smi's)"
+        )
+    return int(index)
 
 
 def all_devices(spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> tuple[Device, ...]:
@@ -84,5 +97,6 @@ __all__ = [
     "check_precision",
     "get_device",
     "load_database",
+    "local_index",
     "normalize",
 ]

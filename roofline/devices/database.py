@@ -168,6 +168,10 @@ def find_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = 
     text = str(name)
     if text.lower().endswith((".yaml", ".yml")) or os.sep in text:
         path = Path(text).expanduser()
+        if path.is_dir():
+            raise DeviceError(
+                f"{path} is a folder; --gpu takes one spec file (a folder of them: --specs DIR)"
+            )
         if not path.is_file():
             raise DeviceError(f"spec file {path} not found")
         return load_device_file(path)

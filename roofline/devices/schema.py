@@ -97,6 +97,10 @@ def load_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DeviceError(f"{path}: cannot read spec file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise DeviceError(
+            f"{path}: not UTF-8 text (byte {exc.start}); a spec file is YAML text"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

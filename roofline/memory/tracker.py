@@ -235,10 +235,10 @@ def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> t
         else:
             close = sorted(n for n in names if "." not in n)[:8]
             groups = f"; sections: {', '.join(sections)}" if sections else ""
-            raise MemoryEstimateError(
-                f"no module named {p!r} in this model; top-level modules: "
-                f"{', '.join(close)}{groups}"
+            listing = (
+                f"top-level modules: {', '.join(close)}" if close else "it has no child modules"
             )
+            raise MemoryEstimateError(f"no module named {p!r} in this model; {listing}{groups}")
     return tuple(dict.fromkeys(out))
 
 

@@ -136,7 +136,7 @@ def profile_summary(profile: ModelProfile) -> str:
         f, b = profile.totals("forward"), profile.totals("backward")
         ratio = t.flops / f.flops if f.flops else float("nan")
         lines.append(
-            f"forward {si(f.flops)}FLOPs, backward {si(b.flops)}FLOPs: "
+            f"forward {si(f.flops, 'FLOPs')}, backward {si(b.flops, 'FLOPs')}: "
             f"training = {ratio:.2f}x forward"
         )
     if profile.uncounted_ops:
@@ -266,7 +266,7 @@ def analysis_summary(analysis: Any, top: int = 5) -> str:
     ]
     tops = analysis.top(top)
     if tops:
-        lines.append(f"top {len(tops)} layers by roofline time:")
+        lines.append(f"top {plural(len(tops), 'layer')} by roofline time:")
         for i, r in enumerate(tops, 1):
             lines.append(
                 f"  {i}. {r.name} ({r.type}) {seconds(r.time_s)}, {_pct(r.share)}%: {r.explanation}"

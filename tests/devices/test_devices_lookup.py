@@ -153,6 +153,9 @@ def test_spec_file_path(tmp_path, spec_writer):
     assert get_device(str(path)).name == "Card From Path"
     with pytest.raises(DeviceError, match="not found"):
         get_device(str(tmp_path / "missing.yaml"))
+    # a folder is not "not found": it points at --specs, which takes folders
+    with pytest.raises(DeviceError, match=r"is a folder; --gpu takes one spec file"):
+        get_device(str(tmp_path) + "/")
 
 
 class TestInterface:

@@ -198,6 +198,13 @@ def test_index_out_of_range(nvml):
         get_device("local:3")
 
 
+@pytest.mark.parametrize("name", ["local:x", "local:-1", "local:"])
+def test_an_index_that_is_not_a_number_is_refused(nvml, name):
+    nvml([RTX3090])  # GPU 0 exists: the name must not fall back to it
+    with pytest.raises(DeviceError, match=r"local:N takes this machine's GPU index"):
+        get_device(name)
+
+
 def test_local_gpu_dataclass_bandwidth():
     g = LocalGpu(0, "x", None, None, None, 1215e6, 5120, None, None, None)
     # 2 x 1215 MHz x 5120 / 8 = 1555.2 GB/s (A100 40GB)

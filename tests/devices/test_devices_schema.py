@@ -292,3 +292,10 @@ def test_malformed_yaml_file(tmp_path):
     bad.write_text("key: [unclosed\n")
     with pytest.raises(DeviceError, match=r"bad.yaml: malformed YAML"):
         load_device_file(bad)
+
+
+def test_a_spec_file_that_is_not_text(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"name: \xff\n")
+    with pytest.raises(DeviceError, match=r"bad.yaml: not UTF-8 text \(byte 6\)"):
+        load_device_file(bad)

@@ -111,6 +111,25 @@ def test_compare_two_specs(spec, tmp_path, capsys):
     assert HTML_MARKER in h.read_text()
 
 
+def test_a_one_layer_model_lists_its_top_layer_in_the_singular(tmp_path, capsys):
+    p = tmp_path / "linear.yaml"
+    p.write_text(
+        "model: torch.nn:Linear\nkwargs: {in_features: 4, out_features: 3}\n"
+        "inputs: [{shape: [2, 4]}]\n"
+    )
+    assert main(["profile", str(p), "--gpu", "3090"]) == 0
+    assert "top 1 layer by roofline time:\n  1. (model) (Linear)" in capsys.readouterr().out
+
+
+def test_compare_loads_every_spec_before_profiling_any(spec, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    assert main(["compare", str(spec), str(bad), "--gpu", "3090"]) == 2
+    err = capsys.readouterr().err
+    assert "profiling" not in err and err.count("\n") == 1, err
+    assert "bad.yaml:2:1: YAML syntax error" in err, err
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
@@ -118,6 +137,9 @@ def test_compare_two_specs(spec, tmp_path, capsys):
         (["profile", "{spec}", "--gpu", "3090", "--precision", "fp8"], "has no fp8 peak"),
         (["profile", "{spec}", "--gpu", "no-such-gpu-9999"], "no-such-gpu-9999"),
         (["profile", "{spec}", "--html", "x.html"], "--html needs a device"),
+        (["profile", "{spec}", "--precision", "fp16"], "--precision needs a device"),
+        (["profile", "{spec}", "--measured"], "--measured needs a device"),
+        (["profile", "{spec}", "--no-tf32-conv"], "--no-tf32-conv needs a device"),
         (["compare", "{spec}", "{spec}", "--gpu", "nope-gpu"], "nope-gpu"),
         (["compare", "{spec}"], "required: --gpu"),
     ],

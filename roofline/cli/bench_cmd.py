@@ -6,7 +6,13 @@ import argparse
 from typing import Any
 
 from roofline.cli._progress import Progress
-from roofline.cli.profile_cmd import add_dtype_argument, depth_arg, positive_int
+from roofline.cli.profile_cmd import (
+    add_dtype_argument,
+    depth_arg,
+    non_negative_int,
+    positive_int,
+    threads_arg,
+)
 from roofline.errors import MeasurementError
 from roofline.units import dtype_name
 
@@ -40,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--optimizer-step", action="store_true", help="training: include an SGD optimizer step"
     )
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    p.add_argument(
+        "--warmup", type=non_negative_int, default=3, help="untimed runs first (default 3)"
+    )
     p.add_argument("--repeat", type=positive_int, default=10, help="timed runs (default 10)")
     p.add_argument(
         "--per-layer",
@@ -54,7 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--depth", type=depth_arg, default=1, help="layer depth of the table (default 1)"
     )
-    p.add_argument("--threads", type=positive_int, help="CPU: torch threads (default: torch's)")
+    p.add_argument(
+        "--threads",
+        type=threads_arg,
+        help="CPU: torch threads, up to the CPU count (default: torch's)",
+    )
     p.add_argument(
         "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"
     )
@@ -63,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     yolo = p.add_argument_group("YOLO-format specs")
     yolo.add_argument("--imgsz", type=positive_int, help="input image size (default 640)")
     yolo.add_argument("--nc", type=positive_int, help="number of classes")
-    yolo.add_argument("--fuse", action="store_true", help="fold BatchNorm into the conv")
+    yolo.add_argument(
+        "--fuse", action="store_true", help="fold BatchNorm into the preceding conv (inference)"
+    )
     p.set_defaults(run=run)
 
 
@@ -78,8 +92,6 @@ def run(args: argparse.Namespace) -> int:
     from roofline.latency.measure import OutOfMemory, allocator_note, check_device, measure
     from roofline.spec import load_spec
 
-    if args.warmup < 0:
-        raise MeasurementError(f"--warmup must be 0 or more, got {args.warmup}")
     # before any calibration or measurement: a refused path must not cost the runs
     quiet = check(args, {"--json": args.json}) is not None  # stdout holds the JSON alone
     check_device(args.device)  # fails early, with one line, when CUDA is absent

@@ -119,8 +119,10 @@ def _latency_model(target: str, args: argparse.Namespace, dtypes: list[str]) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from roofline.devices import CPU_NAMES, LOCAL_NAMES, local_index
+
     target = str(args.gpu).strip().lower()
-    if target in ("cpu", "host"):
+    if target in CPU_NAMES:
         dtypes = _dtypes("cpu", args)
         from roofline.devices.cache import save_measured
         from roofline.devices.host_cpu import cache_name, device_from_ceilings, measure
@@ -130,17 +132,17 @@ def run(args: argparse.Namespace) -> int:
         print(render(device_from_ceilings(m), m))
         _latency_model("cpu", args, dtypes)
         return 0
-    if target == "local" or target.startswith("local:"):
+    if target in LOCAL_NAMES or target.startswith("local:"):
         from roofline.devices.nvml import local_device
 
         dtypes = _dtypes("gpu", args)
-        index = int(target.split(":", 1)[1]) if target.startswith("local:") else 0
+        index = local_index(target)  # 'local:x' is refused, not GPU 0
         device = local_device(index, args.specs)
         for diff in device.extra.get("local_differences", []):
             print(f"calibrate: note: {diff}", file=sys.stderr)
         m = calibrate_cuda(device, index=index, quick=args.quick, progress=_progress)
         print(render(device, m))
-        _latency_model(target, args, dtypes)
+        _latency_model(f"local:{index}", args, dtypes)
         return 0
     raise DeviceError(
         f"calibrate measures this machine: use --gpu local or --gpu cpu (got {args.gpu!r})"

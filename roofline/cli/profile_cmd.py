@@ -37,6 +37,27 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (warm-up runs)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def threads_arg(text: str) -> int:
+    """``--threads``: 1 to this machine's CPU count (torch crashes far beyond it, and
+    more threads than CPUs only time the scheduler)."""
+    value = positive_int(text)
+    cpus = os.cpu_count() or 1
+    if value > cpus:
+        raise argparse.ArgumentTypeError(f"this machine has {cpus} CPUs: use 1 to {cpus}")
+    return value
+
+
 #: ``--dtype`` of profile/compare/bench: what a model can be cast to and still run
 MODEL_DTYPE_CHOICES = ("fp32", "fp16", "bf16", "fp64")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from roofline.devices import Device, get_device
+from roofline.devices import Device, get_device, local_index
 from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import MeasuredCeilings
 from roofline.errors import MeasurementError, StaleCalibrationError
@@ -73,7 +73,7 @@ def calibrate_and_store(
         store_efficiency(eff)
         return get_device("cpu"), eff
     if low == "local" or low.startswith("local:"):
-        index = int(low.split(":", 1)[1]) if ":" in low else 0
+        index = local_index(low)
         device = get_device(low)
         eff = calibrate_efficiency(
             f"cuda:{index}", quick=quick, progress=progress, device_key=device.key, dtype=dtype

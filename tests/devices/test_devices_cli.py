@@ -263,3 +263,13 @@ def test_calibrate_cpu_for_bf16_models(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert fitted == [("cpu", True, "bfloat16"), ("cpu", True, "float32")]
     assert "latency model (bf16 kernels" in out and "latency model (fp32 kernels" in out
+
+
+def test_calibrate_takes_the_device_names_get_device_takes(monkeypatch, capsys):
+    # host-cpu is the CPU (the dtype check answers for it, before any measurement);
+    # local:x is refused rather than crashing on int()
+    monkeypatch.setattr(host_cpu, "measure", lambda *a, **k: pytest.fail("measured"))
+    assert main(["calibrate", "--gpu", "host-cpu", "--dtype", "fp16"]) == 2
+    assert "calibration on the CPU cannot time fp16" in one_line_error(capsys)
+    assert main(["calibrate", "--gpu", "local:x"]) == 2
+    assert "local:x" in one_line_error(capsys)

@@ -240,3 +240,16 @@ def test_optimizer_step_without_training_is_one_line(tmp_path, capsys):
     assert main(["bench", str(spec(tmp_path)), "--optimizer-step", "--no-predict"]) == 2
     err = capsys.readouterr().err
     assert "--optimizer-step" in err and "--mode training" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "expect"),
+    [
+        (["--threads", "100000"], "CPUs: use 1 to"),  # torch segfaulted on it
+        (["--warmup", "-1"], "must be 0 or more"),
+    ],
+)
+def test_bench_option_bounds_are_usage_errors(tmp_path, capsys, extra, expect):
+    assert main(["bench", str(spec(tmp_path)), *extra]) == 2
+    err = capsys.readouterr().err
+    assert expect in err and "Traceback" not in err

@@ -652,3 +652,28 @@ def test_predicted_peak_matches_profiler_on_cpu(name, make, shape, mode):
     measured = _profiled_peak(model, x, mode == "training")
     assert measured > 0
     assert abs(predicted - measured) <= 0.10 * measured, (name, mode, predicted, measured)
+
+
+def test_max_batch_of_a_model_whose_growth_hides_in_the_rounding():
+    # a 4x4 Linear grows 32 B per sample (16 B of input, 16 of output): within one
+    # 512-byte allocator block from batch 2 to 4, which the solver used to call "memory
+    # does not grow with the batch"; the slope is read where the growth is large
+    model = torch.nn.Linear(4, 4)
+
+    def at(b: int):
+        return estimate_from_model(model, torch.randn(b, 4), cuda_context_bytes=0)
+
+    memory = 2**30
+    mb = max_batch(at, memory, headroom=1.0)
+    assert at(mb.batch).total <= memory < at(mb.batch + 1).total and not mb.capped
+    assert mb.per_sample == pytest.approx(32, rel=0.01)
+
+
+def test_max_batch_of_memory_that_never_grows_is_the_limit_said_as_such():
+    from types import SimpleNamespace
+
+    def at(b: int):
+        return SimpleNamespace(total=1000, allocated=1000)
+
+    mb = max_batch(at, 10_000, headroom=1.0, limit=1 << 10)
+    assert mb.batch == 1 << 10 and mb.capped  # "at least", not an error

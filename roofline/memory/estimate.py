@@ -878,6 +878,9 @@ def fit_devices(
 #: where the largest-batch search stops (a tiny input on a large device); past it the
 #: answer is reported as "at least" (:attr:`MaxBatch.capped`)
 MAX_BATCH_LIMIT = 1 << 31
+#: growth (bytes) between two batch sizes that the slope of :func:`max_batch` is read
+#: from at least: 2048 allocator blocks, so their rounding moves it by < 0.1%
+ROUNDING_SPAN = 1 << 20
 
 
 def max_batch(
@@ -892,7 +895,8 @@ def max_batch(
 
     ``estimate_at(b)`` builds the estimate at batch ``b`` (a trace, for a model). The
     total is affine in the batch for these models (fixed weights and state, activations
-    proportional to the batch): measured at batches 2 and 4, checked at 8, solved
+    proportional to the batch): measured at batches 2 and 4 (further out, doubling,
+    while the growth is within the allocator's rounding), checked at 8, solved
     exactly, then confirmed by measuring the answer and the answer + 1. If a check
     fails, a bisection over measured points finds the boundary. Nothing is guessed.
     """
@@ -913,8 +917,16 @@ def max_batch(
 
     if total(1) > budget:
         return result(0, float(total(1)), 0.0, False)
-    t2, t4 = total(2), total(4)
-    slope = (t4 - t2) / 2
+    t2 = total(2)
+    # the allocator's 512-byte blocks hide or coarsen a tiny model's growth at small
+    # batches (a 4x4 Linear grows 64 B per sample): look further out, doubling, until
+    # the growth dwarfs the rounding; a model that never grows fits at any batch
+    far = 4
+    while total(far) - t2 < ROUNDING_SPAN and far < limit:
+        far = min(limit, far * 2)
+    if total(far) <= t2 <= budget:
+        return result(limit, float(t2), 0.0, False)
+    slope = (total(far) - t2) / (far - 2)
     fixed = t2 - 2 * slope
     # affinity check on the allocated bytes (the allocator's segment rounding in the
     # overhead moves in small steps); the answer is confirmed by measurement anyway

@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = check(args, {"--json": args.json, "--html": args.html})
     devices = devices_from_args(args, allow_all=True)
     if len(args.models) * len(devices) < 2:
+        gpus = args.gpus or []
+        if len(gpus) > len(devices):  # --gpu 3090 --gpu rtx-3090: one device
+            raise RooflineError(f"{TOO_FEW} ({', '.join(gpus)} name one device)")
         raise RooflineError(TOO_FEW)
     every = any(n.strip().lower() == ALL_DEVICES for n in args.gpus)
     analyses = []

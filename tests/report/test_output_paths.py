@@ -121,6 +121,9 @@ def test_a_users_file_is_refused_before_any_work(spec, tmp_path, mine, no_work, 
 def test_compare_counts_its_analyses_before_profiling(spec, no_work, capsys):
     assert main(["compare", str(spec), "--gpu", "3090"]) == 2
     one_line_error(capsys, "compare needs at least two analyses")
+    # two names of one device: said, rather than "give two --gpu" to a user who did
+    assert main(["compare", str(spec), "--gpu", "3090", "--gpu", "rtx-3090"]) == 2
+    one_line_error(capsys, "(3090, rtx-3090 name one device)")
 
 
 def test_the_write_checks_again(spec, tmp_path, monkeypatch, capsys):

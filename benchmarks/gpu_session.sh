@@ -21,6 +21,10 @@
 #
 #   bash benchmarks/gpu_session.sh            # about 10 minutes at most
 #   STEPS="calibrate latency" bash benchmarks/gpu_session.sh
+#
+# Not in the default list, for a second call when a session has the device time: the
+# bf16 calibration and the same cases cast to bf16 (what GPUs mostly run):
+#   STEPS="latency_bf16" bash benchmarks/gpu_session.sh
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-results}
@@ -55,5 +59,7 @@ step latency 245 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/
   --json "$OUT/latency_cuda.json"
 step vram 170 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
 step layers 50 "$PY" benchmarks/per_layer_method.py --device cuda --passes 3
+step latency_bf16 300 "$PY" benchmarks/latency_accuracy.py --device cuda --dtype bf16 \
+  --out "$OUT/latency_cuda_bf16.md" --json "$OUT/latency_cuda_bf16.json"
 echo "results in $OUT:"
 ls -R "$OUT"

@@ -12,12 +12,15 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
 
 
 def test_step_limits_fit_one_device_call():
-    steps = re.findall(r"^step (\w+) (\d+) ", SCRIPT.read_text(), flags=re.M)
-    names = [n for n, _ in steps]
-    assert names == ["tests", "calibrate", "latency", "vram", "layers"]
-    # the device call runs with timeout_s 590 (600 at most): the steps' limits plus
-    # nvidia-smi, torch's import and the listing at the end must stay under it
-    assert sum(int(s) for _, s in steps) <= 580
-    # every step the default STEPS list runs is defined, and the other way round
+    steps = dict(re.findall(r"^step (\w+) (\d+) ", SCRIPT.read_text(), flags=re.M))
     default = re.search(r'STEPS=\$\{STEPS:-"([^"]+)"\}', SCRIPT.read_text())
-    assert default and default.group(1).split() == names
+    assert default
+    names = default.group(1).split()
+    assert names == ["tests", "calibrate", "latency", "vram", "layers"]
+    # the device call runs with timeout_s 590 (600 at most): the default steps' limits
+    # plus nvidia-smi, torch's import and the listing at the end must stay under it
+    assert set(names) <= set(steps)
+    assert sum(int(steps[n]) for n in names) <= 580
+    # the steps outside the default list are second calls: each fits one alone
+    assert set(steps) - set(names) == {"latency_bf16"}
+    assert all(int(steps[n]) <= 580 for n in set(steps) - set(names))

@@ -810,6 +810,81 @@ def softmax_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=4 * a["grad_output"].numel, op_class="softmax")
 
 
+# --------------------------------------------------------------------------- sorting
+
+
+def sort_comparisons(n: int) -> int:
+    """Comparisons to sort ``n`` values: ``n·⌈log₂ n⌉``, a merge sort's bound (the
+    lower bound of any comparison sort, log₂ n!, is ``n·log₂ n − 1.44·n``). A
+    comparison is one FLOP, as in max pooling. ``(n − 1).bit_length()`` is ⌈log₂ n⌉
+    in exact integers; 0 for n ≤ 1."""
+    return n * (n - 1).bit_length() if n > 1 else 0
+
+
+def _rows_along(x: T, dim: int) -> tuple[int, int]:
+    # (rows, length) of x seen as independent rows along ``dim``
+    if not x.shape:
+        return 1, 1
+    n = x.shape[dim]
+    return (x.numel // n if n else 0), n
+
+
+@register("aten.sort")
+def sort(a: Args, out: Sequence[Any]) -> Cost:
+    """Sort along ``dim``: every row of length n costs :func:`sort_comparisons`
+    (n·⌈log₂ n⌉ comparisons, one FLOP each). (CUDA sorts long rows by radix, without
+    comparisons; the count is the comparison sort's, for every device.) Bytes: the
+    generic rule, the input read, values and int64 indices written. ``argsort`` and
+    ``msort`` run as this op. Op class ``reduction``: a row-wise pass over the input
+    that is priced, like a reduction, by the bytes it moves."""
+    rows, n = _rows_along(a["self"], int(a.get("dim", -1)))
+    return Cost(vector_flops=rows * sort_comparisons(n), op_class="reduction")
+
+
+@register("aten.topk")
+def topk(a: Args, out: Sequence[Any]) -> Cost:
+    """The k largest (or smallest) of each row of length n along ``dim``: selecting
+    them compares every element with the running k-th value, n comparisons per row
+    (the linear term of a quickselect or of CUDA's radix select; the CPU's heap for
+    small k does up to n·⌈log₂ k⌉), then, with ``sorted=True``, sorting the k kept
+    costs :func:`sort_comparisons` (k·⌈log₂ k⌉). Bytes: the generic rule, the input
+    read, k values and k int64 indices per row written. Op class ``reduction`` (a
+    reduction of each row to k values)."""
+    rows, n = _rows_along(a["self"], int(a.get("dim", -1)))
+    k = int(a["k"])
+    per_row = n + (sort_comparisons(k) if a.get("sorted", True) else 0)
+    return Cost(vector_flops=rows * per_row, op_class="reduction")
+
+
+@register("aten.nonzero", "aten.nonzero_static")
+def nonzero(a: Args, out: Sequence[Any]) -> Cost:
+    """Indices of the non-zero elements: per input element a comparison with zero and
+    an add into the running count (the prefix sum that places each hit in the
+    output) → 2 FLOPs per input element; writing the indices is data movement.
+    Bytes: the generic rule, the input read and the ``[nnz, ndim]`` int64 output
+    written. The output size depends on values, so this op cannot run on fake tensors
+    (the counter reports a data-dependent model and suggests ``--real``); over real
+    tensors nnz is known and its bytes are exact. ``nonzero_static`` pads the output to
+    its fixed ``size`` and writes all of it. Op class ``reduction``: a scan, like
+    ``cumsum``."""
+    return Cost(vector_flops=2 * a["self"].numel, op_class="reduction")
+
+
+@register("aten._unique2", "aten._unique")
+def unique(a: Args, out: Sequence[Any]) -> Cost:
+    """``torch.unique`` of n elements (flattened): sort them (:func:`sort_comparisons`,
+    n·⌈log₂ n⌉), compare each with its neighbour to mark the first of every run (n),
+    and a prefix sum over the marks that numbers the unique values, gives the inverse
+    indices and, by differences, the counts (n) → n·⌈log₂ n⌉ + 2·n. (The CPU's
+    unsorted path hashes instead of sorting; counted the same.) Bytes: the generic
+    rule, the input read, the unique values, the int64 inverse (n, or empty) and
+    counts (one per unique value, or empty) written; their sizes depend on values, so
+    like ``nonzero`` this op only runs over real tensors, where they are exact. Op
+    class ``reduction``."""
+    n = a["self"].numel
+    return Cost(vector_flops=sort_comparisons(n) + 2 * n, op_class="reduction")
+
+
 # --------------------------------------------------------------------------- pooling
 
 

@@ -10,7 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import roofline
-from roofline.counting.formulas import FREE_OPS, REGISTRY, causal_pairs, conv_macs
+from roofline.counting.formulas import (
+    FREE_OPS,
+    REGISTRY,
+    causal_pairs,
+    conv_macs,
+    sort_comparisons,
+)
 
 F32 = 4  # bytes per float32 element
 
@@ -30,6 +36,11 @@ def count_fn(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor):
 
 def count_module(module: nn.Module, *inputs: torch.Tensor, mode: str = "inference"):
     return roofline.profile(module, inputs, mode=mode).totals()
+
+
+def count_real(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor):
+    """Over real tensors: for ops whose output size depends on values (nms, nonzero)."""
+    return roofline.profile(Fn(fn), inputs, real=True)
 
 
 # ----------------------------------------------------------------------------- matmul
@@ -309,3 +320,60 @@ def test_registry_and_free_list_are_disjoint():
     assert all(name.startswith(("aten.", "prim.")) for name in FREE_OPS | set(REGISTRY))
     for entry in REGISTRY.values():
         assert entry.fn.__doc__, f"{entry.name} has no derivation docstring"
+
+
+# ----------------------------------------------------------------------------- sorting
+
+
+def test_sort_comparisons_is_n_ceil_log2_n():
+    assert [sort_comparisons(n) for n in (0, 1, 2, 3, 4, 5, 8, 9)] == [
+        0,
+        0,
+        2,  # 2 * 1
+        6,  # 3 * 2
+        8,  # 4 * 2
+        15,  # 5 * 3
+        24,  # 8 * 3
+        36,  # 9 * 4
+    ]
+
+
+def test_sort_argsort_and_topk():
+    x = torch.randn(4, 10)  # 4 rows of 10
+    t = count_fn(lambda a: a.sort(dim=1), x)
+    assert t.vector_flops == 4 * 10 * 4  # n * ceil(log2 10) = 10 * 4 per row
+    # values (float32) and indices (int64) written
+    assert t.bytes_read == 40 * F32 and t.bytes_written == 40 * F32 + 40 * 8
+    assert count_fn(lambda a: a.argsort(dim=1), x).vector_flops == 160  # runs as sort
+    # along dim 0: 10 rows of 4, 4 * 2 comparisons each
+    assert count_fn(lambda a: a.sort(dim=0), x).vector_flops == 10 * 8
+    # topk 3 of 10: 10 comparisons to select, 3 * ceil(log2 3) = 6 to sort the three
+    t = count_fn(lambda a: a.topk(3, dim=1), x)
+    assert t.vector_flops == 4 * (10 + 6)
+    assert t.bytes_read == 40 * F32 and t.bytes_written == 12 * F32 + 12 * 8
+    assert count_fn(lambda a: a.topk(3, dim=1, sorted=False), x).vector_flops == 4 * 10
+
+
+def test_nonzero_and_unique_over_real_tensors():
+    x = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]])
+    prof = count_real(torch.nonzero, x)
+    t = prof.totals()
+    # a compare with zero and a count per input element; 3 hits x 2 dims of int64
+    assert t.vector_flops == 2 * 6 and t.bytes_written == 3 * 2 * 8
+    assert t.bytes_read == 6 * F32 and prof.uncounted_ops == {}
+    y = torch.tensor([3.0, 1.0, 3.0, 2.0, 1.0])
+    prof = count_real(lambda a: torch.unique(a, return_inverse=True, return_counts=True), y)
+    t = prof.totals()
+    # sort 5 * ceil(log2 5) = 15, adjacent compares 5, prefix sum 5
+    assert t.vector_flops == 15 + 5 + 5 and prof.uncounted_ops == {}
+    # 3 unique values, 5 int64 inverse indices, 3 int64 counts
+    assert t.bytes_written == 3 * F32 + 5 * 8 + 3 * 8
+
+
+def test_nonzero_on_fake_tensors_is_a_data_dependent_error():
+    from roofline.counting.tracing import is_data_dependent
+    from roofline.errors import CountingError
+
+    with pytest.raises(CountingError) as err:
+        count_fn(torch.nonzero, torch.ones(3))
+    assert is_data_dependent(err.value.__cause__)

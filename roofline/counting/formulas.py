@@ -1000,6 +1000,103 @@ def upsample_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=_numel(a.get("grad_output")), op_class="upsample")
 
 
+# --------------------------------------------------------------------------- sampling
+
+#: per coordinate, FLOPs to map a grid value in [-1, 1] to a pixel position
+#: (``grid_sampler_unnormalize``): ``((g + 1)·size − 1) / 2`` with align_corners=False
+#: (add, multiply, subtract, divide), ``((g + 1) / 2)·(size − 1)`` with True (3)
+GRID_UNNORMALIZE_FLOPS = {False: 4, True: 3}
+#: per coordinate, FLOPs of the padding mode (``compute_coordinates``): zeros 0 (out-of-
+#: range taps read 0: a bounds check, index bookkeeping, not counted), border 2 (clip:
+#: a max and a min), reflection 11 (``reflect_coordinates``: subtract, fabs, fmod,
+#: divide, floor, the parity test's modulo and compare, ``span − extra + min`` 2;
+#: then the clip, 2)
+GRID_PADDING_FLOPS = {0: 0, 1: 2, 2: 11}
+#: interpolation modes of ``grid_sampler``: 0 bilinear, 1 nearest, 2 bicubic
+GRID_TAPS = {0: 4, 1: 1, 2: 16}
+
+
+def grid_sample_cost(
+    x: T,
+    grid: T,
+    out: T,
+    interpolation: int,
+    padding: int,
+    align_corners: bool,
+) -> Cost:
+    """``grid_sample`` of ``x`` ``[N, C, *in]`` at the points of ``grid``
+    ``[N, *out, d]`` (d = 2 or 3 spatial dims), output ``[N, C, *out]``, as ATen's
+    kernels (``GridSampler.h``) compute it. Per output *location* (shared by all C
+    channels): each of the d coordinates is unnormalised (u = 4, or 3 with
+    align_corners) and padded (p: zeros 0, border 2, reflection 11, see
+    :data:`GRID_PADDING_FLOPS`); then, by mode:
+
+    * bilinear (2-D): floor 2, the neighbours' ``+1`` 2, the 4 weights
+      ``(a − b)·(c − d)`` 3 each → 2·(u + p) + 16 per location; per output element
+      (per channel) 4 multiplies and 3 adds = 7, as ``upsample_bilinear2d``. 4 taps.
+    * trilinear (3-D "bilinear"): floor 3, ``+1`` 3, the 8 weights, 3 differences
+      and 2 multiplies each → 3·(u + p) + 46 per location; 8 multiplies and 7 adds
+      = 15 per output element, as ``upsample_trilinear3d``. 8 taps.
+    * nearest: rounding 1 per coordinate → d·(u + p + 1) per location; 0 per output
+      element (a copy). 1 tap.
+    * bicubic (2-D only): unnormalise 2·u, floor 2, fractions 2, the cubic
+      convolution coefficients 25 per axis (``get_cubic_upsample_coefficients``: t+1,
+      1−t, 2−t and four cubics of 5 or 6 FLOPs) → 50, and the padding of the 4 + 4
+      tap coordinates 8·p: 2·u + 8·p + 54 per location; per output element five
+      4-tap ``cubic_interp1d`` (4 rows, then the column), 7 each → 35. 16 taps. (ATen
+      recomputes the coefficients inside the channel loop; counted once per location,
+      the work an ideal kernel does.)
+
+    Index arithmetic and bounds checks are not counted, as for every gather.
+
+    Bytes, the gather rule (an embedding reads the rows it gathers, not the table):
+    each output element reads its taps, bounded by the whole input (no element need
+    come from memory twice), so ``min(taps · numel(out), numel(x))`` elements of
+    ``x``, plus the whole grid; the output written (generic rule). Op class
+    ``upsample``: interpolation at given points, the family of ``upsample_bilinear2d``.
+    """
+    d = grid.shape[-1]
+    locations = grid.numel // d if d else 0
+    u = GRID_UNNORMALIZE_FLOPS[bool(align_corners)]
+    p = GRID_PADDING_FLOPS.get(int(padding), 0)
+    mode = int(interpolation)
+    if mode == 1:  # nearest
+        per_location, per_element, taps = d * (u + p + 1), 0, 1
+    elif mode == 2:  # bicubic
+        per_location, per_element, taps = 2 * u + 8 * p + 54, 35, 16
+    elif d == 3:  # trilinear
+        per_location, per_element, taps = 3 * (u + p) + 46, 15, 8
+    else:  # bilinear
+        per_location, per_element, taps = 2 * (u + p) + 16, 7, 4
+    read = min(taps * out.numel, x.numel) * _itemsize(x.dtype) + grid.nbytes
+    return Cost(
+        vector_flops=locations * per_location + out.numel * per_element,
+        op_class="upsample",
+        bytes_read=read,
+    )
+
+
+@register("aten.grid_sampler_2d", "aten.grid_sampler_3d", "aten._grid_sampler_2d_cpu_fallback")
+def grid_sampler(a: Args, out: Sequence[Any]) -> Cost:
+    """``F.grid_sample`` (2-D and 3-D; RAFT's correlation lookup): see
+    :func:`grid_sample_cost`."""
+    return grid_sample_cost(
+        a["input"],
+        a["grid"],
+        _first_out(out),
+        a["interpolation_mode"],
+        a["padding_mode"],
+        a["align_corners"],
+    )
+
+
+@register("aten.cudnn_grid_sampler")
+def cudnn_grid_sampler(a: Args, out: Sequence[Any]) -> Cost:
+    """cuDNN's grid sampler, which PyTorch uses for the bilinear, zeros-padded,
+    align_corners=True case on CUDA: :func:`grid_sample_cost` of that case."""
+    return grid_sample_cost(a["self"], a["grid"], _first_out(out), 0, 0, True)
+
+
 # --------------------------------------------------------------------------- gathers
 
 

@@ -377,3 +377,52 @@ def test_nonzero_on_fake_tensors_is_a_data_dependent_error():
     with pytest.raises(CountingError) as err:
         count_fn(torch.nonzero, torch.ones(3))
     assert is_data_dependent(err.value.__cause__)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def test_grid_sample_bilinear_by_hand():
+    x = torch.randn(1, 2, 8, 8)  # N=1, C=2, 64 pixels: 128 elements
+    grid = torch.rand(1, 3, 5, 2) * 2 - 1  # 15 output locations
+    t = count_fn(lambda a, g: F.grid_sample(a, g, align_corners=False), x, grid)
+    # per location: unnormalise 2 * 4, floor 2, +1 2, four weights 3 each = 24;
+    # per output element (15 locations x 2 channels): 4 multiplies + 3 adds = 7
+    assert t.vector_flops == 15 * 24 + 30 * 7  # 570
+    assert t.matrix_flops == 0
+    # 4 taps x 30 outputs = 120 input elements (< 128), the 15x2 grid; 30 outputs
+    assert t.bytes_read == (120 + 30) * F32
+    assert t.bytes_written == 30 * F32
+
+
+def test_grid_sample_modes_and_padding():
+    x = torch.randn(1, 2, 8, 8)
+    grid = torch.rand(1, 3, 5, 2) * 2 - 1
+
+    def run(**kw):
+        return count_fn(lambda a, g: F.grid_sample(a, g, **kw), x, grid)
+
+    # align_corners: unnormalise in 3; border: 2 for the clip of each coordinate
+    assert run(align_corners=True, padding_mode="border").vector_flops == (
+        15 * (2 * (3 + 2) + 16) + 30 * 7
+    )
+    # nearest: unnormalise 4 and round 1 per coordinate, a copy per element;
+    # 1 tap per output: 30 input elements read
+    nearest = run(mode="nearest", align_corners=False)
+    assert nearest.vector_flops == 15 * 2 * 5
+    assert nearest.bytes_read == (30 + 30) * F32
+    # bicubic, reflection (11 per coordinate, 8 tap coordinates): 2*4 + 8*11 + 54 per
+    # location; 5 cubic interpolations of 7 per element; 16 taps x 30 > 128: whole input
+    bicubic = run(mode="bicubic", padding_mode="reflection", align_corners=False)
+    assert bicubic.vector_flops == 15 * (8 + 88 + 54) + 30 * 35
+    assert bicubic.bytes_read == (128 + 30) * F32
+
+
+def test_grid_sample_3d_trilinear():
+    x = torch.randn(1, 2, 4, 4, 4)
+    grid = torch.rand(1, 2, 3, 3, 3) * 2 - 1  # 18 locations, 36 output elements
+    t = count_fn(lambda a, g: F.grid_sample(a, g, align_corners=True), x, grid)
+    # per location: unnormalise 3 * 3, floor 3, +1 3, eight weights of 5 = 55;
+    # per element 8 multiplies + 7 adds = 15
+    assert t.vector_flops == 18 * 55 + 36 * 15
+    assert t.bytes_read == (min(8 * 36, 128) + 18 * 3) * F32

@@ -1097,6 +1097,124 @@ def cudnn_grid_sampler(a: Args, out: Sequence[Any]) -> Cost:
     return grid_sample_cost(a["self"], a["grid"], _first_out(out), 0, 0, True)
 
 
+# --------------------------------------------------------------------------- detection
+
+#: FLOPs per sample point of a RoIAlign bin for its position and bilinear weights,
+#: shared by all channels (torchvision's ``pre_calc_for_bilinear_interpolate``): the y
+#: and x coordinates ``start + p·bin + (i + .5)·bin / grid`` 6 each, 4 comparisons for
+#: the out-of-map test, 2 clamps at 0, 2 floors, 2 tests at the far edge, 2 ``+1`` for
+#: the high neighbours, the fractions ``ly, lx`` 2 and ``1 − ly, 1 − lx`` 2, the 4
+#: weights ``hy·hx, hy·lx, ly·hx, ly·lx`` 4 → 32
+ROI_ALIGN_POINT_FLOPS = 32
+#: FLOPs per pair of boxes in NMS: the intersection's corners (2 max, 2 min), its width
+#: and height ``max(0, b − a)`` (2 each), the area ``w·h`` (1), the IoU
+#: ``inter / (area_i + area_j − inter)`` (3), the test against the threshold (1)
+NMS_PAIR_FLOPS = 13
+
+
+def roi_samples(x: T, pooled_h: int, pooled_w: int, sampling_ratio: int) -> int:
+    """Sample points per RoIAlign bin. ``sampling_ratio > 0``: ``sampling_ratio²``,
+    exact (torchvision's detection models all use 2). Adaptive (``≤ 0``): the kernel
+    takes ``⌈roi_h / pooled_h⌉ · ⌈roi_w / pooled_w⌉`` from each box's size on the
+    feature map, a value a formula cannot see (it sees shapes only, over fake and real
+    tensors alike); counted at its **upper bound**, a box covering the whole ``H × W``
+    map: ``⌈H / pooled_h⌉ · ⌈W / pooled_w⌉``."""
+    if sampling_ratio > 0:
+        return sampling_ratio * sampling_ratio
+    h, w = x.shape[-2], x.shape[-1]
+    return max(1, -(-h // max(1, pooled_h))) * max(1, -(-w // max(1, pooled_w)))
+
+
+def roi_align_cost(
+    x: T, rois: T, out: T, pooled_h: int, pooled_w: int, sampling_ratio: int
+) -> Cost:
+    """RoIAlign: output ``[K, C, PH, PW]`` for K boxes; each bin averages S bilinear
+    samples (:func:`roi_samples`). Per box and sample point, the position and the 4
+    weights, shared by the C channels: :data:`ROI_ALIGN_POINT_FLOPS` (32). Per output
+    element: per sample 4 multiplies, 3 adds and the add into the bin's sum (8), then
+    one divide by the count → 8·S + 1. Total ``K·PH·PW·S·32 + K·C·PH·PW·(8·S + 1)``.
+    The per-box setup (scaling the corners, bin sizes: about 20 FLOPs a box) is not
+    counted. (torchvision's CUDA kernel recomputes the weights per channel; counted
+    once, as its CPU kernel does.)
+
+    Bytes, the gather rule (:func:`grid_sample_cost`): each sample reads 4 values,
+    bounded by the whole input: ``min(4·S·numel(out), numel(x))`` elements, plus the
+    boxes; the output written. Op class ``pool``: RoI *pooling* (torchvision's
+    ``MultiScaleRoIAlign`` is the detectors' "box_roi_pool")."""
+    k = rois.shape[0]
+    s = roi_samples(x, pooled_h, pooled_w, sampling_ratio)
+    bins = k * pooled_h * pooled_w
+    vector = bins * s * ROI_ALIGN_POINT_FLOPS + out.numel * (8 * s + 1)
+    read = min(4 * s * out.numel, x.numel) * _itemsize(x.dtype) + rois.nbytes
+    return Cost(vector_flops=vector, op_class="pool", bytes_read=read)
+
+
+@register("torchvision.roi_align", "torchvision.ps_roi_align")
+def roi_align(a: Args, out: Sequence[Any]) -> Cost:
+    """``torchvision.ops.roi_align`` (Faster/Mask/Keypoint R-CNN's box, mask and
+    keypoint poolers) and its position-sensitive twin, whose output channel c at bin
+    (i, j) samples input channel ``c·PH·PW + i·PW + j``: the same work per output
+    element. See :func:`roi_align_cost`."""
+    return roi_align_cost(
+        a["input"],
+        a["rois"],
+        _first_out(out),
+        int(a["pooled_height"]),
+        int(a["pooled_width"]),
+        int(a["sampling_ratio"]),
+    )
+
+
+def roi_pool_cost(x: T, rois: T, out: T, average: bool) -> Cost:
+    """RoIPool: each bin of a box takes the max (``ps_roi_pool``: the average) of the
+    feature-map pixels it covers; the bins partition the box, so a box of h × w pixels
+    costs C·h·w comparisons (or adds), plus, for the average, a divide per bin. The
+    box sizes are values, which a formula does not see: counted at the **upper
+    bound**, a box covering the whole ``H × W`` map: ``K·C·H·W`` (+ ``K·C·PH·PW``
+    divides for the average), C the output channels. Bytes: those pixels, bounded by
+    the whole input (the gather rule of :func:`grid_sample_cost`), and the boxes; the
+    output and the int32 argmax (or channel map) written. Op class ``pool``."""
+    k, c = out.shape[0], out.shape[1]
+    pixels = k * c * x.shape[-2] * x.shape[-1]
+    read = min(pixels, x.numel) * _itemsize(x.dtype) + rois.nbytes
+    divides = out.numel if average else 0
+    return Cost(vector_flops=pixels + divides, op_class="pool", bytes_read=read)
+
+
+@register("torchvision.roi_pool")
+def roi_pool(a: Args, out: Sequence[Any]) -> Cost:
+    """``torchvision.ops.roi_pool`` (max per bin): see :func:`roi_pool_cost`."""
+    return roi_pool_cost(a["input"], a["rois"], _first_out(out), average=False)
+
+
+@register("torchvision.ps_roi_pool")
+def ps_roi_pool(a: Args, out: Sequence[Any]) -> Cost:
+    """``torchvision.ops.ps_roi_pool`` (average per bin, output channel c at bin
+    (i, j) from input channel ``c·PH·PW + i·PW + j``): see :func:`roi_pool_cost`."""
+    return roi_pool_cost(a["input"], a["rois"], _first_out(out), average=True)
+
+
+@register("torchvision.nms")
+def nms(a: Args, out: Sequence[Any]) -> Cost:
+    """Non-maximum suppression of N boxes: sort the scores (:func:`sort_comparisons`,
+    N·⌈log₂ N⌉), the areas ``(x2 − x1)·(y2 − y1)`` (3 per box), and the IoU of every
+    pair (i, j > i) with the threshold test, :data:`NMS_PAIR_FLOPS` (13) each:
+    ``N·⌈log₂ N⌉ + 3·N + 13·N·(N − 1)/2``. The pairs are the **upper bound**: the
+    CPU kernel skips the rows of boxes already suppressed, which depends on values;
+    the CUDA kernel computes the IoU of all N·(N − 1)/2 pairs (in 64-box blocks, and
+    recomputes both areas per pair) and then scans its suppression bitmask. Bytes:
+    the generic rule, boxes and scores read, the int64 indices kept written (their
+    number depends on values: nms runs over real tensors only); the sort's order and
+    CUDA's N × N/64 bitmask are the kernel's internal buffers, not counted. Op class
+    ``reduction``: it reduces N boxes to those kept."""
+    n = a["dets"].shape[0]
+    pairs = n * (n - 1) // 2
+    return Cost(
+        vector_flops=sort_comparisons(n) + 3 * n + NMS_PAIR_FLOPS * pairs,
+        op_class="reduction",
+    )
+
+
 # --------------------------------------------------------------------------- gathers
 
 

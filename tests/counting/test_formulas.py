@@ -317,7 +317,9 @@ def test_uncounted_ops_are_listed_with_bytes():
 
 def test_registry_and_free_list_are_disjoint():
     assert not set(REGISTRY) & FREE_OPS
-    assert all(name.startswith(("aten.", "prim.")) for name in FREE_OPS | set(REGISTRY))
+    assert all(
+        name.startswith(("aten.", "prim.", "torchvision.")) for name in FREE_OPS | set(REGISTRY)
+    )
     for entry in REGISTRY.values():
         assert entry.fn.__doc__, f"{entry.name} has no derivation docstring"
 
@@ -426,3 +428,73 @@ def test_grid_sample_3d_trilinear():
     # per element 8 multiplies + 7 adds = 15
     assert t.vector_flops == 18 * 55 + 36 * 15
     assert t.bytes_read == (min(8 * 36, 128) + 18 * 3) * F32
+
+
+# ----------------------------------------------------------------------------- detection
+
+
+torchvision = pytest.importorskip("torchvision")
+BOXES = torch.tensor([[0, 0.0, 0.0, 4.0, 4.0], [0, 1.0, 1.0, 6.0, 7.0]])  # K=2, [K, 5]
+
+
+def test_roi_align_fixed_sampling_ratio_by_hand():
+    x = torch.randn(1, 2, 8, 8)
+    align = torchvision.ops.RoIAlign((2, 3), spatial_scale=1.0, sampling_ratio=2)
+    prof = roofline.profile(align, (x, BOXES))  # fake tensors: torchvision's fake impl
+    t = prof.totals()
+    # K=2 boxes x 2x3 bins = 12 bins, 2x2 = 4 samples each: 32 FLOPs per sample point
+    # for its position and weights; per output element (2 channels, 24) 8 per sample
+    # and a divide
+    assert t.vector_flops == 12 * 4 * 32 + 24 * (8 * 4 + 1)  # 2328
+    # 4 taps x 4 samples x 24 outputs = 384 > 128: the whole input, and the boxes
+    assert t.bytes_read == 128 * F32 + 10 * F32
+    assert t.bytes_written == 24 * F32
+    assert prof.uncounted_ops == {} and prof.ops[0].op_class == "pool"
+
+
+def test_roi_align_adaptive_sampling_is_the_whole_map_upper_bound():
+    x = torch.randn(1, 2, 8, 8)
+    t = count_fn(lambda a, b: torchvision.ops.roi_align(a, b, (2, 3), 1.0, -1), x, BOXES)
+    # samples per bin at their bound: ceil(8/2) * ceil(8/3) = 4 * 3 = 12
+    assert t.vector_flops == 12 * 12 * 32 + 24 * (8 * 12 + 1)
+
+
+def test_roi_pool_and_position_sensitive_variants():
+    x = torch.randn(1, 2, 8, 8)
+    t = count_fn(lambda a, b: torchvision.ops.roi_pool(a, b, (2, 3), 1.0), x, BOXES)
+    # upper bound: each box covers the 8x8 map, a comparison per pixel and channel
+    assert t.vector_flops == 2 * 2 * 64
+    # output and int32 argmax, 24 each
+    assert t.bytes_written == 24 * F32 + 24 * 4
+    x8 = torch.randn(1, 8, 8, 8)  # 2 output channels x 2x2 bins
+    t = count_fn(lambda a, b: torchvision.ops.ps_roi_align(a, b, (2, 2), 1.0, 2), x8, BOXES)
+    # 8 bins x 4 samples x 32, and 16 outputs x (8 * 4 + 1)
+    assert t.vector_flops == 8 * 4 * 32 + 16 * 33
+    # 4 taps x 4 samples x 16 outputs = 256 of the 512 input elements, and the boxes
+    assert t.bytes_read == (256 + 10) * F32
+    t = count_fn(lambda a, b: torchvision.ops.ps_roi_pool(a, b, (2, 2), 1.0), x8, BOXES)
+    assert t.vector_flops == 2 * 2 * 64 + 16  # the pixels, and a divide per output
+
+
+def test_nms_counts_every_pair_and_the_sort():
+    boxes = torch.rand(10, 4) * 10
+    boxes[:, 2:] += boxes[:, :2]
+    scores = torch.rand(10)
+    prof = count_real(lambda b, s: torchvision.ops.nms(b, s, 0.5), boxes, scores)
+    t = prof.totals()
+    # sort 10 * ceil(log2 10) = 40, areas 3 * 10, 45 pairs x 13
+    assert t.vector_flops == 40 + 30 + 45 * 13  # 655
+    kept = prof.ops[0].output_shapes[0][0]
+    assert t.bytes_read == (40 + 10) * F32 and t.bytes_written == kept * 8
+    assert prof.uncounted_ops == {} and prof.ops[0].op_class == "reduction"
+
+
+def test_detection_model_has_no_uncounted_ops():
+    model = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, num_classes=3
+    ).eval()
+    torch.manual_seed(0)
+    prof = roofline.profile(model, ([torch.rand(3, 64, 64)],), real=True)
+    assert prof.uncounted_ops == {}
+    names = {o.op for o in prof.ops}
+    assert {"torchvision.nms.default", "torchvision.roi_align.default"} <= names

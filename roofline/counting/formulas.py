@@ -143,7 +143,8 @@ FREE_OPS: frozenset[str] = frozenset(
 
 
 def register(*names: str) -> Callable[[Formula], Formula]:
-    """Register ``fn`` as the formula for each aten op name (packet or overload)."""
+    """Register ``fn`` as the formula for each op name (packet or overload), e.g.
+    ``aten.add``, ``aten.add.Tensor``, ``torchvision.nms``."""
 
     def deco(fn: Formula) -> Formula:
         for n in names:

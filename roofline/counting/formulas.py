@@ -143,7 +143,8 @@ FREE_OPS: frozenset[str] = frozenset(
 
 
 def register(*names: str) -> Callable[[Formula], Formula]:
-    """Register ``fn`` as the formula for each aten op name (packet or overload)."""
+    """Register ``fn`` as the formula for each op name (packet or overload), e.g.
+    ``aten.add``, ``aten.add.Tensor``, ``torchvision.nms``."""
 
     def deco(fn: Formula) -> Formula:
         for n in names:
@@ -810,6 +811,81 @@ def softmax_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=4 * a["grad_output"].numel, op_class="softmax")
 
 
+# --------------------------------------------------------------------------- sorting
+
+
+def sort_comparisons(n: int) -> int:
+    """Comparisons to sort ``n`` values: ``n·⌈log₂ n⌉``, a merge sort's bound (the
+    lower bound of any comparison sort, log₂ n!, is ``n·log₂ n − 1.44·n``). A
+    comparison is one FLOP, as in max pooling. ``(n − 1).bit_length()`` is ⌈log₂ n⌉
+    in exact integers; 0 for n ≤ 1."""
+    return n * (n - 1).bit_length() if n > 1 else 0
+
+
+def _rows_along(x: T, dim: int) -> tuple[int, int]:
+    # (rows, length) of x seen as independent rows along ``dim``
+    if not x.shape:
+        return 1, 1
+    n = x.shape[dim]
+    return (x.numel // n if n else 0), n
+
+
+@register("aten.sort")
+def sort(a: Args, out: Sequence[Any]) -> Cost:
+    """Sort along ``dim``: every row of length n costs :func:`sort_comparisons`
+    (n·⌈log₂ n⌉ comparisons, one FLOP each). (CUDA sorts long rows by radix, without
+    comparisons; the count is the comparison sort's, for every device.) Bytes: the
+    generic rule, the input read, values and int64 indices written. ``argsort`` and
+    ``msort`` run as this op. Op class ``reduction``: a row-wise pass over the input
+    that is priced, like a reduction, by the bytes it moves."""
+    rows, n = _rows_along(a["self"], int(a.get("dim", -1)))
+    return Cost(vector_flops=rows * sort_comparisons(n), op_class="reduction")
+
+
+@register("aten.topk")
+def topk(a: Args, out: Sequence[Any]) -> Cost:
+    """The k largest (or smallest) of each row of length n along ``dim``: selecting
+    them compares every element with the running k-th value, n comparisons per row
+    (the linear term of a quickselect or of CUDA's radix select; the CPU's heap for
+    small k does up to n·⌈log₂ k⌉), then, with ``sorted=True``, sorting the k kept
+    costs :func:`sort_comparisons` (k·⌈log₂ k⌉). Bytes: the generic rule, the input
+    read, k values and k int64 indices per row written. Op class ``reduction`` (a
+    reduction of each row to k values)."""
+    rows, n = _rows_along(a["self"], int(a.get("dim", -1)))
+    k = int(a["k"])
+    per_row = n + (sort_comparisons(k) if a.get("sorted", True) else 0)
+    return Cost(vector_flops=rows * per_row, op_class="reduction")
+
+
+@register("aten.nonzero", "aten.nonzero_static")
+def nonzero(a: Args, out: Sequence[Any]) -> Cost:
+    """Indices of the non-zero elements: per input element a comparison with zero and
+    an add into the running count (the prefix sum that places each hit in the
+    output) → 2 FLOPs per input element; writing the indices is data movement.
+    Bytes: the generic rule, the input read and the ``[nnz, ndim]`` int64 output
+    written. The output size depends on values, so this op cannot run on fake tensors
+    (the counter reports a data-dependent model and suggests ``--real``); over real
+    tensors nnz is known and its bytes are exact. ``nonzero_static`` pads the output to
+    its fixed ``size`` and writes all of it. Op class ``reduction``: a scan, like
+    ``cumsum``."""
+    return Cost(vector_flops=2 * a["self"].numel, op_class="reduction")
+
+
+@register("aten._unique2", "aten._unique")
+def unique(a: Args, out: Sequence[Any]) -> Cost:
+    """``torch.unique`` of n elements (flattened): sort them (:func:`sort_comparisons`,
+    n·⌈log₂ n⌉), compare each with its neighbour to mark the first of every run (n),
+    and a prefix sum over the marks that numbers the unique values, gives the inverse
+    indices and, by differences, the counts (n) → n·⌈log₂ n⌉ + 2·n. (The CPU's
+    unsorted path hashes instead of sorting; counted the same.) Bytes: the generic
+    rule, the input read, the unique values, the int64 inverse (n, or empty) and
+    counts (one per unique value, or empty) written; their sizes depend on values, so
+    like ``nonzero`` this op only runs over real tensors, where they are exact. Op
+    class ``reduction``."""
+    n = a["self"].numel
+    return Cost(vector_flops=sort_comparisons(n) + 2 * n, op_class="reduction")
+
+
 # --------------------------------------------------------------------------- pooling
 
 
@@ -923,6 +999,221 @@ def upsample_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Resampling backward scatters each output gradient into its source(s): one
     add per gradient element."""
     return Cost(vector_flops=_numel(a.get("grad_output")), op_class="upsample")
+
+
+# --------------------------------------------------------------------------- sampling
+
+#: per coordinate, FLOPs to map a grid value in [-1, 1] to a pixel position
+#: (``grid_sampler_unnormalize``): ``((g + 1)·size − 1) / 2`` with align_corners=False
+#: (add, multiply, subtract, divide), ``((g + 1) / 2)·(size − 1)`` with True (3)
+GRID_UNNORMALIZE_FLOPS = {False: 4, True: 3}
+#: per coordinate, FLOPs of the padding mode (``compute_coordinates``): zeros 0 (out-of-
+#: range taps read 0: a bounds check, index bookkeeping, not counted), border 2 (clip:
+#: a max and a min), reflection 11 (``reflect_coordinates``: subtract, fabs, fmod,
+#: divide, floor, the parity test's modulo and compare, ``span − extra + min`` 2;
+#: then the clip, 2)
+GRID_PADDING_FLOPS = {0: 0, 1: 2, 2: 11}
+#: interpolation modes of ``grid_sampler``: 0 bilinear, 1 nearest, 2 bicubic
+GRID_TAPS = {0: 4, 1: 1, 2: 16}
+
+
+def grid_sample_cost(
+    x: T,
+    grid: T,
+    out: T,
+    interpolation: int,
+    padding: int,
+    align_corners: bool,
+) -> Cost:
+    """``grid_sample`` of ``x`` ``[N, C, *in]`` at the points of ``grid``
+    ``[N, *out, d]`` (d = 2 or 3 spatial dims), output ``[N, C, *out]``, as ATen's
+    kernels (``GridSampler.h``) compute it. Per output *location* (shared by all C
+    channels): each of the d coordinates is unnormalised (u = 4, or 3 with
+    align_corners) and padded (p: zeros 0, border 2, reflection 11, see
+    :data:`GRID_PADDING_FLOPS`); then, by mode:
+
+    * bilinear (2-D): floor 2, the neighbours' ``+1`` 2, the 4 weights
+      ``(a − b)·(c − d)`` 3 each → 2·(u + p) + 16 per location; per output element
+      (per channel) 4 multiplies and 3 adds = 7, as ``upsample_bilinear2d``. 4 taps.
+    * trilinear (3-D "bilinear"): floor 3, ``+1`` 3, the 8 weights, 3 differences
+      and 2 multiplies each → 3·(u + p) + 46 per location; 8 multiplies and 7 adds
+      = 15 per output element, as ``upsample_trilinear3d``. 8 taps.
+    * nearest: rounding 1 per coordinate → d·(u + p + 1) per location; 0 per output
+      element (a copy). 1 tap.
+    * bicubic (2-D only): unnormalise 2·u, floor 2, fractions 2, the cubic
+      convolution coefficients 25 per axis (``get_cubic_upsample_coefficients``: t+1,
+      1−t, 2−t and four cubics of 5 or 6 FLOPs) → 50, and the padding of the 4 + 4
+      tap coordinates 8·p: 2·u + 8·p + 54 per location; per output element five
+      4-tap ``cubic_interp1d`` (4 rows, then the column), 7 each → 35. 16 taps. (ATen
+      recomputes the coefficients inside the channel loop; counted once per location,
+      the work an ideal kernel does.)
+
+    Index arithmetic and bounds checks are not counted, as for every gather.
+
+    Bytes, the gather rule (an embedding reads the rows it gathers, not the table):
+    each output element reads its taps, bounded by the whole input (no element need
+    come from memory twice), so ``min(taps · numel(out), numel(x))`` elements of
+    ``x``, plus the whole grid; the output written (generic rule). Op class
+    ``upsample``: interpolation at given points, the family of ``upsample_bilinear2d``.
+    """
+    d = grid.shape[-1]
+    locations = grid.numel // d if d else 0
+    u = GRID_UNNORMALIZE_FLOPS[bool(align_corners)]
+    p = GRID_PADDING_FLOPS.get(int(padding), 0)
+    mode = int(interpolation)
+    if mode == 1:  # nearest
+        per_location, per_element, taps = d * (u + p + 1), 0, 1
+    elif mode == 2:  # bicubic
+        per_location, per_element, taps = 2 * u + 8 * p + 54, 35, 16
+    elif d == 3:  # trilinear
+        per_location, per_element, taps = 3 * (u + p) + 46, 15, 8
+    else:  # bilinear
+        per_location, per_element, taps = 2 * (u + p) + 16, 7, 4
+    read = min(taps * out.numel, x.numel) * _itemsize(x.dtype) + grid.nbytes
+    return Cost(
+        vector_flops=locations * per_location + out.numel * per_element,
+        op_class="upsample",
+        bytes_read=read,
+    )
+
+
+@register("aten.grid_sampler_2d", "aten.grid_sampler_3d", "aten._grid_sampler_2d_cpu_fallback")
+def grid_sampler(a: Args, out: Sequence[Any]) -> Cost:
+    """``F.grid_sample`` (2-D and 3-D; RAFT's correlation lookup): see
+    :func:`grid_sample_cost`."""
+    return grid_sample_cost(
+        a["input"],
+        a["grid"],
+        _first_out(out),
+        a["interpolation_mode"],
+        a["padding_mode"],
+        a["align_corners"],
+    )
+
+
+@register("aten.cudnn_grid_sampler")
+def cudnn_grid_sampler(a: Args, out: Sequence[Any]) -> Cost:
+    """cuDNN's grid sampler, which PyTorch uses for the bilinear, zeros-padded,
+    align_corners=True case on CUDA: :func:`grid_sample_cost` of that case."""
+    return grid_sample_cost(a["self"], a["grid"], _first_out(out), 0, 0, True)
+
+
+# --------------------------------------------------------------------------- detection
+
+#: FLOPs per sample point of a RoIAlign bin for its position and bilinear weights,
+#: shared by all channels (torchvision's ``pre_calc_for_bilinear_interpolate``): the y
+#: and x coordinates ``start + p·bin + (i + .5)·bin / grid`` 6 each, 4 comparisons for
+#: the out-of-map test, 2 clamps at 0, 2 floors, 2 tests at the far edge, 2 ``+1`` for
+#: the high neighbours, the fractions ``ly, lx`` 2 and ``1 − ly, 1 − lx`` 2, the 4
+#: weights ``hy·hx, hy·lx, ly·hx, ly·lx`` 4 → 32
+ROI_ALIGN_POINT_FLOPS = 32
+#: FLOPs per pair of boxes in NMS: the intersection's corners (2 max, 2 min), its width
+#: and height ``max(0, b − a)`` (2 each), the area ``w·h`` (1), the IoU
+#: ``inter / (area_i + area_j − inter)`` (3), the test against the threshold (1)
+NMS_PAIR_FLOPS = 13
+
+
+def roi_samples(x: T, pooled_h: int, pooled_w: int, sampling_ratio: int) -> int:
+    """Sample points per RoIAlign bin. ``sampling_ratio > 0``: ``sampling_ratio²``,
+    exact (torchvision's detection models all use 2). Adaptive (``≤ 0``): the kernel
+    takes ``⌈roi_h / pooled_h⌉ · ⌈roi_w / pooled_w⌉`` from each box's size on the
+    feature map, a value a formula cannot see (it sees shapes only, over fake and real
+    tensors alike); counted at its **upper bound**, a box covering the whole ``H × W``
+    map: ``⌈H / pooled_h⌉ · ⌈W / pooled_w⌉``."""
+    if sampling_ratio > 0:
+        return sampling_ratio * sampling_ratio
+    h, w = x.shape[-2], x.shape[-1]
+    return max(1, -(-h // max(1, pooled_h))) * max(1, -(-w // max(1, pooled_w)))
+
+
+def roi_align_cost(
+    x: T, rois: T, out: T, pooled_h: int, pooled_w: int, sampling_ratio: int
+) -> Cost:
+    """RoIAlign: output ``[K, C, PH, PW]`` for K boxes; each bin averages S bilinear
+    samples (:func:`roi_samples`). Per box and sample point, the position and the 4
+    weights, shared by the C channels: :data:`ROI_ALIGN_POINT_FLOPS` (32). Per output
+    element: per sample 4 multiplies, 3 adds and the add into the bin's sum (8), then
+    one divide by the count → 8·S + 1. Total ``K·PH·PW·S·32 + K·C·PH·PW·(8·S + 1)``.
+    The per-box setup (scaling the corners, bin sizes: about 20 FLOPs a box) is not
+    counted. (torchvision's CUDA kernel recomputes the weights per channel; counted
+    once, as its CPU kernel does.)
+
+    Bytes, the gather rule (:func:`grid_sample_cost`): each sample reads 4 values,
+    bounded by the whole input: ``min(4·S·numel(out), numel(x))`` elements, plus the
+    boxes; the output written. Op class ``pool``: RoI *pooling* (torchvision's
+    ``MultiScaleRoIAlign`` is the detectors' "box_roi_pool")."""
+    k = rois.shape[0]
+    s = roi_samples(x, pooled_h, pooled_w, sampling_ratio)
+    bins = k * pooled_h * pooled_w
+    vector = bins * s * ROI_ALIGN_POINT_FLOPS + out.numel * (8 * s + 1)
+    read = min(4 * s * out.numel, x.numel) * _itemsize(x.dtype) + rois.nbytes
+    return Cost(vector_flops=vector, op_class="pool", bytes_read=read)
+
+
+@register("torchvision.roi_align", "torchvision.ps_roi_align")
+def roi_align(a: Args, out: Sequence[Any]) -> Cost:
+    """``torchvision.ops.roi_align`` (Faster/Mask/Keypoint R-CNN's box, mask and
+    keypoint poolers) and its position-sensitive twin, whose output channel c at bin
+    (i, j) samples input channel ``c·PH·PW + i·PW + j``: the same work per output
+    element. See :func:`roi_align_cost`."""
+    return roi_align_cost(
+        a["input"],
+        a["rois"],
+        _first_out(out),
+        int(a["pooled_height"]),
+        int(a["pooled_width"]),
+        int(a["sampling_ratio"]),
+    )
+
+
+def roi_pool_cost(x: T, rois: T, out: T, average: bool) -> Cost:
+    """RoIPool: each bin of a box takes the max (``ps_roi_pool``: the average) of the
+    feature-map pixels it covers; the bins partition the box, so a box of h × w pixels
+    costs C·h·w comparisons (or adds), plus, for the average, a divide per bin. The
+    box sizes are values, which a formula does not see: counted at the **upper
+    bound**, a box covering the whole ``H × W`` map: ``K·C·H·W`` (+ ``K·C·PH·PW``
+    divides for the average), C the output channels. Bytes: those pixels, bounded by
+    the whole input (the gather rule of :func:`grid_sample_cost`), and the boxes; the
+    output and the int32 argmax (or channel map) written. Op class ``pool``."""
+    k, c = out.shape[0], out.shape[1]
+    pixels = k * c * x.shape[-2] * x.shape[-1]
+    read = min(pixels, x.numel) * _itemsize(x.dtype) + rois.nbytes
+    divides = out.numel if average else 0
+    return Cost(vector_flops=pixels + divides, op_class="pool", bytes_read=read)
+
+
+@register("torchvision.roi_pool")
+def roi_pool(a: Args, out: Sequence[Any]) -> Cost:
+    """``torchvision.ops.roi_pool`` (max per bin): see :func:`roi_pool_cost`."""
+    return roi_pool_cost(a["input"], a["rois"], _first_out(out), average=False)
+
+
+@register("torchvision.ps_roi_pool")
+def ps_roi_pool(a: Args, out: Sequence[Any]) -> Cost:
+    """``torchvision.ops.ps_roi_pool`` (average per bin, output channel c at bin
+    (i, j) from input channel ``c·PH·PW + i·PW + j``): see :func:`roi_pool_cost`."""
+    return roi_pool_cost(a["input"], a["rois"], _first_out(out), average=True)
+
+
+@register("torchvision.nms")
+def nms(a: Args, out: Sequence[Any]) -> Cost:
+    """Non-maximum suppression of N boxes: sort the scores (:func:`sort_comparisons`,
+    N·⌈log₂ N⌉), the areas ``(x2 − x1)·(y2 − y1)`` (3 per box), and the IoU of every
+    pair (i, j > i) with the threshold test, :data:`NMS_PAIR_FLOPS` (13) each:
+    ``N·⌈log₂ N⌉ + 3·N + 13·N·(N − 1)/2``. The pairs are the **upper bound**: the
+    CPU kernel skips the rows of boxes already suppressed, which depends on values;
+    the CUDA kernel computes the IoU of all N·(N − 1)/2 pairs (in 64-box blocks, and
+    recomputes both areas per pair) and then scans its suppression bitmask. Bytes:
+    the generic rule, boxes and scores read, the int64 indices kept written (their
+    number depends on values: nms runs over real tensors only); the sort's order and
+    CUDA's N × N/64 bitmask are the kernel's internal buffers, not counted. Op class
+    ``reduction``: it reduces N boxes to those kept."""
+    n = a["dets"].shape[0]
+    pairs = n * (n - 1) // 2
+    return Cost(
+        vector_flops=sort_comparisons(n) + 3 * n + NMS_PAIR_FLOPS * pairs,
+        op_class="reduction",
+    )
 
 
 # --------------------------------------------------------------------------- gathers

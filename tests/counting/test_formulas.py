@@ -10,7 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import roofline
-from roofline.counting.formulas import FREE_OPS, REGISTRY, causal_pairs, conv_macs
+from roofline.counting.formulas import (
+    FREE_OPS,
+    REGISTRY,
+    causal_pairs,
+    conv_macs,
+    sort_comparisons,
+)
 
 F32 = 4  # bytes per float32 element
 
@@ -30,6 +36,11 @@ def count_fn(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor):
 
 def count_module(module: nn.Module, *inputs: torch.Tensor, mode: str = "inference"):
     return roofline.profile(module, inputs, mode=mode).totals()
+
+
+def count_real(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor):
+    """Over real tensors: for ops whose output size depends on values (nms, nonzero)."""
+    return roofline.profile(Fn(fn), inputs, real=True)
 
 
 # ----------------------------------------------------------------------------- matmul
@@ -306,6 +317,184 @@ def test_uncounted_ops_are_listed_with_bytes():
 
 def test_registry_and_free_list_are_disjoint():
     assert not set(REGISTRY) & FREE_OPS
-    assert all(name.startswith(("aten.", "prim.")) for name in FREE_OPS | set(REGISTRY))
+    assert all(
+        name.startswith(("aten.", "prim.", "torchvision.")) for name in FREE_OPS | set(REGISTRY)
+    )
     for entry in REGISTRY.values():
         assert entry.fn.__doc__, f"{entry.name} has no derivation docstring"
+
+
+# ----------------------------------------------------------------------------- sorting
+
+
+def test_sort_comparisons_is_n_ceil_log2_n():
+    assert [sort_comparisons(n) for n in (0, 1, 2, 3, 4, 5, 8, 9)] == [
+        0,
+        0,
+        2,  # 2 * 1
+        6,  # 3 * 2
+        8,  # 4 * 2
+        15,  # 5 * 3
+        24,  # 8 * 3
+        36,  # 9 * 4
+    ]
+
+
+def test_sort_argsort_and_topk():
+    x = torch.randn(4, 10)  # 4 rows of 10
+    t = count_fn(lambda a: a.sort(dim=1), x)
+    assert t.vector_flops == 4 * 10 * 4  # n * ceil(log2 10) = 10 * 4 per row
+    # values (float32) and indices (int64) written
+    assert t.bytes_read == 40 * F32 and t.bytes_written == 40 * F32 + 40 * 8
+    assert count_fn(lambda a: a.argsort(dim=1), x).vector_flops == 160  # runs as sort
+    # along dim 0: 10 rows of 4, 4 * 2 comparisons each
+    assert count_fn(lambda a: a.sort(dim=0), x).vector_flops == 10 * 8
+    # topk 3 of 10: 10 comparisons to select, 3 * ceil(log2 3) = 6 to sort the three
+    t = count_fn(lambda a: a.topk(3, dim=1), x)
+    assert t.vector_flops == 4 * (10 + 6)
+    assert t.bytes_read == 40 * F32 and t.bytes_written == 12 * F32 + 12 * 8
+    assert count_fn(lambda a: a.topk(3, dim=1, sorted=False), x).vector_flops == 4 * 10
+
+
+def test_nonzero_and_unique_over_real_tensors():
+    x = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]])
+    prof = count_real(torch.nonzero, x)
+    t = prof.totals()
+    # a compare with zero and a count per input element; 3 hits x 2 dims of int64
+    assert t.vector_flops == 2 * 6 and t.bytes_written == 3 * 2 * 8
+    assert t.bytes_read == 6 * F32 and prof.uncounted_ops == {}
+    y = torch.tensor([3.0, 1.0, 3.0, 2.0, 1.0])
+    prof = count_real(lambda a: torch.unique(a, return_inverse=True, return_counts=True), y)
+    t = prof.totals()
+    # sort 5 * ceil(log2 5) = 15, adjacent compares 5, prefix sum 5
+    assert t.vector_flops == 15 + 5 + 5 and prof.uncounted_ops == {}
+    # 3 unique values, 5 int64 inverse indices, 3 int64 counts
+    assert t.bytes_written == 3 * F32 + 5 * 8 + 3 * 8
+
+
+def test_nonzero_on_fake_tensors_is_a_data_dependent_error():
+    from roofline.counting.tracing import is_data_dependent
+    from roofline.errors import CountingError
+
+    with pytest.raises(CountingError) as err:
+        count_fn(torch.nonzero, torch.ones(3))
+    assert is_data_dependent(err.value.__cause__)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def test_grid_sample_bilinear_by_hand():
+    x = torch.randn(1, 2, 8, 8)  # N=1, C=2, 64 pixels: 128 elements
+    grid = torch.rand(1, 3, 5, 2) * 2 - 1  # 15 output locations
+    t = count_fn(lambda a, g: F.grid_sample(a, g, align_corners=False), x, grid)
+    # per location: unnormalise 2 * 4, floor 2, +1 2, four weights 3 each = 24;
+    # per output element (15 locations x 2 channels): 4 multiplies + 3 adds = 7
+    assert t.vector_flops == 15 * 24 + 30 * 7  # 570
+    assert t.matrix_flops == 0
+    # 4 taps x 30 outputs = 120 input elements (< 128), the 15x2 grid; 30 outputs
+    assert t.bytes_read == (120 + 30) * F32
+    assert t.bytes_written == 30 * F32
+
+
+def test_grid_sample_modes_and_padding():
+    x = torch.randn(1, 2, 8, 8)
+    grid = torch.rand(1, 3, 5, 2) * 2 - 1
+
+    def run(**kw):
+        return count_fn(lambda a, g: F.grid_sample(a, g, **kw), x, grid)
+
+    # align_corners: unnormalise in 3; border: 2 for the clip of each coordinate
+    assert run(align_corners=True, padding_mode="border").vector_flops == (
+        15 * (2 * (3 + 2) + 16) + 30 * 7
+    )
+    # nearest: unnormalise 4 and round 1 per coordinate, a copy per element;
+    # 1 tap per output: 30 input elements read
+    nearest = run(mode="nearest", align_corners=False)
+    assert nearest.vector_flops == 15 * 2 * 5
+    assert nearest.bytes_read == (30 + 30) * F32
+    # bicubic, reflection (11 per coordinate, 8 tap coordinates): 2*4 + 8*11 + 54 per
+    # location; 5 cubic interpolations of 7 per element; 16 taps x 30 > 128: whole input
+    bicubic = run(mode="bicubic", padding_mode="reflection", align_corners=False)
+    assert bicubic.vector_flops == 15 * (8 + 88 + 54) + 30 * 35
+    assert bicubic.bytes_read == (128 + 30) * F32
+
+
+def test_grid_sample_3d_trilinear():
+    x = torch.randn(1, 2, 4, 4, 4)
+    grid = torch.rand(1, 2, 3, 3, 3) * 2 - 1  # 18 locations, 36 output elements
+    t = count_fn(lambda a, g: F.grid_sample(a, g, align_corners=True), x, grid)
+    # per location: unnormalise 3 * 3, floor 3, +1 3, eight weights of 5 = 55;
+    # per element 8 multiplies + 7 adds = 15
+    assert t.vector_flops == 18 * 55 + 36 * 15
+    assert t.bytes_read == (min(8 * 36, 128) + 18 * 3) * F32
+
+
+# ----------------------------------------------------------------------------- detection
+
+
+torchvision = pytest.importorskip("torchvision")
+BOXES = torch.tensor([[0, 0.0, 0.0, 4.0, 4.0], [0, 1.0, 1.0, 6.0, 7.0]])  # K=2, [K, 5]
+
+
+def test_roi_align_fixed_sampling_ratio_by_hand():
+    x = torch.randn(1, 2, 8, 8)
+    align = torchvision.ops.RoIAlign((2, 3), spatial_scale=1.0, sampling_ratio=2)
+    prof = roofline.profile(align, (x, BOXES))  # fake tensors: torchvision's fake impl
+    t = prof.totals()
+    # K=2 boxes x 2x3 bins = 12 bins, 2x2 = 4 samples each: 32 FLOPs per sample point
+    # for its position and weights; per output element (2 channels, 24) 8 per sample
+    # and a divide
+    assert t.vector_flops == 12 * 4 * 32 + 24 * (8 * 4 + 1)  # 2328
+    # 4 taps x 4 samples x 24 outputs = 384 > 128: the whole input, and the boxes
+    assert t.bytes_read == 128 * F32 + 10 * F32
+    assert t.bytes_written == 24 * F32
+    assert prof.uncounted_ops == {} and prof.ops[0].op_class == "pool"
+
+
+def test_roi_align_adaptive_sampling_is_the_whole_map_upper_bound():
+    x = torch.randn(1, 2, 8, 8)
+    t = count_fn(lambda a, b: torchvision.ops.roi_align(a, b, (2, 3), 1.0, -1), x, BOXES)
+    # samples per bin at their bound: ceil(8/2) * ceil(8/3) = 4 * 3 = 12
+    assert t.vector_flops == 12 * 12 * 32 + 24 * (8 * 12 + 1)
+
+
+def test_roi_pool_and_position_sensitive_variants():
+    x = torch.randn(1, 2, 8, 8)
+    t = count_fn(lambda a, b: torchvision.ops.roi_pool(a, b, (2, 3), 1.0), x, BOXES)
+    # upper bound: each box covers the 8x8 map, a comparison per pixel and channel
+    assert t.vector_flops == 2 * 2 * 64
+    # output and int32 argmax, 24 each
+    assert t.bytes_written == 24 * F32 + 24 * 4
+    x8 = torch.randn(1, 8, 8, 8)  # 2 output channels x 2x2 bins
+    t = count_fn(lambda a, b: torchvision.ops.ps_roi_align(a, b, (2, 2), 1.0, 2), x8, BOXES)
+    # 8 bins x 4 samples x 32, and 16 outputs x (8 * 4 + 1)
+    assert t.vector_flops == 8 * 4 * 32 + 16 * 33
+    # 4 taps x 4 samples x 16 outputs = 256 of the 512 input elements, and the boxes
+    assert t.bytes_read == (256 + 10) * F32
+    t = count_fn(lambda a, b: torchvision.ops.ps_roi_pool(a, b, (2, 2), 1.0), x8, BOXES)
+    assert t.vector_flops == 2 * 2 * 64 + 16  # the pixels, and a divide per output
+
+
+def test_nms_counts_every_pair_and_the_sort():
+    boxes = torch.rand(10, 4) * 10
+    boxes[:, 2:] += boxes[:, :2]
+    scores = torch.rand(10)
+    prof = count_real(lambda b, s: torchvision.ops.nms(b, s, 0.5), boxes, scores)
+    t = prof.totals()
+    # sort 10 * ceil(log2 10) = 40, areas 3 * 10, 45 pairs x 13
+    assert t.vector_flops == 40 + 30 + 45 * 13  # 655
+    kept = prof.ops[0].output_shapes[0][0]
+    assert t.bytes_read == (40 + 10) * F32 and t.bytes_written == kept * 8
+    assert prof.uncounted_ops == {} and prof.ops[0].op_class == "reduction"
+
+
+def test_detection_model_has_no_uncounted_ops():
+    model = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, num_classes=3
+    ).eval()
+    torch.manual_seed(0)
+    prof = roofline.profile(model, ([torch.rand(3, 64, 64)],), real=True)
+    assert prof.uncounted_ops == {}
+    names = {o.op for o in prof.ops}
+    assert {"torchvision.nms.default", "torchvision.roi_align.default"} <= names

@@ -913,7 +913,8 @@ def max_pool(a: Args, out: Sequence[Any]) -> Cost:
     if isinstance(k, list | tuple) and len(k) == 1:
         k = list(k) * spatial
     win = math.prod(k) if isinstance(k, list | tuple) else int(k) ** spatial
-    return Cost(vector_flops=o.numel * win, op_class="pool")
+    # the window (elements compared per output) sets the kernel's time per byte
+    return Cost(vector_flops=o.numel * win, op_class="pool", dims={"window": win})
 
 
 @register("aten.avg_pool2d", "aten.avg_pool3d", "aten.avg_pool1d")
@@ -926,7 +927,7 @@ def avg_pool(a: Args, out: Sequence[Any]) -> Cost:
     if isinstance(k, list | tuple) and len(k) == 1:
         k = list(k) * spatial
     win = math.prod(k) if isinstance(k, list | tuple) else int(k) ** spatial
-    return Cost(vector_flops=o.numel * win, op_class="pool")
+    return Cost(vector_flops=o.numel * win, op_class="pool", dims={"window": win})
 
 
 @register(

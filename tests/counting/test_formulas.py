@@ -276,6 +276,10 @@ def test_reductions_pooling_upsampling():
     assert count_fn(lambda t: t.sum(), x).vector_flops == 128
     # max pool 2x2 stride 2: 32 outputs, 4 comparisons each
     assert count_module(nn.MaxPool2d(2), x).vector_flops == 32 * 4
+    # the window is recorded (the latency model prices wide windows on their own curve)
+    prof = roofline.profile(nn.MaxPool2d(5, 1, 2), x)
+    assert [dict(o.dims) for o in prof.ops] == [{"window": 25}]
+    assert prof.totals().vector_flops == 128 * 25
     # adaptive average pool to 1x1: 128 adds + 2 divides
     assert count_module(nn.AdaptiveAvgPool2d(1), x).vector_flops == 128 + 2
     nearest = count_module(nn.Upsample(scale_factor=2), x)

@@ -160,6 +160,27 @@ def test_pooling_backward_runs_at_its_own_curve():
     assert p.ops[3].kernel_s == pytest.approx(3.2e-4)
 
 
+def test_wide_pooling_windows_run_at_their_own_curve():
+    import dataclasses
+
+    # the same 8 MB pool: a 3x3 window (9 per output) on the pool curve at 1 GB/s,
+    # SPPF's 5x5 (25) on pool.wide at 0.25 GB/s; one without a window on the class's
+    pool = op(
+        "aten.max_pool2d_with_indices.default", "act", "pool", read=6 * 10**6, written=2 * 10**6
+    )
+    wide = dataclasses.replace(pool, dims={"window": 25})
+    narrow = dataclasses.replace(pool, dims={"window": 9})
+    curves = {"pool": CurveFit((1e3,), (1e9,)), "pool.wide": CurveFit((1e3,), (2.5e8,))}
+    fitted = dataclasses.replace(eff(), memory={**eff().memory, **curves})
+    p = predict(hand_profile((narrow, wide, pool)), DEVICE, efficiency=fitted)
+    assert [o.kernel_s for o in p.ops[2:]] == pytest.approx([8e-3, 3.2e-2, 8e-3])
+    # a calibration from before pool.wide prices every window on the pool curve
+    older = dataclasses.replace(eff(), memory={**eff().memory, "pool": curves["pool"]})
+    assert predict(hand_profile((wide,)), DEVICE, efficiency=older).ops[2].kernel_s == (
+        pytest.approx(8e-3)
+    )
+
+
 def test_a_memory_op_faster_than_memory_is_said_to_run_from_cache():
     import dataclasses
 

@@ -811,6 +811,105 @@ def softmax_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=4 * a["grad_output"].numel, op_class="softmax")
 
 
+# --------------------------------------------------------------------------- losses
+
+#: ``reduction`` argument of ATen's losses
+LOSS_REDUCTION_NONE, LOSS_REDUCTION_MEAN = 0, 1
+
+
+def _loss_reduction(n: int, reduction: int) -> int:
+    """FLOPs of reducing ``n`` per-element losses inside the op: a sum (one add each)
+    and, for the mean, a divide; nothing for ``reduction='none'``."""
+    if int(reduction) == LOSS_REDUCTION_NONE:
+        return 0
+    return n + (1 if int(reduction) == LOSS_REDUCTION_MEAN else 0)
+
+
+def _loss_class(reduction: int) -> str:
+    return "elementwise" if int(reduction) == LOSS_REDUCTION_NONE else "reduction"
+
+
+@register("aten.nll_loss_forward", "aten.nll_loss2d_forward")
+def nll_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """Negative log-likelihood (``F.cross_entropy`` after its ``log_softmax``): per
+    target element (R of them: a row of ``[N, C]``, or a pixel for the 2-D loss) the
+    log-probability of its class is gathered and negated (1), times the class weight
+    and added to the total weight (2, with ``weight``); then the reduction
+    (:func:`_loss_reduction`). Bytes, the gather rule: the targets and only the R
+    values gathered from ``self`` (not the whole ``[N, C]``), and the class weights;
+    the loss and the total weight written. The ignore_index test is not counted."""
+    x, target, weight = a["self"], a["target"], a.get("weight")
+    r = target.numel
+    per = 1 + (2 if isinstance(weight, T) else 0)
+    read = target.nbytes + r * _itemsize(x.dtype) + (weight.nbytes if isinstance(weight, T) else 0)
+    return Cost(
+        vector_flops=r * per + _loss_reduction(r, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+        bytes_read=read,
+    )
+
+
+@register("aten.nll_loss_backward", "aten.nll_loss2d_backward")
+def nll_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """NLL backward: a zeroed ``[N, C]`` gradient with ``−g·w[t] / total_weight`` at
+    each target's class. Reduced: the scale ``−g`` once (1; the mean's divide by the
+    total weight, 1 more), then per target element the multiply by its class weight
+    (1, with ``weight``; else a store). ``reduction='none'``: per element ``−g_i`` (1)
+    and the weight (1). Bytes: the gradient, targets, weights and total weight read;
+    ``self`` only lends its shape (not read); the gradient written (generic rule)."""
+    weight, reduction = a.get("weight"), int(a["reduction"])
+    r = a["target"].numel
+    per = (1 if isinstance(weight, T) else 0) + (1 if reduction == LOSS_REDUCTION_NONE else 0)
+    once = 0 if reduction == LOSS_REDUCTION_NONE else 1 + int(reduction == LOSS_REDUCTION_MEAN)
+    read = sum(
+        t.nbytes
+        for k in ("grad_output", "target", "weight", "total_weight")
+        if isinstance(t := a.get(k), T)
+    )
+    return Cost(vector_flops=r * per + once, op_class=_loss_class(reduction), bytes_read=read)
+
+
+@register("aten.smooth_l1_loss")
+def smooth_l1_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """Smooth L1 (the detectors' box loss): per element ``z = |x − y|``
+    (2), the test ``z < β`` (1) and the larger branch, ``0.5·z²/β`` (3; the other,
+    ``z − 0.5·β``, 1) → 6, then the reduction (:func:`_loss_reduction`). Bytes: the
+    generic rule, input and target read, the loss written (the unreduced loss ATen
+    materialises before reducing it is the kernel's internal buffer, not counted)."""
+    n = a["self"].numel
+    return Cost(
+        vector_flops=6 * n + _loss_reduction(n, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
+@register("aten.smooth_l1_loss_backward")
+def smooth_l1_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Smooth L1 backward, per element: ``x − y`` (1), the two tests against
+    ±β (2), and the larger branch ``norm·(x − y)·g / β`` (3; the others ``±norm·g``,
+    1) → 6, ``norm`` being ``1/n`` for the mean (1, once). Bytes: the generic rule."""
+    n = a["self"].numel
+    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
+    return Cost(vector_flops=6 * n + once, op_class="elementwise")
+
+
+@register("aten.binary_cross_entropy_with_logits")
+def binary_cross_entropy_with_logits(a: Args, out: Sequence[Any]) -> Cost:
+    """``(1 − t)·x − log σ(x)`` per element, as ATen computes it: ``log σ(x) =
+    min(x, 0) − log1p(exp(−|x|))`` (abs, negate, exp, log1p, min, subtract: 6), then
+    ``1 − t``, the multiply and the subtract (3) → 9; with ``pos_weight`` the log term
+    is scaled by ``(p − 1)·t + 1`` (3 more), with ``weight`` the loss by it (1 more);
+    then the reduction (:func:`_loss_reduction`). Its backward runs as elementwise
+    ops, counted as such. Bytes: the generic rule."""
+    n = a["self"].numel
+    per = 9 + (3 if isinstance(a.get("pos_weight"), T) else 0)
+    per += 1 if isinstance(a.get("weight"), T) else 0
+    return Cost(
+        vector_flops=per * n + _loss_reduction(n, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
 # --------------------------------------------------------------------------- sorting
 
 

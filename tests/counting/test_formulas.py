@@ -381,6 +381,68 @@ def test_nonzero_on_fake_tensors_is_a_data_dependent_error():
     assert is_data_dependent(err.value.__cause__)
 
 
+class Losses(nn.Module):
+    """The detectors' three losses on trainable logits ``[4, 5]`` (20 elements)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x = nn.Parameter(torch.randn(4, 5))
+
+    def forward(
+        self, target: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        return (
+            F.cross_entropy(self.x, target, weight=weight),
+            F.smooth_l1_loss(self.x, y),
+            F.binary_cross_entropy_with_logits(self.x, y.sigmoid()),
+        )
+
+
+def test_losses_forward_and_backward_by_hand():
+    target, y = torch.tensor([0, 1, 4, 2]), torch.randn(4, 5)
+    prof = roofline.profile(Losses(), (target, y), mode="training")
+    assert prof.uncounted_ops == {}
+    ops = {(o.op.rsplit(".", 1)[0], o.phase): o for o in prof.ops}
+    # nll: negate each of the 4 gathered log-probabilities, sum them, divide (mean);
+    # reads the int64 targets and only the 4 values gathered
+    nll = ops["aten.nll_loss_forward", "forward"]
+    assert nll.vector_flops == 4 + 4 + 1 and nll.bytes_read == 4 * 8 + 4 * F32
+    # its backward: the scale -g / total_weight once; reads the gradient, the targets
+    # and the total weight, not the log-probabilities
+    nll_b = ops["aten.nll_loss_backward", "backward"]
+    assert nll_b.vector_flops == 2 and nll_b.bytes_read == F32 + 4 * 8 + F32
+    # smooth L1: 6 per element, then the sum and the mean's divide; backward 6 per
+    # element and the 1/n once
+    assert ops["aten.smooth_l1_loss", "forward"].vector_flops == 6 * 20 + 20 + 1
+    assert ops["aten.smooth_l1_loss_backward", "backward"].vector_flops == 6 * 20 + 1
+    # BCE with logits: 9 per element, the sum and the divide
+    bce = ops["aten.binary_cross_entropy_with_logits", "forward"]
+    assert bce.vector_flops == 9 * 20 + 20 + 1 and bce.op_class == "reduction"
+    # class weights: nll multiplies by the weight and sums the weights (2 per target);
+    # the backward multiplies each by its weight
+    weighted = roofline.profile(Losses(), (target, y, torch.rand(5)), mode="training")
+    w_ops = {(o.op.rsplit(".", 1)[0], o.phase): o for o in weighted.ops}
+    assert w_ops["aten.nll_loss_forward", "forward"].vector_flops == 4 * 3 + 4 + 1
+    assert w_ops["aten.nll_loss_backward", "backward"].vector_flops == 4 + 2
+
+
+def test_loss_reduction_none_and_bce_weights():
+    from roofline.counting.formulas import T, binary_cross_entropy_with_logits, nll_loss_backward
+
+    f32, x = torch.float32, T((3, 4), torch.float32)
+    # no reduction: per element the loss only, class "elementwise"
+    c = binary_cross_entropy_with_logits({"self": x, "target": x, "reduction": 0}, [])
+    assert c.vector_flops == 9 * 12 and c.op_class == "elementwise"
+    # weight and pos_weight: 1 and 3 more per element; the sum, no divide
+    args = {"self": x, "target": x, "weight": x, "pos_weight": T((4,), f32), "reduction": 2}
+    assert binary_cross_entropy_with_logits(args, []).vector_flops == 13 * 12 + 12
+    # nll backward, no reduction: -g_i per target element (3 of them)
+    g = {"grad_output": T((3,), f32), "self": x, "target": T((3,), torch.int64)}
+    assert (
+        nll_loss_backward({**g, "reduction": 0, "total_weight": T((), f32)}, []).vector_flops == 3
+    )
+
+
 # ----------------------------------------------------------------------------- sampling
 
 

@@ -811,6 +811,105 @@ def softmax_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=4 * a["grad_output"].numel, op_class="softmax")
 
 
+# --------------------------------------------------------------------------- losses
+
+#: ``reduction`` argument of ATen's losses
+LOSS_REDUCTION_NONE, LOSS_REDUCTION_MEAN = 0, 1
+
+
+def _loss_reduction(n: int, reduction: int) -> int:
+    """FLOPs of reducing ``n`` per-element losses inside the op: a sum (one add each)
+    and, for the mean, a divide; nothing for ``reduction='none'``."""
+    if int(reduction) == LOSS_REDUCTION_NONE:
+        return 0
+    return n + (1 if int(reduction) == LOSS_REDUCTION_MEAN else 0)
+
+
+def _loss_class(reduction: int) -> str:
+    return "elementwise" if int(reduction) == LOSS_REDUCTION_NONE else "reduction"
+
+
+@register("aten.nll_loss_forward", "aten.nll_loss2d_forward")
+def nll_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """Negative log-likelihood (``F.cross_entropy`` after its ``log_softmax``): per
+    target element (R of them: a row of ``[N, C]``, or a pixel for the 2-D loss) the
+    log-probability of its class is gathered and negated (1), times the class weight
+    and added to the total weight (2, with ``weight``); then the reduction
+    (:func:`_loss_reduction`). Bytes, the gather rule: the targets and only the R
+    values gathered from ``self`` (not the whole ``[N, C]``), and the class weights;
+    the loss and the total weight written. The ignore_index test is not counted."""
+    x, target, weight = a["self"], a["target"], a.get("weight")
+    r = target.numel
+    per = 1 + (2 if isinstance(weight, T) else 0)
+    read = target.nbytes + r * _itemsize(x.dtype) + (weight.nbytes if isinstance(weight, T) else 0)
+    return Cost(
+        vector_flops=r * per + _loss_reduction(r, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+        bytes_read=read,
+    )
+
+
+@register("aten.nll_loss_backward", "aten.nll_loss2d_backward")
+def nll_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """NLL backward: a zeroed ``[N, C]`` gradient with ``−g·w[t] / total_weight`` at
+    each target's class. Reduced: the scale ``−g`` once (1; the mean's divide by the
+    total weight, 1 more), then per target element the multiply by its class weight
+    (1, with ``weight``; else a store). ``reduction='none'``: per element ``−g_i`` (1)
+    and the weight (1). Bytes: the gradient, targets, weights and total weight read;
+    ``self`` only lends its shape (not read); the gradient written (generic rule)."""
+    weight, reduction = a.get("weight"), int(a["reduction"])
+    r = a["target"].numel
+    per = (1 if isinstance(weight, T) else 0) + (1 if reduction == LOSS_REDUCTION_NONE else 0)
+    once = 0 if reduction == LOSS_REDUCTION_NONE else 1 + int(reduction == LOSS_REDUCTION_MEAN)
+    read = sum(
+        t.nbytes
+        for k in ("grad_output", "target", "weight", "total_weight")
+        if isinstance(t := a.get(k), T)
+    )
+    return Cost(vector_flops=r * per + once, op_class=_loss_class(reduction), bytes_read=read)
+
+
+@register("aten.smooth_l1_loss")
+def smooth_l1_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """Smooth L1 (the detectors' box loss): per element ``z = |x − y|``
+    (2), the test ``z < β`` (1) and the larger branch, ``0.5·z²/β`` (3; the other,
+    ``z − 0.5·β``, 1) → 6, then the reduction (:func:`_loss_reduction`). Bytes: the
+    generic rule, input and target read, the loss written (the unreduced loss ATen
+    materialises before reducing it is the kernel's internal buffer, not counted)."""
+    n = a["self"].numel
+    return Cost(
+        vector_flops=6 * n + _loss_reduction(n, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
+@register("aten.smooth_l1_loss_backward")
+def smooth_l1_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Smooth L1 backward, per element: ``x − y`` (1), the two tests against
+    ±β (2), and the larger branch ``norm·(x − y)·g / β`` (3; the others ``±norm·g``,
+    1) → 6, ``norm`` being ``1/n`` for the mean (1, once). Bytes: the generic rule."""
+    n = a["self"].numel
+    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
+    return Cost(vector_flops=6 * n + once, op_class="elementwise")
+
+
+@register("aten.binary_cross_entropy_with_logits")
+def binary_cross_entropy_with_logits(a: Args, out: Sequence[Any]) -> Cost:
+    """``(1 − t)·x − log σ(x)`` per element, as ATen computes it: ``log σ(x) =
+    min(x, 0) − log1p(exp(−|x|))`` (abs, negate, exp, log1p, min, subtract: 6), then
+    ``1 − t``, the multiply and the subtract (3) → 9; with ``pos_weight`` the log term
+    is scaled by ``(p − 1)·t + 1`` (3 more), with ``weight`` the loss by it (1 more);
+    then the reduction (:func:`_loss_reduction`). Its backward runs as elementwise
+    ops, counted as such. Bytes: the generic rule."""
+    n = a["self"].numel
+    per = 9 + (3 if isinstance(a.get("pos_weight"), T) else 0)
+    per += 1 if isinstance(a.get("weight"), T) else 0
+    return Cost(
+        vector_flops=per * n + _loss_reduction(n, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
 # --------------------------------------------------------------------------- sorting
 
 
@@ -1057,25 +1156,38 @@ def grid_sample_cost(
     ``x``, plus the whole grid; the output written (generic rule). Op class
     ``upsample``: interpolation at given points, the family of ``upsample_bilinear2d``.
     """
-    d = grid.shape[-1]
-    locations = grid.numel // d if d else 0
-    u = GRID_UNNORMALIZE_FLOPS[bool(align_corners)]
-    p = GRID_PADDING_FLOPS.get(int(padding), 0)
-    mode = int(interpolation)
-    if mode == 1:  # nearest
-        per_location, per_element, taps = d * (u + p + 1), 0, 1
-    elif mode == 2:  # bicubic
-        per_location, per_element, taps = 2 * u + 8 * p + 54, 35, 16
-    elif d == 3:  # trilinear
-        per_location, per_element, taps = 3 * (u + p) + 46, 15, 8
-    else:  # bilinear
-        per_location, per_element, taps = 2 * (u + p) + 16, 7, 4
+    _, per_location, per_element, taps = _grid_sample_parts(
+        grid, interpolation, padding, align_corners
+    )
     read = min(taps * out.numel, x.numel) * _itemsize(x.dtype) + grid.nbytes
     return Cost(
-        vector_flops=locations * per_location + out.numel * per_element,
+        vector_flops=_grid_locations(grid) * per_location + out.numel * per_element,
         op_class="upsample",
         bytes_read=read,
     )
+
+
+def _grid_locations(grid: T) -> int:
+    d = grid.shape[-1]
+    return grid.numel // d if d else 0
+
+
+def _grid_sample_parts(
+    grid: T, interpolation: int, padding: int, align_corners: bool
+) -> tuple[str, int, int, int]:
+    """The forward's (mode, FLOPs per location, FLOPs per output element, taps), as
+    derived in :func:`grid_sample_cost`."""
+    d = grid.shape[-1]
+    u = GRID_UNNORMALIZE_FLOPS[bool(align_corners)]
+    p = GRID_PADDING_FLOPS.get(int(padding), 0)
+    mode = int(interpolation)
+    if mode == 1:
+        return "nearest", d * (u + p + 1), 0, 1
+    if mode == 2:
+        return "bicubic", 2 * u + 8 * p + 54, 35, 16
+    if d == 3:
+        return "trilinear", 3 * (u + p) + 46, 15, 8
+    return "bilinear", 2 * (u + p) + 16, 7, 4
 
 
 @register("aten.grid_sampler_2d", "aten.grid_sampler_3d", "aten._grid_sampler_2d_cpu_fallback")
@@ -1097,6 +1209,111 @@ def cudnn_grid_sampler(a: Args, out: Sequence[Any]) -> Cost:
     """cuDNN's grid sampler, which PyTorch uses for the bilinear, zeros-padded,
     align_corners=True case on CUDA: :func:`grid_sample_cost` of that case."""
     return grid_sample_cost(a["self"], a["grid"], _first_out(out), 0, 0, True)
+
+
+#: per coordinate, FLOPs of the padding mode's gradient multiplier in a backward
+#: (``clip_coordinates_set_grad``, ``reflect_coordinates_set_grad``): zeros 0 (the
+#: multiplier is the unnormalisation's constant scale), border 2 (the clip's two
+#: in-range tests, which zero it at the borders), reflection 5 (the sign of the
+#: input, the extra flip's sign, their product with the scale, and the clip's 2 tests)
+GRID_PADDING_GRAD_FLOPS = {0: 0, 1: 2, 2: 5}
+
+
+def grid_sample_backward_cost(
+    grad_out: T,
+    x: T,
+    grid: T,
+    interpolation: int,
+    padding: int,
+    align_corners: bool,
+    input_grad: bool = True,
+) -> Cost:
+    """The backward of :func:`grid_sample_cost`, as ATen's kernels compute it
+    (``GridSampler.cu``'s ``grid_sampler_2d_backward_kernel`` and the vectorised CPU
+    kernel's ``ApplyGridSample::backward``). The kernel recomputes, per output
+    location, what the forward computed there (its position, padding and weights, the
+    forward's per-location FLOPs); then, per output element (per channel):
+
+    * the **input gradient** (when ``output_mask[0]``; not computed when the input
+      needs none) scatters the output gradient to each tap with the tap's weight: a
+      multiply and an add per tap, bilinear 8, trilinear 16, bicubic 32; nearest 1
+      (an add, no weight).
+    * the **grid gradient** (always computed, even when the grid needs none: ATen
+      allocates and fills it regardless) needs the derivative of the weights with
+      respect to each coordinate. Linear modes, the CPU kernel's factored form: per
+      coordinate, the differences of the 2^(d−1) tap pairs along that axis, weighted
+      by the other axes' weights, summed, times the output gradient and accumulated
+      over the channels, ``3·2^(d−1) + 1``: bilinear ``gx += ((ne − nw)·s + (se −
+      sw)·n)·gOut``, 7 per coordinate → 14; trilinear 13 per coordinate → 39 (its
+      other-axes weights are products of two distances, 3 · 4 = 12 multiplies per
+      location). Bicubic, tap by tap as the kernels do: ``val·gOut`` once, then times
+      the x- and y-derivative weights and accumulated, 5 per tap → 80. Nearest: the
+      grid gradient is zero (filled, no FLOPs).
+
+    Per location, besides the forward's: the padding's gradient multiplier per
+    coordinate (:data:`GRID_PADDING_GRAD_FLOPS`; bicubic takes only the
+    unnormalisation's scale, 0) and the multiply of each coordinate's gradient by it
+    (d; not for nearest); bicubic also the coefficients' derivatives
+    (``get_cubic_coefficients_grad``: 4 quadratics of 4 or 5 FLOPs, 18 per axis → 36)
+    and the 16 tap weights and 32 derivative weights ``x_i·y_j``, ``x'_i·y_j``,
+    ``x_i·y'_j`` (48), hoisted out of the channel loop (the kernels recompute them per
+    channel; counted once, as the forward counts the coefficients once).
+
+    Bytes, the gather rule of the forward: the whole output gradient and grid, and
+    for the grid gradient the taps of each output element, bounded by the whole
+    input, ``min(taps · numel(grad_out), numel(x))`` elements (nearest reads no input:
+    its grid gradient is zero, its input gradient needs no values). Written: the input
+    gradient (zero-filled, then accumulated in place: counted as one write of the
+    tensor, the generic rule) and the grid gradient. Op class ``upsample``, the
+    forward's; a backward pass is marked by the counter's phase.
+    """
+    mode, fwd_location, _, _ = _grid_sample_parts(grid, interpolation, padding, align_corners)
+    d = grid.shape[-1]
+    pg = GRID_PADDING_GRAD_FLOPS.get(int(padding), 0)
+    if mode == "nearest":
+        per_location, input_flops, grid_flops, taps = 0, 1, 0, 0
+    elif mode == "bicubic":
+        per_location, input_flops, grid_flops, taps = 36 + 48 + d, 32, 80, 16
+    elif mode == "trilinear":
+        per_location, input_flops, grid_flops, taps = d * (pg + 1) + 12, 16, 39, 8
+    else:
+        per_location, input_flops, grid_flops, taps = d * (pg + 1), 8, 14, 4
+    per_element = grid_flops + (input_flops if input_grad else 0)
+    read = grad_out.nbytes + grid.nbytes + min(taps * grad_out.numel, x.numel) * _itemsize(x.dtype)
+    return Cost(
+        vector_flops=_grid_locations(grid) * (fwd_location + per_location)
+        + grad_out.numel * per_element,
+        op_class="upsample",
+        bytes_read=read,
+    )
+
+
+@register(
+    "aten.grid_sampler_2d_backward",
+    "aten.grid_sampler_3d_backward",
+    "aten._grid_sampler_2d_cpu_fallback_backward",
+)
+def grid_sampler_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """``F.grid_sample``'s backward (2-D and 3-D): see
+    :func:`grid_sample_backward_cost`. ``output_mask[0]`` says whether the input
+    gradient is computed (the CPU fallback computes both)."""
+    mask = a.get("output_mask") or (True, True)
+    return grid_sample_backward_cost(
+        a["grad_output"],
+        a["input"],
+        a["grid"],
+        a["interpolation_mode"],
+        a["padding_mode"],
+        a["align_corners"],
+        input_grad=bool(mask[0]),
+    )
+
+
+@register("aten.cudnn_grid_sampler_backward")
+def cudnn_grid_sampler_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """cuDNN's grid sampler backward (bilinear, zeros, align_corners=True; both
+    gradients): :func:`grid_sample_backward_cost` of that case."""
+    return grid_sample_backward_cost(a["grad_output"], a["self"], a["grid"], 0, 0, True)
 
 
 # --------------------------------------------------------------------------- detection
@@ -1194,6 +1411,62 @@ def ps_roi_pool(a: Args, out: Sequence[Any]) -> Cost:
     """``torchvision.ops.ps_roi_pool`` (average per bin, output channel c at bin
     (i, j) from input channel ``c·PH·PW + i·PW + j``): see :func:`roi_pool_cost`."""
     return roi_pool_cost(a["input"], a["rois"], _first_out(out), average=True)
+
+
+def _roi_input(a: Args) -> T:
+    """The forward input's shape, which an RoI backward gets as sizes, not a tensor."""
+    shape = (int(a["batch_size"]), int(a["channels"]), int(a["height"]), int(a["width"]))
+    return T(shape, a["grad"].dtype)
+
+
+@register("torchvision._roi_align_backward", "torchvision._ps_roi_align_backward")
+def roi_align_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """RoIAlign's backward (and the position-sensitive one's), as torchvision's
+    kernels compute it: for each element of the output gradient ``[K, C, PH, PW]``
+    and each of its bin's S sample points (:func:`roi_samples`, from the forward
+    input's H × W for the adaptive ratio: the same **upper bound** as the forward),
+    ``bilinear_interpolate_gradient`` gives the point's 4 taps and weights (32 FLOPs,
+    :data:`ROI_ALIGN_POINT_FLOPS`, shared by the channels: the kernels recompute them
+    per channel, counted once as in the forward), then ``g·w / count`` is added to
+    each tap of the input gradient. Per element: the ``g / count`` divide once, then
+    per sample 4 multiplies and 4 adds → 8·S + 1; so the backward costs the forward's
+    FLOPs, ``K·PH·PW·S·32 + K·C·PH·PW·(8·S + 1)``. Bytes: the generic rule, which is
+    right here: the output gradient and the boxes (and ``channel_mapping``) read, the
+    input (whose values the gradient does not need) not read; the input gradient
+    ``[N, C_in, H, W]`` written (zero-filled, then accumulated in place: one write).
+    Op class ``pool``, the forward's (its backward variant, ``pool.backward``)."""
+    g = a["grad"]
+    k, _, ph, pw = g.shape
+    s = roi_samples(_roi_input(a), ph, pw, int(a["sampling_ratio"]))
+    vector = k * ph * pw * s * ROI_ALIGN_POINT_FLOPS + g.numel * (8 * s + 1)
+    return Cost(vector_flops=vector, op_class="pool")
+
+
+@register("torchvision._roi_pool_backward")
+def roi_pool_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """RoIPool's backward: each element of the output gradient is added to the input
+    gradient at the position its bin's max came from (the ``argmax`` the forward
+    saved), one add each: ``K·C·PH·PW``. Exact, or an upper bound by the empty bins
+    (argmax −1, skipped). Bytes: the generic rule, the output gradient, the boxes and
+    the int32 argmax read, the input gradient written (zero-filled, then scattered
+    into: one write). Op class ``pool``: like max pooling's backward, a scatter through
+    saved indices."""
+    return Cost(vector_flops=a["grad"].numel, op_class="pool")
+
+
+@register("torchvision._ps_roi_pool_backward")
+def ps_roi_pool_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """PSRoIPool's backward: each element of the output gradient ``[K, C, PH, PW]`` is
+    divided by its bin's area (1 FLOP) and added to every input pixel of the bin, in
+    input channel ``c·PH·PW + i·PW + j``; the bins partition the box, so a box of
+    h × w pixels costs C·h·w adds: the forward's FLOPs. Box sizes are values: counted
+    at the forward's **upper bound**, a box covering the ``H × W`` map,
+    ``K·C·H·W + K·C·PH·PW`` (:func:`roi_pool_cost`). Bytes: the generic rule, the
+    output gradient, the boxes and the int32 channel map read, the input gradient
+    written. Op class ``pool``."""
+    g = a["grad"]
+    pixels = g.shape[0] * g.shape[1] * int(a["height"]) * int(a["width"])
+    return Cost(vector_flops=pixels + g.numel, op_class="pool")
 
 
 @register("torchvision.nms")

@@ -385,6 +385,68 @@ def test_nonzero_on_fake_tensors_is_a_data_dependent_error():
     assert is_data_dependent(err.value.__cause__)
 
 
+class Losses(nn.Module):
+    """The detectors' three losses on trainable logits ``[4, 5]`` (20 elements)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x = nn.Parameter(torch.randn(4, 5))
+
+    def forward(
+        self, target: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        return (
+            F.cross_entropy(self.x, target, weight=weight),
+            F.smooth_l1_loss(self.x, y),
+            F.binary_cross_entropy_with_logits(self.x, y.sigmoid()),
+        )
+
+
+def test_losses_forward_and_backward_by_hand():
+    target, y = torch.tensor([0, 1, 4, 2]), torch.randn(4, 5)
+    prof = roofline.profile(Losses(), (target, y), mode="training")
+    assert prof.uncounted_ops == {}
+    ops = {(o.op.rsplit(".", 1)[0], o.phase): o for o in prof.ops}
+    # nll: negate each of the 4 gathered log-probabilities, sum them, divide (mean);
+    # reads the int64 targets and only the 4 values gathered
+    nll = ops["aten.nll_loss_forward", "forward"]
+    assert nll.vector_flops == 4 + 4 + 1 and nll.bytes_read == 4 * 8 + 4 * F32
+    # its backward: the scale -g / total_weight once; reads the gradient, the targets
+    # and the total weight, not the log-probabilities
+    nll_b = ops["aten.nll_loss_backward", "backward"]
+    assert nll_b.vector_flops == 2 and nll_b.bytes_read == F32 + 4 * 8 + F32
+    # smooth L1: 6 per element, then the sum and the mean's divide; backward 6 per
+    # element and the 1/n once
+    assert ops["aten.smooth_l1_loss", "forward"].vector_flops == 6 * 20 + 20 + 1
+    assert ops["aten.smooth_l1_loss_backward", "backward"].vector_flops == 6 * 20 + 1
+    # BCE with logits: 9 per element, the sum and the divide
+    bce = ops["aten.binary_cross_entropy_with_logits", "forward"]
+    assert bce.vector_flops == 9 * 20 + 20 + 1 and bce.op_class == "reduction"
+    # class weights: nll multiplies by the weight and sums the weights (2 per target);
+    # the backward multiplies each by its weight
+    weighted = roofline.profile(Losses(), (target, y, torch.rand(5)), mode="training")
+    w_ops = {(o.op.rsplit(".", 1)[0], o.phase): o for o in weighted.ops}
+    assert w_ops["aten.nll_loss_forward", "forward"].vector_flops == 4 * 3 + 4 + 1
+    assert w_ops["aten.nll_loss_backward", "backward"].vector_flops == 4 + 2
+
+
+def test_loss_reduction_none_and_bce_weights():
+    from roofline.counting.formulas import T, binary_cross_entropy_with_logits, nll_loss_backward
+
+    f32, x = torch.float32, T((3, 4), torch.float32)
+    # no reduction: per element the loss only, class "elementwise"
+    c = binary_cross_entropy_with_logits({"self": x, "target": x, "reduction": 0}, [])
+    assert c.vector_flops == 9 * 12 and c.op_class == "elementwise"
+    # weight and pos_weight: 1 and 3 more per element; the sum, no divide
+    args = {"self": x, "target": x, "weight": x, "pos_weight": T((4,), f32), "reduction": 2}
+    assert binary_cross_entropy_with_logits(args, []).vector_flops == 13 * 12 + 12
+    # nll backward, no reduction: -g_i per target element (3 of them)
+    g = {"grad_output": T((3,), f32), "self": x, "target": T((3,), torch.int64)}
+    assert (
+        nll_loss_backward({**g, "reduction": 0, "total_weight": T((), f32)}, []).vector_flops == 3
+    )
+
+
 # ----------------------------------------------------------------------------- sampling
 
 
@@ -434,6 +496,118 @@ def test_grid_sample_3d_trilinear():
     assert t.bytes_read == (min(8 * 36, 128) + 18 * 3) * F32
 
 
+class Sampled(nn.Module):
+    """``F.grid_sample`` of a trainable input at a trainable grid (training mode
+    back-propagates to parameters only); ``grid_grad=False`` keeps the grid a buffer,
+    ``input_grad=False`` the input."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        grid: torch.Tensor,
+        input_grad: bool = True,
+        grid_grad: bool = True,
+        **kw: object,
+    ) -> None:
+        super().__init__()
+        self.x = nn.Parameter(x, requires_grad=input_grad)
+        self.grid = nn.Parameter(grid, requires_grad=grid_grad)
+        self.kw = kw
+
+    def forward(self) -> torch.Tensor:
+        return F.grid_sample(self.x, self.grid, **self.kw)  # type: ignore[arg-type]
+
+
+def backward_totals(module: nn.Module, *inputs: torch.Tensor, real: bool = False):
+    """The backward phase of a training profile, checked to have nothing uncounted."""
+    prof = roofline.profile(module, inputs, mode="training", real=real)
+    assert prof.uncounted_ops == {}
+    return prof, prof.totals("backward")
+
+
+def test_grid_sample_backward_bilinear_by_hand():
+    x = torch.randn(1, 2, 8, 8)  # 128 input elements
+    grid = torch.rand(1, 3, 5, 2) * 2 - 1  # 15 locations, 30 output elements
+    prof, t = backward_totals(Sampled(x, grid, align_corners=False))
+    (op,) = [o for o in prof.ops if o.phase == "backward"]
+    assert op.op == "aten.grid_sampler_2d_backward.default" and op.op_class == "upsample"
+    # per location: the forward's 24 again, and each coordinate's gradient times its
+    # multiplier (zeros padding: no multiplier work) 2 -> 26; per element: the input
+    # gradient 4 taps x (multiply + add) = 8, the grid gradient 2 x 7 = 14
+    assert t.vector_flops == 15 * 26 + 30 * (8 + 14)  # 1050
+    assert t.matrix_flops == 0
+    # read: the output gradient 30, the grid 30, the 4 taps of each output 120 (< 128);
+    # written: the input gradient 128 and the grid gradient 30
+    assert t.bytes_read == (30 + 30 + 120) * F32
+    assert t.bytes_written == (128 + 30) * F32
+    # the grid gradient is computed even when the grid needs none (ATen always does)
+    _, no_grid = backward_totals(Sampled(x, grid, grid_grad=False, align_corners=False))
+    assert no_grid.vector_flops == t.vector_flops
+    # with a fixed input, no input gradient: 14 per element, and only the grid's written
+    _, no_input = backward_totals(Sampled(x, grid, input_grad=False, align_corners=False))
+    assert no_input.vector_flops == 15 * 26 + 30 * 14
+    assert no_input.bytes_written == 30 * F32
+
+
+def test_grid_sample_backward_modes_and_padding():
+    x = torch.randn(1, 2, 8, 8)
+    grid = torch.rand(1, 3, 5, 2) * 2 - 1
+
+    def run(**kw):
+        return backward_totals(Sampled(x, grid, **kw))[1]
+
+    # border, align_corners: the forward's 2 * (3 + 2) + 16 = 26 per location, the
+    # clip's 2 in-range tests and the multiply per coordinate, 2 * 3 = 6
+    assert run(align_corners=True, padding_mode="border").vector_flops == (15 * (26 + 6) + 30 * 22)
+    # reflection: the forward's 2 * (4 + 11) + 16 = 46, the multiplier 5 + 1 per
+    # coordinate
+    assert run(align_corners=False, padding_mode="reflection").vector_flops == (
+        15 * (46 + 12) + 30 * 22
+    )
+    # nearest: the forward's position 2 * (4 + 1) per location; an add per element
+    # into the input gradient; the grid gradient is zero, and no input is read
+    nearest = run(mode="nearest", align_corners=False)
+    assert nearest.vector_flops == 15 * 10 + 30 * 1
+    assert nearest.bytes_read == (30 + 30) * F32
+    # bicubic, reflection: the forward's 8 + 88 + 54 = 150 per location, the
+    # coefficients' derivatives 36, the 48 products of tap weights, 2 multiplies: 236;
+    # per element 16 taps x 2 for the input gradient, 16 x 5 for the grid's: 112; the
+    # 16 taps of 30 outputs cover the whole input
+    bicubic = run(mode="bicubic", padding_mode="reflection", align_corners=False)
+    assert bicubic.vector_flops == 15 * 236 + 30 * 112  # 6900
+    assert bicubic.bytes_read == (30 + 30 + 128) * F32
+
+
+def test_grid_sample_3d_backward_trilinear():
+    x = torch.randn(1, 2, 4, 4, 4)  # 128 input elements
+    grid = torch.rand(1, 2, 3, 3, 3) * 2 - 1  # 18 locations, 36 output elements
+    prof, t = backward_totals(Sampled(x, grid, align_corners=True))
+    assert {o.op for o in prof.ops if o.phase == "backward"} == {
+        "aten.grid_sampler_3d_backward.default"
+    }
+    # per location: the forward's 55, 3 multiplies by the multipliers, the 12 products
+    # of two distances the grid gradient weights by; per element 8 taps x 2 = 16 for
+    # the input gradient, 3 x 13 = 39 for the grid's
+    assert t.vector_flops == 18 * (55 + 3 + 12) + 36 * (16 + 39)  # 3240
+    assert t.bytes_read == (36 + 54 + min(8 * 36, 128)) * F32
+    assert t.bytes_written == (128 + 54) * F32
+
+
+def test_grid_sample_backward_cuda_only_ops_by_hand():
+    # cuDNN's sampler (bilinear, zeros, align_corners=True) and the CPU fallback,
+    # called directly
+    from roofline.counting.formulas import T, cudnn_grid_sampler_backward, grid_sampler_backward
+
+    f32 = torch.float32
+    x, grid, g = T((1, 2, 8, 8), f32), T((1, 3, 5, 2), f32), T((1, 2, 3, 5), f32)
+    c = cudnn_grid_sampler_backward({"self": x, "grid": grid, "grad_output": g}, [])
+    # the forward's 2 * 3 + 16 = 22 and 2 multiplies per location; 22 per element
+    assert c.vector_flops == 15 * 24 + 30 * 22
+    args = {"grad_output": g, "input": x, "grid": grid, "interpolation_mode": 0}
+    fallback = grid_sampler_backward({**args, "padding_mode": 0, "align_corners": True}, [])
+    assert fallback == c
+
+
 # ----------------------------------------------------------------------------- detection
 
 
@@ -478,6 +652,77 @@ def test_roi_pool_and_position_sensitive_variants():
     assert t.bytes_read == (256 + 10) * F32
     t = count_fn(lambda a, b: torchvision.ops.ps_roi_pool(a, b, (2, 2), 1.0), x8, BOXES)
     assert t.vector_flops == 2 * 2 * 64 + 16  # the pixels, and a divide per output
+
+
+class Pooled(nn.Module):
+    """A torchvision RoI op over a trainable feature map."""
+
+    def __init__(self, op: Callable[..., torch.Tensor], x: torch.Tensor) -> None:
+        super().__init__()
+        self.op = op
+        self.x = nn.Parameter(x)
+
+    def forward(self, boxes: torch.Tensor) -> torch.Tensor:
+        return self.op(self.x, boxes)
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_roi_align_backward_by_hand(real):
+    x = torch.randn(1, 2, 8, 8)
+    op = torchvision.ops.RoIAlign((2, 3), spatial_scale=1.0, sampling_ratio=2)
+    prof, t = backward_totals(Pooled(op, x), BOXES, real=real)
+    (bwd,) = [o for o in prof.ops if o.phase == "backward"]
+    assert bwd.op == "torchvision._roi_align_backward.default" and bwd.op_class == "pool"
+    # the forward's work: per box and sample point the position and 4 weights (12
+    # bins x 4 samples x 32), per gradient element g / count once and, per sample, 4
+    # weighted adds into the taps (24 x (8 * 4 + 1))
+    assert t.vector_flops == 12 * 4 * 32 + 24 * (8 * 4 + 1)  # 2328
+    # read: the output gradient and the boxes, not the input; written: its gradient
+    assert t.bytes_read == (24 + 10) * F32
+    assert t.bytes_written == 128 * F32
+    # the adaptive ratio: the whole-map bound of the forward, ceil(8/2) * ceil(8/3)
+    adaptive = lambda a, b: torchvision.ops.roi_align(a, b, (2, 3), 1.0, -1)  # noqa: E731
+    _, t = backward_totals(Pooled(adaptive, x), BOXES, real=real)
+    assert t.vector_flops == 12 * 12 * 32 + 24 * (8 * 12 + 1)
+
+
+def backward_op(module: nn.Module, name: str, *inputs: torch.Tensor, real: bool = False):
+    """The one backward op ``name`` of a training profile with nothing uncounted; the
+    only other backward op allowed is autograd's zero gradient for an output the loss
+    does not use (RoIPool's argmax, PSRoIPool's channel map), a fill."""
+    prof = roofline.profile(module, inputs, mode="training", real=real)
+    assert prof.uncounted_ops == {}
+    bwd = [o for o in prof.ops if o.phase == "backward"]
+    assert {o.op for o in bwd} - {name} <= {"aten.zeros.default"}
+    (op,) = [o for o in bwd if o.op == name]
+    assert op.counted and op.op_class == "pool"
+    return op
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_roi_pool_and_position_sensitive_backward_by_hand(real):
+    x = torch.randn(1, 2, 8, 8)
+    pool = lambda a, b: torchvision.ops.roi_pool(a, b, (2, 3), 1.0)  # noqa: E731
+    op = backward_op(Pooled(pool, x), "torchvision._roi_pool_backward.default", BOXES, real=real)
+    # one add per gradient element, at its saved argmax; read the gradient, the boxes
+    # and the int32 argmax (24 each), write the input gradient
+    assert op.vector_flops == 24
+    assert op.bytes_read == (24 + 10) * F32 + 24 * 4
+    assert op.bytes_written == 128 * F32
+    x8 = torch.randn(1, 8, 8, 8)  # 2 output channels x 2x2 bins
+    ps_align = lambda a, b: torchvision.ops.ps_roi_align(a, b, (2, 2), 1.0, 2)  # noqa: E731
+    name = "torchvision._ps_roi_align_backward.default"
+    op = backward_op(Pooled(ps_align, x8), name, BOXES, real=real)
+    # as the forward: 8 bins x 4 samples x 32, and 16 elements x (8 * 4 + 1)
+    assert op.vector_flops == 8 * 4 * 32 + 16 * 33
+    assert op.bytes_written == 512 * F32
+    ps_pool = lambda a, b: torchvision.ops.ps_roi_pool(a, b, (2, 2), 1.0)  # noqa: E731
+    name = "torchvision._ps_roi_pool_backward.default"
+    op = backward_op(Pooled(ps_pool, x8), name, BOXES, real=real)
+    # the forward's bound: a divide per element, an add per pixel of the whole map
+    # for each box and output channel; the gradient, boxes and int32 channel map read
+    assert op.vector_flops == 2 * 2 * 64 + 16
+    assert op.bytes_read == (16 + 10) * F32 + 16 * 4
 
 
 def test_nms_counts_every_pair_and_the_sort():

@@ -893,6 +893,74 @@ def smooth_l1_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=6 * n + once, op_class="elementwise")
 
 
+@register("aten.mse_loss")
+def mse_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """Mean squared error: per element ``(x − y)²`` (subtract, square: 2), then the
+    reduction (:func:`_loss_reduction`). Bytes: the generic rule."""
+    n = a["self"].numel
+    return Cost(
+        vector_flops=2 * n + _loss_reduction(n, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
+@register("aten.mse_loss_backward")
+def mse_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """MSE backward, per element ``norm·2·(x − y)·g`` (subtract, two multiplies: 3;
+    ``norm·2`` folded once: 1 for the mean). Bytes: the generic rule (gradient, input
+    and target read, the input's gradient written)."""
+    n = a["self"].numel
+    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
+    return Cost(vector_flops=3 * n + once, op_class="elementwise")
+
+
+@register("aten.huber_loss")
+def huber_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """Huber: per element ``z = |x − y|`` (2), the test ``z < δ`` (1) and the larger
+    branch, ``0.5·z²`` (2; the other, ``δ·(z − 0.5·δ)``, 2) → 5, then the reduction
+    (:func:`_loss_reduction`). Bytes: the generic rule."""
+    n = a["self"].numel
+    return Cost(
+        vector_flops=5 * n + _loss_reduction(n, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
+@register("aten.huber_loss_backward")
+def huber_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Huber backward, per element: ``x − y`` (1), the two tests against ±δ (2) and
+    ``norm·(x − y)·g`` (2; the clamped branches ``±norm·δ·g``, 2) → 5, ``norm`` 1/n
+    for the mean (1, once). Bytes: the generic rule."""
+    n = a["self"].numel
+    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
+    return Cost(vector_flops=5 * n + once, op_class="elementwise")
+
+
+@register("aten.binary_cross_entropy")
+def binary_cross_entropy(a: Args, out: Sequence[Any]) -> Cost:
+    """BCE on probabilities: per element ``−(t·log p + (1 − t)·log(1 − p))``, ATen
+    clamping each log at −100: two logs, ``1 − p``, ``1 − t``, two clamps, two
+    multiplies, the add and the negate → 10 (``weight``: 1 more), then the reduction
+    (:func:`_loss_reduction`). Bytes: the generic rule."""
+    n = a["self"].numel
+    per = 10 + (1 if isinstance(a.get("weight"), T) else 0)
+    return Cost(
+        vector_flops=per * n + _loss_reduction(n, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
+@register("aten.binary_cross_entropy_backward")
+def binary_cross_entropy_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """BCE backward, per element ``g·(p − t) / max((1 − p)·p, ε)``: subtract, ``1 −
+    p``, multiply, the max with ε, divide, multiply by ``g`` → 6 (``weight``: 1 more),
+    ``norm`` 1/n for the mean (1, once). Bytes: the generic rule."""
+    n = a["self"].numel
+    per = 6 + (1 if isinstance(a.get("weight"), T) else 0)
+    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
+    return Cost(vector_flops=per * n + once, op_class="elementwise")
+
+
 @register("aten.binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits(a: Args, out: Sequence[Any]) -> Cost:
     """``(1 − t)·x − log σ(x)`` per element, as ATen computes it: ``log σ(x) =

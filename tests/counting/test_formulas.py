@@ -430,6 +430,32 @@ def test_losses_forward_and_backward_by_hand():
     assert w_ops["aten.nll_loss_backward", "backward"].vector_flops == 4 + 2
 
 
+class RegressionLosses(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.x = nn.Parameter(torch.randn(4, 5))
+
+    def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (
+            F.mse_loss(self.x, y),
+            F.huber_loss(self.x, y),
+            F.binary_cross_entropy(self.x.sigmoid(), y.sigmoid()),
+        )
+
+
+def test_mse_huber_and_bce_forward_and_backward_by_hand():
+    prof = roofline.profile(RegressionLosses(), (torch.randn(4, 5),), mode="training")
+    assert prof.uncounted_ops == {}
+    ops = {(o.op.rsplit(".", 1)[0], o.phase): o.vector_flops for o in prof.ops}
+    # 20 elements, mean: the sum (20) and the divide (1) on top of the per-element work
+    assert ops["aten.mse_loss", "forward"] == 2 * 20 + 21  # subtract, square
+    assert ops["aten.mse_loss_backward", "backward"] == 3 * 20 + 1
+    assert ops["aten.huber_loss", "forward"] == 5 * 20 + 21  # |x-y|, test, 0.5 z^2
+    assert ops["aten.huber_loss_backward", "backward"] == 5 * 20 + 1
+    assert ops["aten.binary_cross_entropy", "forward"] == 10 * 20 + 21  # two clamped logs
+    assert ops["aten.binary_cross_entropy_backward", "backward"] == 6 * 20 + 1
+
+
 def test_loss_reduction_none_and_bce_weights():
     from roofline.counting.formulas import T, binary_cross_entropy_with_logits, nll_loss_backward
 

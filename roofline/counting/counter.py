@@ -30,6 +30,7 @@ from roofline.counting.formulas import T, is_free, lookup
 from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
 from roofline.counting.quantized import (
     Packed,
+    PackedCache,
     named_packed,
     packed_bytes,
     packed_params,
@@ -116,8 +117,8 @@ class _State(ModuleStack):
     ops: list[OpRecord] = field(default_factory=list)
     uncounted: Counter = field(default_factory=Counter)
     weight_storages: set[int] = field(default_factory=set)
-    #: the packed params of quantized layers, by id (:func:`quantized.unpack`)
-    packed: dict[int, Packed] = field(default_factory=dict)
+    #: the packed params of quantized layers (:func:`quantized.cached_unpack`)
+    packed: PackedCache = field(default_factory=dict)
     fake: bool = True
     #: dataflow for the fused estimate: per op, (storage key, bytes) read and written
     reads: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
@@ -309,7 +310,7 @@ def count(
     training = mode == "training"
     state = _State(fake=not real)
     packed = [(owner, obj, unpack(obj)) for owner, obj in packed_params(model)]
-    state.packed.update((id(obj), pk) for _, obj, pk in packed)
+    state.packed.update((id(obj), (obj, pk)) for _, obj, pk in packed)
     table = module_table(model, [(owner, pk) for owner, _, pk in packed])
     shapes: dict[str, Any] = {}
 

@@ -410,26 +410,36 @@ def quantized_max_pool(a: Args, out: Sequence[Any]) -> Cost:
     return max_pool(named, out)
 
 
-def named_packed(args: dict[str, Any], cache: dict[int, Packed]) -> dict[str, Any]:
-    """``args`` with packed params replaced by their :class:`Packed` (cached by id)."""
+#: packed params already unpacked, by id, each entry holding its object: the dispatcher
+#: hands a formula a fresh Python wrapper of the same packed params at every call, and
+#: a dead wrapper's id is soon reused, so an entry is only trusted for its own object
+PackedCache = dict[int, tuple[Any, Packed]]
+
+
+def cached_unpack(x: torch.ScriptObject, cache: PackedCache) -> Packed:
+    """:func:`unpack`, cached by object in ``cache``."""
+    hit = cache.get(id(x))
+    if hit is not None and hit[0] is x:
+        return hit[1]
+    p = unpack(x)
+    cache[id(x)] = (x, p)
+    return p
+
+
+def named_packed(args: dict[str, Any], cache: PackedCache) -> dict[str, Any]:
+    """``args`` with packed params replaced by their :class:`Packed`."""
     for k, v in args.items():
         if is_packed(v):
-            p = cache.get(id(v))
-            if p is None:
-                p = cache[id(v)] = unpack(v)
-            args[k] = p
+            args[k] = cached_unpack(v, cache)
     return args
 
 
-def packed_bytes(values: Sequence[Any], cache: dict[int, Packed]) -> int:
+def packed_bytes(values: Sequence[Any], cache: PackedCache) -> int:
     """Bytes of the packed weights and biases among an op's arguments, each once."""
     seen: set[int] = set()
     total = 0
     for v in values:
         if is_packed(v) and id(v) not in seen:
             seen.add(id(v))
-            p = cache.get(id(v))
-            if p is None:
-                p = cache[id(v)] = unpack(v)
-            total += p.nbytes
+            total += cached_unpack(v, cache).nbytes
     return total

@@ -162,6 +162,11 @@ def test_torchvision_quantized_resnet18():
     assert dict(prof.uncounted_ops) == {}
     # torchvision documents the float resnet18's 1.814 GMACs for its quantized twin
     assert round(prof.totals().macs / 1e9, 3) == 1.814
+    # layer by layer, the same products as the float model (each op's own weights:
+    # the dispatcher passes a fresh wrapper of the packed params at every call)
+    float_prof = roofline.profile(tv.models.resnet18().eval(), torch.randn(1, 3, 224, 224))
+    products = sorted(o.matrix_flops for o in prof.ops if o.matrix_flops)
+    assert products == sorted(o.matrix_flops for o in float_prof.ops if o.matrix_flops)
     # the float model's 11,689,512 params less one per batch-norm channel: fusing a
     # batch norm into its conv turns its weight and bias (2 per channel) into a bias (1)
     float_model = tv.models.resnet18()

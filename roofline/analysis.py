@@ -62,7 +62,8 @@ PRECISION_DTYPES = {
     "fp16": ("float16",),
     "bf16": ("bfloat16",),
     "fp8": ("float8_e4m3fn", "float8_e5m2"),
-    "int8": ("int8", "uint8"),
+    # torch's quantized dtypes store 8-bit integers (a quantized model's dtype is qint8)
+    "int8": ("int8", "uint8", "qint8", "quint8"),
 }
 
 

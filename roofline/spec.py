@@ -119,15 +119,22 @@ class ModelSpec:
         except RooflineError:
             raise
         except Exception as exc:  # the user's code failed; say where
-            from roofline.counting.tracing import is_data_dependent
-
-            # built under fake tensors, a constructor that reads tensor values fails
-            hint = (
-                " (the model's constructor reads tensor values, which the fake tensors it "
-                "is built on do not have; profile --real builds it for real)"
-                if is_data_dependent(exc)
-                else ""
+            from roofline.counting.tracing import (
+                QUANTIZED_WHY,
+                is_data_dependent,
+                is_quantized_failure,
             )
+
+            # built under fake tensors, a constructor that reads tensor values fails,
+            # and so does one that quantizes the model (torchvision's quantize=True)
+            hint = ""
+            if is_quantized_failure(exc):
+                hint = f" ({QUANTIZED_WHY}; profile --real builds and counts it for real)"
+            elif is_data_dependent(exc):
+                hint = (
+                    " (the model's constructor reads tensor values, which the fake tensors "
+                    "it is built on do not have; profile --real builds it for real)"
+                )
             raise SpecError(
                 (f"{self.source}: " if self.source else "")
                 + f"building {self.name!r} failed: {type(exc).__name__}: {first_line(exc)}"

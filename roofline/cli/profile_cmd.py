@@ -442,12 +442,12 @@ def _weight_bytes(spec: Any) -> int:
     """Bytes of the parameters of ``spec``'s model, built on fake tensors (no memory
     allocated, no forward run), counted as the profile's ``param_bytes`` is."""
     from roofline.counting import build_fake
-    from roofline.counting.tracing import is_data_dependent
+    from roofline.counting.tracing import needs_real
 
     try:
         model, _, _ = build_fake(spec)
     except SpecError as exc:
-        if exc.__cause__ is not None and is_data_dependent(exc.__cause__):
+        if exc.__cause__ is not None and needs_real(exc.__cause__):
             return 0  # cannot be sized without building it for real: the real build is asked for
         raise
     return sum(p.numel() * p.element_size() for p in model.parameters())

@@ -57,10 +57,10 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
     """Build ``spec``'s model and inputs on fake tensors: no weight memory allocated."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from roofline.counting.tracing import skip_init
+    from roofline.counting.tracing import refuse_quantization, skip_init
 
     fake_mode = FakeTensorMode()
-    with fake_mode, skip_init(), warnings.catch_warnings():
+    with fake_mode, skip_init(), refuse_quantization(), warnings.catch_warnings():
         # deep-copying a module (nn.TransformerEncoder clones its layer) touches the
         # fake weights' data pointers; torch warns, harmlessly for a count
         warnings.filterwarnings("ignore", message="Accessing the data pointer of FakeTensor")

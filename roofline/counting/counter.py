@@ -28,10 +28,19 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from roofline.counting.formulas import T, is_free, lookup
 from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
+from roofline.counting.quantized import (
+    Packed,
+    PackedCache,
+    named_packed,
+    packed_bytes,
+    packed_params,
+    unpack,
+)
 from roofline.counting.tracing import (
     FAKE_OUTPUTS,
     NO_TRAINABLE_OUTPUT,
     ModuleStack,
+    QuantizedOnFakeError,
     TagMode,
     differentiable_outputs,
     failure_detail,
@@ -108,6 +117,8 @@ class _State(ModuleStack):
     ops: list[OpRecord] = field(default_factory=list)
     uncounted: Counter = field(default_factory=Counter)
     weight_storages: set[int] = field(default_factory=set)
+    #: the packed params of quantized layers (:func:`quantized.cached_unpack`)
+    packed: PackedCache = field(default_factory=dict)
     fake: bool = True
     #: dataflow for the fused estimate: per op, (storage key, bytes) read and written
     reads: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
@@ -125,6 +136,9 @@ class _CountMode(TorchDispatchMode):
         kwargs = kwargs or {}
         name = op_name(func)
         st = self.state
+        if st.fake and func.namespace == "quantized":
+            # no fake kernel: refuse before the real one runs on fake data
+            raise QuantizedOnFakeError(name)
         if st.fake and name in FAKE_OUTPUTS:
             out = FAKE_OUTPUTS[name](args, kwargs)
         else:
@@ -176,6 +190,10 @@ class _CountMode(TorchDispatchMode):
                 key = _storage_key(t)
                 if key is not None:
                     writes.append((key, nbytes))
+        # a quantized layer's weights come as packed params, not tensors: read once
+        packed = packed_bytes([*args, *kwargs.values()], st.packed)
+        read += packed
+        weight += packed
         st.reads.append(tuple(reads))
         st.writes.append(tuple(writes))
         if dtype is None:
@@ -187,7 +205,7 @@ class _CountMode(TorchDispatchMode):
         dims: Mapping[str, int] = {}
         counted = entry is not None
         if entry is not None:
-            named = _named_args(func, args, kwargs)
+            named = named_packed(_named_args(func, args, kwargs), st.packed)
             outs = [T(tuple(t.shape), t.dtype) for t in out_tensors]
             cost = entry.fn(named, outs)
             matrix, vector, op_class, dims = (
@@ -224,9 +242,13 @@ class _CountMode(TorchDispatchMode):
 # --------------------------------------------------------------------------- module facts
 
 
-def module_table(model: torch.nn.Module) -> list[dict[str, Any]]:
+def module_table(
+    model: torch.nn.Module, packed: Sequence[tuple[str, Packed]] = ()
+) -> list[dict[str, Any]]:
     """Parameter and buffer counts per module; shared parameters count once, at the
-    first module (in definition order) that holds them."""
+    first module (in definition order) that holds them. ``packed`` adds the weights
+    and biases of quantized layers (``(module name, Packed)``, :func:`packed_params`),
+    which are parameters that no grad reaches."""
     modules = list(model.named_modules())
     own: dict[str, list[int]] = {name: [0, 0, 0] for name, _ in modules}
     for pname, p in model.named_parameters():
@@ -234,6 +256,8 @@ def module_table(model: torch.nn.Module) -> list[dict[str, Any]]:
         own[owner][0] += p.numel()
         if p.requires_grad:
             own[owner][1] += p.numel()
+    for owner, pk in packed:
+        own[owner][0] += pk.numel
     for bname, b in model.named_buffers():
         own[bname.rpartition(".")[0]][2] += b.numel()
     # add each module's own counts to itself and every ancestor: linear in size
@@ -285,7 +309,9 @@ def count(
         raise CountingError(f"unknown mode {mode!r}: use inference or training")
     training = mode == "training"
     state = _State(fake=not real)
-    table = module_table(model)
+    packed = [(owner, obj, unpack(obj)) for owner, obj in packed_params(model)]
+    state.packed.update((id(obj), (obj, pk)) for _, obj, pk in packed)
+    table = module_table(model, [(owner, pk) for owner, _, pk in packed])
     shapes: dict[str, Any] = {}
 
     named_tensors = dict(model.named_parameters(remove_duplicate=False))
@@ -351,9 +377,12 @@ def count(
         )
     root = table[0]
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    param_bytes += sum(pk.nbytes for _, _, pk in packed)
     float_params = [p.dtype for p in model.parameters() if p.is_floating_point()]
+    # a quantized model's weights are its packed ones (qint8): its dtype, not its input's
+    packed_weights = [pk.weight.dtype for _, _, pk in packed]
     float_inputs = [t.dtype for t in all_inputs if t.is_floating_point()]
-    dtype = (float_params or float_inputs or [torch.float32])[0]
+    dtype = (float_params or packed_weights or float_inputs or [torch.float32])[0]
     return ModelProfile(
         name=name or type(model).__name__,
         mode=mode,

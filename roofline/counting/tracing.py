@@ -111,16 +111,118 @@ def is_data_dependent(exc: BaseException) -> bool:
     return False
 
 
+class QuantizedOnFakeError(RuntimeError):
+    """Quantization on fake tensors: a quantized kernel (``quantized::*``), which has
+    no fake-tensor implementation and whose real one must not run on fake data, or
+    ``torch.ao.quantization`` quantizing a model being built on them."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} called on fake tensors")
+
+
+#: the code a quantized model fails in when built or run on fake tensors: torch's
+#: eager-mode quantization (fusing conv and batch norm, observers, convert, the
+#: quantized modules) and torchvision's quantized models
+QUANTIZATION_CODE = (
+    "/torch/ao/quantization/",
+    "/torch/ao/nn/quantized/",
+    "/torch/ao/nn/intrinsic/quantized/",
+    "/torchvision/models/quantization/",
+)
+
+
+def is_quantized_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from or while handling) is a
+    quantized model failing on fake tensors: a :class:`QuantizedOnFakeError`, or an
+    error raised inside :data:`QUANTIZATION_CODE` (torchvision's ``quantize_model``
+    fuses conv and batch norm on fake weights and fails: "Mixing fake modes NYI")."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, QuantizedOnFakeError):
+            return True
+        tb = e.__traceback__
+        while tb is not None:
+            path = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+            if any(part in path for part in QUANTIZATION_CODE):
+                return True
+            tb = tb.tb_next
+        todo.extend((e.__cause__, e.__context__))
+    return False
+
+
+def needs_real(exc: BaseException) -> bool:
+    """Whether ``exc`` says the model cannot run on fake tensors at all: it is
+    data-dependent (:func:`is_data_dependent`) or quantized (:func:`is_quantized_failure`)."""
+    return is_data_dependent(exc) or is_quantized_failure(exc)
+
+
+#: the eager-mode quantization entry points a model builder calls (torchvision's
+#: ``quantize_model`` calls the first three): on fake tensors they fail, and
+#: ``fuse_modules`` corrupts the heap as it fails (a later real build of the model in
+#: the same process crashes), so :func:`refuse_quantization` stops them first
+QUANTIZATION_ENTRY_POINTS = (
+    "fuse_modules",
+    "prepare",
+    "convert",
+    "fuse_modules_qat",
+    "prepare_qat",
+    "quantize",
+    "quantize_dynamic",
+    "quantize_qat",
+)
+
+
+@contextlib.contextmanager
+def refuse_quantization() -> Iterator[None]:
+    """While a model is built on fake tensors, make ``torch.ao.quantization``'s entry
+    points (:data:`QUANTIZATION_ENTRY_POINTS`) raise :class:`QuantizedOnFakeError`
+    instead of running. Only calls through the module attribute are stopped (``from
+    torch.ao.quantization import convert`` binds the original); those still fail, and
+    :func:`is_quantized_failure` still recognises them by where they failed."""
+    import torch.ao.quantization as tq
+
+    saved = {name: getattr(tq, name) for name in QUANTIZATION_ENTRY_POINTS if hasattr(tq, name)}
+
+    def refuse(name: str) -> Any:
+        def fn(*args: Any, **kwargs: Any) -> Any:
+            raise QuantizedOnFakeError(f"torch.ao.quantization.{name}")
+
+        return fn
+
+    for name in saved:
+        setattr(tq, name, refuse(name))
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(tq, name, fn)
+
+
+#: why a quantized model cannot be counted on fake tensors, for the one-line errors
+QUANTIZED_WHY = (
+    "a quantized model: its quantized kernels and packed weights have no fake-tensor implementation"
+)
+
+
 def data_dependent_hint(exc: BaseException, fix: str) -> str:
     """``" (why; fix)"`` to append to a one-line error when ``exc`` is a data-dependent
-    failure (:func:`is_data_dependent`), else ``""``. Both tracers use it; ``fix`` says
-    what the user can do with the command that failed."""
-    if not is_data_dependent(exc):
-        return ""
-    return (
-        " (the model's output shape or control flow depends on tensor values, which "
-        f"fake tensors do not have; {fix})"
-    )
+    failure (:func:`is_data_dependent`) or a quantized model's
+    (:func:`is_quantized_failure`), else ``""``. Both tracers use it; ``fix`` says what
+    the user can do with the command that failed."""
+    # a quantized model's stubs read their scale (``.item()``): say quantized, not that
+    if is_quantized_failure(exc):
+        return f" ({QUANTIZED_WHY}; {fix})"
+    if is_data_dependent(exc):
+        return (
+            " (the model's output shape or control flow depends on tensor values, which "
+            f"fake tensors do not have; {fix})"
+        )
+    return ""
 
 
 def failure_detail(state: ModuleStack, exc: BaseException, fix: str) -> str:

@@ -26,26 +26,24 @@ def depth_arg(text: str) -> int | None:
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (batch sizes, image sizes)."""
+def _int_at_least(text: str, low: int, expected: str, bound: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (batch sizes, image sizes)."""
+    return _int_at_least(text, 1, "a positive integer", "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (warm-up runs)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return _int_at_least(text, 0, "an integer >= 0", "0 or more")
 
 
 def threads_arg(text: str) -> int:

@@ -829,6 +829,22 @@ def _loss_class(reduction: int) -> str:
     return "elementwise" if int(reduction) == LOSS_REDUCTION_NONE else "reduction"
 
 
+def _pointwise_loss(a: Args, per: int) -> Cost:
+    """A loss of ``per`` FLOPs per element of ``self``, then the reduction."""
+    n = a["self"].numel
+    return Cost(
+        vector_flops=per * n + _loss_reduction(n, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
+def _pointwise_loss_backward(a: Args, per: int) -> Cost:
+    """A loss's backward of ``per`` FLOPs per element of ``self``, and the mean's
+    ``1/n`` once."""
+    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
+    return Cost(vector_flops=per * a["self"].numel + once, op_class="elementwise")
+
+
 @register("aten.nll_loss_forward", "aten.nll_loss2d_forward")
 def nll_loss(a: Args, out: Sequence[Any]) -> Cost:
     """Negative log-likelihood (``F.cross_entropy`` after its ``log_softmax``): per
@@ -876,11 +892,7 @@ def smooth_l1_loss(a: Args, out: Sequence[Any]) -> Cost:
     ``z − 0.5·β``, 1) → 6, then the reduction (:func:`_loss_reduction`). Bytes: the
     generic rule, input and target read, the loss written (the unreduced loss ATen
     materialises before reducing it is the kernel's internal buffer, not counted)."""
-    n = a["self"].numel
-    return Cost(
-        vector_flops=6 * n + _loss_reduction(n, a["reduction"]),
-        op_class=_loss_class(a["reduction"]),
-    )
+    return _pointwise_loss(a, 6)
 
 
 @register("aten.smooth_l1_loss_backward")
@@ -888,20 +900,14 @@ def smooth_l1_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Smooth L1 backward, per element: ``x − y`` (1), the two tests against
     ±β (2), and the larger branch ``norm·(x − y)·g / β`` (3; the others ``±norm·g``,
     1) → 6, ``norm`` being ``1/n`` for the mean (1, once). Bytes: the generic rule."""
-    n = a["self"].numel
-    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
-    return Cost(vector_flops=6 * n + once, op_class="elementwise")
+    return _pointwise_loss_backward(a, 6)
 
 
 @register("aten.mse_loss")
 def mse_loss(a: Args, out: Sequence[Any]) -> Cost:
     """Mean squared error: per element ``(x − y)²`` (subtract, square: 2), then the
     reduction (:func:`_loss_reduction`). Bytes: the generic rule."""
-    n = a["self"].numel
-    return Cost(
-        vector_flops=2 * n + _loss_reduction(n, a["reduction"]),
-        op_class=_loss_class(a["reduction"]),
-    )
+    return _pointwise_loss(a, 2)
 
 
 @register("aten.mse_loss_backward")
@@ -909,9 +915,7 @@ def mse_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
     """MSE backward, per element ``norm·2·(x − y)·g`` (subtract, two multiplies: 3;
     ``norm·2`` folded once: 1 for the mean). Bytes: the generic rule (gradient, input
     and target read, the input's gradient written)."""
-    n = a["self"].numel
-    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
-    return Cost(vector_flops=3 * n + once, op_class="elementwise")
+    return _pointwise_loss_backward(a, 3)
 
 
 @register("aten.huber_loss")
@@ -919,11 +923,7 @@ def huber_loss(a: Args, out: Sequence[Any]) -> Cost:
     """Huber: per element ``z = |x − y|`` (2), the test ``z < δ`` (1) and the larger
     branch, ``0.5·z²`` (2; the other, ``δ·(z − 0.5·δ)``, 2) → 5, then the reduction
     (:func:`_loss_reduction`). Bytes: the generic rule."""
-    n = a["self"].numel
-    return Cost(
-        vector_flops=5 * n + _loss_reduction(n, a["reduction"]),
-        op_class=_loss_class(a["reduction"]),
-    )
+    return _pointwise_loss(a, 5)
 
 
 @register("aten.huber_loss_backward")
@@ -931,9 +931,7 @@ def huber_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Huber backward, per element: ``x − y`` (1), the two tests against ±δ (2) and
     ``norm·(x − y)·g`` (2; the clamped branches ``±norm·δ·g``, 2) → 5, ``norm`` 1/n
     for the mean (1, once). Bytes: the generic rule."""
-    n = a["self"].numel
-    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
-    return Cost(vector_flops=5 * n + once, op_class="elementwise")
+    return _pointwise_loss_backward(a, 5)
 
 
 @register("aten.binary_cross_entropy")
@@ -942,12 +940,8 @@ def binary_cross_entropy(a: Args, out: Sequence[Any]) -> Cost:
     clamping each log at −100: two logs, ``1 − p``, ``1 − t``, two clamps, two
     multiplies, the add and the negate → 10 (``weight``: 1 more), then the reduction
     (:func:`_loss_reduction`). Bytes: the generic rule."""
-    n = a["self"].numel
     per = 10 + (1 if isinstance(a.get("weight"), T) else 0)
-    return Cost(
-        vector_flops=per * n + _loss_reduction(n, a["reduction"]),
-        op_class=_loss_class(a["reduction"]),
-    )
+    return _pointwise_loss(a, per)
 
 
 @register("aten.binary_cross_entropy_backward")
@@ -955,10 +949,8 @@ def binary_cross_entropy_backward(a: Args, out: Sequence[Any]) -> Cost:
     """BCE backward, per element ``g·(p − t) / max((1 − p)·p, ε)``: subtract, ``1 −
     p``, multiply, the max with ε, divide, multiply by ``g`` → 6 (``weight``: 1 more),
     ``norm`` 1/n for the mean (1, once). Bytes: the generic rule."""
-    n = a["self"].numel
     per = 6 + (1 if isinstance(a.get("weight"), T) else 0)
-    once = 1 if int(a["reduction"]) == LOSS_REDUCTION_MEAN else 0
-    return Cost(vector_flops=per * n + once, op_class="elementwise")
+    return _pointwise_loss_backward(a, per)
 
 
 @register("aten.binary_cross_entropy_with_logits")
@@ -969,13 +961,9 @@ def binary_cross_entropy_with_logits(a: Args, out: Sequence[Any]) -> Cost:
     is scaled by ``(p − 1)·t + 1`` (3 more), with ``weight`` the loss by it (1 more);
     then the reduction (:func:`_loss_reduction`). Its backward runs as elementwise
     ops, counted as such. Bytes: the generic rule."""
-    n = a["self"].numel
     per = 9 + (3 if isinstance(a.get("pos_weight"), T) else 0)
     per += 1 if isinstance(a.get("weight"), T) else 0
-    return Cost(
-        vector_flops=per * n + _loss_reduction(n, a["reduction"]),
-        op_class=_loss_class(a["reduction"]),
-    )
+    return _pointwise_loss(a, per)
 
 
 # --------------------------------------------------------------------------- sorting

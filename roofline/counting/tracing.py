@@ -92,10 +92,8 @@ DATA_DEPENDENT_ERRORS = frozenset(
 )
 
 
-def is_data_dependent(exc: BaseException) -> bool:
-    """Whether ``exc``, or an error it was raised from or while handling, is a
-    :data:`DATA_DEPENDENT_ERRORS` failure (by class name, subclasses included, so
-    private torch modules need not be imported), or says "data-dependent"."""
+def error_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every error it was raised from or while handling, each once."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -103,12 +101,19 @@ def is_data_dependent(exc: BaseException) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if any(c.__name__ in DATA_DEPENDENT_ERRORS for c in type(e).__mro__):
-            return True
-        if "data-dependent" in str(e).lower():
-            return True
+        yield e
         todo.extend((e.__cause__, e.__context__))
-    return False
+
+
+def is_data_dependent(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from or while handling, is a
+    :data:`DATA_DEPENDENT_ERRORS` failure (by class name, subclasses included, so
+    private torch modules need not be imported), or says "data-dependent"."""
+    return any(
+        any(c.__name__ in DATA_DEPENDENT_ERRORS for c in type(e).__mro__)
+        or "data-dependent" in str(e).lower()
+        for e in error_chain(exc)
+    )
 
 
 class QuantizedOnFakeError(RuntimeError):
@@ -136,13 +141,7 @@ def is_quantized_failure(exc: BaseException) -> bool:
     quantized model failing on fake tensors: a :class:`QuantizedOnFakeError`, or an
     error raised inside :data:`QUANTIZATION_CODE` (torchvision's ``quantize_model``
     fuses conv and batch norm on fake weights and fails: "Mixing fake modes NYI")."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in error_chain(exc):
         if isinstance(e, QuantizedOnFakeError):
             return True
         tb = e.__traceback__
@@ -151,7 +150,6 @@ def is_quantized_failure(exc: BaseException) -> bool:
             if any(part in path for part in QUANTIZATION_CODE):
                 return True
             tb = tb.tb_next
-        todo.extend((e.__cause__, e.__context__))
     return False
 
 

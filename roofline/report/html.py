@@ -29,7 +29,7 @@ from roofline.analysis import RooflineAnalysis, RowAnalysis
 from roofline.devices import PRECISIONS
 from roofline.report.output import GENERATOR
 from roofline.report.text import calls_text, compare_note, row_name, shape_text
-from roofline.units import human_bytes, seconds, si
+from roofline.units import dtype_short, human_bytes, seconds, si
 
 #: qualitative palette (Tableau 10) for layer types / compared models
 PALETTE = (
@@ -509,6 +509,15 @@ def _err_text(x: float | None) -> str:
     return "-" if x is None else f"{x:+.0%}"
 
 
+def _fit_words(report: Any) -> str:
+    """`` (fp32 kernels, fitted 2026-12-02 03:28 UTC)``: which calibration priced it."""
+    eff = getattr(getattr(report, "prediction", None), "efficiency", None)
+    if eff is None:
+        return ""
+    when = f", fitted {esc(eff.measured_at)}" if eff.measured_at else ""
+    return f" ({dtype_short(eff.dtype)} kernels{when})"
+
+
 def _latency_section(report: Any) -> str:
     """Naive, calibrated and measured latency, end to end and per layer."""
     m = report.model
@@ -543,8 +552,9 @@ def _latency_section(report: Any) -> str:
         + head
         + (f"<ul>{why}</ul>" if why else "")
         + '<p class="muted">naive: roofline time on the ceilings above; calibrated: per op, '
-        "time at the efficiencies fitted by <code>roofline calibrate</code> on this machine, "
-        "plus per-op overhead; measured: median of timed runs (per layer: module hooks). "
+        "time at the efficiencies fitted by <code>roofline calibrate</code> on this machine"
+        + _fit_words(report)
+        + ", plus per-op overhead; measured: median of timed runs (per layer: module hooks). "
         "Errors are (prediction − measured) / measured.</p>"
         f'<div class="table-wrap">{table}</div></section>'
     )

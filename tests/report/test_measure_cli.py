@@ -55,6 +55,8 @@ def test_measure_reports_naive_calibrated_and_measured(tmp_path: Path, capsys, q
     page = out_html.read_text()
     assert "Predicted and measured latency" in page
     assert '"meta":"latency"' in page.replace(" ", "")  # measured points on the roofline
+    # which calibration priced it: its dtype and when it was fitted
+    assert "on this machine (fp32 kernels, fitted 20" in page
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 _progress = Progress("bench: ")
 
 
+def _count(spec: Any, device: str) -> Any:
+    """The profile the prediction prices: on fake tensors, or over real ones on
+    ``device`` for a model that cannot run on fake tensors (data-dependent shapes,
+    quantized kernels). bench has just run that real model, and has no ``--real`` for
+    the counter's hint to send the user to."""
+    from roofline.counting import profile_spec
+    from roofline.counting.tracing import needs_real
+    from roofline.errors import CountingError, SpecError
+
+    try:
+        return profile_spec(spec)
+    except (CountingError, SpecError) as exc:
+        if not needs_real(exc):
+            raise
+    return profile_spec(spec, real=device)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -143,10 +160,9 @@ def run(args: argparse.Namespace) -> int:
                 torch.cuda.empty_cache()
         ran.append(b)
         if device is not None:
-            from roofline.counting import profile_spec
             from roofline.latency.predict import predict
 
-            prof = profile_spec(spec.with_batch(b))
+            prof = _count(spec.with_batch(b), args.device)
             if args.optimizer_step and spec.mode == "training":
                 # the measured step includes an SGD step: predict it too
                 from roofline.counting import build_fake

@@ -85,20 +85,11 @@ _progress = Progress("bench: ")
 
 
 def _count(spec: Any, device: str) -> Any:
-    """The profile the prediction prices: on fake tensors, or over real ones on
-    ``device`` for a model that cannot run on fake tensors (data-dependent shapes,
-    quantized kernels). bench has just run that real model, and has no ``--real`` for
-    the counter's hint to send the user to."""
-    from roofline.counting import profile_spec
-    from roofline.counting.tracing import needs_real
-    from roofline.errors import CountingError, SpecError
+    """The profile the prediction prices; bench has just run the real model, so one
+    fake tensors cannot run is counted over real ones (:func:`profile_spec_any`)."""
+    from roofline.counting import profile_spec_any
 
-    try:
-        return profile_spec(spec)
-    except (CountingError, SpecError) as exc:
-        if not needs_real(exc):
-            raise
-    return profile_spec(spec, real=device)
+    return profile_spec_any(spec, device)
 
 
 def run(args: argparse.Namespace) -> int:

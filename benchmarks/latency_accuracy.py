@@ -276,11 +276,16 @@ def calibrate(device: str, quick: bool = False, dtype: str = "float32") -> Effic
     )
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line; ``--threads`` and ``--batch`` bounded as ``roofline bench``'s
+    (torch refuses 0 or fewer threads with a traceback and crashes far above the CPU
+    count; a batch of 0 measures nothing)."""
+    from roofline.cli.profile_cmd import positive_int, threads_arg
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    ap.add_argument("--threads", type=int, help="CPU: torch threads")
-    ap.add_argument("--batch", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--threads", type=threads_arg, help="CPU: torch threads, up to the CPU count")
+    ap.add_argument("--batch", type=positive_int, nargs="+", default=[1, 8, 32])
     ap.add_argument(
         "--mode",
         choices=("inference", "training"),
@@ -301,7 +306,11 @@ def main() -> int:
         help="write the cases, the machine and the fitted latency model as JSON here "
         "(to study the predictions later without the device)",
     )
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> int:
+    args = parser().parse_args()
     if not use_device(args.device, args.threads):
         return 2
     try:

@@ -86,3 +86,14 @@ def test_repredict_drops_and_borrows_fits():
     assert back.memory["norm.train"] == fitted.memory["norm.train"]
     with pytest.raises(SystemExit, match=r"no fit 'pool\.backward'"):
         rp.borrowed(dropped, fitted, "pool.backward")
+
+
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "-1"], ["--batch", "0"]])
+def test_threads_and_batch_are_bounded_as_benchs(la, argv, capsys):
+    # --threads -1 was a RuntimeError traceback from torch.set_num_threads, and 0
+    # silently ran at torch's default: a usage error (exit 2) instead
+    with pytest.raises(SystemExit) as exc:
+        la.parser().parse_args(argv)
+    assert exc.value.code == 2
+    assert "positive integer" in capsys.readouterr().err
+    assert la.parser().parse_args(["--threads", "1", "--batch", "1", "8"]).batch == [1, 8]

@@ -84,6 +84,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 _progress = Progress("bench: ")
 
 
+def _count(spec: Any, device: str) -> Any:
+    """The profile the prediction prices; bench has just run the real model, so one
+    fake tensors cannot run is counted over real ones (:func:`profile_spec_any`)."""
+    from roofline.counting import profile_spec_any
+
+    return profile_spec_any(spec, device)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -143,10 +151,9 @@ def run(args: argparse.Namespace) -> int:
                 torch.cuda.empty_cache()
         ran.append(b)
         if device is not None:
-            from roofline.counting import profile_spec
             from roofline.latency.predict import predict
 
-            prof = profile_spec(spec.with_batch(b))
+            prof = _count(spec.with_batch(b), args.device)
             if args.optimizer_step and spec.mode == "training":
                 # the measured step includes an SGD step: predict it too
                 from roofline.counting import build_fake

@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dtype",
         nargs="+",
+        action="extend",  # --dtype fp32 --dtype bf16 fits both, not the last one only
         metavar="DTYPE",
         help="the dtypes of the models to predict: the latency model's microbenchmarks run "
         "at each (one fit per dtype, each a full run; kept beside the others). "

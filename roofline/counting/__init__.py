@@ -28,6 +28,7 @@ __all__ = [
     "count",
     "profile",
     "profile_spec",
+    "profile_spec_any",
 ]
 
 
@@ -67,6 +68,23 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
         model = spec.build()
         args, kwargs = spec.example_inputs("cpu")
     return model, args, kwargs
+
+
+def profile_spec_any(spec: ModelSpec, device: str = "cpu") -> ModelProfile:
+    """:func:`profile_spec` on fake tensors, or over real tensors on ``device`` for a
+    model that cannot run on fake tensors (data-dependent shapes, quantized kernels:
+    :func:`~roofline.counting.tracing.needs_real`), for the commands without
+    ``--real`` (bench, compare), where the counter's "try --real" would name a flag
+    they do not have."""
+    from roofline.counting.tracing import needs_real
+    from roofline.errors import SpecError
+
+    try:
+        return profile_spec(spec)
+    except (CountingError, SpecError) as exc:
+        if not needs_real(exc):
+            raise
+    return profile_spec(spec, real=device)
 
 
 def profile_spec(spec: ModelSpec, *, real: bool | str = False) -> ModelProfile:

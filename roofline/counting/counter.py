@@ -358,7 +358,10 @@ def count(
         except CountingError:
             raise
         except Exception as exc:
-            detail = failure_detail(state, exc, "try --real, which counts on real tensors")
+            # over real tensors the fake-tensor hint ("try --real") would send the
+            # user to the flag they already gave
+            fix = None if real else "try --real, which counts on real tensors"
+            detail = failure_detail(state, exc, fix)
             raise CountingError(f"the model rejected its inputs{detail}") from exc
 
     ops = _with_fused_savings(state) if not training else state.ops

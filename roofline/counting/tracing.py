@@ -223,14 +223,16 @@ def data_dependent_hint(exc: BaseException, fix: str) -> str:
     return ""
 
 
-def failure_detail(state: ModuleStack, exc: BaseException, fix: str) -> str:
+def failure_detail(state: ModuleStack, exc: BaseException, fix: str | None) -> str:
     """``" at layer 'x': Error: first line (hint)"`` for a model that failed under
     a tracer: the layer is the innermost module whose forward raised (none named when
     the error came from outside every submodule's forward, e.g. the model's own code
     after its last submodule returned, or the backward); ``fix`` as in
-    :func:`data_dependent_hint`."""
+    :func:`data_dependent_hint`, None for a run on real tensors, where the hint (fake
+    tensors lack values and quantized kernels) is not the cause."""
     where = f" at layer '{state.failed}'" if state.failed else ""
-    return f"{where}: {type(exc).__name__}: {first_line(exc)}{data_dependent_hint(exc, fix)}"
+    hint = "" if fix is None else data_dependent_hint(exc, fix)
+    return f"{where}: {type(exc).__name__}: {first_line(exc)}{hint}"
 
 
 def shape_of(x: Any) -> Any:

@@ -758,10 +758,16 @@ def predict(
         if eff is None and not stale:
             stale = no_calibration_text(device, profile.dtype)
     elif eff.dtype != profile.dtype:
+        # a quantized (qint8) model has no calibration to point to: the command
+        # `calibrate --dtype qint8` would be refused
+        fix = (
+            f"`{calibrate_command(device.kind, profile.dtype)}` fits its own"
+            if profile.dtype in CALIBRATION_DTYPES.get(device.kind, ())
+            else f"no calibration can time {dtype_short(profile.dtype)} kernels on a {device.kind}"
+        )
         stale = (
             f"the latency calibration times {dtype_short(eff.dtype)} kernels and this model "
-            f"is {dtype_short(profile.dtype)}: naive roofline time only; "
-            f"`{calibrate_command(device.kind, profile.dtype)}` fits its own"
+            f"is {dtype_short(profile.dtype)}: naive roofline time only; {fix}"
         )
         eff = None
     if precision is None:

@@ -139,7 +139,7 @@ def speed_check(
         f"this machine now runs {how} than when it was calibrated ({eff.measured_at}; a "
         f"reference GEMM: {now * 1e3:.2f} ms now, {float(then) * 1e3:.2f} ms then), and the "
         "calibrated predictions carry the difference: calibrate again "
-        f"(`{calibrate_command(eff.kind)}`) for this state"
+        f"(`{calibrate_command(eff.kind, eff.dtype)}`) for this state"
     )
 
 

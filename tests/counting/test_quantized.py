@@ -138,6 +138,20 @@ def test_quantized_model_on_fake_tensors_says_use_real(tiny):
         roofline.profile(model, x)
 
 
+def test_a_real_run_that_fails_does_not_suggest_real():
+    # a float add on quantized tensors fails over real tensors too: the error is the
+    # kernel's, without the fake-tensor hint that sent the user to --real again
+    class FloatAdd(nn.Module):
+        def forward(self, a: torch.Tensor) -> torch.Tensor:
+            return a + a
+
+    a = torch.quantize_per_tensor(torch.randn(2, 4), 0.05, 10, torch.quint8)
+    with pytest.raises(CountingError) as exc:
+        roofline.profile(FloatAdd(), (a,), real=True)
+    text = str(exc.value)
+    assert "QuantizedCPU" in text and "--real" not in text and "fake" not in text
+
+
 def _quantized_resnet18_spec() -> ModelSpec:
     qm = pytest.importorskip("torchvision.models.quantization")
 

@@ -263,6 +263,11 @@ def test_calibrate_cpu_for_bf16_models(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert fitted == [("cpu", True, "bfloat16"), ("cpu", True, "float32")]
     assert "latency model (bf16 kernels" in out and "latency model (fp32 kernels" in out
+    # --dtype given twice adds to the list (argparse's default kept the last one only,
+    # silently skipping the fp32 fit)
+    fitted.clear()
+    assert main(["calibrate", "--gpu", "cpu", "--quick", "--dtype", "fp32", "--dtype", "bf16"]) == 0
+    assert fitted == [("cpu", True, "float32"), ("cpu", True, "bfloat16")]
 
 
 def test_calibrate_takes_the_device_names_get_device_takes(monkeypatch, capsys):

@@ -191,3 +191,20 @@ def test_comparison_rows():
     assert by["gemm fp16"]["datasheet"] == pytest.approx(71e12)
     assert by["gemm fp32 (no tensor cores)"]["datasheet"] == pytest.approx(35.6e12)
     assert by["copy bandwidth"]["datasheet"] == pytest.approx(936e9)
+
+
+def test_comparison_rows_of_the_host_cpu_have_no_datasheet_row():
+    # the host's bf16 peak is measured, not looked up: no "(no tensor cores)" twin
+    # row comparing it with itself as "100% of datasheet"
+    m = _ceilings(
+        gemm_flops_per_s={"fp32": 1e11, "bf16": 3e11},
+        gemm_flops_per_s_no_tensor={"fp32": 1e11, "bf16": 3e11},
+    )
+    rows = comparison_rows(host_cpu.device_from_ceilings(m), m)
+    assert [r["ceiling"] for r in rows] == [
+        "gemm fp32",
+        "gemm bf16",
+        "copy bandwidth",
+        "launch overhead",
+    ]
+    assert all(r["datasheet"] is None for r in rows)

@@ -253,3 +253,17 @@ def test_bench_option_bounds_are_usage_errors(tmp_path, capsys, extra, expect):
     assert main(["bench", str(spec(tmp_path)), *extra]) == 2
     err = capsys.readouterr().err
     assert expect in err and "Traceback" not in err
+
+
+def test_bench_counts_a_data_dependent_model_over_real_tensors(tmp_path, capsys):
+    # fake tensors cannot size y[y > 0]: bench measured it and then failed with the
+    # counter's "try --real", a flag bench does not have; it counts it for real instead
+    text = "model: tests.fixtures.models:mask_select\ninputs: [{shape: [2, 4]}]\n"
+    store_efficiency(eff())
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path, text)), "--warmup", "1", "--repeat", "2"]
+    rc = main([*argv, "--per-layer", "none", "--json", str(out_json)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    (run,) = json.loads(out_json.read_text())["runs"]
+    assert run["latency"]["naive_s"] > 0 and run["latency"]["measured_s"] > 0

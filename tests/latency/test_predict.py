@@ -637,6 +637,13 @@ def test_each_dtype_is_priced_by_its_own_calibration():
         "the latency calibration times fp32 kernels and this model is bf16: naive roofline "
         "time only; `roofline calibrate --gpu cpu --dtype bf16` fits its own"
     )
+    # a quantized model (bench calibrates by the spec's dtype, fp32): no command to
+    # name, `calibrate --dtype qint8` is refused
+    qint8 = dataclasses.replace(hand_profile(), dtype="qint8")
+    assert predict(qint8, dev, efficiency=eff()).note.endswith(
+        "this model is qint8: naive roofline time only; no calibration can time qint8 "
+        "kernels on a cpu"
+    )
     # none stored for the dtype: naive only, with the command that fits one
     r = predict(dataclasses.replace(hand_profile(), dtype="float64"), dev)
     assert r.predicted_s is None

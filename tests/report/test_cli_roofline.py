@@ -111,6 +111,18 @@ def test_compare_two_specs(spec, tmp_path, capsys):
     assert HTML_MARKER in h.read_text()
 
 
+def test_compare_counts_a_data_dependent_model_over_real_tensors(tmp_path, capsys):
+    # compare has no --real: the counter's "try --real" named a flag it does not take;
+    # a model fake tensors cannot size (y[y > 0]) is counted over real tensors instead
+    p = tmp_path / "mask.yaml"
+    p.write_text("model: tests.fixtures.models:mask_select\ninputs: [{shape: [2, 4]}]\n")
+    j = tmp_path / "c.json"
+    assert main(["compare", str(p), "--gpu", "3090", "--gpu", "t4", "--json", str(j)]) == 0
+    capsys.readouterr()
+    analyses = json.loads(j.read_text())["analyses"]
+    assert len(analyses) == 2
+
+
 def test_a_one_layer_model_lists_its_top_layer_in_the_singular(tmp_path, capsys):
     p = tmp_path / "linear.yaml"
     p.write_text(

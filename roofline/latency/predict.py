@@ -341,15 +341,23 @@ def _with_tags(
 def no_calibration_text(device: Device, dtype: str) -> str:
     """Why a model of ``dtype`` gets the naive time only on ``device``, where no
     calibration for it is stored, and how to get one where one can be made."""
-    fix = (
-        f"run `{calibrate_command(device.kind, dtype)}` on that machine"
-        if dtype in CALIBRATION_DTYPES.get(device.kind, ())
-        else f"no calibration can time {dtype_short(dtype)} kernels on a {device.kind}"
-    )
-    return (
+    head = (
         f"no {dtype_short(dtype)} latency calibration stored for {device.name}: naive roofline "
-        f"time only ({fix} for the calibrated prediction)"
+        "time only"
     )
+    if dtype in CALIBRATION_DTYPES.get(device.kind, ()):
+        return (
+            f"{head} (run `{calibrate_command(device.kind, dtype)}` on that machine for the "
+            "calibrated prediction)"
+        )
+    return f"{head}; {cannot_time_text(device.kind, dtype)}"
+
+
+def cannot_time_text(kind: str, dtype: str) -> str:
+    """``no calibration can time fp16 kernels on the CPU``: for a dtype outside
+    :data:`CALIBRATION_DTYPES` of a device ``kind``."""
+    where = "the CPU" if kind == "cpu" else "a GPU" if kind == "gpu" else f"a {kind}"
+    return f"no calibration can time {dtype_short(dtype)} kernels on {where}"
 
 
 def module_calls_s(eff: EfficiencyModel, calls: int) -> float:
@@ -763,7 +771,7 @@ def predict(
         fix = (
             f"`{calibrate_command(device.kind, profile.dtype)}` fits its own"
             if profile.dtype in CALIBRATION_DTYPES.get(device.kind, ())
-            else f"no calibration can time {dtype_short(profile.dtype)} kernels on a {device.kind}"
+            else cannot_time_text(device.kind, profile.dtype)
         )
         stale = (
             f"the latency calibration times {dtype_short(eff.dtype)} kernels and this model "

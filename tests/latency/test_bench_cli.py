@@ -151,7 +151,7 @@ def test_bench_at_fp16_on_the_cpu_measures_and_predicts_naive_only(tmp_path, cap
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "no fp16 latency calibration stored for" in out
-    assert "no calibration can time fp16 kernels on a cpu" in out
+    assert "naive roofline time only; no calibration can time fp16 kernels on the CPU" in out
     (run,) = json.loads(out_json.read_text())["runs"]
     lat = run["latency"]
     assert lat["predicted_s"] is None and lat["naive_s"] > 0 and lat["measured_s"] > 0

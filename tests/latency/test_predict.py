@@ -642,7 +642,7 @@ def test_each_dtype_is_priced_by_its_own_calibration():
     qint8 = dataclasses.replace(hand_profile(), dtype="qint8")
     assert predict(qint8, dev, efficiency=eff()).note.endswith(
         "this model is qint8: naive roofline time only; no calibration can time qint8 "
-        "kernels on a cpu"
+        "kernels on the CPU"
     )
     # none stored for the dtype: naive only, with the command that fits one
     r = predict(dataclasses.replace(hand_profile(), dtype="float64"), dev)

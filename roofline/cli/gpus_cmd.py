@@ -200,10 +200,11 @@ def render_device(d: Device) -> str:
         m = d.measured
         out.append(f"\nMeasured ceilings ({m.measured_at}, torch {m.torch_version}, {m.host}):")
         mrows = [[f"gemm {p}", f"{v / 1e12:.2f} T/s"] for p, v in m.gemm_flops_per_s.items()]
-        mrows += [
-            [f"gemm {p} no tensor cores", f"{v / 1e12:.2f} T/s"]
-            for p, v in m.gemm_flops_per_s_no_tensor.items()
-        ]
+        if d.kind != "cpu":  # a CPU has no tensor cores: the two are one figure
+            mrows += [
+                [f"gemm {p} no tensor cores", f"{v / 1e12:.2f} T/s"]
+                for p, v in m.gemm_flops_per_s_no_tensor.items()
+            ]
         mrows.append(["copy bandwidth", f"{m.copy_bandwidth_bytes_per_s / 1e9:.1f} GB/s"])
         mrows.append(["launch overhead", f"{m.launch_overhead_s * 1e6:.2f} µs"])
         out.append(tabulate(mrows, tablefmt="plain", disable_numparse=True))

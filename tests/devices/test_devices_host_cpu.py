@@ -208,3 +208,14 @@ def test_comparison_rows_of_the_host_cpu_have_no_datasheet_row():
         "launch overhead",
     ]
     assert all(r["datasheet"] is None for r in rows)
+
+
+def test_gpus_show_cpu_lists_each_measured_figure_once(capsys):
+    # a CPU has no tensor cores: its "no tensor cores" figures are the same numbers
+    from roofline.cli import main
+
+    save_measured(host_cpu.cache_name(), _ceilings(), {"kind": "cpu"})
+    assert main(["gpus", "show", "cpu"]) == 0
+    out = capsys.readouterr().out
+    measured = out.split("Measured ceilings", 1)[1].split("Sources:", 1)[0]
+    assert "gemm fp32" in measured and "no tensor cores" not in measured

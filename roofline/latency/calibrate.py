@@ -1190,11 +1190,12 @@ def fit_memory(
     return {cls: curve_from_samples(s) for cls, s in samples.items()}
 
 
-def calibrate_command(kind: str, dtype: str = "float32") -> str:
+def calibrate_command(kind: str, dtype: str = "float32", index: int | None = None) -> str:
     """The command that (re)calibrates a device of ``kind`` ("cpu" or "gpu") here, for
-    models of ``dtype``."""
+    models of ``dtype``; ``index``: which local GPU (``local:1`` for the second)."""
     extra = "" if dtype == "float32" else f" --dtype {units.dtype_short(dtype)}"
-    return f"roofline calibrate --gpu {'cpu' if kind == 'cpu' else 'local'}{extra}"
+    gpu = "local" if not index else f"local:{index}"
+    return f"roofline calibrate --gpu {'cpu' if kind == 'cpu' else gpu}{extra}"
 
 
 #: |speed drift| above which a calibration says the machine changed under it

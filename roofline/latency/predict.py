@@ -338,6 +338,17 @@ def _with_tags(
     return LayerPrediction(**{**layer.__dict__, "explanation": tuple(tags)})
 
 
+def local_index(device: Device) -> int | None:
+    """Which local GPU ``device`` is (its NVML ``origin``, ``nvml:1:...``), or None."""
+    kind, _, rest = device.origin.partition(":")
+    index = rest.split(":", 1)[0]
+    return int(index) if kind == "nvml" and index.isdigit() else None
+
+
+def _command(device: Device, dtype: str) -> str:
+    return calibrate_command(device.kind, dtype, local_index(device))
+
+
 def no_calibration_text(device: Device, dtype: str) -> str:
     """Why a model of ``dtype`` gets the naive time only on ``device``, where no
     calibration for it is stored, and how to get one where one can be made."""
@@ -347,7 +358,7 @@ def no_calibration_text(device: Device, dtype: str) -> str:
     )
     if dtype in CALIBRATION_DTYPES.get(device.kind, ()):
         return (
-            f"{head} (run `{calibrate_command(device.kind, dtype)}` on that machine for the "
+            f"{head} (run `{_command(device, dtype)}` on that machine for the "
             "calibrated prediction)"
         )
     return f"{head}; {cannot_time_text(device.kind, dtype)}"
@@ -388,7 +399,7 @@ def efficiency_of(device: Device, dtype: str = "float32") -> EfficiencyModel | N
     except StaleCalibrationError as exc:
         raise StaleCalibrationError(
             f"{exc.reason} for {device.name}",
-            f"run `{calibrate_command(device.kind, dtype)}` to measure it again",
+            f"run `{_command(device, dtype)}` to measure it again",
         ) from None
     return eff if eff.dtype == dtype else None
 
@@ -769,7 +780,7 @@ def predict(
         # a quantized (qint8) model has no calibration to point to: the command
         # `calibrate --dtype qint8` would be refused
         fix = (
-            f"`{calibrate_command(device.kind, profile.dtype)}` fits its own"
+            f"`{_command(device, profile.dtype)}` fits its own"
             if profile.dtype in CALIBRATION_DTYPES.get(device.kind, ())
             else cannot_time_text(device.kind, profile.dtype)
         )

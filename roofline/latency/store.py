@@ -99,6 +99,12 @@ def calibratable(target: str, dtype: str) -> bool:
     return dtype in CALIBRATION_DTYPES[kind]
 
 
+def _cuda_index(target: str) -> int | None:
+    """N of a ``cuda:N`` target, else None."""
+    _, sep, index = target.strip().lower().partition(":")
+    return int(index) if sep and index.isdigit() else None
+
+
 #: how far this machine's speed may be from the calibration's before it is said
 SPEED_CHECK = 0.15
 
@@ -139,7 +145,7 @@ def speed_check(
         f"this machine now runs {how} than when it was calibrated ({eff.measured_at}; a "
         f"reference GEMM: {now * 1e3:.2f} ms now, {float(then) * 1e3:.2f} ms then), and the "
         "calibrated predictions carry the difference: calibrate again "
-        f"(`{calibrate_command(eff.kind, eff.dtype)}`) for this state"
+        f"(`{calibrate_command(eff.kind, eff.dtype, _cuda_index(target))}`) for this state"
     )
 
 

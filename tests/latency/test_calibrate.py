@@ -412,3 +412,17 @@ def test_calibration_dtypes_per_device_kind():
         calibration_dtype("gpu", "int8")
     assert calibrate_command("gpu", "bfloat16") == "roofline calibrate --gpu local --dtype bf16"
     assert calibrate_command("cpu") == "roofline calibrate --gpu cpu"
+
+
+def test_calibrate_command_names_the_local_gpu():
+    import dataclasses
+
+    from roofline.latency.predict import local_index
+    from tests.latency.test_predict import DEVICE
+
+    assert (
+        calibrate_command("gpu", "bfloat16", 1) == "roofline calibrate --gpu local:1 --dtype bf16"
+    )
+    assert calibrate_command("gpu", "float32", 0) == "roofline calibrate --gpu local"
+    second = dataclasses.replace(DEVICE, kind="gpu", origin="nvml:1:NVIDIA H200")
+    assert local_index(second) == 1 and local_index(DEVICE) is None

@@ -122,6 +122,11 @@ def test_speed_check_says_when_the_machine_moved_since_the_calibration(monkeypat
     assert "0.50 ms now, 1.00 ms then" in faster and "roofline calibrate --gpu cpu" in faster
     assert "30% slower" in store.speed_check(fitted, "cpu", timer=lambda: 1.3e-3)
     assert store.speed_check(eff(), "cpu", timer=lambda: 1.0) is None  # no reference kept
+    # the second local GPU's fit: the command names it
+    gpu = dataclasses.replace(fitted, kind="gpu")
+    assert "roofline calibrate --gpu local:1`" in store.speed_check(
+        gpu, "cuda:1", timer=lambda: 2e-3
+    )
     # a bf16 fit is refitted by a bf16 calibration: the plain command would fit fp32
     bf16 = dataclasses.replace(fitted, dtype="bfloat16")
     assert "(`roofline calibrate --gpu cpu --dtype bf16`)" in store.speed_check(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from roofline.compare_counters import (  # noqa: E402
     run_torchinfo,
 )
 from roofline.counting import profile_spec  # noqa: E402
+from roofline.devices.host_cpu import cpu_model  # noqa: E402
 from roofline.spec import load_spec  # noqa: E402
 
 TOOLS: dict[str, Callable[[torch.nn.Module, tuple], object]] = {
@@ -64,14 +64,7 @@ def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
 
 
 def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(
-            (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line),
-            platform.processor(),
-        )
-    except OSError:
-        model = platform.processor()
+    model = cpu_model()  # /proc/cpuinfo's model name, as lscpu shows it
     return (
         f"{model}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, "
         f"torch {torch.__version__}, {datetime.date.today().isoformat()}"

@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from roofline.counting import profile_spec  # noqa: E402
 from roofline.counting.tracing import is_data_dependent  # noqa: E402
+from roofline.devices.host_cpu import cpu_model  # noqa: E402
 from roofline.errors import first_line  # noqa: E402
 from roofline.spec import InputSpec, ModelSpec  # noqa: E402
 
@@ -357,14 +358,7 @@ def markdown(rows: list[Row]) -> str:
 
 
 def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        cpu = next(
-            (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line),
-            platform.processor(),
-        )
-    except OSError:
-        cpu = platform.processor()
+    cpu = cpu_model()  # /proc/cpuinfo's model name, as lscpu shows it
     return (
         f"{cpu}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, "
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, "

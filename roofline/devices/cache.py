@@ -42,9 +42,10 @@ def save_measured(
     """Write ``ceilings`` under ``name``; returns the file written.
 
     Ceilings measured again replace the old ones, but records the new ceilings do not
-    carry (the latency models, ``extra["efficiency"]`` and its per-dtype variants, fitted by ``roofline
-    calibrate`` on top of them) are kept: measuring ceilings (``--ceilings-only``,
-    ``--gpu cpu`` profiles) must not throw away a calibration that took minutes."""
+    carry (the latency models, ``extra["efficiency"]`` and its per-dtype variants,
+    fitted by ``roofline calibrate`` on top of them) are kept: measuring ceilings
+    (``--ceilings-only``, ``--gpu cpu`` profiles) must not throw away a calibration
+    that took minutes."""
     path = measured_path(name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

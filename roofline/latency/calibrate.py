@@ -118,13 +118,19 @@ CALIBRATION_DTYPES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+def can_calibrate(kind: str, dtype: str) -> bool:
+    """Whether a calibration on a device of ``kind`` ("cpu" or "gpu") can time kernels
+    of ``dtype`` (a dtype name, ``"bfloat16"``): :data:`CALIBRATION_DTYPES`."""
+    return dtype in CALIBRATION_DTYPES.get(kind, ())
+
+
 def calibration_dtype(kind: str, dtype: str | torch.dtype) -> torch.dtype:
     """``dtype`` as a torch dtype if a calibration on a device of ``kind`` ("cpu" or
     "gpu") can time it (:data:`CALIBRATION_DTYPES`), else a :class:`MeasurementError`
     saying which it can."""
     dt = units.parse_dtype(dtype)
-    allowed = CALIBRATION_DTYPES[kind]
-    if units.dtype_name(dt) not in allowed:
+    if not can_calibrate(kind, units.dtype_name(dt)):
+        allowed = CALIBRATION_DTYPES[kind]
         where = "the CPU" if kind == "cpu" else "a GPU"
         raise MeasurementError(
             f"a latency calibration on {where} cannot time {units.dtype_short(dt)} kernels: "
@@ -909,7 +915,7 @@ def fit_matrix(
     say = progress or (lambda _m: None)
     out: dict[str, GridFit] = {}
     gen = torch.Generator(device=dev).manual_seed(0)
-    elem = float(torch.empty((), dtype=dtype).element_size())
+    elem = float(dtype.itemsize)
 
     def rnd(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)

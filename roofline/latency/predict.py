@@ -52,10 +52,10 @@ from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
 from roofline.errors import MeasurementError, StaleCalibrationError
 from roofline.latency.calibrate import (
-    CALIBRATION_DTYPES,
     MATRIX_CLASSES,
     EfficiencyModel,
     calibrate_command,
+    can_calibrate,
     host_units,
     memory_variant,
     op_size,
@@ -338,7 +338,7 @@ def _with_tags(
     return LayerPrediction(**{**layer.__dict__, "explanation": tuple(tags)})
 
 
-def local_index(device: Device) -> int | None:
+def nvml_index(device: Device) -> int | None:
     """Which local GPU ``device`` is (its NVML ``origin``, ``nvml:1:...``), or None."""
     kind, _, rest = device.origin.partition(":")
     index = rest.split(":", 1)[0]
@@ -346,7 +346,7 @@ def local_index(device: Device) -> int | None:
 
 
 def _command(device: Device, dtype: str) -> str:
-    return calibrate_command(device.kind, dtype, local_index(device))
+    return calibrate_command(device.kind, dtype, nvml_index(device))
 
 
 def no_calibration_text(device: Device, dtype: str) -> str:
@@ -356,7 +356,7 @@ def no_calibration_text(device: Device, dtype: str) -> str:
         f"no {dtype_short(dtype)} latency calibration stored for {device.name}: naive roofline "
         "time only"
     )
-    if dtype in CALIBRATION_DTYPES.get(device.kind, ()):
+    if can_calibrate(device.kind, dtype):
         return (
             f"{head} (run `{_command(device, dtype)}` on that machine for the "
             "calibrated prediction)"
@@ -366,7 +366,7 @@ def no_calibration_text(device: Device, dtype: str) -> str:
 
 def cannot_time_text(kind: str, dtype: str) -> str:
     """``no calibration can time fp16 kernels on the CPU``: for a dtype outside
-    :data:`CALIBRATION_DTYPES` of a device ``kind``."""
+    :data:`~roofline.latency.calibrate.CALIBRATION_DTYPES` of a device ``kind``."""
     where = "the CPU" if kind == "cpu" else "a GPU" if kind == "gpu" else f"a {kind}"
     return f"no calibration can time {dtype_short(dtype)} kernels on {where}"
 
@@ -470,7 +470,7 @@ def components(op: OpRecord) -> tuple[Component, ...] | None:
     attention, and the output projection (:func:`roofline.counting.formulas.mha_cost`).
     """
     shapes = op.input_shapes
-    elem = torch.empty((), dtype=parse_dtype(op.dtype or "float32")).element_size()
+    elem = parse_dtype(op.dtype or "float32").itemsize
     if op.op == FUSED_OPS[0] and len(shapes) >= 11 and len(shapes[0]) == 3:
         b, length, e = shapes[0]
         ff = shapes[9][0]
@@ -781,7 +781,7 @@ def predict(
         # `calibrate --dtype qint8` would be refused
         fix = (
             f"`{_command(device, profile.dtype)}` fits its own"
-            if profile.dtype in CALIBRATION_DTYPES.get(device.kind, ())
+            if can_calibrate(device.kind, profile.dtype)
             else cannot_time_text(device.kind, profile.dtype)
         )
         stale = (

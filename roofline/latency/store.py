@@ -12,15 +12,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from roofline.devices import Device, get_device, local_index
+from roofline.devices import CPU_NAMES, Device, get_device, local_index
 from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import MeasuredCeilings
 from roofline.errors import MeasurementError, StaleCalibrationError
 from roofline.latency.calibrate import (
-    CALIBRATION_DTYPES,
     EfficiencyModel,
     calibrate_command,
     calibrate_efficiency,
+    can_calibrate,
     reference_time,
     warm_up_gpu,
 )
@@ -68,7 +68,7 @@ def calibrate_and_store(
     "local"/"local:N" for the CUDA GPU), store it beside the device's other fits, and
     return the device (with the fit attached) and the fit."""
     low = target.strip().lower()
-    if low in ("cpu", "host"):
+    if low in CPU_NAMES:
         eff = calibrate_efficiency("cpu", quick=quick, progress=progress, dtype=dtype)
         store_efficiency(eff)
         return get_device("cpu"), eff
@@ -88,21 +88,13 @@ def device_for(target: str) -> Device:
     low = target.strip().lower()
     if low == "cpu":
         return get_device("cpu")
-    index = low.split(":", 1)[1] if ":" in low else "0"
-    return get_device(f"local:{index}")
+    return get_device(f"local:{local_index(low)}")
 
 
 def calibratable(target: str, dtype: str) -> bool:
     """Whether a latency calibration on ``target`` ("cpu"/"cuda[:N]") can time models
     of ``dtype`` (:data:`~roofline.latency.calibrate.CALIBRATION_DTYPES`)."""
-    kind = "cpu" if target.strip().lower() == "cpu" else "gpu"
-    return dtype in CALIBRATION_DTYPES[kind]
-
-
-def _cuda_index(target: str) -> int | None:
-    """N of a ``cuda:N`` target, else None."""
-    _, sep, index = target.strip().lower().partition(":")
-    return int(index) if sep and index.isdigit() else None
+    return can_calibrate("cpu" if target.strip().lower() == "cpu" else "gpu", dtype)
 
 
 #: how far this machine's speed may be from the calibration's before it is said
@@ -145,7 +137,7 @@ def speed_check(
         f"this machine now runs {how} than when it was calibrated ({eff.measured_at}; a "
         f"reference GEMM: {now * 1e3:.2f} ms now, {float(then) * 1e3:.2f} ms then), and the "
         "calibrated predictions carry the difference: calibrate again "
-        f"(`{calibrate_command(eff.kind, eff.dtype, _cuda_index(target))}`) for this state"
+        f"(`{calibrate_command(eff.kind, eff.dtype, local_index(target))}`) for this state"
     )
 
 

@@ -417,7 +417,7 @@ def test_calibration_dtypes_per_device_kind():
 def test_calibrate_command_names_the_local_gpu():
     import dataclasses
 
-    from roofline.latency.predict import local_index
+    from roofline.latency.predict import nvml_index
     from tests.latency.test_predict import DEVICE
 
     assert (
@@ -425,4 +425,4 @@ def test_calibrate_command_names_the_local_gpu():
     )
     assert calibrate_command("gpu", "float32", 0) == "roofline calibrate --gpu local"
     second = dataclasses.replace(DEVICE, kind="gpu", origin="nvml:1:NVIDIA H200")
-    assert local_index(second) == 1 and local_index(DEVICE) is None
+    assert nvml_index(second) == 1 and nvml_index(DEVICE) is None

@@ -22,7 +22,7 @@ import torch
 from roofline.devices import bench
 from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import Device, MeasuredCeilings, Peak
-from roofline.units import plural
+from roofline.units import dtype_short, plural
 
 Progress = Callable[[str], None]
 
@@ -65,13 +65,18 @@ def _memory_bytes() -> int:
         return 0
 
 
-def _dense_rates(dtype: torch.dtype, quick: bool, repeats: int, say: Progress) -> dict[str, float]:
-    """FLOP/s of a matmul and the dense convolutions at ``dtype``, by name."""
-    n = (QUICK if quick else FULL)[0]
-    name = "fp32" if dtype == torch.float32 else "bf16"
+def _dense_rates(
+    dtype: torch.dtype,
+    n: int,
+    convs: tuple[tuple[tuple[int, int, int, int], int], ...],
+    repeats: int,
+    say: Progress,
+) -> dict[str, float]:
+    """FLOP/s of an ``n×n`` matmul and the dense ``convs`` at ``dtype``, by name."""
+    name = dtype_short(dtype)
     say(f"host CPU: {name} matmul {n}x{n}, best of {repeats}")
     rates = {"matmul": bench.gemm_flops_per_s(n, dtype, "cpu", repeats)}
-    for shape, k in QUICK_CONVS if quick else FULL_CONVS:
+    for shape, k in convs:
         say(f"host CPU: {name} {k}x{k} convolution on {'x'.join(map(str, shape))}")
         rates[f"conv{k}x{k}"] = bench.conv_flops_per_s(shape, k, "cpu", repeats, dtype=dtype)
     return rates
@@ -88,9 +93,10 @@ def measure(quick: bool = False, progress: Progress | None = None) -> MeasuredCe
     """
     n, nbytes, repeats = QUICK if quick else FULL
     say = progress or (lambda _msg: None)
-    rates = _dense_rates(torch.float32, quick, repeats, say)
+    convs = QUICK_CONVS if quick else FULL_CONVS
+    rates = _dense_rates(torch.float32, n, convs, repeats, say)
     gemm = max(rates.values())
-    rates_bf16 = _dense_rates(torch.bfloat16, quick, repeats, say)
+    rates_bf16 = _dense_rates(torch.bfloat16, n, convs, repeats, say)
     bf16 = max(rates_bf16.values())
     say(f"host CPU: copy {nbytes / 2**20:.0f} MiB, best of {repeats}")
     copy = bench.copy_bytes_per_s(nbytes, "cpu", repeats)

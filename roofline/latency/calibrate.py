@@ -1148,12 +1148,12 @@ def _memory_kernels(
         # run ~1.5x faster per byte, 5x5 at stride 1 ~4x slower)
         "pool": (
             lambda: torch.ops.aten.max_pool2d_with_indices(img, [3, 3], [2, 2], [1, 1]),
-            (n_img + pool_out) * b + pool_out * 8,
+            (n_img + pool_out) * b + pool_out * pool_idx.element_size(),
         ),
         # SPPF's pools: 5x5, stride 1, padding 2 (output as large as the input)
         "pool.wide": (
             lambda: torch.ops.aten.max_pool2d_with_indices(img, [5, 5], [1, 1], [2, 2]),
-            2 * n_img * b + n_img * 8,
+            2 * n_img * b + n_img * pool_idx.element_size(),
         ),
         # the counter's bytes: gradient, input and int64 indices read, gradient written
         "pool.backward": (
@@ -1478,8 +1478,8 @@ def fit_context(
 ) -> tuple[tuple[float, float, float], dict[str, float]]:
     """How much slower ops run inside a network than in a hot loop.
 
-    Each synthetic network, cast to the calibration's dtype (``model.dtype``), is counted, predicted with ``model`` (factor 1, no per-op
-    term) and timed end to end; :func:`fit_network_terms` (CPU) or
+    Each synthetic network, cast to the calibration's dtype (``model.dtype``), is
+    counted, predicted with ``model`` (factor 1, no per-op term) and timed end to end; :func:`fit_network_terms` (CPU) or
     :func:`fit_queue_terms` (CUDA) fits the in-network factor on kernel time and the
     extra per-op overhead. Returns (factor for matrix-op kernels,
     factor for memory-op kernels — the same, for now —, per-op overhead) and, per

@@ -135,6 +135,18 @@ def test_bench_out_of_memory_reports_largest_batch(tmp_path, capsys):
     assert "batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last
 
 
+def _bench_at(tmp_path, capsys, dtype: str) -> tuple[str, dict]:
+    """``bench --dtype DTYPE`` of the tiny spec (2 runs, no per-layer pass), which must
+    succeed: its stdout and the one run of its --json."""
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path)), "--dtype", dtype, "--warmup", "1", "--repeat", "2"]
+    rc = main([*argv, "--per-layer", "none", "--json", str(out_json)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    (run,) = json.loads(out_json.read_text())["runs"]
+    return out, run
+
+
 def test_bench_at_fp16_on_the_cpu_measures_and_predicts_naive_only(tmp_path, capsys, monkeypatch):
     # no CPU calibration can time fp16 kernels (ATen's reference paths): an fp16 model
     # is measured at fp16, gets the naive roofline beside it and a note saying why
@@ -145,14 +157,9 @@ def test_bench_at_fp16_on_the_cpu_measures_and_predicts_naive_only(tmp_path, cap
         raise AssertionError("bench calibrated for a model no calibration can price")
 
     monkeypatch.setattr(store, "ensure_efficiency", no_calibration)
-    out_json = tmp_path / "r.json"
-    argv = ["bench", str(spec(tmp_path)), "--dtype", "fp16", "--warmup", "1", "--repeat", "2"]
-    rc = main([*argv, "--per-layer", "none", "--json", str(out_json)])
-    out, err = capsys.readouterr()
-    assert rc == 0, err
+    out, run = _bench_at(tmp_path, capsys, "fp16")
     assert "no fp16 latency calibration stored for" in out
     assert "naive roofline time only; no calibration can time fp16 kernels on the CPU" in out
-    (run,) = json.loads(out_json.read_text())["runs"]
     lat = run["latency"]
     assert lat["predicted_s"] is None and lat["naive_s"] > 0 and lat["measured_s"] > 0
 
@@ -170,13 +177,8 @@ def test_bench_at_bf16_uses_the_bf16_calibration(tmp_path, capsys, monkeypatch):
         return store.device_for(target), dataclasses.replace(eff(), dtype=dtype)
 
     monkeypatch.setattr(store, "ensure_efficiency", bf16_fit)
-    out_json = tmp_path / "r.json"
-    argv = ["bench", str(spec(tmp_path)), "--dtype", "bf16", "--warmup", "1", "--repeat", "2"]
-    rc = main([*argv, "--per-layer", "none", "--json", str(out_json)])
-    out, err = capsys.readouterr()
-    assert rc == 0, err
+    out, run = _bench_at(tmp_path, capsys, "bf16")
     assert asked == ["bfloat16"] and "latency calibration" not in out  # no naive-only note
-    (run,) = json.loads(out_json.read_text())["runs"]
     assert run["latency"]["predicted_s"] > 0 and run["latency"]["measured_s"] > 0
 
 

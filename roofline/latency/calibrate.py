@@ -45,7 +45,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -73,23 +73,37 @@ MEMORY_CLASSES = (
 #: (:func:`memory_variant` says which). On a CPU thread: batch norm's training forward
 #: computes the batch statistics in a pass of its own, ~10x slower per byte than with
 #: running statistics; max pooling's backward scatters the gradients through the saved
-#: indices 15-50x faster per byte than its forward compares the windows; a pool over a
-#: wide window (YOLO's SPPF: 5x5 at stride 1, 25 comparisons per output against the
-#: 3x3 stride-2 curve's 9 per output, 2.25 per input) runs ~4x slower per byte
-MEMORY_VARIANTS = ("norm.train", "pool.backward", "pool.wide")
-#: pools whose window has at least this many elements run at ``pool.wide``
-WIDE_POOL = 16
+#: indices 15-50x faster per byte than its forward compares the windows.
+#: The pool forward curves (``pool`` and ``pool.*`` but the backward) are one *family*
+#: (:data:`POOL_FAMILY`): each is timed on a window of its own, and a pooling op is
+#: priced between the two whose comparisons per byte are nearest its own
+#: (:meth:`EfficiencyModel.memory_rate`)
+MEMORY_VARIANTS = ("norm.train", "pool.backward", "pool.small", "pool.wide", "pool.wider")
+#: the max pools the pool family is timed on: (kernel, stride, padding). A CPU thread
+#: compares every window element of every output in turn, so a pool's time per byte
+#: grows with its comparisons per byte: 2x2 at stride 2 (VGG, U-Net: 4 per output, 1
+#: per input) runs ~1.4x faster per byte than ResNet's 3x3 stride-2 stem pool (9 per
+#: output, 2.25 per input), YOLOv5's SPPF 5x5 at stride 1 (25 per input) ~4x slower,
+#: the 13x13 of YOLOv3/v5's SPP (169 per input) ~3x slower again
+POOL_FAMILY: Mapping[str, tuple[int, int, int]] = {
+    "pool.small": (2, 2, 0),
+    "pool": (3, 2, 1),
+    "pool.wide": (5, 1, 2),
+    "pool.wider": (13, 1, 6),
+}
+#: the widest pool runs ~170 comparisons per element: timed up to this many input
+#: elements only (its curve is flat beyond its largest size, where it is compute-bound)
+WIDER_POOL_MAX_ELEMS = 1 << 20
 
 
 def memory_variant(op_class: str, dims: Mapping[str, int], backward: bool = False) -> str | None:
     """The variant of :data:`MEMORY_VARIANTS` an op of ``op_class`` with ``dims``
-    (in a backward pass when ``backward``) runs at, or None for the class's curve."""
+    (in a backward pass when ``backward``) runs at, or None for the class's curve (or
+    family: a pool's forward)."""
     if op_class == "norm" and dims.get("training") and not backward:
         return "norm.train"
     if op_class == "pool" and backward:
         return "pool.backward"
-    if op_class == "pool" and dims.get("window", 0) >= WIDE_POOL:
-        return "pool.wide"
     return None
 
 
@@ -106,7 +120,9 @@ def memory_variant(op_class: str, dims: Mapping[str, int], backward: bool = Fals
 #: 5: one calibration per dtype (``dtype``; the microbenchmarks run at it)
 #: 6: the pool curve measured on a 3x3 stride-2 max pool with indices (was 2x2)
 #: 7: and wide windows' own (``pool.wide``, 5x5 at stride 1)
-FORMAT_VERSION = 7
+#: 8: the pool family: 2x2, 3x3, 5x5 and 13x13 windows, priced by comparisons per byte
+#: (``memory_work``)
+FORMAT_VERSION = 8
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -278,6 +294,25 @@ def cost_curve_from_samples(samples: Sequence[tuple[float, float]]) -> CostCurve
     )
 
 
+def family_rate(
+    family: Sequence[tuple[float, CurveFit]], nbytes: float, work_per_byte: float
+) -> float:
+    """Bytes/s at ``nbytes`` of a kernel doing ``work_per_byte`` vector FLOPs per byte,
+    from curves measured at other works per byte ((work per byte, curve), sorted): time
+    per byte linear in work per byte between the two nearest curves, extended along the
+    last segment beyond the heaviest, flat below the lightest, and never below the
+    fastest curve's time per byte."""
+    works = [w for w, _ in family]
+    per_byte = [1.0 / fit.rate(nbytes) for _, fit in family]
+    if work_per_byte <= works[0]:
+        return 1.0 / per_byte[0]
+    i = next((j for j in range(1, len(works)) if work_per_byte <= works[j]), len(works) - 1)
+    span = works[i] - works[i - 1]
+    slope = (per_byte[i] - per_byte[i - 1]) / span if span > 0 else 0.0
+    tau = max(per_byte[i - 1] + slope * (work_per_byte - works[i - 1]), min(per_byte))
+    return 1.0 / tau
+
+
 @dataclass(frozen=True)
 class EfficiencyModel:
     """The fitted latency model of one device (see the module docstring)."""
@@ -288,6 +323,10 @@ class EfficiencyModel:
     module_overhead_s: float  #: per nn.Module call
     matrix: Mapping[str, GridFit]
     memory: Mapping[str, CurveFit]
+    #: vector FLOPs per byte of the microbenchmark behind each memory curve of a family
+    #: (the pool curves: comparisons per byte moved, :data:`POOL_FAMILY`); an op of the
+    #: family's class is priced between the curves nearest its own (:meth:`memory_rate`)
+    memory_work: Mapping[str, float] = field(default_factory=dict)
     #: True on CUDA: the host issues kernels asynchronously, so an op costs
     #: max(kernel time, issue time) rather than their sum
     async_launch: bool = False
@@ -333,7 +372,28 @@ class EfficiencyModel:
         step, see :func:`host_units`)."""
         return self.host_s.get(op_class, self.launch_overhead_s)
 
-    def memory_rate(self, op_class: str, nbytes: float) -> float:
+    def memory_family(self, op_class: str) -> tuple[tuple[float, CurveFit], ...]:
+        """The curves of ``op_class``'s family (``op_class`` and its ``op_class.*``
+        variants that have a :attr:`memory_work`), as (work per byte, curve) sorted by
+        work per byte; empty when the class has no family."""
+        members = [
+            (float(w), self.memory[k])
+            for k, w in self.memory_work.items()
+            if (k == op_class or k.startswith(op_class + ".")) and k in self.memory and w > 0
+        ]
+        return tuple(sorted(members, key=lambda m: m[0]))
+
+    def memory_rate(self, op_class: str, nbytes: float, work: float = 0.0) -> float:
+        """Bytes/s of a memory-bound kernel of ``op_class`` moving ``nbytes``. With
+        ``work`` (its vector FLOPs) and a family of curves for the class
+        (:meth:`memory_family`), the time per byte is interpolated linearly in work per
+        byte between the two nearest curves (each at ``nbytes``): time = bytes / bandwidth
+        + work / work rate, the two-term cost of a kernel that streams its bytes and
+        spends a fixed time per operation, fitted piecewise; beyond the most work-heavy
+        curve it goes on along the last segment, below the lightest it stays flat."""
+        family = self.memory_family(op_class) if work > 0 and nbytes > 0 else ()
+        if len(family) >= 2:
+            return family_rate(family, nbytes, work / nbytes)
         fit = self.memory.get(op_class) or self.memory.get("elementwise")
         if fit is None:
             raise MeasurementError("calibration has no memory curve")
@@ -361,6 +421,7 @@ class EfficiencyModel:
             "info": dict(self.info),
             "matrix": {k: v.as_dict() for k, v in self.matrix.items()},
             "memory": {k: v.as_dict() for k, v in self.memory.items()},
+            "memory_work": dict(self.memory_work),
         }
 
     @classmethod
@@ -383,6 +444,7 @@ class EfficiencyModel:
                 module_overhead_s=float(d["module_overhead_s"]),
                 matrix={k: GridFit.from_dict(v) for k, v in d["matrix"].items()},
                 memory={k: CurveFit.from_dict(v) for k, v in d["memory"].items()},
+                memory_work={str(k): float(v) for k, v in d.get("memory_work", {}).items()},
                 async_launch=bool(d.get("async_launch", False)),
                 context_factor=float(d.get("context_factor", 1.0)),
                 memory_context_factor=float(d.get("memory_context_factor", 1.0)),
@@ -1105,11 +1167,21 @@ def fit_matrix(
     return out
 
 
+class MemoryKernel(NamedTuple):
+    """One memory microbenchmark: the call, the bytes it moves (as the counter counts
+    them for that op) and its vector FLOPs (the pool family's comparisons; 0 where no
+    curve of a family needs them)."""
+
+    fn: Callable[[], object]
+    nbytes: int
+    work: int = 0
+
+
 def _memory_kernels(
     dev: torch.device, elems: int, gen: torch.Generator, dtype: torch.dtype = torch.float32
-) -> dict[str, tuple[Callable[[], object], int]]:
+) -> dict[str, MemoryKernel]:
     """One representative kernel per memory op class and per variant of
-    :data:`MEMORY_VARIANTS`, on tensors of ``dtype``: (callable, bytes it moves)."""
+    :data:`MEMORY_VARIANTS`, on tensors of ``dtype``."""
 
     def rnd(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)
@@ -1129,46 +1201,41 @@ def _memory_kernels(
     pooled, pool_idx = torch.ops.aten.max_pool2d_with_indices(img, [2, 2], [2, 2])
     pool_grad = rnd(*pooled.shape)
     small_hw = max(1, hw // 2)
-    pool_out = c * ((hw - 1) // 2 + 1) ** 2  # 3x3, stride 2, padding 1
-    return {
-        "elementwise": (lambda: torch.add(x, y), 3 * elems * b),
-        "norm": (
-            lambda: F.batch_norm(img, rm, rv, wt, bs, False),
-            2 * n_img * b,
-        ),
+    kernels = {
+        "elementwise": MemoryKernel(lambda: torch.add(x, y), 3 * elems * b),
+        "norm": MemoryKernel(lambda: F.batch_norm(img, rm, rv, wt, bs, False), 2 * n_img * b),
         # training: batch statistics first (updating the running ones in place)
-        "norm.train": (
-            lambda: F.batch_norm(img, rm, rv, wt, bs, True),
-            2 * n_img * b,
-        ),
-        "reduction": (lambda: img.mean((2, 3)), n_img * b),
-        "softmax": (lambda: torch.softmax(mat, -1), 2 * mat.numel() * b),
-        # the max pool CNNs run (ResNet's stem: 3x3, stride 2, padding 1), as the op the
-        # counter sees, with its int64 indices: its time follows the window (2x2 windows
-        # run ~1.5x faster per byte, 5x5 at stride 1 ~4x slower)
-        "pool": (
-            lambda: torch.ops.aten.max_pool2d_with_indices(img, [3, 3], [2, 2], [1, 1]),
-            (n_img + pool_out) * b + pool_out * pool_idx.element_size(),
-        ),
-        # SPPF's pools: 5x5, stride 1, padding 2 (output as large as the input)
-        "pool.wide": (
-            lambda: torch.ops.aten.max_pool2d_with_indices(img, [5, 5], [1, 1], [2, 2]),
-            2 * n_img * b + n_img * pool_idx.element_size(),
-        ),
+        "norm.train": MemoryKernel(lambda: F.batch_norm(img, rm, rv, wt, bs, True), 2 * n_img * b),
+        "reduction": MemoryKernel(lambda: img.mean((2, 3)), n_img * b),
+        "softmax": MemoryKernel(lambda: torch.softmax(mat, -1), 2 * mat.numel() * b),
         # the counter's bytes: gradient, input and int64 indices read, gradient written
-        "pool.backward": (
+        "pool.backward": MemoryKernel(
             lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                 pool_grad, img, [2, 2], [2, 2], [0, 0], [1, 1], False, pool_idx
             ),
             (2 * n_img + pool_grad.numel()) * b + pool_grad.numel() * pool_idx.element_size(),
         ),
-        "upsample": (
+        "upsample": MemoryKernel(
             lambda: F.interpolate(img[:, :, :small_hw, :small_hw], scale_factor=2.0),
             (c * small_hw**2 + c * (2 * small_hw) ** 2) * b,
         ),
-        "copy": (lambda: torch.cat([x, y]), 4 * elems * b),
-        "embedding": (lambda: F.embedding(idx, table), 2 * idx.numel() * 64 * b),
+        "copy": MemoryKernel(lambda: torch.cat([x, y]), 4 * elems * b),
+        "embedding": MemoryKernel(lambda: F.embedding(idx, table), 2 * idx.numel() * 64 * b),
     }
+    # the pool family, as the op the counter sees (with its int64 indices): input read,
+    # output and indices written; one comparison per window element per output
+    for name, (k, stride, pad) in POOL_FAMILY.items():
+        if name == "pool.wider" and elems > WIDER_POOL_MAX_ELEMS:
+            continue
+        out = c * ((hw + 2 * pad - k) // stride + 1) ** 2
+        kernels[name] = MemoryKernel(
+            lambda k=k, stride=stride, pad=pad: torch.ops.aten.max_pool2d_with_indices(
+                img, [k, k], [stride, stride], [pad, pad]
+            ),
+            (n_img + out) * b + out * pool_idx.element_size(),
+            out * k * k,
+        )
+    return kernels
 
 
 def fit_memory(
@@ -1177,23 +1244,28 @@ def fit_memory(
     bench: Bench,
     progress: Progress | None = None,
     dtype: torch.dtype = torch.float32,
-) -> dict[str, CurveFit]:
+) -> tuple[dict[str, CurveFit], dict[str, float]]:
     """Bytes/s of each memory op class over sizes (bytes / :meth:`Bench.kernel`), on
-    tensors of ``dtype``."""
+    tensors of ``dtype``, and the work per byte of the curves of a family (the median
+    over sizes: ``EfficiencyModel.memory_work``)."""
     say = progress or (lambda _m: None)
     gen = torch.Generator(device=dev).manual_seed(1)
     samples: dict[str, list[tuple[float, float]]] = {}
+    work: dict[str, list[float]] = {}
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
     for elems in grid.mem_elems:
         with torch.inference_mode():
-            for cls, (fn, nbytes) in _memory_kernels(dev, elems, gen, dtype).items():
-                result = fn()
+            for cls, kernel in _memory_kernels(dev, elems, gen, dtype).items():
+                result = kernel.fn()
                 outs = result if isinstance(result, tuple) else (result,)
                 out_bytes = sum(t.numel() * t.element_size() for t in outs)
                 del result, outs
-                t = bench.kernel(fn, cls, out_bytes)
-                samples.setdefault(cls, []).append((nbytes, nbytes / t))
-    return {cls: curve_from_samples(s) for cls, s in samples.items()}
+                t = bench.kernel(kernel.fn, cls, out_bytes)
+                samples.setdefault(cls, []).append((kernel.nbytes, kernel.nbytes / t))
+                if kernel.work:
+                    work.setdefault(cls, []).append(kernel.work / kernel.nbytes)
+    curves = {cls: curve_from_samples(s) for cls, s in samples.items()}
+    return curves, {cls: statistics.median(w) for cls, w in work.items()}
 
 
 def calibrate_command(kind: str, dtype: str = "float32", index: int | None = None) -> str:
@@ -1277,7 +1349,7 @@ def calibrate_efficiency(
         bench.fresh = measure_fresh(dev, grid, bench, progress, dt)
         backward_shapes: dict[str, list[BackwardShape]] = {}
         matrix = fit_matrix(dev, grid, bench, progress, backward_shapes, dt)
-    memory = fit_memory(dev, grid, bench, progress, dt)
+    memory, memory_work = fit_memory(dev, grid, bench, progress, dt)
     info: dict[str, Any] = {"grid": "quick" if quick else "full"}
     model = EfficiencyModel(
         device=device_key or ("cpu" if not is_cuda else str(dev)),
@@ -1286,6 +1358,7 @@ def calibrate_efficiency(
         module_overhead_s=module,
         matrix=matrix,
         memory=memory,
+        memory_work=memory_work,
         async_launch=queue is not None,
         fresh=bench.fresh,
         host_s=bench.host_costs(),

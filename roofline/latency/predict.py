@@ -529,7 +529,8 @@ def _kernel(
         if cls in eff.memory
         else ("copy" if cls in MATRIX_CLASSES else "elementwise")
     )
-    mem_rate = eff.memory_rate(memory_class, nbytes) if nbytes else 0.0
+    # vector FLOPs pick a pool's place in the pool family (comparisons per byte)
+    mem_rate = eff.memory_rate(memory_class, nbytes, vector_flops) if nbytes else 0.0
     memory = nbytes / mem_rate if mem_rate else 0.0
     compute = vector
     rate = None

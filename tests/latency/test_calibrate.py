@@ -120,6 +120,13 @@ def test_tiny_calibration_on_the_cpu():
     assert m.matrix["rnn"].points == ((1.0, 5.0, 4.0, 2.0),)
     memory = {"elementwise", "norm", "norm.train", "pool", "pool.backward", "pool.wide", "copy"}
     assert memory <= set(m.memory)
+    # the pool family and its comparisons per byte: 2x2/s2 (fp32, int64 indices) 4 per
+    # output over 4·4 + 4 + 8 bytes = 1/7; 3x3/s2 9 over about the same; 5x5/s1 25 per
+    # output over 4 + 4 + 8 bytes
+    assert set(m.memory_work) == {"pool.small", "pool", "pool.wide", "pool.wider"}
+    assert m.memory_work["pool.small"] == pytest.approx(1 / 7, rel=0.05)
+    assert m.memory_work["pool.small"] < m.memory_work["pool"] < m.memory_work["pool.wide"]
+    assert m.memory_work["pool.wide"] == pytest.approx(25 / 16, rel=0.1)
     assert m.launch_overhead_s > 0 and m.module_overhead_s > 0
     rates = [r for f in m.matrix.values() for r in f.rates]
     rates += [r for c in m.memory.values() for r in c.rates]

@@ -93,6 +93,8 @@ def plan() -> dict:
         "matrix_classes": list(calibrate.MATRIX_CLASSES),
         "memory_classes": list(calibrate.MEMORY_CLASSES),
         "memory_variants": list(calibrate.MEMORY_VARIANTS),
+        "pool_family": {k: list(v) for k, v in calibrate.POOL_FAMILY.items()},
+        "wider_pool_max_elems": calibrate.WIDER_POOL_MAX_ELEMS,
         "fields": [f.name for f in dataclasses.fields(EfficiencyModel)],
     }
 

@@ -160,25 +160,56 @@ def test_pooling_backward_runs_at_its_own_curve():
     assert p.ops[3].kernel_s == pytest.approx(3.2e-4)
 
 
-def test_wide_pooling_windows_run_at_their_own_curve():
+def test_pools_are_priced_by_comparisons_per_byte_between_the_family_curves():
     import dataclasses
 
-    # the same 8 MB pool: a 3x3 window (9 per output) on the pool curve at 1 GB/s,
-    # SPPF's 5x5 (25) on pool.wide at 0.25 GB/s; one without a window on the class's
+    # three pool curves, timed at 0.1, 0.3 and 1.5 comparisons per byte: 0.5, 1 and
+    # 4 ns per byte (2, 1 and 0.25 GB/s). An 8 MB pool op at c comparisons per byte:
+    #   c = 0.3  -> on the pool curve: 1 ns/B -> 8 ms
+    #   c = 0.2  -> halfway between 0.5 and 1 ns/B: 0.75 -> 6 ms
+    #   c = 0.9  -> 1 + (0.9 - 0.3) * (4 - 1) / 1.2 = 2.5 ns/B -> 20 ms
+    #   c = 2.7  -> beyond the widest, along the last segment: 4 + 1.2 * 2.5 = 7 -> 56 ms
+    #   c = 0.05 -> below the lightest: flat at 0.5 ns/B -> 4 ms
+    # (compute at the device's 1 TFLOP/s vector peak stays under 22 µs: memory governs)
     pool = op(
         "aten.max_pool2d_with_indices.default", "act", "pool", read=6 * 10**6, written=2 * 10**6
     )
-    wide = dataclasses.replace(pool, dims={"window": 25})
-    narrow = dataclasses.replace(pool, dims={"window": 9})
-    curves = {"pool": CurveFit((1e3,), (1e9,)), "pool.wide": CurveFit((1e3,), (2.5e8,))}
-    fitted = dataclasses.replace(eff(), memory={**eff().memory, **curves})
-    p = predict(hand_profile((narrow, wide, pool)), DEVICE, efficiency=fitted)
-    assert [o.kernel_s for o in p.ops[2:]] == pytest.approx([8e-3, 3.2e-2, 8e-3])
-    # a calibration from before pool.wide prices every window on the pool curve
-    older = dataclasses.replace(eff(), memory={**eff().memory, "pool": curves["pool"]})
-    assert predict(hand_profile((wide,)), DEVICE, efficiency=older).ops[2].kernel_s == (
-        pytest.approx(8e-3)
+    works = (0.3, 0.2, 0.9, 2.7, 0.05)
+    pools = [dataclasses.replace(pool, vector_flops=round(c * 8 * 10**6)) for c in works]
+    curves = {
+        "pool.small": CurveFit((1e3,), (2e9,)),
+        "pool": CurveFit((1e3,), (1e9,)),
+        "pool.wide": CurveFit((1e3,), (2.5e8,)),
+    }
+    work = {"pool.small": 0.1, "pool": 0.3, "pool.wide": 1.5}
+    fitted = dataclasses.replace(eff(), memory={**eff().memory, **curves}, memory_work=work)
+    p = predict(hand_profile(pools), DEVICE, efficiency=fitted)
+    assert [o.kernel_s for o in p.ops[2:]] == pytest.approx([8e-3, 6e-3, 2e-2, 5.6e-2, 4e-3])
+    # a pool without a comparison count, and every pool of a calibration without the
+    # family's work per byte, run on the class's own curve
+    bare = predict(hand_profile((pool,)), DEVICE, efficiency=fitted).ops[2].kernel_s
+    older = dataclasses.replace(fitted, memory_work={})
+    assert [o.kernel_s for o in predict(hand_profile(pools), DEVICE, efficiency=older).ops[2:]] == (
+        pytest.approx([8e-3] * 5)
     )
+    assert bare == pytest.approx(8e-3)
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0.01, 100), st.floats(1e6, 1e12)),
+        min_size=2,
+        max_size=5,
+        unique_by=lambda t: t[0],
+    ),
+    st.floats(0.0, 200),
+)
+def test_a_family_rate_is_positive_and_never_faster_than_its_fastest_curve(points, c):
+    from roofline.latency.calibrate import family_rate
+
+    family = sorted((w, CurveFit((1e3,), (r,))) for w, r in points)
+    rate = family_rate(family, 1e6, c)
+    assert 0 < rate <= max(r for _, r in points) * (1 + 1e-9)
 
 
 def test_a_memory_op_faster_than_memory_is_said_to_run_from_cache():

@@ -1,0 +1,102 @@
+"""Latency of pooling layers: naive and calibrated prediction against measurement.
+
+    python benchmarks/pool_latency.py --threads 1 [--calibration eff.json] [--device cuda]
+
+Max pools over the windows CNNs use (2x2 of VGG and U-Net, ResNet's 3x3 stride-2 stem,
+Inception's 3x3 stride 1, YOLOv5's SPPF 5x5 and SPP's 9x9 and 13x13 at stride 1),
+average and adaptive average pools, each as one layer at batch 1 and a larger batch,
+random inputs. The calibration prices a pool between the four max pools it times
+(``calibrate.POOL_FAMILY``) by its comparisons per byte, so 3x3/s1, 9x9, avg and
+adaptive pools are predicted from curves of other windows. The calibration runs first
+(``--calibration FILE`` reuses one saved with ``--save-calibration``, e.g. by
+``rnn_latency.py``); nothing is fitted on these cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from latency_accuracy import calibrate, use_device  # noqa: E402
+
+from roofline.counting import profile  # noqa: E402
+from roofline.devices import get_device  # noqa: E402
+from roofline.latency.calibrate import EfficiencyModel  # noqa: E402
+from roofline.latency.measure import device_sync, time_region  # noqa: E402
+from roofline.latency.predict import predict  # noqa: E402
+
+#: (label, layer, channels, size, batches)
+LAYERS: list[tuple[str, torch.nn.Module, int, int, tuple[int, ...]]] = [
+    ("max 2x2/s2 (VGG)", torch.nn.MaxPool2d(2, 2), 64, 224, (1, 8)),
+    ("max 2x2/s2 (U-Net)", torch.nn.MaxPool2d(2, 2), 128, 128, (1, 8)),
+    ("max 3x3/s2 (ResNet stem)", torch.nn.MaxPool2d(3, 2, 1), 64, 112, (1, 8)),
+    ("max 3x3/s1 (Inception)", torch.nn.MaxPool2d(3, 1, 1), 192, 28, (1, 8)),
+    ("max 5x5/s1 (SPPF)", torch.nn.MaxPool2d(5, 1, 2), 256, 20, (1, 8)),
+    ("max 9x9/s1 (SPP)", torch.nn.MaxPool2d(9, 1, 4), 256, 20, (1, 8)),
+    ("max 13x13/s1 (SPP)", torch.nn.MaxPool2d(13, 1, 6), 256, 20, (1, 8)),
+    ("avg 2x2/s2 (DenseNet)", torch.nn.AvgPool2d(2, 2), 128, 56, (1, 8)),
+    ("avg 3x3/s1 (Inception)", torch.nn.AvgPool2d(3, 1, 1), 192, 28, (1, 8)),
+    ("adaptive avg 1 (ResNet head)", torch.nn.AdaptiveAvgPool2d(1), 2048, 7, (1, 32)),
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--threads", type=int, help="CPU: torch threads")
+    ap.add_argument("--calibration", help="a latency calibration saved as JSON")
+    ap.add_argument("--save-calibration", help="save the calibration run here as JSON")
+    args = ap.parse_args()
+    if not use_device(args.device, args.threads):
+        return 2
+    cuda = args.device == "cuda"
+    if args.calibration:
+        eff = EfficiencyModel.from_dict(json.loads(Path(args.calibration).read_text()))
+    else:
+        eff = calibrate(args.device)
+        if args.save_calibration:
+            Path(args.save_calibration).write_text(json.dumps(eff.as_dict()))
+    device = get_device("local") if cuda else get_device("cpu")
+    dev = torch.device(args.device)
+    sync = device_sync(dev)
+    print("| layer | input | comparisons/B | measured ms | naive ms | calibrated ms | error |")
+    print("|---|---|---|---|---|---|---|")
+    errs: dict[str, list[float]] = {"naive": [], "calibrated": []}
+    gen = torch.Generator().manual_seed(0)
+    for label, layer, c, hw, batches in LAYERS:
+        for batch in batches:
+            x = torch.randn(batch, c, hw, hw, generator=gen)
+            prof = profile(layer, (x,))
+            pred = predict(prof, device, efficiency=eff)
+            work = sum(o.vector_flops for o in prof.ops) / max(sum(o.bytes for o in prof.ops), 1)
+            xd = x.to(dev)
+            with torch.inference_mode():
+                t = time_region(lambda xd=xd, m=layer: m(xd), warmup=2, repeat=9, sync=sync).median
+            assert pred.predicted_s is not None
+            err = (pred.predicted_s - t) / t
+            errs["naive"].append(abs((pred.naive_s - t) / t))
+            errs["calibrated"].append(abs(err))
+            print(
+                f"| {label} | {batch}x{c}x{hw}x{hw} | {work:.2f} | {t * 1e3:.3f} "
+                f"| {pred.naive_s * 1e3:.3f} | {pred.predicted_s * 1e3:.3f} | {100 * err:+.0f}% |",
+                flush=True,
+            )
+    for k, v in errs.items():
+        print(
+            f"{k} MAPE {100 * statistics.mean(v):.1f}%, within 25%: "
+            f"{100 * sum(e <= 0.25 for e in v) / len(v):.0f}%"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

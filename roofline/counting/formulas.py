@@ -757,8 +757,26 @@ _register_family(
 _register_family("sigmoid sigmoid_ hardsigmoid hardsigmoid_ elu elu_ softplus", 4)
 # tanh/sigmoid backward: g·(1 − y²) / g·y·(1 − y): 3
 _register_family("sigmoid_backward tanh_backward elu_backward softplus_backward", 3)
-# silu = x·sigmoid(x); hardswish = x·clamp(x + 3, 0, 6) / 6; gelu (erf) = x/2·(1 + erf(x/√2))
-_register_family("silu silu_ hardswish hardswish_ gelu gelu_ mish mish_", 5)
+# silu = x·sigmoid(x); hardswish = x·clamp(x + 3, 0, 6) / 6
+_register_family("silu silu_ hardswish hardswish_ mish mish_", 5)
+#: GELU's FLOPs per element: erf form ``x/2·(1 + erf(x/√2))`` 5; tanh approximation
+#: ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`` 9 (x³ is 2, then 7 more)
+GELU_FLOPS = {"none": 5, "tanh": 9}
+
+
+@register("aten.gelu", "aten.gelu_")
+def gelu(a: Args, out: Sequence[Any]) -> Cost:
+    """GELU: :data:`GELU_FLOPS` per output element by its ``approximate`` form; the
+    tanh form is marked (``dims["tanh"]``): a CPU runs it at a speed of its own."""
+    form = a.get("approximate") or "none"
+    tanh = form == "tanh"
+    return Cost(
+        vector_flops=GELU_FLOPS["tanh" if tanh else "none"] * _out_numel(out),
+        op_class="elementwise",
+        dims={"tanh": 1} if tanh else {},
+    )
+
+
 _register_family("hardswish_backward", 4)
 # silu backward: s = sigmoid(x) (4), then g·s·(1 + x·(1 − s)): 5 more
 _register_family("silu_backward gelu_backward mish_backward", 9)

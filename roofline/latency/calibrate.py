@@ -96,14 +96,47 @@ POOL_FAMILY: Mapping[str, tuple[int, int, int]] = {
 WIDER_POOL_MAX_ELEMS = 1 << 20
 
 
-def memory_variant(op_class: str, dims: Mapping[str, int], backward: bool = False) -> str | None:
-    """The variant of :data:`MEMORY_VARIANTS` an op of ``op_class`` with ``dims``
-    (in a backward pass when ``backward``) runs at, or None for the class's curve (or
-    family: a pool's forward)."""
+#: elementwise functions whose kernels run slower per byte than an add's (a CPU
+#: evaluates transcendentals in software: on one thread of this project's EPYC, per
+#: byte, silu and sigmoid ~1.5x an add's time, gelu ~3x, exp ~4x, erf and softplus
+#: ~6x, gelu's tanh form ~8x, tanh ~14x): each has a curve of its own,
+#: ``elementwise.<name>``, timed on the function itself on devices whose grid lists it
+#: (``Grid.functions``: the CPU grids; a GPU runs them at memory speed). Per name: the
+#: function and how many tensors it reads (the backward ops read the gradient and the
+#: input)
+ELEMENTWISE_FUNCTIONS: Mapping[str, tuple[Callable[..., torch.Tensor], int]] = {
+    "silu": (F.silu, 1),
+    "sigmoid": (torch.sigmoid, 1),
+    "gelu": (F.gelu, 1),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), 1),
+    "tanh": (torch.tanh, 1),
+    "exp": (torch.exp, 1),
+    "erf": (torch.erf, 1),
+    "softplus": (F.softplus, 1),
+    "mish": (F.mish, 1),
+    "silu_backward": (torch.ops.aten.silu_backward, 2),
+    "gelu_backward": (torch.ops.aten.gelu_backward, 2),
+}
+
+
+def memory_variant(
+    op_class: str, dims: Mapping[str, int], backward: bool = False, op: str = ""
+) -> str | None:
+    """The variant of :data:`MEMORY_VARIANTS` (or, by the aten op's name ``op``, of
+    :data:`ELEMENTWISE_FUNCTIONS`) an op of ``op_class`` with ``dims`` (in a backward
+    pass when ``backward``) runs at, or None for the class's curve (or family: a
+    pool's forward)."""
     if op_class == "norm" and dims.get("training") and not backward:
         return "norm.train"
     if op_class == "pool" and backward:
         return "pool.backward"
+    if op_class == "elementwise" and op:
+        parts = op.split(".")
+        name = (parts[1] if parts[0] == "aten" and len(parts) > 1 else parts[0]).rstrip("_")
+        if name == "gelu" and dims.get("tanh"):
+            name = "gelu_tanh"
+        if name in ELEMENTWISE_FUNCTIONS:
+            return f"elementwise.{name}"
     return None
 
 
@@ -122,7 +155,8 @@ def memory_variant(op_class: str, dims: Mapping[str, int], backward: bool = Fals
 #: 7: and wide windows' own (``pool.wide``, 5x5 at stride 1)
 #: 8: the pool family: 2x2, 3x3, 5x5 and 13x13 windows, priced by comparisons per byte
 #: (``memory_work``)
-FORMAT_VERSION = 8
+#: 9: elementwise functions' own curves on the CPU (``elementwise.silu``, ...)
+FORMAT_VERSION = 9
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -323,10 +357,6 @@ class EfficiencyModel:
     module_overhead_s: float  #: per nn.Module call
     matrix: Mapping[str, GridFit]
     memory: Mapping[str, CurveFit]
-    #: vector FLOPs per byte of the microbenchmark behind each memory curve of a family
-    #: (the pool curves: comparisons per byte moved, :data:`POOL_FAMILY`); an op of the
-    #: family's class is priced between the curves nearest its own (:meth:`memory_rate`)
-    memory_work: Mapping[str, float] = field(default_factory=dict)
     #: True on CUDA: the host issues kernels asynchronously, so an op costs
     #: max(kernel time, issue time) rather than their sum
     async_launch: bool = False
@@ -362,6 +392,10 @@ class EfficiencyModel:
     torch_version: str = ""
     quick: bool = False
     info: Mapping[str, Any] = field(default_factory=dict)
+    #: vector FLOPs per byte of the microbenchmark behind each memory curve of a family
+    #: (the pool curves: comparisons per byte moved, :data:`POOL_FAMILY`); an op of the
+    #: family's class is priced between the curves nearest its own (:meth:`memory_rate`)
+    memory_work: Mapping[str, float] = field(default_factory=dict)
 
     def compute_rate(self, op_class: str, size: Sequence[float]) -> float | None:
         fit = self.matrix.get(op_class)
@@ -741,6 +775,8 @@ class Grid:
     #: convolution backward (training) measured at every Nth conv and depthwise shape;
     #: 0: not measured (the forward rate stands in)
     backward_every: int = 0
+    #: the functions of :data:`ELEMENTWISE_FUNCTIONS` timed on their own curves
+    functions: tuple[str, ...] = ()
 
 
 CPU_FULL = Grid(
@@ -766,6 +802,7 @@ CPU_FULL = Grid(
     rnn_b=(1, 2, 4, 8, 16, 32),
     rnn_h=(64, 128, 256, 512, 1024),
     backward_every=3,
+    functions=tuple(ELEMENTWISE_FUNCTIONS),
 )
 CPU_QUICK = Grid(
     gemm_m=(1, 64, 1024),
@@ -787,6 +824,7 @@ CPU_QUICK = Grid(
     rnn_b=(4,),
     rnn_h=(128,),
     backward_every=2,
+    functions=tuple(ELEMENTWISE_FUNCTIONS),
 )
 CUDA_FULL = Grid(
     gemm_m=(1, 16, 128, 1024, 8192, 32768),
@@ -1178,10 +1216,15 @@ class MemoryKernel(NamedTuple):
 
 
 def _memory_kernels(
-    dev: torch.device, elems: int, gen: torch.Generator, dtype: torch.dtype = torch.float32
+    dev: torch.device,
+    elems: int,
+    gen: torch.Generator,
+    dtype: torch.dtype = torch.float32,
+    functions: Sequence[str] = (),
 ) -> dict[str, MemoryKernel]:
     """One representative kernel per memory op class and per variant of
-    :data:`MEMORY_VARIANTS`, on tensors of ``dtype``."""
+    :data:`MEMORY_VARIANTS`, and one per function of :data:`ELEMENTWISE_FUNCTIONS` in
+    ``functions``, on tensors of ``dtype``."""
 
     def rnd(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)
@@ -1222,6 +1265,13 @@ def _memory_kernels(
         "copy": MemoryKernel(lambda: torch.cat([x, y]), 4 * elems * b),
         "embedding": MemoryKernel(lambda: F.embedding(idx, table), 2 * idx.numel() * 64 * b),
     }
+    for name in functions:
+        fn, reads = ELEMENTWISE_FUNCTIONS[name]
+        # the backward ops take (gradient, input): y is the gradient, x the input
+        args = (y, x) if reads == 2 else (x,)
+        kernels[f"elementwise.{name}"] = MemoryKernel(
+            lambda fn=fn, args=args: fn(*args), (reads + 1) * elems * b
+        )
     # the pool family, as the op the counter sees (with its int64 indices): input read,
     # output and indices written; one comparison per window element per output
     for name, (k, stride, pad) in POOL_FAMILY.items():
@@ -1255,7 +1305,8 @@ def fit_memory(
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
     for elems in grid.mem_elems:
         with torch.inference_mode():
-            for cls, kernel in _memory_kernels(dev, elems, gen, dtype).items():
+            kernels = _memory_kernels(dev, elems, gen, dtype, grid.functions)
+            for cls, kernel in kernels.items():
                 result = kernel.fn()
                 outs = result if isinstance(result, tuple) else (result,)
                 out_bytes = sum(t.numel() * t.element_size() for t in outs)

@@ -413,6 +413,8 @@ class Component:
     vector_flops: float
     bytes: float
     dims: Mapping[str, int] = field(default_factory=dict)
+    #: the aten op, where the kernel is one (an elementwise function's own curve)
+    op: str = ""
 
 
 #: fused inference fast paths of PyTorch that run a sequence of kernels in one aten op
@@ -517,11 +519,12 @@ def _kernel(
     dims: Mapping[str, int],
     vector_peak: float,
     backward: bool = False,
+    op: str = "",
 ) -> tuple[float, float, float | None, float]:
-    """(compute s, memory s, FLOP rate, byte rate) of one kernel at the fitted rates,
-    before the in-network factor."""
+    """(compute s, memory s, FLOP rate, byte rate) of one kernel (the aten ``op``, where
+    known) at the fitted rates, before the in-network factor."""
     vector = vector_flops / vector_peak if vector_peak else 0.0
-    variant = memory_variant(cls, dims, backward)
+    variant = memory_variant(cls, dims, backward, op)
     memory_class = (
         variant
         if variant in eff.memory
@@ -587,7 +590,9 @@ def predict_op(
         return OpPrediction(index, op.op, op.module, op.op_class, naive, None)
     cls = op.op_class
     # an ordinary op is one kernel; a fused fast path is the kernels it runs
-    parts = components(op) or (Component(cls, op.matrix_flops, op.vector_flops, op.bytes, op.dims),)
+    parts = components(op) or (
+        Component(cls, op.matrix_flops, op.vector_flops, op.bytes, op.dims, op.op),
+    )
     compute = memory = kernel = 0.0
     for part in parts:
         c, m, rate, mem_rate = _kernel(
@@ -599,6 +604,7 @@ def predict_op(
             part.dims,
             vector_peak,
             op.phase == "backward",
+            part.op,
         )
         factor = (
             eff.context_factor if part.op_class in MATRIX_CLASSES else eff.memory_context_factor

@@ -255,6 +255,9 @@ def test_layer_norm_softmax_and_activations():
     assert count_fn(F.silu, x).vector_flops == 5 * 40
     assert count_fn(F.hardswish, x).vector_flops == 5 * 40
     assert count_fn(F.gelu, x).vector_flops == 5 * 40
+    # the tanh form: x³ (2), · 0.044715, + x, · √(2/π), tanh, + 1, · x, / 2: 9, marked
+    (tanh_form,) = roofline.profile(Fn(lambda t: F.gelu(t, approximate="tanh")), (x,)).ops
+    assert tanh_form.vector_flops == 9 * 40 and tanh_form.dims == {"tanh": 1}
     assert count_fn(lambda a, b: a * b + a, x, x).vector_flops == 2 * 40
 
 

@@ -100,6 +100,7 @@ TINY = Grid(
     rnn_h=(8,),
     rnn_t=(4,),
     backward_every=1,
+    functions=("silu", "gelu_backward"),
 )
 
 
@@ -127,6 +128,9 @@ def test_tiny_calibration_on_the_cpu():
     assert m.memory_work["pool.small"] == pytest.approx(1 / 7, rel=0.05)
     assert m.memory_work["pool.small"] < m.memory_work["pool"] < m.memory_work["pool.wide"]
     assert m.memory_work["pool.wide"] == pytest.approx(25 / 16, rel=0.1)
+    # the elementwise functions the grid lists, each on its own curve
+    assert {"elementwise.silu", "elementwise.gelu_backward"} <= set(m.memory)
+    assert "elementwise.tanh" not in m.memory
     assert m.launch_overhead_s > 0 and m.module_overhead_s > 0
     rates = [r for f in m.matrix.values() for r in f.rates]
     rates += [r for c in m.memory.values() for r in c.rates]

@@ -95,6 +95,9 @@ def plan() -> dict:
         "memory_variants": list(calibrate.MEMORY_VARIANTS),
         "pool_family": {k: list(v) for k, v in calibrate.POOL_FAMILY.items()},
         "wider_pool_max_elems": calibrate.WIDER_POOL_MAX_ELEMS,
+        "elementwise_functions": {
+            k: reads for k, (_, reads) in calibrate.ELEMENTWISE_FUNCTIONS.items()
+        },
         "fields": [f.name for f in dataclasses.fields(EfficiencyModel)],
     }
 

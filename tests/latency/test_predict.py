@@ -195,6 +195,25 @@ def test_pools_are_priced_by_comparisons_per_byte_between_the_family_curves():
     assert bare == pytest.approx(8e-3)
 
 
+def test_elementwise_functions_run_at_their_own_curves_where_calibrated():
+    import dataclasses
+
+    # 8 MB each: an add on the elementwise curve (40 GB/s: 0.2 ms), a SiLU on its own
+    # curve (10 GB/s: 0.8 ms), GELU's tanh form on gelu_tanh (4 GB/s: 2 ms) while the
+    # erf form has no curve here and stays on the elementwise one (0.2 ms)
+    base = op("aten.add.Tensor", "act", "elementwise", read=6 * 10**6, written=2 * 10**6)
+    silu = dataclasses.replace(base, op="aten.silu_.default")
+    tanh_gelu = dataclasses.replace(base, op="aten.gelu.default", dims={"tanh": 1})
+    erf_gelu = dataclasses.replace(base, op="aten.gelu.default")
+    curves = {
+        "elementwise.silu": CurveFit((1e3,), (1e10,)),
+        "elementwise.gelu_tanh": CurveFit((1e3,), (4e9,)),
+    }
+    fitted = dataclasses.replace(eff(), memory={**eff().memory, **curves})
+    p = predict(hand_profile((base, silu, tanh_gelu, erf_gelu)), DEVICE, efficiency=fitted)
+    assert [o.kernel_s for o in p.ops[2:]] == pytest.approx([2e-4, 8e-4, 2e-3, 2e-4])
+
+
 @given(
     st.lists(
         st.tuples(st.floats(0.01, 100), st.floats(1e6, 1e12)),

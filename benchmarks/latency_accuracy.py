@@ -263,6 +263,63 @@ def use_device(device: str, threads: int | None) -> bool:
     return True
 
 
+def layer_benchmark_args(ap: argparse.ArgumentParser) -> None:
+    """The options of the per-layer benchmarks (rnn_latency.py, pool_latency.py)."""
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--threads", type=int, help="CPU: torch threads")
+    ap.add_argument("--calibration", help="a latency calibration saved as JSON")
+    ap.add_argument("--save-calibration", help="save the calibration run here as JSON")
+
+
+def calibration_of(args: argparse.Namespace) -> EfficiencyModel:
+    """The calibration a per-layer benchmark prices with: ``--calibration FILE`` read,
+    else one run now (saved to ``--save-calibration`` when given)."""
+    if args.calibration:
+        return EfficiencyModel.from_dict(json.loads(Path(args.calibration).read_text()))
+    eff = calibrate(args.device)
+    if args.save_calibration:
+        Path(args.save_calibration).write_text(json.dumps(eff.as_dict()))
+    return eff
+
+
+def layer_benchmark_target(args: argparse.Namespace):
+    """(database device, torch device, synchronize) of a per-layer benchmark's
+    ``--device``: the local GPU via NVML on CUDA, the measured host CPU otherwise."""
+    from roofline.latency.measure import device_sync
+
+    dev = torch.device(args.device)
+    return get_device("local" if args.device == "cuda" else "cpu"), dev, device_sync(dev)
+
+
+def time_and_score(
+    errs: dict[str, list[float]], pred, fn: Callable[[], object], sync, digits: int = 2
+) -> str:
+    """Time ``fn`` (inference mode; 2 warm-ups, the median of 9), add the naive and
+    calibrated |relative errors| of ``pred`` to ``errs`` (keys ``naive`` and
+    ``calibrated``), and return the row's last cells: measured, naive and calibrated
+    ms and the calibrated error."""
+    from roofline.latency.measure import time_region
+
+    with torch.inference_mode():
+        t = time_region(fn, warmup=2, repeat=9, sync=sync).median
+    assert pred.predicted_s is not None
+    err = (pred.predicted_s - t) / t
+    errs.setdefault("naive", []).append(abs((pred.naive_s - t) / t))
+    errs.setdefault("calibrated", []).append(abs(err))
+    ms = [f"{v * 1e3:.{digits}f}" for v in (t, pred.naive_s, pred.predicted_s)]
+    return f"| {' | '.join(ms)} | {100 * err:+.0f}% |"
+
+
+def error_summary(errs: dict[str, list[float]]) -> list[str]:
+    """Per predictor: MAPE and the share within ±25%."""
+    return [
+        f"{k} MAPE {100 * statistics.mean(v):.1f}%, within 25%: "
+        f"{100 * sum(e <= 0.25 for e in v) / len(v):.0f}%"
+        for k, v in errs.items()
+        if v
+    ]
+
+
 def calibrate(device: str, quick: bool = False, dtype: str = "float32") -> EfficiencyModel:
     """The latency calibration of ``device`` ("cpu" or "cuda") for models of ``dtype``,
     with progress on stderr."""

@@ -15,8 +15,6 @@ adaptive pools are predicted from curves of other windows. The calibration runs 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -26,12 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from latency_accuracy import calibrate, use_device  # noqa: E402
+from latency_accuracy import (  # noqa: E402
+    calibration_of,
+    error_summary,
+    layer_benchmark_args,
+    layer_benchmark_target,
+    time_and_score,
+    use_device,
+)
 
 from roofline.counting import profile  # noqa: E402
-from roofline.devices import get_device  # noqa: E402
-from roofline.latency.calibrate import EfficiencyModel  # noqa: E402
-from roofline.latency.measure import device_sync, time_region  # noqa: E402
 from roofline.latency.predict import predict  # noqa: E402
 
 #: (label, layer, channels, size, batches)
@@ -51,26 +53,15 @@ LAYERS: list[tuple[str, torch.nn.Module, int, int, tuple[int, ...]]] = [
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    ap.add_argument("--threads", type=int, help="CPU: torch threads")
-    ap.add_argument("--calibration", help="a latency calibration saved as JSON")
-    ap.add_argument("--save-calibration", help="save the calibration run here as JSON")
+    layer_benchmark_args(ap)
     args = ap.parse_args()
     if not use_device(args.device, args.threads):
         return 2
-    cuda = args.device == "cuda"
-    if args.calibration:
-        eff = EfficiencyModel.from_dict(json.loads(Path(args.calibration).read_text()))
-    else:
-        eff = calibrate(args.device)
-        if args.save_calibration:
-            Path(args.save_calibration).write_text(json.dumps(eff.as_dict()))
-    device = get_device("local") if cuda else get_device("cpu")
-    dev = torch.device(args.device)
-    sync = device_sync(dev)
+    eff = calibration_of(args)
+    device, dev, sync = layer_benchmark_target(args)
     print("| layer | input | comparisons/B | measured ms | naive ms | calibrated ms | error |")
     print("|---|---|---|---|---|---|---|")
-    errs: dict[str, list[float]] = {"naive": [], "calibrated": []}
+    errs: dict[str, list[float]] = {}
     gen = torch.Generator().manual_seed(0)
     for label, layer, c, hw, batches in LAYERS:
         for batch in batches:
@@ -79,22 +70,9 @@ def main() -> int:
             pred = predict(prof, device, efficiency=eff)
             work = sum(o.vector_flops for o in prof.ops) / max(sum(o.bytes for o in prof.ops), 1)
             xd = x.to(dev)
-            with torch.inference_mode():
-                t = time_region(lambda xd=xd, m=layer: m(xd), warmup=2, repeat=9, sync=sync).median
-            assert pred.predicted_s is not None
-            err = (pred.predicted_s - t) / t
-            errs["naive"].append(abs((pred.naive_s - t) / t))
-            errs["calibrated"].append(abs(err))
-            print(
-                f"| {label} | {batch}x{c}x{hw}x{hw} | {work:.2f} | {t * 1e3:.3f} "
-                f"| {pred.naive_s * 1e3:.3f} | {pred.predicted_s * 1e3:.3f} | {100 * err:+.0f}% |",
-                flush=True,
-            )
-    for k, v in errs.items():
-        print(
-            f"{k} MAPE {100 * statistics.mean(v):.1f}%, within 25%: "
-            f"{100 * sum(e <= 0.25 for e in v) / len(v):.0f}%"
-        )
+            cells = time_and_score(errs, pred, lambda xd=xd, m=layer: m(xd), sync, 3)
+            print(f"| {label} | {batch}x{c}x{hw}x{hw} | {work:.2f} {cells}", flush=True)
+    print("\n".join(error_summary(errs)))
     return 0
 
 

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from roofline.counting import profile as count_profile  # noqa: E402
 from roofline.counting import profile_spec  # noqa: E402
 from roofline.counting.profile import ModelProfile  # noqa: E402
 from roofline.devices import get_device  # noqa: E402
+from roofline.devices.host_cpu import cpu_description  # noqa: E402
 from roofline.errors import RooflineError  # noqa: E402
 from roofline.latency.calibrate import (  # noqa: E402
     EfficiencyModel,
@@ -108,14 +108,8 @@ def count_case(spec: ModelSpec, mode: str) -> ModelProfile:
 
 def machine() -> dict[str, str]:
     info = {"python": platform.python_version(), "torch": torch.__version__}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket"):
-                info[key.strip()] = value.strip()
-    except OSError:
-        pass
+    # model, CPUs, sockets, cores per socket, threads per core, under lscpu's names
+    info.update(cpu_description().lscpu_fields())
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     info["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -35,7 +35,7 @@ from roofline.compare_counters import (  # noqa: E402
     run_torchinfo,
 )
 from roofline.counting import profile_spec  # noqa: E402
-from roofline.devices.host_cpu import cpu_model  # noqa: E402
+from roofline.devices.host_cpu import cpu_description  # noqa: E402
 from roofline.spec import load_spec  # noqa: E402
 
 TOOLS: dict[str, Callable[[torch.nn.Module, tuple], object]] = {
@@ -64,7 +64,7 @@ def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
 
 
 def machine() -> str:
-    model = cpu_model()  # /proc/cpuinfo's model name, as lscpu shows it
+    model = cpu_description().summary()  # model, cores, threads per core
     return (
         f"{model}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, "
         f"torch {torch.__version__}, {datetime.date.today().isoformat()}"

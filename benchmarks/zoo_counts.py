@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from roofline.counting import profile_spec  # noqa: E402
 from roofline.counting.tracing import is_data_dependent  # noqa: E402
-from roofline.devices.host_cpu import cpu_model  # noqa: E402
+from roofline.devices.host_cpu import cpu_description  # noqa: E402
 from roofline.errors import first_line  # noqa: E402
 from roofline.spec import InputSpec, ModelSpec  # noqa: E402
 
@@ -358,7 +358,7 @@ def markdown(rows: list[Row]) -> str:
 
 
 def machine() -> str:
-    cpu = cpu_model()  # /proc/cpuinfo's model name, as lscpu shows it
+    cpu = cpu_description().summary()  # model, cores, threads per core
     return (
         f"{cpu}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, "
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, "

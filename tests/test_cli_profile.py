@@ -200,10 +200,10 @@ def test_real_model_refused_when_memory_is_short(spec, capsys, monkeypatch, opti
     """Both options that build the real model share one memory check, made before the
     real model exists: 2x the weights must fit in half the free memory."""
     from roofline import counting
-    from roofline.cli import profile_cmd
+    from roofline.counting import real
 
     # TinyCNN's weights are 6 KB (4 B x 1546); pretend only 10 KB is free
-    monkeypatch.setattr(profile_cmd, "_available_memory", lambda on="cpu": 10_000)
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 10_000)
     built = []
     real_profile_spec = counting.profile_spec
 
@@ -226,9 +226,9 @@ def test_real_model_refused_when_memory_is_short(spec, capsys, monkeypatch, opti
 
 
 def test_real_proceeds_when_memory_suffices(spec, capsys, monkeypatch):
-    from roofline.cli import profile_cmd
+    from roofline.counting import real
 
-    monkeypatch.setattr(profile_cmd, "_available_memory", lambda on="cpu": 64 * 2**30)
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 64 * 2**30)
     assert main(["profile", str(spec), "--real"]) == 0
     assert "counted on real tensors" in capsys.readouterr().out
 
@@ -259,3 +259,27 @@ def test_fuse_shows_its_effect(capsys):
     # YOLOv5 v6 prints "270 layers" for yolov5n/s, and "213 layers" after fusing
     assert "213 layers (unfused 270)" in line
     assert "traffic" in line and "roofline time" in line and "-" in line.split("traffic")[1]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch's quantized-dtype deprecation
+def test_real_sizes_a_quantized_model_by_the_float_model_it_quantizes(
+    tmp_path, capsys, monkeypatch
+):
+    """A quantized model cannot be built on fake tensors, so it used to pass the check
+    unsized (0 bytes); its fake build is stopped where it quantizes, and the float model
+    handed there is sized: TinyQuant's 3,114 fp32 parameters, 12,456 bytes."""
+    import torch
+
+    from roofline.counting import real
+    from roofline.spec import load_spec
+
+    if not {"x86", "fbgemm"} & set(torch.backends.quantized.supported_engines):
+        pytest.skip("no x86/fbgemm quantized engine")
+    p = tmp_path / "q.yaml"
+    p.write_text("model: tests.fixtures.models:tiny_quantized\ninputs: [{shape: [1, 3, 8, 8]}]\n")
+    assert real.real_build_bytes(load_spec(p)) == 3114 * 4
+    # 2 x 12,456 bytes against half of 20,000 free
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 20_000)
+    assert main(["profile", str(p), "--real"]) == 2
+    err = capsys.readouterr().err
+    assert "--real runs the real model" in err and err.count("\n") == 1

@@ -86,10 +86,11 @@ _progress = Progress("bench: ")
 
 def _count(spec: Any, device: str) -> Any:
     """The profile the prediction prices; bench has just run the real model, so one
-    fake tensors cannot run is counted over real ones (:func:`profile_spec_any`)."""
+    fake tensors cannot run is counted over real ones (:func:`profile_spec_any`, behind
+    the memory guard of ``profile --real``)."""
     from roofline.counting import profile_spec_any
 
-    return profile_spec_any(spec, device)
+    return profile_spec_any(spec, device, command="bench")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     ]
     for spec in specs:
         print(f"profiling {spec.name} ...", file=sys.stderr)
-        prof = profile_spec_any(spec)  # over real tensors where fake ones cannot run it
+        # over real tensors where fake ones cannot run it (behind --real's memory guard)
+        prof = profile_spec_any(spec, command="compare")
         for dev in devices:
             try:
                 analyses.append(

@@ -254,9 +254,11 @@ def run(args: argparse.Namespace) -> int:
     if args.yolo_table:
         _require_yolo(spec.format)  # before profiling, and before anything is printed
     if args.real:
+        from roofline.counting.real import check_real_fits, real_build_bytes
+
         check_real_fits(
-            _weight_bytes(spec),
-            "--real",
+            real_build_bytes(spec),
+            "--real runs the real model",
             on=args.real,
             instead="count on fake tensors (the default)",
         )
@@ -420,62 +422,17 @@ def _yolo_table(spec: Any, prof: Any) -> str:
     return yolo_rows_table(prof, yolo=yolo) + "\n\n" + yolo.explain()
 
 
-def _available_memory(on: str = "cpu") -> int:
-    """Free memory in bytes where a real model would be built (``cpu``: this machine's
-    RAM; ``cuda``: the current GPU's), or 0 when it cannot be told."""
-    if on == "cuda":
-        try:
-            import torch
-
-            return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else 0
-        except RuntimeError:  # pragma: no cover - a broken CUDA set-up
-            return 0
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 0
-
-
-def _weight_bytes(spec: Any) -> int:
-    """Bytes of the parameters of ``spec``'s model, built on fake tensors (no memory
-    allocated, no forward run), counted as the profile's ``param_bytes`` is."""
-    from roofline.counting import build_fake
-    from roofline.counting.tracing import needs_real
-
-    try:
-        model, _, _ = build_fake(spec)
-    except SpecError as exc:
-        if exc.__cause__ is not None and needs_real(exc.__cause__):
-            return 0  # cannot be sized without building it for real: the real build is asked for
-        raise
-    return sum(p.numel() * p.element_size() for p in model.parameters())
-
-
-def check_real_fits(param_bytes: int, option: str, *, on: str = "cpu", instead: str) -> None:
-    """Refuse, with one line, to build a real model whose weights take ``param_bytes``
-    when twice that would take more than half the free memory.
-
-    Every option that builds the real model (``--real``, ``--compare-counters``) calls
-    this before building it, so a 7B-parameter spec cannot exhaust the machine.
-    """
-    from roofline.units import gib
-
-    need = param_bytes * 2
-    avail = _available_memory(on)
-    if avail and need > avail * 0.5:
-        where = "free" if on == "cpu" else f"free on {on}"
-        raise RooflineError(
-            f"{option} runs the real model, which needs about {gib(need)} but only "
-            f"{gib(avail)} is {where}; {instead}"
-        )
-
-
 def _compare(spec: Any, prof: Any) -> str:
     from roofline.compare_counters import compare_counters
+    from roofline.counting.real import check_real_fits
     from roofline.report.text import simple_table
     from roofline.units import si
 
-    check_real_fits(prof.param_bytes, "--compare-counters", instead="compare on a smaller model")
+    check_real_fits(
+        prof.param_bytes,
+        "--compare-counters runs the real model",
+        instead="compare on a smaller model",
+    )
     print("running fvcore, thop, torchinfo, FlopCounterMode on real tensors ...", file=sys.stderr)
     model = spec.build()
     args, kwargs = spec.example_inputs("cpu")

@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from roofline.cli._device_args import add_device_arguments, devices_from_args
@@ -146,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--context-mib",
         type=mib_arg,
         help=f"CUDA context size to assume, MiB (default {CUDA_CONTEXT_BYTES // 2**20}; "
-        "0 when every --gpu is a CPU)",
+        "0 when every --gpu is a CPU, or without --gpu for a quantized model)",
     )
     p.add_argument(
         "--json", metavar="FILE", help="write the estimate as JSON (bytes; '-': to stdout, alone)"
@@ -173,8 +174,7 @@ _progress = Progress()
 def run(args: argparse.Namespace) -> int:
     from roofline.cli._outputs import check, emit
     from roofline.memory import (
-        CUBLAS_WORKSPACE_BYTES,
-        CUDA_CONTEXT_BYTES,
+        QUANTIZED_GPU_NOTE,
         cublas_workspace_for,
         cuda_context_for,
         estimate_from_params,
@@ -199,15 +199,14 @@ def run(args: argparse.Namespace) -> int:
         "amp": args.amp,
         "headroom": args.headroom,
         # per device (none on a CPU; cuBLAS's by compute capability), the larger where
-        # several are named, so no device's need is under-stated
+        # several are named, so no device's need is under-stated; without --gpu, the
+        # library's default (a GPU's, none for a quantized model, which cannot run there)
         "cuda_context_bytes": (
             args.context_mib
             if args.context_mib is not None
-            else max((cuda_context_for(d) for d in devices), default=CUDA_CONTEXT_BYTES)
+            else max((cuda_context_for(d) for d in devices), default=None)
         ),
-        "cublas_workspace_bytes": max(
-            (cublas_workspace_for(d) for d in devices), default=CUBLAS_WORKSPACE_BYTES
-        ),
+        "cublas_workspace_bytes": max((cublas_workspace_for(d) for d in devices), default=None),
     }
     spec = None
     if args.spec:
@@ -260,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
             f"roofline: note: --optimizer {args.optimizer} has no effect in inference "
             "(nothing is trained); add --mode training"
         )
+    if estimate.detail.get("quantized") and any(d.kind != "cpu" for d in devices):
+        estimate = replace(estimate, notes=(*estimate.notes, QUANTIZED_GPU_NOTE))
     data = estimate.as_dict()
     device_lines: list[str] = []
     if devices:

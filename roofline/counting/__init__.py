@@ -70,12 +70,19 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
     return model, args, kwargs
 
 
-def profile_spec_any(spec: ModelSpec, device: str = "cpu") -> ModelProfile:
+def profile_spec_any(
+    spec: ModelSpec, device: str = "cpu", *, command: str = "this command"
+) -> ModelProfile:
     """:func:`profile_spec` on fake tensors, or over real tensors on ``device`` for a
     model that cannot run on fake tensors (data-dependent shapes, quantized kernels:
     :func:`~roofline.counting.tracing.needs_real`), for the commands without
     ``--real`` (bench, compare), where the counter's "try --real" would name a flag
-    they do not have."""
+    they do not have.
+
+    The real build is behind the guard ``profile --real`` has
+    (:func:`~roofline.counting.real.check_real_fits`); ``command`` names the command
+    in its one-line refusal."""
+    from roofline.counting.real import check_real_fits, quantized_build_bytes, real_build_bytes
     from roofline.counting.tracing import needs_real
     from roofline.errors import SpecError
 
@@ -84,6 +91,13 @@ def profile_spec_any(spec: ModelSpec, device: str = "cpu") -> ModelProfile:
     except (CountingError, SpecError) as exc:
         if not needs_real(exc):
             raise
+        refused = quantized_build_bytes(exc)
+    check_real_fits(
+        real_build_bytes(spec) if refused is None else refused,
+        f"{command} counts this model over real tensors (fake tensors cannot run it)",
+        on=device,
+        instead="count it where more memory is free",
+    )
     return profile_spec(spec, real=device)
 
 

@@ -1110,19 +1110,109 @@ def avg_pool(a: Args, out: Sequence[Any]) -> Cost:
     "aten.adaptive_max_pool2d",
     "aten.adaptive_max_pool1d",
     "aten.adaptive_max_pool3d",
-    "aten._adaptive_avg_pool2d_backward",
-    "aten._adaptive_avg_pool3d_backward",
-    "aten.adaptive_max_pool2d_backward",
-    "aten.max_pool2d_with_indices_backward",
-    "aten.max_pool3d_with_indices_backward",
-    "aten.avg_pool2d_backward",
-    "aten.avg_pool3d_backward",
 )
 def adaptive_pool(a: Args, out: Sequence[Any]) -> Cost:
-    """Adaptive pooling (and pooling backward): each input element is added or
-    compared once → numel(input) FLOPs (+ one divide per output for averages)."""
+    """Adaptive pooling: each input element is added or compared once → numel(input)
+    FLOPs (+ one divide per output for averages)."""
     x = a.get("self", a.get("input"))
     return Cost(vector_flops=_numel(x) + _out_numel(out), op_class="pool")
+
+
+# Pooling backward, one convention for every pool and RoI pool (docs/conventions.md):
+# the backward scatters each element of the output gradient into the input gradient,
+# one add per input element it reaches, after one divide by the window's size for an
+# average. A max-type pool reaches one element (the argmax its forward saved), an
+# average-type pool every element of its window. The input gradient's zero fill is a
+# fill (no FLOPs; its bytes are the one write).
+
+
+@register(
+    "aten.max_pool2d_with_indices_backward",
+    "aten.max_pool3d_with_indices_backward",
+    "aten.adaptive_max_pool2d_backward",
+    "aten.adaptive_max_pool3d_backward",
+)
+def max_pool_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Max pooling's backward (fixed or adaptive windows): each output-gradient
+    element is added to the input gradient at the index the forward saved, one add
+    each → numel(grad_output) (as ``_roi_pool_backward``). Op class ``pool``."""
+    return Cost(vector_flops=_numel(a["grad_output"]), op_class="pool")
+
+
+def _per_dim(value: Any, n: int, default: int) -> list[int]:
+    """A pooling size argument (an int, a 1-element list for every dim, or one per
+    dim; empty: ``default``) as one int per spatial dim."""
+    if value is None or (isinstance(value, list | tuple) and not value):
+        return [default] * n
+    if isinstance(value, list | tuple):
+        return [int(v) for v in value] * (n if len(value) == 1 else 1)
+    return [int(value)] * n
+
+
+def window_taps(size: int, out: int, kernel: int, stride: int, padding: int) -> int:
+    """Input elements the ``out`` windows of a pool along one dim reach, summed over
+    the windows: window o spans ``[o·stride − padding, + kernel)``, clipped to the
+    input ``[0, size)`` (padding is never added into)."""
+    return sum(
+        max(0, min(o * stride - padding + kernel, size) - max(o * stride - padding, 0))
+        for o in range(out)
+    )
+
+
+def adaptive_taps(size: int, out: int) -> int:
+    """Input elements the ``out`` bins of an adaptive pool along one dim reach, summed
+    over the bins: bin o spans ``[⌊o·size/out⌋, ⌈(o+1)·size/out⌉)``, as ATen's
+    ``start_index``/``end_index``; ``size`` when ``out`` divides it."""
+    return sum(-(-((o + 1) * size) // out) - (o * size) // out for o in range(out))
+
+
+def _avg_backward(g: T, taps_per_dim: Sequence[int]) -> Cost:
+    """Per plane (the dims before the spatial ones), the adds of the windows' taps;
+    one divide per output-gradient element."""
+    planes = _numel(g) // max(math.prod(g.shape[-len(taps_per_dim) :]), 1)
+    return Cost(vector_flops=planes * math.prod(taps_per_dim) + _numel(g), op_class="pool")
+
+
+def _avg_pool_backward(n: int) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        g, x = a["grad_output"], a["self"]
+        k = _per_dim(a["kernel_size"], n, 1)
+        s = [si or ki for si, ki in zip(_per_dim(a.get("stride"), n, 0), k, strict=True)]
+        p = _per_dim(a.get("padding"), n, 0)
+        taps = [window_taps(x.shape[d - n], g.shape[d - n], k[d], s[d], p[d]) for d in range(n)]
+        return _avg_backward(g, taps)
+
+    fn.__name__ = f"avg_pool{n}d_backward"
+    fn.__doc__ = f"""Average pooling's backward ({n}-D): each output-gradient element is
+    divided once (by the window's size or the divisor) and added to every input
+    element of its window inside the input (padding clipped, :func:`window_taps`):
+    per plane (N·C) Π_d window_taps(d) adds, + numel(grad_output) divides. Exact for
+    every kernel, stride, padding and ceil_mode (the output size fixes the windows).
+    Op class ``pool``."""
+    return fn
+
+
+register("aten.avg_pool2d_backward")(_avg_pool_backward(2))
+register("aten.avg_pool3d_backward")(_avg_pool_backward(3))
+
+
+def _adaptive_avg_pool_backward(n: int) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        g, x = a["grad_output"], a["self"]
+        return _avg_backward(g, [adaptive_taps(x.shape[d - n], g.shape[d - n]) for d in range(n)])
+
+    fn.__name__ = f"adaptive_avg_pool{n}d_backward"
+    fn.__doc__ = f"""Adaptive average pooling's backward ({n}-D): each output-gradient
+    element is divided once by its bin's size and added to every input element of the
+    bin (:func:`adaptive_taps`, from the input and output sizes): per plane
+    Π_d adaptive_taps(d) adds, + numel(grad_output) divides; numel(input) +
+    numel(grad_output) when the output divides the input (a global pool reaches
+    every input element once). Op class ``pool``."""
+    return fn
+
+
+register("aten._adaptive_avg_pool2d_backward")(_adaptive_avg_pool_backward(2))
+register("aten._adaptive_avg_pool3d_backward")(_adaptive_avg_pool_backward(3))
 
 
 # --------------------------------------------------------------------------- resampling

@@ -121,8 +121,12 @@ class QuantizedOnFakeError(RuntimeError):
     no fake-tensor implementation and whose real one must not run on fake data, or
     ``torch.ao.quantization`` quantizing a model being built on them."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, float_weight_bytes: int | None = None) -> None:
         super().__init__(f"{what} called on fake tensors")
+        #: bytes of the parameters and buffers of the (float) model handed to the
+        #: refused entry point, which the real build quantizes: what that build holds
+        #: at least (None: not known)
+        self.float_weight_bytes = float_weight_bytes
 
 
 #: the code a quantized model fails in when built or run on fake tensors: torch's
@@ -179,7 +183,8 @@ QUANTIZATION_ENTRY_POINTS = (
 def refuse_quantization() -> Iterator[None]:
     """While a model is built on fake tensors, make ``torch.ao.quantization``'s entry
     points (:data:`QUANTIZATION_ENTRY_POINTS`) raise :class:`QuantizedOnFakeError`
-    instead of running. Only calls through the module attribute are stopped (``from
+    instead of running; the error carries the bytes of the float model it was handed
+    (its first argument), so a real build can be sized before it is made. Only calls through the module attribute are stopped (``from
     torch.ao.quantization import convert`` binds the original); those still fail, and
     :func:`is_quantized_failure` still recognises them by where they failed."""
     import torch.ao.quantization as tq
@@ -188,7 +193,11 @@ def refuse_quantization() -> Iterator[None]:
 
     def refuse(name: str) -> Any:
         def fn(*args: Any, **kwargs: Any) -> Any:
-            raise QuantizedOnFakeError(f"torch.ao.quantization.{name}")
+            model = args[0] if args else kwargs.get("model", kwargs.get("module"))
+            raise QuantizedOnFakeError(
+                f"torch.ao.quantization.{name}",
+                module_bytes(model) if isinstance(model, torch.nn.Module) else None,
+            )
 
         return fn
 
@@ -199,6 +208,13 @@ def refuse_quantization() -> Iterator[None]:
     finally:
         for name, fn in saved.items():
             setattr(tq, name, fn)
+
+
+def module_bytes(model: torch.nn.Module) -> int:
+    """Bytes of ``model``'s parameters and buffers (each tensor once), at their dtypes'
+    sizes; shapes only, so fake and meta tensors are sized as real ones."""
+    tensors = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
 #: why a quantized model cannot be counted on fake tensors, for the one-line errors

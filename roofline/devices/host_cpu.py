@@ -15,7 +15,9 @@ import datetime as _dt
 import os
 import platform
 import socket
+import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -46,6 +48,92 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+#: the lscpu fields a :class:`CpuDescription` reads, as lscpu names them
+LSCPU_FIELDS = ("Model name", "CPU(s)", "Socket(s)", "Core(s) per socket", "Thread(s) per core")
+
+
+@dataclass(frozen=True)
+class CpuDescription:
+    """What a benchmark records of the machine's CPU: its model, logical CPUs and
+    topology (None where it could not be told)."""
+
+    model: str
+    cpus: int  #: logical CPUs (hardware threads)
+    sockets: int | None = None
+    cores_per_socket: int | None = None
+    threads_per_core: int | None = None
+
+    @property
+    def cores(self) -> int | None:
+        """Physical cores: sockets x cores per socket."""
+        if self.sockets is None or self.cores_per_socket is None:
+            return None
+        return self.sockets * self.cores_per_socket
+
+    def lscpu_fields(self) -> dict[str, str]:
+        """The known fields under lscpu's own names (the keys benchmark results use)."""
+        values = {
+            "Model name": self.model,
+            "CPU(s)": self.cpus,
+            "Socket(s)": self.sockets,
+            "Core(s) per socket": self.cores_per_socket,
+            "Thread(s) per core": self.threads_per_core,
+        }
+        return {k: str(v) for k, v in values.items() if v is not None}
+
+    def summary(self) -> str:
+        """``AMD EPYC, 2 cores, 1 thread per core (2 CPUs)``, or as much as is known."""
+        if self.cores is None or self.threads_per_core is None:
+            return f"{self.model} ({plural(self.cpus, 'CPU')})"
+        return (
+            f"{self.model}, {plural(self.cores, 'core')}, "
+            f"{plural(self.threads_per_core, 'thread')} per core ({plural(self.cpus, 'CPU')})"
+        )
+
+
+def parse_lscpu(text: str) -> dict[str, str]:
+    """``lscpu``'s ``Key: value`` lines as a dict (the first of a repeated key: lscpu
+    repeats the model block per core type on hybrid and Arm CPUs)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and value.strip():
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def _lscpu() -> str:
+    try:
+        return subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=False, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):  # no lscpu (macOS, Windows, containers)
+        return ""
+
+
+def cpu_description(lscpu: str | None = None) -> CpuDescription:
+    """The CPU's description, from ``lscpu`` output (run here when not given). The
+    model is lscpu's ``Model name`` (on Linux the text of /proc/cpuinfo's, which
+    :func:`cpu_model` reads), else :func:`cpu_model`; the logical CPU count falls back
+    to ``os.cpu_count()``; the topology is None without lscpu."""
+    fields = parse_lscpu(_lscpu() if lscpu is None else lscpu)
+
+    def number(key: str) -> int | None:
+        try:
+            value = int(fields.get(key, ""))
+        except ValueError:
+            return None
+        return value if value > 0 else None
+
+    return CpuDescription(
+        model=fields.get("Model name") or cpu_model(),
+        cpus=number("CPU(s)") or os.cpu_count() or 1,
+        sockets=number("Socket(s)"),
+        cores_per_socket=number("Core(s) per socket"),
+        threads_per_core=number("Thread(s) per core"),
+    )
 
 
 def threads() -> int:

@@ -393,11 +393,25 @@ def cublas_workspace_bytes(major: int) -> int:
     return CUBLAS_WORKSPACE_BYTES_SM90 if major >= 9 else CUBLAS_WORKSPACE_BYTES
 
 
+def _gpu_defaults(
+    cuda_context_bytes: int | None, cublas_workspace_bytes: int | None, *, gpu: bool
+) -> tuple[int, int]:
+    """The CUDA context and cuBLAS workspace to count, where None asks for the
+    default: :data:`CUDA_CONTEXT_BYTES` and :data:`CUBLAS_WORKSPACE_BYTES` for a model
+    that runs on a GPU, 0 for one that cannot (``gpu`` False: a quantized model)."""
+    return (
+        (CUDA_CONTEXT_BYTES if gpu else 0) if cuda_context_bytes is None else cuda_context_bytes,
+        (CUBLAS_WORKSPACE_BYTES if gpu else 0)
+        if cublas_workspace_bytes is None
+        else cublas_workspace_bytes,
+    )
+
+
 def _context_note(cuda_context_bytes: int) -> str:
     if not cuda_context_bytes:
         return (
-            "no CUDA context counted (a CPU, or --context-mib 0); the allocator rounding is "
-            "that of PyTorch's CUDA caching allocator"
+            "no CUDA context counted (a CPU, a quantized model, or --context-mib 0); the "
+            "allocator rounding is that of PyTorch's CUDA caching allocator"
         )
     return (
         f"CUDA context assumed {cuda_context_bytes / 2**20:.0f} MiB (varies with GPU, "
@@ -425,8 +439,8 @@ def estimate_from_params(
     trainable_params: int | str | None = None,
     input_shape: Sequence[int] | None = None,
     headroom: float = DEFAULT_HEADROOM,
-    cuda_context_bytes: int = CUDA_CONTEXT_BYTES,
-    cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES,
+    cuda_context_bytes: int | None = None,
+    cublas_workspace_bytes: int | None = None,
     name: str | None = None,
 ) -> MemoryEstimate:
     """Estimate from a parameter count: weights, gradients and optimizer state exactly;
@@ -437,6 +451,9 @@ def estimate_from_params(
     parameters) + gradients 4 B + exp_avg 4 B + exp_avg_sq 4 B = 16 B per parameter,
     the same 16 B as the mixed-precision accounting of the ZeRO paper (2 + 2 + 12).
     """
+    cuda_context_bytes, cublas_workspace_bytes = _gpu_defaults(
+        cuda_context_bytes, cublas_workspace_bytes, gpu=True
+    )
     p = parse_params(params) if isinstance(params, str) else int(params)
     if p < 1:
         raise MemoryEstimateError(f"invalid parameter count {params!r}: must be positive")
@@ -573,8 +590,8 @@ def estimate_from_model(
     freeze: str | int | Sequence[str] | None = None,
     checkpoint: str | Sequence[str] | None = None,
     headroom: float = DEFAULT_HEADROOM,
-    cuda_context_bytes: int = CUDA_CONTEXT_BYTES,
-    cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES,
+    cuda_context_bytes: int | None = None,
+    cublas_workspace_bytes: int | None = None,
     name: str | None = None,
 ) -> MemoryEstimate:
     """Trace ``model`` on fake tensors and build the breakdown (see module docstring).
@@ -588,6 +605,13 @@ def estimate_from_model(
     mode = check_mode(mode)
     optimizer = check_optimizer(optimizer)
     headroom = _check_headroom(headroom)
+    packed = _packed_weights(model)
+    if packed:
+        _check_quantized(model, mode, dtype, amp)
+    # a quantized model runs on the CPU only: no CUDA context or cuBLAS by default
+    cuda_context_bytes, cublas_workspace_bytes = _gpu_defaults(
+        cuda_context_bytes, cublas_workspace_bytes, gpu=not packed
+    )
     own = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     stored, compute = _resolve_dtypes(dtype if dtype is not None else own, amp)
     frozen = split_prefixes(model, freeze) if freeze not in (None, "", ()) else ()
@@ -615,7 +639,14 @@ def estimate_from_model(
         amp_dtype=compute if amp else None,
         frozen=frozen,
         checkpoint=ckpt,
+        # quantized kernels run on real (CPU) tensors only
+        real=bool(packed),
     )
+    if packed:
+        facts = {**facts, "packed": [(p.numel, p.nbytes) for p in packed]}
+        # the weights are int8 (the packed ones' dtype, as `profile` reports it)
+        stored = compute = packed[0].weight.dtype
+        notes.append(QUANTIZED_NOTE)
     return _from_trace(
         tr,
         facts,
@@ -635,6 +666,48 @@ def estimate_from_model(
     )
 
 
+#: the note on every estimate of a quantized model
+QUANTIZED_NOTE = (
+    "quantized: the weights are the packed int8 params (1 byte an element) and their "
+    "fp32 biases, as `profile` counts them; traced over real tensors on the CPU, since "
+    "quantized kernels have no fake-tensor implementation"
+)
+
+#: the note for a quantized model fitted to a GPU
+QUANTIZED_GPU_NOTE = (
+    "quantized kernels run on the CPU only in PyTorch (no CUDA backend for "
+    "quantized::conv2d, quantized::linear ...): this model cannot run on a GPU as it "
+    "is; the fit shows what its tensors would take there"
+)
+
+
+def _packed_weights(model: torch.nn.Module) -> list[Any]:
+    """The :class:`~roofline.counting.quantized.Packed` weights of a quantized model's
+    conv and linear layers (empty for a float model)."""
+    from roofline.counting.quantized import packed_params, unpack
+
+    return [unpack(obj) for _, obj in packed_params(model)]
+
+
+def _check_quantized(
+    model: torch.nn.Module, mode: str, dtype: str | torch.dtype | None, amp: bool
+) -> None:
+    """What a quantized model cannot be asked: a cast, autocast, or a training step
+    when no float parameter is left to train (its packed weights have no gradient)."""
+    if dtype is not None or amp:
+        raise MemoryEstimateError(
+            f"{'--amp' if amp else '--dtype'} does not apply to a quantized model: its "
+            "weights are packed int8 params and its kernels run in int8; drop the option"
+        )
+    if mode == "training" and not any(p.requires_grad for p in model.parameters()):
+        raise MemoryEstimateError(
+            "a quantized model cannot be traced in training: its weights are packed int8 "
+            "params, without gradients, and its kernels have no backward; quantization-"
+            "aware training trains the float model (size its spec with --mode training), "
+            "or use --mode inference"
+        )
+
+
 def estimate_from_spec(
     spec: Any,
     *,
@@ -646,29 +719,73 @@ def estimate_from_spec(
     freeze: str | int | Sequence[str] | None = None,
     checkpoint: str | Sequence[str] | None = None,
     headroom: float = DEFAULT_HEADROOM,
-    cuda_context_bytes: int = CUDA_CONTEXT_BYTES,
-    cublas_workspace_bytes: int = CUBLAS_WORKSPACE_BYTES,
+    cuda_context_bytes: int | None = None,
+    cublas_workspace_bytes: int | None = None,
 ) -> MemoryEstimate:
-    """Build a :class:`~roofline.spec.ModelSpec` on fake tensors and estimate it."""
+    """Build a :class:`~roofline.spec.ModelSpec` on fake tensors and estimate it.
+
+    A quantized model cannot be built on fake tensors: it is built for real on the CPU
+    and traced over real tensors there, behind the memory guard of every real build
+    (:func:`~roofline.counting.real.check_real_fits`): twice its float weights, then,
+    above batch 1, its batch-1 activations times the batch, must fit in half the free
+    memory.
+    """
     from roofline.counting import build_fake
+    from roofline.counting.tracing import is_quantized_failure
+    from roofline.errors import SpecError
 
     spec = spec.with_batch(batch).with_mode(mode)
-    model, args, kwargs = build_fake(spec)
-    return estimate_from_model(
-        model,
-        args,
-        kwargs,
-        mode=spec.mode,
-        dtype=dtype,
-        optimizer=optimizer,
-        amp=amp,
-        freeze=freeze,
-        checkpoint=checkpoint,
-        headroom=headroom,
-        cuda_context_bytes=cuda_context_bytes,
-        cublas_workspace_bytes=cublas_workspace_bytes,
-        name=spec.name,
+    options: dict[str, Any] = {
+        "mode": spec.mode,
+        "dtype": dtype,
+        "optimizer": optimizer,
+        "amp": amp,
+        "freeze": freeze,
+        "checkpoint": checkpoint,
+        "headroom": headroom,
+        "cuda_context_bytes": cuda_context_bytes,
+        "cublas_workspace_bytes": cublas_workspace_bytes,
+        "name": spec.name,
+    }
+    try:
+        model, args, kwargs = build_fake(spec)
+    except SpecError as exc:
+        if not is_quantized_failure(exc):
+            raise
+        return _estimate_quantized(spec, options, exc)
+    return estimate_from_model(model, args, kwargs, **options)
+
+
+def _estimate_quantized(
+    spec: Any, options: dict[str, Any], refused: BaseException
+) -> MemoryEstimate:
+    """:func:`estimate_from_spec` of a quantized model, whose fake build was
+    ``refused``: built and traced for real on the CPU, each step behind the memory
+    guard."""
+    from roofline.counting.real import check_real_fits, quantized_build_bytes
+
+    what = "vram traces this quantized model over real tensors (fake tensors cannot run it)"
+    check_real_fits(
+        quantized_build_bytes(refused) or 0,
+        what,
+        instead="size it on a machine with more free memory",
     )
+    with torch.device("cpu"):
+        model = spec.build()
+    _check_quantized(model, options["mode"], options["dtype"], options["amp"])
+    b = spec.batch or 1
+    if b > 1:
+        # the real trace holds the activations: size them from batch 1 first (an
+        # affine peak fixed + per_sample x b is at most b times its batch-1 value)
+        one = estimate_from_model(model, *spec.with_batch(1).example_inputs("cpu"), **options)
+        check_real_fits(
+            one.weights,
+            f"{what} at batch {b}",
+            extra_bytes=(one.activations or 0) * b,
+            instead="trace a smaller batch (--max-batch traces each batch it tries)",
+        )
+    args, kwargs = spec.example_inputs("cpu")
+    return estimate_from_model(model, args, kwargs, **options)
 
 
 def _batch_of(inputs: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> int | None:
@@ -703,9 +820,11 @@ def _from_trace(
 
     training = mode == "training"
     params = facts["params"].values()
-    n_params = sum(n for n, _, _ in params)
+    # a quantized model's packed weights: (elements, bytes), never trainable
+    packed = facts.get("packed", ())
+    n_params = sum(n for n, _, _ in params) + sum(n for n, _ in packed)
     n_train = sum(n for n, _, t in params if t)
-    weights = sum(n * es for n, es, _ in params) + facts["buffers"]
+    weights = sum(n * es for n, es, _ in params) + facts["buffers"] + sum(b for _, b in packed)
     train_bytes = sum(n * es for n, es, t in params if t)
     gradients = train_bytes if training else 0
     opt = train_bytes * STATE_TENSORS[optimizer] if training else 0
@@ -724,6 +843,8 @@ def _from_trace(
         "inputs": tr.inputs,
         "ops_traced": tr.ops,
     }
+    if packed:
+        detail["quantized"] = True  # traced over real tensors, on the CPU
     if not training:
         activations = tr.peak
         temporaries = 0

@@ -755,6 +755,95 @@ def test_roi_pool_and_position_sensitive_backward_by_hand(real):
     assert op.bytes_read == (16 + 10) * F32 + 16 * 4
 
 
+class PoolOfParam(nn.Module):
+    """A pooling function over a trainable tensor, so a training step runs its backward
+    and nothing else (no input, no other op)."""
+
+    def __init__(self, op: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
+        super().__init__()
+        self.op = op
+        self.x = nn.Parameter(x)
+
+    def forward(self) -> torch.Tensor:
+        return self.op(self.x)
+
+
+def pool_backward(op, x, name, real=False):
+    prof = roofline.profile(PoolOfParam(op, x), (), mode="training", real=real)
+    assert prof.uncounted_ops == {}
+    (bwd,) = [o for o in prof.ops if o.phase == "backward" and o.op == name]
+    assert bwd.op_class == "pool"
+    return bwd
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_max_pool_backward_is_one_add_per_gradient_element(real):
+    # the scatter convention (docs/conventions.md): each output-gradient element is
+    # added to the input gradient at its saved argmax, one add; as _roi_pool_backward
+    x = torch.randn(2, 3, 9, 9)
+    mp = lambda t: F.max_pool2d(t, 3, 2, 1)  # noqa: E731
+    op = pool_backward(mp, x, "aten.max_pool2d_with_indices_backward.default", real)
+    # output 2x3x5x5 ((9 + 2 - 3) // 2 + 1 = 5): 150 adds, not numel(in) + numel(out)
+    assert op.vector_flops == 2 * 3 * 5 * 5
+    amp = lambda t: F.adaptive_max_pool2d(t, (2, 4))  # noqa: E731
+    op = pool_backward(amp, x, "aten.adaptive_max_pool2d_backward.default", real)
+    assert op.vector_flops == 2 * 3 * 2 * 4
+    x3 = torch.randn(1, 2, 4, 4, 4)
+    mp3 = lambda t: F.max_pool3d(t, 2)  # noqa: E731
+    op = pool_backward(mp3, x3, "aten.max_pool3d_with_indices_backward.default", real)
+    assert op.vector_flops == 2 * 2 * 2 * 2
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_avg_pool_backward_adds_each_window_element_it_reaches(real):
+    x = torch.randn(2, 3, 9, 9)
+    ap = lambda t: F.avg_pool2d(t, 3, 2, 1)  # noqa: E731
+    op = pool_backward(ap, x, "aten.avg_pool2d_backward.default", real)
+    # 5 windows per dim at -1, 1, 3, 5, 7, 3 wide: the first and the last clipped by
+    # the padding to [0, 2) and [7, 9) (2 elements), the others 3 -> 2 + 3 x 3 + 2 = 13
+    # per dim, 13 x 13 adds per plane (6 planes), + a divide per output element (6 x 25)
+    assert op.vector_flops == 6 * 13 * 13 + 6 * 25
+    # no padding, stride = kernel 2 on 9: 4 windows, the 9th element never reached
+    ap2 = lambda t: F.avg_pool2d(t, 2)  # noqa: E731
+    op = pool_backward(ap2, x, "aten.avg_pool2d_backward.default", real)
+    assert op.vector_flops == 6 * 8 * 8 + 6 * 16
+    x3 = torch.randn(1, 2, 4, 4, 4)
+    ap3 = lambda t: F.avg_pool3d(t, 2)  # noqa: E731
+    op = pool_backward(ap3, x3, "aten.avg_pool3d_backward.default", real)
+    assert op.vector_flops == 2 * 64 + 2 * 8  # every element once, a divide per output
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_adaptive_avg_pool_backward_follows_the_bins(real):
+    x = torch.randn(2, 3, 7, 5)
+    # to 1x2, bins dividing the input along one dim: [0, 7) and [0, 3), [2, 5) -> 7 x 6
+    # adds per plane + a divide per output (a 1x1 output runs as mean, not this op)
+    op = pool_backward(
+        lambda t: F.adaptive_avg_pool2d(t, (1, 2)),
+        x,
+        "aten._adaptive_avg_pool2d_backward.default",
+        real,
+    )
+    assert op.vector_flops == 6 * 7 * 6 + 6 * 2
+    # 5 -> 3 bins [0, 2), [1, 4), [3, 5) overlap: 2 + 3 + 2 = 7 per row; 7 -> 2 bins
+    # [0, 4), [3, 7): 8 per column; 6 planes x 8 x 7 adds + 6 x 2 x 3 divides
+    op = pool_backward(
+        lambda t: F.adaptive_avg_pool2d(t, (2, 3)),
+        x,
+        "aten._adaptive_avg_pool2d_backward.default",
+        real,
+    )
+    assert op.vector_flops == 6 * 8 * 7 + 6 * 6
+    x3 = torch.randn(1, 2, 4, 4, 4)
+    op = pool_backward(
+        lambda t: F.adaptive_avg_pool3d(t, 2),
+        x3,
+        "aten._adaptive_avg_pool3d_backward.default",
+        real,
+    )
+    assert op.vector_flops == 2 * 64 + 2 * 8
+
+
 def test_nms_counts_every_pair_and_the_sort():
     boxes = torch.rand(10, 4) * 10
     boxes[:, 2:] += boxes[:, :2]

@@ -219,3 +219,81 @@ def test_gpus_show_cpu_lists_each_measured_figure_once(capsys):
     out = capsys.readouterr().out
     measured = out.split("Measured ceilings", 1)[1].split("Sources:", 1)[0]
     assert "gemm fp32" in measured and "no tensor cores" not in measured
+
+
+#: lscpu of a two-socket Xeon with hyper-threading (abridged; the real output has more
+#: fields, all ignored)
+LSCPU_XEON = """\
+Architecture:                    x86_64
+CPU(s):                          112
+On-line CPU(s) list:             0-111
+Vendor ID:                       GenuineIntel
+Model name:                      Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz
+CPU family:                      6
+Model:                           106
+Thread(s) per core:              2
+Core(s) per socket:              28
+Socket(s):                       2
+NUMA node0 CPU(s):               0-27,56-83
+"""
+
+#: lscpu of an Arm big.LITTLE CPU: one model block per core type
+LSCPU_ARM = """\
+Architecture:           aarch64
+CPU(s):                 8
+Vendor ID:              ARM
+Model name:             Cortex-A55
+Thread(s) per core:     1
+Core(s) per socket:     4
+Socket(s):              1
+Model name:             Cortex-A76
+Thread(s) per core:     1
+Core(s) per socket:     4
+Socket(s):              1
+"""
+
+
+def test_cpu_description_from_lscpu():
+    d = host_cpu.cpu_description(LSCPU_XEON)
+    assert d.model == "Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz"
+    # 2 sockets x 28 cores = 56 cores, x 2 threads = the 112 CPUs lscpu lists
+    assert (d.cpus, d.sockets, d.cores_per_socket, d.threads_per_core) == (112, 2, 28, 2)
+    assert d.cores == 56 and d.cores * d.threads_per_core == d.cpus
+    assert d.summary() == (
+        "Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz, 56 cores, 2 threads per core (112 CPUs)"
+    )
+    assert d.lscpu_fields() == {
+        "Model name": "Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz",
+        "CPU(s)": "112",
+        "Socket(s)": "2",
+        "Core(s) per socket": "28",
+        "Thread(s) per core": "2",
+    }
+
+
+def test_cpu_description_takes_the_first_of_repeated_blocks():
+    d = host_cpu.cpu_description(LSCPU_ARM)
+    assert (d.model, d.cpus, d.cores, d.threads_per_core) == ("Cortex-A55", 8, 4, 1)
+    assert d.summary() == "Cortex-A55, 4 cores, 1 thread per core (8 CPUs)"
+
+
+def test_cpu_description_without_lscpu(monkeypatch):
+    # no lscpu (macOS, a minimal container): the model from cpu_model(), the CPU count
+    # from os.cpu_count(), no topology
+    monkeypatch.setattr(host_cpu, "cpu_model", lambda: "Some CPU")
+    monkeypatch.setattr(host_cpu.os, "cpu_count", lambda: 6)
+    d = host_cpu.cpu_description("")
+    assert (d.model, d.cpus, d.cores, d.threads_per_core) == ("Some CPU", 6, None, None)
+    assert d.summary() == "Some CPU (6 CPUs)"
+    assert d.lscpu_fields() == {"Model name": "Some CPU", "CPU(s)": "6"}
+
+
+def test_benchmarks_describe_the_machine_with_host_cpu(monkeypatch):
+    from tests.fixtures.scripts import load_benchmark
+
+    monkeypatch.setattr(host_cpu, "_lscpu", lambda: LSCPU_XEON)
+    info = load_benchmark("latency_accuracy").machine()
+    assert info["Model name"].startswith("Intel(R) Xeon(R) Gold 6330")
+    assert (info["Thread(s) per core"], info["Core(s) per socket"]) == ("2", "28")
+    text = load_benchmark("profiling_speed").machine()
+    assert text.startswith("Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz, 56 cores, 2 threads per core")

@@ -269,3 +269,19 @@ def test_bench_counts_a_data_dependent_model_over_real_tensors(tmp_path, capsys)
     assert rc == 0, err
     (run,) = json.loads(out_json.read_text())["runs"]
     assert run["latency"]["naive_s"] > 0 and run["latency"]["measured_s"] > 0
+
+
+def test_bench_real_count_has_the_real_memory_guard(tmp_path, capsys, monkeypatch):
+    # the count behind the prediction falls back to real tensors for y[y > 0], behind
+    # profile --real's guard: 2 x 80 bytes of weights (Linear(4, 4), fp32) against
+    # half of the 200 bytes we pretend are free
+    from roofline.counting import real
+
+    text = "model: tests.fixtures.models:mask_select\ninputs: [{shape: [2, 4]}]\n"
+    store_efficiency(eff())
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 200)
+    argv = ["bench", str(spec(tmp_path, text)), "--warmup", "1", "--repeat", "2"]
+    assert main([*argv, "--per-layer", "none"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "bench counts this model over real tensors (fake tensors cannot run it)" in err
+    assert "Traceback" not in err

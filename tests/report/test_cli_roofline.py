@@ -272,3 +272,28 @@ def test_compare_note_is_in_the_text_and_the_html(spec, tmp_path, capsys):
     t4 = next(line for line in out.splitlines() if "Tesla T4" in line)
     assert t4.rstrip().endswith("bfloat16 bytes, fp32 roofs")
     assert html.read_text().count("bfloat16 bytes, fp32 roofs") == 1
+
+
+def test_compare_real_count_has_the_real_memory_guard(tmp_path, capsys, monkeypatch):
+    # the real-tensor fallback builds the model for real: behind profile --real's guard.
+    # MaskSelect's Linear(4, 4) has 20 fp32 parameters, 80 bytes: twice that, 160,
+    # is more than half of the 200 bytes we pretend are free
+    from roofline import counting
+    from roofline.counting import real
+
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 200)
+    counted = []
+    profile_spec = counting.profile_spec
+
+    def watch(spec, *, real=False):
+        counted.append(real)
+        return profile_spec(spec, real=real)
+
+    monkeypatch.setattr(counting, "profile_spec", watch)
+    p = tmp_path / "mask.yaml"
+    p.write_text("model: tests.fixtures.models:mask_select\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["compare", str(p), "--gpu", "3090", "--gpu", "t4"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "compare counts this model over real tensors" in err
+    assert "needs about 0.00 GiB but only 0.00 GiB is free" in err
+    assert counted == [False]  # the fake count only: the real model was never built

@@ -272,3 +272,12 @@ def test_compare_note_is_in_the_text_and_the_html(spec, tmp_path, capsys):
     t4 = next(line for line in out.splitlines() if "Tesla T4" in line)
     assert t4.rstrip().endswith("bfloat16 bytes, fp32 roofs")
     assert html.read_text().count("bfloat16 bytes, fp32 roofs") == 1
+
+
+def test_compare_note_is_in_the_json(spec, tmp_path, capsys):
+    # the JSON said neither what the table's note column nor the HTML's says
+    out = tmp_path / "c.json"
+    argv = ["compare", str(spec), "--gpu", "3090", "--gpu", "t4", "--dtype", "bf16"]
+    assert main([*argv, "--json", str(out)]) == 0
+    notes = {a["device"]["key"]: a["note"] for a in json.loads(out.read_text())["analyses"]}
+    assert notes == {"rtx-3090": "", "tesla-t4": "bfloat16 bytes, fp32 roofs"}

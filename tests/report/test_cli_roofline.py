@@ -152,6 +152,7 @@ def test_compare_loads_every_spec_before_profiling_any(spec, tmp_path, capsys):
         (["profile", "{spec}", "--precision", "fp16"], "--precision needs a device"),
         (["profile", "{spec}", "--measured"], "--measured needs a device"),
         (["profile", "{spec}", "--no-tf32-conv"], "--no-tf32-conv needs a device"),
+        (["profile", "{spec}", "--top", "3"], "--top needs a device"),  # it was ignored
         (["compare", "{spec}", "{spec}", "--gpu", "nope-gpu"], "nope-gpu"),
         (["compare", "{spec}"], "required: --gpu"),
     ],

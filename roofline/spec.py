@@ -427,13 +427,31 @@ def parse_inputs(raw: Any, where: str) -> tuple[InputSpec, ...]:
             dtype = parse_dtype(item.get("dtype", "float32"))
         except RooflineError as exc:
             raise SpecError(f"{where}: inputs[{i}]: {exc}") from exc
-        low, high = int(item.get("low", 0)), int(item.get("high", 2))
-        if not dtype.is_floating_point and dtype != torch.bool and "high" not in item:
+        at = f"{where}: inputs[{i}]"
+        low, high = _input_int(item, "low", 0, at), _input_int(item, "high", 2, at)
+        integer = not dtype.is_floating_point and dtype != torch.bool
+        if integer and "high" not in item:
+            raise SpecError(f"{at} is an integer input: give 'high' (e.g. the vocabulary size)")
+        if integer and high <= low:
             raise SpecError(
-                f"{where}: inputs[{i}] is an integer input: give 'high' (e.g. the vocabulary size)"
+                f"{at}: values are drawn from [low, high), so 'high' ({high}) must be larger "
+                f"than 'low' ({low})"
             )
-        out.append(InputSpec(tuple(shape), dtype, item.get("name"), low, high))
+        name = item.get("name")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise SpecError(
+                f"{at}.name must be the name of the forward() argument it feeds, got {name!r}"
+            )
+        out.append(InputSpec(tuple(shape), dtype, name, low, high))
     return tuple(out)
+
+
+def _input_int(item: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    """An input's integer field (``low``/``high``), or a one-line :class:`SpecError`."""
+    value = item.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SpecError(f"{where}.{key} must be an integer, got {value!r}")
+    return value
 
 
 @contextlib.contextmanager

@@ -95,6 +95,26 @@ def test_model_defined_next_to_the_spec(tmp_path):
             f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1]}}]\nbatch: 0\n",
             r"'batch' must be a positive",
         ),
+        (  # int('abc') raised a ValueError traceback
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], dtype: int64, high: abc}}]\n",
+            r"inputs\[0\]\.high must be an integer, got 'abc'",
+        ),
+        (  # int([1]) raised a TypeError traceback
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], dtype: int64, high: 9, low: [1]}}]\n",
+            r"inputs\[0\]\.low must be an integer, got \[1\]",
+        ),
+        (  # int(2.5) silently drew from [0, 2)
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], dtype: int64, high: 2.5}}]\n",
+            r"inputs\[0\]\.high must be an integer, got 2.5",
+        ),
+        (
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], dtype: int64, high: 5, low: 5}}]\n",
+            r"inputs\[0\]: values are drawn from \[low, high\), so 'high' \(5\) must be larger",
+        ),
+        (  # the forward got {3: x}: 'keywords must be strings', naming no spec field
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], name: 3}}]\n",
+            r"inputs\[0\]\.name must be the name of the forward\(\) argument it feeds, got 3",
+        ),
         ("just a string\n", r"expected a YAML mapping"),
         ("foo: 1\n", r"not a model spec"),
     ],

@@ -247,6 +247,12 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
         (["vram"], "give a model spec (roofline vram model.yaml) or --params N"),
         (["vram", "--params", "1M", "--max-batch"], "--max-batch needs at least one --gpu"),
         (["vram", "--params", "1M", "--freeze", "3"], "--freeze and --checkpoint need the model"),
+        # an empty list froze (checkpointed) nothing, silently
+        (["vram", "examples/resnet50.yaml", "--freeze", ""], "--freeze: expected N or module"),
+        (
+            ["vram", "examples/resnet50.yaml", "--checkpoint", " , "],
+            "--checkpoint: expected module names a,b",
+        ),
         (["vram", "--params", "1M", "--gpu", "no-such-gpu-9000"], "unknown device"),
         # memory needs no ceilings: --measured would only fail without a calibration
         (["vram", "--params", "1M", "--gpu", "3090", "--measured"], "unrecognized arguments"),

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from roofline.counting import profile_spec_any
     from roofline.errors import AnalysisError
     from roofline.report.output import to_json
-    from roofline.report.text import analysis_summary, compare_table
+    from roofline.report.text import analysis_summary, compare_note, compare_table
 
     # the argument count and every output path are checked before anything is profiled
     to_stdout = check(args, {"--json": args.json, "--html": args.html})
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         raise RooflineError(TOO_FEW)
     # files first, so a reader that stops early (`| head`) cannot cost the user them
     if args.json:
-        data = {"analyses": [a.as_dict() for a in analyses]}
+        # each analysis with the note its table row and HTML row carry
+        data = {"analyses": [{**a.as_dict(), "note": compare_note(a)} for a in analyses]}
         emit(args.json, to_json(data), force=args.force)
     if args.html:
         from roofline.report.html import roofline_report

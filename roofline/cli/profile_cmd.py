@@ -199,6 +199,10 @@ def add_tf32_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: bottleneck layers listed when ``--top`` is not given
+DEFAULT_TOP = 5
+
+
 def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -> None:
     """``--gpu`` (with ``--specs``/``--measured``), ``--precision``, ``--html``, ``--top``."""
     if device:
@@ -215,8 +219,7 @@ def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
     p.add_argument(
         "--top",
         type=positive_int,
-        default=5,
-        help="number of bottleneck layers to list (default 5)",
+        help=f"number of bottleneck layers to list (default {DEFAULT_TOP})",
     )
 
 
@@ -245,10 +248,12 @@ def run(args: argparse.Namespace) -> int:
             "--precision": args.precision,
             "--measured": args.measured,
             "--no-tf32-conv": not args.tf32_conv,
+            "--top": args.top is not None,
         }
         unread = [option for option, value in given.items() if value]
         if unread:
             raise RooflineError(f"{unread[0]} needs a device: add --gpu NAME (see `roofline gpus`)")
+    top = DEFAULT_TOP if args.top is None else args.top
     run_on = _measure_target(device) if args.measure else None
     spec = load_from_args(args)
     if args.yolo_table:
@@ -273,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
     fuse = _fuse_effect(args, prof, device) if getattr(args, "fuse", False) else None
     latency = _measure(spec, prof, device, run_on, args) if run_on is not None else None
     counters = _compare(spec, prof) if args.compare_counters else None
-    _write_files(args, prof, analysis, latency)
+    _write_files(args, prof, analysis, latency, top)
     if to_stdout:  # stdout holds the JSON or CSV alone, for a pipe (`| jq`)
         return 0
     print(text.profile_header(prof))
@@ -287,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
     print(text.profile_summary(prof))
     if analysis is not None:
         print()
-        print(text.analysis_summary(analysis, args.top))
+        print(text.analysis_summary(analysis, top))
     if fuse is not None:
         print(fuse)
     if latency is not None:
@@ -299,7 +304,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: Any) -> None:
+def _write_files(
+    args: argparse.Namespace, prof: Any, analysis: Any, latency: Any, top: int
+) -> None:
     """The --json, --csv and --html files that were asked for (``-``: to stdout)."""
     from roofline.cli._outputs import emit
     from roofline.report import text
@@ -323,7 +330,7 @@ def _write_files(args: argparse.Namespace, prof: Any, analysis: Any, latency: An
     if args.html and analysis is not None:
         from roofline.report.html import roofline_report
 
-        page = roofline_report([analysis], top=args.top, latency=latency)
+        page = roofline_report([analysis], top=top, latency=latency)
         emit(args.html, page, force=args.force)
 
 

@@ -65,6 +65,18 @@ def mib_arg(text: str) -> int:
     return int(value * 2**20)
 
 
+def names_arg(expected: str) -> Callable[[str], str]:
+    """``--freeze``/``--checkpoint``: a comma-separated list with at least one entry (an
+    empty one would silently freeze or checkpoint nothing); ``expected`` says what."""
+
+    def parse(text: str) -> str:
+        if not any(part.strip() for part in text.split(",")):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return text
+
+    return parse
+
+
 def join_negative_counts(argv: Sequence[str]) -> list[str]:
     """``--params -5M`` -> ``--params=-5M``.
 
@@ -120,12 +132,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--freeze",
+        type=names_arg("N or module names a,b"),
         metavar="N|NAMES",
         help="frozen modules: N = the first N blocks (YOLOv5 --freeze N), module names a,b, "
         "or a YOLO-format section (backbone, head)",
     )
     p.add_argument(
         "--checkpoint",
+        type=names_arg("module names a,b"),
         metavar="NAMES",
         help="activation checkpointing: module names (a container: each of its children)",
     )

@@ -304,6 +304,11 @@ def count(
     is converted to fake tensors (no weight memory, no arithmetic) and the model's
     own parameters are left untouched.
     """
+    if not isinstance(model, torch.nn.Module):
+        raise CountingError(
+            f"expected a torch.nn.Module to count, got {type(model).__name__}"
+            + (" (call the builder to make the model)" if callable(model) else "")
+        )
     kwargs = dict(kwargs or {})
     if mode not in ("inference", "training"):
         raise CountingError(f"unknown mode {mode!r}: use inference or training")

@@ -300,6 +300,15 @@ def test_model_that_rejects_its_input_names_the_layer():
     assert str(info.value).startswith("the model rejected its inputs: DynamicOutputShape")
 
 
+def test_something_that_is_not_a_module_is_a_counting_error():
+    # 'str' object has no attribute 'named_modules' (an AttributeError) before
+    with pytest.raises(roofline.errors.CountingError, match=r"expected a torch\.nn\.Module"):
+        roofline.profile("resnet50", torch.randn(2, 4))
+    # the builder itself, not the model it builds
+    with pytest.raises(roofline.errors.CountingError, match="call the builder"):
+        roofline.profile(TinyCNN, torch.randn(1, 3, 8, 8))
+
+
 @pytest.mark.parametrize(
     ("model", "error"),
     [

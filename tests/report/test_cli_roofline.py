@@ -152,6 +152,7 @@ def test_compare_loads_every_spec_before_profiling_any(spec, tmp_path, capsys):
         (["profile", "{spec}", "--precision", "fp16"], "--precision needs a device"),
         (["profile", "{spec}", "--measured"], "--measured needs a device"),
         (["profile", "{spec}", "--no-tf32-conv"], "--no-tf32-conv needs a device"),
+        (["profile", "{spec}", "--top", "3"], "--top needs a device"),  # it was ignored
         (["compare", "{spec}", "{spec}", "--gpu", "nope-gpu"], "nope-gpu"),
         (["compare", "{spec}"], "required: --gpu"),
     ],
@@ -297,3 +298,12 @@ def test_compare_real_count_has_the_real_memory_guard(tmp_path, capsys, monkeypa
     assert "compare counts this model over real tensors" in err
     assert "needs about 0.00 GiB but only 0.00 GiB is free" in err
     assert counted == [False]  # the fake count only: the real model was never built
+
+
+def test_compare_note_is_in_the_json(spec, tmp_path, capsys):
+    # the JSON said neither what the table's note column nor the HTML's says
+    out = tmp_path / "c.json"
+    argv = ["compare", str(spec), "--gpu", "3090", "--gpu", "t4", "--dtype", "bf16"]
+    assert main([*argv, "--json", str(out)]) == 0
+    notes = {a["device"]["key"]: a["note"] for a in json.loads(out.read_text())["analyses"]}
+    assert notes == {"rtx-3090": "", "tesla-t4": "bfloat16 bytes, fp32 roofs"}

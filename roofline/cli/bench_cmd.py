@@ -16,6 +16,11 @@ from roofline.cli.profile_cmd import (
 from roofline.errors import MeasurementError
 from roofline.units import dtype_name
 
+#: per-layer passes and table depth when not given (their options are refused with
+#: ``--per-layer none``, which reads neither)
+DEFAULT_LAYER_PASSES = 3
+DEFAULT_DEPTH = 1
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -57,10 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="per-layer timing method (default hooks; see docs/latency.md)",
     )
     p.add_argument(
-        "--layer-passes", type=positive_int, default=3, help="per-layer passes (default 3)"
+        "--layer-passes",
+        type=positive_int,
+        help=f"per-layer passes (default {DEFAULT_LAYER_PASSES})",
     )
     p.add_argument(
-        "--depth", type=depth_arg, default=1, help="layer depth of the table (default 1)"
+        "--depth", type=depth_arg, help=f"layer depth of the table (default {DEFAULT_DEPTH})"
     )
     p.add_argument(
         "--threads",
@@ -110,6 +117,17 @@ def run(args: argparse.Namespace) -> int:
         raise MeasurementError(
             "--optimizer-step times the optimizer step of a training step: add --mode training"
         )
+    if args.per_layer == "none":
+        # options that only the per-layer timing reads would otherwise pass unnoticed
+        given = {"--layer-passes": args.layer_passes, "--depth": args.depth}
+        unread = [option for option, value in given.items() if value is not None]
+        if unread:
+            raise MeasurementError(
+                f"{unread[0]} sets the per-layer timing, which --per-layer none turns off: "
+                "drop one of the two"
+            )
+    depth = DEFAULT_DEPTH if args.depth is None else args.depth
+    passes = DEFAULT_LAYER_PASSES if args.layer_passes is None else args.layer_passes
     # the inputs are good: now the notes, then the work
     note = allocator_note(args.device)
     if note:
@@ -139,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                 warmup=args.warmup,
                 repeat=args.repeat,
                 layer_method=method,
-                layer_passes=args.layer_passes,
+                layer_passes=passes,
                 optimizer_step=args.optimizer_step,
                 progress=_progress,
             )
@@ -164,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
                 prof = with_sgd_step(
                     prof, list(fake.parameters()), foreach=args.device.startswith("cuda")
                 )
-            pred = predict(prof, device, efficiency=eff, depth=args.depth)
-            report = compare_latency(pred, m, args.depth)
+            pred = predict(prof, device, efficiency=eff, depth=depth)
+            report = compare_latency(pred, m, depth)
             if not quiet:
                 print(latency_table(report))
                 print(latency_summary(report))
@@ -175,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
             if not quiet:
                 from roofline.latency.compare import measured_layers_table
 
-                table = measured_layers_table(m, args.depth)
+                table = measured_layers_table(m, depth)
                 if table:
                     print(table)
                 print(

@@ -244,6 +244,15 @@ def test_optimizer_step_without_training_is_one_line(tmp_path, capsys):
     assert "--optimizer-step" in err and "--mode training" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("option", [["--layer-passes", "5"], ["--depth", "2"]])
+def test_per_layer_options_with_per_layer_none_are_one_line(tmp_path, capsys, option):
+    # --per-layer none times no layer: --layer-passes and --depth were silently ignored
+    argv = ["bench", str(spec(tmp_path)), "--per-layer", "none", "--no-predict", *option]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{option[0]} sets the per-layer timing" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize(
     ("extra", "expect"),
     [

@@ -253,6 +253,37 @@ def baddbmm(a: Args, out: Sequence[Any]) -> Cost:
     )
 
 
+def _expanded(shape: Sequence[int], expand: Sequence[int], total: int) -> list[int]:
+    """``shape`` with a size-1 dimension inserted at each of the ``expand`` positions
+    (of ``total`` dimensions), as ``aten._trilinear`` unsqueezes its inputs."""
+    sizes = iter(shape)
+    at = set(expand)
+    return [1 if d in at else int(next(sizes)) for d in range(total)]
+
+
+@register("aten._trilinear")
+def trilinear(a: Args, out: Sequence[Any]) -> Cost:
+    """``aten._trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim)``, what
+    ``nn.Bilinear`` runs (``y[b,o] = Σ_ij x1[b,i]·W[o,i,j]·x2[b,j]``), counted as ATen
+    computes it: each input unsqueezed at its ``expand`` dims, then two batched products
+    (``sumproduct_pair``, a bmm each): i1·i2 summed over the ``sumdim`` dims that i3
+    lacks, then that · i3 summed over the rest. A bmm's MACs are the product over every
+    dim of the larger of its two operands' sizes; each slice is added into the zeroed
+    output, one add per output element. ``nn.Bilinear(i, j → o)`` on b rows: b·o·i·j +
+    b·o·j MACs."""
+    i1, i2, i3 = a["i1"], a["i2"], a["i3"]
+    total = len(i1.shape) + len(a["expand1"])
+    s1 = _expanded(i1.shape, a["expand1"], total)
+    s2 = _expanded(i2.shape, a["expand2"], total)
+    s3 = _expanded(i3.shape, a["expand3"], total)
+    summed = set(a["sumdim"])
+    pair = [max(x, y) for x, y in zip(s1, s2, strict=True)]
+    first = math.prod(pair)
+    buf = [1 if d in summed and s3[d] == 1 else n for d, n in enumerate(pair)]
+    second = math.prod(max(x, y) for x, y in zip(buf, s3, strict=True))
+    return Cost(matrix_flops=2 * (first + second), vector_flops=_out_numel(out), op_class="gemm")
+
+
 @register("aten.addmv", "aten.mv")
 def mv(a: Args, out: Sequence[Any]) -> Cost:
     """Matrix-vector ``[m, k] @ [k]``: 2·m·k FLOPs (+ m for the added vector)."""

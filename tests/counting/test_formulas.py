@@ -866,3 +866,18 @@ def test_detection_model_has_no_uncounted_ops():
     assert prof.uncounted_ops == {}
     names = {o.op for o in prof.ops}
     assert {"torchvision.nms.default", "torchvision.roi_align.default"} <= names
+
+
+def test_bilinear_counts_the_two_products_aten_runs():
+    # nn.Bilinear(5, 7 -> 3) on 4 rows: _trilinear unrolls the 3 outputs, each x1·W[o]
+    # (4·5·7 MACs) then · x2 (4·7): 3·(140 + 28) = 504 MACs; one add per output into
+    # the zeroed result (12), then the bias add (12)
+    m = nn.Bilinear(5, 7, 3)
+    x1, x2 = torch.randn(4, 5), torch.randn(4, 7)
+    t = count_module(m, x1, x2)
+    assert (t.matrix_flops, t.vector_flops) == (2 * 504, 12 + 12)
+    # a leading batch dimension (2x4 rows) is flattened by F.bilinear: twice the work
+    assert count_module(m, torch.randn(2, 4, 5), torch.randn(2, 4, 7)).matrix_flops == 4 * 504
+    # the same on real tensors (a cross-check of the expanded shapes)
+    real = roofline.profile(m, (x1, x2), real=True).totals()
+    assert real.matrix_flops == t.matrix_flops

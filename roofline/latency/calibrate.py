@@ -1357,6 +1357,26 @@ def drift_text(drift: float | None) -> str | None:
     )
 
 
+def bounds_text(factor: float, per_op_s: float) -> str | None:
+    """A warning when a fit's in-network terms landed on their limits
+    (:data:`FACTOR_RANGE`, the upper end of :data:`PER_OP_RANGE`): the synthetic
+    networks ran far from what the microbenchmarks predict, which is interference
+    (a busy machine), not a property of the device. None when both are inside."""
+    hit = []
+    if not FACTOR_RANGE[0] < factor < FACTOR_RANGE[1]:
+        hit.append(f"in-network factor {factor:.2f} (limits {FACTOR_RANGE[0]}-{FACTOR_RANGE[1]})")
+    if per_op_s >= PER_OP_RANGE[1]:
+        hit.append(
+            f"per-op term {units.seconds(per_op_s)} (limit {units.seconds(PER_OP_RANGE[1])})"
+        )
+    if not hit:
+        return None
+    return (
+        f"the fit hit its limits: {' and '.join(hit)}; the synthetic networks ran far from "
+        "what the microbenchmarks predict, as on a busy machine: calibrate again on a quiet one"
+    )
+
+
 def calibrate_efficiency(
     device: str = "cpu",
     *,
@@ -1435,9 +1455,9 @@ def calibrate_efficiency(
     info["speed_drift"] = ref_end / ref_start - 1.0
     # the machine's speed the fit describes, to compare with later (store.speed_check)
     info["reference_s"] = ref_end
-    warning = drift_text(info["speed_drift"])
-    if warning:
-        say(f"warning: {warning}")
+    for warning in (drift_text(info["speed_drift"]), bounds_text(factor, per_op)):
+        if warning:
+            say(f"warning: {warning}")
     return dataclasses.replace(
         model,
         matrix=matrix,
@@ -1764,6 +1784,9 @@ def fit_summary(eff: EfficiencyModel) -> str:
     lines.append("  " + ", ".join(mem) + " (kernel time with its output's allocation)")
     if eff.host_s:
         lines.append(f"  host issue time per op: {host_issue_text(eff)}")
+    bounds = bounds_text(eff.context_factor, eff.network_op_overhead_s)
+    if bounds:
+        lines.append(f"  warning: {bounds}")
     warning = drift_text(eff.info.get("speed_drift"))
     if warning:
         lines.append(f"  warning: {warning}")

@@ -437,3 +437,18 @@ def test_calibrate_command_names_the_local_gpu():
     assert calibrate_command("gpu", "float32", 0) == "roofline calibrate --gpu local"
     second = dataclasses.replace(DEVICE, kind="gpu", origin="nvml:1:NVIDIA H200")
     assert nvml_index(second) == 1 and nvml_index(DEVICE) is None
+
+
+def test_fit_summary_says_when_the_in_network_terms_hit_their_limits():
+    import dataclasses
+
+    # under load the synthetic networks ran 8-18x the prediction: the fit ended at the
+    # factor's lower limit and the per-op term's upper one, and nothing said so
+    m = EfficiencyModel("cpu", "cpu", 1e-6, 1e-7, {}, {"elementwise": CurveFit((1.0,), (1e9,))})
+    fine = dataclasses.replace(m, context_factor=1.2, network_op_overhead_s=1.2e-5)
+    assert "limits" not in fit_summary(fine)
+    stuck = dataclasses.replace(m, context_factor=0.5, network_op_overhead_s=1e-4)
+    text = fit_summary(stuck)
+    assert "warning: the fit hit its limits: in-network factor 0.50 (limits 0.5-4.0)" in text
+    assert "per-op term 100.00 µs" in text and "calibrate again on a quiet one" in text
+    assert "limits" in fit_summary(dataclasses.replace(fine, context_factor=4.0))

@@ -1,5 +1,5 @@
-"""Storing a CUDA GPU's latency fit, with NVML faked (tests/devices' fake pynvml) and the
-measurements replaced: the paths a lent GPU takes, run on the CPU."""
+"""Code paths that only run on a CUDA machine, run on the CPU: NVML faked (tests/devices'
+fake pynvml), torch.cuda and the measurements replaced where they would touch a GPU."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from roofline.devices.model import MeasuredCeilings
 from roofline.latency import store
 from roofline.latency.predict import efficiency_of
 from tests.devices.test_devices_nvml import fake_pynvml
-from tests.latency.test_predict import eff
+from tests.latency.test_predict import DEVICE, eff
 
 H200 = {
     "name": "NVIDIA H200",
@@ -63,3 +63,14 @@ def test_a_gpu_fit_without_stored_ceilings_measures_them_first(h200):
     # stored: the next one measures the ceilings no more
     store.calibrate_and_store("local")
     assert measured == [0] and len(fits) == 2
+
+
+def test_profile_measure_runs_on_the_gpu_it_was_given(monkeypatch):
+    # --gpu local:1 --measure: the second GPU's model is measured on the second GPU
+    from roofline.cli.profile_cmd import _measure_target
+    from roofline.devices import get_device
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml([H200, H200]))
+    assert _measure_target(get_device("local:1")) == "cuda:1"
+    assert _measure_target(get_device("local")) == "cuda:0"
+    assert _measure_target(DEVICE) == "cpu"  # the host CPU (kind cpu)

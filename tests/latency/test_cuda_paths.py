@@ -74,3 +74,54 @@ def test_profile_measure_runs_on_the_gpu_it_was_given(monkeypatch):
     assert _measure_target(get_device("local:1")) == "cuda:1"
     assert _measure_target(get_device("local")) == "cuda:0"
     assert _measure_target(DEVICE) == "cpu"  # the host CPU (kind cpu)
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """torch.cuda as an H200 would answer, with the GPU's measurements run on the CPU at
+    toy sizes (the device-agnostic loop, :func:`run_calibration`, is the real one)."""
+    import contextlib
+
+    import torch
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml([H200]))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")
+    monkeypatch.setattr(torch.cuda, "device", lambda *a: contextlib.nullcontext())
+    synced: list[int] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: synced.append(1))
+    real = gpu_calibrate.run_calibration
+    ran: list[tuple] = []
+
+    def on_cpu(device, precisions, n, copy_bytes, repeats, sync, progress=None, n_for=None):
+        ran.append((str(device), tuple(precisions), n, copy_bytes, repeats, sync))
+        return real("cpu", precisions, 32, 1 << 12, 1, sync, progress, lambda p: 32)
+
+    monkeypatch.setattr(gpu_calibrate, "run_calibration", on_cpu)
+    return ran, synced
+
+
+def test_calibrate_local_ceilings_only_on_a_faked_h200(fake_cuda, capsys):
+    # step 2 of benchmarks/gpu_session.sh, all but the GEMMs and copies themselves
+    import torch
+
+    from roofline.cli import main
+    from roofline.devices import get_device
+
+    ran, synced = fake_cuda
+    assert main(["calibrate", "--gpu", "local", "--ceilings-only"]) == 0
+    out = capsys.readouterr().out
+    (device, precisions, n, copy_bytes, repeats, sync) = ran[0]
+    # the full settings, on GPU 0, synchronised by CUDA, every precision sm90 has
+    assert (device, n, copy_bytes, repeats) == ("cuda:0", 8192, 2**30, 10)
+    assert sync is torch.cuda.synchronize and synced
+    assert set(precisions) == {"fp32", "fp64", "fp16", "tf32", "bf16", "int8", "fp8"}
+    assert "NVIDIA H200 SXM 141GB: measured" in out and "gemm tf32" in out
+    assert "use it with --gpu h200-sxm --measured" in out
+    assert "latency model" not in out  # --ceilings-only fits none
+    m = get_device("local").measured
+    assert m is not None and m.extra["datasheet_key"] == "h200-sxm"
+    assert m.extra["compute_capability"] == "9.0" and m.extra["cuda_device_name"] == "NVIDIA H200"
+    assert torch.backends.cuda.matmul.allow_tf32 is False  # restored after the tf32 GEMM

@@ -38,12 +38,14 @@ stored per device in the measured-ceilings cache, under ``extra["efficiency"]``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
+import gc
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -1068,14 +1070,16 @@ def fit_matrix(
             fl = 4.0 * bh * seq * seq * e
             if fl > grid.max_flops:
                 continue
-            q, k, v = rnd(1, bh, seq, e), rnd(1, bh, seq, e), rnd(1, bh, seq, e)
-            t = bench.kernel(
-                lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
-                "attention",
-                elem * bh * seq * e,
-            )
-            pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
-            rates.append(fl / t)
+            # fp64 has no fused kernel on CUDA: the math path holds the bh·L² scores
+            with _unless_out_of_memory(dev, say, f"attention {bh}x{seq}x{e}"):
+                q, k, v = rnd(1, bh, seq, e), rnd(1, bh, seq, e), rnd(1, bh, seq, e)
+                t = bench.kernel(
+                    lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
+                    "attention",
+                    elem * bh * seq * e,
+                )
+                pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
+                rates.append(fl / t)
     if pts:
         out["attention"] = GridFit(tuple(pts), tuple(rates))
 
@@ -1185,15 +1189,34 @@ def fit_memory(
     samples: dict[str, list[tuple[float, float]]] = {}
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
     for elems in grid.mem_elems:
-        with torch.inference_mode():
-            for cls, (fn, nbytes) in _memory_kernels(dev, elems, gen, dtype).items():
-                result = fn()
-                outs = result if isinstance(result, tuple) else (result,)
-                out_bytes = sum(t.numel() * t.element_size() for t in outs)
-                del result, outs
-                t = bench.kernel(fn, cls, out_bytes)
-                samples.setdefault(cls, []).append((nbytes, nbytes / t))
+        with _unless_out_of_memory(dev, say, f"memory kernels at {elems} elements"):
+            with torch.inference_mode():
+                for cls, (fn, nbytes) in _memory_kernels(dev, elems, gen, dtype).items():
+                    result = fn()
+                    outs = result if isinstance(result, tuple) else (result,)
+                    out_bytes = sum(t.numel() * t.element_size() for t in outs)
+                    del result, outs
+                    t = bench.kernel(fn, cls, out_bytes)
+                    samples.setdefault(cls, []).append((nbytes, nbytes / t))
     return {cls: curve_from_samples(s) for cls, s in samples.items()}
+
+
+@contextlib.contextmanager
+def _unless_out_of_memory(dev: torch.device, say: Progress, what: str) -> Iterator[None]:
+    """Skip a microbenchmark the GPU has no memory for, saying so, instead of losing the
+    whole calibration: the grids are sized for the largest cards (the memory kernels'
+    4^15-element fp32 working set takes ~40 GB; a 24 GB card holds 4^14), and a fit
+    simply has no point there. Any other error, and any error on the CPU, propagates."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError:
+        if dev.type != "cuda":
+            raise
+        say(f"{what}: out of GPU memory, left out of the fit")
+    else:
+        return
+    gc.collect()  # the failed benchmark's tensors, freed with its traceback
+    torch.cuda.empty_cache()
 
 
 def calibrate_command(kind: str, dtype: str = "float32", index: int | None = None) -> str:

@@ -125,3 +125,27 @@ def test_calibrate_local_ceilings_only_on_a_faked_h200(fake_cuda, capsys):
     assert m is not None and m.extra["datasheet_key"] == "h200-sxm"
     assert m.extra["compute_capability"] == "9.0" and m.extra["cuda_device_name"] == "NVIDIA H200"
     assert torch.backends.cuda.matmul.allow_tf32 is False  # restored after the tf32 GEMM
+
+
+def test_a_microbenchmark_the_gpu_has_no_memory_for_is_left_out():
+    # a 24 GB card cannot hold the memory kernels' largest (4^15-element) working set:
+    # that size is skipped, saying so, and the calibration goes on
+    import torch
+
+    from roofline.latency.calibrate import _unless_out_of_memory
+
+    said: list[str] = []
+    done: list[str] = []
+    with _unless_out_of_memory(torch.device("cuda", 0), said.append, "memory kernels at 4^15"):
+        done.append("before")
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
+    assert done == ["before"]
+    assert said == ["memory kernels at 4^15: out of GPU memory, left out of the fit"]
+    # other errors, and the CPU's, are not swallowed
+    with pytest.raises(RuntimeError, match="illegal"):
+        with _unless_out_of_memory(torch.device("cuda", 0), said.append, "x"):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        with _unless_out_of_memory(torch.device("cpu"), said.append, "x"):
+            raise torch.cuda.OutOfMemoryError("out of memory")
+    assert len(said) == 1

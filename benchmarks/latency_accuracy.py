@@ -156,6 +156,15 @@ def prediction_summary(pred) -> dict:
     }
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a .part file, renamed): the lent
+    GPU's step limit may stop the script at any moment, and a half-written file would
+    lose every case written before."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)
+
+
 def write_results(
     args: argparse.Namespace,
     info: dict[str, str],
@@ -228,7 +237,7 @@ def write_results(
             md.append(f"- **{name}**: " + "; ".join(tags))
         path = Path(args.out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(md) + "\n", encoding="utf-8")
+        write_whole(path, "\n".join(md) + "\n")
         if not quiet:
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
@@ -248,7 +257,7 @@ def write_results(
         }
         jpath = Path(args.json)
         jpath.parent.mkdir(parents=True, exist_ok=True)
-        jpath.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        write_whole(jpath, json.dumps(doc, indent=1) + "\n")
         if not quiet:
             print(f"wrote {jpath}", file=sys.stderr)
 

@@ -14,6 +14,7 @@ from roofline.devices.model import MeasuredCeilings
 from roofline.latency import store
 from roofline.latency.predict import efficiency_of
 from tests.devices.test_devices_nvml import fake_pynvml
+from tests.fixtures.models import TINY_SPEC
 from tests.latency.test_predict import DEVICE, eff
 
 H200 = {
@@ -103,7 +104,7 @@ def fake_cuda(monkeypatch):
     return ran, synced
 
 
-def test_calibrate_local_ceilings_only_on_a_faked_h200(fake_cuda, capsys):
+def test_calibrate_local_ceilings_only_on_a_faked_h200(fake_cuda, capsys, tmp_path):
     # step 2 of benchmarks/gpu_session.sh, all but the GEMMs and copies themselves
     import torch
 
@@ -125,6 +126,11 @@ def test_calibrate_local_ceilings_only_on_a_faked_h200(fake_cuda, capsys):
     assert m is not None and m.extra["datasheet_key"] == "h200-sxm"
     assert m.extra["compute_capability"] == "9.0" and m.extra["cuda_device_name"] == "NVIDIA H200"
     assert torch.backends.cuda.matmul.allow_tf32 is False  # restored after the tf32 GEMM
+    # and the stored ceilings are what `--measured` analyses read
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY_SPEC)
+    assert main(["profile", str(spec), "--gpu", "local", "--measured"]) == 0
+    assert "device NVIDIA H200 SXM 141GB (measured ceilings)" in capsys.readouterr().out
 
 
 def test_a_microbenchmark_the_gpu_has_no_memory_for_is_left_out():

@@ -1272,9 +1272,31 @@ def calibrate_efficiency(
     dtype moves, and the reference GEMM of the speed checks stay float32).
     ``queue`` times as on CUDA, with asynchronous launches (the default on CUDA; given
     explicitly, it lets the asynchronous path run on the CPU in tests)."""
-    from roofline.latency.measure import check_device, device_sync
+    from roofline.latency.measure import check_device
 
     dev = check_device(device)
+    if dev.type != "cuda":
+        return _calibrate_efficiency(dev, quick, grid, progress, device_key, queue, dtype)
+    # CUDA events record on the current device's stream, and torch.cuda._sleep holds the
+    # current device: on cuda:1 they must be that GPU, not GPU 0, or every GPU time of
+    # the queue timer would be GPU 0's (nothing) while the kernels ran on GPU 1
+    with torch.cuda.device(dev):
+        return _calibrate_efficiency(dev, quick, grid, progress, device_key, queue, dtype)
+
+
+def _calibrate_efficiency(
+    dev: torch.device,
+    quick: bool,
+    grid: Grid | None,
+    progress: Progress | None,
+    device_key: str | None,
+    queue: QueueTimer | None,
+    dtype: str | torch.dtype,
+) -> EfficiencyModel:
+    """:func:`calibrate_efficiency` on the checked device ``dev`` (on CUDA, the current
+    device)."""
+    from roofline.latency.measure import device_sync
+
     is_cuda = dev.type == "cuda"
     dt = calibration_dtype("gpu" if is_cuda else "cpu", dtype)
     if grid is None:

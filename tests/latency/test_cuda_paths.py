@@ -155,3 +155,40 @@ def test_a_microbenchmark_the_gpu_has_no_memory_for_is_left_out():
         with _unless_out_of_memory(torch.device("cpu"), said.append, "x"):
             raise torch.cuda.OutOfMemoryError("out of memory")
     assert len(said) == 1
+
+
+def test_a_second_gpus_calibration_runs_with_that_gpu_current(monkeypatch):
+    # torch.cuda.Event.record and torch.cuda._sleep act on the current device: the queue
+    # timer of a cuda:1 calibration must run with cuda:1 current, not GPU 0
+    import contextlib
+
+    import torch
+
+    from roofline.latency import calibrate
+
+    measure = sys.modules["roofline.latency.measure"]  # the package's `measure` is a function
+    current: list[object] = [None]
+
+    @contextlib.contextmanager
+    def device(d):
+        old, current[0] = current[0], d
+        try:
+            yield
+        finally:
+            current[0] = old
+
+    monkeypatch.setattr(torch.cuda, "device", device)
+    monkeypatch.setattr(measure, "check_device", lambda name: torch.device(name))
+    seen: list[tuple[object, object]] = []
+
+    def fit(dev, *args):
+        seen.append((dev, current[0]))
+        return "fitted"
+
+    monkeypatch.setattr(calibrate, "_calibrate_efficiency", fit)
+    assert calibrate.calibrate_efficiency("cuda:1") == "fitted"
+    assert seen == [(torch.device("cuda", 1), torch.device("cuda", 1))]
+    assert current[0] is None  # left again afterwards
+    seen.clear()
+    calibrate.calibrate_efficiency("cpu")
+    assert seen == [(torch.device("cpu"), None)]

@@ -806,7 +806,11 @@ def measure_internal(
     # the ops this device's GRU runs: CUDA's cuDNN-off GRU is a fused cell per step, not
     # the CPU's ~22 ops, so it is counted there, on the real tensors, as it is timed
     with torch.backends.cudnn.flags(enabled=False):
-        ops = len(count_profile(gru, (x,), real=dev.type == "cuda").ops)
+        counted = count_profile(gru, (x,), real=dev.type == "cuda")
+    # every op it issues, those without a cost formula too: CUDA's fused cell
+    # (aten._thnn_fused_gru_cell, one of the ~3 ops per step there) has none, and left
+    # out it made each op's issue time 1.5x what it is
+    ops = len(counted.ops) + sum(counted.uncounted_ops.values())
     if ops < 16:
         return 0.0
     with torch.inference_mode():

@@ -192,3 +192,21 @@ def test_a_second_gpus_calibration_runs_with_that_gpu_current(monkeypatch):
     seen.clear()
     calibrate.calibrate_efficiency("cpu")
     assert seen == [(torch.device("cpu"), None)]
+
+
+def test_internal_dispatch_counts_the_ops_without_a_formula_too(monkeypatch):
+    # CUDA's cuDNN-off GRU issues two GEMMs and a fused cell per step; the cell has no
+    # cost formula (an uncounted op), but it is issued all the same
+    import types
+
+    import roofline.counting
+    from roofline.latency import calibrate
+
+    counted = types.SimpleNamespace(
+        ops=[object()] * 128, uncounted_ops={"aten._thnn_fused_gru_cell.default": 64}
+    )
+    monkeypatch.setattr(roofline.counting, "profile", lambda *a, **k: counted)
+    monkeypatch.setattr(calibrate, "_median_time", lambda *a, **k: 1.92e-3)
+    import torch
+
+    assert calibrate.measure_internal(torch.device("cpu"), 1) == pytest.approx(1e-5)

@@ -15,7 +15,9 @@
 # device tool's folder that comes back; ./gpu-results elsewhere), 5 files (the device
 # tool brings back 8 at most): session.log (every step's output), latency_cuda.md and
 # latency_cuda.json (cases and the fitted latency model), vram_accuracy.json and the
-# measured ceilings (cache/measured/gpu-<key>.json).
+# measured ceilings (cache/measured/gpu-<key>.json). The benchmarks rewrite their files
+# after every case through a .part file renamed into place; a step stopped inside that
+# rename leaves its .part beside the last whole file (8 files at most even then).
 # Copy the results into docs/ (devices.md, latency.md, vram.md, benchmarks.md) with the
 # machine they ran on.
 #

@@ -210,3 +210,40 @@ def test_internal_dispatch_counts_the_ops_without_a_formula_too(monkeypatch):
     import torch
 
     assert calibrate.measure_internal(torch.device("cpu"), 1) == pytest.approx(1e-5)
+
+
+def test_cuda_queue_timer_converts_the_busy_wait_to_seconds(monkeypatch):
+    # torch.cuda._sleep spins a number of GPU clock cycles: the timer measures the rate
+    # with events once, then asks for cycles = seconds x that rate
+    import contextlib
+
+    import torch
+
+    from roofline.latency.calibrate import cuda_queue_timer
+
+    gpu = {"t": 0.0}  # the GPU's clock, seconds
+    spins: list[int] = []
+
+    def sleep(cycles: int) -> None:
+        spins.append(cycles)
+        gpu["t"] += cycles / 1.98e9  # an H200 at boost
+
+    class Event:
+        def __init__(self, enable_timing: bool = False) -> None:
+            assert enable_timing  # elapsed_time needs it
+            self.t = 0.0
+
+        def record(self) -> None:
+            self.t = gpu["t"]
+
+        def elapsed_time(self, end: Event) -> float:
+            return (end.t - self.t) * 1e3  # milliseconds, as CUDA events report
+
+    monkeypatch.setattr(torch.cuda, "_sleep", sleep)
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "device", lambda d: contextlib.nullcontext())
+    q = cuda_queue_timer(torch.device("cuda", 0), lambda: None)
+    spins.clear()
+    q.sleep(1e-3)
+    assert spins == [pytest.approx(1.98e6, rel=1e-6)]  # 1 ms at 1.98 GHz
+    assert isinstance(q.event(), Event)

@@ -276,12 +276,19 @@ def calibrate(device: str, quick: bool = False, dtype: str = "float32") -> Effic
     """The latency calibration of ``device`` ("cpu" or "cuda") for models of ``dtype``,
     with progress on stderr."""
     print("calibrating from microbenchmarks ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+
+    def say(m: str) -> None:
+        # seconds since the start on every line: a step cut short by its time limit
+        # (no case file yet) still says which microbenchmarks took the time
+        print(f"  calibrate [{time.perf_counter() - t0:5.0f} s]: {m}", file=sys.stderr, flush=True)
+
     return calibrate_efficiency(
         device,
         quick=quick,
         dtype=dtype,
         device_key=get_device("local").key if device == "cuda" else "cpu",
-        progress=lambda m: print(f"  calibrate: {m}", file=sys.stderr, flush=True),
+        progress=say,
     )
 
 

@@ -117,3 +117,20 @@ def test_threads_and_batch_are_bounded_as_benchs(la, argv, capsys):
     assert exc.value.code == 2
     assert "positive integer" in capsys.readouterr().err
     assert la.parser().parse_args(["--threads", "1", "--batch", "1", "8"]).batch == [1, 8]
+
+
+def test_calibration_progress_carries_the_seconds_so_far(la, monkeypatch, capsys):
+    # a latency step cut short inside its calibration writes no file: its log lines
+    # must say where the time went
+    import re
+
+    def fit(device, *, quick, dtype, device_key, progress):
+        progress("gemm over 96 sizes")
+        progress("convolutions")
+        return "fitted"
+
+    monkeypatch.setattr(la, "calibrate_efficiency", fit)
+    assert la.calibrate("cpu") == "fitted"
+    err = capsys.readouterr().err
+    assert re.search(r"^  calibrate \[\s*\d+ s\]: gemm over 96 sizes$", err, re.M)
+    assert re.search(r"^  calibrate \[\s*\d+ s\]: convolutions$", err, re.M)

@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from roofline import units
-from roofline.errors import MeasurementError, StaleCalibrationError
+from roofline.errors import MeasurementError, StaleCalibrationError, first_line
 
 Progress = Callable[[str], None]
 Sync = Callable[[], None]
@@ -213,6 +213,13 @@ class CurveFit:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CurveFit:
         return cls(tuple(float(s) for s in d["sizes"]), tuple(float(r) for r in d["rates"]))
+
+
+def grid_from_samples(points: Sequence[tuple[float, ...]], rates: Sequence[float]) -> GridFit:
+    """A :class:`GridFit` of the points whose rate was measured (a failed
+    microbenchmark's rate is NaN, :attr:`Bench.skip_failures`: left out)."""
+    kept = [(p, r) for p, r in zip(points, rates, strict=True) if math.isfinite(r) and r > 0]
+    return GridFit(tuple(p for p, _ in kept), tuple(r for _, r in kept))
 
 
 def curve_from_samples(samples: Sequence[tuple[float, float]]) -> CurveFit:
@@ -619,16 +626,36 @@ class Bench:
     fresh: CostCurve = field(default_factory=CostCurve)
     queue: QueueTimer | None = None
     host: dict[str, list[float]] = field(default_factory=dict)
+    #: a kernel that raises (out of memory, an op this GPU or torch build lacks at the
+    #: dtype) loses its grid point, said on ``say``, instead of the whole calibration:
+    #: True on CUDA, whose kernels the CPU tests cannot run; the CPU's errors propagate
+    skip_failures: bool = False
+    say: Progress | None = None
 
     def raw(
         self, fn: Callable[[], object], op_class: str | None = None, host_units: int = 1
     ) -> float:
         """Seconds per call: the loop time (CPU) or the GPU time (CUDA). The host's
         issue time is recorded per ``host_units`` (a fused recurrent call issues its
-        kernels step by step: per step)."""
-        if self.queue is None:
-            return _median_time(fn, self.repeat, self.sync)
-        gpu, host = self.queue.time(fn, self.repeat)
+        kernels step by step: per step). NaN for a kernel that failed (``skip_failures``)."""
+        try:
+            if self.queue is None:
+                return _median_time(fn, self.repeat, self.sync)
+            gpu, host = self.queue.time(fn, self.repeat)
+        except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
+            if not self.skip_failures:
+                raise
+            if self.say:
+                what = op_class or "a kernel"
+                self.say(f"{what}: one size failed ({first_line(exc)[:160]}), left out")
+            gpu = math.nan
+        if math.isnan(gpu):
+            # out of the handler, the failed call's traceback (and the tensors its frames
+            # held) is gone: hand the memory back before the next size
+            gc.collect()
+            if torch.cuda.is_initialized():
+                torch.cuda.empty_cache()
+            return gpu
         if op_class:
             self.host.setdefault(op_class, []).append(host / max(1, host_units))
         return gpu
@@ -636,8 +663,11 @@ class Bench:
     def kernel(
         self, fn: Callable[[], object], op_class: str, out_bytes: float, host_units: int = 1
     ) -> float:
-        """Seconds of kernel work per call, net of what the prediction adds back."""
+        """Seconds of kernel work per call, net of what the prediction adds back (NaN
+        for a kernel that failed: the fits leave its point out)."""
         t = self.raw(fn, op_class, host_units)
+        if math.isnan(t):
+            return t
         overhead = self.fresh.seconds(out_bytes) + (0.0 if self.queue else self.launch)
         return max(t - overhead, 0.1 * t, 1e-9)
 
@@ -843,7 +873,8 @@ def measure_fresh(
         z = torch.empty_like(x)
         t_new = bench.raw(lambda x=x, y=y: torch.add(x, y))
         t_out = bench.raw(lambda x=x, y=y, z=z: torch.add(x, y, out=z))
-        samples.append((elems * x.element_size(), t_new - t_out))
+        if math.isfinite(t_new - t_out):
+            samples.append((elems * x.element_size(), t_new - t_out))
         del x, y, z
     return cost_curve_from_samples(samples)
 
@@ -904,8 +935,8 @@ def fit_backward(
             w = torch.randn(*ws, generator=gen, device=dev, dtype=dtype)
             rates.append(2 * fl / _conv_backward(bench, x, w, stride, pad, groups))
             del x, w
-        out[key] = GridFit(tuple(sh[0] for sh in todo), tuple(rates))
-    return out
+        out[key] = grid_from_samples([sh[0] for sh in todo], rates)
+    return {k: v for k, v in out.items() if v.points}  # a class all of whose sizes failed: none
 
 
 def fit_matrix(
@@ -939,7 +970,7 @@ def fit_matrix(
                 t = bench.kernel(lambda a=a, b=b: torch.mm(a, b), "gemm", elem * m * n)
                 pts.append((math.log2(m), math.log2(n), math.log2(k)))
                 rates.append(fl / t)
-    out["gemm"] = GridFit(tuple(pts), tuple(rates))
+    out["gemm"] = grid_from_samples(pts, rates)
 
     # dense conv, stride 1, "same" padding; c_in == c_out and c_out = 2 c_in; and the
     # squeeze-excitation shapes: 1x1 on a 1x1 map, c -> c/4 and back
@@ -1004,7 +1035,7 @@ def fit_matrix(
         rates.append(fl / t)
         if grid.backward_every and i % grid.backward_every == 0:
             backward.append((pts[-1], tuple(x.shape), tuple(w.shape), stride, kernel // 2, 1, fl))
-    out["conv"] = GridFit(tuple(pts), tuple(rates))
+    out["conv"] = grid_from_samples(pts, rates)
     if backward_shapes is not None:
         backward_shapes["conv.backward"] = backward
 
@@ -1061,7 +1092,7 @@ def fit_matrix(
         rates.append(fl / t)
         if grid.backward_every and i % grid.backward_every == 0:
             backward.append((pts[-1], tuple(x.shape), tuple(w.shape), stride, kernel // 2, c, fl))
-    out["depthwise_conv"] = GridFit(tuple(pts), tuple(rates))
+    out["depthwise_conv"] = grid_from_samples(pts, rates)
     if backward_shapes is not None:
         backward_shapes["depthwise_conv.backward"] = backward
 
@@ -1075,7 +1106,7 @@ def fit_matrix(
             if fl > grid.max_flops:
                 continue
             # fp64 has no fused kernel on CUDA: the math path holds the bh·L² scores
-            with _unless_out_of_memory(dev, say, f"attention {bh}x{seq}x{e}"):
+            with _unless_it_fails_on_the_gpu(dev, say, f"attention {bh}x{seq}x{e}"):
                 q, k, v = rnd(1, bh, seq, e), rnd(1, bh, seq, e), rnd(1, bh, seq, e)
                 t = bench.kernel(
                     lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
@@ -1085,7 +1116,7 @@ def fit_matrix(
                 pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
                 rates.append(fl / t)
     if pts:
-        out["attention"] = GridFit(tuple(pts), tuple(rates))
+        out["attention"] = grid_from_samples(pts, rates)
 
     # fused recurrent layers: one nn.LSTM layer (input = hidden) over each of rnn_t
     # steps (the CPU runs it as oneDNN's fused kernel; on CUDA cuDNN runs GRUs fused
@@ -1109,8 +1140,8 @@ def fit_matrix(
         pts.append(tuple(math.log2(v) for v in op_size("rnn", cost.dims, 0)))
         rates.append(cost.matrix_flops / t)
     if pts:
-        out["rnn"] = GridFit(tuple(pts), tuple(rates))
-    return out
+        out["rnn"] = grid_from_samples(pts, rates)
+    return {k: v for k, v in out.items() if v.points}  # a class all of whose sizes failed: none
 
 
 def _memory_kernels(
@@ -1193,30 +1224,40 @@ def fit_memory(
     samples: dict[str, list[tuple[float, float]]] = {}
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
     for elems in grid.mem_elems:
-        with _unless_out_of_memory(dev, say, f"memory kernels at {elems} elements"):
+        kernels: dict[str, tuple[Callable[[], object], int]] = {}
+        with _unless_it_fails_on_the_gpu(dev, say, f"memory kernels at {elems} elements"):
             with torch.inference_mode():
-                for cls, (fn, nbytes) in _memory_kernels(dev, elems, gen, dtype).items():
+                kernels = _memory_kernels(dev, elems, gen, dtype)
+        for cls, (fn, nbytes) in kernels.items():
+            with _unless_it_fails_on_the_gpu(dev, say, f"{cls} at {elems} elements"):
+                with torch.inference_mode():
                     result = fn()
                     outs = result if isinstance(result, tuple) else (result,)
                     out_bytes = sum(t.numel() * t.element_size() for t in outs)
                     del result, outs
                     t = bench.kernel(fn, cls, out_bytes)
-                    samples.setdefault(cls, []).append((nbytes, nbytes / t))
+                    samples.setdefault(cls, []).append((nbytes, nbytes / t))  # NaN: failed
+        kernels = {}  # this size's tensors go before the next size's are made
     return {cls: curve_from_samples(s) for cls, s in samples.items()}
 
 
 @contextlib.contextmanager
-def _unless_out_of_memory(dev: torch.device, say: Progress, what: str) -> Iterator[None]:
-    """Skip a microbenchmark the GPU has no memory for, saying so, instead of losing the
+def _unless_it_fails_on_the_gpu(dev: torch.device, say: Progress, what: str) -> Iterator[None]:
+    """Skip a microbenchmark that fails on the GPU, saying so, instead of losing the
     whole calibration: the grids are sized for the largest cards (the memory kernels'
-    4^15-element fp32 working set takes ~40 GB; a 24 GB card holds 4^14), and a fit
-    simply has no point there. Any other error, and any error on the CPU, propagates."""
+    4^15-element fp32 working set takes ~40 GB; a 24 GB card holds 4^14), and an op
+    may be missing on a GPU or torch build at the calibration's dtype; the fit simply
+    has no point there. On the CPU, and for errors that are not torch's runtime errors,
+    it propagates."""
     try:
         yield
-    except torch.cuda.OutOfMemoryError:
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
         if dev.type != "cuda":
             raise
-        say(f"{what}: out of GPU memory, left out of the fit")
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            say(f"{what}: out of GPU memory, left out of the fit")
+        else:
+            say(f"{what}: failed on the GPU ({first_line(exc)[:160]}), left out of the fit")
     else:
         return
     gc.collect()  # the failed benchmark's tensors, freed with its traceback
@@ -1322,7 +1363,7 @@ def _calibrate_efficiency(
         launch, module = measure_overheads(dev, grid.repeat, sync, queue)
     internal = measure_internal(dev, grid.repeat, sync, queue)
     with torch.inference_mode():
-        bench = Bench(grid.repeat, sync, launch, queue=queue)
+        bench = Bench(grid.repeat, sync, launch, queue=queue, skip_failures=is_cuda, say=say)
         bench.fresh = measure_fresh(dev, grid, bench, progress, dt)
         backward_shapes: dict[str, list[BackwardShape]] = {}
         matrix = fit_matrix(dev, grid, bench, progress, backward_shapes, dt)
@@ -1567,11 +1608,15 @@ def fit_context(
         net, x = net.eval().to(dtype), x.to(dtype)
         prof = count_profile(net, (x,))
         pred = predict(prof, neutral, efficiency=base)
-        net, xd = net.to(dev), x.to(dev)
-        with torch.inference_mode():
-            t = time_region(
-                lambda net=net, xd=xd: net(xd), warmup=2, repeat=5 if quick else 11, sync=sync
-            ).median
+        t: float | None = None
+        with _unless_it_fails_on_the_gpu(dev, say, f"in-network terms: {name}"):
+            net, xd = net.to(dev), x.to(dev)
+            with torch.inference_mode():
+                t = time_region(
+                    lambda net=net, xd=xd: net(xd), warmup=2, repeat=5 if quick else 11, sync=sync
+                ).median
+        if t is None:  # failed on the GPU: the terms are fitted on the other networks
+            continue
         if model.async_launch:
             if pred.predicted_s:
                 ratios[name] = t / pred.predicted_s

@@ -138,23 +138,57 @@ def test_a_microbenchmark_the_gpu_has_no_memory_for_is_left_out():
     # that size is skipped, saying so, and the calibration goes on
     import torch
 
-    from roofline.latency.calibrate import _unless_out_of_memory
+    from roofline.latency.calibrate import _unless_it_fails_on_the_gpu
 
     said: list[str] = []
     done: list[str] = []
-    with _unless_out_of_memory(torch.device("cuda", 0), said.append, "memory kernels at 4^15"):
+    with _unless_it_fails_on_the_gpu(
+        torch.device("cuda", 0), said.append, "memory kernels at 4^15"
+    ):
         done.append("before")
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
     assert done == ["before"]
     assert said == ["memory kernels at 4^15: out of GPU memory, left out of the fit"]
-    # other errors, and the CPU's, are not swallowed
-    with pytest.raises(RuntimeError, match="illegal"):
-        with _unless_out_of_memory(torch.device("cuda", 0), said.append, "x"):
-            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+    # an op this GPU or torch build lacks at the dtype: the same
+    with _unless_it_fails_on_the_gpu(torch.device("cuda", 0), said.append, "pool.backward"):
+        raise RuntimeError("\"max_pool2d_with_indices_backward\" not implemented for 'Float8'")
+    assert said[-1].startswith('pool.backward: failed on the GPU ("max_pool2d_with')
+    # errors that are not torch's, and every error on the CPU, are not swallowed
+    with pytest.raises(KeyError):
+        with _unless_it_fails_on_the_gpu(torch.device("cuda", 0), said.append, "x"):
+            raise KeyError("a bug of ours")
     with pytest.raises(torch.cuda.OutOfMemoryError):
-        with _unless_out_of_memory(torch.device("cpu"), said.append, "x"):
+        with _unless_it_fails_on_the_gpu(torch.device("cpu"), said.append, "x"):
             raise torch.cuda.OutOfMemoryError("out of memory")
-    assert len(said) == 1
+    assert len(said) == 2
+
+
+def test_a_kernel_failing_on_the_gpu_loses_its_grid_point_not_the_calibration(monkeypatch):
+    # Bench.skip_failures (set on CUDA): attention failing at every size leaves no
+    # attention fit (predict then prices those ops as GEMMs, and says so), the other
+    # classes are fitted; on the CPU (skip_failures off) the error still propagates
+    import torch
+    import torch.nn.functional as F
+
+    from roofline.latency.calibrate import Bench, fit_matrix, grid_from_samples
+    from tests.latency.test_calibrate import TINY
+
+    def no_attention(*a, **k):
+        raise RuntimeError("No available kernel. Aborting execution.")
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", no_attention)
+    said: list[str] = []
+    bench = Bench(1, skip_failures=True, say=said.append)
+    with torch.inference_mode():
+        fits = fit_matrix(torch.device("cpu"), TINY, bench)
+    assert "attention" not in fits and {"gemm", "conv", "depthwise_conv"} <= set(fits)
+    assert any(m.startswith("attention: one size failed (No available kernel") for m in said)
+    with pytest.raises(RuntimeError, match="No available kernel"):
+        with torch.inference_mode():
+            fit_matrix(torch.device("cpu"), TINY, Bench(1))
+    # a NaN rate (a failed size) is left out of a grid
+    g = grid_from_samples([(1.0,), (2.0,)], [float("nan"), 5.0])
+    assert g.points == ((2.0,),) and g.rates == (5.0,)
 
 
 def test_a_second_gpus_calibration_runs_with_that_gpu_current(monkeypatch):

@@ -15,7 +15,9 @@
 # device tool's folder that comes back; ./gpu-results elsewhere), 5 files (the device
 # tool brings back 8 at most): session.log (every step's output), latency_cuda.md and
 # latency_cuda.json (cases and the fitted latency model), vram_accuracy.json and the
-# measured ceilings (cache/measured/gpu-<key>.json).
+# measured ceilings (cache/measured/gpu-<key>.json). The benchmarks rewrite their files
+# after every case through a .part file renamed into place; a step stopped inside that
+# rename leaves its .part beside the last whole file (8 files at most even then).
 # Copy the results into docs/ (devices.md, latency.md, vram.md, benchmarks.md) with the
 # machine they ran on.
 #
@@ -33,19 +35,19 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 ROOFLINE_CA
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-"tests calibrate latency vram layers"}
 
-step() {  # step NAME LIMIT_S COMMAND...: run, keep the log, show its end
+step() {  # step NAME LIMIT_S COMMAND...: run, its output into the log as it comes, show its end
   local name=$1 limit=$2
   shift 2
   case " $STEPS " in *" $name "*) ;; *) return 0 ;; esac
   echo "== $name (at most ${limit} s): $*" | tee -a "$OUT/session.log"
-  local t0=$SECONDS log
-  log=$(mktemp)
-  timeout "$limit" "$@" >"$log" 2>&1
-  local rc=$?
-  echo "rc=$rc after $((SECONDS - t0)) s" >>"$log"
-  cat "$log" >>"$OUT/session.log"
-  tail -n 30 "$log"
-  rm -f "$log"
+  local t0=$SECONDS start rc
+  start=$(wc -c <"$OUT/session.log")
+  # straight into session.log, not a temporary file appended afterwards: a device call
+  # stopped inside this step (its own time limit) still brings back what the step said
+  timeout "$limit" "$@" >>"$OUT/session.log" 2>&1
+  rc=$?
+  echo "rc=$rc after $((SECONDS - t0)) s" >>"$OUT/session.log"
+  tail -c +$((start + 1)) "$OUT/session.log" | tail -n 30
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limit \

@@ -150,6 +150,15 @@ def prediction_summary(pred) -> dict:
     }
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a .part file, renamed): the lent
+    GPU's step limit may stop the script at any moment, and a half-written file would
+    lose every case written before."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)
+
+
 def write_results(
     args: argparse.Namespace,
     info: dict[str, str],
@@ -222,7 +231,7 @@ def write_results(
             md.append(f"- **{name}**: " + "; ".join(tags))
         path = Path(args.out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(md) + "\n", encoding="utf-8")
+        write_whole(path, "\n".join(md) + "\n")
         if not quiet:
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
@@ -242,7 +251,7 @@ def write_results(
         }
         jpath = Path(args.json)
         jpath.parent.mkdir(parents=True, exist_ok=True)
-        jpath.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        write_whole(jpath, json.dumps(doc, indent=1) + "\n")
         if not quiet:
             print(f"wrote {jpath}", file=sys.stderr)
 
@@ -318,12 +327,19 @@ def calibrate(device: str, quick: bool = False, dtype: str = "float32") -> Effic
     """The latency calibration of ``device`` ("cpu" or "cuda") for models of ``dtype``,
     with progress on stderr."""
     print("calibrating from microbenchmarks ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+
+    def say(m: str) -> None:
+        # seconds since the start on every line: a step cut short by its time limit
+        # (no case file yet) still says which microbenchmarks took the time
+        print(f"  calibrate [{time.perf_counter() - t0:5.0f} s]: {m}", file=sys.stderr, flush=True)
+
     return calibrate_efficiency(
         device,
         quick=quick,
         dtype=dtype,
         device_key=get_device("local").key if device == "cuda" else "cpu",
-        progress=lambda m: print(f"  calibrate: {m}", file=sys.stderr, flush=True),
+        progress=say,
     )
 
 

@@ -18,6 +18,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -71,27 +72,48 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|")
     for name, model, inputs in cases:
-        model = model.to(dev)
-        inputs = tuple(x.to(dev) for x in inputs)
-        step = make_step(model, inputs, {}, args.mode)
-        e2e = time_region(step, warmup=3, repeat=15, sync=sync).median
+        try:
+            model = model.to(dev)
+            inputs = tuple(x.to(dev) for x in inputs)
+            step = make_step(model, inputs, {}, args.mode)
+            e2e = time_region(step, warmup=3, repeat=15, sync=sync).median
+        except Exception as exc:  # a model that fails is a row; the others still run
+            print(f"| {name} | FAILED {type(exc).__name__}: {exc} |"[:300], flush=True)
+            continue
         calls = sum(1 for _ in model.modules())
         for method in ("hooks", "profiler"):
-            walls = []
-            sums = []
-            for _ in range(args.passes):
-                t0 = time.perf_counter()
-                mods = time_modules(model, step, method=method, passes=1, sync=sync, dev=dev)
-                sync()
-                walls.append(time.perf_counter() - t0)
-                sums.append(mods[""].inclusive_s)
-            wall, total = statistics.median(walls), statistics.median(sums)
+            try:
+                row = _method_row(model, step, method, args.passes, sync, dev)
+            except Exception as exc:
+                print(f"| {name} | {e2e * 1e3:.2f} | {method} | FAILED {exc!r} |"[:300], flush=True)
+                continue
+            wall, total = row
             print(
                 f"| {name} | {e2e * 1e3:.2f} | {method} | {total * 1e3:.2f} | {total / e2e:.2f} "
                 f"| {wall * 1e3:.2f} | {(wall - e2e) / calls * 1e6:.1f} |",
                 flush=True,
             )
     return 0
+
+
+def _method_row(
+    model: torch.nn.Module,
+    step: Callable[[], object],
+    method: str,
+    passes: int,
+    sync: Callable[[], None],
+    dev: torch.device,
+) -> tuple[float, float]:
+    """(median wall time of one instrumented pass, median per-layer total) of ``method``."""
+    walls = []
+    sums = []
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        mods = time_modules(model, step, method=method, passes=1, sync=sync, dev=dev)
+        sync()
+        walls.append(time.perf_counter() - t0)
+        sums.append(mods[""].inclusive_s)
+    return statistics.median(walls), statistics.median(sums)
 
 
 if __name__ == "__main__":

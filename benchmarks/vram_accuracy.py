@@ -263,6 +263,45 @@ def predict(name: str, expr: str, shape: tuple[int, ...], batch: int, mode: str,
     )
 
 
+#: seconds one case's subprocess may take (about 5-10 on a GPU machine: torch's import,
+#: the CUDA context, the model, four steps); one that hangs must not eat the step's limit
+CASE_TIMEOUT_S = 60
+
+
+def run_case(
+    name: str, expr: str, shape: tuple[int, ...], batch: int, mode: str, timeout: float = 0
+) -> dict:
+    """Measure one case in a fresh subprocess (:func:`measure`): its result, or
+    ``{"error": ...}`` when it failed or ran past ``timeout`` (default
+    :data:`CASE_TIMEOUT_S`)."""
+    timeout = timeout or CASE_TIMEOUT_S
+    argv = [sys.executable, __file__, "--case", name, expr, json.dumps(list(shape))]
+    try:
+        r = subprocess.run(
+            [*argv, f"{batch}:{mode}"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {timeout:.0f} s"}
+    if r.returncode != 0:
+        return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": f"no result in the output: {r.stdout[-200:]!r}"}
+
+
+def write_json(path: Path, doc: dict) -> None:
+    """Write ``doc`` to ``path`` whole or not at all: the step's time limit may stop the
+    script at any moment, and a half-written file would lose every case before it."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(doc, indent=2))
+    part.replace(path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs/results/vram_accuracy.json"))
@@ -301,7 +340,7 @@ def main() -> int:
             "date": time.strftime("%Y-%m-%d"),
             "rows": rows,
         }
-        out.write_text(json.dumps(doc, indent=2))
+        write_json(out, doc)
 
     # every model at its first batch size first, then the second: a run cut short
     # still covers every model
@@ -313,25 +352,16 @@ def main() -> int:
     ]
     for name, expr, shape, batch, mode in cases:
         t = time.time()
-        e = predict(name, expr, shape, batch, mode, cublas)
-        r = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--case",
-                name,
-                expr,
-                json.dumps(list(shape)),
-                f"{batch}:{mode}",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        if r.returncode != 0:
-            m = {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}
-        else:
-            m = json.loads(r.stdout.strip().splitlines()[-1])
+        try:
+            e = predict(name, expr, shape, batch, mode, cublas)
+        except Exception as exc:  # a case that fails is reported; the others still run
+            rows.append(
+                {"model": name, "mode": mode, "batch": batch, "error": f"predict: {exc!r}"[:300]}
+            )
+            print(f"{name} {mode} {batch}: prediction failed: {exc!r}"[:300], flush=True)
+            write()
+            continue
+        m = run_case(name, expr, shape, batch, mode)
         row = {
             "model": name,
             "mode": mode,

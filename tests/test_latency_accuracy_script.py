@@ -58,6 +58,26 @@ def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
     md = (tmp_path / "r.md").read_text()
     assert md.startswith("# Latency accuracy on cpu (inference, fp32)")
     assert "| hand | 4 | 5.00 | 0.10 |" in md and "- **hand**: why" in md
+    assert not list(tmp_path.glob("*.part"))  # written whole (a .part renamed)
+
+
+def test_a_write_stopped_midway_leaves_the_last_whole_file(la, tmp_path, monkeypatch):
+    # the lent GPU's step limit can stop the script inside a write: the cases written
+    # after the previous case must survive it
+    from pathlib import Path
+
+    path = tmp_path / "r.json"
+    la.write_whole(path, '{"cases": [1]}\n')
+
+    def stopped(self, text, encoding=None):
+        Path.write_bytes(self, text[:5].encode())
+        raise KeyboardInterrupt  # what SIGTERM's default handling amounts to here
+
+    monkeypatch.setattr(Path, "write_text", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        la.write_whole(path, '{"cases": [1, 2]}\n')
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"cases": [1]}
 
 
 def test_the_record_is_written_before_any_case(la, tmp_path):
@@ -97,3 +117,20 @@ def test_threads_and_batch_are_bounded_as_benchs(la, argv, capsys):
     assert exc.value.code == 2
     assert "positive integer" in capsys.readouterr().err
     assert la.parser().parse_args(["--threads", "1", "--batch", "1", "8"]).batch == [1, 8]
+
+
+def test_calibration_progress_carries_the_seconds_so_far(la, monkeypatch, capsys):
+    # a latency step cut short inside its calibration writes no file: its log lines
+    # must say where the time went
+    import re
+
+    def fit(device, *, quick, dtype, device_key, progress):
+        progress("gemm over 96 sizes")
+        progress("convolutions")
+        return "fitted"
+
+    monkeypatch.setattr(la, "calibrate_efficiency", fit)
+    assert la.calibrate("cpu") == "fitted"
+    err = capsys.readouterr().err
+    assert re.search(r"^  calibrate \[\s*\d+ s\]: gemm over 96 sizes$", err, re.M)
+    assert re.search(r"^  calibrate \[\s*\d+ s\]: convolutions$", err, re.M)

@@ -65,3 +65,60 @@ def test_no_allocation_above_the_start(va):
     b = va.peak_breakdown([*free(7, 64)], start_bytes=4096)
     assert b["peak_bytes"] == 4096 and b["peak_event"] == -1 and b["sites"] == []
     assert b["before_trace_bytes"] == 4096  # nothing replayed up to the (initial) peak
+
+
+def test_main_loop_on_a_faked_gpu_keeps_going_and_writes_every_case(va, monkeypatch, tmp_path):
+    # the loop only a GPU machine runs: torch.cuda faked, each case's prediction and
+    # subprocess replaced; a failing prediction or case is a row, not the end of the run
+    import json
+    import sys
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")
+    est = va.predict("transformer", "transformer", (16,), 2, "inference", 0)
+
+    def predict(name, expr, shape, batch, mode, cublas):
+        if name == "vit_b_16":
+            raise RuntimeError("no fake kernel")
+        return est
+
+    def run_case(name, expr, shape, batch, mode):
+        if name == "yolov5s":
+            return {"error": "no result within 60 s"}
+        return {"allocated": est.allocated // 2, "context": 1 << 29}
+
+    monkeypatch.setattr(va, "predict", predict)
+    monkeypatch.setattr(va, "run_case", run_case)
+    out = tmp_path / "vram.json"
+    monkeypatch.setattr(sys, "argv", ["vram_accuracy.py", "--out", str(out), "--quick"])
+    assert va.main() == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["model"], r["mode"]) for r in rows] == [
+        (name, mode) for name, *_ in va.MODELS for mode in ("inference", "training")
+    ]
+    by = {(r["model"], r["mode"]): r for r in rows}
+    assert by["resnet50", "inference"]["ratio_allocated"] == pytest.approx(2.0, rel=1e-6)
+    assert "no fake kernel" in by["vit_b_16", "training"]["error"]
+    assert by["yolov5s", "inference"]["measured_error"] == "no result within 60 s"
+    assert not list(tmp_path.glob("*.part"))  # written whole, nothing left beside it
+
+
+def test_a_case_that_hangs_or_prints_no_result_is_an_error_row(va, monkeypatch):
+    import subprocess
+
+    def hangs(*a, **k):
+        raise subprocess.TimeoutExpired(a[0], k["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", hangs)
+    assert va.run_case("m", "x", (1,), 1, "inference", timeout=5) == {
+        "error": "no result within 5 s"
+    }
+
+    def garbage(*a, **k):
+        return subprocess.CompletedProcess(a[0], 0, stdout="Warning: noise\n", stderr="")
+
+    monkeypatch.setattr(subprocess, "run", garbage)
+    assert "no result in the output" in va.run_case("m", "x", (1,), 1, "inference")["error"]

@@ -364,8 +364,11 @@ def _measure_target(device: Any) -> str:
         raise RooflineError("--measure needs --gpu cpu or --gpu local (the device it runs on)")
     if device.kind == "cpu":
         return "cpu"
-    if device.extra.get("local") is not None:
-        return "cuda"
+    local = device.extra.get("local")
+    if local is not None:
+        # the GPU the device was read from (local:1 is cuda:1, not the current GPU)
+        index = local.get("index") if isinstance(local, dict) else None
+        return f"cuda:{index}" if isinstance(index, int) else "cuda"
     raise RooflineError(
         f"--measure runs the model on this machine, but {device.name} is a datasheet entry; "
         "use --gpu cpu or --gpu local"

@@ -38,12 +38,14 @@ stored per device in the measured-ceilings cache, under ``extra["efficiency"]``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
+import gc
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -51,7 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from roofline import units
-from roofline.errors import MeasurementError, StaleCalibrationError
+from roofline.errors import MeasurementError, RooflineError, StaleCalibrationError, first_line
 
 Progress = Callable[[str], None]
 Sync = Callable[[], None]
@@ -261,6 +263,13 @@ class CurveFit:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CurveFit:
         return cls(tuple(float(s) for s in d["sizes"]), tuple(float(r) for r in d["rates"]))
+
+
+def grid_from_samples(points: Sequence[tuple[float, ...]], rates: Sequence[float]) -> GridFit:
+    """A :class:`GridFit` of the points whose rate was measured (a failed
+    microbenchmark's rate is NaN, :attr:`Bench.skip_failures`: left out)."""
+    kept = [(p, r) for p, r in zip(points, rates, strict=True) if math.isfinite(r) and r > 0]
+    return GridFit(tuple(p for p, _ in kept), tuple(r for _, r in kept))
 
 
 def curve_from_samples(samples: Sequence[tuple[float, float]]) -> CurveFit:
@@ -713,16 +722,36 @@ class Bench:
     fresh: CostCurve = field(default_factory=CostCurve)
     queue: QueueTimer | None = None
     host: dict[str, list[float]] = field(default_factory=dict)
+    #: a kernel that raises (out of memory, an op this GPU or torch build lacks at the
+    #: dtype) loses its grid point, said on ``say``, instead of the whole calibration:
+    #: True on CUDA, whose kernels the CPU tests cannot run; the CPU's errors propagate
+    skip_failures: bool = False
+    say: Progress | None = None
 
     def raw(
         self, fn: Callable[[], object], op_class: str | None = None, host_units: int = 1
     ) -> float:
         """Seconds per call: the loop time (CPU) or the GPU time (CUDA). The host's
         issue time is recorded per ``host_units`` (a fused recurrent call issues its
-        kernels step by step: per step)."""
-        if self.queue is None:
-            return _median_time(fn, self.repeat, self.sync)
-        gpu, host = self.queue.time(fn, self.repeat)
+        kernels step by step: per step). NaN for a kernel that failed (``skip_failures``)."""
+        try:
+            if self.queue is None:
+                return _median_time(fn, self.repeat, self.sync)
+            gpu, host = self.queue.time(fn, self.repeat)
+        except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
+            if not self.skip_failures:
+                raise
+            if self.say:
+                what = op_class or "a kernel"
+                self.say(f"{what}: one size failed ({first_line(exc)[:160]}), left out")
+            gpu = math.nan
+        if math.isnan(gpu):
+            # out of the handler, the failed call's traceback (and the tensors its frames
+            # held) is gone: hand the memory back before the next size
+            gc.collect()
+            if torch.cuda.is_initialized():
+                torch.cuda.empty_cache()
+            return gpu
         if op_class:
             self.host.setdefault(op_class, []).append(host / max(1, host_units))
         return gpu
@@ -730,8 +759,11 @@ class Bench:
     def kernel(
         self, fn: Callable[[], object], op_class: str, out_bytes: float, host_units: int = 1
     ) -> float:
-        """Seconds of kernel work per call, net of what the prediction adds back."""
+        """Seconds of kernel work per call, net of what the prediction adds back (NaN
+        for a kernel that failed: the fits leave its point out)."""
         t = self.raw(fn, op_class, host_units)
+        if math.isnan(t):
+            return t
         overhead = self.fresh.seconds(out_bytes) + (0.0 if self.queue else self.launch)
         return max(t - overhead, 0.1 * t, 1e-9)
 
@@ -904,7 +936,11 @@ def measure_internal(
     # the ops this device's GRU runs: CUDA's cuDNN-off GRU is a fused cell per step, not
     # the CPU's ~22 ops, so it is counted there, on the real tensors, as it is timed
     with torch.backends.cudnn.flags(enabled=False):
-        ops = len(count_profile(gru, (x,), real=dev.type == "cuda").ops)
+        counted = count_profile(gru, (x,), real=dev.type == "cuda")
+    # every op it issues, those without a cost formula too: CUDA's fused cell
+    # (aten._thnn_fused_gru_cell, one of the ~3 ops per step there) has none, and left
+    # out it made each op's issue time 1.5x what it is
+    ops = len(counted.ops) + sum(counted.uncounted_ops.values())
     if ops < 16:
         return 0.0
     with torch.inference_mode():
@@ -937,7 +973,8 @@ def measure_fresh(
         z = torch.empty_like(x)
         t_new = bench.raw(lambda x=x, y=y: torch.add(x, y))
         t_out = bench.raw(lambda x=x, y=y, z=z: torch.add(x, y, out=z))
-        samples.append((elems * x.element_size(), t_new - t_out))
+        if math.isfinite(t_new - t_out):
+            samples.append((elems * x.element_size(), t_new - t_out))
         del x, y, z
     return cost_curve_from_samples(samples)
 
@@ -998,8 +1035,8 @@ def fit_backward(
             w = torch.randn(*ws, generator=gen, device=dev, dtype=dtype)
             rates.append(2 * fl / _conv_backward(bench, x, w, stride, pad, groups))
             del x, w
-        out[key] = GridFit(tuple(sh[0] for sh in todo), tuple(rates))
-    return out
+        out[key] = grid_from_samples([sh[0] for sh in todo], rates)
+    return {k: v for k, v in out.items() if v.points}  # a class all of whose sizes failed: none
 
 
 def fit_matrix(
@@ -1033,7 +1070,7 @@ def fit_matrix(
                 t = bench.kernel(lambda a=a, b=b: torch.mm(a, b), "gemm", elem * m * n)
                 pts.append((math.log2(m), math.log2(n), math.log2(k)))
                 rates.append(fl / t)
-    out["gemm"] = GridFit(tuple(pts), tuple(rates))
+    out["gemm"] = grid_from_samples(pts, rates)
 
     # dense conv, stride 1, "same" padding; c_in == c_out and c_out = 2 c_in; and the
     # squeeze-excitation shapes: 1x1 on a 1x1 map, c -> c/4 and back
@@ -1098,7 +1135,7 @@ def fit_matrix(
         rates.append(fl / t)
         if grid.backward_every and i % grid.backward_every == 0:
             backward.append((pts[-1], tuple(x.shape), tuple(w.shape), stride, kernel // 2, 1, fl))
-    out["conv"] = GridFit(tuple(pts), tuple(rates))
+    out["conv"] = grid_from_samples(pts, rates)
     if backward_shapes is not None:
         backward_shapes["conv.backward"] = backward
 
@@ -1155,7 +1192,7 @@ def fit_matrix(
         rates.append(fl / t)
         if grid.backward_every and i % grid.backward_every == 0:
             backward.append((pts[-1], tuple(x.shape), tuple(w.shape), stride, kernel // 2, c, fl))
-    out["depthwise_conv"] = GridFit(tuple(pts), tuple(rates))
+    out["depthwise_conv"] = grid_from_samples(pts, rates)
     if backward_shapes is not None:
         backward_shapes["depthwise_conv.backward"] = backward
 
@@ -1168,16 +1205,18 @@ def fit_matrix(
             fl = 4.0 * bh * seq * seq * e
             if fl > grid.max_flops:
                 continue
-            q, k, v = rnd(1, bh, seq, e), rnd(1, bh, seq, e), rnd(1, bh, seq, e)
-            t = bench.kernel(
-                lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
-                "attention",
-                elem * bh * seq * e,
-            )
-            pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
-            rates.append(fl / t)
+            # fp64 has no fused kernel on CUDA: the math path holds the bh·L² scores
+            with _unless_it_fails_on_the_gpu(dev, say, f"attention {bh}x{seq}x{e}"):
+                q, k, v = rnd(1, bh, seq, e), rnd(1, bh, seq, e), rnd(1, bh, seq, e)
+                t = bench.kernel(
+                    lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
+                    "attention",
+                    elem * bh * seq * e,
+                )
+                pts.append(tuple(math.log2(x) for x in (bh, seq, seq, e)))
+                rates.append(fl / t)
     if pts:
-        out["attention"] = GridFit(tuple(pts), tuple(rates))
+        out["attention"] = grid_from_samples(pts, rates)
 
     # fused recurrent layers: one nn.LSTM layer (input = hidden) over each of rnn_t
     # steps (the CPU runs it as oneDNN's fused kernel; on CUDA cuDNN runs GRUs fused
@@ -1201,8 +1240,8 @@ def fit_matrix(
         pts.append(tuple(math.log2(v) for v in op_size("rnn", cost.dims, 0)))
         rates.append(cost.matrix_flops / t)
     if pts:
-        out["rnn"] = GridFit(tuple(pts), tuple(rates))
-    return out
+        out["rnn"] = grid_from_samples(pts, rates)
+    return {k: v for k, v in out.items() if v.points}  # a class all of whose sizes failed: none
 
 
 class MemoryKernel(NamedTuple):
@@ -1304,19 +1343,47 @@ def fit_memory(
     work: dict[str, list[float]] = {}
     say(f"memory kernels over {len(grid.mem_elems)} sizes")
     for elems in grid.mem_elems:
-        with torch.inference_mode():
-            kernels = _memory_kernels(dev, elems, gen, dtype, grid.functions)
-            for cls, kernel in kernels.items():
-                result = kernel.fn()
-                outs = result if isinstance(result, tuple) else (result,)
-                out_bytes = sum(t.numel() * t.element_size() for t in outs)
-                del result, outs
-                t = bench.kernel(kernel.fn, cls, out_bytes)
-                samples.setdefault(cls, []).append((kernel.nbytes, kernel.nbytes / t))
-                if kernel.work:
-                    work.setdefault(cls, []).append(kernel.work / kernel.nbytes)
+        kernels: dict[str, MemoryKernel] = {}
+        with _unless_it_fails_on_the_gpu(dev, say, f"memory kernels at {elems} elements"):
+            with torch.inference_mode():
+                kernels = _memory_kernels(dev, elems, gen, dtype, grid.functions)
+        for cls, kernel in kernels.items():
+            with _unless_it_fails_on_the_gpu(dev, say, f"{cls} at {elems} elements"):
+                with torch.inference_mode():
+                    result = kernel.fn()
+                    outs = result if isinstance(result, tuple) else (result,)
+                    out_bytes = sum(t.numel() * t.element_size() for t in outs)
+                    del result, outs
+                    t = bench.kernel(kernel.fn, cls, out_bytes)
+                    samples.setdefault(cls, []).append((kernel.nbytes, kernel.nbytes / t))
+                    if kernel.work:
+                        work.setdefault(cls, []).append(kernel.work / kernel.nbytes)
+        kernels = {}  # this size's tensors go before the next size's are made
     curves = {cls: curve_from_samples(s) for cls, s in samples.items()}
     return curves, {cls: statistics.median(w) for cls, w in work.items()}
+
+
+@contextlib.contextmanager
+def _unless_it_fails_on_the_gpu(dev: torch.device, say: Progress, what: str) -> Iterator[None]:
+    """Skip a microbenchmark that fails on the GPU, saying so, instead of losing the
+    whole calibration: the grids are sized for the largest cards (the memory kernels'
+    4^15-element fp32 working set takes ~40 GB; a 24 GB card holds 4^14), and an op
+    may be missing on a GPU or torch build at the calibration's dtype; the fit simply
+    has no point there. On the CPU, and for errors that are not torch's runtime errors,
+    it propagates."""
+    try:
+        yield
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
+        if dev.type != "cuda":
+            raise
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            say(f"{what}: out of GPU memory, left out of the fit")
+        else:
+            say(f"{what}: failed on the GPU ({first_line(exc)[:160]}), left out of the fit")
+    else:
+        return
+    gc.collect()  # the failed benchmark's tensors, freed with its traceback
+    torch.cuda.empty_cache()
 
 
 def calibrate_command(kind: str, dtype: str = "float32", index: int | None = None) -> str:
@@ -1392,9 +1459,31 @@ def calibrate_efficiency(
     dtype moves, and the reference GEMM of the speed checks stay float32).
     ``queue`` times as on CUDA, with asynchronous launches (the default on CUDA; given
     explicitly, it lets the asynchronous path run on the CPU in tests)."""
-    from roofline.latency.measure import check_device, device_sync
+    from roofline.latency.measure import check_device
 
     dev = check_device(device)
+    if dev.type != "cuda":
+        return _calibrate_efficiency(dev, quick, grid, progress, device_key, queue, dtype)
+    # CUDA events record on the current device's stream, and torch.cuda._sleep holds the
+    # current device: on cuda:1 they must be that GPU, not GPU 0, or every GPU time of
+    # the queue timer would be GPU 0's (nothing) while the kernels ran on GPU 1
+    with torch.cuda.device(dev):
+        return _calibrate_efficiency(dev, quick, grid, progress, device_key, queue, dtype)
+
+
+def _calibrate_efficiency(
+    dev: torch.device,
+    quick: bool,
+    grid: Grid | None,
+    progress: Progress | None,
+    device_key: str | None,
+    queue: QueueTimer | None,
+    dtype: str | torch.dtype,
+) -> EfficiencyModel:
+    """:func:`calibrate_efficiency` on the checked device ``dev`` (on CUDA, the current
+    device)."""
+    from roofline.latency.measure import device_sync
+
     is_cuda = dev.type == "cuda"
     dt = calibration_dtype("gpu" if is_cuda else "cpu", dtype)
     if grid is None:
@@ -1414,9 +1503,16 @@ def calibrate_efficiency(
     ref_start = reference_time(dev, sync)
     with torch.inference_mode():
         launch, module = measure_overheads(dev, grid.repeat, sync, queue)
-    internal = measure_internal(dev, grid.repeat, sync, queue)
+    try:
+        internal = measure_internal(dev, grid.repeat, sync, queue)
+    except (RuntimeError, RooflineError) as exc:
+        if not is_cuda:
+            raise
+        # 0 is "not measured": the fast paths' later kernels then cost a launch each
+        say(f"internal dispatch: failed on the GPU ({first_line(exc)[:160]}), not measured")
+        internal = 0.0
     with torch.inference_mode():
-        bench = Bench(grid.repeat, sync, launch, queue=queue)
+        bench = Bench(grid.repeat, sync, launch, queue=queue, skip_failures=is_cuda, say=say)
         bench.fresh = measure_fresh(dev, grid, bench, progress, dt)
         backward_shapes: dict[str, list[BackwardShape]] = {}
         matrix = fit_matrix(dev, grid, bench, progress, backward_shapes, dt)
@@ -1662,11 +1758,15 @@ def fit_context(
         net, x = net.eval().to(dtype), x.to(dtype)
         prof = count_profile(net, (x,))
         pred = predict(prof, neutral, efficiency=base)
-        net, xd = net.to(dev), x.to(dev)
-        with torch.inference_mode():
-            t = time_region(
-                lambda net=net, xd=xd: net(xd), warmup=2, repeat=5 if quick else 11, sync=sync
-            ).median
+        t: float | None = None
+        with _unless_it_fails_on_the_gpu(dev, say, f"in-network terms: {name}"):
+            net, xd = net.to(dev), x.to(dev)
+            with torch.inference_mode():
+                t = time_region(
+                    lambda net=net, xd=xd: net(xd), warmup=2, repeat=5 if quick else 11, sync=sync
+                ).median
+        if t is None:  # failed on the GPU: the terms are fitted on the other networks
+            continue
         if model.async_launch:
             if pred.predicted_s:
                 ratios[name] = t / pred.predicted_s

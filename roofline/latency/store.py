@@ -75,6 +75,15 @@ def calibrate_and_store(
     if low == "local" or low.startswith("local:"):
         index = local_index(low)
         device = get_device(low)
+        if device.measured is None:
+            # the fit is stored beside the GPU's measured ceilings: measure those first
+            # (seconds), as the host's are, rather than refuse to store a fit that took
+            # minutes (`bench --device cuda` before any `roofline calibrate`)
+            from roofline.devices.calibrate import calibrate_cuda
+
+            if progress:
+                progress(f"no measured ceilings for {device.name}: measuring them first")
+            calibrate_cuda(device, index=index, quick=quick, progress=progress)
         eff = calibrate_efficiency(
             f"cuda:{index}", quick=quick, progress=progress, device_key=device.key, dtype=dtype
         )

@@ -156,7 +156,10 @@ def memory_variant(
 #: 8: the pool family: 2x2, 3x3, 5x5 and 13x13 windows, priced by comparisons per byte
 #: (``memory_work``)
 #: 9: elementwise functions' own curves on the CPU (``elementwise.silu``, ...)
-FORMAT_VERSION = 9
+#: 10: the pool family's work is the comparisons inside the input (padding clipped, as
+#: the counter now counts a pool), not every window element: the padded pools' curves
+#: sit at fewer comparisons per byte
+FORMAT_VERSION = 10
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -1273,17 +1276,28 @@ def _memory_kernels(
             lambda fn=fn, args=args: fn(*args), (reads + 1) * elems * b
         )
     # the pool family, as the op the counter sees (with its int64 indices): input read,
-    # output and indices written; one comparison per window element per output
+    # output and indices written; its work the comparisons the counter counts for it,
+    # one per window tap inside the input (formulas.pool_taps: padding clipped)
+    from roofline.counting.formulas import T, pool_taps
+
     for name, (k, stride, pad) in POOL_FAMILY.items():
         if name == "pool.wider" and elems > WIDER_POOL_MAX_ELEMS:
             continue
-        out = c * ((hw + 2 * pad - k) // stride + 1) ** 2
+        side = (hw + 2 * pad - k) // stride + 1
+        out = c * side**2
+        taps = pool_taps(
+            T(tuple(img.shape), dtype),
+            T((1, c, side, side), dtype),
+            [k, k],
+            [stride] * 2,
+            [pad] * 2,
+        )
         kernels[name] = MemoryKernel(
             lambda k=k, stride=stride, pad=pad: torch.ops.aten.max_pool2d_with_indices(
                 img, [k, k], [stride, stride], [pad, pad]
             ),
             (n_img + out) * b + out * pool_idx.element_size(),
-            out * k * k,
+            taps,
         )
     return kernels
 

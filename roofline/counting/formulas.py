@@ -1332,18 +1332,40 @@ def upsample_bicubic(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=31 * _out_numel(out), op_class="upsample")
 
 
-@register(
+def _upsample_backward(taps: int, name: str) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        g = _numel(a.get("grad_output"))
+        return Cost(vector_flops=(2 * taps if taps > 1 else 1) * g, op_class="upsample")
+
+    fn.__name__ = f"upsample_{name}_backward"
+    fn.__doc__ = f"""Resampling backward ({name}, {taps} tap{"s" if taps > 1 else ""}): each
+    output-gradient element is scattered into the input-gradient elements its forward
+    blended, ``grad_input[tap] += w·g``: a multiply and an add per tap
+    ({2 * taps if taps > 1 else 1} per gradient element; nearest copies, so 1 add and no
+    multiply). The tap weights are per output location and shared by every channel,
+    not counted, as in the forward's 2·taps − 1 (ATen's CPU kernel,
+    ``cpu_upsample_linear_backward``, multiplies ``h0lambda · w0lambda · g`` per tap,
+    the weight product formed inline; counted once per location like the forward's).
+    Op class ``upsample``."""
+    return fn
+
+
+register(
     "aten.upsample_nearest1d_backward",
     "aten.upsample_nearest2d_backward",
     "aten.upsample_nearest3d_backward",
+    "aten._upsample_nearest_exact1d_backward",
     "aten._upsample_nearest_exact2d_backward",
-    "aten.upsample_bilinear2d_backward",
-    "aten.upsample_linear1d_backward",
+    "aten._upsample_nearest_exact3d_backward",
+)(_upsample_backward(1, "nearest"))
+register("aten.upsample_linear1d_backward")(_upsample_backward(2, "linear"))
+register("aten.upsample_bilinear2d_backward", "aten._upsample_bilinear2d_aa_backward")(
+    _upsample_backward(4, "bilinear")
 )
-def upsample_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Resampling backward scatters each output gradient into its source(s): one
-    add per gradient element."""
-    return Cost(vector_flops=_numel(a.get("grad_output")), op_class="upsample")
+register("aten.upsample_trilinear3d_backward")(_upsample_backward(8, "trilinear"))
+register("aten.upsample_bicubic2d_backward", "aten._upsample_bicubic2d_aa_backward")(
+    _upsample_backward(16, "bicubic")
+)
 
 
 # --------------------------------------------------------------------------- sampling

@@ -390,6 +390,47 @@ def test_pool_taps_match_brute_force_and_aten(size, kernel, stride, padding, dil
         assert cols.sum().item() == taps * taps_w
 
 
+class Resample(nn.Module):
+    """``F.interpolate`` of a trainable tensor, so a training step runs its backward."""
+
+    def __init__(self, x: torch.Tensor, **kwargs) -> None:
+        super().__init__()
+        self.x = nn.Parameter(x)
+        self.kwargs = kwargs
+
+    def forward(self) -> torch.Tensor:
+        return F.interpolate(self.x, **self.kwargs)
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode", "taps"),
+    [
+        ((1, 2, 4), "linear", 2),
+        ((1, 2, 4, 4), "nearest", 1),
+        ((1, 2, 4, 4), "bilinear", 4),
+        ((1, 2, 4, 4), "bicubic", 16),
+        ((1, 2, 3, 4, 4), "trilinear", 8),
+        ((1, 2, 4, 4, 4), "nearest-exact", 1),
+    ],
+)
+def test_upsample_backward_is_a_multiply_and_an_add_per_tap(shape, mode, taps):
+    # scale 2: the gradient has 2^d x numel(x) elements, each scattered into the taps
+    # its forward blended, grad_input[tap] += w * g: 2 FLOPs a tap (nearest: 1 add);
+    # the forward is a multiply a tap and the adds between them, 2 * taps - 1 (nearest
+    # copies: 0)
+    x = torch.randn(*shape)
+    grad = x.numel() * 2 ** (len(shape) - 2)
+    prof = roofline.profile(Resample(x, scale_factor=2, mode=mode), (), mode="training")
+    assert prof.uncounted_ops == {}
+    (fwd,) = [o for o in prof.ops if o.phase == "forward"]
+    (bwd,) = [o for o in prof.ops if o.phase == "backward"]
+    assert fwd.vector_flops == (2 * taps - 1 if taps > 1 else 0) * grad
+    assert bwd.op_class == "upsample" and "backward" in bwd.op
+    assert bwd.vector_flops == (2 * taps if taps > 1 else 1) * grad
+    # bytes: the gradient read, the input gradient written
+    assert (bwd.bytes_read, bwd.bytes_written) == (grad * F32, x.numel() * F32)
+
+
 def test_embedding_reads_only_gathered_rows():
     emb = nn.Embedding(1000, 16)
     ids = torch.randint(0, 1000, (2, 5))

@@ -1226,7 +1226,33 @@ def adaptive_pool(a: Args, out: Sequence[Any]) -> Cost:
 # one add per input element it reaches, after one divide by the window's size for an
 # average. A max-type pool reaches one element (the argmax its forward saved), an
 # average-type pool every element of its window. The input gradient's zero fill is a
-# fill (no FLOPs; its bytes are the one write).
+# fill (no FLOPs; for the max pools a write pass of its own, max_pool_backward_cost;
+# elsewhere its bytes are the one write).
+
+
+def max_pool_backward_cost(grad_output: T, indices: T, grad_input: T) -> Cost:
+    """Max pooling's backward (fixed or adaptive windows), as ATen runs it: the input
+    gradient is zero-filled first (``gradInput.zero_()`` in both the CPU and the CUDA
+    ``max_pool2d_with_indices_backward_out`` and their 3-D and adaptive twins), then
+    each output-gradient element is added to it at the index the forward saved, one
+    add each → numel(grad_output) FLOPs (as ``_roi_pool_backward``).
+
+    Bytes: the output gradient and the int64 indices read; the forward input (an
+    argument) is not, the kernels take only its shape. The input gradient is written
+    twice: the zero fill, then the kernel's pass (CUDA's ``max_pool_backward_nchw`` /
+    ``_nhwc`` gathers, each input-gradient element summing the gradients whose index
+    is its own and storing once; the CPU kernel and the adaptive CUDA one scatter,
+    ``grad_input[argmax] += g``, into the zeroed tensor; with windows that cover the
+    input, as CNNs' do, that pass reaches every cache line of it; its read-back of
+    those lines is not counted). Op class ``pool``."""
+    return Cost(
+        vector_flops=grad_output.numel,
+        op_class="pool",
+        bytes_read=grad_output.nbytes + indices.nbytes,
+        bytes_written=2 * grad_input.nbytes,
+        # two passes over one output: the allocation (predict.fresh_output_s) is one
+        dims={"write_passes": 2},
+    )
 
 
 @register(
@@ -1236,10 +1262,8 @@ def adaptive_pool(a: Args, out: Sequence[Any]) -> Cost:
     "aten.adaptive_max_pool3d_backward",
 )
 def max_pool_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Max pooling's backward (fixed or adaptive windows): each output-gradient
-    element is added to the input gradient at the index the forward saved, one add
-    each → numel(grad_output) (as ``_roi_pool_backward``). Op class ``pool``."""
-    return Cost(vector_flops=_numel(a["grad_output"]), op_class="pool")
+    """Max pooling's backward: :func:`max_pool_backward_cost`."""
+    return max_pool_backward_cost(a["grad_output"], a["indices"], _first_out(out))
 
 
 def adaptive_taps(size: int, out: int) -> int:

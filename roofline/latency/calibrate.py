@@ -1228,6 +1228,7 @@ def _memory_kernels(
     """One representative kernel per memory op class and per variant of
     :data:`MEMORY_VARIANTS`, and one per function of :data:`ELEMENTWISE_FUNCTIONS` in
     ``functions``, on tensors of ``dtype``."""
+    from roofline.counting.formulas import T, max_pool_backward_cost, pool_taps
 
     def rnd(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)
@@ -1246,6 +1247,12 @@ def _memory_kernels(
     n_img = img.numel()
     pooled, pool_idx = torch.ops.aten.max_pool2d_with_indices(img, [2, 2], [2, 2])
     pool_grad = rnd(*pooled.shape)
+    backward = max_pool_backward_cost(
+        T(tuple(pool_grad.shape), dtype),
+        T(tuple(pool_idx.shape), pool_idx.dtype),
+        T(tuple(img.shape), dtype),
+    )
+    assert backward.bytes_read is not None and backward.bytes_written is not None
     small_hw = max(1, hw // 2)
     kernels = {
         "elementwise": MemoryKernel(lambda: torch.add(x, y), 3 * elems * b),
@@ -1254,12 +1261,15 @@ def _memory_kernels(
         "norm.train": MemoryKernel(lambda: F.batch_norm(img, rm, rv, wt, bs, True), 2 * n_img * b),
         "reduction": MemoryKernel(lambda: img.mean((2, 3)), n_img * b),
         "softmax": MemoryKernel(lambda: torch.softmax(mat, -1), 2 * mat.numel() * b),
-        # the counter's bytes: gradient, input and int64 indices read, gradient written
+        # the counter's bytes (formulas.max_pool_backward_cost): gradient and int64
+        # indices read, the input gradient written twice (zero fill, then the scatter);
+        # the same total as the generic rule's (the input read, the gradient written
+        # once), which it replaced: stored curves keep their meaning
         "pool.backward": MemoryKernel(
             lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                 pool_grad, img, [2, 2], [2, 2], [0, 0], [1, 1], False, pool_idx
             ),
-            (2 * n_img + pool_grad.numel()) * b + pool_grad.numel() * pool_idx.element_size(),
+            backward.bytes_read + backward.bytes_written,
         ),
         "upsample": MemoryKernel(
             lambda: F.interpolate(img[:, :, :small_hw, :small_hw], scale_factor=2.0),
@@ -1278,8 +1288,6 @@ def _memory_kernels(
     # the pool family, as the op the counter sees (with its int64 indices): input read,
     # output and indices written; its work the comparisons the counter counts for it,
     # one per window tap inside the input (formulas.pool_taps: padding clipped)
-    from roofline.counting.formulas import T, pool_taps
-
     for name, (k, stride, pad) in POOL_FAMILY.items():
         if name == "pool.wider" and elems > WIDER_POOL_MAX_ELEMS:
             continue

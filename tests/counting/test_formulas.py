@@ -925,9 +925,15 @@ def test_max_pool_backward_is_one_add_per_gradient_element(real):
     op = pool_backward(mp, x, "aten.max_pool2d_with_indices_backward.default", real)
     # output 2x3x5x5 ((9 + 2 - 3) // 2 + 1 = 5): 150 adds, not numel(in) + numel(out)
     assert op.vector_flops == 2 * 3 * 5 * 5
+    # bytes: the 150-element gradient (fp32) and its int64 indices read, not the
+    # 486-element input (the kernel needs only its shape); the 486-element input
+    # gradient written twice, ATen's zero fill and then the kernel's pass
+    assert op.bytes_read == 150 * F32 + 150 * 8
+    assert op.bytes_written == 2 * 486 * F32
     amp = lambda t: F.adaptive_max_pool2d(t, (2, 4))  # noqa: E731
     op = pool_backward(amp, x, "aten.adaptive_max_pool2d_backward.default", real)
     assert op.vector_flops == 2 * 3 * 2 * 4
+    assert (op.bytes_read, op.bytes_written) == (48 * F32 + 48 * 8, 2 * 486 * F32)
     x3 = torch.randn(1, 2, 4, 4, 4)
     mp3 = lambda t: F.max_pool3d(t, 2)  # noqa: E731
     op = pool_backward(mp3, x3, "aten.max_pool3d_with_indices_backward.default", real)

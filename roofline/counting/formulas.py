@@ -1093,45 +1093,117 @@ def unique(a: Args, out: Sequence[Any]) -> Cost:
 # --------------------------------------------------------------------------- pooling
 
 
-def _window(a: Args, key: str = "kernel_size") -> int:
-    k = a.get(key)
-    if k is None:
-        return 1
-    return math.prod(k) if isinstance(k, list | tuple) else int(k)
+def _per_dim(value: Any, n: int, default: int) -> list[int]:
+    """A pooling size argument (an int, a 1-element list for every dim, or one per
+    dim; empty: ``default``) as one int per spatial dim."""
+    if value is None or (isinstance(value, list | tuple) and not value):
+        return [default] * n
+    if isinstance(value, list | tuple):
+        return [int(v) for v in value] * (n if len(value) == 1 else 1)
+    return [int(value)] * n
 
 
-@register(
-    "aten.max_pool2d_with_indices",
-    "aten.max_pool3d_with_indices",
-    "aten.max_pool2d",
-    "aten.max_pool1d",
-    "aten.max_pool3d",
-    "aten._max_pool2d",
-)
-def max_pool(a: Args, out: Sequence[Any]) -> Cost:
-    """Max pooling: one comparison per window element per output element."""
+def window_taps(
+    size: int, out: int, kernel: int, stride: int, padding: int, dilation: int = 1
+) -> int:
+    """Input elements the ``out`` windows of a pool along one dim reach, summed over
+    the windows: tap j (``j < kernel``) of window o sits at ``o·stride − padding +
+    j·dilation`` and counts when it lies inside the input ``[0, size)`` (padding is
+    never read, compared or added into). ATen's pooling kernels (CPU
+    ``cpu_max_pool``/``cpu_avg_pool``, CUDA ``max_pool_forward_nchw``/
+    ``avg_pool2d_out_cuda_frame``, and the backwards) clip each window this way
+    before looping over it. A ceil_mode output's partial last window and a dilated
+    window are clipped alike: the output size fixes the windows."""
+    total = 0
+    for o in range(out):
+        start = o * stride - padding
+        first = -(start // dilation) if start < 0 else 0  # ⌈−start / dilation⌉
+        last = min(kernel - 1, (size - 1 - start) // dilation)
+        total += max(0, last - first + 1)
+    return total
+
+
+def pool_taps(
+    x: T,
+    out: T,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int] | None = None,
+) -> int:
+    """Window taps inside the input summed over every output element of a pool over
+    the last ``len(kernel)`` dims of ``x`` (output ``out``): per plane (the dims
+    before the spatial ones, N·C) the product over the spatial dims of
+    :func:`window_taps` (a window is the product of its dims' ranges, so the count
+    factorises), times the planes. What a max pool compares and an average pool adds
+    (:func:`max_pool_cost`, :func:`avg_pool_cost`, the calibration's pool family)."""
+    n = len(kernel)
+    dil = dilation or [1] * n
+    per_plane = math.prod(
+        window_taps(x.shape[d - n], out.shape[d - n], kernel[d], stride[d], padding[d], dil[d])
+        for d in range(n)
+    )
+    planes = out.numel // max(math.prod(out.shape[-n:]), 1)
+    return planes * per_plane
+
+
+def _pool_args(a: Args, n: int) -> tuple[list[int], list[int], list[int]]:
+    """A fixed-window pool's kernel, stride (empty: the kernel) and padding, per dim."""
+    k = _per_dim(a["kernel_size"], n, 1)
+    s = [si or ki for si, ki in zip(_per_dim(a.get("stride"), n, 0), k, strict=True)]
+    return k, s, _per_dim(a.get("padding"), n, 0)
+
+
+def max_pool_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
+    """Max pooling over ``n`` spatial dims: one comparison per window tap inside the
+    input (:func:`pool_taps`; padding, dilation and ceil_mode's partial window
+    clipped, as ATen's kernels loop), per output element. ``window`` (a dim of the
+    op) is the nominal kernel volume."""
     o = _first_out(out)
-    x = a["self"]
-    spatial = len(x.shape) - 2 if len(x.shape) > 2 else 1
-    k = a.get("kernel_size")
-    if isinstance(k, list | tuple) and len(k) == 1:
-        k = list(k) * spatial
-    win = math.prod(k) if isinstance(k, list | tuple) else int(k) ** spatial
-    # the window (elements compared per output) sets the kernel's time per byte
-    return Cost(vector_flops=o.numel * win, op_class="pool", dims={"window": win})
+    k, s, p = _pool_args(a, n)
+    d = _per_dim(a.get("dilation"), n, 1)
+    taps = pool_taps(a["self"], o, k, s, p, d)
+    return Cost(vector_flops=taps, op_class="pool", dims={"window": math.prod(k)})
 
 
-@register("aten.avg_pool2d", "aten.avg_pool3d", "aten.avg_pool1d")
-def avg_pool(a: Args, out: Sequence[Any]) -> Cost:
-    """Average pooling: window−1 adds and one divide per output, ≈ window FLOPs."""
+def _max_pool(n: int) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        return max_pool_cost(a, out, n)
+
+    fn.__name__ = f"max_pool{n}d"
+    fn.__doc__ = f"""Max pooling ({n}-D): :func:`max_pool_cost`. Op class ``pool``."""
+    return fn
+
+
+register("aten.max_pool1d")(_max_pool(1))
+register("aten.max_pool2d_with_indices", "aten.max_pool2d", "aten._max_pool2d")(_max_pool(2))
+register("aten.max_pool3d_with_indices", "aten.max_pool3d")(_max_pool(3))
+
+
+def avg_pool_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
+    """Average pooling over ``n`` spatial dims: each output sums the window taps
+    inside the input (:func:`pool_taps`, one add each into a zeroed sum, as ATen's
+    ``cpu_avg_pool`` and ``avg_pool2d_out_cuda_frame`` do) and divides once.
+    ``count_include_pad`` and ``divisor_override`` change only the divisor, not the
+    taps. ``window`` is the nominal kernel volume."""
     o = _first_out(out)
-    x = a["self"]
-    spatial = len(x.shape) - 2
-    k = a.get("kernel_size")
-    if isinstance(k, list | tuple) and len(k) == 1:
-        k = list(k) * spatial
-    win = math.prod(k) if isinstance(k, list | tuple) else int(k) ** spatial
-    return Cost(vector_flops=o.numel * win, op_class="pool", dims={"window": win})
+    k, s, p = _pool_args(a, n)
+    taps = pool_taps(a["self"], o, k, s, p)
+    return Cost(vector_flops=taps + o.numel, op_class="pool", dims={"window": math.prod(k)})
+
+
+def _avg_pool(n: int) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        return avg_pool_cost(a, out, n)
+
+    fn.__name__ = f"avg_pool{n}d"
+    fn.__doc__ = f"""Average pooling ({n}-D): :func:`avg_pool_cost`. Op class ``pool``."""
+    return fn
+
+
+register("aten.avg_pool1d")(_avg_pool(1))
+register("aten.avg_pool2d")(_avg_pool(2))
+register("aten.avg_pool3d")(_avg_pool(3))
 
 
 @register(
@@ -1154,7 +1226,33 @@ def adaptive_pool(a: Args, out: Sequence[Any]) -> Cost:
 # one add per input element it reaches, after one divide by the window's size for an
 # average. A max-type pool reaches one element (the argmax its forward saved), an
 # average-type pool every element of its window. The input gradient's zero fill is a
-# fill (no FLOPs; its bytes are the one write).
+# fill (no FLOPs; for the max pools a write pass of its own, max_pool_backward_cost;
+# elsewhere its bytes are the one write).
+
+
+def max_pool_backward_cost(grad_output: T, indices: T, grad_input: T) -> Cost:
+    """Max pooling's backward (fixed or adaptive windows), as ATen runs it: the input
+    gradient is zero-filled first (``gradInput.zero_()`` in both the CPU and the CUDA
+    ``max_pool2d_with_indices_backward_out`` and their 3-D and adaptive twins), then
+    each output-gradient element is added to it at the index the forward saved, one
+    add each → numel(grad_output) FLOPs (as ``_roi_pool_backward``).
+
+    Bytes: the output gradient and the int64 indices read; the forward input (an
+    argument) is not, the kernels take only its shape. The input gradient is written
+    twice: the zero fill, then the kernel's pass (CUDA's ``max_pool_backward_nchw`` /
+    ``_nhwc`` gathers, each input-gradient element summing the gradients whose index
+    is its own and storing once; the CPU kernel and the adaptive CUDA one scatter,
+    ``grad_input[argmax] += g``, into the zeroed tensor; with windows that cover the
+    input, as CNNs' do, that pass reaches every cache line of it; its read-back of
+    those lines is not counted). Op class ``pool``."""
+    return Cost(
+        vector_flops=grad_output.numel,
+        op_class="pool",
+        bytes_read=grad_output.nbytes + indices.nbytes,
+        bytes_written=2 * grad_input.nbytes,
+        # two passes over one output: the allocation (predict.fresh_output_s) is one
+        dims={"write_passes": 2},
+    )
 
 
 @register(
@@ -1164,30 +1262,8 @@ def adaptive_pool(a: Args, out: Sequence[Any]) -> Cost:
     "aten.adaptive_max_pool3d_backward",
 )
 def max_pool_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Max pooling's backward (fixed or adaptive windows): each output-gradient
-    element is added to the input gradient at the index the forward saved, one add
-    each → numel(grad_output) (as ``_roi_pool_backward``). Op class ``pool``."""
-    return Cost(vector_flops=_numel(a["grad_output"]), op_class="pool")
-
-
-def _per_dim(value: Any, n: int, default: int) -> list[int]:
-    """A pooling size argument (an int, a 1-element list for every dim, or one per
-    dim; empty: ``default``) as one int per spatial dim."""
-    if value is None or (isinstance(value, list | tuple) and not value):
-        return [default] * n
-    if isinstance(value, list | tuple):
-        return [int(v) for v in value] * (n if len(value) == 1 else 1)
-    return [int(value)] * n
-
-
-def window_taps(size: int, out: int, kernel: int, stride: int, padding: int) -> int:
-    """Input elements the ``out`` windows of a pool along one dim reach, summed over
-    the windows: window o spans ``[o·stride − padding, + kernel)``, clipped to the
-    input ``[0, size)`` (padding is never added into)."""
-    return sum(
-        max(0, min(o * stride - padding + kernel, size) - max(o * stride - padding, 0))
-        for o in range(out)
-    )
+    """Max pooling's backward: :func:`max_pool_backward_cost`."""
+    return max_pool_backward_cost(a["grad_output"], a["indices"], _first_out(out))
 
 
 def adaptive_taps(size: int, out: int) -> int:
@@ -1207,9 +1283,7 @@ def _avg_backward(g: T, taps_per_dim: Sequence[int]) -> Cost:
 def _avg_pool_backward(n: int) -> Formula:
     def fn(a: Args, out: Sequence[Any]) -> Cost:
         g, x = a["grad_output"], a["self"]
-        k = _per_dim(a["kernel_size"], n, 1)
-        s = [si or ki for si, ki in zip(_per_dim(a.get("stride"), n, 0), k, strict=True)]
-        p = _per_dim(a.get("padding"), n, 0)
+        k, s, p = _pool_args(a, n)
         taps = [window_taps(x.shape[d - n], g.shape[d - n], k[d], s[d], p[d]) for d in range(n)]
         return _avg_backward(g, taps)
 
@@ -1282,18 +1356,40 @@ def upsample_bicubic(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=31 * _out_numel(out), op_class="upsample")
 
 
-@register(
+def _upsample_backward(taps: int, name: str) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        g = _numel(a.get("grad_output"))
+        return Cost(vector_flops=(2 * taps if taps > 1 else 1) * g, op_class="upsample")
+
+    fn.__name__ = f"upsample_{name}_backward"
+    fn.__doc__ = f"""Resampling backward ({name}, {taps} tap{"s" if taps > 1 else ""}): each
+    output-gradient element is scattered into the input-gradient elements its forward
+    blended, ``grad_input[tap] += w·g``: a multiply and an add per tap
+    ({2 * taps if taps > 1 else 1} per gradient element; nearest copies, so 1 add and no
+    multiply). The tap weights are per output location and shared by every channel,
+    not counted, as in the forward's 2·taps − 1 (ATen's CPU kernel,
+    ``cpu_upsample_linear_backward``, multiplies ``h0lambda · w0lambda · g`` per tap,
+    the weight product formed inline; counted once per location like the forward's).
+    Op class ``upsample``."""
+    return fn
+
+
+register(
     "aten.upsample_nearest1d_backward",
     "aten.upsample_nearest2d_backward",
     "aten.upsample_nearest3d_backward",
+    "aten._upsample_nearest_exact1d_backward",
     "aten._upsample_nearest_exact2d_backward",
-    "aten.upsample_bilinear2d_backward",
-    "aten.upsample_linear1d_backward",
+    "aten._upsample_nearest_exact3d_backward",
+)(_upsample_backward(1, "nearest"))
+register("aten.upsample_linear1d_backward")(_upsample_backward(2, "linear"))
+register("aten.upsample_bilinear2d_backward", "aten._upsample_bilinear2d_aa_backward")(
+    _upsample_backward(4, "bilinear")
 )
-def upsample_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Resampling backward scatters each output gradient into its source(s): one
-    add per gradient element."""
-    return Cost(vector_flops=_numel(a.get("grad_output")), op_class="upsample")
+register("aten.upsample_trilinear3d_backward")(_upsample_backward(8, "trilinear"))
+register("aten.upsample_bicubic2d_backward", "aten._upsample_bicubic2d_aa_backward")(
+    _upsample_backward(16, "bicubic")
+)
 
 
 # --------------------------------------------------------------------------- sampling

@@ -54,7 +54,7 @@ from roofline.counting.formulas import (
     _numel,
     _out_numel,
     conv_macs,
-    max_pool,
+    max_pool_cost,
     register,
 )
 
@@ -394,20 +394,24 @@ def dequantize(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=DEQUANTIZE_FLOPS * _out_numel(out), op_class="elementwise")
 
 
-@register(
-    "aten.quantized_max_pool1d",
-    "aten.quantized_max_pool2d",
-    "aten.quantized_max_pool3d",
-    "quantized.max_pool1d",
-    "quantized.max_pool2d",
-)
-def quantized_max_pool(a: Args, out: Sequence[Any]) -> Cost:
-    """Max pooling of a quantized tensor: as the float one, one comparison per window
-    element per output (max keeps the scale and zero point: nothing is requantized)."""
-    named = dict(a)
-    if "self" not in named:
-        named["self"] = named.get("qx")
-    return max_pool(named, out)
+def _quantized_max_pool(n: int) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        named = dict(a)
+        if "self" not in named:
+            named["self"] = named.get("qx")
+        return max_pool_cost(named, out, n)
+
+    fn.__name__ = f"quantized_max_pool{n}d"
+    fn.__doc__ = f"""Max pooling of a quantized tensor ({n}-D): as the float one
+    (:func:`~roofline.counting.formulas.max_pool_cost`, one comparison per window tap
+    inside the input), and max keeps the scale and zero point: nothing is
+    requantized."""
+    return fn
+
+
+register("aten.quantized_max_pool1d", "quantized.max_pool1d")(_quantized_max_pool(1))
+register("aten.quantized_max_pool2d", "quantized.max_pool2d")(_quantized_max_pool(2))
+register("aten.quantized_max_pool3d")(_quantized_max_pool(3))
 
 
 #: packed params already unpacked, by id, each entry holding its object: the dispatcher

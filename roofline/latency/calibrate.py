@@ -158,7 +158,10 @@ def memory_variant(
 #: 8: the pool family: 2x2, 3x3, 5x5 and 13x13 windows, priced by comparisons per byte
 #: (``memory_work``)
 #: 9: elementwise functions' own curves on the CPU (``elementwise.silu``, ...)
-FORMAT_VERSION = 9
+#: 10: the pool family's work is the comparisons inside the input (padding clipped, as
+#: the counter now counts a pool), not every window element: the padded pools' curves
+#: sit at fewer comparisons per byte
+FORMAT_VERSION = 10
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -1264,6 +1267,7 @@ def _memory_kernels(
     """One representative kernel per memory op class and per variant of
     :data:`MEMORY_VARIANTS`, and one per function of :data:`ELEMENTWISE_FUNCTIONS` in
     ``functions``, on tensors of ``dtype``."""
+    from roofline.counting.formulas import T, max_pool_backward_cost, pool_taps
 
     def rnd(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)
@@ -1282,6 +1286,12 @@ def _memory_kernels(
     n_img = img.numel()
     pooled, pool_idx = torch.ops.aten.max_pool2d_with_indices(img, [2, 2], [2, 2])
     pool_grad = rnd(*pooled.shape)
+    backward = max_pool_backward_cost(
+        T(tuple(pool_grad.shape), dtype),
+        T(tuple(pool_idx.shape), pool_idx.dtype),
+        T(tuple(img.shape), dtype),
+    )
+    assert backward.bytes_read is not None and backward.bytes_written is not None
     small_hw = max(1, hw // 2)
     kernels = {
         "elementwise": MemoryKernel(lambda: torch.add(x, y), 3 * elems * b),
@@ -1290,12 +1300,15 @@ def _memory_kernels(
         "norm.train": MemoryKernel(lambda: F.batch_norm(img, rm, rv, wt, bs, True), 2 * n_img * b),
         "reduction": MemoryKernel(lambda: img.mean((2, 3)), n_img * b),
         "softmax": MemoryKernel(lambda: torch.softmax(mat, -1), 2 * mat.numel() * b),
-        # the counter's bytes: gradient, input and int64 indices read, gradient written
+        # the counter's bytes (formulas.max_pool_backward_cost): gradient and int64
+        # indices read, the input gradient written twice (zero fill, then the scatter);
+        # the same total as the generic rule's (the input read, the gradient written
+        # once), which it replaced: stored curves keep their meaning
         "pool.backward": MemoryKernel(
             lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                 pool_grad, img, [2, 2], [2, 2], [0, 0], [1, 1], False, pool_idx
             ),
-            (2 * n_img + pool_grad.numel()) * b + pool_grad.numel() * pool_idx.element_size(),
+            backward.bytes_read + backward.bytes_written,
         ),
         "upsample": MemoryKernel(
             lambda: F.interpolate(img[:, :, :small_hw, :small_hw], scale_factor=2.0),
@@ -1312,17 +1325,26 @@ def _memory_kernels(
             lambda fn=fn, args=args: fn(*args), (reads + 1) * elems * b
         )
     # the pool family, as the op the counter sees (with its int64 indices): input read,
-    # output and indices written; one comparison per window element per output
+    # output and indices written; its work the comparisons the counter counts for it,
+    # one per window tap inside the input (formulas.pool_taps: padding clipped)
     for name, (k, stride, pad) in POOL_FAMILY.items():
         if name == "pool.wider" and elems > WIDER_POOL_MAX_ELEMS:
             continue
-        out = c * ((hw + 2 * pad - k) // stride + 1) ** 2
+        side = (hw + 2 * pad - k) // stride + 1
+        out = c * side**2
+        taps = pool_taps(
+            T(tuple(img.shape), dtype),
+            T((1, c, side, side), dtype),
+            [k, k],
+            [stride] * 2,
+            [pad] * 2,
+        )
         kernels[name] = MemoryKernel(
             lambda k=k, stride=stride, pad=pad: torch.ops.aten.max_pool2d_with_indices(
                 img, [k, k], [stride, stride], [pad, pad]
             ),
             (n_img + out) * b + out * pool_idx.element_size(),
-            out * k * k,
+            taps,
         )
     return kernels
 

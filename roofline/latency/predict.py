@@ -555,8 +555,10 @@ def _kernel(
 def fresh_output_s(eff: EfficiencyModel, op: OpRecord) -> float:
     """The fresh-allocation cost of an op's outputs (``EfficiencyModel.fresh``): each
     output tensor is one allocation, so the cost is taken per tensor, at its share of
-    the bytes written. In-place ops (``aten.add_``) and ``out=`` variants allocate
-    nothing."""
+    the bytes written (divided by the op's ``write_passes`` where its bytes written
+    count more than one pass over its outputs: max pooling's backward zero-fills the
+    input gradient, then writes it). In-place ops (``aten.add_``) and ``out=`` variants
+    allocate nothing."""
     overload = op.op.split(".")
     if len(overload) > 1 and (overload[1].endswith("_") or overload[-1].startswith("out")):
         return 0.0
@@ -564,7 +566,8 @@ def fresh_output_s(eff: EfficiencyModel, op: OpRecord) -> float:
         return 0.0
     elems = [math.prod(s) for s in op.output_shapes] or [1]
     total = sum(elems) or 1
-    return sum(eff.fresh.seconds(op.bytes_written * e / total) for e in elems)
+    allocated = op.bytes_written / max(1, op.dims.get("write_passes", 1))
+    return sum(eff.fresh.seconds(allocated * e / total) for e in elems)
 
 
 def predict_op(

@@ -7,15 +7,20 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import roofline
 from roofline.counting.formulas import (
     FREE_OPS,
     REGISTRY,
+    T,
     causal_pairs,
     conv_macs,
+    pool_taps,
     sort_comparisons,
+    window_taps,
 )
 
 F32 = 4  # bytes per float32 element
@@ -279,16 +284,151 @@ def test_reductions_pooling_upsampling():
     assert count_fn(lambda t: t.sum(), x).vector_flops == 128
     # max pool 2x2 stride 2: 32 outputs, 4 comparisons each
     assert count_module(nn.MaxPool2d(2), x).vector_flops == 32 * 4
-    # the window is recorded (the latency model prices wide windows on their own curve)
+    # the nominal window is recorded; the comparisons are the taps inside the input:
+    # 5x5 stride 1 padding 2 on 8, windows [o - 2, o + 3) clipped to [0, 8): 3, 4, then
+    # 5 x 4, then 4, 3 = 34 a dim (not 8 x 5 = 40); 2 planes x 34 x 34
     prof = roofline.profile(nn.MaxPool2d(5, 1, 2), x)
     assert [dict(o.dims) for o in prof.ops] == [{"window": 25}]
-    assert prof.totals().vector_flops == 128 * 25
+    assert prof.totals().vector_flops == 2 * 34 * 34
     # adaptive average pool to 1x1: 128 adds + 2 divides
     assert count_module(nn.AdaptiveAvgPool2d(1), x).vector_flops == 128 + 2
     nearest = count_module(nn.Upsample(scale_factor=2), x)
     assert nearest.flops == 0 and nearest.bytes_written == 512 * F32
     bilinear = count_module(nn.Upsample(scale_factor=2, mode="bilinear"), x)
     assert bilinear.vector_flops == 7 * 512
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_forward_pools_count_only_the_taps_inside_the_input(real):
+    def pool(module, x):
+        prof = roofline.profile(module, (x,), real=real)
+        assert prof.uncounted_ops == {} and [o.op_class for o in prof.ops] == ["pool"]
+        return prof.totals().vector_flops
+
+    x = torch.randn(2, 3, 9, 9)
+    # 3x3 stride 2 padding 1 on 9: 5 windows a dim at -1, 1, 3, 5, 7, the first and the
+    # last clipped to 2 taps: 2 + 3 + 3 + 3 + 2 = 13 a dim; 6 planes x 13 x 13 = 1014
+    # comparisons (every window in full would be 6 x 25 x 9 = 1350)
+    assert pool(nn.MaxPool2d(3, 2, 1), x) == 6 * 13 * 13
+    # average: the same taps, one add each, + a divide per output (6 x 25); padding
+    # counted in the divisor or not, the adds are the same
+    assert pool(nn.AvgPool2d(3, 2, 1), x) == 6 * 13 * 13 + 6 * 25
+    assert pool(nn.AvgPool2d(3, 2, 1, count_include_pad=False), x) == 6 * 13 * 13 + 6 * 25
+    # no padding, windows inside the input: k x k per output (avg: + the divide)
+    assert pool(nn.MaxPool2d(2), x) == 6 * 16 * 4
+    assert pool(nn.AvgPool2d(2), x) == 6 * 16 * 4 + 6 * 16
+    # ceil_mode: 2 at stride 2 on 5 gives 3 windows [0, 2), [2, 4), [4, 6) -> 2 + 2 + 1
+    assert pool(nn.MaxPool2d(2, 2, ceil_mode=True), torch.randn(1, 1, 5, 5)) == 5 * 5
+    # dilation 2, kernel 3, padding 1 on 5: 3 windows with taps {-1, 1, 3}, {0, 2, 4},
+    # {1, 3, 5}: 2 + 3 + 2 = 7
+    assert pool(nn.MaxPool1d(3, 1, 1, dilation=2), torch.randn(1, 1, 5)) == 7
+    # 3-D, and an unbatched 2-D input (C, H, W): 13 a dim as above
+    assert pool(nn.MaxPool3d(3, 2, 1), torch.randn(1, 1, 9, 9, 9)) == 13**3
+    assert pool(nn.MaxPool2d(3, 2, 1), torch.randn(3, 9, 9)) == 3 * 13 * 13
+    # avg_pool1d (run as avg_pool2d over a unit dim): 13 + 5 divides per row, 2 rows
+    assert pool(nn.AvgPool1d(3, 2, 1), torch.randn(2, 9)) == 2 * (13 + 5)
+
+
+def brute_force_taps(size, kernel, stride, padding, dilation, ceil_mode):
+    """The taps a pool's windows have inside the input along one dim, window by window,
+    with ATen's output size (``pooling_output_shape``)."""
+    span = dilation * (kernel - 1) + 1
+    num = size + 2 * padding - span + (stride - 1 if ceil_mode else 0)
+    out = num // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window must start inside the input or the left padding
+    taps = sum(
+        0 <= o * stride - padding + j * dilation < size for o in range(out) for j in range(kernel)
+    )
+    return out, taps
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(1, 12),
+    kernel=st.integers(1, 5),
+    stride=st.integers(1, 4),
+    padding=st.integers(0, 2),
+    dilation=st.integers(1, 3),
+    ceil_mode=st.booleans(),
+)
+def test_pool_taps_match_brute_force_and_aten(size, kernel, stride, padding, dilation, ceil_mode):
+    if 2 * padding > kernel or dilation * (kernel - 1) + 1 > size + 2 * padding:
+        return  # ATen refuses these
+    out, taps = brute_force_taps(size, kernel, stride, padding, dilation, ceil_mode)
+    assert window_taps(size, out, kernel, stride, padding, dilation) == taps
+    # the counter's count of a real max pool over (2, 3, size, size + 1): the taps of
+    # each dim multiply (a window is the product of its dims' ranges), times 6 planes
+    x = torch.randn(2, 3, size, size + 1)
+    out_w, taps_w = brute_force_taps(size + 1, kernel, stride, padding, dilation, ceil_mode)
+
+    def mp(t):
+        return F.max_pool2d(t, kernel, stride, padding, dilation, ceil_mode)
+
+    assert mp(x).shape[-2:] == (out, out_w)  # the brute force's output size is ATen's
+    prof = roofline.profile(Fn(mp), (x,), real=True)
+    assert prof.totals().vector_flops == 6 * taps * taps_w
+    ones = torch.ones(1, 1, size, size + 1)
+    if dilation == 1:
+        # ATen's own window clipping: summing ones with divisor 1 counts each output's
+        # taps inside the input (padding adds nothing), ceil_mode's partial window too
+        summed = F.avg_pool2d(ones, kernel, stride, padding, ceil_mode, divisor_override=1)
+        assert summed.sum().item() == taps * taps_w
+        assert (
+            pool_taps(
+                T(ones.shape, ones.dtype),
+                T(summed.shape, ones.dtype),
+                [kernel] * 2,
+                [stride] * 2,
+                [padding] * 2,
+            )
+            == taps * taps_w
+        )
+    if not ceil_mode:
+        # im2col with zero padding and dilation: its ones are the taps inside the input
+        cols = F.unfold(ones, kernel, dilation, padding, stride)
+        assert cols.sum().item() == taps * taps_w
+
+
+class Resample(nn.Module):
+    """``F.interpolate`` of a trainable tensor, so a training step runs its backward."""
+
+    def __init__(self, x: torch.Tensor, **kwargs) -> None:
+        super().__init__()
+        self.x = nn.Parameter(x)
+        self.kwargs = kwargs
+
+    def forward(self) -> torch.Tensor:
+        return F.interpolate(self.x, **self.kwargs)
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode", "taps"),
+    [
+        ((1, 2, 4), "linear", 2),
+        ((1, 2, 4, 4), "nearest", 1),
+        ((1, 2, 4, 4), "bilinear", 4),
+        ((1, 2, 4, 4), "bicubic", 16),
+        ((1, 2, 3, 4, 4), "trilinear", 8),
+        ((1, 2, 4, 4, 4), "nearest-exact", 1),
+    ],
+)
+def test_upsample_backward_is_a_multiply_and_an_add_per_tap(shape, mode, taps):
+    # scale 2: the gradient has 2^d x numel(x) elements, each scattered into the taps
+    # its forward blended, grad_input[tap] += w * g: 2 FLOPs a tap (nearest: 1 add);
+    # the forward is a multiply a tap and the adds between them, 2 * taps - 1 (nearest
+    # copies: 0)
+    x = torch.randn(*shape)
+    grad = x.numel() * 2 ** (len(shape) - 2)
+    prof = roofline.profile(Resample(x, scale_factor=2, mode=mode), (), mode="training")
+    assert prof.uncounted_ops == {}
+    (fwd,) = [o for o in prof.ops if o.phase == "forward"]
+    (bwd,) = [o for o in prof.ops if o.phase == "backward"]
+    assert fwd.vector_flops == (2 * taps - 1 if taps > 1 else 0) * grad
+    assert bwd.op_class == "upsample" and "backward" in bwd.op
+    assert bwd.vector_flops == (2 * taps if taps > 1 else 1) * grad
+    # bytes: the gradient read, the input gradient written
+    assert (bwd.bytes_read, bwd.bytes_written) == (grad * F32, x.numel() * F32)
 
 
 def test_embedding_reads_only_gathered_rows():
@@ -785,9 +925,15 @@ def test_max_pool_backward_is_one_add_per_gradient_element(real):
     op = pool_backward(mp, x, "aten.max_pool2d_with_indices_backward.default", real)
     # output 2x3x5x5 ((9 + 2 - 3) // 2 + 1 = 5): 150 adds, not numel(in) + numel(out)
     assert op.vector_flops == 2 * 3 * 5 * 5
+    # bytes: the 150-element gradient (fp32) and its int64 indices read, not the
+    # 486-element input (the kernel needs only its shape); the 486-element input
+    # gradient written twice, ATen's zero fill and then the kernel's pass
+    assert op.bytes_read == 150 * F32 + 150 * 8
+    assert op.bytes_written == 2 * 486 * F32
     amp = lambda t: F.adaptive_max_pool2d(t, (2, 4))  # noqa: E731
     op = pool_backward(amp, x, "aten.adaptive_max_pool2d_backward.default", real)
     assert op.vector_flops == 2 * 3 * 2 * 4
+    assert (op.bytes_read, op.bytes_written) == (48 * F32 + 48 * 8, 2 * 486 * F32)
     x3 = torch.randn(1, 2, 4, 4, 4)
     mp3 = lambda t: F.max_pool3d(t, 2)  # noqa: E731
     op = pool_backward(mp3, x3, "aten.max_pool3d_with_indices_backward.default", real)

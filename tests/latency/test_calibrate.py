@@ -121,13 +121,16 @@ def test_tiny_calibration_on_the_cpu():
     assert m.matrix["rnn"].points == ((1.0, 5.0, 4.0, 2.0),)
     memory = {"elementwise", "norm", "norm.train", "pool", "pool.backward", "pool.wide", "copy"}
     assert memory <= set(m.memory)
-    # the pool family and its comparisons per byte: 2x2/s2 (fp32, int64 indices) 4 per
-    # output over 4·4 + 4 + 8 bytes = 1/7; 3x3/s2 9 over about the same; 5x5/s1 25 per
-    # output over 4 + 4 + 8 bytes
+    # the pool family and its comparisons per byte (the median over the grid's two
+    # sizes, 16 planes of 2x2 and of 8x8): 2x2/s2 (fp32, int64 indices) 4 per output
+    # over 4·4 + 4 + 8 bytes = 1/7 at both; 5x5/s1/p2, one output per input (4 + 4 + 8
+    # bytes), counts the taps inside the input: on 2 each window reaches both
+    # elements, 2 x 2 = 4 per output, 4/16; on 8, 3 + 4 + 5·4 + 4 + 3 = 34 a dim,
+    # 34² per 64 outputs -> 34²/(64·16); 3x3/s2/p1 in between
     assert set(m.memory_work) == {"pool.small", "pool", "pool.wide", "pool.wider"}
-    assert m.memory_work["pool.small"] == pytest.approx(1 / 7, rel=0.05)
+    assert m.memory_work["pool.small"] == pytest.approx(1 / 7)
     assert m.memory_work["pool.small"] < m.memory_work["pool"] < m.memory_work["pool.wide"]
-    assert m.memory_work["pool.wide"] == pytest.approx(25 / 16, rel=0.1)
+    assert m.memory_work["pool.wide"] == pytest.approx((4 / 16 + 34**2 / (64 * 16)) / 2)
     # the elementwise functions the grid lists, each on its own curve
     assert {"elementwise.silu", "elementwise.gelu_backward"} <= set(m.memory)
     assert "elementwise.tanh" not in m.memory
@@ -452,3 +455,34 @@ def test_fit_summary_says_when_the_in_network_terms_hit_their_limits():
     assert "warning: the fit hit its limits: in-network factor 0.50 (limits 0.5-4.0)" in text
     assert "per-op term 100.00 µs" in text and "calibrate again on a quiet one" in text
     assert "limits" in fit_summary(dataclasses.replace(fine, context_factor=4.0))
+
+
+@pytest.mark.parametrize("elems", [64, 1024, 5000])
+def test_pool_microbenchmarks_carry_the_counters_figures(elems):
+    # a pool op is priced by its counted vector FLOPs per counted byte against the
+    # curves' work per byte: each pool microbenchmark's work and bytes must be what the
+    # counter counts for that very op (the same formulas, not a copy of them)
+    import torch
+    from torch import nn
+
+    import roofline
+    from roofline.latency.calibrate import POOL_FAMILY, _memory_kernels
+
+    class Call(nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self):
+            return self.fn()
+
+    gen = torch.Generator().manual_seed(0)
+    kernels = _memory_kernels(torch.device("cpu"), elems, gen)
+    names = [n for n in POOL_FAMILY if n in kernels] + ["pool.backward"]
+    assert {"pool.small", "pool", "pool.wide", "pool.backward"} <= set(names)
+    for name in names:
+        kernel = kernels[name]
+        (op,) = roofline.profile(Call(kernel.fn), (), real=True).ops
+        assert op.op_class == "pool"
+        assert kernel.work == (op.vector_flops if name in POOL_FAMILY else 0), name
+        assert kernel.nbytes == op.bytes_read + op.bytes_written, name

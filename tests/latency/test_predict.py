@@ -477,6 +477,10 @@ def test_fresh_output_cost_by_hand():
     # two outputs of 3:1 elements: 30 MB and 10 MB, 15 ms + 5 ms
     two = dataclasses.replace(add, output_shapes=((3, 10**6), (10**6,)))
     assert fresh_output_s(e, two) == pytest.approx(0.02)
+    # bytes written over two passes of one output (max pooling's backward: the zero
+    # fill, then the scatter): 80 MB written, one 40 MB allocation, 20 ms
+    twice = dataclasses.replace(add, bytes_written=8 * 10**7, dims={"write_passes": 2})
+    assert fresh_output_s(e, twice) == pytest.approx(0.02)
     # the prediction adds it to the op's time: 120 MB at 40 GB/s = 3 ms, + 20 ms for
     # the fresh output, + 10 µs launch
     p = predict(hand_profile((add,)), DEVICE, efficiency=e)

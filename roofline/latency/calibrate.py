@@ -1355,12 +1355,19 @@ def fit_memory(
                     out_bytes = sum(t.numel() * t.element_size() for t in outs)
                     del result, outs
                     t = bench.kernel(kernel.fn, cls, out_bytes)
+                    if math.isnan(t):
+                        # failed while timed (Bench.skip_failures): neither its point
+                        # nor its work per byte is recorded
+                        continue
                     samples.setdefault(cls, []).append((kernel.nbytes, kernel.nbytes / t))
                     if kernel.work:
                         work.setdefault(cls, []).append(kernel.work / kernel.nbytes)
         kernels = {}  # this size's tensors go before the next size's are made
+    # a class that failed at every size has no curve (an empty one would raise when
+    # priced) and no place in its family
     curves = {cls: curve_from_samples(s) for cls, s in samples.items()}
-    return curves, {cls: statistics.median(w) for cls, w in work.items()}
+    curves = {cls: c for cls, c in curves.items() if c.sizes}
+    return curves, {cls: statistics.median(w) for cls, w in work.items() if cls in curves}
 
 
 @contextlib.contextmanager

@@ -341,19 +341,22 @@ def family_rate(
     family: Sequence[tuple[float, CurveFit]], nbytes: float, work_per_byte: float
 ) -> float:
     """Bytes/s at ``nbytes`` of a kernel doing ``work_per_byte`` vector FLOPs per byte,
-    from curves measured at other works per byte ((work per byte, curve), sorted): time
-    per byte linear in work per byte between the two nearest curves, extended along the
-    last segment beyond the heaviest, flat below the lightest, and never below the
-    fastest curve's time per byte."""
+    from curves measured at other works per byte ((work per byte, curve), sorted; one
+    curve is that curve): time per byte linear in work per byte between the two nearest
+    curves, extended along the last segment beyond the heaviest but never below the
+    heaviest's time per byte (more work per byte never runs faster: a last segment
+    sloping down is noise, as on a GPU, where every curve runs near memory speed), and
+    flat below the lightest."""
     works = [w for w, _ in family]
     per_byte = [1.0 / fit.rate(nbytes) for _, fit in family]
-    if work_per_byte <= works[0]:
+    if len(family) == 1 or work_per_byte <= works[0]:
         return 1.0 / per_byte[0]
     i = next((j for j in range(1, len(works)) if work_per_byte <= works[j]), len(works) - 1)
     span = works[i] - works[i - 1]
     slope = (per_byte[i] - per_byte[i - 1]) / span if span > 0 else 0.0
-    tau = max(per_byte[i - 1] + slope * (work_per_byte - works[i - 1]), min(per_byte))
-    return 1.0 / tau
+    if work_per_byte > works[-1]:
+        slope = max(slope, 0.0)
+    return 1.0 / (per_byte[i] + slope * (work_per_byte - works[i]))
 
 
 @dataclass(frozen=True)
@@ -432,10 +435,12 @@ class EfficiencyModel:
         (:meth:`memory_family`), the time per byte is interpolated linearly in work per
         byte between the two nearest curves (each at ``nbytes``): time = bytes / bandwidth
         + work / work rate, the two-term cost of a kernel that streams its bytes and
-        spends a fixed time per operation, fitted piecewise; beyond the most work-heavy
-        curve it goes on along the last segment, below the lightest it stays flat."""
-        family = self.memory_family(op_class) if work > 0 and nbytes > 0 else ()
-        if len(family) >= 2:
+        spends a fixed time per operation, fitted piecewise (:func:`family_rate`). An op
+        without ``work`` runs on the class's own curve; where that curve is missing (it
+        failed at every size on the GPU) the family prices it all the same, from the
+        curves that remain."""
+        family = self.memory_family(op_class) if nbytes > 0 else ()
+        if family and (work > 0 or op_class not in self.memory):
             return family_rate(family, nbytes, work / nbytes)
         fit = self.memory.get(op_class) or self.memory.get("elementwise")
         if fit is None:

@@ -529,7 +529,7 @@ def _kernel(
         variant
         if variant in eff.memory
         else cls
-        if cls in eff.memory
+        if cls in eff.memory or eff.memory_family(cls)
         else ("copy" if cls in MATRIX_CLASSES else "elementwise")
     )
     # vector FLOPs pick a pool's place in the pool family (comparisons per byte)

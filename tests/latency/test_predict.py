@@ -729,6 +729,40 @@ def test_a_fused_fast_path_issues_its_later_kernels_from_cpp():
     )
 
 
+def test_a_fused_encoder_layers_gelu_runs_at_gelus_curve():
+    import dataclasses
+
+    import torch
+
+    import roofline
+
+    # nn.TransformerEncoderLayer(128, 4, 256) in eval on 2x32 tokens: one fused op,
+    # whose FFN activation (64 rows x 256) is ATen's gelu_ in place: 16384 elements
+    # read and written, 2 x 65536 B. With GELU's curve at 0.4 GB/s that kernel takes
+    # 131072 / 4e8 = 327.7 us (the slow path's aten.gelu, the same bytes, the same),
+    # where the fused op priced it as ReLU on the add's curve (40 GB/s: 3.3 us)
+    gelu_curve = {"elementwise.gelu": CurveFit((1e3,), (4e8,))}
+    fitted = dataclasses.replace(
+        eff(),
+        memory={**eff().memory, **gelu_curve},
+        matrix={**eff().matrix, "attention": eff().matrix["gemm"]},
+    )
+
+    def fused(activation: str) -> tuple[float, float]:
+        layer = torch.nn.TransformerEncoderLayer(
+            128, 4, 256, batch_first=True, activation=activation
+        )
+        prof = roofline.profile(layer.eval(), torch.randn(2, 32, 128))
+        assert [o.op for o in prof.ops] == ["aten._transformer_encoder_layer_fwd.default"]
+        return prof.ops[0].vector_flops, predict(prof, DEVICE, efficiency=fitted).ops[0].kernel_s
+
+    (relu_flops, relu), (gelu_flops, gelu) = fused("relu"), fused("gelu")
+    assert gelu_flops - relu_flops == (5 - 1) * 16384  # GELU's erf form: 5 per element
+    # the kernels differ by the activation's curve, and by its 4 FLOPs more per element
+    # in the components (65536 / 1e12 = 66 ns, under the memory time of either)
+    assert gelu - relu == pytest.approx(131072 / 4e8 - 131072 / 4e10, rel=1e-3)
+
+
 def test_each_dtype_is_priced_by_its_own_calibration():
     # a device keeps one fit per dtype; a model gets the fit of its dtype, never another
     import dataclasses

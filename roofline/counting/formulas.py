@@ -813,7 +813,20 @@ def gelu(a: Args, out: Sequence[Any]) -> Cost:
 
 _register_family("hardswish_backward", 4)
 # silu backward: s = sigmoid(x) (4), then g·s·(1 + x·(1 − s)): 5 more
-_register_family("silu_backward gelu_backward mish_backward", 9)
+_register_family("silu_backward mish_backward", 9)
+
+
+@register("aten.gelu_backward")
+def gelu_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """GELU's backward: 9 FLOPs per element, as silu's (a CDF or tanh, its derivative,
+    and the product with the gradient); the tanh form is marked (``dims["tanh"]``), as
+    the forward's is: a CPU runs it at a speed of its own."""
+    tanh = (a.get("approximate") or "none") == "tanh"
+    return Cost(
+        vector_flops=9 * _out_numel(out), op_class="elementwise", dims={"tanh": 1} if tanh else {}
+    )
+
+
 # dropout: draw a Bernoulli mask, multiply, rescale
 _register_family("native_dropout bernoulli bernoulli_ rand_like randn_like", 2)
 

@@ -118,6 +118,8 @@ ELEMENTWISE_FUNCTIONS: Mapping[str, tuple[Callable[..., torch.Tensor], int]] = {
     "mish": (F.mish, 1),
     "silu_backward": (torch.ops.aten.silu_backward, 2),
     "gelu_backward": (torch.ops.aten.gelu_backward, 2),
+    "gelu_tanh_backward": (lambda g, x: torch.ops.aten.gelu_backward(g, x, approximate="tanh"), 2),
+    "mish_backward": (torch.ops.aten.mish_backward, 2),
 }
 
 
@@ -135,8 +137,8 @@ def memory_variant(
     if op_class == "elementwise" and op:
         parts = op.split(".")
         name = (parts[1] if parts[0] == "aten" and len(parts) > 1 else parts[0]).rstrip("_")
-        if name == "gelu" and dims.get("tanh"):
-            name = "gelu_tanh"
+        if name in ("gelu", "gelu_backward") and dims.get("tanh"):
+            name = name.replace("gelu", "gelu_tanh")
         if name in ELEMENTWISE_FUNCTIONS:
             return f"elementwise.{name}"
     return None
@@ -158,7 +160,8 @@ def memory_variant(
 #: 8: the pool family: 2x2, 3x3, 5x5 and 13x13 windows, priced by comparisons per byte
 #: (``memory_work``)
 #: 9: elementwise functions' own curves on the CPU (``elementwise.silu``, ...)
-FORMAT_VERSION = 9
+#: 10: and the backward ops of GELU's tanh form and of mish
+FORMAT_VERSION = 10
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below

@@ -541,13 +541,15 @@ def transformer_encoder_layer(a: Args, out: Sequence[Any]) -> Cost:
     two LayerNorms (:func:`layer_norm`, 7 per element), and the feed-forward block
     (E→F GEMM with bias, ReLU at 1 or GELU at 5 FLOPs per element, F→E GEMM with
     bias). This equals the sum of the slow path's ops, so eval and train forward agree.
-    (PyTorch's own FlopCounterMode counts this op as zero.)"""
+    (PyTorch's own FlopCounterMode counts this op as zero.) A GELU layer is marked
+    (``dims["gelu"]``): its activation kernel runs at GELU's speed, not ReLU's."""
     src = a["src"].shape
     e, heads = int(a["embed_dim"]), int(a["num_heads"])
     ff = a["ffn_weight_1"].shape[0]
     rows = math.prod(src[:-1])
     attn = mha_cost(src, src, e, heads, True)
-    act = 5 if a["use_gelu"] else 1
+    # ATen's fast path runs gelu_ (the erf form) or relu_ in place
+    act = GELU_FLOPS["none"] if a["use_gelu"] else 1
     ffn = _add_costs(
         _linear_cost(rows, e, ff, True),
         _linear_cost(rows, ff, e, True),
@@ -555,7 +557,8 @@ def transformer_encoder_layer(a: Args, out: Sequence[Any]) -> Cost:
         op_class="gemm",
     )
     other = Cost(vector_flops=2 * rows * e + 2 * LAYER_NORM_FLOPS * rows * e)
-    return _add_costs(attn, ffn, other, op_class="attention")
+    total = _add_costs(attn, ffn, other, op_class="attention")
+    return replace(total, dims={"gelu": 1}) if a["use_gelu"] else total
 
 
 # --------------------------------------------------------------------------- recurrent
@@ -810,7 +813,20 @@ def gelu(a: Args, out: Sequence[Any]) -> Cost:
 
 _register_family("hardswish_backward", 4)
 # silu backward: s = sigmoid(x) (4), then g·s·(1 + x·(1 − s)): 5 more
-_register_family("silu_backward gelu_backward mish_backward", 9)
+_register_family("silu_backward mish_backward", 9)
+
+
+@register("aten.gelu_backward")
+def gelu_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """GELU's backward: 9 FLOPs per element, as silu's (a CDF or tanh, its derivative,
+    and the product with the gradient); the tanh form is marked (``dims["tanh"]``), as
+    the forward's is: a CPU runs it at a speed of its own."""
+    tanh = (a.get("approximate") or "none") == "tanh"
+    return Cost(
+        vector_flops=9 * _out_numel(out), op_class="elementwise", dims={"tanh": 1} if tanh else {}
+    )
+
+
 # dropout: draw a Bernoulli mask, multiply, rescale
 _register_family("native_dropout bernoulli bernoulli_ rand_like randn_like", 2)
 

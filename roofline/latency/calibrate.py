@@ -118,6 +118,8 @@ ELEMENTWISE_FUNCTIONS: Mapping[str, tuple[Callable[..., torch.Tensor], int]] = {
     "mish": (F.mish, 1),
     "silu_backward": (torch.ops.aten.silu_backward, 2),
     "gelu_backward": (torch.ops.aten.gelu_backward, 2),
+    "gelu_tanh_backward": (lambda g, x: torch.ops.aten.gelu_backward(g, x, approximate="tanh"), 2),
+    "mish_backward": (torch.ops.aten.mish_backward, 2),
 }
 
 
@@ -135,8 +137,8 @@ def memory_variant(
     if op_class == "elementwise" and op:
         parts = op.split(".")
         name = (parts[1] if parts[0] == "aten" and len(parts) > 1 else parts[0]).rstrip("_")
-        if name == "gelu" and dims.get("tanh"):
-            name = "gelu_tanh"
+        if name in ("gelu", "gelu_backward") and dims.get("tanh"):
+            name = name.replace("gelu", "gelu_tanh")
         if name in ELEMENTWISE_FUNCTIONS:
             return f"elementwise.{name}"
     return None
@@ -161,7 +163,8 @@ def memory_variant(
 #: 10: the pool family's work is the comparisons inside the input (padding clipped, as
 #: the counter now counts a pool), not every window element: the padded pools' curves
 #: sit at fewer comparisons per byte
-FORMAT_VERSION = 10
+#: 11: and the backward ops of GELU's tanh form and of mish
+FORMAT_VERSION = 11
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -344,19 +347,22 @@ def family_rate(
     family: Sequence[tuple[float, CurveFit]], nbytes: float, work_per_byte: float
 ) -> float:
     """Bytes/s at ``nbytes`` of a kernel doing ``work_per_byte`` vector FLOPs per byte,
-    from curves measured at other works per byte ((work per byte, curve), sorted): time
-    per byte linear in work per byte between the two nearest curves, extended along the
-    last segment beyond the heaviest, flat below the lightest, and never below the
-    fastest curve's time per byte."""
+    from curves measured at other works per byte ((work per byte, curve), sorted; one
+    curve is that curve): time per byte linear in work per byte between the two nearest
+    curves, extended along the last segment beyond the heaviest but never below the
+    heaviest's time per byte (more work per byte never runs faster: a last segment
+    sloping down is noise, as on a GPU, where every curve runs near memory speed), and
+    flat below the lightest."""
     works = [w for w, _ in family]
     per_byte = [1.0 / fit.rate(nbytes) for _, fit in family]
-    if work_per_byte <= works[0]:
+    if len(family) == 1 or work_per_byte <= works[0]:
         return 1.0 / per_byte[0]
     i = next((j for j in range(1, len(works)) if work_per_byte <= works[j]), len(works) - 1)
     span = works[i] - works[i - 1]
     slope = (per_byte[i] - per_byte[i - 1]) / span if span > 0 else 0.0
-    tau = max(per_byte[i - 1] + slope * (work_per_byte - works[i - 1]), min(per_byte))
-    return 1.0 / tau
+    if work_per_byte > works[-1]:
+        slope = max(slope, 0.0)
+    return 1.0 / (per_byte[i] + slope * (work_per_byte - works[i]))
 
 
 @dataclass(frozen=True)
@@ -435,10 +441,12 @@ class EfficiencyModel:
         (:meth:`memory_family`), the time per byte is interpolated linearly in work per
         byte between the two nearest curves (each at ``nbytes``): time = bytes / bandwidth
         + work / work rate, the two-term cost of a kernel that streams its bytes and
-        spends a fixed time per operation, fitted piecewise; beyond the most work-heavy
-        curve it goes on along the last segment, below the lightest it stays flat."""
-        family = self.memory_family(op_class) if work > 0 and nbytes > 0 else ()
-        if len(family) >= 2:
+        spends a fixed time per operation, fitted piecewise (:func:`family_rate`). An op
+        without ``work`` runs on the class's own curve; where that curve is missing (it
+        failed at every size on the GPU) the family prices it all the same, from the
+        curves that remain."""
+        family = self.memory_family(op_class) if nbytes > 0 else ()
+        if family and (work > 0 or op_class not in self.memory):
             return family_rate(family, nbytes, work / nbytes)
         fit = self.memory.get(op_class) or self.memory.get("elementwise")
         if fit is None:
@@ -1377,12 +1385,19 @@ def fit_memory(
                     out_bytes = sum(t.numel() * t.element_size() for t in outs)
                     del result, outs
                     t = bench.kernel(kernel.fn, cls, out_bytes)
+                    if math.isnan(t):
+                        # failed while timed (Bench.skip_failures): neither its point
+                        # nor its work per byte is recorded
+                        continue
                     samples.setdefault(cls, []).append((kernel.nbytes, kernel.nbytes / t))
                     if kernel.work:
                         work.setdefault(cls, []).append(kernel.work / kernel.nbytes)
         kernels = {}  # this size's tensors go before the next size's are made
+    # a class that failed at every size has no curve (an empty one would raise when
+    # priced) and no place in its family
     curves = {cls: curve_from_samples(s) for cls, s in samples.items()}
-    return curves, {cls: statistics.median(w) for cls, w in work.items()}
+    curves = {cls: c for cls, c in curves.items() if c.sizes}
+    return curves, {cls: statistics.median(w) for cls, w in work.items() if cls in curves}
 
 
 @contextlib.contextmanager

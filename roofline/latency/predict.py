@@ -48,6 +48,7 @@ from typing import Any
 import torch
 
 from roofline.analysis import Ceilings, ceilings, default_precision, op_roof_time
+from roofline.counting.formulas import GELU_FLOPS
 from roofline.counting.profile import Layer, ModelProfile, OpRecord
 from roofline.devices import Device
 from roofline.errors import MeasurementError, StaleCalibrationError
@@ -476,6 +477,7 @@ def components(op: OpRecord) -> tuple[Component, ...] | None:
     if op.op == FUSED_OPS[0] and len(shapes) >= 11 and len(shapes[0]) == 3:
         b, length, e = shapes[0]
         ff = shapes[9][0]
+        gelu = bool(op.dims.get("gelu"))
         rows = b * length
         hd = FUSED_HEAD_DIM if e % FUSED_HEAD_DIM == 0 else e
         heads = e // hd
@@ -487,7 +489,11 @@ def components(op: OpRecord) -> tuple[Component, ...] | None:
             _pointwise("elementwise", rows * e, 1, 3, elem),
             _pointwise("norm", rows * e, 7, 2, elem),
             _gemm(rows, e, ff, elem),
-            _pointwise("elementwise", rows * ff, 1, 2, elem),
+            # the activation, at its function's own curve where one is fitted
+            dataclasses.replace(
+                _pointwise("elementwise", rows * ff, GELU_FLOPS["none"] if gelu else 1, 2, elem),
+                op="aten.gelu_.default" if gelu else "aten.relu_.default",
+            ),
             _gemm(rows, ff, e, elem),
             _pointwise("elementwise", rows * e, 1, 3, elem),
             _pointwise("norm", rows * e, 7, 2, elem),
@@ -529,7 +535,7 @@ def _kernel(
         variant
         if variant in eff.memory
         else cls
-        if cls in eff.memory
+        if cls in eff.memory or eff.memory_family(cls)
         else ("copy" if cls in MATRIX_CLASSES else "elementwise")
     )
     # vector FLOPs pick a pool's place in the pool family (comparisons per byte)

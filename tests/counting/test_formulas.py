@@ -264,6 +264,13 @@ def test_layer_norm_softmax_and_activations():
     (tanh_form,) = roofline.profile(Fn(lambda t: F.gelu(t, approximate="tanh")), (x,)).ops
     assert tanh_form.vector_flops == 9 * 40 and tanh_form.dims == {"tanh": 1}
     assert count_fn(lambda a, b: a * b + a, x, x).vector_flops == 2 * 40
+    # and so is its backward (9 per element, as the erf form's), which a CPU also runs
+    # at a speed of its own
+    for form, dims in (("tanh", {"tanh": 1}), ("none", {})):
+        net = nn.Sequential(nn.Linear(10, 10), nn.GELU(approximate=form))
+        prof = roofline.profile(net, (x,), mode="training")
+        (back,) = [o for o in prof.ops if o.op == "aten.gelu_backward.default"]
+        assert back.vector_flops == 9 * 40 and back.dims == dims
 
 
 def test_elementwise_bytes_read_each_distinct_input_once():

@@ -486,3 +486,49 @@ def test_pool_microbenchmarks_carry_the_counters_figures(elems):
         assert op.op_class == "pool"
         assert kernel.work == (op.vector_flops if name in POOL_FAMILY else 0), name
         assert kernel.nbytes == op.bytes_read + op.bytes_written, name
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_each_memory_curve_is_timed_on_what_the_counter_counts_for_its_ops(dtype):
+    # a curve is priced per counted byte (and the pool family per counted comparison
+    # per byte): the microbenchmark's bytes and work must be the counter's for the same
+    # op, or every op on that curve is biased by the ratio. Each elementwise function
+    # counted as the op the model runs, then looked up by memory_variant: the curve
+    # named after it, at (inputs + output) x elements x element size, as timed
+    import torch
+    import torch.nn as nn
+
+    import roofline
+    from roofline.latency.calibrate import (
+        ELEMENTWISE_FUNCTIONS,
+        POOL_FAMILY,
+        _memory_kernels,
+        memory_variant,
+    )
+
+    dt = getattr(torch, dtype)
+    elems = 4**6
+
+    class Call(nn.Module):
+        def __init__(self, fn) -> None:
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, *args):
+            return self.fn(*args)
+
+    for name, (fn, reads) in ELEMENTWISE_FUNCTIONS.items():
+        args = tuple(torch.randn(elems, dtype=dt) for _ in range(reads))
+        backward = name.endswith("_backward")
+        (o,) = roofline.profile(Call(fn), args).ops
+        assert memory_variant(o.op_class, o.dims, backward, o.op) == f"elementwise.{name}"
+        assert o.bytes_read + o.bytes_written == (reads + 1) * elems * args[0].element_size()
+    # the pool family: the counter's max pool of the same image (16 x 16 x 16)
+    kernels = _memory_kernels(torch.device("cpu"), elems, torch.Generator().manual_seed(1), dt)
+    for name, (k, stride, pad) in POOL_FAMILY.items():
+        pool = nn.MaxPool2d(k, stride, pad, return_indices=True)
+        (o,) = roofline.profile(pool, (torch.randn(1, 16, 16, 16, dtype=dt),)).ops
+        assert (o.bytes_read + o.bytes_written, o.vector_flops) == (
+            kernels[name].nbytes,
+            kernels[name].work,
+        )

@@ -281,3 +281,46 @@ def test_cuda_queue_timer_converts_the_busy_wait_to_seconds(monkeypatch):
     q.sleep(1e-3)
     assert spins == [pytest.approx(1.98e6, rel=1e-6)]  # 1 ms at 1.98 GHz
     assert isinstance(q.event(), Event)
+
+
+def test_a_memory_kernel_failing_while_timed_leaves_no_curve_and_no_work(monkeypatch):
+    # on the GPU (Bench.skip_failures) a kernel whose first call ran but whose timed
+    # loop failed came back as NaN: its point was dropped but its comparisons per byte
+    # were kept, and a class that failed at every size was stored as an empty curve,
+    # which raised ("empty calibration curve") for every pool and SiLU priced with it
+    import torch
+
+    from roofline.latency import calibrate
+    from roofline.latency.calibrate import Bench, EfficiencyModel, fit_memory
+    from tests.latency.test_calibrate import TINY
+
+    real = calibrate._memory_kernels
+    failing = {"pool.wide", "elementwise.silu"}
+
+    def flaky(*args, **kw):
+        kernels = real(*args, **kw)
+        for name in failing:
+            calls = [0]
+
+            def fn(first=kernels[name].fn, calls=calls):
+                calls[0] += 1
+                if calls[0] > 1:  # the timed calls
+                    raise RuntimeError("CUDA error: an illegal memory access was encountered")
+                return first()
+
+            kernels[name] = kernels[name]._replace(fn=fn)
+        return kernels
+
+    monkeypatch.setattr(calibrate, "_memory_kernels", flaky)
+    said: list[str] = []
+    with torch.inference_mode():
+        curves, work = fit_memory(
+            torch.device("cpu"), TINY, Bench(1, skip_failures=True, say=said.append)
+        )
+    assert failing.isdisjoint(curves) and failing.isdisjoint(work)
+    assert {"pool.small", "pool", "pool.wider"} <= set(work) <= set(curves)
+    assert any(m.startswith("pool.wide: one size failed") for m in said)
+    # priced: a 5x5 pool between the surviving curves, a SiLU on the add's curve
+    m = EfficiencyModel("gpu", "gpu", 1e-6, 1e-7, {}, curves, memory_work=work)
+    assert m.memory_rate("pool", 1e6, 1.56e6) > 0
+    assert m.memory_rate("elementwise.silu", 1e6) == m.memory_rate("elementwise", 1e6)

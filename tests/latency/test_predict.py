@@ -231,6 +231,74 @@ def test_a_family_rate_is_positive_and_never_faster_than_its_fastest_curve(point
     assert 0 < rate <= max(r for _, r in points) * (1 + 1e-9)
 
 
+@given(
+    st.lists(
+        st.tuples(st.floats(0.01, 100), st.floats(1e6, 1e12)),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda t: t[0],
+    ),
+    st.floats(0.0, 50),
+)
+def test_beyond_the_heaviest_curve_more_work_per_byte_never_runs_faster(points, extra):
+    from roofline.latency.calibrate import family_rate
+
+    family = sorted((w, CurveFit((1e3,), (r,))) for w, r in points)
+    heaviest = family[-1][0]
+    at, beyond = family_rate(family, 1e6, heaviest), family_rate(family, 1e6, heaviest + extra)
+    assert beyond <= at * (1 + 1e-9) and at == pytest.approx(family[-1][1].rate(1e6))
+
+
+def test_a_family_prices_by_its_remaining_curves():
+    import dataclasses
+
+    from roofline.latency.calibrate import family_rate
+
+    # the 2x2, 3x3, 5x5 and 13x13 curves at 0.14, 0.32, 1.56 and 10.6 comparisons per
+    # byte, all near memory speed as on a GPU: 1.2, 1.0, 0.9 and 0.95 TB/s, i.e. 0.833,
+    # 1.0, 1.111 and 1.053 ps per byte. A 31x31 pool (60 per byte) went on along the
+    # last segment, which slopes down by (1.053 - 1.111) / 9.04 = -0.0065 ps/B per
+    # comparison: 1.053 - 0.0065 * 49.4 = 0.73 ps/B, clamped at the 2x2 curve's 0.833
+    # (1.2 TB/s): the widest pool priced as fast as the narrowest. Beyond the heaviest
+    # the time per byte no longer falls: the 13x13 curve's 0.95 TB/s
+    fam = [
+        (w, CurveFit((1e3,), (r,)))
+        for w, r in ((0.14, 1.2e12), (0.32, 1e12), (1.56, 9e11), (10.6, 9.5e11))
+    ]
+    assert family_rate(fam, 1e6, 60.0) == pytest.approx(9.5e11)
+    assert family_rate(fam, 1e6, 10.6) == pytest.approx(9.5e11)
+    # a pool of 0.3 comparisons per byte, 8 MB (read 6, written 2)
+    pool = op(
+        "aten.max_pool2d_with_indices.default",
+        "act",
+        "pool",
+        vector=round(0.3 * 8e6),
+        read=6 * 10**6,
+        written=2 * 10**6,
+    )
+    # the 3x3 curve failed at every size on the GPU and is not stored: the 2x2 (0.5
+    # ns/B at 0.1) and 5x5 (4 ns/B at 1.5) curves price it, 0.5 + 0.2 * 3.5 / 1.4 =
+    # 1 ns/B -> 8 ms (it was priced as an add on the elementwise curve, 0.2 ms)
+    curves = {"pool.small": CurveFit((1e3,), (2e9,)), "pool.wide": CurveFit((1e3,), (2.5e8,))}
+    two = dataclasses.replace(
+        eff(),
+        memory={**eff().memory, **curves},
+        memory_work={"pool.small": 0.1, "pool.wide": 1.5},
+    )
+    assert predict(hand_profile((pool,)), DEVICE, efficiency=two).ops[2].kernel_s == (
+        pytest.approx(8e-3)
+    )
+    # a family of one curve is that curve (4 ns/B -> 32 ms), with or without comparisons
+    one = dataclasses.replace(
+        eff(),
+        memory={**eff().memory, "pool.wide": curves["pool.wide"]},
+        memory_work={"pool.wide": 1.5},
+    )
+    bare = dataclasses.replace(pool, vector_flops=0)
+    p = predict(hand_profile((pool, bare)), DEVICE, efficiency=one)
+    assert [o.kernel_s for o in p.ops[2:]] == pytest.approx([3.2e-2, 3.2e-2])
+
+
 def test_a_memory_op_faster_than_memory_is_said_to_run_from_cache():
     import dataclasses
 
@@ -663,6 +731,40 @@ def test_a_fused_fast_path_issues_its_later_kernels_from_cpp():
     assert p1.ops[2].predicted_s - p1.ops[2].overhead_s == pytest.approx(
         p0.ops[2].predicted_s - p0.ops[2].overhead_s
     )
+
+
+def test_a_fused_encoder_layers_gelu_runs_at_gelus_curve():
+    import dataclasses
+
+    import torch
+
+    import roofline
+
+    # nn.TransformerEncoderLayer(128, 4, 256) in eval on 2x32 tokens: one fused op,
+    # whose FFN activation (64 rows x 256) is ATen's gelu_ in place: 16384 elements
+    # read and written, 2 x 65536 B. With GELU's curve at 0.4 GB/s that kernel takes
+    # 131072 / 4e8 = 327.7 us (the slow path's aten.gelu, the same bytes, the same),
+    # where the fused op priced it as ReLU on the add's curve (40 GB/s: 3.3 us)
+    gelu_curve = {"elementwise.gelu": CurveFit((1e3,), (4e8,))}
+    fitted = dataclasses.replace(
+        eff(),
+        memory={**eff().memory, **gelu_curve},
+        matrix={**eff().matrix, "attention": eff().matrix["gemm"]},
+    )
+
+    def fused(activation: str) -> tuple[float, float]:
+        layer = torch.nn.TransformerEncoderLayer(
+            128, 4, 256, batch_first=True, activation=activation
+        )
+        prof = roofline.profile(layer.eval(), torch.randn(2, 32, 128))
+        assert [o.op for o in prof.ops] == ["aten._transformer_encoder_layer_fwd.default"]
+        return prof.ops[0].vector_flops, predict(prof, DEVICE, efficiency=fitted).ops[0].kernel_s
+
+    (relu_flops, relu), (gelu_flops, gelu) = fused("relu"), fused("gelu")
+    assert gelu_flops - relu_flops == (5 - 1) * 16384  # GELU's erf form: 5 per element
+    # the kernels differ by the activation's curve, and by its 4 FLOPs more per element
+    # in the components (65536 / 1e12 = 66 ns, under the memory time of either)
+    assert gelu - relu == pytest.approx(131072 / 4e8 - 131072 / 4e10, rel=1e-3)
 
 
 def test_each_dtype_is_priced_by_its_own_calibration():

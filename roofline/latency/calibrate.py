@@ -80,7 +80,15 @@ MEMORY_CLASSES = (
 #: (:data:`POOL_FAMILY`): each is timed on a window of its own, and a pooling op is
 #: priced between the two whose comparisons per byte are nearest its own
 #: (:meth:`EfficiencyModel.memory_rate`)
-MEMORY_VARIANTS = ("norm.train", "pool.backward", "pool.small", "pool.wide", "pool.wider")
+MEMORY_VARIANTS = (
+    "norm.train",
+    "pool.backward",
+    "pool.small",
+    "pool.wide",
+    "pool.wider",
+    "avg_pool",
+    "avg_pool.wide",
+)
 #: the max pools the pool family is timed on: (kernel, stride, padding). A CPU thread
 #: compares every window element of every output in turn, so a pool's time per byte
 #: grows with its comparisons per byte: 2x2 at stride 2 (VGG, U-Net: 4 per output, 1
@@ -93,6 +101,16 @@ POOL_FAMILY: Mapping[str, tuple[int, int, int]] = {
     "pool.wide": (5, 1, 2),
     "pool.wider": (13, 1, 6),
 }
+#: average pools are a family of their own (``avg_pool``, ``avg_pool.*``): ATen sums a
+#: window with vector adds and no indices, ~3x faster per byte on a CPU thread than a
+#: max pool at the same taps per byte (priced on the max family, DenseNet's 2x2 and
+#: Inception's 3x3 stride-1 average pools were +180..+220% in benchmarks/pool_latency.py)
+AVG_POOL_FAMILY: Mapping[str, tuple[int, int, int]] = {
+    "avg_pool": (2, 2, 0),
+    "avg_pool.wide": (3, 1, 1),
+}
+#: the aten ops (base names) priced on the average-pool family
+AVG_POOL_OPS = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
 #: the widest pool runs ~170 comparisons per element: timed up to this many input
 #: elements only (its curve is flat beyond its largest size, where it is compute-bound)
 WIDER_POOL_MAX_ELEMS = 1 << 20
@@ -134,9 +152,11 @@ def memory_variant(
         return "norm.train"
     if op_class == "pool" and backward:
         return "pool.backward"
+    parts = op.split(".")
+    name = (parts[1] if parts[0] == "aten" and len(parts) > 1 else parts[0]).rstrip("_")
+    if op_class == "pool" and name in AVG_POOL_OPS:
+        return "avg_pool"
     if op_class == "elementwise" and op:
-        parts = op.split(".")
-        name = (parts[1] if parts[0] == "aten" and len(parts) > 1 else parts[0]).rstrip("_")
         if name in ("gelu", "gelu_backward") and dims.get("tanh"):
             name = name.replace("gelu", "gelu_tanh")
         if name in ELEMENTWISE_FUNCTIONS:
@@ -164,7 +184,8 @@ def memory_variant(
 #: the counter now counts a pool), not every window element: the padded pools' curves
 #: sit at fewer comparisons per byte
 #: 11: and the backward ops of GELU's tanh form and of mish
-FORMAT_VERSION = 11
+#: 12: average pools' own family (``avg_pool``: 2x2 stride 2, 3x3 stride 1)
+FORMAT_VERSION = 12
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -1275,7 +1296,7 @@ def _memory_kernels(
     """One representative kernel per memory op class and per variant of
     :data:`MEMORY_VARIANTS`, and one per function of :data:`ELEMENTWISE_FUNCTIONS` in
     ``functions``, on tensors of ``dtype``."""
-    from roofline.counting.formulas import T, max_pool_backward_cost, pool_taps
+    from roofline.counting.formulas import T, avg_pool_cost, max_pool_backward_cost, max_pool_cost
 
     def rnd(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)
@@ -1332,28 +1353,31 @@ def _memory_kernels(
         kernels[f"elementwise.{name}"] = MemoryKernel(
             lambda fn=fn, args=args: fn(*args), (reads + 1) * elems * b
         )
-    # the pool family, as the op the counter sees (with its int64 indices): input read,
-    # output and indices written; its work the comparisons the counter counts for it,
-    # one per window tap inside the input (formulas.pool_taps: padding clipped)
-    for name, (k, stride, pad) in POOL_FAMILY.items():
-        if name == "pool.wider" and elems > WIDER_POOL_MAX_ELEMS:
-            continue
-        side = (hw + 2 * pad - k) // stride + 1
-        out = c * side**2
-        taps = pool_taps(
-            T(tuple(img.shape), dtype),
-            T((1, c, side, side), dtype),
-            [k, k],
-            [stride] * 2,
-            [pad] * 2,
-        )
-        kernels[name] = MemoryKernel(
-            lambda k=k, stride=stride, pad=pad: torch.ops.aten.max_pool2d_with_indices(
-                img, [k, k], [stride, stride], [pad, pad]
-            ),
-            (n_img + out) * b + out * pool_idx.element_size(),
-            taps,
-        )
+    # the pool families, as the ops the counter sees: input read, output (and a max
+    # pool's int64 indices) written; their work what the counter counts for the op,
+    # one comparison or add per window tap inside the input (padding clipped), and an
+    # average pool's divide per output (formulas.max_pool_cost, avg_pool_cost)
+    families = (
+        (POOL_FAMILY, torch.ops.aten.max_pool2d_with_indices, max_pool_cost, True),
+        (AVG_POOL_FAMILY, torch.ops.aten.avg_pool2d, avg_pool_cost, False),
+    )
+    for family, pool_op, cost, indices in families:
+        for name, (k, stride, pad) in family.items():
+            if name == "pool.wider" and elems > WIDER_POOL_MAX_ELEMS:
+                continue
+            side = (hw + 2 * pad - k) // stride + 1
+            out = c * side**2
+            args = {"self": T(tuple(img.shape), dtype), "kernel_size": [k, k]}
+            args.update(stride=[stride, stride], padding=[pad, pad])
+            work = cost(args, [T((1, c, side, side), dtype)], 2).vector_flops
+            written = out * b + (out * pool_idx.element_size() if indices else 0)
+            kernels[name] = MemoryKernel(
+                lambda op=pool_op, k=k, stride=stride, pad=pad: op(
+                    img, [k, k], [stride, stride], [pad, pad]
+                ),
+                n_img * b + written,
+                work,
+            )
     return kernels
 
 

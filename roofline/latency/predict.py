@@ -533,7 +533,7 @@ def _kernel(
     variant = memory_variant(cls, dims, backward, op)
     memory_class = (
         variant
-        if variant in eff.memory
+        if variant in eff.memory or (variant and eff.memory_family(variant))
         else cls
         if cls in eff.memory or eff.memory_family(cls)
         else ("copy" if cls in MATRIX_CLASSES else "elementwise")

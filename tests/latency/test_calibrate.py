@@ -127,8 +127,17 @@ def test_tiny_calibration_on_the_cpu():
     # bytes), counts the taps inside the input: on 2 each window reaches both
     # elements, 2 x 2 = 4 per output, 4/16; on 8, 3 + 4 + 5·4 + 4 + 3 = 34 a dim,
     # 34² per 64 outputs -> 34²/(64·16); 3x3/s2/p1 in between
-    assert set(m.memory_work) == {"pool.small", "pool", "pool.wide", "pool.wider"}
+    assert set(m.memory_work) == {
+        "pool.small",
+        "pool",
+        "pool.wide",
+        "pool.wider",
+        "avg_pool",
+        "avg_pool.wide",
+    }
     assert m.memory_work["pool.small"] == pytest.approx(1 / 7)
+    # 2x2/s2 average: 4 adds and a divide per output over 4·4 + 4 bytes
+    assert m.memory_work["avg_pool"] == pytest.approx(5 / 20)
     assert m.memory_work["pool.small"] < m.memory_work["pool"] < m.memory_work["pool.wide"]
     assert m.memory_work["pool.wide"] == pytest.approx((4 / 16 + 34**2 / (64 * 16)) / 2)
     # the elementwise functions the grid lists, each on its own curve
@@ -500,6 +509,7 @@ def test_each_memory_curve_is_timed_on_what_the_counter_counts_for_its_ops(dtype
 
     import roofline
     from roofline.latency.calibrate import (
+        AVG_POOL_FAMILY,
         ELEMENTWISE_FUNCTIONS,
         POOL_FAMILY,
         _memory_kernels,
@@ -523,12 +533,16 @@ def test_each_memory_curve_is_timed_on_what_the_counter_counts_for_its_ops(dtype
         (o,) = roofline.profile(Call(fn), args).ops
         assert memory_variant(o.op_class, o.dims, backward, o.op) == f"elementwise.{name}"
         assert o.bytes_read + o.bytes_written == (reads + 1) * elems * args[0].element_size()
-    # the pool family: the counter's max pool of the same image (16 x 16 x 16)
+    # the pool families: the counter's max (average) pool of the same image (16 x 16 x 16)
     kernels = _memory_kernels(torch.device("cpu"), elems, torch.Generator().manual_seed(1), dt)
-    for name, (k, stride, pad) in POOL_FAMILY.items():
-        pool = nn.MaxPool2d(k, stride, pad, return_indices=True)
+    pools = [(n, nn.MaxPool2d(*kp, return_indices=True)) for n, kp in POOL_FAMILY.items()]
+    pools += [(n, nn.AvgPool2d(*kp)) for n, kp in AVG_POOL_FAMILY.items()]
+    for name, pool in pools:
         (o,) = roofline.profile(pool, (torch.randn(1, 16, 16, 16, dtype=dt),)).ops
         assert (o.bytes_read + o.bytes_written, o.vector_flops) == (
             kernels[name].nbytes,
             kernels[name].work,
-        )
+        ), name
+        # and each is priced on its own family
+        family = "avg_pool" if name in AVG_POOL_FAMILY else None
+        assert memory_variant(o.op_class, o.dims, False, o.op) == family, name

@@ -195,6 +195,34 @@ def test_pools_are_priced_by_comparisons_per_byte_between_the_family_curves():
     assert bare == pytest.approx(8e-3)
 
 
+def test_average_pools_are_priced_on_their_own_family():
+    import dataclasses
+
+    # an 8 MB average pool at 0.25 adds per byte: on the average family (4 GB/s at
+    # 0.25, 1 GB/s at 1.25) 2 ms; a max pool at the same work per byte stays on the
+    # max family (1 GB/s): 8 ms; without the average curves the average pool falls
+    # back to the max family too
+    avg = op("aten.avg_pool2d.default", "act", "pool", read=6 * 10**6, written=2 * 10**6)
+    avg = dataclasses.replace(avg, vector_flops=2 * 10**6)
+    mx = dataclasses.replace(avg, op="aten.max_pool2d_with_indices.default")
+    curves = {
+        "pool": CurveFit((1e3,), (1e9,)),
+        "pool.wide": CurveFit((1e3,), (1e9,)),
+        "avg_pool": CurveFit((1e3,), (4e9,)),
+        "avg_pool.wide": CurveFit((1e3,), (1e9,)),
+    }
+    work = {"pool": 0.1, "pool.wide": 1.5, "avg_pool": 0.25, "avg_pool.wide": 1.25}
+    fitted = dataclasses.replace(eff(), memory={**eff().memory, **curves}, memory_work=work)
+    p = predict(hand_profile((avg, mx)), DEVICE, efficiency=fitted)
+    assert [o.kernel_s for o in p.ops[2:]] == pytest.approx([2e-3, 8e-3])
+    no_avg = dataclasses.replace(
+        fitted, memory={k: v for k, v in fitted.memory.items() if not k.startswith("avg")}
+    )
+    assert predict(hand_profile((avg,)), DEVICE, efficiency=no_avg).ops[2].kernel_s == (
+        pytest.approx(8e-3)
+    )
+
+
 def test_elementwise_functions_run_at_their_own_curves_where_calibrated():
     import dataclasses
 

@@ -47,8 +47,9 @@ from roofline.latency.calibrate import (  # noqa: E402
     calibrate_efficiency,
     calibration_dtype,
     host_issue_text,
+    reference_time,
 )
-from roofline.latency.measure import measure  # noqa: E402
+from roofline.latency.measure import device_sync, measure  # noqa: E402
 from roofline.latency.predict import predict  # noqa: E402
 from roofline.spec import InputSpec, ModelSpec, load_spec  # noqa: E402
 
@@ -218,14 +219,15 @@ def write_results(
             "## Cases",
             "",
             "| model | batch | measured ms | IQR ms | naive ms | naive err | calibrated ms "
-            "| calibrated err | runs |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| calibrated err | runs | speed |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for name, b, m, sp, n, ne, c, ce, rep, _wall in rows:
+        for name, b, m, sp, n, ne, c, ce, rep, _wall, speed in rows:
             md.append(
                 f"| {name} | {b} | {m * 1e3:.2f} | {sp * 1e3:.2f} | {n * 1e3:.2f} | "
-                f"{100 * ne:+.0f}% | {c * 1e3:.2f} | {100 * ce:+.0f}% | {rep} |"
+                f"{100 * ne:+.0f}% | {c * 1e3:.2f} | {100 * ce:+.0f}% | {rep} | {speed_cell(speed)} |"
             )
+        md += ["", SPEED_NOTE]
         md += ["", "## What the calibrated model says (first batch size)", ""]
         for name, tags in explanations.items():
             md.append(f"- **{name}**: " + "; ".join(tags))
@@ -236,7 +238,7 @@ def write_results(
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
         keys = ("model", "batch", "measured_s", "spread_s", "naive_s", "naive_err")
-        keys += ("predicted_s", "predicted_err", "runs", "wall_s")
+        keys += ("predicted_s", "predicted_err", "runs", "wall_s", "speed_vs_calibration")
         doc = {
             "device": args.device,
             "dtype": eff.dtype,
@@ -254,6 +256,28 @@ def write_results(
         write_whole(jpath, json.dumps(doc, indent=1) + "\n")
         if not quiet:
             print(f"wrote {jpath}", file=sys.stderr)
+
+
+#: what the cases table's speed column is
+SPEED_NOTE = (
+    "speed: the calibration's reference GEMM timed again right after the case, over its "
+    "time at the end of the calibration (1.00 = the machine ran as fast as when it was "
+    "calibrated; 1.20 = 20% slower, so a case measured then runs slower than predicted)"
+)
+
+
+def speed_vs_calibration(eff: EfficiencyModel, dev: torch.device) -> float | None:
+    """The calibration's reference GEMM (:func:`reference_time`) timed now over its time
+    at the end of the calibration (``info["reference_s"]``): how much slower (> 1) or
+    faster this machine runs than when it was calibrated; None without a reference."""
+    then = eff.info.get("reference_s")
+    if not then:
+        return None
+    return reference_time(dev, device_sync(dev)) / float(then)
+
+
+def speed_cell(speed: float | None) -> str:
+    return "" if speed is None else f"{speed:.2f}"
 
 
 def use_device(device: str, threads: int | None) -> bool:
@@ -452,6 +476,7 @@ def main() -> int:
                 name=spec.name,
             )
             wall = time.perf_counter() - t0
+            speed = speed_vs_calibration(eff, dev)
         except Exception as exc:  # a case that fails is reported, not fatal
             print(f"{spec.name} b{b}: FAILED {type(exc).__name__}: {exc}", flush=True)
             continue
@@ -470,6 +495,7 @@ def main() -> int:
                 ce,
                 repeat,
                 wall,
+                speed,
             )
         )
         rows.sort(key=lambda r: (order[r[0]], r[1]))

@@ -4,6 +4,7 @@ the record is what a GPU run leaves to study offline, so it is checked here)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -42,7 +43,7 @@ def test_prediction_summary_by_hand(la):
 
 def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
     pred = predict(hand_profile(), DEVICE, efficiency=eff())
-    rows = [("hand", 4, 5e-3, 1e-4, pred.naive_s, -0.78, pred.predicted_s, -0.16, 9, 0.1)]
+    rows = [("hand", 4, 5e-3, 1e-4, pred.naive_s, -0.78, pred.predicted_s, -0.16, 9, 0.1, 1.07)]
     args = _args(tmp_path)
     summaries = {("hand", 4): la.prediction_summary(pred)}
     t = time.perf_counter()
@@ -58,7 +59,20 @@ def test_json_record_has_every_case_and_the_fitted_model(la, tmp_path):
     md = (tmp_path / "r.md").read_text()
     assert md.startswith("# Latency accuracy on cpu (inference, fp32)")
     assert "| hand | 4 | 5.00 | 0.10 |" in md and "- **hand**: why" in md
+    # the machine's speed at the case against the calibration's: 7% slower
+    assert case["speed_vs_calibration"] == 1.07 and "| 9 | 1.07 |" in md
     assert not list(tmp_path.glob("*.part"))  # written whole (a .part renamed)
+
+
+def test_speed_vs_calibration_times_the_reference_again(la, monkeypatch):
+    import torch
+
+    # the reference GEMM took 2 ms at the end of the calibration and 2.5 ms now: 1.25
+    monkeypatch.setattr(la, "reference_time", lambda dev, sync: 2.5e-3)
+    fitted = dataclasses.replace(eff(), info={"reference_s": 2e-3})
+    assert la.speed_vs_calibration(fitted, torch.device("cpu")) == pytest.approx(1.25)
+    assert la.speed_vs_calibration(eff(), torch.device("cpu")) is None  # none measured
+    assert la.speed_cell(None) == "" and la.speed_cell(1.254) == "1.25"
 
 
 def test_a_write_stopped_midway_leaves_the_last_whole_file(la, tmp_path, monkeypatch):

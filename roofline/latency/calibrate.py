@@ -109,6 +109,8 @@ AVG_POOL_FAMILY: Mapping[str, tuple[int, int, int]] = {
     "avg_pool": (2, 2, 0),
     "avg_pool.wide": (3, 1, 1),
 }
+#: the largest plane (side) the pool microbenchmarks run on: larger sizes add channels
+POOL_PLANE = 112
 #: the aten ops (base names) priced on the average-pool family
 AVG_POOL_OPS = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
 #: the widest pool runs ~170 comparisons per element: timed up to this many input
@@ -185,7 +187,9 @@ def memory_variant(
 #: sit at fewer comparisons per byte
 #: 11: and the backward ops of GELU's tanh form and of mish
 #: 12: average pools' own family (``avg_pool``: 2x2 stride 2, 3x3 stride 1)
-FORMAT_VERSION = 12
+#: 13: the pool families timed on feature maps of planes up to ``POOL_PLANE``² (more
+#: channels as the size grows), not on one 16-channel image of ever larger planes
+FORMAT_VERSION = 13
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -1361,21 +1365,27 @@ def _memory_kernels(
         (POOL_FAMILY, torch.ops.aten.max_pool2d_with_indices, max_pool_cost, True),
         (AVG_POOL_FAMILY, torch.ops.aten.avg_pool2d, avg_pool_cost, False),
     )
+    # The pools run on feature maps as CNNs hold them, planes of at most
+    # POOL_PLANE² with more channels as the size grows: one 16-channel image of 1024²
+    # planes ran a 2x2 average pool at 2.0 GB/s, 128 channels of 56² at 3.3 GB/s
+    ph = min(hw, POOL_PLANE)
+    pc = max(c, elems // (ph * ph))
+    fmap = rnd(1, pc, ph, ph)
     for family, pool_op, cost, indices in families:
         for name, (k, stride, pad) in family.items():
             if name == "pool.wider" and elems > WIDER_POOL_MAX_ELEMS:
                 continue
-            side = (hw + 2 * pad - k) // stride + 1
-            out = c * side**2
-            args = {"self": T(tuple(img.shape), dtype), "kernel_size": [k, k]}
+            side = (ph + 2 * pad - k) // stride + 1
+            out = pc * side**2
+            args = {"self": T(tuple(fmap.shape), dtype), "kernel_size": [k, k]}
             args.update(stride=[stride, stride], padding=[pad, pad])
-            work = cost(args, [T((1, c, side, side), dtype)], 2).vector_flops
+            work = cost(args, [T((1, pc, side, side), dtype)], 2).vector_flops
             written = out * b + (out * pool_idx.element_size() if indices else 0)
             kernels[name] = MemoryKernel(
                 lambda op=pool_op, k=k, stride=stride, pad=pad: op(
-                    img, [k, k], [stride, stride], [pad, pad]
+                    fmap, [k, k], [stride, stride], [pad, pad]
                 ),
-                n_img * b + written,
+                fmap.numel() * b + written,
                 work,
             )
     return kernels

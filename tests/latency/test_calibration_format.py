@@ -95,6 +95,8 @@ def plan() -> dict:
         "memory_variants": list(calibrate.MEMORY_VARIANTS),
         "pool_family": {k: list(v) for k, v in calibrate.POOL_FAMILY.items()},
         "wider_pool_max_elems": calibrate.WIDER_POOL_MAX_ELEMS,
+        "pool_plane": calibrate.POOL_PLANE,
+        "avg_pool_family": {k: list(v) for k, v in calibrate.AVG_POOL_FAMILY.items()},
         "elementwise_functions": {
             k: reads for k, (_, reads) in calibrate.ELEMENTWISE_FUNCTIONS.items()
         },

@@ -24,6 +24,7 @@ still counted: nothing is silently zero.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -1191,9 +1192,33 @@ def _max_pool(n: int) -> Formula:
     return fn
 
 
+#: the quantized dtypes: ``aten.max_pool2d`` of one runs ``quantized_max_pool2d``
+QUANTIZED_DTYPES = (torch.quint8, torch.qint8, torch.qint32, torch.quint4x2)
+
+
+def _max_pool_computing_indices(n: int) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        o = _first_out(out)
+        cost = max_pool_cost(a, out, n)
+        if a["self"].dtype in QUANTIZED_DTYPES:  # quantized_max_pool: no indices
+            return cost
+        # the int64 indices the kernel writes beside the output (max_pool_with_indices)
+        return dataclasses.replace(cost, bytes_written=o.numel * (_itemsize(o.dtype) + 8))
+
+    fn.__name__ = f"max_pool{n}d_computing_indices"
+    fn.__doc__ = f"""``aten.max_pool{n}d`` met before its decomposition (a caller's
+    ``torch.inference_mode()`` skips the autograd key that decomposes it): ATen runs
+    ``max_pool{n}d_with_indices`` for it on every device and keeps the output (the
+    profiler shows both), so it is counted as that op: :func:`max_pool_cost`, the
+    output and the int64 indices written. Op class ``pool``."""
+    return fn
+
+
 register("aten.max_pool1d")(_max_pool(1))
-register("aten.max_pool2d_with_indices", "aten.max_pool2d", "aten._max_pool2d")(_max_pool(2))
-register("aten.max_pool3d_with_indices", "aten.max_pool3d")(_max_pool(3))
+register("aten.max_pool2d_with_indices")(_max_pool(2))
+register("aten.max_pool2d", "aten._max_pool2d")(_max_pool_computing_indices(2))
+register("aten.max_pool3d_with_indices")(_max_pool(3))
+register("aten.max_pool3d")(_max_pool_computing_indices(3))
 
 
 def avg_pool_cost(a: Args, out: Sequence[Any], n: int) -> Cost:

@@ -1034,3 +1034,21 @@ def test_bilinear_counts_the_two_products_aten_runs():
     # the same on real tensors (a cross-check of the expanded shapes)
     real = roofline.profile(m, (x1, x2), real=True).totals()
     assert real.matrix_flops == t.matrix_flops
+
+
+def test_max_pool_counts_alike_inside_a_callers_inference_mode():
+    # inference_mode skips the autograd key that decomposes aten.max_pool2d, so the
+    # counter met the undecomposed op and counted no indices; ATen runs
+    # max_pool2d_with_indices for it all the same (the profiler shows both), and the
+    # output and the int64 indices are written either way
+    for m, x in [
+        (nn.MaxPool2d(3, 2, 1), torch.randn(1, 4, 16, 16)),
+        (nn.MaxPool3d(2), torch.randn(1, 2, 8, 8, 8)),
+    ]:
+        outside = roofline.profile(m, (x,)).ops
+        with torch.inference_mode():
+            inside = roofline.profile(m, (x,)).ops
+        key = [(o.vector_flops, o.bytes_read, o.bytes_written) for o in outside]
+        assert [(o.vector_flops, o.bytes_read, o.bytes_written) for o in inside] == key
+    # the 3-D pool: 2x4x4x4 = 128 outputs of 8 comparisons, 128 x (4 + 8) bytes written
+    assert key == [(128 * 8, 4096, 128 * (4 + 8))]

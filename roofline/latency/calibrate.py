@@ -189,7 +189,8 @@ def memory_variant(
 #: 12: average pools' own family (``avg_pool``: 2x2 stride 2, 3x3 stride 1)
 #: 13: the pool families timed on feature maps of planes up to ``POOL_PLANE``² (more
 #: channels as the size grows), not on one 16-channel image of ever larger planes
-FORMAT_VERSION = 13
+#: 14: the synthetic networks timed in interleaved rounds (``CONTEXT_ROUNDS``)
+FORMAT_VERSION = 14
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -1731,6 +1732,10 @@ def synthetic_networks(
     return nets
 
 
+#: interleaved rounds over the synthetic networks, and timed runs of each network per
+#: round (full, quick grid): see :func:`fit_context`
+CONTEXT_ROUNDS = 3
+CONTEXT_REPEAT = (7, 2)
 #: bounds of the in-network terms (a fit outside them is interference, not a property)
 FACTOR_RANGE = (0.5, 4.0)
 PER_OP_RANGE = (0.0, 1e-4)
@@ -1824,18 +1829,38 @@ def fit_context(
     # on a GPU, batch 1 (host-bound) and 32 (GPU-bound) tell the two terms apart
     batches = ((8,) if quick else (1, 32)) if cuda else None
     dtype = units.parse_dtype(model.dtype)
+    built = []
     for name, net, x in synthetic_networks(quick, batches):
         say(f"in-network terms: {name}")
         net, x = net.eval().to(dtype), x.to(dtype)
         prof = count_profile(net, (x,))
         pred = predict(prof, neutral, efficiency=base)
-        t: float | None = None
         with _unless_it_fails_on_the_gpu(dev, say, f"in-network terms: {name}"):
             net, xd = net.to(dev), x.to(dev)
-            with torch.inference_mode():
-                t = time_region(
-                    lambda net=net, xd=xd: net(xd), warmup=2, repeat=5 if quick else 11, sync=sync
-                ).median
+            built.append((name, pred, lambda net=net, xd=xd: net(xd)))
+    # timed in CONTEXT_ROUNDS interleaved rounds, the median over all of a network's
+    # samples: a few seconds of outside load then touch every network a little rather
+    # than one network a lot (timed one after the other, 11 runs each, one network's
+    # median moved by up to 40% between two fits a few seconds apart)
+    samples: dict[str, list[float]] = {}
+    failed: set[str] = set()
+    for r in range(CONTEXT_ROUNDS):
+        for name, _pred, step in built:
+            if name in failed:
+                continue
+            failed.add(name)  # until this round's timing is through
+            with _unless_it_fails_on_the_gpu(dev, say, f"in-network terms: {name}"):
+                with torch.inference_mode():
+                    timing = time_region(
+                        step,
+                        warmup=2 if r == 0 else 1,
+                        repeat=CONTEXT_REPEAT[1 if quick else 0],
+                        sync=sync,
+                    )
+                samples.setdefault(name, []).extend(timing.samples)
+                failed.discard(name)
+    for name, pred, _step in built:
+        t = statistics.median(samples[name]) if name not in failed and name in samples else None
         if t is None:  # failed on the GPU: the terms are fitted on the other networks
             continue
         if model.async_launch:

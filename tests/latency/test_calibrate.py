@@ -546,3 +546,32 @@ def test_each_memory_curve_is_timed_on_what_the_counter_counts_for_its_ops(dtype
         # and each is priced on its own family
         family = "avg_pool" if name in AVG_POOL_FAMILY else None
         assert memory_variant(o.op_class, o.dims, False, o.op) == family, name
+
+
+def test_the_synthetic_networks_are_timed_in_interleaved_rounds(monkeypatch):
+    # timed one after the other, a few seconds of load hit one network's median; in
+    # rounds over all of them it touches each a little. Every network is timed once a
+    # round, round after round (2 warm-ups in the first, 1 after), and its time is the
+    # median of all its samples
+    import sys
+
+    import torch
+
+    from roofline.latency import calibrate
+    from roofline.latency.measure import Timing
+
+    measure = sys.modules["roofline.latency.measure"]  # the package's `measure` is a function
+
+    calls: list[tuple[int, int]] = []
+
+    def fake_time_region(step, *, warmup, repeat, sync, **_):
+        calls.append((warmup, repeat))
+        return Timing(tuple([1e-3] * repeat))
+
+    monkeypatch.setattr(measure, "time_region", fake_time_region)
+    m = EfficiencyModel("cpu", "cpu", 1e-6, 1e-7, {}, {"elementwise": CurveFit((1.0,), (1e9,))})
+    nets = len(calibrate.synthetic_networks(True))
+    _, ratios = calibrate.fit_context(m, torch.device("cpu"), quick=True)
+    repeat = calibrate.CONTEXT_REPEAT[1]
+    assert calls == [(2, repeat)] * nets + [(1, repeat)] * nets * (calibrate.CONTEXT_ROUNDS - 1)
+    assert len(ratios) == nets

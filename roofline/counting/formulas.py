@@ -1183,12 +1183,15 @@ def max_pool_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
     return Cost(vector_flops=taps, op_class="pool", dims={"window": math.prod(k)})
 
 
-def _max_pool(n: int) -> Formula:
-    def fn(a: Args, out: Sequence[Any]) -> Cost:
-        return max_pool_cost(a, out, n)
+def at_rank(cost: Callable[[Args, Sequence[Any], int], Cost], n: int, name: str) -> Formula:
+    """The formula of one ``n``-D op: ``cost(args, out, n)``, named ``name`` (the pools
+    and their backwards share one cost function across 1-D, 2-D and 3-D)."""
 
-    fn.__name__ = f"max_pool{n}d"
-    fn.__doc__ = f"""Max pooling ({n}-D): :func:`max_pool_cost`. Op class ``pool``."""
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        return cost(a, out, n)
+
+    fn.__name__ = name
+    fn.__doc__ = f"{cost.__doc__ or ''}\n\n    This one: {n}-D."
     return fn
 
 
@@ -1196,29 +1199,29 @@ def _max_pool(n: int) -> Formula:
 QUANTIZED_DTYPES = (torch.quint8, torch.qint8, torch.qint32, torch.quint4x2)
 
 
-def _max_pool_computing_indices(n: int) -> Formula:
-    def fn(a: Args, out: Sequence[Any]) -> Cost:
-        o = _first_out(out)
-        cost = max_pool_cost(a, out, n)
-        if a["self"].dtype in QUANTIZED_DTYPES:  # quantized_max_pool: no indices
-            return cost
-        # the int64 indices the kernel writes beside the output (max_pool_with_indices)
-        return dataclasses.replace(cost, bytes_written=o.numel * (_itemsize(o.dtype) + 8))
-
-    fn.__name__ = f"max_pool{n}d_computing_indices"
-    fn.__doc__ = f"""``aten.max_pool{n}d`` met before its decomposition (a caller's
+def max_pool_computing_indices_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
+    """``aten.max_pool{2,3}d`` met before its decomposition (a caller's
     ``torch.inference_mode()`` skips the autograd key that decomposes it): ATen runs
-    ``max_pool{n}d_with_indices`` for it on every device and keeps the output (the
+    ``max_pool{2,3}d_with_indices`` for it on every device and keeps the output (the
     profiler shows both), so it is counted as that op: :func:`max_pool_cost`, the
-    output and the int64 indices written. Op class ``pool``."""
-    return fn
+    output and the int64 indices written (none for a quantized input, which runs
+    ``quantized_max_pool2d``). Op class ``pool``."""
+    o = _first_out(out)
+    cost = max_pool_cost(a, out, n)
+    if a["self"].dtype in QUANTIZED_DTYPES:
+        return cost
+    return dataclasses.replace(cost, bytes_written=o.numel * (_itemsize(o.dtype) + 8))
 
 
-register("aten.max_pool1d")(_max_pool(1))
-register("aten.max_pool2d_with_indices")(_max_pool(2))
-register("aten.max_pool2d", "aten._max_pool2d")(_max_pool_computing_indices(2))
-register("aten.max_pool3d_with_indices")(_max_pool(3))
-register("aten.max_pool3d")(_max_pool_computing_indices(3))
+register("aten.max_pool1d")(at_rank(max_pool_cost, 1, "max_pool1d"))
+register("aten.max_pool2d_with_indices")(at_rank(max_pool_cost, 2, "max_pool2d"))
+register("aten.max_pool2d", "aten._max_pool2d")(
+    at_rank(max_pool_computing_indices_cost, 2, "max_pool2d_computing_indices")
+)
+register("aten.max_pool3d_with_indices")(at_rank(max_pool_cost, 3, "max_pool3d"))
+register("aten.max_pool3d")(
+    at_rank(max_pool_computing_indices_cost, 3, "max_pool3d_computing_indices")
+)
 
 
 def avg_pool_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
@@ -1233,18 +1236,8 @@ def avg_pool_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
     return Cost(vector_flops=taps + o.numel, op_class="pool", dims={"window": math.prod(k)})
 
 
-def _avg_pool(n: int) -> Formula:
-    def fn(a: Args, out: Sequence[Any]) -> Cost:
-        return avg_pool_cost(a, out, n)
-
-    fn.__name__ = f"avg_pool{n}d"
-    fn.__doc__ = f"""Average pooling ({n}-D): :func:`avg_pool_cost`. Op class ``pool``."""
-    return fn
-
-
-register("aten.avg_pool1d")(_avg_pool(1))
-register("aten.avg_pool2d")(_avg_pool(2))
-register("aten.avg_pool3d")(_avg_pool(3))
+for _n in (1, 2, 3):
+    register(f"aten.avg_pool{_n}d")(at_rank(avg_pool_cost, _n, f"avg_pool{_n}d"))
 
 
 @register(
@@ -1321,44 +1314,37 @@ def _avg_backward(g: T, taps_per_dim: Sequence[int]) -> Cost:
     return Cost(vector_flops=planes * math.prod(taps_per_dim) + _numel(g), op_class="pool")
 
 
-def _avg_pool_backward(n: int) -> Formula:
-    def fn(a: Args, out: Sequence[Any]) -> Cost:
-        g, x = a["grad_output"], a["self"]
-        k, s, p = _pool_args(a, n)
-        taps = [window_taps(x.shape[d - n], g.shape[d - n], k[d], s[d], p[d]) for d in range(n)]
-        return _avg_backward(g, taps)
-
-    fn.__name__ = f"avg_pool{n}d_backward"
-    fn.__doc__ = f"""Average pooling's backward ({n}-D): each output-gradient element is
-    divided once (by the window's size or the divisor) and added to every input
-    element of its window inside the input (padding clipped, :func:`window_taps`):
-    per plane (N·C) Π_d window_taps(d) adds, + numel(grad_output) divides. Exact for
-    every kernel, stride, padding and ceil_mode (the output size fixes the windows).
-    Op class ``pool``."""
-    return fn
+def avg_pool_backward_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
+    """Average pooling's backward: each output-gradient element is divided once (by
+    the window's size or the divisor) and added to every input element of its window
+    inside the input (padding clipped, :func:`window_taps`): per plane (N·C)
+    Π_d window_taps(d) adds, + numel(grad_output) divides. Exact for every kernel,
+    stride, padding and ceil_mode (the output size fixes the windows). Op class
+    ``pool``."""
+    g, x = a["grad_output"], a["self"]
+    k, s, p = _pool_args(a, n)
+    taps = [window_taps(x.shape[d - n], g.shape[d - n], k[d], s[d], p[d]) for d in range(n)]
+    return _avg_backward(g, taps)
 
 
-register("aten.avg_pool2d_backward")(_avg_pool_backward(2))
-register("aten.avg_pool3d_backward")(_avg_pool_backward(3))
-
-
-def _adaptive_avg_pool_backward(n: int) -> Formula:
-    def fn(a: Args, out: Sequence[Any]) -> Cost:
-        g, x = a["grad_output"], a["self"]
-        return _avg_backward(g, [adaptive_taps(x.shape[d - n], g.shape[d - n]) for d in range(n)])
-
-    fn.__name__ = f"adaptive_avg_pool{n}d_backward"
-    fn.__doc__ = f"""Adaptive average pooling's backward ({n}-D): each output-gradient
-    element is divided once by its bin's size and added to every input element of the
-    bin (:func:`adaptive_taps`, from the input and output sizes): per plane
+def adaptive_avg_pool_backward_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
+    """Adaptive average pooling's backward: each output-gradient element is divided
+    once by its bin's size and added to every input element of the bin
+    (:func:`adaptive_taps`, from the input and output sizes): per plane
     Π_d adaptive_taps(d) adds, + numel(grad_output) divides; numel(input) +
-    numel(grad_output) when the output divides the input (a global pool reaches
-    every input element once). Op class ``pool``."""
-    return fn
+    numel(grad_output) when the output divides the input (a global pool reaches every
+    input element once). Op class ``pool``."""
+    g, x = a["grad_output"], a["self"]
+    return _avg_backward(g, [adaptive_taps(x.shape[d - n], g.shape[d - n]) for d in range(n)])
 
 
-register("aten._adaptive_avg_pool2d_backward")(_adaptive_avg_pool_backward(2))
-register("aten._adaptive_avg_pool3d_backward")(_adaptive_avg_pool_backward(3))
+for _n in (2, 3):
+    register(f"aten.avg_pool{_n}d_backward")(
+        at_rank(avg_pool_backward_cost, _n, f"avg_pool{_n}d_backward")
+    )
+    register(f"aten._adaptive_avg_pool{_n}d_backward")(
+        at_rank(adaptive_avg_pool_backward_cost, _n, f"adaptive_avg_pool{_n}d_backward")
+    )
 
 
 # --------------------------------------------------------------------------- resampling

@@ -53,6 +53,7 @@ from roofline.counting.formulas import (
     _first_out,
     _numel,
     _out_numel,
+    at_rank,
     conv_macs,
     max_pool_cost,
     register,
@@ -394,24 +395,21 @@ def dequantize(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=DEQUANTIZE_FLOPS * _out_numel(out), op_class="elementwise")
 
 
-def _quantized_max_pool(n: int) -> Formula:
-    def fn(a: Args, out: Sequence[Any]) -> Cost:
-        named = dict(a)
-        if "self" not in named:
-            named["self"] = named.get("qx")
-        return max_pool_cost(named, out, n)
-
-    fn.__name__ = f"quantized_max_pool{n}d"
-    fn.__doc__ = f"""Max pooling of a quantized tensor ({n}-D): as the float one
+def quantized_max_pool_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
+    """Max pooling of a quantized tensor: as the float one
     (:func:`~roofline.counting.formulas.max_pool_cost`, one comparison per window tap
-    inside the input), and max keeps the scale and zero point: nothing is
-    requantized."""
-    return fn
+    inside the input; the ``quantized::`` schema names its input ``qx``), and max
+    keeps the scale and zero point: nothing is requantized."""
+    named = dict(a)
+    if "self" not in named:
+        named["self"] = named.get("qx")
+    return max_pool_cost(named, out, n)
 
 
-register("aten.quantized_max_pool1d", "quantized.max_pool1d")(_quantized_max_pool(1))
-register("aten.quantized_max_pool2d", "quantized.max_pool2d")(_quantized_max_pool(2))
-register("aten.quantized_max_pool3d")(_quantized_max_pool(3))
+for _n, _names in ((1, ("quantized.max_pool1d",)), (2, ("quantized.max_pool2d",)), (3, ())):
+    register(f"aten.quantized_max_pool{_n}d", *_names)(
+        at_rank(quantized_max_pool_cost, _n, f"quantized_max_pool{_n}d")
+    )
 
 
 #: packed params already unpacked, by id, each entry holding its object: the dispatcher

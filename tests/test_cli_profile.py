@@ -199,20 +199,11 @@ def test_real_counts_equal_fake_counts(spec, capsys):
 def test_real_model_refused_when_memory_is_short(spec, capsys, monkeypatch, option, instead):
     """Both options that build the real model share one memory check, made before the
     real model exists: 2x the weights must fit in half the free memory."""
-    from roofline import counting
-    from roofline.counting import real
+    from roofline import compare_counters
+    from tests.fixtures.memory import watch_counts_with_free_memory
 
     # TinyCNN's weights are 6 KB (4 B x 1546); pretend only 10 KB is free
-    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 10_000)
-    built = []
-    real_profile_spec = counting.profile_spec
-
-    def watch(spec, *, real=False):
-        built.append(real)
-        return real_profile_spec(spec, real=real)
-
-    monkeypatch.setattr(counting, "profile_spec", watch)
-    from roofline import compare_counters
+    built = watch_counts_with_free_memory(monkeypatch, 10_000)
 
     monkeypatch.setattr(
         compare_counters, "compare_counters", lambda *a: pytest.fail("ran the real model")

@@ -14,6 +14,7 @@ from roofline.analysis import dtype_precision
 from roofline.counting import profile_spec
 from roofline.errors import CountingError, SpecError
 from roofline.spec import InputSpec, ModelSpec
+from tests.fixtures.models import TinyQuant, tiny_quantized
 
 ENGINE = next(
     (e for e in ("x86", "fbgemm") if e in torch.backends.quantized.supported_engines), None
@@ -24,43 +25,13 @@ pytestmark = [
 ]
 
 
-class TinyQuant(nn.Module):
-    """quantize -> conv 3->8 (3x3, bias) + ReLU -> flatten -> linear 288->10 -> dequantize."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.quant = torch.ao.quantization.QuantStub()
-        self.conv = nn.Conv2d(3, 8, 3)
-        self.relu = nn.ReLU()
-        self.fc = nn.Linear(8 * 6 * 6, 10)
-        self.dequant = torch.ao.quantization.DeQuantStub()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.conv(self.quant(x)))
-        return self.dequant(self.fc(x.flatten(1)))
-
-
-def _quantized(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """Eager-mode static quantization: fuse, prepare, calibrate on one batch, convert."""
-    torch.backends.quantized.engine = ENGINE
-    model.eval()
-    model.qconfig = torch.ao.quantization.get_default_qconfig(ENGINE)
-    torch.ao.quantization.fuse_modules(model, [["conv", "relu"]], inplace=True)
-    torch.ao.quantization.prepare(model, inplace=True)
-    with torch.no_grad():
-        model(x)
-    return torch.ao.quantization.convert(model, inplace=True)
-
-
 @pytest.fixture(scope="module")
 def tiny() -> tuple[nn.Module, torch.Tensor, int]:
     torch.manual_seed(0)
     x = torch.randn(1, 3, 8, 8)
     float_model = TinyQuant()
     float_params = sum(p.numel() for p in float_model.parameters())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _quantized(float_model, x), x, float_params
+    return tiny_quantized(float_model, x), x, float_params
 
 
 def _op(prof: roofline.ModelProfile, prefix: str) -> roofline.OpRecord:

@@ -242,36 +242,30 @@ def test_elementwise_functions_run_at_their_own_curves_where_calibrated():
     assert [o.kernel_s for o in p.ops[2:]] == pytest.approx([2e-4, 8e-4, 2e-3, 2e-4])
 
 
-@given(
-    st.lists(
-        st.tuples(st.floats(0.01, 100), st.floats(1e6, 1e12)),
-        min_size=2,
-        max_size=5,
-        unique_by=lambda t: t[0],
-    ),
-    st.floats(0.0, 200),
-)
+def family_points(min_size: int) -> st.SearchStrategy:
+    """1 to 5 curves of a family: (work per byte, a constant rate), distinct works."""
+    pair = st.tuples(st.floats(0.01, 100), st.floats(1e6, 1e12))
+    return st.lists(pair, min_size=min_size, max_size=5, unique_by=lambda t: t[0])
+
+
+def family_of(points) -> list:
+    return sorted((w, CurveFit((1e3,), (r,))) for w, r in points)
+
+
+@given(family_points(2), st.floats(0.0, 200))
 def test_a_family_rate_is_positive_and_never_faster_than_its_fastest_curve(points, c):
     from roofline.latency.calibrate import family_rate
 
-    family = sorted((w, CurveFit((1e3,), (r,))) for w, r in points)
+    family = family_of(points)
     rate = family_rate(family, 1e6, c)
     assert 0 < rate <= max(r for _, r in points) * (1 + 1e-9)
 
 
-@given(
-    st.lists(
-        st.tuples(st.floats(0.01, 100), st.floats(1e6, 1e12)),
-        min_size=1,
-        max_size=5,
-        unique_by=lambda t: t[0],
-    ),
-    st.floats(0.0, 50),
-)
+@given(family_points(1), st.floats(0.0, 50))
 def test_beyond_the_heaviest_curve_more_work_per_byte_never_runs_faster(points, extra):
     from roofline.latency.calibrate import family_rate
 
-    family = sorted((w, CurveFit((1e3,), (r,))) for w, r in points)
+    family = family_of(points)
     heaviest = family[-1][0]
     at, beyond = family_rate(family, 1e6, heaviest), family_rate(family, 1e6, heaviest + extra)
     assert beyond <= at * (1 + 1e-9) and at == pytest.approx(family[-1][1].rate(1e6))

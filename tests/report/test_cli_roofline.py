@@ -279,18 +279,9 @@ def test_compare_real_count_has_the_real_memory_guard(tmp_path, capsys, monkeypa
     # the real-tensor fallback builds the model for real: behind profile --real's guard.
     # MaskSelect's Linear(4, 4) has 20 fp32 parameters, 80 bytes: twice that, 160,
     # is more than half of the 200 bytes we pretend are free
-    from roofline import counting
-    from roofline.counting import real
+    from tests.fixtures.memory import watch_counts_with_free_memory
 
-    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 200)
-    counted = []
-    profile_spec = counting.profile_spec
-
-    def watch(spec, *, real=False):
-        counted.append(real)
-        return profile_spec(spec, real=real)
-
-    monkeypatch.setattr(counting, "profile_spec", watch)
+    counted = watch_counts_with_free_memory(monkeypatch, 200)
     p = tmp_path / "mask.yaml"
     p.write_text("model: tests.fixtures.models:mask_select\ninputs: [{shape: [2, 4]}]\n")
     assert main(["compare", str(p), "--gpu", "3090", "--gpu", "t4"]) == 2

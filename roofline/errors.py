@@ -36,6 +36,10 @@ class MeasurementError(RooflineError):
     """A benchmark or calibration run failed (no CUDA, out of memory, ...)."""
 
 
+class OutOfMemory(MeasurementError):
+    """A run ran out of memory at its batch size, or was not started because it would."""
+
+
 class StaleCalibrationError(MeasurementError):
     """A stored latency calibration was made by another version of the model (its
     ``format`` differs): it is not read, since its fits would silently miss terms this

@@ -135,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     batches = args.batch or [spec.batch or 1]
+    if args.device == "cpu":
+        # before a calibration: a sweep whose smallest batch cannot run would waste it
+        from roofline.counting.real import check_run_fits
+
+        check_run_fits(spec.with_batch(min(batches)))
     device = eff = None
     if not args.no_predict:
         from roofline.latency.store import calibratable, device_for, ensure_efficiency
@@ -163,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except OutOfMemory as exc:
             largest = f"the largest batch that ran: {max(ran)}" if ran else "no batch size ran"
-            failure = MeasurementError(f"batch {b}: out of memory ({exc}); {largest}")
+            failure = MeasurementError(f"{exc}; {largest}")
             break
         finally:
             if args.device == "cuda":

@@ -383,6 +383,10 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
     from roofline.latency.store import calibratable, ensure_efficiency
 
     check_device(run_on)
+    if run_on == "cpu":  # before a calibration the refused run would waste
+        from roofline.counting.real import check_run_fits
+
+        check_run_fits(spec, "--measure runs")
     note = allocator_note(run_on)
     if note:
         _progress(f"note: {note}")

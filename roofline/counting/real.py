@@ -5,6 +5,10 @@ Everything that builds a spec's model with real weights (``profile --real`` and
 ``vram``'s real-tensor trace of a quantized model) asks :func:`check_real_fits` first,
 so a 7B-parameter spec cannot exhaust the machine. The model is sized on fake tensors
 (:func:`real_build_bytes`), without allocating its weights or running it.
+
+A measurement on the CPU (``bench``, ``profile --measure``) runs the model at a batch
+size, so it asks :func:`check_run_fits`, which sizes that run with roofline's own memory
+estimate (weights, gradients, the live activations' peak) before anything is built.
 """
 
 from __future__ import annotations
@@ -86,3 +90,51 @@ def check_real_fits(
         raise RooflineError(
             f"{what}, which needs about {gib(need)} but only {gib(avail)} is {where}; {instead}"
         )
+
+
+#: a measured run may take this share of the free memory (seed 001's utilisation)
+RUN_SHARE = 0.8
+
+
+def run_bytes(spec: Any) -> int | None:
+    """Bytes a real run of ``spec`` (its batch and mode) holds at its peak on the CPU:
+    :func:`~roofline.memory.estimate.estimate_from_spec`'s allocated peak (weights,
+    gradients in training, the live activations, workspace; the optimizer step the
+    measurement takes is plain SGD, which keeps no state), traced on fake tensors.
+    None when the model cannot be traced on fake tensors (the run itself will say
+    what fails)."""
+    from roofline.errors import RooflineError
+    from roofline.memory.estimate import estimate_from_spec
+
+    try:
+        est = estimate_from_spec(
+            spec, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
+        )
+    except RooflineError:
+        return None
+    return est.allocated
+
+
+def check_run_fits(spec: Any, lead: str = "running", name: str | None = None) -> None:
+    """Refuse, with one line, a CPU run of ``spec`` that would hold more than
+    :data:`RUN_SHARE` of the free memory (:func:`run_bytes`): on the CPU running out of
+    memory does not fail cleanly, it swaps or the kernel kills the process.
+
+    The message starts with ``lead``, then the run: ``running 'resnet50' (batch 512,
+    inference) on cpu`` (``name``: another name than the spec's).
+    Raises :class:`~roofline.errors.OutOfMemory`, as a run that ran out would, so a
+    batch sweep reports it as the batch that did not fit.
+    """
+    from roofline.errors import OutOfMemory
+    from roofline.units import binary_bytes
+
+    need = run_bytes(spec)
+    avail = available_memory("cpu")
+    if need is None or not avail or need <= avail * RUN_SHARE:
+        return
+    what = f"{lead} {(name or spec.name)!r} (batch {spec.batch}, {spec.mode}) on cpu"
+    raise OutOfMemory(
+        f"{what} needs about {binary_bytes(need)} (roofline's memory estimate of the run) but only "
+        f"{binary_bytes(avail)} is free; not started: use a smaller batch, or measure where there is more "
+        "memory"
+    )

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
-from roofline.errors import MeasurementError, RooflineError, first_line
+from roofline.errors import MeasurementError, OutOfMemory, RooflineError, first_line
 from roofline.spec import ModelSpec
 from roofline.units import plural
 
@@ -310,10 +310,6 @@ def _is_oom(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return "out of memory" in text or "can't allocate memory" in text or "bad_alloc" in text
-
-
-class OutOfMemory(MeasurementError):
-    """The model ran out of memory at this batch size."""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -718,13 +714,17 @@ def measure(
     sync: Sync | None = None,
     progress: Progress | None = None,
     name: str | None = None,
+    check_memory: bool = True,
 ) -> Measurement:
     """Measure a model's latency on ``device`` (end to end, and per module).
 
     ``spec_or_model`` is a :class:`ModelSpec` (built on ``device``, fed its random
     ``example_inputs`` at ``batch``) or an ``nn.Module`` with ``inputs=(args, kwargs)``.
     ``layer_method=None`` skips per-module timing. ``clock``/``sync`` default to
-    ``perf_counter`` and the device's synchronise; tests inject fakes.
+    ``perf_counter`` and the device's synchronise; tests inject fakes. On the CPU a
+    spec's run is sized first (:func:`~roofline.counting.real.check_run_fits`) and not
+    started when it would not fit in memory (``check_memory=False``: run anyway); on a
+    GPU running out is caught and raised as :class:`OutOfMemory`.
     """
     dev = check_device(device)
     say = progress or (lambda _m: None)
@@ -732,6 +732,10 @@ def measure(
         spec = spec_or_model.with_batch(batch).with_mode(mode)
         run_mode = spec.mode
         label = name or spec.name
+        if dev.type == "cpu" and check_memory:
+            from roofline.counting.real import check_run_fits
+
+            check_run_fits(spec, name=label)
         with _translate_errors(f"building {label!r} on {dev}"):
             with torch.device(dev):
                 model = spec.build()

@@ -294,3 +294,18 @@ def test_bench_real_count_has_the_real_memory_guard(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err.splitlines()[-1]
     assert "bench counts this model over real tensors (fake tensors cannot run it)" in err
     assert "Traceback" not in err
+
+
+def test_bench_refuses_a_cpu_batch_that_would_not_fit(tmp_path, capsys, monkeypatch):
+    from roofline.counting import real
+
+    # TinyCNN's run at batch 1 holds ~15 KB, at batch 4096 ~58 MB: 1 MB free
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 1 << 20)
+    argv = ["bench", str(spec(tmp_path)), "--no-predict", "--repeat", "1", "--warmup", "0"]
+    rc = main([*argv, "--per-layer", "none", "--batch", "1", "4096"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "Traceback" not in err
+    assert "batch 1" in out  # the batch that fits ran and is shown
+    last = err.strip().splitlines()[-1]
+    assert "(batch 4096, inference) on cpu needs about" in last and "1.00 MiB is free" in last
+    assert "not started" in last and "largest batch that ran: 1" in last

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensor
 
 from roofline.errors import MeasurementError
 from roofline.latency.measure import (
@@ -15,6 +16,7 @@ from roofline.latency.measure import (
     time_modules,
     time_region,
 )
+from roofline.spec import ModelSpec, load_spec
 from tests.fixtures.models import Nested, TinyCNN
 
 
@@ -346,3 +348,59 @@ def test_profiler_ranges_count_once_on_cuda():
     assert inclusive[""] == pytest.approx((30.0 + 12.0) * 1e-6)
     inclusive, _ = _range_times(events, cuda=False)  # the CPU: host times
     assert inclusive["fc"] == pytest.approx((40.0 + 8.0) * 1e-6)
+
+
+LINEAR = """\
+name: lin
+model: torch.nn:Linear
+kwargs: {in_features: 1000, out_features: 1000}
+inputs:
+  - shape: [8, 1000]
+"""
+
+
+def test_run_bytes_of_a_linear_layer_by_hand(tmp_path):
+    from roofline.counting.real import run_bytes
+
+    p = tmp_path / "lin.yaml"
+    p.write_text(LINEAR)
+    spec = load_spec(p)
+    weights = (1000 * 1000 + 1000) * 4  # 4,004,000
+    act = 8 * 1000 * 4  # one 8x1000 fp32 tensor: 32,000
+    rounding = 4 * 512  # the allocator's 512-byte blocks, four tensors at most
+    # inference: the weights, the input and the output live at once
+    assert weights + 2 * act <= run_bytes(spec) <= weights + 2 * act + rounding
+    # training: + the weights' gradients, and the output's gradient beside the input
+    need = 2 * weights + 3 * act
+    assert need <= run_bytes(spec.with_mode("training")) <= need + rounding
+
+
+def test_cpu_run_that_would_not_fit_is_never_started(tmp_path, monkeypatch):
+    from roofline.counting import real
+    from roofline.errors import OutOfMemory
+
+    p = tmp_path / "lin.yaml"
+    p.write_text(LINEAR)
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 4_000_000)
+    built = []  # per build: whether its weights were real (not fake tensors)
+    build = ModelSpec.build
+
+    def watch(self):
+        model = build(self)
+        built.append(not isinstance(model.weight, FakeTensor))
+        return model
+
+    monkeypatch.setattr(ModelSpec, "build", watch)
+    with pytest.raises(OutOfMemory) as err:
+        measure(load_spec(p), repeat=1, layer_method=None)
+    msg = str(err.value)
+    assert "running 'lin' (batch 8, inference) on cpu needs about" in msg
+    assert "not started" in msg and "smaller batch" in msg
+    assert built == [False]  # sized on fake tensors, refused before a real build
+    # 5 MB free, 80% of it usable: the 4.07 MB run fits and runs
+    monkeypatch.undo()
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 5_200_000)
+    assert measure(load_spec(p), repeat=1, layer_method=None).batch == 8
+    # and a caller who knows better can run it anyway
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 1000)
+    assert measure(load_spec(p), repeat=1, layer_method=None, check_memory=False).batch == 8

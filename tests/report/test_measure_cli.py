@@ -72,3 +72,23 @@ def test_measure_needs_this_machine(tmp_path: Path, capsys, extra, match):
     assert main(["profile", str(spec), "--measure", *extra]) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1
+
+
+def test_measure_refuses_a_run_that_would_not_fit_before_calibrating(
+    tmp_path: Path, capsys, monkeypatch
+):
+    from roofline.counting import real
+    from roofline.latency import store
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 1000)
+    calibrated = []
+    monkeypatch.setattr(store, "ensure_efficiency", lambda *a, **k: calibrated.append(a))
+    rc = main(["profile", str(spec), "--gpu", "cpu", "--measure"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "--measure runs 'TinyCNN' (batch 4, inference) on cpu needs about" in last
+    assert "1000 B is free" in last
+    assert not calibrated  # refused before a calibration was spent on it

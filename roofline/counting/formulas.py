@@ -835,18 +835,55 @@ _register_family("native_dropout bernoulli bernoulli_ rand_like randn_like", 2)
 # --------------------------------------------------------------------------- reductions
 
 
+def reduced_rows(x: Any, dim: Any) -> int:
+    """How many rows a reduction of ``x`` over ``dim`` (an int, a list, or None: every
+    dim) reduces one after the other: the elements it keeps, when the dims it reduces
+    are the innermost (size-1 dims aside: ``mean((2, 3))`` of an NCHW map reduces N·C
+    rows of H·W), else 0 (an outer dim, ``mean(1)`` of ``[B, L, C]``: the kernel adds
+    whole rows of C into C sums, no per-row step). The latency model prices a row's
+    final step (a horizontal add, the store) apart from the bytes streamed: a CPU
+    thread reduces 49-element rows (global average pooling of a 7x7 map) at about half
+    the bytes/s of long ones."""
+    if not isinstance(x, T) or not x.shape:
+        return 0
+    nd = len(x.shape)
+    if dim is None or dim == []:
+        return 1
+    picked = {d % nd for d in ([dim] if isinstance(dim, int) else dim)}
+    first = min(picked)
+    if any(x.shape[d] != 1 for d in range(first, nd) if d not in picked):
+        return 0
+    return math.prod(n for d, n in enumerate(x.shape) if d not in picked)
+
+
+def _reduction_cost(a: Args, vector_flops: int) -> Cost:
+    x = a.get("self", a.get("input"))
+    rows = reduced_rows(x, a.get("dim"))
+    return Cost(
+        vector_flops=vector_flops, op_class="reduction", dims={"rows": rows} if rows else {}
+    )
+
+
 def _reduction(per_input: int) -> Formula:
     def fn(a: Args, out: Sequence[Any]) -> Cost:
-        x = a.get("self", a.get("input"))
-        return Cost(vector_flops=per_input * _numel(x), op_class="reduction")
+        return _reduction_cost(a, per_input * _numel(a.get("self", a.get("input"))))
 
     fn.__name__ = f"reduction_{per_input}"
-    fn.__doc__ = f"{per_input} FLOP(s) per *input* element (a reduction touches each once)."
+    fn.__doc__ = (
+        f"{per_input} FLOP(s) per *input* element (a reduction touches each once); the "
+        "rows it reduces in turn in ``dims['rows']`` (:func:`reduced_rows`)."
+    )
     return fn
 
 
+def _scan(a: Args, out: Sequence[Any]) -> Cost:
+    """A scan (cumsum, cumprod): one FLOP per input element; it writes every element,
+    so it has no rows of its own to finish."""
+    return Cost(vector_flops=_numel(a.get("self", a.get("input"))), op_class="reduction")
+
+
 for _names, _per in (
-    ("sum amax amin max min argmax argmin prod any all cumsum cumprod", 1),
+    ("sum amax amin max min argmax argmin prod any all", 1),
     ("linalg_vector_norm norm", 2),
     ("var std var_mean std_mean", 3),
     ("logsumexp", 3),
@@ -854,12 +891,14 @@ for _names, _per in (
     _fn = _reduction(_per)
     for _n in _names.split():
         register(f"aten.{_n}")(_fn)
+register("aten.cumsum", "aten.cumprod")(_scan)
 
 
 @register("aten.mean")
 def mean(a: Args, out: Sequence[Any]) -> Cost:
-    """Mean: one add per input element, one divide per output element."""
-    return Cost(vector_flops=_numel(a["self"]) + _out_numel(out), op_class="reduction")
+    """Mean: one add per input element, one divide per output element; its rows as a
+    reduction's (:func:`reduced_rows`)."""
+    return _reduction_cost(a, _numel(a["self"]) + _out_numel(out))
 
 
 @register(
@@ -1240,19 +1279,36 @@ for _n in (1, 2, 3):
     register(f"aten.avg_pool{_n}d")(at_rank(avg_pool_cost, _n, f"avg_pool{_n}d"))
 
 
-@register(
-    "aten._adaptive_avg_pool2d",
-    "aten._adaptive_avg_pool3d",
-    "aten.adaptive_avg_pool1d",
-    "aten.adaptive_max_pool2d",
-    "aten.adaptive_max_pool1d",
-    "aten.adaptive_max_pool3d",
-)
-def adaptive_pool(a: Args, out: Sequence[Any]) -> Cost:
-    """Adaptive pooling: each input element is added or compared once → numel(input)
-    FLOPs (+ one divide per output for averages)."""
-    x = a.get("self", a.get("input"))
-    return Cost(vector_flops=_numel(x) + _out_numel(out), op_class="pool")
+def adaptive_pool_cost(a: Args, out: Sequence[Any], n: int, average: bool) -> Cost:
+    """Adaptive pooling over the last ``n`` dims: each output adds (average) or
+    compares (max) every input element of its bin, and bins overlap where the output
+    size does not divide the input's (:func:`adaptive_taps`: 5 → 3 bins reach 2 + 3 + 2
+    = 7 elements, not 5): per plane Π_d adaptive_taps(d) FLOPs, + one divide per output
+    for an average (a max pool's indices are an output, not work). Op class ``pool``."""
+    x, o = a.get("self", a.get("input")), _first_out(out)
+    taps = [adaptive_taps(x.shape[d - n], o.shape[d - n]) for d in range(n)]
+    planes = o.numel // max(math.prod(o.shape[-n:]), 1)
+    return Cost(
+        vector_flops=planes * math.prod(taps) + (o.numel if average else 0), op_class="pool"
+    )
+
+
+def _adaptive(n: int, average: bool, name: str) -> Formula:
+    def cost(a: Args, out: Sequence[Any], n: int) -> Cost:
+        return adaptive_pool_cost(a, out, n, average)
+
+    cost.__doc__ = adaptive_pool_cost.__doc__
+    return at_rank(cost, n, name)
+
+
+for _n, _name in (
+    (1, "adaptive_avg_pool1d"),
+    (2, "_adaptive_avg_pool2d"),
+    (3, "_adaptive_avg_pool3d"),
+):
+    register(f"aten.{_name}")(_adaptive(_n, True, _name))
+for _n in (1, 2, 3):
+    register(f"aten.adaptive_max_pool{_n}d")(_adaptive(_n, False, f"adaptive_max_pool{_n}d"))
 
 
 # Pooling backward, one convention for every pool and RoI pool (docs/conventions.md):

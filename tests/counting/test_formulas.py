@@ -19,6 +19,7 @@ from roofline.counting.formulas import (
     causal_pairs,
     conv_macs,
     pool_taps,
+    reduced_rows,
     sort_comparisons,
     window_taps,
 )
@@ -303,6 +304,38 @@ def test_reductions_pooling_upsampling():
     assert nearest.flops == 0 and nearest.bytes_written == 512 * F32
     bilinear = count_module(nn.Upsample(scale_factor=2, mode="bilinear"), x)
     assert bilinear.vector_flops == 7 * 512
+
+
+def test_reduced_rows_by_hand():
+    f32 = torch.float32
+    nchw = T((32, 1280, 7, 7), f32)
+    # global average pooling: 32 x 1280 rows of 7 x 7, the dims given either way
+    assert reduced_rows(nchw, [2, 3]) == reduced_rows(nchw, [-1, -2]) == 32 * 1280
+    # the last dim alone: 32 x 1280 x 7 rows of 7
+    assert reduced_rows(nchw, -1) == 32 * 1280 * 7
+    # an outer dim ([B, L, C] averaged over L): no per-row step, 0
+    assert reduced_rows(T((32, 49, 1280), f32), 1) == 0
+    # ... unless what follows it is size 1: [B, C, L, 1] over L is rows of L
+    assert reduced_rows(T((2, 8, 5, 1), f32), 2) == 16
+    # everything: one row; a scalar has none
+    assert reduced_rows(nchw, None) == reduced_rows(nchw, []) == 1
+    assert reduced_rows(T((), f32), None) == 0
+
+
+def test_reductions_record_their_rows_and_scans_none():
+    x, y = torch.randn(2, 8, 7, 7), torch.randn(2, 5, 6)
+
+    def ops(fn, t):
+        prof = roofline.profile(Fn(fn), (t,))
+        return [(o.op.split(".")[1], dict(o.dims)) for o in prof.ops]
+
+    # adaptive_avg_pool2d(1) runs as mean((-1, -2)): 2 x 8 rows of 49
+    assert ops(lambda t: F.adaptive_avg_pool2d(t, 1), x) == [("mean", {"rows": 16})]
+    assert ops(lambda t: t.sum(), x) == [("sum", {"rows": 1})]
+    assert ops(lambda t: t.var(-1), y) == [("var", {"rows": 10})]
+    assert ops(lambda t: t.amax(1), y) == [("amax", {})]  # an outer dim
+    assert ops(lambda t: t.max(-1).values, y) == [("max", {"rows": 10})]
+    assert ops(lambda t: t.cumsum(-1), y) == [("cumsum", {})]  # a scan writes every element
 
 
 @pytest.mark.parametrize("real", [False, True])
@@ -964,6 +997,28 @@ def test_avg_pool_backward_adds_each_window_element_it_reaches(real):
     ap3 = lambda t: F.avg_pool3d(t, 2)  # noqa: E731
     op = pool_backward(ap3, x3, "aten.avg_pool3d_backward.default", real)
     assert op.vector_flops == 2 * 64 + 2 * 8  # every element once, a divide per output
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_adaptive_pool_forward_follows_the_bins(real):
+    x = torch.randn(2, 3, 7, 5)
+
+    def flops(fn, t=x):
+        prof = roofline.profile(Fn(fn), (t,), real=real)
+        assert prof.uncounted_ops == {} and [o.op_class for o in prof.ops] == ["pool"]
+        return prof.totals().vector_flops
+
+    # 7 -> 2 bins [0, 4), [3, 7): 8 a column; 5 -> 3 bins [0, 2), [1, 4), [3, 5): 7 a
+    # row: 6 planes x 8 x 7 = 336 adds or comparisons (numel(input) would be 210),
+    # + an average's 6 x 2 x 3 divides
+    assert flops(lambda t: F.adaptive_max_pool2d(t, (2, 3))) == 6 * 8 * 7
+    assert flops(lambda t: F.adaptive_avg_pool2d(t, (2, 3))) == 6 * 8 * 7 + 6 * 6
+    # bins that divide the input reach each element once: 7 -> 7, 5 -> 5
+    assert flops(lambda t: F.adaptive_max_pool2d(t, (7, 5))) == 6 * 7 * 5
+    # 1-D (run as 2-D over a unit dim) and 3-D: the same rows of 5 -> 3
+    row = x[:, :, 0]
+    assert flops(lambda t: F.adaptive_avg_pool1d(t, 3), row) == 6 * 7 + 6 * 3
+    assert flops(lambda t: F.adaptive_max_pool3d(t, (1, 2, 3)), x.unsqueeze(2)) == 6 * 8 * 7
 
 
 @pytest.mark.parametrize("real", [False, True])

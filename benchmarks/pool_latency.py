@@ -4,8 +4,9 @@
 
 Max pools over the windows CNNs use (2x2 of VGG and U-Net, ResNet's 3x3 stride-2 stem,
 Inception's 3x3 stride 1, YOLOv5's SPPF 5x5 and SPP's 9x9 and 13x13 at stride 1),
-average and adaptive average pools, each as one layer at batch 1 and a larger batch,
-random inputs. The calibration prices a pool between the four max pools it times
+average and adaptive average pools (global ones, which run as a ``mean`` over rows of
+7², 14² and 56²: the reduction family, ``calibrate.SHORT_ROW``), each as one layer at
+batch 1 and a larger batch, random inputs. The calibration prices a pool between the four max pools it times
 (``calibrate.POOL_FAMILY``) by its comparisons per byte, so 3x3/s1, 9x9, avg and
 adaptive pools are predicted from curves of other windows. The calibration runs first
 (``--calibration FILE`` reuses one saved with ``--save-calibration``, e.g. by
@@ -48,6 +49,9 @@ LAYERS: list[tuple[str, torch.nn.Module, int, int, tuple[int, ...]]] = [
     ("avg 2x2/s2 (DenseNet)", torch.nn.AvgPool2d(2, 2), 128, 56, (1, 8)),
     ("avg 3x3/s1 (Inception)", torch.nn.AvgPool2d(3, 1, 1), 192, 28, (1, 8)),
     ("adaptive avg 1 (ResNet head)", torch.nn.AdaptiveAvgPool2d(1), 2048, 7, (1, 32)),
+    ("adaptive avg 1 (MobileNetV3 head)", torch.nn.AdaptiveAvgPool2d(1), 960, 7, (1, 32)),
+    ("adaptive avg 1 (EfficientNet SE, 14²)", torch.nn.AdaptiveAvgPool2d(1), 480, 14, (1, 32)),
+    ("adaptive avg 1 (SE, 56²)", torch.nn.AdaptiveAvgPool2d(1), 96, 56, (1, 32)),
 ]
 
 

@@ -82,6 +82,7 @@ MEMORY_CLASSES = (
 #: (:meth:`EfficiencyModel.memory_rate`)
 MEMORY_VARIANTS = (
     "norm.train",
+    "reduction.short",
     "pool.backward",
     "pool.small",
     "pool.wide",
@@ -111,6 +112,13 @@ AVG_POOL_FAMILY: Mapping[str, tuple[int, int, int]] = {
 }
 #: the largest plane (side) the pool microbenchmarks run on: larger sizes add channels
 POOL_PLANE = 112
+#: reductions are a family too (``reduction``, ``reduction.short``), placed by the
+#: rows they reduce per byte (:func:`~roofline.counting.formulas.reduced_rows`): a CPU
+#: thread ends each row with a horizontal add and a store, ~3.5 ns on this project's
+#: EPYC, so global average pooling's 49-element rows (a 7x7 map) run at half the bytes/s
+#: of long rows (ResNet-50's and MobileNet's pooled heads were -49% at batch 32, priced
+#: on long rows). ``reduction.short`` is timed on rows of this many elements
+SHORT_ROW = 49
 #: the aten ops (base names) priced on the average-pool family
 AVG_POOL_OPS = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
 #: the widest pool runs ~170 comparisons per element: timed up to this many input
@@ -141,6 +149,15 @@ ELEMENTWISE_FUNCTIONS: Mapping[str, tuple[Callable[..., torch.Tensor], int]] = {
     "gelu_tanh_backward": (lambda g, x: torch.ops.aten.gelu_backward(g, x, approximate="tanh"), 2),
     "mish_backward": (torch.ops.aten.mish_backward, 2),
 }
+
+
+def family_work(op_class: str, vector_flops: float, dims: Mapping[str, int]) -> float:
+    """What places an op of ``op_class`` in its class's family of memory curves
+    (:meth:`EfficiencyModel.memory_rate`, per byte): a reduction's rows
+    (``dims['rows']``, :data:`SHORT_ROW`), a pool's comparisons (its vector FLOPs)."""
+    if op_class.split(".")[0] == "reduction":
+        return float(dims.get("rows", 0))
+    return vector_flops
 
 
 def memory_variant(
@@ -190,7 +207,8 @@ def memory_variant(
 #: 13: the pool families timed on feature maps of planes up to ``POOL_PLANE``² (more
 #: channels as the size grows), not on one 16-channel image of ever larger planes
 #: 14: the synthetic networks timed in interleaved rounds (``CONTEXT_ROUNDS``)
-FORMAT_VERSION = 14
+#: 15: reductions a family placed by rows per byte (``reduction.short``: rows of 49)
+FORMAT_VERSION = 15
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -372,7 +390,8 @@ def cost_curve_from_samples(samples: Sequence[tuple[float, float]]) -> CostCurve
 def family_rate(
     family: Sequence[tuple[float, CurveFit]], nbytes: float, work_per_byte: float
 ) -> float:
-    """Bytes/s at ``nbytes`` of a kernel doing ``work_per_byte`` vector FLOPs per byte,
+    """Bytes/s at ``nbytes`` of a kernel doing ``work_per_byte`` (its family's
+    coordinate, :func:`family_work`: a pool's comparisons, a reduction's rows) per byte,
     from curves measured at other works per byte ((work per byte, curve), sorted; one
     curve is that curve): time per byte linear in work per byte between the two nearest
     curves, extended along the last segment beyond the heaviest but never below the
@@ -436,8 +455,9 @@ class EfficiencyModel:
     torch_version: str = ""
     quick: bool = False
     info: Mapping[str, Any] = field(default_factory=dict)
-    #: vector FLOPs per byte of the microbenchmark behind each memory curve of a family
-    #: (the pool curves: comparisons per byte moved, :data:`POOL_FAMILY`); an op of the
+    #: work per byte of the microbenchmark behind each memory curve of a family (the
+    #: pool curves: comparisons per byte moved, :data:`POOL_FAMILY`; the reduction
+    #: curves: rows per byte, :data:`SHORT_ROW`; :func:`family_work`); an op of the
     #: family's class is priced between the curves nearest its own (:meth:`memory_rate`)
     memory_work: Mapping[str, float] = field(default_factory=dict)
 
@@ -463,7 +483,8 @@ class EfficiencyModel:
 
     def memory_rate(self, op_class: str, nbytes: float, work: float = 0.0) -> float:
         """Bytes/s of a memory-bound kernel of ``op_class`` moving ``nbytes``. With
-        ``work`` (its vector FLOPs) and a family of curves for the class
+        ``work`` (its family's coordinate, :func:`family_work`: a pool's vector FLOPs,
+        a reduction's rows) and a family of curves for the class
         (:meth:`memory_family`), the time per byte is interpolated linearly in work per
         byte between the two nearest curves (each at ``nbytes``): time = bytes / bandwidth
         + work / work rate, the two-term cost of a kernel that streams its bytes and
@@ -1327,12 +1348,22 @@ def _memory_kernels(
     )
     assert backward.bytes_read is not None and backward.bytes_written is not None
     small_hw = max(1, hw // 2)
+    side = math.isqrt(SHORT_ROW)
+    short_rows = max(1, elems // SHORT_ROW)
+    short = rnd(1, short_rows, side, side)
     kernels = {
         "elementwise": MemoryKernel(lambda: torch.add(x, y), 3 * elems * b),
         "norm": MemoryKernel(lambda: F.batch_norm(img, rm, rv, wt, bs, False), 2 * n_img * b),
         # training: batch statistics first (updating the running ones in place)
         "norm.train": MemoryKernel(lambda: F.batch_norm(img, rm, rv, wt, bs, True), 2 * n_img * b),
-        "reduction": MemoryKernel(lambda: img.mean((2, 3)), n_img * b),
+        # the counter's bytes: the input read, one output per row written; the rows
+        # place the curve in the reduction family (family_work): one row of every
+        # element (as fast per byte as a few long rows: 16 planes of 362² ran at the
+        # same 86 GB/s), and rows of SHORT_ROW
+        "reduction": MemoryKernel(lambda: x.mean(), (elems + 1) * b, 1),
+        "reduction.short": MemoryKernel(
+            lambda: short.mean((2, 3)), (short.numel() + short_rows) * b, short_rows
+        ),
         "softmax": MemoryKernel(lambda: torch.softmax(mat, -1), 2 * mat.numel() * b),
         # the counter's bytes (formulas.max_pool_backward_cost): gradient and int64
         # indices read, the input gradient written twice (zero fill, then the scatter);

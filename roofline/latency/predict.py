@@ -57,6 +57,7 @@ from roofline.latency.calibrate import (
     EfficiencyModel,
     calibrate_command,
     can_calibrate,
+    family_work,
     host_units,
     memory_variant,
     op_size,
@@ -538,8 +539,9 @@ def _kernel(
         if cls in eff.memory or eff.memory_family(cls)
         else ("copy" if cls in MATRIX_CLASSES else "elementwise")
     )
-    # vector FLOPs pick a pool's place in the pool family (comparisons per byte)
-    mem_rate = eff.memory_rate(memory_class, nbytes, vector_flops) if nbytes else 0.0
+    # a pool's comparisons, a reduction's rows, pick its place in its family
+    work = family_work(memory_class, vector_flops, dims)
+    mem_rate = eff.memory_rate(memory_class, nbytes, work) if nbytes else 0.0
     memory = nbytes / mem_rate if mem_rate else 0.0
     compute = vector
     rate = None

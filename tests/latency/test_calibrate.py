@@ -134,7 +134,14 @@ def test_tiny_calibration_on_the_cpu():
         "pool.wider",
         "avg_pool",
         "avg_pool.wide",
+        "reduction",
+        "reduction.short",
     }
+    # the reduction family by rows per byte: one row of every element (64 or 1024
+    # fp32 elements read, one written: 1/260 and 1/4100, the median their mean); rows of
+    # 49 (one row of 49 at 64 elements, 20 at 1024): 1 / (50 · 4) at both
+    assert m.memory_work["reduction"] == pytest.approx((1 / 260 + 1 / 4100) / 2)
+    assert m.memory_work["reduction.short"] == pytest.approx(1 / 200)
     assert m.memory_work["pool.small"] == pytest.approx(1 / 7)
     # 2x2/s2 average: 4 adds and a divide per output over 4·4 + 4 bytes
     assert m.memory_work["avg_pool"] == pytest.approx(5 / 20)

@@ -96,6 +96,7 @@ def plan() -> dict:
         "pool_family": {k: list(v) for k, v in calibrate.POOL_FAMILY.items()},
         "wider_pool_max_elems": calibrate.WIDER_POOL_MAX_ELEMS,
         "pool_plane": calibrate.POOL_PLANE,
+        "short_row": calibrate.SHORT_ROW,
         "context_rounds": [calibrate.CONTEXT_ROUNDS, list(calibrate.CONTEXT_REPEAT)],
         "avg_pool_family": {k: list(v) for k, v in calibrate.AVG_POOL_FAMILY.items()},
         "elementwise_functions": {

@@ -223,6 +223,37 @@ def test_average_pools_are_priced_on_their_own_family():
     )
 
 
+def test_reductions_are_priced_by_rows_per_byte_between_the_family_curves():
+    import dataclasses
+
+    # two reduction curves: long rows (1e-6 rows per byte) at 80 GB/s = 0.0125 ns/B,
+    # rows of 49 fp32 (1/200 per byte) at 40 GB/s = 0.025 ns/B. A global average pool
+    # of 32x1280 rows of 49 (8,028,160 B read, 163,840 written: 8,192,000 B, 40,960
+    # rows, 1/200 per byte) runs on the short curve: 8.192e6 * 0.025e-9 = 204.8 µs; the
+    # same bytes in rows of 4x49 (10,240 rows, 1/800 per byte), between the two:
+    # 0.0125 + (1/800 - 1e-6) / (1/200 - 1e-6) * 0.0125 = 0.015622 ns/B -> 127.98 µs;
+    # reduced over an outer dim (no rows), and without the family, on the long curve:
+    # 8.192e6 * 0.0125e-9 = 102.4 µs
+    gap = op("aten.mean.dim", "act", "reduction", read=8_028_160, written=163_840)
+    gap = dataclasses.replace(gap, vector_flops=8_028_160 + 40_960, dims={"rows": 40_960})
+    coarse = dataclasses.replace(gap, dims={"rows": 10_240})
+    outer = dataclasses.replace(gap, dims={})
+    curves = {
+        "reduction": CurveFit((1e3,), (8e10,)),
+        "reduction.short": CurveFit((1e3,), (4e10,)),
+    }
+    work = {"reduction": 1e-6, "reduction.short": 1 / 200}
+    fitted = dataclasses.replace(eff(), memory={**eff().memory, **curves}, memory_work=work)
+    p = predict(hand_profile((gap, coarse, outer)), DEVICE, efficiency=fitted)
+    between = 0.0125e-9 + (1 / 800 - 1e-6) / (1 / 200 - 1e-6) * 0.0125e-9
+    assert [o.kernel_s for o in p.ops[2:]] == pytest.approx([204.8e-6, 8.192e6 * between, 102.4e-6])
+    assert 8.192e6 * between == pytest.approx(127.98e-6, rel=1e-4)
+    older = dataclasses.replace(fitted, memory_work={})
+    assert predict(hand_profile((gap,)), DEVICE, efficiency=older).ops[2].kernel_s == (
+        pytest.approx(102.4e-6)
+    )
+
+
 def test_elementwise_functions_run_at_their_own_curves_where_calibrated():
     import dataclasses
 

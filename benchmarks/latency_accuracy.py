@@ -13,8 +13,9 @@ error (MAPE) of each predictor and the share of cases within ±10% and ±25%.
 ``--dtype bf16`` (or fp16 on CUDA, fp64) casts every model and calibrates at that dtype.
 
 CPU sizes are reduced so that the whole run fits in about ten minutes on two cores
-(ViT-B/16 at 112×112, YOLO at 320×320, the transformer encoder at 64 tokens); CUDA
-runs use the full sizes. ``--quick`` runs two small models at batch 1 (a smoke test).
+(ViT-B/16 at 112×112, YOLO at 320×320, the transformer encoder at 64 tokens, the
+Llama-style decode step at width 1024, 8 layers, a 256-token cache); CUDA runs use the
+full sizes (the decode step at width 2048, 8 layers, 512 tokens). ``--quick`` runs two small models at batch 1 (a smoke test).
 """
 
 from __future__ import annotations
@@ -71,6 +72,32 @@ def _encoder(d: int = 512, layers: int = 6, heads: int = 8) -> Callable[[], torc
     return build
 
 
+def _decoder(
+    dim: int, layers: int, heads: int, hidden: int, vocab: int = 32000
+) -> Callable[[], torch.nn.Module]:
+    def build() -> torch.nn.Module:
+        sys.path.insert(0, str(ROOT / "examples"))
+        from llama import Llama  # examples/llama.py
+
+        return Llama(vocab=vocab, dim=dim, layers=layers, heads=heads, hidden=hidden)
+
+    return build
+
+
+def _decode_step(
+    dim: int, layers: int, heads: int, hidden: int, context: int, vocab: int = 32000
+) -> ModelSpec:
+    """One decode step of a Llama-style decoder (examples/llama.py): a new token per
+    sequence and a KV cache of ``context`` positions; every weight is read once for a
+    matrix-vector product per token, so the step streams the weights."""
+    name = f"llama_decode({dim}x{layers},ctx={context})"
+    inputs = (
+        InputSpec((1, 1), torch.int64, "input_ids", high=vocab),
+        InputSpec((1, layers, 2, heads, context, dim // heads), name="kv_cache"),
+    )
+    return ModelSpec(name, _decoder(dim, layers, heads, hidden, vocab), inputs)
+
+
 def _image(res: int) -> tuple[InputSpec, ...]:
     return (InputSpec((1, 3, res, res)),)
 
@@ -89,6 +116,9 @@ def model_specs(cuda: bool) -> list[ModelSpec]:
         ModelSpec("convnext_tiny", _tv("convnext_tiny"), _image(224)),
         ModelSpec(f"vit_b_16@{vit_res}", _tv("vit_b_16", image_size=vit_res), _image(vit_res)),
         ModelSpec(f"transformer_encoder(512x6,L={seq})", _encoder(), (InputSpec((1, seq, 512)),)),
+        # an LLM decode step: ~170 M parameters on the CPU (673 MB of fp32 weights per
+        # token), ~540 M on a GPU
+        _decode_step(2048, 8, 16, 5632, 512) if cuda else _decode_step(1024, 8, 16, 2816, 256),
     ]
     for name in ("yolov5n", "yolov5s", "mobilenetv3small_yolo5s"):
         s = load_spec(ROOT / "examples" / f"{name}.yaml", imgsz=yolo)

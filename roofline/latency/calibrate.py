@@ -42,6 +42,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import gc
+import itertools
 import math
 import statistics
 import time
@@ -208,7 +209,8 @@ def memory_variant(
 #: channels as the size grows), not on one 16-channel image of ever larger planes
 #: 14: the synthetic networks timed in interleaved rounds (``CONTEXT_ROUNDS``)
 #: 15: reductions a family placed by rows per byte (``reduction.short``: rows of 49)
-FORMAT_VERSION = 15
+#: 16: the GEMMs timed with cold weights (``COLD_BYTES``)
+FORMAT_VERSION = 16
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
 #: ATen's reference kernels (a 1024³ GEMM at ~1 GFLOP/s on an AVX-512 EPYC, ~80x below
@@ -1097,6 +1099,31 @@ def fit_backward(
     return {k: v for k, v in out.items() if v.points}  # a class all of whose sizes failed: none
 
 
+#: the bytes the GEMM microbenchmarks rotate their weight operand through, above any
+#: last-level cache they run on (a CPU's L3, a GPU's L2: 32 MiB on this project's EPYC,
+#: 50 MiB on an H100): timed in a hot loop, one weight stays in the cache, while a
+#: network reads each of its weights once per forward, from memory. On one EPYC thread
+#: a 2048² fp32 matrix-vector product (m = 1) ran at 46.8 GB/s hot and 21.2 GB/s cold,
+#: and a decode step's 4096 x 11008 one, too large for any cache, at 22.9 GB/s: priced
+#: from hot points, batch-1 classifier heads and decode steps came out ~2-4x fast; from
+#: m = 64 on, hot and cold agree within 10%
+COLD_BYTES = 256 * 2**20
+#: at most this many copies of one weight (the smallest stay launch-bound regardless)
+COLD_MAX_COPIES = 4096
+
+
+def cold_copies(pool: torch.Tensor, shape: Sequence[int]) -> list[torch.Tensor]:
+    """Distinct, non-overlapping contiguous views of the flat tensor ``pool``, each of
+    ``shape``: as many as fit (at most :data:`COLD_MAX_COPIES`), so that a loop taking
+    them in turn reads its operand from memory, not from the cache; one fresh tensor
+    when ``shape`` is larger than ``pool``."""
+    size = math.prod(shape)
+    count = min(COLD_MAX_COPIES, pool.numel() // size) if size else 0
+    if count < 1:
+        return [torch.empty(tuple(shape), dtype=pool.dtype, device=pool.device).normal_()]
+    return [pool[i * size : (i + 1) * size].view(*shape) for i in range(count)]
+
+
 def fit_matrix(
     dev: torch.device,
     grid: Grid,
@@ -1115,17 +1142,20 @@ def fit_matrix(
     def rnd(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen, device=dev, dtype=dtype)
 
-    # GEMM: (m x k) @ (k x n)
+    # GEMM: (m x k) @ (k x n), the weights (k x n) cold: each call takes the next of
+    # cold_copies() of them, as a network reads each weight once per forward
     pts, rates = [], []
     say(f"gemm over {len(grid.gemm_m) * len(grid.gemm_nk) ** 2} sizes")
+    largest = max(grid.gemm_nk, default=1) ** 2
+    pool = rnd(min(COLD_BYTES // dtype.itemsize, COLD_MAX_COPIES * largest))
     for m in grid.gemm_m:
         for n in grid.gemm_nk:
             for k in grid.gemm_nk:
                 fl = 2.0 * m * n * k
                 if fl > grid.max_flops:
                     continue
-                a, b = rnd(m, k), rnd(k, n)
-                t = bench.kernel(lambda a=a, b=b: torch.mm(a, b), "gemm", elem * m * n)
+                a, weights = rnd(m, k), itertools.cycle(cold_copies(pool, (k, n)))
+                t = bench.kernel(lambda a=a, w=weights: torch.mm(a, next(w)), "gemm", elem * m * n)
                 pts.append((math.log2(m), math.log2(n), math.log2(k)))
                 rates.append(fl / t)
     out["gemm"] = grid_from_samples(pts, rates)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
+import torch
 
 from roofline.errors import MeasurementError
 from roofline.latency.calibrate import (
@@ -171,6 +173,40 @@ def test_tiny_calibration_on_the_cpu():
     )
     # strided depthwise points sit on their own axis (flag 8 -> log2 3)
     assert {p[3] for p in m.matrix["depthwise_conv"].points} == {0.0, 3.0}
+
+
+def test_cold_copies_are_distinct_views_that_cover_the_pool():
+    from roofline.latency.calibrate import COLD_MAX_COPIES, cold_copies
+
+    pool = torch.arange(100.0)
+    # 3 x 4 = 12 elements: 8 copies fit in 100, at offsets 0, 12, ..., 84
+    copies = cold_copies(pool, (3, 4))
+    assert len(copies) == 8 and all(c.shape == (3, 4) and c.is_contiguous() for c in copies)
+    assert [int(c[0, 0]) for c in copies] == list(range(0, 96, 12))
+    assert len({c.data_ptr() for c in copies}) == 8  # distinct memory, read in turn
+    # a shape larger than the pool: one fresh tensor of it
+    (big,) = cold_copies(pool, (20, 10))
+    assert big.shape == (20, 10) and big.data_ptr() != pool.data_ptr()
+    # tiny shapes stop at the cap
+    assert len(cold_copies(torch.zeros(COLD_MAX_COPIES * 2), (1,))) == COLD_MAX_COPIES
+
+
+def test_gemm_microbenchmark_rotates_its_weights(monkeypatch):
+    from roofline.latency import calibrate
+
+    seen: list[int] = []
+    mm = torch.mm
+
+    def spy(a, b):
+        seen.append(b.data_ptr())
+        return mm(a, b)
+
+    monkeypatch.setattr(torch, "mm", spy)
+    grid = dataclasses.replace(TINY, gemm_m=(2,), gemm_nk=(8,))
+    bench = calibrate.Bench(repeat=3)
+    calibrate.fit_matrix(torch.device("cpu"), grid, bench)
+    # one GEMM size, 8 x 8 weights: every timed call read a different copy
+    assert len(seen) >= 3 and len(set(seen)) == len(seen)
 
 
 def test_cost_curve_by_hand():

@@ -97,6 +97,7 @@ def plan() -> dict:
         "wider_pool_max_elems": calibrate.WIDER_POOL_MAX_ELEMS,
         "pool_plane": calibrate.POOL_PLANE,
         "short_row": calibrate.SHORT_ROW,
+        "cold_gemm": [calibrate.COLD_BYTES, calibrate.COLD_MAX_COPIES],
         "context_rounds": [calibrate.CONTEXT_ROUNDS, list(calibrate.CONTEXT_REPEAT)],
         "avg_pool_family": {k: list(v) for k, v in calibrate.AVG_POOL_FAMILY.items()},
         "elementwise_functions": {

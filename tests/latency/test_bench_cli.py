@@ -309,3 +309,17 @@ def test_bench_refuses_a_cpu_batch_that_would_not_fit(tmp_path, capsys, monkeypa
     last = err.strip().splitlines()[-1]
     assert "(batch 4096, inference) on cpu needs about" in last and "1.00 MiB is free" in last
     assert "not started" in last and "largest batch that ran: 1" in last
+
+
+def test_a_model_that_rejects_its_inputs_fails_in_one_line(tmp_path, capfd):
+    # bench sizes the run on fake tensors first (check_run_fits, before calibrating and
+    # again per batch): FakeTensorMode logs a traceback of each failed shape check,
+    # which the memory trace must silence as the counter does; the run then fails on
+    # real tensors with roofline's one-line error
+    rejects = TINY.replace("TinyCNN\n", "rejects\n").replace("[2, 3, 8, 8]", "[2, 4]")
+    rejects = rejects.replace("models:TinyCNN", "models:rejects")
+    argv = ["bench", str(spec(tmp_path, rejects)), "--no-predict", "--per-layer", "none"]
+    assert main([*argv, "--repeat", "1", "--warmup", "0"]) == 2
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "fake_tensor" not in err
+    assert err.strip().splitlines()[-1].startswith("roofline: error: running 'rejects'")

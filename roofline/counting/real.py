@@ -102,17 +102,34 @@ def run_bytes(spec: Any) -> int | None:
     gradients in training, the live activations, workspace; the optimizer step the
     measurement takes is plain SGD, which keeps no state), traced on fake tensors.
     None when the model cannot be traced on fake tensors (the run itself will say
-    what fails)."""
+    what fails).
+
+    A quantized model is traced over real tensors, behind the real-build guard
+    (:func:`check_real_fits`: twice the weights and a bound of the activations against
+    half the free memory), which may refuse the trace of a batch whose run would fit,
+    or not: that run is sized on the line through its batch-1 and batch-2 peaks
+    (weights fixed, activations per sample) instead of being let through unsized."""
     from roofline.errors import RooflineError
     from roofline.memory.estimate import estimate_from_spec
 
-    try:
-        est = estimate_from_spec(
-            spec, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
-        )
-    except RooflineError:
+    def allocated(s: Any) -> int | None:
+        try:
+            est = estimate_from_spec(
+                s, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
+            )
+        except RooflineError:
+            return None
+        return est.allocated
+
+    need = allocated(spec)
+    b = spec.batch or 1
+    if need is not None or b <= 2:
+        return need
+    one = allocated(spec.with_batch(1))
+    two = allocated(spec.with_batch(2)) if one is not None else None
+    if one is None or two is None:
         return None
-    return est.allocated
+    return one + max(two - one, 0) * (b - 1)
 
 
 def check_run_fits(spec: Any, lead: str = "running", name: str | None = None) -> None:

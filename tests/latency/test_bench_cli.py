@@ -135,6 +135,26 @@ def test_bench_out_of_memory_reports_largest_batch(tmp_path, capsys):
     assert "batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last
 
 
+def test_bench_out_of_memory_making_a_batch_names_that_batch(tmp_path, capsys, monkeypatch):
+    from roofline.spec import ModelSpec
+
+    # a GPU runs out of memory where it allocates the batch's inputs, before the run:
+    # the failure still names the batch that did not fit, not only the one that ran
+    example_inputs = ModelSpec.example_inputs
+
+    def inputs(self, device="cpu"):
+        # measure's real inputs (a torch.device; the memory check's fake ones are "cpu")
+        if self.batch > 2 and isinstance(device, torch.device):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return example_inputs(self, device)
+
+    monkeypatch.setattr(ModelSpec, "example_inputs", inputs)
+    argv = ["bench", str(spec(tmp_path)), "--no-predict", "--repeat", "1", "--warmup", "0"]
+    assert main([*argv, "--per-layer", "none", "--batch", "2", "4"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "(batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last
+
+
 def _bench_at(tmp_path, capsys, dtype: str) -> tuple[str, dict]:
     """``bench --dtype DTYPE`` of the tiny spec (2 runs, no per-layer pass), which must
     succeed: its stdout and the one run of its --json."""

@@ -18,10 +18,30 @@ from typing import Any
 
 from roofline.errors import RooflineError, SpecError
 
+#: where Linux says how much memory a new allocation can take (``MemAvailable``)
+MEMINFO = "/proc/meminfo"
+
+
+def _meminfo_available() -> int | None:
+    """``MemAvailable`` of :data:`MEMINFO` in bytes: the unused memory plus the page
+    cache and reclaimable slabs the kernel drops to make room, without swapping. None
+    where it cannot be read (no ``/proc``, or a kernel before 3.14)."""
+    try:
+        with open(MEMINFO, encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    value, unit = line.split()[1:3]
+                    return int(value) * (1024 if unit == "kB" else 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
 
 def available_memory(on: str = "cpu") -> int:
     """Free memory in bytes where a real model would be built (``cpu``: this machine's
-    RAM; ``cuda``: the current GPU's), or 0 when it cannot be told."""
+    RAM, Linux's ``MemAvailable``, which counts the page cache the kernel drops for a
+    new allocation: a machine that has just read a data set has little memory unused
+    but much available; ``cuda``: the current GPU's), or 0 when it cannot be told."""
     if on == "cuda":
         try:
             import torch
@@ -29,7 +49,10 @@ def available_memory(on: str = "cpu") -> int:
             return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else 0
         except RuntimeError:  # pragma: no cover - a broken CUDA set-up
             return 0
-    try:
+    avail = _meminfo_available()
+    if avail is not None:
+        return avail
+    try:  # the unused pages only
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         return 0

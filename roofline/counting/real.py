@@ -173,8 +173,8 @@ def check_run_fits(spec: Any, lead: str = "running", name: str | None = None) ->
     if need is None or not avail or need <= avail * RUN_SHARE:
         return
     what = f"{lead} {(name or spec.name)!r} (batch {spec.batch}, {spec.mode}) on cpu"
+    smaller = "use a smaller batch, or " if (spec.batch or 1) > 1 else ""
     raise OutOfMemory(
         f"{what} needs about {binary_bytes(need)} (roofline's memory estimate of the run) but only "
-        f"{binary_bytes(avail)} is free; not started: use a smaller batch, or measure where there is more "
-        "memory"
+        f"{binary_bytes(avail)} is free; not started: {smaller}measure where there is more memory"
     )

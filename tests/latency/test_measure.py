@@ -406,6 +406,12 @@ def test_cpu_run_that_would_not_fit_is_never_started(tmp_path, monkeypatch):
     # and a caller who knows better can run it anyway
     monkeypatch.setattr(real, "available_memory", lambda on="cpu": 1000)
     assert measure(load_spec(p), repeat=1, layer_method=None, check_memory=False).batch == 8
+    # at batch 1 (the weights alone are 4 MB) a smaller batch is no way out
+    with pytest.raises(OutOfMemory) as err:
+        measure(load_spec(p), batch=1, repeat=1, layer_method=None)
+    msg = str(err.value)
+    assert "(batch 1, inference)" in msg and "smaller batch" not in msg
+    assert msg.endswith("not started: measure where there is more memory")
 
 
 def test_free_cpu_memory_counts_the_page_cache_the_kernel_would_drop(tmp_path, monkeypatch):

@@ -343,3 +343,17 @@ def test_a_model_that_rejects_its_inputs_fails_in_one_line(tmp_path, capfd):
     err = capfd.readouterr().err
     assert "Traceback" not in err and "fake_tensor" not in err
     assert err.strip().splitlines()[-1].startswith("roofline: error: running 'rejects'")
+
+
+def test_bench_sizes_each_batch_once(tmp_path, capsys, monkeypatch):
+    from roofline.counting import real
+
+    # the smallest batch is sized before any calibration, the others as the sweep
+    # reaches them: batches 1 and 2 are sized twice in all, not 1 twice (for a quantized
+    # model each sizing builds the model for real)
+    sized = []
+    run_bytes = real.run_bytes
+    monkeypatch.setattr(real, "run_bytes", lambda s: sized.append(s.batch) or run_bytes(s))
+    argv = ["bench", str(spec(tmp_path)), "--no-predict", "--repeat", "1", "--warmup", "0"]
+    assert main([*argv, "--per-layer", "none", "--batch", "1", "2"]) == 0
+    assert sorted(sized) == [1, 2]

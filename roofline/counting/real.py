@@ -94,6 +94,10 @@ def quantized_build_bytes(exc: BaseException) -> int | None:
     return None
 
 
+class RealBuildRefused(RooflineError):
+    """:func:`check_real_fits` refused a real build or trace: it would not fit."""
+
+
 def check_real_fits(
     param_bytes: int, what: str, *, on: str = "cpu", instead: str, extra_bytes: int = 0
 ) -> None:
@@ -110,7 +114,7 @@ def check_real_fits(
     avail = available_memory(on)
     if avail and need > avail * 0.5:
         where = "free" if on == "cpu" else f"free on {on}"
-        raise RooflineError(
+        raise RealBuildRefused(
             f"{what}, which needs about {gib(need)} but only {gib(avail)} is {where}; {instead}"
         )
 
@@ -132,7 +136,6 @@ def run_bytes(spec: Any) -> int | None:
     half the free memory), which may refuse the trace of a batch whose run would fit,
     or not: that run is sized on the line through its batch-1 and batch-2 peaks
     (weights fixed, activations per sample) instead of being let through unsized."""
-    from roofline.errors import RooflineError
     from roofline.memory.estimate import estimate_from_spec
 
     def allocated(s: Any) -> int | None:
@@ -144,10 +147,16 @@ def run_bytes(spec: Any) -> int | None:
             return None
         return est.allocated
 
-    need = allocated(spec)
     b = spec.batch or 1
-    if need is not None or b <= 2:
-        return need
+    try:
+        return estimate_from_spec(
+            spec, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
+        ).allocated
+    except RealBuildRefused:
+        if b <= 2:
+            return None
+    except RooflineError:  # the other failures do not depend on the batch
+        return None
     one = allocated(spec.with_batch(1))
     two = allocated(spec.with_batch(2)) if one is not None else None
     if one is None or two is None:

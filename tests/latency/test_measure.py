@@ -433,3 +433,24 @@ def test_free_cpu_memory_counts_the_page_cache_the_kernel_would_drop(tmp_path, m
     assert abs(real.available_memory("cpu") - free) < 1 << 30  # (it moves meanwhile)
     monkeypatch.setattr(real, "MEMINFO", str(tmp_path / "absent"))
     assert abs(real.available_memory("cpu") - free) < 1 << 30
+
+
+def test_a_run_fake_tensors_cannot_size_is_traced_once(tmp_path, monkeypatch):
+    from roofline.counting import real
+    from roofline.memory import estimate
+
+    # ValueDependent branches on a value: its trace fails at any batch, so the batch-1
+    # and batch-2 fallback (for a quantized model's refused real trace) is not tried
+    p = tmp_path / "vd.yaml"
+    p.write_text(
+        "name: vd\nmodel: tests.fixtures.models:value_dependent\ninputs: [{shape: [8, 4]}]\n"
+    )
+    traced = []
+    estimate_from_spec = estimate.estimate_from_spec
+    monkeypatch.setattr(
+        estimate,
+        "estimate_from_spec",
+        lambda s, **k: traced.append(s.batch) or estimate_from_spec(s, **k),
+    )
+    assert real.run_bytes(load_spec(p)) is None
+    assert traced == [8]

@@ -154,3 +154,25 @@ def test_torchvision_quantized_resnet18_weights_by_hand():
     assert e.weights == 11_678_912 + 23_200 + 12
     assert e.params == 11_689_512 - 4_800
     assert e.assumptions.dtype == "qint8" and e.activations
+
+
+def test_a_quantized_run_too_large_to_trace_is_sized_from_batches_1_and_2(tiny_spec, monkeypatch):
+    from roofline.counting import real
+    from roofline.errors import OutOfMemory
+    from roofline.latency.measure import measure
+    from roofline.spec import load_spec
+
+    # vram's real trace at batch 1 holds TINY_WEIGHTS + 2,560 (the fp32 input 768 ->
+    # 1,024, the quantized conv's 288 -> 512, flatten's copy 512, the linear's 10 ->
+    # 512) = 5,740; at batch 2 TINY_WEIGHTS + 4,096 = 7,276 (above): 1,536 a sample.
+    # At batch 4096 its guard refuses the batch-4096 trace (2 x 3,180 + 4096 x 2,560 =
+    # 10.5 MB > half of 6 MB free), so the run is sized on the line through batches 1
+    # and 2: 5,740 + 4095 x 1,536 = 6,295,660 B, above 80% of 6 MB (4.8 MB): refused
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 6_000_000)
+    spec = load_spec(tiny_spec).with_batch(4096)
+    assert real.run_bytes(spec) == 5740 + 4095 * 1536
+    with pytest.raises(OutOfMemory, match=r"\(batch 4096, inference\) on cpu needs about"):
+        measure(spec, repeat=1, layer_method=None)
+    # 10 MB free: the trace is still refused, the run (8 MB usable) fits and runs
+    monkeypatch.setattr(real, "available_memory", lambda on="cpu": 10_000_000)
+    assert measure(spec, repeat=1, warmup=0, layer_method=None).batch == 4096

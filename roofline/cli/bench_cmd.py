@@ -135,11 +135,13 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     batches = args.batch or [spec.batch or 1]
+    checked = None
     if args.device == "cpu":
         # before a calibration: a sweep whose smallest batch cannot run would waste it
         from roofline.counting.real import check_run_fits
 
-        check_run_fits(spec.with_batch(min(batches)))
+        checked = min(batches)
+        check_run_fits(spec.with_batch(checked))
     device = eff = None
     if not args.no_predict:
         from roofline.latency.store import calibratable, device_for, ensure_efficiency
@@ -165,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
                 layer_passes=passes,
                 optimizer_step=args.optimizer_step,
                 progress=_progress,
+                check_memory=b != checked,  # each batch sized once
             )
         except OutOfMemory as exc:
             largest = f"the largest batch that ran: {max(ran)}" if ran else "no batch size ran"

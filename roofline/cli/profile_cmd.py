@@ -396,7 +396,10 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
     pred = predict(
         prof, device, args.precision, efficiency=eff, depth=args.depth, tf32_conv=args.tf32_conv
     )
-    meas = measure(spec, device=run_on, layer_method="hooks", progress=_progress)
+    # sized above, before the calibration: not twice (a quantized model's sizing builds it)
+    meas = measure(
+        spec, device=run_on, layer_method="hooks", progress=_progress, check_memory=False
+    )
     return compare_latency(pred, meas, args.depth)
 
 

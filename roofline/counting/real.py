@@ -18,10 +18,30 @@ from typing import Any
 
 from roofline.errors import RooflineError, SpecError
 
+#: where Linux says how much memory a new allocation can take (``MemAvailable``)
+MEMINFO = "/proc/meminfo"
+
+
+def _meminfo_available() -> int | None:
+    """``MemAvailable`` of :data:`MEMINFO` in bytes: the unused memory plus the page
+    cache and reclaimable slabs the kernel drops to make room, without swapping. None
+    where it cannot be read (no ``/proc``, or a kernel before 3.14)."""
+    try:
+        with open(MEMINFO, encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    value, unit = line.split()[1:3]
+                    return int(value) * (1024 if unit == "kB" else 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
 
 def available_memory(on: str = "cpu") -> int:
     """Free memory in bytes where a real model would be built (``cpu``: this machine's
-    RAM; ``cuda``: the current GPU's), or 0 when it cannot be told."""
+    RAM, Linux's ``MemAvailable``, which counts the page cache the kernel drops for a
+    new allocation: a machine that has just read a data set has little memory unused
+    but much available; ``cuda``: the current GPU's), or 0 when it cannot be told."""
     if on == "cuda":
         try:
             import torch
@@ -29,7 +49,10 @@ def available_memory(on: str = "cpu") -> int:
             return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else 0
         except RuntimeError:  # pragma: no cover - a broken CUDA set-up
             return 0
-    try:
+    avail = _meminfo_available()
+    if avail is not None:
+        return avail
+    try:  # the unused pages only
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         return 0
@@ -71,6 +94,10 @@ def quantized_build_bytes(exc: BaseException) -> int | None:
     return None
 
 
+class RealBuildRefused(RooflineError):
+    """:func:`check_real_fits` refused a real build or trace: it would not fit."""
+
+
 def check_real_fits(
     param_bytes: int, what: str, *, on: str = "cpu", instead: str, extra_bytes: int = 0
 ) -> None:
@@ -87,7 +114,7 @@ def check_real_fits(
     avail = available_memory(on)
     if avail and need > avail * 0.5:
         where = "free" if on == "cpu" else f"free on {on}"
-        raise RooflineError(
+        raise RealBuildRefused(
             f"{what}, which needs about {gib(need)} but only {gib(avail)} is {where}; {instead}"
         )
 
@@ -102,17 +129,39 @@ def run_bytes(spec: Any) -> int | None:
     gradients in training, the live activations, workspace; the optimizer step the
     measurement takes is plain SGD, which keeps no state), traced on fake tensors.
     None when the model cannot be traced on fake tensors (the run itself will say
-    what fails)."""
-    from roofline.errors import RooflineError
+    what fails).
+
+    A quantized model is traced over real tensors, behind the real-build guard
+    (:func:`check_real_fits`: twice the weights and a bound of the activations against
+    half the free memory), which may refuse the trace of a batch whose run would fit,
+    or not: that run is sized on the line through its batch-1 and batch-2 peaks
+    (weights fixed, activations per sample) instead of being let through unsized."""
     from roofline.memory.estimate import estimate_from_spec
 
+    def allocated(s: Any) -> int | None:
+        try:
+            est = estimate_from_spec(
+                s, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
+            )
+        except RooflineError:
+            return None
+        return est.allocated
+
+    b = spec.batch or 1
     try:
-        est = estimate_from_spec(
+        return estimate_from_spec(
             spec, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
-        )
-    except RooflineError:
+        ).allocated
+    except RealBuildRefused:
+        if b <= 2:
+            return None
+    except RooflineError:  # the other failures do not depend on the batch
         return None
-    return est.allocated
+    one = allocated(spec.with_batch(1))
+    two = allocated(spec.with_batch(2)) if one is not None else None
+    if one is None or two is None:
+        return None
+    return one + max(two - one, 0) * (b - 1)
 
 
 def check_run_fits(spec: Any, lead: str = "running", name: str | None = None) -> None:
@@ -133,8 +182,8 @@ def check_run_fits(spec: Any, lead: str = "running", name: str | None = None) ->
     if need is None or not avail or need <= avail * RUN_SHARE:
         return
     what = f"{lead} {(name or spec.name)!r} (batch {spec.batch}, {spec.mode}) on cpu"
+    smaller = "use a smaller batch, or " if (spec.batch or 1) > 1 else ""
     raise OutOfMemory(
         f"{what} needs about {binary_bytes(need)} (roofline's memory estimate of the run) but only "
-        f"{binary_bytes(avail)} is free; not started: use a smaller batch, or measure where there is more "
-        "memory"
+        f"{binary_bytes(avail)} is free; not started: {smaller}measure where there is more memory"
     )

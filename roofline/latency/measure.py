@@ -736,7 +736,8 @@ def measure(
             from roofline.counting.real import check_run_fits
 
             check_run_fits(spec, name=label)
-        with _translate_errors(f"building {label!r} on {dev}"):
+        # the batch named: its inputs are made here, and a sweep reports the batch that failed
+        with _translate_errors(f"building {label!r} (batch {spec.batch}, {run_mode}) on {dev}"):
             with torch.device(dev):
                 model = spec.build()
             model = model.to(dev)

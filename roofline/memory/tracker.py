@@ -48,6 +48,7 @@ from roofline.counting.tracing import (
     module_hooks,
     op_name,
     preserve_module_state,
+    quiet_fake_tensor_log,
     to_fake,
     train_mode,
 )
@@ -464,6 +465,8 @@ def trace(
             preserve_module_state(model),
             module_hooks(model, state, shapes),
             _checkpointed(model, checkpoint if training else ()),
+            # a failed shape check is reported in one line below, not as torch's log
+            quiet_fake_tensor_log(),
             outer,
             # the fake parameters stay in place through backward: checkpointed
             # modules run their forward again there

@@ -135,6 +135,26 @@ def test_bench_out_of_memory_reports_largest_batch(tmp_path, capsys):
     assert "batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last
 
 
+def test_bench_out_of_memory_making_a_batch_names_that_batch(tmp_path, capsys, monkeypatch):
+    from roofline.spec import ModelSpec
+
+    # a GPU runs out of memory where it allocates the batch's inputs, before the run:
+    # the failure still names the batch that did not fit, not only the one that ran
+    example_inputs = ModelSpec.example_inputs
+
+    def inputs(self, device="cpu"):
+        # measure's real inputs (a torch.device; the memory check's fake ones are "cpu")
+        if self.batch > 2 and isinstance(device, torch.device):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return example_inputs(self, device)
+
+    monkeypatch.setattr(ModelSpec, "example_inputs", inputs)
+    argv = ["bench", str(spec(tmp_path)), "--no-predict", "--repeat", "1", "--warmup", "0"]
+    assert main([*argv, "--per-layer", "none", "--batch", "2", "4"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "(batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last
+
+
 def _bench_at(tmp_path, capsys, dtype: str) -> tuple[str, dict]:
     """``bench --dtype DTYPE`` of the tiny spec (2 runs, no per-layer pass), which must
     succeed: its stdout and the one run of its --json."""
@@ -309,3 +329,31 @@ def test_bench_refuses_a_cpu_batch_that_would_not_fit(tmp_path, capsys, monkeypa
     last = err.strip().splitlines()[-1]
     assert "(batch 4096, inference) on cpu needs about" in last and "1.00 MiB is free" in last
     assert "not started" in last and "largest batch that ran: 1" in last
+
+
+def test_a_model_that_rejects_its_inputs_fails_in_one_line(tmp_path, capfd):
+    # bench sizes the run on fake tensors first (check_run_fits, before calibrating and
+    # again per batch): FakeTensorMode logs a traceback of each failed shape check,
+    # which the memory trace must silence as the counter does; the run then fails on
+    # real tensors with roofline's one-line error
+    rejects = TINY.replace("TinyCNN\n", "rejects\n").replace("[2, 3, 8, 8]", "[2, 4]")
+    rejects = rejects.replace("models:TinyCNN", "models:rejects")
+    argv = ["bench", str(spec(tmp_path, rejects)), "--no-predict", "--per-layer", "none"]
+    assert main([*argv, "--repeat", "1", "--warmup", "0"]) == 2
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "fake_tensor" not in err
+    assert err.strip().splitlines()[-1].startswith("roofline: error: running 'rejects'")
+
+
+def test_bench_sizes_each_batch_once(tmp_path, capsys, monkeypatch):
+    from roofline.counting import real
+
+    # the smallest batch is sized before any calibration, the others as the sweep
+    # reaches them: batches 1 and 2 are sized twice in all, not 1 twice (for a quantized
+    # model each sizing builds the model for real)
+    sized = []
+    run_bytes = real.run_bytes
+    monkeypatch.setattr(real, "run_bytes", lambda s: sized.append(s.batch) or run_bytes(s))
+    argv = ["bench", str(spec(tmp_path)), "--no-predict", "--repeat", "1", "--warmup", "0"]
+    assert main([*argv, "--per-layer", "none", "--batch", "1", "2"]) == 0
+    assert sorted(sized) == [1, 2]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -404,3 +406,51 @@ def test_cpu_run_that_would_not_fit_is_never_started(tmp_path, monkeypatch):
     # and a caller who knows better can run it anyway
     monkeypatch.setattr(real, "available_memory", lambda on="cpu": 1000)
     assert measure(load_spec(p), repeat=1, layer_method=None, check_memory=False).batch == 8
+    # at batch 1 (the weights alone are 4 MB) a smaller batch is no way out
+    with pytest.raises(OutOfMemory) as err:
+        measure(load_spec(p), batch=1, repeat=1, layer_method=None)
+    msg = str(err.value)
+    assert "(batch 1, inference)" in msg and "smaller batch" not in msg
+    assert msg.endswith("not started: measure where there is more memory")
+
+
+def test_free_cpu_memory_counts_the_page_cache_the_kernel_would_drop(tmp_path, monkeypatch):
+    from roofline.counting import real
+
+    # a machine that has read its data set: 1 GiB unused, 29 more in the page cache.
+    # MemFree (sysconf's SC_AVPHYS_PAGES) would refuse a 3 GiB run that the kernel
+    # makes room for by dropping cache: what is free is MemAvailable, 30 GiB
+    info = tmp_path / "meminfo"
+    info.write_text(
+        "MemTotal:       32768000 kB\nMemFree:         1048576 kB\n"
+        "MemAvailable:   31457280 kB\nCached:         30408704 kB\n"
+    )
+    monkeypatch.setattr(real, "MEMINFO", str(info))
+    assert real.available_memory("cpu") == 31457280 * 1024
+    # a kernel without the line (before Linux 3.14), or no /proc: sysconf's free pages
+    info.write_text("MemTotal:       32768000 kB\nMemFree:         1048576 kB\n")
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert abs(real.available_memory("cpu") - free) < 1 << 30  # (it moves meanwhile)
+    monkeypatch.setattr(real, "MEMINFO", str(tmp_path / "absent"))
+    assert abs(real.available_memory("cpu") - free) < 1 << 30
+
+
+def test_a_run_fake_tensors_cannot_size_is_traced_once(tmp_path, monkeypatch):
+    from roofline.counting import real
+    from roofline.memory import estimate
+
+    # ValueDependent branches on a value: its trace fails at any batch, so the batch-1
+    # and batch-2 fallback (for a quantized model's refused real trace) is not tried
+    p = tmp_path / "vd.yaml"
+    p.write_text(
+        "name: vd\nmodel: tests.fixtures.models:value_dependent\ninputs: [{shape: [8, 4]}]\n"
+    )
+    traced = []
+    estimate_from_spec = estimate.estimate_from_spec
+    monkeypatch.setattr(
+        estimate,
+        "estimate_from_spec",
+        lambda s, **k: traced.append(s.batch) or estimate_from_spec(s, **k),
+    )
+    assert real.run_bytes(load_spec(p)) is None
+    assert traced == [8]

@@ -92,3 +92,18 @@ def test_measure_refuses_a_run_that_would_not_fit_before_calibrating(
     assert "--measure runs 'TinyCNN' (batch 4, inference) on cpu needs about" in last
     assert "1000 B is free" in last
     assert not calibrated  # refused before a calibration was spent on it
+
+
+def test_measure_sizes_the_run_once(tmp_path: Path, capsys, monkeypatch):
+    from roofline.counting import real
+    from roofline.latency import store
+    from tests.latency.test_predict import eff
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    sized = []
+    run_bytes = real.run_bytes
+    monkeypatch.setattr(real, "run_bytes", lambda s: sized.append(s.batch) or run_bytes(s))
+    monkeypatch.setattr(store, "ensure_efficiency", lambda *a, **k: (None, eff()))
+    assert main(["profile", str(spec), "--gpu", "cpu", "--measure", "--depth", "1"]) == 0
+    assert sized == [4]  # before the calibration, not again when the run starts

@@ -209,7 +209,7 @@ def memory_variant(
 #: channels as the size grows), not on one 16-channel image of ever larger planes
 #: 14: the synthetic networks timed in interleaved rounds (``CONTEXT_ROUNDS``)
 #: 15: reductions a family placed by rows per byte (``reduction.short``: rows of 49)
-#: 16: the GEMMs timed with cold weights (``COLD_BYTES``)
+#: 16: the GEMMs and dense convolutions timed with cold weights (``COLD_BYTES``)
 FORMAT_VERSION = 16
 
 #: the dtypes a latency calibration can time, per device kind. CPUs run float16 on
@@ -1197,12 +1197,15 @@ def fit_matrix(
         if fl > grid.max_flops:
             continue
         x = rnd(n, c, hw, hw)
-        w = rnd(c_out, c, kernel, kernel)
+        # cold weights, as the GEMMs' (cold_copies): a 576 -> 1024 1x1 convolution on a
+        # 1x1 map (a classifier head as a conv) ran 5.8x slower cold than hot, on 7x7
+        # maps 960 -> 160 1.35x; from 14x14 on, or at 3x3, within 3%
+        weights = itertools.cycle(cold_copies(pool, (c_out, c, kernel, kernel)))
         bias = rnd(c_out)
         out_bytes = elem * n * c_out * out_hw * out_hw
         t = bench.kernel(
-            lambda x=x, w=w, bias=bias, p=kernel // 2, s=stride: F.conv2d(
-                x, w, bias, stride=s, padding=p
+            lambda x=x, w=weights, bias=bias, p=kernel // 2, s=stride: F.conv2d(
+                x, next(w), bias, stride=s, padding=p
             ),
             "conv",
             out_bytes,
@@ -1222,7 +1225,9 @@ def fit_matrix(
         pts.append(tuple(math.log2(v) for v in size))
         rates.append(fl / t)
         if grid.backward_every and i % grid.backward_every == 0:
-            backward.append((pts[-1], tuple(x.shape), tuple(w.shape), stride, kernel // 2, 1, fl))
+            backward.append(
+                (pts[-1], tuple(x.shape), (c_out, c, kernel, kernel), stride, kernel // 2, 1, fl)
+            )
     out["conv"] = grid_from_samples(pts, rates)
     if backward_shapes is not None:
         backward_shapes["conv.backward"] = backward

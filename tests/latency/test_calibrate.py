@@ -191,7 +191,7 @@ def test_cold_copies_are_distinct_views_that_cover_the_pool():
     assert len(cold_copies(torch.zeros(COLD_MAX_COPIES * 2), (1,))) == COLD_MAX_COPIES
 
 
-def test_gemm_microbenchmark_rotates_its_weights(monkeypatch):
+def test_gemm_and_conv_microbenchmarks_rotate_their_weights(monkeypatch):
     from roofline.latency import calibrate
 
     seen: list[int] = []
@@ -201,12 +201,25 @@ def test_gemm_microbenchmark_rotates_its_weights(monkeypatch):
         seen.append(b.data_ptr())
         return mm(a, b)
 
+    conv_weights: list[int] = []
+    conv2d = calibrate.F.conv2d
+
+    def conv_spy(x, w, *args, **kwargs):
+        if kwargs.get("groups", 1) == 1:  # dense; depthwise weights stay as they are
+            conv_weights.append(w.data_ptr())
+        return conv2d(x, w, *args, **kwargs)
+
     monkeypatch.setattr(torch, "mm", spy)
-    grid = dataclasses.replace(TINY, gemm_m=(2,), gemm_nk=(8,))
+    monkeypatch.setattr(calibrate.F, "conv2d", conv_spy)
+    grid = dataclasses.replace(TINY, gemm_m=(2,), gemm_nk=(8,), se_c=(), stems=())
     bench = calibrate.Bench(repeat=3)
     calibrate.fit_matrix(torch.device("cpu"), grid, bench)
     # one GEMM size, 8 x 8 weights: every timed call read a different copy
     assert len(seen) >= 3 and len(set(seen)) == len(seen)
+    # and no dense convolution call read the weights the call before it read (copies
+    # of one shape recur once the pool's are used up, and the pool serves every shape)
+    assert len(conv_weights) >= 3
+    assert all(a != b for a, b in zip(conv_weights, conv_weights[1:], strict=False))
 
 
 def test_cost_curve_by_hand():

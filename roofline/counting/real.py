@@ -138,28 +138,23 @@ def run_bytes(spec: Any) -> int | None:
     (weights fixed, activations per sample) instead of being let through unsized."""
     from roofline.memory.estimate import estimate_from_spec
 
-    def allocated(s: Any) -> int | None:
-        try:
-            est = estimate_from_spec(
-                s, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
-            )
-        except RooflineError:
-            return None
-        return est.allocated
+    def allocated(s: Any) -> int:
+        return estimate_from_spec(
+            s, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
+        ).allocated
 
     b = spec.batch or 1
     try:
-        return estimate_from_spec(
-            spec, optimizer="sgd", cuda_context_bytes=0, cublas_workspace_bytes=0
-        ).allocated
+        return allocated(spec)
     except RealBuildRefused:
         if b <= 2:
             return None
     except RooflineError:  # the other failures do not depend on the batch
         return None
-    one = allocated(spec.with_batch(1))
-    two = allocated(spec.with_batch(2)) if one is not None else None
-    if one is None or two is None:
+    try:
+        one = allocated(spec.with_batch(1))
+        two = allocated(spec.with_batch(2))
+    except RooflineError:
         return None
     return one + max(two - one, 0) * (b - 1)
 

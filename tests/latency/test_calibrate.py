@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import pytest
@@ -219,7 +220,7 @@ def test_gemm_and_conv_microbenchmarks_rotate_their_weights(monkeypatch):
     # and no dense convolution call read the weights the call before it read (copies
     # of one shape recur once the pool's are used up, and the pool serves every shape)
     assert len(conv_weights) >= 3
-    assert all(a != b for a, b in zip(conv_weights, conv_weights[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(conv_weights))
 
 
 def test_cost_curve_by_hand():

@@ -131,9 +131,13 @@ class ModelSpec:
             if is_quantized_failure(exc):
                 hint = f" ({QUANTIZED_WHY}; profile --real builds and counts it for real)"
             elif is_data_dependent(exc):
+                from roofline.counting.tracing import BUILD_VALUE_NUMEL
+
                 hint = (
-                    " (the model's constructor reads tensor values, which the fake tensors "
-                    "it is built on do not have; profile --real builds it for real)"
+                    " (the model's constructor reads tensor values that a build on fake "
+                    "tensors does not compute: it computes only tensors of at most "
+                    f"{BUILD_VALUE_NUMEL:,} elements made from no weights; profile --real "
+                    "builds it for real)"
                 )
             raise SpecError(
                 (f"{self.source}: " if self.source else "")

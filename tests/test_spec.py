@@ -225,8 +225,9 @@ def test_a_model_dtype_that_cannot_run_is_one_line(tmp_path, bad):
 
 
 def test_a_constructor_that_reads_tensor_values_gets_a_hint_and_real_works(tmp_path, capsys):
-    # built on fake tensors, a constructor that calls .item() cannot run: say why, and
-    # --real (which builds it for real) must not fail on the same fake build first
+    # built on fake tensors, a constructor that reads a value of a tensor too large to
+    # compute during the build cannot run: say why, and --real (which builds it for
+    # real) must not fail on the same fake build first
     from roofline.cli import main
 
     (tmp_path / "ctor.py").write_text(
@@ -234,7 +235,7 @@ def test_a_constructor_that_reads_tensor_values_gets_a_hint_and_real_works(tmp_p
         "class C(torch.nn.Module):\n"
         "    def __init__(self):\n"
         "        super().__init__()\n"
-        "        n = int((torch.randn(4) > 0).sum().item()) + 1\n"
+        "        n = int((torch.randn(1 << 17) > 0).sum().item()) % 7 + 1\n"
         "        self.fc = torch.nn.Linear(4, n)\n"
         "    def forward(self, x):\n"
         "        return self.fc(x)\n"
@@ -242,5 +243,6 @@ def test_a_constructor_that_reads_tensor_values_gets_a_hint_and_real_works(tmp_p
     p = write(tmp_path, "model: ctor:C\ninputs: [{shape: [2, 4]}]\n")
     assert main(["profile", str(p)]) == 2
     err = capsys.readouterr().err
-    assert "constructor reads tensor values" in err and "--real" in err
+    assert "constructor reads tensor values" in err and "65,536 elements" in err
+    assert "--real" in err
     assert main(["profile", str(p), "--real"]) == 0

@@ -58,15 +58,25 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
     """Build ``spec``'s model and inputs on fake tensors: no weight memory allocated."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from roofline.counting.tracing import refuse_quantization, skip_init
+    from roofline.counting.tracing import (
+        BuildValues,
+        fakeify_module,
+        refuse_quantization,
+        skip_init,
+    )
 
-    fake_mode = FakeTensorMode()
+    # real inputs allowed: the few small tensors a constructor computes for real
+    # (BuildValues) meet fake ones in later ops, here and in the model's forward
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
     with fake_mode, skip_init(), refuse_quantization(), warnings.catch_warnings():
         # deep-copying a module (nn.TransformerEncoder clones its layer) touches the
         # fake weights' data pointers; torch warns, harmlessly for a count
         warnings.filterwarnings("ignore", message="Accessing the data pointer of FakeTensor")
-        model = spec.build()
+        with BuildValues():
+            model = spec.build()
         args, kwargs = spec.example_inputs("cpu")
+    if isinstance(model, torch.nn.Module):
+        fakeify_module(model, fake_mode)
     return model, args, kwargs
 
 

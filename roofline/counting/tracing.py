@@ -519,3 +519,81 @@ def preserve_module_state(model: torch.nn.Module) -> Iterator[None]:
                     value.clear()
                     value.update(content)
                 current[key] = value
+
+
+#: the largest tensor (in elements) that :class:`BuildValues` computes for real while a
+#: model is built on fake tensors: a drop-path schedule, a relative-position index or
+#: a layer-scale vector, never a weight
+BUILD_VALUE_NUMEL = 1 << 16
+
+#: uninitialised allocations: how weights are made; always fake (their values are
+#: garbage until an initialiser, skipped on fake builds, fills them)
+_UNINITIALISED = frozenset(
+    {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided", "empty_permuted"}
+)
+
+
+class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
+    """Give a model's constructor the values it reads while it is built on fake tensors.
+
+    Constructors compute with tensors: timm's models read a stochastic-depth schedule
+    back with ``torch.linspace(0, rate, depth).tolist()``, RegNets take
+    ``torch.unique`` of their stage widths. A fake tensor has no values, so those
+    builds failed. Entered *above* a :class:`FakeTensorMode` (made with
+    ``allow_non_fake_inputs=True``), this mode runs an op for real when none of its
+    inputs is fake and its outputs hold at most :data:`BUILD_VALUE_NUMEL` elements,
+    so the values exist; uninitialised allocations (``torch.empty``, how parameters
+    are made) and everything larger or touching a fake tensor stay fake. An op whose
+    real run fails (a ``device="cuda"`` buffer on a machine without CUDA) stays fake.
+    :func:`fakeify_module` then turns the few real tensors the model kept into fake
+    ones, so the built model holds no real weight memory.
+    """
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        from torch._subclasses.fake_tensor import FakeTensor
+        from torch.utils._python_dispatch import _disable_current_modes
+
+        kwargs = kwargs or {}
+        leaves = tree_flatten((args, kwargs))[0]
+        if any(isinstance(t, FakeTensor) for t in leaves) or (
+            func._schema.name.split("::")[-1] in _UNINITIALISED
+        ):
+            return func(*args, **kwargs)
+        try:
+            fake_out = func(*args, **kwargs)  # the fake mode below: shapes, no values
+        except Exception:
+            # an op whose output shape needs values (``.item()``, ``unique``): its
+            # inputs are real and small, so run it for real
+            fake_out = None
+        if fake_out is not None:
+            outs = [t for t in tree_flatten(fake_out)[0] if isinstance(t, torch.Tensor)]
+            if sum(t.numel() for t in outs) > BUILD_VALUE_NUMEL:
+                return fake_out
+        try:
+            with _disable_current_modes():
+                return func(*args, **kwargs)
+        except Exception:
+            if fake_out is None:
+                raise
+            return fake_out
+
+
+def fakeify_module(model: torch.nn.Module, mode: Any) -> None:
+    """Replace every real parameter and buffer of ``model`` by a fake tensor of
+    ``mode`` (same shape, strides, dtype, requires_grad), in place; a tensor shared by
+    several modules (tied weights) stays shared."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    done: dict[int, torch.Tensor] = {}
+
+    def fake(t: torch.Tensor, parameter: bool) -> torch.Tensor:
+        if id(t) not in done:
+            f = to_fake(mode, t.detach())
+            done[id(t)] = torch.nn.Parameter(f, t.requires_grad) if parameter else f
+        return done[id(t)]
+
+    for module in model.modules():
+        for table, parameter in ((module._parameters, True), (module._buffers, False)):
+            for key, t in table.items():
+                if t is not None and not isinstance(t, FakeTensor):
+                    table[key] = fake(t, parameter)

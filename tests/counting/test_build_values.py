@@ -1,0 +1,144 @@
+"""Models whose constructors compute with tensor values, built on fake tensors.
+
+timm's models read their stochastic-depth schedule back from
+``torch.linspace(...).tolist()`` and RegNets take ``torch.unique`` of their widths; a
+fake tensor has no values, so those builds used to fail (58 of timm's 98 model
+families). :class:`~roofline.counting.tracing.BuildValues` computes small tensors for
+real during the build and keeps weights fake.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
+from roofline.counting import build_fake, profile_spec
+from roofline.counting.tracing import BUILD_VALUE_NUMEL, BuildValues, fakeify_module
+from roofline.spec import load_spec
+
+CTOR = '''
+import torch
+
+
+class Scheduled(torch.nn.Module):
+    """A drop-path schedule read back as floats, widths from torch.unique, a layer
+    scale vector and a large buffer."""
+
+    def __init__(self, depth=4, width=8):
+        super().__init__()
+        self.rates = torch.linspace(0, 0.3, depth).tolist()
+        widths = torch.unique(torch.tensor([width, width, 2 * width, 2 * width]))
+        self.widths = [int(w) for w in widths]
+        self.fc1 = torch.nn.Linear(width, self.widths[1])
+        self.fc2 = torch.nn.Linear(self.widths[1], width)
+        self.gamma = torch.nn.Parameter(torch.ones(width) * 1e-5)
+        self.register_buffer("big", torch.arange(1 << 17))
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x))) * self.gamma
+
+
+class Tied(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(4, 4)
+        self.b = torch.nn.Linear(4, 4)
+        self.a.bias = torch.nn.Parameter(torch.zeros(4))
+        self.b.bias = self.a.bias
+
+    def forward(self, x):
+        return self.b(self.a(x))
+'''
+
+
+@pytest.fixture
+def ctor_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "ctor_values.py").write_text(CTOR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def spec_of(tmp_path: Path, model: str, shape: str = "[2, 8]"):
+    p = tmp_path / f"{model.replace(':', '_')}.yaml"
+    p.write_text(f"model: {model}\ninputs: [{{shape: {shape}}}]\n")
+    return load_spec(p)
+
+
+def test_a_constructor_reads_the_values_it_computes(ctor_module):
+    model, args, _ = build_fake(spec_of(ctor_module, "ctor_values:Scheduled"))
+    # the values, exactly as a real build computes them
+    assert model.rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert model.widths == [8, 16]
+    assert model.fc1.weight.shape == (16, 8)
+    # and no real tensor is left in the model: weights, the small layer scale and
+    # the large buffer are all fake
+    tensors = [*model.parameters(), *model.buffers()]
+    assert tensors and all(isinstance(t, FakeTensor) for t in tensors)
+    assert all(isinstance(a, FakeTensor) for a in args)
+    assert model.gamma.requires_grad and isinstance(model.gamma, torch.nn.Parameter)
+
+
+def test_the_fake_count_equals_the_real_one(ctor_module):
+    spec = spec_of(ctor_module, "ctor_values:Scheduled")
+    fake, real = profile_spec(spec), profile_spec(spec, real=True)
+    assert fake.totals().as_dict() == real.totals().as_dict()
+    # 2 rows x (8x16 + 16x8) MACs
+    assert fake.totals().matrix_flops == 2 * 2 * (8 * 16 + 16 * 8)
+
+
+def test_tied_parameters_stay_tied(ctor_module):
+    model, _, _ = build_fake(spec_of(ctor_module, "ctor_values:Tied", "[2, 4]"))
+    assert model.a.bias is model.b.bias and isinstance(model.a.bias, FakeTensor)
+    assert len(list(model.parameters())) == 3  # two weights, one shared bias
+
+
+def test_what_stays_fake_while_building():
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    with mode, BuildValues():
+        small = torch.zeros(3)
+        derived = small + torch.arange(3)
+        empty = torch.empty(3)  # how weights are made: never real, whatever the size
+        large = torch.zeros(BUILD_VALUE_NUMEL + 1)
+        mixed = derived + empty  # touches a fake tensor
+        picked = large[:2]  # a view of a fake tensor
+    assert type(small) is torch.Tensor and derived.tolist() == [0.0, 1.0, 2.0]
+    for t in (empty, large, mixed, picked):
+        assert isinstance(t, FakeTensor)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_a_cuda_tensor_without_cuda_stays_fake():
+    with FakeTensorMode(allow_non_fake_inputs=True), BuildValues():
+        t = torch.zeros(3, device="cuda")
+    assert isinstance(t, FakeTensor) and t.device.type == "cuda"
+
+
+def test_fakeify_module_converts_in_place():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    model[0].weight.requires_grad_(False)
+    mode = FakeTensorMode()
+    fakeify_module(model, mode)
+    assert all(isinstance(t, FakeTensor) for t in [*model.parameters(), *model.buffers()])
+    assert not model[0].weight.requires_grad and model[0].bias.requires_grad
+    assert model[1].running_mean.shape == (2,)
+
+
+@pytest.mark.parametrize(
+    "name", ["convnext_atto", "regnetx_002", "deit_tiny_patch16_224, img_size: 64"]
+)
+def test_timm_models_build_on_fake_tensors(tmp_path, name):
+    # each of these constructors reads tensor values (a linspace drop-path schedule,
+    # torch.unique of stage widths); the fake count must equal a real build's
+    pytest.importorskip("timm")
+    p = tmp_path / "m.yaml"
+    p.write_text(
+        f"model: timm:create_model\nkwargs: {{model_name: {name}}}\n"
+        "inputs: [{shape: [1, 3, 64, 64]}]\n"
+    )
+    spec = load_spec(p)
+    fake, real = profile_spec(spec), profile_spec(spec, real=True)
+    assert fake.totals().as_dict() == real.totals().as_dict()
+    assert not fake.uncounted_ops

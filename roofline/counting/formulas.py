@@ -1916,6 +1916,23 @@ def scatter(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=_numel(src), op_class="embedding")
 
 
+@register(
+    "aten.reflection_pad1d_backward",
+    "aten.reflection_pad2d_backward",
+    "aten.reflection_pad3d_backward",
+    "aten.replication_pad1d_backward",
+    "aten.replication_pad2d_backward",
+    "aten.replication_pad3d_backward",
+)
+def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Gradient of a reflection or replication pad: the input gradient starts at zero
+    and each element of ``grad_output`` is added into the input element it was copied
+    from (a border element's copies accumulate): one add per gradient element. Reads
+    ``grad_output`` only; ``self`` supplies the shape."""
+    g = a["grad_output"]
+    return Cost(vector_flops=g.numel, op_class="elementwise", bytes_read=g.nbytes)
+
+
 # --------------------------------------------------------------------------- copies
 
 
@@ -1928,7 +1945,10 @@ def scatter(a: Args, out: Sequence[Any]) -> Cost:
     "aten.constant_pad_nd",
     "aten.reflection_pad1d",
     "aten.reflection_pad2d",
+    "aten.reflection_pad3d",
+    "aten.replication_pad1d",
     "aten.replication_pad2d",
+    "aten.replication_pad3d",
     "aten.flip",
     "aten.roll",
     "aten.repeat",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
@@ -469,6 +470,41 @@ def test_upsample_backward_is_a_multiply_and_an_add_per_tap(shape, mode, taps):
     assert bwd.vector_flops == (2 * taps if taps > 1 else 1) * grad
     # bytes: the gradient read, the input gradient written
     assert (bwd.bytes_read, bwd.bytes_written) == (grad * F32, x.numel() * F32)
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode"),
+    [
+        ((2, 3, 5), "reflect"),
+        ((1, 2, 4, 4), "reflect"),
+        ((1, 2, 3, 4, 4), "reflect"),
+        ((2, 3, 5), "replicate"),
+        ((1, 2, 4, 4), "replicate"),
+        ((1, 2, 3, 4, 4), "replicate"),
+    ],
+)
+def test_reflection_and_replication_pads_forward_and_backward(shape, mode):
+    # pad 1 on every side of each spatial dim: the forward copies (no FLOPs) into
+    # prod(d + 2) per channel; the backward adds every gradient element into the
+    # input element it came from: one add each, reading the gradient, writing dx
+    class Pad(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(*shape))  # the padded tensor, trainable
+
+        def forward(self) -> torch.Tensor:
+            return F.pad(self.w, (1, 1) * (len(shape) - 2), mode=mode)
+
+    spatial = shape[2:]
+    out = shape[0] * shape[1] * math.prod(d + 2 for d in spatial)
+    prof = roofline.profile(Pad(), (), mode="training")
+    assert prof.uncounted_ops == {}
+    (fwd,) = [o for o in prof.ops if o.phase == "forward"]
+    (bwd,) = [o for o in prof.ops if o.phase == "backward"]
+    assert "pad" in fwd.op and "pad" in bwd.op and "backward" in bwd.op
+    assert fwd.vector_flops == 0 and fwd.bytes_written == out * F32
+    assert bwd.vector_flops == out
+    assert (bwd.bytes_read, bwd.bytes_written) == (out * F32, math.prod(shape) * F32)
 
 
 def test_embedding_reads_only_gathered_rows():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -55,7 +56,33 @@ def profile(
 
 
 def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]]:
-    """Build ``spec``'s model and inputs on fake tensors: no weight memory allocated."""
+    """Build ``spec``'s model and inputs on fake tensors: no weight memory allocated.
+
+    A constructor that reads tensor values (timm's ``linspace(...).tolist()``
+    drop-path schedules, RegNet's widths) fails on a plain fake build; it is built a
+    second time under :class:`~roofline.counting.tracing.BuildValues`, which
+    computes small weight-free tensors for real. Only then: a model that builds on
+    plain fake tensors is built exactly as before, since mixing real and fake
+    tensors has edges (a real tensor cannot be deep-copied under the fake mode). If
+    the second build fails too, the first build's error is raised."""
+    from roofline.counting.tracing import is_data_dependent
+    from roofline.errors import SpecError
+
+    try:
+        return _build_fake(spec, values=False)
+    except SpecError as exc:
+        if exc.__cause__ is None or not is_data_dependent(exc.__cause__):
+            raise
+        first = exc
+    try:
+        return _build_fake(spec, values=True)
+    except Exception:
+        raise first from first.__cause__
+
+
+def _build_fake(
+    spec: ModelSpec, *, values: bool
+) -> tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]]:
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from roofline.counting.tracing import (
@@ -65,17 +92,17 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
         skip_init,
     )
 
-    # real inputs allowed: the few small tensors a constructor computes for real
-    # (BuildValues) meet fake ones in later ops, here and in the model's forward
-    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    # with values, real inputs are allowed: the few small tensors the constructor
+    # computed for real meet fake ones in later ops, here and in the model's forward
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=values)
     with fake_mode, skip_init(), refuse_quantization(), warnings.catch_warnings():
         # deep-copying a module (nn.TransformerEncoder clones its layer) touches the
         # fake weights' data pointers; torch warns, harmlessly for a count
         warnings.filterwarnings("ignore", message="Accessing the data pointer of FakeTensor")
-        with BuildValues():
+        with BuildValues() if values else contextlib.nullcontext():
             model = spec.build()
         args, kwargs = spec.example_inputs("cpu")
-    if isinstance(model, torch.nn.Module):
+    if values and isinstance(model, torch.nn.Module):
         fakeify_module(model, fake_mode)
     return model, args, kwargs
 

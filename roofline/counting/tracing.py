@@ -526,8 +526,9 @@ def preserve_module_state(model: torch.nn.Module) -> Iterator[None]:
 #: a layer-scale vector, never a weight
 BUILD_VALUE_NUMEL = 1 << 16
 
-#: uninitialised allocations: how weights are made; always fake (their values are
-#: garbage until an initialiser, skipped on fake builds, fills them)
+#: uninitialised allocations: how weights are made; always fake when made from sizes
+#: alone (their values are garbage until an initialiser, skipped on fake builds,
+#: fills them)
 _UNINITIALISED = frozenset(
     {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided", "empty_permuted"}
 )
@@ -542,8 +543,9 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
     builds failed. Entered *above* a :class:`FakeTensorMode` (made with
     ``allow_non_fake_inputs=True``), this mode runs an op for real when none of its
     inputs is fake and its outputs hold at most :data:`BUILD_VALUE_NUMEL` elements,
-    so the values exist; uninitialised allocations (``torch.empty``, how parameters
-    are made) and everything larger or touching a fake tensor stay fake. An op whose
+    so the values exist; uninitialised allocations from sizes alone (``torch.empty``,
+    how parameters are made) and everything larger or touching a fake tensor stay
+    fake. An op whose
     real run fails (a ``device="cuda"`` buffer on a machine without CUDA) stays fake.
     :func:`fakeify_module` then turns the few real tensors the model kept into fake
     ones, so the built model holds no real weight memory.
@@ -552,30 +554,43 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         from torch._subclasses.fake_tensor import FakeTensor
         from torch.utils._python_dispatch import _disable_current_modes
+        from torch.utils._pytree import tree_map_only
 
         kwargs = kwargs or {}
-        leaves = tree_flatten((args, kwargs))[0]
-        if any(isinstance(t, FakeTensor) for t in leaves) or (
-            func._schema.name.split("::")[-1] in _UNINITIALISED
-        ):
-            return func(*args, **kwargs)
-        try:
-            fake_out = func(*args, **kwargs)  # the fake mode below: shapes, no values
-        except Exception:
-            # an op whose output shape needs values (``.item()``, ``unique``): its
-            # inputs are real and small, so run it for real
-            fake_out = None
-        if fake_out is not None:
-            outs = [t for t in tree_flatten(fake_out)[0] if isinstance(t, torch.Tensor)]
-            if sum(t.numel() for t in outs) > BUILD_VALUE_NUMEL:
+        tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        if any(isinstance(t, FakeTensor) for t in tensors):
+            return func(*args, **kwargs)  # the fake mode below
+        if not tensors:  # a factory: sized by the fake mode, which sees no real tensor
+            fake_out = func(*args, **kwargs)
+            n = _numel(fake_out)
+            if n > BUILD_VALUE_NUMEL or (n and func._schema.name.split("::")[-1] in _UNINITIALISED):
+                # large, or a weight (allocated from sizes alone); an empty tensor
+                # stays real: storage copies wrap their bytes in one (``set_``)
                 return fake_out
+            try:
+                with _disable_current_modes():
+                    return func(*args, **kwargs)
+            except Exception:  # a device="cuda" tensor without CUDA, say
+                return fake_out
+        # real inputs only: size the output on meta copies (never run an op on a real
+        # tensor twice: in-place ops and storage swaps, as deepcopy does, must not see
+        # a fake conversion of their input)
         try:
             with _disable_current_modes():
-                return func(*args, **kwargs)
-        except Exception:
-            if fake_out is None:
-                raise
-            return fake_out
+                meta_args, meta_kwargs = tree_map_only(
+                    torch.Tensor, lambda t: t.to("meta"), (args, kwargs)
+                )
+                large = _numel(func(*meta_args, **meta_kwargs)) > BUILD_VALUE_NUMEL
+        except Exception:  # needs values (.item(), unique): bounded by its small inputs
+            large = False
+        if large:
+            return func(*args, **kwargs)  # the fake mode below converts the inputs
+        with _disable_current_modes():
+            return func(*args, **kwargs)
+
+
+def _numel(out: Any) -> int:
+    return sum(t.numel() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
 
 
 def fakeify_module(model: torch.nn.Module, mode: Any) -> None:

@@ -41,6 +41,24 @@ class Scheduled(torch.nn.Module):
         return self.fc2(torch.relu(self.fc1(x))) * self.gamma
 
 
+class Fused(torch.nn.Module):
+    """Fuses a batch-norm-like scale into a linear layer by swapping its storage, as
+    reparameterisable models (timm's RepViT, FastViT) do."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+        scale, shift = torch.ones(4) * 2, torch.zeros(4)  # running stats, say
+        self.fc.weight.data = self.fc.weight * scale[:, None]
+        self.fc.bias.data = shift * scale  # computed from no weight: real under values
+
+
+class FusedScheduled(Fused):
+    def __init__(self):
+        super().__init__()
+        self.rates = torch.linspace(0, 0.3, 4).tolist()
+
+
 class Tied(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -87,6 +105,22 @@ def test_the_fake_count_equals_the_real_one(ctor_module):
     assert fake.totals().as_dict() == real.totals().as_dict()
     # 2 rows x (8x16 + 16x8) MACs
     assert fake.totals().matrix_flops == 2 * 2 * (8 * 16 + 16 * 8)
+
+
+def test_a_model_that_builds_on_plain_fake_tensors_is_built_as_before(ctor_module):
+    # fusing swaps a fake weight's storage for a computed one; with the scale real
+    # (BuildValues) that swap would mix devices, so values are computed only for a
+    # constructor that needs them
+    model, _, _ = build_fake(spec_of(ctor_module, "ctor_values:Fused", "[2, 4]"))
+    assert isinstance(model.fc.weight, FakeTensor) and model.fc.weight.shape == (4, 4)
+
+
+def test_values_and_a_storage_swap_in_one_constructor(ctor_module):
+    # the schedule needs values; the fused bias is computed from real tensors and
+    # swapped into a fake parameter's place
+    model, _, _ = build_fake(spec_of(ctor_module, "ctor_values:FusedScheduled", "[2, 4]"))
+    assert model.rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert all(isinstance(t, FakeTensor) for t in model.parameters())
 
 
 def test_tied_parameters_stay_tied(ctor_module):

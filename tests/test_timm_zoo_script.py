@@ -1,0 +1,55 @@
+"""benchmarks/timm_zoo.py: the reference it reads, the comparison rules, one family."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fixtures.scripts import load_benchmark
+
+pytest.importorskip("timm")
+
+
+@pytest.fixture(scope="module")
+def tz():
+    return load_benchmark("timm_zoo")
+
+
+def test_the_bundled_reference_has_one_row_per_family(tz):
+    refs = tz.reference()
+    assert len(refs) == 89
+    # a row checked against timm's CSV by hand: resnet50 is not a family's first
+    # model, but convnext_atto is (3.70 M params, 0.55 GMACs at 224)
+    assert refs["convnext"]["model"] == "convnext_atto"
+    assert (refs["convnext"]["param_count"], refs["convnext"]["infer_gmacs"]) == ("3.7", "0.55")
+    assert set(refs) <= set(tz.families())
+
+
+@pytest.mark.parametrize(
+    ("gmacs", "ref", "agrees"),
+    [
+        (0.547, 0.55, True),  # inside the table's rounding (0.545..0.555)
+        (0.0423, 0.05, False),  # ghostnet_050: the table adds batch-norm terms
+        (17.564, 17.58, True),  # 0.09%: inside 2%
+        (20.677, 19.55, False),  # convmixer: +5.8%
+    ],
+)
+def test_macs_agree_within_rounding_or_two_percent(tz, gmacs, ref, agrees):
+    row = tz.Row("f", "m", 224, ref_gmacs=ref, gmacs=gmacs)
+    assert row.within_rounding() is agrees
+
+
+def test_parameters_agree_to_the_tables_two_decimals(tz):
+    assert tz.Row("f", "m", 224, ref_params_m=3.70, params=3_696_000).params_ok
+    assert not tz.Row("f", "m", 224, ref_params_m=5.07, params=5_489_000).params_ok
+
+
+def test_one_family_end_to_end(tz, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert tz.main(["--only", "convnext", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["model"] == "convnext_atto" and row["error"] is None
+    assert row["uncounted_inference"] == {} and row["uncounted_training"] == {}
+    assert row["params_ok"] is True and abs(row["rel_diff"]) < 0.01
+    assert "1 of 1 families counted on fake tensors" in capsys.readouterr().out

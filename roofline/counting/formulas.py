@@ -116,6 +116,7 @@ FREE_OPS: frozenset[str] = frozenset(
         "aten.unfold",
         "aten.view_as_real",
         "aten.view_as_complex",
+        "aten._conj",
         "aten.lift_fresh",
         "aten._nested_tensor_from_mask_left_aligned",
         # metadata and bookkeeping
@@ -131,6 +132,7 @@ FREE_OPS: frozenset[str] = frozenset(
         "aten._fused_sdp_choice",
         "aten.set_",
         "aten._local_scalar_dense",
+        "aten._linalg_check_errors",
         "aten.resize_",
         "aten.record_stream",
         # allocation without initialisation (no memory traffic)
@@ -1951,6 +1953,10 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.replication_pad3d",
     "aten.flip",
     "aten.roll",
+    "aten.rot90",
+    "aten.diag_embed",
+    "aten.index_fill",
+    "aten.index_fill_",
     "aten.repeat",
     "aten.tril",
     "aten.triu",
@@ -2016,3 +2022,425 @@ def copy_(a: Args, out: Sequence[Any]) -> Cost:
 def fill(a: Args, out: Sequence[Any]) -> Cost:
     """Fills and factories: write the output, read nothing."""
     return Cost(op_class="copy", bytes_read=0)
+
+
+# --------------------------------------------------------------------------- more ops
+# Found by running ~150 torch functions on fake tensors: what models use less often
+# (selection, scans, spectral, distances, bags, linear algebra), each costed so that
+# nothing a model runs is left at zero.
+
+# elementwise, by the module's convention (a transcendental is 1 FLOP):
+# sinh, asinh, lgamma, digamma, atan2: one function each; frac = x − trunc(x): 2;
+# hardshrink: |x| and a compare, 2; softshrink: |x|, compare, shift by λ, 3;
+# logit = log(x / (1 − x)): 3; hypot = sqrt(x² + y²): 4; celu = elu of x/α: 5
+_register_family("sinh asinh lgamma digamma atan2", 1)
+_register_family("frac hardshrink", 2)
+_register_family("softshrink logit", 3)
+_register_family("hypot", 4)
+_register_family("celu celu_", 5)
+# exponential_ (Gumbel noise: −log(u)/λ): draw, log, divide; rrelu's random slope:
+# draw, compare, multiply
+_register_family("exponential_ rrelu_with_noise", 3)
+
+
+@register("aten.log_sigmoid_forward")
+def log_sigmoid(a: Args, out: Sequence[Any]) -> Cost:
+    """``log σ(x) = min(x, 0) − log1p(exp(−|x|))``: abs, negate, exp, log1p, min and
+    subtract, 6 per element. It also writes the ``buffer`` its backward reads (the
+    generic rule counts both outputs written)."""
+    return Cost(vector_flops=6 * a["self"].numel)
+
+
+@register("aten.glu")
+def glu(a: Args, out: Sequence[Any]) -> Cost:
+    """``a · σ(b)`` of the two halves of ``self``: sigmoid (4) and a multiply (1) per
+    output element, 5."""
+    return Cost(vector_flops=5 * _out_numel(out))
+
+
+@register("aten.polar")
+def polar(a: Args, out: Sequence[Any]) -> Cost:
+    """``abs · (cos θ + i sin θ)``: cos, sin and two multiplies per output element, 4."""
+    return Cost(vector_flops=4 * _out_numel(out))
+
+
+@register("aten.affine_grid_generator")
+def affine_grid(a: Args, out: Sequence[Any]) -> Cost:
+    """Each output coordinate is a row of ``theta`` times the homogeneous base-grid
+    point, ``[x, y, 1]`` (``[x, y, z, 1]`` in 3-D): d multiplies and d adds minus the
+    product with the constant 1, 2·(d + 1) − 1 FLOPs with d the spatial rank."""
+    d = len(a["size"]) - 2
+    return Cost(vector_flops=(2 * (d + 1) - 1) * _out_numel(out))
+
+
+def _dim_rows(a: Args) -> tuple[int, int]:
+    """(rows, length) of ``self`` seen along ``dim`` (every element, one row, when
+    ``dim`` is absent: the global ``median``)."""
+    x = a["self"]
+    if a.get("dim") is None or not x.shape:
+        return 1, x.numel
+    return _rows_along(x, int(a["dim"]))
+
+
+@register("aten.median", "aten.nanmedian", "aten.kthvalue")
+def select_kth(a: Args, out: Sequence[Any]) -> Cost:
+    """The k-th smallest of each row of length n (median: the middle one): a
+    selection compares every element with the running pivot, n comparisons per row
+    (the linear term of quickselect, as for :func:`topk`). Op class ``reduction``."""
+    rows, n = _dim_rows(a)
+    return Cost(vector_flops=rows * n, op_class="reduction")
+
+
+@register("aten.mode")
+def mode(a: Args, out: Sequence[Any]) -> Cost:
+    """The most frequent value of each row of length n: sort the row
+    (:func:`sort_comparisons`), then one pass comparing neighbours to count runs (n).
+    Op class ``reduction``."""
+    rows, n = _dim_rows(a)
+    return Cost(vector_flops=rows * (sort_comparisons(n) + n), op_class="reduction")
+
+
+# two FLOPs per input element: aminmax (a min and a max), nansum (test for NaN, add),
+# count_nonzero (compare with zero, add)
+for _n in ("aminmax", "nansum", "count_nonzero"):
+    register(f"aten.{_n}")(_reduction(2))
+
+
+@register("aten.cummax", "aten.cummin")
+def cummax(a: Args, out: Sequence[Any]) -> Cost:
+    """Running max/min: one comparison per element (a scan, as ``cumsum``)."""
+    return _scan(a, out)
+
+
+@register("aten.logcumsumexp")
+def logcumsumexp(a: Args, out: Sequence[Any]) -> Cost:
+    """Running ``log Σ exp``: per element a log-add-exp of the running value and the
+    element, ``max(s, x) + log1p(exp(−|s − x|))``: subtract, abs, negate, exp,
+    log1p, max and add, 7. Op class ``reduction`` (a scan)."""
+    return Cost(vector_flops=7 * a["self"].numel, op_class="reduction")
+
+
+@register("aten.trace")
+def trace(a: Args, out: Sequence[Any]) -> Cost:
+    """Sum of the diagonal of an m × n matrix: min(m, n) − 1 adds. Reads only the
+    diagonal."""
+    x = a["self"]
+    d = min(x.shape) if x.shape else 1
+    return Cost(
+        vector_flops=max(d - 1, 0),
+        op_class="reduction",
+        bytes_read=d * _itemsize(x.dtype),
+    )
+
+
+@register("aten.diagonal_copy")
+def diagonal_copy(a: Args, out: Sequence[Any]) -> Cost:
+    """A copy of a diagonal: reads and writes only the diagonal's elements."""
+    return Cost(op_class="copy", bytes_read=_first_out(out).nbytes)
+
+
+def _p_norm_flops(p: float) -> int:
+    """FLOPs per element of ``|x − y|^p`` summed: subtract, then |·| (p = 1), a
+    square (p = 2, which needs no abs) or abs and pow (any other p), and the add."""
+    p = float(p)
+    return 3 if p in (1.0, 2.0) else 4
+
+
+def _p_root(p: float) -> int:
+    # the final ``^(1/p)`` of a p-norm: none for p = 1, one root otherwise
+    return 0 if float(p) == 1.0 else 1
+
+
+@register("aten.dist")
+def dist(a: Args, out: Sequence[Any]) -> Cost:
+    """``‖x − y‖_p`` over all n elements (broadcast): :func:`_p_norm_flops` per
+    element and the root once. Op class ``reduction``."""
+    n = max(_numel(a["self"]), _numel(a["other"]))
+    p = a.get("p", 2)
+    return Cost(vector_flops=_p_norm_flops(p) * n + _p_root(p), op_class="reduction")
+
+
+@register("aten._cdist_forward")
+def cdist(a: Args, out: Sequence[Any]) -> Cost:
+    """Pairwise p-distances of ``x1 [.., P, M]`` and ``x2 [.., R, M]``, computed
+    directly (torch takes this kernel unless it uses the matrix-product form for the
+    Euclidean distance, whose ``mm`` ops are counted on their own): for each of the
+    ``B·P·R`` pairs, :func:`_p_norm_flops` per coordinate and the root."""
+    x1 = a["x1"]
+    pairs, m = _out_numel(out), x1.shape[-1] if x1.shape else 1
+    p = a.get("p", 2)
+    return Cost(vector_flops=pairs * (_p_norm_flops(p) * m + _p_root(p)), op_class="reduction")
+
+
+@register("aten._pdist_forward")
+def pdist(a: Args, out: Sequence[Any]) -> Cost:
+    """p-distances between the n(n − 1)/2 pairs of rows of ``self [n, m]``: as
+    :func:`cdist` per pair."""
+    m = a["self"].shape[-1]
+    p = a.get("p", 2)
+    return Cost(
+        vector_flops=_out_numel(out) * (_p_norm_flops(p) * m + _p_root(p)), op_class="reduction"
+    )
+
+
+@register("aten.searchsorted", "aten.bucketize")
+def searchsorted(a: Args, out: Sequence[Any]) -> Cost:
+    """A binary search per query in a sorted sequence of length L (the innermost dim
+    of ``sorted_sequence``/``boundaries``): ⌈log₂(L + 1)⌉ comparisons. Reads the
+    queries and, at most, the whole sequence (the generic rule)."""
+    seq = a.get("sorted_sequence", a.get("boundaries"))
+    length = seq.shape[-1] if isinstance(seq, T) and seq.shape else 1
+    return Cost(vector_flops=_out_numel(out) * length.bit_length(), op_class="reduction")
+
+
+#: ``_embedding_bag``'s ``mode``: sum, mean, max
+EMBEDDING_BAG_SUM, EMBEDDING_BAG_MEAN, EMBEDDING_BAG_MAX = 0, 1, 2
+
+
+@register("aten._embedding_bag", "aten._embedding_bag_forward_only")
+def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
+    """Bags of embedding rows (DLRM-style lookups): every index gathers one row of D
+    values and adds (sum, mean) or compares (max) it into its bag's output, one FLOP
+    per gathered element; ``per_sample_weights`` multiply each row first (one more);
+    the mean divides each output element once. Bytes, as :func:`embedding`: the
+    indices, offsets and weights-per-sample, and only the rows gathered (not the
+    table); written, the generic rule (the bags and the bookkeeping outputs)."""
+    w, idx, offsets = a["weight"], a["indices"], a["offsets"]
+    d = math.prod(w.shape[1:])
+    gathered = idx.numel * d
+    flops = gathered * (2 if a.get("per_sample_weights") is not None else 1)
+    if int(a.get("mode", EMBEDDING_BAG_SUM)) == EMBEDDING_BAG_MEAN:
+        flops += _numel(out[0]) if out else 0
+    psw = a.get("per_sample_weights")
+    extra = offsets.nbytes + (psw.nbytes if isinstance(psw, T) else 0)
+    read = _gather_bytes(idx, idx.numel, d * _itemsize(w.dtype)) + extra
+    return Cost(vector_flops=flops, op_class="embedding", bytes_read=read)
+
+
+def _fft_points(x: T, dims: Sequence[int], last: int | None = None) -> tuple[int, int]:
+    """(transforms, points per transform) of an FFT of ``x`` over ``dims``; ``last``
+    replaces the size of the last dim (the real output length of a c2r)."""
+    sizes = [x.shape[d] for d in dims]
+    if last is not None and sizes:
+        sizes[-1] = int(last)
+    n = math.prod(sizes)
+    full = math.prod(x.shape) // math.prod(x.shape[d] for d in dims) if dims else 1
+    return full, n
+
+
+def _log2_ceil(n: int) -> int:
+    return (n - 1).bit_length() if n > 1 else 0
+
+
+@register("aten._fft_c2c")
+def fft_c2c(a: Args, out: Sequence[Any]) -> Cost:
+    """A complex FFT of N points costs 5·N·log₂N FLOPs: the convention of FFTW's
+    benchFFT ("mflops" = 5 N log₂ N / time), the radix-2 count of N/2·log₂N
+    butterflies of one complex multiply (6 FLOPs) and two complex adds (4). log₂N is
+    rounded up (``⌈log₂ N⌉``, exact for powers of two); a transform over several dims
+    counts N as their product. Op class ``reduction`` (priced by bytes and vector
+    FLOPs)."""
+    x = a["self"]
+    transforms, n = _fft_points(x, [int(d) for d in a["dim"]])
+    return Cost(vector_flops=transforms * 5 * n * _log2_ceil(n), op_class="reduction")
+
+
+@register("aten._fft_r2c")
+def fft_r2c(a: Args, out: Sequence[Any]) -> Cost:
+    """A real-input FFT of N points: half the complex one, 2.5·N·log₂N (benchFFT's
+    convention for real transforms)."""
+    x = a["self"]
+    transforms, n = _fft_points(x, [int(d) for d in a["dim"]])
+    return Cost(vector_flops=transforms * 5 * n * _log2_ceil(n) // 2, op_class="reduction")
+
+
+@register("aten._fft_c2r")
+def fft_c2r(a: Args, out: Sequence[Any]) -> Cost:
+    """The inverse real FFT to N real points (``last_dim_size``): 2.5·N·log₂N, as
+    :func:`fft_r2c`."""
+    x = a["self"]
+    dims = [int(d) for d in a["dim"]]
+    transforms, n = _fft_points(x, dims, last=a["last_dim_size"])
+    return Cost(vector_flops=transforms * 5 * n * _log2_ceil(n) // 2, op_class="reduction")
+
+
+@register("aten.max_unpool2d", "aten.max_unpool3d")
+def max_unpool(a: Args, out: Sequence[Any]) -> Cost:
+    """Scatter each input element to the position its index names in a zeroed output:
+    one store per input element (as the scatters); writes the whole output."""
+    return Cost(vector_flops=a["self"].numel, op_class="embedding")
+
+
+@register("aten.fractional_max_pool2d", "aten.fractional_max_pool3d")
+def fractional_max_pool(a: Args, out: Sequence[Any]) -> Cost:
+    """Max over a ``kernel_size`` window at pseudo-random offsets: per output element
+    window − 1 comparisons, as :func:`max_pool_cost`; the offsets' arithmetic is
+    per output row, negligible."""
+    window = math.prod(int(k) for k in a["kernel_size"])
+    return Cost(vector_flops=_numel(out[0]) * (window - 1), op_class="pool")
+
+
+@register("aten.multi_margin_loss")
+def multi_margin_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """Per element of ``self [N, C]``: ``max(0, margin − x[y] + x[i])``, a subtract,
+    an add and a max (3), a power for p = 2 (1 more), a class weight (1 more); then
+    the mean over C per row (the op's own), and the loss reduction."""
+    n = a["self"].numel
+    per = 3 + (1 if int(a.get("p", 1)) == 2 else 0) + (1 if a.get("weight") is not None else 0)
+    rows = a["self"].shape[0] if len(a["self"].shape) > 1 else 1
+    return Cost(
+        vector_flops=per * n + n + _loss_reduction(rows, a["reduction"]),
+        op_class=_loss_class(a["reduction"]),
+    )
+
+
+@register("aten.soft_margin_loss")
+def soft_margin_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """``log(1 + exp(−y·x))``: multiply, negate, exp, log1p, 4 per element; then the
+    reduction."""
+    return _pointwise_loss(a, 4)
+
+
+# -- dense linear algebra: the textbook (LAPACK) operation counts, as vector FLOPs
+# (these factorisations do not run on tensor cores as one product). n is the matrix
+# size, m ≥ n the rows of a tall matrix, k the right-hand sides; batched matrices
+# multiply the count.
+
+
+def _batch(x: T) -> int:
+    return math.prod(x.shape[:-2]) if len(x.shape) > 2 else 1
+
+
+def _linalg(flops: int) -> Cost:
+    return Cost(vector_flops=flops, op_class="reduction")
+
+
+@register("aten.linalg_cholesky_ex", "aten.cholesky")
+def cholesky(a: Args, out: Sequence[Any]) -> Cost:
+    """Cholesky of n × n: n³/3 FLOPs (LAPACK ``potrf``)."""
+    x = a["self"]
+    n = x.shape[-1]
+    return _linalg(_batch(x) * n**3 // 3)
+
+
+@register("aten.linalg_inv_ex")
+def inverse(a: Args, out: Sequence[Any]) -> Cost:
+    """Inverse of n × n: LU (2n³/3) then the inverse from it (4n³/3), 2n³ (``getrf`` +
+    ``getri``)."""
+    x = a["A"]
+    return _linalg(_batch(x) * 2 * x.shape[-1] ** 3)
+
+
+@register("aten._linalg_solve_ex")
+def solve(a: Args, out: Sequence[Any]) -> Cost:
+    """Solve A X = B, A n × n, B with k columns: LU (2n³/3) and two triangular solves
+    (2n²k) (``getrf`` + ``getrs``)."""
+    x, b = a["A"], a["B"]
+    n = x.shape[-1]
+    k = b.shape[-1] if len(b.shape) == len(x.shape) else 1
+    return _linalg(_batch(x) * (2 * n**3 // 3 + 2 * n * n * k))
+
+
+@register("aten._linalg_det", "aten.linalg_lu_factor_ex", "aten.linalg_lu")
+def lu(a: Args, out: Sequence[Any]) -> Cost:
+    """LU with partial pivoting of n × n: 2n³/3 (``getrf``); the determinant is then
+    the product of the diagonal."""
+    x = a["A"]
+    return _linalg(_batch(x) * 2 * x.shape[-1] ** 3 // 3)
+
+
+@register("aten.linalg_qr")
+def qr(a: Args, out: Sequence[Any]) -> Cost:
+    """QR of m × n (m ≥ n; else the roles swap): Householder R, 2mn² − 2n³/3
+    (``geqrf``), and forming the reduced Q as much again (``orgqr``); ``mode='r'``
+    forms no Q."""
+    x = a["A"]
+    m, n = max(x.shape[-2:]), min(x.shape[-2:])
+    r = 2 * m * n * n - 2 * n**3 // 3
+    return _linalg(_batch(x) * (r if a.get("mode") == "r" else 2 * r))
+
+
+@register("aten._linalg_svd")
+def svd(a: Args, out: Sequence[Any]) -> Cost:
+    """SVD of m × n (m ≥ n): singular values only, 4mn² − 4n³/3; with the thin U and V,
+    4m²n + 8mn² + 9n³ (Golub and Van Loan, *Matrix Computations*, table 5.5, R-SVD)."""
+    x = a["A"]
+    m, n = max(x.shape[-2:]), min(x.shape[-2:])
+    values_only = 4 * m * n * n - 4 * n**3 // 3
+    full = 4 * m * m * n + 8 * m * n * n + 9 * n**3
+    return _linalg(_batch(x) * (full if a.get("compute_uv", True) else values_only))
+
+
+@register("aten._linalg_eigh")
+def eigh(a: Args, out: Sequence[Any]) -> Cost:
+    """Symmetric eigen-decomposition of n × n: eigenvalues only 4n³/3; with the
+    eigenvectors 9n³ (Golub and Van Loan, symmetric QR algorithm)."""
+    x = a["A"]
+    n = x.shape[-1]
+    return _linalg(_batch(x) * (9 * n**3 if a.get("compute_v", True) else 4 * n**3 // 3))
+
+
+# backward of the ops above (and a few stragglers the same sweep found in training)
+_register_family("cosh polygamma logical_and_ logical_or_ logical_xor_", 1)
+# the shrinks' and rrelu's gradients: a compare and a select (times the slope)
+_register_family("hardshrink_backward softshrink_backward rrelu_with_noise_backward", 2)
+# logit: g / (x·(1 − x)); log-sigmoid from its buffer: g·(1 − σ(x)) with the sign
+_register_family("logit_backward log_sigmoid_backward", 3)
+# glu: per input element either g·σ(b) or g·a·σ(b)·(1 − σ(b)); 5 on average
+_register_family("glu_backward", 5)
+# prelu: the input's gradient (compare, multiply) and the slope's (compare, multiply)
+_register_family("_prelu_kernel_backward", 4)
+
+
+@register("aten.soft_margin_loss_backward")
+def soft_margin_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """``−y·σ(−y·x)·g``: multiply, negate, sigmoid (4), two multiplies → 8 per
+    element, the mean's 1/n once."""
+    return _pointwise_loss_backward(a, 8)
+
+
+@register("aten.multi_margin_loss_backward")
+def multi_margin_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Per element of ``self``: the hinge's mask (compare), the gradient (multiply)
+    and its sum into the target's column (add), 3; the mean's 1/n once."""
+    return _pointwise_loss_backward(a, 3)
+
+
+@register("aten.fractional_max_pool2d_backward", "aten.fractional_max_pool3d_backward")
+def fractional_max_pool_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """As max pooling's backward: each gradient element added at its argmax."""
+    return max_pool_backward_cost(a["grad_output"], a["indices"], _first_out(out))
+
+
+@register("aten._cdist_backward")
+def cdist_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """The gradient of each pair's distance with respect to ``x1``: per pair and
+    coordinate ``g·(x1 − x2)·|x1 − x2|^(p−2) / d^(p−1)``, subtract, scale and add into
+    the row's gradient, 4 (the per-pair scale once)."""
+    pairs, m = a["cdist"].numel, a["x1"].shape[-1]
+    return Cost(vector_flops=pairs * (4 * m + 1), op_class="reduction")
+
+
+@register("aten._pdist_backward")
+def pdist_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """As :func:`cdist_backward`, for the rows of both ends of each pair (8 per
+    coordinate)."""
+    pairs, m = a["pdist"].numel, a["self"].shape[-1]
+    return Cost(vector_flops=pairs * (8 * m + 1), op_class="reduction")
+
+
+@register("aten.linalg_lu_solve")
+def lu_solve(a: Args, out: Sequence[Any]) -> Cost:
+    """Solve with an LU factorisation of n × n for k right-hand sides: two triangular
+    solves, 2n²k (``getrs``)."""
+    lu_, b = a["LU"], a["B"]
+    n, k = lu_.shape[-1], b.shape[-1]
+    return _linalg(_batch(b) * 2 * n * n * k)
+
+
+@register("aten.linalg_solve_triangular")
+def solve_triangular(a: Args, out: Sequence[Any]) -> Cost:
+    """A triangular solve of n × n with k right-hand sides: n²k (``trsm``)."""
+    x, b = a["self"], a["B"]
+    n, k = x.shape[-1], b.shape[-1]
+    return _linalg(_batch(b) * n * n * k)

@@ -1143,3 +1143,141 @@ def test_max_pool_counts_alike_inside_a_callers_inference_mode():
         assert [(o.vector_flops, o.bytes_read, o.bytes_written) for o in inside] == key
     # the 3-D pool: 2x4x4x4 = 128 outputs of 8 comparisons, 128 x (4 + 8) bytes written
     assert key == [(128 * 8, 4096, 128 * (4 + 8))]
+
+
+# ------------------------------------------------- selection, scans, spectral, linalg
+# Each figure derived by hand from the formula's docstring, on a 6 x 10 matrix X
+# (rows of 10) unless said otherwise.
+
+X = (6, 10)
+
+
+def _op_flops(
+    fn: Callable[..., torch.Tensor], *shapes: tuple[int, ...], op: str, real: bool = False
+) -> int:
+    prof = roofline.profile(Fn(fn), tuple(torch.randn(*s) for s in shapes), real=real)
+    assert prof.uncounted_ops == {}
+    return sum(o.vector_flops for o in prof.ops if op in o.op)
+
+
+@pytest.mark.parametrize(
+    ("fn", "shapes", "op", "flops"),
+    [
+        # a selection compares each element once: 60
+        (lambda x: x.median(dim=1)[0], [X], "median", 60),
+        (lambda x: x.median(), [X], "median", 60),
+        (lambda x: x.kthvalue(3)[0], [X], "kthvalue", 60),
+        # mode: sort a row (10·⌈log₂10⌉ = 40) and count runs (10): 6 x 50
+        (lambda x: x.mode(dim=1)[0], [X], "mode", 300),
+        # two per element
+        (lambda x: torch.aminmax(x, dim=1)[0], [X], "aminmax", 120),
+        (lambda x: x.nansum(), [X], "nansum", 120),
+        (lambda x: torch.count_nonzero(x, dim=1), [X], "count_nonzero", 120),
+        # scans: one compare each; log-add-exp 7 each
+        (lambda x: torch.cummax(x, dim=1)[0], [X], "cummax", 60),
+        (lambda x: x.logcumsumexp(1), [X], "logcumsumexp", 420),
+        # glu halves 10 -> 5 columns: 30 outputs x (sigmoid 4 + multiply 1)
+        (lambda x: F.glu(x), [X], "glu", 150),
+        # trace: 6 diagonal elements, 5 adds
+        (lambda x: x.trace(), [X], "trace", 5),
+        # ||x - y||_2: subtract, square, add per element (180), one root
+        (lambda x, y: torch.dist(x, y), [X, X], "dist", 181),
+        # 6 x 4 pairs of 10 coordinates, direct kernel: 24 x (3 x 10 + 1)
+        (
+            lambda x, y: torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist"),
+            [X, (4, 10)],
+            "cdist",
+            744,
+        ),
+        # 15 pairs of rows of 10: 15 x 31
+        (lambda x: F.pdist(x), [X], "pdist", 465),
+        # 60 queries, 5 boundaries: ⌈log₂ 6⌉ = 3 comparisons each
+        (lambda x: torch.bucketize(x, torch.linspace(-1, 1, 5)), [X], "bucketize", 180),
+        # FFTs: 6 real transforms of 16 points, 2.5·16·4 = 160 each
+        (lambda x: torch.fft.rfft(x).abs(), [(6, 16)], "fft_r2c", 960),
+        (lambda x: torch.fft.irfft(x.to(torch.complex64), n=16), [(6, 9)], "fft_c2r", 960),
+        # 2 x 3 complex transforms of 8 x 8 = 64 points: 5·64·6 = 1920 each
+        (lambda x: torch.fft.fft2(x).real, [(2, 3, 8, 8)], "fft_c2c", 6 * 1920),
+        # affine grid, 2-D: 2 x 8 x 8 points x 2 coordinates x (3 MACs less the 1) = 5
+        (
+            lambda t: F.affine_grid(t, [2, 3, 8, 8], align_corners=False),
+            [(2, 2, 3)],
+            "affine_grid",
+            2 * 64 * 2 * 5,
+        ),
+        # linear algebra, LAPACK counts on 6 x 6: inverse 2n³, Cholesky n³/3,
+        # LU 2n³/3, solve with 10 right-hand sides 2n³/3 + 2n²·10
+        (lambda a: torch.linalg.inv(a + 6 * torch.eye(6)), [(6, 6)], "inv_ex", 432),
+        (
+            lambda a: torch.linalg.cholesky(a @ a.T + torch.eye(6)),
+            [(6, 6)],
+            "cholesky",
+            72,
+        ),
+        (lambda a: torch.linalg.det(a), [(6, 6)], "linalg_det", 144),
+        (
+            lambda a, b: torch.linalg.solve(a + 6 * torch.eye(6), b),
+            [(6, 6), X],
+            "solve_ex",
+            144 + 720,
+        ),
+    ],
+)
+def test_selection_scan_spectral_and_linalg_by_hand(fn, shapes, op, flops):
+    assert _op_flops(fn, *shapes, op=op) == flops
+
+
+def test_svd_and_eigh_count_what_torch_computes():
+    # svdvals and eigvalsh ask for values only, but under a dispatch mode (the
+    # counter's) torch computes the vectors too ("may require grad"), and the count
+    # follows what ran: 4m²n + 8mn² + 9n³ = 7224 for 6 x 10 (m = 10, n = 6), 9n³ =
+    # 1944 for 6 x 6. Values only: 4mn² − 4n³/3 = 1152 and 4n³/3 = 288
+    from roofline.counting import formulas as fm
+
+    svdvals, eigvalsh = torch.linalg.svdvals, lambda a: torch.linalg.eigvalsh(a + a.T)
+    assert _op_flops(svdvals, X, op="svd") == 7224
+    assert _op_flops(eigvalsh, (6, 6), op="eigh") == 1944
+    a, sq = fm.T(X, torch.float32), fm.T((6, 6), torch.float32)
+    assert fm.svd({"A": a, "compute_uv": False}, []).vector_flops == 1152
+    assert fm.eigh({"A": sq, "compute_v": False}, []).vector_flops == 288
+
+
+def test_embedding_bag_reads_only_the_rows_it_gathers():
+    # 12 indices into a 10 x 4 table, 3 bags: 12 rows of 4 gathered and summed (48
+    # adds); read the int64 indices (96 B) and offsets (24 B) and 12 rows (192 B)
+    idx, offsets = torch.randint(0, 10, (12,)), torch.tensor([0, 4, 8])
+    for mode, flops in (("sum", 48), ("mean", 48 + 3 * 4)):
+        bag = nn.EmbeddingBag(10, 4, mode=mode)
+        prof = roofline.profile(bag, (idx, offsets))
+        (op,) = [o for o in prof.ops if "embedding_bag" in o.op]
+        assert op.vector_flops == flops
+        assert op.bytes_read == 96 + 24 + 12 * 4 * F32
+
+
+def test_every_op_of_the_less_common_functions_is_counted_forward_and_backward():
+    # each of these ran with some op uncounted before; in training their backward ops
+    # must be counted too
+    fns = [
+        lambda x: F.logsigmoid(x),
+        lambda x: F.softshrink(x) + F.hardshrink(x) + F.celu(x) + F.rrelu(x, training=True),
+        lambda x: torch.logit(x.sigmoid()) + x.sinh() + x.asinh() + x.lgamma() + x.digamma(),
+        lambda x: torch.hypot(x, x) + torch.atan2(x, x) + x.frac() + x.rot90().T,
+        lambda x: F.glu(x).sum() + F.pdist(x).sum() + torch.cdist(x, x).sum(),
+        lambda x: F.soft_margin_loss(x, torch.ones_like(x)),
+        lambda x: F.multi_margin_loss(x, torch.zeros(6, dtype=torch.long)),
+        lambda x: torch.linalg.qr(x)[0].sum() + torch.linalg.det(x[:, :6]),
+        lambda x: F.fractional_max_pool2d(x[None, None], 2, output_size=(3, 5)).sum(),
+        lambda x: torch.polar(x.abs(), x).abs(),
+    ]
+
+    class Train(nn.Module):
+        def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
+            super().__init__()
+            self.fn, self.w = fn, nn.Parameter(torch.randn(*X))
+
+        def forward(self) -> torch.Tensor:
+            return self.fn(self.w)
+
+    for fn in fns:
+        prof = roofline.profile(Train(fn), (), mode="training")
+        assert prof.uncounted_ops == {}, prof.uncounted_ops

@@ -37,11 +37,64 @@ def _meminfo_available() -> int | None:
     return None
 
 
+#: the memory controls of the cgroup this process runs in, as a container sees its
+#: own: cgroup v2's files, then v1's (limit, usage, statistics)
+CGROUP_MEMORY = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat"),
+    (
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        "/sys/fs/cgroup/memory/memory.stat",
+    ),
+)
+
+#: a v1 limit at or above this is "no limit" (v1 writes the page-rounded LONG_MAX)
+CGROUP_NO_LIMIT = 1 << 60
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii") as f:
+        return f.read()
+
+
+def _cgroup_available() -> int | None:
+    """What the cgroup's memory limit leaves for a new allocation, in bytes: the
+    limit less the usage, plus the inactive page cache the kernel reclaims before it
+    would kill the process (the working set as container runtimes compute it:
+    usage − ``inactive_file``). None when there is no limit or no cgroup to read
+    (not Linux, or no memory controller)."""
+    for limit_file, usage_file, stat_file in CGROUP_MEMORY:
+        try:
+            limit_text, usage = _read(limit_file).strip(), int(_read(usage_file))
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max":
+            return None
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            return None
+        if limit >= CGROUP_NO_LIMIT:
+            return None
+        inactive = 0
+        try:
+            for line in _read(stat_file).splitlines():
+                key, _, value = line.partition(" ")
+                if key in ("inactive_file", "total_inactive_file"):
+                    inactive = max(inactive, int(value))
+        except (OSError, ValueError):
+            pass
+        return max(limit - usage + min(inactive, usage), 0)
+    return None
+
+
 def available_memory(on: str = "cpu") -> int:
     """Free memory in bytes where a real model would be built (``cpu``: this machine's
     RAM, Linux's ``MemAvailable``, which counts the page cache the kernel drops for a
     new allocation: a machine that has just read a data set has little memory unused
-    but much available; ``cuda``: the current GPU's), or 0 when it cannot be told."""
+    but much available, and within a container's cgroup memory limit
+    (:func:`_cgroup_available`); ``cuda``: the current GPU's), or 0 when it cannot be
+    told."""
     if on == "cuda":
         try:
             import torch
@@ -50,6 +103,10 @@ def available_memory(on: str = "cpu") -> int:
         except RuntimeError:  # pragma: no cover - a broken CUDA set-up
             return 0
     avail = _meminfo_available()
+    limited = _cgroup_available()
+    if limited is not None:
+        # in a container, the cgroup's limit binds long before the host runs out
+        return limited if avail is None else min(avail, limited)
     if avail is not None:
         return avail
     try:  # the unused pages only

@@ -426,6 +426,7 @@ def test_free_cpu_memory_counts_the_page_cache_the_kernel_would_drop(tmp_path, m
         "MemAvailable:   31457280 kB\nCached:         30408704 kB\n"
     )
     monkeypatch.setattr(real, "MEMINFO", str(info))
+    monkeypatch.setattr(real, "CGROUP_MEMORY", ())  # this machine's limits aside
     assert real.available_memory("cpu") == 31457280 * 1024
     # a kernel without the line (before Linux 3.14), or no /proc: sysconf's free pages
     info.write_text("MemTotal:       32768000 kB\nMemFree:         1048576 kB\n")
@@ -433,6 +434,34 @@ def test_free_cpu_memory_counts_the_page_cache_the_kernel_would_drop(tmp_path, m
     assert abs(real.available_memory("cpu") - free) < 1 << 30  # (it moves meanwhile)
     monkeypatch.setattr(real, "MEMINFO", str(tmp_path / "absent"))
     assert abs(real.available_memory("cpu") - free) < 1 << 30
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_free_cpu_memory_is_bounded_by_the_containers_cgroup(tmp_path, monkeypatch, version):
+    from roofline.counting import real
+
+    # the host has 30 GiB available, the container a 2 GiB limit of which 1.5 GiB is
+    # charged, 0.25 GiB of that inactive page cache the kernel reclaims first:
+    # 2 - 1.5 + 0.25 = 0.75 GiB for a new allocation
+    gib = 1 << 30
+    info = tmp_path / "meminfo"
+    info.write_text("MemAvailable:   31457280 kB\n")
+    limit, usage, stat = (tmp_path / n for n in ("limit", "usage", "stat"))
+    limit.write_text(f"{2 * gib}\n")
+    usage.write_text(f"{3 * gib // 2}\n")
+    key = "inactive_file" if version == 2 else "total_inactive_file"
+    stat.write_text(f"active_file 123\n{key} {gib // 4}\n")
+    absent = str(tmp_path / "absent")
+    files = (str(limit), str(usage), str(stat))
+    monkeypatch.setattr(real, "MEMINFO", str(info))
+    monkeypatch.setattr(real, "CGROUP_MEMORY", (files,) if version == 2 else ((absent,) * 3, files))
+    assert real.available_memory("cpu") == 3 * gib // 4
+    # no limit: v2 says "max", v1 a page-rounded LONG_MAX; the host's figure stands
+    limit.write_text("max\n" if version == 2 else "9223372036854771712\n")
+    assert real.available_memory("cpu") == 31457280 * 1024
+    # a limit larger than what the host has: the host's figure, the smaller
+    limit.write_text(f"{64 * gib}\n")
+    assert real.available_memory("cpu") == 31457280 * 1024
 
 
 def test_a_run_fake_tensors_cannot_size_is_traced_once(tmp_path, monkeypatch):

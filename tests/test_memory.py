@@ -630,6 +630,11 @@ def _profiled_peak(model: nn.Module, x: torch.Tensor, training: bool) -> int:
     return peak
 
 
+def _timm(name: str, **kwargs: object) -> nn.Module:
+    timm = pytest.importorskip("timm")
+    return timm.create_model(name, pretrained=False, **kwargs)
+
+
 def _small_transformer() -> nn.Module:
     layer = nn.TransformerEncoderLayer(128, 4, 512, dropout=0.0, batch_first=True)
     return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
@@ -641,6 +646,10 @@ def _small_transformer() -> nn.Module:
     [
         ("resnet50", lambda: __import__("torchvision").models.resnet50(), (2, 3, 128, 128)),
         ("transformer", _small_transformer, (4, 64, 128)),
+        # timm: a ConvNeXt (LayerNorm2d, layer scale, 7x7 depthwise) and a ViT (fused
+        # attention), built as a timm spec is
+        ("convnext_atto", lambda: _timm("convnext_atto"), (2, 3, 128, 128)),
+        ("vit_tiny", lambda: _timm("vit_tiny_patch16_224", img_size=128), (2, 3, 128, 128)),
     ],
 )
 def test_predicted_peak_matches_profiler_on_cpu(name, make, shape, mode):

@@ -1421,7 +1421,7 @@ def upsample_nearest(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(op_class="upsample")
 
 
-@register("aten.upsample_bilinear2d", "aten._upsample_bilinear2d_aa", "aten.upsample_linear1d")
+@register("aten.upsample_bilinear2d", "aten.upsample_linear1d")
 def upsample_linear(a: Args, out: Sequence[Any]) -> Cost:
     """Bilinear: each output blends 4 neighbours with precomputed weights: 4
     multiplies and 3 adds → 7 per output element (linear 1-D: 2 taps → 3)."""
@@ -1435,7 +1435,7 @@ def upsample_trilinear(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=15 * _out_numel(out), op_class="upsample")
 
 
-@register("aten.upsample_bicubic2d", "aten._upsample_bicubic2d_aa")
+@register("aten.upsample_bicubic2d")
 def upsample_bicubic(a: Args, out: Sequence[Any]) -> Cost:
     """Bicubic: 16 taps → 16 multiplies + 15 adds = 31 per output element."""
     return Cost(vector_flops=31 * _out_numel(out), op_class="upsample")
@@ -1468,13 +1468,91 @@ register(
     "aten._upsample_nearest_exact3d_backward",
 )(_upsample_backward(1, "nearest"))
 register("aten.upsample_linear1d_backward")(_upsample_backward(2, "linear"))
-register("aten.upsample_bilinear2d_backward", "aten._upsample_bilinear2d_aa_backward")(
-    _upsample_backward(4, "bilinear")
-)
+register("aten.upsample_bilinear2d_backward")(_upsample_backward(4, "bilinear"))
 register("aten.upsample_trilinear3d_backward")(_upsample_backward(8, "trilinear"))
-register("aten.upsample_bicubic2d_backward", "aten._upsample_bicubic2d_aa_backward")(
-    _upsample_backward(16, "bicubic")
-)
+register("aten.upsample_bicubic2d_backward")(_upsample_backward(16, "bicubic"))
+
+
+def aa_taps(
+    size: int, out: int, interp: int, align_corners: bool = False, scale: float | None = None
+) -> list[int]:
+    """Input elements each output index of an antialiased resize blends along one dim
+    (``interp``: 2 bilinear, 4 bicubic), as ATen computes them
+    (``_compute_indices_min_size_weights_aa`` in ``UpSampleKernel.cpp``): the filter's
+    half-width is ``interp/2``, stretched by the scale when downsampling, around
+    ``center = scale·(i + 0.5)``; the window ``[⌊center − support + ½⌋, ⌊center +
+    support + ½⌋)`` is clipped to the input and to ``2·⌈support⌉ + 1``.
+    ``scale`` is the input/output ratio ATen uses (``area_pixel_compute_scale``):
+    ``(size − 1)/(out − 1)`` with ``align_corners``, else ``1/scale_factor`` when
+    one was given, else ``size/out``."""
+    if align_corners:
+        ratio = (size - 1) / (out - 1) if out > 1 else 0.0
+    else:
+        ratio = 1.0 / scale if scale else size / out
+    support = interp * 0.5 * ratio if ratio >= 1.0 else interp * 0.5
+    widest = math.ceil(support) * 2 + 1
+    taps = []
+    for i in range(out):
+        center = ratio * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), size)
+        taps.append(min(max(hi - lo, 0), widest))
+    return taps
+
+
+def _aa_taps_hw(a: Args, x_shape: Sequence[int], interp: int) -> tuple[list[int], list[int]]:
+    (ho, wo), (h, w) = (int(v) for v in a["output_size"]), x_shape[-2:]
+    ac = bool(a.get("align_corners", False))
+    return (
+        aa_taps(h, ho, interp, ac, a.get("scales_h")),
+        aa_taps(w, wo, interp, ac, a.get("scales_w")),
+    )
+
+
+def _upsample_aa(interp: int, name: str) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        x = a["self"]
+        th, tw = _aa_taps_hw(a, x.shape, interp)
+        planes, (h, w) = math.prod(x.shape[:-2]), x.shape[-2:]
+        flops = 0
+        if len(tw) != w:  # horizontal pass: [.., H, W] -> [.., H, W_out]
+            flops += planes * h * sum(2 * t - 1 for t in tw)
+        if len(th) != h:  # vertical pass: [.., H, W_out] -> [.., H_out, W_out]
+            flops += planes * len(tw) * sum(2 * t - 1 for t in th)
+        return Cost(vector_flops=flops, op_class="upsample")
+
+    fn.__name__ = f"upsample_{name}_aa"
+    fn.__doc__ = f"""Antialiased {name} resize (``antialias=True``): separable, as ATen's
+    CPU kernel runs it (``separable_upsample_generic_Nd_kernel_impl``): a horizontal
+    pass over the width, then a vertical one over the height, each skipped when that
+    size does not change. An output element of a pass blends its :func:`aa_taps`
+    inputs, a multiply per tap and the adds between them (2·taps − 1). Downsampling,
+    the filter widens with the scale: a 2x bilinear reduction blends 3–4 inputs per
+    dim where the plain kernel takes 2. (CUDA's kernel blends both dims at each
+    output location, ``taps_h·(2·taps_w − 1) + 2·taps_h − 1``, which is more; the
+    separable count is used for every device.) Op class ``upsample``."""
+    return fn
+
+
+def _upsample_aa_backward(interp: int, name: str) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        in_shape = [int(v) for v in a["input_size"]]
+        th, tw = _aa_taps_hw(a, in_shape, interp)
+        planes = math.prod(in_shape[:-2])
+        return Cost(vector_flops=2 * planes * sum(th) * sum(tw), op_class="upsample")
+
+    fn.__name__ = f"upsample_{name}_aa_backward"
+    fn.__doc__ = f"""Antialiased {name} resize backward: each output-gradient element is
+    scattered into the taps_h x taps_w inputs its forward blended (ATen's
+    ``cpu_upsample_genNd_backward_aa`` is not separable), a multiply and an add per
+    tap, as the plain resamplers' backward: 2·Σ taps_h·Σ taps_w per plane."""
+    return fn
+
+
+register("aten._upsample_bilinear2d_aa")(_upsample_aa(2, "bilinear"))
+register("aten._upsample_bicubic2d_aa")(_upsample_aa(4, "bicubic"))
+register("aten._upsample_bilinear2d_aa_backward")(_upsample_aa_backward(2, "bilinear"))
+register("aten._upsample_bicubic2d_aa_backward")(_upsample_aa_backward(4, "bicubic"))
 
 
 # --------------------------------------------------------------------------- sampling

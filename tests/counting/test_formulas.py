@@ -1281,3 +1281,35 @@ def test_every_op_of_the_less_common_functions_is_counted_forward_and_backward()
     for fn in fns:
         prof = roofline.profile(Train(fn), (), mode="training")
         assert prof.uncounted_ops == {}, prof.uncounted_ops
+
+
+@pytest.mark.parametrize(
+    ("size", "out", "fwd", "bwd"),
+    [
+        # 8 -> 4 (scale 2): the bilinear filter's half-width doubles to 2 around
+        # centers 1, 3, 5, 7, so the windows hold [3, 4, 4, 3] inputs (sum of 2t - 1:
+        # 24). Horizontal pass 8 rows x 24, vertical 4 columns x 24: 288 (the plain
+        # kernel's 7 x 16 = 112); backward 2 x 14 x 14 = 392
+        (8, 4, 8 * 24 + 4 * 24, 392),
+        # 4 -> 8 (upsampling): half-width 1, windows [1, 2, 2, 2, 2, 2, 2, 1] (20):
+        # 4 rows x 20 + 8 columns x 20 = 240; backward 2 x 14 x 14
+        (4, 8, 4 * 20 + 8 * 20, 392),
+    ],
+)
+def test_antialiased_resize_counts_its_widened_filter(size, out, fwd, bwd):
+    from roofline.counting.formulas import aa_taps
+
+    class Resize(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(1, 1, size, size))
+
+        def forward(self) -> torch.Tensor:
+            return F.interpolate(self.w, size=(out, out), mode="bilinear", antialias=True)
+
+    assert aa_taps(8, 4, 2) == [3, 4, 4, 3]
+    assert aa_taps(4, 8, 2) == [1, 2, 2, 2, 2, 2, 2, 1]
+    prof = roofline.profile(Resize(), (), mode="training")
+    (f,) = [o for o in prof.ops if o.phase == "forward"]
+    (b,) = [o for o in prof.ops if o.phase == "backward"]
+    assert (f.vector_flops, b.vector_flops) == (fwd, bwd)

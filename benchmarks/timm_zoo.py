@@ -75,6 +75,9 @@ class Row:
     fvcore_matrix_gmacs: float | None = None
     fvcore_other: dict[str, float] = field(default_factory=dict)
     fvcore_unsupported: dict[str, int] = field(default_factory=dict)
+    #: with --vram: ``roofline vram``'s allocated bytes at batch 2 (AdamW in training)
+    vram_inference: int | None = None
+    vram_training: int | None = None
 
     @property
     def rel_diff(self) -> float | None:
@@ -190,6 +193,17 @@ def fvcore_markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def add_vram(row: Row) -> None:
+    """``roofline vram`` on the row's model at batch 2: the fake-tensor trace of live
+    tensors, inference and training with AdamW (the memory tracker is a second tracer,
+    with its own failure modes, so every family is run through it too)."""
+    from roofline.memory.estimate import estimate_from_spec
+
+    for mode in ("inference", "training"):
+        est = estimate_from_spec(spec_for(row.model, row.size, 2, mode), batch=2, mode=mode)
+        setattr(row, f"vram_{mode}", est.allocated)
+
+
 def _fmt(x: float | None, spec: str) -> str:
     return "—" if x is None else format(x, spec)
 
@@ -199,21 +213,26 @@ def _ops(d: dict[str, int]) -> str:
 
 
 def markdown(rows: list[Row]) -> str:
-    lines = [
+    vram = any(r.vram_training is not None for r in rows)
+    head = (
         "| family | model | size | timm GMACs | roofline GMACs | diff | timm params (M) | "
-        "roofline params (M) | uncounted (inference) | uncounted (training) | time | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+        "roofline params (M) | uncounted (inference) | uncounted (training) | "
+        + ("vram at batch 2, inference / AdamW training (MiB) | " if vram else "")
+        + "time | status |"
+    )
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
         diff = _fmt(None if r.rel_diff is None else 100 * r.rel_diff, "+.2f")
         flag = "" if r.within_rounding() in (None, True) else " ⚑"
         pflag = "" if r.params_ok in (None, True) else " ⚑"
         status = "ok" if r.error is None else f"failed: {r.error}"
+        mib = [None if v is None else v / 2**20 for v in (r.vram_inference, r.vram_training)]
+        vcell = f"{_fmt(mib[0], '.1f')} / {_fmt(mib[1], '.1f')} | " if vram else ""
         lines.append(
             f"| {r.family} | {r.model} | {r.size} | {_fmt(r.ref_gmacs, '.2f')} | "
             f"{_fmt(r.gmacs, '.3f')} | {diff}%{flag} | {_fmt(r.ref_params_m, '.2f')} | "
             f"{_fmt(None if r.params is None else r.params / 1e6, '.3f')}{pflag} | "
-            f"{_ops(r.uncounted_inference)} | {_ops(r.uncounted_training)} | "
+            f"{_ops(r.uncounted_inference)} | {_ops(r.uncounted_training)} | {vcell}"
             f"{r.seconds:.1f} s | {status} |"
         )
     return "\n".join(lines)
@@ -225,12 +244,14 @@ def summary(rows: list[Row]) -> str:
     agree = [r for r in compared if r.within_rounding()]
     params = [r for r in ran if r.params_ok is not None]
     uncounted = [r for r in ran if r.uncounted_inference or r.uncounted_training]
+    traced = sum(r.vram_training is not None for r in ran)
+    vram = f"; `roofline vram` traced {traced} in both modes" if traced else ""
     return (
         f"{len(ran)} of {len(rows)} families counted on fake tensors in both modes; "
         f"{len(uncounted)} with an uncounted op; MACs within {FLAG:.0%} (or the "
         f"reference's rounding) for {len(agree)} of {len(compared)} with a reference; "
         f"parameters equal to 2 decimals for {sum(bool(r.params_ok) for r in params)} "
-        f"of {len(params)}"
+        f"of {len(params)}{vram}"
     )
 
 
@@ -247,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated model or family names (default: all)")
     ap.add_argument("--json", type=Path, help="write the rows as JSON here")
     ap.add_argument("--out", type=Path, help="write the Markdown table here too")
+    ap.add_argument(
+        "--vram",
+        action="store_true",
+        help="also trace each model's memory as `roofline vram` does (batch 2, both modes)",
+    )
     ap.add_argument(
         "--fvcore",
         action="store_true",
@@ -266,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for i, (fam, names) in enumerate(todo, 1):
         row = profile_one(fam, names, refs.get(fam))
+        if args.vram and row.error is None:
+            try:
+                add_vram(row)
+            except Exception as exc:  # a row per failure: the sweep goes on
+                row.error = f"vram: {type(exc).__name__}: {first_line(exc)}"[:300]
         if args.fvcore:
             try:
                 add_fvcore(row)

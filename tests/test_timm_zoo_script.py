@@ -47,9 +47,13 @@ def test_parameters_agree_to_the_tables_two_decimals(tz):
 
 def test_one_family_end_to_end(tz, tmp_path, capsys):
     out = tmp_path / "t.json"
-    assert tz.main(["--only", "convnext", "--json", str(out)]) == 0
+    assert tz.main(["--only", "convnext", "--vram", "--json", str(out)]) == 0
     (row,) = json.loads(out.read_text())["rows"]
     assert row["model"] == "convnext_atto" and row["error"] is None
     assert row["uncounted_inference"] == {} and row["uncounted_training"] == {}
     assert row["params_ok"] is True and abs(row["rel_diff"]) < 0.01
-    assert "1 of 1 families counted on fake tensors" in capsys.readouterr().out
+    # the memory trace ran too; training holds gradients and AdamW state on top
+    assert 0 < row["vram_inference"] < row["vram_training"]
+    text = capsys.readouterr().out
+    assert "1 of 1 families counted on fake tensors" in text
+    assert "`roofline vram` traced 1 in both modes" in text

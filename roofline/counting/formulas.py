@@ -2155,7 +2155,7 @@ def _p_root(p: float) -> int:
 def dist(a: Args, out: Sequence[Any]) -> Cost:
     """``‖x − y‖_p`` over all n elements (broadcast): :func:`_p_norm_flops` per
     element and the root once. Op class ``reduction``."""
-    n = max(_numel(a["self"]), _numel(a["other"]))
+    n = math.prod(torch.broadcast_shapes(a["self"].shape, a["other"].shape))
     p = a.get("p", 2)
     return Cost(vector_flops=_p_norm_flops(p) * n + _p_root(p), op_class="reduction")
 

@@ -1281,3 +1281,9 @@ def test_every_op_of_the_less_common_functions_is_counted_forward_and_backward()
     for fn in fns:
         prof = roofline.profile(Train(fn), (), mode="training")
         assert prof.uncounted_ops == {}, prof.uncounted_ops
+
+
+def test_dist_counts_every_element_of_the_broadcast_difference():
+    # [6, 1] against [1, 10]: the difference has 60 elements, each subtracted,
+    # squared and added (180), then one root
+    assert _op_flops(lambda x, y: torch.dist(x, y), (6, 1), (1, 10), op="dist") == 181

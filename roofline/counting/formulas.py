@@ -2334,11 +2334,14 @@ def inverse(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten._linalg_solve_ex")
 def solve(a: Args, out: Sequence[Any]) -> Cost:
     """Solve A X = B, A n × n, B with k columns: LU (2n³/3) and two triangular solves
-    (2n²k) (``getrf`` + ``getrs``)."""
-    x, b = a["A"], a["B"]
+    (2n²k) (``getrf`` + ``getrs``). The outputs say what ran: one LU per matrix of the
+    ``LU`` output (an unbatched A against a batch of B is factored once), and the
+    solution holds n values per right-hand side, whichever side (``left=False``
+    solves X A = B, whose right-hand sides are B's rows) and whichever operand
+    brought the batch."""
+    x, lu_ = a["A"], out[1]
     n = x.shape[-1]
-    k = b.shape[-1] if len(b.shape) == len(x.shape) else 1
-    return _linalg(_batch(x) * (2 * n**3 // 3 + 2 * n * n * k))
+    return _linalg(_batch(lu_) * 2 * n**3 // 3 + 2 * n * _numel(out[0]))
 
 
 @register("aten._linalg_det", "aten.linalg_lu_factor_ex", "aten.linalg_lu")
@@ -2432,15 +2435,16 @@ def pdist_backward(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.linalg_lu_solve")
 def lu_solve(a: Args, out: Sequence[Any]) -> Cost:
     """Solve with an LU factorisation of n × n for k right-hand sides: two triangular
-    solves, 2n²k (``getrs``)."""
-    lu_, b = a["LU"], a["B"]
-    n, k = lu_.shape[-1], b.shape[-1]
-    return _linalg(_batch(b) * 2 * n * n * k)
+    solves, 2n²k (``getrs``); the solution holds n values per right-hand side (on
+    either side, batched by either operand)."""
+    n = a["LU"].shape[-1]
+    return _linalg(2 * n * _out_numel(out))
 
 
 @register("aten.linalg_solve_triangular")
 def solve_triangular(a: Args, out: Sequence[Any]) -> Cost:
-    """A triangular solve of n × n with k right-hand sides: n²k (``trsm``)."""
-    x, b = a["self"], a["B"]
-    n, k = x.shape[-1], b.shape[-1]
-    return _linalg(_batch(b) * n * n * k)
+    """A triangular solve of n × n with k right-hand sides: n²k (``trsm``); the
+    solution holds n values per right-hand side (on either side, batched by either
+    operand)."""
+    n = a["self"].shape[-1]
+    return _linalg(n * _out_numel(out))

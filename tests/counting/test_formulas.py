@@ -1287,3 +1287,48 @@ def test_dist_counts_every_element_of_the_broadcast_difference():
     # [6, 1] against [1, 10]: the difference has 60 elements, each subtracted,
     # squared and added (180), then one root
     assert _op_flops(lambda x, y: torch.dist(x, y), (6, 1), (1, 10), op="dist") == 181
+
+
+@pytest.mark.parametrize(
+    ("fn", "shapes", "op", "flops"),
+    [
+        # X A = B (left=False), B 10 x 6: LU of the 6 x 6 (144) and 10 right-hand
+        # sides, 2n²·10 = 720
+        (lambda a, b: torch.linalg.solve(a, b, left=False), [(6, 6), (10, 6)], "solve_ex", 864),
+        # one A against a batch of 4 B of 3 columns: torch factors A once (its LU
+        # output is 6 x 6) and solves 12 right-hand sides
+        (lambda a, b: torch.linalg.solve(a, b), [(6, 6), (4, 6, 3)], "solve_ex", 144 + 864),
+        # a batch of 2 systems with one vector each
+        (lambda a, b: torch.linalg.solve(a, b), [(2, 6, 6), (2, 6)], "solve_ex", 2 * 216),
+        # triangular, n²k with k = 10, on either side, and broadcast over B's batch
+        (
+            lambda a, b: torch.linalg.solve_triangular(a, b, upper=True, left=False),
+            [(6, 6), (10, 6)],
+            "triangular",
+            360,
+        ),
+        (
+            lambda a, b: torch.linalg.solve_triangular(a, b, upper=True),
+            [(3, 6, 6), (6, 10)],
+            "triangular",
+            3 * 360,
+        ),
+        # with an LU factorisation, 2n²k, k = 10 on either side
+        (
+            lambda a, b: torch.linalg.lu_solve(*torch.linalg.lu_factor(a), b, left=False),
+            [(6, 6), (10, 6)],
+            "lu_solve",
+            720,
+        ),
+        (
+            lambda a, b: torch.linalg.lu_solve(*torch.linalg.lu_factor(a), b),
+            [(3, 6, 6), (6, 10)],
+            "lu_solve",
+            3 * 720,
+        ),
+    ],
+)
+def test_solves_count_the_right_hand_sides_they_solve(fn, shapes, op, flops):
+    # the right-hand sides are B's rows when the system is X A = B, and a batch of
+    # them may come from either operand: count them from the solution's shape
+    assert _op_flops(fn, *shapes, op=op) == flops

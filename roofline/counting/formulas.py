@@ -2347,9 +2347,11 @@ def solve(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten._linalg_det", "aten.linalg_lu_factor_ex", "aten.linalg_lu")
 def lu(a: Args, out: Sequence[Any]) -> Cost:
     """LU with partial pivoting of n × n: 2n³/3 (``getrf``); the determinant is then
-    the product of the diagonal."""
+    the product of the diagonal. ``lu_factor`` and ``lu`` take m × n too: with
+    p = min(m, n) and q = max(m, n), q·p² − p³/3 (2n³/3 when square)."""
     x = a["A"]
-    return _linalg(_batch(x) * 2 * x.shape[-1] ** 3 // 3)
+    p, q = min(x.shape[-2:]), max(x.shape[-2:])
+    return _linalg(_batch(x) * (3 * q * p * p - p**3) // 3)
 
 
 @register("aten.linalg_qr")

@@ -1332,3 +1332,11 @@ def test_solves_count_the_right_hand_sides_they_solve(fn, shapes, op, flops):
     # the right-hand sides are B's rows when the system is X A = B, and a batch of
     # them may come from either operand: count them from the solution's shape
     assert _op_flops(fn, *shapes, op=op) == flops
+
+
+@pytest.mark.parametrize("shape", [(10, 6), (6, 10)])
+def test_lu_of_a_rectangular_matrix(shape):
+    # getrf of m x n, p = min(m, n), q = max(m, n): q·p² − p³/3 = 360 − 72 = 288
+    # either way round (2n³/3 when square)
+    assert _op_flops(lambda a: torch.linalg.lu_factor(a)[0], shape, op="lu_factor") == 288
+    assert _op_flops(lambda a: torch.linalg.lu(a)[1], shape, op="linalg_lu") == 288

@@ -2358,11 +2358,19 @@ def lu(a: Args, out: Sequence[Any]) -> Cost:
 def qr(a: Args, out: Sequence[Any]) -> Cost:
     """QR of m × n (m ≥ n; else the roles swap): Householder R, 2mn² − 2n³/3
     (``geqrf``), and forming the reduced Q as much again (``orgqr``); ``mode='r'``
-    forms no Q."""
+    forms no Q. In general Q is ``orgqr`` of M rows, N columns and K = min(rows,
+    cols) reflectors, 4MNK − 2(M + N)K² + 4K³/3: N = K for the reduced Q (m × n
+    when tall, m × m when wide: 4m³/3), N = M for ``mode='complete'``."""
     x = a["A"]
     m, n = max(x.shape[-2:]), min(x.shape[-2:])
     r = 2 * m * n * n - 2 * n**3 // 3
-    return _linalg(_batch(x) * (r if a.get("mode") == "r" else 2 * r))
+    mode = a.get("mode", "reduced")
+    if mode == "r":
+        return _linalg(_batch(x) * r)
+    rows, k = x.shape[-2], n
+    cols = rows if mode == "complete" else k
+    q = (12 * rows * cols * k - 6 * (rows + cols) * k * k + 4 * k**3) // 3
+    return _linalg(_batch(x) * (r + q))
 
 
 @register("aten._linalg_svd")

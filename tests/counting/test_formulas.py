@@ -1340,3 +1340,22 @@ def test_lu_of_a_rectangular_matrix(shape):
     # either way round (2n³/3 when square)
     assert _op_flops(lambda a: torch.linalg.lu_factor(a)[0], shape, op="lu_factor") == 288
     assert _op_flops(lambda a: torch.linalg.lu(a)[1], shape, op="linalg_lu") == 288
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode", "flops"),
+    [
+        # 10 x 6: R by geqrf, 2·10·36 − 2·216/3 = 576; the reduced Q (10 x 6, orgqr
+        # with 6 reflectors) as much again
+        ((10, 6), "reduced", 576 + 576),
+        ((10, 6), "r", 576),
+        # the complete Q is 10 x 10: orgqr(M=10, N=10, K=6) = 4MNK − 2(M + N)K² + 4K³/3
+        # = 2400 − 1440 + 288
+        ((10, 6), "complete", 576 + 1248),
+        # 6 x 10: R as the transpose's, 576; Q is only 6 x 6 from 6 reflectors, 4·6³/3
+        ((6, 10), "reduced", 576 + 288),
+        ((6, 10), "complete", 576 + 288),
+    ],
+)
+def test_qr_forms_the_q_its_mode_asks_for(shape, mode, flops):
+    assert _op_flops(lambda a: torch.linalg.qr(a, mode=mode)[1], shape, op="qr") == flops

@@ -2375,13 +2375,17 @@ def qr(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten._linalg_svd")
 def svd(a: Args, out: Sequence[Any]) -> Cost:
-    """SVD of m × n (m ≥ n): singular values only, 4mn² − 4n³/3; with the thin U and V,
-    4m²n + 8mn² + 9n³ (Golub and Van Loan, *Matrix Computations*, table 5.5, R-SVD)."""
+    """SVD of m × n (m ≥ n), the Golub–Reinsch counts (Golub and Van Loan, *Matrix
+    Computations*, the SVD's work table): singular values only, 4mn² − 4n³/3; with
+    the thin U (m × n, torch's default ``full_matrices=False``) and V, 14mn² + 8n³;
+    with the full U (m × m) and V, 4m²n + 8mn² + 9n³."""
     x = a["A"]
     m, n = max(x.shape[-2:]), min(x.shape[-2:])
-    values_only = 4 * m * n * n - 4 * n**3 // 3
-    full = 4 * m * m * n + 8 * m * n * n + 9 * n**3
-    return _linalg(_batch(x) * (full if a.get("compute_uv", True) else values_only))
+    if not a.get("compute_uv", True):
+        return _linalg(_batch(x) * (4 * m * n * n - 4 * n**3 // 3))
+    if a.get("full_matrices", False):
+        return _linalg(_batch(x) * (4 * m * m * n + 8 * m * n * n + 9 * n**3))
+    return _linalg(_batch(x) * (14 * m * n * n + 8 * n**3))
 
 
 @register("aten._linalg_eigh")

@@ -1230,12 +1230,12 @@ def test_selection_scan_spectral_and_linalg_by_hand(fn, shapes, op, flops):
 def test_svd_and_eigh_count_what_torch_computes():
     # svdvals and eigvalsh ask for values only, but under a dispatch mode (the
     # counter's) torch computes the vectors too ("may require grad"), and the count
-    # follows what ran: 4m²n + 8mn² + 9n³ = 7224 for 6 x 10 (m = 10, n = 6), 9n³ =
-    # 1944 for 6 x 6. Values only: 4mn² − 4n³/3 = 1152 and 4n³/3 = 288
+    # follows what ran: the thin U and V, 14mn² + 8n³ = 6768 for 6 x 10 (m = 10,
+    # n = 6), 9n³ = 1944 for 6 x 6. Values only: 4mn² − 4n³/3 = 1152 and 4n³/3 = 288
     from roofline.counting import formulas as fm
 
     svdvals, eigvalsh = torch.linalg.svdvals, lambda a: torch.linalg.eigvalsh(a + a.T)
-    assert _op_flops(svdvals, X, op="svd") == 7224
+    assert _op_flops(svdvals, X, op="svd") == 6768
     assert _op_flops(eigvalsh, (6, 6), op="eigh") == 1944
     a, sq = fm.T(X, torch.float32), fm.T((6, 6), torch.float32)
     assert fm.svd({"A": a, "compute_uv": False}, []).vector_flops == 1152
@@ -1359,3 +1359,19 @@ def test_lu_of_a_rectangular_matrix(shape):
 )
 def test_qr_forms_the_q_its_mode_asks_for(shape, mode, flops):
     assert _op_flops(lambda a: torch.linalg.qr(a, mode=mode)[1], shape, op="qr") == flops
+
+
+@pytest.mark.parametrize(
+    ("full_matrices", "flops"),
+    [
+        # thin U (100 x 4, torch's default) and V: Golub-Reinsch 14mn² + 8n³
+        (False, 14 * 100 * 16 + 8 * 64),
+        # the full 100 x 100 U: 4m²n + 8mn² + 9n³
+        (True, 4 * 100 * 100 * 4 + 8 * 100 * 16 + 9 * 64),
+    ],
+)
+def test_svd_of_a_tall_matrix_prices_the_u_it_forms(full_matrices, flops):
+    # the m²n term is only there for the full U: a thin SVD of a tall matrix (PCA of
+    # many samples) is linear in m
+    fn = lambda a: torch.linalg.svd(a, full_matrices=full_matrices)[1]  # noqa: E731
+    assert _op_flops(fn, (100, 4), op="svd") == flops

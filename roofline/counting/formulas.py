@@ -2233,7 +2233,7 @@ def _p_root(p: float) -> int:
 def dist(a: Args, out: Sequence[Any]) -> Cost:
     """``‖x − y‖_p`` over all n elements (broadcast): :func:`_p_norm_flops` per
     element and the root once. Op class ``reduction``."""
-    n = max(_numel(a["self"]), _numel(a["other"]))
+    n = math.prod(torch.broadcast_shapes(a["self"].shape, a["other"].shape))
     p = a.get("p", 2)
     return Cost(vector_flops=_p_norm_flops(p) * n + _p_root(p), op_class="reduction")
 
@@ -2412,41 +2412,58 @@ def inverse(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten._linalg_solve_ex")
 def solve(a: Args, out: Sequence[Any]) -> Cost:
     """Solve A X = B, A n × n, B with k columns: LU (2n³/3) and two triangular solves
-    (2n²k) (``getrf`` + ``getrs``)."""
-    x, b = a["A"], a["B"]
+    (2n²k) (``getrf`` + ``getrs``). The outputs say what ran: one LU per matrix of the
+    ``LU`` output (an unbatched A against a batch of B is factored once), and the
+    solution holds n values per right-hand side, whichever side (``left=False``
+    solves X A = B, whose right-hand sides are B's rows) and whichever operand
+    brought the batch."""
+    x, lu_ = a["A"], out[1]
     n = x.shape[-1]
-    k = b.shape[-1] if len(b.shape) == len(x.shape) else 1
-    return _linalg(_batch(x) * (2 * n**3 // 3 + 2 * n * n * k))
+    return _linalg(_batch(lu_) * 2 * n**3 // 3 + 2 * n * _numel(out[0]))
 
 
 @register("aten._linalg_det", "aten.linalg_lu_factor_ex", "aten.linalg_lu")
 def lu(a: Args, out: Sequence[Any]) -> Cost:
     """LU with partial pivoting of n × n: 2n³/3 (``getrf``); the determinant is then
-    the product of the diagonal."""
+    the product of the diagonal. ``lu_factor`` and ``lu`` take m × n too: with
+    p = min(m, n) and q = max(m, n), q·p² − p³/3 (2n³/3 when square)."""
     x = a["A"]
-    return _linalg(_batch(x) * 2 * x.shape[-1] ** 3 // 3)
+    p, q = min(x.shape[-2:]), max(x.shape[-2:])
+    return _linalg(_batch(x) * (3 * q * p * p - p**3) // 3)
 
 
 @register("aten.linalg_qr")
 def qr(a: Args, out: Sequence[Any]) -> Cost:
     """QR of m × n (m ≥ n; else the roles swap): Householder R, 2mn² − 2n³/3
     (``geqrf``), and forming the reduced Q as much again (``orgqr``); ``mode='r'``
-    forms no Q."""
+    forms no Q. In general Q is ``orgqr`` of M rows, N columns and K = min(rows,
+    cols) reflectors, 4MNK − 2(M + N)K² + 4K³/3: N = K for the reduced Q (m × n
+    when tall, m × m when wide: 4m³/3), N = M for ``mode='complete'``."""
     x = a["A"]
     m, n = max(x.shape[-2:]), min(x.shape[-2:])
     r = 2 * m * n * n - 2 * n**3 // 3
-    return _linalg(_batch(x) * (r if a.get("mode") == "r" else 2 * r))
+    mode = a.get("mode", "reduced")
+    if mode == "r":
+        return _linalg(_batch(x) * r)
+    rows, k = x.shape[-2], n
+    cols = rows if mode == "complete" else k
+    q = (12 * rows * cols * k - 6 * (rows + cols) * k * k + 4 * k**3) // 3
+    return _linalg(_batch(x) * (r + q))
 
 
 @register("aten._linalg_svd")
 def svd(a: Args, out: Sequence[Any]) -> Cost:
-    """SVD of m × n (m ≥ n): singular values only, 4mn² − 4n³/3; with the thin U and V,
-    4m²n + 8mn² + 9n³ (Golub and Van Loan, *Matrix Computations*, table 5.5, R-SVD)."""
+    """SVD of m × n (m ≥ n), the Golub–Reinsch counts (Golub and Van Loan, *Matrix
+    Computations*, the SVD's work table): singular values only, 4mn² − 4n³/3; with
+    the thin U (m × n, torch's default ``full_matrices=False``) and V, 14mn² + 8n³;
+    with the full U (m × m) and V, 4m²n + 8mn² + 9n³."""
     x = a["A"]
     m, n = max(x.shape[-2:]), min(x.shape[-2:])
-    values_only = 4 * m * n * n - 4 * n**3 // 3
-    full = 4 * m * m * n + 8 * m * n * n + 9 * n**3
-    return _linalg(_batch(x) * (full if a.get("compute_uv", True) else values_only))
+    if not a.get("compute_uv", True):
+        return _linalg(_batch(x) * (4 * m * n * n - 4 * n**3 // 3))
+    if a.get("full_matrices", False):
+        return _linalg(_batch(x) * (4 * m * m * n + 8 * m * n * n + 9 * n**3))
+    return _linalg(_batch(x) * (14 * m * n * n + 8 * n**3))
 
 
 @register("aten._linalg_eigh")
@@ -2510,15 +2527,16 @@ def pdist_backward(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.linalg_lu_solve")
 def lu_solve(a: Args, out: Sequence[Any]) -> Cost:
     """Solve with an LU factorisation of n × n for k right-hand sides: two triangular
-    solves, 2n²k (``getrs``)."""
-    lu_, b = a["LU"], a["B"]
-    n, k = lu_.shape[-1], b.shape[-1]
-    return _linalg(_batch(b) * 2 * n * n * k)
+    solves, 2n²k (``getrs``); the solution holds n values per right-hand side (on
+    either side, batched by either operand)."""
+    n = a["LU"].shape[-1]
+    return _linalg(2 * n * _out_numel(out))
 
 
 @register("aten.linalg_solve_triangular")
 def solve_triangular(a: Args, out: Sequence[Any]) -> Cost:
-    """A triangular solve of n × n with k right-hand sides: n²k (``trsm``)."""
-    x, b = a["self"], a["B"]
-    n, k = x.shape[-1], b.shape[-1]
-    return _linalg(_batch(b) * n * n * k)
+    """A triangular solve of n × n with k right-hand sides: n²k (``trsm``); the
+    solution holds n values per right-hand side (on either side, batched by either
+    operand)."""
+    n = a["self"].shape[-1]
+    return _linalg(n * _out_numel(out))

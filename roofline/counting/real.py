@@ -37,8 +37,9 @@ def _meminfo_available() -> int | None:
     return None
 
 
-#: the memory controls of the cgroup this process runs in, as a container sees its
-#: own: cgroup v2's files, then v1's (limit, usage, statistics)
+#: the memory controls at the root of the cgroup mounts, which a container's cgroup
+#: namespace (or v1 bind mount) makes its own cgroup: cgroup v2's files, then v1's
+#: (limit, usage, statistics)
 CGROUP_MEMORY = (
     ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat"),
     (
@@ -51,31 +52,71 @@ CGROUP_MEMORY = (
 #: a v1 limit at or above this is "no limit" (v1 writes the page-rounded LONG_MAX)
 CGROUP_NO_LIMIT = 1 << 60
 
+#: the cgroups this process runs in (``0::/path`` for v2, ``N:memory:/path`` for v1),
+#: and where the cgroup file systems are mounted
+CGROUP_SELF = "/proc/self/cgroup"
+CGROUP_ROOT = "/sys/fs/cgroup"
+
 
 def _read(path: str) -> str:
     with open(path, encoding="ascii") as f:
         return f.read()
 
 
+def _own_cgroup_memory() -> list[tuple[str, str, str]]:
+    """The memory controls (as :data:`CGROUP_MEMORY`) of the cgroup this process runs
+    in and of its ancestors below the mount's root, deepest first, as
+    :data:`CGROUP_SELF` names them. Without a cgroup namespace (a Slurm job, a
+    ``systemd-run -p MemoryMax=`` scope) the limit is there, not at the root; inside
+    a container the list names the root (v2: ``0::/``) or paths the container does not
+    see (v1's bind mount), which are skipped when read."""
+    try:
+        lines = _read(CGROUP_SELF).splitlines()
+    except (OSError, ValueError):
+        return []
+    found: list[tuple[str, str, str]] = []
+    for line in lines:
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
+        if controllers == "":
+            base, names = CGROUP_ROOT, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base = os.path.join(CGROUP_ROOT, "memory")
+            names = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        parts = [p for p in path.strip().split("/") if p]
+        for k in range(len(parts), 0, -1):
+            d = os.path.join(base, *parts[:k])
+            found.append(
+                (
+                    os.path.join(d, names[0]),
+                    os.path.join(d, names[1]),
+                    os.path.join(d, "memory.stat"),
+                )
+            )
+    return found
+
+
 def _cgroup_available() -> int | None:
-    """What the cgroup's memory limit leaves for a new allocation, in bytes: the
+    """What the cgroup memory limits leave for a new allocation, in bytes: the
     limit less the usage, plus the inactive page cache the kernel reclaims before it
     would kill the process (the working set as container runtimes compute it:
-    usage − ``inactive_file``). None when there is no limit or no cgroup to read
-    (not Linux, or no memory controller)."""
-    for limit_file, usage_file, stat_file in CGROUP_MEMORY:
+    usage − ``inactive_file``), the smallest over the process's own cgroup, its
+    ancestors (:func:`_own_cgroup_memory`) and the mount's root (:data:`CGROUP_MEMORY`).
+    None when there is no limit or no cgroup to read (not Linux, or no memory
+    controller)."""
+    left: list[int] = []
+    for limit_file, usage_file, stat_file in [*_own_cgroup_memory(), *CGROUP_MEMORY]:
         try:
             limit_text, usage = _read(limit_file).strip(), int(_read(usage_file))
         except (OSError, ValueError):
             continue
-        if limit_text == "max":
-            return None
         try:
             limit = int(limit_text)
-        except ValueError:
-            return None
+        except ValueError:  # v2's "max": no limit
+            continue
         if limit >= CGROUP_NO_LIMIT:
-            return None
+            continue
         inactive = 0
         try:
             for line in _read(stat_file).splitlines():
@@ -84,16 +125,16 @@ def _cgroup_available() -> int | None:
                     inactive = max(inactive, int(value))
         except (OSError, ValueError):
             pass
-        return max(limit - usage + min(inactive, usage), 0)
-    return None
+        left.append(max(limit - usage + min(inactive, usage), 0))
+    return min(left) if left else None
 
 
 def available_memory(on: str = "cpu") -> int:
     """Free memory in bytes where a real model would be built (``cpu``: this machine's
     RAM, Linux's ``MemAvailable``, which counts the page cache the kernel drops for a
     new allocation: a machine that has just read a data set has little memory unused
-    but much available, and within a container's cgroup memory limit
-    (:func:`_cgroup_available`); ``cuda``: the current GPU's), or 0 when it cannot be
+    but much available, and within the cgroup memory limits this process runs under,
+    a container's or a job's (:func:`_cgroup_available`); ``cuda``: the current GPU's), or 0 when it cannot be
     told."""
     if on == "cuda":
         try:

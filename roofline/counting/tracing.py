@@ -546,7 +546,8 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
     so the values exist; uninitialised allocations from sizes alone (``torch.empty``,
     how parameters are made) and everything larger or touching a fake tensor stay
     fake. An op whose
-    real run fails (a ``device="cuda"`` buffer on a machine without CUDA) stays fake.
+    real run fails (a ``device="cuda"`` buffer, or ``.to("cuda")`` of a small real
+    tensor, on a machine without CUDA) stays fake.
     :func:`fakeify_module` then turns the few real tensors the model kept into fake
     ones, so the built model holds no real weight memory.
     """
@@ -585,7 +586,10 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
             large = False
         if large:
             return func(*args, **kwargs)  # the fake mode below converts the inputs
-        with _disable_current_modes():
+        try:
+            with _disable_current_modes():
+                return func(*args, **kwargs)
+        except Exception:  # a move to CUDA without CUDA, say: as a factory, it stays fake
             return func(*args, **kwargs)
 
 

@@ -59,6 +59,15 @@ class FusedScheduled(Fused):
         self.rates = torch.linspace(0, 0.3, 4).tolist()
 
 
+class OnCuda(torch.nn.Module):
+    """Values read back, and a small computed buffer moved to a CUDA device."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = torch.linspace(0, 0.3, 4).tolist()
+        self.register_buffer("index", torch.arange(8).to("cuda"))
+
+
 class Tied(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -148,6 +157,19 @@ def test_a_cuda_tensor_without_cuda_stays_fake():
     with FakeTensorMode(allow_non_fake_inputs=True), BuildValues():
         t = torch.zeros(3, device="cuda")
     assert isinstance(t, FakeTensor) and t.device.type == "cuda"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_a_real_tensor_moved_to_cuda_without_cuda_stays_fake(ctor_module):
+    # a schedule computed for real, then moved to the model's device: a plain fake
+    # build makes a fake CUDA tensor of it; so must a build under BuildValues
+    with FakeTensorMode(allow_non_fake_inputs=True), BuildValues():
+        rates = torch.linspace(0, 0.3, 4)
+        moved = rates.to("cuda")
+    assert isinstance(moved, FakeTensor) and moved.device.type == "cuda"
+    model, _, _ = build_fake(spec_of(ctor_module, "ctor_values:OnCuda"))
+    assert model.rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert isinstance(model.index, FakeTensor) and model.index.device.type == "cuda"
 
 
 def test_fakeify_module_converts_in_place():

@@ -1230,12 +1230,12 @@ def test_selection_scan_spectral_and_linalg_by_hand(fn, shapes, op, flops):
 def test_svd_and_eigh_count_what_torch_computes():
     # svdvals and eigvalsh ask for values only, but under a dispatch mode (the
     # counter's) torch computes the vectors too ("may require grad"), and the count
-    # follows what ran: 4m²n + 8mn² + 9n³ = 7224 for 6 x 10 (m = 10, n = 6), 9n³ =
-    # 1944 for 6 x 6. Values only: 4mn² − 4n³/3 = 1152 and 4n³/3 = 288
+    # follows what ran: the thin U and V, 14mn² + 8n³ = 6768 for 6 x 10 (m = 10,
+    # n = 6), 9n³ = 1944 for 6 x 6. Values only: 4mn² − 4n³/3 = 1152 and 4n³/3 = 288
     from roofline.counting import formulas as fm
 
     svdvals, eigvalsh = torch.linalg.svdvals, lambda a: torch.linalg.eigvalsh(a + a.T)
-    assert _op_flops(svdvals, X, op="svd") == 7224
+    assert _op_flops(svdvals, X, op="svd") == 6768
     assert _op_flops(eigvalsh, (6, 6), op="eigh") == 1944
     a, sq = fm.T(X, torch.float32), fm.T((6, 6), torch.float32)
     assert fm.svd({"A": a, "compute_uv": False}, []).vector_flops == 1152
@@ -1313,3 +1313,97 @@ def test_antialiased_resize_counts_its_widened_filter(size, out, fwd, bwd):
     (f,) = [o for o in prof.ops if o.phase == "forward"]
     (b,) = [o for o in prof.ops if o.phase == "backward"]
     assert (f.vector_flops, b.vector_flops) == (fwd, bwd)
+
+
+def test_dist_counts_every_element_of_the_broadcast_difference():
+    # [6, 1] against [1, 10]: the difference has 60 elements, each subtracted,
+    # squared and added (180), then one root
+    assert _op_flops(lambda x, y: torch.dist(x, y), (6, 1), (1, 10), op="dist") == 181
+
+
+@pytest.mark.parametrize(
+    ("fn", "shapes", "op", "flops"),
+    [
+        # X A = B (left=False), B 10 x 6: LU of the 6 x 6 (144) and 10 right-hand
+        # sides, 2n²·10 = 720
+        (lambda a, b: torch.linalg.solve(a, b, left=False), [(6, 6), (10, 6)], "solve_ex", 864),
+        # one A against a batch of 4 B of 3 columns: torch factors A once (its LU
+        # output is 6 x 6) and solves 12 right-hand sides
+        (lambda a, b: torch.linalg.solve(a, b), [(6, 6), (4, 6, 3)], "solve_ex", 144 + 864),
+        # a batch of 2 systems with one vector each
+        (lambda a, b: torch.linalg.solve(a, b), [(2, 6, 6), (2, 6)], "solve_ex", 2 * 216),
+        # triangular, n²k with k = 10, on either side, and broadcast over B's batch
+        (
+            lambda a, b: torch.linalg.solve_triangular(a, b, upper=True, left=False),
+            [(6, 6), (10, 6)],
+            "triangular",
+            360,
+        ),
+        (
+            lambda a, b: torch.linalg.solve_triangular(a, b, upper=True),
+            [(3, 6, 6), (6, 10)],
+            "triangular",
+            3 * 360,
+        ),
+        # with an LU factorisation, 2n²k, k = 10 on either side
+        (
+            lambda a, b: torch.linalg.lu_solve(*torch.linalg.lu_factor(a), b, left=False),
+            [(6, 6), (10, 6)],
+            "lu_solve",
+            720,
+        ),
+        (
+            lambda a, b: torch.linalg.lu_solve(*torch.linalg.lu_factor(a), b),
+            [(3, 6, 6), (6, 10)],
+            "lu_solve",
+            3 * 720,
+        ),
+    ],
+)
+def test_solves_count_the_right_hand_sides_they_solve(fn, shapes, op, flops):
+    # the right-hand sides are B's rows when the system is X A = B, and a batch of
+    # them may come from either operand: count them from the solution's shape
+    assert _op_flops(fn, *shapes, op=op) == flops
+
+
+@pytest.mark.parametrize("shape", [(10, 6), (6, 10)])
+def test_lu_of_a_rectangular_matrix(shape):
+    # getrf of m x n, p = min(m, n), q = max(m, n): q·p² − p³/3 = 360 − 72 = 288
+    # either way round (2n³/3 when square)
+    assert _op_flops(lambda a: torch.linalg.lu_factor(a)[0], shape, op="lu_factor") == 288
+    assert _op_flops(lambda a: torch.linalg.lu(a)[1], shape, op="linalg_lu") == 288
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode", "flops"),
+    [
+        # 10 x 6: R by geqrf, 2·10·36 − 2·216/3 = 576; the reduced Q (10 x 6, orgqr
+        # with 6 reflectors) as much again
+        ((10, 6), "reduced", 576 + 576),
+        ((10, 6), "r", 576),
+        # the complete Q is 10 x 10: orgqr(M=10, N=10, K=6) = 4MNK − 2(M + N)K² + 4K³/3
+        # = 2400 − 1440 + 288
+        ((10, 6), "complete", 576 + 1248),
+        # 6 x 10: R as the transpose's, 576; Q is only 6 x 6 from 6 reflectors, 4·6³/3
+        ((6, 10), "reduced", 576 + 288),
+        ((6, 10), "complete", 576 + 288),
+    ],
+)
+def test_qr_forms_the_q_its_mode_asks_for(shape, mode, flops):
+    assert _op_flops(lambda a: torch.linalg.qr(a, mode=mode)[1], shape, op="qr") == flops
+
+
+@pytest.mark.parametrize(
+    ("full_matrices", "flops"),
+    [
+        # thin U (100 x 4, torch's default) and V: Golub-Reinsch 14mn² + 8n³
+        (False, 14 * 100 * 16 + 8 * 64),
+        # the full 100 x 100 U: 4m²n + 8mn² + 9n³
+        (True, 4 * 100 * 100 * 4 + 8 * 100 * 16 + 9 * 64),
+    ],
+)
+def test_svd_of_a_tall_matrix_prices_the_u_it_forms(full_matrices, flops):
+    # the m²n term is only there for the full U: a thin SVD of a tall matrix (PCA of
+    # many samples) is linear in m
+    fn = lambda a: torch.linalg.svd(a, full_matrices=full_matrices)[1]  # noqa: E731
+    assert _op_flops(fn, (100, 4), op="svd") == flops

@@ -426,7 +426,9 @@ def test_free_cpu_memory_counts_the_page_cache_the_kernel_would_drop(tmp_path, m
         "MemAvailable:   31457280 kB\nCached:         30408704 kB\n"
     )
     monkeypatch.setattr(real, "MEMINFO", str(info))
-    monkeypatch.setattr(real, "CGROUP_MEMORY", ())  # this machine's limits aside
+    # this machine's limits aside
+    monkeypatch.setattr(real, "CGROUP_MEMORY", ())
+    monkeypatch.setattr(real, "CGROUP_SELF", str(tmp_path / "absent"))
     assert real.available_memory("cpu") == 31457280 * 1024
     # a kernel without the line (before Linux 3.14), or no /proc: sysconf's free pages
     info.write_text("MemTotal:       32768000 kB\nMemFree:         1048576 kB\n")
@@ -455,6 +457,7 @@ def test_free_cpu_memory_is_bounded_by_the_containers_cgroup(tmp_path, monkeypat
     files = (str(limit), str(usage), str(stat))
     monkeypatch.setattr(real, "MEMINFO", str(info))
     monkeypatch.setattr(real, "CGROUP_MEMORY", (files,) if version == 2 else ((absent,) * 3, files))
+    monkeypatch.setattr(real, "CGROUP_SELF", absent)  # this process's own cgroup aside
     assert real.available_memory("cpu") == 3 * gib // 4
     # no limit: v2 says "max", v1 a page-rounded LONG_MAX; the host's figure stands
     limit.write_text("max\n" if version == 2 else "9223372036854771712\n")
@@ -462,6 +465,54 @@ def test_free_cpu_memory_is_bounded_by_the_containers_cgroup(tmp_path, monkeypat
     # a limit larger than what the host has: the host's figure, the smaller
     limit.write_text(f"{64 * gib}\n")
     assert real.available_memory("cpu") == 31457280 * 1024
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_free_cpu_memory_is_bounded_by_the_limit_of_the_processs_own_cgroup(
+    tmp_path, monkeypatch, version
+):
+    from roofline.counting import real
+
+    # no cgroup namespace (a Slurm job, systemd-run -p MemoryMax=): the mount's root
+    # has no limit, the job's cgroup (/proc/self/cgroup names it) 2 GiB, of which
+    # 1.5 GiB is charged and 0.25 GiB inactive cache; the job step below it none
+    gib = 1 << 30
+    info = tmp_path / "meminfo"
+    info.write_text("MemAvailable:   31457280 kB\n")
+    root = tmp_path / "cgroup"
+    mount = root if version == 2 else root / "memory"
+    names = (
+        ("memory.max", "memory.current")
+        if version == 2
+        else ("memory.limit_in_bytes", "memory.usage_in_bytes")
+    )
+    unlimited = "max" if version == 2 else "9223372036854771712"
+    for d, limit in (
+        (mount, unlimited),
+        (mount / "job", str(2 * gib)),
+        (mount / "job" / "step", unlimited),
+    ):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / names[0]).write_text(limit + "\n")
+        (d / names[1]).write_text(f"{3 * gib // 2}\n")
+        (d / "memory.stat").write_text(f"inactive_file {gib // 4}\n")
+    own = tmp_path / "self_cgroup"
+    own.write_text(
+        "0::/job/step\n" if version == 2 else "5:cpu,cpuacct:/job/step\n4:memory:/job/step\n"
+    )
+    monkeypatch.setattr(real, "MEMINFO", str(info))
+    monkeypatch.setattr(real, "CGROUP_ROOT", str(root))
+    monkeypatch.setattr(real, "CGROUP_SELF", str(own))
+    monkeypatch.setattr(
+        real, "CGROUP_MEMORY", (tuple(str(mount / n) for n in (*names, "memory.stat")),)
+    )
+    assert real.available_memory("cpu") == 3 * gib // 4
+    # in a container whose namespace makes its cgroup the root, /proc/self/cgroup
+    # says "/" (v2), or names a path the container does not see (v1's bind mount):
+    # the root's files are the container's own
+    own.write_text("0::/\n" if version == 2 else "4:memory:/docker/abc\n")
+    (mount / names[0]).write_text(f"{2 * gib}\n")
+    assert real.available_memory("cpu") == 3 * gib // 4
 
 
 def test_a_run_fake_tensors_cannot_size_is_traced_once(tmp_path, monkeypatch):

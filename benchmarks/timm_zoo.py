@@ -95,7 +95,8 @@ class Row:
         """MACs agree to the reference's 2 decimals, or within :data:`FLAG`."""
         if self.gmacs is None or self.ref_gmacs is None:
             return None
-        return abs(self.gmacs - self.ref_gmacs) <= 0.005 + 1e-9 or abs(self.rel_diff) <= FLAG
+        close = abs(self.gmacs - self.ref_gmacs) <= 0.005 + 1e-9
+        return close or (self.rel_diff is not None and abs(self.rel_diff) <= FLAG)
 
 
 def reference() -> dict[str, dict[str, str]]:

@@ -64,8 +64,10 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
     computes small weight-free tensors for real. Only then: a model that builds on
     plain fake tensors is built exactly as before, since mixing real and fake
     tensors has edges (a real tensor cannot be deep-copied under the fake mode). If
-    the second build fails too, the first build's error is raised."""
-    from roofline.counting.tracing import is_data_dependent
+    the second build fails too, the first build's error is raised, unless the second
+    reached a quantizer: its refusal says what the model is and how large its float
+    weights are (:func:`~roofline.counting.real.quantized_build_bytes`)."""
+    from roofline.counting.tracing import is_data_dependent, is_quantized_failure
     from roofline.errors import SpecError
 
     try:
@@ -76,6 +78,12 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
         first = exc
     try:
         return _build_fake(spec, values=True)
+    except SpecError as exc:
+        # a constructor that computes values and then quantizes: the second build
+        # reached the quantizer, whose refusal carries the float model's size
+        if exc.__cause__ is not None and is_quantized_failure(exc.__cause__):
+            raise
+        raise first from first.__cause__
     except Exception:
         raise first from first.__cause__
 

@@ -2145,8 +2145,9 @@ def polar(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.affine_grid_generator")
 def affine_grid(a: Args, out: Sequence[Any]) -> Cost:
     """Each output coordinate is a row of ``theta`` times the homogeneous base-grid
-    point, ``[x, y, 1]`` (``[x, y, z, 1]`` in 3-D): d multiplies and d adds minus the
-    product with the constant 1, 2·(d + 1) − 1 FLOPs with d the spatial rank."""
+    point, ``[x, y, 1]`` (``[x, y, z, 1]`` in 3-D), as ATen's batched product runs it:
+    d + 1 multiplies (the constant 1's included) and d adds, 2·(d + 1) − 1 FLOPs with
+    d the spatial rank."""
     d = len(a["size"]) - 2
     return Cost(vector_flops=(2 * (d + 1) - 1) * _out_numel(out))
 
@@ -2483,8 +2484,9 @@ _register_family("hardshrink_backward softshrink_backward rrelu_with_noise_backw
 _register_family("logit_backward log_sigmoid_backward", 3)
 # glu: per input element either g·σ(b) or g·a·σ(b)·(1 − σ(b)); 5 on average
 _register_family("glu_backward", 5)
-# prelu: the input's gradient (compare, multiply) and the slope's (compare, multiply)
-_register_family("_prelu_kernel_backward", 4)
+# prelu: the input's gradient (compare, multiply) and the slope's (compare, multiply,
+# and the add that sums it over the elements sharing the slope)
+_register_family("_prelu_kernel_backward", 5)
 
 
 @register("aten.soft_margin_loss_backward")

@@ -164,7 +164,8 @@ def real_build_bytes(spec: Any) -> int:
     starts quantizing (:func:`~roofline.counting.tracing.refuse_quantization`), and the
     float model it was quantizing is sized instead (parameters and buffers), which its
     real build holds before it quantizes. 0 when the model cannot be sized (a
-    constructor that reads tensor values).
+    constructor that reads values of a tensor too large for a fake build to compute,
+    :class:`~roofline.counting.tracing.BuildValues`).
     """
     from roofline.counting import build_fake
     from roofline.counting.tracing import needs_real

@@ -68,6 +68,13 @@ class OnCuda(torch.nn.Module):
         self.register_buffer("index", torch.arange(8).to("cuda"))
 
 
+def scheduled_quantized():
+    """Reads a schedule (needs values), then quantizes (refused on fake tensors)."""
+    torch.linspace(0, 0.3, 4).tolist()
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8))
+    return torch.ao.quantization.quantize_dynamic(model)
+
+
 class Tied(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -130,6 +137,21 @@ def test_values_and_a_storage_swap_in_one_constructor(ctor_module):
     model, _, _ = build_fake(spec_of(ctor_module, "ctor_values:FusedScheduled", "[2, 4]"))
     assert model.rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
     assert all(isinstance(t, FakeTensor) for t in model.parameters())
+
+
+def test_a_quantized_refusal_in_the_second_build_is_the_error_raised(ctor_module):
+    # the first build fails on the schedule; the second reaches the quantizer, whose
+    # refusal carries the float model's size: that is the error to raise, so the
+    # real build can be sized (8 x 8 weights and 8 biases, float32)
+    from roofline.counting.real import real_build_bytes
+    from roofline.counting.tracing import is_quantized_failure
+    from roofline.errors import SpecError
+
+    spec = spec_of(ctor_module, "ctor_values:scheduled_quantized")
+    with pytest.raises(SpecError) as info:
+        build_fake(spec)
+    assert is_quantized_failure(info.value.__cause__)
+    assert real_build_bytes(spec) == (64 + 8) * 4
 
 
 def test_tied_parameters_stay_tied(ctor_module):

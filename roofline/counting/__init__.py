@@ -78,13 +78,12 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
         first = exc
     try:
         return _build_fake(spec, values=True)
-    except SpecError as exc:
+    except Exception as exc:
         # a constructor that computes values and then quantizes: the second build
         # reached the quantizer, whose refusal carries the float model's size
-        if exc.__cause__ is not None and is_quantized_failure(exc.__cause__):
+        cause = exc.__cause__ if isinstance(exc, SpecError) else None
+        if cause is not None and is_quantized_failure(cause):
             raise
-        raise first from first.__cause__
-    except Exception:
         raise first from first.__cause__
 
 

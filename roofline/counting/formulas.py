@@ -2185,10 +2185,8 @@ for _n in ("aminmax", "nansum", "count_nonzero"):
     register(f"aten.{_n}")(_reduction(2))
 
 
-@register("aten.cummax", "aten.cummin")
-def cummax(a: Args, out: Sequence[Any]) -> Cost:
-    """Running max/min: one comparison per element (a scan, as ``cumsum``)."""
-    return _scan(a, out)
+# running max/min: one comparison per element, a scan as cumsum's
+register("aten.cummax", "aten.cummin")(_scan)
 
 
 @register("aten.logcumsumexp")
@@ -2230,6 +2228,12 @@ def _p_root(p: float) -> int:
     return 0 if float(p) == 1.0 else 1
 
 
+def _pair_distances(pairs: int, m: int, p: float) -> Cost:
+    """``pairs`` p-distances of m coordinates: :func:`_p_norm_flops` per coordinate
+    and the root per pair."""
+    return Cost(vector_flops=pairs * (_p_norm_flops(p) * m + _p_root(p)), op_class="reduction")
+
+
 @register("aten.dist")
 def dist(a: Args, out: Sequence[Any]) -> Cost:
     """``‖x − y‖_p`` over all n elements (broadcast): :func:`_p_norm_flops` per
@@ -2246,20 +2250,14 @@ def cdist(a: Args, out: Sequence[Any]) -> Cost:
     Euclidean distance, whose ``mm`` ops are counted on their own): for each of the
     ``B·P·R`` pairs, :func:`_p_norm_flops` per coordinate and the root."""
     x1 = a["x1"]
-    pairs, m = _out_numel(out), x1.shape[-1] if x1.shape else 1
-    p = a.get("p", 2)
-    return Cost(vector_flops=pairs * (_p_norm_flops(p) * m + _p_root(p)), op_class="reduction")
+    return _pair_distances(_out_numel(out), x1.shape[-1] if x1.shape else 1, a.get("p", 2))
 
 
 @register("aten._pdist_forward")
 def pdist(a: Args, out: Sequence[Any]) -> Cost:
     """p-distances between the n(n − 1)/2 pairs of rows of ``self [n, m]``: as
     :func:`cdist` per pair."""
-    m = a["self"].shape[-1]
-    p = a.get("p", 2)
-    return Cost(
-        vector_flops=_out_numel(out) * (_p_norm_flops(p) * m + _p_root(p)), op_class="reduction"
-    )
+    return _pair_distances(_out_numel(out), a["self"].shape[-1], a.get("p", 2))
 
 
 @register("aten.searchsorted", "aten.bucketize")
@@ -2287,10 +2285,10 @@ def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
     w, idx, offsets = a["weight"], a["indices"], a["offsets"]
     d = math.prod(w.shape[1:])
     gathered = idx.numel * d
-    flops = gathered * (2 if a.get("per_sample_weights") is not None else 1)
+    psw = a.get("per_sample_weights")
+    flops = gathered * (2 if psw is not None else 1)
     if int(a.get("mode", EMBEDDING_BAG_SUM)) == EMBEDDING_BAG_MEAN:
         flops += _numel(out[0]) if out else 0
-    psw = a.get("per_sample_weights")
     extra = offsets.nbytes + (psw.nbytes if isinstance(psw, T) else 0)
     read = _gather_bytes(idx, idx.numel, d * _itemsize(w.dtype)) + extra
     return Cost(vector_flops=flops, op_class="embedding", bytes_read=read)
@@ -2311,6 +2309,14 @@ def _log2_ceil(n: int) -> int:
     return (n - 1).bit_length() if n > 1 else 0
 
 
+def _fft_cost(a: Args, real: bool, last: int | None = None) -> Cost:
+    """:func:`fft_c2c`'s 5·N·⌈log₂ N⌉ per transform of ``self`` over ``dim``, half
+    of it for a real transform."""
+    transforms, n = _fft_points(a["self"], [int(d) for d in a["dim"]], last=last)
+    flops = transforms * 5 * n * _log2_ceil(n)
+    return Cost(vector_flops=flops // 2 if real else flops, op_class="reduction")
+
+
 @register("aten._fft_c2c")
 def fft_c2c(a: Args, out: Sequence[Any]) -> Cost:
     """A complex FFT of N points costs 5·N·log₂N FLOPs: the convention of FFTW's
@@ -2319,28 +2325,21 @@ def fft_c2c(a: Args, out: Sequence[Any]) -> Cost:
     rounded up (``⌈log₂ N⌉``, exact for powers of two); a transform over several dims
     counts N as their product. Op class ``reduction`` (priced by bytes and vector
     FLOPs)."""
-    x = a["self"]
-    transforms, n = _fft_points(x, [int(d) for d in a["dim"]])
-    return Cost(vector_flops=transforms * 5 * n * _log2_ceil(n), op_class="reduction")
+    return _fft_cost(a, real=False)
 
 
 @register("aten._fft_r2c")
 def fft_r2c(a: Args, out: Sequence[Any]) -> Cost:
     """A real-input FFT of N points: half the complex one, 2.5·N·log₂N (benchFFT's
     convention for real transforms)."""
-    x = a["self"]
-    transforms, n = _fft_points(x, [int(d) for d in a["dim"]])
-    return Cost(vector_flops=transforms * 5 * n * _log2_ceil(n) // 2, op_class="reduction")
+    return _fft_cost(a, real=True)
 
 
 @register("aten._fft_c2r")
 def fft_c2r(a: Args, out: Sequence[Any]) -> Cost:
     """The inverse real FFT to N real points (``last_dim_size``): 2.5·N·log₂N, as
     :func:`fft_r2c`."""
-    x = a["self"]
-    dims = [int(d) for d in a["dim"]]
-    transforms, n = _fft_points(x, dims, last=a["last_dim_size"])
-    return Cost(vector_flops=transforms * 5 * n * _log2_ceil(n) // 2, op_class="reduction")
+    return _fft_cost(a, real=True, last=a["last_dim_size"])
 
 
 @register("aten.max_unpool2d", "aten.max_unpool3d")

@@ -134,8 +134,8 @@ def available_memory(on: str = "cpu") -> int:
     RAM, Linux's ``MemAvailable``, which counts the page cache the kernel drops for a
     new allocation: a machine that has just read a data set has little memory unused
     but much available, and within the cgroup memory limits this process runs under,
-    a container's or a job's (:func:`_cgroup_available`); ``cuda``: the current GPU's), or 0 when it cannot be
-    told."""
+    a container's or a job's (:func:`_cgroup_available`); ``cuda``: the current
+    GPU's), or 0 when it cannot be told."""
     if on == "cuda":
         try:
             import torch

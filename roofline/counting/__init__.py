@@ -63,7 +63,7 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
     second time under :class:`~roofline.counting.tracing.BuildValues`, which
     computes small weight-free tensors for real. Only then: a model that builds on
     plain fake tensors is built exactly as before, since mixing real and fake
-    tensors has edges (a real tensor cannot be deep-copied under the fake mode). If
+    tensors has edges (deep-copying a model that holds both is not reliable). If
     the second build fails too, the first build's error is raised, unless the second
     reached a quantizer: its refusal says what the model is and how large its float
     weights are (:func:`~roofline.counting.real.quantized_build_bytes`)."""

@@ -94,7 +94,9 @@ def _build_fake(
 
     from roofline.counting.tracing import (
         BuildValues,
+        FakeDeepcopy,
         fakeify_module,
+        quiet_fake_tensor_log,
         refuse_quantization,
         skip_init,
     )
@@ -102,7 +104,15 @@ def _build_fake(
     # with values, real inputs are allowed: the few small tensors the constructor
     # computed for real meet fake ones in later ops, here and in the model's forward
     fake_mode = FakeTensorMode(allow_non_fake_inputs=values)
-    with fake_mode, skip_init(), refuse_quantization(), warnings.catch_warnings():
+    with (
+        fake_mode,
+        skip_init(),
+        refuse_quantization(),
+        FakeDeepcopy(),
+        # a failed op is reported in one line (SpecError), not as torch's logged traceback
+        quiet_fake_tensor_log(),
+        warnings.catch_warnings(),
+    ):
         # deep-copying a module (nn.TransformerEncoder clones its layer) touches the
         # fake weights' data pointers; torch warns, harmlessly for a count
         warnings.filterwarnings("ignore", message="Accessing the data pointer of FakeTensor")

@@ -475,6 +475,60 @@ def skip_init() -> Iterator[None]:
             setattr(init, name, fn)
 
 
+class FakeDeepcopy(TorchFunctionMode):
+    """Deep-copy fake tensors while a model is built on them.
+
+    ``copy.deepcopy`` of a module holding fake tensors fails inside a
+    :class:`FakeTensorMode`: torch's ``Tensor.__deepcopy__`` takes the path it takes
+    for real tensors (``set_`` of a copied storage onto the new tensor), and a fake
+    tensor's storage is on the meta device. Outside the mode it clones, but also
+    deep-copies the tensor's ``fake_mode`` attribute, so the copy lives in a second
+    fake mode that the next op mixing it with the model's tensors refuses. Entered
+    while a constructor runs, this mode copies a fake tensor by cloning it in the
+    current fake mode, keeping ``requires_grad``, its gradient and the attributes
+    the clone does not set itself (``_is_param``, which makes a fake tensor a
+    parameter, and the user's own). timm's ``reparameterize_model`` deep-copies the
+    model before fusing its branches; with this, fused models count on fake tensors.
+    Real tensors are copied by torch, as before."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func is torch.Tensor.__deepcopy__ and len(args) == 2:
+            from torch._subclasses.fake_tensor import FakeTensor
+
+            tensor, memo = args
+            if isinstance(tensor, FakeTensor):
+                return _deepcopy_fake(tensor, memo)
+        return func(*args, **kwargs)
+
+
+def _deepcopy_fake(tensor: torch.Tensor, memo: dict[int, Any]) -> torch.Tensor:
+    import copy
+
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if id(tensor) in memo:
+        return memo[id(tensor)]
+    with torch.no_grad():
+        new = tensor.clone(memory_format=torch.preserve_format)
+    if tensor.requires_grad:
+        new.requires_grad_()
+    memo[id(tensor)] = new
+
+    def deep(value: Any) -> Any:
+        if isinstance(value, FakeTensor):  # a fake gradient, or a fake attribute
+            return _deepcopy_fake(value, memo)
+        return copy.deepcopy(value, memo)
+
+    if tensor.grad is not None:
+        new.grad = deep(tensor.grad)
+    own = set(vars(new))  # the fake mode's bookkeeping, set by the clone
+    for key, value in vars(tensor).items():
+        if key not in own:
+            setattr(new, key, deep(value))
+    return new
+
+
 _MODULE_INTERNALS = frozenset(
     {"_parameters", "_buffers", "_modules", "training", "_non_persistent_buffers_set"}
 )
@@ -573,9 +627,16 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
                     return func(*args, **kwargs)
             except Exception:  # a device="cuda" tensor without CUDA, say
                 return fake_out
-        # real inputs only: size the output on meta copies (never run an op on a real
-        # tensor twice: in-place ops and storage swaps, as deepcopy does, must not see
-        # a fake conversion of their input)
+        # real inputs only. A view or an in-place op returns (part of) a real input,
+        # no larger than it: run it for real (fusing a re-parameterised block fills
+        # an identity kernel element by element, thousands of such ops). Otherwise
+        # size the output on meta copies (never run an op on a real tensor twice:
+        # in-place ops and storage swaps, as deepcopy does, must not see a fake
+        # conversion of their input)
+        returns = func._schema.returns
+        if returns and all(r.alias_info is not None for r in returns):
+            with _disable_current_modes():
+                return func(*args, **kwargs)
         try:
             with _disable_current_modes():
                 meta_args, meta_kwargs = tree_map_only(

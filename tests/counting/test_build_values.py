@@ -9,6 +9,7 @@ real during the build and keeps weights fake.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,51 @@ class Tied(torch.nn.Module):
 
     def forward(self, x):
         return self.b(self.a(x))
+
+
+class Scaled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, bias=False)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.bn.weight.requires_grad_(False)
+        self.conv.weight.note = "mine"  # a user's attribute on a tensor
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+def copied():
+    """A model deep-copied before it is returned, as timm's reparameterize_model
+    does; the copy's batch norm is then folded into its convolution with tensor
+    arithmetic, an identity kernel filled element by element, as RepVGG-style
+    blocks do."""
+    import copy
+
+    model = copy.deepcopy(Scaled())
+    scale = model.bn.weight / torch.sqrt(model.bn.running_var + model.bn.eps)
+    identity = torch.zeros(8, 3, 3, 3)
+    for i in range(3):
+        identity[i, i, 1, 1] = 1
+    fused = torch.nn.Conv2d(3, 8, 3)
+    fused.weight.data = model.conv.weight * scale[:, None, None, None] + identity
+    fused.bias.data = model.bn.bias - model.bn.running_mean * scale
+    return Holder(model, fused)
+
+
+def mismatched():
+    torch.zeros(3, 4) @ torch.zeros(5, 6)  # the fake mode's meta kernel refuses it
+    return torch.nn.Linear(8, 8)
+
+
+class Holder(torch.nn.Module):
+    def __init__(self, original, fused):
+        super().__init__()
+        self.original, self.fused = original, fused  # the copy is kept, not run
+        self.rates = torch.linspace(0, 0.3, 4).tolist()  # and values read back
+
+    def forward(self, x):
+        return self.fused(x)
 '''
 
 
@@ -220,3 +266,84 @@ def test_timm_models_build_on_fake_tensors(tmp_path, name):
     fake, real = profile_spec(spec), profile_spec(spec, real=True)
     assert fake.totals().as_dict() == real.totals().as_dict()
     assert not fake.uncounted_ops
+
+
+def test_a_model_deep_copied_while_built_stays_in_one_fake_mode(ctor_module):
+    # torch's deepcopy of a fake tensor inside the fake mode tries a storage copy
+    # (meta onto cpu), and outside it copies the fake mode too, so the copy's
+    # tensors could not meet the inputs; roofline's copy keeps one mode
+    model, args, _ = build_fake(spec_of(ctor_module, "ctor_values:copied", "[1, 3, 8, 8]"))
+    scaled = model.original
+    tensors = [*model.parameters(), *model.buffers()]
+    assert tensors and all(isinstance(t, FakeTensor) for t in tensors)
+    assert {t.fake_mode for t in [*tensors, *args]} == {args[0].fake_mode}
+    # parameters stay parameters, with their requires_grad and attributes
+    assert isinstance(scaled.conv.weight, torch.nn.Parameter)
+    assert scaled.conv.weight.requires_grad and not scaled.bn.weight.requires_grad
+    assert scaled.conv.weight.note == "mine"
+    assert not isinstance(scaled.bn.running_mean, torch.nn.Parameter)
+    assert (
+        model.rates
+        if hasattr(model, "rates")
+        else scaled.rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    )
+    assert model(*args).shape == (1, 8, 6, 6)
+
+
+def test_a_deep_copied_model_counts_as_a_real_build(ctor_module):
+    spec = spec_of(ctor_module, "ctor_values:copied", "[1, 3, 8, 8]")
+    fake, real = profile_spec(spec), profile_spec(spec, real=True)
+    assert fake.totals().as_dict() == real.totals().as_dict()
+    # conv 8x3x3x3 (no bias) + bn 8+8 + fused conv 8x3x3x3 + 8
+    assert fake.totals().params == 216 + 16 + 216 + 8
+
+
+def test_deep_copies_of_fake_tensors_share_what_the_original_shared():
+    import copy
+
+    from roofline.counting.tracing import FakeDeepcopy
+
+    with FakeTensorMode() as mode, FakeDeepcopy():
+        a = torch.nn.Linear(4, 4)
+        b = torch.nn.Linear(4, 4)
+        b.weight = a.weight  # tied
+        a.weight.grad = torch.ones(4, 4)
+        pair = copy.deepcopy(torch.nn.ModuleList([a, b]))
+    assert pair[0].weight is pair[1].weight and pair[0].weight is not a.weight
+    assert isinstance(pair[0].weight, FakeTensor) and pair[0].weight.fake_mode is mode
+    assert pair[0].weight.grad is not None and pair[0].weight.grad.shape == (4, 4)
+
+
+@pytest.mark.parametrize("name", ["repvit_m0_9", "levit_128"])
+def test_re_parameterised_timm_models_build_on_fake_tensors(tmp_path, monkeypatch, name):
+    # timm's benchmark table was made with --reparam: reparameterize_model deep-copies
+    # the model and fuses its batch norms and branches. The fused counts, on fake
+    # tensors, equal a real build's, and the parameters are the table's (5.07 M,
+    # 9.19 M)
+    pytest.importorskip("timm")
+    (tmp_path / "fused_timm.py").write_text(
+        "import timm\n"
+        "from timm.utils.model import reparameterize_model\n\n\n"
+        "def fused(name):\n"
+        "    return reparameterize_model(timm.create_model(name, pretrained=False))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    p = tmp_path / "m.yaml"
+    p.write_text(
+        f"model: fused_timm:fused\nkwargs: {{name: {name}}}\ninputs: [{{shape: [1, 3, 224, 224]}}]\n"
+    )
+    spec = load_spec(p)
+    fake, real = profile_spec(spec), profile_spec(spec, real=True)
+    assert fake.totals().as_dict() == real.totals().as_dict()
+    table = {"repvit_m0_9": 5.07, "levit_128": 9.19}[name]
+    assert round(fake.totals().params / 1e6, 2) == table
+
+
+def test_a_failed_build_logs_nothing_beside_its_error(ctor_module, caplog):
+    # FakeTensorMode logs a traceback when an op fails on it; the build's error is
+    # the one line the user sees, so that log stays quiet
+    from roofline.errors import SpecError
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(SpecError, match="same reduction dim"):
+        build_fake(spec_of(ctor_module, "ctor_values:mismatched"))
+    assert not [r for r in caplog.records if r.name.startswith("torch")]

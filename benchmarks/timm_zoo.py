@@ -21,6 +21,7 @@ absent) on one image, rounded to 2 decimals; see docs/zoo.md for what that count
 
     .venv/bin/python benchmarks/timm_zoo.py [--only convnext_atto,beit_base_patch16_224]
         [--json docs/results/timm_zoo.json] [--out docs/results/timm_zoo.md]
+        [--vram] [--fvcore] [--reparam]
 
 Progress goes to stderr; the Markdown table to stdout (and ``--out``).
 """
@@ -41,6 +42,7 @@ from pathlib import Path
 import timm
 import torch
 from timm.models import _registry
+from timm.utils.model import reparameterize_model
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -111,15 +113,24 @@ def families() -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-def spec_for(model: str, size: int, batch: int, mode: str) -> ModelSpec:
+def spec_for(model: str, size: int, batch: int, mode: str, reparam: bool = False) -> ModelSpec:
+    """The model as a spec; ``reparam`` fuses it first with timm's
+    ``reparameterize_model`` (batch norms folded, branches merged), as timm's
+    ``benchmark.py --reparam`` does. The fusion deep-copies the model, on fake tensors
+    too (:class:`roofline.counting.tracing.FakeDeepcopy`)."""
+
     def build() -> torch.nn.Module:
-        return timm.create_model(model, pretrained=False)
+        model_ = timm.create_model(model, pretrained=False)
+        # fusing folds batch-norm statistics: eval mode, as timm's own fusions insist
+        return reparameterize_model(model_.eval()) if reparam else model_
 
     shape = (batch, 3, size, size)
     return ModelSpec(name=model, factory=build, inputs=(InputSpec(shape=shape),), mode=mode)
 
 
-def profile_one(family: str, names: list[str], ref: dict[str, str] | None) -> Row:
+def profile_one(
+    family: str, names: list[str], ref: dict[str, str] | None, reparam: bool = False
+) -> Row:
     if ref is not None:
         model, size = ref["model"], int(ref["infer_img_size"])
     else:
@@ -131,14 +142,14 @@ def profile_one(family: str, names: list[str], ref: dict[str, str] | None) -> Ro
         row.ref_params_m, row.ref_gmacs = float(ref["param_count"]), float(ref["infer_gmacs"])
     start = time.perf_counter()
     try:
-        prof = profile_spec(spec_for(model, size, 1, "inference"))
+        prof = profile_spec(spec_for(model, size, 1, "inference", reparam))
         totals = prof.totals()
         row.params = totals.params
         row.gmacs = totals.matrix_flops / 2 / 1e9
         row.uncounted_inference = dict(prof.uncounted_ops)
         # training at batch 2: batch norm in training mode needs two values a channel
         row.uncounted_training = dict(
-            profile_spec(spec_for(model, size, 2, "training")).uncounted_ops
+            profile_spec(spec_for(model, size, 2, "training", reparam)).uncounted_ops
         )
     except Exception as exc:  # a row per failure: the sweep goes on
         row.error = f"{type(exc).__name__}: {first_line(exc)}"[:300]
@@ -194,14 +205,15 @@ def fvcore_markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def add_vram(row: Row) -> None:
+def add_vram(row: Row, reparam: bool = False) -> None:
     """``roofline vram`` on the row's model at batch 2: the fake-tensor trace of live
     tensors, inference and training with AdamW (the memory tracker is a second tracer,
     with its own failure modes, so every family is run through it too)."""
     from roofline.memory.estimate import estimate_from_spec
 
     for mode in ("inference", "training"):
-        est = estimate_from_spec(spec_for(row.model, row.size, 2, mode), batch=2, mode=mode)
+        spec = spec_for(row.model, row.size, 2, mode, reparam)
+        est = estimate_from_spec(spec, batch=2, mode=mode)
         setattr(row, f"vram_{mode}", est.allocated)
 
 
@@ -280,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also run fvcore on a real build of each model (slow: real weights, a traced "
         "forward) and tabulate its terms",
     )
+    ap.add_argument(
+        "--reparam",
+        action="store_true",
+        help="fuse each model with timm's reparameterize_model first, as timm's "
+        "benchmark.py --reparam (the table's parameter counts are of fused models)",
+    )
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     refs = reference()
@@ -292,10 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rows = []
     for i, (fam, names) in enumerate(todo, 1):
-        row = profile_one(fam, names, refs.get(fam))
+        row = profile_one(fam, names, refs.get(fam), args.reparam)
         if args.vram and row.error is None:
             try:
-                add_vram(row)
+                add_vram(row, args.reparam)
             except Exception as exc:  # a row per failure: the sweep goes on
                 row.error = f"vram: {type(exc).__name__}: {first_line(exc)}"[:300]
         if args.fvcore:
@@ -306,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         state = "ok" if row.error is None else f"failed: {row.error}"
         print(f"[{i}/{len(todo)}] {fam} {row.model}: {state} {row.seconds:.1f} s", file=sys.stderr)
-    header = f"Machine: {machine()}; {len(rows)} families in {time.perf_counter() - start:.0f} s"
+    fused = ", each fused with reparameterize_model" if args.reparam else ""
+    header = (
+        f"Machine: {machine()}; {len(rows)} families{fused} in {time.perf_counter() - start:.0f} s"
+    )
     text = f"{header}\n\n{summary(rows)}\n\n{markdown(rows)}\n"
     if args.fvcore:
         text += f"\nfvcore on real builds:\n\n{fvcore_markdown(rows)}\n"

@@ -57,3 +57,13 @@ def test_one_family_end_to_end(tz, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1 of 1 families counted on fake tensors" in text
     assert "`roofline vram` traced 1 in both modes" in text
+
+
+def test_reparam_fuses_the_model_as_the_table_did(tz, tmp_path, capsys):
+    # repvit_m0_9 as built has 5.489 M parameters; fused (batch norms folded,
+    # branches merged) it has the table's 5.07 M, counted on fake tensors
+    out = tmp_path / "t.json"
+    assert tz.main(["--only", "repvit", "--reparam", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["error"] is None and row["params"] == 5_067_056 and row["params_ok"] is True
+    assert "each fused with reparameterize_model" in capsys.readouterr().out

@@ -89,6 +89,14 @@ def test_seed_formula_and_input_rule():
     assert e.naive_seed == naive_seed_formula(100_000_000, inp, inp)
 
 
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_seed_formula_from_a_model_uses_its_real_output(mode):
+    # Linear(8, 4) at batch 2: input 2x8 fp32 = 64 B, output 2x4 = 32 B, 36 params;
+    # (64 + 32 + 36 x 4) / 0.8 = 300 B, raw bytes (no allocator rounding)
+    e = estimate_from_model(nn.Linear(8, 4), torch.randn(2, 8), mode=mode)
+    assert e.naive_seed == 300
+
+
 @pytest.mark.parametrize("bad", ["100X", "-5M", "0", "abc"])
 def test_bad_param_counts(bad):
     with pytest.raises(MemoryEstimateError):

@@ -940,7 +940,7 @@ def _from_trace(
         allocator_slack=slack,
         peak_module=peak_module,
         peak_phase=peak_phase,
-        naive_seed=naive_seed_formula(n_params, tr.inputs, tr.inputs),
+        naive_seed=naive_seed_formula(n_params, tr.raw_inputs, tr.outputs),
         notes=tuple(notes),
         detail=detail,
         phases=phases,

@@ -68,6 +68,16 @@ SMALL_SIZE = 1 << 20  # kSmallSize: requests up to 1 MiB come from the small poo
 ROUND_LARGE = 2 << 20  # kRoundLarge: segments for large requests are multiples of 2 MiB
 
 
+def _storage_bytes(out: Any) -> int:
+    """The bytes of the tensors in ``out``, each storage counted once."""
+    seen: dict[int, int] = {}
+    for t in tree_flatten(out)[0]:
+        if isinstance(t, torch.Tensor):
+            storage = t.untyped_storage()
+            seen[storage._cdata] = int(storage.nbytes())
+    return sum(seen.values())
+
+
 def block_size(nbytes: int) -> int:
     """Bytes the CUDA caching allocator hands out for a request of ``nbytes``."""
     if nbytes <= 0:
@@ -106,6 +116,10 @@ class Trace:
     saved_at_peak: int  #: of the bytes at the peak, those alive since the forward
     slack_at_peak: int  #: segment round-up of the large blocks alive at the peak
     ops: int  #: ops traced
+    #: the model's inputs and outputs in raw bytes (each storage once, no allocator
+    #: rounding): the seed formula's "input" and "output"
+    raw_inputs: int = 0
+    outputs: int = 0
     by_module: Mapping[str, int] = field(default_factory=dict)  #: bytes saved per module
 
 
@@ -455,7 +469,7 @@ def trace(
         else contextlib.nullcontext()
     )
     shapes: dict[str, Any] = {}
-    saved = grads_bytes = after = 0
+    saved = grads_bytes = after = output_bytes = 0
     forward_end = 0  # storages with a serial up to this one were made in the forward
     by_module: dict[str, int] = {}
     counter = _LiveMode(state, live, fake=not real)
@@ -476,6 +490,7 @@ def trace(
                 with torch.no_grad(), counter, autocast:
                     out = forward()
                 saved = live.peak
+                output_bytes = _storage_bytes(out)
                 del out
                 after = live.current
             else:
@@ -483,6 +498,7 @@ def trace(
                     with autocast:
                         out = forward()
                     saved = live.current
+                    output_bytes = _storage_bytes(out)
                     forward_end = len(live.entries)
                     for serial in live.keys.values():
                         n, _s, _ph, mod = live.entries[serial]
@@ -538,6 +554,8 @@ def trace(
         saved_at_peak=saved_at_peak,
         slack_at_peak=live.peak_slack,
         ops=counter.ops,
+        raw_inputs=_storage_bytes(inputs),
+        outputs=output_bytes,
         by_module=by_module,
     )
     for f in state_dict.values():

@@ -64,11 +64,13 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
     computes small weight-free tensors for real. Only then: a model that builds on
     plain fake tensors is built exactly as before, since mixing real and fake
     tensors has edges (deep-copying a model that holds both is not reliable). If
-    the second build fails too, the first build's error is raised, unless the second
-    reached a quantizer: its refusal says what the model is and how large its float
-    weights are (:func:`~roofline.counting.real.quantized_build_bytes`)."""
+    the second build fails too, the first build's error is raised (its cause kept, so
+    callers still see a data-dependent build and suggest ``--real``), with the second
+    one's appended when that is not data-dependent, unless the second reached a
+    quantizer: its refusal says what the model is and how large its float weights are
+    (:func:`~roofline.counting.real.quantized_build_bytes`)."""
     from roofline.counting.tracing import is_data_dependent, is_quantized_failure
-    from roofline.errors import SpecError
+    from roofline.errors import SpecError, error_line
 
     try:
         return _build_fake(spec, values=False)
@@ -84,7 +86,14 @@ def build_fake(spec: ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...], dict[
         cause = exc.__cause__ if isinstance(exc, SpecError) else None
         if cause is not None and is_quantized_failure(cause):
             raise
-        raise first from first.__cause__
+        second = cause if cause is not None else exc
+        if is_data_dependent(second):  # a value of a larger tensor: the first error says it
+            raise first from first.__cause__
+        # it got further and failed for a reason of its own (a fusion that insists on
+        # eval mode, say): say both, keeping the first cause so --real is suggested
+        raise SpecError(
+            f"{first}; with those values computed, the build then failed: {error_line(second)}"
+        ) from first.__cause__
 
 
 def _build_fake(

@@ -123,6 +123,12 @@ def mismatched():
     return torch.nn.Linear(8, 8)
 
 
+def scheduled_then_asserts():
+    """Reads a schedule (needs values), then fails for a reason of its own."""
+    torch.linspace(0, 0.3, 4).tolist()
+    raise AssertionError("Fusion only for eval!")
+
+
 class Holder(torch.nn.Module):
     def __init__(self, original, fused):
         super().__init__()
@@ -347,3 +353,18 @@ def test_a_failed_build_logs_nothing_beside_its_error(ctor_module, caplog):
     with caplog.at_level(logging.DEBUG), pytest.raises(SpecError, match="same reduction dim"):
         build_fake(spec_of(ctor_module, "ctor_values:mismatched"))
     assert not [r for r in caplog.records if r.name.startswith("torch")]
+
+
+def test_a_second_build_failing_its_own_way_is_named_too(ctor_module):
+    # the first build stops at the schedule; the values build gets past it and hits
+    # the constructor's own assertion: the error says both, and keeps the first
+    # cause (data-dependent), so the commands still suggest --real
+    from roofline.counting.tracing import is_data_dependent
+    from roofline.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        build_fake(spec_of(ctor_module, "ctor_values:scheduled_then_asserts"))
+    text = str(info.value)
+    assert "reads tensor values" in text
+    assert text.endswith("the build then failed: AssertionError: Fusion only for eval!")
+    assert "\n" not in text and is_data_dependent(info.value.__cause__)

@@ -13,8 +13,6 @@ tools are reported as unable to run.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +23,9 @@ import torchvision
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_common import machine_line  # noqa: E402
 
 import roofline  # noqa: E402
 from roofline.compare_counters import (  # noqa: E402
@@ -35,7 +36,6 @@ from roofline.compare_counters import (  # noqa: E402
     run_torchinfo,
 )
 from roofline.counting import profile_spec  # noqa: E402
-from roofline.devices.host_cpu import cpu_description  # noqa: E402
 from roofline.spec import load_spec  # noqa: E402
 
 TOOLS: dict[str, Callable[[torch.nn.Module, tuple], object]] = {
@@ -64,11 +64,7 @@ def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
 
 
 def machine() -> str:
-    model = cpu_description().summary()  # model, cores, threads per core
-    return (
-        f"{model}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, {datetime.date.today().isoformat()}"
-    )
+    return machine_line()
 
 
 def main() -> None:

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
-import platform
 import sys
 import time
 import warnings
@@ -46,9 +44,11 @@ from timm.utils.model import reparameterize_model
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_common import fmt, machine_line  # noqa: E402
 
 from roofline.counting import profile_spec  # noqa: E402
-from roofline.devices.host_cpu import cpu_description  # noqa: E402
 from roofline.errors import first_line  # noqa: E402
 from roofline.spec import InputSpec, ModelSpec  # noqa: E402
 
@@ -198,9 +198,9 @@ def fvcore_markdown(rows: list[Row]) -> str:
         other = ", ".join(f"{k} {v:.4f}" for k, v in sorted(r.fvcore_other.items())) or "—"
         gap = None if r.gmacs is None else r.gmacs - r.fvcore_matrix_gmacs
         lines.append(
-            f"| {r.model} | {_fmt(r.ref_gmacs, '.2f')} | {r.fvcore_gmacs:.4f} | "
-            f"{r.fvcore_matrix_gmacs:.4f} | {other} | {_fmt(r.gmacs, '.4f')} | "
-            f"{_fmt(gap, '+.4f')} | {_ops(r.fvcore_unsupported)} |"
+            f"| {r.model} | {fmt(r.ref_gmacs, '.2f')} | {r.fvcore_gmacs:.4f} | "
+            f"{r.fvcore_matrix_gmacs:.4f} | {other} | {fmt(r.gmacs, '.4f')} | "
+            f"{fmt(gap, '+.4f')} | {_ops(r.fvcore_unsupported)} |"
         )
     return "\n".join(lines)
 
@@ -217,10 +217,6 @@ def add_vram(row: Row, reparam: bool = False) -> None:
         setattr(row, f"vram_{mode}", est.allocated)
 
 
-def _fmt(x: float | None, spec: str) -> str:
-    return "—" if x is None else format(x, spec)
-
-
 def _ops(d: dict[str, int]) -> str:
     return ", ".join(f"{k} ×{v}" for k, v in sorted(d.items())) or "—"
 
@@ -235,16 +231,16 @@ def markdown(rows: list[Row]) -> str:
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
-        diff = _fmt(None if r.rel_diff is None else 100 * r.rel_diff, "+.2f")
+        diff = fmt(None if r.rel_diff is None else 100 * r.rel_diff, "+.2f")
         flag = "" if r.within_rounding() in (None, True) else " ⚑"
         pflag = "" if r.params_ok in (None, True) else " ⚑"
         status = "ok" if r.error is None else f"failed: {r.error}"
         mib = [None if v is None else v / 2**20 for v in (r.vram_inference, r.vram_training)]
-        vcell = f"{_fmt(mib[0], '.1f')} / {_fmt(mib[1], '.1f')} | " if vram else ""
+        vcell = f"{fmt(mib[0], '.1f')} / {fmt(mib[1], '.1f')} | " if vram else ""
         lines.append(
-            f"| {r.family} | {r.model} | {r.size} | {_fmt(r.ref_gmacs, '.2f')} | "
-            f"{_fmt(r.gmacs, '.3f')} | {diff}%{flag} | {_fmt(r.ref_params_m, '.2f')} | "
-            f"{_fmt(None if r.params is None else r.params / 1e6, '.3f')}{pflag} | "
+            f"| {r.family} | {r.model} | {r.size} | {fmt(r.ref_gmacs, '.2f')} | "
+            f"{fmt(r.gmacs, '.3f')} | {diff}%{flag} | {fmt(r.ref_params_m, '.2f')} | "
+            f"{fmt(None if r.params is None else r.params / 1e6, '.3f')}{pflag} | "
             f"{_ops(r.uncounted_inference)} | {_ops(r.uncounted_training)} | {vcell}"
             f"{r.seconds:.1f} s | {status} |"
         )
@@ -269,11 +265,7 @@ def summary(rows: list[Row]) -> str:
 
 
 def machine() -> str:
-    return (
-        f"{cpu_description().summary()}, {torch.get_num_threads()} torch threads, "
-        f"Python {platform.python_version()}, torch {torch.__version__}, "
-        f"timm {timm.__version__}, {datetime.date.today().isoformat()}"
-    )
+    return machine_line(timm)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -49,10 +47,12 @@ from torchvision import models
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_common import fmt, machine_line  # noqa: E402
 
 from roofline.counting import profile_spec  # noqa: E402
 from roofline.counting.tracing import is_data_dependent  # noqa: E402
-from roofline.devices.host_cpu import cpu_description  # noqa: E402
 from roofline.errors import first_line  # noqa: E402
 from roofline.spec import InputSpec, ModelSpec  # noqa: E402
 
@@ -332,10 +332,6 @@ def profile_in_child(name: str, weights: Any, flow_size: tuple[int, int]) -> Row
     return row
 
 
-def _fmt(x: float | None, spec: str) -> str:
-    return "—" if x is None else format(x, spec)
-
-
 def markdown(rows: list[Row]) -> str:
     lines = [
         "| model | weights | input | documented GMACs | roofline GMACs | diff | "
@@ -349,21 +345,16 @@ def markdown(rows: list[Row]) -> str:
         )
         status = r.status if not r.error else f"{r.status}: {r.error}"
         lines.append(
-            f"| {r.model} | {r.weights} | {r.input} | {_fmt(r.doc_gmacs, '.3f')} | "
-            f"{_fmt(r.gmacs, '.3f')} | {_fmt(None if r.rel_diff is None else 100 * r.rel_diff, '+.2f')}% | "
-            f"{_fmt(r.doc_params, ',')} | {_fmt(r.params, ',')}{params_diff} | {uncounted} | "
+            f"| {r.model} | {r.weights} | {r.input} | {fmt(r.doc_gmacs, '.3f')} | "
+            f"{fmt(r.gmacs, '.3f')} | {fmt(None if r.rel_diff is None else 100 * r.rel_diff, '+.2f')}% | "
+            f"{fmt(r.doc_params, ',')} | {fmt(r.params, ',')}{params_diff} | {uncounted} | "
             f"{r.counter or '—'} | {r.seconds:.2f} s | {status} | {r.detail or ''} |"
         )
     return "\n".join(lines)
 
 
 def machine() -> str:
-    cpu = cpu_description().summary()  # model, cores, threads per core
-    return (
-        f"{cpu}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
-        f"{datetime.date.today().isoformat()}"
-    )
+    return machine_line(torchvision)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,6 @@ still counted: nothing is silently zero.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -1251,7 +1250,7 @@ def max_pool_computing_indices_cost(a: Args, out: Sequence[Any], n: int) -> Cost
     cost = max_pool_cost(a, out, n)
     if a["self"].dtype in QUANTIZED_DTYPES:
         return cost
-    return dataclasses.replace(cost, bytes_written=o.numel * (_itemsize(o.dtype) + 8))
+    return replace(cost, bytes_written=o.numel * (_itemsize(o.dtype) + 8))
 
 
 register("aten.max_pool1d")(at_rank(max_pool_cost, 1, "max_pool1d"))
@@ -1979,21 +1978,128 @@ def gather(a: Args, out: Sequence[Any]) -> Cost:
 
 @register(
     "aten.scatter_add",
-    "aten.scatter_add_",
     "aten.index_add",
-    "aten.index_add_",
     "aten.index_put",
-    "aten.index_put_",
-    "aten._index_put_impl_",
     "aten.scatter",
-    "aten.scatter_",
     "aten.scatter_reduce",
     "aten.masked_scatter",
 )
 def scatter(a: Args, out: Sequence[Any]) -> Cost:
-    """Scatters: one add (or store) per source element."""
+    """Scatters into a copy: one add (or store) per source element; the generic bytes
+    (the whole input read, the whole output written: the copy is made)."""
     src = a.get("src", a.get("source", a.get("values")))
     return Cost(vector_flops=_numel(src), op_class="embedding")
+
+
+@register("aten.index_copy")
+def index_copy(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.index_copy(dim, index, source)``: a copy of ``self`` with whole slices
+    replaced: no arithmetic, the generic bytes."""
+    return Cost(op_class="embedding")
+
+
+def _indexed_elements(shape: tuple[int, ...], indices: Sequence[Any]) -> int:
+    """How many elements ``self[indices]`` selects (advanced indexing, as
+    ``index_put_`` takes it): the index tensors' broadcast shape times the dimensions
+    no index covers. A boolean mask counts whole, an upper bound: how many of it are
+    true is data."""
+    pos, kept, shapes = 0, 1, []
+    for ix in indices:
+        if not isinstance(ix, T):  # None: the dimension is kept whole
+            kept *= shape[pos] if pos < len(shape) else 1
+            pos += 1
+        elif ix.dtype == torch.bool:
+            shapes.append((ix.numel,))
+            pos += len(ix.shape)
+        else:
+            shapes.append(ix.shape)
+            pos += 1
+    kept *= math.prod(shape[pos:])
+    return math.prod(torch.broadcast_shapes(*shapes)) * kept if shapes else kept
+
+
+def _in_place_scatter(a: Args, n: int, src: Any, *, accumulate: bool, flops: int) -> Cost:
+    """An in-place scatter that addresses ``n`` elements of ``self``: only those are
+    written, so the bytes are the indices, the ``n`` source elements stored (none for
+    a scalar fill) and the ``n`` written, plus, when it accumulates, the ``n``
+    destination elements read before the add. The rest of ``self`` is not touched
+    (the generic rule would read and write all of it: 16 MiB for a 4 KiB update of a
+    16 MiB KV cache)."""
+    item = _itemsize(a["self"].dtype)
+    read = sum(t.nbytes for t in _tensor_args(a) if not t.dtype.is_floating_point)
+    if isinstance(src, T):
+        read += min(src.numel, n) * _itemsize(src.dtype)
+    if accumulate:
+        read += n * item
+    return Cost(vector_flops=flops, op_class="embedding", bytes_read=read, bytes_written=n * item)
+
+
+@register("aten.index_put_", "aten._index_put_impl_")
+def index_put_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self[indices] = values`` (``+=`` with ``accumulate``): the addressed elements
+    (:func:`_indexed_elements`) written; FLOPs one per value stored (as the
+    out-of-place scatters count), or one add per addressed element."""
+    n, values, accumulate = (
+        _indexed_elements(a["self"].shape, a["indices"]),
+        a["values"],
+        bool(a["accumulate"]),
+    )
+    flops = n if accumulate else values.numel  # adds, or a store per value as the scatters count
+    return _in_place_scatter(a, n, values, accumulate=accumulate, flops=flops)
+
+
+@register("aten.index_copy_")
+def index_copy_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.index_copy_(dim, index, source)`` (how a static KV cache takes the new
+    tokens): whole slices stored, ``source``-shaped; a copy, 0 FLOPs."""
+    src = a["source"]
+    return _in_place_scatter(a, src.numel, src, accumulate=False, flops=0)
+
+
+@register("aten.index_add_")
+def index_add_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.index_add_(dim, index, source)``: one add per source element."""
+    src = a["source"]
+    return _in_place_scatter(a, src.numel, src, accumulate=True, flops=src.numel)
+
+
+@register("aten.index_fill_")
+def index_fill_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.index_fill_(dim, index, value)``: the slices at ``index`` along ``dim``
+    filled with a scalar; a store, 0 FLOPs."""
+    x, idx = a["self"], a["index"]
+    slice_ = x.numel // x.shape[int(a["dim"])] if x.shape and x.shape[int(a["dim"])] else 1
+    cost = _in_place_scatter(a, idx.numel * slice_, None, accumulate=False, flops=0)
+    value = a.get("value")  # the int_Tensor overload: a 0-dim tensor read
+    extra = value.nbytes if isinstance(value, T) else 0
+    return replace(cost, bytes_read=(cost.bytes_read or 0) + extra)
+
+
+def _scatter_along(a: Args, accumulate: bool) -> Cost:
+    """``self.scatter*_(dim, index, src or value)``: one element addressed per index
+    element, one store or add each (none for a scalar ``value``)."""
+    n, src = a["index"].numel, a.get("src")
+    return _in_place_scatter(a, n, src, accumulate=accumulate, flops=n if isinstance(src, T) else 0)
+
+
+@register("aten.scatter_")
+def scatter_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.scatter_(dim, index, src or value)``: stores; with ``reduce=`` ('add',
+    'multiply') it reads the destination elements it combines with."""
+    return _scatter_along(a, accumulate=a.get("reduce") is not None)
+
+
+@register("aten.scatter_add_")
+def scatter_add_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.scatter_add_(dim, index, src)``: adds into the destination."""
+    return _scatter_along(a, accumulate=True)
+
+
+@register("aten.scatter_reduce_")
+def scatter_reduce_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.scatter_reduce_(dim, index, src, reduce, include_self)``: reads the
+    destination unless ``include_self=False``."""
+    return _scatter_along(a, accumulate=bool(a.get("include_self", True)))
 
 
 @register(
@@ -2034,7 +2140,6 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.rot90",
     "aten.diag_embed",
     "aten.index_fill",
-    "aten.index_fill_",
     "aten.repeat",
     "aten.tril",
     "aten.triu",

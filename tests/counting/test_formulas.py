@@ -516,6 +516,100 @@ def test_embedding_reads_only_gathered_rows():
     assert t.flops == 0
 
 
+# a KV cache (batch 1, 8 heads, 4096 positions, head dim 128: 16 MiB) takes one token
+CACHE, TOKEN = (1, 8, 4096, 128), (1, 8, 1, 128)
+TOKEN_BYTES = 8 * 128 * F32  # 4 KiB
+
+
+def one_op(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor, real: bool = False):
+    (op,) = [o for o in roofline.profile(Fn(fn), inputs, real=real).ops if o.counted]
+    return op
+
+
+def put_token(c: torch.Tensor, k: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+    c[:, :, i] = k  # index_put_ with indices (None, None, i): 1 x 8 x 1 x 128 elements
+    return c
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize(
+    ("op_name", "fn", "read", "written", "flops"),
+    [
+        # index 8 B + the 4 KiB token; writes the token's slice of the cache
+        ("index_copy_", lambda c, k, i: c.index_copy_(2, i, k), 8 + TOKEN_BYTES, TOKEN_BYTES, 0),
+        ("index_put_", put_token, 8 + TOKEN_BYTES, TOKEN_BYTES, 1024),
+        # an add reads the destination slice too; one add per source element
+        (
+            "index_add_",
+            lambda c, k, i: c.index_add_(2, i, k),
+            8 + 2 * TOKEN_BYTES,
+            TOKEN_BYTES,
+            1024,
+        ),
+        # a scalar fill of the slice at i: reads the index only
+        ("index_fill_", lambda c, k, i: c.index_fill_(2, i, 0.0), 8, TOKEN_BYTES, 0),
+    ],
+)
+def test_in_place_scatters_touch_only_the_addressed_elements(
+    op_name, fn, read, written, flops, real
+):
+    # the generic rule read and wrote the whole 16 MiB cache for a 4 KiB update
+    op = one_op(fn, torch.zeros(CACHE), torch.randn(TOKEN), torch.tensor([5]), real=real)
+    assert op.op.startswith(f"aten.{op_name}")
+    assert (op.bytes_read, op.bytes_written, op.vector_flops) == (read, written, flops)
+
+
+def test_scatter_in_place_reads_the_destination_only_when_it_combines():
+    x, idx, src = torch.zeros(6, 5), torch.tensor([[0, 2, 4]]), torch.randn(1, 3)
+    # 3 index elements (int64) and 3 source floats; 3 elements written
+    store = one_op(lambda t, i, s: t.scatter_(1, i, s), x, idx, src)
+    assert (store.bytes_read, store.bytes_written) == (3 * 8 + 3 * F32, 3 * F32)
+    add = one_op(lambda t, i, s: t.scatter_add_(1, i, s), x, idx, src)
+    assert (add.bytes_read, add.bytes_written) == (3 * 8 + 6 * F32, 3 * F32)
+    fill = one_op(lambda t, i: t.scatter_(1, i, 1.0), x, idx)
+    assert (fill.bytes_read, fill.bytes_written, fill.vector_flops) == (3 * 8, 3 * F32, 0)
+    mean = one_op(
+        lambda t, i, s: t.scatter_reduce_(1, i, s, "mean", include_self=False), x, idx, src
+    )
+    assert mean.bytes_read == 3 * 8 + 3 * F32
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_indexed_elements_match_advanced_indexing(shape, data):
+    # self[indices] on a real tensor: its numel is what index_put_ writes
+    from roofline.counting.formulas import _indexed_elements
+
+    x = torch.zeros(shape)
+    n_idx = data.draw(st.integers(1, len(shape)))
+    indices, facts = [], []
+    for d in range(n_idx):
+        kind = data.draw(st.sampled_from(["none", "long", "long2d"]))
+        if kind == "none":
+            indices.append(slice(None))
+            facts.append(None)
+        else:
+            size = (2,) if kind == "long" else (2, 1)
+            ix = torch.randint(0, shape[d], size)
+            indices.append(ix)
+            facts.append(T(tuple(ix.shape), ix.dtype))
+    if all(f is None for f in facts):
+        return  # plain slicing, a view: not index_put_
+    # (2, 1) beside (2,) broadcasts to (2, 2); a slice between index tensors moves
+    # the broadcast dimensions first: the count is the same either way
+    assert _indexed_elements(tuple(shape), facts) == x[tuple(indices)].numel()
+
+
+def test_a_boolean_mask_counts_whole():
+    from roofline.counting.formulas import _indexed_elements
+
+    mask = T((3, 4), torch.bool)
+    assert _indexed_elements((3, 4, 5), [mask]) == 12 * 5  # an upper bound: all true
+
+
 def test_cat_and_copies_are_bytes_only():
     a, b = torch.randn(3, 4), torch.randn(5, 4)
     t = count_fn(lambda x, y: torch.cat([x, y]), a, b)

@@ -161,11 +161,16 @@ def register(*names: str) -> Callable[[Formula], Formula]:
 
 
 def lookup(op: torch._ops.OpOverload) -> Entry | None:
-    """The formula for an op: by overload name first (``aten.add.Tensor``), then packet."""
+    """The formula for an op: by overload name first (``aten.add.Tensor``), then packet;
+    an in-place op with no formula of its own (``cos_``, ``addmm_``, ``cumsum_``) takes
+    its out-of-place form's: the same arithmetic per output element, arguments of the
+    same names, and the same generic bytes (``self`` and the other inputs read, ``self``
+    written). In-place ops whose bytes differ (the scatters) are registered apart."""
     full = _op_name(op)
-    entry = REGISTRY.get(full)
-    if entry is None:
-        entry = REGISTRY.get(full.rsplit(".", 1)[0])
+    packet, overload = full.rsplit(".", 1)
+    entry = REGISTRY.get(full) or REGISTRY.get(packet)
+    if entry is None and packet.endswith("_") and not packet.endswith("__"):
+        entry = REGISTRY.get(f"{packet[:-1]}.{overload}") or REGISTRY.get(packet[:-1])
     return entry
 
 

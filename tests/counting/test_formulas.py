@@ -1501,3 +1501,30 @@ def test_svd_of_a_tall_matrix_prices_the_u_it_forms(full_matrices, flops):
     # many samples) is linear in m
     fn = lambda a: torch.linalg.svd(a, full_matrices=full_matrices)[1]  # noqa: E731
     assert _op_flops(fn, (100, 4), op="svd") == flops
+
+
+def test_in_place_forms_take_their_out_of_place_formula():
+    # y.addmm_(a, b): 4x5 outputs of 3 MACs each, plus the 20 adds of self; reads
+    # self, a and b, writes self; cos_ and cumsum_ one per element
+    x, a, b = torch.randn(4, 5), torch.randn(4, 3), torch.randn(3, 5)
+    addmm = one_op(lambda y, p, q: y.addmm_(p, q), x.clone(), a, b)
+    assert (addmm.matrix_flops, addmm.vector_flops) == (2 * 4 * 5 * 3, 20)
+    assert (addmm.bytes_read, addmm.bytes_written) == ((20 + 12 + 15) * F32, 20 * F32)
+    assert one_op(lambda y: y.cos_(), x.clone()).vector_flops == 20
+    assert one_op(lambda y: y.cumsum_(1), x.clone()).vector_flops == 20
+
+
+def test_every_in_place_form_of_a_counted_op_is_counted():
+    from roofline.counting.formulas import lookup
+
+    missing = []
+    for name in REGISTRY:
+        base = name.split(".")[1]
+        packet = getattr(torch.ops.aten, base + "_", None)
+        if base.endswith("_") or packet is None:
+            continue
+        missing += [
+            f"{base}_.{o}" for o in packet.overloads() if lookup(getattr(packet, o)) is None
+        ]
+    # an out= overload of an in-place op does not exist; anything listed is a gap
+    assert missing == []

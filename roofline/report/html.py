@@ -405,6 +405,10 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         "gridcolor": "#e6e6e6",
         "zeroline": False,
         "exponentformat": "SI",
+        # a label per decade (plotly's default labels 2 and 5 between them too, which
+        # read as bare numbers), with the 2..9 gridlines kept faint
+        "dtick": 1,
+        "minor": {"showgrid": True, "gridcolor": "#f4f4f4", "dtick": "D1"},
         "linecolor": "#999",
         "mirror": True,
         "ticks": "outside",

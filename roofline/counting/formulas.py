@@ -2023,15 +2023,18 @@ def _indexed_elements(shape: tuple[int, ...], indices: Sequence[Any]) -> int:
     return math.prod(torch.broadcast_shapes(*shapes)) * kept if shapes else kept
 
 
-def _in_place_scatter(a: Args, n: int, src: Any, *, accumulate: bool, flops: int) -> Cost:
+def _in_place_scatter(
+    a: Args, n: int, src: Any, indices: Sequence[Any], *, accumulate: bool, flops: int
+) -> Cost:
     """An in-place scatter that addresses ``n`` elements of ``self``: only those are
-    written, so the bytes are the indices, the ``n`` source elements stored (none for
-    a scalar fill) and the ``n`` written, plus, when it accumulates, the ``n``
-    destination elements read before the add. The rest of ``self`` is not touched
-    (the generic rule would read and write all of it: 16 MiB for a 4 KiB update of a
-    16 MiB KV cache)."""
+    written, so the bytes are the index tensors (``indices``, by their role: an
+    integer destination or source is no index), the ``n`` source elements stored
+    (none for a scalar fill) and the ``n`` written, plus, when it accumulates, the
+    ``n`` destination elements read before the add. The rest of ``self`` is not
+    touched (the generic rule would read and write all of it: 16 MiB for a 4 KiB
+    update of a 16 MiB KV cache)."""
     item = _itemsize(a["self"].dtype)
-    read = sum(t.nbytes for t in _tensor_args(a) if not t.dtype.is_floating_point)
+    read = sum(t.nbytes for t in indices if isinstance(t, T))
     if isinstance(src, T):
         read += min(src.numel, n) * _itemsize(src.dtype)
     if accumulate:
@@ -2050,7 +2053,7 @@ def index_put_(a: Args, out: Sequence[Any]) -> Cost:
         bool(a["accumulate"]),
     )
     flops = n if accumulate else values.numel  # adds, or a store per value as the scatters count
-    return _in_place_scatter(a, n, values, accumulate=accumulate, flops=flops)
+    return _in_place_scatter(a, n, values, a["indices"], accumulate=accumulate, flops=flops)
 
 
 @register("aten.index_copy_")
@@ -2058,33 +2061,34 @@ def index_copy_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.index_copy_(dim, index, source)`` (how a static KV cache takes the new
     tokens): whole slices stored, ``source``-shaped; a copy, 0 FLOPs."""
     src = a["source"]
-    return _in_place_scatter(a, src.numel, src, accumulate=False, flops=0)
+    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=False, flops=0)
 
 
 @register("aten.index_add_")
 def index_add_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.index_add_(dim, index, source)``: one add per source element."""
     src = a["source"]
-    return _in_place_scatter(a, src.numel, src, accumulate=True, flops=src.numel)
+    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=True, flops=src.numel)
 
 
 @register("aten.index_fill_")
 def index_fill_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.index_fill_(dim, index, value)``: the slices at ``index`` along ``dim``
-    filled with a scalar; a store, 0 FLOPs."""
+    filled with a scalar (the ``int_Tensor`` overload reads it from a 0-dim tensor);
+    a store, 0 FLOPs."""
     x, idx = a["self"], a["index"]
     slice_ = x.numel // x.shape[int(a["dim"])] if x.shape and x.shape[int(a["dim"])] else 1
-    cost = _in_place_scatter(a, idx.numel * slice_, None, accumulate=False, flops=0)
-    value = a.get("value")  # the int_Tensor overload: a 0-dim tensor read
-    extra = value.nbytes if isinstance(value, T) else 0
-    return replace(cost, bytes_read=(cost.bytes_read or 0) + extra)
+    return _in_place_scatter(
+        a, idx.numel * slice_, a.get("value"), [idx], accumulate=False, flops=0
+    )
 
 
 def _scatter_along(a: Args, accumulate: bool) -> Cost:
     """``self.scatter*_(dim, index, src or value)``: one element addressed per index
     element, one store or add each (none for a scalar ``value``)."""
     n, src = a["index"].numel, a.get("src")
-    return _in_place_scatter(a, n, src, accumulate=accumulate, flops=n if isinstance(src, T) else 0)
+    flops = n if isinstance(src, T) else 0
+    return _in_place_scatter(a, n, src, [a["index"]], accumulate=accumulate, flops=flops)
 
 
 @register("aten.scatter_")

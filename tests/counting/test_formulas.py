@@ -610,6 +610,56 @@ def test_a_boolean_mask_counts_whole():
     assert _indexed_elements((3, 4, 5), [mask]) == 12 * 5  # an upper bound: all true
 
 
+def put_at(t: torch.Tensor, i: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    t[i] = v  # index_put_ with indices (i,)
+    return t
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize(
+    ("fn", "inputs", "read", "written"),
+    [
+        # a long destination (4 x 5): the 2 int64 indices are read, not the
+        # destination; 2 columns of 4 rows written
+        (
+            lambda t, i: t.index_fill_(1, i, 3),
+            (torch.zeros(4, 5, dtype=torch.long), torch.tensor([0, 2])),
+            2 * 8,
+            8 * 8,
+        ),
+        # the fill value as a 0-dim long tensor: read once, as the value
+        (
+            lambda t, i, v: t.index_fill_(1, i, v),
+            (torch.zeros(4, 5, dtype=torch.long), torch.tensor([0, 2]), torch.tensor(3)),
+            2 * 8 + 8,
+            8 * 8,
+        ),
+        # a long source: its 3 elements read once, with the 3 destination elements
+        # it adds into
+        (
+            lambda t, i, s: t.scatter_add_(0, i, s),
+            (torch.zeros(6, dtype=torch.long), torch.tensor([0, 2, 4]), torch.ones(3).long()),
+            3 * 8 + 3 * 8 + 3 * 8,
+            3 * 8,
+        ),
+        # a boolean destination and value (1 byte each): rows 1 and 2 of 5 written
+        (
+            put_at,
+            (torch.zeros(4, 5, dtype=torch.bool), torch.tensor([1, 2]), torch.tensor(True)),
+            2 * 8 + 1,
+            2 * 5,
+        ),
+    ],
+)
+def test_an_in_place_scatter_reads_its_indices_whatever_the_destination_dtype(
+    fn, inputs, read, written, real
+):
+    # the indices are the index arguments, not every tensor that is not floating
+    # point: an integer or boolean destination was read whole, an integer source twice
+    op = one_op(fn, *inputs, real=real)
+    assert (op.bytes_read, op.bytes_written) == (read, written)
+
+
 def test_cat_and_copies_are_bytes_only():
     a, b = torch.randn(3, 4), torch.randn(5, 4)
     t = count_fn(lambda x, y: torch.cat([x, y]), a, b)

@@ -2029,17 +2029,22 @@ def _in_place_scatter(
     """An in-place scatter that addresses ``n`` elements of ``self``: only those are
     written, so the bytes are the index tensors (``indices``, by their role: an
     integer destination or source is no index), the ``n`` source elements stored
-    (none for a scalar fill) and the ``n`` written, plus, when it accumulates, the
-    ``n`` destination elements read before the add. The rest of ``self`` is not
-    touched (the generic rule would read and write all of it: 16 MiB for a 4 KiB
-    update of a 16 MiB KV cache)."""
-    item = _itemsize(a["self"].dtype)
+    (none for a scalar fill) and the elements written, plus, when it accumulates, the
+    destination elements read before the add. The rest of ``self`` is not touched
+    (the generic rule would read and write all of it: 16 MiB for a 4 KiB update of a
+    16 MiB KV cache). Indices may repeat (a segment sum adds many rows into one): the
+    destination elements are at most all of ``self``, each read and written once, as
+    the gathers read each source element once."""
+    x = a["self"]
+    item, dest = _itemsize(x.dtype), min(n, x.numel)
     read = sum(t.nbytes for t in indices if isinstance(t, T))
     if isinstance(src, T):
         read += min(src.numel, n) * _itemsize(src.dtype)
     if accumulate:
-        read += n * item
-    return Cost(vector_flops=flops, op_class="embedding", bytes_read=read, bytes_written=n * item)
+        read += dest * item
+    return Cost(
+        vector_flops=flops, op_class="embedding", bytes_read=read, bytes_written=dest * item
+    )
 
 
 @register("aten.index_put_", "aten._index_put_impl_")

@@ -610,6 +610,31 @@ def test_a_boolean_mask_counts_whole():
     assert _indexed_elements((3, 4, 5), [mask]) == 12 * 5  # an upper bound: all true
 
 
+@pytest.mark.parametrize("real", [False, True])
+def test_an_in_place_scatter_writes_each_destination_element_once(real):
+    # a segment sum (global add pooling of 100 rows of 8 into 2 graphs): 800 adds,
+    # but only the 2 x 8 destination elements are read and written, not 800 of them
+    # (the generic rule, before, read and wrote the destination once too)
+    pool = one_op(
+        lambda t, i, s: t.index_add_(0, i, s),
+        torch.zeros(2, 8),
+        torch.randint(0, 2, (100,)),
+        torch.randn(100, 8),
+        real=real,
+    )
+    assert pool.vector_flops == 800
+    assert (pool.bytes_read, pool.bytes_written) == (100 * 8 + 800 * F32 + 16 * F32, 16 * F32)
+    # a histogram of 100 values into 3 bins
+    hist = one_op(
+        lambda t, i, s: t.scatter_add_(0, i, s),
+        torch.zeros(3),
+        torch.randint(0, 3, (100,)),
+        torch.ones(100),
+        real=real,
+    )
+    assert (hist.bytes_read, hist.bytes_written) == (100 * 8 + 100 * F32 + 3 * F32, 3 * F32)
+
+
 def put_at(t: torch.Tensor, i: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     t[i] = v  # index_put_ with indices (i,)
     return t

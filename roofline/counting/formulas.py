@@ -2007,20 +2007,27 @@ def _indexed_elements(shape: tuple[int, ...], indices: Sequence[Any]) -> int:
     """How many elements ``self[indices]`` selects (advanced indexing, as
     ``index_put_`` takes it): the index tensors' broadcast shape times the dimensions
     no index covers. A boolean mask counts whole, an upper bound: how many of it are
-    true is data."""
-    pos, kept, shapes = 0, 1, []
+    true is data. Its true count broadcasts with the other index tensors, so beside
+    them it can only stretch a trailing dimension of 1 (up to its size); beside one
+    of length L it adds nothing (it has L true, or one)."""
+    pos, kept, shapes, masks = 0, 1, [], []
     for ix in indices:
         if not isinstance(ix, T):  # None: the dimension is kept whole
             kept *= shape[pos] if pos < len(shape) else 1
             pos += 1
         elif ix.dtype == torch.bool:
-            shapes.append((ix.numel,))
+            masks.append(ix.numel)
             pos += len(ix.shape)
         else:
             shapes.append(ix.shape)
             pos += 1
     kept *= math.prod(shape[pos:])
-    return math.prod(torch.broadcast_shapes(*shapes)) * kept if shapes else kept
+    if not shapes and not masks:
+        return kept
+    selected = tuple(torch.broadcast_shapes(*shapes)) if shapes else ()
+    if masks and (not selected or selected[-1] == 1):
+        selected = (*selected[:-1], max(masks))
+    return math.prod(selected) * kept
 
 
 def _in_place_scatter(

@@ -610,6 +610,36 @@ def test_a_boolean_mask_counts_whole():
     assert _indexed_elements((3, 4, 5), [mask]) == 12 * 5  # an upper bound: all true
 
 
+def test_a_boolean_mask_beside_an_index_tensor_broadcasts_with_it():
+    # x[mask, i]: the mask's true count must broadcast with i's length, so the mask
+    # cannot add elements of its own beside a length-2 index; beside a trailing
+    # dimension of 1 it can, up to its size. The count is the upper bound, and it is
+    # the exact count when the mask has as many true as i has elements
+    from roofline.counting.formulas import _indexed_elements
+
+    mask, i = torch.tensor([True, False, True, False]), torch.tensor([1, 3])
+    assert _indexed_elements((4, 5), [T((4,), torch.bool), T((2,), torch.long)]) == 2
+    assert torch.zeros(4, 5)[mask, i].numel() == 2
+    col = T((2, 1), torch.long)
+    assert _indexed_elements((4, 5, 6), [col, T((5,), torch.bool)]) == 2 * 5 * 6
+    # two masks: one may have a single true, the other all of its own
+    assert _indexed_elements((4, 5), [T((4,), torch.bool), T((5,), torch.bool)]) == 5
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_a_masked_and_indexed_store_is_counted(real):
+    # it raised ("Attempting to broadcast a dimension of length 2"), so a model doing
+    # it could not be counted at all: the mask 4 B, the indices 16 B and the value 4 B
+    # read; 2 elements written
+    def put(t, m, i, v):
+        t[m, i] = v
+        return t
+
+    mask, i = torch.tensor([True, False, True, False]), torch.tensor([1, 3])
+    op = one_op(put, torch.zeros(4, 5), mask, i, torch.tensor(1.0), real=real)
+    assert (op.bytes_read, op.bytes_written, op.vector_flops) == (4 + 16 + F32, 2 * F32, 1)
+
+
 @pytest.mark.parametrize("real", [False, True])
 def test_an_in_place_scatter_writes_each_destination_element_once(real):
     # a segment sum (global add pooling of 100 rows of 8 into 2 graphs): 800 adds,

@@ -33,10 +33,13 @@ import torch
 
 
 class T(NamedTuple):
-    """What a formula sees of a tensor: its shape and dtype."""
+    """What a formula sees of a tensor: its shape and dtype, and for a broadcast
+    tensor (a stride-0 dimension: ``expand``) how many distinct elements it holds."""
 
     shape: tuple[int, ...]
     dtype: torch.dtype
+    #: distinct elements in memory when fewer than ``numel`` (a broadcast tensor)
+    distinct: int | None = None
 
     @property
     def numel(self) -> int:
@@ -45,6 +48,15 @@ class T(NamedTuple):
     @property
     def nbytes(self) -> int:
         return self.numel * _itemsize(self.dtype)
+
+    @property
+    def stored(self) -> int:
+        """The elements a read of the whole tensor moves: a broadcast dimension once."""
+        return self.numel if self.distinct is None else self.distinct
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.stored * _itemsize(self.dtype)
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -2036,7 +2048,8 @@ def _in_place_scatter(
     """An in-place scatter that addresses ``n`` elements of ``self``: only those are
     written, so the bytes are the index tensors (``indices``, by their role: an
     integer destination or source is no index), the ``n`` source elements stored
-    (none for a scalar fill) and the elements written, plus, when it accumulates, the
+    (none for a scalar fill; a broadcast index or source at its real size, as the
+    generic rule reads it) and the elements written, plus, when it accumulates, the
     destination elements read before the add. The rest of ``self`` is not touched
     (the generic rule would read and write all of it: 16 MiB for a 4 KiB update of a
     16 MiB KV cache). Indices may repeat (a segment sum adds many rows into one): the
@@ -2044,9 +2057,9 @@ def _in_place_scatter(
     the gathers read each source element once."""
     x = a["self"]
     item, dest = _itemsize(x.dtype), min(n, x.numel)
-    read = sum(t.nbytes for t in indices if isinstance(t, T))
+    read = sum(t.stored_bytes for t in indices if isinstance(t, T))
     if isinstance(src, T):
-        read += min(src.numel, n) * _itemsize(src.dtype)
+        read += min(src.stored, n) * _itemsize(src.dtype)
     if accumulate:
         read += dest * item
     return Cost(

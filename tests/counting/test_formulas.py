@@ -665,6 +665,34 @@ def test_an_in_place_scatter_writes_each_destination_element_once(real):
     assert (hist.bytes_read, hist.bytes_written) == (100 * 8 + 100 * F32 + 3 * F32, 3 * F32)
 
 
+@pytest.mark.parametrize("real", [False, True])
+def test_an_in_place_scatter_reads_a_broadcast_index_at_its_real_size(real):
+    # a graph network's sum over edges, as torch_geometric's scatter does it: the
+    # edge index (100 int64) expanded over the 16 features. Its 800 B are read, not
+    # the 12,800 B of its broadcast shape (the generic rule reads a broadcast input
+    # at its real size too); the 100 x 16 source, the 3 x 16 destination
+    def edges_to_nodes(t, i, s):
+        return t.scatter_add_(0, i.view(-1, 1).expand_as(s), s)
+
+    op = one_op(
+        edges_to_nodes,
+        torch.zeros(3, 16),
+        torch.randint(0, 3, (100,)),
+        torch.randn(100, 16),
+        real=real,
+    )
+    assert (op.bytes_read, op.bytes_written) == (800 + 1600 * F32 + 48 * F32, 48 * F32)
+    # a broadcast source (a count of ones): 1 element read, not 100
+    count = one_op(
+        lambda t, i, s: t.scatter_add_(0, i, s),
+        torch.zeros(3),
+        torch.randint(0, 3, (100,)),
+        torch.ones(1).expand(100),
+        real=real,
+    )
+    assert count.bytes_read == 800 + F32 + 3 * F32
+
+
 def put_at(t: torch.Tensor, i: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     t[i] = v  # index_put_ with indices (i,)
     return t

@@ -2110,9 +2110,10 @@ def index_fill_(a: Args, out: Sequence[Any]) -> Cost:
 
 def _scatter_along(a: Args, accumulate: bool) -> Cost:
     """``self.scatter*_(dim, index, src or value)``: one element addressed per index
-    element, one store or add each (none for a scalar ``value``)."""
+    element, one store or combine (add, multiply) each; a scalar ``value`` stored
+    without a reduce is none."""
     n, src = a["index"].numel, a.get("src")
-    flops = n if isinstance(src, T) else 0
+    flops = n if isinstance(src, T) or accumulate else 0
     return _in_place_scatter(a, n, src, [a["index"]], accumulate=accumulate, flops=flops)
 
 

@@ -574,6 +574,20 @@ def test_scatter_in_place_reads_the_destination_only_when_it_combines():
     assert mean.bytes_read == 3 * 8 + 3 * F32
 
 
+def test_scatter_of_a_scalar_with_a_reduce_counts_its_combines():
+    # scatter_(dim, index, 2.0, reduce="multiply") multiplies the 3 addressed
+    # elements by the value: 3 FLOPs (a plain scalar store, above, is none)
+    x, idx = torch.zeros(6, 5), torch.tensor([[0, 2, 4]])
+    for reduce in ("add", "multiply"):
+        op = one_op(lambda t, i, r=reduce: t.scatter_(1, i, 2.0, reduce=r), x, idx)
+        assert op.op == "aten.scatter_.value_reduce"
+        assert (op.bytes_read, op.bytes_written, op.vector_flops) == (
+            3 * 8 + 3 * F32,
+            3 * F32,
+            3,
+        )
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     shape=st.lists(st.integers(1, 4), min_size=1, max_size=4),

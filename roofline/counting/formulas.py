@@ -2108,6 +2108,17 @@ def index_fill_(a: Args, out: Sequence[Any]) -> Cost:
     )
 
 
+@register("aten.masked_scatter_")
+def masked_scatter_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.masked_scatter_(mask, source)``: ``source``'s leading elements stored, in
+    order, where ``mask`` (broadcast to ``self``) is true. All of ``self`` is counted
+    as addressed, the upper bound (how many are true is data), as for a boolean
+    mask's ``index_put_``; one store per element stored, as the scatters count."""
+    n = a["self"].numel
+    src = a["source"]
+    return _in_place_scatter(a, n, src, [a["mask"]], accumulate=False, flops=min(src.numel, n))
+
+
 def _scatter_along(a: Args, accumulate: bool) -> Cost:
     """``self.scatter*_(dim, index, src or value)``: one element addressed per index
     element, one store or combine (add, multiply) each; a scalar ``value`` stored

@@ -574,6 +574,23 @@ def test_scatter_in_place_reads_the_destination_only_when_it_combines():
     assert mean.bytes_read == 3 * 8 + 3 * F32
 
 
+@pytest.mark.parametrize("real", [False, True])
+def test_masked_scatter_in_place_is_an_in_place_scatter(real):
+    # the in-place form took masked_scatter's formula and so the generic bytes,
+    # reading all of self; it stores source elements where the mask is true: the
+    # mask (5 B, broadcast over 4 rows) and the 20 source elements it can take read,
+    # all 20 elements written (the upper bound: how many are true is data)
+    op = one_op(
+        lambda t, m, s: t.masked_scatter_(m, s),
+        torch.zeros(4, 5),
+        torch.tensor([True, False, True, False, True]),
+        torch.randn(30),
+        real=real,
+    )
+    assert op.op == "aten.masked_scatter_.default"
+    assert (op.bytes_read, op.bytes_written, op.vector_flops) == (5 + 20 * F32, 20 * F32, 20)
+
+
 def test_scatter_of_a_scalar_with_a_reduce_counts_its_combines():
     # scatter_(dim, index, 2.0, reduce="multiply") multiplies the 3 addressed
     # elements by the value: 3 FLOPs (a plain scalar store, above, is none)

@@ -485,9 +485,9 @@ class FakeDeepcopy(TorchFunctionMode):
     deep-copies the tensor's ``fake_mode`` attribute, so the copy lives in a second
     fake mode that the next op mixing it with the model's tensors refuses. Entered
     while a constructor runs, this mode copies a fake tensor by cloning it in the
-    current fake mode, keeping ``requires_grad``, its gradient and the attributes
-    the clone does not set itself (``_is_param``, which makes a fake tensor a
-    parameter, and the user's own). timm's ``reparameterize_model`` deep-copies the
+    current fake mode, keeping its strides (a broadcast buffer stays broadcast),
+    ``requires_grad``, its gradient and the attributes the clone does not set itself
+    (``_is_param``, which makes a fake tensor a parameter, and the user's own). timm's ``reparameterize_model`` deep-copies the
     model before fusing its branches; with this, fused models count on fake tensors.
     Real tensors are copied by torch, as before."""
 
@@ -511,6 +511,11 @@ def _deepcopy_fake(tensor: torch.Tensor, memo: dict[int, Any]) -> torch.Tensor:
         return memo[id(tensor)]
     with torch.no_grad():
         new = tensor.clone(memory_format=torch.preserve_format)
+        if tensor.layout == torch.strided and new.stride() != tensor.stride():
+            # a broadcast (stride-0) or gapped view: the clone packs it, where torch's
+            # copy keeps the strides (it copies the storage), and a broadcast buffer's
+            # reads are counted at its real size
+            new = tensor.new_empty_strided(tensor.size(), tensor.stride())
     if tensor.requires_grad:
         new.requires_grad_()
     memo[id(tensor)] = new

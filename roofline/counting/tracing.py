@@ -487,9 +487,12 @@ class FakeDeepcopy(TorchFunctionMode):
     while a constructor runs, this mode copies a fake tensor by cloning it in the
     current fake mode, keeping its strides (a broadcast buffer stays broadcast),
     ``requires_grad``, its gradient and the attributes the clone does not set itself
-    (``_is_param``, which makes a fake tensor a parameter, and the user's own). timm's ``reparameterize_model`` deep-copies the
-    model before fusing its branches; with this, fused models count on fake tensors.
-    Real tensors are copied by torch, as before."""
+    (``_is_param``, which makes a fake tensor a parameter, and the user's own). timm's
+    ``reparameterize_model`` deep-copies the model before fusing its branches; with
+    this, fused models count on fake tensors. Real tensors are copied by torch, as before, and so is a fake
+    tensor that is not a leaf (computed from one that needs a gradient, as an old
+    ``weight_norm`` module's weight): torch refuses it, as it refuses a real one, so
+    the fake build fails where the real one does."""
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -497,8 +500,10 @@ class FakeDeepcopy(TorchFunctionMode):
             from torch._subclasses.fake_tensor import FakeTensor
 
             tensor, memo = args
-            if isinstance(tensor, FakeTensor):
+            if isinstance(tensor, FakeTensor) and tensor.is_leaf:
                 return _deepcopy_fake(tensor, memo)
+        # a real tensor; or a fake one computed from a tensor that needs a gradient,
+        # which torch refuses to copy as it refuses a real one (its own error)
         return func(*args, **kwargs)
 
 

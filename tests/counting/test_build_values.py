@@ -394,3 +394,22 @@ def test_a_deep_copy_keeps_a_broadcast_tensor_broadcast(ctor_module):
     assert fake.totals().bytes_read == (32 * 64 + 64) * 4
     model, _, _ = build_fake(spec)
     assert model.grid.stride() == (0, 1)
+
+
+def test_a_deep_copy_refuses_a_non_leaf_tensor_as_torch_does():
+    # torch refuses to deep-copy a tensor computed from one that needs a gradient
+    # (an old weight_norm module holds one), so the real build of such a model fails;
+    # the fake copy made it a leaf and the fake build went on to count a model that
+    # cannot be built
+    import copy
+
+    from roofline.counting.tracing import FakeDeepcopy
+
+    real = torch.nn.utils.weight_norm(torch.nn.Linear(4, 4))
+    with pytest.raises(RuntimeError, match="graph leaves") as torch_refusal:
+        copy.deepcopy(real)
+    with FakeTensorMode(), FakeDeepcopy():
+        fake = torch.nn.utils.weight_norm(torch.nn.Linear(4, 4))
+        with pytest.raises(RuntimeError, match="graph leaves") as ours:
+            copy.deepcopy(fake)
+    assert str(ours.value) == str(torch_refusal.value)

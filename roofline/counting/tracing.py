@@ -487,9 +487,10 @@ class FakeDeepcopy(TorchFunctionMode):
     while a constructor runs, this mode copies a fake tensor by cloning it in the
     current fake mode, keeping its strides (a broadcast buffer stays broadcast),
     ``requires_grad``, its gradient and the attributes the clone does not set itself
-    (``_is_param``, which makes a fake tensor a parameter, and the user's own). timm's
-    ``reparameterize_model`` deep-copies the model before fusing its branches; with
-    this, fused models count on fake tensors. Real tensors are copied by torch, as before, and so is a fake
+    (``_is_param``, which makes a fake tensor a parameter, and the user's own, fake
+    tensors inside them copied the same way). timm's ``reparameterize_model``
+    deep-copies the model before fusing its branches; with this, fused models count
+    on fake tensors. Real tensors are copied by torch, as before, and so is a fake
     tensor that is not a leaf (computed from one that needs a gradient, as an old
     ``weight_norm`` module's weight): torch refuses it, as it refuses a real one, so
     the fake build fails where the real one does."""
@@ -510,8 +511,6 @@ class FakeDeepcopy(TorchFunctionMode):
 def _deepcopy_fake(tensor: torch.Tensor, memo: dict[int, Any]) -> torch.Tensor:
     import copy
 
-    from torch._subclasses.fake_tensor import FakeTensor
-
     if id(tensor) in memo:
         return memo[id(tensor)]
     with torch.no_grad():
@@ -526,9 +525,10 @@ def _deepcopy_fake(tensor: torch.Tensor, memo: dict[int, Any]) -> torch.Tensor:
     memo[id(tensor)] = new
 
     def deep(value: Any) -> Any:
-        if isinstance(value, FakeTensor):  # a fake gradient, or a fake attribute
-            return _deepcopy_fake(value, memo)
-        return copy.deepcopy(value, memo)
+        # the gradient or an attribute, through this mode again (it is off while its
+        # handler runs): a fake tensor anywhere inside, a list's say, is copied here
+        with FakeDeepcopy():
+            return copy.deepcopy(value, memo)
 
     if tensor.grad is not None:
         new.grad = deep(tensor.grad)

@@ -413,3 +413,19 @@ def test_a_deep_copy_refuses_a_non_leaf_tensor_as_torch_does():
         with pytest.raises(RuntimeError, match="graph leaves") as ours:
             copy.deepcopy(fake)
     assert str(ours.value) == str(torch_refusal.value)
+
+
+def test_a_fake_tensor_inside_a_copied_attribute_stays_in_the_mode():
+    # a tensor's attribute holding fake tensors in a container was deep-copied by
+    # torch's own path, into a second fake mode that refuses to meet the first
+    import copy
+
+    from roofline.counting.tracing import FakeDeepcopy
+
+    with FakeTensorMode() as mode, FakeDeepcopy():
+        lin = torch.nn.Linear(4, 4)
+        lin.weight.cache = {"rows": [torch.zeros(2)]}
+        new = copy.deepcopy(lin)
+        (row,) = new.weight.cache["rows"]
+        assert isinstance(row, FakeTensor) and row.fake_mode is mode
+        assert (row + torch.zeros(2)).shape == (2,)

@@ -161,16 +161,19 @@ def profile_one(
 FVCORE_MATRIX = {"conv", "linear", "matmul", "bmm", "einsum", "addmm", "baddbmm", "mm"}
 
 
-def add_fvcore(row: Row) -> None:
+def add_fvcore(row: Row, reparam: bool = False) -> None:
     """fvcore on a real build of the row's model (random weights, one image): its
     total, the matrix part of it, the rest by operator, and what it skipped. This is
     how timm's table was made (timm's ``benchmark.py`` falls back to fvcore where
-    DeepSpeed is absent); it needs real weights and a traced forward."""
+    DeepSpeed is absent); it needs real weights and a traced forward. ``reparam``
+    fuses the model first, as :func:`spec_for` does, so both counts are of one model."""
     import logging
 
     from fvcore.nn import FlopCountAnalysis
 
     model = timm.create_model(row.model, pretrained=False).eval()
+    if reparam:
+        model = reparameterize_model(model)
     logging.disable(logging.WARNING)
     try:
         with torch.no_grad():
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 row.error = f"vram: {type(exc).__name__}: {first_line(exc)}"[:300]
         if args.fvcore:
             try:
-                add_fvcore(row)
+                add_fvcore(row, args.reparam)
             except Exception as exc:  # fvcore's tracer fails on some models
                 row.error = row.error or f"fvcore: {type(exc).__name__}: {first_line(exc)}"[:300]
         rows.append(row)

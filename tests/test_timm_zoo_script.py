@@ -67,3 +67,14 @@ def test_reparam_fuses_the_model_as_the_table_did(tz, tmp_path, capsys):
     (row,) = json.loads(out.read_text())["rows"]
     assert row["error"] is None and row["params"] == 5_067_056 and row["params_ok"] is True
     assert "each fused with reparameterize_model" in capsys.readouterr().out
+
+
+def test_fvcore_counts_the_fused_model_under_reparam(tz):
+    # the fvcore table sets fvcore's count beside ours: with --reparam both must be
+    # of the fused model (fvcore counted the unfused one, batch norms and all)
+    pytest.importorskip("fvcore")
+    fused, unfused = tz.Row("repvit", "repvit_m0_9", 64), tz.Row("repvit", "repvit_m0_9", 64)
+    tz.add_fvcore(fused, reparam=True)
+    tz.add_fvcore(unfused)
+    assert "batch_norm" in unfused.fvcore_other and "batch_norm" not in fused.fvcore_other
+    assert fused.fvcore_matrix_gmacs < unfused.fvcore_matrix_gmacs

@@ -73,7 +73,13 @@ def _storage_key(t: torch.Tensor) -> int | None:
 
 def _as_t(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
-        return T(tuple(x.shape), x.dtype)
+        shape = tuple(x.shape)
+        # broadcast: the formula may read it at its real size
+        if x.layout == torch.strided and 0 in x.stride():
+            distinct = _unique_elements(x)
+            if distinct != x.numel():
+                return T(shape, x.dtype, distinct)
+        return T(shape, x.dtype)
     return x
 
 
@@ -91,7 +97,7 @@ def _tensors(values: Any) -> list[torch.Tensor]:
 
 def _as_t_nested(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
-        return T(tuple(x.shape), x.dtype)
+        return _as_t(x)
     if isinstance(x, list | tuple):
         return [_as_t(v) for v in x]
     return x
@@ -99,7 +105,8 @@ def _as_t_nested(x: Any) -> Any:
 
 def _named_args(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Map an op's arguments to their schema names (defaults filled in); tensors are
-    replaced by :class:`T` (shape and dtype), which is all a formula may look at."""
+    replaced by :class:`T` (shape and dtype, and a broadcast tensor's distinct
+    elements), which is all a formula may look at."""
     named: dict[str, Any] = {}
     schema_args = func._schema.arguments
     for i, arg in enumerate(schema_args):

@@ -33,10 +33,13 @@ import torch
 
 
 class T(NamedTuple):
-    """What a formula sees of a tensor: its shape and dtype."""
+    """What a formula sees of a tensor: its shape and dtype, and for a broadcast
+    tensor (a stride-0 dimension: ``expand``) how many distinct elements it holds."""
 
     shape: tuple[int, ...]
     dtype: torch.dtype
+    #: distinct elements in memory when fewer than ``numel`` (a broadcast tensor)
+    distinct: int | None = None
 
     @property
     def numel(self) -> int:
@@ -45,6 +48,15 @@ class T(NamedTuple):
     @property
     def nbytes(self) -> int:
         return self.numel * _itemsize(self.dtype)
+
+    @property
+    def stored(self) -> int:
+        """The elements a read of the whole tensor moves: a broadcast dimension once."""
+        return self.numel if self.distinct is None else self.distinct
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.stored * _itemsize(self.dtype)
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -2007,36 +2019,52 @@ def _indexed_elements(shape: tuple[int, ...], indices: Sequence[Any]) -> int:
     """How many elements ``self[indices]`` selects (advanced indexing, as
     ``index_put_`` takes it): the index tensors' broadcast shape times the dimensions
     no index covers. A boolean mask counts whole, an upper bound: how many of it are
-    true is data."""
-    pos, kept, shapes = 0, 1, []
+    true is data. Its true count broadcasts with the other index tensors, so beside
+    them it can only stretch a trailing dimension of 1 (up to its size); beside one
+    of length L it adds nothing (it has L true, or one)."""
+    pos, kept, shapes, masks = 0, 1, [], []
     for ix in indices:
         if not isinstance(ix, T):  # None: the dimension is kept whole
             kept *= shape[pos] if pos < len(shape) else 1
             pos += 1
         elif ix.dtype == torch.bool:
-            shapes.append((ix.numel,))
+            masks.append(ix.numel)
             pos += len(ix.shape)
         else:
             shapes.append(ix.shape)
             pos += 1
     kept *= math.prod(shape[pos:])
-    return math.prod(torch.broadcast_shapes(*shapes)) * kept if shapes else kept
+    if not shapes and not masks:
+        return kept
+    selected = tuple(torch.broadcast_shapes(*shapes)) if shapes else ()
+    if masks and (not selected or selected[-1] == 1):
+        selected = (*selected[:-1], max(masks))
+    return math.prod(selected) * kept
 
 
-def _in_place_scatter(a: Args, n: int, src: Any, *, accumulate: bool, flops: int) -> Cost:
+def _in_place_scatter(
+    a: Args, n: int, src: Any, indices: Sequence[Any], *, accumulate: bool, flops: int
+) -> Cost:
     """An in-place scatter that addresses ``n`` elements of ``self``: only those are
-    written, so the bytes are the indices, the ``n`` source elements stored (none for
-    a scalar fill) and the ``n`` written, plus, when it accumulates, the ``n``
+    written, so the bytes are the index tensors (``indices``, by their role: an
+    integer destination or source is no index), the ``n`` source elements stored
+    (none for a scalar fill; a broadcast index or source at its real size, as the
+    generic rule reads it) and the elements written, plus, when it accumulates, the
     destination elements read before the add. The rest of ``self`` is not touched
     (the generic rule would read and write all of it: 16 MiB for a 4 KiB update of a
-    16 MiB KV cache)."""
-    item = _itemsize(a["self"].dtype)
-    read = sum(t.nbytes for t in _tensor_args(a) if not t.dtype.is_floating_point)
+    16 MiB KV cache). Indices may repeat (a segment sum adds many rows into one): the
+    destination elements are at most all of ``self``, each read and written once, as
+    the gathers read each source element once."""
+    x = a["self"]
+    item, dest = _itemsize(x.dtype), min(n, x.numel)
+    read = sum(t.stored_bytes for t in indices if isinstance(t, T))
     if isinstance(src, T):
-        read += min(src.numel, n) * _itemsize(src.dtype)
+        read += min(src.stored, n) * _itemsize(src.dtype)
     if accumulate:
-        read += n * item
-    return Cost(vector_flops=flops, op_class="embedding", bytes_read=read, bytes_written=n * item)
+        read += dest * item
+    return Cost(
+        vector_flops=flops, op_class="embedding", bytes_read=read, bytes_written=dest * item
+    )
 
 
 @register("aten.index_put_", "aten._index_put_impl_")
@@ -2050,7 +2078,7 @@ def index_put_(a: Args, out: Sequence[Any]) -> Cost:
         bool(a["accumulate"]),
     )
     flops = n if accumulate else values.numel  # adds, or a store per value as the scatters count
-    return _in_place_scatter(a, n, values, accumulate=accumulate, flops=flops)
+    return _in_place_scatter(a, n, values, a["indices"], accumulate=accumulate, flops=flops)
 
 
 @register("aten.index_copy_")
@@ -2058,33 +2086,46 @@ def index_copy_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.index_copy_(dim, index, source)`` (how a static KV cache takes the new
     tokens): whole slices stored, ``source``-shaped; a copy, 0 FLOPs."""
     src = a["source"]
-    return _in_place_scatter(a, src.numel, src, accumulate=False, flops=0)
+    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=False, flops=0)
 
 
 @register("aten.index_add_")
 def index_add_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.index_add_(dim, index, source)``: one add per source element."""
     src = a["source"]
-    return _in_place_scatter(a, src.numel, src, accumulate=True, flops=src.numel)
+    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=True, flops=src.numel)
 
 
 @register("aten.index_fill_")
 def index_fill_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.index_fill_(dim, index, value)``: the slices at ``index`` along ``dim``
-    filled with a scalar; a store, 0 FLOPs."""
+    filled with a scalar (the ``int_Tensor`` overload reads it from a 0-dim tensor);
+    a store, 0 FLOPs."""
     x, idx = a["self"], a["index"]
     slice_ = x.numel // x.shape[int(a["dim"])] if x.shape and x.shape[int(a["dim"])] else 1
-    cost = _in_place_scatter(a, idx.numel * slice_, None, accumulate=False, flops=0)
-    value = a.get("value")  # the int_Tensor overload: a 0-dim tensor read
-    extra = value.nbytes if isinstance(value, T) else 0
-    return replace(cost, bytes_read=(cost.bytes_read or 0) + extra)
+    return _in_place_scatter(
+        a, idx.numel * slice_, a.get("value"), [idx], accumulate=False, flops=0
+    )
+
+
+@register("aten.masked_scatter_")
+def masked_scatter_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.masked_scatter_(mask, source)``: ``source``'s leading elements stored, in
+    order, where ``mask`` (broadcast to ``self``) is true. All of ``self`` is counted
+    as addressed, the upper bound (how many are true is data), as for a boolean
+    mask's ``index_put_``; one store per element stored, as the scatters count."""
+    n = a["self"].numel
+    src = a["source"]
+    return _in_place_scatter(a, n, src, [a["mask"]], accumulate=False, flops=min(src.numel, n))
 
 
 def _scatter_along(a: Args, accumulate: bool) -> Cost:
     """``self.scatter*_(dim, index, src or value)``: one element addressed per index
-    element, one store or add each (none for a scalar ``value``)."""
+    element, one store or combine (add, multiply) each; a scalar ``value`` stored
+    without a reduce is none."""
     n, src = a["index"].numel, a.get("src")
-    return _in_place_scatter(a, n, src, accumulate=accumulate, flops=n if isinstance(src, T) else 0)
+    flops = n if isinstance(src, T) or accumulate else 0
+    return _in_place_scatter(a, n, src, [a["index"]], accumulate=accumulate, flops=flops)
 
 
 @register("aten.scatter_")

@@ -485,11 +485,15 @@ class FakeDeepcopy(TorchFunctionMode):
     deep-copies the tensor's ``fake_mode`` attribute, so the copy lives in a second
     fake mode that the next op mixing it with the model's tensors refuses. Entered
     while a constructor runs, this mode copies a fake tensor by cloning it in the
-    current fake mode, keeping ``requires_grad``, its gradient and the attributes
-    the clone does not set itself (``_is_param``, which makes a fake tensor a
-    parameter, and the user's own). timm's ``reparameterize_model`` deep-copies the
-    model before fusing its branches; with this, fused models count on fake tensors.
-    Real tensors are copied by torch, as before."""
+    current fake mode, keeping its strides (a broadcast buffer stays broadcast),
+    ``requires_grad``, its gradient and the attributes the clone does not set itself
+    (``_is_param``, which makes a fake tensor a parameter, and the user's own, fake
+    tensors inside them copied the same way). timm's ``reparameterize_model``
+    deep-copies the model before fusing its branches; with this, fused models count
+    on fake tensors. Real tensors are copied by torch, as before, and so is a fake
+    tensor that is not a leaf (computed from one that needs a gradient, as an old
+    ``weight_norm`` module's weight): torch refuses it, as it refuses a real one, so
+    the fake build fails where the real one does."""
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -497,28 +501,34 @@ class FakeDeepcopy(TorchFunctionMode):
             from torch._subclasses.fake_tensor import FakeTensor
 
             tensor, memo = args
-            if isinstance(tensor, FakeTensor):
+            if isinstance(tensor, FakeTensor) and tensor.is_leaf:
                 return _deepcopy_fake(tensor, memo)
+        # a real tensor; or a fake one computed from a tensor that needs a gradient,
+        # which torch refuses to copy as it refuses a real one (its own error)
         return func(*args, **kwargs)
 
 
 def _deepcopy_fake(tensor: torch.Tensor, memo: dict[int, Any]) -> torch.Tensor:
     import copy
 
-    from torch._subclasses.fake_tensor import FakeTensor
-
     if id(tensor) in memo:
         return memo[id(tensor)]
     with torch.no_grad():
         new = tensor.clone(memory_format=torch.preserve_format)
+        if tensor.layout == torch.strided and new.stride() != tensor.stride():
+            # a broadcast (stride-0) or gapped view: the clone packs it, where torch's
+            # copy keeps the strides (it copies the storage), and a broadcast buffer's
+            # reads are counted at its real size
+            new = tensor.new_empty_strided(tensor.size(), tensor.stride())
     if tensor.requires_grad:
         new.requires_grad_()
     memo[id(tensor)] = new
 
     def deep(value: Any) -> Any:
-        if isinstance(value, FakeTensor):  # a fake gradient, or a fake attribute
-            return _deepcopy_fake(value, memo)
-        return copy.deepcopy(value, memo)
+        # the gradient or an attribute, through this mode again (it is off while its
+        # handler runs): a fake tensor anywhere inside, a list's say, is copied here
+        with FakeDeepcopy():
+            return copy.deepcopy(value, memo)
 
     if tensor.grad is not None:
         new.grad = deep(tensor.grad)

@@ -129,6 +129,21 @@ def scheduled_then_asserts():
     raise AssertionError("Fusion only for eval!")
 
 
+class Expanded(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("grid", torch.ones(1, 64).expand(32, 64))  # stride 0
+
+    def forward(self, x):
+        return x + self.grid
+
+
+def copied_expanded():
+    import copy
+
+    return copy.deepcopy(Expanded())
+
+
 class Holder(torch.nn.Module):
     def __init__(self, original, fused):
         super().__init__()
@@ -368,3 +383,49 @@ def test_a_second_build_failing_its_own_way_is_named_too(ctor_module):
     assert "reads tensor values" in text
     assert text.endswith("the build then failed: AssertionError: Fusion only for eval!")
     assert "\n" not in text and is_data_dependent(info.value.__cause__)
+
+
+def test_a_deep_copy_keeps_a_broadcast_tensor_broadcast(ctor_module):
+    # torch's copy keeps a tensor's strides (it copies the storage); a clone packed
+    # the expanded 1 x 64 buffer into 32 x 64, so the add read 32x its bytes
+    spec = spec_of(ctor_module, "ctor_values:copied_expanded", "[32, 64]")
+    fake, real = profile_spec(spec), profile_spec(spec, real=True)
+    assert fake.totals().as_dict() == real.totals().as_dict()
+    assert fake.totals().bytes_read == (32 * 64 + 64) * 4
+    model, _, _ = build_fake(spec)
+    assert model.grid.stride() == (0, 1)
+
+
+def test_a_deep_copy_refuses_a_non_leaf_tensor_as_torch_does():
+    # torch refuses to deep-copy a tensor computed from one that needs a gradient
+    # (an old weight_norm module holds one), so the real build of such a model fails;
+    # the fake copy made it a leaf and the fake build went on to count a model that
+    # cannot be built
+    import copy
+
+    from roofline.counting.tracing import FakeDeepcopy
+
+    real = torch.nn.utils.weight_norm(torch.nn.Linear(4, 4))
+    with pytest.raises(RuntimeError, match="graph leaves") as torch_refusal:
+        copy.deepcopy(real)
+    with FakeTensorMode(), FakeDeepcopy():
+        fake = torch.nn.utils.weight_norm(torch.nn.Linear(4, 4))
+        with pytest.raises(RuntimeError, match="graph leaves") as ours:
+            copy.deepcopy(fake)
+    assert str(ours.value) == str(torch_refusal.value)
+
+
+def test_a_fake_tensor_inside_a_copied_attribute_stays_in_the_mode():
+    # a tensor's attribute holding fake tensors in a container was deep-copied by
+    # torch's own path, into a second fake mode that refuses to meet the first
+    import copy
+
+    from roofline.counting.tracing import FakeDeepcopy
+
+    with FakeTensorMode() as mode, FakeDeepcopy():
+        lin = torch.nn.Linear(4, 4)
+        lin.weight.cache = {"rows": [torch.zeros(2)]}
+        new = copy.deepcopy(lin)
+        (row,) = new.weight.cache["rows"]
+        assert isinstance(row, FakeTensor) and row.fake_mode is mode
+        assert (row + torch.zeros(2)).shape == (2,)

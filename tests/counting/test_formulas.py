@@ -574,6 +574,37 @@ def test_scatter_in_place_reads_the_destination_only_when_it_combines():
     assert mean.bytes_read == 3 * 8 + 3 * F32
 
 
+@pytest.mark.parametrize("real", [False, True])
+def test_masked_scatter_in_place_is_an_in_place_scatter(real):
+    # the in-place form took masked_scatter's formula and so the generic bytes,
+    # reading all of self; it stores source elements where the mask is true: the
+    # mask (5 B, broadcast over 4 rows) and the 20 source elements it can take read,
+    # all 20 elements written (the upper bound: how many are true is data)
+    op = one_op(
+        lambda t, m, s: t.masked_scatter_(m, s),
+        torch.zeros(4, 5),
+        torch.tensor([True, False, True, False, True]),
+        torch.randn(30),
+        real=real,
+    )
+    assert op.op == "aten.masked_scatter_.default"
+    assert (op.bytes_read, op.bytes_written, op.vector_flops) == (5 + 20 * F32, 20 * F32, 20)
+
+
+def test_scatter_of_a_scalar_with_a_reduce_counts_its_combines():
+    # scatter_(dim, index, 2.0, reduce="multiply") multiplies the 3 addressed
+    # elements by the value: 3 FLOPs (a plain scalar store, above, is none)
+    x, idx = torch.zeros(6, 5), torch.tensor([[0, 2, 4]])
+    for reduce in ("add", "multiply"):
+        op = one_op(lambda t, i, r=reduce: t.scatter_(1, i, 2.0, reduce=r), x, idx)
+        assert op.op == "aten.scatter_.value_reduce"
+        assert (op.bytes_read, op.bytes_written, op.vector_flops) == (
+            3 * 8 + 3 * F32,
+            3 * F32,
+            3,
+        )
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     shape=st.lists(st.integers(1, 4), min_size=1, max_size=4),
@@ -608,6 +639,139 @@ def test_a_boolean_mask_counts_whole():
 
     mask = T((3, 4), torch.bool)
     assert _indexed_elements((3, 4, 5), [mask]) == 12 * 5  # an upper bound: all true
+
+
+def test_a_boolean_mask_beside_an_index_tensor_broadcasts_with_it():
+    # x[mask, i]: the mask's true count must broadcast with i's length, so the mask
+    # cannot add elements of its own beside a length-2 index; beside a trailing
+    # dimension of 1 it can, up to its size. The count is the upper bound, and it is
+    # the exact count when the mask has as many true as i has elements
+    from roofline.counting.formulas import _indexed_elements
+
+    mask, i = torch.tensor([True, False, True, False]), torch.tensor([1, 3])
+    assert _indexed_elements((4, 5), [T((4,), torch.bool), T((2,), torch.long)]) == 2
+    assert torch.zeros(4, 5)[mask, i].numel() == 2
+    col = T((2, 1), torch.long)
+    assert _indexed_elements((4, 5, 6), [col, T((5,), torch.bool)]) == 2 * 5 * 6
+    # two masks: one may have a single true, the other all of its own
+    assert _indexed_elements((4, 5), [T((4,), torch.bool), T((5,), torch.bool)]) == 5
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_a_masked_and_indexed_store_is_counted(real):
+    # it raised ("Attempting to broadcast a dimension of length 2"), so a model doing
+    # it could not be counted at all: the mask 4 B, the indices 16 B and the value 4 B
+    # read; 2 elements written
+    def put(t, m, i, v):
+        t[m, i] = v
+        return t
+
+    mask, i = torch.tensor([True, False, True, False]), torch.tensor([1, 3])
+    op = one_op(put, torch.zeros(4, 5), mask, i, torch.tensor(1.0), real=real)
+    assert (op.bytes_read, op.bytes_written, op.vector_flops) == (4 + 16 + F32, 2 * F32, 1)
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_an_in_place_scatter_writes_each_destination_element_once(real):
+    # a segment sum (global add pooling of 100 rows of 8 into 2 graphs): 800 adds,
+    # but only the 2 x 8 destination elements are read and written, not 800 of them
+    # (the generic rule, before, read and wrote the destination once too)
+    pool = one_op(
+        lambda t, i, s: t.index_add_(0, i, s),
+        torch.zeros(2, 8),
+        torch.randint(0, 2, (100,)),
+        torch.randn(100, 8),
+        real=real,
+    )
+    assert pool.vector_flops == 800
+    assert (pool.bytes_read, pool.bytes_written) == (100 * 8 + 800 * F32 + 16 * F32, 16 * F32)
+    # a histogram of 100 values into 3 bins
+    hist = one_op(
+        lambda t, i, s: t.scatter_add_(0, i, s),
+        torch.zeros(3),
+        torch.randint(0, 3, (100,)),
+        torch.ones(100),
+        real=real,
+    )
+    assert (hist.bytes_read, hist.bytes_written) == (100 * 8 + 100 * F32 + 3 * F32, 3 * F32)
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_an_in_place_scatter_reads_a_broadcast_index_at_its_real_size(real):
+    # a graph network's sum over edges, as torch_geometric's scatter does it: the
+    # edge index (100 int64) expanded over the 16 features. Its 800 B are read, not
+    # the 12,800 B of its broadcast shape (the generic rule reads a broadcast input
+    # at its real size too); the 100 x 16 source, the 3 x 16 destination
+    def edges_to_nodes(t, i, s):
+        return t.scatter_add_(0, i.view(-1, 1).expand_as(s), s)
+
+    op = one_op(
+        edges_to_nodes,
+        torch.zeros(3, 16),
+        torch.randint(0, 3, (100,)),
+        torch.randn(100, 16),
+        real=real,
+    )
+    assert (op.bytes_read, op.bytes_written) == (800 + 1600 * F32 + 48 * F32, 48 * F32)
+    # a broadcast source (a count of ones): 1 element read, not 100
+    count = one_op(
+        lambda t, i, s: t.scatter_add_(0, i, s),
+        torch.zeros(3),
+        torch.randint(0, 3, (100,)),
+        torch.ones(1).expand(100),
+        real=real,
+    )
+    assert count.bytes_read == 800 + F32 + 3 * F32
+
+
+def put_at(t: torch.Tensor, i: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    t[i] = v  # index_put_ with indices (i,)
+    return t
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize(
+    ("fn", "inputs", "read", "written"),
+    [
+        # a long destination (4 x 5): the 2 int64 indices are read, not the
+        # destination; 2 columns of 4 rows written
+        (
+            lambda t, i: t.index_fill_(1, i, 3),
+            (torch.zeros(4, 5, dtype=torch.long), torch.tensor([0, 2])),
+            2 * 8,
+            8 * 8,
+        ),
+        # the fill value as a 0-dim long tensor: read once, as the value
+        (
+            lambda t, i, v: t.index_fill_(1, i, v),
+            (torch.zeros(4, 5, dtype=torch.long), torch.tensor([0, 2]), torch.tensor(3)),
+            2 * 8 + 8,
+            8 * 8,
+        ),
+        # a long source: its 3 elements read once, with the 3 destination elements
+        # it adds into
+        (
+            lambda t, i, s: t.scatter_add_(0, i, s),
+            (torch.zeros(6, dtype=torch.long), torch.tensor([0, 2, 4]), torch.ones(3).long()),
+            3 * 8 + 3 * 8 + 3 * 8,
+            3 * 8,
+        ),
+        # a boolean destination and value (1 byte each): rows 1 and 2 of 5 written
+        (
+            put_at,
+            (torch.zeros(4, 5, dtype=torch.bool), torch.tensor([1, 2]), torch.tensor(True)),
+            2 * 8 + 1,
+            2 * 5,
+        ),
+    ],
+)
+def test_an_in_place_scatter_reads_its_indices_whatever_the_destination_dtype(
+    fn, inputs, read, written, real
+):
+    # the indices are the index arguments, not every tensor that is not floating
+    # point: an integer or boolean destination was read whole, an integer source twice
+    op = one_op(fn, *inputs, real=real)
+    assert (op.bytes_read, op.bytes_written) == (read, written)
 
 
 def test_cat_and_copies_are_bytes_only():

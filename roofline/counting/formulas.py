@@ -1986,11 +1986,16 @@ def embedding_backward(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.index_select", "aten.gather", "aten.index", "aten._unsafe_index", "aten.take")
 def gather(a: Args, out: Sequence[Any]) -> Cost:
-    """Gathers: no arithmetic; read the indices and as many source elements as the
-    output holds (not the whole source), write the output."""
-    o = _first_out(out)
-    idx_bytes = sum(t.nbytes for t in _tensor_args(a) if not t.dtype.is_floating_point)
-    return Cost(op_class="embedding", bytes_read=idx_bytes + o.nbytes)
+    """Gathers: no arithmetic; read the index tensors (by their role, so an integer
+    source is no index; a broadcast index at its real size) and as many source
+    elements as the output holds, bounded by the source (no element need come from
+    memory twice), not the whole source; write the output."""
+    o, src = _first_out(out), a["self"]
+    index = a.get("index", a.get("indices"))
+    indices = [index] if isinstance(index, T) else list(index or ())  # T is a tuple too
+    idx_bytes = sum(t.stored_bytes for t in indices if isinstance(t, T))
+    src_bytes = min(o.numel, src.stored) * _itemsize(src.dtype)
+    return Cost(op_class="embedding", bytes_read=idx_bytes + src_bytes)
 
 
 @register(

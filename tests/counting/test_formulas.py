@@ -1692,3 +1692,32 @@ def test_every_in_place_form_of_a_counted_op_is_counted():
         ]
     # an out= overload of an in-place op does not exist; anything listed is a gap
     assert missing == []
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize(
+    ("fn", "inputs", "read"),
+    [
+        # an integer source is no index: 4 int64 indices + the 4 int64 elements gathered
+        (
+            lambda t, i: torch.gather(t, 1, i),
+            (torch.arange(20).view(4, 5), torch.tensor([[0], [1], [2], [3]])),
+            4 * 8 + 4 * 8,
+        ),
+        # 12 repeats of one row: the source is read at most whole (10 x 3 floats)
+        (
+            lambda t, i: t.index_select(0, i),
+            (torch.randn(10, 3), torch.tensor([1] * 12)),
+            12 * 8 + 30 * F32,
+        ),
+        (lambda t, i: t[i], (torch.randn(10, 3), torch.tensor([2, 3])), 2 * 8 + 6 * F32),
+        # an expanded index is read at its real size (3 int64), the 12 outputs' sources
+        (
+            lambda t, i: torch.gather(t, 1, i.expand(4, 3)),
+            (torch.randn(4, 5), torch.tensor([[0, 1, 2]])),
+            3 * 8 + 12 * F32,
+        ),
+    ],
+)
+def test_gathers_read_their_indices_by_role_and_the_source_at_most_once(fn, inputs, read, real):
+    assert one_op(fn, *inputs, real=real).bytes_read == read

@@ -400,7 +400,11 @@ def trace(
             if dtype is not None and f.is_floating_point() and f.dtype != dtype:
                 f = f.to(dtype)
             if trainable is not None:
-                f.requires_grad_(trainable and training)
+                # the model's own flag, in inference too: the forward runs under
+                # no_grad, but kernels read the flag (autocast caches its cast of a
+                # leaf that requires grad until autocast exits; matmul folds a batched
+                # input into one mm when an operand requires grad)
+                f.requires_grad_(trainable)
         converted[id(t)] = f
         return f
 
@@ -410,7 +414,7 @@ def trace(
         trainable = p.requires_grad and n not in frozen_names
         f = convert(p, trainable)
         state_dict[n] = f
-        facts.setdefault(n, (f.numel(), f.element_size(), bool(f.requires_grad)))
+        facts.setdefault(n, (f.numel(), f.element_size(), bool(f.requires_grad) and training))
     for n, b in named_buffers.items():
         state_dict[n] = convert(b, None)
     run_args = tree_map(

@@ -53,6 +53,7 @@ from roofline.counting.tracing import (
     train_mode,
 )
 from roofline.errors import MemoryEstimateError
+from roofline.memory.fused import steps_for
 
 #: what to do when a forward needs tensor values (the estimate has no real-tensor mode)
 VRAM_DATA_DEPENDENT_FIX = (
@@ -197,7 +198,12 @@ class _LiveMode(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
         name = op_name(func)
-        if self.fake and name in FAKE_OUTPUTS:
+        steps = steps_for(name, args, kwargs) if self.fake else None
+        if steps is not None:
+            # a fused kernel, run as its steps: they come back through this mode
+            with self:
+                out = steps(*args, **kwargs)
+        elif self.fake and name in FAKE_OUTPUTS:
             out = FAKE_OUTPUTS[name](args, kwargs)
         else:
             out = func(*args, **kwargs)

@@ -735,6 +735,27 @@ def _small_transformer() -> nn.Module:
     return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
 
 
+class _GRU(nn.Module):
+    """A 2-layer GRU and a head: on the CPU ``aten::gru`` is a composite of small ops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(32, 64, num_layers=2, batch_first=True)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0])
+
+
+def _torchvision_vit() -> nn.Module:
+    # nn.MultiheadAttention inside: its fused fast path runs in inference
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(
+        image_size=64, patch_size=16, num_layers=2, num_heads=4, hidden_dim=128, mlp_dim=256
+    )
+
+
 def _torchvision(name: str) -> nn.Module:
     return getattr(pytest.importorskip("torchvision").models, name)()
 
@@ -749,6 +770,14 @@ def _torchvision(name: str) -> nn.Module:
         # attention), built as a timm spec is
         ("convnext_atto", lambda: _timm("convnext_atto"), (2, 3, 128, 128), None),
         ("vit_tiny", lambda: _timm("vit_tiny_patch16_224", img_size=128), (2, 3, 128, 128), None),
+        # max_pool2d's indices, made and dropped inside the composite op
+        ("squeezenet1_0", lambda: _torchvision("squeezenet1_0"), (2, 3, 96, 96), None),
+        # a recurrent composite; its weights' gradients add up out of place (views)
+        ("gru", _GRU, (2, 16, 32), None),
+        # torchvision's ViT: nn.MultiheadAttention's fused fast path in inference
+        ("torchvision_vit", _torchvision_vit, (2, 3, 64, 64), None),
+        # CPU autocast: the bf16 weight copies autocast caches until it exits
+        ("resnet18_amp_bf16", lambda: _torchvision("resnet18"), (2, 3, 96, 96), torch.bfloat16),
     ],
 )
 def test_predicted_peak_matches_profiler_on_cpu(name, make, shape, amp, mode):

@@ -232,6 +232,87 @@ def test_encoder_layer_fast_path_peaks_in_its_feed_forward(norm_first, peak):
     assert tr.peak - tr.inputs == peak
 
 
+class _Fork(nn.Module):
+    """h = x * a feeds two products: their gradients for h add up in backward."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.randn(n))
+        self.register_buffer("b", torch.randn(n))
+        self.register_buffer("c", torch.randn(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x * self.a
+        return h * self.b + h * self.c
+
+
+class _PlusInput(torch.autograd.Function):
+    """Identity-like forward; backward adds the saved input to the incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x * 1
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad + x
+
+
+class _AddsToItsGradient(nn.Module):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.randn(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _PlusInput.apply(x * self.a) * 3
+
+
+class _SameWeightTwice(nn.Module):
+    def __init__(self, transposed: bool) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(256, 256))
+        self.transposed = transposed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.w.t() if self.transposed else self.w
+        return torch.mm(torch.mm(x, w), w)
+
+
+def test_gradients_of_a_forked_tensor_add_up_in_place():
+    # autograd's engine adds the second gradient for h into the buffer holding the
+    # first, in place, when it alone holds it (on fake tensors it adds out of place).
+    # _Fork, 16,384 fp32 elements = U = 65,536 B a tensor: forward h, h*b, h*c and
+    # their sum alive at once (4 U); backward out, the seed, the two gradients for h
+    # (4 U), the sum in place, then grad_a after one of them is gone (4 U). Out of place
+    # the sum would be a fifth U.
+    u = 65_536
+    tr, _ = trace(_Fork(16_384), (torch.randn(16_384),), mode="training")
+    assert tr.peak - tr.inputs == 4 * u
+    # a weight used twice: mm's gradients for it, W = 256 x 256 x 4 = 262,144 B, add up
+    # in place too. Backward peak while the second one is made (V = 64 x 256 x 4 B):
+    # o2, the seed, grad_o1 (3 V) and the two weight gradients (2 W)
+    v, w = 65_536, 262_144
+    x = torch.randn(64, 256)
+    tr, _ = trace(_SameWeightTwice(transposed=False), (x,), mode="training")
+    assert tr.peak - tr.inputs == 3 * v + 2 * w
+    # through .t() the gradients reach the weight as views, whose bases hold their
+    # storage too: the engine adds out of place (o2, the seed, the two gradients and
+    # their sum: 2 V + 3 W), as measured on the CPU
+    model = _SameWeightTwice(transposed=True)
+    tr, _ = trace(model, (x,), mode="training")
+    assert tr.peak - tr.inputs == 2 * v + 3 * w
+    assert _profiled_peak(model, x, True) == 2 * v + 3 * w
+    # an add inside a node's own backward, on the gradient the node was called with,
+    # is no accumulation, though that gradient dies right after: h (saved) and the
+    # output, the seed, grad * 3, and grad + h (5 U), as measured
+    model = _AddsToItsGradient(16_384)
+    x = torch.randn(16_384)
+    tr, _ = trace(model, (x,), mode="training")
+    assert tr.peak - tr.inputs == 5 * u == _profiled_peak(model, x, True)
+
+
 def test_real_model_left_untouched():
     model = tiny_cnn()
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -53,6 +53,7 @@ from roofline.counting.tracing import (
     train_mode,
 )
 from roofline.errors import MemoryEstimateError
+from roofline.memory.fused import steps_for
 
 #: what to do when a forward needs tensor values (the estimate has no real-tensor mode)
 VRAM_DATA_DEPENDENT_FIX = (
@@ -141,8 +142,16 @@ class _Live:
         self.peak_slack = 0
         self.ignored: set[int] = set()
         self.finalizers: list[weakref.finalize] = []
+        #: a peak held back: (the storage key whose free cancels it, (bytes, module,
+        #: phase, event, slack) at the moment it would have been reached)
+        self.pending: tuple[int, tuple[int, str, str, int, int]] | None = None
 
-    def add(self, storage: Any, phase: str, module: str) -> None:
+    def add(self, storage: Any, phase: str, module: str, replaces: int | None = None) -> None:
+        """Count ``storage`` from now on. With ``replaces`` (a live storage's key), the
+        bytes are counted but the peak is held back until the next event: if that
+        storage is freed first, the two never coexisted (gradient accumulation, see
+        :class:`_LiveMode`) and the held-back peak is dropped."""
+        self.settle()
         key = storage._cdata
         if key in self.keys or key in self.ignored:
             return
@@ -155,14 +164,32 @@ class _Live:
         self.current += n
         self.slack += s
         self.finalizers.append(weakref.finalize(storage, self._free, key))
-        if self.current > self.peak:
-            self.peak = self.current
-            self.peak_module = module
-            self.peak_phase = phase
-            self.peak_event = len(self.events)
-            self.peak_slack = self.slack
+        if replaces is not None:
+            self.pending = (replaces, (self.current, module, phase, len(self.events), self.slack))
+        elif self.current > self.peak:
+            self._set_peak(self.current, module, phase, len(self.events), self.slack)
+
+    def _set_peak(self, current: int, module: str, phase: str, event: int, slack: int) -> None:
+        self.peak = current
+        self.peak_module = module
+        self.peak_phase = phase
+        self.peak_event = event
+        self.peak_slack = slack
+
+    def settle(self) -> None:
+        """Commit a held-back peak: the storage it waited on outlived the next event."""
+        if self.pending is not None:
+            (current, module, phase, event, slack) = self.pending[1]
+            self.pending = None
+            if current > self.peak:
+                self._set_peak(current, module, phase, event, slack)
 
     def _free(self, key: int) -> None:
+        if self.pending is not None:
+            if key == self.pending[0]:
+                self.pending = None  # freed at once: it could have held the result
+            else:
+                self.settle()
         serial = self.keys.pop(key, None)
         if serial is not None:
             n, s, _, _ = self.entries[serial]
@@ -187,29 +214,82 @@ class _Live:
 
 
 class _LiveMode(TorchDispatchMode):
+    """Counts each op's output storages in ``live``.
+
+    Gradient accumulation: where two gradients flow into one tensor (a residual
+    connection, q/k/v projected from one input), autograd's engine sums them into the
+    buffer it holds for the next node, in place when that buffer is a dense tensor it
+    alone references (``InputBuffer::accumulate``, torch/csrc/autograd/input_buffer.cpp),
+    so the sum costs no new block. For a tensor subclass, which fake tensors are, it
+    always adds out of place, and the sum and the old buffer would both be counted. So
+    an out-of-place add in backward whose first operand is such a buffer (made in the
+    backward, not a view, whose base would hold the storage too, and not one of the
+    running node's own inputs) is counted with its peak held back: if the old buffer
+    is freed right after, as it is when the engine alone held it, the real engine
+    would have reused it, and the two never coexist.
+    """
+
     def __init__(self, state: ModuleStack, live: _Live, fake: bool) -> None:
         super().__init__()
         self.state = state
         self.live = live
         self.fake = fake
         self.ops = 0
+        #: storage keys of the gradients the running backward node was called with
+        self.node_inputs: set[int] = set()
+
+    def node_prehook(self, grad_outputs: Sequence[torch.Tensor | None]) -> None:
+        """A backward node's pre-hook: remember the gradients it runs on."""
+        self.node_inputs = {
+            g.untyped_storage()._cdata for g in grad_outputs if isinstance(g, torch.Tensor)
+        }
+
+    def _accumulated_buffer(self, name: str, args: Any, kwargs: Any, out: Any) -> int | None:
+        """The key of the gradient buffer the real engine would have added into in
+        place for this op, or None (see the class docstring)."""
+        if name != "aten.add.Tensor" or torch.is_grad_enabled() or len(args) != 2:
+            return None
+        if kwargs.get("alpha", 1) != 1 or torch._C._current_autograd_node() is None:
+            return None
+        a, b = args
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            return None
+        if not (a.shape == b.shape == out.shape and a.dtype == b.dtype == out.dtype):
+            return None
+        if a._is_view():
+            return None  # its base holds the storage too: the engine adds out of place
+        key = a.untyped_storage()._cdata
+        serial = self.live.keys.get(key)
+        if serial is None or key == b.untyped_storage()._cdata or key in self.node_inputs:
+            return None
+        nbytes, _slack, phase, _module = self.live.entries[serial]
+        if phase != "backward" or nbytes != block_size(int(out.untyped_storage().nbytes())):
+            return None
+        return key
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        self.live.settle()
         kwargs = kwargs or {}
         name = op_name(func)
-        if self.fake and name in FAKE_OUTPUTS:
+        steps = steps_for(name, args, kwargs) if self.fake else None
+        if steps is not None:
+            # a fused kernel, run as its steps: they come back through this mode
+            with self:
+                out = steps(*args, **kwargs)
+        elif self.fake and name in FAKE_OUTPUTS:
             out = FAKE_OUTPUTS[name](args, kwargs)
         else:
             out = func(*args, **kwargs)
         self.ops += 1
         phase, module = self.state.where()
+        replaces = self._accumulated_buffer(name, args, kwargs, out)
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
                 try:
                     st = t.untyped_storage()
                 except (RuntimeError, NotImplementedError):
                     continue  # sparse / nested layouts: no plain storage
-                self.live.add(st, phase, module)
+                self.live.add(st, phase, module, replaces)
         return out
 
 
@@ -346,6 +426,29 @@ def _checkpointed(model: torch.nn.Module, names: Sequence[str]) -> Iterator[None
                 del m.forward
 
 
+@contextlib.contextmanager
+def _node_prehooks(
+    outs: Sequence[torch.Tensor], hook: Callable[[Sequence[Any]], None]
+) -> Iterator[None]:
+    """Register ``hook`` as a pre-hook on every backward node behind ``outs``."""
+    handles = []
+    seen: dict[int, Any] = {}  # the nodes themselves, so that their ids stay unique
+    todo = [t.grad_fn for t in outs]
+    try:
+        while todo:
+            node = todo.pop()
+            if node is None or id(node) in seen:
+                continue
+            seen[id(node)] = node
+            handles.append(node.register_prehook(lambda grads, _h=hook: _h(grads)))
+            todo.extend(n for n, _ in node.next_functions)
+        seen.clear()
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 # --------------------------------------------------------------------------- the trace
 
 
@@ -400,7 +503,11 @@ def trace(
             if dtype is not None and f.is_floating_point() and f.dtype != dtype:
                 f = f.to(dtype)
             if trainable is not None:
-                f.requires_grad_(trainable and training)
+                # the model's own flag, in inference too: the forward runs under
+                # no_grad, but kernels read the flag (autocast caches its cast of a
+                # leaf that requires grad until autocast exits; matmul folds a batched
+                # input into one mm when an operand requires grad)
+                f.requires_grad_(trainable)
         converted[id(t)] = f
         return f
 
@@ -410,7 +517,7 @@ def trace(
         trainable = p.requires_grad and n not in frozen_names
         f = convert(p, trainable)
         state_dict[n] = f
-        facts.setdefault(n, (f.numel(), f.element_size(), bool(f.requires_grad)))
+        facts.setdefault(n, (f.numel(), f.element_size(), bool(f.requires_grad) and training))
     for n, b in named_buffers.items():
         state_dict[n] = convert(b, None)
     run_args = tree_map(
@@ -507,8 +614,10 @@ def trace(
                     if not outs:
                         raise MemoryEstimateError(NO_TRAINABLE_OUTPUT)
                     seeds = [torch.ones_like(t) for t in outs]
-                    torch.autograd.backward(outs, seeds)
+                    with _node_prehooks(outs, counter.node_prehook):
+                        torch.autograd.backward(outs, seeds)
                     del outs, seeds, out
+                live.settle()
                 grad_keys = set()
                 for f in state_dict.values():
                     if f.grad is not None:

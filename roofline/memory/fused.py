@@ -1,0 +1,173 @@
+"""The fused transformer fast-path kernels, step by step, for the live-tensor tracker.
+
+``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` in inference (eval, no
+grad) call one aten op each, ``_transformer_encoder_layer_fwd`` and
+``_native_multi_head_attention``. On fake tensors the tracker would see only their
+outputs, but the kernels allocate their intermediates through the allocator like any
+op: the packed q/k/v projection, the attention scores, the head-merged context, the
+feed-forward hidden layer. The peak of a stack of encoder layers lies inside them (a
+small ``nn.TransformerEncoder`` holds 3.5x its output there).
+
+So the tracker runs each as the aten ops the CPU kernel runs, in its order, and drops
+each intermediate where the kernel drops it: ``transformer_encoder_layer_forward``
+(``aten/src/ATen/native/transformers/transformer.cpp``) and
+``native_multi_head_attention_cpu`` (``attention.cpp``), the math path: scores of
+``B x heads x T x T``, softmax in place, the context written over q's storage. The
+ops go back through the tracker's dispatch mode, so each storage is counted as any
+other. In-place steps that allocate nothing (softmax, ``bmm_out`` into q) are left out.
+
+Nested-tensor inputs keep the output-only stand-in of
+:data:`roofline.counting.tracing.FAKE_OUTPUTS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+aten = torch.ops.aten
+
+
+def _layer_norm(x: torch.Tensor, dim: int, weight: Any, bias: Any, eps: float) -> torch.Tensor:
+    # at::layer_norm -> native_layer_norm: the output, and mean and rstd dropped at once
+    return aten.native_layer_norm(x, [dim], weight, bias, eps)[0]
+
+
+def native_multi_head_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    embed_dim: int,
+    num_head: int,
+    qkv_weight: torch.Tensor,
+    qkv_bias: torch.Tensor,
+    proj_weight: torch.Tensor,
+    proj_bias: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    need_weights: bool = True,
+    average_attn_weights: bool = True,
+    mask_type: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``native_multi_head_attention_cpu``: (projection, attention weights or empty)."""
+    d = embed_dim
+    # qkv_projection: [B, T, 3D] (gemm_nt is at::matmul(x, w.t()))
+    if key is value and query is key:
+        qkv = torch.matmul(query, qkv_weight.t())
+    elif key is value:
+        wq, wkv = qkv_weight.split([d, 2 * d], 0)
+        qkv = torch.cat([torch.matmul(query, wq.t()), torch.matmul(key, wkv.t())], 2)
+    else:
+        wq, wk, wv = qkv_weight.chunk(3, 0)
+        qkv = torch.cat(
+            [torch.matmul(query, wq.t()), torch.matmul(key, wk.t()), torch.matmul(value, wv.t())],
+            2,
+        )
+    if qkv.numel() == 0:
+        return torch.empty_like(query), torch.empty(0, dtype=query.dtype, device=query.device)
+    # 3 x [B, heads, T, dh], one storage; qkv is freed right after
+    q, k, v = aten._transform_bias_rescale_qkv(qkv, qkv_bias, num_head)
+    del qkv
+    b, h, t, dh = q.shape
+    qkt = torch.bmm(q.reshape(b * h, t, dh), k.reshape(b * h, -1, dh).transpose(1, 2))
+    qkt = qkt.view(b, h, t, -1)
+    if mask is not None:
+        if mask.dtype != torch.bool:
+            mask = mask.to(torch.bool)
+        qkt = aten._masked_softmax(qkt, mask, qkt.dim() - 1, mask_type)
+    # else: softmax in place; and bmm_nn writes the context over q's storage
+    if not need_weights:
+        del qkt
+    # transform0213_gemm_nt_bias: [B, T, D] copy, then linear (addmm); q, k and v
+    # (one storage) live until the kernel returns
+    a = q.permute(0, 2, 1, 3).contiguous().view(b, t, h * dh)
+    proj = aten.addmm(proj_bias, a.view(b * t, h * dh), proj_weight.t()).view(b, t, -1)
+    del a, q, k, v
+    if not need_weights:
+        return proj, torch.empty(0, dtype=query.dtype, device=query.device)
+    if average_attn_weights:
+        qkt = qkt.sum(1)
+        qkt.div_(num_head)
+    return proj, qkt
+
+
+def transformer_encoder_layer_fwd(
+    src: torch.Tensor,
+    embed_dim: int,
+    num_heads: int,
+    qkv_weight: torch.Tensor,
+    qkv_bias: torch.Tensor,
+    proj_weight: torch.Tensor,
+    proj_bias: torch.Tensor,
+    use_gelu: bool,
+    norm_first: bool,
+    eps: float,
+    norm_weight_1: torch.Tensor,
+    norm_bias_1: torch.Tensor,
+    norm_weight_2: torch.Tensor,
+    norm_bias_2: torch.Tensor,
+    ffn_weight_1: torch.Tensor,
+    ffn_bias_1: torch.Tensor,
+    ffn_weight_2: torch.Tensor,
+    ffn_bias_2: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    mask_type: int | None = None,
+) -> torch.Tensor:
+    """``transformer_encoder_layer_forward``: attention, residual, norm, FFN, residual,
+    norm (or pre-norm with ``norm_first``)."""
+    if src.numel() == 0:
+        return src.clone()
+    x = src
+    if norm_first:
+        x = _layer_norm(x, embed_dim, norm_weight_1, norm_bias_1, eps)
+    x = aten._native_multi_head_attention(
+        x,
+        x,
+        x,
+        embed_dim,
+        num_heads,
+        qkv_weight,
+        qkv_bias,
+        proj_weight,
+        proj_bias,
+        mask,
+        False,
+        True,
+        mask_type,
+    )[0]
+    x.add_(src)
+    if not norm_first:
+        x = _layer_norm(x, embed_dim, norm_weight_1, norm_bias_1, eps)
+    pre_ffn_res = x
+    if norm_first:
+        x = _layer_norm(x, embed_dim, norm_weight_2, norm_bias_2, eps)
+    # ffn: two linear_for_ffn (addmm with the activation fused, then addmm)
+    b, t = x.shape[0], x.shape[1]
+    r = aten._addmm_activation(
+        ffn_bias_1, x.reshape(b * t, -1), ffn_weight_1.t(), beta=1, alpha=1, use_gelu=use_gelu
+    )
+    x = aten.addmm(ffn_bias_2, r, ffn_weight_2.t()).view(b, t, -1)
+    del r
+    x.add_(pre_ffn_res)
+    if not norm_first:
+        x = _layer_norm(x, embed_dim, norm_weight_2, norm_bias_2, eps)
+    return x
+
+
+#: aten op name -> its steps (dense inputs only; see the module docstring)
+FUSED_STEPS: dict[str, Callable[..., Any]] = {
+    "aten._transformer_encoder_layer_fwd.default": transformer_encoder_layer_fwd,
+    "aten._native_multi_head_attention.default": native_multi_head_attention,
+}
+
+
+def steps_for(name: str, args: Any, kwargs: Any) -> Callable[..., Any] | None:
+    """The step-by-step version of op ``name`` for these arguments, if there is one."""
+    steps = FUSED_STEPS.get(name)
+    if steps is None:
+        return None
+    tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+    if any(t.is_nested for t in tensors):
+        return None
+    return steps

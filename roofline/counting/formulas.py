@@ -2007,9 +2007,16 @@ def gather(a: Args, out: Sequence[Any]) -> Cost:
     "aten.masked_scatter",
 )
 def scatter(a: Args, out: Sequence[Any]) -> Cost:
-    """Scatters into a copy: one add (or store) per source element; the generic bytes
-    (the whole input read, the whole output written: the copy is made)."""
+    """Scatters into a copy: one add (or store) per source element used, which for
+    ``scatter``, ``scatter_add`` and ``scatter_reduce`` is one per index element
+    (``src`` may be larger than ``index``; the rest of it is not read) and none for a
+    scalar ``value`` stored (one per index element with ``reduce=``); the generic
+    bytes (the whole input read, the whole output written: the copy is made)."""
     src = a.get("src", a.get("source", a.get("values")))
+    index = a.get("index")
+    if "dim" in a and "source" not in a and isinstance(index, T):  # the scatter family
+        used = index.numel if isinstance(src, T) or a.get("reduce") is not None else 0
+        return Cost(vector_flops=used, op_class="embedding")
     return Cost(vector_flops=_numel(src), op_class="embedding")
 
 

@@ -1721,3 +1721,21 @@ def test_every_in_place_form_of_a_counted_op_is_counted():
 )
 def test_gathers_read_their_indices_by_role_and_the_source_at_most_once(fn, inputs, read, real):
     assert one_op(fn, *inputs, real=real).bytes_read == read
+
+
+def test_out_of_place_scatters_count_one_op_per_index_element():
+    # src holds 4 x 5 values but the index addresses 1 x 3: 3 stores (adds), the rest
+    # of src unused; a scalar stored costs nothing, with reduce= one multiply each
+    x, idx, src = torch.zeros(4, 5), torch.tensor([[0, 2, 4]]), torch.randn(4, 5)
+    assert one_op(lambda t, i, s: torch.scatter(t, 1, i, s), x, idx, src).vector_flops == 3
+    assert one_op(lambda t, i, s: torch.scatter_add(t, 1, i, s), x, idx, src).vector_flops == 3
+    assert one_op(lambda t, i: torch.scatter(t, 1, i, 2.0), x, idx).vector_flops == 0
+    mul = one_op(lambda t, i: torch.scatter(t, 1, i, 2.0, reduce="multiply"), x, idx)
+    assert mul.vector_flops == 3
+    # index_add adds whole source slices: one add per source element
+    assert (
+        one_op(
+            lambda t, i, s: t.index_add(0, i, s), x, torch.tensor([1]), torch.randn(1, 5)
+        ).vector_flops
+        == 5
+    )

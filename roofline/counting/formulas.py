@@ -2017,7 +2017,8 @@ def scatter(a: Args, out: Sequence[Any]) -> Cost:
     if "dim" in a and "source" not in a and isinstance(index, T):  # the scatter family
         used = index.numel if isinstance(src, T) or a.get("reduce") is not None else 0
         return Cost(vector_flops=used, op_class="embedding")
-    return Cost(vector_flops=_numel(src), op_class="embedding")
+    scale = 2 if a.get("alpha", 1) != 1 else 1  # index_add's alpha: a multiply each
+    return Cost(vector_flops=_numel(src) * scale, op_class="embedding")
 
 
 @register("aten.index_copy")
@@ -2103,9 +2104,11 @@ def index_copy_(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.index_add_")
 def index_add_(a: Args, out: Sequence[Any]) -> Cost:
-    """``self.index_add_(dim, index, source)``: one add per source element."""
+    """``self.index_add_(dim, index, source, alpha=1)``: one add per source element,
+    and a multiply by ``alpha`` when it is not 1."""
     src = a["source"]
-    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=True, flops=src.numel)
+    flops = src.numel * (1 if a.get("alpha", 1) == 1 else 2)
+    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=True, flops=flops)
 
 
 @register("aten.index_fill_")

@@ -1739,3 +1739,14 @@ def test_out_of_place_scatters_count_one_op_per_index_element():
         ).vector_flops
         == 5
     )
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_index_add_with_alpha_multiplies_each_source_element(in_place):
+    x, i, s = torch.zeros(4, 5), torch.tensor([1, 2]), torch.randn(2, 5)
+    fn = (
+        (lambda t, j, u: t.index_add_(0, j, u, alpha=0.5))
+        if in_place
+        else (lambda t, j, u: t.index_add(0, j, u, alpha=0.5))
+    )
+    assert one_op(fn, x, i, s).vector_flops == 2 * 10  # multiply, then add

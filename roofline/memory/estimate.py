@@ -647,6 +647,13 @@ def estimate_from_model(
         # the weights are int8 (the packed ones' dtype, as `profile` reports it)
         stored = compute = packed[0].weight.dtype
         notes.append(QUANTIZED_NOTE)
+    rnns = sorted({type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.RNNBase)})
+    if rnns and mode == "training":
+        notes.append(
+            f"{'/'.join(rnns)}: the fused RNN kernels' training workspace (cuDNN's "
+            "reserve on a GPU, oneDNN's for the CPU LSTM) is not traced, so expect "
+            "more than predicted (a 2-layer CPU LSTM holds 1.8x; see docs/vram.md)"
+        )
     return _from_trace(
         tr,
         facts,

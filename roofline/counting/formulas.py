@@ -1998,36 +1998,6 @@ def gather(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(op_class="embedding", bytes_read=idx_bytes + src_bytes)
 
 
-@register(
-    "aten.scatter_add",
-    "aten.index_add",
-    "aten.index_put",
-    "aten.scatter",
-    "aten.scatter_reduce",
-    "aten.masked_scatter",
-)
-def scatter(a: Args, out: Sequence[Any]) -> Cost:
-    """Scatters into a copy: one add (or store) per source element used, which for
-    ``scatter``, ``scatter_add`` and ``scatter_reduce`` is one per index element
-    (``src`` may be larger than ``index``; the rest of it is not read) and none for a
-    scalar ``value`` stored (one per index element with ``reduce=``); the generic
-    bytes (the whole input read, the whole output written: the copy is made)."""
-    src = a.get("src", a.get("source", a.get("values")))
-    index = a.get("index")
-    if "dim" in a and "source" not in a and isinstance(index, T):  # the scatter family
-        used = index.numel if isinstance(src, T) or a.get("reduce") is not None else 0
-        return Cost(vector_flops=used, op_class="embedding")
-    scale = 2 if a.get("alpha", 1) != 1 else 1  # index_add's alpha: a multiply each
-    return Cost(vector_flops=_numel(src) * scale, op_class="embedding")
-
-
-@register("aten.index_copy")
-def index_copy(a: Args, out: Sequence[Any]) -> Cost:
-    """``self.index_copy(dim, index, source)``: a copy of ``self`` with whole slices
-    replaced: no arithmetic, the generic bytes."""
-    return Cost(op_class="embedding")
-
-
 def _indexed_elements(shape: tuple[int, ...], indices: Sequence[Any]) -> int:
     """How many elements ``self[indices]`` selects (advanced indexing, as
     ``index_put_`` takes it): the index tensors' broadcast shape times the dimensions
@@ -2085,11 +2055,8 @@ def index_put_(a: Args, out: Sequence[Any]) -> Cost:
     """``self[indices] = values`` (``+=`` with ``accumulate``): the addressed elements
     (:func:`_indexed_elements`) written; FLOPs one per value stored (as the
     out-of-place scatters count), or one add per addressed element."""
-    n, values, accumulate = (
-        _indexed_elements(a["self"].shape, a["indices"]),
-        a["values"],
-        bool(a["accumulate"]),
-    )
+    n = _indexed_elements(a["self"].shape, a["indices"])
+    values, accumulate = a["values"], bool(a["accumulate"])
     flops = n if accumulate else values.numel  # adds, or a store per value as the scatters count
     return _in_place_scatter(a, n, values, a["indices"], accumulate=accumulate, flops=flops)
 
@@ -2161,6 +2128,30 @@ def scatter_reduce_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.scatter_reduce_(dim, index, src, reduce, include_self)``: reads the
     destination unless ``include_self=False``."""
     return _scatter_along(a, accumulate=bool(a.get("include_self", True)))
+
+
+def _copying(in_place: Formula) -> Formula:
+    """The out-of-place form of an in-place scatter: the same arithmetic (the same
+    arguments, by name), and the generic bytes, since it copies all of ``self`` into
+    its output before scattering."""
+
+    def formula(a: Args, out: Sequence[Any]) -> Cost:
+        return replace(in_place(a, out), bytes_read=None, bytes_written=None)
+
+    formula.__doc__ = f"Out of place: {in_place.__doc__}"
+    return formula
+
+
+for _op, _in_place in {
+    "scatter": scatter_,
+    "scatter_add": scatter_add_,
+    "scatter_reduce": scatter_reduce_,
+    "index_add": index_add_,
+    "index_put": index_put_,
+    "index_copy": index_copy_,
+    "masked_scatter": masked_scatter_,
+}.items():
+    register(f"aten.{_op}")(_copying(_in_place))
 
 
 @register(

@@ -69,14 +69,19 @@ SMALL_SIZE = 1 << 20  # kSmallSize: requests up to 1 MiB come from the small poo
 ROUND_LARGE = 2 << 20  # kRoundLarge: segments for large requests are multiples of 2 MiB
 
 
-def _storage_bytes(out: Any) -> int:
-    """The bytes of the tensors in ``out``, each storage counted once."""
-    seen: dict[int, int] = {}
+def _storage_sizes(out: Any) -> dict[int, int]:
+    """The bytes of each distinct storage behind the tensors in ``out``, by key."""
+    sizes: dict[int, int] = {}
     for t in tree_flatten(out)[0]:
         if isinstance(t, torch.Tensor):
             storage = t.untyped_storage()
-            seen[storage._cdata] = int(storage.nbytes())
-    return sum(seen.values())
+            sizes[storage._cdata] = int(storage.nbytes())
+    return sizes
+
+
+def _storage_bytes(out: Any) -> int:
+    """The bytes of the tensors in ``out``, each storage counted once."""
+    return sum(_storage_sizes(out).values())
 
 
 def block_size(nbytes: int) -> int:
@@ -440,7 +445,7 @@ def _node_prehooks(
             if node is None or id(node) in seen:
                 continue
             seen[id(node)] = node
-            handles.append(node.register_prehook(lambda grads, _h=hook: _h(grads)))
+            handles.append(node.register_prehook(hook))
             todo.extend(n for n, _ in node.next_functions)
         seen.clear()
         yield
@@ -551,19 +556,12 @@ def trace(
     for t in state_dict.values():
         with contextlib.suppress(RuntimeError, NotImplementedError):
             live.ignored.add(t.untyped_storage()._cdata)
-    inputs = [x for x in tree_flatten((run_args, run_kwargs))[0] if isinstance(x, torch.Tensor)]
-    input_bytes = 0
-    seen_inputs: set[int] = set()
-    for x in inputs:
-        key = x.untyped_storage()._cdata
-        if key not in seen_inputs:
-            seen_inputs.add(key)
-            input_bytes += block_size(int(x.untyped_storage().nbytes()))
+    input_sizes = _storage_sizes((run_args, run_kwargs))
+    input_bytes = sum(block_size(n) for n in input_sizes.values())
     # the inputs are live for the whole step (the training loop holds the batch)
     live.current = input_bytes
     live.peak = input_bytes
-    for x in inputs:
-        live.ignored.add(x.untyped_storage()._cdata)
+    live.ignored.update(input_sizes)
 
     from torch.nn.utils.stateless import _reparametrize_module
 
@@ -663,7 +661,7 @@ def trace(
         saved_at_peak=saved_at_peak,
         slack_at_peak=live.peak_slack,
         ops=counter.ops,
-        raw_inputs=_storage_bytes(inputs),
+        raw_inputs=sum(input_sizes.values()),
         outputs=output_bytes,
         by_module=by_module,
     )

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import sys
 import time
@@ -113,19 +114,25 @@ def families() -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-def spec_for(model: str, size: int, batch: int, mode: str, reparam: bool = False) -> ModelSpec:
-    """The model as a spec; ``reparam`` fuses it first with timm's
+def create(model: str, reparam: bool = False) -> torch.nn.Module:
+    """timm's ``model`` with random weights; ``reparam`` fuses it first with timm's
     ``reparameterize_model`` (batch norms folded, branches merged), as timm's
     ``benchmark.py --reparam`` does. The fusion deep-copies the model, on fake tensors
     too (:class:`roofline.counting.tracing.FakeDeepcopy`)."""
+    built = timm.create_model(model, pretrained=False)
+    # fusing folds batch-norm statistics: eval mode, as timm's own fusions insist
+    return reparameterize_model(built.eval()) if reparam else built
 
-    def build() -> torch.nn.Module:
-        model_ = timm.create_model(model, pretrained=False)
-        # fusing folds batch-norm statistics: eval mode, as timm's own fusions insist
-        return reparameterize_model(model_.eval()) if reparam else model_
 
+def spec_for(model: str, size: int, batch: int, mode: str, reparam: bool = False) -> ModelSpec:
+    """The model (:func:`create`) as a spec at ``batch`` images of ``size``."""
     shape = (batch, 3, size, size)
-    return ModelSpec(name=model, factory=build, inputs=(InputSpec(shape=shape),), mode=mode)
+    return ModelSpec(
+        name=model,
+        factory=functools.partial(create, model, reparam),
+        inputs=(InputSpec(shape=shape),),
+        mode=mode,
+    )
 
 
 def profile_one(
@@ -166,14 +173,13 @@ def add_fvcore(row: Row, reparam: bool = False) -> None:
     total, the matrix part of it, the rest by operator, and what it skipped. This is
     how timm's table was made (timm's ``benchmark.py`` falls back to fvcore where
     DeepSpeed is absent); it needs real weights and a traced forward. ``reparam``
-    fuses the model first, as :func:`spec_for` does, so both counts are of one model."""
+    fuses the model first (:func:`create`, as roofline's count), so both counts are of
+    one model."""
     import logging
 
     from fvcore.nn import FlopCountAnalysis
 
-    model = timm.create_model(row.model, pretrained=False).eval()
-    if reparam:
-        model = reparameterize_model(model)
+    model = create(row.model, reparam).eval()
     logging.disable(logging.WARNING)
     try:
         with torch.no_grad():

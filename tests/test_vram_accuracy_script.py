@@ -122,3 +122,40 @@ def test_a_case_that_hangs_or_prints_no_result_is_an_error_row(va, monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", garbage)
     assert "no result in the output" in va.run_case("m", "x", (1,), 1, "inference")["error"]
+
+
+def test_cpu_run_measures_each_case_and_writes_the_table(va, monkeypatch, tmp_path):
+    # the --device cpu path end to end, on one small model: the same measurement as
+    # `roofline vram --measure cpu`, a row per case, the markdown table docs/vram.md shows
+    import json
+    import sys
+
+    pytest.importorskip("torchvision")
+    monkeypatch.setattr(
+        va, "MODELS", [("squeezenet1_1", "torchvision.models.squeezenet1_1()", (3, 64, 64), ())]
+    )
+    out, md = tmp_path / "cpu.json", tmp_path / "cpu.md"
+    argv = ["vram_accuracy.py", "--device", "cpu", "--quick", "--out", str(out), "--md", str(md)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert va.main() == 0
+    doc = json.loads(out.read_text())
+    assert doc["gpu"] is None and "torch threads" in doc["machine"]
+    rows = doc["rows"]
+    assert [(r["model"], r["mode"], r["batch"]) for r in rows] == [
+        ("squeezenet1_1", "inference", 1),
+        ("squeezenet1_1", "training", 1),
+    ]
+    for r in rows:
+        assert r["ratio_allocated"] == pytest.approx(1.0, abs=0.02), r
+        assert r["measured_with_scratch"] >= r["measured_allocated"] > r["measured_held"] > 0
+    table = md.read_text()
+    assert "| squeezenet1_1 | training | 1 |" in table and "2 of 2 cases within 10 %" in table
+
+
+def test_markdown_shows_a_failed_case_as_its_error(va):
+    rows = [{"model": "m", "mode": "training", "batch": 2, "error": "predict: boom"}]
+    table = va.markdown(rows, "machine X")
+    assert (
+        table.startswith("Machine: machine X")
+        and "| m | training | 2 | | | predict: boom |" in table
+    )

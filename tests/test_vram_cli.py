@@ -358,3 +358,44 @@ def test_a_cpu_has_no_cuda_context_or_cublas_workspace(tmp_path):
     argv = ["vram", "--params", "1B", "--gpu", "cpu", "--context-mib", "100", "--json", str(path)]
     assert main([*argv, "--force"]) == 0
     assert json.loads(path.read_text())["assumptions"]["cuda_context_bytes"] == 100 * 2**20
+
+
+def test_measure_on_the_cpu_puts_the_real_peak_beside_the_prediction(tmp_path, capsys):
+    # a YOLO model in training with its backbone frozen: the measured step is the one
+    # predicted (AdamW, frozen rows without grads or state)
+    path = tmp_path / "m.json"
+    argv = ["vram", "examples/yolov5n.yaml", "--imgsz", "64", "--mode", "training"]
+    assert main([*argv, "--freeze", "10", "--measure", "cpu", "--json", str(path)]) == 0
+    captured = capsys.readouterr()
+    line = next(x for x in captured.out.splitlines() if x.startswith("measured on cpu"))
+    # the table's prediction adds a GPU's cuBLAS workspace; the one compared is the CPU's
+    assert "the prediction for cpu: cuBLAS workspace 0 B" in line
+    assert "measuring yolov5n" in captured.err  # progress, on stderr
+    m = json.loads(path.read_text())["measured"]
+    assert m["device"] == "cpu" and m["mode"] == "training"
+    assert 0 < m["held"] < m["allocated"] <= m["with_scratch"]
+    assert m["predicted_allocated"] == pytest.approx(m["allocated"], rel=0.02)
+    assert m["error"] == pytest.approx(m["predicted_allocated"] / m["allocated"] - 1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["vram", "--params", "1M", "--measure", "cpu"],
+            "--measure runs the model: give a model spec",
+        ),
+        (["vram", "examples/resnet50.yaml", "--measure", "tpu"], "unknown device 'tpu'"),
+        (
+            ["vram", "examples/resnet50.yaml", "--measure", "cuda"],
+            "--measure cuda: CUDA is not available to torch here",
+        ),
+    ],
+)
+def test_measure_bad_input_is_one_line_exit_2(argv, message, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err

@@ -164,6 +164,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "0 when every --gpu is a CPU, or without --gpu for a quantized model)",
     )
     p.add_argument(
+        "--measure",
+        metavar="DEVICE",
+        help="also run the model on this machine (cpu, cuda, cuda:N) and show the measured "
+        "peak beside the predicted one (CUDA: max_memory_allocated; CPU: the profiler's "
+        "allocator events)",
+    )
+    p.add_argument(
         "--json", metavar="FILE", help="write the estimate as JSON (bytes; '-': to stdout, alone)"
     )
     p.add_argument(
@@ -206,6 +213,18 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = check(args, {"--json": args.json})
     if args.max_batch and not args.gpus:
         raise MemoryEstimateError("--max-batch needs at least one --gpu NAME to fit")
+    measure_on = None
+    if args.measure is not None:
+        from roofline.latency.measure import check_device
+
+        if not args.spec:
+            raise MemoryEstimateError(
+                "--measure runs the model: give a model spec (roofline vram model.yaml "
+                "--measure cpu), not --params"
+            )
+        measure_on = check_device(
+            args.measure, "--measure"
+        )  # CUDA absent: one line, before any work
     # resolve the devices first: an unknown name fails before any tracing or output
     devices = devices_from_args(args, allow_all=True) if args.gpus else []
     common: dict[str, Any] = {
@@ -276,6 +295,9 @@ def run(args: argparse.Namespace) -> int:
     if estimate.detail.get("quantized") and any(d.kind != "cpu" for d in devices):
         estimate = replace(estimate, notes=(*estimate.notes, QUANTIZED_GPU_NOTE))
     data = estimate.as_dict()
+    measured_lines: list[str] = []
+    if measure_on is not None:
+        data["measured"], measured_lines = _measured(args, spec, estimate, measure_on, common)
     device_lines: list[str] = []
     if devices:
         data["devices"], device_lines = _devices(
@@ -290,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
     print(_header(estimate))
     print(_breakdown(estimate))
     print()
-    for line in [*_summary(estimate), *device_lines]:
+    for line in [*_summary(estimate), *measured_lines, *device_lines]:
         print(line)
     return 0
 
@@ -409,6 +431,95 @@ def _summary(e: Any) -> list[str]:
     for n in e.notes:
         out.append(f"note: {n}")
     return out
+
+
+def _measured(
+    args: argparse.Namespace,
+    spec: Any,
+    estimate: Any,
+    dev: Any,
+    common: dict[str, Any],
+) -> tuple[dict[str, Any], list[str]]:
+    """``--measure``: run the spec's model on ``dev`` and compare its allocated peak
+    with the prediction for that device (its cuBLAS workspace: none on the CPU)."""
+    import torch
+
+    from roofline.counting.real import check_run_fits
+    from roofline.latency.measure import _translate_errors
+    from roofline.memory import cublas_workspace_bytes, estimate_from_spec
+    from roofline.memory.measure import WARMUP_STEPS, measure_memory
+    from roofline.units import binary_bytes
+
+    a = estimate.assumptions
+    cublas = (
+        cublas_workspace_bytes(torch.cuda.get_device_capability(dev)[0])
+        if dev.type == "cuda"
+        else 0
+    )
+    predicted = estimate
+    if cublas != a.cublas_workspace_bytes:
+        predicted = estimate_from_spec(
+            spec,
+            batch=a.batch,
+            dtype=args.dtype,
+            freeze=args.freeze,
+            checkpoint=args.checkpoint,
+            **{**common, "cublas_workspace_bytes": cublas},
+        )
+    s = spec.with_batch(a.batch)
+    if dev.type == "cpu":
+        # the prediction sizes the run: refused, in one line, where it would not fit
+        check_run_fits(s, "--measure runs", need=predicted.allocated)
+    _progress(
+        f"measuring {spec.name} (batch {a.batch}, {a.mode}) on {dev}: {WARMUP_STEPS} "
+        "warm-up steps, then the measured one ..."
+    )
+    with _translate_errors(f"building {spec.name!r} (batch {a.batch}) on {dev}"):
+        with torch.device(dev):
+            model = s.build()
+        inputs, kwargs = s.example_inputs(dev)
+    m = measure_memory(
+        model,
+        inputs,
+        kwargs,
+        device=str(dev),
+        mode=a.mode,
+        dtype=args.dtype,
+        optimizer=args.optimizer or "adamw",
+        amp=args.amp,
+        freeze=args.freeze,
+        checkpoint=args.checkpoint,
+    )
+    error = predicted.allocated / m.allocated - 1 if m.allocated else None
+    record = {
+        **m.as_dict(),
+        "predicted_allocated": predicted.allocated,
+        "error": error,
+        "predicted_cublas_workspace_bytes": cublas,
+    }
+    line = (
+        f"measured on {m.device} ({m.device_name}): allocated peak {binary_bytes(m.allocated)}, "
+        f"predicted {binary_bytes(predicted.allocated)}"
+        + (f" ({error:+.1%})" if error is not None else "")
+        + (
+            f" (the prediction for {m.device}: cuBLAS workspace {binary_bytes(cublas)})"
+            if predicted is not estimate
+            else ""
+        )
+    )
+    lines = [line]
+    if m.with_scratch is not None and m.with_scratch > m.allocated:
+        lines.append(
+            f"  kernels' own scratch (oneDNN/MKL workspaces, not predicted) peaks at "
+            f"{binary_bytes(m.with_scratch)} with it; the CPU measurement replays the "
+            "profiler's allocator events in 512-byte blocks (see docs/vram.md)"
+        )
+    if m.reserved is not None:
+        lines.append(
+            f"  reserved by the caching allocator: {binary_bytes(m.reserved)} (predicted "
+            f"allocated + rounding {binary_bytes(predicted.allocated + predicted.allocator_slack)})"
+        )
+    return record, lines
 
 
 def _memo(at: Callable[[int], Any], known: dict[int, Any]) -> Callable[[int], Any]:

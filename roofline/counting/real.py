@@ -258,7 +258,9 @@ def run_bytes(spec: Any) -> int | None:
     return one + max(two - one, 0) * (b - 1)
 
 
-def check_run_fits(spec: Any, lead: str = "running", name: str | None = None) -> None:
+def check_run_fits(
+    spec: Any, lead: str = "running", name: str | None = None, need: int | None = None
+) -> None:
     """Refuse, with one line, a CPU run of ``spec`` that would hold more than
     :data:`RUN_SHARE` of the free memory (:func:`run_bytes`): on the CPU running out of
     memory does not fail cleanly, it swaps or the kernel kills the process.
@@ -266,12 +268,14 @@ def check_run_fits(spec: Any, lead: str = "running", name: str | None = None) ->
     The message starts with ``lead``, then the run: ``running 'resnet50' (batch 512,
     inference) on cpu`` (``name``: another name than the spec's).
     Raises :class:`~roofline.errors.OutOfMemory`, as a run that ran out would, so a
-    batch sweep reports it as the batch that did not fit.
+    batch sweep reports it as the batch that did not fit. ``need``: the run's bytes
+    when the caller has sized it already (a vram estimate of the same step).
     """
     from roofline.errors import OutOfMemory
     from roofline.units import binary_bytes
 
-    need = run_bytes(spec)
+    if need is None:
+        need = run_bytes(spec)
     avail = available_memory("cpu")
     if need is None or not avail or need <= avail * RUN_SHARE:
         return

@@ -270,16 +270,17 @@ def allocator_note(
     )
 
 
-def check_device(device: str) -> torch.device:
-    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a torch device; a clear error if CUDA is absent."""
+def check_device(device: str, option: str = "--device") -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a torch device; a clear error if CUDA is
+    absent (``option``: the command-line option the device came from)."""
     text = str(device).strip().lower()
     if text == "cpu":
         return torch.device("cpu")
     if text == "cuda" or text.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise MeasurementError(
-                "--device cuda: CUDA is not available to torch here (no GPU, no driver, or a "
-                "CPU-only torch build); measure on the CPU with --device cpu"
+                f"{option} {text}: CUDA is not available to torch here (no GPU, no driver, "
+                f"or a CPU-only torch build); measure on the CPU with {option} cpu"
             )
         dev = torch.device(text)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
@@ -603,6 +604,14 @@ def _hook_pass(
     return out
 
 
+def quiet_kineto() -> None:
+    """Before a CPU-only profile: Kineto (which reads its level once, at its first use)
+    logs every profiler start and stop to stderr, and on a CUDA build without a GPU an
+    error about the device count; on the CPU none of it is news. A level the user set
+    is kept."""
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+
+
 def _profiler_pass(
     model: torch.nn.Module, step: Callable[[], object], passes: int, dev: torch.device
 ) -> list[tuple[dict[str, float], dict[str, int]]]:
@@ -612,10 +621,7 @@ def _profiler_pass(
     if dev.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     else:
-        # Kineto (read once, at its first use) logs every profiler start and stop to
-        # stderr, and on a CUDA build without a GPU an error about the device count;
-        # on the CPU none of it is news. A level the user set is kept.
-        os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+        quiet_kineto()
     ranges = _ProfilerRanges(model)
     out = []
     try:

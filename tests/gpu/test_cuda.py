@@ -152,3 +152,23 @@ def test_training_layer_times_on_cuda_hold_the_backward(method):
     for layer in ("", "conv1", "layer1", "layer4", "fc"):
         ratio = train.modules[layer].inclusive_s / infer.modules[layer].inclusive_s
         assert ratio > 1.8, (layer, ratio)
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_vram_measure_on_cuda_agrees_with_the_prediction(mode):
+    # `roofline vram --measure cuda`'s library call: the step the estimate models
+    # (AdamW foreach in training), its peak from max_memory_allocated
+    from roofline.memory import cublas_workspace_bytes, estimate_from_model
+    from roofline.memory.measure import measure_memory
+    from tests.fixtures.cuda import clean_allocated_baseline
+
+    model = torchvision.models.resnet18()
+    x = torch.randn(8, 3, 128, 128)
+    cublas = cublas_workspace_bytes(torch.cuda.get_device_capability()[0])
+    est = estimate_from_model(model, x, mode=mode, optimizer="adamw", cublas_workspace_bytes=cublas)
+    base = clean_allocated_baseline()
+    m = measure_memory(model, x, device="cuda", mode=mode, optimizer="adamw")
+    measured = m.allocated - base
+    assert m.reserved is not None and m.reserved >= m.allocated and m.with_scratch is None
+    assert est.allocated == pytest.approx(measured, rel=0.10), (est.allocated, measured)
+    assert est.allocated >= measured * 0.95

@@ -1,0 +1,155 @@
+"""The real-step memory measurement (roofline.memory.measure): the profiler replay,
+the CUDA counters' order, and what a step holds, derived by hand."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from roofline.memory import OPTIMIZERS, STATE_TENSORS, block_size, estimate_from_model
+from roofline.memory.measure import (
+    CudaCounters,
+    make_optimizer,
+    measure_memory,
+    measure_step_memory,
+    replay_profile,
+)
+
+
+def _op(name: str, ts: float, dur: float) -> dict:
+    return {"ph": "X", "name": name, "ts": ts, "dur": dur}
+
+
+def _mem(ts: float, addr: int, nbytes: int) -> dict:
+    return {"name": "[memory]", "ts": ts, "args": {"Addr": addr, "Bytes": nbytes}}
+
+
+def test_replay_leaves_a_kernels_own_scratch_out():
+    # aten::conv runs 0-100 us. Inside it: 1000 B (one 1,024-B block) made and freed
+    # at 10/50 us (scratch); 600 B (1,024) made at 20 by an aten::empty the conv calls
+    # and freed only at 200 (the conv's output: counted); 3,000 B (3,072) made by
+    # another aten::empty at 30 and freed at 60, inside the conv (scratch: the empty
+    # stands for its caller)
+    events = [
+        _op("aten::conv", 0, 100),
+        _op("aten::empty", 20, 1),
+        _op("aten::empty", 30, 1),
+        _mem(10, 1, 1000),
+        _mem(20, 2, 600),
+        _mem(30, 3, 3000),
+        _mem(50, 1, -1000),
+        _mem(60, 3, -3000),
+        _mem(200, 2, -600),
+    ]
+    peak, with_scratch = replay_profile(events)
+    assert peak == 1024
+    assert with_scratch == 1024 + 1024 + 3072
+
+
+def test_replay_counts_what_an_op_returns_though_its_caller_frees_it():
+    # aten::lstm (0-100) calls a layer (10-20) whose output (2,048 B) the lstm frees at
+    # 90: it outlived the op that made it, so it counts
+    events = [
+        _op("aten::lstm", 0, 100),
+        _op("aten::mkldnn_rnn_layer", 10, 10),
+        _mem(15, 7, 2048),
+        _mem(90, 7, -2048),
+    ]
+    assert replay_profile(events) == (2048, 2048)
+
+
+def test_cuda_peak_is_read_after_the_warmup_and_a_synchronised_step():
+    calls: list[str] = []
+    counters = CudaCounters(
+        synchronize=lambda: calls.append("sync"),
+        reset_peak=lambda: calls.append("reset"),
+        max_allocated=lambda: calls.append("max_allocated") or 1000,
+        max_reserved=lambda: calls.append("max_reserved") or 2048,
+    )
+
+    def held() -> int:
+        calls.append("held")
+        return 100
+
+    out = measure_step_memory(
+        lambda: calls.append("step"),
+        torch.device("cuda"),
+        held,
+        warmup=2,
+        after_step=lambda: calls.append("sample"),
+        counters=counters,
+    )
+    assert out == (1000, 100, 2048, None)
+    assert calls == [
+        *["step", "sync", "sample"] * 2,  # warm-up: the optimizer state is made
+        "held",
+        "reset",  # the peak covers the measured step only
+        "step",
+        "sync",  # read after the GPU has finished
+        "sample",
+        "max_allocated",
+        "max_reserved",
+    ]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_training_step_holds_the_optimizer_state_the_estimate_counts(name):
+    # Linear(64, 64): weight 16,384 B, bias 256 B (one 512-B block); input 8 x 64 fp32
+    # = 2,048 B. Each state tensor is another parameter set; Adam's step counters are
+    # 0-dim (kept on the CPU when training on a GPU) and not held memory
+    torch.manual_seed(0)
+    model = nn.Linear(64, 64)
+    x = torch.randn(8, 64)
+    params = 16_384 + 512
+    m = measure_memory(model, x, mode="training", optimizer=name)
+    assert m.held == params + 2_048 + STATE_TENSORS[name] * params
+    opt = make_optimizer(name, list(model.parameters()))
+    assert (opt is None) == (name == "none")
+    if opt is not None:
+        assert opt.defaults["foreach"] is True  # the implementation the estimate models
+    e = estimate_from_model(model, x, mode="training", optimizer=name, cublas_workspace_bytes=0)
+    assert e.allocated == pytest.approx(m.allocated, rel=0.02)
+
+
+def test_frozen_modules_train_nothing_and_stay_trainable_after():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        OrderedDict(first=nn.Linear(64, 64), act=nn.ReLU(), second=nn.Linear(64, 64))
+    )
+    x = torch.randn(8, 64)
+    layer = 16_384 + 512
+    frozen = measure_memory(model, x, mode="training", optimizer="adamw", freeze="first")
+    assert frozen.held == 2 * layer + 2_048 + 2 * layer  # state for the second layer only
+    assert all(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+    full = measure_memory(model, x, mode="training", optimizer="adamw")
+    assert full.held == 2 * layer + 2_048 + 4 * layer
+    assert frozen.allocated < full.allocated
+
+
+def test_dtype_casts_the_model_and_its_float_inputs():
+    model = nn.Linear(64, 64)
+    m = measure_memory(model, torch.randn(8, 64), dtype="bf16")
+    # bf16: weight 8,192 B, bias 128 B (512), input 1,024 B
+    assert m.held == 8_192 + 512 + 1_024
+    assert m.mode == "inference" and m.device == "cpu" and m.reserved is None
+    assert m.allocated >= m.held + block_size(8 * 64 * 2)  # the output was allocated
+
+
+def test_checkpointing_recomputes_instead_of_keeping():
+    torch.manual_seed(0)
+    blocks = nn.Sequential(*[nn.Sequential(nn.Linear(256, 256), nn.GELU()) for _ in range(6)])
+    model = nn.Sequential(OrderedDict(blocks=blocks))
+    x = torch.randn(1024, 256)  # 1 MiB activations: they, not the weights, peak
+    plain = measure_memory(model, x, mode="training", optimizer="sgd")
+    ckpt = measure_memory(model, x, mode="training", optimizer="sgd", checkpoint="blocks")
+    assert ckpt.allocated < plain.allocated
+    e = estimate_from_model(
+        model, x, mode="training", optimizer="sgd", checkpoint="blocks", cublas_workspace_bytes=0
+    )
+    assert e.allocated == pytest.approx(ckpt.allocated, rel=0.02)
+    # the forwards are restored: no checkpoint wrapper left behind
+    assert all("forward" not in m.__dict__ for m in model.modules())

@@ -597,6 +597,24 @@ _UNINITIALISED = frozenset(
     {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided", "empty_permuted"}
 )
 
+#: constants shaped like (``*_like``) or typed as (``new_*``) a tensor, whose values
+#: need none of its values: :class:`BuildValues` makes them real from a fake tensor too
+_FILLED_FROM = frozenset(
+    {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full"}
+)
+
+#: the largest such constant (in elements) made real: fusing a re-parameterised block
+#: fills an identity kernel shaped like the conv weight (``zeros_like(weight)``, 1,024 x
+#: 1,024 for a 1x1 conv of MobileOne), one element at a time; on a fake tensor each of
+#: those thousands of assignments goes through the fake mode (mobileone_s0 built in
+#: 20 s), on a real one they are plain eager ops
+FILLED_NUMEL = 1 << 22
+
+#: the real bytes those constants may take in one build, all together: past it they
+#: stay fake, so a model that makes every weight with ``zeros_like`` keeps no more
+#: real memory than this while it is built (fakeify_module converts what it keeps)
+FILLED_BUDGET_BYTES = 256 << 20
+
 
 class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
     """Give a model's constructor the values it reads while it is built on fake tensors.
@@ -616,6 +634,40 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
     ones, so the built model holds no real weight memory.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.filled_bytes = 0  # real bytes of constants made from fake tensors (budget)
+
+    def _filled(self, func: Any, args: Any, kwargs: Any) -> Any:
+        """A constant shaped like or typed as a fake CPU tensor (:data:`_FILLED_FROM`),
+        made real when it is small enough and the build's budget allows, else fake."""
+        from torch._subclasses.fake_tensor import FakeTensor
+        from torch.utils._python_dispatch import _disable_current_modes
+
+        fake_out = func(*args, **kwargs)
+        like = args[0] if args else None
+        if not (
+            isinstance(fake_out, FakeTensor)
+            and isinstance(like, FakeTensor)
+            and fake_out.device.type == "cpu"
+            and fake_out.numel() <= FILLED_NUMEL
+        ):
+            return fake_out
+        nbytes = fake_out.numel() * fake_out.element_size()
+        if self.filled_bytes + nbytes > FILLED_BUDGET_BYTES:
+            return fake_out
+        with _disable_current_modes():
+            if func._schema.name.split("::")[-1].startswith("new_"):
+                proxy = torch.empty((), dtype=like.dtype)  # it gives a dtype only
+            else:  # its shape and layout, no values
+                proxy = torch.empty_strided(like.shape, like.stride(), dtype=like.dtype)
+            try:
+                real = func(proxy, *args[1:], **kwargs)
+            except Exception:
+                return fake_out
+        self.filled_bytes += nbytes
+        return real
+
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         from torch._subclasses.fake_tensor import FakeTensor
         from torch.utils._python_dispatch import _disable_current_modes
@@ -624,6 +676,8 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
         kwargs = kwargs or {}
         tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         if any(isinstance(t, FakeTensor) for t in tensors):
+            if func._schema.name.split("::")[-1] in _FILLED_FROM and len(tensors) == 1:
+                return self._filled(func, args, kwargs)
             return func(*args, **kwargs)  # the fake mode below
         if not tensors:  # a factory: sized by the fake mode, which sees no real tensor
             fake_out = func(*args, **kwargs)

@@ -241,6 +241,52 @@ def test_what_stays_fake_while_building():
         assert isinstance(t, FakeTensor)
 
 
+def test_constants_shaped_like_a_fake_tensor_are_real():
+    # zeros_like(weight): an identity kernel that a re-parameterised block then fills
+    # element by element (as plain eager ops once it is real); new_full takes only the
+    # dtype. Values never come from the fake tensor, so none is needed
+    from roofline.counting.tracing import FILLED_NUMEL
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    with mode, BuildValues():
+        weight = torch.empty(16, 4, 3, 3).permute(0, 2, 3, 1)  # channels-last strides
+        kernel = torch.zeros_like(weight)
+        for i in range(4):
+            kernel[i, 1, 1, i] = 1
+        ones = torch.ones_like(weight, dtype=torch.float16)
+        full = weight.new_full((2, 3), 7.0)
+        noise = torch.rand_like(weight)  # random: its values are the point, stays fake
+        uninit = torch.empty_like(weight)  # how weights are made: stays fake
+        huge = torch.empty(FILLED_NUMEL + 1).new_zeros(FILLED_NUMEL + 1)
+        fused = weight * kernel  # touches the fake weight: fake
+    assert type(kernel) is torch.Tensor and kernel.stride() == weight.stride()
+    assert kernel.sum().item() == 4 and kernel[2, 1, 1, 2].item() == 1
+    assert type(ones) is torch.Tensor and ones.dtype == torch.float16
+    assert type(full) is torch.Tensor and full.tolist() == [[7.0] * 3] * 2
+    for t in (noise, uninit, huge, fused):
+        assert isinstance(t, FakeTensor)
+
+
+def test_constants_made_real_stop_at_the_build_budget(monkeypatch):
+    # a model that made every weight with zeros_like would hold them all for real
+    # while it is built: past the budget they stay fake
+    from roofline.counting import tracing
+
+    monkeypatch.setattr(tracing, "FILLED_BUDGET_BYTES", 3 * 4096)
+    with FakeTensorMode(allow_non_fake_inputs=True), BuildValues():
+        weight = torch.empty(32, 32)  # 4,096 B a copy
+        made = [torch.zeros_like(weight) for _ in range(5)]
+    assert [type(t) is torch.Tensor for t in made] == [True, True, True, False, False]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_a_constant_like_a_fake_cuda_tensor_stays_fake():
+    with FakeTensorMode(allow_non_fake_inputs=True), BuildValues():
+        weight = torch.empty(4, 4, device="cuda")
+        kernel = torch.zeros_like(weight)
+    assert isinstance(kernel, FakeTensor) and kernel.device.type == "cuda"
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
 def test_a_cuda_tensor_without_cuda_stays_fake():
     with FakeTensorMode(allow_non_fake_inputs=True), BuildValues():
@@ -335,12 +381,15 @@ def test_deep_copies_of_fake_tensors_share_what_the_original_shared():
     assert pair[0].weight.grad is not None and pair[0].weight.grad.shape == (4, 4)
 
 
-@pytest.mark.parametrize("name", ["repvit_m0_9", "levit_128"])
+@pytest.mark.parametrize("name", ["repvit_m0_9", "levit_128", "mobileone_s0"])
 def test_re_parameterised_timm_models_build_on_fake_tensors(tmp_path, monkeypatch, name):
     # timm's benchmark table was made with --reparam: reparameterize_model deep-copies
     # the model and fuses its batch norms and branches. The fused counts, on fake
     # tensors, equal a real build's, and the parameters are the table's (5.07 M,
-    # 9.19 M)
+    # 9.19 M). MobileOne (not in the table) fills identity kernels made with
+    # zeros_like(weight) one element at a time: made real, they fill as eager ops; its
+    # fused S0 has the 2.08 M "deploy" parameters of mmpretrain's MobileOne table
+    # (configs/mobileone/README.md; 5.29 M as trained)
     pytest.importorskip("timm")
     (tmp_path / "fused_timm.py").write_text(
         "import timm\n"
@@ -356,7 +405,7 @@ def test_re_parameterised_timm_models_build_on_fake_tensors(tmp_path, monkeypatc
     spec = load_spec(p)
     fake, real = profile_spec(spec), profile_spec(spec, real=True)
     assert fake.totals().as_dict() == real.totals().as_dict()
-    table = {"repvit_m0_9": 5.07, "levit_128": 9.19}[name]
+    table = {"repvit_m0_9": 5.07, "levit_128": 9.19, "mobileone_s0": 2.08}[name]
     assert round(fake.totals().params / 1e6, 2) == table
 
 

@@ -279,7 +279,11 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", help="comma-separated model or family names (default: all)")
+    ap.add_argument(
+        "--only",
+        help="comma-separated family names, or model names (a family's reference model, or "
+        "any other timm model, which gets a row without a reference); default: all",
+    )
     ap.add_argument("--json", type=Path, help="write the rows as JSON here")
     ap.add_argument("--out", type=Path, help="write the Markdown table here too")
     ap.add_argument(
@@ -303,15 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     refs = reference()
     only = set(args.only.split(",")) if args.only else None
-    todo = [
-        (fam, names)
-        for fam, names in families().items()
-        if only is None or fam in only or (refs.get(fam, {}).get("model") in only)
-    ]
+    todo: list[tuple[str, list[str], dict[str, str] | None]] = []
+    for fam, names in families().items():
+        ref = refs.get(fam)
+        if only is None or fam in only or (ref or {}).get("model") in only:
+            todo.append((fam, names, ref))
+        else:  # another model of the family, by name: its own row, no reference
+            todo.extend((fam, [m], None) for m in sorted(only.intersection(names)))
     start = time.perf_counter()
     rows = []
-    for i, (fam, names) in enumerate(todo, 1):
-        row = profile_one(fam, names, refs.get(fam), args.reparam)
+    for i, (fam, names, ref) in enumerate(todo, 1):
+        row = profile_one(fam, names, ref, args.reparam)
         if args.vram and row.error is None:
             try:
                 add_vram(row, args.reparam)

@@ -78,3 +78,13 @@ def test_fvcore_counts_the_fused_model_under_reparam(tz):
     tz.add_fvcore(unfused)
     assert "batch_norm" in unfused.fvcore_other and "batch_norm" not in fused.fvcore_other
     assert fused.fvcore_matrix_gmacs < unfused.fvcore_matrix_gmacs
+
+
+def test_a_model_outside_the_reference_gets_its_own_row(tz, tmp_path):
+    # resnet18 is a model of the resnet family, whose reference row is another model:
+    # named alone it is profiled, with no reference to compare against
+    out = tmp_path / "r.json"
+    assert tz.main(["--only", "resnet18", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert (row["family"], row["model"], row["size"]) == ("resnet", "resnet18", 224)
+    assert row["error"] is None and row["ref_gmacs"] is None and row["params"] == 11_689_512

@@ -602,12 +602,14 @@ _UNINITIALISED = frozenset(
 _FILLED_FROM = frozenset(
     {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full"}
 )
+#: the same constants from sizes alone: real above :data:`BUILD_VALUE_NUMEL` too
+_FILLED = frozenset({"zeros", "ones", "full"})
 
 #: the largest such constant (in elements) made real: fusing a re-parameterised block
-#: fills an identity kernel shaped like the conv weight (``zeros_like(weight)``, 1,024 x
-#: 1,024 for a 1x1 conv of MobileOne), one element at a time; on a fake tensor each of
-#: those thousands of assignments goes through the fake mode (mobileone_s0 built in
-#: 20 s), on a real one they are plain eager ops
+#: fills an identity kernel shaped like the conv weight (MobileOne: ``zeros_like
+#: (weight)``, FastViT: ``torch.zeros`` of its shape; 1,024 x 1,024 for a 1x1 conv),
+#: one element at a time; on a fake tensor each of those thousands of assignments
+#: goes through the fake mode, on a real one they are plain eager ops
 FILLED_NUMEL = 1 << 22
 
 #: the real bytes those constants may take in one build, all together: past it they
@@ -682,15 +684,27 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
         if not tensors:  # a factory: sized by the fake mode, which sees no real tensor
             fake_out = func(*args, **kwargs)
             n = _numel(fake_out)
-            if n > BUILD_VALUE_NUMEL or (n and func._schema.name.split("::")[-1] in _UNINITIALISED):
-                # large, or a weight (allocated from sizes alone); an empty tensor
-                # stays real: storage copies wrap their bytes in one (``set_``)
+            name = func._schema.name.split("::")[-1]
+            if n and name in _UNINITIALISED:
+                # a weight (allocated from sizes alone); an empty tensor stays real:
+                # storage copies wrap their bytes in one (``set_``)
                 return fake_out
+            charge = 0
+            if n > BUILD_VALUE_NUMEL:  # large: only a constant, within the budget
+                charge = _numel_bytes(fake_out)
+                if (
+                    name not in _FILLED
+                    or n > FILLED_NUMEL
+                    or self.filled_bytes + charge > FILLED_BUDGET_BYTES
+                ):
+                    return fake_out
             try:
                 with _disable_current_modes():
-                    return func(*args, **kwargs)
+                    real = func(*args, **kwargs)
             except Exception:  # a device="cuda" tensor without CUDA, say
                 return fake_out
+            self.filled_bytes += charge
+            return real
         # real inputs only. A view or an in-place op returns (part of) a real input,
         # no larger than it: run it for real (fusing a re-parameterised block fills
         # an identity kernel element by element, thousands of such ops). Otherwise
@@ -720,6 +734,12 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
 
 def _numel(out: Any) -> int:
     return sum(t.numel() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+
+
+def _numel_bytes(out: Any) -> int:
+    return sum(
+        t.numel() * t.element_size() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)
+    )
 
 
 def fakeify_module(model: torch.nn.Module, mode: Any) -> None:

@@ -17,7 +17,12 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
 from roofline.counting import build_fake, profile_spec
-from roofline.counting.tracing import BUILD_VALUE_NUMEL, BuildValues, fakeify_module
+from roofline.counting.tracing import (
+    BUILD_VALUE_NUMEL,
+    FILLED_NUMEL,
+    BuildValues,
+    fakeify_module,
+)
 from roofline.spec import load_spec
 
 CTOR = '''
@@ -233,11 +238,14 @@ def test_what_stays_fake_while_building():
         small = torch.zeros(3)
         derived = small + torch.arange(3)
         empty = torch.empty(3)  # how weights are made: never real, whatever the size
-        large = torch.zeros(BUILD_VALUE_NUMEL + 1)
+        large = torch.arange(BUILD_VALUE_NUMEL + 1)  # computed, and large
+        zeros = torch.zeros(BUILD_VALUE_NUMEL + 1)  # a constant: real up to FILLED_NUMEL
+        huge = torch.zeros(FILLED_NUMEL + 1)
         mixed = derived + empty  # touches a fake tensor
         picked = large[:2]  # a view of a fake tensor
     assert type(small) is torch.Tensor and derived.tolist() == [0.0, 1.0, 2.0]
-    for t in (empty, large, mixed, picked):
+    assert type(zeros) is torch.Tensor and not zeros.any()
+    for t in (empty, large, huge, mixed, picked):
         assert isinstance(t, FakeTensor)
 
 
@@ -245,8 +253,6 @@ def test_constants_shaped_like_a_fake_tensor_are_real():
     # zeros_like(weight): an identity kernel that a re-parameterised block then fills
     # element by element (as plain eager ops once it is real); new_full takes only the
     # dtype. Values never come from the fake tensor, so none is needed
-    from roofline.counting.tracing import FILLED_NUMEL
-
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     with mode, BuildValues():
         weight = torch.empty(16, 4, 3, 3).permute(0, 2, 3, 1)  # channels-last strides
@@ -272,11 +278,14 @@ def test_constants_made_real_stop_at_the_build_budget(monkeypatch):
     # while it is built: past the budget they stay fake
     from roofline.counting import tracing
 
-    monkeypatch.setattr(tracing, "FILLED_BUDGET_BYTES", 3 * 4096)
+    monkeypatch.setattr(tracing, "FILLED_BUDGET_BYTES", 2 * 4096 + 100)
     with FakeTensorMode(allow_non_fake_inputs=True), BuildValues():
         weight = torch.empty(32, 32)  # 4,096 B a copy
-        made = [torch.zeros_like(weight) for _ in range(5)]
-    assert [type(t) is torch.Tensor for t in made] == [True, True, True, False, False]
+        made = [torch.zeros_like(weight) for _ in range(2)]
+        made.append(torch.ones(BUILD_VALUE_NUMEL + 1, dtype=torch.uint8))  # 65,537 B
+        made.append(torch.zeros_like(weight))  # the budget is spent
+        made.append(torch.zeros(4))  # small: a value, not charged to the budget
+    assert [type(t) is torch.Tensor for t in made] == [True, True, False, False, True]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")

@@ -16,12 +16,13 @@ optimizer state exists and the peak is the steady state's.
   profiler with ``profile_memory=True`` and its allocation and free events are
   replayed, each rounded up to the 512-byte block the CUDA caching allocator would
   hand out, on top of what the step starts with (parameters, buffers, inputs,
-  optimizer state: the distinct storages, block-rounded). An allocation freed before
-  the innermost op that made it returns (an op that only allocates, such as
-  ``aten::empty``, stands for its caller) is that kernel's own scratch (oneDNN weight
-  reorders and workspaces, im2col buffers; on a GPU the cuDNN workspace); the estimate
-  does not model it, so ``allocated`` leaves it out and ``with_scratch`` is the peak
-  with it. Everything an op returns counts, also when the composite op around it
+  optimizer state: the distinct storages, block-rounded; a quantized model's packed
+  weights at their packed size). An allocation freed before the innermost op that made
+  it returns (any dispatcher op, ``aten::``, ``quantized::`` ...; an op that only
+  allocates, such as ``aten::empty``, stands for its caller) is that kernel's own
+  scratch (oneDNN weight reorders and workspaces, im2col buffers; on a GPU the cuDNN
+  workspace); the estimate does not model it, so ``allocated`` leaves it out and
+  ``with_scratch`` is the peak with it. Everything an op returns counts, also when the composite op around it
   frees it again (``aten::lstm``'s per-layer outputs, ``max_pool2d``'s indices).
 
 The library measures and returns; the CLI prints.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +57,13 @@ ALLOCATING_OPS = frozenset(
         "aten::resize_",
     }
 )
+
+#: a profiler event of a dispatcher op, ``namespace::name`` (``aten::addmm``,
+#: ``quantized::conv2d_relu``, ``torchvision::roi_align``): the ops whose own scratch
+#: is left out. Autograd's nodes (``AddmmBackward0``,
+#: ``autograd::engine::evaluate_function: ...``, ``torch::autograd::AccumulateGrad``)
+#: and ``record_function`` ranges are not ops.
+_OP_NAME = re.compile(r"[A-Za-z_]\w*::[A-Za-z_][\w.]*")
 
 #: steps run before the measured one (the first creates the optimizer state, caches
 #: and lazily made workspaces)
@@ -197,25 +206,31 @@ def _storages_bytes(tensors: Sequence[torch.Tensor]) -> int:
 
 def held_bytes(model: torch.nn.Module, args: Any, opt_state: Any = ()) -> int:
     """What a step starts with: parameters (and gradients still held), buffers, the
-    input tensors and the optimizer's state, as distinct block-rounded storages.
+    input tensors and the optimizer's state, as distinct block-rounded storages, and a
+    quantized model's packed int8 weights at their packed size (the estimate's
+    ``weights``: the quantized engine keeps them in its own memory, outside any
+    tensor storage, so they cannot be read as storages).
 
     The optimizer's 0-dim state (Adam's ``step`` counters) is left out: with the
     parameters on a GPU torch keeps it on the CPU (unless ``capturable``/``fused``),
     outside the memory the estimate predicts."""
+    from roofline.counting.quantized import packed_params, unpack
+
     tensors = [*model.parameters(), *model.buffers()]
     tensors += [p.grad for p in model.parameters() if p.grad is not None]
     tensors += [t for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)]
     tensors += [
         t for t in tree_flatten(opt_state)[0] if isinstance(t, torch.Tensor) and t.dim() > 0
     ]
-    return _storages_bytes(tensors)
+    packed = sum(unpack(obj).nbytes for _, obj in packed_params(model))
+    return _storages_bytes(tensors) + packed
 
 
 def replay_profile(events: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     """(peak without kernel scratch, peak with it) of a Chrome trace's allocator events,
     relative to the allocated bytes when the trace began (see the module docstring)."""
     ops = sorted(
-        (e for e in events if e.get("ph") == "X" and str(e.get("name", "")).startswith("aten::")),
+        (e for e in events if e.get("ph") == "X" and _OP_NAME.fullmatch(str(e.get("name", "")))),
         key=lambda e: (e["ts"], -e["dur"]),
     )
     mem = sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"])

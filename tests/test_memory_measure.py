@@ -195,3 +195,64 @@ def test_a_quantized_models_packed_weights_are_held():
     e = estimate_from_model(model, x)
     assert m.allocated == e.allocated - 12 + 2 * 512
     assert m.with_scratch > m.allocated
+
+
+def test_the_models_train_flags_and_gradients_are_left_as_they_were():
+    # an eval-mode model measured in training comes back in eval mode (and the other
+    # way round); gradients it held are not part of the step: not held, cleared
+    model = nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.1))
+    model.eval()
+    measure_memory(model, torch.randn(8, 64), mode="training")
+    assert not any(m.training for m in model.modules())
+    model.train()
+    model[1].eval()
+    model(torch.randn(8, 64)).sum().backward()  # stale gradients
+    m = measure_memory(model, torch.randn(8, 64))
+    assert [x.training for x in model.modules()] == [True, True, False]
+    assert m.held == 16_384 + 512 + 2_048  # weight, bias, input: no gradients
+    assert all(p.grad is None for p in model.parameters())
+
+
+class _FailsInBackward(torch.autograd.Function):
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        _FailsInBackward.calls += 1
+        if _FailsInBackward.calls > 1:
+            raise RuntimeError("backward failed")
+        return g
+
+
+class _Half(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(16, 16)
+        self.second = nn.Linear(16, 16)
+        self.spare = nn.Linear(16, 16)  # unused: frozen for the test
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(_FailsInBackward.apply(self.first(x)))
+
+
+def test_a_step_that_fails_half_way_leaves_no_gradients_or_wrappers():
+    # the second step's backward fails after the second layer's gradients were made:
+    # one line, and the model as it was (no grads, the frozen module trainable again,
+    # its own forwards)
+    from roofline.errors import MeasurementError
+
+    _FailsInBackward.calls = 0
+    model = _Half()
+    with pytest.raises(MeasurementError, match="RuntimeError: backward failed") as exc:
+        measure_memory(
+            model, torch.randn(4, 16), mode="training", freeze="spare", checkpoint="second"
+        )
+    assert "\n" not in str(exc.value)
+    assert all(p.grad is None for p in model.parameters())
+    assert all(p.requires_grad for p in model.parameters())
+    assert all("forward" not in m.__dict__ for m in model.modules())
+    assert model.training  # as it was (nn.Module's default)

@@ -395,10 +395,13 @@ def measure_memory(
     The options mean what they mean to :func:`~roofline.memory.estimate_from_model`:
     the model and its floating inputs are cast to ``dtype``, ``amp`` keeps fp32
     parameters and autocasts the forward (fp16, or ``dtype`` when given), ``freeze``
-    and ``checkpoint`` name modules. The model is moved to ``device`` and, in training,
-    its parameters are updated by the step (a tiny learning rate); its gradients are
-    cleared after.
+    and ``checkpoint`` name modules. The model is moved to ``device`` (and cast to
+    ``dtype``) and, in training, its parameters are updated by the step (a tiny learning
+    rate); gradients it held are cleared, before and after, and every module's
+    train/eval flag, the parameters' ``requires_grad`` and the forwards are restored,
+    also when the step fails.
     """
+    from roofline.counting.tracing import train_mode
     from roofline.latency.measure import _translate_errors, check_device
     from roofline.memory.estimate import _resolve_dtypes, check_mode, check_optimizer
 
@@ -429,24 +432,30 @@ def measure_memory(
             model = model.to(target)
         args = tree_map(move, list(inputs))
         kw = tree_map(move, dict(kwargs or {}))
-        with _frozen(model, frozen), _checkpointed(model, ckpt):
-            step = memory_step(
-                model,
-                args,
-                kw,
-                mode=mode,
-                optimizer=optimizer,
-                autocast=(dev.type, compute) if amp else None,
-            )
-            peak, held, reserved, with_scratch = measure_step_memory(
-                step,
-                dev,
-                lambda: held_bytes(model, (args, kw), step.state()),
-                warmup=warmup,
-                after_step=after_step,
-                counters=counters,
-            )
+        # gradients the caller left are not part of the step (a training step starts
+        # without them, an inference one never has them)
         model.zero_grad(set_to_none=True)
+        try:
+            with train_mode(model, training), _frozen(model, frozen), _checkpointed(model, ckpt):
+                step = memory_step(
+                    model,
+                    args,
+                    kw,
+                    mode=mode,
+                    optimizer=optimizer,
+                    autocast=(dev.type, compute) if amp else None,
+                )
+                peak, held, reserved, with_scratch = measure_step_memory(
+                    step,
+                    dev,
+                    lambda: held_bytes(model, (args, kw), step.state()),
+                    warmup=warmup,
+                    after_step=after_step,
+                    counters=counters,
+                )
+        finally:
+            # also when the step failed half-way (after backward, say)
+            model.zero_grad(set_to_none=True)
     method = (
         "torch.cuda.max_memory_allocated over a steady-state step"
         if dev.type == "cuda"

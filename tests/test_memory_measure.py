@@ -256,3 +256,22 @@ def test_a_step_that_fails_half_way_leaves_no_gradients_or_wrappers():
     assert all(p.requires_grad for p in model.parameters())
     assert all("forward" not in m.__dict__ for m in model.modules())
     assert model.training  # as it was (nn.Module's default)
+
+
+def test_dtype_casts_the_buffers_of_a_model_without_parameters():
+    # a 1,024 x 256 scale buffer: bf16 0.5 MiB, as the estimate casts it (fp32 would
+    # also promote the product to fp32)
+    class Scale(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("scale", torch.ones(1024, 256))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.scale
+
+    x = torch.randn(1024, 256)
+    m = measure_memory(Scale(), x, dtype="bf16")
+    assert m.held == 2 * 2**19  # the buffer and the input, bf16
+    assert m.allocated == 3 * 2**19  # and the bf16 product
+    e = estimate_from_model(Scale(), x, dtype="bf16", cublas_workspace_bytes=0)
+    assert e.allocated == m.allocated

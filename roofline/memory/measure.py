@@ -428,7 +428,12 @@ def measure_memory(
     what = f"measuring the memory of {type(model).__name__!r} ({mode}) on {dev}"
     with _translate_errors(what):
         model = model.to(dev)
-        if any(p.is_floating_point() and p.dtype != target for p in model.parameters()):
+        # buffers too (the estimate casts both): a model with no float parameter left
+        # to tell by, BatchNorm's running stats beside already-cast weights
+        if any(
+            t.is_floating_point() and t.dtype != target
+            for t in (*model.parameters(), *model.buffers())
+        ):
             model = model.to(target)
         args = tree_map(move, list(inputs))
         kw = tree_map(move, dict(kwargs or {}))

@@ -3,6 +3,7 @@ the CUDA counters' order, and what a step holds, derived by hand."""
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import pytest
@@ -275,3 +276,20 @@ def test_dtype_casts_the_buffers_of_a_model_without_parameters():
     assert m.allocated == 3 * 2**19  # and the bf16 product
     e = estimate_from_model(Scale(), x, dtype="bf16", cublas_workspace_bytes=0)
     assert e.allocated == m.allocated
+
+
+@pytest.mark.parametrize(
+    ("model", "freeze", "message"),
+    [
+        (nn.ReLU(), None, "the model has no parameters"),
+        (nn.Linear(4, 4).requires_grad_(False), None, "every parameter frozen (none requires"),
+        (nn.Sequential(nn.Linear(4, 4)), 1, "every parameter frozen (by freeze)"),
+    ],
+)
+def test_training_with_nothing_to_train_is_one_line_before_any_step(model, freeze, message):
+    from roofline.errors import MeasurementError
+
+    x = torch.randn(2, 4, requires_grad=True)
+    with pytest.raises(MeasurementError, match=re.escape(message)) as exc:
+        measure_memory(model, x, mode="training", freeze=freeze)
+    assert "\n" not in str(exc.value)

@@ -417,6 +417,19 @@ def measure_memory(
     ckpt = (
         split_prefixes(model, checkpoint) if training and checkpoint not in (None, "", ()) else ()
     )
+    if training and not any(
+        p.requires_grad and not (frozen and is_frozen(n, frozen))
+        for n, p in model.named_parameters()
+    ):
+        # the estimate's refusal, before anything runs (the step would fail on an
+        # output without a gradient, or train nothing)
+        raise MeasurementError(
+            "the model has no parameters: a training step has nothing to update; use mode inference"
+            if not any(True for _ in model.parameters())
+            else "training with every parameter frozen"
+            + (" (by freeze)" if frozen else " (none requires a gradient)")
+            + ": nothing gets a gradient; use mode inference"
+        )
     target = torch.float32 if amp else stored
 
     def move(t: Any) -> Any:

@@ -3,6 +3,7 @@ the CUDA counters' order, and what a step holds, derived by hand."""
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import pytest
@@ -153,3 +154,142 @@ def test_checkpointing_recomputes_instead_of_keeping():
     assert e.allocated == pytest.approx(ckpt.allocated, rel=0.02)
     # the forwards are restored: no checkpoint wrapper left behind
     assert all("forward" not in m.__dict__ for m in model.modules())
+
+
+def test_replay_leaves_scratch_of_any_dispatcher_op_out():
+    # a quantized kernel (quantized::conv2d_relu, 0-100 us) allocates its im2col buffer
+    # (49,200 B: 49,664 in blocks) and frees it at 50, inside itself: its own scratch,
+    # as for an aten op. Its output (600 B) outlives it and counts. An autograd node
+    # (AddmmBackward0, 200-300 us) is not an op: 2,048 B it holds briefly count.
+    events = [
+        _op("quantized::conv2d_relu", 0, 100),
+        _mem(10, 1, 49_200),
+        _mem(20, 2, 600),
+        _mem(50, 1, -49_200),
+        _op("AddmmBackward0", 200, 100),
+        _mem(210, 3, 2048),
+        _mem(250, 3, -2048),
+        _mem(400, 2, -600),
+    ]
+    peak, with_scratch = replay_profile(events)
+    assert peak == 1024 + 2048
+    assert with_scratch == 49_664 + 1024
+
+
+@pytest.mark.skipif(
+    not {"x86", "fbgemm"} & set(torch.backends.quantized.supported_engines),
+    reason="no x86/fbgemm quantized engine",
+)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_quantized_models_packed_weights_are_held():
+    # tests.fixtures.models.TinyQuant on 2x3x8x8: its packed int8 weights (216 + 2,880)
+    # and fp32 biases (72) live in the quantized engine, outside any tensor storage;
+    # the QuantStub's scale and zero point are two 512-B blocks, the input 1,536 B
+    from tests.fixtures.models import tiny_quantized
+
+    model = tiny_quantized()
+    x = torch.randn(2, 3, 8, 8)
+    m = measure_memory(model, x)
+    assert m.held == 216 + 2_880 + 72 + 2 * 512 + 1_536
+    # the estimate counts the same weights (the two buffers at 12 B, not in blocks) and
+    # the same activations: the quantized conv's im2col buffer is its own scratch
+    e = estimate_from_model(model, x)
+    assert m.allocated == e.allocated - 12 + 2 * 512
+    assert m.with_scratch > m.allocated
+
+
+def test_the_models_train_flags_and_gradients_are_left_as_they_were():
+    # an eval-mode model measured in training comes back in eval mode (and the other
+    # way round); gradients it held are not part of the step: not held, cleared
+    model = nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.1))
+    model.eval()
+    measure_memory(model, torch.randn(8, 64), mode="training")
+    assert not any(m.training for m in model.modules())
+    model.train()
+    model[1].eval()
+    model(torch.randn(8, 64)).sum().backward()  # stale gradients
+    m = measure_memory(model, torch.randn(8, 64))
+    assert [x.training for x in model.modules()] == [True, True, False]
+    assert m.held == 16_384 + 512 + 2_048  # weight, bias, input: no gradients
+    assert all(p.grad is None for p in model.parameters())
+
+
+class _FailsInBackward(torch.autograd.Function):
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        _FailsInBackward.calls += 1
+        if _FailsInBackward.calls > 1:
+            raise RuntimeError("backward failed")
+        return g
+
+
+class _Half(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(16, 16)
+        self.second = nn.Linear(16, 16)
+        self.spare = nn.Linear(16, 16)  # unused: frozen for the test
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(_FailsInBackward.apply(self.first(x)))
+
+
+def test_a_step_that_fails_half_way_leaves_no_gradients_or_wrappers():
+    # the second step's backward fails after the second layer's gradients were made:
+    # one line, and the model as it was (no grads, the frozen module trainable again,
+    # its own forwards)
+    from roofline.errors import MeasurementError
+
+    _FailsInBackward.calls = 0
+    model = _Half()
+    with pytest.raises(MeasurementError, match="RuntimeError: backward failed") as exc:
+        measure_memory(
+            model, torch.randn(4, 16), mode="training", freeze="spare", checkpoint="second"
+        )
+    assert "\n" not in str(exc.value)
+    assert all(p.grad is None for p in model.parameters())
+    assert all(p.requires_grad for p in model.parameters())
+    assert all("forward" not in m.__dict__ for m in model.modules())
+    assert model.training  # as it was (nn.Module's default)
+
+
+def test_dtype_casts_the_buffers_of_a_model_without_parameters():
+    # a 1,024 x 256 scale buffer: bf16 0.5 MiB, as the estimate casts it (fp32 would
+    # also promote the product to fp32)
+    class Scale(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("scale", torch.ones(1024, 256))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.scale
+
+    x = torch.randn(1024, 256)
+    m = measure_memory(Scale(), x, dtype="bf16")
+    assert m.held == 2 * 2**19  # the buffer and the input, bf16
+    assert m.allocated == 3 * 2**19  # and the bf16 product
+    e = estimate_from_model(Scale(), x, dtype="bf16", cublas_workspace_bytes=0)
+    assert e.allocated == m.allocated
+
+
+@pytest.mark.parametrize(
+    ("model", "freeze", "message"),
+    [
+        (nn.ReLU(), None, "the model has no parameters"),
+        (nn.Linear(4, 4).requires_grad_(False), None, "every parameter frozen (none requires"),
+        (nn.Sequential(nn.Linear(4, 4)), 1, "every parameter frozen (by freeze)"),
+    ],
+)
+def test_training_with_nothing_to_train_is_one_line_before_any_step(model, freeze, message):
+    from roofline.errors import MeasurementError
+
+    x = torch.randn(2, 4, requires_grad=True)
+    with pytest.raises(MeasurementError, match=re.escape(message)) as exc:
+        measure_memory(model, x, mode="training", freeze=freeze)
+    assert "\n" not in str(exc.value)

@@ -399,3 +399,24 @@ def test_measure_bad_input_is_one_line_exit_2(argv, message, capsys, monkeypatch
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_measure_of_a_model_that_fails_on_real_tensors_is_one_line(tmp_path, capsys):
+    # traced fine on fake tensors, it raises on real ones: one line, exit 2, no traceback
+    spec = tmp_path / "fails.yaml"
+    spec.write_text("model: tests.fixtures.models:FailsOnRealTensors\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["vram", str(spec), "--mode", "training", "--measure", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("roofline: error: measuring the memory of 'FailsOnRealTensors'")
+    assert "ValueError: this model only works on fake tensors" in err[-1]
+    assert not any("Traceback" in x for x in err)
+
+
+def test_measure_with_json_to_stdout_prints_the_json_alone(tmp_path, capsys):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("model: tests.fixtures.models:tiny_cnn\ninputs: [{shape: [2, 3, 8, 8]}]\n")
+    assert main(["vram", str(spec), "--measure", "cpu", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)  # nothing else on stdout
+    assert data["measured"]["device"] == "cpu" and data["measured"]["allocated"] > 0
+    assert "measuring tiny_cnn" in captured.err

@@ -176,3 +176,35 @@ def test_a_quantized_run_too_large_to_trace_is_sized_from_batches_1_and_2(tiny_s
     # 10 MB free: the trace is still refused, the run (8 MB usable) fits and runs
     monkeypatch.setattr(real, "available_memory", lambda on="cpu": 10_000_000)
     assert measure(spec, repeat=1, warmup=0, layer_method=None).batch == 4096
+
+
+def test_measure_cpu_holds_the_packed_weights_and_leaves_the_kernels_scratch_out(
+    tiny_spec, tmp_path, capsys
+):
+    # the measured step holds what the estimate's weights count (the packed int8 params,
+    # outside any tensor storage) and the same activations; quantized::conv2d_relu's
+    # im2col buffer is its own scratch. The only difference: the QuantStub's two
+    # buffers (12 B) are 512-B blocks when measured
+    d = _json([str(tiny_spec), "--measure", "cpu"], tmp_path, capsys)
+    m = d["measured"]
+    assert m["held"] == 216 + 2880 + 72 + 2 * 512 + 1536
+    assert m["allocated"] == d["allocated"] - 12 + 2 * 512
+    assert m["with_scratch"] > m["allocated"]
+
+
+def test_measure_cuda_of_a_quantized_model_is_one_line_before_anything_runs(
+    tiny_spec, capsys, monkeypatch
+):
+    # as if CUDA were there: refused from the estimate's quantized flag, before any
+    # build on the GPU (which would fail at the first quantized op)
+    import importlib
+
+    lm = importlib.import_module("roofline.latency.measure")  # the module, not the function
+    monkeypatch.setattr(lm, "check_device", lambda device, option="--device": torch.device("cuda"))
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda *a: pytest.fail("reached the GPU")
+    )
+    assert main(["vram", str(tiny_spec), "--measure", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "--measure cuda: a quantized model runs on the CPU only" in err

@@ -451,6 +451,13 @@ def _measured(
     from roofline.units import binary_bytes
 
     a = estimate.assumptions
+    if dev.type == "cuda" and estimate.detail.get("quantized"):
+        # before anything is built there: the packed weights stay on the CPU and the
+        # first quantized op would fail on the GPU
+        raise MemoryEstimateError(
+            f"--measure {dev}: a quantized model runs on the CPU only (PyTorch has no CUDA "
+            "backend for its quantized kernels); measure it with --measure cpu"
+        )
     cublas = (
         cublas_workspace_bytes(torch.cuda.get_device_capability(dev)[0])
         if dev.type == "cuda"

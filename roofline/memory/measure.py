@@ -16,12 +16,13 @@ optimizer state exists and the peak is the steady state's.
   profiler with ``profile_memory=True`` and its allocation and free events are
   replayed, each rounded up to the 512-byte block the CUDA caching allocator would
   hand out, on top of what the step starts with (parameters, buffers, inputs,
-  optimizer state: the distinct storages, block-rounded). An allocation freed before
-  the innermost op that made it returns (an op that only allocates, such as
-  ``aten::empty``, stands for its caller) is that kernel's own scratch (oneDNN weight
-  reorders and workspaces, im2col buffers; on a GPU the cuDNN workspace); the estimate
-  does not model it, so ``allocated`` leaves it out and ``with_scratch`` is the peak
-  with it. Everything an op returns counts, also when the composite op around it
+  optimizer state: the distinct storages, block-rounded; a quantized model's packed
+  weights at their packed size). An allocation freed before the innermost op that made
+  it returns (any dispatcher op, ``aten::``, ``quantized::`` ...; an op that only
+  allocates, such as ``aten::empty``, stands for its caller) is that kernel's own
+  scratch (oneDNN weight reorders and workspaces, im2col buffers; on a GPU the cuDNN
+  workspace); the estimate does not model it, so ``allocated`` leaves it out and
+  ``with_scratch`` is the peak with it. Everything an op returns counts, also when the composite op around it
   frees it again (``aten::lstm``'s per-layer outputs, ``max_pool2d``'s indices).
 
 The library measures and returns; the CLI prints.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +57,13 @@ ALLOCATING_OPS = frozenset(
         "aten::resize_",
     }
 )
+
+#: a profiler event of a dispatcher op, ``namespace::name`` (``aten::addmm``,
+#: ``quantized::conv2d_relu``, ``torchvision::roi_align``): the ops whose own scratch
+#: is left out. Autograd's nodes (``AddmmBackward0``,
+#: ``autograd::engine::evaluate_function: ...``, ``torch::autograd::AccumulateGrad``)
+#: and ``record_function`` ranges are not ops.
+_OP_NAME = re.compile(r"[A-Za-z_]\w*::[A-Za-z_][\w.]*")
 
 #: steps run before the measured one (the first creates the optimizer state, caches
 #: and lazily made workspaces)
@@ -197,25 +206,31 @@ def _storages_bytes(tensors: Sequence[torch.Tensor]) -> int:
 
 def held_bytes(model: torch.nn.Module, args: Any, opt_state: Any = ()) -> int:
     """What a step starts with: parameters (and gradients still held), buffers, the
-    input tensors and the optimizer's state, as distinct block-rounded storages.
+    input tensors and the optimizer's state, as distinct block-rounded storages, and a
+    quantized model's packed int8 weights at their packed size (the estimate's
+    ``weights``: the quantized engine keeps them in its own memory, outside any
+    tensor storage, so they cannot be read as storages).
 
     The optimizer's 0-dim state (Adam's ``step`` counters) is left out: with the
     parameters on a GPU torch keeps it on the CPU (unless ``capturable``/``fused``),
     outside the memory the estimate predicts."""
+    from roofline.counting.quantized import packed_params, unpack
+
     tensors = [*model.parameters(), *model.buffers()]
     tensors += [p.grad for p in model.parameters() if p.grad is not None]
     tensors += [t for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)]
     tensors += [
         t for t in tree_flatten(opt_state)[0] if isinstance(t, torch.Tensor) and t.dim() > 0
     ]
-    return _storages_bytes(tensors)
+    packed = sum(unpack(obj).nbytes for _, obj in packed_params(model))
+    return _storages_bytes(tensors) + packed
 
 
 def replay_profile(events: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     """(peak without kernel scratch, peak with it) of a Chrome trace's allocator events,
     relative to the allocated bytes when the trace began (see the module docstring)."""
     ops = sorted(
-        (e for e in events if e.get("ph") == "X" and str(e.get("name", "")).startswith("aten::")),
+        (e for e in events if e.get("ph") == "X" and _OP_NAME.fullmatch(str(e.get("name", "")))),
         key=lambda e: (e["ts"], -e["dur"]),
     )
     mem = sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"])
@@ -380,10 +395,13 @@ def measure_memory(
     The options mean what they mean to :func:`~roofline.memory.estimate_from_model`:
     the model and its floating inputs are cast to ``dtype``, ``amp`` keeps fp32
     parameters and autocasts the forward (fp16, or ``dtype`` when given), ``freeze``
-    and ``checkpoint`` name modules. The model is moved to ``device`` and, in training,
-    its parameters are updated by the step (a tiny learning rate); its gradients are
-    cleared after.
+    and ``checkpoint`` name modules. The model is moved to ``device`` (and cast to
+    ``dtype``) and, in training, its parameters are updated by the step (a tiny learning
+    rate); gradients it held are cleared, before and after, and every module's
+    train/eval flag, the parameters' ``requires_grad`` and the forwards are restored,
+    also when the step fails.
     """
+    from roofline.counting.tracing import train_mode
     from roofline.latency.measure import _translate_errors, check_device
     from roofline.memory.estimate import _resolve_dtypes, check_mode, check_optimizer
 
@@ -399,6 +417,19 @@ def measure_memory(
     ckpt = (
         split_prefixes(model, checkpoint) if training and checkpoint not in (None, "", ()) else ()
     )
+    if training and not any(
+        p.requires_grad and not (frozen and is_frozen(n, frozen))
+        for n, p in model.named_parameters()
+    ):
+        # the estimate's refusal, before anything runs (the step would fail on an
+        # output without a gradient, or train nothing)
+        raise MeasurementError(
+            "the model has no parameters: a training step has nothing to update; use mode inference"
+            if not any(True for _ in model.parameters())
+            else "training with every parameter frozen"
+            + (" (by freeze)" if frozen else " (none requires a gradient)")
+            + ": nothing gets a gradient; use mode inference"
+        )
     target = torch.float32 if amp else stored
 
     def move(t: Any) -> Any:
@@ -410,28 +441,39 @@ def measure_memory(
     what = f"measuring the memory of {type(model).__name__!r} ({mode}) on {dev}"
     with _translate_errors(what):
         model = model.to(dev)
-        if any(p.is_floating_point() and p.dtype != target for p in model.parameters()):
+        # buffers too (the estimate casts both): a model with no float parameter left
+        # to tell by, BatchNorm's running stats beside already-cast weights
+        if any(
+            t.is_floating_point() and t.dtype != target
+            for t in (*model.parameters(), *model.buffers())
+        ):
             model = model.to(target)
         args = tree_map(move, list(inputs))
         kw = tree_map(move, dict(kwargs or {}))
-        with _frozen(model, frozen), _checkpointed(model, ckpt):
-            step = memory_step(
-                model,
-                args,
-                kw,
-                mode=mode,
-                optimizer=optimizer,
-                autocast=(dev.type, compute) if amp else None,
-            )
-            peak, held, reserved, with_scratch = measure_step_memory(
-                step,
-                dev,
-                lambda: held_bytes(model, (args, kw), step.state()),
-                warmup=warmup,
-                after_step=after_step,
-                counters=counters,
-            )
+        # gradients the caller left are not part of the step (a training step starts
+        # without them, an inference one never has them)
         model.zero_grad(set_to_none=True)
+        try:
+            with train_mode(model, training), _frozen(model, frozen), _checkpointed(model, ckpt):
+                step = memory_step(
+                    model,
+                    args,
+                    kw,
+                    mode=mode,
+                    optimizer=optimizer,
+                    autocast=(dev.type, compute) if amp else None,
+                )
+                peak, held, reserved, with_scratch = measure_step_memory(
+                    step,
+                    dev,
+                    lambda: held_bytes(model, (args, kw), step.state()),
+                    warmup=warmup,
+                    after_step=after_step,
+                    counters=counters,
+                )
+        finally:
+            # also when the step failed half-way (after backward, say)
+            model.zero_grad(set_to_none=True)
     method = (
         "torch.cuda.max_memory_allocated over a steady-state step"
         if dev.type == "cuda"

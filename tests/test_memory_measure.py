@@ -293,3 +293,16 @@ def test_training_with_nothing_to_train_is_one_line_before_any_step(model, freez
     with pytest.raises(MeasurementError, match=re.escape(message)) as exc:
         measure_memory(model, x, mode="training", freeze=freeze)
     assert "\n" not in str(exc.value)
+
+
+def test_inputs_that_require_grad_are_fed_detached():
+    # the estimate traces its inputs detached; the measured step must not make (and
+    # leave on the caller's tensor) a gradient for the input
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+    x = torch.randn(256, 64)
+    plain = measure_memory(model, x, mode="training", optimizer="sgd")
+    x.requires_grad_(True)
+    m = measure_memory(model, x, mode="training", optimizer="sgd")
+    assert x.grad is None
+    assert (m.held, m.allocated) == (plain.held, plain.allocated)

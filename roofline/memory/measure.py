@@ -435,7 +435,9 @@ def measure_memory(
     def move(t: Any) -> Any:
         if not isinstance(t, torch.Tensor):
             return t
-        t = t.to(dev)
+        # detached, as the estimate traces them: an input that requires grad would get
+        # a gradient of its own every step (kept on the caller's tensor)
+        t = t.detach().to(dev)
         return t.to(target) if t.is_floating_point() and t.dtype != target else t
 
     what = f"measuring the memory of {type(model).__name__!r} ({mode}) on {dev}"

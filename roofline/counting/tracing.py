@@ -640,6 +640,11 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
         super().__init__()
         self.filled_bytes = 0  # real bytes of constants made from fake tensors (budget)
 
+    def _affords(self, numel: int, nbytes: int) -> bool:
+        """Whether a constant of ``numel`` elements (``nbytes``) may be made real: at
+        most :data:`FILLED_NUMEL`, within the build's :data:`FILLED_BUDGET_BYTES`."""
+        return numel <= FILLED_NUMEL and self.filled_bytes + nbytes <= FILLED_BUDGET_BYTES
+
     def _filled(self, func: Any, args: Any, kwargs: Any) -> Any:
         """A constant shaped like or typed as a fake CPU tensor (:data:`_FILLED_FROM`),
         made real when it is small enough and the build's budget allows, else fake."""
@@ -652,11 +657,10 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
             isinstance(fake_out, FakeTensor)
             and isinstance(like, FakeTensor)
             and fake_out.device.type == "cpu"
-            and fake_out.numel() <= FILLED_NUMEL
         ):
             return fake_out
-        nbytes = fake_out.numel() * fake_out.element_size()
-        if self.filled_bytes + nbytes > FILLED_BUDGET_BYTES:
+        nbytes = _numel_bytes(fake_out)
+        if not self._affords(fake_out.numel(), nbytes):
             return fake_out
         with _disable_current_modes():
             if func._schema.name.split("::")[-1].startswith("new_"):
@@ -692,11 +696,7 @@ class BuildValues(torch.utils._python_dispatch.TorchDispatchMode):
             charge = 0
             if n > BUILD_VALUE_NUMEL:  # large: only a constant, within the budget
                 charge = _numel_bytes(fake_out)
-                if (
-                    name not in _FILLED
-                    or n > FILLED_NUMEL
-                    or self.filled_bytes + charge > FILLED_BUDGET_BYTES
-                ):
+                if name not in _FILLED or not self._affords(n, charge):
                     return fake_out
             try:
                 with _disable_current_modes():

@@ -36,12 +36,13 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
+from roofline.counting.tracing import differentiable_outputs
 from roofline.errors import MeasurementError
 from roofline.memory.tracker import _checkpointed, block_size, is_frozen, split_prefixes
 
@@ -89,16 +90,7 @@ class MemoryMeasurement:
     method: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "device_name": self.device_name,
-            "mode": self.mode,
-            "allocated": self.allocated,
-            "held": self.held,
-            "reserved": self.reserved,
-            "with_scratch": self.with_scratch,
-            "method": self.method,
-        }
+        return asdict(self)
 
 
 def make_optimizer(name: str, params: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer | None:
@@ -118,12 +110,6 @@ def make_optimizer(name: str, params: Sequence[torch.nn.Parameter]) -> torch.opt
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, foreach=True)
     raise MeasurementError(f"unknown optimizer {name!r}")
-
-
-def _outputs(out: Any) -> list[torch.Tensor]:
-    from roofline.counting.tracing import differentiable_outputs
-
-    return differentiable_outputs(out)
 
 
 @dataclass
@@ -178,7 +164,7 @@ def memory_step(
     def train() -> None:
         with cast():
             out = model(*args, **kwargs)
-        outs = _outputs(out)
+        outs = differentiable_outputs(out)
         if not outs:
             raise MeasurementError(
                 "training mode needs an output that depends on trainable parameters"
@@ -351,12 +337,6 @@ def measure_step_memory(
     return start + peak, start, None, start + peak_all
 
 
-def _device_name(dev: torch.device) -> str:
-    from roofline.latency.measure import device_name
-
-    return device_name(dev)
-
-
 @contextlib.contextmanager
 def _frozen(model: torch.nn.Module, frozen: Sequence[str]) -> Iterator[None]:
     """Parameters under ``frozen`` modules stop requiring grad (restored after)."""
@@ -402,7 +382,7 @@ def measure_memory(
     also when the step fails.
     """
     from roofline.counting.tracing import train_mode
-    from roofline.latency.measure import _translate_errors, check_device
+    from roofline.latency.measure import _translate_errors, check_device, device_name
     from roofline.memory.estimate import _resolve_dtypes, check_mode, check_optimizer
 
     dev = check_device(device)
@@ -484,7 +464,7 @@ def measure_memory(
     )
     return MemoryMeasurement(
         device=str(dev),
-        device_name=_device_name(dev),
+        device_name=device_name(dev),
         mode=mode,
         allocated=peak,
         held=held,

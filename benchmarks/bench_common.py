@@ -23,6 +23,12 @@ def fmt(x: float | None, spec: str) -> str:
     return "—" if x is None else format(x, spec)
 
 
+def md_cell(text: object) -> str:
+    """``text`` safe in a markdown table cell: one line, its pipes escaped (an error
+    message with a ``|`` or a newline would otherwise split or end the row)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def machine_line(*libraries: ModuleType) -> str:
     """The CPU (model, cores, threads per core), torch's thread count, the Python,
     torch and ``libraries`` versions, and today's date, in one line."""

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_common import fmt, machine_line  # noqa: E402
+from bench_common import fmt, machine_line, md_cell  # noqa: E402
 
 from roofline.counting import profile_spec  # noqa: E402
 from roofline.errors import first_line  # noqa: E402
@@ -243,7 +243,7 @@ def markdown(rows: list[Row]) -> str:
         diff = fmt(None if r.rel_diff is None else 100 * r.rel_diff, "+.2f")
         flag = "" if r.within_rounding() in (None, True) else " ⚑"
         pflag = "" if r.params_ok in (None, True) else " ⚑"
-        status = "ok" if r.error is None else f"failed: {r.error}"
+        status = "ok" if r.error is None else md_cell(f"failed: {r.error}")
         mib = [None if v is None else v / 2**20 for v in (r.vram_inference, r.vram_training)]
         vcell = f"{fmt(mib[0], '.1f')} / {fmt(mib[1], '.1f')} | " if vram else ""
         lines.append(

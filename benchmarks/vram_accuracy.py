@@ -319,7 +319,7 @@ CPU_BATCHES = (1, 2)
 
 def markdown(rows: list[dict], machine: str) -> str:
     """The CPU run as docs/vram.md shows it."""
-    from bench_common import fmt
+    from bench_common import fmt, md_cell
 
     lines = [
         f"Machine: {machine}",
@@ -331,7 +331,7 @@ def markdown(rows: list[dict], machine: str) -> str:
         if "ratio_allocated" not in r:
             lines.append(
                 f"| {r['model']} | {r['mode']} | {r['batch']} | | | "
-                f"{r.get('error') or r.get('measured_error')} | |"
+                f"{md_cell(r.get('error') or r.get('measured_error'))} | |"
             )
             continue
         mib = 2**20

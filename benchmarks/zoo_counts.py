@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_common import fmt, machine_line  # noqa: E402
+from bench_common import fmt, machine_line, md_cell  # noqa: E402
 
 from roofline.counting import profile_spec  # noqa: E402
 from roofline.counting.tracing import is_data_dependent  # noqa: E402
@@ -343,7 +343,7 @@ def markdown(rows: list[Row]) -> str:
         params_diff = (
             "" if r.params_ok is not False else f" ({r.params - r.doc_params:+,})"  # type: ignore[operator]
         )
-        status = r.status if not r.error else f"{r.status}: {r.error}"
+        status = r.status if not r.error else md_cell(f"{r.status}: {r.error}")
         lines.append(
             f"| {r.model} | {r.weights} | {r.input} | {fmt(r.doc_gmacs, '.3f')} | "
             f"{fmt(r.gmacs, '.3f')} | {fmt(None if r.rel_diff is None else 100 * r.rel_diff, '+.2f')}% | "

@@ -17,6 +17,12 @@ def test_fmt_marks_a_missing_value():
     assert bc.fmt(0.12345, ".3f") == "0.123" and bc.fmt(1234567, ",") == "1,234,567"
 
 
+def test_md_cell_keeps_text_in_one_table_cell():
+    bc = load_benchmark("bench_common")
+    assert bc.md_cell("RuntimeError: a|b\n  at line 2") == "RuntimeError: a\\|b at line 2"
+    assert bc.md_cell(None) == "None"
+
+
 def test_the_machine_line_names_versions_and_date():
     bc = load_benchmark("bench_common")
     line = bc.machine_line(pytest)

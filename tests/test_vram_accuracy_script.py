@@ -159,3 +159,7 @@ def test_markdown_shows_a_failed_case_as_its_error(va):
         table.startswith("Machine: machine X")
         and "| m | training | 2 | | | predict: boom |" in table
     )
+    # an error with a pipe or a newline stays in its cell, on its row
+    rows = [{"model": "m", "mode": "training", "batch": 2, "error": "a | b\nc"}]
+    row = va.markdown(rows, "machine X").splitlines()[4]
+    assert row == "| m | training | 2 | | | a \\| b c | |"

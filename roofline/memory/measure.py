@@ -44,7 +44,13 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from roofline.counting.tracing import differentiable_outputs
 from roofline.errors import MeasurementError
-from roofline.memory.tracker import _checkpointed, block_size, is_frozen, split_prefixes
+from roofline.memory.tracker import (
+    _checkpointed,
+    block_size,
+    is_frozen,
+    nothing_to_train,
+    split_prefixes,
+)
 
 #: profiler ops that only hand out memory: an allocation made in one belongs to the op
 #: that called it
@@ -403,13 +409,8 @@ def measure_memory(
     ):
         # the estimate's refusal, before anything runs (the step would fail on an
         # output without a gradient, or train nothing)
-        raise MeasurementError(
-            "the model has no parameters: a training step has nothing to update; use mode inference"
-            if not any(True for _ in model.parameters())
-            else "training with every parameter frozen"
-            + (" (by freeze)" if frozen else " (none requires a gradient)")
-            + ": nothing gets a gradient; use mode inference"
-        )
+        has_params = any(True for _ in model.parameters())
+        raise MeasurementError(nothing_to_train(has_params, bool(frozen), cli=False))
     target = torch.float32 if amp else stored
 
     def move(t: Any) -> Any:

@@ -84,6 +84,24 @@ def _storage_bytes(out: Any) -> int:
     return sum(_storage_sizes(out).values())
 
 
+def nothing_to_train(has_params: bool, by_freeze: bool, *, cli: bool = True) -> str:
+    """The one-line refusal of a training step with nothing to train, naming the options
+    as the CLI spells them (``--freeze``) or, with ``cli=False``, as keywords."""
+    opt = "--" if cli else ""
+    if not has_params:
+        return (
+            "the model has no parameters: a training step has nothing to update; "
+            f"use {opt}mode inference"
+        )
+    return (
+        "training with every parameter frozen"
+        + (f" (by {opt}freeze)" if by_freeze else " (none requires a gradient)")
+        + ": nothing gets a gradient; "
+        + ("freeze fewer modules" if by_freeze else "unfreeze some")
+        + f" or use {opt}mode inference"
+    )
+
+
 def block_size(nbytes: int) -> int:
     """Bytes the CUDA caching allocator hands out for a request of ``nbytes``."""
     if nbytes <= 0:
@@ -538,18 +556,7 @@ def trace(
         for b in {id(state_dict[n]): state_dict[n] for n in named_buffers}.values()
     )
     if training and not any(f.requires_grad for f in state_dict.values()):
-        if not named:
-            raise MemoryEstimateError(
-                "the model has no parameters: a training step has nothing to update; "
-                "use --mode inference"
-            )
-        raise MemoryEstimateError(
-            "training with every parameter frozen"
-            + (" (by --freeze)" if frozen_names else " (none requires a gradient)")
-            + ": nothing gets a gradient; "
-            + ("freeze fewer modules" if frozen_names else "unfreeze some")
-            + " or use --mode inference"
-        )
+        raise MemoryEstimateError(nothing_to_train(bool(named), bool(frozen_names)))
 
     state = ModuleStack()
     live = _Live()

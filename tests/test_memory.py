@@ -773,6 +773,8 @@ def _torchvision(name: str) -> nn.Module:
         ("torchvision_vit", _torchvision_vit, (2, 3, 64, 64), None),
         # CPU autocast: the bf16 weight copies autocast caches until it exits
         ("resnet18_amp_bf16", lambda: _torchvision("resnet18"), (2, 3, 96, 96), torch.bfloat16),
+        # a toy whose weights and state are mostly block rounding (-15 % without it)
+        ("tiny_cnn", tiny_cnn, (2, 3, 8, 8), None),
     ],
 )
 def test_predicted_peak_matches_profiler_on_cpu(name, make, shape, amp, mode):
@@ -787,6 +789,30 @@ def test_predicted_peak_matches_profiler_on_cpu(name, make, shape, amp, mode):
     m = measure_memory(model, x, **options)
     assert m.allocated > m.held > 0 and m.with_scratch >= m.allocated
     assert abs(e.allocated - m.allocated) <= 0.02 * m.allocated, (name, mode, e.allocated, m)
+
+
+@pytest.mark.parametrize(
+    ("mode", "optimizer", "expected"),
+    [
+        # TinyCNN's tensors, exact bytes -> 512-byte blocks: conv.weight 864 -> 1,024
+        # (+160); conv.bias, bn.weight, bn.bias 32 -> 512 (+480 each); fc.weight 5,120
+        # (+0); fc.bias 40 -> 512 (+472): 2,072 over the trainable parameters. Buffers:
+        # running_mean, running_var 32 -> 512 (+480 each), num_batches_tracked 8 -> 512
+        # (+504): 1,464. Weights: 3,536
+        ("inference", "adamw", 3_536),
+        # + the gradients (2,072) + AdamW's two state tensors (2 x 2,072); the step's
+        # temporary is not at the peak (backward is)
+        ("training", "adamw", 3_536 + 3 * 2_072),
+        ("training", "sgd", 3_536 + 2_072),
+        ("training", "momentum", 3_536 + 2 * 2_072),
+    ],
+)
+def test_block_rounding_of_model_state_by_hand(mode, optimizer, expected):
+    e = estimate_from_model(tiny_cnn(), torch.randn(2, 3, 8, 8), mode=mode, optimizer=optimizer)
+    assert e.block_rounding == expected
+    assert e.as_dict()["block_rounding"] == expected
+    # part of allocated, and every phase's peak is counted in the same blocks
+    assert max(p.sharded + p.unsharded for p in e.phases) == e.allocated
 
 
 def test_max_batch_of_a_model_whose_growth_hides_in_the_rounding():

@@ -62,7 +62,9 @@ def test_weights_are_the_packed_int8_params(tiny_spec, tmp_path, capsys):
     assert d["activations"] == 1536 + 1024 + 1024 + 512
     # it runs on the CPU only: no CUDA context or cuBLAS workspace by default
     assert d["overhead_detail"]["cuda_context"] == 0 and d["workspace"] == 0
-    assert d["allocated"] == TINY_WEIGHTS + 4096
+    # + the QuantStub's scale and zero point (12 B) in two 512-byte blocks
+    assert d["block_rounding"] == 2 * 512 - 12
+    assert d["allocated"] == TINY_WEIGHTS + 4096 + d["block_rounding"]
     assert any(n.startswith("quantized: the weights are the packed int8") for n in d["notes"])
 
 
@@ -164,13 +166,14 @@ def test_a_quantized_run_too_large_to_trace_is_sized_from_batches_1_and_2(tiny_s
 
     # vram's real trace at batch 1 holds TINY_WEIGHTS + 2,560 (the fp32 input 768 ->
     # 1,024, the quantized conv's 288 -> 512, flatten's copy 512, the linear's 10 ->
-    # 512) = 5,740; at batch 2 TINY_WEIGHTS + 4,096 = 7,276 (above): 1,536 a sample.
+    # 512) + the QuantStub's buffers' block rounding 1,012 = 6,752; at batch 2
+    # TINY_WEIGHTS + 4,096 + 1,012 = 8,288 (above): 1,536 a sample.
     # At batch 4096 its guard refuses the batch-4096 trace (2 x 3,180 + 4096 x 2,560 =
     # 10.5 MB > half of 6 MB free), so the run is sized on the line through batches 1
-    # and 2: 5,740 + 4095 x 1,536 = 6,295,660 B, above 80% of 6 MB (4.8 MB): refused
+    # and 2: 6,752 + 4095 x 1,536 = 6,296,672 B, above 80% of 6 MB (4.8 MB): refused
     monkeypatch.setattr(real, "available_memory", lambda on="cpu": 6_000_000)
     spec = load_spec(tiny_spec).with_batch(4096)
-    assert real.run_bytes(spec) == 5740 + 4095 * 1536
+    assert real.run_bytes(spec) == 6752 + 4095 * 1536
     with pytest.raises(OutOfMemory, match=r"\(batch 4096, inference\) on cpu needs about"):
         measure(spec, repeat=1, layer_method=None)
     # 10 MB free: the trace is still refused, the run (8 MB usable) fits and runs
@@ -183,12 +186,12 @@ def test_measure_cpu_holds_the_packed_weights_and_leaves_the_kernels_scratch_out
 ):
     # the measured step holds what the estimate's weights count (the packed int8 params,
     # outside any tensor storage) and the same activations; quantized::conv2d_relu's
-    # im2col buffer is its own scratch. The only difference: the QuantStub's two
-    # buffers (12 B) are 512-B blocks when measured
+    # im2col buffer is its own scratch; the QuantStub's two buffers (12 B) are 512-B
+    # blocks in both
     d = _json([str(tiny_spec), "--measure", "cpu"], tmp_path, capsys)
     m = d["measured"]
     assert m["held"] == 216 + 2880 + 72 + 2 * 512 + 1536
-    assert m["allocated"] == d["allocated"] - 12 + 2 * 512
+    assert m["allocated"] == d["allocated"]
     assert m["with_scratch"] > m["allocated"]
 
 

@@ -378,6 +378,14 @@ def _breakdown(e: Any) -> str:
         ),
         row("workspace", e.workspace, "temporaries at the peak, cuBLAS workspaces"),
     ]
+    if e.block_rounding:
+        rows.append(
+            row(
+                "block rounding",
+                e.block_rounding,
+                "model state in whole 512-byte allocator blocks",
+            )
+        )
     if e.not_live_at_peak:
         rows.append(
             row(
@@ -392,7 +400,7 @@ def _breakdown(e: Any) -> str:
         row(
             "overhead",
             e.overhead,
-            f"CUDA context {binary_bytes(e.cuda_context)} + allocator rounding {binary_bytes(e.allocator_slack)}",
+            f"CUDA context {binary_bytes(e.cuda_context)} + segment rounding {binary_bytes(e.allocator_slack)}",
         )
     )
     rows.append(row("total", e.total, "device-level peak (nvidia-smi)"))

@@ -12,13 +12,16 @@ Terms (all in bytes; docs/vram.md derives each one):
   for backward, the outputs, the input batch); inference: the peak of live tensors.
 * ``workspace``: temporaries on top: backward temporaries at the peak, the foreach
   optimizer's temporary, cuBLAS workspaces, autocast's low-precision weight copies.
+* ``block_rounding``: the weights, gradients and optimizer state (and the step's
+  temporary when it makes the peak) in whole 512-byte allocator blocks, beyond their
+  exact bytes above (traced tensors are counted in blocks already).
 * ``not_live_at_peak`` (subtracted): gradients not yet created and saved activations
   already freed when the peak happens; the parts above are sizes, the total is the
   peak the trace measured.
 * ``overhead``: outside PyTorch's allocated bytes: the CUDA context and the caching
   allocator's segment rounding.
 
-``total = weights + gradients + optimizer + activations + workspace
+``total = weights + gradients + optimizer + activations + workspace + block_rounding
 - not_live_at_peak + overhead``, and ``total_with_headroom = total / headroom``.
 """
 
@@ -156,6 +159,10 @@ class MemoryEstimate:
     assumptions: Assumptions
     cuda_context: int = 0
     allocator_slack: int = 0
+    #: the 512-byte allocator blocks of the weights, gradients, optimizer state (and
+    #: the step's temporary when it makes the peak) beyond their exact bytes: part of
+    #: ``allocated``, since ``max_memory_allocated`` counts whole blocks
+    block_rounding: int = 0
     peak_module: str | None = None
     peak_phase: str | None = None
     naive_seed: int | None = None  #: seed 001's (input + output + params x 4) / 0.8
@@ -176,6 +183,7 @@ class MemoryEstimate:
             + self.optimizer
             + (self.activations or 0)
             + self.workspace
+            + self.block_rounding
             - self.not_live_at_peak
         )
 
@@ -203,6 +211,7 @@ class MemoryEstimate:
             "optimizer": self.optimizer,
             "activations": self.activations,
             "workspace": self.workspace,
+            "block_rounding": self.block_rounding,
             "not_live_at_peak": self.not_live_at_peak,
             "overhead": self.overhead,
             "overhead_detail": {
@@ -823,7 +832,10 @@ def _from_trace(
     cublas_workspace_bytes: int,
     notes: Sequence[str] = (),
 ) -> MemoryEstimate:
-    from roofline.memory.tracker import segment_slack
+    from roofline.memory.tracker import block_size, segment_slack
+
+    def rounding(nbytes: int) -> int:
+        return block_size(nbytes) - nbytes
 
     training = mode == "training"
     params = facts["params"].values()
@@ -837,6 +849,16 @@ def _from_trace(
     opt = train_bytes * STATE_TENSORS[optimizer] if training else 0
     step_temp = train_bytes * STEP_TEMPORARIES[optimizer] if training else 0
     cublas = _cublas(training, cublas_workspace_bytes)
+    # the persistent tensors' 512-byte blocks beyond their exact bytes: weights (and
+    # buffers) always; gradients, optimizer state and the step's temporary in training
+    train_rounding = sum(rounding(n * es) for n, es, t in params if t) if training else 0
+    weights_rounding = sum(rounding(n * es) for n, es, _ in params)
+    weights_rounding += sum(rounding(b) for b in facts.get("buffer_sizes", ()))
+    opt_rounding = train_rounding * STATE_TENSORS[optimizer]
+    step_rounding = train_rounding * STEP_TEMPORARIES[optimizer]
+    # the traced grads are allocator blocks, as the exact gradients plus their rounding
+    grad_blocks = gradients + train_rounding
+    block_rounding = weights_rounding + opt_rounding + train_rounding
     # allocator segment rounding of the persistent tensors (weights, grads, state)
     persistent_slack = sum(segment_slack(n * es) for n, es, _ in params)
     if training:
@@ -858,31 +880,32 @@ def _from_trace(
         not_live = 0
         slack = persistent_slack + tr.slack_at_peak
         peak_module, peak_phase = tr.peak_module, tr.peak_phase
-        phases: tuple[PhasePeak, ...] = (PhasePeak("forward", weights, tr.peak + cublas, True),)
+        phases: tuple[PhasePeak, ...] = (
+            PhasePeak("forward", weights + weights_rounding, tr.peak + cublas, True),
+        )
     else:
         # the allocated peak of each phase (the breakdown below adds up to the larger):
         # forward/backward: weights + state + everything the trace held at its peak
         # (the grads made by then are model state: sharding divides them); the step:
         # weights + state + what outlived backward (all grads, the inputs) + its
-        # temporary
+        # temporary (each in whole allocator blocks)
+        state = weights + weights_rounding + opt + opt_rounding
         phases = (
             PhasePeak(
                 "forward/backward",
-                weights + opt + tr.grads_at_peak,
+                state + tr.grads_at_peak,
                 tr.peak - tr.grads_at_peak + cublas,
                 True,
             ),
             PhasePeak(
                 "optimizer step",
-                weights + opt + tr.grads + step_temp,
+                state + tr.grads + step_temp + step_rounding,
                 tr.after_backward - tr.grads + cublas,
                 False,
             ),
         )
         activations = tr.saved
-        # the traced grads are allocator blocks; the exact gradient bytes are the
-        # parameter bytes (block rounding is below 512 B per tensor)
-        step_peak = tr.after_backward + step_temp
+        step_peak = tr.after_backward + step_temp + step_rounding
         if tr.peak >= step_peak:
             temporaries = tr.peak - tr.grads_at_peak - tr.saved_at_peak
             not_live = (tr.grads - tr.grads_at_peak) + (tr.saved - tr.saved_at_peak)
@@ -891,13 +914,14 @@ def _from_trace(
         else:
             left = tr.after_backward - tr.grads  # inputs and anything the step kept
             temporaries = step_temp
+            block_rounding += step_rounding
             not_live = tr.saved - left
             peak_module, peak_phase = "", "optimizer step"
             detail["step_temporary_in_total"] = step_temp
             slack = persistent_slack + sum(segment_slack(n * es) for n, es, t in params if t)
-        # reconcile the traced (block-rounded) grads with the exact gradient bytes
-        temporaries += tr.grads - gradients if tr.grads > gradients else 0
-        not_live += gradients - tr.grads if gradients > tr.grads else 0
+        # reconcile the traced grads with their blocks as counted above
+        temporaries += tr.grads - grad_blocks if tr.grads > grad_blocks else 0
+        not_live += grad_blocks - tr.grads if grad_blocks > tr.grads else 0
         detail.update(
             {
                 "saved_for_backward": tr.saved,
@@ -945,6 +969,7 @@ def _from_trace(
         overhead=cuda_context_bytes + slack,
         cuda_context=cuda_context_bytes,
         allocator_slack=slack,
+        block_rounding=block_rounding,
         peak_module=peak_module,
         peak_phase=peak_phase,
         naive_seed=naive_seed_formula(n_params, tr.raw_inputs, tr.outputs),

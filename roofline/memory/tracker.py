@@ -497,7 +497,8 @@ def trace(
     ``checkpoint`` module names are recomputed in backward.
 
     Returns the :class:`Trace` and facts about the parameters as run:
-    ``{"params": {name: (numel, element_size, trainable)}, "buffers": bytes}``.
+    ``{"params": {name: (numel, element_size, trainable)}, "buffers": bytes,
+    "buffer_sizes": [bytes of each buffer]}``.
     """
     if mode not in ("inference", "training"):
         raise MemoryEstimateError(f"unknown mode {mode!r}: use inference or training")
@@ -551,10 +552,10 @@ def trace(
     for n, f in state_dict.items():
         if n in facts:
             unique_facts.setdefault(id(f), facts[n])
-    buffer_bytes = sum(
+    buffer_sizes = [
         b.numel() * b.element_size()
         for b in {id(state_dict[n]): state_dict[n] for n in named_buffers}.values()
-    )
+    ]
     if training and not any(f.requires_grad for f in state_dict.values()):
         raise MemoryEstimateError(nothing_to_train(bool(named), bool(frozen_names)))
 
@@ -674,4 +675,8 @@ def trace(
     )
     for f in state_dict.values():
         f.grad = None
-    return result, {"params": unique_facts, "buffers": buffer_bytes}
+    return result, {
+        "params": unique_facts,
+        "buffers": sum(buffer_sizes),
+        "buffer_sizes": buffer_sizes,
+    }

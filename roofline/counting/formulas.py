@@ -1963,17 +1963,23 @@ def nms(a: Args, out: Sequence[Any]) -> Cost:
 # --------------------------------------------------------------------------- gathers
 
 
-def _gather_bytes(index: T, rows: int, row_bytes: int) -> int:
-    return index.nbytes + rows * row_bytes
+def _gather_bytes(index: T, table: T) -> int:
+    """Bytes a row gather from ``table`` by ``index`` reads: the index at its real size
+    (a broadcast one, as ``position_ids.expand(batch, -1)``, once) and one row per
+    distinct index element, bounded by the table's rows: no row need come from memory
+    twice (a batch of 64 sequences of 512 positions reads a 512-row position table
+    once, not 64 times), as :func:`gather` bounds its source."""
+    row_bytes = math.prod(table.shape[1:]) * _itemsize(table.dtype)
+    rows = min(index.stored, table.shape[0]) if table.shape else index.stored
+    return index.stored_bytes + rows * row_bytes
 
 
 @register("aten.embedding")
 def embedding(a: Args, out: Sequence[Any]) -> Cost:
     """Embedding lookup: no arithmetic. It reads the index tensor and only the rows it
-    gathers (not the whole table), and writes the output."""
-    w, idx = a["weight"], a["indices"]
-    row_bytes = math.prod(w.shape[1:]) * _itemsize(w.dtype)
-    return Cost(op_class="embedding", bytes_read=_gather_bytes(idx, idx.numel, row_bytes))
+    gathers (not the whole table, and none twice: :func:`_gather_bytes`), and writes
+    the output."""
+    return Cost(op_class="embedding", bytes_read=_gather_bytes(a["indices"], a["weight"]))
 
 
 @register("aten.embedding_dense_backward")
@@ -2438,7 +2444,8 @@ def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
     per gathered element; ``per_sample_weights`` multiply each row first (one more);
     the mean divides each output element once. Bytes, as :func:`embedding`: the
     indices, offsets and weights-per-sample, and only the rows gathered (not the
-    table); written, the generic rule (the bags and the bookkeeping outputs)."""
+    table, and none twice); written, the generic rule (the bags and the bookkeeping
+    outputs)."""
     w, idx, offsets = a["weight"], a["indices"], a["offsets"]
     d = math.prod(w.shape[1:])
     gathered = idx.numel * d
@@ -2447,7 +2454,7 @@ def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
     if int(a.get("mode", EMBEDDING_BAG_SUM)) == EMBEDDING_BAG_MEAN:
         flops += _numel(out[0]) if out else 0
     extra = offsets.nbytes + (psw.nbytes if isinstance(psw, T) else 0)
-    read = _gather_bytes(idx, idx.numel, d * _itemsize(w.dtype)) + extra
+    read = _gather_bytes(idx, w) + extra
     return Cost(vector_flops=flops, op_class="embedding", bytes_read=read)
 
 

@@ -516,6 +516,26 @@ def test_embedding_reads_only_gathered_rows():
     assert t.flops == 0
 
 
+def test_embedding_reads_no_row_twice_and_a_broadcast_index_once():
+    # 12 indices into a 10-row table of 6 floats: 96 B of int64 indices + at most the
+    # 10 rows (240 B), where reading a row per index counted 12 rows (288 B)
+    t = count_module(nn.Embedding(10, 6), torch.randint(0, 10, (3, 4)))
+    assert t.bytes_read == 12 * 8 + 10 * 6 * F32
+    # position ids [1, 8] expanded over a batch of 4 (as transformers do): the 8 ids
+    # (64 B) and 8 rows of the 8-row table (192 B), not 32 ids and 32 rows (1024 B)
+    class Positions(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pos = nn.Embedding(8, 6)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.pos(ids.expand(4, -1))
+
+    (op,) = roofline.profile(Positions(), (torch.arange(8)[None],)).ops
+    assert (op.bytes_read, op.weight_bytes) == (8 * 8 + 8 * 6 * F32, 8 * 6 * F32)
+    assert op.bytes_written == 4 * 8 * 6 * F32
+
+
 # a KV cache (batch 1, 8 heads, 4096 positions, head dim 128: 16 MiB) takes one token
 CACHE, TOKEN = (1, 8, 4096, 128), (1, 8, 1, 128)
 TOKEN_BYTES = 8 * 128 * F32  # 4 KiB
@@ -1502,14 +1522,15 @@ def test_svd_and_eigh_count_what_torch_computes():
 
 def test_embedding_bag_reads_only_the_rows_it_gathers():
     # 12 indices into a 10 x 4 table, 3 bags: 12 rows of 4 gathered and summed (48
-    # adds); read the int64 indices (96 B) and offsets (24 B) and 12 rows (192 B)
+    # adds); read the int64 indices (96 B) and offsets (24 B) and at most the 10 rows
+    # of the table (160 B): 12 indices into 10 rows repeat some, read once
     idx, offsets = torch.randint(0, 10, (12,)), torch.tensor([0, 4, 8])
     for mode, flops in (("sum", 48), ("mean", 48 + 3 * 4)):
         bag = nn.EmbeddingBag(10, 4, mode=mode)
         prof = roofline.profile(bag, (idx, offsets))
         (op,) = [o for o in prof.ops if "embedding_bag" in o.op]
         assert op.vector_flops == flops
-        assert op.bytes_read == 96 + 24 + 12 * 4 * F32
+        assert op.bytes_read == 96 + 24 + 10 * 4 * F32
 
 
 def test_every_op_of_the_less_common_functions_is_counted_forward_and_backward():

@@ -980,7 +980,11 @@ def nll_loss(a: Args, out: Sequence[Any]) -> Cost:
     x, target, weight = a["self"], a["target"], a.get("weight")
     r = target.numel
     per = 1 + (2 if isinstance(weight, T) else 0)
-    read = target.nbytes + r * _itemsize(x.dtype) + (weight.nbytes if isinstance(weight, T) else 0)
+    read = (
+        target.stored_bytes
+        + r * _itemsize(x.dtype)
+        + (weight.stored_bytes if isinstance(weight, T) else 0)
+    )
     return Cost(
         vector_flops=r * per + _loss_reduction(r, a["reduction"]),
         op_class=_loss_class(a["reduction"]),
@@ -1001,7 +1005,7 @@ def nll_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
     per = (1 if isinstance(weight, T) else 0) + (1 if reduction == LOSS_REDUCTION_NONE else 0)
     once = 0 if reduction == LOSS_REDUCTION_NONE else 1 + int(reduction == LOSS_REDUCTION_MEAN)
     read = sum(
-        t.nbytes
+        t.stored_bytes
         for k in ("grad_output", "target", "weight", "total_weight")
         if isinstance(t := a.get(k), T)
     )
@@ -1356,7 +1360,7 @@ def max_pool_backward_cost(grad_output: T, indices: T, grad_input: T) -> Cost:
     return Cost(
         vector_flops=grad_output.numel,
         op_class="pool",
-        bytes_read=grad_output.nbytes + indices.nbytes,
+        bytes_read=grad_output.stored_bytes + indices.stored_bytes,
         bytes_written=2 * grad_input.nbytes,
         # two passes over one output: the allocation (predict.fresh_output_s) is one
         dims={"write_passes": 2},
@@ -1629,7 +1633,7 @@ def grid_sample_cost(
     _, per_location, per_element, taps = _grid_sample_parts(
         grid, interpolation, padding, align_corners
     )
-    read = min(taps * out.numel, x.numel) * _itemsize(x.dtype) + grid.nbytes
+    read = min(taps * out.numel, x.stored) * _itemsize(x.dtype) + grid.stored_bytes
     return Cost(
         vector_flops=_grid_locations(grid) * per_location + out.numel * per_element,
         op_class="upsample",
@@ -1749,7 +1753,11 @@ def grid_sample_backward_cost(
     else:
         per_location, input_flops, grid_flops, taps = d * (pg + 1), 8, 14, 4
     per_element = grid_flops + (input_flops if input_grad else 0)
-    read = grad_out.nbytes + grid.nbytes + min(taps * grad_out.numel, x.numel) * _itemsize(x.dtype)
+    read = (
+        grad_out.stored_bytes
+        + grid.stored_bytes
+        + min(taps * grad_out.numel, x.stored) * _itemsize(x.dtype)
+    )
     return Cost(
         vector_flops=_grid_locations(grid) * (fwd_location + per_location)
         + grad_out.numel * per_element,
@@ -1834,7 +1842,7 @@ def roi_align_cost(
     s = roi_samples(x, pooled_h, pooled_w, sampling_ratio)
     bins = k * pooled_h * pooled_w
     vector = bins * s * ROI_ALIGN_POINT_FLOPS + out.numel * (8 * s + 1)
-    read = min(4 * s * out.numel, x.numel) * _itemsize(x.dtype) + rois.nbytes
+    read = min(4 * s * out.numel, x.stored) * _itemsize(x.dtype) + rois.stored_bytes
     return Cost(vector_flops=vector, op_class="pool", bytes_read=read)
 
 
@@ -1865,7 +1873,7 @@ def roi_pool_cost(x: T, rois: T, out: T, average: bool) -> Cost:
     output and the int32 argmax (or channel map) written. Op class ``pool``."""
     k, c = out.shape[0], out.shape[1]
     pixels = k * c * x.shape[-2] * x.shape[-1]
-    read = min(pixels, x.numel) * _itemsize(x.dtype) + rois.nbytes
+    read = min(pixels, x.stored) * _itemsize(x.dtype) + rois.stored_bytes
     divides = out.numel if average else 0
     return Cost(vector_flops=pixels + divides, op_class="pool", bytes_read=read)
 
@@ -2174,7 +2182,7 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     from (a border element's copies accumulate): one add per gradient element. Reads
     ``grad_output`` only; ``self`` supplies the shape."""
     g = a["grad_output"]
-    return Cost(vector_flops=g.numel, op_class="elementwise", bytes_read=g.nbytes)
+    return Cost(vector_flops=g.numel, op_class="elementwise", bytes_read=g.stored_bytes)
 
 
 # --------------------------------------------------------------------------- copies
@@ -2236,8 +2244,9 @@ def copy_like(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.copy_", "aten.copy")
 def copy_(a: Args, out: Sequence[Any]) -> Cost:
-    """``dst.copy_(src)``: reads ``src`` only (the destination is overwritten)."""
-    return Cost(op_class="copy", bytes_read=a["src"].nbytes)
+    """``dst.copy_(src)``: reads ``src`` only (the destination is overwritten), at its
+    real size: a broadcast source (``x.copy_(row.expand_as(x))``) once."""
+    return Cost(op_class="copy", bytes_read=a["src"].stored_bytes)
 
 
 @register(
@@ -2453,7 +2462,7 @@ def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
     flops = gathered * (2 if psw is not None else 1)
     if int(a.get("mode", EMBEDDING_BAG_SUM)) == EMBEDDING_BAG_MEAN:
         flops += _numel(out[0]) if out else 0
-    extra = offsets.nbytes + (psw.nbytes if isinstance(psw, T) else 0)
+    extra = offsets.stored_bytes + (psw.stored_bytes if isinstance(psw, T) else 0)
     read = _gather_bytes(idx, w) + extra
     return Cost(vector_flops=flops, op_class="embedding", bytes_read=read)
 

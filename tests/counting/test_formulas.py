@@ -521,6 +521,7 @@ def test_embedding_reads_no_row_twice_and_a_broadcast_index_once():
     # 10 rows (240 B), where reading a row per index counted 12 rows (288 B)
     t = count_module(nn.Embedding(10, 6), torch.randint(0, 10, (3, 4)))
     assert t.bytes_read == 12 * 8 + 10 * 6 * F32
+
     # position ids [1, 8] expanded over a batch of 4 (as transformers do): the 8 ids
     # (64 B) and 8 rows of the 8-row table (192 B), not 32 ids and 32 rows (1024 B)
     class Positions(nn.Module):
@@ -1771,3 +1772,32 @@ def test_index_add_with_alpha_multiplies_each_source_element(in_place):
         else (lambda t, j, u: t.index_add(0, j, u, alpha=0.5))
     )
     assert one_op(fn, x, i, s).vector_flops == 2 * 10  # multiply, then add
+
+
+class SumOf(nn.Module):
+    """``fn(w).sum()`` of a trainable ``w``: the sum's backward hands the next backward
+    op a broadcast (stride-0) gradient of one stored element."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(shape))
+        self.fn = fn
+
+    def forward(self) -> torch.Tensor:
+        return self.fn(self.w).sum()
+
+
+def test_formulas_that_set_bytes_read_a_broadcast_input_at_its_real_size():
+    # x.copy_(row.expand(4, 8)): the 8-float row (32 B) is read, not 4 x 8 (128 B)
+    op = one_op(lambda x, b: x.copy_(b.expand(4, 8)), torch.zeros(4, 8), torch.randn(8))
+    assert op.op == "aten.copy_.default" and op.bytes_read == 8 * F32
+    # the gradient of .sum() is one float broadcast: a max pool's backward reads it
+    # (4 B) and the int64 indices (4*4*4 * 8 B), not 64 gradient floats; a reflection
+    # pad's backward reads only the gradient, 4 B instead of 4*10*10 floats
+    for fn, op_name, read in (
+        (lambda w: F.max_pool2d(w, 2), "max_pool2d_with_indices_backward", F32 + 64 * 8),
+        (lambda w: F.pad(w, (1, 1, 1, 1), mode="reflect"), "reflection_pad2d_backward", F32),
+    ):
+        prof = roofline.profile(SumOf(fn, (1, 4, 8, 8)), (), mode="training")
+        (back,) = [o for o in prof.ops if op_name in o.op]
+        assert back.bytes_read == read

@@ -2185,6 +2185,33 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=g.numel, op_class="elementwise", bytes_read=g.stored_bytes)
 
 
+@register("aten.col2im")
+def col2im(a: Args, out: Sequence[Any]) -> Cost:
+    """``F.fold`` (and ``F.unfold``'s backward): the output starts at zero and every
+    column element whose tap lies inside it is added into its pixel, so overlapping
+    windows sum; taps in the padding are dropped. One add per tap inside, per plane
+    (N·C) the product over the two dims of :func:`window_taps` for the ``L_d =
+    ⌊(size + 2·pad − dil·(k − 1) − 1) / stride⌋ + 1`` blocks along each: exactly what
+    ``im2col`` copies out. Bytes: the generic rule (the columns read, the map written)."""
+    o = _first_out(out)
+    size = [int(v) for v in a["output_size"]]
+    k, d, p, s = (_per_dim(a[n], 2, 1) for n in ("kernel_size", "dilation", "padding", "stride"))
+    taps = 1
+    for i in range(2):
+        blocks = (size[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1
+        taps *= window_taps(size[i], max(blocks, 0), k[i], s[i], p[i], d[i])
+    planes = o.numel // max(math.prod(o.shape[-2:]), 1)
+    return Cost(vector_flops=planes * taps, op_class="elementwise")
+
+
+@register("aten.unfold_backward")
+def unfold_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Gradient of ``x.unfold(dim, size, step)``: the input gradient starts at zero and
+    every window element of ``grad_in`` is added into the element it viewed
+    (overlapping windows, ``step < size``, sum): one add per element of ``grad_in``."""
+    return Cost(vector_flops=_numel(a["grad_in"]), op_class="elementwise")
+
+
 # --------------------------------------------------------------------------- copies
 
 
@@ -2216,7 +2243,6 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.pixel_unshuffle",
     "aten.channel_shuffle",
     "aten.im2col",
-    "aten.col2im",
     "aten.new_zeros",
     "aten.zeros_like",
     "aten.ones_like",
@@ -2224,7 +2250,6 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.select_backward",
     "aten.slice_backward",
     "aten.diagonal_backward",
-    "aten.unfold_backward",
     "aten.as_strided_scatter",
     "aten.select_scatter",
     "aten.slice_scatter",

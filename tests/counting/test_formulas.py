@@ -1801,3 +1801,20 @@ def test_formulas_that_set_bytes_read_a_broadcast_input_at_its_real_size():
         prof = roofline.profile(SumOf(fn, (1, 4, 8, 8)), (), mode="training")
         (back,) = [o for o in prof.ops if op_name in o.op]
         assert back.bytes_read == read
+
+
+def test_fold_and_unfold_backward_count_their_adds():
+    # F.fold of 2 channels of 3x3 columns into 5x5 with padding 1: the taps inside
+    # each dim are 2 + 3 + 3 + 3 + 2 = 13 (the edge windows hang into the padding), so
+    # 2 * 13 * 13 = 338 adds into the zeroed map, as folding ones shows
+    cols = torch.randn(1, 2 * 9, 25)
+    (op,) = roofline.profile(Fn(lambda c: F.fold(c, (5, 5), 3, padding=1)), (cols,)).ops
+    assert op.op == "aten.col2im.default" and op.vector_flops == 2 * 13 * 13 == 338
+    assert F.fold(torch.ones_like(cols), (5, 5), 3, padding=1).sum().item() == 338
+    # its bytes are the generic rule's: the columns read, the map written
+    assert (op.bytes_read, op.bytes_written) == (18 * 25 * F32, 2 * 25 * F32)
+    # x.unfold(1, 3, 2) of a [4, 7] tensor: 4 x 3 windows of 3; the backward adds each
+    # of the 36 window gradients into the element it viewed (2 and 4 get two each)
+    prof = roofline.profile(SumOf(lambda w: w.unfold(1, 3, 2), (4, 7)), (), mode="training")
+    (back,) = [o for o in prof.ops if o.op == "aten.unfold_backward.default"]
+    assert back.vector_flops == 4 * 3 * 3

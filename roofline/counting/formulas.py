@@ -711,6 +711,7 @@ def cudnn_rnn_backward(a: Args, out: Sequence[Any]) -> Cost:
 # --------------------------------------------------------------------------- norms
 
 #: FLOPs per element, derivations in the formulas below.
+#: LayerNorm/GroupNorm per element with its affine ``·γ + β``; each absent one is 1 less
 LAYER_NORM_FLOPS = 7
 BATCH_NORM_TRAIN_FLOPS = 6
 BATCH_NORM_EVAL_FLOPS = 2
@@ -738,18 +739,28 @@ def batch_norm_eval(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=BATCH_NORM_EVAL_FLOPS * a["input"].numel, op_class="norm")
 
 
+def _affine_missing(a: Args, *names: str) -> int:
+    """How many of a norm's affine tensors (``weight``, ``bias``) it was not given:
+    ``LayerNorm(elementwise_affine=False)`` (DiT's adaLN) skips ``·γ + β``."""
+    return sum(1 for n in names if not isinstance(a.get(n), T))
+
+
 @register("aten.native_layer_norm", "aten.native_group_norm", "aten.instance_norm")
 def layer_norm(a: Args, out: Sequence[Any]) -> Cost:
     """Layer/group norm: statistics per row cost 4 FLOPs per element (sum; subtract,
     square, sum), normalising ``(x − mean)·rstd`` 1 more (the difference is reused),
-    and the element-wise affine ``·γ + β`` 2 more → 7 per element."""
-    return Cost(vector_flops=LAYER_NORM_FLOPS * a["input"].numel, op_class="norm")
+    and the element-wise affine ``·γ + β`` 2 more → 7 per element; 1 less for each
+    of ``weight`` and ``bias`` not given (5 without an affine)."""
+    per = LAYER_NORM_FLOPS - _affine_missing(a, "weight", "bias")
+    return Cost(vector_flops=per * a["input"].numel, op_class="norm")
 
 
 @register("aten._fused_rms_norm", "aten.rms_norm")
 def rms_norm(a: Args, out: Sequence[Any]) -> Cost:
-    """RMSNorm: square and sum (2 per element), ``x·rstd`` (1), ``·γ`` (1) → 4."""
-    return Cost(vector_flops=4 * a["input"].numel, op_class="norm")
+    """RMSNorm: square and sum (2 per element), ``x·rstd`` (1), ``·γ`` (1) → 4; 3
+    without a ``weight``."""
+    per = 4 - _affine_missing(a, "weight")
+    return Cost(vector_flops=per * a["input"].numel, op_class="norm")
 
 
 @register(

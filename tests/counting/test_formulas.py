@@ -1818,3 +1818,18 @@ def test_fold_and_unfold_backward_count_their_adds():
     prof = roofline.profile(SumOf(lambda w: w.unfold(1, 3, 2), (4, 7)), (), mode="training")
     (back,) = [o for o in prof.ops if o.op == "aten.unfold_backward.default"]
     assert back.vector_flops == 4 * 3 * 3
+
+
+def test_norms_without_an_affine_skip_its_flops():
+    x = torch.randn(4, 10)  # 40 elements
+    # statistics 4 + normalise 1, then ·γ 1 and + β 1 when the norm has them
+    assert count_module(nn.LayerNorm(10), x).vector_flops == 7 * 40
+    assert count_module(nn.LayerNorm(10, bias=False), x).vector_flops == 6 * 40
+    assert count_module(nn.LayerNorm(10, elementwise_affine=False), x).vector_flops == 5 * 40
+    y = torch.randn(2, 4, 3, 3)  # 72 elements
+    assert count_module(nn.GroupNorm(2, 4, affine=False), y).vector_flops == 5 * 72
+    # the fused RMSNorm (CUDA): square, sum, ·rstd, and ·γ only with a weight
+    fused = REGISTRY["aten._fused_rms_norm"].fn
+    t = T((4, 10), torch.float32)
+    assert fused({"input": t, "weight": T((10,), torch.float32)}, []).vector_flops == 4 * 40
+    assert fused({"input": t, "weight": None}, []).vector_flops == 3 * 40

@@ -410,8 +410,21 @@ def causal_pairs(lq: int, lk: int) -> int:
     return full * (full + 1) // 2 + (lq - full) * lk
 
 
+#: vector FLOPs per query-key pair of a fused kernel's extras: adding an ``attn_mask`` or
+#: bias to the scores (1), and dropout of the probabilities (draw and multiply, 2, as
+#: ``native_dropout``; its backward regenerates the mask and multiplies again)
+ATTENTION_MASK_FLOPS, ATTENTION_DROPOUT_FLOPS = 1, 2
+
+
 def attention_cost(
-    q: Sequence[int], k: Sequence[int], v: Sequence[int], causal: bool, backward: bool = False
+    q: Sequence[int],
+    k: Sequence[int],
+    v: Sequence[int],
+    causal: bool,
+    backward: bool = False,
+    *,
+    masked: bool = False,
+    dropout: bool = False,
 ) -> Cost:
     """Scaled dot-product attention on ``[..., L, E]`` queries and ``[..., S, E]`` keys.
 
@@ -420,23 +433,27 @@ def attention_cost(
     divide) are 6 vector FLOPs per pair. A causal mask drops the masked pairs (fused
     kernels skip those blocks). Backward recomputes ``Q·Kᵀ`` and does four more
     products (dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀ·Q): 2.5× the forward matrix
-    work, with 4 vector FLOPs per pair for the softmax gradient.
+    work, with 4 vector FLOPs per pair for the softmax gradient. An additive mask or
+    bias (``masked``) adds 1 per pair to the forward, dropout (``dropout``) 2 per pair
+    to each pass (:data:`ATTENTION_MASK_FLOPS`, :data:`ATTENTION_DROPOUT_FLOPS`).
     """
     batch = math.prod(q[:-2])
     lq, e = q[-2], q[-1]
     lk, ev = k[-2], v[-1]
     pairs = causal_pairs(lq, lk) if causal else lq * lk
     fwd_matrix = batch * pairs * (2 * e + 2 * ev)
+    extra = ATTENTION_DROPOUT_FLOPS * int(dropout)
     if backward:
         return Cost(
             matrix_flops=fwd_matrix * 5 // 2,
-            vector_flops=4 * batch * pairs,
+            vector_flops=(4 + extra) * batch * pairs,
             op_class="attention",
             dims={"batch": batch, "lq": lq, "lk": lk, "e": e},
         )
+    extra += ATTENTION_MASK_FLOPS * int(masked)
     return Cost(
         matrix_flops=fwd_matrix,
-        vector_flops=6 * batch * pairs,
+        vector_flops=(6 + extra) * batch * pairs,
         op_class="attention",
         dims={"batch": batch, "lq": lq, "lk": lk, "e": e},
     )
@@ -452,8 +469,23 @@ def attention_cost(
 def sdpa(a: Args, out: Sequence[Any]) -> Cost:
     """Fused SDPA kernels, ``[B, H, L, E]`` layout: see :func:`attention_cost`."""
     return attention_cost(
-        a["query"].shape, a["key"].shape, a["value"].shape, bool(a.get("is_causal", False))
+        a["query"].shape,
+        a["key"].shape,
+        a["value"].shape,
+        bool(a.get("is_causal", False)),
+        **_attention_extras(a),
     )
+
+
+def _attention_extras(a: Args) -> dict[str, bool]:
+    """Whether a fused attention kernel adds a mask or bias to its scores (the
+    argument is ``attn_mask``, ``attn_bias`` or ``bias`` by kernel) and whether it
+    drops out probabilities (``dropout_p`` > 0)."""
+    mask = next((a[n] for n in ("attn_mask", "attn_bias", "bias") if n in a), None)
+    return {
+        "masked": isinstance(mask, T),
+        "dropout": float(a.get("dropout_p", 0.0) or 0.0) > 0.0,
+    }
 
 
 @register(
@@ -470,6 +502,7 @@ def sdpa_backward(a: Args, out: Sequence[Any]) -> Cost:
         a["value"].shape,
         bool(a.get("is_causal", False)),
         backward=True,
+        dropout=_attention_extras(a)["dropout"],
     )
 
 
@@ -488,6 +521,7 @@ def flash_forward(a: Args, out: Sequence[Any]) -> Cost:
         _blhe_to_bhle(a["key"].shape),
         _blhe_to_bhle(a["value"].shape),
         causal,
+        **_attention_extras(a),
     )
 
 
@@ -501,6 +535,7 @@ def flash_backward(a: Args, out: Sequence[Any]) -> Cost:
         _blhe_to_bhle(a["value"].shape),
         causal,
         backward=True,
+        dropout=_attention_extras(a)["dropout"],
     )
 
 

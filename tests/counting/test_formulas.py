@@ -1833,3 +1833,29 @@ def test_norms_without_an_affine_skip_its_flops():
     t = T((4, 10), torch.float32)
     assert fused({"input": t, "weight": T((10,), torch.float32)}, []).vector_flops == 4 * 40
     assert fused({"input": t, "weight": None}, []).vector_flops == 3 * 40
+
+
+def test_fused_attention_counts_its_mask_add_and_dropout():
+    q = torch.randn(2, 4, 16, 8)  # 8 batch-heads, 256 query-key pairs each
+    plain = count_fn(F.scaled_dot_product_attention, q, q, q)
+    assert plain.vector_flops == 6 * 8 * 256  # scale 1 + softmax 5 per pair
+    # an additive mask is one more add per pair (the math path counts it as an add)
+    mask = torch.zeros(2, 1, 16, 16)
+    masked = count_fn(
+        lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m), q, q, q, mask
+    )
+    assert masked.vector_flops == (6 + 1) * 8 * 256
+    assert masked.matrix_flops == plain.matrix_flops
+    # dropout in a fused kernel (CUDA's flash/efficient; the CPU runs the math path):
+    # draw and multiply, 2 per pair forward, 2 again in the backward
+    bhle = T((2, 4, 16, 8), torch.float32)
+    args = {"query": bhle, "key": bhle, "value": bhle, "is_causal": False}
+    flash = REGISTRY["aten._scaled_dot_product_flash_attention"].fn
+    back = REGISTRY["aten._scaled_dot_product_flash_attention_backward"].fn
+    assert flash({**args, "dropout_p": 0.1}, []).vector_flops == (6 + 2) * 8 * 256
+    assert back({**args, "dropout_p": 0.1}, []).vector_flops == (4 + 2) * 8 * 256
+    assert back({**args, "dropout_p": 0.0}, []).vector_flops == 4 * 8 * 256
+    # the efficient kernel takes its mask as attn_bias
+    eff = REGISTRY["aten._scaled_dot_product_efficient_attention"].fn
+    bias = T((2, 4, 16, 16), torch.float32)
+    assert eff({**args, "attn_bias": bias}, []).vector_flops == 7 * 8 * 256

@@ -228,22 +228,34 @@ def _tensor_args(a: Args) -> list[T]:
 # --------------------------------------------------------------------------- matmul
 
 
+def real_ops(x: T) -> tuple[int, int]:
+    """Real FLOPs of one multiply-accumulate and of one add on ``x``'s dtype. A MAC
+    is 2 on real numbers; on complex ones ``(a + bi)(c + di)`` is 4 real multiplies
+    and 2 adds, accumulated with 2 more adds: 8 (4 real MACs, as the FFTs count a
+    complex multiply 6 and an add 2), and an add is 2."""
+    return (8, 2) if x.dtype.is_complex else (2, 1)
+
+
 @register("aten.mm", "aten._scaled_mm", "aten._int_mm")
 def mm(a: Args, out: Sequence[Any]) -> Cost:
-    """``[m, k] @ [k, n]``: m·n outputs, each k MACs → 2·m·n·k FLOPs."""
+    """``[m, k] @ [k, n]``: m·n outputs, each k MACs → 2·m·n·k FLOPs (complex: 8·m·n·k,
+    :func:`real_ops`)."""
     m, k = a["self"].shape
     n = a["mat2"].shape[-1]
-    return Cost(matrix_flops=2 * m * n * k, op_class="gemm", dims={"m": m, "n": n, "k": k})
+    mac, _ = real_ops(a["self"])
+    return Cost(matrix_flops=mac * m * n * k, op_class="gemm", dims={"m": m, "n": n, "k": k})
 
 
 @register("aten.addmm")
 def addmm(a: Args, out: Sequence[Any]) -> Cost:
-    """``bias + [m, k] @ [k, n]``: 2·m·n·k matrix FLOPs, plus m·n adds for the bias."""
+    """``bias + [m, k] @ [k, n]``: 2·m·n·k matrix FLOPs, plus m·n adds for the bias
+    (complex: 8·m·n·k and 2·m·n, :func:`real_ops`)."""
     m, k = a["mat1"].shape
     n = a["mat2"].shape[-1]
+    mac, add = real_ops(a["mat1"])
     return Cost(
-        matrix_flops=2 * m * n * k,
-        vector_flops=m * n,
+        matrix_flops=mac * m * n * k,
+        vector_flops=add * m * n,
         op_class="gemm",
         dims={"m": m, "n": n, "k": k},
     )
@@ -251,22 +263,42 @@ def addmm(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.bmm")
 def bmm(a: Args, out: Sequence[Any]) -> Cost:
-    """``[b, m, k] @ [b, k, n]``: b independent products → 2·b·m·n·k FLOPs."""
+    """``[b, m, k] @ [b, k, n]``: b independent products → 2·b·m·n·k FLOPs (complex:
+    8·b·m·n·k, :func:`real_ops`)."""
     b, m, k = a["self"].shape
     n = a["mat2"].shape[-1]
+    mac, _ = real_ops(a["self"])
     return Cost(
-        matrix_flops=2 * b * m * n * k, op_class="gemm", dims={"b": b, "m": m, "n": n, "k": k}
+        matrix_flops=mac * b * m * n * k, op_class="gemm", dims={"b": b, "m": m, "n": n, "k": k}
     )
 
 
 @register("aten.baddbmm")
 def baddbmm(a: Args, out: Sequence[Any]) -> Cost:
-    """``input + [b, m, k] @ [b, k, n]``: 2·b·m·n·k matrix FLOPs plus b·m·n adds."""
+    """``input + [b, m, k] @ [b, k, n]``: 2·b·m·n·k matrix FLOPs plus b·m·n adds
+    (complex: :func:`real_ops`)."""
     b, m, k = a["batch1"].shape
     n = a["batch2"].shape[-1]
+    mac, add = real_ops(a["batch1"])
     return Cost(
-        matrix_flops=2 * b * m * n * k,
-        vector_flops=b * m * n,
+        matrix_flops=mac * b * m * n * k,
+        vector_flops=add * b * m * n,
+        op_class="gemm",
+        dims={"b": b, "m": m, "n": n, "k": k},
+    )
+
+
+@register("aten.addbmm")
+def addbmm(a: Args, out: Sequence[Any]) -> Cost:
+    """``input + Σ_b [b, m, k] @ [b, k, n]``: the b products accumulate into one
+    ``[m, n]`` result, b·m·n·k MACs → 2·b·m·n·k matrix FLOPs, plus m·n adds of
+    ``input`` (complex: :func:`real_ops`)."""
+    b, m, k = a["batch1"].shape
+    n = a["batch2"].shape[-1]
+    mac, add = real_ops(a["batch1"])
+    return Cost(
+        matrix_flops=mac * b * m * n * k,
+        vector_flops=add * m * n,
         op_class="gemm",
         dims={"b": b, "m": m, "n": n, "k": k},
     )
@@ -308,15 +340,19 @@ def mv(a: Args, out: Sequence[Any]) -> Cost:
     """Matrix-vector ``[m, k] @ [k]``: 2·m·k FLOPs (+ m for the added vector)."""
     mat = a.get("mat") or a.get("self")
     m, k = mat.shape
-    extra = m if "vec" in a and "mat" in a else 0
-    return Cost(matrix_flops=2 * m * k, vector_flops=extra, op_class="gemm", dims={"m": m, "k": k})
+    mac, add = real_ops(mat)
+    extra = add * m if "vec" in a and "mat" in a else 0
+    return Cost(
+        matrix_flops=mac * m * k, vector_flops=extra, op_class="gemm", dims={"m": m, "k": k}
+    )
 
 
 @register("aten.dot", "aten.vdot")
 def dot(a: Args, out: Sequence[Any]) -> Cost:
-    """Dot product of two n-vectors: n multiplies and n−1 adds ≈ 2·n FLOPs."""
+    """Dot product of two n-vectors: n multiplies and n−1 adds ≈ 2·n FLOPs (complex:
+    8·n, :func:`real_ops`)."""
     n = a["self"].numel
-    return Cost(vector_flops=2 * n, op_class="reduction")
+    return Cost(vector_flops=real_ops(a["self"])[0] * n, op_class="reduction")
 
 
 # --------------------------------------------------------------------------- convolution

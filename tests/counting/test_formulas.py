@@ -1859,3 +1859,33 @@ def test_fused_attention_counts_its_mask_add_and_dropout():
     eff = REGISTRY["aten._scaled_dot_product_efficient_attention"].fn
     bias = T((2, 4, 16, 16), torch.float32)
     assert eff({**args, "attn_bias": bias}, []).vector_flops == 7 * 8 * 256
+
+
+def test_complex_products_count_real_flops_and_addbmm_is_a_product():
+    c = torch.complex64
+    # a complex MAC (a+bi)(c+di) + acc: 4 real multiplies and 4 real adds = 8 FLOPs,
+    # as the FFTs count a complex multiply 6 and an add 2
+    t = count_fn(torch.mm, torch.randn(3, 4, dtype=c), torch.randn(4, 5, dtype=c))
+    assert t.matrix_flops == 8 * 3 * 5 * 4 and t.macs == 4 * 3 * 5 * 4
+    t = count_fn(torch.bmm, torch.randn(2, 3, 4, dtype=c), torch.randn(2, 4, 5, dtype=c))
+    assert t.matrix_flops == 8 * 2 * 3 * 5 * 4
+    # a spectral convolution's channel mix (FNO) runs as a complex bmm
+    mix = count_fn(
+        lambda x, w: torch.einsum("bixy,ioxy->boxy", x, w),
+        torch.randn(2, 3, 4, 4, dtype=c),
+        torch.randn(3, 5, 4, 4, dtype=c),
+    )
+    assert mix.matrix_flops == 8 * (4 * 4) * 2 * 5 * 3  # 16 modes of [2,3] @ [3,5]
+    # complex addmm's bias: 2 real adds per element
+    ab = count_fn(
+        torch.addmm, torch.randn(5, dtype=c), torch.randn(3, 4, dtype=c), torch.randn(4, 5, dtype=c)
+    )
+    assert (ab.matrix_flops, ab.vector_flops) == (8 * 60, 2 * 15)
+    # real ones unchanged; addbmm sums 3 products of [4,5] @ [5,6] into one [4,6]: 2 *
+    # 3*4*6*5 matrix FLOPs, + 24 adds of the input (it was uncounted)
+    prof = roofline.profile(
+        Fn(torch.addbmm), (torch.randn(4, 6), torch.randn(3, 4, 5), torch.randn(3, 5, 6))
+    )
+    assert not prof.uncounted_ops
+    t = prof.totals()
+    assert (t.matrix_flops, t.vector_flops) == (2 * 3 * 4 * 6 * 5, 24)

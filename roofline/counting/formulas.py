@@ -2395,6 +2395,44 @@ _register_family("frac hardshrink", 2)
 _register_family("softshrink logit", 3)
 _register_family("hypot", 4)
 _register_family("celu celu_", 5)
+# inverse trigonometric and hyperbolic functions, erfc and the special functions
+# (Bessel, erfcx, ndtri, log_ndtr): one function each; copysign, nextafter and the
+# angle conversions one operation each
+_register_family(
+    "acos asin atan acosh atanh erfc i0 special_i0e special_i1 special_i1e "
+    "special_bessel_j0 special_bessel_j1 special_erfcx special_ndtri special_log_ndtr "
+    "copysign nextafter deg2rad rad2deg",
+    1,
+)
+# xlog1py = x·log1p(y): 2; addr = M + v₁·v₂ᵀ: a multiply and an add per output, 2
+_register_family("special_xlog1py addr", 2)
+# sinc = sin(πx)/(πx): multiply, sin, divide; entr = −x·log x: log, multiply,
+# negate; cross: each component a·b − c·d, 3 per output; renorm: the sub-tensor's
+# norm (square, add) and the scale per element, 3
+_register_family("sinc special_entr linalg_cross renorm", 3)
+# logaddexp(a, b) = max(a, b) + log1p(exp(−|a − b|)): max, subtract, abs, negate, exp,
+# log1p, add (base 2 alike)
+_register_family("logaddexp logaddexp2", 7)
+
+
+@register("aten._weight_norm_interface")
+def weight_norm(a: Args, out: Sequence[Any]) -> Cost:
+    """``weight_norm`` (HiFi-GAN, wav2vec 2.0's positional conv): ``w = g · v / ‖v‖``,
+    the norm over every dim but ``dim``: square and add per element of ``v`` (2), a
+    square root and the divide ``g / ‖v‖`` per norm (2), then the multiply per element
+    (1): 3 per element + 2 per norm."""
+    v, norms = a["v"], _numel(out[1]) if len(out) > 1 else 1
+    return Cost(vector_flops=3 * v.numel + 2 * norms)
+
+
+@register("aten._weight_norm_interface_backward")
+def weight_norm_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """``weight_norm``'s backward: ``grad_g = Σ(grad_w · v) / ‖v‖`` (multiply and add per
+    element, a divide per norm) and ``grad_v = (g/‖v‖)·(grad_w − v·grad_g/‖v‖)``
+    (multiply, subtract, multiply per element; two divides per norm): 5 per element
+    of ``v`` + 3 per norm."""
+    v, norms = a["saved_v"], _numel(a["saved_norms"])
+    return Cost(vector_flops=5 * v.numel + 3 * norms)
 # exponential_ (Gumbel noise: −log(u)/λ): draw, log, divide; rrelu's random slope:
 # draw, compare, multiply
 _register_family("exponential_ rrelu_with_noise", 3)

@@ -1889,3 +1889,27 @@ def test_complex_products_count_real_flops_and_addbmm_is_a_product():
     assert not prof.uncounted_ops
     t = prof.totals()
     assert (t.matrix_flops, t.vector_flops) == (2 * 3 * 4 * 6 * 5, 24)
+
+
+def test_weight_norm_and_the_remaining_unary_functions_are_counted():
+    from torch.nn.utils.parametrizations import weight_norm
+
+    conv = weight_norm(nn.Conv1d(4, 4, 3))  # v [4, 4, 3] (48), one norm per channel (4)
+    prof = roofline.profile(conv, (torch.randn(2, 4, 9),), mode="training")
+    assert not prof.uncounted_ops
+    (fwd,) = [o for o in prof.ops if o.op == "aten._weight_norm_interface.default"]
+    (bwd,) = [o for o in prof.ops if o.op == "aten._weight_norm_interface_backward.default"]
+    # ‖v‖: square and add per element, sqrt and g/‖v‖ per norm; then · per element
+    assert fwd.vector_flops == 3 * 48 + 2 * 4
+    # grad_g: multiply, add per element; grad_v: multiply, subtract, multiply
+    assert bwd.vector_flops == 5 * 48 + 3 * 4
+    x = torch.rand(4, 10) * 0.9  # 40 elements, inside every domain below
+    for fn, per in (
+        (torch.asin, 1),
+        (torch.atan, 1),
+        (torch.erfc, 1),
+        (torch.sinc, 3),  # π·x, sin, divide
+        (lambda t: torch.logaddexp(t, t.flip(0)), 7),  # max, −, |·|, neg, exp, log1p, +
+    ):
+        (op,) = [o for o in roofline.profile(Fn(fn), (x,)).ops if o.op_class == "elementwise"]
+        assert op.counted and op.vector_flops == per * 40

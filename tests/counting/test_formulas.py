@@ -1913,3 +1913,18 @@ def test_weight_norm_and_the_remaining_unary_functions_are_counted():
     ):
         (op,) = [o for o in roofline.profile(Fn(fn), (x,)).ops if o.op_class == "elementwise"]
         assert op.counted and op.vector_flops == per * 40
+
+
+def test_an_overlapping_view_is_read_at_the_memory_it_spans():
+    # framing 16,000 samples into 98 windows of 400 with a hop of 160: the windows
+    # overlap, and the sum reads each sample once: 1 + 97*160 + 399 = 15,920 of them
+    # (the last 80 samples fall in no window), not 98 * 400 = 39,200
+    (op,) = roofline.profile(
+        Fn(lambda x: x.unfold(-1, 400, 160).sum(-1)), (torch.randn(16000),)
+    ).ops
+    assert op.bytes_read == 15920 * F32 and op.vector_flops == 98 * 400
+    # a transposed or strided view overlaps nothing: its elements as before
+    (op,) = roofline.profile(Fn(lambda x: x[:, ::2] * 2), (torch.randn(4, 8),)).ops
+    assert op.bytes_read == 16 * F32
+    (op,) = roofline.profile(Fn(lambda x: x.t() * 2), (torch.randn(4, 7),)).ops
+    assert op.bytes_read == 28 * F32

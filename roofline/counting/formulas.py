@@ -2433,6 +2433,8 @@ def weight_norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     of ``v`` + 3 per norm."""
     v, norms = a["saved_v"], _numel(a["saved_norms"])
     return Cost(vector_flops=5 * v.numel + 3 * norms)
+
+
 # exponential_ (Gumbel noise: −log(u)/λ): draw, log, divide; rrelu's random slope:
 # draw, compare, multiply
 _register_family("exponential_ rrelu_with_noise", 3)

@@ -58,10 +58,16 @@ from roofline.units import dtype_name
 
 
 def _unique_elements(t: torch.Tensor) -> int:
-    """Distinct elements a tensor addresses: broadcast (stride-0) dims count once."""
+    """Distinct elements a tensor addresses: broadcast (stride-0) dims count once, and
+    a view whose windows overlap (``x.unfold(-1, 400, 160)``, framing audio) addresses
+    no more elements than the memory it spans, ``1 + Σ (size − 1)·|stride|``."""
     if t.dim() == 0:
         return 1
-    return math.prod(s for s, st in zip(t.shape, t.stride(), strict=False) if st != 0)
+    dims = [(s, st) for s, st in zip(t.shape, t.stride(), strict=False) if st != 0]
+    count = math.prod(s for s, _ in dims)
+    if count == 0:
+        return 0
+    return min(count, 1 + sum((s - 1) * abs(st) for s, st in dims))
 
 
 def _storage_key(t: torch.Tensor) -> int | None:
@@ -74,8 +80,8 @@ def _storage_key(t: torch.Tensor) -> int | None:
 def _as_t(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         shape = tuple(x.shape)
-        # broadcast: the formula may read it at its real size
-        if x.layout == torch.strided and 0 in x.stride():
+        # broadcast or overlapping: the formula may read it at its real size
+        if x.layout == torch.strided:
             distinct = _unique_elements(x)
             if distinct != x.numel():
                 return T(shape, x.dtype, distinct)

@@ -228,22 +228,34 @@ def _tensor_args(a: Args) -> list[T]:
 # --------------------------------------------------------------------------- matmul
 
 
+def real_ops(x: T) -> tuple[int, int]:
+    """Real FLOPs of one multiply-accumulate and of one add on ``x``'s dtype. A MAC
+    is 2 on real numbers; on complex ones ``(a + bi)(c + di)`` is 4 real multiplies
+    and 2 adds, accumulated with 2 more adds: 8 (4 real MACs, as the FFTs count a
+    complex multiply 6 and an add 2), and an add is 2."""
+    return (8, 2) if x.dtype.is_complex else (2, 1)
+
+
 @register("aten.mm", "aten._scaled_mm", "aten._int_mm")
 def mm(a: Args, out: Sequence[Any]) -> Cost:
-    """``[m, k] @ [k, n]``: m·n outputs, each k MACs → 2·m·n·k FLOPs."""
+    """``[m, k] @ [k, n]``: m·n outputs, each k MACs → 2·m·n·k FLOPs (complex: 8·m·n·k,
+    :func:`real_ops`)."""
     m, k = a["self"].shape
     n = a["mat2"].shape[-1]
-    return Cost(matrix_flops=2 * m * n * k, op_class="gemm", dims={"m": m, "n": n, "k": k})
+    mac, _ = real_ops(a["self"])
+    return Cost(matrix_flops=mac * m * n * k, op_class="gemm", dims={"m": m, "n": n, "k": k})
 
 
 @register("aten.addmm")
 def addmm(a: Args, out: Sequence[Any]) -> Cost:
-    """``bias + [m, k] @ [k, n]``: 2·m·n·k matrix FLOPs, plus m·n adds for the bias."""
+    """``bias + [m, k] @ [k, n]``: 2·m·n·k matrix FLOPs, plus m·n adds for the bias
+    (complex: 8·m·n·k and 2·m·n, :func:`real_ops`)."""
     m, k = a["mat1"].shape
     n = a["mat2"].shape[-1]
+    mac, add = real_ops(a["mat1"])
     return Cost(
-        matrix_flops=2 * m * n * k,
-        vector_flops=m * n,
+        matrix_flops=mac * m * n * k,
+        vector_flops=add * m * n,
         op_class="gemm",
         dims={"m": m, "n": n, "k": k},
     )
@@ -251,22 +263,42 @@ def addmm(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.bmm")
 def bmm(a: Args, out: Sequence[Any]) -> Cost:
-    """``[b, m, k] @ [b, k, n]``: b independent products → 2·b·m·n·k FLOPs."""
+    """``[b, m, k] @ [b, k, n]``: b independent products → 2·b·m·n·k FLOPs (complex:
+    8·b·m·n·k, :func:`real_ops`)."""
     b, m, k = a["self"].shape
     n = a["mat2"].shape[-1]
+    mac, _ = real_ops(a["self"])
     return Cost(
-        matrix_flops=2 * b * m * n * k, op_class="gemm", dims={"b": b, "m": m, "n": n, "k": k}
+        matrix_flops=mac * b * m * n * k, op_class="gemm", dims={"b": b, "m": m, "n": n, "k": k}
     )
 
 
 @register("aten.baddbmm")
 def baddbmm(a: Args, out: Sequence[Any]) -> Cost:
-    """``input + [b, m, k] @ [b, k, n]``: 2·b·m·n·k matrix FLOPs plus b·m·n adds."""
+    """``input + [b, m, k] @ [b, k, n]``: 2·b·m·n·k matrix FLOPs plus b·m·n adds
+    (complex: :func:`real_ops`)."""
     b, m, k = a["batch1"].shape
     n = a["batch2"].shape[-1]
+    mac, add = real_ops(a["batch1"])
     return Cost(
-        matrix_flops=2 * b * m * n * k,
-        vector_flops=b * m * n,
+        matrix_flops=mac * b * m * n * k,
+        vector_flops=add * b * m * n,
+        op_class="gemm",
+        dims={"b": b, "m": m, "n": n, "k": k},
+    )
+
+
+@register("aten.addbmm")
+def addbmm(a: Args, out: Sequence[Any]) -> Cost:
+    """``input + Σ_b [b, m, k] @ [b, k, n]``: the b products accumulate into one
+    ``[m, n]`` result, b·m·n·k MACs → 2·b·m·n·k matrix FLOPs, plus m·n adds of
+    ``input`` (complex: :func:`real_ops`)."""
+    b, m, k = a["batch1"].shape
+    n = a["batch2"].shape[-1]
+    mac, add = real_ops(a["batch1"])
+    return Cost(
+        matrix_flops=mac * b * m * n * k,
+        vector_flops=add * m * n,
         op_class="gemm",
         dims={"b": b, "m": m, "n": n, "k": k},
     )
@@ -308,15 +340,19 @@ def mv(a: Args, out: Sequence[Any]) -> Cost:
     """Matrix-vector ``[m, k] @ [k]``: 2·m·k FLOPs (+ m for the added vector)."""
     mat = a.get("mat") or a.get("self")
     m, k = mat.shape
-    extra = m if "vec" in a and "mat" in a else 0
-    return Cost(matrix_flops=2 * m * k, vector_flops=extra, op_class="gemm", dims={"m": m, "k": k})
+    mac, add = real_ops(mat)
+    extra = add * m if "vec" in a and "mat" in a else 0
+    return Cost(
+        matrix_flops=mac * m * k, vector_flops=extra, op_class="gemm", dims={"m": m, "k": k}
+    )
 
 
 @register("aten.dot", "aten.vdot")
 def dot(a: Args, out: Sequence[Any]) -> Cost:
-    """Dot product of two n-vectors: n multiplies and n−1 adds ≈ 2·n FLOPs."""
+    """Dot product of two n-vectors: n multiplies and n−1 adds ≈ 2·n FLOPs (complex:
+    8·n, :func:`real_ops`)."""
     n = a["self"].numel
-    return Cost(vector_flops=2 * n, op_class="reduction")
+    return Cost(vector_flops=real_ops(a["self"])[0] * n, op_class="reduction")
 
 
 # --------------------------------------------------------------------------- convolution
@@ -410,8 +446,21 @@ def causal_pairs(lq: int, lk: int) -> int:
     return full * (full + 1) // 2 + (lq - full) * lk
 
 
+#: vector FLOPs per query-key pair of a fused kernel's extras: adding an ``attn_mask`` or
+#: bias to the scores (1), and dropout of the probabilities (draw and multiply, 2, as
+#: ``native_dropout``; its backward regenerates the mask and multiplies again)
+ATTENTION_MASK_FLOPS, ATTENTION_DROPOUT_FLOPS = 1, 2
+
+
 def attention_cost(
-    q: Sequence[int], k: Sequence[int], v: Sequence[int], causal: bool, backward: bool = False
+    q: Sequence[int],
+    k: Sequence[int],
+    v: Sequence[int],
+    causal: bool,
+    backward: bool = False,
+    *,
+    masked: bool = False,
+    dropout: bool = False,
 ) -> Cost:
     """Scaled dot-product attention on ``[..., L, E]`` queries and ``[..., S, E]`` keys.
 
@@ -420,23 +469,27 @@ def attention_cost(
     divide) are 6 vector FLOPs per pair. A causal mask drops the masked pairs (fused
     kernels skip those blocks). Backward recomputes ``Q·Kᵀ`` and does four more
     products (dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀ·Q): 2.5× the forward matrix
-    work, with 4 vector FLOPs per pair for the softmax gradient.
+    work, with 4 vector FLOPs per pair for the softmax gradient. An additive mask or
+    bias (``masked``) adds 1 per pair to the forward, dropout (``dropout``) 2 per pair
+    to each pass (:data:`ATTENTION_MASK_FLOPS`, :data:`ATTENTION_DROPOUT_FLOPS`).
     """
     batch = math.prod(q[:-2])
     lq, e = q[-2], q[-1]
     lk, ev = k[-2], v[-1]
     pairs = causal_pairs(lq, lk) if causal else lq * lk
     fwd_matrix = batch * pairs * (2 * e + 2 * ev)
+    extra = ATTENTION_DROPOUT_FLOPS * int(dropout)
     if backward:
         return Cost(
             matrix_flops=fwd_matrix * 5 // 2,
-            vector_flops=4 * batch * pairs,
+            vector_flops=(4 + extra) * batch * pairs,
             op_class="attention",
             dims={"batch": batch, "lq": lq, "lk": lk, "e": e},
         )
+    extra += ATTENTION_MASK_FLOPS * int(masked)
     return Cost(
         matrix_flops=fwd_matrix,
-        vector_flops=6 * batch * pairs,
+        vector_flops=(6 + extra) * batch * pairs,
         op_class="attention",
         dims={"batch": batch, "lq": lq, "lk": lk, "e": e},
     )
@@ -452,8 +505,23 @@ def attention_cost(
 def sdpa(a: Args, out: Sequence[Any]) -> Cost:
     """Fused SDPA kernels, ``[B, H, L, E]`` layout: see :func:`attention_cost`."""
     return attention_cost(
-        a["query"].shape, a["key"].shape, a["value"].shape, bool(a.get("is_causal", False))
+        a["query"].shape,
+        a["key"].shape,
+        a["value"].shape,
+        bool(a.get("is_causal", False)),
+        **_attention_extras(a),
     )
+
+
+def _attention_extras(a: Args) -> dict[str, bool]:
+    """Whether a fused attention kernel adds a mask or bias to its scores (the
+    argument is ``attn_mask``, ``attn_bias`` or ``bias`` by kernel) and whether it
+    drops out probabilities (``dropout_p`` > 0)."""
+    mask = next((a[n] for n in ("attn_mask", "attn_bias", "bias") if n in a), None)
+    return {
+        "masked": isinstance(mask, T),
+        "dropout": float(a.get("dropout_p", 0.0) or 0.0) > 0.0,
+    }
 
 
 @register(
@@ -470,6 +538,7 @@ def sdpa_backward(a: Args, out: Sequence[Any]) -> Cost:
         a["value"].shape,
         bool(a.get("is_causal", False)),
         backward=True,
+        dropout=_attention_extras(a)["dropout"],
     )
 
 
@@ -488,6 +557,7 @@ def flash_forward(a: Args, out: Sequence[Any]) -> Cost:
         _blhe_to_bhle(a["key"].shape),
         _blhe_to_bhle(a["value"].shape),
         causal,
+        **_attention_extras(a),
     )
 
 
@@ -501,6 +571,7 @@ def flash_backward(a: Args, out: Sequence[Any]) -> Cost:
         _blhe_to_bhle(a["value"].shape),
         causal,
         backward=True,
+        dropout=_attention_extras(a)["dropout"],
     )
 
 
@@ -711,6 +782,7 @@ def cudnn_rnn_backward(a: Args, out: Sequence[Any]) -> Cost:
 # --------------------------------------------------------------------------- norms
 
 #: FLOPs per element, derivations in the formulas below.
+#: LayerNorm/GroupNorm per element with its affine ``·γ + β``; each absent one is 1 less
 LAYER_NORM_FLOPS = 7
 BATCH_NORM_TRAIN_FLOPS = 6
 BATCH_NORM_EVAL_FLOPS = 2
@@ -738,18 +810,28 @@ def batch_norm_eval(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=BATCH_NORM_EVAL_FLOPS * a["input"].numel, op_class="norm")
 
 
+def _affine_missing(a: Args, *names: str) -> int:
+    """How many of a norm's affine tensors (``weight``, ``bias``) it was not given:
+    ``LayerNorm(elementwise_affine=False)`` (DiT's adaLN) skips ``·γ + β``."""
+    return sum(1 for n in names if not isinstance(a.get(n), T))
+
+
 @register("aten.native_layer_norm", "aten.native_group_norm", "aten.instance_norm")
 def layer_norm(a: Args, out: Sequence[Any]) -> Cost:
     """Layer/group norm: statistics per row cost 4 FLOPs per element (sum; subtract,
     square, sum), normalising ``(x − mean)·rstd`` 1 more (the difference is reused),
-    and the element-wise affine ``·γ + β`` 2 more → 7 per element."""
-    return Cost(vector_flops=LAYER_NORM_FLOPS * a["input"].numel, op_class="norm")
+    and the element-wise affine ``·γ + β`` 2 more → 7 per element; 1 less for each
+    of ``weight`` and ``bias`` not given (5 without an affine)."""
+    per = LAYER_NORM_FLOPS - _affine_missing(a, "weight", "bias")
+    return Cost(vector_flops=per * a["input"].numel, op_class="norm")
 
 
 @register("aten._fused_rms_norm", "aten.rms_norm")
 def rms_norm(a: Args, out: Sequence[Any]) -> Cost:
-    """RMSNorm: square and sum (2 per element), ``x·rstd`` (1), ``·γ`` (1) → 4."""
-    return Cost(vector_flops=4 * a["input"].numel, op_class="norm")
+    """RMSNorm: square and sum (2 per element), ``x·rstd`` (1), ``·γ`` (1) → 4; 3
+    without a ``weight``."""
+    per = 4 - _affine_missing(a, "weight")
+    return Cost(vector_flops=per * a["input"].numel, op_class="norm")
 
 
 @register(
@@ -980,7 +1062,11 @@ def nll_loss(a: Args, out: Sequence[Any]) -> Cost:
     x, target, weight = a["self"], a["target"], a.get("weight")
     r = target.numel
     per = 1 + (2 if isinstance(weight, T) else 0)
-    read = target.nbytes + r * _itemsize(x.dtype) + (weight.nbytes if isinstance(weight, T) else 0)
+    read = (
+        target.stored_bytes
+        + r * _itemsize(x.dtype)
+        + (weight.stored_bytes if isinstance(weight, T) else 0)
+    )
     return Cost(
         vector_flops=r * per + _loss_reduction(r, a["reduction"]),
         op_class=_loss_class(a["reduction"]),
@@ -1001,7 +1087,7 @@ def nll_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
     per = (1 if isinstance(weight, T) else 0) + (1 if reduction == LOSS_REDUCTION_NONE else 0)
     once = 0 if reduction == LOSS_REDUCTION_NONE else 1 + int(reduction == LOSS_REDUCTION_MEAN)
     read = sum(
-        t.nbytes
+        t.stored_bytes
         for k in ("grad_output", "target", "weight", "total_weight")
         if isinstance(t := a.get(k), T)
     )
@@ -1356,7 +1442,7 @@ def max_pool_backward_cost(grad_output: T, indices: T, grad_input: T) -> Cost:
     return Cost(
         vector_flops=grad_output.numel,
         op_class="pool",
-        bytes_read=grad_output.nbytes + indices.nbytes,
+        bytes_read=grad_output.stored_bytes + indices.stored_bytes,
         bytes_written=2 * grad_input.nbytes,
         # two passes over one output: the allocation (predict.fresh_output_s) is one
         dims={"write_passes": 2},
@@ -1629,7 +1715,7 @@ def grid_sample_cost(
     _, per_location, per_element, taps = _grid_sample_parts(
         grid, interpolation, padding, align_corners
     )
-    read = min(taps * out.numel, x.numel) * _itemsize(x.dtype) + grid.nbytes
+    read = min(taps * out.numel, x.stored) * _itemsize(x.dtype) + grid.stored_bytes
     return Cost(
         vector_flops=_grid_locations(grid) * per_location + out.numel * per_element,
         op_class="upsample",
@@ -1749,7 +1835,11 @@ def grid_sample_backward_cost(
     else:
         per_location, input_flops, grid_flops, taps = d * (pg + 1), 8, 14, 4
     per_element = grid_flops + (input_flops if input_grad else 0)
-    read = grad_out.nbytes + grid.nbytes + min(taps * grad_out.numel, x.numel) * _itemsize(x.dtype)
+    read = (
+        grad_out.stored_bytes
+        + grid.stored_bytes
+        + min(taps * grad_out.numel, x.stored) * _itemsize(x.dtype)
+    )
     return Cost(
         vector_flops=_grid_locations(grid) * (fwd_location + per_location)
         + grad_out.numel * per_element,
@@ -1834,7 +1924,7 @@ def roi_align_cost(
     s = roi_samples(x, pooled_h, pooled_w, sampling_ratio)
     bins = k * pooled_h * pooled_w
     vector = bins * s * ROI_ALIGN_POINT_FLOPS + out.numel * (8 * s + 1)
-    read = min(4 * s * out.numel, x.numel) * _itemsize(x.dtype) + rois.nbytes
+    read = min(4 * s * out.numel, x.stored) * _itemsize(x.dtype) + rois.stored_bytes
     return Cost(vector_flops=vector, op_class="pool", bytes_read=read)
 
 
@@ -1865,7 +1955,7 @@ def roi_pool_cost(x: T, rois: T, out: T, average: bool) -> Cost:
     output and the int32 argmax (or channel map) written. Op class ``pool``."""
     k, c = out.shape[0], out.shape[1]
     pixels = k * c * x.shape[-2] * x.shape[-1]
-    read = min(pixels, x.numel) * _itemsize(x.dtype) + rois.nbytes
+    read = min(pixels, x.stored) * _itemsize(x.dtype) + rois.stored_bytes
     divides = out.numel if average else 0
     return Cost(vector_flops=pixels + divides, op_class="pool", bytes_read=read)
 
@@ -1963,17 +2053,23 @@ def nms(a: Args, out: Sequence[Any]) -> Cost:
 # --------------------------------------------------------------------------- gathers
 
 
-def _gather_bytes(index: T, rows: int, row_bytes: int) -> int:
-    return index.nbytes + rows * row_bytes
+def _gather_bytes(index: T, table: T) -> int:
+    """Bytes a row gather from ``table`` by ``index`` reads: the index at its real size
+    (a broadcast one, as ``position_ids.expand(batch, -1)``, once) and one row per
+    distinct index element, bounded by the table's rows: no row need come from memory
+    twice (a batch of 64 sequences of 512 positions reads a 512-row position table
+    once, not 64 times), as :func:`gather` bounds its source."""
+    row_bytes = math.prod(table.shape[1:]) * _itemsize(table.dtype)
+    rows = min(index.stored, table.shape[0]) if table.shape else index.stored
+    return index.stored_bytes + rows * row_bytes
 
 
 @register("aten.embedding")
 def embedding(a: Args, out: Sequence[Any]) -> Cost:
     """Embedding lookup: no arithmetic. It reads the index tensor and only the rows it
-    gathers (not the whole table), and writes the output."""
-    w, idx = a["weight"], a["indices"]
-    row_bytes = math.prod(w.shape[1:]) * _itemsize(w.dtype)
-    return Cost(op_class="embedding", bytes_read=_gather_bytes(idx, idx.numel, row_bytes))
+    gathers (not the whole table, and none twice: :func:`_gather_bytes`), and writes
+    the output."""
+    return Cost(op_class="embedding", bytes_read=_gather_bytes(a["indices"], a["weight"]))
 
 
 @register("aten.embedding_dense_backward")
@@ -2168,7 +2264,34 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     from (a border element's copies accumulate): one add per gradient element. Reads
     ``grad_output`` only; ``self`` supplies the shape."""
     g = a["grad_output"]
-    return Cost(vector_flops=g.numel, op_class="elementwise", bytes_read=g.nbytes)
+    return Cost(vector_flops=g.numel, op_class="elementwise", bytes_read=g.stored_bytes)
+
+
+@register("aten.col2im")
+def col2im(a: Args, out: Sequence[Any]) -> Cost:
+    """``F.fold`` (and ``F.unfold``'s backward): the output starts at zero and every
+    column element whose tap lies inside it is added into its pixel, so overlapping
+    windows sum; taps in the padding are dropped. One add per tap inside, per plane
+    (N·C) the product over the two dims of :func:`window_taps` for the ``L_d =
+    ⌊(size + 2·pad − dil·(k − 1) − 1) / stride⌋ + 1`` blocks along each: exactly what
+    ``im2col`` copies out. Bytes: the generic rule (the columns read, the map written)."""
+    o = _first_out(out)
+    size = [int(v) for v in a["output_size"]]
+    k, d, p, s = (_per_dim(a[n], 2, 1) for n in ("kernel_size", "dilation", "padding", "stride"))
+    taps = 1
+    for i in range(2):
+        blocks = (size[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1
+        taps *= window_taps(size[i], max(blocks, 0), k[i], s[i], p[i], d[i])
+    planes = o.numel // max(math.prod(o.shape[-2:]), 1)
+    return Cost(vector_flops=planes * taps, op_class="elementwise")
+
+
+@register("aten.unfold_backward")
+def unfold_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Gradient of ``x.unfold(dim, size, step)``: the input gradient starts at zero and
+    every window element of ``grad_in`` is added into the element it viewed
+    (overlapping windows, ``step < size``, sum): one add per element of ``grad_in``."""
+    return Cost(vector_flops=_numel(a["grad_in"]), op_class="elementwise")
 
 
 # --------------------------------------------------------------------------- copies
@@ -2202,7 +2325,6 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.pixel_unshuffle",
     "aten.channel_shuffle",
     "aten.im2col",
-    "aten.col2im",
     "aten.new_zeros",
     "aten.zeros_like",
     "aten.ones_like",
@@ -2210,7 +2332,6 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.select_backward",
     "aten.slice_backward",
     "aten.diagonal_backward",
-    "aten.unfold_backward",
     "aten.as_strided_scatter",
     "aten.select_scatter",
     "aten.slice_scatter",
@@ -2230,8 +2351,9 @@ def copy_like(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.copy_", "aten.copy")
 def copy_(a: Args, out: Sequence[Any]) -> Cost:
-    """``dst.copy_(src)``: reads ``src`` only (the destination is overwritten)."""
-    return Cost(op_class="copy", bytes_read=a["src"].nbytes)
+    """``dst.copy_(src)``: reads ``src`` only (the destination is overwritten), at its
+    real size: a broadcast source (``x.copy_(row.expand_as(x))``) once."""
+    return Cost(op_class="copy", bytes_read=a["src"].stored_bytes)
 
 
 @register(
@@ -2273,6 +2395,46 @@ _register_family("frac hardshrink", 2)
 _register_family("softshrink logit", 3)
 _register_family("hypot", 4)
 _register_family("celu celu_", 5)
+# inverse trigonometric and hyperbolic functions, erfc and the special functions
+# (Bessel, erfcx, ndtri, log_ndtr): one function each; copysign, nextafter and the
+# angle conversions one operation each
+_register_family(
+    "acos asin atan acosh atanh erfc i0 special_i0e special_i1 special_i1e "
+    "special_bessel_j0 special_bessel_j1 special_erfcx special_ndtri special_log_ndtr "
+    "copysign nextafter deg2rad rad2deg",
+    1,
+)
+# xlog1py = x·log1p(y): 2; addr = M + v₁·v₂ᵀ: a multiply and an add per output, 2
+_register_family("special_xlog1py addr", 2)
+# sinc = sin(πx)/(πx): multiply, sin, divide; entr = −x·log x: log, multiply,
+# negate; cross: each component a·b − c·d, 3 per output; renorm: the sub-tensor's
+# norm (square, add) and the scale per element, 3
+_register_family("sinc special_entr linalg_cross renorm", 3)
+# logaddexp(a, b) = max(a, b) + log1p(exp(−|a − b|)): max, subtract, abs, negate, exp,
+# log1p, add (base 2 alike)
+_register_family("logaddexp logaddexp2", 7)
+
+
+@register("aten._weight_norm_interface")
+def weight_norm(a: Args, out: Sequence[Any]) -> Cost:
+    """``weight_norm`` (HiFi-GAN, wav2vec 2.0's positional conv): ``w = g · v / ‖v‖``,
+    the norm over every dim but ``dim``: square and add per element of ``v`` (2), a
+    square root and the divide ``g / ‖v‖`` per norm (2), then the multiply per element
+    (1): 3 per element + 2 per norm."""
+    v, norms = a["v"], _numel(out[1]) if len(out) > 1 else 1
+    return Cost(vector_flops=3 * v.numel + 2 * norms)
+
+
+@register("aten._weight_norm_interface_backward")
+def weight_norm_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """``weight_norm``'s backward: ``grad_g = Σ(grad_w · v) / ‖v‖`` (multiply and add per
+    element, a divide per norm) and ``grad_v = (g/‖v‖)·(grad_w − v·grad_g/‖v‖)``
+    (multiply, subtract, multiply per element; two divides per norm): 5 per element
+    of ``v`` + 3 per norm."""
+    v, norms = a["saved_v"], _numel(a["saved_norms"])
+    return Cost(vector_flops=5 * v.numel + 3 * norms)
+
+
 # exponential_ (Gumbel noise: −log(u)/λ): draw, log, divide; rrelu's random slope:
 # draw, compare, multiply
 _register_family("exponential_ rrelu_with_noise", 3)
@@ -2438,7 +2600,8 @@ def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
     per gathered element; ``per_sample_weights`` multiply each row first (one more);
     the mean divides each output element once. Bytes, as :func:`embedding`: the
     indices, offsets and weights-per-sample, and only the rows gathered (not the
-    table); written, the generic rule (the bags and the bookkeeping outputs)."""
+    table, and none twice); written, the generic rule (the bags and the bookkeeping
+    outputs)."""
     w, idx, offsets = a["weight"], a["indices"], a["offsets"]
     d = math.prod(w.shape[1:])
     gathered = idx.numel * d
@@ -2446,8 +2609,8 @@ def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
     flops = gathered * (2 if psw is not None else 1)
     if int(a.get("mode", EMBEDDING_BAG_SUM)) == EMBEDDING_BAG_MEAN:
         flops += _numel(out[0]) if out else 0
-    extra = offsets.nbytes + (psw.nbytes if isinstance(psw, T) else 0)
-    read = _gather_bytes(idx, idx.numel, d * _itemsize(w.dtype)) + extra
+    extra = offsets.stored_bytes + (psw.stored_bytes if isinstance(psw, T) else 0)
+    read = _gather_bytes(idx, w) + extra
     return Cost(vector_flops=flops, op_class="embedding", bytes_read=read)
 
 

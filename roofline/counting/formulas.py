@@ -852,21 +852,50 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
 # --------------------------------------------------------------------------- elementwise
 
 
-def elementwise(flops_per_element: int, op_class: str = "elementwise") -> Formula:
-    """A formula for ops costing ``flops_per_element`` per *output* element."""
+#: real FLOPs per element of the basic arithmetic on complex numbers (an input or the
+#: output complex): ``(a+bi) ± (c+di)`` 2 adds; ``−(a+bi)`` 2 negations; ``(a+bi)(c+di)``
+#: 4 multiplies and 2 adds, 6 (the FFT convention's complex multiply); ``/`` multiplies
+#: by the conjugate (6), divides by ``c² + d²`` (3) twice (2): 11; ``1/(c+di)`` is
+#: ``(c−di)/(c² + d²)``: 3, two divides and a negation, 6; ``|a+bi|`` two
+#: squares, an add and a square root, 4. The other elementwise ops keep their real count
+#: on complex tensors (docs/conventions.md)
+COMPLEX_ELEMENTWISE_FLOPS = {
+    **dict.fromkeys(("add", "add_", "sub", "sub_", "rsub", "neg", "neg_"), 2),
+    **dict.fromkeys(("mul", "mul_"), 6),
+    **dict.fromkeys(("div", "div_"), 11),
+    **dict.fromkeys(("reciprocal", "reciprocal_"), 6),
+    **dict.fromkeys(("abs", "abs_"), 4),
+}
+
+
+def _any_complex(a: Args, out: Sequence[Any]) -> bool:
+    return any(isinstance(t, T) and t.dtype.is_complex for t in (*a.values(), *out))
+
+
+def elementwise(
+    flops_per_element: int, op_class: str = "elementwise", complex_flops: int | None = None
+) -> Formula:
+    """A formula for ops costing ``flops_per_element`` per *output* element
+    (``complex_flops`` when an input or the output is complex)."""
 
     def fn(a: Args, out: Sequence[Any]) -> Cost:
-        return Cost(vector_flops=flops_per_element * _out_numel(out), op_class=op_class)
+        per = flops_per_element
+        if complex_flops is not None and _any_complex(a, out):
+            per = complex_flops
+        return Cost(vector_flops=per * _out_numel(out), op_class=op_class)
 
     fn.__name__ = f"elementwise_{flops_per_element}"
-    fn.__doc__ = f"{flops_per_element} FLOP(s) per output element."
+    fn.__doc__ = f"{flops_per_element} FLOP(s) per output element" + (
+        f" ({complex_flops} on complex numbers)." if complex_flops is not None else "."
+    )
     return fn
 
 
 def _register_family(names: str, flops: int, op_class: str = "elementwise") -> None:
-    fn = elementwise(flops, op_class)
+    plain = elementwise(flops, op_class)
     for n in names.split():
-        register(f"aten.{n}")(fn)
+        c = COMPLEX_ELEMENTWISE_FLOPS.get(n)
+        register(f"aten.{n}")(plain if c is None else elementwise(flops, op_class, c))
 
 
 # 1 FLOP per element: one arithmetic op, comparison, or transcendental.

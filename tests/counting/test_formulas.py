@@ -1891,6 +1891,30 @@ def test_complex_products_count_real_flops_and_addbmm_is_a_product():
     assert (t.matrix_flops, t.vector_flops) == (2 * 3 * 4 * 6 * 5, 24)
 
 
+@pytest.mark.parametrize(
+    ("fn", "per"),
+    [
+        # (a+bi) + (c+di): 2 real adds; (a+bi)(c+di): 4 multiplies, 2 adds; division by
+        # the conjugate product (6), c² + d² (3) and two divides (2): 11
+        (torch.add, 2),
+        (torch.sub, 2),
+        (torch.mul, 6),
+        (torch.div, 11),
+    ],
+)
+def test_complex_elementwise_arithmetic_counts_real_flops(fn, per):
+    c = torch.complex64
+    z = count_fn(fn, torch.randn(3, 4, dtype=c), torch.randn(3, 4, dtype=c))
+    assert z.vector_flops == per * 12
+    # a real tensor times a complex one is complex arithmetic too; real ones stay 1
+    assert count_fn(fn, torch.randn(3, 4), torch.randn(3, 4, dtype=c)).vector_flops == per * 12
+    assert count_fn(fn, torch.randn(3, 4), torch.randn(3, 4)).vector_flops == 12
+    # |a+bi|: two squares, an add, a square root; 1/(c+di) = (c-di)/(c²+d²): 3, two
+    # divides and a negation
+    assert count_fn(torch.abs, torch.randn(3, 4, dtype=c)).vector_flops == 4 * 12
+    assert count_fn(torch.reciprocal, torch.randn(3, 4, dtype=c)).vector_flops == 6 * 12
+
+
 def test_weight_norm_and_the_remaining_unary_functions_are_counted():
     from torch.nn.utils.parametrizations import weight_norm
 

@@ -2643,6 +2643,47 @@ def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=flops, op_class="embedding", bytes_read=read)
 
 
+@register("aten._embedding_bag_backward", "aten._embedding_bag_dense_backward")
+def embedding_bag_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Bags' gradient into the table: sum and mean add each gathered row's share of its
+    bag's gradient into the table's gradient, one add per gathered element (the mean
+    scales it by 1 / bag size first, one more; ``per_sample_weights`` multiply, one
+    more); max routes each bag's gradient to its maximum's row, one add per bag
+    element. Bytes: the generic rule (the bags' gradient and the bookkeeping tensors
+    read, the dense table gradient written)."""
+    grad, idx = a["grad"], a["indices"]
+    d = math.prod(grad.shape[1:])
+    mode = int(a.get("mode", EMBEDDING_BAG_SUM))
+    if mode == EMBEDDING_BAG_MAX:
+        return Cost(vector_flops=grad.numel, op_class="embedding")
+    per = 1 + int(mode == EMBEDDING_BAG_MEAN) + int(isinstance(a.get("per_sample_weights"), T))
+    return Cost(vector_flops=per * idx.numel * d, op_class="embedding")
+
+
+@register("aten._embedding_bag_per_sample_weights_backward")
+def embedding_bag_per_sample_weights_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """The gradient of each per-sample weight: the dot product of its gathered row with
+    its bag's gradient row, D multiplies and D − 1 adds ≈ 2·D per index."""
+    d = math.prod(a["grad"].shape[1:])
+    return Cost(vector_flops=2 * d * a["indices"].numel, op_class="embedding")
+
+
+#: histc per element: two range checks, ``(x − min)·bins / (max − min)`` and the floor
+#: (3), the bin's increment (1); with ``min == max`` the range comes from the data first
+#: (a min and a max pass, 2 more)
+HISTC_FLOPS, HISTC_RANGE_FLOPS = 6, 2
+
+
+@register("aten.histc")
+def histc(a: Args, out: Sequence[Any]) -> Cost:
+    """Histogram of ``self`` into ``bins``: :data:`HISTC_FLOPS` per element, and
+    :data:`HISTC_RANGE_FLOPS` more when the range is taken from the data."""
+    per = HISTC_FLOPS
+    if float(a.get("min", 0) or 0) == float(a.get("max", 0) or 0):
+        per += HISTC_RANGE_FLOPS
+    return Cost(vector_flops=per * a["self"].numel, op_class="reduction")
+
+
 def _fft_points(x: T, dims: Sequence[int], last: int | None = None) -> tuple[int, int]:
     """(transforms, points per transform) of an FFT of ``x`` over ``dims``; ``last``
     replaces the size of the last dim (the real output length of a c2r)."""

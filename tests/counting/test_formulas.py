@@ -1534,6 +1534,43 @@ def test_embedding_bag_reads_only_the_rows_it_gathers():
         assert op.bytes_read == 96 + 24 + 10 * 4 * F32
 
 
+@pytest.mark.parametrize(
+    ("mode", "weighted", "backward_flops"),
+    [
+        # 12 indices of 6-wide rows into 3 bags: each gathered row's gradient added into
+        # the table's (72 adds); the mean scales it first (72 more); per-sample weights
+        # multiply it (72 more); max routes each bag's 3 x 6 gradient to one row (18)
+        ("sum", False, 72),
+        ("mean", False, 144),
+        ("sum", True, 144),
+        ("max", False, 18),
+    ],
+)
+def test_embedding_bag_backward_is_counted(mode, weighted, backward_flops):
+    idx, offsets = torch.randint(0, 10, (12,)), torch.tensor([0, 5, 9])
+    args = (idx, offsets) + ((torch.randn(12),) if weighted else ())
+    prof = roofline.profile(nn.EmbeddingBag(10, 6, mode=mode), args, mode="training")
+    assert not prof.uncounted_ops
+    (op,) = [o for o in prof.ops if o.op.startswith("aten._embedding_bag_backward")]
+    assert op.vector_flops == backward_flops
+
+
+def test_histc_is_counted_per_element():
+    class Hist(nn.Module):
+        def __init__(self, lo: float, hi: float) -> None:
+            super().__init__()
+            self.lo, self.hi = lo, hi
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.histc(x, bins=10, min=self.lo, max=self.hi)
+
+    # 100 elements: two range checks, scale and floor (3), an increment: 6 each; with
+    # min == max the data's min and max come first (2 more)
+    for (lo, hi), per in (((-1.0, 1.0), 6), ((0.0, 0.0), 8)):
+        prof = roofline.profile(Hist(lo, hi), (torch.randn(100),))
+        assert not prof.uncounted_ops and prof.totals().vector_flops == per * 100
+
+
 def test_every_op_of_the_less_common_functions_is_counted_forward_and_backward():
     # each of these ran with some op uncounted before; in training their backward ops
     # must be counted too

@@ -236,6 +236,18 @@ def real_ops(x: T) -> tuple[int, int]:
     return (8, 2) if x.dtype.is_complex else (2, 1)
 
 
+def _scaled_add(a: Args, x: T, n: int) -> int:
+    """Vector FLOPs of ``beta·input + alpha·(product)`` over ``n`` outputs: the add (none
+    when ``beta`` is 0: torch ignores ``input`` then), and one multiply for each of
+    ``beta`` and ``alpha`` that is not 1 (complex: :func:`real_ops`' add, 6 a
+    multiply)."""
+    beta, alpha = a.get("beta", 1), a.get("alpha", 1)
+    _, add = real_ops(x)
+    mul = 6 if x.dtype.is_complex else 1
+    flops = 0 if beta == 0 else add * n + (mul * n if beta != 1 else 0)
+    return flops + (mul * n if alpha != 1 else 0)
+
+
 @register("aten.mm", "aten._scaled_mm", "aten._int_mm")
 def mm(a: Args, out: Sequence[Any]) -> Cost:
     """``[m, k] @ [k, n]``: m·n outputs, each k MACs → 2·m·n·k FLOPs (complex: 8·m·n·k,
@@ -249,13 +261,14 @@ def mm(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.addmm")
 def addmm(a: Args, out: Sequence[Any]) -> Cost:
     """``bias + [m, k] @ [k, n]``: 2·m·n·k matrix FLOPs, plus m·n adds for the bias
-    (complex: 8·m·n·k and 2·m·n, :func:`real_ops`)."""
+    (complex: 8·m·n·k and 2·m·n, :func:`real_ops`; ``beta``/``alpha``:
+    :func:`_scaled_add`)."""
     m, k = a["mat1"].shape
     n = a["mat2"].shape[-1]
-    mac, add = real_ops(a["mat1"])
+    mac, _ = real_ops(a["mat1"])
     return Cost(
         matrix_flops=mac * m * n * k,
-        vector_flops=add * m * n,
+        vector_flops=_scaled_add(a, a["mat1"], m * n),
         op_class="gemm",
         dims={"m": m, "n": n, "k": k},
     )
@@ -276,13 +289,13 @@ def bmm(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.baddbmm")
 def baddbmm(a: Args, out: Sequence[Any]) -> Cost:
     """``input + [b, m, k] @ [b, k, n]``: 2·b·m·n·k matrix FLOPs plus b·m·n adds
-    (complex: :func:`real_ops`)."""
+    (complex: :func:`real_ops`; ``beta``/``alpha``: :func:`_scaled_add`)."""
     b, m, k = a["batch1"].shape
     n = a["batch2"].shape[-1]
-    mac, add = real_ops(a["batch1"])
+    mac, _ = real_ops(a["batch1"])
     return Cost(
         matrix_flops=mac * b * m * n * k,
-        vector_flops=add * b * m * n,
+        vector_flops=_scaled_add(a, a["batch1"], b * m * n),
         op_class="gemm",
         dims={"b": b, "m": m, "n": n, "k": k},
     )
@@ -292,13 +305,13 @@ def baddbmm(a: Args, out: Sequence[Any]) -> Cost:
 def addbmm(a: Args, out: Sequence[Any]) -> Cost:
     """``input + Σ_b [b, m, k] @ [b, k, n]``: the b products accumulate into one
     ``[m, n]`` result, b·m·n·k MACs → 2·b·m·n·k matrix FLOPs, plus m·n adds of
-    ``input`` (complex: :func:`real_ops`)."""
+    ``input`` (complex: :func:`real_ops`; ``beta``/``alpha``: :func:`_scaled_add`)."""
     b, m, k = a["batch1"].shape
     n = a["batch2"].shape[-1]
-    mac, add = real_ops(a["batch1"])
+    mac, _ = real_ops(a["batch1"])
     return Cost(
         matrix_flops=mac * b * m * n * k,
-        vector_flops=add * m * n,
+        vector_flops=_scaled_add(a, a["batch1"], m * n),
         op_class="gemm",
         dims={"b": b, "m": m, "n": n, "k": k},
     )
@@ -337,11 +350,12 @@ def trilinear(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.addmv", "aten.mv")
 def mv(a: Args, out: Sequence[Any]) -> Cost:
-    """Matrix-vector ``[m, k] @ [k]``: 2·m·k FLOPs (+ m for the added vector)."""
+    """Matrix-vector ``[m, k] @ [k]``: 2·m·k FLOPs (+ m for the added vector;
+    ``beta``/``alpha``: :func:`_scaled_add`)."""
     mat = a.get("mat") or a.get("self")
     m, k = mat.shape
-    mac, add = real_ops(mat)
-    extra = add * m if "vec" in a and "mat" in a else 0
+    mac, _ = real_ops(mat)
+    extra = _scaled_add(a, mat, m) if "vec" in a and "mat" in a else 0
     return Cost(
         matrix_flops=mac * m * k, vector_flops=extra, op_class="gemm", dims={"m": m, "k": k}
     )

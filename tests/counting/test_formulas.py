@@ -1952,6 +1952,27 @@ def test_complex_elementwise_arithmetic_counts_real_flops(fn, per):
     assert count_fn(torch.reciprocal, torch.randn(3, 4, dtype=c)).vector_flops == 6 * 12
 
 
+def test_addmm_family_counts_beta_and_alpha():
+    # [3,4] @ [4,5] (120 matrix FLOPs) into 15 outputs: beta=0 ignores the input (no
+    # add), beta=1 adds it (15), beta=0.5 scales then adds (30), alpha=2 scales the
+    # product (15 more)
+    bias, a, b = torch.randn(5), torch.randn(3, 4), torch.randn(4, 5)
+    for kw, vector in (({"beta": 0}, 0), ({}, 15), ({"beta": 0.5}, 30), ({"alpha": 2}, 30)):
+        t = count_fn(lambda x, y, z, kw=kw: torch.addmm(x, y, z, **kw), bias, a, b)
+        assert (t.matrix_flops, t.vector_flops) == (120, vector), kw
+    # baddbmm with beta=0 (attention scores written into an empty buffer): no adds
+    t = count_fn(
+        lambda x, y, z: torch.baddbmm(x, y, z, beta=0, alpha=0.125),
+        torch.empty(2, 3, 5),
+        torch.randn(2, 3, 4),
+        torch.randn(2, 4, 5),
+    )
+    assert (t.matrix_flops, t.vector_flops) == (2 * 2 * 3 * 5 * 4, 30)  # the alpha scale
+    # addmv: the same rule over m outputs
+    t = count_fn(lambda x, y, z: torch.addmv(x, y, z, beta=0), torch.randn(3), a, torch.randn(4))
+    assert (t.matrix_flops, t.vector_flops) == (24, 0)
+
+
 def test_weight_norm_and_the_remaining_unary_functions_are_counted():
     from torch.nn.utils.parametrizations import weight_norm
 

@@ -33,6 +33,7 @@ import yaml
 
 from roofline.errors import RooflineError, SpecError, first_line
 from roofline.units import dtype_name, parse_dtype
+from roofline.yamlio import DuplicateKeyError, safe_load_unique
 
 MODES = ("inference", "training")
 
@@ -219,7 +220,8 @@ def formats() -> tuple[SpecFormat, ...]:
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Load a YAML file with ``yaml.safe_load``; errors become one-line :class:`SpecError`."""
+    """Load a YAML file with ``yaml.safe_load`` (refusing a repeated key); errors become
+    one-line :class:`SpecError`."""
     p = Path(path)
     if not p.exists():
         raise SpecError(f"{p}: no such file")
@@ -234,7 +236,10 @@ def read_yaml(path: str | Path) -> Any:
     except OSError as exc:
         raise SpecError(f"{p}: cannot read ({exc.strerror})") from None
     try:
-        return yaml.safe_load(text)
+        return safe_load_unique(text)
+    except DuplicateKeyError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise SpecError(f"{p}:{line}: {exc.problem}") from None
     except yaml.constructor.ConstructorError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise SpecError(

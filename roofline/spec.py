@@ -271,6 +271,12 @@ def load_spec(
     data = read_yaml(p)
     if not isinstance(data, Mapping):
         raise SpecError(f"{p}: expected a YAML mapping (key: value lines) at the top level")
+    for key in ("name", "description"):  # every format shows them as text
+        value = data.get(key)
+        if value is not None and (
+            not isinstance(value, str | int | float) or isinstance(value, bool)
+        ):
+            raise SpecError(f"{p}: '{key}' must be text, got {value!r}; quote it if needed")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     for fmt in formats():
         if fmt.detect(data):

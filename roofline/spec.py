@@ -33,6 +33,7 @@ import yaml
 
 from roofline.errors import RooflineError, SpecError, first_line
 from roofline.units import dtype_name, parse_dtype
+from roofline.yamlio import DuplicateKeyError, safe_load_unique
 
 MODES = ("inference", "training")
 
@@ -219,7 +220,8 @@ def formats() -> tuple[SpecFormat, ...]:
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Load a YAML file with ``yaml.safe_load``; errors become one-line :class:`SpecError`."""
+    """Load a YAML file with ``yaml.safe_load`` (refusing a repeated key); errors become
+    one-line :class:`SpecError`."""
     p = Path(path)
     if not p.exists():
         raise SpecError(f"{p}: no such file")
@@ -234,7 +236,10 @@ def read_yaml(path: str | Path) -> Any:
     except OSError as exc:
         raise SpecError(f"{p}: cannot read ({exc.strerror})") from None
     try:
-        return yaml.safe_load(text)
+        return safe_load_unique(text)
+    except DuplicateKeyError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise SpecError(f"{p}:{line}: {exc.problem}") from None
     except yaml.constructor.ConstructorError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise SpecError(
@@ -266,6 +271,12 @@ def load_spec(
     data = read_yaml(p)
     if not isinstance(data, Mapping):
         raise SpecError(f"{p}: expected a YAML mapping (key: value lines) at the top level")
+    for key in ("name", "description"):  # every format shows them as text
+        value = data.get(key)
+        if value is not None and (
+            not isinstance(value, str | int | float) or isinstance(value, bool)
+        ):
+            raise SpecError(f"{p}: '{key}' must be text, got {value!r}; quote it if needed")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     for fmt in formats():
         if fmt.detect(data):

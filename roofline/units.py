@@ -103,7 +103,10 @@ def parse_count(text: str | int | float, what: str = "count") -> int:
         value = float(m.group(1)) * _SUFFIX[m.group(2)]
     if value <= 0 or not math.isfinite(value):
         raise RooflineError(f"invalid {what} {text!r}: must be a positive number")
-    return round(value)
+    count = round(value)
+    if count < 1:  # 0.4 passed the test above and came back as a count of 0
+        raise RooflineError(f"invalid {what} {text!r}: a count is at least 1")
+    return count
 
 
 DTYPES: dict[str, torch.dtype] = {

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from roofline.cli import main
+from roofline.errors import RooflineError
 from roofline.report.text import ANALYSIS_COLUMNS, LAYER_COLUMNS
 from tests.fixtures.golden import check_golden
 
@@ -172,6 +173,26 @@ def test_one_linear_in_training_counts_by_hand(tmp_path, capsys):
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(Exception, match="no such file"):
         main(["--debug", "profile", str(tmp_path / "missing.yaml")])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "{missing}", "--debug"],  # where users type it: it was "unrecognized"
+        ["vram", "{missing}", "--debug"],
+        ["gpus", "show", "nosuch", "--debug"],  # a nested subcommand too
+    ],
+)
+def test_debug_after_the_subcommand_shows_traceback(tmp_path, argv):
+    argv = [a.replace("{missing}", str(tmp_path / "missing.yaml")) for a in argv]
+    with pytest.raises(RooflineError):
+        main(argv)
+
+
+def test_without_debug_after_the_subcommand_the_error_stays_one_line(tmp_path, capsys):
+    assert main(["profile", str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("roofline: error: ") and err.count("\n") == 1
 
 
 def test_compare_counters(spec, capsys):

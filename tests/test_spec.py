@@ -117,6 +117,18 @@ def test_model_defined_next_to_the_spec(tmp_path):
         ),
         ("just a string\n", r"expected a YAML mapping"),
         ("foo: 1\n", r"not a model spec"),
+        (  # PyYAML keeps the last 'model:' silently: the second model was profiled
+            f"model: {FIXTURES}:tiny_cnn\nmodel: {FIXTURES}:tiny_quantized\ninputs: [{{shape: [1]}}]\n",
+            r"model.yaml:2: key 'model' appears twice; keep one",
+        ),
+        (  # a list name was printed as '[1, 2]' in every report title
+            f"name: [1, 2]\nmodel: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1]}}]\n",
+            r"'name' must be text, got \[1, 2\]",
+        ),
+        (
+            f"description: {{a: 1}}\nmodel: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1]}}]\n",
+            r"'description' must be text",
+        ),
     ],
 )
 def test_bad_specs_give_one_line_errors(tmp_path, text, match):

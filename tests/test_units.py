@@ -30,6 +30,13 @@ def test_parse_count_rejects(text):
         parse_count(text)
 
 
+@pytest.mark.parametrize("text", ["0.4", 0.4, "0.0001k"])
+def test_parse_count_rejects_what_rounds_to_zero(text):
+    # round(0.4) = 0: the command went on with 0 and failed later, naming 0, not '0.4'
+    with pytest.raises(RooflineError, match="a count is at least 1"):
+        parse_count(text)
+
+
 def test_formatting():
     assert si(4_089_184_256, "MACs") == "4.09 GMACs"
     assert si(0) == "0"

@@ -48,7 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # not built yet
             raise
         module.register(sub)
+    for command in sub.choices.values():
+        _add_debug(command)
     return parser
+
+
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--debug`` after the subcommand too (``roofline profile x.yaml --debug``),
+    where users type it; SUPPRESS keeps ``roofline --debug profile ...``'s value when it
+    is not repeated there."""
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _add_debug(nested)
 
 
 #: exit status when stdout's reader went away (128 + SIGPIPE, like a killed C tool)

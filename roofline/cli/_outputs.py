@@ -24,9 +24,24 @@ def check(
     to_stdout: Collection[str] = ("--json",),
 ) -> str | None:
     """Check ``outputs`` (option -> path or ``None``) against ``args.force``; returns the
-    option that writes to stdout (``-``), or ``None``. See
+    option that writes to stdout (``-``), or ``None``. The files the command reads (its
+    model specs, a ``--gpu`` spec file) are never an output, ``--force`` or not. See
     :func:`roofline.report.output.check_outputs`."""
-    return check_outputs(outputs, force=getattr(args, "force", False), to_stdout=to_stdout)
+    return check_outputs(
+        outputs,
+        force=getattr(args, "force", False),
+        to_stdout=to_stdout,
+        inputs=_inputs(args),
+    )
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """The files ``args`` names for reading: ``spec``, compare's ``models``, and
+    ``--gpu`` values that are files."""
+    found = [getattr(args, "spec", None), *(getattr(args, "models", None) or [])]
+    gpus = getattr(args, "gpus", None) or [getattr(args, "gpu", None)]
+    found += [g for g in gpus if isinstance(g, str) and Path(g).is_file()]
+    return [f for f in found if isinstance(f, str)]
 
 
 def emit(target: str, text: str, *, force: bool = False) -> None:

@@ -25,6 +25,7 @@ import yaml
 
 from roofline.devices.model import PIPES, PRECISIONS, Device, Interconnect, Peak, Price
 from roofline.errors import DeviceError
+from roofline.yamlio import DuplicateKeyError, safe_load_unique
 
 #: relative tolerance of the two arithmetic consistency checks
 CONSISTENCY_TOLERANCE = 0.02
@@ -92,15 +93,19 @@ def _text(origin: str, field: str, value: Any) -> str:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    """Read one spec file (``yaml.safe_load``); :class:`DeviceError` if unreadable."""
+    """Read one spec file (``yaml.safe_load``, refusing a repeated key); :class:`DeviceError`
+    if unreadable."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_unique(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DeviceError(f"{path}: cannot read spec file ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise DeviceError(
             f"{path}: not UTF-8 text (byte {exc.start}); a spec file is YAML text"
         ) from None
+    except DuplicateKeyError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise DeviceError(f"{path}:{line}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -128,6 +128,7 @@ def check_outputs(
     *,
     force: bool = False,
     to_stdout: Collection[str] = (),
+    inputs: Iterable[str | Path] = (),
 ) -> str | None:
     """Check every output file a command was asked for, before it does any work.
 
@@ -135,8 +136,10 @@ def check_outputs(
     when it was not given. A path of ``-`` (:data:`STDOUT`) is standard output, which
     only the options in ``to_stdout`` may take. Refuses, with one line: a path
     :func:`check_writable` refuses, two outputs naming the same file (or both ``-``),
-    and ``-`` for an option that cannot write to standard output. Returns the option
-    that writes to standard output, or ``None``.
+    and ``-`` for an option that cannot write to standard output; and, even with
+    ``force``, an output naming one of the command's ``inputs`` (the model spec it
+    reads), which the write would destroy. Returns the option that writes to standard
+    output, or ``None``.
     """
     given = [(opt, str(path)) for opt, path in outputs.items() if path is not None]
     stdout: str | None = None
@@ -151,6 +154,14 @@ def check_outputs(
                 "give one of them a file name"
             )
         stdout = opt
+    read = [Path(p) for p in inputs if p is not None and str(p) != STDOUT]
+    for opt, path in given:
+        for src in read:
+            if path != STDOUT and src.is_file() and _same_file(Path(path), src):
+                raise ReportError(
+                    f"{opt} names {path}, which this command reads; give the output its own "
+                    "file (--force does not apply)"
+                )
     files = [(opt, check_writable(path, force=force)) for opt, path in given if path != STDOUT]
     for i, (opt_a, a) in enumerate(files):
         for opt_b, b in files[i + 1 :]:

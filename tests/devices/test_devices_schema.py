@@ -294,6 +294,14 @@ def test_malformed_yaml_file(tmp_path):
         load_device_file(bad)
 
 
+def test_a_repeated_key_is_refused_with_its_line(tmp_path):
+    # yaml.safe_load keeps the second 'memory_gb' without a word
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("key: x\nmemory_gb: 24\nmemory_gb: 48\n")
+    with pytest.raises(DeviceError, match=r"bad.yaml:3: key 'memory_gb' appears twice"):
+        load_device_file(bad)
+
+
 def test_a_spec_file_that_is_not_text(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(b"name: \xff\n")

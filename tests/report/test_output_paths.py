@@ -87,6 +87,10 @@ def test_check_outputs(tmp_path):
     for other in ("link.json", "hard.json"):
         with pytest.raises(ReportError, match="both name"):
             check_outputs({"--json": str(a), "--html": str(tmp_path / other)})
+    # an input is never an output, even with force (and a file not yet there is no input)
+    with pytest.raises(ReportError, match=r"--json names .*link.json, which this command reads"):
+        check_outputs({"--json": str(tmp_path / "link.json")}, force=True, inputs=[a])
+    assert check_outputs({"--json": str(b)}, inputs=[b, "-"]) is None
 
 
 # -------------------------------------------------------- B4: refused before any work
@@ -167,6 +171,33 @@ def test_two_outputs_on_one_file_are_refused(spec, tmp_path, no_work, capsys, ar
     assert main(argv) == 2
     one_line_error(capsys, message or "both name", "give ")
     assert sorted(os.listdir(tmp_path)) == before  # nothing written
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "{spec}", "--json", "{spec}", "--force"],
+        ["profile", "{spec}", "--csv", "{t}/../{t_name}/{spec_name}", "--force"],
+        ["profile", "{spec}", "--gpu", "3090", "--html", "{spec}", "--force"],
+        ["compare", "{spec}", "{spec}", "--gpu", "3090", "--html", "{spec}", "--force"],
+        ["vram", "{spec}", "--json", "{spec}", "--force"],
+        ["bench", "{spec}", "--json", "{spec}", "--force"],
+    ],
+)
+def test_an_output_never_replaces_the_spec_it_reads(spec, tmp_path, no_work, capsys, argv):
+    """--force replaced the model spec itself with the report (a slip of the shell's
+    completion away): the input is refused as an output, --force or not."""
+    argv = [
+        a.replace("{spec_name}", spec.name)
+        .replace("{spec}", str(spec))
+        .replace("{t_name}", tmp_path.name)
+        .replace("{t}", str(tmp_path))
+        for a in argv
+    ]
+    before = spec.read_text()
+    assert main(argv) == 2
+    one_line_error(capsys, "which this command reads", "--force does not apply")
+    assert spec.read_text() == before
 
 
 # ----------------------------------------------------------------- B6: `-` is stdout

@@ -539,6 +539,19 @@ def test_freeze_and_checkpoint_say_they_do_nothing_in_inference():
         estimate_from_model(model, x, mode="inference", freeze="nope")
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("freeze", -1), ("freeze", "-1"), ("freeze", 0), ("checkpoint", "99"), ("checkpoint", -2)],
+)
+def test_a_block_count_out_of_range_names_its_option_and_the_range(option, value):
+    # _Yolo has 5 blocks; a negative count is a count (not a module named "-1"), and a
+    # --checkpoint error does not blame --freeze
+    with pytest.raises(MemoryEstimateError) as exc:
+        estimate_from_model(_Yolo(), torch.randn(2, 16), mode="training", **{option: value})
+    assert str(exc.value).startswith(f"--{option} {int(value)}: this model has 5 blocks")
+    assert "give 1..5 or module names" in str(exc.value)
+
+
 def test_everything_frozen_is_an_error():
     with pytest.raises(MemoryEstimateError, match=r"frozen \(by --freeze\).*freeze fewer"):
         estimate_from_model(_Yolo(), torch.randn(2, 16), mode="training", freeze=5)

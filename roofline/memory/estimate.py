@@ -624,7 +624,11 @@ def estimate_from_model(
     own = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     stored, compute = _resolve_dtypes(dtype if dtype is not None else own, amp)
     frozen = split_prefixes(model, freeze) if freeze not in (None, "", ()) else ()
-    ckpt = split_prefixes(model, checkpoint) if checkpoint not in (None, "", ()) else ()
+    ckpt = (
+        split_prefixes(model, checkpoint, "--checkpoint")
+        if checkpoint not in (None, "", ())
+        else ()
+    )
     notes = _amp_note(dtype if dtype is not None else own, amp)
     if mode == "inference" and (frozen or ckpt):
         # validated above (a bad name is still an error), but nothing is trained

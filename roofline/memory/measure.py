@@ -401,7 +401,9 @@ def measure_memory(
     training = mode == "training"
     frozen = split_prefixes(model, freeze) if training and freeze not in (None, "", ()) else ()
     ckpt = (
-        split_prefixes(model, checkpoint) if training and checkpoint not in (None, "", ()) else ()
+        split_prefixes(model, checkpoint, "--checkpoint")
+        if training and checkpoint not in (None, "", ())
+        else ()
     )
     if training and not any(
         p.requires_grad and not (frozen and is_frozen(n, frozen))

@@ -319,8 +319,11 @@ class _LiveMode(TorchDispatchMode):
 # --------------------------------------------------------------------------- model set-up
 
 
-def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> tuple[str, ...]:
-    """Resolve a ``--freeze``/``--checkpoint`` value to module names.
+def split_prefixes(
+    model: torch.nn.Module, spec: str | int | Sequence[str], option: str = "--freeze"
+) -> tuple[str, ...]:
+    """Resolve a ``--freeze``/``--checkpoint`` value to module names (``option``: the
+    option it came from, for the errors).
 
     * an integer N (or a string of digits): the first N *blocks* (see :func:`blocks`),
       YOLOv5's ``--freeze N`` (rows ``model.0`` ... ``model.N-1``);
@@ -329,15 +332,17 @@ def split_prefixes(model: torch.nn.Module, spec: str | int | Sequence[str]) -> t
       YOLO-format model records ``backbone`` or ``head`` on each row).
     """
     names = {n for n, _ in model.named_modules() if n}
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+    # an integer, also a negative one ("-1"), which no module name can be
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().lstrip("-").isdigit()):
         n = int(spec)
         rows = blocks(model)
         if n < 1 or n > len(rows):
             raise MemoryEstimateError(
-                f"--freeze {n}: this model has {len(rows)} blocks ({rows[0]} ... {rows[-1]}); "
+                f"{option} {n}: this model has {len(rows)} blocks ({rows[0]} ... {rows[-1]}); "
                 f"give 1..{len(rows)} or module names"
                 if rows
-                else f"--freeze {n}: this model has no child modules to freeze"
+                else f"{option} {n}: this model has no child modules to "
+                + ("freeze" if option == "--freeze" else "checkpoint")
             )
         return tuple(rows[:n])
     items = [s.strip().rstrip(".") for s in ([spec] if isinstance(spec, str) else spec)]

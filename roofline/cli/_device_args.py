@@ -85,16 +85,28 @@ def _check_spec_dirs(args: argparse.Namespace) -> None:
     user_spec_dirs(getattr(args, "specs", None))
 
 
-def devices_from_args(args: argparse.Namespace, allow_all: bool = False) -> list[Device]:
+def devices_from_args(
+    args: argparse.Namespace, allow_all: bool = False, skipped: dict[str, str] | None = None
+) -> list[Device]:
     """The devices a repeatable ``--gpu`` names, in order, each once. With
     ``allow_all``, the name ``all`` stands for every device in the database (bundled
-    and ``--specs``), by vendor and name."""
+    and ``--specs``), by vendor and name; under ``--measured`` it stands for those with
+    measured ceilings, and the others go into ``skipped`` (name: why) when given. A
+    device named on its own without them is an error."""
     _check_spec_dirs(args)
     out: dict[str, Device] = {}
     for name in dict.fromkeys(getattr(args, "gpus", None) or []):
         if allow_all and name.strip().lower() == ALL_DEVICES:
             for d in all_devices(getattr(args, "specs", None)):
-                out.setdefault(d.key, _resolve(d.key, args))
+                if d.key in out:
+                    continue
+                dev = get_device(d.key, getattr(args, "specs", None))
+                if not getattr(args, "measured", False):
+                    out[d.key] = dev
+                elif dev.measured is not None:
+                    out[d.key] = dev.with_measured()
+                elif skipped is not None:
+                    skipped[d.name] = "no measured ceilings"
         else:
             d = _resolve(name, args)
             out.setdefault(d.key, d)

@@ -74,7 +74,20 @@ def run(args: argparse.Namespace) -> int:
 
     # the argument count and every output path are checked before anything is profiled
     to_stdout = check(args, {"--json": args.json, "--html": args.html})
-    devices = devices_from_args(args, allow_all=True)
+    uncalibrated: dict[str, str] = {}
+    devices = devices_from_args(args, allow_all=True, skipped=uncalibrated)
+    if uncalibrated:
+        print(
+            f"--gpu all --measured: skipped {len(uncalibrated)} device(s) without measured "
+            "ceilings (`roofline calibrate` on each measures them)",
+            file=sys.stderr,
+        )
+    if uncalibrated and len(args.models) * len(devices) < 2:
+        raise RooflineError(
+            f"--gpu all --measured: {len(devices) or 'no'} device(s) with measured ceilings, "
+            "too few to compare; run `roofline calibrate --gpu local` on each GPU machine "
+            "first, or drop --measured for the datasheet figures"
+        )
     if len(args.models) * len(devices) < 2:
         gpus = args.gpus or []
         if len(gpus) > len(devices):  # --gpu 3090 --gpu rtx-3090: one device

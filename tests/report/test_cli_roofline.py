@@ -98,6 +98,32 @@ def test_compare_every_device_fastest_first(spec, tmp_path, capsys):
     )
 
 
+def test_compare_every_device_measured_skips_the_uncalibrated(spec, tmp_path, capsys, monkeypatch):
+    from roofline.devices import all_devices, get_device
+    from roofline.devices.cache import save_measured
+    from roofline.devices.model import MeasuredCeilings
+
+    monkeypatch.setenv("ROOFLINE_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["compare", str(spec), "--gpu", "all", "--measured", "--brief"]
+    # nothing calibrated: one line that says so, not the first device's error
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no device(s) with measured ceilings" in err and "calibrate" in err
+    assert "Traceback" not in err
+    for name in ("3090", "t4"):
+        save_measured(
+            f"gpu-{get_device(name).key}",
+            MeasuredCeilings({"fp32": 1e13}, {"fp32": 1e13}, 5e11, 5e-6, "2026-01-01", "2.14", "h"),
+        )
+    j = tmp_path / "m.json"
+    assert main([*argv, "--json", str(j)]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped {len(all_devices()) - 2} device(s) without measured ceilings" in err
+    analyses = json.loads(j.read_text())["analyses"]
+    assert len(analyses) == 2 and all(a["device"]["is_measured_view"] for a in analyses)
+    assert {a["device"]["memory_bandwidth_bytes_per_s"] for a in analyses} == {5e11}
+
+
 def test_compare_two_specs(spec, tmp_path, capsys):
     other = tmp_path / "tiny4.yaml"
     other.write_text(TINY_SPEC.replace("[2, 3, 8, 8]", "[4, 3, 8, 8]").replace("TinyCNN", "Tiny4"))

@@ -663,9 +663,10 @@ def estimate_from_model(
     rnns = sorted({type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.RNNBase)})
     if rnns and mode == "training":
         notes.append(
-            f"{'/'.join(rnns)}: the fused RNN kernels' training workspace (cuDNN's "
-            "reserve on a GPU, oneDNN's for the CPU LSTM) is not traced, so expect "
-            "more than predicted (a 2-layer CPU LSTM holds 1.8x; see docs/vram.md)"
+            f"{'/'.join(rnns)}: cuDNN's training reserve for the fused RNN kernels is "
+            "not modelled, so on a GPU expect more than predicted (the CPU LSTM's "
+            "oneDNN workspace is counted, sized by one real run of its kernel; "
+            "see docs/vram.md)"
         )
     return _from_trace(
         tr,

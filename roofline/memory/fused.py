@@ -22,10 +22,13 @@ Nested-tensor inputs keep the output-only stand-in of
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import _disable_current_modes
 
 aten = torch.ops.aten
 
@@ -153,6 +156,53 @@ def transformer_encoder_layer_fwd(
     if not norm_first:
         x = _layer_norm(x, embed_dim, norm_weight_2, norm_bias_2, eps)
     return x
+
+
+#: the most bytes of real tensors :func:`mkldnn_rnn_layer_workspace` builds to size one
+#: layer's workspace (beyond it the fake kernel's empty workspace is kept)
+RNN_PROBE_BUDGET_BYTES = 64 * 2**20
+
+
+@functools.lru_cache(maxsize=256)
+def _mkldnn_workspace_bytes(
+    shapes: tuple[tuple[int, ...] | None, ...], dtype: torch.dtype, flags: tuple[Any, ...]
+) -> int | None:
+    """Bytes of the workspace oneDNN's LSTM forward keeps for backward, read off one real
+    run of the kernel on zeros of these shapes (None: over the budget). Its size is
+    oneDNN's internal layout (gates and states of every step, page-aligned pieces), so
+    it is asked of the kernel rather than modelled."""
+    nbytes = sum(math.prod(sh) for sh in shapes if sh is not None) * (torch.finfo(dtype).bits // 8)
+    if nbytes > RNN_PROBE_BUDGET_BYTES:
+        return None
+    with _disable_current_modes():
+        real = [None if sh is None else torch.zeros(sh, dtype=dtype) for sh in shapes]
+        out = aten.mkldnn_rnn_layer(*real, *flags)
+    return int(out[3].untyped_storage().nbytes())
+
+
+def mkldnn_rnn_layer_workspace(args: Any, kwargs: Any, out: Any) -> Any:
+    """``aten.mkldnn_rnn_layer`` in training (the CPU LSTM): the fake kernel returns an
+    empty workspace, the real one keeps gates and states for backward (a 2-layer LSTM's
+    training peak is 1.25-1.8x without it). The same outputs, the workspace at its
+    real size (:func:`_mkldnn_workspace_bytes`)."""
+    if kwargs or len(args) != 16 or not args[-1] or out[3].numel():
+        return out
+    tensors, flags = args[:7], args[7:]
+    shapes = tuple(None if t is None else tuple(t.shape) for t in tensors)
+    size = _mkldnn_workspace_bytes(
+        shapes, tensors[0].dtype, tuple(tuple(f) if isinstance(f, list) else f for f in flags)
+    )
+    if not size:
+        return out
+    ws = torch.empty(size, dtype=torch.uint8, device=out[3].device)
+    return (*out[:3], ws)
+
+
+#: aten op name -> a fix of the fake kernel's outputs to the real sizes (the tracker
+#: applies it to what the fake kernel returned)
+REAL_SIZED_OUTPUTS: dict[str, Callable[[Any, Any, Any], Any]] = {
+    "aten.mkldnn_rnn_layer.default": mkldnn_rnn_layer_workspace,
+}
 
 
 #: aten op name -> its steps (dense inputs only; see the module docstring)

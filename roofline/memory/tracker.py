@@ -53,7 +53,7 @@ from roofline.counting.tracing import (
     train_mode,
 )
 from roofline.errors import MemoryEstimateError
-from roofline.memory.fused import steps_for
+from roofline.memory.fused import REAL_SIZED_OUTPUTS, steps_for
 
 #: what to do when a forward needs tensor values (the estimate has no real-tensor mode)
 VRAM_DATA_DEPENDENT_FIX = (
@@ -303,6 +303,8 @@ class _LiveMode(TorchDispatchMode):
             out = FAKE_OUTPUTS[name](args, kwargs)
         else:
             out = func(*args, **kwargs)
+            if self.fake and name in REAL_SIZED_OUTPUTS:
+                out = REAL_SIZED_OUTPUTS[name](args, kwargs, out)
         self.ops += 1
         phase, module = self.state.where()
         replaces = self._accumulated_buffer(name, args, kwargs, out)

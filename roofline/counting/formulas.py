@@ -606,12 +606,22 @@ def _add_costs(*costs: Cost, op_class: str) -> Cost:
 
 
 def mha_cost(
-    q: Sequence[int], k: Sequence[int], embed_dim: int, heads: int, self_attention: bool
+    q: Sequence[int],
+    k: Sequence[int],
+    embed_dim: int,
+    heads: int,
+    self_attention: bool,
+    *,
+    masked: bool = False,
+    averaged_weights: bool = False,
 ) -> Cost:
     """Multi-head attention as ``nn.MultiheadAttention`` computes it (``[B, L, E]``):
     the Q, K and V projections (one packed GEMM for self-attention, three otherwise,
-    each E×E with bias), per-head scaled-dot-product attention, and the E×E output
-    projection with bias. Equal, by construction, to the sum of the slow path's ops."""
+    each E×E with bias), per-head scaled-dot-product attention (an added ``mask``: 1
+    per pair, :func:`attention_cost`), and the E×E output projection with bias. Equal,
+    by construction, to the sum of the slow path's ops. ``averaged_weights``: the
+    attention weights returned averaged over the heads, as the slow path's ``mean``
+    (one add per head and pair, one divide per pair)."""
     b, lq = q[0], q[1]
     lk = k[1]
     hd = embed_dim // heads
@@ -624,9 +634,12 @@ def mha_cost(
             _linear_cost(b * lk, embed_dim, embed_dim, True),
             op_class="gemm",
         )
-    attn = attention_cost((b, heads, lq, hd), (b, heads, lk, hd), (b, heads, lk, hd), False)
+    attn = attention_cost(
+        (b, heads, lq, hd), (b, heads, lk, hd), (b, heads, lk, hd), False, masked=masked
+    )
     outp = _linear_cost(b * lq, embed_dim, embed_dim, True)
-    return _add_costs(proj, attn, outp, op_class="attention")
+    average = Cost(vector_flops=(heads + 1) * b * lq * lk if averaged_weights else 0)
+    return _add_costs(proj, attn, outp, average, op_class="attention")
 
 
 @register("aten._native_multi_head_attention")
@@ -635,7 +648,16 @@ def native_mha(a: Args, out: Sequence[Any]) -> Cost:
     (PyTorch's own FlopCounterMode counts this op as zero.)"""
     q, k = a["query"], a["key"]
     same = q.shape == k.shape == a["value"].shape
-    return mha_cost(q.shape, k.shape, int(a["embed_dim"]), int(a["num_head"]), same)
+    return mha_cost(
+        q.shape,
+        k.shape,
+        int(a["embed_dim"]),
+        int(a["num_head"]),
+        same,
+        masked=isinstance(a.get("mask"), T),
+        averaged_weights=bool(a.get("need_weights", True))
+        and bool(a.get("average_attn_weights", True)),
+    )
 
 
 @register("aten._transformer_encoder_layer_fwd")

@@ -154,9 +154,19 @@ def test_multihead_attention_fast_path_is_counted():
     prof = roofline.profile(mha, (x, x, x))
     assert [o.op for o in prof.ops] == ["aten._native_multi_head_attention.default"]
     # packed QKV projection: 2*20*64*192 + bias 20*192; attention: 8 batch-heads * 100
-    # pairs * (2*16 + 2*16) + 6*800 vector; out projection 2*20*64*64 + bias 20*64
+    # pairs * (2*16 + 2*16) + 6*800 vector; out projection 2*20*64*64 + bias 20*64;
+    # need_weights (the default) returns the weights averaged over the 4 heads, as the
+    # slow path's mean: 4 adds per pair + 1 divide, 5 * 200 pairs
     expected = 491520 + 3840 + 51200 + 4800 + 163840 + 1280
-    assert prof.totals().flops == expected
+    assert prof.totals().flops == expected + 5 * 200
+    fast = roofline.profile(mha, (x, x, x), {"need_weights": False})
+    assert fast.totals().flops == expected
+    # a padding mask is added to the scores: 1 per batch-head pair (800)
+    mask = torch.zeros(2, 10, dtype=torch.bool)
+    masked = roofline.profile(mha, (x, x, x), {"need_weights": False, "key_padding_mask": mask})
+    (op,) = [o for o in masked.ops if o.op == "aten._native_multi_head_attention.default"]
+    assert op.matrix_flops + op.vector_flops == expected + 800  # (the bool mask's
+    # conversion to an additive float mask is counted as its own ops)
 
 
 def test_transformer_encoder_fast_path_matches_train_forward():

@@ -880,9 +880,11 @@ def rms_norm(a: Args, out: Sequence[Any]) -> Cost:
 def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Norm backward: ``dx = rstd/N · (N·g − Σg − x̂·Σ(g·x̂))`` with ``g = dy·γ``:
     recompute x̂ (2), g (1), g·x̂ (1), two sums (2), the bracket (2), the scale (1)
-    → 9 FLOPs per element; dγ and dβ reuse the sums."""
+    → 9 FLOPs per element; dγ and dβ reuse the sums. Without a ``weight`` (no γ)
+    ``g`` is ``dy`` itself: 8."""
     x = a.get("input")
-    return Cost(vector_flops=NORM_BACKWARD_FLOPS * _numel(x), op_class="norm")
+    per = NORM_BACKWARD_FLOPS - _affine_missing(a, "weight")
+    return Cost(vector_flops=per * _numel(x), op_class="norm")
 
 
 # --------------------------------------------------------------------------- elementwise

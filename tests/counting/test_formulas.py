@@ -1880,6 +1880,11 @@ def test_norms_without_an_affine_skip_its_flops():
     t = T((4, 10), torch.float32)
     assert fused({"input": t, "weight": T((10,), torch.float32)}, []).vector_flops == 4 * 40
     assert fused({"input": t, "weight": None}, []).vector_flops == 3 * 40
+    # backward: 9 per element, 8 without γ (g = dy · γ is dy itself)
+    back = REGISTRY["aten.native_layer_norm_backward"].fn
+    w = T((10,), torch.float32)
+    assert back({"input": t, "weight": w}, []).vector_flops == 9 * 40
+    assert back({"input": t, "weight": None}, []).vector_flops == 8 * 40
 
 
 def test_fused_attention_counts_its_mask_add_and_dropout():

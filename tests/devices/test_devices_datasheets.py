@@ -27,3 +27,12 @@ def test_l40s_fp16_bf16_is_half_the_sparse_733():
     assert d.matrix_peak("fp8").flops_per_s == pytest.approx(
         2 * d.matrix_peak("fp16").flops_per_s, rel=1e-3
     )
+
+
+def test_h100_pcie_bandwidth_is_the_stated_2_tb_per_s():
+    # NVIDIA H100 datasheet, PCIe column: "GPU memory bandwidth 2TB/s"; H100 whitepaper
+    # table: 2,000 GB/sec. (2039 GB/s is the A100 80GB SXM's figure.)
+    d = get_device("h100-pcie")
+    assert d.memory_bandwidth_bytes_per_s == pytest.approx(2000e9)
+    # 1513 TFLOPS FP16 with sparsity / 2 = 756.5 dense; / 2 TB/s = 378.25 FLOPs/byte
+    assert d.ridge_point("fp16") == pytest.approx(756.5e12 / 2000e9)

@@ -36,3 +36,10 @@ def test_h100_pcie_bandwidth_is_the_stated_2_tb_per_s():
     assert d.memory_bandwidth_bytes_per_s == pytest.approx(2000e9)
     # 1513 TFLOPS FP16 with sparsity / 2 = 756.5 dense; / 2 TB/s = 378.25 FLOPs/byte
     assert d.ridge_point("fp16") == pytest.approx(756.5e12 / 2000e9)
+
+
+def test_p100_sxm2_bandwidth_is_the_datasheet_732():
+    # NVIDIA Tesla P100 datasheet (Oct 2016): 732 GB/s for the NVLink (SXM2) board and the
+    # PCIe 16 GB card alike; the pre-launch whitepaper's 720 GB/s is superseded.
+    assert get_device("p100-sxm2").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
+    assert get_device("p100-pcie").memory_bandwidth_bytes_per_s == pytest.approx(732e9)

@@ -43,3 +43,49 @@ def test_p100_sxm2_bandwidth_is_the_datasheet_732():
     # PCIe 16 GB card alike; the pre-launch whitepaper's 720 GB/s is superseded.
     assert get_device("p100-sxm2").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
     assert get_device("p100-pcie").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
+
+
+@pytest.mark.parametrize(
+    ("name", "bandwidth_gb_per_s", "memory_gb"),
+    [
+        # NVIDIA A100 datasheet: 40GB 1,555 GB/s; 80GB 2,039 GB/s (SXM) and 1,935 GB/s (PCIe)
+        ("a100-sxm4-40gb", 1555, 40),
+        ("a100-pcie-40gb", 1555, 40),
+        ("a100-sxm4-80gb", 2039, 80),
+        ("a100-pcie-80gb", 1935, 80),
+        # NVIDIA H100 datasheet: SXM 80GB 3.35 TB/s; NVL 94GB 3.9 TB/s
+        ("h100-sxm", 3350, 80),
+        ("h100-nvl", 3900, 94),
+        # NVIDIA H200 datasheet: 141GB HBM3e, 4.8 TB/s (SXM and NVL)
+        ("h200-sxm", 4800, 141),
+        ("h200-nvl", 4800, 141),
+    ],
+)
+def test_data_centre_memory_figures(name, bandwidth_gb_per_s, memory_gb):
+    d = get_device(name)
+    assert d.memory_bandwidth_bytes_per_s == pytest.approx(bandwidth_gb_per_s * 1e9)
+    assert d.memory_bytes == memory_gb * 2**30  # vendor "GB" of memory is binary
+
+
+def test_h100_sxm_dense_tensor_figures():
+    # NVIDIA H100 datasheet, SXM column, all "with sparsity": TF32 989, FP16/BF16 1,979,
+    # FP8 3,958 TFLOPS, INT8 3,958 TOPS; dense is half (the whitepaper's 494.7 / 989.4 /
+    # 1978.9 dense agree within 0.1 %). FP32 and FP64 tensor 67, FP64 34 are dense already.
+    d = get_device("h100-sxm")
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(494.7e12, rel=1e-3)
+    assert d.matrix_peak("fp16").flops_per_s == pytest.approx(989.4e12, rel=1e-3)
+    assert d.matrix_peak("bf16").flops_per_s == pytest.approx(989.4e12, rel=1e-3)
+    assert d.matrix_peak("fp8").flops_per_s == pytest.approx(1978.9e12, rel=1e-3)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(1978.9e12, rel=1e-3)
+    assert d.vector_peak("fp32").flops_per_s == pytest.approx(67e12)
+
+
+def test_rtx_3090_tensor_figures_from_the_ga102_whitepaper():
+    # GA102 whitepaper, Appendix A, RTX 3090 (dense/sparse): FP16 tensor with FP16
+    # accumulate 142/284, with FP32 accumulate 71/142; TF32 35.6/71; INT8 284/568.
+    # PyTorch accumulates half GEMMs in FP32, so 71 is the FP16 roof.
+    d = get_device("3090")
+    assert d.matrix_peak("fp16").flops_per_s == pytest.approx(71e12)
+    assert d.matrix_peak("bf16").flops_per_s == pytest.approx(71e12)
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(35.6e12)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(284e12)

@@ -89,3 +89,16 @@ def test_rtx_3090_tensor_figures_from_the_ga102_whitepaper():
     assert d.matrix_peak("bf16").flops_per_s == pytest.approx(71e12)
     assert d.matrix_peak("tf32").flops_per_s == pytest.approx(35.6e12)
     assert d.matrix_peak("int8").flops_per_s == pytest.approx(284e12)
+
+
+def test_rtx_3060_tensor_figures_follow_from_its_101_tensor_tflops():
+    # NVIDIA's RTX 3060 page gives only "101 tensor TFLOPS" (sparse, FP16 accumulate) and the
+    # 1.777 GHz boost; GA10x SMs do 1024 FP16-accumulate FLOP/clk dense, 512 with FP32
+    # accumulate, 256 TF32, 2048 INT8 op/clk: 28 SMs x 1024 x 2 x 1.777 GHz = 101.9 sparse.
+    # Stored to 3-4 significant figures (TF32 12.7 for 12.74), hence rel=4e-3.
+    d = get_device("rtx-3060")
+    assert 28 * 1024 * 2 * 1.777e9 == pytest.approx(101e12, rel=0.01)
+    assert d.matrix_peak("fp16").flops_per_s == pytest.approx(28 * 512 * 1.777e9, rel=4e-3)
+    assert d.matrix_peak("bf16").flops_per_s == pytest.approx(28 * 512 * 1.777e9, rel=4e-3)
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(28 * 256 * 1.777e9, rel=4e-3)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(28 * 2048 * 1.777e9, rel=4e-3)

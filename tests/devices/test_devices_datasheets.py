@@ -1,0 +1,104 @@
+"""Bundled figures pinned to the vendor documents they come from.
+
+Each expected number is the datasheet's (or whitepaper's) own, with the arithmetic that
+turns a "with sparsity" figure into the dense one stored; none is copied from the
+program's output.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from roofline.devices import get_device
+
+
+def test_l40s_fp16_bf16_is_half_the_sparse_733():
+    # NVIDIA L40S datasheet (2023): BF16/FP16 tensor "362.05 | 733*" (* with sparsity),
+    # TF32 "183 | 366*", FP8 "733 | 1,466*". 733 / 2 = 366.5 dense, which is also
+    # 568 tensor cores x 256 FLOP/clk x 2.52 GHz = 366.4; the dense column's 362.05 is
+    # the L40's sparse 362.1 (at 2.49 GHz) and matches neither.
+    d = get_device("l40s")
+    for p in ("fp16", "bf16"):
+        assert d.matrix_peak(p).flops_per_s == pytest.approx(733e12 / 2)
+        assert d.matrix_peak(p).flops_per_s == pytest.approx(568 * 256 * 2.52e9, rel=1e-3)
+    # same datasheet's TF32 and FP8 columns are at the same ratios: 1 : 2 : 4
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(366e12 / 2)
+    assert d.matrix_peak("fp8").flops_per_s == pytest.approx(1466e12 / 2)
+    assert d.matrix_peak("fp8").flops_per_s == pytest.approx(
+        2 * d.matrix_peak("fp16").flops_per_s, rel=1e-3
+    )
+
+
+def test_h100_pcie_bandwidth_is_the_stated_2_tb_per_s():
+    # NVIDIA H100 datasheet, PCIe column: "GPU memory bandwidth 2TB/s"; H100 whitepaper
+    # table: 2,000 GB/sec. (2039 GB/s is the A100 80GB SXM's figure.)
+    d = get_device("h100-pcie")
+    assert d.memory_bandwidth_bytes_per_s == pytest.approx(2000e9)
+    # 1513 TFLOPS FP16 with sparsity / 2 = 756.5 dense; / 2 TB/s = 378.25 FLOPs/byte
+    assert d.ridge_point("fp16") == pytest.approx(756.5e12 / 2000e9)
+
+
+def test_p100_sxm2_bandwidth_is_the_datasheet_732():
+    # NVIDIA Tesla P100 datasheet (Oct 2016): 732 GB/s for the NVLink (SXM2) board and the
+    # PCIe 16 GB card alike; the pre-launch whitepaper's 720 GB/s is superseded.
+    assert get_device("p100-sxm2").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
+    assert get_device("p100-pcie").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
+
+
+@pytest.mark.parametrize(
+    ("name", "bandwidth_gb_per_s", "memory_gb"),
+    [
+        # NVIDIA A100 datasheet: 40GB 1,555 GB/s; 80GB 2,039 GB/s (SXM) and 1,935 GB/s (PCIe)
+        ("a100-sxm4-40gb", 1555, 40),
+        ("a100-pcie-40gb", 1555, 40),
+        ("a100-sxm4-80gb", 2039, 80),
+        ("a100-pcie-80gb", 1935, 80),
+        # NVIDIA H100 datasheet: SXM 80GB 3.35 TB/s; NVL 94GB 3.9 TB/s
+        ("h100-sxm", 3350, 80),
+        ("h100-nvl", 3900, 94),
+        # NVIDIA H200 datasheet: 141GB HBM3e, 4.8 TB/s (SXM and NVL)
+        ("h200-sxm", 4800, 141),
+        ("h200-nvl", 4800, 141),
+    ],
+)
+def test_data_centre_memory_figures(name, bandwidth_gb_per_s, memory_gb):
+    d = get_device(name)
+    assert d.memory_bandwidth_bytes_per_s == pytest.approx(bandwidth_gb_per_s * 1e9)
+    assert d.memory_bytes == memory_gb * 2**30  # vendor "GB" of memory is binary
+
+
+def test_h100_sxm_dense_tensor_figures():
+    # NVIDIA H100 datasheet, SXM column, all "with sparsity": TF32 989, FP16/BF16 1,979,
+    # FP8 3,958 TFLOPS, INT8 3,958 TOPS; dense is half (the whitepaper's 494.7 / 989.4 /
+    # 1978.9 dense agree within 0.1 %). FP32 and FP64 tensor 67, FP64 34 are dense already.
+    d = get_device("h100-sxm")
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(494.7e12, rel=1e-3)
+    assert d.matrix_peak("fp16").flops_per_s == pytest.approx(989.4e12, rel=1e-3)
+    assert d.matrix_peak("bf16").flops_per_s == pytest.approx(989.4e12, rel=1e-3)
+    assert d.matrix_peak("fp8").flops_per_s == pytest.approx(1978.9e12, rel=1e-3)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(1978.9e12, rel=1e-3)
+    assert d.vector_peak("fp32").flops_per_s == pytest.approx(67e12)
+
+
+def test_rtx_3090_tensor_figures_from_the_ga102_whitepaper():
+    # GA102 whitepaper, Appendix A, RTX 3090 (dense/sparse): FP16 tensor with FP16
+    # accumulate 142/284, with FP32 accumulate 71/142; TF32 35.6/71; INT8 284/568.
+    # PyTorch accumulates half GEMMs in FP32, so 71 is the FP16 roof.
+    d = get_device("3090")
+    assert d.matrix_peak("fp16").flops_per_s == pytest.approx(71e12)
+    assert d.matrix_peak("bf16").flops_per_s == pytest.approx(71e12)
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(35.6e12)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(284e12)
+
+
+def test_rtx_3060_tensor_figures_follow_from_its_101_tensor_tflops():
+    # NVIDIA's RTX 3060 page gives only "101 tensor TFLOPS" (sparse, FP16 accumulate) and the
+    # 1.777 GHz boost; GA10x SMs do 1024 FP16-accumulate FLOP/clk dense, 512 with FP32
+    # accumulate, 256 TF32, 2048 INT8 op/clk: 28 SMs x 1024 x 2 x 1.777 GHz = 101.9 sparse.
+    # Stored to 3-4 significant figures (TF32 12.7 for 12.74), hence rel=4e-3.
+    d = get_device("rtx-3060")
+    assert 28 * 1024 * 2 * 1.777e9 == pytest.approx(101e12, rel=0.01)
+    assert d.matrix_peak("fp16").flops_per_s == pytest.approx(28 * 512 * 1.777e9, rel=4e-3)
+    assert d.matrix_peak("bf16").flops_per_s == pytest.approx(28 * 512 * 1.777e9, rel=4e-3)
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(28 * 256 * 1.777e9, rel=4e-3)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(28 * 2048 * 1.777e9, rel=4e-3)

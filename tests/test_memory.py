@@ -800,6 +800,36 @@ def test_lstm_training_workspace_is_sized_by_the_real_kernel(monkeypatch):
     assert e.activations - without.activations == real
 
 
+class _PartlyUsed(nn.Module):
+    """A head that runs (4,160 params), one never called (16,640) and one run under
+    no_grad (4,160): only the first gets a gradient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(64, 64)
+        self.unused = nn.Linear(64, 256)
+        self.no_grad = nn.Linear(64, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            x = self.no_grad(x)
+        return self.a(x)
+
+
+def test_parameters_that_get_no_gradient_hold_no_gradient_or_optimizer_state():
+    # torch's optimizers skip a parameter whose .grad stays None: no state for it
+    model, x = _PartlyUsed(), torch.randn(8, 64)
+    e = estimate_from_model(model, x, mode="training", optimizer="adamw", cuda_context_bytes=0)
+    assert e.params == 4_160 + 16_640 + 4_160 and e.trainable_params == 4_160
+    assert e.gradients == 4_160 * 4 and e.optimizer == 2 * 4_160 * 4
+    assert any(n.startswith("20.8K parameters require grad but got none") for n in e.notes)
+    m = measure_memory(model, x, mode="training", optimizer="adamw")
+    plain = estimate_from_model(
+        model, x, mode="training", cuda_context_bytes=0, cublas_workspace_bytes=0
+    )
+    assert abs(plain.allocated - m.allocated) <= 0.02 * m.allocated
+
+
 def _torchvision_vit() -> nn.Module:
     # nn.MultiheadAttention inside: its fused fast path runs in inference
     from torchvision.models.vision_transformer import VisionTransformer

@@ -942,6 +942,12 @@ def _from_trace(
                 f"{optimizer} (foreach, PyTorch's default) allocates one parameter-sized "
                 "temporary in its step; fused=True avoids it"
             )
+        if facts.get("no_gradient"):
+            notes.append(
+                f"{_short_count(facts['no_gradient'])} parameters require grad but got "
+                "none in the traced step (unused, or used under no_grad): no gradients "
+                "or optimizer state for them, as torch's optimizers skip them"
+            )
         if frozen:
             notes.append(
                 f"frozen ({len(frozen)} module(s)): no gradients or optimizer state, and "

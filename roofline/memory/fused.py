@@ -165,7 +165,10 @@ RNN_PROBE_BUDGET_BYTES = 64 * 2**20
 
 @functools.lru_cache(maxsize=256)
 def _mkldnn_workspace_bytes(
-    shapes: tuple[tuple[int, ...] | None, ...], dtype: torch.dtype, flags: tuple[Any, ...]
+    shapes: tuple[tuple[int, ...] | None, ...],
+    dtype: torch.dtype,
+    flags: tuple[Any, ...],
+    grad: bool,
 ) -> int | None:
     """Bytes of the workspace oneDNN's LSTM forward keeps for backward, read off one real
     run of the kernel on zeros of these shapes (None: over the budget). Its size is
@@ -174,10 +177,11 @@ def _mkldnn_workspace_bytes(
     nbytes = sum(math.prod(sh) for sh in shapes if sh is not None) * (torch.finfo(dtype).bits // 8)
     if nbytes > RNN_PROBE_BUDGET_BYTES:
         return None
-    with _disable_current_modes():
+    # in the caller's grad mode: the kernel keeps no workspace when grad is off
+    with _disable_current_modes(), torch.set_grad_enabled(grad):
         real = [None if sh is None else torch.zeros(sh, dtype=dtype) for sh in shapes]
-        out = aten.mkldnn_rnn_layer(*real, *flags)
-    return int(out[3].untyped_storage().nbytes())
+        ws = aten.mkldnn_rnn_layer(*real, *flags)[3]
+    return 0 if ws is None else int(ws.untyped_storage().nbytes())
 
 
 def mkldnn_rnn_layer_workspace(args: Any, kwargs: Any, out: Any) -> Any:
@@ -190,7 +194,10 @@ def mkldnn_rnn_layer_workspace(args: Any, kwargs: Any, out: Any) -> Any:
     tensors, flags = args[:7], args[7:]
     shapes = tuple(None if t is None else tuple(t.shape) for t in tensors)
     size = _mkldnn_workspace_bytes(
-        shapes, tensors[0].dtype, tuple(tuple(f) if isinstance(f, list) else f for f in flags)
+        shapes,
+        tensors[0].dtype,
+        tuple(tuple(f) if isinstance(f, list) else f for f in flags),
+        torch.is_grad_enabled(),
     )
     if not size:
         return out

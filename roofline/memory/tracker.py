@@ -505,7 +505,9 @@ def trace(
 
     Returns the :class:`Trace` and facts about the parameters as run:
     ``{"params": {name: (numel, element_size, trainable)}, "buffers": bytes,
-    "buffer_sizes": [bytes of each buffer]}``.
+    "buffer_sizes": [bytes of each buffer], "no_gradient": elements}``: in training,
+    ``trainable`` is whether the parameter got a gradient in the traced step, and
+    ``no_gradient`` counts the elements of those that require grad but got none.
     """
     if mode not in ("inference", "training"):
         raise MemoryEstimateError(f"unknown mode {mode!r}: use inference or training")
@@ -680,10 +682,20 @@ def trace(
         outputs=output_bytes,
         by_module=by_module,
     )
+    # a parameter that requires grad but got none in the step (unused, or used under
+    # no_grad) holds no gradient, and torch's optimizers keep no state for it
+    unused = 0
+    if training:
+        for f in state_dict.values():
+            facts_f = unique_facts.get(id(f))
+            if facts_f is not None and facts_f[2] and f.grad is None:
+                unique_facts[id(f)] = (facts_f[0], facts_f[1], False)
+                unused += facts_f[0]
     for f in state_dict.values():
         f.grad = None
     return result, {
         "params": unique_facts,
         "buffers": sum(buffer_sizes),
         "buffer_sizes": buffer_sizes,
+        "no_gradient": unused,
     }

@@ -330,6 +330,35 @@ def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> d
     }
 
 
+def flops_tick(exponent: int) -> str:
+    """The y label of ``10**exponent`` FLOP/s: ``1P``, ``100T``, ``10G``, ``1``, ``10m``.
+
+    plotly's own SI format stops at T and writes 10^15 above it, so an H100's or a
+    B200's roofs (PFLOP/s) would get a label in another notation than the rest."""
+    if exponent < 0:
+        return f"{10.0**exponent:g}"
+    prefix = ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
+    if exponent >= 3 * len(prefix):
+        return f"1e{exponent}"
+    return f"{10 ** (exponent % 3)}{prefix[exponent // 3]}"
+
+
+def intensity_tick(exponent: int) -> str:
+    """The x label of ``10**exponent`` FLOP/B: ``0.01``, ``1``, ``1,000``, ``10,000``."""
+    return f"{10**exponent:,}" if exponent >= 0 else f"{10.0**exponent:g}"
+
+
+def decade_ticks(lo: float, hi: float, label: Callable[[int], str]) -> dict[str, Any]:
+    """plotly axis settings for a label at every power of ten from ``10**lo`` to
+    ``10**hi`` (log10 bounds), each written by ``label(exponent)``."""
+    exps = list(range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1))
+    return {
+        "tickmode": "array",
+        "tickvals": [10.0**e for e in exps],
+        "ticktext": [label(e) for e in exps],
+    }
+
+
 def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> dict[str, Any]:
     """The roofline figure as plotly JSON data (``data``, ``layout``, ``buttons``).
 
@@ -404,10 +433,9 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         "type": "log",
         "gridcolor": "#e6e6e6",
         "zeroline": False,
-        "exponentformat": "SI",
         # a label per decade (plotly's default labels 2 and 5 between them too, which
-        # read as bare numbers), with the 2..9 gridlines kept faint
-        "dtick": 1,
+        # read as bare numbers), with the 2..9 gridlines kept faint; the labels are
+        # written here (see decade_ticks), not left to plotly's SI format
         "minor": {"showgrid": True, "gridcolor": "#f4f4f4", "dtick": "D1"},
         "linecolor": "#999",
         "mirror": True,
@@ -425,11 +453,13 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
     layout: dict[str, Any] = {
         "xaxis": {
             **axis,
+            **decade_ticks(math.log10(x_lo), math.log10(x_hi), intensity_tick),
             "title": {"text": "arithmetic intensity (FLOP / byte of memory traffic)"},
             "range": [math.log10(x_lo), math.log10(x_hi)],
         },
         "yaxis": {
             **axis,
+            **decade_ticks(math.log10(y_lo) - 0.3, math.log10(y_hi) + 0.35, flops_tick),
             "title": {"text": "attainable performance (FLOP/s)"},
             "range": [math.log10(y_lo) - 0.3, math.log10(y_hi) + 0.35],
         },

@@ -226,3 +226,33 @@ def test_compare_report_in_chromium(browser, tmp_path):
         assert not seen["errors"] and not seen["dialogs"] and not seen["remote"]
     finally:
         page.close()
+
+
+def h100_report(tmp_path):
+    """A 4096 x 4096 linear layer on an H100 at bf16, whose fp8 roof is 1.979 PFLOP/s."""
+    m = nn.Sequential(nn.Linear(4096, 4096), nn.ReLU())
+    prof = roofline.profile(m, (torch.randn(512, 4096),), name="mlp")
+    a = analyze(prof, get_device("h100-sxm"), "bf16")
+    return a, write_text(tmp_path / "h.html", roofline_report([a], date="2026-01-01"))
+
+
+def test_axis_labels_in_one_notation(browser, tmp_path):
+    # roofs at 989.5 TFLOP/s and 1.979 PFLOP/s: the y axis reaches 1e15, where plotly's
+    # SI format switched to "10^15" among "100T" labels
+    _, path = h100_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        ys = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#roofline .ytick text'))"
+            ".map(t => t.textContent)"
+        )
+        xs = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#roofline .xtick text'))"
+            ".map(t => t.textContent)"
+        )
+        assert "1P" in ys and "100T" in ys, ys
+        assert all(y[-1] in "kMGTP" or y.replace(".", "").isdigit() for y in ys), ys
+        assert "1,000" in xs, xs  # not "1000" beside "10k"
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -116,13 +116,21 @@ def _hover_row(r: RowAnalysis, label: str | None = None) -> list[str]:
         seconds(r.time_s),
         f"{100 * r.share:.1f}%",
         r.bound,
-        esc(r.explanation),
+        _attainable_text(r.attainable_flops_per_s, r.roof_fraction),
     ]
 
 
+def _attainable_text(flops_per_s: float, roof_fraction: float) -> str:
+    """The point's height in words: ``9.63 TFLOP/s, 99% of the roof``."""
+    return f"{si(flops_per_s, 'FLOP/s')}, {100 * roof_fraction:.0f}% of the roof"
+
+
+#: a point's hover label; its height (attainable FLOP/s) is spelled out, since a log
+#: axis gives it only to the nearest gridline
 HOVER = (
     "<b>%{customdata[0]}</b><br>%{customdata[1]}  %{customdata[2]}<br>"
     "%{customdata[3]}, %{customdata[4]}, %{customdata[5]} FLOP/B<br>"
+    "attainable %{customdata[9]}<br>"
     "roofline time %{customdata[6]} (%{customdata[7]} of total), %{customdata[8]}-bound"
     "<extra></extra>"
 )
@@ -311,6 +319,7 @@ def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> d
         seconds(t.time_s),
         "100%",
         t.bound,
+        _attainable_text(t.attainable_flops_per_s, t.roof_fraction),
     ]
     return {
         "type": "scatter",

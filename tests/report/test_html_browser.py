@@ -19,6 +19,7 @@ from roofline.analysis import analyze
 from roofline.devices import get_device
 from roofline.report.html import roofline_report
 from roofline.report.output import write_text
+from roofline.units import si
 
 CHROMIUM = os.environ.get("ROOFLINE_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -253,6 +254,26 @@ def test_axis_labels_in_one_notation(browser, tmp_path):
         assert "1P" in ys and "100T" in ys, ys
         assert all(y[-1] in "kMGTP" or y.replace(".", "").isdigit() for y in ys), ys
         assert "1,000" in xs, xs  # not "1000" beside "10k"
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_hover_gives_the_height_of_a_point(browser, tmp_path):
+    # on a log axis the height of a point is readable only to the nearest gridline:
+    # hovering the whole-model star names it, FLOPs / roofline time, and its distance
+    # from the roof
+    a, path = h100_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        star = page.locator("#roofline .scatterlayer .trace").last.locator(".points path")
+        box = star.first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector("#roofline .hoverlayer .hovertext")
+        hover = page.evaluate("() => document.querySelector('#roofline .hoverlayer').textContent")
+        t = a.totals
+        assert f"attainable {si(t.flops / t.time_s, 'FLOP/s')}" in hover, hover
+        assert f"{100 * t.roof_fraction:.0f}% of the roof" in hover, hover
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()

@@ -227,6 +227,19 @@ def _roof_traces(
                     "conv roof",
                 )
             )
+            # and their own ridge: a conv layer is memory-bound left of *this* one, so
+            # without it conv layers right of the fp32 ridge read as misplaced
+            traces.append(
+                _ridge(
+                    prefix,
+                    "fp32 convolutions' ridge",
+                    k / bw,
+                    k,
+                    f"conv ridge {k / bw:.1f}",
+                    colour,
+                    "conv ridge",
+                )
+            )
         # the other precisions: faint flat roofs from their own ridge on
         for other in PRECISIONS:
             if other == c.precision or other not in dev.peaks:
@@ -252,20 +265,35 @@ def _roof_traces(
                 }
             )
         traces.append(
-            {
-                "type": "scatter",
-                "mode": "markers+text",
-                "name": f"{prefix}ridge point {c.ridge_point:.1f} FLOP/B",
-                "x": [c.ridge_point],
-                "y": [p],
-                "text": [f"ridge {c.ridge_point:.1f}"],
-                "textposition": "top center",
-                "marker": {"symbol": "x-thin", "size": 12, "line": {"width": 2, "color": colour}},
-                "hovertemplate": f"ridge point: {c.ridge_point:.2f} FLOP/B<extra></extra>",
-                "meta": {"series": "ridge"},
-            }
+            _ridge(
+                prefix,
+                "ridge point",
+                c.ridge_point,
+                p,
+                f"ridge {c.ridge_point:.1f}",
+                colour,
+                "ridge",
+            )
         )
     return traces
+
+
+def _ridge(
+    prefix: str, what: str, x: float, y: float, text: str, colour: str, series: str
+) -> dict[str, Any]:
+    """The × where a roof's memory slope meets its flat compute part."""
+    return {
+        "type": "scatter",
+        "mode": "markers+text",
+        "name": f"{prefix}{what} {x:.1f} FLOP/B",
+        "x": [x],
+        "y": [y],
+        "text": [text],
+        "textposition": "top center",
+        "marker": {"symbol": "x-thin", "size": 12, "line": {"width": 2, "color": colour}},
+        "hovertemplate": f"{what}: {x:.2f} FLOP/B<extra></extra>",
+        "meta": {"series": series},
+    }
 
 
 def _type_groups(rows: Sequence[RowAnalysis]) -> list[str]:
@@ -653,7 +681,12 @@ def _cards(a: RooflineAnalysis) -> str:
             _card(
                 "intensity",
                 f"{intensity} <small>FLOP/B</small>",
-                f"ridge point {c.ridge_point:.1f} FLOP/B",
+                f"ridge point {c.ridge_point:.1f} FLOP/B"
+                + (
+                    f" · fp32 convolutions {c.conv.flops_per_s / c.bandwidth_bytes_per_s:.1f}"
+                    if c.conv
+                    else ""
+                ),
             ),
             _card(
                 "bound",
@@ -938,6 +971,11 @@ def _points_help(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> s
             "Each model @ device has its own colour and marker shape (the legend, and the "
             "swatch in the tables); its whole model is the large marker of that shape "
             "with a dark outline. Click a legend entry to hide or show it."
+        )
+    if any(a.ceilings.conv is not None for a in analyses):
+        text += (
+            " Convolutions have their own ridge, the × on the thick dashed roof: a conv "
+            "layer left of that one is memory-bound, even right of the solid roof's ridge."
         )
     if latency is not None:
         text += (

@@ -277,3 +277,28 @@ def test_hover_gives_the_height_of_a_point(browser, tmp_path):
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_tf32_convolutions_get_their_own_ridge(browser, tmp_path):
+    # A100 SXM4 80GB at fp32: convolutions run at 156 TFLOP/s on TF32 tensor cores,
+    # so a conv layer is memory-bound up to 156e12 / 2.039e12 = 76.5 FLOP/B, not up to
+    # the solid fp32 roof's ridge at 19.5e12 / 2.039e12 = 9.6: that ridge is drawn too
+    prof = roofline.profile(evil_model(), (torch.randn(8, 3, 64, 64),), name="cnn")
+    a = analyze(prof, get_device("a100-sxm4-80gb"), "fp32")
+    path = write_text(tmp_path / "a.html", roofline_report([a], date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        ridges = page.evaluate(
+            """() => document.getElementById('roofline').data
+                .filter(t => (t.meta || {}).series === 'conv ridge')
+                .map(t => [t.x[0], t.y[0], t.name])"""
+        )
+        assert len(ridges) == 1
+        x, y, name = ridges[0]
+        assert x == pytest.approx(156e12 / 2039e9) and y == pytest.approx(156e12)
+        assert "76.5" in name
+        assert "fp32 convolutions 76.5" in page.locator(".cards").inner_text()
+        assert "Convolutions have their own ridge" in page.locator(".howto").inner_text()
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -503,6 +503,16 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         "legend": {
             "font": {"size": 11},
             "itemsizing": "constant",
+            # each ungrouped trace is a group of its own: plotly's default 10 px between
+            # groups would push a 15-entry legend past the plot's height
+            "tracegroupgap": 2,
+            # plotly's defaults, spelled out: the page puts the legend below the plot
+            # in a narrow window and must be able to put it back
+            "orientation": "v",
+            "x": 1.02,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "auto",
             "bgcolor": "rgba(255,255,255,0.85)",
         },
         "margin": {"l": 70, "r": 20, "t": 40, "b": 60},

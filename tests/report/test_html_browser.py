@@ -229,6 +229,44 @@ def test_compare_report_in_chromium(browser, tmp_path):
         page.close()
 
 
+def plot_box(page, selector: str) -> dict:
+    """The bounding box of the first element matching ``selector`` inside the plot."""
+    return page.evaluate(
+        """(sel) => { const r = document.querySelector('#roofline ' + sel)
+            .getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom}; }""",
+        selector,
+    )
+
+
+def test_narrow_window_puts_the_legend_below_the_plot(browser, tmp_path):
+    # a phone-width window: the legend beside the plot left it ~60 px of width and
+    # covered the points; it goes below the plot, and back beside it when wide again
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="tiny")
+    a = analyze(prof, get_device("3090"), "fp32")
+    path = write_text(tmp_path / "n.html", roofline_report([a], date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        for width in (390, 1366, 390):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.wait_for_function(
+                "(w) => { const l = document.getElementById('roofline')._fullLayout;"
+                " return l.width === document.getElementById('roofline').clientWidth"
+                " && (l.legend.orientation === 'h') === (w < 640); }",
+                arg=width,
+            )
+            plot, legend = plot_box(page, ".nsewdrag"), plot_box(page, ".legend")
+            if width < 640:
+                assert legend["t"] >= plot["b"], (plot, legend)  # below, not over it
+                assert plot["r"] - plot["l"] > 0.6 * width
+                # nothing wider than the window (no sideways scrolling of the page)
+                assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+            else:
+                assert legend["l"] >= plot["r"], (plot, legend)  # beside it, as before
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
 def h100_report(tmp_path):
     """A 4096 x 4096 linear layer on an H100 at bf16, whose fp8 roof is 1.979 PFLOP/s."""
     m = nn.Sequential(nn.Linear(4096, 4096), nn.ReLU())

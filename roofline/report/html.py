@@ -50,6 +50,11 @@ SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star", "
 MAX_TYPES = 9
 #: marker diameter (px) of the largest layer by time
 MAX_MARKER_PX = 42
+#: a compare report over more devices than this names them in the title and labels
+#: their ridges only through the legend ("ResNet-50 on 46 devices")
+MAX_LABELLED_DEVICES = 3
+#: warnings shown open at the top of the page; the rest fold under "N more"
+OPEN_WARNINGS = 2
 
 
 def esc(text: Any) -> str:
@@ -176,7 +181,11 @@ def _roof_traces(
 ) -> list[dict[str, Any]]:
     traces: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
-    many = len({a.device.key for a in analyses}) > 1
+    devices = len({a.device.key for a in analyses})
+    many = devices > 1
+    # a text label beside each ridge reads with a device or two; with more (compare
+    # --gpu all: 46) the labels pile into one unreadable blot: legend and hover only
+    labelled = devices <= MAX_LABELLED_DEVICES
     for di, a in enumerate(analyses):
         dev, c = a.device, a.ceilings
         bw = c.bandwidth_bytes_per_s
@@ -238,6 +247,7 @@ def _roof_traces(
                     f"conv ridge {k / bw:.1f}",
                     colour,
                     "conv ridge",
+                    labelled,
                 )
             )
         # the other precisions: faint flat roofs from their own ridge on
@@ -273,18 +283,26 @@ def _roof_traces(
                 f"ridge {c.ridge_point:.1f}",
                 colour,
                 "ridge",
+                labelled,
             )
         )
     return traces
 
 
 def _ridge(
-    prefix: str, what: str, x: float, y: float, text: str, colour: str, series: str
+    prefix: str,
+    what: str,
+    x: float,
+    y: float,
+    text: str,
+    colour: str,
+    series: str,
+    labelled: bool = True,
 ) -> dict[str, Any]:
     """The × where a roof's memory slope meets its flat compute part."""
     return {
         "type": "scatter",
-        "mode": "markers+text",
+        "mode": "markers+text" if labelled else "markers",
         "name": f"{prefix}{what} {x:.1f} FLOP/B",
         "x": [x],
         "y": [y],
@@ -1026,7 +1044,24 @@ def _warnings(analyses: Sequence[RooflineAnalysis]) -> str:
     ws = list(dict.fromkeys(w for a in analyses for w in a.warnings))
     if not ws:
         return ""
-    return '<div class="warn">' + "".join(f"<p>⚠ {esc(w)}</p>" for w in ws) + "</div>"
+    shown, folded = ws[:OPEN_WARNINGS], ws[OPEN_WARNINGS:]
+    if len(folded) == 1:
+        shown, folded = ws, []
+    more = (
+        f"<details><summary>{len(folded)} more warnings</summary>"
+        + "".join(f"<p>⚠ {esc(w)}</p>" for w in folded)
+        + "</details>"
+        if folded
+        else ""
+    )
+    return '<div class="warn">' + "".join(f"<p>⚠ {esc(w)}</p>" for w in shown) + more + "</div>"
+
+
+def _devices_text(analyses: Sequence[RooflineAnalysis]) -> str:
+    """The devices of a compare report's title: named when a few, counted when many
+    (each is named in the lines below the title)."""
+    names = list(dict.fromkeys(a.device.name for a in analyses))
+    return ", ".join(names) if len(names) <= MAX_LABELLED_DEVICES else f"{len(names)} devices"
 
 
 def roofline_report(
@@ -1053,7 +1088,7 @@ def roofline_report(
             if single
             else " vs ".join(dict.fromkeys(a.model for a in analyses))
             + " on "
-            + ", ".join(dict.fromkeys(a.device.name for a in analyses))
+            + _devices_text(analyses)
         )
     fig = plot_figure(analyses, latency)
     if single:

@@ -340,3 +340,39 @@ def test_tf32_convolutions_get_their_own_ridge(browser, tmp_path):
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_compare_over_many_devices_keeps_the_top_of_the_page_short(browser, tmp_path):
+    # `compare --gpu all --html` (46 devices): the title named every device (a screen
+    # of bold text), each device's TF32 warning stood open (18 paragraphs), and 64
+    # ridge labels piled into one blot on the plot
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    devs = [get_device(d) for d in ("a100-sxm4-80gb", "h100-sxm", "l4", "a10")]
+    analyses = [analyze(prof, d, "fp32") for d in devs]
+    assert all(a.warnings for a in analyses)  # fp32 convolutions at TF32, on each
+    path = write_text(tmp_path / "g.html", roofline_report(analyses, date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        assert page.locator("h1").inner_text().startswith("small on 4 devices")
+        # every device is still named, one line each, below the title
+        meta = page.locator(".meta").inner_text()
+        assert all(d.name in meta for d in devs)
+        # two warnings open, the other two folded, shown on a click
+        warn = page.locator(".warn")
+        assert warn.locator(":scope > p").count() == 2
+        assert warn.locator("summary").inner_text() == "2 more warnings"
+        assert not warn.locator("details p").first.is_visible()
+        warn.locator("summary").click()
+        assert (
+            warn.locator("details p").count() == 2 and warn.locator("details p").first.is_visible()
+        )
+        # ridges: markers, legend entries and hovers, without text labels
+        modes = page.evaluate(
+            """() => document.getElementById('roofline').data
+                .filter(t => ['ridge', 'conv ridge'].includes((t.meta || {}).series))
+                .map(t => t.mode)"""
+        )
+        assert len(modes) == 4 + 4 and set(modes) == {"markers"}
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -376,3 +376,24 @@ def test_compare_over_many_devices_keeps_the_top_of_the_page_short(browser, tmp_
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_layer_names_sort_in_numeric_order(browser, tmp_path):
+    # module paths carry indices: sorted as plain text, model.10 came before model.2
+    m = nn.Sequential(*[nn.Linear(8, 8) for _ in range(12)])
+    prof = roofline.profile(m, (torch.randn(1, 8),), name="deep")
+    a = analyze(prof, get_device("3090"), "fp32", depth=1)
+    path = write_text(tmp_path / "d.html", roofline_report([a], date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        cols = headers(page, "#layers")
+        page.locator("#layers th").nth(cols.index("layer")).click()
+        names = page.evaluate(
+            "(i) => Array.from(document.querySelectorAll('#layers tbody tr'))"
+            ".map(r => r.cells[i].textContent)",
+            cols.index("layer"),
+        )
+        assert names == [str(i) for i in range(12)], names
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -19,7 +19,7 @@ from roofline.analysis import analyze
 from roofline.devices import get_device
 from roofline.report.html import roofline_report
 from roofline.report.output import write_text
-from roofline.units import si
+from roofline.units import human_bytes, si
 
 CHROMIUM = os.environ.get("ROOFLINE_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -397,3 +397,36 @@ def test_layer_names_sort_in_numeric_order(browser, tmp_path):
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_cards_give_the_training_split_and_the_fused_estimate(browser, tmp_path):
+    # the terminal report gives a training profile's forward/backward split and an
+    # inference profile's fused traffic estimate; the HTML cards gave neither
+    m = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+    x = torch.randn(4, 64)
+    train = roofline.profile(m, (x,), mode="training", name="train")
+    infer = roofline.profile(m, (x,), name="infer")
+    # forward: 2 * 4*64*64 per linear (+ 4*64 bias adds) and 4*64 ReLU compares
+    fwd = 2 * (2 * 4 * 64 * 64 + 4 * 64) + 4 * 64
+    assert train.totals("forward").flops == fwd
+    bwd = train.totals("backward").flops
+    for prof, name in ((train, "t.html"), (infer, "i.html")):
+        a = analyze(prof, get_device("3090"), "fp32")
+        path = write_text(tmp_path / name, roofline_report([a], date="2026-01-01"))
+        page, seen = open_report(browser, path)
+        try:
+            cards = page.locator(".cards").inner_text()
+            if prof is train:
+                ratio = (fwd + bwd) / fwd
+                assert f"forward {si(fwd)} + backward {si(bwd)} FLOPs ({ratio:.2f}× forward)" in (
+                    cards
+                ), cards
+                assert "fused estimate" not in cards
+            else:
+                t = prof.totals()
+                assert t.fused_bytes < t.bytes  # the ReLU folds into the first Linear
+                assert f"fused estimate {human_bytes(t.fused_bytes)}" in cards, cards
+                assert "backward" not in cards
+            assert not seen["errors"], seen["errors"]
+        finally:
+            page.close()

@@ -255,6 +255,9 @@ def test_narrow_window_puts_the_legend_below_the_plot(browser, tmp_path):
                 arg=width,
             )
             plot, legend = plot_box(page, ".nsewdrag"), plot_box(page, ".legend")
+            # the axis titles fit inside the plot's width, not cut at both ends
+            title = plot_box(page, ".g-xtitle text")
+            assert title["l"] >= 0 and title["r"] <= page.evaluate("() => innerWidth")
             if width < 640:
                 assert legend["t"] >= plot["b"], (plot, legend)  # below, not over it
                 assert plot["r"] - plot["l"] > 0.6 * width

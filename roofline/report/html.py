@@ -989,13 +989,16 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
         t = a.totals
         rows.append(
             "<tr>"
-            f'<td class="t">{_analysis_key(ai, a.model, _label(a))}</td>'
+            f'<td class="t">{_analysis_key(ai, a.model, _label(a))}'
+            f'<br><small class="muted">{si(t.params)} params</small></td>'
             f'<td class="t">{esc(a.device.name)} <span class="muted">{a.precision}</span></td>'
             f'<td class="t">{esc(", ".join(shape_text(i["shape"]) for i in a.inputs))}</td>'
             f'<td class="t"><span class="pill bound-{t.bound}">{t.bound}</span></td>'
             f"<td>{seconds(t.time_s)}</td><td><b>{t.time_s / base.time_s:.3f}</b></td>"
             f"<td>{seconds(t.roof_time_s)}</td><td><b>{t.roof_time_s / base.roof_time_s:.3f}</b></td>"
-            f"<td>{si(t.flops)}</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
+            # MACs under the FLOPs: what torchinfo, thop and the seed's tables give
+            f'<td>{si(t.flops)}<br><small class="muted">{si(t.matrix_flops // 2)} MACs</small>'
+            f"</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
             f"<td>{t.ridge_point:.1f}</td>"
             f"<td>{'-' if t.samples_per_s is None else f'{t.samples_per_s:,.0f}'}</td>"
             f"<td>{t.memory_bound_layers} / {t.compute_bound_layers}</td>"

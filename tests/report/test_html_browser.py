@@ -212,6 +212,12 @@ def test_compare_report_in_chromium(browser, tmp_path):
         assert sum(t["n"] for t in ts if t["series"] == "analysis") == n_layers
         assert page.locator("#layers tbody tr").count() == n_layers
         assert page.locator("table.compare tbody tr").count() == 4
+        # params and MACs, which the people comparing with torchinfo or thop look for:
+        # conv 8*3*3*3 + 8, linear 8*4 + 4; one MAC per weight per output pixel
+        totals = page.locator("table.compare tbody tr").first.inner_text()
+        assert "260 params" in totals, totals  # 216 + 8 + 32 + 4
+        macs = 8 * 3 * 3 * 3 * 16 * 16 + 8 * 4  # small: batch 1, 16x16
+        assert f"{si(macs)} MACs" in totals, totals
         # at 1400 px: every totals column (both times and their ratios to the first
         # row above all) and the important layer columns are on screen
         totals = headers(page, "table.compare")

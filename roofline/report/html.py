@@ -50,6 +50,11 @@ SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star", "
 MAX_TYPES = 9
 #: marker diameter (px) of the largest layer by time
 MAX_MARKER_PX = 42
+#: a compare report over more devices than this names them in the title and labels
+#: their ridges only through the legend ("ResNet-50 on 46 devices")
+MAX_LABELLED_DEVICES = 3
+#: warnings shown open at the top of the page; the rest fold under "N more"
+OPEN_WARNINGS = 2
 
 
 def esc(text: Any) -> str:
@@ -116,13 +121,21 @@ def _hover_row(r: RowAnalysis, label: str | None = None) -> list[str]:
         seconds(r.time_s),
         f"{100 * r.share:.1f}%",
         r.bound,
-        esc(r.explanation),
+        _attainable_text(r.attainable_flops_per_s, r.roof_fraction),
     ]
 
 
+def _attainable_text(flops_per_s: float, roof_fraction: float) -> str:
+    """The point's height in words: ``9.63 TFLOP/s, 99% of the roof``."""
+    return f"{si(flops_per_s, 'FLOP/s')}, {100 * roof_fraction:.0f}% of the roof"
+
+
+#: a point's hover label; its height (attainable FLOP/s) is spelled out, since a log
+#: axis gives it only to the nearest gridline
 HOVER = (
     "<b>%{customdata[0]}</b><br>%{customdata[1]}  %{customdata[2]}<br>"
     "%{customdata[3]}, %{customdata[4]}, %{customdata[5]} FLOP/B<br>"
+    "attainable %{customdata[9]}<br>"
     "roofline time %{customdata[6]} (%{customdata[7]} of total), %{customdata[8]}-bound"
     "<extra></extra>"
 )
@@ -168,7 +181,11 @@ def _roof_traces(
 ) -> list[dict[str, Any]]:
     traces: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
-    many = len({a.device.key for a in analyses}) > 1
+    devices = len({a.device.key for a in analyses})
+    many = devices > 1
+    # a text label beside each ridge reads with a device or two; with more (compare
+    # --gpu all: 46) the labels pile into one unreadable blot: legend and hover only
+    labelled = devices <= MAX_LABELLED_DEVICES
     for di, a in enumerate(analyses):
         dev, c = a.device, a.ceilings
         bw = c.bandwidth_bytes_per_s
@@ -219,6 +236,20 @@ def _roof_traces(
                     "conv roof",
                 )
             )
+            # and their own ridge: a conv layer is memory-bound left of *this* one, so
+            # without it conv layers right of the fp32 ridge read as misplaced
+            traces.append(
+                _ridge(
+                    prefix,
+                    "fp32 convolutions' ridge",
+                    k / bw,
+                    k,
+                    f"conv ridge {k / bw:.1f}",
+                    colour,
+                    "conv ridge",
+                    labelled,
+                )
+            )
         # the other precisions: faint flat roofs from their own ridge on
         for other in PRECISIONS:
             if other == c.precision or other not in dev.peaks:
@@ -244,20 +275,43 @@ def _roof_traces(
                 }
             )
         traces.append(
-            {
-                "type": "scatter",
-                "mode": "markers+text",
-                "name": f"{prefix}ridge point {c.ridge_point:.1f} FLOP/B",
-                "x": [c.ridge_point],
-                "y": [p],
-                "text": [f"ridge {c.ridge_point:.1f}"],
-                "textposition": "top center",
-                "marker": {"symbol": "x-thin", "size": 12, "line": {"width": 2, "color": colour}},
-                "hovertemplate": f"ridge point: {c.ridge_point:.2f} FLOP/B<extra></extra>",
-                "meta": {"series": "ridge"},
-            }
+            _ridge(
+                prefix,
+                "ridge point",
+                c.ridge_point,
+                p,
+                f"ridge {c.ridge_point:.1f}",
+                colour,
+                "ridge",
+                labelled,
+            )
         )
     return traces
+
+
+def _ridge(
+    prefix: str,
+    what: str,
+    x: float,
+    y: float,
+    text: str,
+    colour: str,
+    series: str,
+    labelled: bool = True,
+) -> dict[str, Any]:
+    """The × where a roof's memory slope meets its flat compute part."""
+    return {
+        "type": "scatter",
+        "mode": "markers+text" if labelled else "markers",
+        "name": f"{prefix}{what} {x:.1f} FLOP/B",
+        "x": [x],
+        "y": [y],
+        "text": [text],
+        "textposition": "top center",
+        "marker": {"symbol": "x-thin", "size": 12, "line": {"width": 2, "color": colour}},
+        "hovertemplate": f"{what}: {x:.2f} FLOP/B<extra></extra>",
+        "meta": {"series": series},
+    }
 
 
 def _type_groups(rows: Sequence[RowAnalysis]) -> list[str]:
@@ -311,6 +365,7 @@ def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> d
         seconds(t.time_s),
         "100%",
         t.bound,
+        _attainable_text(t.attainable_flops_per_s, t.roof_fraction),
     ]
     return {
         "type": "scatter",
@@ -327,6 +382,35 @@ def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> d
             "line": {"color": "#111", "width": 2},
         },
         "meta": {"series": "model", "points": 1},
+    }
+
+
+def flops_tick(exponent: int) -> str:
+    """The y label of ``10**exponent`` FLOP/s: ``1P``, ``100T``, ``10G``, ``1``, ``10m``.
+
+    plotly's own SI format stops at T and writes 10^15 above it, so an H100's or a
+    B200's roofs (PFLOP/s) would get a label in another notation than the rest."""
+    if exponent < 0:
+        return f"{10.0**exponent:g}"
+    prefix = ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
+    if exponent >= 3 * len(prefix):
+        return f"1e{exponent}"
+    return f"{10 ** (exponent % 3)}{prefix[exponent // 3]}"
+
+
+def intensity_tick(exponent: int) -> str:
+    """The x label of ``10**exponent`` FLOP/B: ``0.01``, ``1``, ``1,000``, ``10,000``."""
+    return f"{10**exponent:,}" if exponent >= 0 else f"{10.0**exponent:g}"
+
+
+def decade_ticks(lo: float, hi: float, label: Callable[[int], str]) -> dict[str, Any]:
+    """plotly axis settings for a label at every power of ten from ``10**lo`` to
+    ``10**hi`` (log10 bounds), each written by ``label(exponent)``."""
+    exps = list(range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1))
+    return {
+        "tickmode": "array",
+        "tickvals": [10.0**e for e in exps],
+        "ticktext": [label(e) for e in exps],
     }
 
 
@@ -404,10 +488,9 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         "type": "log",
         "gridcolor": "#e6e6e6",
         "zeroline": False,
-        "exponentformat": "SI",
         # a label per decade (plotly's default labels 2 and 5 between them too, which
-        # read as bare numbers), with the 2..9 gridlines kept faint
-        "dtick": 1,
+        # read as bare numbers), with the 2..9 gridlines kept faint; the labels are
+        # written here (see decade_ticks), not left to plotly's SI format
         "minor": {"showgrid": True, "gridcolor": "#f4f4f4", "dtick": "D1"},
         "linecolor": "#999",
         "mirror": True,
@@ -425,17 +508,29 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
     layout: dict[str, Any] = {
         "xaxis": {
             **axis,
+            **decade_ticks(math.log10(x_lo), math.log10(x_hi), intensity_tick),
             "title": {"text": "arithmetic intensity (FLOP / byte of memory traffic)"},
             "range": [math.log10(x_lo), math.log10(x_hi)],
         },
         "yaxis": {
             **axis,
+            **decade_ticks(math.log10(y_lo) - 0.3, math.log10(y_hi) + 0.35, flops_tick),
             "title": {"text": "attainable performance (FLOP/s)"},
             "range": [math.log10(y_lo) - 0.3, math.log10(y_hi) + 0.35],
         },
         "legend": {
             "font": {"size": 11},
             "itemsizing": "constant",
+            # each ungrouped trace is a group of its own: plotly's default 10 px between
+            # groups would push a 15-entry legend past the plot's height
+            "tracegroupgap": 2,
+            # plotly's defaults, spelled out: the page puts the legend below the plot
+            # in a narrow window and must be able to put it back
+            "orientation": "v",
+            "x": 1.02,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "auto",
             "bgcolor": "rgba(255,255,255,0.85)",
         },
         "margin": {"l": 70, "r": 20, "t": 40, "b": 60},
@@ -574,6 +669,32 @@ def _card(label: str, value: str, sub: str = "", cls: str = "") -> str:
     )
 
 
+def _phases_text(a: RooflineAnalysis) -> str:
+    """A training profile's split, as the terminal report gives it:
+    `` · forward 8.26 G + backward 16.24 G FLOPs (2.97× forward)``."""
+    if a.mode != "training":
+        return ""
+    fwd = sum(o.flops for o in a.ops if o.phase == "forward")
+    bwd = sum(o.flops for o in a.ops if o.phase == "backward")
+    ratio = f" ({a.totals.flops / fwd:.2f}× forward)" if fwd else ""
+    return f" · forward {si(fwd)} + backward {si(bwd)} FLOPs{ratio}"
+
+
+def _fused_text(a: RooflineAnalysis) -> str:
+    """The second, labelled traffic figure of an inference profile: `` · fused
+    estimate 205.62 MB (48% of eager)`` (elementwise chains folded into their producer)."""
+    if a.profile is None or a.mode != "inference":
+        return ""
+    t = a.profile.totals()
+    if not 0 < t.fused_bytes < t.bytes:
+        return ""
+    return (
+        f' · <span title="elementwise chains folded into their producer, as torch.compile '
+        f'does">fused estimate {human_bytes(t.fused_bytes)} ({t.fused_bytes / t.bytes:.0%} '
+        "of eager)</span>"
+    )
+
+
 def _cards(a: RooflineAnalysis) -> str:
     t, c, dev = a.totals, a.ceilings, a.device
     intensity = "∞" if not math.isfinite(t.intensity) else f"{t.intensity:.1f}"
@@ -603,18 +724,23 @@ def _cards(a: RooflineAnalysis) -> str:
             _card(
                 "work",
                 f"{si(t.flops)} <small>FLOPs</small>",
-                f"{si(t.matrix_flops // 2)} MACs · {si(t.params)} params",
+                f"{si(t.matrix_flops // 2)} MACs · {si(t.params)} params" + _phases_text(a),
             ),
             _card(
                 "memory traffic",
                 human_bytes(t.bytes),
                 f"weights {human_bytes(t.weight_bytes)} · activations "
-                f"{human_bytes(t.bytes - t.weight_bytes)}",
+                f"{human_bytes(t.bytes - t.weight_bytes)}" + _fused_text(a),
             ),
             _card(
                 "intensity",
                 f"{intensity} <small>FLOP/B</small>",
-                f"ridge point {c.ridge_point:.1f} FLOP/B",
+                f"ridge point {c.ridge_point:.1f} FLOP/B"
+                + (
+                    f" · fp32 convolutions {c.conv.flops_per_s / c.bandwidth_bytes_per_s:.1f}"
+                    if c.conv
+                    else ""
+                ),
             ),
             _card(
                 "bound",
@@ -863,13 +989,16 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
         t = a.totals
         rows.append(
             "<tr>"
-            f'<td class="t">{_analysis_key(ai, a.model, _label(a))}</td>'
+            f'<td class="t">{_analysis_key(ai, a.model, _label(a))}'
+            f'<br><small class="muted">{si(t.params)} params</small></td>'
             f'<td class="t">{esc(a.device.name)} <span class="muted">{a.precision}</span></td>'
             f'<td class="t">{esc(", ".join(shape_text(i["shape"]) for i in a.inputs))}</td>'
             f'<td class="t"><span class="pill bound-{t.bound}">{t.bound}</span></td>'
             f"<td>{seconds(t.time_s)}</td><td><b>{t.time_s / base.time_s:.3f}</b></td>"
             f"<td>{seconds(t.roof_time_s)}</td><td><b>{t.roof_time_s / base.roof_time_s:.3f}</b></td>"
-            f"<td>{si(t.flops)}</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
+            # MACs under the FLOPs: what torchinfo, thop and the seed's tables give
+            f'<td>{si(t.flops)}<br><small class="muted">{si(t.matrix_flops // 2)} MACs</small>'
+            f"</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
             f"<td>{t.ridge_point:.1f}</td>"
             f"<td>{'-' if t.samples_per_s is None else f'{t.samples_per_s:,.0f}'}</td>"
             f"<td>{t.memory_bound_layers} / {t.compute_bound_layers}</td>"
@@ -899,6 +1028,11 @@ def _points_help(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> s
             "Each model @ device has its own colour and marker shape (the legend, and the "
             "swatch in the tables); its whole model is the large marker of that shape "
             "with a dark outline. Click a legend entry to hide or show it."
+        )
+    if any(a.ceilings.conv is not None for a in analyses):
+        text += (
+            " Convolutions have their own ridge, the × on the thick dashed roof: a conv "
+            "layer left of that one is memory-bound, even right of the solid roof's ridge."
         )
     if latency is not None:
         text += (
@@ -939,7 +1073,24 @@ def _warnings(analyses: Sequence[RooflineAnalysis]) -> str:
     ws = list(dict.fromkeys(w for a in analyses for w in a.warnings))
     if not ws:
         return ""
-    return '<div class="warn">' + "".join(f"<p>⚠ {esc(w)}</p>" for w in ws) + "</div>"
+    shown, folded = ws[:OPEN_WARNINGS], ws[OPEN_WARNINGS:]
+    if len(folded) == 1:
+        shown, folded = ws, []
+    more = (
+        f"<details><summary>{len(folded)} more warnings</summary>"
+        + "".join(f"<p>⚠ {esc(w)}</p>" for w in folded)
+        + "</details>"
+        if folded
+        else ""
+    )
+    return '<div class="warn">' + "".join(f"<p>⚠ {esc(w)}</p>" for w in shown) + more + "</div>"
+
+
+def _devices_text(analyses: Sequence[RooflineAnalysis]) -> str:
+    """The devices of a compare report's title: named when a few, counted when many
+    (each is named in the lines below the title)."""
+    names = list(dict.fromkeys(a.device.name for a in analyses))
+    return ", ".join(names) if len(names) <= MAX_LABELLED_DEVICES else f"{len(names)} devices"
 
 
 def roofline_report(
@@ -966,7 +1117,7 @@ def roofline_report(
             if single
             else " vs ".join(dict.fromkeys(a.model for a in analyses))
             + " on "
-            + ", ".join(dict.fromkeys(a.device.name for a in analyses))
+            + _devices_text(analyses)
         )
     fig = plot_figure(analyses, latency)
     if single:

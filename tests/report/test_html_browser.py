@@ -19,6 +19,7 @@ from roofline.analysis import analyze
 from roofline.devices import get_device
 from roofline.report.html import roofline_report
 from roofline.report.output import write_text
+from roofline.units import human_bytes, si
 
 CHROMIUM = os.environ.get("ROOFLINE_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -211,6 +212,12 @@ def test_compare_report_in_chromium(browser, tmp_path):
         assert sum(t["n"] for t in ts if t["series"] == "analysis") == n_layers
         assert page.locator("#layers tbody tr").count() == n_layers
         assert page.locator("table.compare tbody tr").count() == 4
+        # params and MACs, which the people comparing with torchinfo or thop look for:
+        # conv 8*3*3*3 + 8, linear 8*4 + 4; one MAC per weight per output pixel
+        totals = page.locator("table.compare tbody tr").first.inner_text()
+        assert "260 params" in totals, totals  # 216 + 8 + 32 + 4
+        macs = 8 * 3 * 3 * 3 * 16 * 16 + 8 * 4  # small: batch 1, 16x16
+        assert f"{si(macs)} MACs" in totals, totals
         # at 1400 px: every totals column (both times and their ratios to the first
         # row above all) and the important layer columns are on screen
         totals = headers(page, "table.compare")
@@ -226,3 +233,209 @@ def test_compare_report_in_chromium(browser, tmp_path):
         assert not seen["errors"] and not seen["dialogs"] and not seen["remote"]
     finally:
         page.close()
+
+
+def plot_box(page, selector: str) -> dict:
+    """The bounding box of the first element matching ``selector`` inside the plot."""
+    return page.evaluate(
+        """(sel) => { const r = document.querySelector('#roofline ' + sel)
+            .getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom}; }""",
+        selector,
+    )
+
+
+def test_narrow_window_puts_the_legend_below_the_plot(browser, tmp_path):
+    # a phone-width window: the legend beside the plot left it ~60 px of width and
+    # covered the points; it goes below the plot, and back beside it when wide again
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="tiny")
+    a = analyze(prof, get_device("3090"), "fp32")
+    path = write_text(tmp_path / "n.html", roofline_report([a], date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        for width in (390, 1366, 390):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.wait_for_function(
+                "(w) => { const l = document.getElementById('roofline')._fullLayout;"
+                " return l.width === document.getElementById('roofline').clientWidth"
+                " && (l.legend.orientation === 'h') === (w < 640); }",
+                arg=width,
+            )
+            plot, legend = plot_box(page, ".nsewdrag"), plot_box(page, ".legend")
+            # the axis titles fit inside the plot's width, not cut at both ends
+            title = plot_box(page, ".g-xtitle text")
+            assert title["l"] >= 0 and title["r"] <= page.evaluate("() => innerWidth")
+            if width < 640:
+                assert legend["t"] >= plot["b"], (plot, legend)  # below, not over it
+                assert plot["r"] - plot["l"] > 0.6 * width
+                # nothing wider than the window (no sideways scrolling of the page)
+                assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+            else:
+                assert legend["l"] >= plot["r"], (plot, legend)  # beside it, as before
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def h100_report(tmp_path):
+    """A 4096 x 4096 linear layer on an H100 at bf16, whose fp8 roof is 1.979 PFLOP/s."""
+    m = nn.Sequential(nn.Linear(4096, 4096), nn.ReLU())
+    prof = roofline.profile(m, (torch.randn(512, 4096),), name="mlp")
+    a = analyze(prof, get_device("h100-sxm"), "bf16")
+    return a, write_text(tmp_path / "h.html", roofline_report([a], date="2026-01-01"))
+
+
+def test_axis_labels_in_one_notation(browser, tmp_path):
+    # roofs at 989.5 TFLOP/s and 1.979 PFLOP/s: the y axis reaches 1e15, where plotly's
+    # SI format switched to "10^15" among "100T" labels
+    _, path = h100_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        ys = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#roofline .ytick text'))"
+            ".map(t => t.textContent)"
+        )
+        xs = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#roofline .xtick text'))"
+            ".map(t => t.textContent)"
+        )
+        assert "1P" in ys and "100T" in ys, ys
+        assert all(y[-1] in "kMGTP" or y.replace(".", "").isdigit() for y in ys), ys
+        assert "1,000" in xs, xs  # not "1000" beside "10k"
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_hover_gives_the_height_of_a_point(browser, tmp_path):
+    # on a log axis the height of a point is readable only to the nearest gridline:
+    # hovering the whole-model star names it, FLOPs / roofline time, and its distance
+    # from the roof
+    a, path = h100_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        star = page.locator("#roofline .scatterlayer .trace").last.locator(".points path")
+        box = star.first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_selector("#roofline .hoverlayer .hovertext")
+        hover = page.evaluate("() => document.querySelector('#roofline .hoverlayer').textContent")
+        t = a.totals
+        assert f"attainable {si(t.flops / t.time_s, 'FLOP/s')}" in hover, hover
+        assert f"{100 * t.roof_fraction:.0f}% of the roof" in hover, hover
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_tf32_convolutions_get_their_own_ridge(browser, tmp_path):
+    # A100 SXM4 80GB at fp32: convolutions run at 156 TFLOP/s on TF32 tensor cores,
+    # so a conv layer is memory-bound up to 156e12 / 2.039e12 = 76.5 FLOP/B, not up to
+    # the solid fp32 roof's ridge at 19.5e12 / 2.039e12 = 9.6: that ridge is drawn too
+    prof = roofline.profile(evil_model(), (torch.randn(8, 3, 64, 64),), name="cnn")
+    a = analyze(prof, get_device("a100-sxm4-80gb"), "fp32")
+    path = write_text(tmp_path / "a.html", roofline_report([a], date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        ridges = page.evaluate(
+            """() => document.getElementById('roofline').data
+                .filter(t => (t.meta || {}).series === 'conv ridge')
+                .map(t => [t.x[0], t.y[0], t.name])"""
+        )
+        assert len(ridges) == 1
+        x, y, name = ridges[0]
+        assert x == pytest.approx(156e12 / 2039e9) and y == pytest.approx(156e12)
+        assert "76.5" in name
+        assert "fp32 convolutions 76.5" in page.locator(".cards").inner_text()
+        assert "Convolutions have their own ridge" in page.locator(".howto").inner_text()
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_compare_over_many_devices_keeps_the_top_of_the_page_short(browser, tmp_path):
+    # `compare --gpu all --html` (46 devices): the title named every device (a screen
+    # of bold text), each device's TF32 warning stood open (18 paragraphs), and 64
+    # ridge labels piled into one blot on the plot
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    devs = [get_device(d) for d in ("a100-sxm4-80gb", "h100-sxm", "l4", "a10")]
+    analyses = [analyze(prof, d, "fp32") for d in devs]
+    assert all(a.warnings for a in analyses)  # fp32 convolutions at TF32, on each
+    path = write_text(tmp_path / "g.html", roofline_report(analyses, date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        assert page.locator("h1").inner_text().startswith("small on 4 devices")
+        # every device is still named, one line each, below the title
+        meta = page.locator(".meta").inner_text()
+        assert all(d.name in meta for d in devs)
+        # two warnings open, the other two folded, shown on a click
+        warn = page.locator(".warn")
+        assert warn.locator(":scope > p").count() == 2
+        assert warn.locator("summary").inner_text() == "2 more warnings"
+        assert not warn.locator("details p").first.is_visible()
+        warn.locator("summary").click()
+        assert (
+            warn.locator("details p").count() == 2 and warn.locator("details p").first.is_visible()
+        )
+        # ridges: markers, legend entries and hovers, without text labels
+        modes = page.evaluate(
+            """() => document.getElementById('roofline').data
+                .filter(t => ['ridge', 'conv ridge'].includes((t.meta || {}).series))
+                .map(t => t.mode)"""
+        )
+        assert len(modes) == 4 + 4 and set(modes) == {"markers"}
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_layer_names_sort_in_numeric_order(browser, tmp_path):
+    # module paths carry indices: sorted as plain text, model.10 came before model.2
+    m = nn.Sequential(*[nn.Linear(8, 8) for _ in range(12)])
+    prof = roofline.profile(m, (torch.randn(1, 8),), name="deep")
+    a = analyze(prof, get_device("3090"), "fp32", depth=1)
+    path = write_text(tmp_path / "d.html", roofline_report([a], date="2026-01-01"))
+    page, seen = open_report(browser, path)
+    try:
+        cols = headers(page, "#layers")
+        page.locator("#layers th").nth(cols.index("layer")).click()
+        names = page.evaluate(
+            "(i) => Array.from(document.querySelectorAll('#layers tbody tr'))"
+            ".map(r => r.cells[i].textContent)",
+            cols.index("layer"),
+        )
+        assert names == [str(i) for i in range(12)], names
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_cards_give_the_training_split_and_the_fused_estimate(browser, tmp_path):
+    # the terminal report gives a training profile's forward/backward split and an
+    # inference profile's fused traffic estimate; the HTML cards gave neither
+    m = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+    x = torch.randn(4, 64)
+    train = roofline.profile(m, (x,), mode="training", name="train")
+    infer = roofline.profile(m, (x,), name="infer")
+    # forward: 2 * 4*64*64 per linear (+ 4*64 bias adds) and 4*64 ReLU compares
+    fwd = 2 * (2 * 4 * 64 * 64 + 4 * 64) + 4 * 64
+    assert train.totals("forward").flops == fwd
+    bwd = train.totals("backward").flops
+    for prof, name in ((train, "t.html"), (infer, "i.html")):
+        a = analyze(prof, get_device("3090"), "fp32")
+        path = write_text(tmp_path / name, roofline_report([a], date="2026-01-01"))
+        page, seen = open_report(browser, path)
+        try:
+            cards = page.locator(".cards").inner_text()
+            if prof is train:
+                ratio = (fwd + bwd) / fwd
+                assert f"forward {si(fwd)} + backward {si(bwd)} FLOPs ({ratio:.2f}× forward)" in (
+                    cards
+                ), cards
+                assert "fused estimate" not in cards
+            else:
+                t = prof.totals()
+                assert t.fused_bytes < t.bytes  # the ReLU folds into the first Linear
+                assert f"fused estimate {human_bytes(t.fused_bytes)}" in cards, cards
+                assert "backward" not in cards
+            assert not seen["errors"], seen["errors"]
+        finally:
+            page.close()

@@ -689,8 +689,10 @@ def tf32_warning(profile: ModelProfile, device: Device, c: Ceilings) -> str | No
     if not conv:
         return None
     share = conv / max(1, sum(o.matrix_flops for o in profile.ops))
+    # a share that rounds to 0 (the patch embedding of a ViT) is not "0%"
+    percent = "<1" if 100 * share < 0.5 else f"{100 * share:.0f}"
     return (
-        f"fp32 convolutions ({100 * share:.0f}% of this model's matrix FLOPs) are held to "
+        f"fp32 convolutions ({percent}% of this model's matrix FLOPs) are held to "
         f"{device.name}'s TF32 tensor roof, {c.conv.flops_per_s / 1e12:.1f} TFLOP/s, not the "
         f"fp32 {c.matrix.flops_per_s / 1e12:.1f}: PyTorch runs them on TF32 tensor cores by "
         f"default (torch.backends.cudnn.allow_tf32), while matmuls stay at fp32 "

@@ -305,6 +305,10 @@ def test_fp32_convolutions_on_tf32_tensor_cores_by_default():
     # matrix FLOPs: conv 48 of 96 = 50%
     assert len(w) == 1 and "fp32 convolutions (50% of this model's matrix FLOPs)" in w[0]
     assert "torch.backends.cudnn.allow_tf32" in w[0] and "--no-tf32-conv" in w[0]
+    # a conv share that rounds to 0 % (a ViT's patch embedding) reads "<1%", not "0%"
+    big = dataclasses.replace(linear_op("fc3"), matrix_flops=48 * 1000)
+    w = [x for x in analyze(make_profile([conv, big]), dev).warnings if "TF32" in x]
+    assert "fp32 convolutions (<1% of this model's matrix FLOPs)" in w[0]
     # tf32_conv=False: the strict fp32 roof for both, and nothing to say
     strict = analyze(make_profile([conv, fc]), dev, tf32_conv=False)
     assert strict.ceilings.conv is None

@@ -743,22 +743,13 @@ def _small_transformer() -> nn.Module:
     return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
 
 
-class _GRU(nn.Module):
-    """A 2-layer GRU and a head: on the CPU ``aten::gru`` is a composite of small ops."""
+class _RNNHead(nn.Module):
+    """A 2-layer recurrent layer and a head: on the CPU ``aten::gru`` is a composite of
+    small ops, ``nn.LSTM`` one oneDNN ``mkldnn_rnn_layer`` per layer."""
 
-    def __init__(self) -> None:
+    def __init__(self, rnn: type[nn.RNNBase]) -> None:
         super().__init__()
-        self.rnn = nn.GRU(32, 64, num_layers=2, batch_first=True)
-        self.head = nn.Linear(64, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rnn(x)[0])
-
-
-class _LSTM(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(32, 64, num_layers=2, batch_first=True)
+        self.rnn = rnn(32, 64, num_layers=2, batch_first=True)
         self.head = nn.Linear(64, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -856,7 +847,7 @@ def _torchvision(name: str) -> nn.Module:
         # max_pool2d's indices, made and dropped inside the composite op
         ("squeezenet1_0", lambda: _torchvision("squeezenet1_0"), (2, 3, 96, 96), None),
         # a recurrent composite; its weights' gradients add up out of place (views)
-        ("gru", _GRU, (2, 16, 32), None),
+        ("gru", lambda: _RNNHead(nn.GRU), (2, 16, 32), None),
         # torchvision's ViT: nn.MultiheadAttention's fused fast path in inference
         ("torchvision_vit", _torchvision_vit, (2, 3, 64, 64), None),
         # CPU autocast: the bf16 weight copies autocast caches until it exits
@@ -864,7 +855,7 @@ def _torchvision(name: str) -> nn.Module:
         # a toy whose weights and state are mostly block rounding (-15 % without it)
         ("tiny_cnn", tiny_cnn, (2, 3, 8, 8), None),
         # oneDNN's LSTM: its training workspace sized by one real run (-20 % without)
-        ("lstm", _LSTM, (4, 16, 32), None),
+        ("lstm", lambda: _RNNHead(nn.LSTM), (4, 16, 32), None),
     ],
 )
 def test_predicted_peak_matches_profiler_on_cpu(name, make, shape, amp, mode):

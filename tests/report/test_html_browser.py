@@ -59,6 +59,11 @@ def evil_model() -> nn.Module:
     return m
 
 
+def report_file(path: Path, analyses) -> Path:
+    """The HTML report of ``analyses`` written to ``path`` (a fixed date)."""
+    return write_text(path, roofline_report(analyses, date="2026-01-01"))
+
+
 def open_report(browser, path: Path):
     """Open ``path`` with the network cut off; collect console errors, dialogs, requests."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -132,7 +137,7 @@ def test_profile_report_in_chromium(browser, tmp_path):
     prof = roofline.profile(evil_model(), (torch.randn(2, 3, 16, 16),), name="evil")
     dev = get_device("3090")
     a = analyze(prof, dev, "fp16", depth=None)
-    path = write_text(tmp_path / "r.html", roofline_report([a], date="2026-01-01"))
+    path = report_file(tmp_path / "r.html", [a])
     page, seen = open_report(browser, path)
     try:
         # every layer of this model has FLOPs and bytes, so every one is a point
@@ -199,7 +204,7 @@ def test_compare_report_in_chromium(browser, tmp_path):
     big = roofline.profile(evil_model(), (torch.randn(8, 3, 32, 32),), name="big")
     devs = [get_device("3090"), get_device("t4")]
     analyses = [analyze(p, d, "fp32") for p in (small, big) for d in devs]
-    path = write_text(tmp_path / "c.html", roofline_report(analyses, date="2026-01-01"))
+    path = report_file(tmp_path / "c.html", analyses)
     page, seen = open_report(browser, path)
     try:
         ts = traces(page)
@@ -249,7 +254,7 @@ def test_narrow_window_puts_the_legend_below_the_plot(browser, tmp_path):
     # covered the points; it goes below the plot, and back beside it when wide again
     prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="tiny")
     a = analyze(prof, get_device("3090"), "fp32")
-    path = write_text(tmp_path / "n.html", roofline_report([a], date="2026-01-01"))
+    path = report_file(tmp_path / "n.html", [a])
     page, seen = open_report(browser, path)
     try:
         for width in (390, 1366, 390):
@@ -281,7 +286,7 @@ def h100_report(tmp_path):
     m = nn.Sequential(nn.Linear(4096, 4096), nn.ReLU())
     prof = roofline.profile(m, (torch.randn(512, 4096),), name="mlp")
     a = analyze(prof, get_device("h100-sxm"), "bf16")
-    return a, write_text(tmp_path / "h.html", roofline_report([a], date="2026-01-01"))
+    return a, report_file(tmp_path / "h.html", [a])
 
 
 def test_axis_labels_in_one_notation(browser, tmp_path):
@@ -332,7 +337,7 @@ def test_tf32_convolutions_get_their_own_ridge(browser, tmp_path):
     # the solid fp32 roof's ridge at 19.5e12 / 2.039e12 = 9.6: that ridge is drawn too
     prof = roofline.profile(evil_model(), (torch.randn(8, 3, 64, 64),), name="cnn")
     a = analyze(prof, get_device("a100-sxm4-80gb"), "fp32")
-    path = write_text(tmp_path / "a.html", roofline_report([a], date="2026-01-01"))
+    path = report_file(tmp_path / "a.html", [a])
     page, seen = open_report(browser, path)
     try:
         ridges = page.evaluate(
@@ -359,7 +364,7 @@ def test_compare_over_many_devices_keeps_the_top_of_the_page_short(browser, tmp_
     devs = [get_device(d) for d in ("a100-sxm4-80gb", "h100-sxm", "l4", "a10")]
     analyses = [analyze(prof, d, "fp32") for d in devs]
     assert all(a.warnings for a in analyses)  # fp32 convolutions at TF32, on each
-    path = write_text(tmp_path / "g.html", roofline_report(analyses, date="2026-01-01"))
+    path = report_file(tmp_path / "g.html", analyses)
     page, seen = open_report(browser, path)
     try:
         assert page.locator("h1").inner_text().startswith("small on 4 devices")
@@ -392,7 +397,7 @@ def test_layer_names_sort_in_numeric_order(browser, tmp_path):
     m = nn.Sequential(*[nn.Linear(8, 8) for _ in range(12)])
     prof = roofline.profile(m, (torch.randn(1, 8),), name="deep")
     a = analyze(prof, get_device("3090"), "fp32", depth=1)
-    path = write_text(tmp_path / "d.html", roofline_report([a], date="2026-01-01"))
+    path = report_file(tmp_path / "d.html", [a])
     page, seen = open_report(browser, path)
     try:
         cols = headers(page, "#layers")
@@ -421,7 +426,7 @@ def test_cards_give_the_training_split_and_the_fused_estimate(browser, tmp_path)
     bwd = train.totals("backward").flops
     for prof, name in ((train, "t.html"), (infer, "i.html")):
         a = analyze(prof, get_device("3090"), "fp32")
-        path = write_text(tmp_path / name, roofline_report([a], date="2026-01-01"))
+        path = report_file(tmp_path / name, [a])
         page, seen = open_report(browser, path)
         try:
             cards = page.locator(".cards").inner_text()

@@ -238,8 +238,7 @@ def read_yaml(path: str | Path) -> Any:
     try:
         return safe_load_unique(text)
     except DuplicateKeyError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise SpecError(f"{p}:{line}: {exc.problem}") from None
+        raise SpecError(exc.located(p)) from None
     except yaml.constructor.ConstructorError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise SpecError(

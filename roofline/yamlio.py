@@ -16,6 +16,12 @@ import yaml
 class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A mapping names the same key twice (a :class:`yaml.YAMLError`, with a mark)."""
 
+    def located(self, path: object) -> str:
+        """The one-line message for ``path``: ``spec.yaml:2: key 'model' appears twice;
+        keep one``."""
+        line = self.problem_mark.line + 1 if self.problem_mark else "?"
+        return f"{path}:{line}: {self.problem}"
+
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that raises :class:`DuplicateKeyError` on a repeated key."""

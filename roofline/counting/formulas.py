@@ -243,7 +243,7 @@ def _scaled_add(a: Args, x: T, n: int) -> int:
     multiply)."""
     beta, alpha = a.get("beta", 1), a.get("alpha", 1)
     _, add = real_ops(x)
-    mul = 6 if x.dtype.is_complex else 1
+    mul = COMPLEX_ELEMENTWISE_FLOPS["mul"] if x.dtype.is_complex else 1
     flops = 0 if beta == 0 else add * n + (mul * n if beta != 1 else 0)
     return flops + (mul * n if alpha != 1 else 0)
 

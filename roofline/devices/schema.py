@@ -104,8 +104,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
             f"{path}: not UTF-8 text (byte {exc.start}); a spec file is YAML text"
         ) from None
     except DuplicateKeyError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise DeviceError(f"{path}:{line}: {exc.problem}") from None
+        raise DeviceError(exc.located(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -174,7 +174,7 @@ def _mkldnn_workspace_bytes(
     run of the kernel on zeros of these shapes (None: over the budget). Its size is
     oneDNN's internal layout (gates and states of every step, page-aligned pieces), so
     it is asked of the kernel rather than modelled."""
-    nbytes = sum(math.prod(sh) for sh in shapes if sh is not None) * (torch.finfo(dtype).bits // 8)
+    nbytes = sum(math.prod(sh) for sh in shapes if sh is not None) * dtype.itemsize
     if nbytes > RNN_PROBE_BUDGET_BYTES:
         return None
     # in the caller's grad mode: the kernel keeps no workspace when grad is off

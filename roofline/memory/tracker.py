@@ -343,8 +343,7 @@ def split_prefixes(
                 f"{option} {n}: this model has {len(rows)} blocks ({rows[0]} ... {rows[-1]}); "
                 f"give 1..{len(rows)} or module names"
                 if rows
-                else f"{option} {n}: this model has no child modules to "
-                + ("freeze" if option == "--freeze" else "checkpoint")
+                else f"{option} {n}: this model has no child modules to {option.lstrip('-')}"
             )
         return tuple(rows[:n])
     items = [s.strip().rstrip(".") for s in ([spec] if isinstance(spec, str) else spec)]

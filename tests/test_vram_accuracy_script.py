@@ -134,6 +134,7 @@ def test_cpu_run_measures_each_case_and_writes_the_table(va, monkeypatch, tmp_pa
     monkeypatch.setattr(
         va, "MODELS", [("squeezenet1_1", "torchvision.models.squeezenet1_1()", (3, 64, 64), ())]
     )
+    monkeypatch.setattr(va, "CPU_ONLY_MODELS", [])
     out, md = tmp_path / "cpu.json", tmp_path / "cpu.md"
     argv = ["vram_accuracy.py", "--device", "cpu", "--quick", "--out", str(out), "--md", str(md)]
     monkeypatch.setattr(sys, "argv", argv)

@@ -186,8 +186,8 @@ def _mkldnn_workspace_bytes(
 
 def mkldnn_rnn_layer_workspace(args: Any, kwargs: Any, out: Any) -> Any:
     """``aten.mkldnn_rnn_layer`` in training (the CPU LSTM): the fake kernel returns an
-    empty workspace, the real one keeps gates and states for backward (a 2-layer LSTM's
-    training peak is 1.25-1.8x without it). The same outputs, the workspace at its
+    empty workspace, the real one keeps gates and states for backward (a large
+    part of an LSTM's training peak, docs/vram.md). The same outputs, the workspace at its
     real size (:func:`_mkldnn_workspace_bytes`)."""
     if kwargs or len(args) != 16 or not args[-1] or out[3].numel():
         return out

@@ -63,11 +63,20 @@ def add_specs_argument(parser: argparse.ArgumentParser, suppress_default: bool =
     )
 
 
-def _resolve(name: str, args: argparse.Namespace) -> Device:
+def _resolve(
+    name: str, args: argparse.Namespace, skipped: dict[str, str] | None = None
+) -> Device | None:
+    """The device ``name`` stands for, with its measured ceilings under ``--measured``.
+
+    A device without measured ceilings is then an error, unless ``skipped`` is given:
+    it goes into that (name: why) and the answer is None."""
     device = get_device(name, getattr(args, "specs", None))
-    if getattr(args, "measured", False):
-        device = device.with_measured()
-    return device
+    if not getattr(args, "measured", False):
+        return device
+    if device.measured is None and skipped is not None:
+        skipped[device.name] = "no measured ceilings"
+        return None
+    return device.with_measured()
 
 
 def device_from_args(args: argparse.Namespace) -> Device | None:
@@ -95,19 +104,14 @@ def devices_from_args(
     device named on its own without them is an error."""
     _check_spec_dirs(args)
     out: dict[str, Device] = {}
+    skipped = {} if skipped is None else skipped
     for name in dict.fromkeys(getattr(args, "gpus", None) or []):
         if allow_all and name.strip().lower() == ALL_DEVICES:
             for d in all_devices(getattr(args, "specs", None)):
-                if d.key in out:
-                    continue
-                dev = get_device(d.key, getattr(args, "specs", None))
-                if not getattr(args, "measured", False):
+                if d.key not in out and (dev := _resolve(d.key, args, skipped)) is not None:
                     out[d.key] = dev
-                elif dev.measured is not None:
-                    out[d.key] = dev.with_measured()
-                elif skipped is not None:
-                    skipped[d.name] = "no measured ceilings"
         else:
-            d = _resolve(name, args)
-            out.setdefault(d.key, d)
+            dev = _resolve(name, args)
+            assert dev is not None  # without `skipped`, a device or an error
+            out.setdefault(dev.key, dev)
     return list(out.values())

@@ -232,6 +232,8 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
         (["vram", "--params", "-5M"], "'-5M': a parameter count must be positive"),
         (["vram", "--params=-5M"], "'-5M': a parameter count must be positive"),
         (["vram", "--params", "-1.5e9"], "'-1.5e9': a parameter count must be positive"),
+        (["vram", "--params", "1e30"], "'1e30': more than 1e+15 parameters"),
+        (["vram", "--params", "7e90"], "check the suffix or exponent"),
         (["vram", "--params", "1M", "--batch", "0"], "--batch: must be a positive integer"),
         (["vram", "--params", "1M", "--optimizer", "adafactor"], "invalid choice: 'adafactor'"),
         (["vram", "--params", "1M", "--dtype", "int4"], "invalid choice: 'int4'"),

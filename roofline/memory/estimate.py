@@ -350,12 +350,25 @@ def _amp_note(dtype: str | torch.dtype, amp: bool) -> list[str]:
     ]
 
 
+#: the most parameters ``parse_params`` takes: 10^15 (a thousand times the largest
+#: published models' few trillion; 4 PB of fp32 weights), so a slipped exponent
+#: (``--params 7e90``) is refused instead of sized
+MAX_PARAMS = 10**15
+
+
 def parse_params(text: str | int | float) -> int:
     """``100M``, ``7B``, ``1.5e9``, ``350k`` -> an integer parameter count."""
     try:
-        return parse_count(text, "parameter count")
+        count = parse_count(text, "parameter count")
     except RooflineError as exc:
         raise MemoryEstimateError(str(exc)) from None
+    if count > MAX_PARAMS:
+        raise MemoryEstimateError(
+            f"invalid parameter count {text!r}: more than {MAX_PARAMS:.0e} parameters "
+            "(the largest published models have a few trillion); check the suffix or "
+            "exponent (7B, 1.5e9)"
+        )
+    return count
 
 
 def naive_seed_formula(params: int, input_bytes: int = 0, output_bytes: int = 0) -> int:

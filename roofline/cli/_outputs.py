@@ -36,11 +36,14 @@ def check(
 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
-    """The files ``args`` names for reading: ``spec``, compare's ``models``, and
-    ``--gpu`` values that are files."""
+    """The files ``args`` names for reading: ``spec``, compare's ``models``, ``--gpu``
+    values that are files, and the spec files in the ``--specs`` folders."""
+    from roofline.devices.database import user_spec_files
+
     found = [getattr(args, "spec", None), *(getattr(args, "models", None) or [])]
     gpus = getattr(args, "gpus", None) or [getattr(args, "gpu", None)]
     found += [g for g in gpus if isinstance(g, str) and Path(g).is_file()]
+    found += [str(f) for f in user_spec_files(getattr(args, "specs", None))]
     return [f for f in found if isinstance(f, str)]
 
 

@@ -69,12 +69,15 @@ def bundled_specs_dir() -> Path:
     )
 
 
+def _named_dirs(extra: Iterable[str | os.PathLike[str]] | None) -> list[Path]:
+    env = os.environ.get(ENV_SPECS, "")
+    dirs = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    return dirs + [Path(p).expanduser() for p in (extra or [])]
+
+
 def user_spec_dirs(extra: Iterable[str | os.PathLike[str]] | None = None) -> tuple[Path, ...]:
     """User folders: ``$ROOFLINE_GPU_SPECS`` entries, then ``extra`` (``--specs``)."""
-    dirs: list[Path] = []
-    env = os.environ.get(ENV_SPECS, "")
-    dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
-    dirs += [Path(p).expanduser() for p in (extra or [])]
+    dirs = _named_dirs(extra)
     for d in dirs:
         if not d.is_dir():
             raise DeviceError(
@@ -83,8 +86,19 @@ def user_spec_dirs(extra: Iterable[str | os.PathLike[str]] | None = None) -> tup
     return tuple(d.resolve() for d in dirs)
 
 
+def _folder_files(d: Path) -> list[Path]:
+    """The spec files of one folder, in the order they are read."""
+    return sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml"))
+
+
+def user_spec_files(extra: Iterable[str | os.PathLike[str]] | None = None) -> list[Path]:
+    """The spec files in the user folders (``$ROOFLINE_GPU_SPECS``, ``--specs``) that
+    exist; a folder that does not is left to :func:`user_spec_dirs` to refuse."""
+    return [f for d in _named_dirs(extra) if d.is_dir() for f in _folder_files(d)]
+
+
 def _stamp(d: Path) -> tuple[tuple[str, float], ...]:
-    return tuple(sorted((p.name, p.stat().st_mtime) for p in d.glob("*.y*ml")))
+    return tuple(sorted((p.name, p.stat().st_mtime) for p in _folder_files(d)))
 
 
 @functools.lru_cache(maxsize=16)
@@ -92,7 +106,7 @@ def _load(dirs: tuple[Path, ...], stamps: tuple) -> tuple[Device, ...]:
     by_key: dict[str, Device] = {}
     for d in dirs:
         in_folder: dict[str, Path] = {}
-        for path in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
+        for path in _folder_files(d):
             dev = load_device_file(path)
             key = normalize(dev.key)
             if key in in_folder:

@@ -200,6 +200,22 @@ def test_an_output_never_replaces_the_spec_it_reads(spec, tmp_path, no_work, cap
     assert spec.read_text() == before
 
 
+@pytest.mark.parametrize("ext", ["yaml", "yml"])
+def test_an_output_never_replaces_a_device_file_in_a_specs_folder(
+    spec, tmp_path, no_work, capsys, ext
+):
+    """The files of a ``--specs DIR`` are read as much as ``--gpu FILE`` is: one given as
+    an output is refused, --force or not (it was replaced before)."""
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    device = folder / f"mine.{ext}"
+    device.write_text("key: mine\n")  # never parsed: the check comes first
+    argv = ["profile", str(spec), "--specs", str(folder), "--json", str(device), "--force"]
+    assert main(argv) == 2
+    one_line_error(capsys, "which this command reads", "--force does not apply")
+    assert device.read_text() == "key: mine\n"
+
+
 # ----------------------------------------------------------------- B6: `-` is stdout
 
 

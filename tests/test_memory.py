@@ -712,6 +712,62 @@ def test_phase_peaks_add_up_to_allocated(features, batch, mode):
     assert (peak.phase == "optimizer step") == (e.peak_phase == "optimizer step")
 
 
+class _WideTemporary(nn.Module):
+    """A forward whose peak is a temporary it drops itself: 64 negated copies of h
+    (8 x 64 x 512 fp32 = 1 MiB; a negation and a sum save nothing for
+    backward), far above anything backward holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(16, 512)
+        self.fc2 = nn.Linear(512, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        return self.fc2(h.unsqueeze(1).expand(-1, 64, -1).neg().sum(1))
+
+
+def test_a_training_peak_inside_the_forward_counts_its_temporaries():
+    # the breakdown took everything alive at such a peak for saved activations, found
+    # more than the forward saves, and clipped: allocated read 1 MiB under its own
+    # forward/backward phase and under the measured step
+    model, x = _WideTemporary(), torch.randn(8, 16)
+    e = estimate_from_model(model, x, mode="training", optimizer="adamw", cuda_context_bytes=0)
+    assert e.peak_phase == "forward"
+    assert max(p.allocated for p in e.phases) == e.allocated
+    assert e.workspace >= 2**20  # the temporary, not an activation
+    assert e.not_live_at_peak >= e.gradients  # no gradient exists yet
+    m = measure_memory(model, x, mode="training", optimizer="adamw")
+    plain = estimate_from_model(
+        model, x, mode="training", cuda_context_bytes=0, cublas_workspace_bytes=0
+    )
+    assert plain.allocated == m.allocated
+
+
+def test_linear_on_a_transposed_input_adds_its_bias_in_place():
+    # on a non-contiguous 3-D input ATen's linear runs matmul, then output.add_(bias);
+    # under a Python mode it adds out of place. fc(x^T) on [8, 64, 32] (64 KiB fp32),
+    # summed per sample: the forward holds the matmul's copy of its input (saved) and
+    # its output, 128 KiB, where the out-of-place add made it 192 KiB, the traced
+    # peak. The peak is in backward: the copy, the summed gradient made dense for the
+    # weight's mm (64 KiB), the weight's gradient (4,096 B), and the bias's gradient,
+    # the unit gradient and the output, 512-byte blocks each
+    class Head(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(32, 32)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.transpose(1, 2)).sum((1, 2))
+
+    x = torch.randn(8, 32, 64)
+    tr, _ = trace(Head(), (x,), mode="training")
+    assert tr.peak_phase == "backward"
+    assert tr.peak - tr.inputs == 2 * 65_536 + 4_096 + 3 * 512
+    m = measure_memory(Head(), x, mode="training", optimizer="none", warmup=0)
+    assert m.allocated - m.held == tr.peak - tr.inputs
+
+
 # --------------------------------------------------------------------------- acceptance
 
 
@@ -747,13 +803,16 @@ class _RNNHead(nn.Module):
     """A 2-layer recurrent layer and a head: on the CPU ``aten::gru`` is a composite of
     small ops, ``nn.LSTM`` one oneDNN ``mkldnn_rnn_layer`` per layer."""
 
-    def __init__(self, rnn: type[nn.RNNBase]) -> None:
+    def __init__(self, rnn: type[nn.RNNBase], no_grad: bool = False) -> None:
         super().__init__()
         self.rnn = rnn(32, 64, num_layers=2, batch_first=True)
         self.head = nn.Linear(64, 10)
+        self.no_grad = no_grad  # a frozen encoder: run under no_grad, in train mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rnn(x)[0])
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.no_grad):
+            h = self.rnn(x)[0]
+        return self.head(h)
 
 
 def test_lstm_training_workspace_is_sized_by_the_real_kernel(monkeypatch):
@@ -856,6 +915,10 @@ def _torchvision(name: str) -> nn.Module:
         ("tiny_cnn", tiny_cnn, (2, 3, 8, 8), None),
         # oneDNN's LSTM: its training workspace sized by one real run (-20 % without)
         ("lstm", lambda: _RNNHead(nn.LSTM), (4, 16, 32), None),
+        # an LSTM encoder run under no_grad, a head trained on its batch-first output:
+        # the head adds its bias in place (+11 % without), the training peak inside the
+        # forward (-14 % without)
+        ("lstm_no_grad", lambda: _RNNHead(nn.LSTM, no_grad=True), (16, 64, 32), None),
     ],
 )
 def test_predicted_peak_matches_profiler_on_cpu(name, make, shape, amp, mode):

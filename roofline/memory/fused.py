@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import _disable_current_modes
 
 aten = torch.ops.aten
@@ -158,6 +160,48 @@ def transformer_encoder_layer_fwd(
     return x
 
 
+class EagerLinear(TorchFunctionMode):
+    """``F.linear`` with its bias added in place, as ATen's ``linear`` does outside a
+    Python mode.
+
+    On an input that is not on its fused path (3-D or more and not contiguous: a
+    ``batch_first`` RNN's output, a permuted feature map) ``linear``
+    (``aten/src/ATen/native/Linear.cpp``) runs ``matmul`` and then ``output.add_(bias)``,
+    but out of place (``at::add``) when the bias is "tensor-subclass-like", which it is
+    for fake tensors and for any tensor while a Python dispatch mode runs, as the
+    tracker's does. Traced as is, each such layer would hold two outputs for a moment
+    (a batch-first LSTM tagger's forward peak read 11 % high). This mode runs those
+    calls as the real kernel does; every other call is left to ``linear`` itself.
+
+    The tracker uses it in training only: an active function mode turns off the
+    inference fast paths of ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer``
+    (``has_torch_function``), which an inference trace must follow. (A training
+    forward runs ``TagMode``, a function mode too, and takes no fast path anyway.) So
+    in inference such a layer still holds its two outputs for a moment: an
+    over-count.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        if func is torch.nn.functional.linear:
+            x, weight, bias = (
+                args[i] if len(args) > i else kwargs.get(k)
+                for i, k in enumerate(("input", "weight", "bias"))
+            )
+            if (
+                isinstance(bias, torch.Tensor)
+                and isinstance(x, torch.Tensor)
+                and x.dim() >= 3
+                and not x.is_contiguous()
+                and not x.is_mkldnn
+                and not (x.dim() == 3 and os.environ.get("TORCH_LINEAR_FLATTEN_3D") == "1")
+            ):
+                out = torch.matmul(x, weight.t())
+                # autocast casts linear's bias with its other operands
+                return out.add_(bias if bias.dtype == out.dtype else bias.to(out.dtype))
+        return func(*args, **kwargs)
+
+
 #: the most bytes of real tensors :func:`mkldnn_rnn_layer_workspace` builds to size one
 #: layer's workspace (beyond it the fake kernel's empty workspace is kept)
 RNN_PROBE_BUDGET_BYTES = 64 * 2**20
@@ -205,10 +249,54 @@ def mkldnn_rnn_layer_workspace(args: Any, kwargs: Any, out: Any) -> Any:
     return (*out[:3], ws)
 
 
+#: where ``aten.mkldnn_rnn_layer_backward`` takes its gradients of (output, hy, cy)
+_RNN_GRADS = slice(10, 13)
+
+
+def _rnn_backward_grads_as_run(args: Any) -> bool:
+    """Whether the backward's gradients are as its kernel uses them: defined and
+    contiguous (else it makes them so, see :func:`mkldnn_rnn_layer_backward`)."""
+    return all(isinstance(g, torch.Tensor) and g.is_contiguous() for g in args[_RNN_GRADS])
+
+
+def mkldnn_rnn_layer_backward(*args: Any) -> Any:
+    """``onednn_rnn_layer_backward`` (``aten/src/ATen/native/mkldnn/RNN.cpp``) first
+    makes each gradient it is given contiguous (a ``batch_first`` LSTM's output
+    gradient is a transposed view: an output-sized copy) and a zero tensor for each
+    one not given (``hy`` or ``cy`` unused), and sums the two bias vectors, all alive
+    until it returns; the fake kernel allocates none of them. So: those tensors, made
+    through the tracker, then the kernel on them."""
+    output, hy, cy = args[7:10]
+    like = (output, hy, cy)
+    # _shuffle_bias: the two bias vectors summed (zeros without biases), held too
+    bias = aten.add(args[3], args[4]) if args[17] else torch.zeros_like(args[3])
+    grads = [
+        torch.zeros_like(ref, memory_format=torch.contiguous_format)
+        if g is None
+        else g.contiguous()
+        for g, ref in zip(args[_RNN_GRADS], like, strict=True)
+    ]
+    out = aten.mkldnn_rnn_layer_backward(*args[:10], *grads, *args[13:])
+    del bias, grads  # freed as the kernel returns, after its outputs were made
+    return out
+
+
+def mkldnn_rnn_layer_backward_bias_grads(args: Any, kwargs: Any, out: Any) -> Any:
+    """The kernel returns its bias gradient and a clone of it (the two bias vectors
+    of torch's LSTM, ``bias_ih`` and ``bias_hh``); the fake kernel returns one tensor
+    twice."""
+    if kwargs or len(out) != 7 or out[3] is None or out[4] is None:
+        return out
+    if out[3].untyped_storage()._cdata != out[4].untyped_storage()._cdata:
+        return out
+    return (*out[:4], torch.empty_like(out[3]), *out[5:])
+
+
 #: aten op name -> a fix of the fake kernel's outputs to the real sizes (the tracker
 #: applies it to what the fake kernel returned)
 REAL_SIZED_OUTPUTS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "aten.mkldnn_rnn_layer.default": mkldnn_rnn_layer_workspace,
+    "aten.mkldnn_rnn_layer_backward.default": mkldnn_rnn_layer_backward_bias_grads,
 }
 
 
@@ -216,6 +304,13 @@ REAL_SIZED_OUTPUTS: dict[str, Callable[[Any, Any, Any], Any]] = {
 FUSED_STEPS: dict[str, Callable[..., Any]] = {
     "aten._transformer_encoder_layer_fwd.default": transformer_encoder_layer_fwd,
     "aten._native_multi_head_attention.default": native_multi_head_attention,
+    "aten.mkldnn_rnn_layer_backward.default": mkldnn_rnn_layer_backward,
+}
+
+#: aten op name -> whether its arguments are already as its steps would make them (the
+#: steps then end in the op itself, which runs as it is)
+_STEPS_DONE: dict[str, Callable[[Any], bool]] = {
+    "aten.mkldnn_rnn_layer_backward.default": _rnn_backward_grads_as_run,
 }
 
 
@@ -226,5 +321,8 @@ def steps_for(name: str, args: Any, kwargs: Any) -> Callable[..., Any] | None:
         return None
     tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
     if any(t.is_nested for t in tensors):
+        return None
+    done = _STEPS_DONE.get(name)
+    if done is not None and (kwargs or done(args)):
         return None
     return steps

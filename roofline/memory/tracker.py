@@ -53,7 +53,7 @@ from roofline.counting.tracing import (
     train_mode,
 )
 from roofline.errors import MemoryEstimateError
-from roofline.memory.fused import REAL_SIZED_OUTPUTS, steps_for
+from roofline.memory.fused import REAL_SIZED_OUTPUTS, EagerLinear, steps_for
 
 #: what to do when a forward needs tensor values (the estimate has no real-tensor mode)
 VRAM_DATA_DEPENDENT_FIX = (
@@ -591,7 +591,7 @@ def trace(
     )
     shapes: dict[str, Any] = {}
     saved = grads_bytes = after = output_bytes = 0
-    forward_end = 0  # storages with a serial up to this one were made in the forward
+    saved_serials: set[int] = set()  # the storages alive when the forward ended
     by_module: dict[str, int] = {}
     counter = _LiveMode(state, live, fake=not real)
     try:
@@ -615,13 +615,13 @@ def trace(
                 del out
                 after = live.current
             else:
-                with torch.enable_grad(), TagMode(state), counter:
+                with torch.enable_grad(), TagMode(state), EagerLinear(), counter:
                     with autocast:
                         out = forward()
                     saved = live.current
                     output_bytes = _storage_bytes(out)
-                    forward_end = len(live.entries)
-                    for serial in live.keys.values():
+                    saved_serials = set(live.keys.values())
+                    for serial in saved_serials:
                         n, _s, _ph, mod = live.entries[serial]
                         by_module[mod] = by_module.get(mod, 0) + n
                     outs = differentiable_outputs(out)
@@ -659,8 +659,9 @@ def trace(
             n, _s, _phase, _m = live.entries[serial]
             if serial in grad_serials:
                 grads_at_peak += n
-            elif serial <= forward_end:
-                # alive since the forward (backward's seeds, made after it, are not)
+            elif serial in saved_serials:
+                # saved by the forward (backward's seeds, made after it, are not; nor
+                # are the forward's own temporaries when the peak falls inside it)
                 saved_at_peak += n
         saved_at_peak += input_bytes
     else:

@@ -18,14 +18,20 @@ other. In-place steps that allocate nothing (softmax, ``bmm_out`` into q) are le
 
 Nested-tensor inputs keep the output-only stand-in of
 :data:`roofline.counting.tracing.FAKE_OUTPUTS`.
+
+The same mechanism covers what oneDNN's LSTM kernels allocate around their work (the
+bias sum, contiguous gradients: :func:`mkldnn_rnn_layer`,
+:func:`mkldnn_rnn_layer_backward`), kernel outputs the fake kernels size differently
+(:data:`REAL_SIZED_OUTPUTS`), and ``linear``'s in-place bias add (:class:`EagerLinear`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -249,14 +255,35 @@ def mkldnn_rnn_layer_workspace(args: Any, kwargs: Any, out: Any) -> Any:
     return (*out[:3], ws)
 
 
-#: where ``aten.mkldnn_rnn_layer_backward`` takes its gradients of (output, hy, cy)
-_RNN_GRADS = slice(10, 13)
+#: the ops whose steps are running: inside them the op itself runs as it is
+_RUNNING: set[str] = set()
 
 
-def _rnn_backward_grads_as_run(args: Any) -> bool:
-    """Whether the backward's gradients are as its kernel uses them: defined and
-    contiguous (else it makes them so, see :func:`mkldnn_rnn_layer_backward`)."""
-    return all(isinstance(g, torch.Tensor) and g.is_contiguous() for g in args[_RNN_GRADS])
+@contextlib.contextmanager
+def _as_is(name: str) -> Iterator[None]:
+    """Run op ``name`` itself within its own steps (not its steps again)."""
+    _RUNNING.add(name)
+    try:
+        yield
+    finally:
+        _RUNNING.discard(name)
+
+
+def _rnn_bias(args: Any, has_biases: bool) -> torch.Tensor:
+    """``_shuffle_bias`` of an LSTM layer: ``bias_ih + bias_hh``, zeros of the gates'
+    size (4 x hidden) without biases."""
+    return aten.add(args[3], args[4]) if has_biases else args[3].new_zeros(args[3].shape[0])
+
+
+def mkldnn_rnn_layer(*args: Any) -> Any:
+    """``onednn_rnn_layer`` (``aten/src/ATen/native/mkldnn/RNN.cpp``) sums the layer's
+    two bias vectors into one tensor that lives while the kernel runs; the fake kernel
+    does not. The sum, made through the tracker, then the kernel."""
+    bias = _rnn_bias(args, args[12])
+    with _as_is("aten.mkldnn_rnn_layer.default"):
+        out = aten.mkldnn_rnn_layer(*args)
+    del bias  # freed as the kernel returns, after its outputs were made
+    return out
 
 
 def mkldnn_rnn_layer_backward(*args: Any) -> Any:
@@ -266,17 +293,15 @@ def mkldnn_rnn_layer_backward(*args: Any) -> Any:
     one not given (``hy`` or ``cy`` unused), and sums the two bias vectors, all alive
     until it returns; the fake kernel allocates none of them. So: those tensors, made
     through the tracker, then the kernel on them."""
-    output, hy, cy = args[7:10]
-    like = (output, hy, cy)
-    # _shuffle_bias: the two bias vectors summed (zeros without biases), held too
-    bias = aten.add(args[3], args[4]) if args[17] else torch.zeros_like(args[3])
+    bias = _rnn_bias(args, args[17])
     grads = [
         torch.zeros_like(ref, memory_format=torch.contiguous_format)
         if g is None
         else g.contiguous()
-        for g, ref in zip(args[_RNN_GRADS], like, strict=True)
+        for g, ref in zip(args[10:13], args[7:10], strict=True)  # of output, hy, cy
     ]
-    out = aten.mkldnn_rnn_layer_backward(*args[:10], *grads, *args[13:])
+    with _as_is("aten.mkldnn_rnn_layer_backward.default"):
+        out = aten.mkldnn_rnn_layer_backward(*args[:10], *grads, *args[13:])
     del bias, grads  # freed as the kernel returns, after its outputs were made
     return out
 
@@ -304,25 +329,17 @@ REAL_SIZED_OUTPUTS: dict[str, Callable[[Any, Any, Any], Any]] = {
 FUSED_STEPS: dict[str, Callable[..., Any]] = {
     "aten._transformer_encoder_layer_fwd.default": transformer_encoder_layer_fwd,
     "aten._native_multi_head_attention.default": native_multi_head_attention,
+    "aten.mkldnn_rnn_layer.default": mkldnn_rnn_layer,
     "aten.mkldnn_rnn_layer_backward.default": mkldnn_rnn_layer_backward,
-}
-
-#: aten op name -> whether its arguments are already as its steps would make them (the
-#: steps then end in the op itself, which runs as it is)
-_STEPS_DONE: dict[str, Callable[[Any], bool]] = {
-    "aten.mkldnn_rnn_layer_backward.default": _rnn_backward_grads_as_run,
 }
 
 
 def steps_for(name: str, args: Any, kwargs: Any) -> Callable[..., Any] | None:
     """The step-by-step version of op ``name`` for these arguments, if there is one."""
     steps = FUSED_STEPS.get(name)
-    if steps is None:
+    if steps is None or name in _RUNNING:
         return None
     tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
     if any(t.is_nested for t in tensors):
-        return None
-    done = _STEPS_DONE.get(name)
-    if done is not None and (kwargs or done(args)):
         return None
     return steps

@@ -203,6 +203,160 @@ class SPPF(nn.Module):
         return self.cv2(torch.cat((x, p1, p2, self.m(p2)), dim=1))
 
 
+class CrossConv(nn.Module):
+    """A ``1 x k`` Conv then a ``k x 1`` Conv (to ``c2 * e`` and back), residual if asked
+    and shapes allow."""
+
+    def __init__(
+        self,
+        c1: int,
+        c2: int,
+        k: int = 3,
+        s: int = 1,
+        g: int = 1,
+        e: float = 1.0,
+        shortcut: bool = False,
+    ) -> None:
+        super().__init__()
+        hidden = int(c2 * e)
+        self.cv1 = Conv(c1, hidden, (1, k), (1, s))
+        self.cv2 = Conv(hidden, c2, (k, 1), (s, 1), g=g)
+        self.add = bool(shortcut) and c1 == c2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C3x(C3):
+    """C3 whose inner stack is ``n`` CrossConvs instead of Bottlenecks."""
+
+    def __init__(
+        self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5
+    ) -> None:
+        super().__init__(c1, c2, 0, shortcut, g, e)
+        hidden = int(c2 * e)
+        self.m = nn.Sequential(
+            *(CrossConv(hidden, hidden, 3, 1, g, 1.0, shortcut) for _ in range(n))
+        )
+
+
+class TransformerLayer(nn.Module):
+    """Attention layer without LayerNorm: q/k/v projections, multi-head attention with a
+    residual, then two bias-free linears with a residual."""
+
+    def __init__(self, c: int, num_heads: int) -> None:
+        super().__init__()
+        self.q = nn.Linear(c, c, bias=False)
+        self.k = nn.Linear(c, c, bias=False)
+        self.v = nn.Linear(c, c, bias=False)
+        self.ma = nn.MultiheadAttention(embed_dim=c, num_heads=num_heads)
+        self.fc1 = nn.Linear(c, c, bias=False)
+        self.fc2 = nn.Linear(c, c, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.ma(self.q(x), self.k(x), self.v(x))[0] + x
+        return self.fc2(self.fc1(x)) + x
+
+
+class TransformerBlock(nn.Module):
+    """Optional Conv to ``c2`` channels, a learnt linear position term, ``num_layers``
+    TransformerLayers over the flattened ``h * w`` positions."""
+
+    def __init__(self, c1: int, c2: int, num_heads: int, num_layers: int) -> None:
+        super().__init__()
+        self.conv = Conv(c1, c2) if c1 != c2 else None
+        self.linear = nn.Linear(c2, c2)
+        self.tr = nn.Sequential(*(TransformerLayer(c2, num_heads) for _ in range(num_layers)))
+        self.c2 = c2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv is not None:
+            x = self.conv(x)
+        b, _, h, w = x.shape
+        seq = x.flatten(2).permute(2, 0, 1)  # (h*w, batch, channels)
+        return self.tr(seq + self.linear(seq)).permute(1, 2, 0).reshape(b, self.c2, h, w)
+
+
+class C3TR(C3):
+    """C3 whose inner stack is one TransformerBlock of ``n`` layers (4 heads)."""
+
+    def __init__(
+        self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5
+    ) -> None:
+        super().__init__(c1, c2, 0, shortcut, g, e)
+        hidden = int(c2 * e)
+        self.m = TransformerBlock(hidden, hidden, 4, n)
+
+
+class C3SPP(C3):
+    """C3 whose inner stack is an SPP block (kernels ``k``)."""
+
+    def __init__(
+        self,
+        c1: int,
+        c2: int,
+        k: Sequence[int] = (5, 9, 13),
+        n: int = 1,
+        shortcut: bool = True,
+        g: int = 1,
+        e: float = 0.5,
+    ) -> None:
+        super().__init__(c1, c2, 0, shortcut, g, e)
+        hidden = int(c2 * e)
+        self.m = SPP(hidden, hidden, k)
+
+
+class GhostConv(nn.Module):
+    """Ghost convolution: a Conv to ``c2 // 2`` channels, a cheap 5x5 depth-wise Conv of
+    those, both halves concatenated."""
+
+    def __init__(
+        self, c1: int, c2: int, k: int = 1, s: int = 1, g: int = 1, act: bool | nn.Module = True
+    ) -> None:
+        super().__init__()
+        hidden = c2 // 2
+        self.cv1 = Conv(c1, hidden, k, s, None, g, act=act)
+        self.cv2 = Conv(hidden, hidden, 5, 1, None, hidden, act=act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.cv1(x)
+        return torch.cat((y, self.cv2(y)), dim=1)
+
+
+class GhostBottleneck(nn.Module):
+    """GhostConv → (depth-wise Conv when ``s`` is 2) → linear GhostConv, plus a shortcut
+    (identity, or depth-wise + 1x1 Conv when ``s`` is 2)."""
+
+    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1) -> None:
+        super().__init__()
+        hidden = c2 // 2
+        self.conv = nn.Sequential(
+            GhostConv(c1, hidden, 1, 1),
+            DWConv(hidden, hidden, k, s, act=False) if s == 2 else nn.Identity(),
+            GhostConv(hidden, c2, 1, 1, act=False),
+        )
+        self.shortcut: nn.Module = (
+            nn.Sequential(DWConv(c1, c1, k, s, act=False), Conv(c1, c2, 1, 1, act=False))
+            if s == 2
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + self.shortcut(x)
+
+
+class C3Ghost(C3):
+    """C3 whose inner stack is ``n`` GhostBottlenecks."""
+
+    def __init__(
+        self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5
+    ) -> None:
+        super().__init__(c1, c2, 0, shortcut, g, e)
+        hidden = int(c2 * e)
+        self.m = nn.Sequential(*(GhostBottleneck(hidden, hidden) for _ in range(n)))
+
+
 class Concat(nn.Module):
     """Concatenate a list of tensors along ``dimension`` (channels by default)."""
 

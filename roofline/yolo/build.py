@@ -13,7 +13,7 @@ Rules (as in YOLOv5's ``models/yolo.py``):
   output channels ``args[0]`` are scaled by ``width_multiple`` and rounded *up* to a
   multiple of 8 (unless equal to the detection output count). The seed's MobileNetV3
   blocks are exempt from width scaling, as in the seed's modified ``parse_model``.
-* Blocks that take repeats (BottleneckCSP, C3) get ``number`` as their third argument
+* Blocks that take repeats (BottleneckCSP, C3, C3Ghost, C3TR, C3x) get ``number`` as their third argument
   and are built once; other modules repeated ``number`` times are chained in a
   Sequential.
 * Concat's channels are the sum of its inputs; Detect gets the channels of its inputs
@@ -56,6 +56,13 @@ BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "C3": (blocks.C3, "repeat"),
     "SPP": (blocks.SPP, "conv"),
     "SPPF": (blocks.SPPF, "conv"),
+    "C3x": (blocks.C3x, "repeat"),
+    "C3TR": (blocks.C3TR, "repeat"),
+    "C3Ghost": (blocks.C3Ghost, "repeat"),
+    "C3SPP": (blocks.C3SPP, "conv"),
+    "CrossConv": (blocks.CrossConv, "conv"),
+    "GhostConv": (blocks.GhostConv, "conv"),
+    "GhostBottleneck": (blocks.GhostBottleneck, "conv"),
     "Concat": (blocks.Concat, "concat"),
     "Detect": (blocks.Detect, "detect"),
     "MobileNetV3_FirstLayer": (blocks.MobileNetV3_FirstLayer, "conv_fixed"),

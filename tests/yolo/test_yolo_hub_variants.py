@@ -1,0 +1,104 @@
+"""Blocks and keys of YOLOv5's ``models/hub`` variants (Ghost, transformer, activation).
+
+The variant files are derived here from our own ``examples/yolov5s.yaml`` by swapping
+module names, the way YOLOv5's hub files differ from its yolov5s.yaml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from roofline.spec import load_spec
+from roofline.yolo import blocks
+from roofline.yolo.summary import yolo_gflops
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+YOLOV5S_PARAMS = 7_235_389  # YOLOv5's summary for models/yolov5s.yaml (reference README)
+
+
+def _params(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def _yolov5s(**swap):
+    """examples/yolov5s.yaml as a dict, with module names swapped per row index."""
+    data = yaml.safe_load((EXAMPLES / "yolov5s.yaml").read_text(encoding="utf-8"))
+    rows = data["backbone"] + data["head"]
+    for i, row in enumerate(rows):
+        if str(i) in swap.get("rows", {}):
+            row[2] = swap["rows"][str(i)]
+        elif row[2] in swap.get("names", {}):
+            row[2] = swap["names"][row[2]]
+    return data
+
+
+def _write(tmp_path, data, name="variant.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return p
+
+
+def test_ghostconv_params_by_hand():
+    # GhostConv(3, 16, 3, 2): Conv(3, 8, 3x3) 216 + BN 16, depth-wise Conv(8, 8, 5x5) 200
+    # + BN 16 = 448; GhostConv(16, 32, 3, 2): 2304 + 32 + 400 + 32 = 2768 (the same two
+    # figures Ultralytics prints for these layers in its row tables)
+    assert _params(blocks.GhostConv(3, 16, 3, 2)) == 448
+    assert _params(blocks.GhostConv(16, 32, 3, 2)) == 2768
+    y = blocks.GhostConv(16, 32, 3, 2)(torch.zeros(1, 16, 8, 8))
+    assert y.shape == (1, 32, 4, 4)
+
+
+def test_ghost_bottleneck_stride_2_has_a_downsampling_shortcut():
+    # s=2: GhostConv(16, 8) [1x1: 64 + 8, dw 5x5: 100 + 8] + DWConv(8, 8, 3) [72 + 16]
+    # + GhostConv(8, 16, act=False) [64 + 16, 200 + 16]; shortcut DWConv(16, 16, 3)
+    # [144 + 32] + Conv(16, 16, 1) [256 + 32]
+    gb = blocks.GhostBottleneck(16, 16, 3, 2)
+    assert _params(gb) == (64 + 8 + 100 + 8) + (72 + 16) + (64 + 16 + 200 + 16) + (144 + 32) + (
+        256 + 32
+    )
+    assert gb(torch.zeros(1, 16, 8, 8)).shape == (1, 16, 4, 4)
+    assert isinstance(blocks.GhostBottleneck(16, 16).shortcut, torch.nn.Identity)
+
+
+def test_yolov5s_ghost_matches_yolov5(tmp_path):
+    # models/hub/yolov5s-ghost.yaml: every Conv but the stem becomes GhostConv, every
+    # C3 a C3Ghost. YOLOv5 PR #4412 (which added it) quotes 3.9 M params, 8.8 GFLOPs.
+    ghost = {str(i): "GhostConv" for i in (1, 3, 5, 7, 10, 14, 18, 21)}
+    spec = load_spec(_write(tmp_path, _yolov5s(rows=ghost, names={"C3": "C3Ghost"})))
+    assert round(spec.info["params"] / 1e6, 1) == 3.9
+    assert round(yolo_gflops(spec).yolo_gflops, 1) == 8.8
+    assert spec.info["strides"] == [8.0, 16.0, 32.0]
+
+
+def test_yolov5s_transformer_swaps_one_bottleneck_for_attention(tmp_path):
+    # models/hub/yolov5s-transformer.yaml: row 8 is C3TR. Its inner stack (256 channels,
+    # one layer) replaces one Bottleneck (1x1: 256*256 + 512, 3x3: 9*256*256 + 512) by
+    # a position linear (c*c + c) and a TransformerLayer: q, k, v, fc1, fc2 (5*c*c) and
+    # nn.MultiheadAttention (in: 3*c*c + 3*c, out: c*c + c), so 256 more parameters.
+    c = 256
+    bottleneck = (c * c + 2 * c) + (9 * c * c + 2 * c)
+    transformer = (c * c + c) + 5 * c * c + (3 * c * c + 3 * c) + (c * c + c)
+    assert transformer - bottleneck == 256
+    spec = load_spec(_write(tmp_path, _yolov5s(rows={"8": "C3TR"})))
+    assert spec.info["params"] == YOLOV5S_PARAMS + transformer - bottleneck
+    model = spec.build().eval()
+    boxes, _ = model(torch.zeros(1, 3, 64, 64))
+    assert boxes.shape == (1, 3 * (8 * 8 + 4 * 4 + 2 * 2), 85)
+
+
+@pytest.mark.parametrize("name", ["C3x", "C3SPP", "CrossConv"])
+def test_other_common_blocks_build_and_run(tmp_path, name):
+    data = _yolov5s(rows={"8": name})
+    if name == "CrossConv":
+        data["backbone"][8][3] = [1024, 3, 1, 1, 1.0, True]
+    spec = load_spec(_write(tmp_path, data))
+    model = spec.build().eval()
+    assert type(model.model[8]).__name__ == name
+    boxes, _ = model(torch.zeros(1, 3, 64, 64))
+    assert boxes.shape == (1, 3 * (8 * 8 + 4 * 4 + 2 * 2), 85)
+    assert spec.info["params"] == _params(model)

@@ -21,7 +21,9 @@ YOLOv5's fusion leaves them alone, exactly as it did for the seed's author.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -44,9 +46,25 @@ def _batchnorm(c: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
+#: what ``act=True`` builds in Conv (and every block made of Convs); a yaml's
+#: ``activation`` key swaps it for one build, see :func:`default_activation`
+_DEFAULT_ACT: ContextVar[Callable[[], nn.Module]] = ContextVar("yolo_default_act", default=nn.SiLU)
+
+
+@contextmanager
+def default_activation(factory: Callable[[], nn.Module] | None) -> Iterator[None]:
+    """Build Convs with ``factory()`` as their activation inside the block (YOLOv5's
+    ``Conv.default_act``, which its yaml key ``activation`` sets). ``None``: SiLU."""
+    token = _DEFAULT_ACT.set(factory or nn.SiLU)
+    try:
+        yield
+    finally:
+        _DEFAULT_ACT.reset(token)
+
+
 def _activation(act: bool | nn.Module) -> nn.Module:
     if act is True:
-        return nn.SiLU()
+        return _DEFAULT_ACT.get()()
     if isinstance(act, nn.Module):
         return act
     return nn.Identity()

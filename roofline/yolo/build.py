@@ -31,9 +31,10 @@ String arguments are resolved without ``eval``: ``nc``, ``anchors``, ``None``, `
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,15 @@ class Architecture:
     ch: int
     save: tuple[int, ...] = field(default=())
     where: str = "model.yaml"  #: the file, named in build-time errors like every other
+    #: the yaml's ``activation`` (what ``act=True`` builds in Conv), or None for SiLU
+    activation: Callable[[], nn.Module] | None = None
 
     def build(self) -> YoloModel:
         """Build the model in the current device/tensor context (raises on failure)."""
+        with blocks.default_activation(self.activation):
+            return self._build()
+
+    def _build(self) -> YoloModel:
         layers = []
         for row in self.rows:
             try:
@@ -203,6 +210,13 @@ def parse_architecture(
     ch_in = data.get("ch", 3)
     if not isinstance(ch_in, int) or isinstance(ch_in, bool) or ch_in < 1:
         raise SpecError(f"{where}: 'ch' (input channels) must be a positive integer")
+    ch_mul = data.get("channel_multiple") or 8  # YOLOv5: a missing or 0 value means 8
+    if not isinstance(ch_mul, int) or isinstance(ch_mul, bool) or ch_mul < 1:
+        raise SpecError(
+            f"{where}: 'channel_multiple' (width rounding) must be a positive integer, "
+            f"got {ch_mul!r}"
+        )
+    activation = _parse_activation(data.get("activation"), where)
     anchors = data.get("anchors")
     na = _anchors_per_level(anchors, where)
     no = na * (nc + 5) if (na is not None and nc is not None) else None
@@ -257,7 +271,7 @@ def parse_architecture(
                     f"positive integer, got {c2!r}"
                 )
             if kind != "conv_fixed" and c2 != no:
-                c2 = ceil_to(c2 * gw, 8)
+                c2 = ceil_to(c2 * gw, ch_mul)
             args = [c_in, c2, *args[1:]]
             if kind == "repeat":
                 args.insert(2, n_scaled)
@@ -304,7 +318,7 @@ def parse_architecture(
         if i == 0:
             ch = []
         ch.append(c2)
-    return Architecture(tuple(rows), nc, gd, gw, ch_in, tuple(sorted(set(save))), where)
+    return Architecture(tuple(rows), nc, gd, gw, ch_in, tuple(sorted(set(save))), where, activation)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -315,6 +329,55 @@ def _multiple(data: Mapping[str, Any], key: str, where: str) -> float:
     if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
         raise SpecError(f"{where}: '{key}' must be a positive number, got {v!r}")
     return float(v)
+
+
+def _parse_activation(text: Any, where: str) -> Callable[[], nn.Module] | None:
+    """YOLOv5's ``activation: nn.LeakyReLU(0.1)`` → a factory, read without ``eval``:
+    a torch.nn module class (``nn.X``, ``torch.nn.X`` or ``X``), called with literals."""
+    if text is None or text == "":
+        return None
+    hint = (
+        f"{where}: 'activation' must be a torch.nn module call such as nn.LeakyReLU(0.1), "
+        f"nn.ReLU() or nn.Hardswish(), got {text!r}"
+    )
+    if not isinstance(text, str):
+        raise SpecError(hint)
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise SpecError(hint) from None
+    call_args: list[Any] = []
+    call_kwargs: dict[str, Any] = {}
+    if isinstance(node, ast.Call):
+        try:
+            call_args = [ast.literal_eval(a) for a in node.args]
+            call_kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+        except ValueError:
+            raise SpecError(hint + " (arguments must be plain numbers or booleans)") from None
+        if any(k.arg is None for k in node.keywords):
+            raise SpecError(hint)
+        node = node.func
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.insert(0, node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise SpecError(hint)
+    parts.insert(0, node.id)
+    if parts[:2] == ["torch", "nn"]:
+        parts = parts[2:]
+    elif parts[:1] == ["nn"]:
+        parts = parts[1:]
+    cls = getattr(nn, parts[0], None) if len(parts) == 1 else None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise SpecError(hint + f": torch.nn has no module {'.'.join(parts)!r}")
+    try:
+        cls(*call_args, **call_kwargs)
+    except Exception as exc:
+        raise SpecError(
+            f"{where}: 'activation' {text!r} cannot be built: {error_line(exc)}"
+        ) from exc
+    return functools.partial(cls, *call_args, **call_kwargs)
 
 
 def _anchors_per_level(anchors: Any, where: str) -> int | None:

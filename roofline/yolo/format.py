@@ -30,7 +30,17 @@ DEFAULT_IMGSZ = 640
 
 #: keys of YOLOv5's own files, plus roofline's optional extras
 YOLO_KEYS = frozenset(
-    {"nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head", "ch"}
+    {
+        "nc",
+        "depth_multiple",
+        "width_multiple",
+        "anchors",
+        "backbone",
+        "head",
+        "ch",
+        "activation",
+        "channel_multiple",
+    }
 )
 EXTRA_KEYS = frozenset({"name", "description", "imgsz", "batch", "mode", "dtype", "fuse"})
 OVERRIDES = ("imgsz", "nc", "fuse")

@@ -102,3 +102,58 @@ def test_other_common_blocks_build_and_run(tmp_path, name):
     boxes, _ = model(torch.zeros(1, 3, 64, 64))
     assert boxes.shape == (1, 3 * (8 * 8 + 4 * 4 + 2 * 2), 85)
     assert spec.info["params"] == _params(model)
+
+
+def test_activation_key_sets_the_conv_activation(tmp_path):
+    # models/hub/yolov5s-LeakyReLU.yaml is yolov5s.yaml plus `activation: nn.LeakyReLU(0.1)`;
+    # YOLOv5 v7.0 prints "YOLOv5s-LeakyReLU summary: 214 layers, 7235389 parameters,
+    # 16.6 GFLOPs" (thop 0.1), the same parameters as yolov5s
+    data = _yolov5s()
+    data["activation"] = "nn.LeakyReLU(0.1)"
+    spec = load_spec(_write(tmp_path, data))
+    assert spec.info["params"] == YOLOV5S_PARAMS
+    assert round(yolo_gflops(spec, thop_version="0.1").yolo_gflops, 1) == 16.6
+    model = spec.build()
+    acts = [m.act for m in model.modules() if isinstance(m, blocks.Conv)]
+    # every Conv of yolov5s: 5 stride/stem Convs, C3s of 1, 2, 3, 1 bottlenecks (3 + 2n
+    # each), 2 in SPPF; head: 4 Convs and four C3s of 1 bottleneck: 5 + 26 + 2 + 4 + 20
+    assert len(acts) == 57
+    assert all(isinstance(a, torch.nn.LeakyReLU) and a.negative_slope == 0.1 for a in acts)
+    assert not any(isinstance(m, torch.nn.SiLU) for m in model.modules())
+    # the setting belongs to that build only: a plain yolov5s built next still has SiLU
+    plain = load_spec(EXAMPLES / "yolov5s.yaml").build()
+    assert isinstance(plain.model[0].act, torch.nn.SiLU)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nn.NoSuchAct()", "torch.nn has no module 'NoSuchAct'"),
+        ("__import__('os').system('x')", "must be a torch.nn module call"),
+        ("nn.LeakyReLU(slope)", "arguments must be plain numbers"),
+        (3, "must be a torch.nn module call"),
+    ],
+)
+def test_bad_activation_is_one_line(tmp_path, value, message):
+    from roofline.errors import SpecError
+
+    data = _yolov5s()
+    data["activation"] = value
+    with pytest.raises(SpecError, match="activation") as info:
+        load_spec(_write(tmp_path, data))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_channel_multiple_sets_the_width_rounding(tmp_path):
+    # YOLOv5's make_divisible(c * width_multiple, channel_multiple): with 32,
+    # 64 * 0.5 = 32 -> 32, 128 * 0.5 = 64 -> 64, 1024 * 0.5 = 512; 0.3 width:
+    # 64 * 0.3 = 19.2 -> 32 (8 would give 24)
+    data = _yolov5s()
+    data["channel_multiple"] = 32
+    data["width_multiple"] = 0.3
+    rows = load_spec(_write(tmp_path, data)).info["yolo_rows"]
+    assert rows[0]["args"][:2] == [3, 32]
+    assert rows[1]["args"][:2] == [32, 64]  # 128 * 0.3 = 38.4 -> 64
+    del data["channel_multiple"]
+    rows = load_spec(_write(tmp_path, data)).info["yolo_rows"]
+    assert rows[0]["args"][:2] == [3, 24] and rows[1]["args"][:2] == [24, 40]

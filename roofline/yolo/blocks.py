@@ -106,6 +106,13 @@ class DWConv(Conv):
         super().__init__(c1, c2, k, s, g=math.gcd(c1, c2), d=d, act=act)
 
 
+class DWConvTranspose2d(nn.ConvTranspose2d):
+    """Transposed convolution with groups = gcd(in, out), with a bias (no BatchNorm)."""
+
+    def __init__(self, c1: int, c2: int, k: int = 1, s: int = 1, p1: int = 0, p2: int = 0):
+        super().__init__(c1, c2, k, s, p1, p2, groups=math.gcd(c1, c2))
+
+
 class Focus(nn.Module):
     """Space-to-depth (four pixel phases stacked on channels), then one Conv.
 

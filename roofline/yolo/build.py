@@ -18,7 +18,8 @@ Rules (as in YOLOv5's ``models/yolo.py``):
   Sequential.
 * Concat's channels are the sum of its inputs; Detect gets the channels of its inputs
   appended to its arguments (one input per anchor level); ``nn.BatchNorm2d`` gets the channel count; any other
-  ``torch.nn`` module keeps its input's channels (``nn.Conv*`` takes ``args[1]``).
+  ``torch.nn`` module keeps its input's channels (``nn.Conv*`` takes ``args[1]``),
+  except ``nn.ConvTranspose2d``, a channel block as in YOLOv5.
 * A dotted module name (``mypkg.blocks.MyBlock``) is imported and treated like Conv:
   input channels first, ``args[0]`` is the width-scaled output channel count. A class
   can opt out of width scaling with ``yolo_width_scaling = False`` and ask for the
@@ -64,6 +65,7 @@ BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "CrossConv": (blocks.CrossConv, "conv"),
     "GhostConv": (blocks.GhostConv, "conv"),
     "GhostBottleneck": (blocks.GhostBottleneck, "conv"),
+    "DWConvTranspose2d": (blocks.DWConvTranspose2d, "conv"),
     "Concat": (blocks.Concat, "concat"),
     "Detect": (blocks.Detect, "detect"),
     "MobileNetV3_FirstLayer": (blocks.MobileNetV3_FirstLayer, "conv_fixed"),
@@ -481,6 +483,8 @@ def _resolve_module(
 
 
 def _nn_kind(cls: type[nn.Module]) -> str:
+    if cls is nn.ConvTranspose2d:  # YOLOv5 lists it with its channel blocks
+        return "conv"
     if issubclass(cls, nn.BatchNorm2d):
         return "nn_bn"
     if issubclass(cls, _NN_CONVS):

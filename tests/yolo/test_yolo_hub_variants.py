@@ -157,3 +157,20 @@ def test_channel_multiple_sets_the_width_rounding(tmp_path):
     del data["channel_multiple"]
     rows = load_spec(_write(tmp_path, data)).info["yolo_rows"]
     assert rows[0]["args"][:2] == [3, 24] and rows[1]["args"][:2] == [24, 40]
+
+
+def test_conv_transpose_is_a_channel_block_as_in_yolov5(tmp_path):
+    # parse_model lists nn.ConvTranspose2d with Conv: input channels inserted, args[0]
+    # width-scaled. Row 11 of yolov5s (nearest upsampling of 256 channels) becomes a
+    # learnt 2x upsampling: 512 * 0.5 = 256 out, weights 256*256*2*2 + bias 256.
+    data = _yolov5s()
+    data["head"][1] = [-1, 1, "nn.ConvTranspose2d", [512, 2, 2]]
+    spec = load_spec(_write(tmp_path, data))
+    row = spec.info["yolo_rows"][11]
+    assert row["args"] == [256, 256, 2, 2]
+    assert row["params"] == 256 * 256 * 4 + 256
+    assert spec.info["params"] == YOLOV5S_PARAMS + 256 * 256 * 4 + 256
+    # DWConvTranspose2d: groups = gcd(256, 256) = 256, so 256 * 1 * 2 * 2 + 256
+    data["head"][1] = [-1, 1, "DWConvTranspose2d", [512, 2, 2]]
+    row = load_spec(_write(tmp_path, data)).info["yolo_rows"][11]
+    assert row["args"] == [256, 256, 2, 2] and row["params"] == 256 * 4 + 256

@@ -174,3 +174,25 @@ def test_conv_transpose_is_a_channel_block_as_in_yolov5(tmp_path):
     data["head"][1] = [-1, 1, "DWConvTranspose2d", [512, 2, 2]]
     row = load_spec(_write(tmp_path, data)).info["yolo_rows"][11]
     assert row["args"] == [256, 256, 2, 2] and row["params"] == 256 * 4 + 256
+
+
+def test_thop_rebuild_leaves_out_attention_as_thop_does(tmp_path):
+    """thop has no rule for nn.MultiheadAttention, so YOLOv5's figure for C3TR models
+    leaves the attention out; the rebuild equals thop run on the real model."""
+    import thop
+
+    spec = load_spec(_write(tmp_path, _yolov5s(rows={"8": "C3TR"})))
+    g = yolo_gflops(spec, thop_version="0.1")
+    macs, _ = thop.profile(spec.build().eval(), inputs=(torch.zeros(1, 3, 32, 32),), verbose=False)
+    assert g.thop_macs_at_stride == pytest.approx(macs, rel=1e-9)
+    seen_plain = yolo_gflops(load_spec(EXAMPLES / "yolov5s.yaml"), thop_version="0.1")
+    assert g.unseen_flops > 0
+    gap = g.yolo_gflops * 1e9 - g.matrix_flops
+    assert gap == pytest.approx(
+        g.norm_flops + g.upsample_flops + g.non_scaling_flops - g.unseen_flops
+    )
+    # at 32x32 row 8 is 1x1, one position: thop sees q, k, v, fc1, fc2 and the position
+    # linear (6*256*256 MACs, bias not counted) where the Bottleneck had 1x1 + 3x3 convs
+    # (10*256*256) and two BatchNorms of 256 elements (4 MACs each in thop 0.1)
+    diff = seen_plain.thop_macs_at_stride - g.thop_macs_at_stride
+    assert diff == 4 * 256 * 256 + 4 * 2 * 256

@@ -417,6 +417,7 @@ class Detect(nn.Module):
         if isinstance(anchors, int):
             anchors = [[0.0] * (2 * anchors)] * len(ch)
         self.nc = nc
+        self.nm = 0  # mask coefficients per box (Segment)
         self.no = nc + 5  # box (4) + objectness (1) + classes
         self.nl = len(anchors)
         self.na = len(anchors[0]) // 2
@@ -449,7 +450,11 @@ class Detect(nn.Module):
             xs[i] = x
             if self.training:
                 continue
-            y = x.sigmoid()
+            if self.nm:  # mask coefficients stay raw
+                k = self.no - self.nm
+                y = torch.cat((x[..., :k].sigmoid(), x[..., k:]), dim=-1)
+            else:
+                y = x.sigmoid()
             stride = self.stride[i]
             xy = (y[..., 0:2] * 2 + self._grid(i, ny, nx, y)) * stride
             anchor_wh = self.anchors[i].view(1, self.na, 1, 1, 2).to(y.dtype)
@@ -458,6 +463,51 @@ class Detect(nn.Module):
         if self.training:
             return xs
         return torch.cat(boxes, dim=1), xs
+
+
+class Proto(nn.Module):
+    """Mask prototypes: 3x3 Conv, 2x nearest upsampling, 3x3 Conv, 1x1 Conv to ``c2``."""
+
+    def __init__(self, c1: int, c_: int = 256, c2: int = 32) -> None:
+        super().__init__()
+        self.cv1 = Conv(c1, c_, 3)
+        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
+        self.cv2 = Conv(c_, c_, 3)
+        self.cv3 = Conv(c_, c2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cv3(self.cv2(self.upsample(self.cv1(x))))
+
+
+class Segment(Detect):
+    """YOLOv5's segmentation head: Detect with ``nm`` mask coefficients per box, plus
+    :class:`Proto` on the first (finest) level making ``nm`` prototype masks.
+
+    Eval mode returns ``(boxes, protos, raw)`` as YOLOv5 does; training ``(raw, protos)``.
+    """
+
+    def __init__(
+        self,
+        nc: int = 80,
+        anchors: Sequence[Sequence[float]] | int = (),
+        nm: int = 32,
+        npr: int = 256,
+        ch: Sequence[int] = (),
+        inplace: bool = True,
+    ) -> None:
+        super().__init__(nc, anchors, ch, inplace)
+        self.nm = nm
+        self.npr = npr
+        self.no = 5 + nc + nm
+        self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in ch)
+        self.proto = Proto(ch[0], npr, nm)
+
+    def forward(self, xs: list[torch.Tensor]):
+        protos = self.proto(xs[0])
+        out = super().forward(xs)
+        if self.training:
+            return out, protos
+        return out[0], protos, out[1]
 
 
 # ----------------------------------------------------------------- MobileNetV3 (seed 003)

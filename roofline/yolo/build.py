@@ -48,7 +48,7 @@ from roofline.yolo import blocks
 
 #: module name → kind. "conv": channel block (c1 inserted, args[0] width-scaled);
 #: "conv_fixed": channel block exempt from width scaling; "repeat": conv + repeats
-#: passed in; "concat"; "detect".
+#: passed in; "concat"; "detect"; "segment" (Detect plus mask prototypes).
 BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "Conv": (blocks.Conv, "conv"),
     "DWConv": (blocks.DWConv, "conv"),
@@ -68,6 +68,7 @@ BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "DWConvTranspose2d": (blocks.DWConvTranspose2d, "conv"),
     "Concat": (blocks.Concat, "concat"),
     "Detect": (blocks.Detect, "detect"),
+    "Segment": (blocks.Segment, "segment"),
     "MobileNetV3_FirstLayer": (blocks.MobileNetV3_FirstLayer, "conv_fixed"),
     "MobileNetV3_InvertedResidual": (blocks.MobileNetV3_InvertedResidual, "conv_fixed"),
 }
@@ -286,9 +287,18 @@ def parse_architecture(
         elif kind == "concat":
             idx = [f] if single else list(f)
             c2 = sum(ch[x] for x in idx)
-        elif kind == "detect":
+        elif kind in ("detect", "segment"):
             idx = [f] if single else list(f)
             args = list(args)
+            if kind == "segment":
+                if len(args) != 4 or not all(
+                    isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in args[2:]
+                ):
+                    raise SpecError(
+                        f"{where}: {label}: Segment takes [nc, anchors, masks, protos] "
+                        f"(YOLOv5's [nc, anchors, 32, 256]), got {_plain(args)}"
+                    )
+                args[3] = ceil_to(args[3] * gw, ch_mul)  # proto channels, width-scaled
             args.append([ch[x] for x in idx])
             if len(args) > 1 and isinstance(args[1], int):
                 args[1] = [list(range(args[1] * 2))] * len(idx)

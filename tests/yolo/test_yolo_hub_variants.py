@@ -196,3 +196,42 @@ def test_thop_rebuild_leaves_out_attention_as_thop_does(tmp_path):
     # (10*256*256) and two BatchNorms of 256 elements (4 MACs each in thop 0.1)
     diff = seen_plain.thop_macs_at_stride - g.thop_macs_at_stride
     assert diff == 4 * 256 * 256 + 4 * 2 * 256
+
+
+def _yolov5s_seg(**extra):
+    data = _yolov5s()
+    data["head"][-1] = [[17, 20, 23], 1, "Segment", ["nc", "anchors", 32, 256]]
+    data.update(extra)
+    return data
+
+
+def test_yolov5s_seg_matches_yolov5(tmp_path):
+    # models/segment/yolov5s-seg.yaml is yolov5s with Segment [nc, anchors, 32, 256] as
+    # its last row. YOLOv5 README (segmentation table): yolov5s-seg 7.6 M params, 26.4
+    # GFLOPs at 640 (fused). By hand from yolov5s (7,235,389; Detect row 229,245 =
+    # 255 * (128 + 256 + 512) + 3 * 255): the outputs per anchor grow 85 -> 117 (32 mask
+    # coefficients): 96 * 896 + 3 * 96 = 86,304; Proto(128, 128, 32) (256 * 0.5 = 128
+    # prototype channels): 3x3 Convs 2 * (128*128*9 + 256) + 1x1 Conv 128*32 + 64.
+    spec = load_spec(_write(tmp_path, _yolov5s_seg()))
+    row = spec.info["yolo_rows"][24]
+    assert row["args"][2:4] == [32, 128]
+    proto = 2 * (128 * 128 * 9 + 256) + 128 * 32 + 64
+    assert row["params"] == 229_245 + 86_304 + proto
+    assert spec.info["params"] == YOLOV5S_PARAMS + 86_304 + proto == 7_621_277
+    assert round(spec.info["params"] / 1e6, 1) == 7.6
+    fused = load_spec(_write(tmp_path, _yolov5s_seg(fuse=True)))
+    assert round(yolo_gflops(fused).yolo_gflops, 1) == 26.4
+    model = spec.build().eval()
+    boxes, protos, raw = model(torch.zeros(1, 3, 64, 64))
+    assert boxes.shape == (1, 3 * (8 * 8 + 4 * 4 + 2 * 2), 117)
+    assert protos.shape == (1, 32, 16, 16)  # level P3 (/8) upsampled 2x
+    assert len(raw) == 3
+
+
+def test_segment_needs_masks_and_protos(tmp_path):
+    from roofline.errors import SpecError
+
+    data = _yolov5s_seg()
+    data["head"][-1][3] = ["nc", "anchors"]
+    with pytest.raises(SpecError, match=r"row 24 .*Segment takes \[nc, anchors, masks, protos\]"):
+        load_spec(_write(tmp_path, data))

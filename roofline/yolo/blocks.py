@@ -382,6 +382,34 @@ class C3Ghost(C3):
         self.m = nn.Sequential(*(GhostBottleneck(hidden, hidden) for _ in range(n)))
 
 
+class Contract(nn.Module):
+    """Space to depth by ``gain``: ``(b, c, h, w)`` → ``(b, c * gain², h / gain, w / gain)``."""
+
+    def __init__(self, gain: int = 2) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        s = self.gain
+        x = x.view(b, c, h // s, s, w // s, s).permute(0, 3, 5, 1, 2, 4).contiguous()
+        return x.view(b, c * s * s, h // s, w // s)
+
+
+class Expand(nn.Module):
+    """Depth to space by ``gain``: ``(b, c, h, w)`` → ``(b, c / gain², h * gain, w * gain)``."""
+
+    def __init__(self, gain: int = 2) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        s = self.gain
+        x = x.view(b, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2).contiguous()
+        return x.view(b, c // (s * s), h * s, w * s)
+
+
 class Concat(nn.Module):
     """Concatenate a list of tensors along ``dimension`` (channels by default)."""
 

@@ -48,7 +48,8 @@ from roofline.yolo import blocks
 
 #: module name → kind. "conv": channel block (c1 inserted, args[0] width-scaled);
 #: "conv_fixed": channel block exempt from width scaling; "repeat": conv + repeats
-#: passed in; "concat"; "detect"; "segment" (Detect plus mask prototypes).
+#: passed in; "concat"; "detect"; "segment" (Detect plus mask prototypes); "contract" and
+#: "expand" (space to depth and back: channels times or over gain squared).
 BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "Conv": (blocks.Conv, "conv"),
     "DWConv": (blocks.DWConv, "conv"),
@@ -67,6 +68,8 @@ BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "GhostBottleneck": (blocks.GhostBottleneck, "conv"),
     "DWConvTranspose2d": (blocks.DWConvTranspose2d, "conv"),
     "Concat": (blocks.Concat, "concat"),
+    "Contract": (blocks.Contract, "contract"),
+    "Expand": (blocks.Expand, "expand"),
     "Detect": (blocks.Detect, "detect"),
     "Segment": (blocks.Segment, "segment"),
     "MobileNetV3_FirstLayer": (blocks.MobileNetV3_FirstLayer, "conv_fixed"),
@@ -255,7 +258,7 @@ def parse_architecture(
         n_scaled = max(round(n * gd), 1) if n > 1 else n
         repeat = n_scaled
         single = isinstance(f, int)
-        if kind in _CONV_KINDS or kind == "nn_conv" or kind == "nn_bn" or kind == "nn":
+        if kind in (*_CONV_KINDS, "nn_conv", "nn_bn", "nn", "contract", "expand"):
             if not single:
                 raise SpecError(
                     f"{where}: {label}: 'from' must be one row index for {name}, got {f!r} "
@@ -284,6 +287,18 @@ def parse_architecture(
             c2 = c_in
         elif kind == "nn_conv":
             c2 = args[1] if len(args) > 1 and isinstance(args[1], int) else c_in
+        elif kind in ("contract", "expand"):
+            gain = args[0] if args else 2
+            if not isinstance(gain, int) or isinstance(gain, bool) or gain < 1:
+                raise SpecError(
+                    f"{where}: {label}: the gain must be a positive integer, got {gain!r}"
+                )
+            c2 = c_in * gain**2 if kind == "contract" else c_in // gain**2
+            if kind == "expand" and c_in % gain**2:
+                raise SpecError(
+                    f"{where}: {label}: {c_in} input channels do not split into {gain}x{gain} "
+                    "pixels (Expand needs a multiple of gain squared)"
+                )
         elif kind == "concat":
             idx = [f] if single else list(f)
             c2 = sum(ch[x] for x in idx)

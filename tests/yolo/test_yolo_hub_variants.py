@@ -235,3 +235,31 @@ def test_segment_needs_masks_and_protos(tmp_path):
     data["head"][-1][3] = ["nc", "anchors"]
     with pytest.raises(SpecError, match=r"row 24 .*Segment takes \[nc, anchors, masks, protos\]"):
         load_spec(_write(tmp_path, data))
+
+
+def test_contract_and_expand_change_channels_as_parse_model_says(tmp_path):
+    # parse_model: Contract c2 = c1 * gain**2, Expand c2 = c1 // gain**2. After the stem
+    # (32 channels, /2), Contract(2) gives 128 channels at /4, Expand(2) 32 at /2 again;
+    # a Conv reading it has 32 * 64 * 3*3 weights.
+    text = """
+nc: 1
+anchors: 1
+backbone:
+  - [-1, 1, Conv, [32, 3, 2]]
+  - [-1, 1, Contract, [2]]
+  - [-1, 1, Expand, [2]]
+  - [-1, 1, Conv, [64, 3, 2]]
+head:
+  - [[3], 1, Detect, [nc, anchors]]
+"""
+    p = tmp_path / "ce.yaml"
+    p.write_text(text, encoding="utf-8")
+    spec = load_spec(p, imgsz=64)
+    assert spec.info["yolo_rows"][3]["args"][:2] == [32, 64]
+    assert spec.info["yolo_rows"][3]["params"] == 32 * 64 * 9 + 2 * 64
+    model = spec.build().eval()
+    x = torch.arange(2 * 32 * 4 * 4, dtype=torch.float32).view(2, 32, 4, 4)
+    y = model.model[1](x)
+    assert y.shape == (2, 128, 2, 2)
+    assert torch.equal(model.model[2](y), x)  # Expand undoes Contract
+    assert spec.info["strides"] == [4.0]

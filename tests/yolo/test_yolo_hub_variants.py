@@ -263,3 +263,18 @@ head:
     assert y.shape == (2, 128, 2, 2)
     assert torch.equal(model.model[2](y), x)  # Expand undoes Contract
     assert spec.info["strides"] == [4.0]
+
+
+def test_p6_model_counts_at_its_own_stride():
+    # YOLOv5 README: yolov5s6 12.6 M params, 16.8 GFLOPs "@640". Its largest stride is
+    # 64, so YOLOv5's model_info runs thop on 64x64 (max(stride, 32)) and scales by
+    # (640/64)^2 = 100; a 32x32 input would not even reach the /64 level.
+    spec = load_spec(EXAMPLES / "yolov5s6.yaml")
+    assert spec.info["strides"] == [8.0, 16.0, 32.0, 64.0]
+    assert round(spec.info["params"] / 1e6, 1) == 12.6
+    g = yolo_gflops(spec)
+    assert g.stride == 64 and g.scale == 100
+    # the README's P6 figures sit between the unfused (16.89) and fused (16.80) thop count
+    assert g.yolo_gflops == pytest.approx(16.8, abs=0.1)
+    fused = yolo_gflops(load_spec(EXAMPLES / "yolov5s6.yaml", fuse=True))
+    assert round(fused.yolo_gflops, 1) == 16.8

@@ -278,3 +278,12 @@ def test_p6_model_counts_at_its_own_stride():
     assert g.yolo_gflops == pytest.approx(16.8, abs=0.1)
     fused = yolo_gflops(load_spec(EXAMPLES / "yolov5s6.yaml", fuse=True))
     assert round(fused.yolo_gflops, 1) == 16.8
+
+
+def test_p6_size_hint_names_stride_64():
+    # 352 = 11 * 32 fits a stride-32 model, but the /64 level of yolov5s6 is 6 cells,
+    # upsampled to 12 against the 11 of /32: the hint must ask for a multiple of 64
+    from roofline.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"row 14 .*not a multiple of 64.*try --imgsz 384"):
+        load_spec(EXAMPLES / "yolov5s6.yaml", imgsz=352)

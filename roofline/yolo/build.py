@@ -11,15 +11,18 @@ Rules (as in YOLOv5's ``models/yolo.py``):
 * ``number`` > 1 is scaled to ``max(round(number * depth_multiple), 1)``.
 * Channel blocks (Conv, C3, ...) get the input channels inserted as first argument; their
   output channels ``args[0]`` are scaled by ``width_multiple`` and rounded *up* to a
-  multiple of 8 (unless equal to the detection output count). The seed's MobileNetV3
-  blocks are exempt from width scaling, as in the seed's modified ``parse_model``.
-* Blocks that take repeats (BottleneckCSP, C3, C3Ghost, C3TR, C3x) get ``number`` as their third argument
-  and are built once; other modules repeated ``number`` times are chained in a
-  Sequential.
-* Concat's channels are the sum of its inputs; Detect gets the channels of its inputs
-  appended to its arguments (one input per anchor level); ``nn.BatchNorm2d`` gets the channel count; any other
-  ``torch.nn`` module keeps its input's channels (``nn.Conv*`` takes ``args[1]``),
-  except ``nn.ConvTranspose2d``, a channel block as in YOLOv5.
+  multiple of ``channel_multiple`` (8; unless equal to the detection output count). The
+  seed's MobileNetV3 blocks are exempt from width scaling, as in the seed's modified
+  ``parse_model``. The yaml's ``activation`` replaces SiLU in every Conv.
+* Blocks that take repeats (BottleneckCSP, C3, C3Ghost, C3TR, C3x) get ``number`` as
+  their third argument and are built once; other modules repeated ``number`` times are
+  chained in a Sequential.
+* Concat's channels are the sum of its inputs; Detect and Segment get the channels of
+  their inputs appended to their arguments (one input per anchor level; Segment's proto
+  channels are width-scaled); Contract/Expand multiply/divide the channels by gain²;
+  ``nn.BatchNorm2d`` gets the channel count; any other ``torch.nn`` module keeps its
+  input's channels (``nn.Conv*`` takes ``args[1]``), except ``nn.ConvTranspose2d``, a
+  channel block as in YOLOv5.
 * A dotted module name (``mypkg.blocks.MyBlock``) is imported and treated like Conv:
   input channels first, ``args[0]`` is the width-scaled output channel count. A class
   can opt out of width scaling with ``yolo_width_scaling = False`` and ask for the

@@ -21,7 +21,9 @@ YOLOv5's fusion leaves them alone, exactly as it did for the seed's author.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -44,9 +46,25 @@ def _batchnorm(c: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
+#: what ``act=True`` builds in Conv (and every block made of Convs); a yaml's
+#: ``activation`` key swaps it for one build, see :func:`default_activation`
+_DEFAULT_ACT: ContextVar[Callable[[], nn.Module]] = ContextVar("yolo_default_act", default=nn.SiLU)
+
+
+@contextmanager
+def default_activation(factory: Callable[[], nn.Module] | None) -> Iterator[None]:
+    """Build Convs with ``factory()`` as their activation inside the block (YOLOv5's
+    ``Conv.default_act``, which its yaml key ``activation`` sets). ``None``: SiLU."""
+    token = _DEFAULT_ACT.set(factory or nn.SiLU)
+    try:
+        yield
+    finally:
+        _DEFAULT_ACT.reset(token)
+
+
 def _activation(act: bool | nn.Module) -> nn.Module:
     if act is True:
-        return nn.SiLU()
+        return _DEFAULT_ACT.get()()
     if isinstance(act, nn.Module):
         return act
     return nn.Identity()
@@ -86,6 +104,13 @@ class DWConv(Conv):
         self, c1: int, c2: int, k: int = 1, s: int = 1, d: int = 1, act: bool | nn.Module = True
     ) -> None:
         super().__init__(c1, c2, k, s, g=math.gcd(c1, c2), d=d, act=act)
+
+
+class DWConvTranspose2d(nn.ConvTranspose2d):
+    """Transposed convolution with groups = gcd(in, out), with a bias (no BatchNorm)."""
+
+    def __init__(self, c1: int, c2: int, k: int = 1, s: int = 1, p1: int = 0, p2: int = 0):
+        super().__init__(c1, c2, k, s, p1, p2, groups=math.gcd(c1, c2))
 
 
 class Focus(nn.Module):
@@ -203,6 +228,188 @@ class SPPF(nn.Module):
         return self.cv2(torch.cat((x, p1, p2, self.m(p2)), dim=1))
 
 
+class CrossConv(nn.Module):
+    """A ``1 x k`` Conv then a ``k x 1`` Conv (to ``c2 * e`` and back), residual if asked
+    and shapes allow."""
+
+    def __init__(
+        self,
+        c1: int,
+        c2: int,
+        k: int = 3,
+        s: int = 1,
+        g: int = 1,
+        e: float = 1.0,
+        shortcut: bool = False,
+    ) -> None:
+        super().__init__()
+        hidden = int(c2 * e)
+        self.cv1 = Conv(c1, hidden, (1, k), (1, s))
+        self.cv2 = Conv(hidden, c2, (k, 1), (s, 1), g=g)
+        self.add = bool(shortcut) and c1 == c2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C3x(C3):
+    """C3 whose inner stack is ``n`` CrossConvs instead of Bottlenecks."""
+
+    def __init__(
+        self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5
+    ) -> None:
+        super().__init__(c1, c2, 0, shortcut, g, e)
+        hidden = int(c2 * e)
+        self.m = nn.Sequential(
+            *(CrossConv(hidden, hidden, 3, 1, g, 1.0, shortcut) for _ in range(n))
+        )
+
+
+class TransformerLayer(nn.Module):
+    """Attention layer without LayerNorm: q/k/v projections, multi-head attention with a
+    residual, then two bias-free linears with a residual."""
+
+    def __init__(self, c: int, num_heads: int) -> None:
+        super().__init__()
+        self.q = nn.Linear(c, c, bias=False)
+        self.k = nn.Linear(c, c, bias=False)
+        self.v = nn.Linear(c, c, bias=False)
+        self.ma = nn.MultiheadAttention(embed_dim=c, num_heads=num_heads)
+        self.fc1 = nn.Linear(c, c, bias=False)
+        self.fc2 = nn.Linear(c, c, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.ma(self.q(x), self.k(x), self.v(x))[0] + x
+        return self.fc2(self.fc1(x)) + x
+
+
+class TransformerBlock(nn.Module):
+    """Optional Conv to ``c2`` channels, a learnt linear position term, ``num_layers``
+    TransformerLayers over the flattened ``h * w`` positions."""
+
+    def __init__(self, c1: int, c2: int, num_heads: int, num_layers: int) -> None:
+        super().__init__()
+        self.conv = Conv(c1, c2) if c1 != c2 else None
+        self.linear = nn.Linear(c2, c2)
+        self.tr = nn.Sequential(*(TransformerLayer(c2, num_heads) for _ in range(num_layers)))
+        self.c2 = c2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv is not None:
+            x = self.conv(x)
+        b, _, h, w = x.shape
+        seq = x.flatten(2).permute(2, 0, 1)  # (h*w, batch, channels)
+        return self.tr(seq + self.linear(seq)).permute(1, 2, 0).reshape(b, self.c2, h, w)
+
+
+class C3TR(C3):
+    """C3 whose inner stack is one TransformerBlock of ``n`` layers (4 heads)."""
+
+    def __init__(
+        self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5
+    ) -> None:
+        super().__init__(c1, c2, 0, shortcut, g, e)
+        hidden = int(c2 * e)
+        self.m = TransformerBlock(hidden, hidden, 4, n)
+
+
+class C3SPP(C3):
+    """C3 whose inner stack is an SPP block (kernels ``k``)."""
+
+    def __init__(
+        self,
+        c1: int,
+        c2: int,
+        k: Sequence[int] = (5, 9, 13),
+        n: int = 1,
+        shortcut: bool = True,
+        g: int = 1,
+        e: float = 0.5,
+    ) -> None:
+        super().__init__(c1, c2, 0, shortcut, g, e)
+        hidden = int(c2 * e)
+        self.m = SPP(hidden, hidden, k)
+
+
+class GhostConv(nn.Module):
+    """Ghost convolution: a Conv to ``c2 // 2`` channels, a cheap 5x5 depth-wise Conv of
+    those, both halves concatenated."""
+
+    def __init__(
+        self, c1: int, c2: int, k: int = 1, s: int = 1, g: int = 1, act: bool | nn.Module = True
+    ) -> None:
+        super().__init__()
+        hidden = c2 // 2
+        self.cv1 = Conv(c1, hidden, k, s, None, g, act=act)
+        self.cv2 = Conv(hidden, hidden, 5, 1, None, hidden, act=act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.cv1(x)
+        return torch.cat((y, self.cv2(y)), dim=1)
+
+
+class GhostBottleneck(nn.Module):
+    """GhostConv → (depth-wise Conv when ``s`` is 2) → linear GhostConv, plus a shortcut
+    (identity, or depth-wise + 1x1 Conv when ``s`` is 2)."""
+
+    def __init__(self, c1: int, c2: int, k: int = 3, s: int = 1) -> None:
+        super().__init__()
+        hidden = c2 // 2
+        self.conv = nn.Sequential(
+            GhostConv(c1, hidden, 1, 1),
+            DWConv(hidden, hidden, k, s, act=False) if s == 2 else nn.Identity(),
+            GhostConv(hidden, c2, 1, 1, act=False),
+        )
+        self.shortcut: nn.Module = (
+            nn.Sequential(DWConv(c1, c1, k, s, act=False), Conv(c1, c2, 1, 1, act=False))
+            if s == 2
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + self.shortcut(x)
+
+
+class C3Ghost(C3):
+    """C3 whose inner stack is ``n`` GhostBottlenecks."""
+
+    def __init__(
+        self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5
+    ) -> None:
+        super().__init__(c1, c2, 0, shortcut, g, e)
+        hidden = int(c2 * e)
+        self.m = nn.Sequential(*(GhostBottleneck(hidden, hidden) for _ in range(n)))
+
+
+class Contract(nn.Module):
+    """Space to depth by ``gain``: ``(b, c, h, w)`` → ``(b, c * gain², h / gain, w / gain)``."""
+
+    def __init__(self, gain: int = 2) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        s = self.gain
+        x = x.view(b, c, h // s, s, w // s, s).permute(0, 3, 5, 1, 2, 4).contiguous()
+        return x.view(b, c * s * s, h // s, w // s)
+
+
+class Expand(nn.Module):
+    """Depth to space by ``gain``: ``(b, c, h, w)`` → ``(b, c / gain², h * gain, w * gain)``."""
+
+    def __init__(self, gain: int = 2) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        s = self.gain
+        x = x.view(b, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2).contiguous()
+        return x.view(b, c // (s * s), h * s, w * s)
+
+
 class Concat(nn.Module):
     """Concatenate a list of tensors along ``dimension`` (channels by default)."""
 
@@ -238,6 +445,7 @@ class Detect(nn.Module):
         if isinstance(anchors, int):
             anchors = [[0.0] * (2 * anchors)] * len(ch)
         self.nc = nc
+        self.nm = 0  # mask coefficients per box (Segment)
         self.no = nc + 5  # box (4) + objectness (1) + classes
         self.nl = len(anchors)
         self.na = len(anchors[0]) // 2
@@ -270,7 +478,11 @@ class Detect(nn.Module):
             xs[i] = x
             if self.training:
                 continue
-            y = x.sigmoid()
+            if self.nm:  # mask coefficients stay raw
+                k = self.no - self.nm
+                y = torch.cat((x[..., :k].sigmoid(), x[..., k:]), dim=-1)
+            else:
+                y = x.sigmoid()
             stride = self.stride[i]
             xy = (y[..., 0:2] * 2 + self._grid(i, ny, nx, y)) * stride
             anchor_wh = self.anchors[i].view(1, self.na, 1, 1, 2).to(y.dtype)
@@ -279,6 +491,51 @@ class Detect(nn.Module):
         if self.training:
             return xs
         return torch.cat(boxes, dim=1), xs
+
+
+class Proto(nn.Module):
+    """Mask prototypes: 3x3 Conv, 2x nearest upsampling, 3x3 Conv, 1x1 Conv to ``c2``."""
+
+    def __init__(self, c1: int, c_: int = 256, c2: int = 32) -> None:
+        super().__init__()
+        self.cv1 = Conv(c1, c_, 3)
+        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
+        self.cv2 = Conv(c_, c_, 3)
+        self.cv3 = Conv(c_, c2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cv3(self.cv2(self.upsample(self.cv1(x))))
+
+
+class Segment(Detect):
+    """YOLOv5's segmentation head: Detect with ``nm`` mask coefficients per box, plus
+    :class:`Proto` on the first (finest) level making ``nm`` prototype masks.
+
+    Eval mode returns ``(boxes, protos, raw)`` as YOLOv5 does; training ``(raw, protos)``.
+    """
+
+    def __init__(
+        self,
+        nc: int = 80,
+        anchors: Sequence[Sequence[float]] | int = (),
+        nm: int = 32,
+        npr: int = 256,
+        ch: Sequence[int] = (),
+        inplace: bool = True,
+    ) -> None:
+        super().__init__(nc, anchors, ch, inplace)
+        self.nm = nm
+        self.npr = npr
+        self.no = 5 + nc + nm
+        self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in ch)
+        self.proto = Proto(ch[0], npr, nm)
+
+    def forward(self, xs: list[torch.Tensor]):
+        protos = self.proto(xs[0])
+        out = super().forward(xs)
+        if self.training:
+            return out, protos
+        return out[0], protos, out[1]
 
 
 # ----------------------------------------------------------------- MobileNetV3 (seed 003)

@@ -11,14 +11,18 @@ Rules (as in YOLOv5's ``models/yolo.py``):
 * ``number`` > 1 is scaled to ``max(round(number * depth_multiple), 1)``.
 * Channel blocks (Conv, C3, ...) get the input channels inserted as first argument; their
   output channels ``args[0]`` are scaled by ``width_multiple`` and rounded *up* to a
-  multiple of 8 (unless equal to the detection output count). The seed's MobileNetV3
-  blocks are exempt from width scaling, as in the seed's modified ``parse_model``.
-* Blocks that take repeats (BottleneckCSP, C3) get ``number`` as their third argument
-  and are built once; other modules repeated ``number`` times are chained in a
-  Sequential.
-* Concat's channels are the sum of its inputs; Detect gets the channels of its inputs
-  appended to its arguments (one input per anchor level); ``nn.BatchNorm2d`` gets the channel count; any other
-  ``torch.nn`` module keeps its input's channels (``nn.Conv*`` takes ``args[1]``).
+  multiple of ``channel_multiple`` (8; unless equal to the detection output count). The
+  seed's MobileNetV3 blocks are exempt from width scaling, as in the seed's modified
+  ``parse_model``. The yaml's ``activation`` replaces SiLU in every Conv.
+* Blocks that take repeats (BottleneckCSP, C3, C3Ghost, C3TR, C3x) get ``number`` as
+  their third argument and are built once; other modules repeated ``number`` times are
+  chained in a Sequential.
+* Concat's channels are the sum of its inputs; Detect and Segment get the channels of
+  their inputs appended to their arguments (one input per anchor level; Segment's proto
+  channels are width-scaled); Contract/Expand multiply/divide the channels by gain²;
+  ``nn.BatchNorm2d`` gets the channel count; any other ``torch.nn`` module keeps its
+  input's channels (``nn.Conv*`` takes ``args[1]``), except ``nn.ConvTranspose2d``, a
+  channel block as in YOLOv5.
 * A dotted module name (``mypkg.blocks.MyBlock``) is imported and treated like Conv:
   input channels first, ``args[0]`` is the width-scaled output channel count. A class
   can opt out of width scaling with ``yolo_width_scaling = False`` and ask for the
@@ -31,9 +35,10 @@ String arguments are resolved without ``eval``: ``nc``, ``anchors``, ``None``, `
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +51,8 @@ from roofline.yolo import blocks
 
 #: module name → kind. "conv": channel block (c1 inserted, args[0] width-scaled);
 #: "conv_fixed": channel block exempt from width scaling; "repeat": conv + repeats
-#: passed in; "concat"; "detect".
+#: passed in; "concat"; "detect"; "segment" (Detect plus mask prototypes); "contract" and
+#: "expand" (space to depth and back: channels times or over gain squared).
 BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "Conv": (blocks.Conv, "conv"),
     "DWConv": (blocks.DWConv, "conv"),
@@ -56,8 +62,19 @@ BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "C3": (blocks.C3, "repeat"),
     "SPP": (blocks.SPP, "conv"),
     "SPPF": (blocks.SPPF, "conv"),
+    "C3x": (blocks.C3x, "repeat"),
+    "C3TR": (blocks.C3TR, "repeat"),
+    "C3Ghost": (blocks.C3Ghost, "repeat"),
+    "C3SPP": (blocks.C3SPP, "conv"),
+    "CrossConv": (blocks.CrossConv, "conv"),
+    "GhostConv": (blocks.GhostConv, "conv"),
+    "GhostBottleneck": (blocks.GhostBottleneck, "conv"),
+    "DWConvTranspose2d": (blocks.DWConvTranspose2d, "conv"),
     "Concat": (blocks.Concat, "concat"),
+    "Contract": (blocks.Contract, "contract"),
+    "Expand": (blocks.Expand, "expand"),
     "Detect": (blocks.Detect, "detect"),
+    "Segment": (blocks.Segment, "segment"),
     "MobileNetV3_FirstLayer": (blocks.MobileNetV3_FirstLayer, "conv_fixed"),
     "MobileNetV3_InvertedResidual": (blocks.MobileNetV3_InvertedResidual, "conv_fixed"),
 }
@@ -111,9 +128,15 @@ class Architecture:
     ch: int
     save: tuple[int, ...] = field(default=())
     where: str = "model.yaml"  #: the file, named in build-time errors like every other
+    #: the yaml's ``activation`` (what ``act=True`` builds in Conv), or None for SiLU
+    activation: Callable[[], nn.Module] | None = None
 
     def build(self) -> YoloModel:
         """Build the model in the current device/tensor context (raises on failure)."""
+        with blocks.default_activation(self.activation):
+            return self._build()
+
+    def _build(self) -> YoloModel:
         layers = []
         for row in self.rows:
             try:
@@ -196,6 +219,13 @@ def parse_architecture(
     ch_in = data.get("ch", 3)
     if not isinstance(ch_in, int) or isinstance(ch_in, bool) or ch_in < 1:
         raise SpecError(f"{where}: 'ch' (input channels) must be a positive integer")
+    ch_mul = data.get("channel_multiple") or 8  # YOLOv5: a missing or 0 value means 8
+    if not isinstance(ch_mul, int) or isinstance(ch_mul, bool) or ch_mul < 1:
+        raise SpecError(
+            f"{where}: 'channel_multiple' (width rounding) must be a positive integer, "
+            f"got {ch_mul!r}"
+        )
+    activation = _parse_activation(data.get("activation"), where)
     anchors = data.get("anchors")
     na = _anchors_per_level(anchors, where)
     no = na * (nc + 5) if (na is not None and nc is not None) else None
@@ -231,7 +261,7 @@ def parse_architecture(
         n_scaled = max(round(n * gd), 1) if n > 1 else n
         repeat = n_scaled
         single = isinstance(f, int)
-        if kind in _CONV_KINDS or kind == "nn_conv" or kind == "nn_bn" or kind == "nn":
+        if kind in (*_CONV_KINDS, "nn_conv", "nn_bn", "nn", "contract", "expand"):
             if not single:
                 raise SpecError(
                     f"{where}: {label}: 'from' must be one row index for {name}, got {f!r} "
@@ -250,7 +280,7 @@ def parse_architecture(
                     f"positive integer, got {c2!r}"
                 )
             if kind != "conv_fixed" and c2 != no:
-                c2 = ceil_to(c2 * gw, 8)
+                c2 = ceil_to(c2 * gw, ch_mul)
             args = [c_in, c2, *args[1:]]
             if kind == "repeat":
                 args.insert(2, n_scaled)
@@ -260,12 +290,33 @@ def parse_architecture(
             c2 = c_in
         elif kind == "nn_conv":
             c2 = args[1] if len(args) > 1 and isinstance(args[1], int) else c_in
+        elif kind in ("contract", "expand"):
+            gain = args[0] if args else 2
+            if not isinstance(gain, int) or isinstance(gain, bool) or gain < 1:
+                raise SpecError(
+                    f"{where}: {label}: the gain must be a positive integer, got {gain!r}"
+                )
+            c2 = c_in * gain**2 if kind == "contract" else c_in // gain**2
+            if kind == "expand" and c_in % gain**2:
+                raise SpecError(
+                    f"{where}: {label}: {c_in} input channels do not split into {gain}x{gain} "
+                    "pixels (Expand needs a multiple of gain squared)"
+                )
         elif kind == "concat":
             idx = [f] if single else list(f)
             c2 = sum(ch[x] for x in idx)
-        elif kind == "detect":
+        elif kind in ("detect", "segment"):
             idx = [f] if single else list(f)
             args = list(args)
+            if kind == "segment":
+                if len(args) != 4 or not all(
+                    isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in args[2:]
+                ):
+                    raise SpecError(
+                        f"{where}: {label}: Segment takes [nc, anchors, masks, protos] "
+                        f"(YOLOv5's [nc, anchors, 32, 256]), got {_plain(args)}"
+                    )
+                args[3] = ceil_to(args[3] * gw, ch_mul)  # proto channels, width-scaled
             args.append([ch[x] for x in idx])
             if len(args) > 1 and isinstance(args[1], int):
                 args[1] = [list(range(args[1] * 2))] * len(idx)
@@ -297,7 +348,7 @@ def parse_architecture(
         if i == 0:
             ch = []
         ch.append(c2)
-    return Architecture(tuple(rows), nc, gd, gw, ch_in, tuple(sorted(set(save))), where)
+    return Architecture(tuple(rows), nc, gd, gw, ch_in, tuple(sorted(set(save))), where, activation)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -308,6 +359,55 @@ def _multiple(data: Mapping[str, Any], key: str, where: str) -> float:
     if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
         raise SpecError(f"{where}: '{key}' must be a positive number, got {v!r}")
     return float(v)
+
+
+def _parse_activation(text: Any, where: str) -> Callable[[], nn.Module] | None:
+    """YOLOv5's ``activation: nn.LeakyReLU(0.1)`` → a factory, read without ``eval``:
+    a torch.nn module class (``nn.X``, ``torch.nn.X`` or ``X``), called with literals."""
+    if text is None or text == "":
+        return None
+    hint = (
+        f"{where}: 'activation' must be a torch.nn module call such as nn.LeakyReLU(0.1), "
+        f"nn.ReLU() or nn.Hardswish(), got {text!r}"
+    )
+    if not isinstance(text, str):
+        raise SpecError(hint)
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise SpecError(hint) from None
+    call_args: list[Any] = []
+    call_kwargs: dict[str, Any] = {}
+    if isinstance(node, ast.Call):
+        try:
+            call_args = [ast.literal_eval(a) for a in node.args]
+            call_kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+        except ValueError:
+            raise SpecError(hint + " (arguments must be plain numbers or booleans)") from None
+        if any(k.arg is None for k in node.keywords):
+            raise SpecError(hint)
+        node = node.func
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.insert(0, node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise SpecError(hint)
+    parts.insert(0, node.id)
+    if parts[:2] == ["torch", "nn"]:
+        parts = parts[2:]
+    elif parts[:1] == ["nn"]:
+        parts = parts[1:]
+    cls = getattr(nn, parts[0], None) if len(parts) == 1 else None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise SpecError(hint + f": torch.nn has no module {'.'.join(parts)!r}")
+    try:
+        cls(*call_args, **call_kwargs)
+    except Exception as exc:
+        raise SpecError(
+            f"{where}: 'activation' {text!r} cannot be built: {error_line(exc)}"
+        ) from exc
+    return functools.partial(cls, *call_args, **call_kwargs)
 
 
 def _anchors_per_level(anchors: Any, where: str) -> int | None:
@@ -411,6 +511,8 @@ def _resolve_module(
 
 
 def _nn_kind(cls: type[nn.Module]) -> str:
+    if cls is nn.ConvTranspose2d:  # YOLOv5 lists it with its channel blocks
+        return "conv"
     if issubclass(cls, nn.BatchNorm2d):
         return "nn_bn"
     if issubclass(cls, _NN_CONVS):

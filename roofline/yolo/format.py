@@ -30,7 +30,17 @@ DEFAULT_IMGSZ = 640
 
 #: keys of YOLOv5's own files, plus roofline's optional extras
 YOLO_KEYS = frozenset(
-    {"nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head", "ch"}
+    {
+        "nc",
+        "depth_multiple",
+        "width_multiple",
+        "anchors",
+        "backbone",
+        "head",
+        "ch",
+        "activation",
+        "channel_multiple",
+    }
 )
 EXTRA_KEYS = frozenset({"name", "description", "imgsz", "batch", "mode", "dtype", "fuse"})
 OVERRIDES = ("imgsz", "nc", "fuse")
@@ -155,11 +165,15 @@ def dry_run(
                 x = m(x)
             except Exception as exc:
                 hint = ""
-                if imgsz[0] % 32 or imgsz[1] % 32:
-                    up = [-(-v // 32) * 32 for v in imgsz]
+                stride = max(32, _max_stride(arch, fuse))
+                if imgsz[0] % stride or imgsz[1] % stride:
+                    up = [-(-v // stride) * stride for v in imgsz]
                     hint = (
-                        f" (image size {imgsz[0]}x{imgsz[1]} is not a multiple of 32, the "
-                        f"stride YOLOv5 rounds sizes to: try --imgsz {up[0]})"
+                        f" (image size {imgsz[0]}x{imgsz[1]} is not a multiple of {stride}, the "
+                        f"model's largest stride, to which YOLOv5 rounds sizes: try --imgsz "
+                        f"{up[0]}"
+                        + (f" or [{up[0]}, {up[1]}] in the yaml" if up[0] != up[1] else "")
+                        + ")"
                     )
                 raise SpecError(
                     f"{where}: {row.where}: forward failed on a {imgsz[0]}x{imgsz[1]} "
@@ -173,6 +187,22 @@ def dry_run(
         "layers": len(list(model.modules())),
         "strides": strides[0] if len(strides) == 1 else strides,
     }
+
+
+def _max_stride(arch: Architecture, fuse: str | None) -> int:
+    """The model's largest detection stride, found by a meta pass at 1280x1280 (a
+    multiple of every stride up to P7's 128); 0 if that pass fails too."""
+    try:
+        with torch.device("meta"):
+            model = build_model(arch, fuse)
+            x = torch.empty(1, arch.ch, 1280, 1280)
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    except Exception:
+        return 0
+    strides = [s for m in model.model if isinstance(m, blocks.Detect) for s in m.stride]
+    return int(max(strides, default=0))
 
 
 def _numel(m: nn.Module) -> int:

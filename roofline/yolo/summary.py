@@ -38,6 +38,15 @@ if TYPE_CHECKING:
 #: seed's YOLOv5 v6.0 used): ``2 * numel`` for BatchNorm in eval, nearest upsample free.
 THOP_RULES: dict[str, tuple[int, int]] = {"0.1": (4, 1), "0.0.31": (2, 0)}
 
+#: the module types whose convolutions and matrix products thop counts. It looks a
+#: module's exact type up in its table, so matrix work done elsewhere is invisible to
+#: it: nn.MultiheadAttention (C3TR's attention: no rule, and its projections run
+#: functionally), subclasses such as DWConvTranspose2d, functional convs in user blocks.
+THOP_MATRIX_MODULES = frozenset(
+    {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
+    | {"Linear"}
+)
+
 _CONV_CLASSES = ("conv", "depthwise_conv", "gemm")
 
 
@@ -124,6 +133,9 @@ class YoloGflops:
     #: conv FLOPs from scaling the small input minus the true conv FLOPs at full size:
     #: branches that do not grow with the image (squeeze-and-excitation), over-counted
     non_scaling_flops: float
+    #: matrix FLOPs at the real size that thop does not see (attention, see
+    #: THOP_MATRIX_MODULES); they make YOLOv5's figure smaller
+    unseen_flops: int = 0
 
     @property
     def matrix_gflops(self) -> float:
@@ -161,7 +173,13 @@ class YoloGflops:
             + (f", upsampling ({self.upsample_flops / 1e9:.3f} G)" if self.upsample_flops else "")
             + f" and branches that do not grow with the image but were scaled as if they "
             f"did ({self.non_scaling_flops / 1e9:.3f} G, e.g. squeeze-and-excitation on 1x1 "
-            "pooled maps).",
+            "pooled maps)"
+            + (
+                f", less matrix work thop does not see ({self.unseen_flops / 1e9:.3f} G: "
+                "attention, modules without a thop rule)."
+                if self.unseen_flops
+                else "."
+            ),
             "roofline's matrix FLOPs count each convolution at its real size, 2 FLOPs per "
             "multiply-add, and leave BatchNorm and activations to the vector (elementwise) "
             "FLOPs.",
@@ -205,7 +223,7 @@ def yolo_gflops(
         profile = profile_spec(replace(spec.with_batch(1), mode="inference"))
     batch = profile.batch or 1
 
-    conv_macs = sum(o.matrix_flops for o in p_small.ops if o.op_class in _CONV_CLASSES) // 2
+    conv_macs = sum(o.matrix_flops for o in _thop_matrix_ops(p_small)) // 2
     norm_el = sum(_numel(o.output_shapes[0]) for o in p_small.ops if o.op_class == "norm")
     up_el = sum(
         _numel(o.output_shapes[0])
@@ -216,6 +234,7 @@ def yolo_gflops(
     thop_macs = conv_macs + per_norm * norm_el + per_up * up_el
     scale = (h / stride) * (w / stride)
     matrix = sum(o.matrix_flops for o in profile.ops if o.op_class in _CONV_CLASSES) // batch
+    seen = sum(o.matrix_flops for o in _thop_matrix_ops(profile)) // batch
     return YoloGflops(
         imgsz=(int(h), int(w)),
         stride=stride,
@@ -229,8 +248,19 @@ def yolo_gflops(
         matrix_flops=matrix,
         norm_flops=per_norm * norm_el * 2 * scale,
         upsample_flops=per_up * up_el * 2 * scale,
-        non_scaling_flops=conv_macs * 2 * scale - matrix,
+        non_scaling_flops=conv_macs * 2 * scale - seen,
+        unseen_flops=matrix - seen,
     )
+
+
+def _thop_matrix_ops(profile: ModelProfile) -> list[Any]:
+    """The conv/matmul ops thop counts: those run by a module type it has a rule for."""
+    types = {m.name: m.type for m in profile.modules}
+    return [
+        o
+        for o in profile.ops
+        if o.op_class in _CONV_CLASSES and types.get(o.module) in THOP_MATRIX_MODULES
+    ]
 
 
 def _info_and_profile(

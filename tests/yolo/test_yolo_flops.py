@@ -41,6 +41,7 @@ def test_yolov5_gflops_reproduced(name, overrides, matrix, printed):
     assert g.matrix_flops == pytest.approx(matrix, rel=0.005)
     gap = g.yolo_gflops * 1e9 - g.matrix_flops
     assert gap == pytest.approx(g.norm_flops + g.upsample_flops + g.non_scaling_flops)
+    assert g.unseen_flops == 0  # thop sees every conv of these models
     if name == "mobilenetv3small_yolo5s":
         assert g.non_scaling_flops > 0.3e9  # SE branches scaled by 400 anyway
     else:

@@ -201,7 +201,7 @@ BAD = {
         SMALL.replace("[[-1, 0], 1, Concat, [1]]", "[[-1, 1], 1, Concat, [1]]"),
         ["row 4", "forward failed"],
     ),
-    "unknown key": (SMALL + "activation: nn.ReLU()\n", ["unknown field(s) activation"]),
+    "unknown key": (SMALL + "width_multipel: 0.5\n", ["unknown field(s) width_multipel"]),
     # SMALL has 2 anchor levels: Detect needs exactly one input per level
     "Detect with fewer inputs than anchor levels": (
         SMALL.replace("[[4, 2], 1, Detect", "[[4], 1, Detect"),

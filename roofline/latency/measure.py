@@ -44,6 +44,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
+from roofline.counting.tracing import train_mode
 from roofline.errors import MeasurementError, OutOfMemory, RooflineError, first_line
 from roofline.spec import ModelSpec
 from roofline.units import plural
@@ -761,9 +762,10 @@ def measure(
         n_batch = int(first.shape[0])
     sync_fn = sync or device_sync(dev)
     clock_fn = clock or time.perf_counter
-    step = make_step(model, args, kwargs, run_mode, optimizer_step)
     what = f"running {label!r} (batch {n_batch}, {run_mode}) on {dev}"
-    with _translate_errors(what):
+    # a caller's model gets its train/eval flags back, as the counter leaves them
+    with train_mode(model, run_mode == "training"), _translate_errors(what):
+        step = make_step(model, args, kwargs, run_mode, optimizer_step)
         timing = time_region(
             step,
             warmup=warmup,

@@ -135,6 +135,18 @@ def test_measure_training_runs_backward_and_clears_grads():
     assert all(p.grad is None for p in model.parameters())  # zeroed after each step
 
 
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_measure_gives_the_callers_model_its_train_eval_flags_back(mode):
+    # measure(model) put the model in eval() (or train()) for good: a caller who
+    # timed a training model in inference found its batch norm frozen afterwards
+    model = TinyCNN()
+    model.train(mode == "inference")  # the opposite of what the run needs
+    model.bn.train(mode == "training")  # and one module unlike the others
+    before = {name: m.training for name, m in model.named_modules()}
+    measure(model, inputs=((torch.randn(2, 3, 8, 8),), {}), mode=mode, warmup=0, repeat=1)
+    assert {name: m.training for name, m in model.named_modules()} == before
+
+
 def test_measure_profiler_method():
     model = TinyCNN()
     x = torch.randn(2, 3, 8, 8)

@@ -17,9 +17,11 @@ from roofline.errors import MeasurementError
 from roofline.units import dtype_name
 
 #: per-layer passes and table depth when not given (their options are refused with
-#: ``--per-layer none``, which reads neither)
+#: ``--per-layer none``, which reads neither); the depth is ``profile``'s, so both show
+#: the same rows, and a YOLO model's layers (model.0, model.1 ...) rather than one row
+#: for its wrapper
 DEFAULT_LAYER_PASSES = 3
-DEFAULT_DEPTH = 1
+DEFAULT_DEPTH = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:

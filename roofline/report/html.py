@@ -928,8 +928,13 @@ def _latency_section(report: Any) -> str:
     meas = report.measurement
     head = (
         f"<p>End to end: naive roofline <b>{seconds(m.naive_s)}</b> "
-        f"({_err_text(m.naive_error)}), calibrated <b>{seconds(m.predicted_s)}</b> "
-        f"({_err_text(m.predicted_error)}), measured <b>{seconds(m.measured_s)}</b>"
+        f"({_err_text(m.naive_error)}), "
+        + (
+            "no calibrated time (below: why)"
+            if m.predicted_s is None
+            else f"calibrated <b>{seconds(m.predicted_s)}</b> ({_err_text(m.predicted_error)})"
+        )
+        + f", measured <b>{seconds(m.measured_s)}</b>"
         + (f" ± {seconds(m.measured_spread_s)} (IQR)" if m.measured_spread_s else "")
         + (f" on {esc(meas.device_name)}" if meas is not None else "")
         + ".</p>"

@@ -211,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
                     f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
                     f"({len(m.timing.samples)} runs)"
                 )
+                if m.unsteady_note:
+                    print(f"note: {m.unsteady_note}")
             results.append(
                 {
                     "measurement": m.as_dict(),

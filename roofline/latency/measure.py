@@ -47,7 +47,7 @@ from torch.utils._pytree import tree_flatten
 from roofline.counting.tracing import train_mode
 from roofline.errors import MeasurementError, OutOfMemory, RooflineError, first_line
 from roofline.spec import ModelSpec
-from roofline.units import plural
+from roofline.units import plural, seconds
 
 Clock = Callable[[], float]
 Sync = Callable[[], None]
@@ -156,6 +156,11 @@ class ModuleTime:
     calls: int
 
 
+#: an end-to-end IQR above this share of the median gets a note
+#: (:attr:`Measurement.unsteady_note`); on a quiet machine most are under 3%
+UNSTEADY_SPREAD = 0.25
+
+
 @dataclass(frozen=True)
 class Measurement:
     """What :func:`measure` measured for one model, device, batch and mode."""
@@ -184,6 +189,28 @@ class Measurement:
     @property
     def spread_s(self) -> float:
         return self.timing.spread
+
+    @property
+    def unsteady_note(self) -> str | None:
+        """A note when the end-to-end runs spread by more than :data:`UNSTEADY_SPREAD`
+        of their median (other load on the machine; on a shared CPU, torch threads
+        waiting for a descheduled one): the median is then a rough figure. None when
+        the runs agree."""
+        median, spread = self.median_s, self.spread_s
+        if not median or spread <= UNSTEADY_SPREAD * median:
+            return None
+        cpu = self.device == "cpu"
+        return (
+            f"the timed runs spread widely (IQR {seconds(spread)}, {spread / median:.0%} of "
+            f"the median {seconds(median)}): the machine was busy"
+            + (
+                f", or {plural(self.threads, 'torch thread')} waited for each other on a shared "
+                "CPU (fewer threads help: `bench --threads 1`, docs/latency.md)"
+                if cpu and self.threads > 1
+                else ""
+            )
+            + "; take these times as rough and measure again on a quiet machine"
+        )
 
     @property
     def per_layer_sum_s(self) -> float | None:

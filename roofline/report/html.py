@@ -949,6 +949,8 @@ def _latency_section(report: Any) -> str:
     note = getattr(getattr(report, "prediction", None), "note", None)
     if note and note not in m.explanation:  # (naive only: the note is the explanation)
         head += f'<p class="muted">note: {esc(note)}</p>'
+    if meas is not None and meas.unsteady_note:
+        head += f'<p class="warn">note: {esc(meas.unsteady_note)}</p>'
     why = "".join(f"<li>{esc(e)}</li>" for e in m.explanation)
     head_cells = "".join(_th(c.header, c.tip, c.numeric) for c in LATENCY_COLUMNS)
     body = "".join(

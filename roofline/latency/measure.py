@@ -255,6 +255,7 @@ class Measurement:
             "layer_method": self.layer_method,
             "layer_passes": self.layer_passes,
             "per_layer_sum_s": self.per_layer_sum_s,
+            "note": self.unsteady_note,  # (None when the runs agree)
         }
 
 

@@ -91,8 +91,10 @@ def test_widely_spread_runs_get_a_note():
     assert "2 torch threads" in note and "--threads 1" in note
     assert "--threads" not in _measurement((1e-3, 2e-3, 1e-3, 2e-3, 1e-3), threads=1).unsteady_note
     assert "--threads" not in _measurement((1, 2, 1, 2, 1), device="cuda:0").unsteady_note
+    assert busy.as_dict()["note"] == note  # in the JSON too (`bench --json -` prints no text)
     # sorted 1.0, 1.1, 1.2, 1.2, 1.3: IQR 1.2 - 1.1 = 0.1 of a median 1.2 (8%): quiet
-    assert _measurement((1.0, 1.1, 1.2, 1.2, 1.3)).unsteady_note is None
+    quiet = _measurement((1.0, 1.1, 1.2, 1.2, 1.3))
+    assert quiet.unsteady_note is None and quiet.as_dict()["note"] is None
     # the spread limit itself: 25% of the median is still quiet
     assert _measurement((0.75, 0.875, 1.0, 1.125, 1.25)).unsteady_note is None
 

@@ -17,9 +17,11 @@ from roofline.errors import MeasurementError
 from roofline.units import dtype_name
 
 #: per-layer passes and table depth when not given (their options are refused with
-#: ``--per-layer none``, which reads neither)
+#: ``--per-layer none``, which reads neither); the depth is ``profile``'s, so both show
+#: the same rows, and a YOLO model's layers (model.0, model.1 ...) rather than one row
+#: for its wrapper
 DEFAULT_LAYER_PASSES = 3
-DEFAULT_DEPTH = 1
+DEFAULT_DEPTH = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -209,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
                     f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
                     f"({len(m.timing.samples)} runs)"
                 )
+                if m.unsteady_note:
+                    print(f"note: {m.unsteady_note}")
             results.append(
                 {
                     "measurement": m.as_dict(),

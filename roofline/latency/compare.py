@@ -275,6 +275,8 @@ def latency_summary(report: LatencyReport) -> str:
             f"instrumented total {_ms(meas.per_layer_sum_s)} ms "
             f"= {meas.per_layer_sum_s / meas.median_s:.2f}x the end-to-end median"
         )
+    if meas is not None and meas.unsteady_note:
+        lines.append(f"note: {meas.unsteady_note}")
     for tag in m.explanation:
         lines.append(f"  - {tag}")
     if report.prediction.note and report.prediction.note not in m.explanation:

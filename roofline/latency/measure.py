@@ -44,9 +44,10 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
+from roofline.counting.tracing import train_mode
 from roofline.errors import MeasurementError, OutOfMemory, RooflineError, first_line
 from roofline.spec import ModelSpec
-from roofline.units import plural
+from roofline.units import plural, seconds
 
 Clock = Callable[[], float]
 Sync = Callable[[], None]
@@ -155,6 +156,11 @@ class ModuleTime:
     calls: int
 
 
+#: an end-to-end IQR above this share of the median gets a note
+#: (:attr:`Measurement.unsteady_note`); on a quiet machine most are under 3%
+UNSTEADY_SPREAD = 0.25
+
+
 @dataclass(frozen=True)
 class Measurement:
     """What :func:`measure` measured for one model, device, batch and mode."""
@@ -183,6 +189,28 @@ class Measurement:
     @property
     def spread_s(self) -> float:
         return self.timing.spread
+
+    @property
+    def unsteady_note(self) -> str | None:
+        """A note when the end-to-end runs spread by more than :data:`UNSTEADY_SPREAD`
+        of their median (other load on the machine; on a shared CPU, torch threads
+        waiting for a descheduled one): the median is then a rough figure. None when
+        the runs agree."""
+        median, spread = self.median_s, self.spread_s
+        if not median or spread <= UNSTEADY_SPREAD * median:
+            return None
+        cpu = self.device == "cpu"
+        return (
+            f"the timed runs spread widely (IQR {seconds(spread)}, {spread / median:.0%} of "
+            f"the median {seconds(median)}): the machine was busy"
+            + (
+                f", or {plural(self.threads, 'torch thread')} waited for each other on a shared "
+                "CPU (fewer threads help: `bench --threads 1`, docs/latency.md)"
+                if cpu and self.threads > 1
+                else ""
+            )
+            + "; take these times as rough and measure again on a quiet machine"
+        )
 
     @property
     def per_layer_sum_s(self) -> float | None:
@@ -227,6 +255,7 @@ class Measurement:
             "layer_method": self.layer_method,
             "layer_passes": self.layer_passes,
             "per_layer_sum_s": self.per_layer_sum_s,
+            "note": self.unsteady_note,  # (None when the runs agree)
         }
 
 
@@ -761,9 +790,10 @@ def measure(
         n_batch = int(first.shape[0])
     sync_fn = sync or device_sync(dev)
     clock_fn = clock or time.perf_counter
-    step = make_step(model, args, kwargs, run_mode, optimizer_step)
     what = f"running {label!r} (batch {n_batch}, {run_mode}) on {dev}"
-    with _translate_errors(what):
+    # a caller's model gets its train/eval flags back, as the counter leaves them
+    with train_mode(model, run_mode == "training"), _translate_errors(what):
+        step = make_step(model, args, kwargs, run_mode, optimizer_step)
         timing = time_region(
             step,
             warmup=warmup,

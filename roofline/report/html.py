@@ -579,7 +579,8 @@ def _latency_traces(report: Any, tmax: float) -> list[dict[str, Any]]:
                 "y": [r.flops / getattr(r, attr) for r in pts],
                 "marker": {"symbol": symbol, "size": 9, "color": colour, "line": {"width": 1.5}},
                 "text": [
-                    f"<b>{esc(r.name)}</b> ({esc(r.type)})<br>{name}: {seconds(getattr(r, attr))}"
+                    f"<b>{esc(row_name(r.name, r.self_only))}</b> ({esc(r.type)})"
+                    f"<br>{name}: {seconds(getattr(r, attr))}"
                     f"<br>naive roofline: {seconds(r.naive_s)}"
                     + "".join(f"<br>{esc(e)}" for e in r.explanation[:2])
                     for r in pts
@@ -615,48 +616,6 @@ def _fit_words(report: Any) -> str:
         return ""
     when = f", fitted {esc(eff.measured_at)}" if eff.measured_at else ""
     return f" ({dtype_short(eff.dtype)} kernels{when})"
-
-
-def _latency_section(report: Any) -> str:
-    """Naive, calibrated and measured latency, end to end and per layer."""
-    m = report.model
-    meas = report.measurement
-    head = (
-        f"<p>End to end: naive roofline <b>{seconds(m.naive_s)}</b> "
-        f"({_err_text(m.naive_error)}), calibrated <b>{seconds(m.predicted_s)}</b> "
-        f"({_err_text(m.predicted_error)}), measured <b>{seconds(m.measured_s)}</b>"
-        + (f" ± {seconds(m.measured_spread_s)} (IQR)" if m.measured_spread_s else "")
-        + (f" on {esc(meas.device_name)}" if meas is not None else "")
-        + ".</p>"
-    )
-    why = "".join(f"<li>{esc(e)}</li>" for e in m.explanation)
-    rows = []
-    for r in report.layers:
-        rows.append(
-            "<tr>"
-            f"<td>{esc(r.name)}</td><td>{esc(r.type)}</td>"
-            f"<td data-v='{r.naive_s}'>{seconds(r.naive_s)}</td>"
-            f"<td data-v='{r.predicted_s or 0}'>{seconds(r.predicted_s)}</td>"
-            f"<td data-v='{r.measured_s or 0}'>{seconds(r.measured_s)}</td>"
-            f"<td>{_err_text(r.naive_error)}</td><td>{_err_text(r.predicted_error)}</td>"
-            f"<td>{esc('; '.join(r.explanation))}</td></tr>"
-        )
-    table = (
-        '<table class="latency"><thead><tr><th>layer</th><th>type</th><th>naive</th>'
-        "<th>calibrated</th><th>measured</th><th>naive error</th><th>calibrated error</th>"
-        "<th>why</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-    )
-    return (
-        "<section><h2>Predicted and measured latency</h2>"
-        + head
-        + (f"<ul>{why}</ul>" if why else "")
-        + '<p class="muted">naive: roofline time on the ceilings above; calibrated: per op, '
-        "time at the efficiencies fitted by <code>roofline calibrate</code> on this machine"
-        + _fit_words(report)
-        + ", plus per-op overhead; measured: median of timed runs (per layer: module hooks). "
-        "Errors are (prediction − measured) / measured.</p>"
-        f'<div class="table-wrap">{table}</div></section>'
-    )
 
 
 # -- page parts -------------------------------------------------------------------------
@@ -911,6 +870,108 @@ def _th(header: str, tip: str, numeric: bool) -> str:
 
 def _td(value: Any, text: str) -> str:
     return f'<td class="t">{text}</td>' if value is None else f'<td data-v="{value!r}">{text}</td>'
+
+
+def _latency_seconds(t: float | None) -> tuple[float, str]:
+    """A time cell: sorted by its value, a missing time ("-") below every real one."""
+    return (-1e300 if t is None else t), seconds(t)
+
+
+def _latency_error(x: float | None) -> tuple[float, str]:
+    return (-1e300 if x is None else x), _err_text(x)
+
+
+#: the latency table, as the terminal's: what was predicted, what was measured (with
+#: its spread), the errors, and why a layer runs far from its roof
+LATENCY_COLUMNS = (
+    Column(
+        "layer",
+        "module path",
+        lambda r: (None, f'<code class="name">{breakable(row_name(r.name, r.self_only))}</code>'),
+        numeric=False,
+    ),
+    Column("type", "module class", lambda r: (None, breakable(r.type)), numeric=False),
+    Column("naive", "roofline time on the ceilings above", lambda r: _latency_seconds(r.naive_s)),
+    Column(
+        "calibrated",
+        "time at the efficiencies fitted on this machine",
+        lambda r: _latency_seconds(r.predicted_s),
+    ),
+    Column("measured", "median of the timed passes", lambda r: _latency_seconds(r.measured_s)),
+    Column(
+        "±&nbsp;IQR",
+        "spread of the measured passes: 75th minus 25th percentile",
+        lambda r: _latency_seconds(r.measured_spread_s),
+    ),
+    Column(
+        "naive error",
+        "(naive − measured) / measured",
+        lambda r: _latency_error(r.naive_error),
+    ),
+    Column(
+        "calibrated error",
+        "(calibrated − measured) / measured",
+        lambda r: _latency_error(r.predicted_error),
+    ),
+    Column(
+        "why",
+        "what puts the layer far from its roof",
+        lambda r: (None, esc("; ".join(r.explanation))),
+        numeric=False,
+    ),
+)
+
+
+def _latency_section(report: Any) -> str:
+    """Naive, calibrated and measured latency, end to end and per layer."""
+    m = report.model
+    meas = report.measurement
+    head = (
+        f"<p>End to end: naive roofline <b>{seconds(m.naive_s)}</b> "
+        f"({_err_text(m.naive_error)}), "
+        + (
+            "no calibrated time (below: why)"
+            if m.predicted_s is None
+            else f"calibrated <b>{seconds(m.predicted_s)}</b> ({_err_text(m.predicted_error)})"
+        )
+        + f", measured <b>{seconds(m.measured_s)}</b>"
+        + (f" ± {seconds(m.measured_spread_s)} (IQR)" if m.measured_spread_s else "")
+        + (f" on {esc(meas.device_name)}" if meas is not None else "")
+        + ".</p>"
+    )
+    if meas is not None and meas.per_layer_sum_s and meas.median_s:
+        # how far the instrumented layer times add up to the uninstrumented run
+        head += (
+            f"<p>Per-layer times from {esc(meas.layer_method)} ({meas.layer_passes} passes): "
+            f"they add up to {seconds(meas.per_layer_sum_s)}, "
+            f"{meas.per_layer_sum_s / meas.median_s:.2f}× the end-to-end median.</p>"
+        )
+    note = getattr(getattr(report, "prediction", None), "note", None)
+    if note and note not in m.explanation:  # (naive only: the note is the explanation)
+        head += f'<p class="muted">note: {esc(note)}</p>'
+    if meas is not None and meas.unsteady_note:
+        head += f'<p class="warn">note: {esc(meas.unsteady_note)}</p>'
+    why = "".join(f"<li>{esc(e)}</li>" for e in m.explanation)
+    head_cells = "".join(_th(c.header, c.tip, c.numeric) for c in LATENCY_COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(_td(*c.cell(r)) for c in LATENCY_COLUMNS) + "</tr>" for r in report.layers
+    )
+    table = (
+        f'<table id="latency" class="sortable latency"><thead><tr>{head_cells}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+    return (
+        "<section><h2>Predicted and measured latency "
+        '<small class="muted">(click a header to sort)</small></h2>'
+        + head
+        + (f"<ul>{why}</ul>" if why else "")
+        + '<p class="muted">naive: roofline time on the ceilings above; calibrated: per op, '
+        "time at the efficiencies fitted by <code>roofline calibrate</code> on this machine"
+        + _fit_words(report)
+        + ", plus per-op overhead; measured: median of timed runs (per layer: module hooks). "
+        "Errors are (prediction − measured) / measured.</p>"
+        f'<div class="table-wrap">{table}</div></section>'
+    )
 
 
 def _short_labels(analyses: Sequence[RooflineAnalysis]) -> list[str]:

@@ -212,12 +212,33 @@ def test_bench_measure_only_keeps_the_per_layer_times(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert rc == 0
-    lines = out.splitlines()
+    # (a busy machine's note on widely spread runs may follow the median line)
+    lines = [line for line in out.splitlines() if not line.startswith("note: ")]
     assert lines[0].split()[:3] == ["layer", "calls", "measured"]
     layers = {line.split()[0] for line in lines[2:] if line and not line.startswith("TinyCNN")}
     # TinyCNN's children (tests/fixtures/models.py), one row each
     assert layers == {"conv", "bn", "pool", "fc"}
     assert "median" in lines[-1]
+
+
+def test_bench_shows_a_yolo_models_layers_by_default(tmp_path, capsys):
+    # at depth 1 a YOLO model is one row, its wrapper "model" (the layers are model.0,
+    # model.1 ... at depth 2, profile's default): bench's per-layer table said nothing
+    from pathlib import Path
+
+    yaml = Path(__file__).parents[2] / "examples" / "yolov5n.yaml"
+    rc = main(
+        [
+            *("bench", str(yaml), "--imgsz", "64", "--no-predict"),
+            *("--warmup", "0", "--repeat", "1", "--layer-passes", "1"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    lines = [line for line in out.splitlines() if not line.startswith("note: ")]
+    layers = {line.split()[0] for line in lines[2:-1]}
+    # yolov5n.yaml: 10 backbone + 15 head entries, model.0 .. model.24
+    assert layers == {f"model.{i}" for i in range(25)}, layers
 
 
 def test_bench_refuses_a_users_json_before_measuring(tmp_path, capsys, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from torch._subclasses.fake_tensor import FakeTensor
 
 from roofline.errors import MeasurementError
 from roofline.latency.measure import (
+    Measurement,
     Timing,
     _self_times,
     check_device,
@@ -64,6 +66,50 @@ def test_timing_median_and_iqr_by_hand():
     t4 = Timing((1.0, 2.0, 3.0, 4.0))
     assert t4.median == 2.5
     assert t4.spread == pytest.approx(1.5)
+
+
+def _measurement(samples, device="cpu", threads=2):
+    return Measurement(
+        model="m",
+        device=device,
+        device_name="a CPU",
+        batch=1,
+        mode="inference",
+        timing=Timing(tuple(samples)),
+        warmup=0,
+        threads=threads,
+        torch_version="x",
+    )
+
+
+def test_widely_spread_runs_get_a_note():
+    # a busy 2-core machine gave "measured 951 ms ± 2847 ms (IQR)" with nothing said;
+    # sorted 1, 1, 1, 2, 2: median 1 ms, quartiles at positions 1 and 3 -> IQR 1 ms (100%)
+    busy = _measurement((1e-3, 2e-3, 1e-3, 2e-3, 1e-3))
+    note = busy.unsteady_note
+    assert note is not None and "IQR 1.000 ms, 100% of the median 1.000 ms" in note
+    assert "2 torch threads" in note and "--threads 1" in note
+    assert "--threads" not in _measurement((1e-3, 2e-3, 1e-3, 2e-3, 1e-3), threads=1).unsteady_note
+    assert "--threads" not in _measurement((1, 2, 1, 2, 1), device="cuda:0").unsteady_note
+    assert busy.as_dict()["note"] == note  # in the JSON too (`bench --json -` prints no text)
+    # sorted 1.0, 1.1, 1.2, 1.2, 1.3: IQR 1.2 - 1.1 = 0.1 of a median 1.2 (8%): quiet
+    quiet = _measurement((1.0, 1.1, 1.2, 1.2, 1.3))
+    assert quiet.unsteady_note is None and quiet.as_dict()["note"] is None
+    # the spread limit itself: 25% of the median is still quiet
+    assert _measurement((0.75, 0.875, 1.0, 1.125, 1.25)).unsteady_note is None
+
+
+def test_the_busy_note_reaches_the_summary():
+    from roofline.latency.compare import latency_summary
+
+    report = SimpleNamespace(
+        model=SimpleNamespace(
+            naive_s=1e-3, predicted_s=1e-3, measured_s=1e-3, measured_spread_s=1e-3, explanation=()
+        ),
+        measurement=_measurement((1e-3, 2e-3, 1e-3, 2e-3, 1e-3)),
+        prediction=SimpleNamespace(model="m", device="a CPU", batch=1, mode="inference", note=None),
+    )
+    assert "note: the timed runs spread widely" in latency_summary(report)
 
 
 def test_time_region_rejects_bad_counts():
@@ -133,6 +179,18 @@ def test_measure_training_runs_backward_and_clears_grads():
     )
     assert m.mode == "training" and m.optimizer_step
     assert all(p.grad is None for p in model.parameters())  # zeroed after each step
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_measure_gives_the_callers_model_its_train_eval_flags_back(mode):
+    # measure(model) put the model in eval() (or train()) for good: a caller who
+    # timed a training model in inference found its batch norm frozen afterwards
+    model = TinyCNN()
+    model.train(mode == "inference")  # the opposite of what the run needs
+    model.bn.train(mode == "training")  # and one module unlike the others
+    before = {name: m.training for name, m in model.named_modules()}
+    measure(model, inputs=((torch.randn(2, 3, 8, 8),), {}), mode=mode, warmup=0, repeat=1)
+    assert {name: m.training for name, m in model.named_modules()} == before
 
 
 def test_measure_profiler_method():

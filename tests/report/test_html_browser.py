@@ -444,3 +444,83 @@ def test_cards_give_the_training_split_and_the_fused_estimate(browser, tmp_path)
             assert not seen["errors"], seen["errors"]
         finally:
             page.close()
+
+
+def latency_report(prof):
+    """A latency comparison of ``prof``'s rows by hand: a module's own ops as a "self"
+    row beside its children, indices past 9, and a layer that was not measured."""
+    from roofline.latency.compare import LatencyReport, LatencyRow
+
+    def row(name, measured, spread=None, self_only=False):
+        return LatencyRow(
+            name=name,
+            type="Block",
+            naive_s=1e-3,
+            predicted_s=2e-3,
+            measured_s=measured,
+            measured_spread_s=spread,
+            explanation=("conv: small or thin shapes, low efficiency (7% of peak)",),
+            self_only=self_only,
+            flops=10**6,
+            bytes=10**5,
+        )
+
+    layers = (
+        row("b.0", 3e-3, 1e-4, self_only=True),
+        row("b.10", 1e-3, 2e-5),
+        row("b.2", 4e-3, 3e-4),
+        row("b.3", None),
+    )
+    model = row("(model)", 9e-3, 5e-4, self_only=True)
+    return LatencyReport(model, layers, prediction=None, measurement=None, depth=1)
+
+
+def test_latency_table_labels_self_rows_sorts_and_gives_the_spread(browser, tmp_path):
+    # the terminal's latency table names a module's own ops "b.0 (self)" and gives each
+    # layer's IQR; the HTML one showed "b.0" (as if the whole block), no spread, and
+    # its headers looked clickable but sorted nothing
+    m = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    prof = roofline.profile(m, (torch.randn(1, 8),), name="lat")
+    a = analyze(prof, get_device("3090"), "fp32", depth=1)
+    html = roofline_report([a], date="2026-01-01", latency=latency_report(prof))
+    path = write_text(tmp_path / "l.html", html)
+    page, seen = open_report(browser, path)
+    try:
+        cols = headers(page, "#latency")
+        assert cols[:6] == ["layer", "type", "naive", "calibrated", "measured", "± IQR"], cols
+
+        def column(name):
+            return page.evaluate(
+                "(i) => Array.from(document.querySelectorAll('#latency tbody tr'))"
+                ".map(r => r.cells[i].textContent)",
+                cols.index(name),
+            )
+
+        assert column("layer") == ["b.0 (self)", "b.10", "b.2", "b.3"]
+        assert column("± IQR") == ["100.00 µs", "20.00 µs", "300.00 µs", "-"]
+        page.locator("#latency th").nth(cols.index("layer")).click()
+        assert column("layer") == ["b.0 (self)", "b.2", "b.3", "b.10"]
+        measured = page.locator("#latency th").nth(cols.index("measured"))
+        measured.click()  # ascending: the unmeasured layer first
+        assert column("layer") == ["b.3", "b.10", "b.0 (self)", "b.2"]
+        measured.click()
+        assert column("measured") == ["4.000 ms", "3.000 ms", "1.000 ms", "-"]
+        # the layers table still sorts on its own
+        layer_cols = headers(page, "#layers")
+        page.locator("#layers th").nth(layer_cols.index("layer")).click()
+        assert page.locator("#layers th.asc").count() == 1
+        assert page.locator("#latency th.desc").count() == 1
+        # a phone: the page itself does not scroll sideways, the table does
+        page.set_viewport_size({"width": 390, "height": 900})
+        page.wait_for_function(  # (the plot follows the window once relaid out)
+            "() => document.getElementById('roofline')._fullLayout.width"
+            " === document.getElementById('roofline').clientWidth"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        box = page.evaluate(
+            "() => document.querySelector('#latency').parentElement.getBoundingClientRect().right"
+        )
+        assert box <= 390
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -107,3 +107,18 @@ def test_measure_sizes_the_run_once(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setattr(store, "ensure_efficiency", lambda *a, **k: (None, eff()))
     assert main(["profile", str(spec), "--gpu", "cpu", "--measure", "--depth", "1"]) == 0
     assert sized == [4]  # before the calibration, not again when the run starts
+
+
+def test_measure_html_without_a_calibrated_time_says_so(tmp_path: Path, capsys, quick_calibration):
+    # fp16 on the CPU: no calibration can time it, so the prediction is the naive
+    # roofline only; the HTML's end-to-end line read "calibrated - (-)"
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    out_html = tmp_path / "h.html"
+    argv = ["profile", str(spec), "--gpu", "cpu", "--measure", "--dtype", "fp16"]
+    assert main([*argv, "--depth", "1", "--html", str(out_html)]) == 0
+    capsys.readouterr()
+    page = out_html.read_text()
+    assert "no calibrated time (below: why)" in page
+    assert "calibrated <b>-</b>" not in page
+    assert "no calibration can time fp16 kernels on the CPU" in page  # the why

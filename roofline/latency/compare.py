@@ -277,7 +277,8 @@ def latency_summary(report: LatencyReport) -> str:
     ]
     if meas is not None and meas.per_layer_sum_s:
         lines.append(
-            f"per-layer times from {meas.layer_method} ({meas.layer_passes} passes); "
+            f"per-layer times from {meas.layer_method} ({meas.layer_passes} "
+            f"pass{'' if meas.layer_passes == 1 else 'es'}); "
             f"instrumented total {_ms(meas.per_layer_sum_s)} ms "
             f"= {meas.per_layer_sum_s / meas.median_s:.2f}x the end-to-end median"
         )

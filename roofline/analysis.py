@@ -689,8 +689,15 @@ def tf32_warning(profile: ModelProfile, device: Device, c: Ceilings) -> str | No
     if not conv:
         return None
     share = conv / max(1, sum(o.matrix_flops for o in profile.ops))
-    # a share that rounds to 0 (the patch embedding of a ViT) is not "0%"
-    percent = "<1" if 100 * share < 0.5 else f"{100 * share:.0f}"
+    # a share that rounds to 0 or 100 without being it reads "<1" or ">99": a ViT's patch
+    # embedding is not "0%", nor ResNet-50's convolutions "100%" (its fc is 0.05%)
+    percent = (
+        "<1"
+        if 100 * share < 0.5
+        else ">99"
+        if share < 1 and 100 * share >= 99.5
+        else f"{100 * share:.0f}"
+    )
     return (
         f"fp32 convolutions ({percent}% of this model's matrix FLOPs) are held to "
         f"{device.name}'s TF32 tensor roof, {c.conv.flops_per_s / 1e12:.1f} TFLOP/s, not the "

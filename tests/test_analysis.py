@@ -309,6 +309,14 @@ def test_fp32_convolutions_on_tf32_tensor_cores_by_default():
     big = dataclasses.replace(linear_op("fc3"), matrix_flops=48 * 1000)
     w = [x for x in analyze(make_profile([conv, big]), dev).warnings if "TF32" in x]
     assert "fp32 convolutions (<1% of this model's matrix FLOPs)" in w[0]
+    # and one that rounds to 100 % beside a GEMM (ResNet-50's fc) reads ">99%"
+    tiny = dataclasses.replace(linear_op("fc3"), matrix_flops=2)
+    w = [x for x in analyze(make_profile([conv, tiny]), dev).warnings if "TF32" in x]
+    # conv 48 of 48 + 2 matrix FLOPs = 96 %: as computed; 4800 of 4802 rounds to 100
+    assert "fp32 convolutions (96% of this model's matrix FLOPs)" in w[0]
+    many = dataclasses.replace(conv, matrix_flops=4800)
+    w = [x for x in analyze(make_profile([many, tiny]), dev).warnings if "TF32" in x]
+    assert "fp32 convolutions (>99% of this model's matrix FLOPs)" in w[0]
     # tf32_conv=False: the strict fp32 roof for both, and nothing to say
     strict = analyze(make_profile([conv, fc]), dev, tf32_conv=False)
     assert strict.ceilings.conv is None

@@ -19,9 +19,12 @@ from roofline.units import dtype_name, dtype_short
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "calibrate",
-        help="measure achieved GEMM throughput, copy bandwidth and launch latency",
+        help="measure achieved GEMM throughput, copy bandwidth and launch latency, and fit "
+        "the latency model",
         description="Measure this machine's real ceilings (GEMM per precision, copy bandwidth, "
-        "kernel launch latency), store them per device, and show datasheet vs achieved.",
+        "kernel launch latency), store them per device, and show datasheet vs achieved; then "
+        "fit the latency model that bench and profile --measure use (minutes; "
+        "--ceilings-only skips it).",
     )
     p.add_argument(
         "--gpu",
@@ -29,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="gpu",
         default="local",
         metavar="local|cpu",
-        help="'local' (the CUDA GPU, matched through NVML; 'local:1' for the second) or 'cpu'",
+        help="'local' (the default: the CUDA GPU, matched through NVML; 'local:1' for the "
+        "second) or 'cpu'",
     )
     p.add_argument(
         "--quick", action="store_true", help="smaller problems: seconds, rougher figures"

@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "gpus",
         help="list known devices (peaks, bandwidth, ridge points)",
-        description="List every known device, or show one in full with its sources.",
+        description="List every known device (no ACTION), or show one in full with its "
+        "sources (show NAME).",
     )
     p.add_argument("--json", metavar="FILE", help="write the list as JSON ('-' for stdout)")
     p.add_argument(

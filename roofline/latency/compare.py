@@ -224,8 +224,14 @@ def measured_layers_table(measurement: Measurement, depth: int | None = 1) -> st
     """Measured per-layer times alone (``bench --no-predict``): each timed module at
     ``depth`` (None: the leaves), and shallower ones with no timed module inside, with
     calls, median, IQR and share of the end-to-end median, slowest first; "" when
-    none was timed."""
-    names = [n for n in measurement.modules if n]
+    none was timed. A container whose forward never ran (YOLOv5's ``model``: its parent
+    iterates over its children) is a row too, timed as the predicted table times it
+    (:meth:`Measurement.layer_time`: its top-most timed descendants), with no calls."""
+    timed = [n for n in measurement.modules if n]
+    names = set(timed)
+    for n in timed:
+        parts = n.split(".")
+        names.update(".".join(parts[:i]) for i in range(1, len(parts)))
 
     def level(n: str) -> int:
         return n.count(".") + 1
@@ -234,26 +240,26 @@ def measured_layers_table(measurement: Measurement, depth: int | None = 1) -> st
         return not any(o.startswith(n + ".") for o in names)
 
     rows = []
-    for n in names:
+    for n in sorted(names):
         if (depth is None and leaf(n)) or (
             depth is not None and (level(n) == depth or (level(n) < depth and leaf(n)))
         ):
-            t = measurement.modules[n]
-            share = t.inclusive_s / measurement.median_s if measurement.median_s else 0.0
+            mt = measurement.layer_time(n)
+            if mt is None:
+                continue
+            t = measurement.modules.get(n)
+            share = mt[0] / measurement.median_s if measurement.median_s else 0.0
             rows.append(
-                [
-                    n,
-                    str(t.calls),
-                    _ms(t.inclusive_s),
-                    _ms(t.inclusive_spread_s),
-                    f"{100 * share:.1f}",
-                ]
+                (
+                    mt[0],
+                    [n, str(t.calls) if t else "-", _ms(mt[0]), _ms(mt[1]), f"{100 * share:.1f}"],
+                )
             )
     if not rows:
         return ""
-    rows.sort(key=lambda r: -measurement.modules[r[0]].inclusive_s)  # slowest first
+    rows.sort(key=lambda r: -r[0])  # slowest first
     headers = ["layer", "calls", "measured ms", "± (IQR)", "% of end to end"]
-    return tabulate(rows, headers=headers, disable_numparse=True)
+    return tabulate([r for _, r in rows], headers=headers, disable_numparse=True)
 
 
 def latency_summary(report: LatencyReport) -> str:
@@ -271,7 +277,8 @@ def latency_summary(report: LatencyReport) -> str:
     ]
     if meas is not None and meas.per_layer_sum_s:
         lines.append(
-            f"per-layer times from {meas.layer_method} ({meas.layer_passes} passes); "
+            f"per-layer times from {meas.layer_method} ({meas.layer_passes} "
+            f"pass{'' if meas.layer_passes == 1 else 'es'}); "
             f"instrumented total {_ms(meas.per_layer_sum_s)} ms "
             f"= {meas.per_layer_sum_s / meas.median_s:.2f}x the end-to-end median"
         )

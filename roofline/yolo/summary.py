@@ -142,9 +142,11 @@ class YoloGflops:
         return self.matrix_flops / 1e9
 
     def describe_short(self) -> str:
+        # a fused model has no BatchNorm left for thop to count
+        norm = "BatchNorm counted" if self.norm_elements_at_stride else "no BatchNorm (fused)"
         return (
             f"MACs x 2 at {self.stride}x{self.stride}, scaled by "
-            f"({self.imgsz[0]}/{self.stride})x({self.imgsz[1]}/{self.stride}), BatchNorm counted"
+            f"({self.imgsz[0]}/{self.stride})x({self.imgsz[1]}/{self.stride}), {norm}"
         )
 
     def explain(self) -> str:
@@ -167,19 +169,30 @@ class YoloGflops:
                 f"  nearest upsampling: {self.upsample_elements_at_stride:,} elements x "
                 f"{THOP_RULES[self.thop_version][1]} MACs"
             )
+        parts = []  # what makes up the gap, the parts that are there
+        if self.norm_flops:
+            parts.append(f"BatchNorm counted as work ({self.norm_flops / 1e9:.3f} G)")
+        if self.upsample_flops:
+            parts.append(f"upsampling ({self.upsample_flops / 1e9:.3f} G)")
+        if self.non_scaling_flops:
+            parts.append(
+                "branches that do not grow with the image but were scaled as if they did "
+                f"({self.non_scaling_flops / 1e9:.3f} G, e.g. squeeze-and-excitation on 1x1 "
+                "pooled maps)"
+            )
+        if self.unseen_flops:
+            parts.append(
+                f"less matrix work thop does not see ({self.unseen_flops / 1e9:.3f} G: "
+                "attention, modules without a thop rule)"
+            )
+        gap_text = (
+            f"The gap of {gap / 1e9:+.3f} G is " + ", ".join(parts) + "."
+            if parts
+            else f"The two agree (gap {gap / 1e9:+.3f} G): this model has nothing that thop "
+            "counts differently."
+        )
         lines += [
-            f"The gap of {gap / 1e9:+.3f} G is BatchNorm counted as work "
-            f"({self.norm_flops / 1e9:.3f} G)"
-            + (f", upsampling ({self.upsample_flops / 1e9:.3f} G)" if self.upsample_flops else "")
-            + f" and branches that do not grow with the image but were scaled as if they "
-            f"did ({self.non_scaling_flops / 1e9:.3f} G, e.g. squeeze-and-excitation on 1x1 "
-            "pooled maps)"
-            + (
-                f", less matrix work thop does not see ({self.unseen_flops / 1e9:.3f} G: "
-                "attention, modules without a thop rule)."
-                if self.unseen_flops
-                else "."
-            ),
+            gap_text,
             "roofline's matrix FLOPs count each convolution at its real size, 2 FLOPs per "
             "multiply-add, and leave BatchNorm and activations to the vector (elementwise) "
             "FLOPs.",

@@ -87,3 +87,18 @@ def test_batch_and_imgsz_scale_the_count():
     big = profile_spec(load_spec(EXAMPLES / "yolov5s.yaml", imgsz=640, batch=2)).totals()
     # every conv of yolov5s grows with the image area: 4x the pixels, 2x the images
     assert big.matrix_flops == 8 * base
+
+
+def test_a_fused_model_is_not_said_to_have_its_batchnorm_counted():
+    # with Conv+BN fused there is no BatchNorm for thop to count: the summary said
+    # "BatchNorm counted" and explained a zero gap as BatchNorm work of 0.000 G
+    from roofline.yolo.summary import yolo_gflops
+
+    plain = yolo_gflops(load_spec(EXAMPLES / "yolov5s.yaml"))
+    fused = yolo_gflops(load_spec(EXAMPLES / "yolov5s.yaml", fuse=True))
+    assert plain.describe_short().endswith("BatchNorm counted")
+    assert "The gap of +0.095 G is BatchNorm counted as work (0.095 G)." in plain.explain()
+    assert fused.norm_elements_at_stride == 0
+    assert fused.describe_short().endswith("no BatchNorm (fused)")
+    assert "The two agree (gap +0.000 G)" in fused.explain()
+    assert "BatchNorm counted as work" not in fused.explain()

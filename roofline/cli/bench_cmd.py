@@ -8,10 +8,9 @@ from typing import Any
 from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import (
     add_dtype_argument,
+    add_timing_arguments,
     depth_arg,
-    non_negative_int,
     positive_int,
-    threads_arg,
 )
 from roofline.errors import MeasurementError
 from roofline.units import dtype_name
@@ -53,10 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--optimizer-step", action="store_true", help="training: include an SGD optimizer step"
     )
-    p.add_argument(
-        "--warmup", type=non_negative_int, default=3, help="untimed runs first (default 3)"
-    )
-    p.add_argument("--repeat", type=positive_int, default=10, help="timed runs (default 10)")
+    add_timing_arguments(p)
     p.add_argument(
         "--per-layer",
         choices=("hooks", "profiler", "none"),
@@ -70,11 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--depth", type=depth_arg, help=f"layer depth of the table (default {DEFAULT_DEPTH})"
-    )
-    p.add_argument(
-        "--threads",
-        type=threads_arg,
-        help="CPU: torch threads, up to the CPU count (default: torch's)",
     )
     p.add_argument(
         "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"

@@ -56,6 +56,42 @@ def threads_arg(text: str) -> int:
     return value
 
 
+#: timed and untimed runs of a measurement when not given (``bench``, ``profile --measure``)
+DEFAULT_WARMUP = 3
+DEFAULT_REPEAT = 10
+
+
+def add_timing_arguments(p: argparse.ArgumentParser | Any, *, defaults: bool = True) -> None:
+    """``--warmup``, ``--repeat`` and ``--threads`` of a latency measurement. Without
+    ``defaults`` they stay None when not given (``profile``: refused without
+    ``--measure``); read them with :func:`timing_options`."""
+    p.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        default=DEFAULT_WARMUP if defaults else None,
+        help=f"untimed runs first (default {DEFAULT_WARMUP})",
+    )
+    p.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=DEFAULT_REPEAT if defaults else None,
+        help=f"timed runs (default {DEFAULT_REPEAT})",
+    )
+    p.add_argument(
+        "--threads",
+        type=threads_arg,
+        help="CPU: torch threads, up to the CPU count (default: torch's); a calibration "
+        "is kept per thread count",
+    )
+
+
+def timing_options(args: argparse.Namespace) -> tuple[int, int]:
+    """(warm-up runs, timed runs) the options ask for, the defaults where not given."""
+    warmup = DEFAULT_WARMUP if args.warmup is None else args.warmup
+    repeat = DEFAULT_REPEAT if args.repeat is None else args.repeat
+    return warmup, repeat
+
+
 #: ``--dtype`` of profile/compare/bench: what a model can be cast to and still run
 MODEL_DTYPE_CHOICES = ("fp32", "fp16", "bf16", "fp64")
 
@@ -164,6 +200,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also run the model on this machine (--gpu cpu or --gpu local) and show "
         "naive, calibrated and measured latency per layer",
     )
+    add_timing_arguments(
+        p.add_argument_group("with --measure", "how the model is timed (as `roofline bench`)"),
+        defaults=False,
+    )
     p.add_argument(
         "--yolo-table",
         action="store_true",
@@ -254,6 +294,11 @@ def run(args: argparse.Namespace) -> int:
         if unread:
             raise RooflineError(f"{unread[0]} needs a device: add --gpu NAME (see `roofline gpus`)")
     top = DEFAULT_TOP if args.top is None else args.top
+    if not args.measure:
+        timing = {"--warmup": args.warmup, "--repeat": args.repeat, "--threads": args.threads}
+        unused = [option for option, value in timing.items() if value is not None]
+        if unused:
+            raise RooflineError(f"{unused[0]} times a measurement: add --measure")
     run_on = _measure_target(device) if args.measure else None
     spec = load_from_args(args)
     if args.yolo_table:
@@ -383,6 +428,10 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
     from roofline.latency.store import calibratable, ensure_efficiency
 
     check_device(run_on)
+    if args.threads:  # before the calibration, which is kept per thread count
+        import torch
+
+        torch.set_num_threads(args.threads)
     if run_on == "cpu":  # before a calibration the refused run would waste
         from roofline.counting.real import check_run_fits
 
@@ -397,8 +446,15 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
         prof, device, args.precision, efficiency=eff, depth=args.depth, tf32_conv=args.tf32_conv
     )
     # sized above, before the calibration: not twice (a quantized model's sizing builds it)
+    warmup, repeat = timing_options(args)
     meas = measure(
-        spec, device=run_on, layer_method="hooks", progress=_progress, check_memory=False
+        spec,
+        device=run_on,
+        warmup=warmup,
+        repeat=repeat,
+        layer_method="hooks",
+        progress=_progress,
+        check_memory=False,
     )
     return compare_latency(pred, meas, args.depth)
 

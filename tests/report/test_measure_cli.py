@@ -122,3 +122,43 @@ def test_measure_html_without_a_calibrated_time_says_so(tmp_path: Path, capsys, 
     assert "no calibrated time (below: why)" in page
     assert "calibrated <b>-</b>" not in page
     assert "no calibration can time fp16 kernels on the CPU" in page  # the why
+
+
+def test_measure_takes_benchs_timing_options(tmp_path: Path, capsys, monkeypatch):
+    # --warmup/--repeat reach the measurement and --threads is set before the
+    # calibration (kept per thread count), as in `roofline bench`
+    import torch
+
+    from roofline.cli import profile_cmd
+
+    seen: dict = {}
+
+    def stop(*args, **kwargs):
+        seen.update(kwargs, threads=torch.get_num_threads())
+        raise profile_cmd.RooflineError("stopped")
+
+    import importlib
+
+    # the module (the package's `measure` attribute is the function)
+    measure_module = importlib.import_module("roofline.latency.measure")
+    monkeypatch.setattr(measure_module, "measure", stop)
+    monkeypatch.setattr("roofline.latency.store.calibratable", lambda *a: False)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    before = torch.get_num_threads()
+    argv = ["profile", str(spec), "--gpu", "cpu", "--measure", "--warmup", "1", "--repeat", "2"]
+    try:
+        assert main([*argv, "--threads", "1"]) == 2
+    finally:
+        torch.set_num_threads(before)
+    assert (seen["warmup"], seen["repeat"], seen["threads"]) == (1, 2, 1)
+    assert "stopped" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--warmup", "1"], ["--repeat", "5"], ["--threads", "1"]])
+def test_timing_options_without_measure_are_refused(tmp_path: Path, capsys, option):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    assert main(["profile", str(spec), *option]) == 2
+    err = capsys.readouterr().err
+    assert f"{option[0]} times a measurement: add --measure" in err and err.count("\n") == 1

@@ -616,8 +616,15 @@ def test_devices_needed_fsdp_vs_ddp():
 
     assert at(1).total == 70_000_000_000
     ddp, fsdp = devices_needed(at, 24 * 2**30, 8, headroom=1.0)
-    assert ddp.devices is None and "model state" in ddp.note
+    assert ddp.devices is None
+    assert ddp.note.startswith("the model state alone (52.15 GiB) exceeds one device's budget, 24")
     assert fsdp.devices == 3
+    # on 64e9 B the state (56e9) fits, the step's temporary (14e9) and DDP's gradient
+    # bucket (14e9) do not: the note said the state alone exceeded the device
+    ddp, _ = devices_needed(at, 64 * 10**9, 8, headroom=1.0)
+    assert ddp.devices is None and "exceeds" not in ddp.note
+    assert ddp.note.startswith("a replica at 1 sample(s) needs 78.23 GiB of 59.60 GiB")
+    assert "model state (52.15 GiB) and DDP's gradient bucket (13.04 GiB)" in ddp.note
 
 
 def _hand_estimate(batch: int) -> MemoryEstimate:

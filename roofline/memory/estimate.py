@@ -1256,10 +1256,19 @@ def devices_needed(
                 )
             prev, n = n, n * 2
         e = at(math.ceil(global_batch / max(1, min(limit, global_batch))))
-        if name == "ddp":
+        if name == "ddp" and e.model_state > budget:
             note = (
-                f"the model state alone ({binary_bytes(e.model_state)}) exceeds one device; "
-                "replicas cannot shrink it"
+                f"the model state alone ({binary_bytes(e.model_state)}) exceeds one "
+                f"device's budget, {binary_bytes(budget)}; replicas cannot shrink it"
+            )
+        elif name == "ddp":
+            # the state fits: the step's temporaries, activations or the bucket do not
+            note = (
+                f"a replica at {e.assumptions.batch} sample(s) needs "
+                f"{binary_bytes(cost(limit))} of {binary_bytes(budget)}: the model state "
+                f"({binary_bytes(e.model_state)}) and DDP's gradient bucket "
+                f"({binary_bytes(e.gradients * DDP_BUCKET_COPIES)}) with the peak's "
+                "temporaries and activations; replicas cannot shrink the state"
             )
         else:
             # what sharding cannot divide: the unsharded bytes of the worst phase at

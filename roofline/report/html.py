@@ -152,6 +152,15 @@ def _sizes(times: list[float], tmax: float) -> dict[str, Any]:
     }
 
 
+def roof_points(peak: float, bw: float, x_lo: float, x_hi: float) -> tuple[list, list]:
+    """The corners of ``min(peak, x * bw)`` over ``[x_lo, x_hi]``, in order: the ridge
+    is a corner only where it lies inside the range (one left of it leaves the flat
+    part alone; a line through it would start above the peak at ``x_lo``)."""
+    r = peak / bw
+    xs = [x_lo] + ([r] if x_lo < r < x_hi else []) + [x_hi]
+    return xs, [min(peak, x * bw) for x in xs]
+
+
 def _roof(
     name: str,
     peak: float,
@@ -162,13 +171,13 @@ def _roof(
     series: str,
 ) -> dict[str, Any]:
     """One roof: the memory slope up to ``peak / bw``, then flat at ``peak``."""
-    xs = [x_lo, peak / bw, x_hi]
+    xs, ys = roof_points(peak, bw, x_lo, x_hi)
     return {
         "type": "scatter",
         "mode": "lines",
         "name": name,
         "x": xs,
-        "y": [min(peak, x * bw) for x in xs],
+        "y": ys,
         "line": line,
         "hoverinfo": "skip",
         "legendgroup": "roofs",
@@ -259,14 +268,14 @@ def _roof_traces(
             pk = dev.peaks[other].flops_per_s
             if pk <= 0:
                 continue
-            r = pk / bw
+            xs, ys = roof_points(pk, bw, x_lo, x_hi)
             traces.append(
                 {
                     "type": "scatter",
                     "mode": "lines",
                     "name": f"{prefix}{other}: {si(pk, 'FLOP/s')} {dev.peaks[other].pipe}",
-                    "x": [x_lo, r, max(x_hi, r * 1.5)],
-                    "y": [x_lo * bw, pk, pk],
+                    "x": xs,
+                    "y": ys,
                     "line": {"color": colour, "width": 1, "dash": "dash"},
                     "opacity": 0.35,
                     "hoverinfo": "name",
@@ -299,19 +308,43 @@ def _ridge(
     series: str,
     labelled: bool = True,
 ) -> dict[str, Any]:
-    """The × where a roof's memory slope meets its flat compute part."""
+    """The × where a roof's memory slope meets its flat compute part.
+
+    Its text label (``text``, where ``labelled``) is not drawn by this trace: a trace's
+    text lies under the layer traces drawn after it, and a big bubble at the ridge hid
+    it. :func:`_ridge_labels` makes it a layout annotation, which plotly draws above
+    all the data."""
     return {
         "type": "scatter",
-        "mode": "markers+text" if labelled else "markers",
+        "mode": "markers",
         "name": f"{prefix}{what} {x:.1f} FLOP/B",
         "x": [x],
         "y": [y],
-        "text": [text],
-        "textposition": "top center",
         "marker": {"symbol": "x-thin", "size": 12, "line": {"width": 2, "color": colour}},
         "hovertemplate": f"{what}: {x:.2f} FLOP/B<extra></extra>",
-        "meta": {"series": series},
+        "meta": {"series": series, **({"label": text} if labelled else {})},
     }
+
+
+def _ridge_labels(traces: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ridges' text labels as annotations: above the data (on a faint white ground,
+    so a bubble under one leaves it readable), just above the ×."""
+    return [
+        {
+            "x": math.log10(t["x"][0]),  # (a log axis places annotations in log10 units)
+            "y": math.log10(t["y"][0]),
+            "xref": "x",
+            "yref": "y",
+            "text": t["meta"]["label"],
+            "showarrow": False,
+            "yshift": 13,
+            "font": {"size": 12, "color": "#222"},
+            "bgcolor": "rgba(255,255,255,0.8)",
+            "borderpad": 1,
+        }
+        for t in traces
+        if "label" in (t.get("meta") or {})
+    ]
 
 
 def _type_groups(rows: Sequence[RowAnalysis]) -> list[str]:
@@ -539,6 +572,7 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         "paper_bgcolor": "white",
         "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13},
         "height": 560,
+        "annotations": _ridge_labels(traces),
     }
     if buttons:
         layout["updatemenus"] = [

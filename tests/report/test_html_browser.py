@@ -524,3 +524,73 @@ def test_latency_table_labels_self_rows_sorts_and_gives_the_spread(browser, tmp_
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def ridge_report(tmp_path):
+    """One Linear(1024, 1024) at batch 96 on a 3090 at fp32: its intensity (matmul and
+    bias adds over input, output, weight and bias at 4 bytes),
+    (2*96*1024*1024 + 96*1024) / (4 * (2*96*1024 + 1024*1024 + 1024)) = 40.4 FLOP/B, is just right of
+    the ridge (35.58e12 / 936e9 = 38.0), so the one (and so the biggest) bubble sits
+    on the ridge, where its label is; the x axis then starts at 10 FLOP/B, right of
+    the fp64 ridge (556e9 / 936e9 = 0.59)."""
+    prof = roofline.profile(nn.Sequential(nn.Linear(1024, 1024)), (torch.randn(96, 1024),))
+    a = analyze(prof, get_device("3090"), "fp32")
+    assert a.layers[0].intensity == pytest.approx((2 * 96 * 1024**2 + 96 * 1024) / (4 * 1246208))
+    return a, report_file(tmp_path / "ridge.html", [a])
+
+
+def test_ridge_label_is_drawn_above_the_bubbles(browser, tmp_path):
+    # the label was the ridge trace's text, drawn before (so under) the layer bubbles
+    _, path = ridge_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        found = page.evaluate(
+            """() => {
+                const label = Array.from(document.querySelectorAll('#roofline text'))
+                    .find(t => t.textContent === 'ridge 38.0');
+                if (!label) { return null; }
+                const lb = label.getBoundingClientRect();
+                const bubbles = Array.from(
+                    document.querySelectorAll('#roofline .scatterlayer .trace .points path'))
+                    .filter(p => { const b = p.getBoundingClientRect();
+                        return b.left < lb.right && b.right > lb.left
+                            && b.top < lb.bottom && b.bottom > lb.top; });
+                // SVG paints in document order: a later node is drawn above
+                return {overlapping: bubbles.length, below: bubbles.filter(p =>
+                    p.compareDocumentPosition(label) & Node.DOCUMENT_POSITION_FOLLOWING).length};
+            }"""
+        )
+        assert found is not None, "no 'ridge 38.0' label on the plot"
+        assert found["overlapping"] >= 1  # the case at hand: a bubble where the label is
+        assert found["below"] == found["overlapping"], found
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_other_precision_roofs_are_clipped_at_the_plotted_range(browser, tmp_path):
+    # a faint roof whose ridge lies left of the x range was drawn from (x_lo, x_lo * bw),
+    # above its own peak, back to its ridge: zoomed out, a line rose above the roof
+    a, path = ridge_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        got = page.evaluate(
+            """() => { const gd = document.getElementById('roofline');
+                return {range: gd.layout.xaxis.range, roofs: gd.data
+                    .filter(t => (t.meta || {}).series === 'other roof')
+                    .map(t => ({x: t.x, y: t.y, name: t.name}))}; }"""
+        )
+        lo, hi = (10**e for e in got["range"])
+        assert lo == pytest.approx(10)
+        bw = a.ceilings.bandwidth_bytes_per_s
+        fp64 = [r for r in got["roofs"] if r["name"].startswith("fp64")]
+        assert len(fp64) == 1 and fp64[0]["y"] == [pytest.approx(556e9)] * 2
+        for r in got["roofs"]:
+            assert lo * 0.999 <= min(r["x"]) and max(r["x"]) <= hi * 1.001, r
+            assert r["x"] == sorted(r["x"]), r
+            peak = r["y"][-1]  # the flat end
+            for x, y in zip(r["x"], r["y"], strict=True):
+                assert y == pytest.approx(min(peak, x * bw)), r
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -1058,48 +1058,60 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
     first row come first, the work and traffic behind them after."""
     base = analyses[0].totals
     labels = [
-        ("model", False),
-        ("device", False),
-        ("input", False),
-        ("bound", False),
-        ("roofline time", True),
-        ("×&nbsp;first", True),
-        ("as one kernel", True),
-        ("×&nbsp;first", True),
-        ("FLOPs", True),
-        ("traffic", True),
-        ("FLOP/B", True),
-        ("ridge", True),
-        ("samples/s", True),
-        ("mem. / comp. layers", True),
-        ("note", False),
+        ("model", "model and its parameters", False),
+        ("device", "device and precision", False),
+        ("input", "input shapes", False),
+        ("bound", "what bounds the whole model", False),
+        ("roofline time", "sum of per-op times (eager, one kernel per op)", True),
+        ("×&nbsp;first", "roofline time / the first row's", True),
+        ("as one kernel", "max(FLOPs / peak, bytes / bandwidth) of the whole model", True),
+        ("×&nbsp;first", "as one kernel / the first row's", True),
+        ("FLOPs", "1 multiply or add = 1 FLOP (MACs below)", True),
+        ("traffic", "memory traffic, eager and unfused", True),
+        ("FLOP/B", "arithmetic intensity of the whole model", True),
+        ("ridge", "the device's ridge point at this precision (FLOP/B)", True),
+        ("samples/s", "batch / roofline time", True),
+        ("mem. / comp. layers", "memory- and compute-bound layers (sorted by the first)", True),
+        ("note", "", False),
     ]
-    head = (
-        "<tr>"
-        + "".join(f'<th class="t">{h}</th>' if not num else f"<th>{h}</th>" for h, num in labels)
-        + "</tr>"
-    )
+    head = "<tr>" + "".join(_th(h, tip, num) for h, tip, num in labels) + "</tr>"
     rows = []
     for ai, a in enumerate(analyses):
         t = a.totals
-        rows.append(
-            "<tr>"
-            f'<td class="t">{_analysis_key(ai, a.model, _label(a))}'
-            f'<br><small class="muted">{si(t.params)} params</small></td>'
-            f'<td class="t">{esc(a.device.name)} <span class="muted">{a.precision}</span></td>'
-            f'<td class="t">{esc(", ".join(shape_text(i["shape"]) for i in a.inputs))}</td>'
-            f'<td class="t"><span class="pill bound-{t.bound}">{t.bound}</span></td>'
-            f"<td>{seconds(t.time_s)}</td><td><b>{t.time_s / base.time_s:.3f}</b></td>"
-            f"<td>{seconds(t.roof_time_s)}</td><td><b>{t.roof_time_s / base.roof_time_s:.3f}</b></td>"
+        intensity = t.intensity if math.isfinite(t.intensity) else 1e300
+        cells = [
+            _td(
+                None,
+                f"{_analysis_key(ai, a.model, _label(a))}"
+                f'<br><small class="muted">{si(t.params)} params</small>',
+            ),
+            _td(None, f'{esc(a.device.name)} <span class="muted">{a.precision}</span>'),
+            _td(None, esc(", ".join(shape_text(i["shape"]) for i in a.inputs))),
+            _td(None, f'<span class="pill bound-{t.bound}">{t.bound}</span>'),
+            _td(t.time_s, seconds(t.time_s)),
+            _td(t.time_s / base.time_s, f"<b>{t.time_s / base.time_s:.3f}</b>"),
+            _td(t.roof_time_s, seconds(t.roof_time_s)),
+            _td(t.roof_time_s / base.roof_time_s, f"<b>{t.roof_time_s / base.roof_time_s:.3f}</b>"),
             # MACs under the FLOPs: what torchinfo, thop and the seed's tables give
-            f'<td>{si(t.flops)}<br><small class="muted">{si(t.matrix_flops // 2)} MACs</small>'
-            f"</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
-            f"<td>{t.ridge_point:.1f}</td>"
-            f"<td>{'-' if t.samples_per_s is None else f'{t.samples_per_s:,.0f}'}</td>"
-            f"<td>{t.memory_bound_layers} / {t.compute_bound_layers}</td>"
-            f'<td class="t">{esc(compare_note(a))}</td></tr>'
-        )
-    return f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+            _td(
+                t.flops,
+                f'{si(t.flops)}<br><small class="muted">{si(t.matrix_flops // 2)} MACs</small>',
+            ),
+            _td(t.bytes, human_bytes(t.bytes)),
+            _td(intensity, f"{t.intensity:.1f}"),
+            _td(t.ridge_point, f"{t.ridge_point:.1f}"),
+            _td(
+                -1e300 if t.samples_per_s is None else t.samples_per_s,
+                "-" if t.samples_per_s is None else f"{t.samples_per_s:,.0f}",
+            ),
+            _td(t.memory_bound_layers, f"{t.memory_bound_layers} / {t.compute_bound_layers}"),
+            _td(None, esc(compare_note(a))),
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<table id="totals" class="sortable compare"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _roof_help(analyses: Sequence[RooflineAnalysis]) -> str:
@@ -1221,7 +1233,8 @@ def roofline_report(
         bottlenecks = _bottlenecks(a0, top)
     else:
         summary = (
-            '<section><h2>Totals side by side</h2><div class="table-wrap">'
+            "<section><h2>Totals side by side "
+            '<small class="muted">(click a header to sort)</small></h2><div class="table-wrap">'
             + _compare_table(analyses)
             + '</div><p class="muted">roofline time: sum of per-op times (eager, one kernel '
             "per op); as one kernel: max(FLOPs / peak, bytes / bandwidth) of the whole model; "

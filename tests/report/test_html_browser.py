@@ -594,3 +594,45 @@ def test_other_precision_roofs_are_clipped_at_the_plotted_range(browser, tmp_pat
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_compare_totals_table_sorts(browser, tmp_path):
+    # the layers table sorted on a click; the totals table beside it looked the same
+    # and sorted nothing
+    small = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    big = roofline.profile(evil_model(), (torch.randn(8, 3, 32, 32),), name="big")
+    analyses = [analyze(p, get_device(d), "fp32") for p in (small, big) for d in ("3090", "t4")]
+    path = report_file(tmp_path / "c.html", analyses)
+    page, seen = open_report(browser, path)
+    try:
+        cols = headers(page, "table.compare")
+
+        def order():
+            return page.evaluate(
+                "() => Array.from(document.querySelectorAll('table.compare tbody tr'))"
+                ".map(r => r.cells[0].querySelector('span[title]').textContent"
+                " + ' @ ' + r.cells[1].firstChild.textContent.trim())"
+            )
+
+        def by(key, reverse=False):
+            return [
+                f"{a.model} @ {a.device.name}" for a in sorted(analyses, key=key, reverse=reverse)
+            ]
+
+        first = order()
+        assert first == [f"{a.model} @ {a.device.name}" for a in analyses], first
+        th = page.locator("table.compare th").nth(cols.index("roofline time"))
+        th.click()
+        assert order() == by(lambda a: a.totals.time_s)
+        th.click()
+        assert order() == by(lambda a: a.totals.time_s, reverse=True)
+        page.locator("table.compare th").nth(cols.index("traffic")).click()
+        # the same traffic on either device: small, small, big, big
+        assert [o.split(" @ ")[0] for o in order()] == ["small", "small", "big", "big"]
+        page.locator("table.compare th").nth(cols.index("device")).click()
+        devices = [o.split(" @ ")[1] for o in order()]
+        assert devices == sorted(devices), devices
+        assert page.locator("table.compare th.asc").count() == 1
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

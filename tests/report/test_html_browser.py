@@ -636,3 +636,40 @@ def test_compare_totals_table_sorts(browser, tmp_path):
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_a_tap_on_a_layer_row_shows_why(browser, tmp_path):
+    # the sentence was only the row's title, a tooltip a touch screen never shows
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="touch")
+    a = analyze(prof, get_device("3090"), "fp32")
+    path = report_file(tmp_path / "t.html", [a])
+    ctx = browser.new_context(viewport={"width": 390, "height": 900}, has_touch=True)
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("#roofline .main-svg")
+        rows = page.locator("#layers tbody tr")
+        n = rows.count()
+        assert n == len(a.layers)
+        why = page.locator("#layers tr.why-row")
+        assert why.count() == 0
+        rows.nth(1).tap()
+        assert why.count() == 1 and why.first.is_visible()
+        assert why.first.inner_text() == a.layers[1].explanation
+        # it opens under its own row (EVIL is the second layer's name: shown as text)
+        assert EVIL in rows.nth(1).inner_text()
+        assert page.locator("#layers tbody tr:nth-child(3)").get_attribute("class") == "why-row"
+        # a tap on another row moves it there; a second tap closes it
+        rows.nth(0).tap()
+        assert why.count() == 1 and why.first.inner_text() == a.layers[0].explanation
+        rows.nth(0).tap()
+        assert why.count() == 0
+        # a sort closes it and keeps one row per layer
+        rows.nth(2).tap()
+        page.locator("#layers th").nth(headers(page, "#layers").index("time")).tap()
+        assert why.count() == 0 and rows.count() == n
+        assert page.locator("img").count() == 0 and not errors, errors
+    finally:
+        ctx.close()

@@ -46,6 +46,8 @@ PALETTE = (
 )
 BOUND_COLOURS = {"memory": "#e15759", "compute": "#4e79a7", "none": "#bab0ac"}
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star", "pentagon")
+#: each marker as a character, for the swatch that ties a table row to its points
+GLYPHS = dict(zip(SYMBOLS, "●◆■▲✚✖★⬟", strict=True))
 #: at most this many layer types get their own colour; the rest share "other types"
 MAX_TYPES = 9
 #: marker diameter (px) of the largest layer by time
@@ -55,6 +57,17 @@ MAX_MARKER_PX = 42
 MAX_LABELLED_DEVICES = 3
 #: warnings shown open at the top of the page; the rest fold under "N more"
 OPEN_WARNINGS = 2
+#: a compare report's header lists its analyses one a line up to this many; more fold
+OPEN_ANALYSES = 6
+
+
+def analysis_style(ai: int) -> tuple[str, str]:
+    """The colour and marker of a compare report's ``ai``-th analysis (and of its
+    device's roof). Each shape goes round the palette once in a shifted order, so the
+    first ``len(PALETTE) * len(SYMBOLS)`` (80) analyses have distinct pairs:
+    ``compare --gpu all`` (46 devices) repeated both colour and shape every 40."""
+    colour = PALETTE[ai % len(PALETTE)]
+    return colour, SYMBOLS[(ai + ai // len(PALETTE)) % len(SYMBOLS)]
 
 
 def esc(text: Any) -> str:
@@ -202,7 +215,8 @@ def _roof_traces(
             continue
         seen.add((dev.key, c.precision))
         prefix = f"{esc(dev.name)} " if many else ""
-        colour = "#222" if not many else PALETTE[di % len(PALETTE)]
+        colour = "#222" if not many else analysis_style(di)[0]
+        first = len(traces)
         # the chosen precision's roof: memory slope up to the ridge, then flat
         p = c.matrix.flops_per_s
         traces.append(
@@ -259,8 +273,9 @@ def _roof_traces(
                     labelled,
                 )
             )
-        # the other precisions: faint flat roofs from their own ridge on
-        for other in PRECISIONS:
+        # the other precisions: faint flat roofs from their own ridge on (not with many
+        # devices: 46 devices' five other roofs each were a mesh over the whole plot)
+        for other in PRECISIONS if labelled else ():
             if other == c.precision or other not in dev.peaks:
                 continue
             if other == "tf32" and c.conv is not None:
@@ -295,6 +310,13 @@ def _roof_traces(
                 labelled,
             )
         )
+        if not labelled:
+            # many devices: a device's roofs and ridges go in one legend group with its
+            # points (_points), and out of the legend, which keeps one entry per
+            # model @ device with its marker; a click on one hides the device's roof too
+            for t in traces[first:]:
+                t["legendgroup"] = f"device {dev.key}"
+                t["showlegend"] = False
     return traces
 
 
@@ -365,8 +387,10 @@ def _points(
     visible: bool,
     series: str,
     label: str | None = None,
+    group: str | None = None,
 ) -> dict[str, Any]:
     return {
+        **({"legendgroup": group} if group else {}),
         "type": "scatter",
         "mode": "markers",
         "name": name,
@@ -386,7 +410,9 @@ def _points(
     }
 
 
-def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> dict[str, Any]:
+def _model_point(
+    a: RooflineAnalysis, colour: str, symbol: str, label: str, group: str | None = None
+) -> dict[str, Any]:
     t = a.totals
     data = [
         esc(label),
@@ -401,6 +427,7 @@ def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> d
         _attainable_text(t.attainable_flops_per_s, t.roof_fraction),
     ]
     return {
+        **({"legendgroup": group, "showlegend": False} if group else {}),
         "type": "scatter",
         "mode": "markers",
         "name": f"whole model: {esc(label)}",
@@ -496,14 +523,16 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         model_traces = [_model_point(a, "#111111", "star", a.model)]
     else:
         model_traces = []
+        grouped = len({a.device.key for a in analyses}) > MAX_LABELLED_DEVICES
         for ai, a in enumerate(analyses):
             plotted = [r for r in a.layers if _plottable(r)]
-            colour, symbol = PALETTE[ai % len(PALETTE)], SYMBOLS[ai % len(SYMBOLS)]
+            colour, symbol = analysis_style(ai)
             label = _label(a)
+            group = f"device {a.device.key}" if grouped else None
             layer_traces.append(
-                _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label)
+                _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label, group)
             )
-            model_traces.append(_model_point(a, colour, symbol, label))
+            model_traces.append(_model_point(a, colour, symbol, label, group))
     model_traces += _latency_traces(latency, tmax) if latency is not None else []
     data = traces + layer_traces + bound_traces + model_traces
     n_fixed = len(traces)
@@ -1045,10 +1074,11 @@ def _table(analyses: Sequence[RooflineAnalysis]) -> str:
 
 
 def _analysis_key(ai: int, label: str, full: str) -> str:
-    """A swatch in the analysis's plot colour, then its short label (full on hover)."""
-    colour = PALETTE[ai % len(PALETTE)]
+    """A swatch, the analysis's plot marker in its colour, then its short label (full
+    on hover)."""
+    colour, symbol = analysis_style(ai)
     return (
-        f'<span class="key" style="background:{colour}"></span>'
+        f'<span class="key" style="color:{colour}" data-symbol="{symbol}">{GLYPHS[symbol]}</span>'
         f'<span title="{esc(full)}">{breakable(label)}</span>'
     )
 
@@ -1136,6 +1166,13 @@ def _points_help(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> s
             "swatch in the tables); its whole model is the large marker of that shape "
             "with a dark outline. Click a legend entry to hide or show it."
         )
+        if len({a.device.key for a in analyses}) > MAX_LABELLED_DEVICES:
+            text += (
+                " With this many devices each roof takes the colour of its device's "
+                "first entry, a legend click hides or shows a device's roof with its "
+                "points (a double click shows that device alone), and the other "
+                "precisions' roofs are left out."
+            )
     if any(a.ceilings.conv is not None for a in analyses):
         text += (
             " Convolutions have their own ridge, the × on the thick dashed roof: a conv "
@@ -1172,8 +1209,17 @@ def _meta_rows(analyses: Sequence[RooflineAnalysis], date: str) -> str:
                 f" · {a.precision}",
             )
         )
-    rows.append(("tool", f"roofline {esc(__version__)} · torch {esc(torch.__version__)} · {date}"))
-    return "".join(f'<div><span class="k">{k}</span> {v}</div>' for k, v in rows)
+    lines = "".join(f'<div><span class="k">{k}</span> {v}</div>' for k, v in rows)
+    if len(rows) > OPEN_ANALYSES:
+        # `compare --gpu all`: 46 lines pushed the report a screen down; folded, with
+        # the title's words and a count, listed on a click
+        models = " vs ".join(esc(m) for m in dict.fromkeys(a.model for a in analyses))
+        lines = (
+            f'<details class="analyses"><summary><span class="k">analyses</span> '
+            f"{len(rows)}: {models} on {_devices_text(analyses)} (list)</summary>{lines}</details>"
+        )
+    tool = f"roofline {esc(__version__)} · torch {esc(torch.__version__)} · {date}"
+    return lines + f'<div><span class="k">tool</span> {tool}</div>'
 
 
 def _warnings(analyses: Sequence[RooflineAnalysis]) -> str:

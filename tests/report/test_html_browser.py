@@ -387,6 +387,7 @@ def test_compare_over_many_devices_keeps_the_top_of_the_page_short(browser, tmp_
                 .map(t => t.mode)"""
         )
         assert len(modes) == 4 + 4 and set(modes) == {"markers"}
+        assert page.evaluate("document.getElementById('roofline').layout.annotations") == []
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
@@ -673,3 +674,59 @@ def test_a_tap_on_a_layer_row_shows_why(browser, tmp_path):
         assert page.locator("img").count() == 0 and not errors, errors
     finally:
         ctx.close()
+
+
+def test_compare_over_all_devices_tells_them_apart(browser, tmp_path):
+    # `compare --gpu all --html`: 46 devices on 10 colours and 8 shapes repeated every
+    # 40 analyses (and the tables' swatches, colour only, every 10); the header listed
+    # 46 lines; the legend had ~300 entries (roofs, ridges, other precisions, models)
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    devs = all_devices()
+    assert len(devs) > 40
+    analyses = [analyze(prof, d, "fp32") for d in devs]
+    path = report_file(tmp_path / "all.html", analyses)
+    page, seen = open_report(browser, path)
+    try:
+        got = page.evaluate(
+            """() => { const gd = document.getElementById('roofline');
+                return {
+                    points: gd.data.filter(t => (t.meta || {}).series === 'analysis')
+                        .map(t => [t.marker.color, t.marker.symbol, t.legendgroup]),
+                    grouped: gd.data.filter(t => (t.meta || {}).series !== 'analysis')
+                        .map(t => [t.legendgroup, t.showlegend, (t.meta || {}).series]),
+                    legend: gd.querySelectorAll('.legend .traces').length,
+                    annotations: (gd.layout.annotations || []).length}; }"""
+        )
+        pairs = [tuple(p[:2]) for p in got["points"]]
+        assert len(pairs) == len(devs) and len(set(pairs)) == len(devs), pairs
+        # the swatches in the tables: the same marker, in the same colour
+        keys = page.evaluate(
+            """() => Array.from(document.querySelectorAll('table.compare tbody .key'))
+                .map(k => [k.style.color, k.textContent])"""
+        )
+        assert len(keys) == len(devs) and len({tuple(k) for k in keys}) == len(devs)
+        # one legend entry per device; its roofs, ridges and whole model in its group
+        assert got["legend"] == len(devs)
+        groups = {p[2] for p in got["points"]}
+        assert len(groups) == len(devs)
+        assert all(g in groups and shown is False for g, shown, _ in got["grouped"]), got
+        assert "other roof" not in {s for *_, s in got["grouped"]}
+        assert got["annotations"] == 0  # no ridge labels (64 of them piled up)
+        # the header: one folded line that counts them, each named when opened
+        meta = page.locator(".meta details.analyses")
+        assert (
+            meta.locator("summary")
+            .inner_text()
+            .endswith(f"{len(devs)}: small on {len(devs)} devices (list)")
+        )
+        assert not meta.locator("div").first.is_visible()
+        assert page.locator("header").bounding_box()["height"] < 400
+        meta.locator("summary").click()
+        assert meta.locator("div").count() == len(devs)
+        assert meta.locator("div").last.is_visible()
+        assert all(d.name in meta.inner_text() for d in devs)
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -659,6 +659,12 @@ def test_a_tap_on_a_layer_row_shows_why(browser, tmp_path):
         rows.nth(1).tap()
         assert why.count() == 1 and why.first.is_visible()
         assert why.first.inner_text() == a.layers[1].explanation
+        # all of it inside the table's box, which a phone shows only the left of
+        box = page.evaluate(
+            "() => document.querySelector('#layers').parentElement.getBoundingClientRect()"
+        )
+        text = why.first.locator(".why").bounding_box()
+        assert box["left"] <= text["x"] and text["x"] + text["width"] <= box["right"], (box, text)
         # it opens under its own row (EVIL is the second layer's name: shown as text)
         assert EVIL in rows.nth(1).inner_text()
         assert page.locator("#layers tbody tr:nth-child(3)").get_attribute("class") == "why-row"

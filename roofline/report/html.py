@@ -46,6 +46,8 @@ PALETTE = (
 )
 BOUND_COLOURS = {"memory": "#e15759", "compute": "#4e79a7", "none": "#bab0ac"}
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star", "pentagon")
+#: each marker as a character, for the swatch that ties a table row to its points
+GLYPHS = dict(zip(SYMBOLS, "●◆■▲✚✖★⬟", strict=True))
 #: at most this many layer types get their own colour; the rest share "other types"
 MAX_TYPES = 9
 #: marker diameter (px) of the largest layer by time
@@ -55,6 +57,17 @@ MAX_MARKER_PX = 42
 MAX_LABELLED_DEVICES = 3
 #: warnings shown open at the top of the page; the rest fold under "N more"
 OPEN_WARNINGS = 2
+#: a compare report's header lists its analyses one a line up to this many; more fold
+OPEN_ANALYSES = 6
+
+
+def analysis_style(ai: int) -> tuple[str, str]:
+    """The colour and marker of a compare report's ``ai``-th analysis (and of its
+    device's roof). Each shape goes round the palette once in a shifted order, so the
+    first ``len(PALETTE) * len(SYMBOLS)`` (80) analyses have distinct pairs:
+    ``compare --gpu all`` (46 devices) repeated both colour and shape every 40."""
+    colour = PALETTE[ai % len(PALETTE)]
+    return colour, SYMBOLS[(ai + ai // len(PALETTE)) % len(SYMBOLS)]
 
 
 def esc(text: Any) -> str:
@@ -152,6 +165,15 @@ def _sizes(times: list[float], tmax: float) -> dict[str, Any]:
     }
 
 
+def roof_points(peak: float, bw: float, x_lo: float, x_hi: float) -> tuple[list, list]:
+    """The corners of ``min(peak, x * bw)`` over ``[x_lo, x_hi]``, in order: the ridge
+    is a corner only where it lies inside the range (one left of it leaves the flat
+    part alone; a line through it would start above the peak at ``x_lo``)."""
+    r = peak / bw
+    xs = [x_lo] + ([r] if x_lo < r < x_hi else []) + [x_hi]
+    return xs, [min(peak, x * bw) for x in xs]
+
+
 def _roof(
     name: str,
     peak: float,
@@ -162,13 +184,13 @@ def _roof(
     series: str,
 ) -> dict[str, Any]:
     """One roof: the memory slope up to ``peak / bw``, then flat at ``peak``."""
-    xs = [x_lo, peak / bw, x_hi]
+    xs, ys = roof_points(peak, bw, x_lo, x_hi)
     return {
         "type": "scatter",
         "mode": "lines",
         "name": name,
         "x": xs,
-        "y": [min(peak, x * bw) for x in xs],
+        "y": ys,
         "line": line,
         "hoverinfo": "skip",
         "legendgroup": "roofs",
@@ -193,7 +215,8 @@ def _roof_traces(
             continue
         seen.add((dev.key, c.precision))
         prefix = f"{esc(dev.name)} " if many else ""
-        colour = "#222" if not many else PALETTE[di % len(PALETTE)]
+        colour = "#222" if not many else analysis_style(di)[0]
+        first = len(traces)
         # the chosen precision's roof: memory slope up to the ridge, then flat
         p = c.matrix.flops_per_s
         traces.append(
@@ -250,8 +273,9 @@ def _roof_traces(
                     labelled,
                 )
             )
-        # the other precisions: faint flat roofs from their own ridge on
-        for other in PRECISIONS:
+        # the other precisions: faint flat roofs from their own ridge on (not with many
+        # devices: 46 devices' five other roofs each were a mesh over the whole plot)
+        for other in PRECISIONS if labelled else ():
             if other == c.precision or other not in dev.peaks:
                 continue
             if other == "tf32" and c.conv is not None:
@@ -259,14 +283,14 @@ def _roof_traces(
             pk = dev.peaks[other].flops_per_s
             if pk <= 0:
                 continue
-            r = pk / bw
+            xs, ys = roof_points(pk, bw, x_lo, x_hi)
             traces.append(
                 {
                     "type": "scatter",
                     "mode": "lines",
                     "name": f"{prefix}{other}: {si(pk, 'FLOP/s')} {dev.peaks[other].pipe}",
-                    "x": [x_lo, r, max(x_hi, r * 1.5)],
-                    "y": [x_lo * bw, pk, pk],
+                    "x": xs,
+                    "y": ys,
                     "line": {"color": colour, "width": 1, "dash": "dash"},
                     "opacity": 0.35,
                     "hoverinfo": "name",
@@ -286,6 +310,13 @@ def _roof_traces(
                 labelled,
             )
         )
+        if not labelled:
+            # many devices: a device's roofs and ridges go in one legend group with its
+            # points (_points), and out of the legend, which keeps one entry per
+            # model @ device with its marker; a click on one hides the device's roof too
+            for t in traces[first:]:
+                t["legendgroup"] = f"device {dev.key}"
+                t["showlegend"] = False
     return traces
 
 
@@ -299,19 +330,43 @@ def _ridge(
     series: str,
     labelled: bool = True,
 ) -> dict[str, Any]:
-    """The × where a roof's memory slope meets its flat compute part."""
+    """The × where a roof's memory slope meets its flat compute part.
+
+    Its text label (``text``, where ``labelled``) is not drawn by this trace: a trace's
+    text lies under the layer traces drawn after it, and a big bubble at the ridge hid
+    it. :func:`_ridge_labels` makes it a layout annotation, which plotly draws above
+    all the data."""
     return {
         "type": "scatter",
-        "mode": "markers+text" if labelled else "markers",
+        "mode": "markers",
         "name": f"{prefix}{what} {x:.1f} FLOP/B",
         "x": [x],
         "y": [y],
-        "text": [text],
-        "textposition": "top center",
         "marker": {"symbol": "x-thin", "size": 12, "line": {"width": 2, "color": colour}},
         "hovertemplate": f"{what}: {x:.2f} FLOP/B<extra></extra>",
-        "meta": {"series": series},
+        "meta": {"series": series, **({"label": text} if labelled else {})},
     }
+
+
+def _ridge_labels(traces: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ridges' text labels as annotations: above the data (on a faint white ground,
+    so a bubble under one leaves it readable), just above the ×."""
+    return [
+        {
+            "x": math.log10(t["x"][0]),  # (a log axis places annotations in log10 units)
+            "y": math.log10(t["y"][0]),
+            "xref": "x",
+            "yref": "y",
+            "text": t["meta"]["label"],
+            "showarrow": False,
+            "yshift": 13,
+            "font": {"size": 12, "color": "#222"},
+            "bgcolor": "rgba(255,255,255,0.8)",
+            "borderpad": 1,
+        }
+        for t in traces
+        if "label" in (t.get("meta") or {})
+    ]
 
 
 def _type_groups(rows: Sequence[RowAnalysis]) -> list[str]:
@@ -332,8 +387,10 @@ def _points(
     visible: bool,
     series: str,
     label: str | None = None,
+    group: str | None = None,
 ) -> dict[str, Any]:
     return {
+        **({"legendgroup": group} if group else {}),
         "type": "scatter",
         "mode": "markers",
         "name": name,
@@ -353,7 +410,9 @@ def _points(
     }
 
 
-def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> dict[str, Any]:
+def _model_point(
+    a: RooflineAnalysis, colour: str, symbol: str, label: str, group: str | None = None
+) -> dict[str, Any]:
     t = a.totals
     data = [
         esc(label),
@@ -368,6 +427,7 @@ def _model_point(a: RooflineAnalysis, colour: str, symbol: str, label: str) -> d
         _attainable_text(t.attainable_flops_per_s, t.roof_fraction),
     ]
     return {
+        **({"legendgroup": group, "showlegend": False} if group else {}),
         "type": "scatter",
         "mode": "markers",
         "name": f"whole model: {esc(label)}",
@@ -463,14 +523,16 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         model_traces = [_model_point(a, "#111111", "star", a.model)]
     else:
         model_traces = []
+        grouped = len({a.device.key for a in analyses}) > MAX_LABELLED_DEVICES
         for ai, a in enumerate(analyses):
             plotted = [r for r in a.layers if _plottable(r)]
-            colour, symbol = PALETTE[ai % len(PALETTE)], SYMBOLS[ai % len(SYMBOLS)]
+            colour, symbol = analysis_style(ai)
             label = _label(a)
+            group = f"device {a.device.key}" if grouped else None
             layer_traces.append(
-                _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label)
+                _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label, group)
             )
-            model_traces.append(_model_point(a, colour, symbol, label))
+            model_traces.append(_model_point(a, colour, symbol, label, group))
     model_traces += _latency_traces(latency, tmax) if latency is not None else []
     data = traces + layer_traces + bound_traces + model_traces
     n_fixed = len(traces)
@@ -539,6 +601,7 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         "paper_bgcolor": "white",
         "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13},
         "height": 560,
+        "annotations": _ridge_labels(traces),
     }
     if buttons:
         layout["updatemenus"] = [
@@ -1011,10 +1074,11 @@ def _table(analyses: Sequence[RooflineAnalysis]) -> str:
 
 
 def _analysis_key(ai: int, label: str, full: str) -> str:
-    """A swatch in the analysis's plot colour, then its short label (full on hover)."""
-    colour = PALETTE[ai % len(PALETTE)]
+    """A swatch, the analysis's plot marker in its colour, then its short label (full
+    on hover)."""
+    colour, symbol = analysis_style(ai)
     return (
-        f'<span class="key" style="background:{colour}"></span>'
+        f'<span class="key" style="color:{colour}" data-symbol="{symbol}">{GLYPHS[symbol]}</span>'
         f'<span title="{esc(full)}">{breakable(label)}</span>'
     )
 
@@ -1024,48 +1088,60 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
     first row come first, the work and traffic behind them after."""
     base = analyses[0].totals
     labels = [
-        ("model", False),
-        ("device", False),
-        ("input", False),
-        ("bound", False),
-        ("roofline time", True),
-        ("×&nbsp;first", True),
-        ("as one kernel", True),
-        ("×&nbsp;first", True),
-        ("FLOPs", True),
-        ("traffic", True),
-        ("FLOP/B", True),
-        ("ridge", True),
-        ("samples/s", True),
-        ("mem. / comp. layers", True),
-        ("note", False),
+        ("model", "model and its parameters", False),
+        ("device", "device and precision", False),
+        ("input", "input shapes", False),
+        ("bound", "what bounds the whole model", False),
+        ("roofline time", "sum of per-op times (eager, one kernel per op)", True),
+        ("×&nbsp;first", "roofline time / the first row's", True),
+        ("as one kernel", "max(FLOPs / peak, bytes / bandwidth) of the whole model", True),
+        ("×&nbsp;first", "as one kernel / the first row's", True),
+        ("FLOPs", "1 multiply or add = 1 FLOP (MACs below)", True),
+        ("traffic", "memory traffic, eager and unfused", True),
+        ("FLOP/B", "arithmetic intensity of the whole model", True),
+        ("ridge", "the device's ridge point at this precision (FLOP/B)", True),
+        ("samples/s", "batch / roofline time", True),
+        ("mem. / comp. layers", "memory- and compute-bound layers (sorted by the first)", True),
+        ("note", "", False),
     ]
-    head = (
-        "<tr>"
-        + "".join(f'<th class="t">{h}</th>' if not num else f"<th>{h}</th>" for h, num in labels)
-        + "</tr>"
-    )
+    head = "<tr>" + "".join(_th(h, tip, num) for h, tip, num in labels) + "</tr>"
     rows = []
     for ai, a in enumerate(analyses):
         t = a.totals
-        rows.append(
-            "<tr>"
-            f'<td class="t">{_analysis_key(ai, a.model, _label(a))}'
-            f'<br><small class="muted">{si(t.params)} params</small></td>'
-            f'<td class="t">{esc(a.device.name)} <span class="muted">{a.precision}</span></td>'
-            f'<td class="t">{esc(", ".join(shape_text(i["shape"]) for i in a.inputs))}</td>'
-            f'<td class="t"><span class="pill bound-{t.bound}">{t.bound}</span></td>'
-            f"<td>{seconds(t.time_s)}</td><td><b>{t.time_s / base.time_s:.3f}</b></td>"
-            f"<td>{seconds(t.roof_time_s)}</td><td><b>{t.roof_time_s / base.roof_time_s:.3f}</b></td>"
+        intensity = t.intensity if math.isfinite(t.intensity) else 1e300
+        cells = [
+            _td(
+                None,
+                f"{_analysis_key(ai, a.model, _label(a))}"
+                f'<br><small class="muted">{si(t.params)} params</small>',
+            ),
+            _td(None, f'{esc(a.device.name)} <span class="muted">{a.precision}</span>'),
+            _td(None, esc(", ".join(shape_text(i["shape"]) for i in a.inputs))),
+            _td(None, f'<span class="pill bound-{t.bound}">{t.bound}</span>'),
+            _td(t.time_s, seconds(t.time_s)),
+            _td(t.time_s / base.time_s, f"<b>{t.time_s / base.time_s:.3f}</b>"),
+            _td(t.roof_time_s, seconds(t.roof_time_s)),
+            _td(t.roof_time_s / base.roof_time_s, f"<b>{t.roof_time_s / base.roof_time_s:.3f}</b>"),
             # MACs under the FLOPs: what torchinfo, thop and the seed's tables give
-            f'<td>{si(t.flops)}<br><small class="muted">{si(t.matrix_flops // 2)} MACs</small>'
-            f"</td><td>{human_bytes(t.bytes)}</td><td>{t.intensity:.1f}</td>"
-            f"<td>{t.ridge_point:.1f}</td>"
-            f"<td>{'-' if t.samples_per_s is None else f'{t.samples_per_s:,.0f}'}</td>"
-            f"<td>{t.memory_bound_layers} / {t.compute_bound_layers}</td>"
-            f'<td class="t">{esc(compare_note(a))}</td></tr>'
-        )
-    return f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+            _td(
+                t.flops,
+                f'{si(t.flops)}<br><small class="muted">{si(t.matrix_flops // 2)} MACs</small>',
+            ),
+            _td(t.bytes, human_bytes(t.bytes)),
+            _td(intensity, f"{t.intensity:.1f}"),
+            _td(t.ridge_point, f"{t.ridge_point:.1f}"),
+            _td(
+                -1e300 if t.samples_per_s is None else t.samples_per_s,
+                "-" if t.samples_per_s is None else f"{t.samples_per_s:,.0f}",
+            ),
+            _td(t.memory_bound_layers, f"{t.memory_bound_layers} / {t.compute_bound_layers}"),
+            _td(None, esc(compare_note(a))),
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<table id="totals" class="sortable compare"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _roof_help(analyses: Sequence[RooflineAnalysis]) -> str:
@@ -1090,6 +1166,13 @@ def _points_help(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> s
             "swatch in the tables); its whole model is the large marker of that shape "
             "with a dark outline. Click a legend entry to hide or show it."
         )
+        if len({a.device.key for a in analyses}) > MAX_LABELLED_DEVICES:
+            text += (
+                " With this many devices each roof takes the colour of its device's "
+                "first entry, a legend click hides or shows a device's roof with its "
+                "points (a double click shows that device alone), and the other "
+                "precisions' roofs are left out."
+            )
     if any(a.ceilings.conv is not None for a in analyses):
         text += (
             " Convolutions have their own ridge, the × on the thick dashed roof: a conv "
@@ -1126,8 +1209,17 @@ def _meta_rows(analyses: Sequence[RooflineAnalysis], date: str) -> str:
                 f" · {a.precision}",
             )
         )
-    rows.append(("tool", f"roofline {esc(__version__)} · torch {esc(torch.__version__)} · {date}"))
-    return "".join(f'<div><span class="k">{k}</span> {v}</div>' for k, v in rows)
+    lines = "".join(f'<div><span class="k">{k}</span> {v}</div>' for k, v in rows)
+    if len(rows) > OPEN_ANALYSES:
+        # `compare --gpu all`: 46 lines pushed the report a screen down; folded, with
+        # the title's words and a count, listed on a click
+        models = " vs ".join(esc(m) for m in dict.fromkeys(a.model for a in analyses))
+        lines = (
+            f'<details class="analyses"><summary><span class="k">analyses</span> '
+            f"{len(rows)}: {models} on {_devices_text(analyses)} (list)</summary>{lines}</details>"
+        )
+    tool = f"roofline {esc(__version__)} · torch {esc(torch.__version__)} · {date}"
+    return lines + f'<div><span class="k">tool</span> {tool}</div>'
 
 
 def _warnings(analyses: Sequence[RooflineAnalysis]) -> str:
@@ -1187,7 +1279,8 @@ def roofline_report(
         bottlenecks = _bottlenecks(a0, top)
     else:
         summary = (
-            '<section><h2>Totals side by side</h2><div class="table-wrap">'
+            "<section><h2>Totals side by side "
+            '<small class="muted">(click a header to sort)</small></h2><div class="table-wrap">'
             + _compare_table(analyses)
             + '</div><p class="muted">roofline time: sum of per-op times (eager, one kernel '
             "per op); as one kernel: max(FLOPs / peak, bytes / bandwidth) of the whole model; "

@@ -387,6 +387,7 @@ def test_compare_over_many_devices_keeps_the_top_of_the_page_short(browser, tmp_
                 .map(t => t.mode)"""
         )
         assert len(modes) == 4 + 4 and set(modes) == {"markers"}
+        assert page.evaluate("document.getElementById('roofline').layout.annotations") == []
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
@@ -521,6 +522,217 @@ def test_latency_table_labels_self_rows_sorts_and_gives_the_spread(browser, tmp_
             "() => document.querySelector('#latency').parentElement.getBoundingClientRect().right"
         )
         assert box <= 390
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def ridge_report(tmp_path):
+    """One Linear(1024, 1024) at batch 96 on a 3090 at fp32: its intensity (matmul and
+    bias adds over input, output, weight and bias at 4 bytes),
+    (2*96*1024*1024 + 96*1024) / (4 * (2*96*1024 + 1024*1024 + 1024)) = 40.4 FLOP/B, is just right of
+    the ridge (35.58e12 / 936e9 = 38.0), so the one (and so the biggest) bubble sits
+    on the ridge, where its label is; the x axis then starts at 10 FLOP/B, right of
+    the fp64 ridge (556e9 / 936e9 = 0.59)."""
+    prof = roofline.profile(nn.Sequential(nn.Linear(1024, 1024)), (torch.randn(96, 1024),))
+    a = analyze(prof, get_device("3090"), "fp32")
+    assert a.layers[0].intensity == pytest.approx((2 * 96 * 1024**2 + 96 * 1024) / (4 * 1246208))
+    return a, report_file(tmp_path / "ridge.html", [a])
+
+
+def test_ridge_label_is_drawn_above_the_bubbles(browser, tmp_path):
+    # the label was the ridge trace's text, drawn before (so under) the layer bubbles
+    _, path = ridge_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        found = page.evaluate(
+            """() => {
+                const label = Array.from(document.querySelectorAll('#roofline text'))
+                    .find(t => t.textContent === 'ridge 38.0');
+                if (!label) { return null; }
+                const lb = label.getBoundingClientRect();
+                const bubbles = Array.from(
+                    document.querySelectorAll('#roofline .scatterlayer .trace .points path'))
+                    .filter(p => { const b = p.getBoundingClientRect();
+                        return b.left < lb.right && b.right > lb.left
+                            && b.top < lb.bottom && b.bottom > lb.top; });
+                // SVG paints in document order: a later node is drawn above
+                return {overlapping: bubbles.length, below: bubbles.filter(p =>
+                    p.compareDocumentPosition(label) & Node.DOCUMENT_POSITION_FOLLOWING).length};
+            }"""
+        )
+        assert found is not None, "no 'ridge 38.0' label on the plot"
+        assert found["overlapping"] >= 1  # the case at hand: a bubble where the label is
+        assert found["below"] == found["overlapping"], found
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_other_precision_roofs_are_clipped_at_the_plotted_range(browser, tmp_path):
+    # a faint roof whose ridge lies left of the x range was drawn from (x_lo, x_lo * bw),
+    # above its own peak, back to its ridge: zoomed out, a line rose above the roof
+    a, path = ridge_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        got = page.evaluate(
+            """() => { const gd = document.getElementById('roofline');
+                return {range: gd.layout.xaxis.range, roofs: gd.data
+                    .filter(t => (t.meta || {}).series === 'other roof')
+                    .map(t => ({x: t.x, y: t.y, name: t.name}))}; }"""
+        )
+        lo, hi = (10**e for e in got["range"])
+        assert lo == pytest.approx(10)
+        bw = a.ceilings.bandwidth_bytes_per_s
+        fp64 = [r for r in got["roofs"] if r["name"].startswith("fp64")]
+        assert len(fp64) == 1 and fp64[0]["y"] == [pytest.approx(556e9)] * 2
+        for r in got["roofs"]:
+            assert lo * 0.999 <= min(r["x"]) and max(r["x"]) <= hi * 1.001, r
+            assert r["x"] == sorted(r["x"]), r
+            peak = r["y"][-1]  # the flat end
+            for x, y in zip(r["x"], r["y"], strict=True):
+                assert y == pytest.approx(min(peak, x * bw)), r
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_compare_totals_table_sorts(browser, tmp_path):
+    # the layers table sorted on a click; the totals table beside it looked the same
+    # and sorted nothing
+    small = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    big = roofline.profile(evil_model(), (torch.randn(8, 3, 32, 32),), name="big")
+    analyses = [analyze(p, get_device(d), "fp32") for p in (small, big) for d in ("3090", "t4")]
+    path = report_file(tmp_path / "c.html", analyses)
+    page, seen = open_report(browser, path)
+    try:
+        cols = headers(page, "table.compare")
+
+        def order():
+            return page.evaluate(
+                "() => Array.from(document.querySelectorAll('table.compare tbody tr'))"
+                ".map(r => r.cells[0].querySelector('span[title]').textContent"
+                " + ' @ ' + r.cells[1].firstChild.textContent.trim())"
+            )
+
+        def by(key, reverse=False):
+            return [
+                f"{a.model} @ {a.device.name}" for a in sorted(analyses, key=key, reverse=reverse)
+            ]
+
+        first = order()
+        assert first == [f"{a.model} @ {a.device.name}" for a in analyses], first
+        th = page.locator("table.compare th").nth(cols.index("roofline time"))
+        th.click()
+        assert order() == by(lambda a: a.totals.time_s)
+        th.click()
+        assert order() == by(lambda a: a.totals.time_s, reverse=True)
+        page.locator("table.compare th").nth(cols.index("traffic")).click()
+        # the same traffic on either device: small, small, big, big
+        assert [o.split(" @ ")[0] for o in order()] == ["small", "small", "big", "big"]
+        page.locator("table.compare th").nth(cols.index("device")).click()
+        devices = [o.split(" @ ")[1] for o in order()]
+        assert devices == sorted(devices), devices
+        assert page.locator("table.compare th.asc").count() == 1
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_a_tap_on_a_layer_row_shows_why(browser, tmp_path):
+    # the sentence was only the row's title, a tooltip a touch screen never shows
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="touch")
+    a = analyze(prof, get_device("3090"), "fp32")
+    path = report_file(tmp_path / "t.html", [a])
+    ctx = browser.new_context(viewport={"width": 390, "height": 900}, has_touch=True)
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("#roofline .main-svg")
+        rows = page.locator("#layers tbody tr")
+        n = rows.count()
+        assert n == len(a.layers)
+        why = page.locator("#layers tr.why-row")
+        assert why.count() == 0
+        rows.nth(1).tap()
+        assert why.count() == 1 and why.first.is_visible()
+        assert why.first.inner_text() == a.layers[1].explanation
+        # all of it inside the table's box, which a phone shows only the left of
+        box = page.evaluate(
+            "() => document.querySelector('#layers').parentElement.getBoundingClientRect()"
+        )
+        text = why.first.locator(".why").bounding_box()
+        assert box["left"] <= text["x"] and text["x"] + text["width"] <= box["right"], (box, text)
+        # it opens under its own row (EVIL is the second layer's name: shown as text)
+        assert EVIL in rows.nth(1).inner_text()
+        assert page.locator("#layers tbody tr:nth-child(3)").get_attribute("class") == "why-row"
+        # a tap on another row moves it there; a second tap closes it
+        rows.nth(0).tap()
+        assert why.count() == 1 and why.first.inner_text() == a.layers[0].explanation
+        rows.nth(0).tap()
+        assert why.count() == 0
+        # a sort closes it and keeps one row per layer
+        rows.nth(2).tap()
+        page.locator("#layers th").nth(headers(page, "#layers").index("time")).tap()
+        assert why.count() == 0 and rows.count() == n
+        assert page.locator("img").count() == 0 and not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_compare_over_all_devices_tells_them_apart(browser, tmp_path):
+    # `compare --gpu all --html`: 46 devices on 10 colours and 8 shapes repeated every
+    # 40 analyses (and the tables' swatches, colour only, every 10); the header listed
+    # 46 lines; the legend had ~300 entries (roofs, ridges, other precisions, models)
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    devs = all_devices()
+    assert len(devs) > 40
+    analyses = [analyze(prof, d, "fp32") for d in devs]
+    path = report_file(tmp_path / "all.html", analyses)
+    page, seen = open_report(browser, path)
+    try:
+        got = page.evaluate(
+            """() => { const gd = document.getElementById('roofline');
+                return {
+                    points: gd.data.filter(t => (t.meta || {}).series === 'analysis')
+                        .map(t => [t.marker.color, t.marker.symbol, t.legendgroup]),
+                    grouped: gd.data.filter(t => (t.meta || {}).series !== 'analysis')
+                        .map(t => [t.legendgroup, t.showlegend, (t.meta || {}).series]),
+                    legend: gd.querySelectorAll('.legend .traces').length,
+                    annotations: (gd.layout.annotations || []).length}; }"""
+        )
+        pairs = [tuple(p[:2]) for p in got["points"]]
+        assert len(pairs) == len(devs) and len(set(pairs)) == len(devs), pairs
+        # the swatches in the tables: the same marker, in the same colour
+        keys = page.evaluate(
+            """() => Array.from(document.querySelectorAll('table.compare tbody .key'))
+                .map(k => [k.style.color, k.textContent])"""
+        )
+        assert len(keys) == len(devs) and len({tuple(k) for k in keys}) == len(devs)
+        # one legend entry per device; its roofs, ridges and whole model in its group
+        assert got["legend"] == len(devs)
+        groups = {p[2] for p in got["points"]}
+        assert len(groups) == len(devs)
+        assert all(g in groups and shown is False for g, shown, _ in got["grouped"]), got
+        assert "other roof" not in {s for *_, s in got["grouped"]}
+        assert got["annotations"] == 0  # no ridge labels (64 of them piled up)
+        # the header: one folded line that counts them, each named when opened
+        meta = page.locator(".meta details.analyses")
+        assert (
+            meta.locator("summary")
+            .inner_text()
+            .endswith(f"{len(devs)}: small on {len(devs)} devices (list)")
+        )
+        assert not meta.locator("div").first.is_visible()
+        assert page.locator("header").bounding_box()["height"] < 400
+        meta.locator("summary").click()
+        assert meta.locator("div").count() == len(devs)
+        assert meta.locator("div").last.is_visible()
+        assert all(d.name in meta.inner_text() for d in devs)
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()

@@ -317,6 +317,57 @@ def mkldnn_rnn_layer_backward_bias_grads(args: Any, kwargs: Any, out: Any) -> An
     return (*out[:4], torch.empty_like(out[3]), *out[5:])
 
 
+def _conv_memory_format(x: torch.Tensor, w: torch.Tensor) -> torch.memory_format:
+    """``determine_backend_memory_format`` (``aten/src/ATen/native/Convolution.cpp``):
+    channels-last when the input or the weight is laid out channels-last (oneDNN's
+    ``mkldnn_conv_use_channels_last``, the slow kernels' ``thnn_conv_use_channels_last``,
+    cuDNN's ``cudnn_conv_suggest_memory_format``), else contiguous."""
+    from torch._prims_common import suggest_memory_format
+
+    if x.dim() not in (4, 5) or x.is_mkldnn or w.is_mkldnn:
+        return torch.contiguous_format
+    cl = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+    if cl in (suggest_memory_format(x), suggest_memory_format(w)):
+        return cl
+    return torch.contiguous_format
+
+
+def _conv_operands(x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input and weight as the convolution's backend gets them: a 1-D input made
+    contiguous (``view4d``), then both in the backend's memory format. A copy where
+    the layouts differ (a weight beside a channels-last input, as after a permuted
+    LayerNorm), made through the tracker; no copy where they already match."""
+    if x.dim() == 3:
+        x = x.contiguous()
+    fmt = _conv_memory_format(x, w)
+    return x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt)
+
+
+def convolution(x: torch.Tensor, w: torch.Tensor, *args: Any) -> Any:
+    """``_convolution`` makes its input and weight contiguous in the backend's memory
+    format (the oneDNN, slow and cuDNN paths alike) and holds the copies until it
+    returns, the output made meanwhile; the fake kernel makes none. A ConvNeXt's
+    downsampling convolution, fed a channels-last feature map by its LayerNorm, copies
+    its contiguous weight to channels-last: 4.5 MiB in torchvision's convnext_tiny."""
+    xc, wc = _conv_operands(x, w)
+    with _as_is("aten.convolution.default"):
+        out = aten.convolution(xc, wc, *args)
+    del xc, wc  # freed as the kernel returns, after its output was made
+    return out
+
+
+def convolution_backward(g: torch.Tensor, x: torch.Tensor, w: torch.Tensor, *args: Any) -> Any:
+    """``convolution_backward``: the input and weight in the backend's memory format,
+    as in the forward, and oneDNN's ``mkldnn_convolution_backward`` the output
+    gradient too, all alive until it returns."""
+    xc, wc = _conv_operands(x, w)
+    gc = g.contiguous(memory_format=_conv_memory_format(xc, wc))
+    with _as_is("aten.convolution_backward.default"):
+        out = aten.convolution_backward(gc, xc, wc, *args)
+    del xc, wc, gc
+    return out
+
+
 #: aten op name -> a fix of the fake kernel's outputs to the real sizes (the tracker
 #: applies it to what the fake kernel returned)
 REAL_SIZED_OUTPUTS: dict[str, Callable[[Any, Any, Any], Any]] = {
@@ -331,6 +382,8 @@ FUSED_STEPS: dict[str, Callable[..., Any]] = {
     "aten._native_multi_head_attention.default": native_multi_head_attention,
     "aten.mkldnn_rnn_layer.default": mkldnn_rnn_layer,
     "aten.mkldnn_rnn_layer_backward.default": mkldnn_rnn_layer_backward,
+    "aten.convolution.default": convolution,
+    "aten.convolution_backward.default": convolution_backward,
 }
 
 

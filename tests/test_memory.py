@@ -26,7 +26,7 @@ from roofline.memory import (
 )
 from roofline.memory.estimate import _batch_of
 from roofline.memory.measure import measure_memory
-from tests.fixtures.models import MaskSelect, Tied, ValueDependent, tiny_cnn
+from tests.fixtures.models import MaskSelect, SharedBlock, Tied, ValueDependent, tiny_cnn
 
 # --------------------------------------------------------------------------- from a count
 
@@ -317,6 +317,21 @@ def test_real_model_left_untouched():
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
     assert model.training  # flags restored
+
+
+@pytest.mark.parametrize("make", [SharedBlock, Tied])
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_a_module_under_several_names_gets_its_own_parameters_back(make, mode):
+    # a module shared among blocks (SharedBlock) was left holding the trace's fake
+    # tensors: put back under its first name, swapped out again under the next ones;
+    # then a real run (measure_memory moves the model) failed
+    model = make()
+    x = torch.randint(0, 50, (2, 3)) if make is Tied else torch.randn(2, 8)
+    estimate_from_model(model, x, mode=mode)
+    params = dict(model.named_parameters(remove_duplicate=False))
+    assert all(type(p) is nn.Parameter for p in params.values()), params
+    model.to(torch.float64)
+    model(x if make is Tied else x.double())
 
 
 @settings(max_examples=8, deadline=None)

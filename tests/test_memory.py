@@ -802,6 +802,53 @@ def test_convolution_copies_its_weight_to_a_channels_last_input_layout():
     assert e.allocated == 32_768 + 32_768 + 65_536 == measure_memory(point, x).allocated
 
 
+def test_norms_on_a_mixed_type_input_keep_their_statistics_in_float32():
+    # the CPU norm kernels on a bf16 input with fp32 weights (autocast's activations
+    # meeting a norm's parameters) keep mean and rstd in float32; the fake kernels
+    # make them bf16. LayerNorm(16) over 4,096 rows: 2 x 4,096 x 4 = 32 KiB, not 16
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from roofline.memory.fused import REAL_SIZED_OUTPUTS
+
+    with FakeTensorMode():
+        x = torch.empty(4096, 16, dtype=torch.bfloat16)
+        w, b = torch.ones(16), torch.zeros(16)
+        args = (x, [16], w, b, 1e-5)
+        out = REAL_SIZED_OUTPUTS["aten.native_layer_norm.default"](
+            args, {}, torch.ops.aten.native_layer_norm(*args)
+        )
+        assert out[0].dtype == torch.bfloat16
+        assert [(s.dtype, s.numel()) for s in out[1:]] == [(torch.float32, 4096)] * 2
+        # all bf16 (pure low precision) is not mixed: bf16 statistics, as the kernel's
+        pure = (x, [16], w.bfloat16(), b.bfloat16(), 1e-5)
+        out = REAL_SIZED_OUTPUTS["aten.native_layer_norm.default"](
+            pure, {}, torch.ops.aten.native_layer_norm(*pure)
+        )
+        assert {s.dtype for s in out} == {torch.bfloat16}
+
+
+class _GroupNormHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 256, 3, padding=1)
+        self.norm = nn.GroupNorm(8, 256)
+        self.out = nn.Conv2d(256, 16, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.norm(self.conv(x))))
+
+
+def test_group_norm_backward_under_autocast_returns_its_input_gradient_in_bf16():
+    # GroupNorm's backward on a bf16 input with fp32 weights returns the input's
+    # gradient in bf16; the fake kernel returned fp32 (2 x 256 x 16 x 16 x 4 = 512 KiB),
+    # which autograd then cast down: 22 % over the measured training step
+    model, x = _GroupNormHead(), torch.randn(2, 3, 16, 16)
+    options = {"mode": "training", "optimizer": "sgd", "amp": True, "dtype": "bf16"}
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    m = measure_memory(model, x, **options)
+    assert abs(e.allocated - m.allocated) <= 0.005 * m.allocated, (e.allocated, m.allocated)
+
+
 # --------------------------------------------------------------------------- acceptance
 
 

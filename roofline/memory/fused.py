@@ -368,11 +368,61 @@ def convolution_backward(g: torch.Tensor, x: torch.Tensor, w: torch.Tensor, *arg
     return out
 
 
+#: where each norm op takes its parameters (``is_mixed_type`` reads them all)
+_NORM_PARAMS = {
+    "aten.native_batch_norm.default": (1, 2, 3, 4),  # weight, bias, running mean / var
+    "aten.native_group_norm.default": (1, 2),
+    "aten.native_layer_norm.default": (2, 3),
+    "aten.native_group_norm_backward.default": (4,),
+}
+
+
+def _mixed_type(name: str, args: Any) -> bool:
+    """``is_mixed_type`` (``aten/src/ATen/native/mixed_type.h``): a 16-bit float input
+    with float32 parameters, as autocast's 16-bit activations meet a norm's fp32
+    weights on the CPU."""
+    x = args[1] if name.endswith("_backward.default") else args[0]
+    params = [args[i] for i in _NORM_PARAMS[name] if i < len(args) and args[i] is not None]
+    return (
+        isinstance(x, torch.Tensor)
+        and x.dtype in (torch.bfloat16, torch.float16)
+        and bool(params)
+        and all(isinstance(p, torch.Tensor) and p.dtype == torch.float32 for p in params)
+    )
+
+
+def _norm_stats_in_float(name: str) -> Callable[[Any, Any, Any], Any]:
+    """The CPU norm kernels on a mixed-type input (:func:`_mixed_type`) keep their
+    saved statistics in float32 (``param_scalar_type``: batch norm's ``save_mean`` /
+    ``save_invstd``, group and layer norm's ``mean`` / ``rstd``), where the fake kernels
+    make them at the input's 16-bit dtype, half the bytes."""
+
+    def fix(args: Any, kwargs: Any, out: Any) -> Any:
+        if kwargs or len(out) != 3 or not _mixed_type(name, args):
+            return out
+        return (out[0], *(torch.empty_like(s, dtype=torch.float32) for s in out[1:]))
+
+    return fix
+
+
+def group_norm_backward_input_grad(args: Any, kwargs: Any, out: Any) -> Any:
+    """``native_group_norm_backward`` on a mixed-type input returns the input's gradient
+    at the input's dtype; the fake kernel returns it at the weight's (float32), twice
+    the bytes, and autograd then casts it down: a third copy."""
+    name = "aten.native_group_norm_backward.default"
+    x, dx = args[1], out[0]
+    if kwargs or dx is None or dx.dtype == x.dtype or not _mixed_type(name, args):
+        return out
+    return (torch.empty_like(dx, dtype=x.dtype), *out[1:])
+
+
 #: aten op name -> a fix of the fake kernel's outputs to the real sizes (the tracker
 #: applies it to what the fake kernel returned)
 REAL_SIZED_OUTPUTS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "aten.mkldnn_rnn_layer.default": mkldnn_rnn_layer_workspace,
     "aten.mkldnn_rnn_layer_backward.default": mkldnn_rnn_layer_backward_bias_grads,
+    **{n: _norm_stats_in_float(n) for n in _NORM_PARAMS if not n.endswith("_backward.default")},
+    "aten.native_group_norm_backward.default": group_norm_backward_input_grad,
 }
 
 

@@ -849,6 +849,33 @@ def test_group_norm_backward_under_autocast_returns_its_input_gradient_in_bf16()
     assert abs(e.allocated - m.allocated) <= 0.005 * m.allocated, (e.allocated, m.allocated)
 
 
+class _Resize(nn.Module):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear")
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        # output H + W = 128: the CPU's vectorized channels-last kernel, on channels-last
+        # copies of the input (2 x 4 x 128 x 128 x 4 = 524,288 B) and of the output
+        # (2 x 4 x 64 x 64 x 4 = 131,072 B), beside the input and the output
+        (64, 2 * 524_288 + 2 * 131_072),
+        # H + W = 192 > 128: the generic kernel, no copies (output 2 x 4 x 96 x 96 x 4)
+        (96, 524_288 + 294_912),
+    ],
+)
+def test_bilinear_resize_to_a_small_output_copies_to_channels_last(size, expected):
+    x = torch.randn(2, 4, 128, 128)
+    e = estimate_from_model(_Resize(size), x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == expected
+    assert measure_memory(_Resize(size), x).allocated == expected
+
+
 # --------------------------------------------------------------------------- acceptance
 
 

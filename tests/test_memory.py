@@ -26,7 +26,7 @@ from roofline.memory import (
 )
 from roofline.memory.estimate import _batch_of
 from roofline.memory.measure import measure_memory
-from tests.fixtures.models import MaskSelect, Tied, ValueDependent, tiny_cnn
+from tests.fixtures.models import MaskSelect, SharedBlock, Tied, ValueDependent, tiny_cnn
 
 # --------------------------------------------------------------------------- from a count
 
@@ -317,6 +317,21 @@ def test_real_model_left_untouched():
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
     assert model.training  # flags restored
+
+
+@pytest.mark.parametrize("make", [SharedBlock, Tied])
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_a_module_under_several_names_gets_its_own_parameters_back(make, mode):
+    # a module shared among blocks (SharedBlock) was left holding the trace's fake
+    # tensors: put back under its first name, swapped out again under the next ones;
+    # then a real run (measure_memory moves the model) failed
+    model = make()
+    x = torch.randint(0, 50, (2, 3)) if make is Tied else torch.randn(2, 8)
+    estimate_from_model(model, x, mode=mode)
+    params = dict(model.named_parameters(remove_duplicate=False))
+    assert all(type(p) is nn.Parameter for p in params.values()), params
+    model.to(torch.float64)
+    model(x if make is Tied else x.double())
 
 
 @settings(max_examples=8, deadline=None)
@@ -775,6 +790,99 @@ def test_linear_on_a_transposed_input_adds_its_bias_in_place():
     assert m.allocated - m.held == tr.peak - tr.inputs
 
 
+def test_convolution_copies_its_weight_to_a_channels_last_input_layout():
+    # _convolution makes input and weight contiguous in the backend's memory format,
+    # channels-last when either is: a contiguous weight beside a channels-last input
+    # is copied, and the copy lives while the output is made. Conv2d(64, 128, 2, 2)
+    # on a channels-last 2 x 64 x 8 x 8 batch: weight 128*64*2*2*4 = 131,072 B, input
+    # 2*64*8*8*4 = 32,768 B, output 2*128*4*4*4 = 16,384 B; the inference peak holds
+    # the weight, the input, the weight's copy and the output
+    conv = nn.Conv2d(64, 128, 2, stride=2, bias=False)
+    x = torch.randn(2, 64, 8, 8).to(memory_format=torch.channels_last)
+    e = estimate_from_model(conv, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 131_072 + 32_768 + 131_072 + 16_384
+    m = measure_memory(conv, x)
+    assert m.allocated == e.allocated
+    # a weight already in the input's layout (a 1x1 kernel is both) is not copied
+    point = nn.Conv2d(64, 128, 1, bias=False)  # 32,768 B; output 2*128*8*8*4 = 65,536 B
+    e = estimate_from_model(point, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 32_768 + 32_768 + 65_536 == measure_memory(point, x).allocated
+
+
+def test_norms_on_a_mixed_type_input_keep_their_statistics_in_float32():
+    # the CPU norm kernels on a bf16 input with fp32 weights (autocast's activations
+    # meeting a norm's parameters) keep mean and rstd in float32; the fake kernels
+    # make them bf16. LayerNorm(16) over 4,096 rows: 2 x 4,096 x 4 = 32 KiB, not 16
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from roofline.memory.fused import REAL_SIZED_OUTPUTS
+
+    with FakeTensorMode():
+        x = torch.empty(4096, 16, dtype=torch.bfloat16)
+        w, b = torch.ones(16), torch.zeros(16)
+        args = (x, [16], w, b, 1e-5)
+        out = REAL_SIZED_OUTPUTS["aten.native_layer_norm.default"](
+            args, {}, torch.ops.aten.native_layer_norm(*args)
+        )
+        assert out[0].dtype == torch.bfloat16
+        assert [(s.dtype, s.numel()) for s in out[1:]] == [(torch.float32, 4096)] * 2
+        # all bf16 (pure low precision) is not mixed: bf16 statistics, as the kernel's
+        pure = (x, [16], w.bfloat16(), b.bfloat16(), 1e-5)
+        out = REAL_SIZED_OUTPUTS["aten.native_layer_norm.default"](
+            pure, {}, torch.ops.aten.native_layer_norm(*pure)
+        )
+        assert {s.dtype for s in out} == {torch.bfloat16}
+
+
+class _GroupNormHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 256, 3, padding=1)
+        self.norm = nn.GroupNorm(8, 256)
+        self.out = nn.Conv2d(256, 16, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.norm(self.conv(x))))
+
+
+def test_group_norm_backward_under_autocast_returns_its_input_gradient_in_bf16():
+    # GroupNorm's backward on a bf16 input with fp32 weights returns the input's
+    # gradient in bf16; the fake kernel returned fp32 (2 x 256 x 16 x 16 x 4 = 512 KiB),
+    # which autograd then cast down: 22 % over the measured training step
+    model, x = _GroupNormHead(), torch.randn(2, 3, 16, 16)
+    options = {"mode": "training", "optimizer": "sgd", "amp": True, "dtype": "bf16"}
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    m = measure_memory(model, x, **options)
+    assert abs(e.allocated - m.allocated) <= 0.005 * m.allocated, (e.allocated, m.allocated)
+
+
+class _Resize(nn.Module):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear")
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        # output H + W = 128: the CPU's vectorized channels-last kernel, on channels-last
+        # copies of the input (2 x 4 x 128 x 128 x 4 = 524,288 B) and of the output
+        # (2 x 4 x 64 x 64 x 4 = 131,072 B), beside the input and the output
+        (64, 2 * 524_288 + 2 * 131_072),
+        # H + W = 192 > 128: the generic kernel, no copies (output 2 x 4 x 96 x 96 x 4)
+        (96, 524_288 + 294_912),
+    ],
+)
+def test_bilinear_resize_to_a_small_output_copies_to_channels_last(size, expected):
+    x = torch.randn(2, 4, 128, 128)
+    e = estimate_from_model(_Resize(size), x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == expected
+    assert measure_memory(_Resize(size), x).allocated == expected
+
+
 # --------------------------------------------------------------------------- acceptance
 
 
@@ -926,6 +1034,9 @@ def _torchvision(name: str) -> nn.Module:
         # the head adds its bias in place (+11 % without), the training peak inside the
         # forward (-14 % without)
         ("lstm_no_grad", lambda: _RNNHead(nn.LSTM, no_grad=True), (16, 64, 32), None),
+        # torchvision's ConvNeXt: each downsampling convolution gets a channels-last
+        # map from its permuted LayerNorm and copies its weight to match (-3.6 % without)
+        ("convnext_tiny", lambda: _torchvision("convnext_tiny"), (2, 3, 32, 32), None),
     ],
 )
 def test_predicted_peak_matches_profiler_on_cpu(name, make, shape, amp, mode):

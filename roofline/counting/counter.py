@@ -50,6 +50,7 @@ from roofline.counting.tracing import (
     op_name,
     preserve_module_state,
     quiet_fake_tensor_log,
+    reparametrized,
     to_fake,
     train_mode,
 )
@@ -485,7 +486,8 @@ def _run(
     def forward() -> Any:
         if state_dict is None:
             return model(*args, **kwargs)
-        return torch.func.functional_call(model, state_dict, tuple(args), kwargs, strict=False)
+        with reparametrized(model, state_dict):
+            return model(*args, **kwargs)
 
     outer = fake_mode if fake_mode is not None else contextlib.nullcontext()
     with outer:

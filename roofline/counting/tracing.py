@@ -539,6 +539,27 @@ def _deepcopy_fake(tensor: torch.Tensor, memo: dict[int, Any]) -> torch.Tensor:
     return new
 
 
+@contextlib.contextmanager
+def reparametrized(
+    model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]
+) -> Iterator[None]:
+    """Run ``model`` with ``state_dict``'s tensors in place of its parameters and
+    buffers (tied names share one value), and put its own back after.
+
+    ``torch.func.functional_call`` swaps every name in and back in the same order, so a
+    module reachable under several names (timm's CoaT shares one ``crpe`` module among
+    its blocks) got its original back from the first name and the substitute again from
+    the later ones: the caller's model was left holding fake tensors. Put back in
+    reverse order (``stack_weights``), the first swap, the one that took the original
+    out, is undone last."""
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    with _reparametrize_module(
+        model, dict(state_dict), tie_weights=True, strict=False, stack_weights=True
+    ):
+        yield
+
+
 _MODULE_INTERNALS = frozenset(
     {"_parameters", "_buffers", "_modules", "training", "_non_persistent_buffers_set"}
 )

@@ -49,6 +49,7 @@ from roofline.counting.tracing import (
     op_name,
     preserve_module_state,
     quiet_fake_tensor_log,
+    reparametrized,
     to_fake,
     train_mode,
 )
@@ -579,8 +580,6 @@ def trace(
     live.peak = input_bytes
     live.ignored.update(input_sizes)
 
-    from torch.nn.utils.stateless import _reparametrize_module
-
     def forward() -> Any:
         return model(*run_args, **run_kwargs)
 
@@ -605,7 +604,7 @@ def trace(
             outer,
             # the fake parameters stay in place through backward: checkpointed
             # modules run their forward again there
-            _reparametrize_module(model, state_dict, tie_weights=True, strict=False),
+            reparametrized(model, state_dict),
         ):
             if not training:
                 with torch.no_grad(), counter, autocast:

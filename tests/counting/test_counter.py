@@ -22,6 +22,7 @@ from tests.fixtures.models import (
     Nested,
     Rejects,
     Rewraps,
+    SharedBlock,
     Tied,
     TinyCNN,
     ValueDependent,
@@ -165,6 +166,17 @@ def test_fake_counting_leaves_real_weights_untouched():
     for k in before:
         assert torch.equal(before[k], after[k]), k  # BN running stats not updated either
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_fake_counting_puts_back_a_module_shared_under_several_names(mode):
+    # torch.func.functional_call swaps names back in order: a module reachable under
+    # several names got its real parameters back from the first, fakes from the others
+    model = SharedBlock()
+    roofline.profile(model, torch.randn(2, 8), mode=mode)
+    params = dict(model.named_parameters(remove_duplicate=False))
+    assert all(type(p) is torch.nn.Parameter for p in params.values()), params
+    model(torch.randn(2, 8)).sum().backward()
 
 
 def test_fake_and_real_counts_agree():

@@ -945,6 +945,40 @@ def test_fold_output_keeps_the_storage_of_its_column_input():
     assert abs(e.allocated - m.allocated) <= 0.003 * m.allocated, (e.allocated, m.allocated)
 
 
+class _Selecting(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.p = nn.Parameter(torch.randn(4, 64, 256))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x + self.p
+        if self.how == "max":
+            return y.max(dim=1).values
+        if self.how == "topk":
+            return y.topk(8, dim=1).values
+        if self.how == "gather":
+            return y.gather(1, torch.zeros(4, 8, 256, dtype=torch.long))
+        return y[:, torch.tensor([0, 3, 5])]
+
+
+@pytest.mark.parametrize("how", ["max", "topk", "gather", "index"])
+def test_selecting_backward_scatters_into_its_zeros_in_place(how):
+    # max/topk along a dim, gather and indexing scatter their gradient into a zero
+    # tensor of the input's size, in place (zeros(...).scatter_), but out of place when
+    # an operand is a tensor subclass, as fake tensors are: both 4 x 64 x 256 x 4 =
+    # 262,144 B blocks were counted at the backward's peak
+    x = torch.randn(4, 64, 256)
+    tr, _ = trace(_Selecting(how), (x,), mode="training")
+    m = measure_memory(_Selecting(how), x, mode="training", optimizer="none", warmup=0)
+    assert tr.peak - tr.inputs == m.allocated - m.held
+    if how == "max":
+        # output 4 x 256 x 4 = 4,096 B, its int64 indices 8,192 B, the unit gradient
+        # 4,096 B and the one zero tensor the gradient is scattered into
+        assert tr.peak_phase == "backward"
+        assert tr.peak - tr.inputs == 4_096 + 8_192 + 4_096 + 262_144
+
+
 # --------------------------------------------------------------------------- acceptance
 
 

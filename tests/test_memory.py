@@ -957,12 +957,14 @@ class _Selecting(nn.Module):
             return y.max(dim=1).values
         if self.how == "topk":
             return y.topk(8, dim=1).values
+        if self.how == "index_select":
+            return y.index_select(1, torch.tensor([0, 3, 5]))
         if self.how == "gather":
             return y.gather(1, torch.zeros(4, 8, 256, dtype=torch.long))
         return y[:, torch.tensor([0, 3, 5])]
 
 
-@pytest.mark.parametrize("how", ["max", "topk", "gather", "index"])
+@pytest.mark.parametrize("how", ["max", "topk", "index_select", "gather", "index"])
 def test_selecting_backward_scatters_into_its_zeros_in_place(how):
     # max/topk along a dim, gather and indexing scatter their gradient into a zero
     # tensor of the input's size, in place (zeros(...).scatter_), but out of place when
@@ -977,6 +979,21 @@ def test_selecting_backward_scatters_into_its_zeros_in_place(how):
         # 4,096 B and the one zero tensor the gradient is scattered into
         assert tr.peak_phase == "backward"
         assert tr.peak - tr.inputs == 4_096 + 8_192 + 4_096 + 262_144
+
+
+class _LogSumExp(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(x, 1)
+
+
+def test_logsumexp_holds_an_input_sized_temporary():
+    # logsumexp_out_impl: maxes = amax(x, dim, keepdim) (2 x 1 x 32 x 32 x 4 = 8,192 B),
+    # then (x - maxes).exp_(), as large as the input (2 x 16 x 32 x 32 x 4 = 131,072
+    # B), summed into the result (8,192 B); the fake kernel made only the result
+    x = torch.randn(2, 16, 32, 32)
+    e = estimate_from_model(_LogSumExp(), x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 131_072 + 8_192 + 131_072 + 8_192
+    assert measure_memory(_LogSumExp(), x).allocated == e.allocated
 
 
 # --------------------------------------------------------------------------- acceptance

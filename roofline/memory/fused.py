@@ -430,6 +430,26 @@ CHANNELS_LAST_RESIZES = (
 )
 
 
+def logsumexp(x: torch.Tensor, dim: Any, keepdim: bool = False) -> Any:
+    """``logsumexp`` (``logsumexp_out_impl``, ``aten/src/ATen/native/ReduceOps.cpp``):
+    the maxima along ``dim`` (``amax``, kept until it returns, their infinities zeroed
+    through two small temporaries), then ``(x - maxes).exp_()``, a temporary as large
+    as the input, summed into the result and dropped. The fake kernel makes only the
+    result, a fraction of the input-sized block that is alive at the op's peak."""
+    if x.numel() == 0 or not x.is_floating_point():
+        with _as_is("aten.logsumexp.default"):
+            return aten.logsumexp(x, dim, keepdim)
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    maxes = aten.amax(x, dims, True)
+    squeezed = maxes if keepdim else aten.squeeze.dims(maxes, dims)
+    aten.masked_fill_.Scalar(squeezed, aten.eq.Scalar(aten.abs(squeezed), math.inf), 0)
+    shifted = aten.exp_(aten.sub.Tensor(x, maxes))
+    out = aten.sum.dim_IntList(shifted, dims, keepdim)
+    del shifted
+    aten.add_.Tensor(aten.log_(out), squeezed)
+    return out
+
+
 #: where each norm op takes its parameters (``is_mixed_type`` reads them all)
 _NORM_PARAMS = {
     "aten.native_batch_norm.default": (1, 2, 3, 4),  # weight, bias, running mean / var
@@ -513,6 +533,7 @@ FUSED_STEPS: dict[str, Callable[..., Any]] = {
     "aten.convolution.default": convolution,
     "aten.convolution_backward.default": convolution_backward,
     **{n: _channels_last_resize(n) for n in CHANNELS_LAST_RESIZES},
+    "aten.logsumexp.default": logsumexp,
 }
 
 

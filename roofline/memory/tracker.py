@@ -242,13 +242,15 @@ class _Live:
 #: (``areAnyTensorSubclassLike``), which a fake tensor always is:
 #: ``value_selecting_reduction_backward`` (max/min/topk/sort/median/kthvalue along a
 #: dim), ``gather_backward``, ``index_backward`` (``x[idx]``), ``masked_select_backward``
-#: (``tools/autograd/templates``' FunctionsManual.cpp, ``ReduceOps.cpp``)
+#: (``torch/csrc/autograd/FunctionsManual.cpp``, ``ReduceOps.cpp``), and
+#: ``index_select_backward`` (``TensorAdvancedIndexing.cpp``: ``new_zeros().index_add_``)
 IN_PLACE_UNLESS_SUBCLASS = frozenset(
     {
         "aten.scatter.src",
         "aten.scatter.value",
         "aten.scatter_add.default",
         "aten.index_put.default",
+        "aten.index_add.default",
         "aten.masked_scatter.default",
     }
 )

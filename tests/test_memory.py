@@ -996,6 +996,30 @@ def test_logsumexp_holds_an_input_sized_temporary():
     assert measure_memory(_LogSumExp(), x).allocated == e.allocated
 
 
+class _PermutedLayerNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.permute(0, 2, 3, 1))
+
+
+def test_layer_norm_copies_a_non_contiguous_input():
+    # layer_norm_cpu runs on input.expect_contiguous(): a permuted 2 x 16 x 32 x 32 map
+    # (131,072 B) is copied, and the copy lives while the output (131,072 B) and the
+    # float mean and rstd (2 x 32 x 32 x 4 = 8,192 B each) are made
+    x = torch.randn(2, 16, 32, 32)
+    model = _PermutedLayerNorm()
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated - 2 * 512 == 3 * 131_072 + 2 * 8_192  # + weight and bias blocks
+    assert measure_memory(model, x).allocated == e.allocated
+    # training: the backward copies its input too (and a non-contiguous gradient)
+    options = {"mode": "training", "optimizer": "sgd"}
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    assert e.allocated == measure_memory(model, x, **options).allocated
+
+
 # --------------------------------------------------------------------------- acceptance
 
 

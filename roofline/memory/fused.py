@@ -430,6 +430,28 @@ CHANNELS_LAST_RESIZES = (
 )
 
 
+def native_layer_norm(x: torch.Tensor, shape: Any, *args: Any) -> Any:
+    """``layer_norm_cpu`` (``aten/src/ATen/native/layer_norm.cpp``; the CUDA kernel
+    alike) runs on ``input.expect_contiguous()``: a non-contiguous input (a permuted
+    feature map, as ConvNeXt-style blocks feed it) is copied, the copy alive until the
+    op returns, its outputs made meanwhile. The fake kernel makes no copy."""
+    xc = x.contiguous()
+    with _as_is("aten.native_layer_norm.default"):
+        out = aten.native_layer_norm(xc, shape, *args)
+    del xc
+    return out
+
+
+def native_layer_norm_backward(g: torch.Tensor, x: torch.Tensor, *args: Any) -> Any:
+    """``layer_norm_backward_cpu``: the output gradient and the input made contiguous
+    (``expect_contiguous``), alive until it returns."""
+    gc, xc = g.contiguous(), x.contiguous()
+    with _as_is("aten.native_layer_norm_backward.default"):
+        out = aten.native_layer_norm_backward(gc, xc, *args)
+    del gc, xc
+    return out
+
+
 def logsumexp(x: torch.Tensor, dim: Any, keepdim: bool = False) -> Any:
     """``logsumexp`` (``logsumexp_out_impl``, ``aten/src/ATen/native/ReduceOps.cpp``):
     the maxima along ``dim`` (``amax``, kept until it returns, their infinities zeroed
@@ -534,6 +556,8 @@ FUSED_STEPS: dict[str, Callable[..., Any]] = {
     "aten.convolution_backward.default": convolution_backward,
     **{n: _channels_last_resize(n) for n in CHANNELS_LAST_RESIZES},
     "aten.logsumexp.default": logsumexp,
+    "aten.native_layer_norm.default": native_layer_norm,
+    "aten.native_layer_norm_backward.default": native_layer_norm_backward,
 }
 
 

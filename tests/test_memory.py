@@ -1020,6 +1020,20 @@ def test_layer_norm_copies_a_non_contiguous_input():
     assert e.allocated == measure_memory(model, x, **options).allocated
 
 
+class _Roll(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(x, (3, 3), (2, 3))
+
+
+def test_roll_over_two_dims_holds_the_first_roll():
+    # roll_common rolls the first dim, then the second on that result: the input, the
+    # intermediate and the output (2 x 16 x 32 x 32 x 4 = 131,072 B each) coexist
+    x = torch.randn(2, 16, 32, 32)
+    e = estimate_from_model(_Roll(), x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 3 * 131_072
+    assert measure_memory(_Roll(), x).allocated == e.allocated
+
+
 # --------------------------------------------------------------------------- acceptance
 
 

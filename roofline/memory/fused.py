@@ -452,6 +452,21 @@ def native_layer_norm_backward(g: torch.Tensor, x: torch.Tensor, *args: Any) -> 
     return out
 
 
+def roll(x: torch.Tensor, shifts: Any, dims: Any = ()) -> Any:
+    """``roll`` over several dims (``roll_common``, ``aten/src/ATen/native/TensorTransformations.h``;
+    the CPU and CUDA kernels alike) rolls the first dim, then the rest of the result:
+    each intermediate is a tensor as large as the input, alive while the next roll
+    makes its output (a Swin block's cyclic shift over height and width). The fake
+    kernel makes only the final output."""
+    shifts, dims = list(shifts), list(dims)
+    if len(dims) < 2 or len(shifts) != len(dims):
+        with _as_is("aten.roll.default"):
+            return aten.roll(x, shifts, dims)
+    with _as_is("aten.roll.default"):
+        first = aten.roll(x, shifts[:1], dims[:1])
+    return aten.roll(first, shifts[1:], dims[1:])
+
+
 def logsumexp(x: torch.Tensor, dim: Any, keepdim: bool = False) -> Any:
     """``logsumexp`` (``logsumexp_out_impl``, ``aten/src/ATen/native/ReduceOps.cpp``):
     the maxima along ``dim`` (``amax``, kept until it returns, their infinities zeroed
@@ -556,6 +571,7 @@ FUSED_STEPS: dict[str, Callable[..., Any]] = {
     "aten.convolution_backward.default": convolution_backward,
     **{n: _channels_last_resize(n) for n in CHANNELS_LAST_RESIZES},
     "aten.logsumexp.default": logsumexp,
+    "aten.roll.default": roll,
     "aten.native_layer_norm.default": native_layer_norm,
     "aten.native_layer_norm_backward.default": native_layer_norm_backward,
 }

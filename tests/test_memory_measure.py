@@ -62,6 +62,43 @@ def test_replay_counts_what_an_op_returns_though_its_caller_frees_it():
     assert replay_profile(events) == (2048, 2048)
 
 
+def test_replay_counts_what_a_composite_op_allocates_itself():
+    # aten::dropout is a composite (CompositeImplicitAutograd): on the CPU its body
+    # makes the noise with empty_like, fills it in place, multiplies and drops it. The
+    # noise (2,048 B) is freed inside the dropout but is a tensor, which the trace of
+    # the same body counts, not a kernel's scratch; the same allocation inside a
+    # kernel (aten::mkldnn_convolution) stays scratch
+    def events(owner: str) -> list[dict]:
+        return [
+            _op(owner, 0, 100),
+            _op("aten::empty_like", 10, 1),
+            _mem(10, 1, 2048),
+            _op("aten::mul", 20, 10),
+            _mem(25, 2, 2048),
+            _mem(90, 1, -2048),
+            _mem(200, 2, -2048),
+        ]
+
+    assert replay_profile(events("aten::dropout")) == (4096, 4096)
+    assert replay_profile(events("aten::mkldnn_convolution")) == (2048, 4096)
+
+
+class _DropoutAlways(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.dropout(x, 0.3, training=True)
+
+
+def test_dropout_in_training_mode_under_no_grad_holds_its_noise():
+    # F.dropout(training=True) in an inference step (Monte Carlo dropout): the CPU's
+    # composite dropout holds a noise tensor as large as the input (2 x 16 x 32 x 32 x
+    # 4 = 131,072 B) while it makes the output; measured as scratch before (0.69 of
+    # the estimate), now as the trace counts it: input + noise + output
+    x = torch.randn(2, 16, 32, 32)
+    e = estimate_from_model(_DropoutAlways(), x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 3 * 131_072
+    assert measure_memory(_DropoutAlways(), x).allocated == e.allocated
+
+
 def test_cuda_peak_is_read_after_the_warmup_and_a_synchronised_step():
     calls: list[str] = []
     counters = CudaCounters(

@@ -23,7 +23,10 @@ optimizer state exists and the peak is the steady state's.
   scratch (oneDNN weight reorders and workspaces, im2col buffers; on a GPU the cuDNN
   workspace); the estimate does not model it, so ``allocated`` leaves it out and
   ``with_scratch`` is the peak with it. Everything an op returns counts, also when the composite op around it
-  frees it again (``aten::lstm``'s per-layer outputs, ``max_pool2d``'s indices).
+  frees it again (``aten::lstm``'s per-layer outputs, ``max_pool2d``'s indices), and so
+  does what a composite op (every overload ``CompositeImplicitAutograd``: ``dropout``)
+  allocates itself: its body runs op by op, on fake tensors too, so the trace counts
+  it (``dropout``'s noise, made by ``empty_like`` and filled in place).
 
 The library measures and returns; the CLI prints.
 """
@@ -31,6 +34,7 @@ The library measures and returns; the CLI prints.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -218,6 +222,29 @@ def held_bytes(model: torch.nn.Module, args: Any, opt_state: Any = ()) -> int:
     return _storages_bytes(tensors) + packed
 
 
+@functools.cache
+def is_composite(name: str) -> bool:
+    """Whether profiler op ``name`` (``aten::dropout``) is a composite of other ops
+    (every overload ``CompositeImplicitAutograd``): its body runs op by op through the
+    dispatcher, also on fake tensors, so what it allocates itself (``dropout``'s noise,
+    ``empty_like`` then filled in place) is a tensor the trace counts, not a kernel's
+    own scratch."""
+    ns, _, op = name.partition("::")
+    packet = getattr(getattr(torch.ops, ns, None), op, None)
+    if not isinstance(packet, torch._ops.OpOverloadPacket):
+        return False
+    try:
+        overloads = packet.overloads()
+        return bool(overloads) and all(
+            torch._C._dispatch_has_kernel_for_dispatch_key(
+                name if ov == "default" else f"{name}.{ov}", "CompositeImplicitAutograd"
+            )
+            for ov in overloads
+        )
+    except RuntimeError:
+        return False
+
+
 def replay_profile(events: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     """(peak without kernel scratch, peak with it) of a Chrome trace's allocator events,
     relative to the allocated bytes when the trace began (see the module docstring)."""
@@ -252,7 +279,7 @@ def replay_profile(events: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
         elif addr in pending:
             a = pending.pop(addr)
             o = owner[id(a)]
-            if o is not None and e["ts"] <= end(o):
+            if o is not None and e["ts"] <= end(o) and not is_composite(str(o["name"])):
                 scratch.update((id(a), id(e)))
     cur = peak = cur_all = peak_all = 0
     for e in mem:

@@ -237,6 +237,25 @@ class _Live:
         self.finalizers.clear()
 
 
+#: out-of-place ops that autograd's backward formulas run in place on a buffer they
+#: just made (``zeros(...).scatter_(...)``) unless an operand "is tensor-subclass-like"
+#: (``areAnyTensorSubclassLike``), which a fake tensor always is:
+#: ``value_selecting_reduction_backward`` (max/min/topk/sort/median/kthvalue along a
+#: dim), ``gather_backward``, ``index_backward`` (``x[idx]``), ``masked_select_backward``
+#: (``torch/csrc/autograd/FunctionsManual.cpp``, ``ReduceOps.cpp``), and
+#: ``index_select_backward`` (``TensorAdvancedIndexing.cpp``: ``new_zeros().index_add_``)
+IN_PLACE_UNLESS_SUBCLASS = frozenset(
+    {
+        "aten.scatter.src",
+        "aten.scatter.value",
+        "aten.scatter_add.default",
+        "aten.index_put.default",
+        "aten.index_add.default",
+        "aten.masked_scatter.default",
+    }
+)
+
+
 class _LiveMode(TorchDispatchMode):
     """Counts each op's output storages in ``live``.
 
@@ -250,7 +269,9 @@ class _LiveMode(TorchDispatchMode):
     backward, not a view, whose base would hold the storage too, and not one of the
     running node's own inputs) is counted with its peak held back: if the old buffer
     is freed right after, as it is when the engine alone held it, the real engine
-    would have reused it, and the two never coexist.
+    would have reused it, and the two never coexist. The same holds for the backward
+    formulas that scatter a gradient into zeros they just made, in place unless an
+    operand is a tensor subclass (:data:`IN_PLACE_UNLESS_SUBCLASS`).
     """
 
     def __init__(self, state: ModuleStack, live: _Live, fake: bool) -> None:
@@ -269,22 +290,34 @@ class _LiveMode(TorchDispatchMode):
         }
 
     def _accumulated_buffer(self, name: str, args: Any, kwargs: Any, out: Any) -> int | None:
-        """The key of the gradient buffer the real engine would have added into in
-        place for this op, or None (see the class docstring)."""
-        if name != "aten.add.Tensor" or torch.is_grad_enabled() or len(args) != 2:
+        """The key of the buffer the real step would have written into in place for
+        this op, or None (see the class docstring): the engine's gradient sums
+        (``add``), and the scatters of autograd's formulas that run in place unless an
+        operand is a tensor subclass (:data:`IN_PLACE_UNLESS_SUBCLASS`)."""
+        if torch.is_grad_enabled() or torch._C._current_autograd_node() is None:
             return None
-        if kwargs.get("alpha", 1) != 1 or torch._C._current_autograd_node() is None:
+        if name == "aten.add.Tensor":
+            if len(args) != 2 or kwargs.get("alpha", 1) != 1:
+                return None
+            a, b = args
+            if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+                return None
+            if not (a.shape == b.shape and a.dtype == b.dtype):
+                return None
+        elif name in IN_PLACE_UNLESS_SUBCLASS and args and isinstance(args[0], torch.Tensor):
+            a = args[0]
+        else:
             return None
-        a, b = args
-        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        if not (isinstance(out, torch.Tensor) and a.shape == out.shape and a.dtype == out.dtype):
             return None
-        if not (a.shape == b.shape == out.shape and a.dtype == b.dtype == out.dtype):
-            return None
+        others = [t for t in tree_flatten((args[1:], kwargs))[0] if isinstance(t, torch.Tensor)]
         if a._is_view():
             return None  # its base holds the storage too: the engine adds out of place
         key = a.untyped_storage()._cdata
         serial = self.live.keys.get(key)
-        if serial is None or key == b.untyped_storage()._cdata or key in self.node_inputs:
+        if serial is None or key in self.node_inputs:
+            return None
+        if any(t.untyped_storage()._cdata == key for t in others):
             return None
         nbytes, _slack, phase, _module = self.live.entries[serial]
         if phase != "backward" or nbytes != block_size(int(out.untyped_storage().nbytes())):

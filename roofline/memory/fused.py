@@ -27,16 +27,17 @@ bias sum, contiguous gradients: :func:`mkldnn_rnn_layer`,
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import _disable_current_modes
+
+from roofline.counting.tracing import op_name
 
 aten = torch.ops.aten
 
@@ -259,12 +260,13 @@ def mkldnn_rnn_layer_workspace(args: Any, kwargs: Any, out: Any) -> Any:
 _RUNNING: set[str] = set()
 
 
-@contextlib.contextmanager
-def _as_is(name: str) -> Iterator[None]:
-    """Run op ``name`` itself within its own steps (not its steps again)."""
+def _itself(op: Any, *args: Any) -> Any:
+    """Run ``op`` (an ``aten`` overload) itself within its own steps, not its steps
+    again; it still goes through the tracker, which counts its outputs."""
+    name = op_name(op)
     _RUNNING.add(name)
     try:
-        yield
+        return op(*args)
     finally:
         _RUNNING.discard(name)
 
@@ -280,8 +282,7 @@ def mkldnn_rnn_layer(*args: Any) -> Any:
     two bias vectors into one tensor that lives while the kernel runs; the fake kernel
     does not. The sum, made through the tracker, then the kernel."""
     bias = _rnn_bias(args, args[12])
-    with _as_is("aten.mkldnn_rnn_layer.default"):
-        out = aten.mkldnn_rnn_layer(*args)
+    out = _itself(aten.mkldnn_rnn_layer.default, *args)
     del bias  # freed as the kernel returns, after its outputs were made
     return out
 
@@ -300,8 +301,7 @@ def mkldnn_rnn_layer_backward(*args: Any) -> Any:
         else g.contiguous()
         for g, ref in zip(args[10:13], args[7:10], strict=True)  # of output, hy, cy
     ]
-    with _as_is("aten.mkldnn_rnn_layer_backward.default"):
-        out = aten.mkldnn_rnn_layer_backward(*args[:10], *grads, *args[13:])
+    out = _itself(aten.mkldnn_rnn_layer_backward.default, *args[:10], *grads, *args[13:])
     del bias, grads  # freed as the kernel returns, after its outputs were made
     return out
 
@@ -350,8 +350,7 @@ def convolution(x: torch.Tensor, w: torch.Tensor, *args: Any) -> Any:
     downsampling convolution, fed a channels-last feature map by its LayerNorm, copies
     its contiguous weight to channels-last: 4.5 MiB in torchvision's convnext_tiny."""
     xc, wc = _conv_operands(x, w)
-    with _as_is("aten.convolution.default"):
-        out = aten.convolution(xc, wc, *args)
+    out = _itself(aten.convolution.default, xc, wc, *args)
     del xc, wc  # freed as the kernel returns, after its output was made
     return out
 
@@ -362,8 +361,7 @@ def convolution_backward(g: torch.Tensor, x: torch.Tensor, w: torch.Tensor, *arg
     gradient too, all alive until it returns."""
     xc, wc = _conv_operands(x, w)
     gc = g.contiguous(memory_format=_conv_memory_format(xc, wc))
-    with _as_is("aten.convolution_backward.default"):
-        out = aten.convolution_backward(gc, xc, wc, *args)
+    out = _itself(aten.convolution_backward.default, gc, xc, wc, *args)
     del xc, wc, gc
     return out
 
@@ -409,8 +407,7 @@ def _channels_last_resize(name: str) -> Callable[..., Any]:
     bilinear = "bilinear" in name
 
     def steps(x: torch.Tensor, *args: Any) -> Any:
-        with _as_is(name):
-            out = op(x, *args)
+        out = _itself(op, x, *args)
         if _uses_channels_last_kernel(x, out, bilinear):
             _channels_last_copies(x, out)
         return out
@@ -436,8 +433,7 @@ def native_layer_norm(x: torch.Tensor, shape: Any, *args: Any) -> Any:
     feature map, as ConvNeXt-style blocks feed it) is copied, the copy alive until the
     op returns, its outputs made meanwhile. The fake kernel makes no copy."""
     xc = x.contiguous()
-    with _as_is("aten.native_layer_norm.default"):
-        out = aten.native_layer_norm(xc, shape, *args)
+    out = _itself(aten.native_layer_norm.default, xc, shape, *args)
     del xc
     return out
 
@@ -446,8 +442,7 @@ def native_layer_norm_backward(g: torch.Tensor, x: torch.Tensor, *args: Any) -> 
     """``layer_norm_backward_cpu``: the output gradient and the input made contiguous
     (``expect_contiguous``), alive until it returns."""
     gc, xc = g.contiguous(), x.contiguous()
-    with _as_is("aten.native_layer_norm_backward.default"):
-        out = aten.native_layer_norm_backward(gc, xc, *args)
+    out = _itself(aten.native_layer_norm_backward.default, gc, xc, *args)
     del gc, xc
     return out
 
@@ -460,11 +455,9 @@ def roll(x: torch.Tensor, shifts: Any, dims: Any = ()) -> Any:
     kernel makes only the final output."""
     shifts, dims = list(shifts), list(dims)
     if len(dims) < 2 or len(shifts) != len(dims):
-        with _as_is("aten.roll.default"):
-            return aten.roll(x, shifts, dims)
-    with _as_is("aten.roll.default"):
-        first = aten.roll(x, shifts[:1], dims[:1])
-    return aten.roll(first, shifts[1:], dims[1:])
+        return _itself(aten.roll.default, x, shifts, dims)
+    first = _itself(aten.roll.default, x, shifts[:1], dims[:1])
+    return aten.roll(first, shifts[1:], dims[1:])  # the rest as steps again, dim by dim
 
 
 def logsumexp(x: torch.Tensor, dim: Any, keepdim: bool = False) -> Any:
@@ -474,8 +467,7 @@ def logsumexp(x: torch.Tensor, dim: Any, keepdim: bool = False) -> Any:
     as the input, summed into the result and dropped. The fake kernel makes only the
     result, a fraction of the input-sized block that is alive at the op's peak."""
     if x.numel() == 0 or not x.is_floating_point():
-        with _as_is("aten.logsumexp.default"):
-            return aten.logsumexp(x, dim, keepdim)
+        return _itself(aten.logsumexp.default, x, dim, keepdim)
     dims = [dim] if isinstance(dim, int) else list(dim)
     maxes = aten.amax(x, dims, True)
     squeezed = maxes if keepdim else aten.squeeze.dims(maxes, dims)

@@ -310,14 +310,14 @@ class _LiveMode(TorchDispatchMode):
             return None
         if not (isinstance(out, torch.Tensor) and a.shape == out.shape and a.dtype == out.dtype):
             return None
-        others = [t for t in tree_flatten((args[1:], kwargs))[0] if isinstance(t, torch.Tensor)]
         if a._is_view():
             return None  # its base holds the storage too: the engine adds out of place
         key = a.untyped_storage()._cdata
         serial = self.live.keys.get(key)
         if serial is None or key in self.node_inputs:
             return None
-        if any(t.untyped_storage()._cdata == key for t in others):
+        others = tree_flatten((args[1:], kwargs))[0]
+        if any(isinstance(t, torch.Tensor) and t.untyped_storage()._cdata == key for t in others):
             return None
         nbytes, _slack, phase, _module = self.live.entries[serial]
         if phase != "backward" or nbytes != block_size(int(out.untyped_storage().nbytes())):

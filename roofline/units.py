@@ -30,9 +30,10 @@ _SUFFIX = {
 _COUNT_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGbBtT]?)\s*$")
 
 
-def plural(n: int, word: str) -> str:
-    """``plural(1, "thread")`` -> ``"1 thread"``, ``plural(2, "thread")`` -> ``"2 threads"``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``plural(1, "thread")`` -> ``"1 thread"``, ``plural(2, "thread")`` -> ``"2 threads"``;
+    ``many`` where adding "s" is wrong (``plural(3, "pass", "passes")``)."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
 
 
 def si(value: float, unit: str = "", digits: int = 2) -> str:

@@ -10,6 +10,7 @@ from tabulate import tabulate
 from roofline.latency.measure import Measurement
 from roofline.latency.predict import LatencyPrediction, LayerPrediction
 from roofline.report.text import row_name
+from roofline.units import plural
 
 
 def rel_error(predicted: float | None, measured: float | None) -> float | None:
@@ -277,8 +278,8 @@ def latency_summary(report: LatencyReport) -> str:
     ]
     if meas is not None and meas.per_layer_sum_s:
         lines.append(
-            f"per-layer times from {meas.layer_method} ({meas.layer_passes} "
-            f"pass{'' if meas.layer_passes == 1 else 'es'}); "
+            f"per-layer times from {meas.layer_method} "
+            f"({plural(meas.layer_passes, 'pass', 'passes')}); "
             f"instrumented total {_ms(meas.per_layer_sum_s)} ms "
             f"= {meas.per_layer_sum_s / meas.median_s:.2f}x the end-to-end median"
         )

@@ -806,8 +806,8 @@ def measure(
         modules: dict[str, ModuleTime] = {}
         if layer_method is not None and layer_passes > 0:
             say(
-                f"{label} b{n_batch}: per-layer timing ({layer_method}, {layer_passes} "
-                f"pass{'' if layer_passes == 1 else 'es'})"
+                f"{label} b{n_batch}: per-layer timing ({layer_method}, "
+                f"{plural(layer_passes, 'pass', 'passes')})"
             )
             modules = time_modules(
                 model,

@@ -29,7 +29,7 @@ from roofline.analysis import RooflineAnalysis, RowAnalysis
 from roofline.devices import PRECISIONS
 from roofline.report.output import GENERATOR
 from roofline.report.text import calls_text, compare_note, row_name, shape_text
-from roofline.units import dtype_short, human_bytes, seconds, si
+from roofline.units import dtype_short, human_bytes, plural, seconds, si
 
 #: qualitative palette (Tableau 10) for layer types / compared models
 PALETTE = (
@@ -935,13 +935,10 @@ def _td(value: Any, text: str) -> str:
     return f'<td class="t">{text}</td>' if value is None else f'<td data-v="{value!r}">{text}</td>'
 
 
-def _latency_seconds(t: float | None) -> tuple[float, str]:
-    """A time cell: sorted by its value, a missing time ("-") below every real one."""
-    return (-1e300 if t is None else t), seconds(t)
-
-
-def _latency_error(x: float | None) -> tuple[float, str]:
-    return (-1e300 if x is None else x), _err_text(x)
+def _latency_cell(x: float | None, text: Callable[[float | None], str]) -> tuple[float, str]:
+    """A latency cell (a time, an error): sorted by its value, a missing one ("-")
+    below every real one."""
+    return (-1e300 if x is None else x), text(x)
 
 
 #: the latency table, as the terminal's: what was predicted, what was measured (with
@@ -954,27 +951,31 @@ LATENCY_COLUMNS = (
         numeric=False,
     ),
     Column("type", "module class", lambda r: (None, breakable(r.type)), numeric=False),
-    Column("naive", "roofline time on the ceilings above", lambda r: _latency_seconds(r.naive_s)),
+    Column(
+        "naive", "roofline time on the ceilings above", lambda r: _latency_cell(r.naive_s, seconds)
+    ),
     Column(
         "calibrated",
         "time at the efficiencies fitted on this machine",
-        lambda r: _latency_seconds(r.predicted_s),
+        lambda r: _latency_cell(r.predicted_s, seconds),
     ),
-    Column("measured", "median of the timed passes", lambda r: _latency_seconds(r.measured_s)),
+    Column(
+        "measured", "median of the timed passes", lambda r: _latency_cell(r.measured_s, seconds)
+    ),
     Column(
         "±&nbsp;IQR",
         "spread of the measured passes: 75th minus 25th percentile",
-        lambda r: _latency_seconds(r.measured_spread_s),
+        lambda r: _latency_cell(r.measured_spread_s, seconds),
     ),
     Column(
         "naive error",
         "(naive − measured) / measured",
-        lambda r: _latency_error(r.naive_error),
+        lambda r: _latency_cell(r.naive_error, _err_text),
     ),
     Column(
         "calibrated error",
         "(calibrated − measured) / measured",
-        lambda r: _latency_error(r.predicted_error),
+        lambda r: _latency_cell(r.predicted_error, _err_text),
     ),
     Column(
         "why",
@@ -1005,7 +1006,7 @@ def _latency_section(report: Any) -> str:
     if meas is not None and meas.per_layer_sum_s and meas.median_s:
         # how far the instrumented layer times add up to the uninstrumented run
         head += (
-            f"<p>Per-layer times from {esc(meas.layer_method)} ({meas.layer_passes} passes): "
+            f"<p>Per-layer times from {esc(meas.layer_method)} ({plural(meas.layer_passes, 'pass', 'passes')}): "
             f"they add up to {seconds(meas.per_layer_sum_s)}, "
             f"{meas.per_layer_sum_s / meas.median_s:.2f}× the end-to-end median.</p>"
         )

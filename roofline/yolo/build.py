@@ -212,15 +212,15 @@ def parse_architecture(
             "Detect (without them only the backbone would be profiled)"
         )
     nc = nc if nc is not None else data.get("nc")
-    if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
+    if nc is not None and not is_count(nc):
         raise SpecError(f"{where}: 'nc' must be a positive integer, got {nc!r}")
     gd = _multiple(data, "depth_multiple", where)
     gw = _multiple(data, "width_multiple", where)
     ch_in = data.get("ch", 3)
-    if not isinstance(ch_in, int) or isinstance(ch_in, bool) or ch_in < 1:
+    if not is_count(ch_in):
         raise SpecError(f"{where}: 'ch' (input channels) must be a positive integer")
     ch_mul = data.get("channel_multiple") or 8  # YOLOv5: a missing or 0 value means 8
-    if not isinstance(ch_mul, int) or isinstance(ch_mul, bool) or ch_mul < 1:
+    if not is_count(ch_mul):
         raise SpecError(
             f"{where}: 'channel_multiple' (width rounding) must be a positive integer, "
             f"got {ch_mul!r}"
@@ -248,7 +248,7 @@ def parse_architecture(
             args = []
         if not isinstance(args, list | tuple):
             raise SpecError(f"{where}: {label}: args must be a list, got {args!r}")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        if not is_count(n):
             raise SpecError(f"{where}: {label}: number must be a positive integer, got {n!r}")
         _check_from(f, i, where, label)
         args = [_resolve_arg(a, names) for a in args]
@@ -274,7 +274,7 @@ def parse_architecture(
                     f"{where}: {label}: needs its output channels as the first argument"
                 )
             c2 = args[0]
-            if not isinstance(c2, int) or isinstance(c2, bool) or c2 < 1:
+            if not is_count(c2):
                 raise SpecError(
                     f"{where}: {label}: the first argument (output channels) must be a "
                     f"positive integer, got {c2!r}"
@@ -292,7 +292,7 @@ def parse_architecture(
             c2 = args[1] if len(args) > 1 and isinstance(args[1], int) else c_in
         elif kind in ("contract", "expand"):
             gain = args[0] if args else 2
-            if not isinstance(gain, int) or isinstance(gain, bool) or gain < 1:
+            if not is_count(gain):
                 raise SpecError(
                     f"{where}: {label}: the gain must be a positive integer, got {gain!r}"
                 )
@@ -309,9 +309,7 @@ def parse_architecture(
             idx = [f] if single else list(f)
             args = list(args)
             if kind == "segment":
-                if len(args) != 4 or not all(
-                    isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in args[2:]
-                ):
+                if len(args) != 4 or not all(is_count(a) for a in args[2:]):
                     raise SpecError(
                         f"{where}: {label}: Segment takes [nc, anchors, masks, protos] "
                         f"(YOLOv5's [nc, anchors, 32, 256]), got {_plain(args)}"
@@ -352,6 +350,11 @@ def parse_architecture(
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def is_count(value: Any) -> bool:
+    """Whether a yaml value is a positive integer (a bool, which is an int, is not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _multiple(data: Mapping[str, Any], key: str, where: str) -> float:
@@ -413,7 +416,7 @@ def _parse_activation(text: Any, where: str) -> Callable[[], nn.Module] | None:
 def _anchors_per_level(anchors: Any, where: str) -> int | None:
     if anchors is None:
         return None
-    if isinstance(anchors, int) and not isinstance(anchors, bool) and anchors > 0:
+    if is_count(anchors):
         return anchors
     if (
         isinstance(anchors, list)

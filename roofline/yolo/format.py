@@ -24,7 +24,7 @@ from roofline.errors import SpecError, error_line
 from roofline.fuse import RULES, fuse_model
 from roofline.spec import InputSpec, ModelSpec, check_mode
 from roofline.yolo import blocks
-from roofline.yolo.build import Architecture, YoloModel, parse_architecture, route
+from roofline.yolo.build import Architecture, YoloModel, is_count, parse_architecture, route
 
 DEFAULT_IMGSZ = 640
 
@@ -75,7 +75,7 @@ class YoloFormat:
                 f"file takes {', '.join(sorted(YOLO_KEYS | EXTRA_KEYS))}"
             )
         nc = overrides.get("nc")
-        if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
+        if nc is not None and not is_count(nc):
             raise SpecError(f"--nc must be a positive integer, got {nc!r}")
         imgsz = parse_imgsz(overrides.get("imgsz", data.get("imgsz", DEFAULT_IMGSZ)), where)
         fuse = parse_fuse(overrides.get("fuse", data.get("fuse", False)), where)
@@ -119,7 +119,7 @@ def parse_imgsz(value: Any, where: str = "model.yaml") -> tuple[int, int]:
         isinstance(value, Sequence)
         and not isinstance(value, str)
         and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        and all(is_count(v) for v in value)
     ):
         return int(value[0]), int(value[1])
     raise SpecError(f"{where}: imgsz must be a positive integer or [height, width], got {value!r}")

@@ -11,6 +11,7 @@ from roofline.cli.profile_cmd import (
     add_timing_arguments,
     depth_arg,
     positive_int,
+    timing_options,
 )
 from roofline.errors import MeasurementError
 from roofline.units import dtype_name
@@ -121,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
             )
     depth = DEFAULT_DEPTH if args.depth is None else args.depth
     passes = DEFAULT_LAYER_PASSES if args.layer_passes is None else args.layer_passes
+    warmup, repeat = timing_options(args)
     # the inputs are good: now the notes, then the work
     note = allocator_note(args.device)
     if note:
@@ -154,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
                 spec,
                 device=args.device,
                 batch=b,
-                warmup=args.warmup,
-                repeat=args.repeat,
+                warmup=warmup,
+                repeat=repeat,
                 layer_method=method,
                 layer_passes=passes,
                 optimizer_step=args.optimizer_step,

@@ -61,22 +61,14 @@ DEFAULT_WARMUP = 3
 DEFAULT_REPEAT = 10
 
 
-def add_timing_arguments(p: argparse.ArgumentParser | Any, *, defaults: bool = True) -> None:
-    """``--warmup``, ``--repeat`` and ``--threads`` of a latency measurement. Without
-    ``defaults`` they stay None when not given (``profile``: refused without
-    ``--measure``); read them with :func:`timing_options`."""
+def add_timing_arguments(p: argparse.ArgumentParser | Any) -> None:
+    """``--warmup``, ``--repeat`` and ``--threads`` of a latency measurement. They stay
+    None when not given (so ``profile`` can refuse them without ``--measure``); read
+    them with :func:`timing_options`."""
     p.add_argument(
-        "--warmup",
-        type=non_negative_int,
-        default=DEFAULT_WARMUP if defaults else None,
-        help=f"untimed runs first (default {DEFAULT_WARMUP})",
+        "--warmup", type=non_negative_int, help=f"untimed runs first (default {DEFAULT_WARMUP})"
     )
-    p.add_argument(
-        "--repeat",
-        type=positive_int,
-        default=DEFAULT_REPEAT if defaults else None,
-        help=f"timed runs (default {DEFAULT_REPEAT})",
-    )
+    p.add_argument("--repeat", type=positive_int, help=f"timed runs (default {DEFAULT_REPEAT})")
     p.add_argument(
         "--threads",
         type=threads_arg,
@@ -201,8 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "naive, calibrated and measured latency per layer",
     )
     add_timing_arguments(
-        p.add_argument_group("with --measure", "how the model is timed (as `roofline bench`)"),
-        defaults=False,
+        p.add_argument_group("with --measure", "how the model is timed (as `roofline bench`)")
     )
     p.add_argument(
         "--yolo-table",

@@ -223,7 +223,9 @@ def test_unknown_device():
         check_device("tpu")
 
 
-def test_layer_time_of_a_container_never_called_sums_its_children():
+def _yolo_like_measurement():
+    """A YOLO-shaped timing: ``model`` (never called: its parent iterates over its
+    children) holds model.0 (4 s) and model.1 (5 s, of which model.1.cv 2 s)."""
     from roofline.latency.measure import Measurement, ModuleTime
 
     mods = {
@@ -232,25 +234,22 @@ def test_layer_time_of_a_container_never_called_sums_its_children():
         "model.1": ModuleTime("model.1", 5.0, 3.0, 0.25, 0.25, 1),
         "model.1.cv": ModuleTime("model.1.cv", 2.0, 2.0, 0.0, 0.0, 1),
     }
-    m = Measurement("x", "cpu", "cpu", 1, "inference", Timing((10.0,)), 0, 1, "x", "hooks", mods)
+    return Measurement("x", "cpu", "cpu", 1, "inference", Timing((10.0,)), 0, 1, "x", "hooks", mods)
+
+
+def test_layer_time_of_a_container_never_called_sums_its_children():
+    m = _yolo_like_measurement()
     # "model" never ran its forward: 4 + 5 from model.0 and model.1 (not model.1.cv again)
     assert m.layer_time("model") == (9.0, 0.75)
     assert m.layer_time("absent") is None
 
 
 def test_measured_layers_table_shows_a_container_never_called():
-    # bench --no-predict at its default depth 1 on a YOLO spec: "model" is the only
-    # depth-1 module and its forward never runs; its row is its children's 4 + 5 s
+    # bench --no-predict --depth 1 on a YOLO spec: "model" is the only depth-1 module
+    # and its forward never runs; its row is its children's 4 + 5 s
     from roofline.latency.compare import measured_layers_table
-    from roofline.latency.measure import Measurement, ModuleTime
 
-    mods = {
-        "": ModuleTime("", 10.0, 1.0, 0.0, 0.0, 1),
-        "model.0": ModuleTime("model.0", 4.0, 4.0, 0.5, 0.5, 1),
-        "model.1": ModuleTime("model.1", 5.0, 3.0, 0.25, 0.25, 1),
-        "model.1.cv": ModuleTime("model.1.cv", 2.0, 2.0, 0.0, 0.0, 1),
-    }
-    m = Measurement("x", "cpu", "cpu", 1, "inference", Timing((10.0,)), 0, 1, "x", "hooks", mods)
+    m = _yolo_like_measurement()
     rows = measured_layers_table(m, 1).splitlines()[2:]
     assert [r.split() for r in rows] == [["model", "-", "9000.000", "750.000", "90.0"]]
     # one level down the timed blocks, slowest first, with their calls

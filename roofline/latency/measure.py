@@ -102,7 +102,8 @@ class Timing:
             "spread_s": self.spread,
             "min_s": self.min,
             "max_s": self.max,
-            "samples": len(self.samples),
+            "samples": len(self.samples),  # the count (the key older files have)
+            "samples_s": list(self.samples),  # every timed run, in the order run
         }
 
 

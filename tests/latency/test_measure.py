@@ -54,6 +54,11 @@ def test_time_region_warmup_sync_and_samples():
     # samples are the clock differences: 1-0, 13-10, 22-20
     assert t.samples == (1.0, 3.0, 2.0)
     assert t.median == 2.0
+    # the JSON keeps the count and has the samples themselves, in the order run
+    d = t.as_dict()
+    assert d["samples"] == 3 and d["samples_s"] == [1.0, 3.0, 2.0]
+    assert (d["median_s"], d["min_s"], d["max_s"]) == (2.0, 1.0, 3.0)
+    assert d["spread_s"] == 1.0  # quartiles of 1, 2, 3: 1.5 and 2.5
 
 
 @pytest.fixture

@@ -3,13 +3,16 @@
 Each returns the *best* of several timed repeats (the honest estimate of a peak: slower
 runs are interference, never the hardware going faster than it can). Timing uses
 ``time.perf_counter`` around the work and a ``sync`` call (``torch.cuda.synchronize``
-on CUDA), so the same code measures either device.
+on CUDA), so the same code measures either device. Python's garbage collector is off
+inside every timed loop (:func:`gc_paused`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -20,6 +23,21 @@ def _nosync() -> None:
     return None
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's garbage collector off for a timed region, as ``timeit`` does: a
+    collection that falls inside one timed run adds its pause to that run alone. Its
+    previous state comes back afterwards, also when the region raises (a collector the
+    caller had switched off stays off)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def best_time(
     fn: Callable[[], object], repeats: int, sync: Sync = _nosync, inner: int = 1
 ) -> float:
@@ -28,12 +46,13 @@ def best_time(
     fn()
     sync()
     best = float("inf")
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        for _ in range(max(1, inner)):
-            fn()
-        sync()
-        best = min(best, (time.perf_counter() - t0) / max(1, inner))
+    with gc_paused():
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            for _ in range(max(1, inner)):
+                fn()
+            sync()
+            best = min(best, (time.perf_counter() - t0) / max(1, inner))
     return best
 
 

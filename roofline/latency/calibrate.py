@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 
 from roofline import units
+from roofline.devices.bench import gc_paused
 from roofline.errors import MeasurementError, RooflineError, StaleCalibrationError, first_line
 
 Progress = Callable[[str], None]
@@ -644,13 +645,14 @@ def _median_time(
     once = max(clock() - t0, 1e-7)
     inner = max(1, min(1000, int(target_s / once)))
     samples = []
-    for _ in range(max(1, repeat)):
-        sync()
-        t0 = clock()
-        for _ in range(inner):
-            fn()
-        sync()
-        samples.append((clock() - t0) / inner)
+    with gc_paused():
+        for _ in range(max(1, repeat)):
+            sync()
+            t0 = clock()
+            for _ in range(inner):
+                fn()
+            sync()
+            samples.append((clock() - t0) / inner)
     samples.sort()
     return samples[(len(samples) - 1) // 4]
 
@@ -701,31 +703,32 @@ class QueueTimer:
         cover = 2.0 * inner * max(issue, 1e-6) + 2e-4
         gpu: list[float] = []
         host: list[float] = []
-        for _ in range(max(1, repeat)):
-            for attempt in range(4):
-                self.sync()
-                before, start, end = self.event(), self.event(), self.event()
-                ts = self.clock()
-                before.record()
-                self.sleep(cover * self._stretch)
-                start.record()
-                th = self.clock()
-                for _ in range(inner):
-                    fn()
-                te = self.clock()
-                end.record()
-                self.sync()
-                # how long the busy-wait really held the GPU (its clock may have
-                # changed since it was converted to seconds): the host must have
-                # issued everything before it ended
-                held = before.elapsed_time(start) / 1e3
-                if 0 < held < cover:
-                    self._stretch = min(64.0, self._stretch * cover / held)
-                if te - ts < held or attempt == 3:
-                    break
-                cover = 2.0 * (te - ts)
-            gpu.append(start.elapsed_time(end) / 1e3 / inner)
-            host.append((te - th) / inner)
+        with gc_paused():
+            for _ in range(max(1, repeat)):
+                for attempt in range(4):
+                    self.sync()
+                    before, start, end = self.event(), self.event(), self.event()
+                    ts = self.clock()
+                    before.record()
+                    self.sleep(cover * self._stretch)
+                    start.record()
+                    th = self.clock()
+                    for _ in range(inner):
+                        fn()
+                    te = self.clock()
+                    end.record()
+                    self.sync()
+                    # how long the busy-wait really held the GPU (its clock may have
+                    # changed since it was converted to seconds): the host must have
+                    # issued everything before it ended
+                    held = before.elapsed_time(start) / 1e3
+                    if 0 < held < cover:
+                        self._stretch = min(64.0, self._stretch * cover / held)
+                    if te - ts < held or attempt == 3:
+                        break
+                    cover = 2.0 * (te - ts)
+                gpu.append(start.elapsed_time(end) / 1e3 / inner)
+                host.append((te - th) / inner)
         gpu.sort()
         return gpu[(len(gpu) - 1) // 4], statistics.median(host)
 

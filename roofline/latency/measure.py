@@ -45,6 +45,7 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from roofline.counting.tracing import train_mode
+from roofline.devices.bench import gc_paused
 from roofline.errors import MeasurementError, OutOfMemory, RooflineError, first_line
 from roofline.spec import ModelSpec
 from roofline.units import plural, seconds
@@ -101,7 +102,8 @@ class Timing:
             "spread_s": self.spread,
             "min_s": self.min,
             "max_s": self.max,
-            "samples": len(self.samples),
+            "samples": len(self.samples),  # the count (the key older files have)
+            "samples_s": list(self.samples),  # every timed run, in the order run
         }
 
 
@@ -119,7 +121,8 @@ def time_region(
 
     Each timed run is bracketed by ``sync()`` before reading the clock at both ends,
     so asynchronous work (CUDA kernels) is inside the region and nothing from before
-    leaks into it.
+    leaks into it. Python's garbage collector is off during the timed runs, as in
+    ``timeit`` (:func:`~roofline.devices.bench.gc_paused`), and back as it was after.
     """
     if repeat < 1:
         raise MeasurementError(f"repeat must be at least 1, got {repeat}")
@@ -131,13 +134,14 @@ def time_region(
         step()
         sync()
     samples = []
-    for i in range(repeat):
-        say(f"{label}run {i + 1}/{repeat}")
-        sync()
-        t0 = clock()
-        step()
-        sync()
-        samples.append(clock() - t0)
+    with gc_paused():  # as timeit: no collection's pause inside one run
+        for i in range(repeat):
+            say(f"{label}run {i + 1}/{repeat}")
+            sync()
+            t0 = clock()
+            step()
+            sync()
+            samples.append(clock() - t0)
     return Timing(tuple(samples))
 
 
@@ -704,15 +708,17 @@ def time_modules(
     sync: Sync = _nosync,
     dev: torch.device | None = None,
 ) -> dict[str, ModuleTime]:
-    """Median inclusive and self time of every module over ``passes`` runs of ``step``."""
+    """Median inclusive and self time of every module over ``passes`` runs of ``step``
+    (Python's garbage collector off meanwhile, as in :func:`time_region`)."""
     if method not in LAYER_METHODS:
         raise MeasurementError(
             f"unknown per-layer method {method!r}: use one of {', '.join(LAYER_METHODS)}"
         )
-    if method == "hooks":
-        runs = _hook_pass(model, step, passes, clock, sync)
-    else:
-        runs = _profiler_pass(model, step, passes, dev or torch.device("cpu"))
+    with gc_paused():
+        if method == "hooks":
+            runs = _hook_pass(model, step, passes, clock, sync)
+        else:
+            runs = _profiler_pass(model, step, passes, dev or torch.device("cpu"))
     names = {n for inc, _ in runs for n in inc}
     incl: dict[str, list[float]] = {n: [] for n in names}
     selfs: dict[str, list[float]] = {n: [] for n in names}

@@ -84,6 +84,11 @@ def test_bench_with_prediction_json(tmp_path, capsys, monkeypatch):
     assert set(run["latency"]) == keys and run["latency"]["measured_s"] > 0
     assert run["layers"] and all(set(r["latency"]) == keys for r in run["layers"])
     assert any(r["latency"]["measured_s"] for r in run["layers"])
+    # the two timed runs themselves, beside their count and their median
+    e2e = run["measurement"]["end_to_end"]
+    assert e2e["samples"] == 2 and len(e2e["samples_s"]) == 2
+    assert sorted(e2e["samples_s"]) == [e2e["min_s"], e2e["max_s"]]
+    assert run["latency"]["measured_s"] == pytest.approx(sum(e2e["samples_s"]) / 2)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")

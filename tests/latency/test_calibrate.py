@@ -632,3 +632,37 @@ def test_the_synthetic_networks_are_timed_in_interleaved_rounds(monkeypatch):
     repeat = calibrate.CONTEXT_REPEAT[1]
     assert calls == [(2, repeat)] * nets + [(1, repeat)] * nets * (calibrate.CONTEXT_ROUNDS - 1)
     assert len(ratios) == nets
+
+
+def test_the_microbenchmark_timers_run_with_the_collector_off():
+    import gc
+
+    from roofline.devices.bench import best_time
+    from roofline.latency.calibrate import QueueTimer, _median_time
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        seen: list[bool] = []
+
+        def fn() -> None:
+            seen.append(gc.isenabled())
+
+        best_time(fn, 2)
+        # the first call of each is an untimed warm-up (the collector as it was)
+        assert seen == [True, False, False]
+        seen.clear()
+        _median_time(fn, 2, lambda: None, target_s=0.0)
+        assert seen[:2] == [True, True] and seen[2:] and not any(seen[2:])
+        seen.clear()
+        gpu = FakeGpu(1e-6, 1e-6)
+
+        def op() -> None:
+            fn()
+            gpu.op()
+
+        QueueTimer(gpu.sleep, gpu.event, gpu.sync, gpu.clock, target_s=0.0).time(op, 2)
+        assert seen[:2] == [True, True] and seen[2:] and not any(seen[2:])
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()

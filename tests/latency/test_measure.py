@@ -54,6 +54,63 @@ def test_time_region_warmup_sync_and_samples():
     # samples are the clock differences: 1-0, 13-10, 22-20
     assert t.samples == (1.0, 3.0, 2.0)
     assert t.median == 2.0
+    # the JSON keeps the count and has the samples themselves, in the order run
+    d = t.as_dict()
+    assert d["samples"] == 3 and d["samples_s"] == [1.0, 3.0, 2.0]
+    assert (d["median_s"], d["min_s"], d["max_s"]) == (2.0, 1.0, 3.0)
+    assert d["spread_s"] == 1.0  # quartiles of 1, 2, 3: 1.5 and 2.5
+
+
+@pytest.fixture
+def gc_on():
+    """The collector on for the test, and as it was afterwards."""
+    import gc
+
+    was = gc.isenabled()
+    gc.enable()
+    yield gc
+    (gc.enable if was else gc.disable)()
+
+
+def test_time_region_turns_the_collector_off_for_the_timed_runs_only(gc_on):
+    seen = []
+    t = time_region(lambda: seen.append(gc_on.isenabled()), warmup=2, repeat=3)
+    assert seen == [True, True, False, False, False]  # warm-ups as they were, timed runs off
+    assert len(t.samples) == 3
+    assert gc_on.isenabled()  # back on afterwards
+
+
+def test_the_collector_comes_back_when_a_timed_run_raises(gc_on):
+    def step():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        time_region(step, warmup=0, repeat=2)
+    assert gc_on.isenabled()
+    with pytest.raises(RuntimeError):
+        time_modules(Nested(), step, passes=1)
+    assert gc_on.isenabled()
+
+
+def test_a_collector_the_caller_turned_off_stays_off(gc_on):
+    gc_on.disable()
+    time_region(lambda: None, warmup=0, repeat=1)
+    assert not gc_on.isenabled()
+
+
+def test_per_layer_passes_run_with_the_collector_off(gc_on):
+    model = Nested().eval()
+    x = torch.randn(3, 16)
+    seen = []
+
+    def step():
+        seen.append(gc_on.isenabled())
+        with torch.inference_mode():
+            model(x)
+
+    time_modules(model, step, passes=2)
+    assert seen == [False, False]
+    assert gc_on.isenabled()
 
 
 def test_timing_median_and_iqr_by_hand():

@@ -926,6 +926,50 @@ def test_nearest_resize_to_a_small_output_copies_to_channels_last(mode):
     )
 
 
+class _ScaledResize(nn.Module):
+    def __init__(self, size: tuple[int, ...], mode: str, antialias: bool, transpose: bool) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+        self.size, self.mode, self.antialias, self.transpose = size, mode, antialias, transpose
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.interpolate(
+            x * self.w, size=self.size, mode=self.mode, antialias=self.antialias
+        )
+        return y.transpose(1, 2).contiguous() if self.transpose else y
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "mode", "antialias", "expected"),
+    [
+        # a channels-last 2 x 8 x 16 x 16 map (16,384 B) resized to 32 x 32 (65,536 B):
+        # at the resize's backward the weight's block, the input, the output, its unit
+        # gradient and the input's gradient (contiguous) are alive, and bicubic's
+        # kernel adds a contiguous() copy of the output gradient (65,536 B)
+        ((2, 8, 16, 16), (32, 32), "bicubic", False, 512 + 16_384 + 3 * 65_536 + 16_384),
+        # the antialiased kernel copies the input's gradient too (channels-last, as the
+        # output gradient is: 16,384 B more)
+        ((2, 8, 16, 16), (32, 32), "bilinear", True, 512 + 16_384 + 3 * 65_536 + 2 * 16_384),
+        # a 1-D resize (2 x 8 x 64: 4,096 B -> 8,192 B) transposed after: its output
+        # gradient is a transposed view, copied contiguous (8,192 B) beside the output's
+        # contiguous copy, its unit gradient and the input's gradient
+        ((2, 8, 64), (128,), "linear", False, 512 + 4_096 + 3 * 8_192 + 4_096),
+        ((2, 8, 64), (128,), "nearest", False, 512 + 4_096 + 3 * 8_192 + 4_096),
+    ],
+)
+def test_resize_backward_copies_its_gradients_to_the_kernels_layout(
+    shape, size, mode, antialias, expected
+):
+    x = torch.randn(*shape)
+    if x.dim() == 4:
+        x = x.to(memory_format=torch.channels_last)
+    model = _ScaledResize(size, mode, antialias, transpose=x.dim() == 3)
+    options = {"mode": "training", "optimizer": "sgd"}
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    assert e.allocated == expected
+    assert measure_memory(model, x, **options).allocated == expected
+
+
 def test_fold_output_keeps_the_storage_of_its_column_input():
     # col2im (F.fold) allocates its output as empty_like(input), then resizes it down to
     # the image: the image keeps a block the size of its columns. Fold to 2 x 16 x 32 x

@@ -165,8 +165,45 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x * 1e3:.3f}"
 
 
-def _err(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:+.0f}%"
+#: a prediction off by more than this factor gets the factor beside its error
+FACTOR_SHOWN = 2.0
+
+
+def error_text(x: float | None, times: str = "x") -> str:
+    """A relative error (:func:`rel_error`) as a percentage; beyond :data:`FACTOR_SHOWN`
+    also the factor, which reads better than an error near −100 %: ``-92% (12.5x
+    under)`` is a prediction 12.5 times shorter than the measurement, ``+250% (3.5x
+    over)`` 3.5 times longer (``times``: the sign, ``×`` in HTML)."""
+    if x is None:
+        return "-"
+    text = f"{100 * x:+.0f}%"
+    ratio = 1.0 + x  # predicted / measured
+    if ratio > FACTOR_SHOWN:
+        return f"{text} ({_factor(ratio)}{times} over)"
+    if 0 < ratio < 1 / FACTOR_SHOWN:
+        return f"{text} ({_factor(1 / ratio)}{times} under)"
+    return text  # (a prediction of 0: no factor)
+
+
+def _factor(r: float) -> str:
+    return f"{r:.1f}" if r < 100 else f"{r:,.0f}"
+
+
+def has_factor(report: LatencyReport) -> bool:
+    """Whether any error of ``report`` (a layer's or the model's) shows its factor."""
+    return any(
+        e is not None and (1 + e > FACTOR_SHOWN or 0 < 1 + e < 1 / FACTOR_SHOWN)
+        for r in (report.model, *report.layers)
+        for e in (r.naive_error, r.predicted_error)
+    )
+
+
+#: what the errors mean, for the terminal's summary and the HTML section
+ERROR_LEGEND = (
+    "errors are (predicted − measured) / measured: negative, the prediction is shorter "
+    "than the measurement; beyond a factor of {f:g} the factor too ('12.5{x} under': "
+    "predicted 12.5 times shorter than measured, '3.5{x} over': 3.5 times longer)"
+)
 
 
 #: the "why" column wraps at this width, so a row fits a terminal beside the numbers
@@ -198,8 +235,8 @@ def latency_table(report: LatencyReport, max_rows: int | None = None) -> str:
                 _ms(r.predicted_s),
                 _ms(r.measured_s),
                 _ms(r.measured_spread_s),
-                _err(r.naive_error),
-                _err(r.predicted_error),
+                error_text(r.naive_error),
+                error_text(r.predicted_error),
                 "; ".join(r.explanation[:2]),
             ]
         )
@@ -212,8 +249,8 @@ def latency_table(report: LatencyReport, max_rows: int | None = None) -> str:
             _ms(m.predicted_s),
             _ms(m.measured_s),
             _ms(m.measured_spread_s),
-            _err(m.naive_error),
-            _err(m.predicted_error),
+            error_text(m.naive_error),
+            error_text(m.predicted_error),
             "",
         ]
     )
@@ -285,6 +322,8 @@ def latency_summary(report: LatencyReport) -> str:
         )
     if meas is not None and meas.unsteady_note:
         lines.append(f"note: {meas.unsteady_note}")
+    if has_factor(report):
+        lines.append(ERROR_LEGEND.format(f=FACTOR_SHOWN, x="x"))
     for tag in m.explanation:
         lines.append(f"  - {tag}")
     if report.prediction.note and report.prediction.note not in m.explanation:

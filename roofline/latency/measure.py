@@ -55,6 +55,11 @@ Sync = Callable[[], None]
 Progress = Callable[[str], None]
 
 LAYER_METHODS = ("hooks", "profiler")
+#: how each of :data:`LAYER_METHODS` times a layer, in a report's words
+LAYER_METHOD_WORDS = {
+    "hooks": "module hooks (the clock read at every module boundary)",
+    "profiler": "torch.profiler ranges around every module",
+}
 DEVICES = ("cpu", "cuda")
 
 

@@ -622,7 +622,7 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
 
 
 def _latency_traces(report: Any, tmax: float) -> list[dict[str, Any]]:
-    """Measured and calibrated points per layer, and the measured whole model."""
+    """Measured and calibrated points per layer, and the whole model's two."""
     traces = []
     rows = [r for r in report.layers if r.flops > 0 and r.bytes > 0]
     for attr, name, symbol, colour in (
@@ -652,24 +652,56 @@ def _latency_traces(report: Any, tmax: float) -> list[dict[str, Any]]:
             }
         )
     m = report.model
-    if m.measured_s and m.flops and m.bytes:
+    # the whole model at its intensity: measured (its achieved FLOP/s) and calibrated
+    for attr, what, symbol, colour in (
+        ("measured_s", "measured", "star-open", "#111111"),
+        ("predicted_s", "calibrated", "x-thin-open", "#9c755f"),
+    ):
+        t = getattr(m, attr)
+        if not (t and m.flops and m.bytes):
+            continue
         traces.append(
             {
                 "type": "scatter",
                 "mode": "markers",
                 "meta": "latency",
-                "name": f"whole model, measured: {seconds(m.measured_s)}",
+                "name": f"whole model, {what}: {seconds(t)}",
                 "x": [m.flops / m.bytes],
-                "y": [m.flops / m.measured_s],
-                "marker": {"symbol": "star-open", "size": 20, "color": "#111111"},
-                "hovertemplate": "whole model, measured<extra></extra>",
+                "y": [m.flops / t],
+                "marker": {"symbol": symbol, "size": 20, "color": colour, "line": {"width": 2}},
+                "hovertemplate": f"whole model, {what}: {seconds(t)}"
+                f", {si(m.flops / t, 'FLOP/s')}<extra></extra>",
             }
         )
     return traces
 
 
 def _err_text(x: float | None) -> str:
-    return "-" if x is None else f"{x:+.0%}"
+    """An error as the terminal writes it (the factor too beyond 2x), with "×"."""
+    from roofline.latency.compare import error_text
+
+    return error_text(x, "×")
+
+
+def _layer_words(meas: Any) -> str:
+    """How the measurement timed its layers (``layer_method``), or that it timed none."""
+    from roofline.latency.measure import LAYER_METHOD_WORDS
+
+    method = getattr(meas, "layer_method", None)
+    if not method:
+        return "no layer timed"
+    words = LAYER_METHOD_WORDS.get(method, method)
+    if method == "profiler" and str(getattr(meas, "device", "")).startswith("cuda"):
+        words += ": the kernels' device time"
+    return f"per layer: {esc(words)}"
+
+
+def _error_legend() -> str:
+    """The latency errors' convention, as the terminal states it (capitalised)."""
+    from roofline.latency.compare import ERROR_LEGEND, FACTOR_SHOWN
+
+    text = ERROR_LEGEND.format(f=FACTOR_SHOWN, x="×")
+    return esc(text[:1].upper() + text[1:])
 
 
 def _fit_words(report: Any) -> str:
@@ -1032,8 +1064,8 @@ def _latency_section(report: Any) -> str:
         + '<p class="muted">naive: roofline time on the ceilings above; calibrated: per op, '
         "time at the efficiencies fitted by <code>roofline calibrate</code> on this machine"
         + _fit_words(report)
-        + ", plus per-op overhead; measured: median of timed runs (per layer: module hooks). "
-        "Errors are (prediction − measured) / measured.</p>"
+        + f", plus per-op overhead; measured: median of timed runs ({_layer_words(meas)}). "
+        + f"{_error_legend()}.</p>"
         f'<div class="table-wrap">{table}</div></section>'
     )
 
@@ -1182,8 +1214,8 @@ def _points_help(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> s
     if latency is not None:
         text += (
             " Open diamonds: each layer as measured on this machine (FLOPs / measured "
-            "time); thin crosses: the calibrated prediction; the open star: the whole "
-            "model, measured."
+            "time); thin crosses: the calibrated prediction; the open star and the large "
+            "thin cross: the whole model, measured and calibrated."
         )
     return text
 

@@ -161,8 +161,15 @@ def test_the_busy_note_reaches_the_summary():
 
     report = SimpleNamespace(
         model=SimpleNamespace(
-            naive_s=1e-3, predicted_s=1e-3, measured_s=1e-3, measured_spread_s=1e-3, explanation=()
+            naive_s=1e-3,
+            predicted_s=1e-3,
+            measured_s=1e-3,
+            measured_spread_s=1e-3,
+            naive_error=0.0,
+            predicted_error=0.0,
+            explanation=(),
         ),
+        layers=(),
         measurement=_measurement((1e-3, 2e-3, 1e-3, 2e-3, 1e-3)),
         prediction=SimpleNamespace(model="m", device="a CPU", batch=1, mode="inference", note=None),
     )

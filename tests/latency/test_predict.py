@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
 from roofline.devices.model import Device, MeasuredCeilings, Peak
 from roofline.latency.calibrate import CurveFit, EfficiencyModel, GridFit
-from roofline.latency.compare import compare_latency, latency_table, rel_error
+from roofline.latency.compare import compare_latency, latency_summary, latency_table, rel_error
 from roofline.latency.measure import Measurement, ModuleTime, Timing
 from roofline.latency.predict import efficiency_of, predict
 
@@ -535,6 +535,26 @@ def test_compare_latency_rows_and_json_keys():
     assert fc["latency"]["measured_s"] == 4.5e-3
     assert "total (end to end)" in latency_table(r)
     assert rel_error(None, 1.0) is None and rel_error(1.0, 0.0) is None
+    # the naive roofline is 5 / 1.08 = 4.6 times short of the measurement: said so,
+    # beside the -78%, with the convention under the table
+    total = next(line for line in latency_table(r).splitlines() if "total" in line)
+    assert "-78% (4.6x under)" in total
+    assert "beyond a factor of 2 the factor too" in latency_summary(r)
+
+
+def test_errors_beyond_a_factor_of_two_show_the_factor():
+    from roofline.latency.compare import error_text
+
+    # predicted 0.08 of measured: 12.5 times short; 3.5 times measured: 3.5 times long
+    assert error_text(-0.92) == "-92% (12.5x under)"
+    assert error_text(2.5) == "+250% (3.5x over)"
+    assert error_text(-0.92, "×") == "-92% (12.5× under)"
+    # within a factor of 2 (its limits included): the percentage alone
+    assert [error_text(e) for e in (0.12, -0.5, 1.0, -0.3)] == ["+12%", "-50%", "+100%", "-30%"]
+    # a prediction 250 times short rounds to -100%: the factor tells it from 0
+    assert error_text(-0.996) == "-100% (250x under)"
+    assert error_text(-1.0) == "-100%"  # a prediction of 0: no factor to give
+    assert error_text(None) == "-"
 
 
 @settings(max_examples=40, deadline=None)

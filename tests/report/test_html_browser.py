@@ -736,3 +736,82 @@ def test_compare_over_all_devices_tells_them_apart(browser, tmp_path):
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_latency_errors_method_and_whole_model_points(browser, tmp_path):
+    # an error near -100% read badly: the factor is beside it beyond 2x; the note said
+    # "per layer: module hooks" whatever timed the layers; the plot had the whole
+    # model measured but not its calibrated prediction
+    from roofline.latency.compare import LatencyReport, LatencyRow
+    from roofline.latency.measure import Measurement, ModuleTime, Timing
+
+    def row(name, predicted, measured, naive=1e-3):
+        return LatencyRow(
+            name=name,
+            type="Block",
+            naive_s=naive,
+            predicted_s=predicted,
+            measured_s=measured,
+            measured_spread_s=1e-5,
+            flops=10**6,
+            bytes=10**5,
+        )
+
+    meas = Measurement(
+        model="lat",
+        device="cpu",
+        device_name="a CPU",
+        batch=1,
+        mode="inference",
+        timing=Timing((9e-3, 9e-3, 9e-3)),
+        warmup=1,
+        threads=1,
+        torch_version="x",
+        layer_method="profiler",
+        modules={"": ModuleTime("", 9.5e-3, 0.0, 0.0, 0.0, 1)},
+        layer_passes=2,
+    )
+    layers = (
+        row("b.0", 2e-3, 1e-3),  # +100%: 2x, not beyond
+        row("b.1", 1e-4, 1.25e-3),  # (0.1 - 1.25) / 1.25 = -92%: 12.5 times short
+    )
+    # naive 1 ms against 9 ms measured: -89%, 9 times short; calibrated 2 ms: -78%, 4.5
+    model = row("(model)", 2e-3, 9e-3)
+    report = LatencyReport(model, layers, prediction=None, measurement=meas, depth=1)
+    m = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    prof = roofline.profile(m, (torch.randn(1, 8),), name="lat")
+    a = analyze(prof, get_device("3090"), "fp32", depth=1)
+    path = write_text(tmp_path / "e.html", roofline_report([a], date="2026-01-01", latency=report))
+    page, seen = open_report(browser, path)
+    try:
+        cols = headers(page, "#latency")
+        calibrated = page.evaluate(
+            "(i) => Array.from(document.querySelectorAll('#latency tbody tr'))"
+            ".map(r => r.cells[i].textContent)",
+            cols.index("calibrated error"),
+        )
+        assert calibrated == ["+100%", "-92% (12.5× under)"]
+        section = page.locator("section:has(#latency)").inner_text()
+        assert "naive roofline 1.000 ms (-89% (9.0× under))" in section, section
+        assert "calibrated 2.000 ms (-78% (4.5× under))" in section, section
+        assert "beyond a factor of 2 the factor too" in section
+        # the layers were timed by the profiler, and the note says so
+        assert "(per layer: torch.profiler ranges around every module)" in section
+        assert "module hooks" not in section
+        # the whole model at its intensity 1e6 / 1e5 = 10 FLOP/B: measured at
+        # 1e6 / 9 ms = 1.11e8 FLOP/s, calibrated at 1e6 / 2 ms = 5e8
+        points = page.evaluate(
+            """() => document.getElementById('roofline').data
+                .filter(t => (t.name || '').startsWith('whole model, '))
+                .map(t => [t.name, t.x[0], t.y[0], t.marker.symbol])"""
+        )
+        assert points == [
+            ["whole model, measured: 9.000 ms", 10.0, pytest.approx(1e6 / 9e-3), "star-open"],
+            ["whole model, calibrated: 2.000 ms", 10.0, pytest.approx(5e8), "x-thin-open"],
+        ]
+        # both drawn inside the plotted range (the y axis follows the latency points)
+        y_range = page.evaluate("document.getElementById('roofline')._fullLayout.yaxis.range")
+        assert y_range[0] < 8.0 < 8.7 < y_range[1]  # log10 of 1.11e8 and 5e8
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -57,6 +57,8 @@ def test_measure_reports_naive_calibrated_and_measured(tmp_path: Path, capsys, q
     assert '"meta":"latency"' in page.replace(" ", "")  # measured points on the roofline
     # which calibration priced it: its dtype and when it was fitted
     assert "on this machine (fp32 kernels, fitted 20" in page
+    # profile --measure times its layers with hooks, and the note says what timed them
+    assert "(per layer: module hooks (the clock read at every module boundary))" in page
 
 
 @pytest.mark.parametrize(

@@ -197,7 +197,9 @@ def test_without_debug_after_the_subcommand_the_error_stays_one_line(tmp_path, c
 
 def test_compare_counters(spec, capsys):
     assert main(["profile", str(spec), "--compare-counters"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # its progress line is named after the command, as every progress line of profile's
+    assert err.startswith("profile: running fvcore, thop, torchinfo, FlopCounterMode"), err
     for tool in ("fvcore", "thop", "torchinfo", "FlopCounterMode"):
         assert tool in out
     assert "MACs" in out and "ratio" in out

@@ -10,6 +10,7 @@ from tabulate import tabulate
 from roofline.cli._device_args import add_specs_argument
 from roofline.cli._progress import Progress
 from roofline.devices import Device
+from roofline.devices.bench import copy_drift_text
 from roofline.devices.calibrate import calibrate_cuda, comparison_rows
 from roofline.devices.model import MeasuredCeilings
 from roofline.errors import DeviceError, MeasurementError
@@ -88,6 +89,9 @@ def render(device: Device, m: MeasuredCeilings) -> str:
     ]
     if skipped:
         lines.append("not measured: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()))
+    warning = copy_drift_text(m.extra)
+    if warning:
+        lines.append(f"warning: {warning}")
     lines.append(
         f"stored; use it with --gpu {('cpu' if device.kind == 'cpu' else device.key)} --measured"
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 from roofline.cli._progress import Progress
@@ -469,7 +468,8 @@ def _merge_latency(data: dict[str, Any], lat: dict[str, Any]) -> None:
     data["latency_report"] = lat
 
 
-_progress = Progress()
+#: progress on stderr, named after the command as bench's and calibrate's are
+_progress = Progress("profile: ")
 
 
 def _require_yolo(spec_format: Any) -> None:
@@ -497,7 +497,7 @@ def _compare(spec: Any, prof: Any) -> str:
         "--compare-counters runs the real model",
         instead="compare on a smaller model",
     )
-    print("running fvcore, thop, torchinfo, FlopCounterMode on real tensors ...", file=sys.stderr)
+    _progress("running fvcore, thop, torchinfo, FlopCounterMode on real tensors ...")
     model = spec.build()
     args, kwargs = spec.example_inputs("cpu")
     results = compare_counters(model, args, kwargs, prof)

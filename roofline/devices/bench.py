@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 
@@ -123,6 +124,48 @@ def copy_bytes_per_s(
     dst = torch.empty_like(src)
     t = best_time(lambda: dst.copy_(src), repeats, sync)
     return 2.0 * n * 4 / t
+
+
+#: |speed drift| above which a measurement says the machine changed under it: the
+#: latency calibration's reference GEMM (``roofline.latency.calibrate.drift_text``)
+#: and the ceilings' copy bandwidth, timed at the start and at the end of each
+DRIFT_WARN = 0.10
+
+#: ``MeasuredCeilings.extra`` key of the copy bandwidth at the start and at the end
+COPY_RUNS = "copy_bytes_per_s_start_end"
+
+
+def speed_words(ratio: float) -> str:
+    """``now / then`` of a reference time in words: "12% slower", "3.1x slower"."""
+    if ratio < 1:
+        return f"{1 / ratio - 1:.0%} faster" if 1 / ratio < 2 else f"{1 / ratio:.1f}x faster"
+    return f"{ratio - 1:.0%} slower" if ratio < 2 else f"{ratio:.1f}x slower"
+
+
+def copy_drift(start_bps: float, end_bps: float) -> float:
+    """How much slower the last copy ran than the first, as the reference GEMM's drift
+    is told: end time / start time − 1 (positive: slower at the end)."""
+    return start_bps / end_bps - 1.0
+
+
+def copy_drift_text(extra: Mapping[str, Any]) -> str | None:
+    """A warning when the copy bandwidth of a ceilings measurement (``extra``: its
+    ``MeasuredCeilings.extra``), timed at its start and at its end, moved by more
+    than :data:`DRIFT_WARN` between the two; None when they agree, or for a record
+    of a version that timed it once."""
+    runs = extra.get(COPY_RUNS)
+    if not runs or len(runs) != 2 or min(runs) <= 0:
+        return None
+    start, end = float(runs[0]), float(runs[1])
+    drift = copy_drift(start, end)
+    if abs(drift) <= DRIFT_WARN:
+        return None
+    return (
+        f"the copy bandwidth changed during the measurement: {start / 1e9:.1f} GB/s at the "
+        f"start, {end / 1e9:.1f} GB/s at the end ({speed_words(1.0 + drift)}; other load, "
+        "or clocks); the faster is "
+        "stored, but measure again on a quiet machine for a figure to trust"
+    )
 
 
 def launch_overhead_s(

@@ -4,7 +4,8 @@ Peak FP/s comes from the best of several large matrix products and dense convolu
 through torch (the same paths a model's convolutions and linears take on CPU), in fp32
 and in bf16 (which CPUs with AVX-512 BF16 or AMX run several times faster, and others
 emulate, slower: either way what a bf16 model's layers get); bandwidth from the
-best of several large copies (bytes read + bytes written). The whole measurement takes
+best of several large copies (bytes read + bytes written), timed at the start and at
+the end, with a warning when the two disagree. The whole measurement takes
 a couple of seconds (a fraction of a second with ``quick=True``) and is cached per CPU
 model and torch thread count, so later runs are instant.
 """
@@ -182,18 +183,27 @@ def measure(quick: bool = False, progress: Progress | None = None) -> MeasuredCe
     n, nbytes, repeats = QUICK if quick else FULL
     say = progress or (lambda _msg: None)
     convs = QUICK_CONVS if quick else FULL_CONVS
+    # the copy at the start and again at the end: a machine whose speed changed in
+    # between (other load) is said (bench.copy_drift_text), as the latency
+    # calibration's reference GEMM is
+    say(f"host CPU: copy {nbytes / 2**20:.0f} MiB, best of {repeats}")
+    copy_start = bench.copy_bytes_per_s(nbytes, "cpu", repeats)
     rates = _dense_rates(torch.float32, n, convs, repeats, say)
     gemm = max(rates.values())
     rates_bf16 = _dense_rates(torch.bfloat16, n, convs, repeats, say)
     bf16 = max(rates_bf16.values())
-    say(f"host CPU: copy {nbytes / 2**20:.0f} MiB, best of {repeats}")
-    copy = bench.copy_bytes_per_s(nbytes, "cpu", repeats)
     say("host CPU: per-op overhead")
     overhead = bench.launch_overhead_s("cpu", repeats, inner=100 if quick else 500)
+    say(f"host CPU: copy {nbytes / 2**20:.0f} MiB again, best of {repeats}")
+    copy_end = bench.copy_bytes_per_s(nbytes, "cpu", repeats)
+    runs = {bench.COPY_RUNS: [copy_start, copy_end]}
+    warning = bench.copy_drift_text(runs)
+    if warning:
+        say(f"warning: {warning}")
     return MeasuredCeilings(
         gemm_flops_per_s={"fp32": gemm, "bf16": bf16},
         gemm_flops_per_s_no_tensor={"fp32": gemm, "bf16": bf16},
-        copy_bandwidth_bytes_per_s=copy,
+        copy_bandwidth_bytes_per_s=max(copy_start, copy_end),
         launch_overhead_s=overhead,
         measured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         torch_version=torch.__version__,
@@ -206,6 +216,7 @@ def measure(quick: bool = False, progress: Progress | None = None) -> MeasuredCe
             "dense_rates": rates,
             "dense_rates_bf16": rates_bf16,
             "copy_bytes": nbytes,
+            **runs,
             "repeats": repeats,
         },
     )

@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 
 from roofline import units
-from roofline.devices.bench import gc_paused
+from roofline.devices.bench import DRIFT_WARN, gc_paused
 from roofline.errors import MeasurementError, RooflineError, StaleCalibrationError, first_line
 
 Progress = Callable[[str], None]
@@ -1533,10 +1533,6 @@ def calibrate_command(kind: str, dtype: str = "float32", index: int | None = Non
     extra = "" if dtype == "float32" else f" --dtype {units.dtype_short(dtype)}"
     gpu = "local" if not index else f"local:{index}"
     return f"roofline calibrate --gpu {'cpu' if kind == 'cpu' else gpu}{extra}"
-
-
-#: |speed drift| above which a calibration says the machine changed under it
-DRIFT_WARN = 0.10
 
 
 def reference_time(dev: torch.device, sync: Sync, repeat: int = 5) -> float:

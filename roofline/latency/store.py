@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 
 from roofline.devices import CPU_NAMES, Device, get_device, local_index
+from roofline.devices.bench import speed_words
 from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import MeasuredCeilings
 from roofline.errors import MeasurementError, StaleCalibrationError
@@ -108,13 +109,6 @@ def calibratable(target: str, dtype: str) -> bool:
 
 #: how far this machine's speed may be from the calibration's before it is said
 SPEED_CHECK = 0.15
-
-
-def speed_words(ratio: float) -> str:
-    """``now / then`` of a reference time in words: "12% slower", "3.1x slower"."""
-    if ratio < 1:
-        return f"{1 / ratio - 1:.0%} faster" if 1 / ratio < 2 else f"{1 / ratio:.1f}x faster"
-    return f"{ratio - 1:.0%} slower" if ratio < 2 else f"{ratio:.1f}x slower"
 
 
 def speed_check(

@@ -170,6 +170,65 @@ def test_run_calibration_loop_on_cpu():
     assert torch.backends.cuda.matmul.allow_tf32 is False  # restored
 
 
+def fake_benchmarks(monkeypatch, copies):
+    """Instant microbenchmarks: fixed dense rates and overhead, and the copy
+    bandwidths ``copies`` in the order they are asked for (the copies asked for are
+    counted in the list returned)."""
+    from roofline.devices import bench
+
+    asked = []
+
+    def copy(*_a, **_k):
+        asked.append(1)
+        return copies[len(asked) - 1]
+
+    monkeypatch.setattr(bench, "copy_bytes_per_s", copy)
+    monkeypatch.setattr(bench, "gemm_flops_per_s", lambda *a, **k: 1e11)
+    monkeypatch.setattr(bench, "conv_flops_per_s", lambda *a, **k: 2e11)
+    monkeypatch.setattr(bench, "launch_overhead_s", lambda *a, **k: 5e-6)
+    return asked
+
+
+def test_a_copy_bandwidth_that_moved_during_the_measurement_is_warned_of(monkeypatch):
+    # the review's two quick runs read 2.8 and 45.9 GB/s: a machine busy for part of
+    # one measurement now says so, and the faster copy is the ceiling
+    from roofline.cli.calibrate_cmd import render
+
+    asked = fake_benchmarks(monkeypatch, [2.8e9, 45.9e9])
+    msgs = []
+    m = host_cpu.measure(quick=True, progress=msgs.append)
+    assert len(asked) == 2  # at the start and at the end
+    assert m.copy_bandwidth_bytes_per_s == 45.9e9
+    assert list(m.extra["copy_bytes_per_s_start_end"]) == [2.8e9, 45.9e9]
+    # the last copy took 2.8 / 45.9 of the first's time: 45.9 / 2.8 = 16.4x faster
+    warning = next(x for x in msgs if x.startswith("warning: "))
+    assert "2.8 GB/s at the start, 45.9 GB/s at the end (16.4x faster;" in warning
+    shown = render(host_cpu.device_from_ceilings(m), m)
+    assert "warning: the copy bandwidth changed during the measurement" in shown
+    # the GPU's loop checks its copy the same way
+    fake_benchmarks(monkeypatch, [1e11, 8e10])
+    g = run_calibration("cpu", ["fp32"], n=8, copy_bytes=2**10, repeats=1)
+    assert g.copy_bandwidth_bytes_per_s == 1e11
+    from roofline.devices.bench import copy_drift_text
+
+    # 1e11 / 8e10 - 1 = 25% slower at the end
+    assert "(25% slower;" in copy_drift_text(g.extra)
+
+
+def test_a_steady_copy_bandwidth_gets_no_warning(monkeypatch):
+    from roofline.cli.calibrate_cmd import render
+    from roofline.devices.bench import copy_drift_text
+
+    # 40 / 44 - 1 = -9%: within the 10% the reference GEMM is allowed too
+    fake_benchmarks(monkeypatch, [40e9, 44e9])
+    msgs = []
+    m = host_cpu.measure(quick=True, progress=msgs.append)
+    assert m.copy_bandwidth_bytes_per_s == 44e9
+    assert not any(x.startswith("warning") for x in msgs)
+    assert "warning" not in render(host_cpu.device_from_ceilings(m), m)
+    assert copy_drift_text({}) is None  # a record of a version that copied once
+
+
 def test_cuda_precisions():
     assert "bf16" not in cuda_precisions((7, 0))  # V100
     assert {"tf32", "bf16", "int8"} <= set(cuda_precisions((8, 0)))

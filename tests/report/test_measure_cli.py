@@ -111,6 +111,28 @@ def test_measure_sizes_the_run_once(tmp_path: Path, capsys, monkeypatch):
     assert sized == [4]  # before the calibration, not again when the run starts
 
 
+def test_measure_progress_lines_are_named_after_the_command(tmp_path: Path, capsys, monkeypatch):
+    # bench's progress reads "bench: ...", calibrate's "calibrate: ..."; profile
+    # --measure's had no prefix at all ("TinyCNN b4: run 1/2")
+    from roofline.latency import store
+    from tests.latency.test_predict import eff
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+
+    def ensure(target, quick=False, progress=None, dtype="float32"):
+        progress("no latency calibration stored: calibrating now (once)")
+        return None, eff()
+
+    monkeypatch.setattr(store, "ensure_efficiency", ensure)
+    argv = ["profile", str(spec), "--gpu", "cpu", "--measure", "--warmup", "1", "--repeat", "2"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert "profile: no latency calibration stored: calibrating now (once)" in lines
+    assert "profile: TinyCNN b4: warm-up 1/1" in lines and "profile: TinyCNN b4: run 2/2" in lines
+    assert all(line.startswith("profile: ") for line in lines), lines
+
+
 def test_measure_html_without_a_calibrated_time_says_so(tmp_path: Path, capsys, quick_calibration):
     # fp16 on the CPU: no calibration can time it, so the prediction is the naive
     # roofline only; the HTML's end-to-end line read "calibrated - (-)"

@@ -71,6 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"
     )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="where a calibration must be run first (none stored for this device, thread "
+        "count and dtype): the quick one, as `roofline calibrate --quick` (seconds instead "
+        "of minutes; rougher predictions); a stored calibration is used as it is",
+    )
     p.add_argument("--json", metavar="FILE", help="write every run as JSON ('-': to stdout, alone)")
     p.add_argument("--force", action="store_true", help="overwrite files not written by roofline")
     yolo = p.add_argument_group("YOLO-format specs")
@@ -120,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{unread[0]} sets the per-layer timing, which --per-layer none turns off: "
                 "drop one of the two"
             )
+    if args.quick and args.no_predict:
+        raise MeasurementError(
+            "--quick makes the calibration quick, and --no-predict runs none: drop one of them"
+        )
     depth = DEFAULT_DEPTH if args.depth is None else args.depth
     passes = DEFAULT_LAYER_PASSES if args.layer_passes is None else args.layer_passes
     warmup, repeat = timing_options(args)
@@ -143,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
 
         dtype = "float32" if spec.dtype is None else dtype_name(spec.dtype)
         if calibratable(args.device, dtype):
-            device, eff = ensure_efficiency(args.device, progress=_progress, dtype=dtype)
+            device, eff = ensure_efficiency(
+                args.device, quick=args.quick, progress=_progress, dtype=dtype
+            )
         else:  # no calibration can price it (predict() says so): do not run one
             device = device_for(args.device)
     method = None if args.per_layer == "none" else args.per_layer

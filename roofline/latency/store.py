@@ -152,7 +152,9 @@ def ensure_efficiency(
     dtype: str = "float32",
 ) -> tuple[Device, EfficiencyModel]:
     """The device for ``target`` ("cpu"/"cuda[:N]") with its latency fit for models of
-    ``dtype``, calibrating (and storing) first when none is stored."""
+    ``dtype``, calibrating (and storing) first when none is stored (``quick``: on the
+    quick grid; a stored fit is used as it is, which ``progress`` is told when it is a
+    full one)."""
     device = device_for(target)
     try:
         eff = efficiency_of(device, dtype)
@@ -162,6 +164,11 @@ def ensure_efficiency(
         eff, why = None, exc.reason
     if eff is not None:
         if progress:
+            if quick and not eff.quick:
+                progress(
+                    f"note: a full latency calibration is stored ({eff.measured_at}): used as "
+                    "it is (a quick one is run only where none is)"
+                )
             warning = speed_check(eff, target)
             if warning:
                 progress(f"note: {warning}")

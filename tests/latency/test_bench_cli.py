@@ -383,3 +383,44 @@ def test_bench_sizes_each_batch_once(tmp_path, capsys, monkeypatch):
     argv = ["bench", str(spec(tmp_path)), "--no-predict", "--repeat", "1", "--warmup", "0"]
     assert main([*argv, "--per-layer", "none", "--batch", "1", "2"]) == 0
     assert sorted(sized) == [1, 2]
+
+
+def test_bench_quick_asks_for_a_quick_calibration(tmp_path, capsys, monkeypatch):
+    # `calibrate --quick` had no bench counterpart: bench always ran the full grid
+    # (minutes) when none was stored, and again for each new --threads value
+    from roofline.latency import store
+
+    asked = []
+
+    def fit(target, *, quick=False, progress=None, dtype="float32"):
+        asked.append(quick)
+        return store.device_for(target), eff()
+
+    monkeypatch.setattr(store, "ensure_efficiency", fit)
+    argv = ["bench", str(spec(tmp_path)), "--warmup", "0", "--repeat", "1", "--per-layer", "none"]
+    assert main([*argv, "--quick"]) == 0
+    assert main(argv) == 0
+    assert asked == [True, False]
+    capsys.readouterr()
+    # with --no-predict nothing is calibrated: --quick would go unread
+    assert main([*argv, "--quick", "--no-predict"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--no-predict runs none: drop one of them" in err
+
+
+def test_a_stored_full_calibration_is_used_as_it_is_under_quick(monkeypatch):
+    from roofline.latency import store
+    from tests.latency.test_calibration_format import with_stored
+
+    device = with_stored(eff().as_dict())
+    monkeypatch.setattr(store, "device_for", lambda target: device)
+    monkeypatch.setattr(store, "speed_check", lambda e, t: None)
+    monkeypatch.setattr(
+        store, "calibrate_and_store", lambda *a, **k: pytest.fail("calibrated over a stored fit")
+    )
+    said: list[str] = []
+    assert store.ensure_efficiency("cpu", quick=True, progress=said.append)[1] == eff()
+    assert len(said) == 1 and said[0].startswith("note: a full latency calibration is stored")
+    said.clear()
+    store.ensure_efficiency("cpu", progress=said.append)  # not asked for quick: no note
+    assert said == []

@@ -970,6 +970,37 @@ def test_resize_backward_copies_its_gradients_to_the_kernels_layout(
     assert measure_memory(model, x, **options).allocated == expected
 
 
+class _Deformable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        ops = pytest.importorskip("torchvision.ops")
+        self.offset = nn.Conv2d(3, 18, 3, padding=1)
+        self.deform = ops.DeformConv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.deform(x, self.offset(x))
+
+
+def test_deformable_convolution_holds_its_column_and_output_buffers():
+    # torchvision's deform_conv2d kernel makes the output (zeros), an output-sized
+    # out_buf and a column buffer, then returns out + bias: at that moment the weights
+    # (offset conv 18 x 3 x 3 x 3 x 4 = 1,944 -> 2,048 B and its bias, a block; the
+    # deformable weight 864 -> 1,024 B and its bias, a block), the input 2 x 3 x 16 x 16
+    # (6,144 B), the offsets 2 x 18 x 16 x 16 (36,864 B), the empty mask torchvision
+    # passes (a block), three 2 x 8 x 16 x 16 maps (16,384 B each) and the columns,
+    # 3 x 3 x 3 rows by 2 images x 16 x 16 (55,296 B), are alive
+    x = torch.randn(2, 3, 16, 16)
+    model = _Deformable()
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    expected = 2_048 + 512 + 1_024 + 512 + 6_144 + 36_864 + 512 + 3 * 16_384 + 55_296
+    assert e.allocated == expected == measure_memory(model, x).allocated
+    # training: its backward's gradient buffers (the weight gradient's matmul product,
+    # the permuted gradient's copies) too; its column buffers are kernel scratch
+    options = {"mode": "training", "optimizer": "sgd"}
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    assert e.allocated == measure_memory(model, x, **options).allocated
+
+
 def test_fold_output_keeps_the_storage_of_its_column_input():
     # col2im (F.fold) allocates its output as empty_like(input), then resizes it down to
     # the image: the image keeps a block the size of its columns. Fold to 2 x 16 x 32 x

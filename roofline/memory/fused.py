@@ -486,6 +486,110 @@ RESIZE_BACKWARDS = {
 }
 
 
+#: the most images torchvision's deformable convolution unrolls into one column
+#: buffer (``kMaxParallelImgs``, ``torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp``;
+#: the CUDA kernel's is the same)
+DEFORM_MAX_PARALLEL_IMGS = 32
+
+
+def _deform_parallel_imgs(batch: int) -> int:
+    """``get_greatest_divisor_below_bound(batch, kMaxParallelImgs)``: the largest divisor
+    of the batch up to :data:`DEFORM_MAX_PARALLEL_IMGS`."""
+    return next(k for k in range(min(batch, DEFORM_MAX_PARALLEL_IMGS), 0, -1) if batch % k == 0)
+
+
+def _deform_shapes(x: torch.Tensor, w: torch.Tensor, offset: torch.Tensor) -> tuple[int, ...]:
+    """(batch, images per block, out channels, out height, out width, column rows)."""
+    b = x.shape[0]
+    return (
+        b,
+        _deform_parallel_imgs(b),
+        w.shape[0],
+        offset.shape[2],
+        offset.shape[3],
+        x.shape[1] * w.shape[2] * w.shape[3],
+    )
+
+
+def deform_conv2d(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor,
+    bias: torch.Tensor,
+    *args: Any,
+) -> Any:
+    """torchvision's ``deform_conv2d_forward_kernel`` (``torchvision/csrc/ops/cpu/
+    deform_conv2d_kernel.cpp``; ``cuda/deform_conv2d_kernel.cu`` alike) copies its
+    operands contiguous, makes the output (zeros), an output-sized buffer for the
+    grouped matmuls (``out_buf``) and a column buffer of ``in_channels x kh x kw`` rows
+    by ``images per block x out_h x out_w``, and returns ``out + bias``, a fourth
+    tensor, while the others are alive; the fake kernel makes only the result. A
+    ``DeformConv2d`` after a 3-channel offset conv read 58 % low in inference."""
+    if x.dim() != 4 or x.shape[0] == 0:
+        return _itself(aten_op("torchvision.deform_conv2d"), x, w, offset, mask, bias, *args)
+    copies = [t.contiguous() for t in (x, offset, w, mask, bias)]
+    b, n, cout, oh, ow, rows = _deform_shapes(x, w, offset)
+    out = x.new_zeros((b, cout, oh, ow))
+    out_buf = x.new_zeros((b // n, cout, n * oh, ow))
+    columns = x.new_zeros((rows, n * oh * ow))
+    res = _itself(aten_op("torchvision.deform_conv2d"), x, w, offset, mask, bias, *args)
+    del copies, out, out_buf, columns  # freed as the kernel returns
+    return res
+
+
+def deform_conv2d_backward(
+    g: torch.Tensor,
+    x: torch.Tensor,
+    w: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor,
+    bias: torch.Tensor,
+    *args: Any,
+) -> Any:
+    """torchvision's ``deform_conv2d_backward_kernel``: the operands contiguous, then
+    ``backward_gradient_inputs`` (the input's, offset's and mask's gradients as zeros, a
+    column buffer, and per block and weight group a contiguous copy of that group's
+    permuted output gradient for its matmul), then ``backward_gradient_parameters``
+    (the weight's gradient, a contiguous permuted copy of the whole output gradient,
+    the column buffer again, and per group the matmul's product and the sum with the
+    gradient so far), then the bias gradient (``ones_like(bias) * grad.sum``). Each
+    buffer is freed where its function returns; the fake kernel makes only the five
+    gradients. Run as those steps, the gradients made in the kernel's order, except the
+    two column buffers: the kernel makes them with ``at::empty`` and frees them
+    inside, the kernel scratch the CPU measurement leaves out (docs/vram.md), as the
+    trace leaves out every kernel's own workspace."""
+    op = aten_op("torchvision._deform_conv2d_backward")
+    if x.dim() != 4 or x.shape[0] == 0 or len(args) != 9:
+        return _itself(op, g, x, w, offset, mask, bias, *args)
+    groups = int(args[6])
+    gc, xc, wc, oc, mc, bc = (t.contiguous() for t in (g, x, w, offset, mask, bias))
+    b, n, cout, oh, ow, rows = _deform_shapes(x, w, offset)
+    blocks = gc.reshape(b // n, n, groups, cout // groups, oh, ow).permute(0, 2, 3, 1, 4, 5)
+    # backward_gradient_inputs
+    grad_input, grad_offset, grad_mask = (torch.zeros_like(t) for t in (xc, oc, mc))
+    chunk = blocks[0][0].flatten(1)  # a copy where the permuted block is not contiguous
+    del chunk
+    # backward_gradient_parameters
+    grad_weight = torch.zeros_like(wc)
+    buf = blocks.contiguous()
+    # the matmul's product, (out channels x column rows) per group
+    product = x.new_empty((cout // groups, rows // groups))
+    total = aten.add.Tensor(grad_weight[0 : cout // groups].flatten(1), product)
+    del product, total, buf, blocks
+    # the bias
+    sums = aten.sum.dim_IntList(gc, [0, 2, 3])
+    grad_bias = torch.ones_like(bc) * sums
+    del sums, gc, xc, wc, oc, mc, bc
+    return grad_input, grad_weight, grad_offset, grad_mask, grad_bias
+
+
+def aten_op(name: str) -> Any:
+    """The default overload of dispatcher op ``namespace.name``."""
+    ns, op = name.split(".")
+    return getattr(getattr(torch.ops, ns), op).default
+
+
 def native_layer_norm(x: torch.Tensor, shape: Any, *args: Any) -> Any:
     """``layer_norm_cpu`` (``aten/src/ATen/native/layer_norm.cpp``; the CUDA kernel
     alike) runs on ``input.expect_contiguous()``: a non-contiguous input (a permuted
@@ -623,6 +727,8 @@ FUSED_STEPS: dict[str, Callable[..., Any]] = {
     **{n: _channels_last_resize(n) for n in CHANNELS_LAST_RESIZES},
     **{n: _resize_backward(n, *how) for n, how in RESIZE_BACKWARDS.items()},
     "aten.logsumexp.default": logsumexp,
+    "torchvision.deform_conv2d.default": deform_conv2d,
+    "torchvision._deform_conv2d_backward.default": deform_conv2d_backward,
     "aten.roll.default": roll,
     "aten.native_layer_norm.default": native_layer_norm,
     "aten.native_layer_norm_backward.default": native_layer_norm_backward,

@@ -8,6 +8,7 @@ from typing import Any
 from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import (
     add_dtype_argument,
+    add_quick_argument,
     add_timing_arguments,
     depth_arg,
     positive_int,
@@ -71,13 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"
     )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="where a calibration must be run first (none stored for this device, thread "
-        "count and dtype): the quick one, as `roofline calibrate --quick` (seconds instead "
-        "of minutes; rougher predictions); a stored calibration is used as it is",
-    )
+    add_quick_argument(p)
     p.add_argument("--json", metavar="FILE", help="write every run as JSON ('-': to stdout, alone)")
     p.add_argument("--force", action="store_true", help="overwrite files not written by roofline")
     yolo = p.add_argument_group("YOLO-format specs")
@@ -155,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         dtype = "float32" if spec.dtype is None else dtype_name(spec.dtype)
         if calibratable(args.device, dtype):
             device, eff = ensure_efficiency(
-                args.device, quick=args.quick, progress=_progress, dtype=dtype
+                args.device, quick=bool(args.quick), progress=_progress, dtype=dtype
             )
         else:  # no calibration can price it (predict() says so): do not run one
             device = device_for(args.device)

@@ -76,6 +76,19 @@ def add_timing_arguments(p: argparse.ArgumentParser | Any) -> None:
     )
 
 
+def add_quick_argument(p: argparse.ArgumentParser | Any) -> None:
+    """``--quick`` of ``bench`` and ``profile --measure``: the calibration they run by
+    themselves, where none is stored, on the quick grid (as ``calibrate --quick``)."""
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        default=None,
+        help="where a calibration must be run first (none stored for this device, thread "
+        "count and dtype): the quick one, as `roofline calibrate --quick` (seconds instead "
+        "of minutes; rougher predictions); a stored calibration is used as it is",
+    )
+
+
 def timing_options(args: argparse.Namespace) -> tuple[int, int]:
     """(warm-up runs, timed runs) the options ask for, the defaults where not given."""
     warmup = DEFAULT_WARMUP if args.warmup is None else args.warmup
@@ -191,9 +204,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also run the model on this machine (--gpu cpu or --gpu local) and show "
         "naive, calibrated and measured latency per layer",
     )
-    add_timing_arguments(
-        p.add_argument_group("with --measure", "how the model is timed (as `roofline bench`)")
+    measure_group = p.add_argument_group(
+        "with --measure", "how the model is timed (as `roofline bench`)"
     )
+    add_timing_arguments(measure_group)
+    add_quick_argument(measure_group)
     p.add_argument(
         "--yolo-table",
         action="store_true",
@@ -285,10 +300,16 @@ def run(args: argparse.Namespace) -> int:
             raise RooflineError(f"{unread[0]} needs a device: add --gpu NAME (see `roofline gpus`)")
     top = DEFAULT_TOP if args.top is None else args.top
     if not args.measure:
-        timing = {"--warmup": args.warmup, "--repeat": args.repeat, "--threads": args.threads}
+        timing = {
+            "--warmup": args.warmup,
+            "--repeat": args.repeat,
+            "--threads": args.threads,
+            "--quick": args.quick,
+        }
         unused = [option for option, value in timing.items() if value is not None]
         if unused:
-            raise RooflineError(f"{unused[0]} times a measurement: add --measure")
+            what = "sets the calibration" if unused[0] == "--quick" else "times a measurement"
+            raise RooflineError(f"{unused[0]} {what} of --measure: add --measure")
     run_on = _measure_target(device) if args.measure else None
     spec = load_from_args(args)
     if args.yolo_table:
@@ -431,7 +452,9 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
         _progress(f"note: {note}")
     eff = None
     if calibratable(run_on, prof.dtype):  # else predict() says why it is naive only
-        _, eff = ensure_efficiency(run_on, progress=_progress, dtype=prof.dtype)
+        _, eff = ensure_efficiency(
+            run_on, quick=bool(args.quick), progress=_progress, dtype=prof.dtype
+        )
     pred = predict(
         prof, device, args.precision, efficiency=eff, depth=args.depth, tf32_conv=args.tf32_conv
     )

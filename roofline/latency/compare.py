@@ -169,6 +169,20 @@ def _ms(x: float | None) -> str:
 FACTOR_SHOWN = 2.0
 
 
+def factor_words(x: float | None, times: str = "x") -> str | None:
+    """How many times too long or too short a prediction with relative error ``x`` is,
+    in words (``"12.5x under"``, ``"3.5x over"``), where that is more than
+    :data:`FACTOR_SHOWN`; else None (None too for a prediction of 0: no factor)."""
+    if x is None:
+        return None
+    ratio = 1.0 + x  # predicted / measured
+    if ratio > FACTOR_SHOWN:
+        return f"{_factor(ratio)}{times} over"
+    if 0 < ratio < 1 / FACTOR_SHOWN:
+        return f"{_factor(1 / ratio)}{times} under"
+    return None
+
+
 def error_text(x: float | None, times: str = "x") -> str:
     """A relative error (:func:`rel_error`) as a percentage; beyond :data:`FACTOR_SHOWN`
     also the factor, which reads better than an error near −100 %: ``-92% (12.5x
@@ -176,13 +190,8 @@ def error_text(x: float | None, times: str = "x") -> str:
     over)`` 3.5 times longer (``times``: the sign, ``×`` in HTML)."""
     if x is None:
         return "-"
-    text = f"{100 * x:+.0f}%"
-    ratio = 1.0 + x  # predicted / measured
-    if ratio > FACTOR_SHOWN:
-        return f"{text} ({_factor(ratio)}{times} over)"
-    if 0 < ratio < 1 / FACTOR_SHOWN:
-        return f"{text} ({_factor(1 / ratio)}{times} under)"
-    return text  # (a prediction of 0: no factor)
+    factor = factor_words(x, times)
+    return f"{100 * x:+.0f}%" + (f" ({factor})" if factor else "")
 
 
 def _factor(r: float) -> str:
@@ -192,7 +201,7 @@ def _factor(r: float) -> str:
 def has_factor(report: LatencyReport) -> bool:
     """Whether any error of ``report`` (a layer's or the model's) shows its factor."""
     return any(
-        e is not None and (1 + e > FACTOR_SHOWN or 0 < 1 + e < 1 / FACTOR_SHOWN)
+        factor_words(e) is not None
         for r in (report.model, *report.layers)
         for e in (r.naive_error, r.predicted_error)
     )

@@ -179,10 +179,37 @@ def test_measure_takes_benchs_timing_options(tmp_path: Path, capsys, monkeypatch
     assert "stopped" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option", [["--warmup", "1"], ["--repeat", "5"], ["--threads", "1"]])
-def test_timing_options_without_measure_are_refused(tmp_path: Path, capsys, option):
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [
+        (["--warmup", "1"], "times a measurement"),
+        (["--repeat", "5"], "times a measurement"),
+        (["--threads", "1"], "times a measurement"),
+        (["--quick"], "sets the calibration"),
+    ],
+)
+def test_timing_options_without_measure_are_refused(tmp_path: Path, capsys, option, what):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(SPEC)
     assert main(["profile", str(spec), *option]) == 2
     err = capsys.readouterr().err
-    assert f"{option[0]} times a measurement: add --measure" in err and err.count("\n") == 1
+    assert f"{option[0]} {what} of --measure: add --measure" in err and err.count("\n") == 1
+
+
+def test_measure_quick_asks_for_a_quick_calibration(tmp_path: Path, capsys, monkeypatch):
+    # as `bench --quick`: the calibration profile --measure runs by itself is the quick one
+    from roofline.latency import store
+    from tests.latency.test_predict import eff
+
+    asked = []
+
+    def fit(target, quick=False, progress=None, dtype="float32"):
+        asked.append(quick)
+        return None, eff()
+
+    monkeypatch.setattr(store, "ensure_efficiency", fit)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    argv = ["profile", str(spec), "--gpu", "cpu", "--measure", "--warmup", "0", "--repeat", "1"]
+    assert main([*argv, "--quick"]) == 0 and main(argv) == 0
+    assert asked == [True, False]

@@ -1001,6 +1001,24 @@ def test_deformable_convolution_holds_its_column_and_output_buffers():
     assert e.allocated == measure_memory(model, x, **options).allocated
 
 
+def test_group_norm_keeps_a_channels_last_input_layout():
+    # the CPU's native_group_norm writes a channels-last input's output channels-last;
+    # the meta kernel wrote it contiguous, and the trace's convolution then copied it
+    # back (131,072 B) to match its channels-last weight. Peak, at the convolution: the
+    # GroupNorm's weight and bias (a block each), the conv's weight (8 x 16 x 3 x 3 x 4
+    # = 4,608 B) and bias (a block), the input and the norm's output (2 x 16 x 32 x 32
+    # x 4 = 131,072 B each) and the conv's output (65,536 B)
+    cl = torch.channels_last
+    model = nn.Sequential(nn.GroupNorm(4, 16), nn.Conv2d(16, 8, 3, padding=1)).to(memory_format=cl)
+    x = torch.randn(2, 16, 32, 32).to(memory_format=cl)
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 2 * 512 + 4_608 + 512 + 2 * 131_072 + 65_536
+    assert measure_memory(model, x).allocated == e.allocated
+    options = {"mode": "training", "optimizer": "sgd"}
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    assert e.allocated == measure_memory(model, x, **options).allocated
+
+
 def test_fold_output_keeps_the_storage_of_its_column_input():
     # col2im (F.fold) allocates its output as empty_like(input), then resizes it down to
     # the image: the image keeps a block the size of its columns. Fold to 2 x 16 x 32 x

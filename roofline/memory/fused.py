@@ -690,6 +690,37 @@ def group_norm_backward_input_grad(args: Any, kwargs: Any, out: Any) -> Any:
     return (torch.empty_like(dx, dtype=x.dtype), *out[1:])
 
 
+def group_norm_output_layout(args: Any, kwargs: Any, out: Any) -> Any:
+    """``native_group_norm`` on the CPU writes its output in the input's suggested
+    memory format (``aten/src/ATen/native/group_norm.cpp``: ``empty_like(X, ...,
+    X.suggest_memory_format())``), channels-last for a channels-last map; the meta
+    kernel makes it contiguous. Traced so, the next convolution of a channels-last
+    network copied that output back to channels-last (and its backward the gradient),
+    a copy the real step never makes: a GroupNorm U-Net in channels-last read 24 % high
+    in inference. (CUDA's ``group_norm`` copies a channels-last input contiguous
+    instead and writes a contiguous output; the trace follows the CPU.)"""
+    from torch._prims_common import suggest_memory_format
+
+    x = args[0] if args else None
+    if kwargs or not isinstance(x, torch.Tensor) or x.device.type != "cpu" or len(out) != 3:
+        return out
+    fmt = suggest_memory_format(x)
+    if fmt == torch.contiguous_format or out[0].is_contiguous(memory_format=fmt):
+        return out
+    return (torch.empty_like(out[0], memory_format=fmt), *out[1:])
+
+
+def _in_turn(*fixes: Callable[[Any, Any, Any], Any]) -> Callable[[Any, Any, Any], Any]:
+    """Several :data:`REAL_SIZED_OUTPUTS` fixes of one op, applied one after another."""
+
+    def fix(args: Any, kwargs: Any, out: Any) -> Any:
+        for f in fixes:
+            out = f(args, kwargs, out)
+        return out
+
+    return fix
+
+
 def col2im_output_storage(args: Any, kwargs: Any, out: Any) -> Any:
     """``col2im`` (``F.fold``; the backward of ``F.unfold``) allocates its output as
     ``empty_like(input)`` and then resizes it to the image's shape
@@ -710,7 +741,14 @@ def col2im_output_storage(args: Any, kwargs: Any, out: Any) -> Any:
 REAL_SIZED_OUTPUTS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "aten.mkldnn_rnn_layer.default": mkldnn_rnn_layer_workspace,
     "aten.mkldnn_rnn_layer_backward.default": mkldnn_rnn_layer_backward_bias_grads,
-    **{n: _norm_stats_in_float(n) for n in _NORM_PARAMS if not n.endswith("_backward.default")},
+    **{
+        n: _norm_stats_in_float(n)
+        for n in _NORM_PARAMS
+        if not n.endswith("_backward.default") and n != "aten.native_group_norm.default"
+    },
+    "aten.native_group_norm.default": _in_turn(
+        _norm_stats_in_float("aten.native_group_norm.default"), group_norm_output_layout
+    ),
     "aten.native_group_norm_backward.default": group_norm_backward_input_grad,
     "aten.col2im.default": col2im_output_storage,
 }

@@ -1127,6 +1127,89 @@ def test_roll_over_two_dims_holds_the_first_roll():
     assert measure_memory(_Roll(), x).allocated == e.allocated
 
 
+class _Cdist(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(x, x)
+
+
+def test_cdist_holds_the_mm_paths_concatenated_operands():
+    # p=2 with more than 25 rows runs _euclidean_dist: on x = 2 x 64 x 16 (8,192 B) the
+    # squared norms and ones (2 x 64 x 1, a 512-B block each; x.pow(2), 8,192 B, freed
+    # after each sum), x * -2 (8,192 B) while the operand [-2x, |x|^2, 1] (2 x 64 x
+    # 18 x 4 = 9,216 B) is made, the second operand [x, 1, |x|^2] (9,216 B), then their
+    # matmul (2 x 64 x 64 x 4 = 32,768 B) beside both. The fake kernel made only the
+    # result: 40,960 B (0.69 of the measured peak)
+    x = torch.randn(2, 64, 16)
+    e = estimate_from_model(_Cdist(), x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 8_192 + 2 * 9_216 + 32_768
+    assert measure_memory(_Cdist(), x).allocated == e.allocated
+    # training, a learned point set: the whole step against the measurement
+    model = nn.Sequential(nn.Linear(8, 8), _CdistTo(torch.randn(30, 8)))
+    options = {"mode": "training", "optimizer": "sgd"}
+    x = torch.randn(2, 512, 8)
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    assert e.allocated == measure_memory(model, x, **options).allocated
+
+
+class _CdistTo(nn.Module):
+    def __init__(self, points: torch.Tensor) -> None:
+        super().__init__()
+        self.points = nn.Parameter(points)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(x, self.points)
+
+
+def test_bilinear_runs_trilinear_slice_by_slice():
+    # nn.Bilinear is _trilinear: a zero output, then per output feature two bmm
+    # products of the inputs' and the weight's slices (sumproduct_pair), their permuted
+    # operand copies and results alive for that step only; its backward is three more
+    # _trilinear calls. The fake kernel made only the outputs: the training step read
+    # 1.7 % low (2.6 % at Bilinear(128, 96, 64) on 256 rows)
+    model = nn.Bilinear(32, 48, 64)
+    x = (torch.randn(64, 32), torch.randn(64, 48))
+    for options in ({"mode": "inference"}, {"mode": "training", "optimizer": "sgd"}):
+        e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+        assert e.allocated == measure_memory(model, x, **options).allocated, options
+    # a batch of sequences (3-D inputs, flattened by bilinear)
+    x3 = (torch.randn(4, 8, 32), torch.randn(4, 8, 48))
+    options = {"mode": "training", "optimizer": "sgd"}
+    e = estimate_from_model(model, x3, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    assert e.allocated == measure_memory(model, x3, **options).allocated
+
+
+class _MathAttention(nn.Module):
+    """SDPA whose value head size differs from the query's: the CPU runs the math
+    path (flash attention needs equal head sizes)."""
+
+    def __init__(self, t: int) -> None:
+        super().__init__()
+        self.register_buffer("mask", torch.ones(t, t, dtype=torch.bool).tril())
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        return nn.functional.scaled_dot_product_attention(q, q, q[..., :8], attn_mask=self.mask)
+
+
+def test_math_attention_safe_softmax_holds_its_masked_scores():
+    # q = 1 x 2 x 128 x 16 (16,384 B) and the bool mask (a 16,384-B buffer); the math
+    # path makes a float mask of it (128 x 128 x 4 = 65,536 B), q scaled (16,384 B,
+    # kept; k's scaled copy is freed after the product), the scores (1 x 2 x 128 x
+    # 128 x 4 = 131,072 B, freed after the mask is added) and the masked scores
+    # (131,072 B). _safe_softmax then makes the softmax (131,072 B), a bool "is -inf"
+    # tensor as large as the scores (32,768 B), the all-masked rows (256 B: a block)
+    # and a zero scalar (a block), and zeroes those rows into the softmax in place.
+    # The fake kernel made only the softmax: 33,792 B (8 %) short at the peak
+    q = torch.randn(1, 2, 128, 16)
+    model = _MathAttention(128)
+    e = estimate_from_model(model, q, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 3 * 16_384 + 65_536 + 2 * 131_072 + 32_768 + 2 * 512
+    assert measure_memory(model, q).allocated == e.allocated
+    options = {"mode": "training", "optimizer": "none"}
+    proj = nn.Sequential(nn.Linear(16, 16), model)
+    e = estimate_from_model(proj, q, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
+    assert e.allocated == measure_memory(proj, q, **options).allocated
+
+
 # --------------------------------------------------------------------------- acceptance
 
 

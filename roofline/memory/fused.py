@@ -22,7 +22,10 @@ Nested-tensor inputs keep the output-only stand-in of
 The same mechanism covers what oneDNN's LSTM kernels allocate around their work (the
 bias sum, contiguous gradients: :func:`mkldnn_rnn_layer`,
 :func:`mkldnn_rnn_layer_backward`), kernel outputs the fake kernels size differently
-(:data:`REAL_SIZED_OUTPUTS`), and ``linear``'s in-place bias add (:class:`EagerLinear`).
+(:data:`REAL_SIZED_OUTPUTS`), and ``linear``'s in-place bias add (:class:`EagerLinear`);
+and CPU kernels whose temporaries are aten ops of their own (``_trilinear``'s
+slice-by-slice products, ``_euclidean_dist``'s concatenations, ``_safe_softmax``'s
+bool scores, ``logsumexp``, ``roll``, the layout copies of convolution and layer norm).
 """
 
 from __future__ import annotations
@@ -642,6 +645,154 @@ def logsumexp(x: torch.Tensor, dim: Any, keepdim: bool = False) -> Any:
     return out
 
 
+def _sumproduct_pair(left: torch.Tensor, right: torch.Tensor, sum_dims: list[int]) -> torch.Tensor:
+    """``sumproduct_pair`` (``aten/src/ATen/native/Linear.cpp``), keepdim: ``(left *
+    right).sum(sum_dims)`` as one ``bmm``. A summed dim present in one operand only is
+    summed there first; both operands are permuted to (both, one side, summed) and
+    reshaped, a copy where the permutation is not contiguous (a broadcast operand's
+    expanded dims are size 1, so no expanded copy); no sum dims: a plain ``mul``."""
+    if not sum_dims:
+        return aten.mul.Tensor(left, right)
+    lro: list[int] = []
+    lo: list[int] = []
+    ro: list[int] = []
+    lro_size = lo_size = ro_size = sum_size = 1
+    for i in range(left.dim()):
+        sl, sr = left.shape[i] != 1, right.shape[i] != 1
+        if i in sum_dims:
+            if sl and sr:
+                sum_size *= left.shape[i]
+            elif sl:
+                left = left.sum(i, True)
+            elif sr:
+                right = right.sum(i, True)
+        elif sl and sr:
+            lro.append(i)
+            lro_size *= left.shape[i]
+        elif sl:
+            lo.append(i)
+            lo_size *= left.shape[i]
+        else:
+            ro.append(i)
+            ro_size *= right.shape[i]
+    out_size = [
+        *(left.shape[d] for d in (*lro, *lo)),
+        *([1] * len(sum_dims)),
+        *(right.shape[d] for d in ro),
+    ]
+    order = [*lro, *lo, *sum_dims, *ro]
+    operm = [order.index(i) for i in range(len(order))]
+    a = left.permute([*lro, *lo, *sum_dims, *ro]).reshape(lro_size, lo_size, sum_size)
+    b = right.permute([*lro, *sum_dims, *ro, *lo]).reshape(lro_size, sum_size, ro_size)
+    out = torch.bmm(a, b)
+    del a, b
+    return out.view(out_size).permute(operm)
+
+
+def trilinear(
+    i1: torch.Tensor,
+    i2: torch.Tensor,
+    i3: torch.Tensor,
+    expand1: Any,
+    expand2: Any,
+    expand3: Any,
+    sumdim: Any,
+    unroll_dim: int = 1,
+) -> torch.Tensor:
+    """``_trilinear`` (``aten/src/ATen/native/Linear.cpp``; ``nn.Bilinear``'s forward
+    and its three backward products): a zero output, then for each index along
+    ``unroll_dim`` two :func:`_sumproduct_pair` products of the three operands'
+    slices, added into the output, each product's operands and result alive only for
+    that step. The fake kernel makes only the output; the largest of these
+    temporaries (the permuted operand copies of the weight's gradient, batch x
+    features) are as large as the output or larger."""
+    total = i1.dim() + len(expand1)
+    e1, e2, e3, sd = set(expand1), set(expand2), set(expand3), set(sumdim)
+    sum12: list[int] = []
+    sum23: list[int] = []
+    out_size: list[int] = []
+    unroll_size = -1
+    for i in range(total):
+        s = 0
+        if i in e1:
+            i1 = i1.unsqueeze(i)
+        else:
+            s = i1.shape[i]
+        if i in e2:
+            i2 = i2.unsqueeze(i)
+        else:
+            s = i2.shape[i]
+        if i in e3:
+            i3 = i3.unsqueeze(i)
+            if i in sd and i != unroll_dim:
+                sum12.append(i)
+        else:
+            s = i3.shape[i]
+            if i in sd and i != unroll_dim:
+                sum23.append(i)
+        out_size.append(1 if i in sd else s)
+        if i == unroll_dim:
+            unroll_size = s
+    m1, m2, m3 = (0 if unroll_dim in e else 1 for e in (e1, e2, e3))
+    out = aten.zeros.default(out_size, dtype=i1.dtype, device=i1.device)
+    if i1.numel() and i2.numel() and i3.numel():
+        for k in range(unroll_size):
+            buf = _sumproduct_pair(
+                i1.narrow(unroll_dim, k * m1, 1), i2.narrow(unroll_dim, k * m2, 1), sum12
+            )
+            buf = _sumproduct_pair(buf, i3.narrow(unroll_dim, k * m3, 1), sum23)
+            (out if unroll_dim in sd else out.narrow(unroll_dim, k, 1)).add_(buf)
+            del buf
+    for i in reversed(range(out.dim())):
+        if i in sd:
+            out = out.squeeze(i)
+    return out
+
+
+def euclidean_dist(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """``_euclidean_dist`` (``aten/src/ATen/native/Distance.cpp``; ``torch.cdist``
+    with p=2 and more than 25 rows, or ``compute_mode="use_mm_for_euclid_dist"``): the
+    squared norms (through a squared copy of each input) and ones, two concatenated
+    operands ``[-2 x1, |x1|^2, 1]`` and ``[x2, 1, |x2|^2]`` (``x1 * -2`` alive while
+    the first is made; the norms and ones go into the concatenations and are freed
+    there, as measured), then their matmul (the result, clamped and square-rooted in
+    place) while both operands live. The fake kernel makes only the result."""
+    sq = x1.pow(2)
+    x1_norm = sq.sum(-1, True)
+    del sq
+    x1_pad = torch.ones_like(x1_norm, memory_format=torch.contiguous_format)
+    sq = x2.pow(2)
+    x2_norm = sq.sum(-1, True)
+    del sq
+    x2_pad = torch.ones_like(x2_norm, memory_format=torch.contiguous_format)
+    scaled = x1.mul(-2)
+    a = torch.cat([scaled, x1_norm, x1_pad], -1)
+    del scaled, x1_norm, x1_pad
+    b = torch.cat([x2, x2_pad, x2_norm], -1)
+    del x2_norm, x2_pad
+    out = a.matmul(b.transpose(-2, -1))
+    out.clamp_min_(0).sqrt_()
+    del a, b
+    return out
+
+
+def safe_softmax(x: torch.Tensor, dim: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``_safe_softmax`` (``aten/src/ATen/native/transformers/attention.cpp``; the
+    softmax of SDPA's math path, which the CPU runs where flash attention does not
+    apply, e.g. a value head size unlike the query's): the softmax, then a bool tensor
+    as large as the scores (which entries are ``-inf``) and its all-masked rows, and
+    fully masked rows zeroed into the softmax (``where`` with ``out=``); the bool
+    tensors live until it returns. The fake kernel makes only the softmax: at the
+    attention's peak, 1 byte per score short."""
+    out = aten._softmax.default(x, dim, False) if dtype is None else x.softmax(dim, dtype)
+    masked = aten.isneginf.default(x)
+    rows = aten.all.dim(masked, dim, True)
+    zero = aten.scalar_tensor.default(0.0, dtype=out.dtype, device=out.device)
+    aten.where.self_out(rows, zero, out, out=out)
+    del masked, rows, zero  # freed as the kernel returns, after its output was made
+    return out
+
+
 #: where each norm op takes its parameters (``is_mixed_type`` reads them all)
 _NORM_PARAMS = {
     "aten.native_batch_norm.default": (1, 2, 3, 4),  # weight, bias, running mean / var
@@ -768,6 +919,9 @@ FUSED_STEPS: dict[str, Callable[..., Any]] = {
     "torchvision.deform_conv2d.default": deform_conv2d,
     "torchvision._deform_conv2d_backward.default": deform_conv2d_backward,
     "aten.roll.default": roll,
+    "aten._trilinear.default": trilinear,
+    "aten._euclidean_dist.default": euclidean_dist,
+    "aten._safe_softmax.default": safe_softmax,
     "aten.native_layer_norm.default": native_layer_norm,
     "aten.native_layer_norm_backward.default": native_layer_norm_backward,
 }

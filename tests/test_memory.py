@@ -1019,6 +1019,28 @@ def test_group_norm_keeps_a_channels_last_input_layout():
     assert e.allocated == measure_memory(model, x, **options).allocated
 
 
+class _PlainTable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(32, 32)
+        self.table = torch.randn(64, 32)  # a plain attribute, neither parameter nor buffer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x + self.table)
+
+
+def test_a_real_model_with_a_plain_tensor_attribute_traces():
+    # the trace's fake mode met the real table in the add and refused it (an
+    # AssertionError about FakeTensors, as the error); now it converts it there. Peak
+    # at the projection: its weight (4,096 B) and bias (a block), the input, the sum
+    # and the output (2 x 64 x 32 x 4 = 16,384 B each); the table, like the
+    # measurement's, is not counted (the model's state is its parameters and buffers)
+    x = torch.randn(2, 64, 32)
+    e = estimate_from_model(_PlainTable(), x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 4_096 + 512 + 3 * 16_384
+    assert measure_memory(_PlainTable(), x).allocated == e.allocated
+
+
 def test_fold_output_keeps_the_storage_of_its_column_input():
     # col2im (F.fold) allocates its output as empty_like(input), then resizes it down to
     # the image: the image keeps a block the size of its columns. Fold to 2 x 16 x 32 x

@@ -555,7 +555,12 @@ def trace(
     if not real:
         from torch._subclasses.fake_tensor import FakeTensorMode
 
-        fake_mode = find_fake_mode([*named.values(), *all_inputs]) or FakeTensorMode()
+        # a model's tensors that are neither parameters nor buffers (a positional
+        # table kept as a plain attribute, torchvision's anchor cache) stay real: the
+        # mode converts each where the forward meets it, as the spec builds' mode does
+        fake_mode = find_fake_mode([*named.values(), *all_inputs]) or FakeTensorMode(
+            allow_non_fake_inputs=True
+        )
     outer = fake_mode if fake_mode is not None else contextlib.nullcontext()
 
     converted: dict[int, torch.Tensor] = {}

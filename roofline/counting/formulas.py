@@ -139,6 +139,7 @@ FREE_OPS: frozenset[str] = frozenset(
         "aten.sym_storage_offset",
         "aten.is_same_size",
         "aten.is_nonzero",
+        "aten.is_pinned",
         "aten._has_compatible_shallow_copy_type",
         "aten._fused_sdp_choice",
         "aten.set_",
@@ -996,7 +997,21 @@ def gelu_backward(a: Args, out: Sequence[Any]) -> Cost:
 
 
 # dropout: draw a Bernoulli mask, multiply, rescale
-_register_family("native_dropout bernoulli bernoulli_ rand_like randn_like", 2)
+_register_family("native_dropout rand_like randn_like", 2)
+
+
+@register("aten.bernoulli", "aten.bernoulli_")
+def bernoulli(a: Args, out: Sequence[Any]) -> Cost:
+    """A Bernoulli draw per element, a draw and a compare: 2. Its bytes: it reads the
+    probabilities, ``self`` for ``torch.bernoulli(probs)`` and ``p`` when that is a
+    tensor; a float ``p`` (``x.bernoulli_(0.5)``, ``torch.bernoulli(x, 0.5)``) reads
+    nothing, ``self`` gives only the shape (in place: the destination, overwritten)."""
+    p = a.get("p", a["self"])
+    return Cost(
+        vector_flops=2 * _out_numel(out),
+        op_class="elementwise",
+        bytes_read=p.stored_bytes if isinstance(p, T) else 0,
+    )
 
 
 # --------------------------------------------------------------------------- reductions
@@ -1051,7 +1066,7 @@ def _scan(a: Args, out: Sequence[Any]) -> Cost:
 
 for _names, _per in (
     ("sum amax amin max min argmax argmin prod any all", 1),
-    ("linalg_vector_norm norm", 2),
+    ("linalg_vector_norm norm linalg__powsum", 2),
     ("var std var_mean std_mean", 3),
     ("logsumexp", 3),
 ):
@@ -2366,6 +2381,7 @@ def unfold_backward(a: Args, out: Sequence[Any]) -> Cost:
 
 @register(
     "aten.cat",
+    "aten.block_diag",
     "aten.stack",
     "aten.clone",
     "aten._to_copy",
@@ -2392,10 +2408,6 @@ def unfold_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.pixel_unshuffle",
     "aten.channel_shuffle",
     "aten.im2col",
-    "aten.new_zeros",
-    "aten.zeros_like",
-    "aten.ones_like",
-    "aten.full_like",
     "aten.select_backward",
     "aten.slice_backward",
     "aten.diagonal_backward",
@@ -2403,17 +2415,32 @@ def unfold_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.select_scatter",
     "aten.slice_scatter",
     "aten.diagonal_scatter",
-    "aten.expand_copy",
-    "aten.permute_copy",
-    "aten.view_copy",
-    "aten.transpose_copy",
     "aten.masked_select",
-    "aten.narrow_copy",
-    "aten.alias_copy",
 )
 def copy_like(a: Args, out: Sequence[Any]) -> Cost:
     """Copies, concatenations, casts and pads: 0 FLOPs; bytes only (generic rule)."""
     return Cost(op_class="copy")
+
+
+#: the copying forms of the view ops (``narrow_copy``, ``t_copy``; functionalised
+#: graphs and ``torch.*_copy`` run them): the view's elements copied out
+VIEW_COPIES = (
+    "alias_copy as_strided_copy detach_copy diagonal_copy expand_copy narrow_copy "
+    "permute_copy select_copy slice_copy split_copy split_with_sizes_copy squeeze_copy "
+    "t_copy transpose_copy unbind_copy unfold_copy unsqueeze_copy view_copy _reshape_copy "
+    "view_as_real_copy view_as_complex_copy"
+).split()
+
+
+@register(*(f"aten.{n}" for n in VIEW_COPIES))
+def view_copy(a: Args, out: Sequence[Any]) -> Cost:
+    """A view copied out: 0 FLOPs; it reads the elements the view holds, not its whole
+    input (``narrow_copy`` of half the columns reads half), and a broadcast or
+    overlapping view (``expand_copy``, ``unfold_copy``'s windows) at most the memory
+    its input stores: min(input stored, outputs written)."""
+    x = a["self"]
+    written = sum(o.nbytes for o in out if isinstance(o, T))
+    return Cost(op_class="copy", bytes_read=min(x.stored_bytes, written))
 
 
 @register("aten.copy_", "aten.copy")
@@ -2428,6 +2455,10 @@ def copy_(a: Args, out: Sequence[Any]) -> Cost:
     "aten.fill",
     "aten.zero_",
     "aten.zeros",
+    "aten.zeros_like",
+    "aten.ones_like",
+    "aten.full_like",
+    "aten.new_zeros",
     "aten.ones",
     "aten.full",
     "aten.new_ones",
@@ -2437,6 +2468,7 @@ def copy_(a: Args, out: Sequence[Any]) -> Cost:
     "aten.scalar_tensor",
     "aten.normal_",
     "aten.uniform_",
+    "aten.random_",
     "aten.randn",
     "aten.rand",
     "aten.randint",
@@ -2444,7 +2476,8 @@ def copy_(a: Args, out: Sequence[Any]) -> Cost:
     "aten.eye",
 )
 def fill(a: Args, out: Sequence[Any]) -> Cost:
-    """Fills and factories: write the output, read nothing."""
+    """Fills, random fills and factories: write the output, read nothing (the
+    ``*_like`` and ``new_*`` forms take only their argument's shape and dtype)."""
     return Cost(op_class="copy", bytes_read=0)
 
 
@@ -2468,9 +2501,41 @@ _register_family("celu celu_", 5)
 _register_family(
     "acos asin atan acosh atanh erfc i0 special_i0e special_i1 special_i1e "
     "special_bessel_j0 special_bessel_j1 special_erfcx special_ndtri special_log_ndtr "
-    "copysign nextafter deg2rad rad2deg",
+    "special_bessel_y0 special_bessel_y1 special_modified_bessel_i0 "
+    "special_modified_bessel_i1 special_modified_bessel_k0 special_modified_bessel_k1 "
+    "special_scaled_modified_bessel_k0 special_scaled_modified_bessel_k1 "
+    "special_spherical_bessel_j0 special_airy_ai "
+    "copysign nextafter deg2rad rad2deg signbit isposinf isneginf angle poisson",
     1,
 )
+# normal(mean, std) with a tensor mean or std: mean + std·z on a standard draw (the
+# draw a fill's, as normal_'s): 2
+_register_family("normal", 2)
+
+
+@register("aten.frexp")
+def frexp(a: Args, out: Sequence[Any]) -> Cost:
+    """Mantissa and exponent of each element: one function per input element (the two
+    outputs are one result)."""
+    return Cost(vector_flops=a["self"].numel, op_class="elementwise")
+
+
+@register("aten.conj_physical", "aten._conj_physical", "aten.conj_physical_")
+def conj_physical(a: Args, out: Sequence[Any]) -> Cost:
+    """The conjugate, materialised: one negation (of the imaginary part) per complex
+    element; of a real tensor a copy."""
+    x = a["self"]
+    if x.dtype.is_complex:
+        return Cost(vector_flops=x.numel, op_class="elementwise")
+    return Cost(op_class="copy")
+
+
+@register("aten.hash_tensor")
+def hash_tensor(a: Args, out: Sequence[Any]) -> Cost:
+    """A hash of the elements over ``dim``: one combine (an xor) per input element."""
+    return Cost(vector_flops=a["self"].numel, op_class="reduction")
+
+
 # xlog1py = x·log1p(y): 2; addr = M + v₁·v₂ᵀ: a multiply and an add per output, 2
 _register_family("special_xlog1py addr", 2)
 # sinc = sin(πx)/(πx): multiply, sin, divide; entr = −x·log x: log, multiply,
@@ -2502,9 +2567,27 @@ def weight_norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=5 * v.numel + 3 * norms)
 
 
-# exponential_ (Gumbel noise: −log(u)/λ): draw, log, divide; rrelu's random slope:
-# draw, compare, multiply
-_register_family("exponential_ rrelu_with_noise", 3)
+# rrelu's random slope: draw, compare, multiply
+_register_family("rrelu_with_noise", 3)
+
+#: the in-place random fills that transform a uniform draw u, FLOPs per element:
+#: exponential_ (Gumbel noise) −log(u)/λ: draw, log, divide; geometric_
+#: ⌈log(u)/log(1 − p)⌉: draw, log, divide, ceil (the constant log once); log_normal_
+#: exp(μ + σ·z): the normal draw (a fill's, as normal_'s), multiply, add, exp; cauchy_
+#: μ + σ·tan(π(u − ½)): draw, subtract, multiply, tan, multiply, add
+RANDOM_FILL_FLOPS = {"exponential_": 3, "geometric_": 4, "log_normal_": 3, "cauchy_": 6}
+
+
+def _random_fill(flops: int) -> Formula:
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        return Cost(vector_flops=flops * _out_numel(out), op_class="elementwise", bytes_read=0)
+
+    fn.__doc__ = f"{flops} FLOPs per element; reads nothing (the destination is overwritten)."
+    return fn
+
+
+for _name, _flops in RANDOM_FILL_FLOPS.items():
+    register(f"aten.{_name}")(_random_fill(_flops))
 
 
 @register("aten.log_sigmoid_forward")
@@ -2594,12 +2677,6 @@ def trace(a: Args, out: Sequence[Any]) -> Cost:
         op_class="reduction",
         bytes_read=d * _itemsize(x.dtype),
     )
-
-
-@register("aten.diagonal_copy")
-def diagonal_copy(a: Args, out: Sequence[Any]) -> Cost:
-    """A copy of a diagonal: reads and writes only the diagonal's elements."""
-    return Cost(op_class="copy", bytes_read=_first_out(out).nbytes)
 
 
 def _p_norm_flops(p: float) -> int:
@@ -2720,6 +2797,21 @@ def histc(a: Args, out: Sequence[Any]) -> Cost:
     if float(a.get("min", 0) or 0) == float(a.get("max", 0) or 0):
         per += HISTC_RANGE_FLOPS
     return Cost(vector_flops=per * a["self"].numel, op_class="reduction")
+
+
+@register("aten.histogram")
+def histogram(a: Args, out: Sequence[Any]) -> Cost:
+    """``torch.histogram``: histc's :data:`HISTC_FLOPS` per element (the increment
+    adds the element's ``weight`` if given), :data:`HISTC_RANGE_FLOPS` more without a
+    ``range``; ``density`` divides each bin by the total and the bin width (2 per bin).
+    With explicit ``bins`` edges (a tensor) the bin is found by a binary search, which
+    counts as the same per-element step."""
+    per = HISTC_FLOPS + (HISTC_RANGE_FLOPS if a.get("range") is None else 0)
+    bins = _numel(out[0]) if out else 0
+    return Cost(
+        vector_flops=per * a["self"].numel + (2 * bins if a.get("density") else 0),
+        op_class="reduction",
+    )
 
 
 def _fft_points(x: T, dims: Sequence[int], last: int | None = None) -> tuple[int, int]:
@@ -2850,10 +2942,10 @@ def solve(a: Args, out: Sequence[Any]) -> Cost:
     return _linalg(_batch(lu_) * 2 * n**3 // 3 + 2 * n * _numel(out[0]))
 
 
-@register("aten._linalg_det", "aten.linalg_lu_factor_ex", "aten.linalg_lu")
+@register("aten._linalg_det", "aten._linalg_slogdet", "aten.linalg_lu_factor_ex", "aten.linalg_lu")
 def lu(a: Args, out: Sequence[Any]) -> Cost:
-    """LU with partial pivoting of n × n: 2n³/3 (``getrf``); the determinant is then
-    the product of the diagonal. ``lu_factor`` and ``lu`` take m × n too: with
+    """LU with partial pivoting of n × n: 2n³/3 (``getrf``); the determinant (and
+    ``slogdet``'s sign and log) is then the product of the diagonal. ``lu_factor`` and ``lu`` take m × n too: with
     p = min(m, n) and q = max(m, n), q·p² − p³/3 (2n³/3 when square)."""
     x = a["A"]
     p, q = min(x.shape[-2:]), max(x.shape[-2:])
@@ -2892,6 +2984,55 @@ def svd(a: Args, out: Sequence[Any]) -> Cost:
     if a.get("full_matrices", False):
         return _linalg(_batch(x) * (4 * m * m * n + 8 * m * n * n + 9 * n**3))
     return _linalg(_batch(x) * (14 * m * n * n + 8 * n**3))
+
+
+@register("aten.geqrf")
+def geqrf(a: Args, out: Sequence[Any]) -> Cost:
+    """``torch.geqrf``: the Householder R of m × n and its reflectors, no Q: the R
+    part of :func:`qr`, 2mn² − 2n³/3 (m ≥ n; else the roles swap)."""
+    x = a["self"]
+    m, n = max(x.shape[-2:]), min(x.shape[-2:])
+    return _linalg(_batch(x) * (2 * m * n * n - 2 * n**3 // 3))
+
+
+@register("aten.cholesky_inverse")
+def cholesky_inverse(a: Args, out: Sequence[Any]) -> Cost:
+    """The inverse from a Cholesky factor of n × n: the triangle's inverse (n³/3,
+    ``trtri``) and its product with its transpose (n³/3, ``lauum``): 2n³/3
+    (``potri``)."""
+    x = a["self"]
+    return _linalg(_batch(x) * 2 * x.shape[-1] ** 3 // 3)
+
+
+@register("aten.linalg_ldl_factor_ex")
+def ldl_factor(a: Args, out: Sequence[Any]) -> Cost:
+    """Bunch–Kaufman LDLᵀ of a symmetric n × n: n³/3, half an LU (``sytrf``)."""
+    x = a["self"]
+    return _linalg(_batch(x) * x.shape[-1] ** 3 // 3)
+
+
+@register("aten.linalg_eig")
+def eig(a: Args, out: Sequence[Any]) -> Cost:
+    """Eigen-decomposition of a general n × n (``geev``; ``eigvals`` runs it too):
+    Hessenberg reduction and the Francis QR iteration to the real Schur form with its
+    Q, 25n³ (Golub and Van Loan, *Matrix Computations*, the Francis QR step's work);
+    the eigenvectors' back-substitution from the Schur form (``trevc``) is not
+    counted."""
+    x = a["self"]
+    return _linalg(_batch(x) * 25 * x.shape[-1] ** 3)
+
+
+@register("aten.linalg_pinv")
+def pinv(a: Args, out: Sequence[Any]) -> Cost:
+    """Pseudo-inverse of m × n (m ≥ n; else the roles swap), as ATen computes it: the
+    thin SVD (14mn² + 8n³, :func:`svd`), or for ``hermitian=True`` the symmetric
+    eigen-decomposition (9n³, :func:`eigh`), then V·diag(1/σ) (n², with the
+    reciprocals and the cut-off test, 3n) times Uᴴ (2mn² from a MAC per element of
+    the m × n product over n)."""
+    x = a["self"]
+    m, n = max(x.shape[-2:]), min(x.shape[-2:])
+    factor = 9 * n**3 if a.get("hermitian") else 14 * m * n * n + 8 * n**3
+    return _linalg(_batch(x) * (factor + n * n + 3 * n + 2 * m * n * n))
 
 
 @register("aten._linalg_eigh")

@@ -193,6 +193,38 @@ CASES: dict[str, Callable[[], torch.Tensor]] = {
     "split_cat": lambda: torch.cat(x2().split(3, 1), 1),
     "polar": lambda: torch.polar(x2().abs(), x2()).abs(),
     "view_as_real": lambda: torch.view_as_real(torch.fft.rfft(x2())).sum(),
+    # a second sweep (2026-12-03): every one-tensor torch, torch.special, torch.linalg
+    # and F function run on fake tensors left these uncounted
+    "slogdet": lambda: torch.linalg.slogdet(x2()[:6, :6] + 6 * torch.eye(6))[1],
+    "pinv": lambda: torch.linalg.pinv(x2()),
+    "pinv_hermitian": lambda: torch.linalg.pinv(torch.eye(6) + 0 * x2()[:6, :6], hermitian=True),
+    "eigvals": lambda: torch.linalg.eigvals(x2()[:6, :6]).abs(),
+    "ldl_factor": lambda: (
+        torch.linalg.ldl_factor(torch.eye(6) * 2 + 0 * x2()[:6, :6].detach())[0] * x2()[:6, :6]
+    ),
+    "cholesky_inverse": lambda: torch.cholesky_inverse(torch.eye(6) * 2 + 0 * x2()[:6, :6]),
+    "geqrf": lambda: torch.geqrf(x2().detach())[0] * x2(),
+    "powsum": lambda: torch.linalg._powsum(x2().detach(), 3, dim=1) * x2()[:, 0],
+    "bessel_y0": lambda: torch.special.bessel_y0(x2().detach().abs() + 1) * x2(),
+    "modified_bessel_k1": lambda: torch.special.modified_bessel_k1(x2().detach().abs() + 1),
+    "spherical_bessel_j0": lambda: torch.special.spherical_bessel_j0(x2().detach()),
+    "airy_ai": lambda: torch.special.airy_ai(x2().detach()),
+    "frexp": lambda: torch.frexp(x2().detach())[0] * x2(),
+    "signbit": lambda: torch.signbit(x2().detach()) * x2(),
+    "isneginf": lambda: torch.isneginf(x2().detach()) * x2(),
+    "angle": lambda: torch.angle(x2()),
+    "conj_physical": lambda: torch.conj_physical(torch.fft.rfft(x2())).abs(),
+    "poisson": lambda: torch.poisson(x2().detach().abs()) * x2(),
+    "normal": lambda: torch.normal(x2(), 1.0),
+    "bernoulli_": lambda: torch.empty(6, 10).bernoulli_(0.3) * x2(),
+    "exponential_": lambda: torch.empty(6, 10).exponential_() * x2(),
+    "cauchy_": lambda: torch.empty(6, 10).cauchy_() * x2(),
+    "histogram": lambda: torch.histogram(x2().detach(), 5)[0],
+    "block_diag": lambda: torch.block_diag(x2(), x2()),
+    "slice_copy": lambda: torch.slice_copy(x2(), 1, 0, 3),
+    "t_copy": lambda: torch.t_copy(x2()),
+    "unbind_copy": lambda: torch.stack(torch.unbind_copy(x2())),
+    "squeeze_copy": lambda: torch.squeeze_copy(x2()[None]),
 }
 
 

@@ -2025,3 +2025,110 @@ def test_an_overlapping_view_is_read_at_the_memory_it_spans():
     assert op.bytes_read == 16 * F32
     (op,) = roofline.profile(Fn(lambda x: x.t() * 2), (torch.randn(4, 7),)).ops
     assert op.bytes_read == 28 * F32
+
+
+# A 4 x 6 float input: 96 bytes, 24 elements.
+X46 = torch.randn(4, 6)
+
+
+@pytest.mark.parametrize(
+    ("fn", "read", "written"),
+    [
+        # the *_like and new_* factories take only the shape: they read nothing
+        (torch.zeros_like, 0, 96),
+        (torch.ones_like, 0, 96),
+        (lambda t: torch.full_like(t, 3.0), 0, 96),
+        (lambda t: t.new_zeros(2, 6), 0, 48),
+        # a view copied out reads what it copies: half the columns, not the input
+        (lambda t: t.narrow_copy(1, 0, 3), 48, 48),
+        (lambda t: torch.slice_copy(t, 0, 0, 1), 24, 24),
+        (lambda t: torch.t_copy(t), 96, 96),
+        # a broadcast column read once (4 floats), written 24 times
+        (lambda t: torch.expand_copy(t[:, :1], (4, 6)), 16, 96),
+        # a Bernoulli draw at a float p reads nothing; in place, its destination is
+        # overwritten, not read
+        (lambda t: t.bernoulli_(0.3), 0, 96),
+        (lambda t: torch.bernoulli(t, 0.3), 0, 96),
+        (lambda t: t.exponential_(), 0, 96),
+    ],
+)
+def test_factories_random_fills_and_view_copies_read_only_what_they_use(fn, read, written):
+    op = one_op(fn, X46.clone())
+    assert (op.bytes_read, op.bytes_written) == (read, written)
+
+
+def test_bernoulli_reads_its_probabilities():
+    probs = torch.rand(4, 6)
+    # torch.bernoulli(probs) reads probs; x.bernoulli_(probs) reads probs, not x;
+    # a draw and a compare per element
+    for fn in (torch.bernoulli, lambda p: torch.empty(4, 6).bernoulli_(p)):
+        op = one_op(fn, probs)
+        assert (op.bytes_read, op.bytes_written, op.vector_flops) == (96, 96, 48)
+
+
+@pytest.mark.parametrize(
+    ("fn", "flops"),
+    [
+        # random fills: exponential −log(u)/λ 3, Cauchy μ + σ·tan(π(u − ½)) 6,
+        # log-normal exp(μ + σ·z) 3, geometric ⌈log u / log(1 − p)⌉ 4 per element
+        (lambda t: t.exponential_(), 3 * 24),
+        (lambda t: t.cauchy_(), 6 * 24),
+        (lambda t: t.log_normal_(), 3 * 24),
+        (lambda t: t.geometric_(0.5), 4 * 24),
+        # mean + std·z on a tensor mean: 2 per element
+        (lambda t: torch.normal(t, 1.0), 2 * 24),
+        # one function (or comparison) per element
+        (torch.special.bessel_y0, 24),
+        (torch.special.scaled_modified_bessel_k1, 24),
+        (torch.signbit, 24),
+        (torch.angle, 24),
+        # mantissa and exponent are one result: 24, not 48
+        (lambda t: torch.frexp(t)[0], 24),
+        # histc's 6 per element, 2 more for the range from the data; density: 2 a bin
+        (lambda t: torch.histogram(t, 5)[0], 8 * 24),
+        (lambda t: torch.histogram(t, 5, range=(0.0, 1.0), density=True)[0], 6 * 24 + 2 * 5),
+        # the p-th powers summed without the root, as vector_norm: 2 per element
+        (lambda t: torch.linalg._powsum(t, 3), 2 * 24),
+    ],
+)
+def test_elementwise_special_and_random_ops_from_the_second_sweep(fn, flops):
+    op = one_op(fn, X46.clone().abs() + 0.5)
+    assert op.flops == flops
+
+
+def test_conj_physical_negates_only_complex_imaginary_parts():
+    z = torch.randn(4, 6, dtype=torch.complex64)
+    assert one_op(torch.conj_physical, z).vector_flops == 24
+    # of a real tensor a copy (torch runs it as one for a real input)
+    ops = [o for o in roofline.profile(Fn(torch.conj_physical), (X46,)).ops if o.counted]
+    assert all(o.flops == 0 for o in ops)
+
+
+S5 = torch.eye(5) * 2
+
+
+@pytest.mark.parametrize(
+    ("fn", "arg", "flops"),
+    [
+        # slogdet as det: the LU of 5 x 5, 2n³/3 = 250/3 → 83
+        (lambda a: torch.linalg.slogdet(a)[1], S5, 250 // 3),
+        # geqrf of 6 x 4: R's 2mn² − 2n³/3 = 192 − 128/3 → 192 − 42
+        (lambda a: torch.geqrf(a)[0], torch.randn(6, 4), 192 - 42),
+        # inverse from the Cholesky factor: trtri n³/3 + lauum n³/3 = 250/3 → 83
+        (torch.cholesky_inverse, S5, 250 // 3),
+        # Bunch–Kaufman LDLᵀ: n³/3 = 125/3 → 41
+        (lambda a: torch.linalg.ldl_factor(a)[0], S5, 125 // 3),
+        # general eigen-decomposition, Schur form with Q: 25n³
+        (lambda a: torch.linalg.eigvals(a).real, S5, 25 * 125),
+        # pinv of 6 x 4 (m = 6, n = 4): thin SVD 14·6·16 + 8·64 = 1856, V·diag(1/σ)
+        # 16 + 3·4 = 28, times Uᴴ 2·6·16 = 192
+        (torch.linalg.pinv, torch.randn(6, 4), 1856 + 28 + 192),
+        # hermitian: eigh 9n³ = 1125 of 5 x 5, then 25 + 15 + 2·5·25 = 290
+        (lambda a: torch.linalg.pinv(a, hermitian=True), S5, 1125 + 290),
+    ],
+)
+def test_linear_algebra_from_the_second_sweep(fn, arg, flops):
+    prof = roofline.profile(Fn(fn), (arg,))
+    assert not prof.uncounted_ops
+    big = max((o for o in prof.ops if o.counted), key=lambda o: o.flops)
+    assert big.op_class == "reduction" and big.flops == flops

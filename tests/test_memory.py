@@ -1232,6 +1232,32 @@ def test_math_attention_safe_softmax_holds_its_masked_scores():
     assert e.allocated == measure_memory(proj, q, **options).allocated
 
 
+@pytest.mark.parametrize(
+    "rnn",
+    [
+        lambda: nn.LSTM(32, 64, num_layers=2, proj_size=16, batch_first=True),
+        lambda: nn.GRU(32, 64, batch_first=True),
+    ],
+    ids=["lstm_proj", "gru"],
+)
+def test_a_batch_first_rnn_composite_adds_its_input_bias_in_place(rnn):
+    # an LSTM with proj_size (no oneDNN kernel) or a GRU runs RNN.cpp's composite:
+    # at::linear on the whole transposed input, matmul then add_(bias), out of place
+    # under a dispatch mode. 4 x 16 x 32 in: the gates (16 x 4 x 256 x 4 = 65,536 B
+    # for the LSTM) were held twice, 34 % high for the LSTM, 10 % for the GRU
+    torch.manual_seed(0)
+    model, x = rnn(), torch.randn(4, 16, 32)
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == measure_memory(model, x).allocated
+    # the same peak as the layer run time-major on a contiguous input, where linear
+    # takes its fused addmm (one gates tensor, no bias add)
+    model.batch_first = False
+    tm = estimate_from_model(
+        model, x.transpose(0, 1).contiguous(), cuda_context_bytes=0, cublas_workspace_bytes=0
+    )
+    assert e.allocated == tm.allocated
+
+
 # --------------------------------------------------------------------------- acceptance
 
 

@@ -212,6 +212,42 @@ class EagerLinear(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def rnn_modules(model: torch.nn.Module) -> frozenset[str]:
+    """The names (as the trace's module stack has them: ``""`` for the model itself)
+    of ``model``'s recurrent layers, for :func:`is_rnn_input_bias_add`."""
+    return frozenset(n for n, m in model.named_modules() if isinstance(m, torch.nn.RNNBase))
+
+
+def is_rnn_input_bias_add(args: Any, kwargs: Any, last_mm: int | None) -> bool:
+    """Whether this ``aten.add.Tensor``, dispatched inside a recurrent layer, is the
+    bias add of ATen's ``linear`` on the layer's whole input sequence, which the real
+    kernel does in place.
+
+    The RNN composites that do not run a fused kernel on the CPU (``nn.GRU``,
+    ``nn.RNN``, ``nn.LSTM`` with ``proj_size``; ``aten/src/ATen/native/RNN.cpp``)
+    project a layer's whole input at once with ``at::linear`` (C++, no Python call a
+    function mode could see, unlike :class:`EagerLinear`'s). A ``batch_first`` input
+    is a transposed view, not contiguous, so ``linear`` runs ``matmul`` (one ``mm``
+    viewed 3-D) and ``add_(bias)``, out of place under a Python dispatch mode: the
+    trace would hold the gates twice (a batch-first ``LSTM(32, 64, proj_size=16)``
+    read 34 % high in inference, a ``GRU`` 10 %). Recognised by its operands: a 3-D
+    or larger first operand on the storage of the ``mm`` just made, a 1-D bias of its
+    last dim, same dtype, in no-grad mode (the training trace counts the
+    recurrent step as measured already)."""
+    if kwargs or len(args) != 2 or last_mm is None or torch.is_grad_enabled():
+        return False
+    a, b = args
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        return False
+    return (
+        a.dim() >= 3
+        and b.dim() == 1
+        and b.shape[0] == a.shape[-1]
+        and a.dtype == b.dtype
+        and a.untyped_storage()._cdata == last_mm
+    )
+
+
 #: the most bytes of real tensors :func:`mkldnn_rnn_layer_workspace` builds to size one
 #: layer's workspace (beyond it the fake kernel's empty workspace is kept)
 RNN_PROBE_BUDGET_BYTES = 64 * 2**20

@@ -54,7 +54,13 @@ from roofline.counting.tracing import (
     train_mode,
 )
 from roofline.errors import MemoryEstimateError
-from roofline.memory.fused import REAL_SIZED_OUTPUTS, EagerLinear, steps_for
+from roofline.memory.fused import (
+    REAL_SIZED_OUTPUTS,
+    EagerLinear,
+    is_rnn_input_bias_add,
+    rnn_modules,
+    steps_for,
+)
 
 #: what to do when a forward needs tensor values (the estimate has no real-tensor mode)
 VRAM_DATA_DEPENDENT_FIX = (
@@ -274,12 +280,18 @@ class _LiveMode(TorchDispatchMode):
     operand is a tensor subclass (:data:`IN_PLACE_UNLESS_SUBCLASS`).
     """
 
-    def __init__(self, state: ModuleStack, live: _Live, fake: bool) -> None:
+    def __init__(
+        self, state: ModuleStack, live: _Live, fake: bool, rnns: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__()
         self.state = state
         self.live = live
         self.fake = fake
         self.ops = 0
+        #: the recurrent layers' module names, and the storage of the last ``mm``
+        #: output made inside one (:func:`roofline.memory.fused.is_rnn_input_bias_add`)
+        self.rnns = rnns
+        self.last_mm: int | None = None
         #: storage keys of the gradients the running backward node was called with
         self.node_inputs: set[int] = set()
 
@@ -335,10 +347,20 @@ class _LiveMode(TorchDispatchMode):
                 out = steps(*args, **kwargs)
         elif self.fake and name in FAKE_OUTPUTS:
             out = FAKE_OUTPUTS[name](args, kwargs)
+        elif (
+            self.fake
+            and name == "aten.add.Tensor"
+            and self.state.where()[1] in self.rnns
+            and is_rnn_input_bias_add(args, kwargs, self.last_mm)
+        ):
+            # in place, as the real kernel adds it: the gates' storage, nothing new
+            out = torch.ops.aten.add_.Tensor(*args)
         else:
             out = func(*args, **kwargs)
             if self.fake and name in REAL_SIZED_OUTPUTS:
                 out = REAL_SIZED_OUTPUTS[name](args, kwargs, out)
+            if name == "aten.mm.default" and self.rnns:
+                self.last_mm = out.untyped_storage()._cdata
         self.ops += 1
         phase, module = self.state.where()
         replaces = self._accumulated_buffer(name, args, kwargs, out)
@@ -630,7 +652,7 @@ def trace(
     saved = grads_bytes = after = output_bytes = 0
     saved_serials: set[int] = set()  # the storages alive when the forward ended
     by_module: dict[str, int] = {}
-    counter = _LiveMode(state, live, fake=not real)
+    counter = _LiveMode(state, live, fake=not real, rnns=rnn_modules(model))
     try:
         with (
             train_mode(model, training),

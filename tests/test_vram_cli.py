@@ -85,7 +85,9 @@ def test_spec_max_batch(capsys):
     assert rc == 0
     captured = capsys.readouterr()
     assert "max batch" in captured.out
-    assert "tracing batch" in captured.err  # progress on stderr
+    # progress on stderr, each line prefixed by its command as bench's and profile's are
+    assert "vram: tracing batch" in captured.err
+    assert all(line.startswith("vram: ") for line in captured.err.splitlines()), captured.err
     # resnet50 at 224 needs tens of MiB per sample: shown in MiB, not "~0.0x GiB"
     assert re.search(r"~\d+\.\d\d MiB per sample", captured.out), captured.out
 
@@ -122,7 +124,7 @@ def test_unknown_gpu_fails_before_tracing(capsys):
 def test_options_without_effect_say_so(capsys):
     assert main(["vram", "--params", "1M", "--optimizer", "sgd"]) == 0
     err = capsys.readouterr().err
-    assert "--optimizer sgd has no effect in inference" in err
+    assert "vram: note: --optimizer sgd has no effect in inference" in err
     assert main(["vram", "--params", "1M"]) == 0
     assert "no effect" not in capsys.readouterr().err
     assert main(["vram", "--params", "1M", "--amp", "--dtype", "fp8", "--mode", "training"]) == 0

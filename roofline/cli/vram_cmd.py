@@ -189,7 +189,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
-_progress = Progress()
+_progress = Progress("vram: ")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.optimizer and estimate.assumptions.mode == "inference":
         _progress(
-            f"roofline: note: --optimizer {args.optimizer} has no effect in inference "
+            f"note: --optimizer {args.optimizer} has no effect in inference "
             "(nothing is trained); add --mode training"
         )
     if estimate.detail.get("quantized") and any(d.kind != "cpu" for d in devices):

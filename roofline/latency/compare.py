@@ -183,15 +183,19 @@ def factor_words(x: float | None, times: str = "x") -> str | None:
     return None
 
 
-def error_text(x: float | None, times: str = "x") -> str:
+def error_text(x: float | None, times: str = "x", *, inline: bool = False) -> str:
     """A relative error (:func:`rel_error`) as a percentage; beyond :data:`FACTOR_SHOWN`
     also the factor, which reads better than an error near −100 %: ``-92% (12.5x
     under)`` is a prediction 12.5 times shorter than the measurement, ``+250% (3.5x
-    over)`` 3.5 times longer (``times``: the sign, ``×`` in HTML)."""
+    over)`` 3.5 times longer (``times``: the sign, ``×`` in HTML). ``inline`` joins the
+    factor with a comma, for text that is in parentheses already: ``-92%, 12.5x
+    under``."""
     if x is None:
         return "-"
     factor = factor_words(x, times)
-    return f"{100 * x:+.0f}%" + (f" ({factor})" if factor else "")
+    if not factor:
+        return f"{100 * x:+.0f}%"
+    return f"{100 * x:+.0f}%" + (f", {factor}" if inline else f" ({factor})")
 
 
 def _factor(r: float) -> str:

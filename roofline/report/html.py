@@ -676,11 +676,12 @@ def _latency_traces(report: Any, tmax: float) -> list[dict[str, Any]]:
     return traces
 
 
-def _err_text(x: float | None) -> str:
-    """An error as the terminal writes it (the factor too beyond 2x), with "×"."""
+def _err_text(x: float | None, *, inline: bool = False) -> str:
+    """An error as the terminal writes it (the factor too beyond 2x), with "×"
+    (``inline``: inside parentheses already, the factor after a comma)."""
     from roofline.latency.compare import error_text
 
-    return error_text(x, "×")
+    return error_text(x, "×", inline=inline)
 
 
 def _layer_words(meas: Any) -> str:
@@ -1024,11 +1025,12 @@ def _latency_section(report: Any) -> str:
     meas = report.measurement
     head = (
         f"<p>End to end: naive roofline <b>{seconds(m.naive_s)}</b> "
-        f"({_err_text(m.naive_error)}), "
+        f"({_err_text(m.naive_error, inline=True)}), "
         + (
             "no calibrated time (below: why)"
             if m.predicted_s is None
-            else f"calibrated <b>{seconds(m.predicted_s)}</b> ({_err_text(m.predicted_error)})"
+            else f"calibrated <b>{seconds(m.predicted_s)}</b> "
+            f"({_err_text(m.predicted_error, inline=True)})"
         )
         + f", measured <b>{seconds(m.measured_s)}</b>"
         + (f" ± {seconds(m.measured_spread_s)} (IQR)" if m.measured_spread_s else "")

@@ -549,6 +549,9 @@ def test_errors_beyond_a_factor_of_two_show_the_factor():
     assert error_text(-0.92) == "-92% (12.5x under)"
     assert error_text(2.5) == "+250% (3.5x over)"
     assert error_text(-0.92, "×") == "-92% (12.5× under)"
+    # inside parentheses already (the HTML's end-to-end line): after a comma
+    assert error_text(-0.92, inline=True) == "-92%, 12.5x under"
+    assert error_text(0.12, inline=True) == "+12%"
     # within a factor of 2 (its limits included): the percentage alone
     assert [error_text(e) for e in (0.12, -0.5, 1.0, -0.3)] == ["+12%", "-50%", "+100%", "-30%"]
     # a prediction 250 times short rounds to -100%: the factor tells it from 0

@@ -792,8 +792,8 @@ def test_latency_errors_method_and_whole_model_points(browser, tmp_path):
         )
         assert calibrated == ["+100%", "-92% (12.5× under)"]
         section = page.locator("section:has(#latency)").inner_text()
-        assert "naive roofline 1.000 ms (-89% (9.0× under))" in section, section
-        assert "calibrated 2.000 ms (-78% (4.5× under))" in section, section
+        assert "naive roofline 1.000 ms (-89%, 9.0× under)" in section, section
+        assert "calibrated 2.000 ms (-78%, 4.5× under)" in section, section
         assert "beyond a factor of 2 the factor too" in section
         # the layers were timed by the profiler, and the note says so
         assert "(per layer: torch.profiler ranges around every module)" in section

@@ -1041,6 +1041,35 @@ def test_a_real_model_with_a_plain_tensor_attribute_traces():
     assert measure_memory(_PlainTable(), x).allocated == e.allocated
 
 
+class _MeanPooled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x).mean((2, 3)))
+
+
+def test_mean_of_a_16_bit_tensor_sums_a_float32_copy_on_the_cpu():
+    # mean_out on the CPU sums a bf16 tensor in float32: a float32 result and a float32
+    # copy of the input. In bf16, at the mean: the weights (864 B -> 1,024, the biases
+    # and the head's 320 B weight a block each), the input 2 x 3 x 32 x 32 x 2 (12,288
+    # B), the conv's output 2 x 16 x 32 x 32 x 2 (65,536 B), the mean's bf16 and float32
+    # results (a block each) and the float32 copy (131,072 B)
+    x = torch.randn(2, 3, 32, 32)
+    e = estimate_from_model(
+        _MeanPooled(), x, dtype="bf16", cuda_context_bytes=0, cublas_workspace_bytes=0
+    )
+    assert e.allocated == 1_024 + 3 * 512 + 12_288 + 65_536 + 2 * 512 + 131_072
+    assert measure_memory(_MeanPooled(), x, dtype="bf16").allocated == e.allocated
+    options = {"mode": "training", "optimizer": "sgd", "amp": True, "dtype": "bf16"}
+    e = estimate_from_model(
+        _MeanPooled(), x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options
+    )
+    assert e.allocated == measure_memory(_MeanPooled(), x, **options).allocated
+
+
 def test_fold_output_keeps_the_storage_of_its_column_input():
     # col2im (F.fold) allocates its output as empty_like(input), then resizes it down to
     # the image: the image keeps a block the size of its columns. Fold to 2 x 16 x 32 x

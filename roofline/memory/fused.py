@@ -299,13 +299,13 @@ def mkldnn_rnn_layer_workspace(args: Any, kwargs: Any, out: Any) -> Any:
 _RUNNING: set[str] = set()
 
 
-def _itself(op: Any, *args: Any) -> Any:
+def _itself(op: Any, *args: Any, **kwargs: Any) -> Any:
     """Run ``op`` (an ``aten`` overload) itself within its own steps, not its steps
     again; it still goes through the tracker, which counts its outputs."""
     name = op_name(op)
     _RUNNING.add(name)
     try:
-        return op(*args)
+        return op(*args, **kwargs)
     finally:
         _RUNNING.discard(name)
 
@@ -627,6 +627,49 @@ def aten_op(name: str) -> Any:
     """The default overload of dispatcher op ``namespace.name``."""
     ns, op = name.split(".")
     return getattr(getattr(torch.ops, ns), op).default
+
+
+def _reduced_float_on_cpu(x: Any, dtype: Any) -> bool:
+    return (
+        isinstance(x, torch.Tensor)
+        and x.device.type == "cpu"
+        and x.numel() > 0
+        and (dtype if dtype is not None else x.dtype) in (torch.bfloat16, torch.float16)
+    )
+
+
+def mean(x: torch.Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Any:
+    """The CPU's ``mean`` of a 16-bit float tensor (``mean_out``,
+    ``aten/src/ATen/native/ReduceOps.cpp``) sums in float32: a float32 result, then
+    ``sum_out(..., kFloat)``, which casts the whole input to float32 (twice its bytes),
+    alive while it sums; the fake kernel makes only the 16-bit result. A conv net
+    pooled by ``x.mean((2, 3))`` under bf16 autocast (timm's fast global pooling and
+    squeeze-excitation) read 14 % low in training, at that mean. (CUDA's kernel
+    accumulates in float32 without the copies: an over-count there while it runs.)"""
+    op = aten.mean.default if dim is None else aten.mean.dim
+    args = (x,) if dim is None else (x, dim, keepdim)
+    out = _itself(op, *args, dtype=dtype)
+    if _reduced_float_on_cpu(x, dtype) and isinstance(out, torch.Tensor):
+        acc = torch.empty_like(out, dtype=torch.float32)
+        copy = x.to(torch.float32)
+        del copy, acc  # the copy as the sum returns, the float result with the op
+    return out
+
+
+def sum_in_float(x: torch.Tensor, dim: Any, keepdim: bool = False, *, dtype: Any = None) -> Any:
+    """``sum`` of a 16-bit float tensor into a wider ``dtype`` on the CPU
+    (``sum_out``: ``self.to(dtype)``) sums a cast copy of the input, alive while it
+    runs; the fake kernel makes only the result."""
+    out = _itself(aten.sum.dim_IntList, x, dim, keepdim, dtype=dtype)
+    if (
+        dtype is not None
+        and dtype != x.dtype
+        and _reduced_float_on_cpu(x, None)
+        and isinstance(out, torch.Tensor)
+    ):
+        copy = x.to(dtype)
+        del copy
+    return out
 
 
 def native_layer_norm(x: torch.Tensor, shape: Any, *args: Any) -> Any:
@@ -952,6 +995,9 @@ FUSED_STEPS: dict[str, Callable[..., Any]] = {
     **{n: _channels_last_resize(n) for n in CHANNELS_LAST_RESIZES},
     **{n: _resize_backward(n, *how) for n, how in RESIZE_BACKWARDS.items()},
     "aten.logsumexp.default": logsumexp,
+    "aten.mean.dim": mean,
+    "aten.mean.default": mean,
+    "aten.sum.dim_IntList": sum_in_float,
     "torchvision.deform_conv2d.default": deform_conv2d,
     "torchvision._deform_conv2d_backward.default": deform_conv2d_backward,
     "aten.roll.default": roll,

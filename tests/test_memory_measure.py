@@ -344,3 +344,24 @@ def test_inputs_that_require_grad_are_fed_detached():
     m = measure_memory(model, x, mode="training", optimizer="sgd")
     assert x.grad is None
     assert (m.held, m.allocated) == (plain.held, plain.allocated)
+
+
+def test_yolo_detect_grids_are_made_by_the_first_step_and_cached_after():
+    # Detect caches each level's grid (1 x 1 x ny x nx x 2 floats) in a plain
+    # attribute. yolov5s at 128 x 128: strides 8/16/32, grids of 16^2, 8^2 and 4^2
+    # cells = 2,048 + 512 + 128 B (2,048 + 512 + 512 in blocks). A single inference
+    # step (no warm-up) makes them, as the estimate traces it: equal to the byte. After
+    # a warm-up step they are already resident, made neither in the measured step nor
+    # counted in what it starts with (not a buffer): the measurement reads exactly the
+    # grids' blocks lower (the benchmark's 66 KiB at 640 x 640, docs/vram.md)
+    from pathlib import Path
+
+    from roofline.spec import load_spec
+
+    root = Path(__file__).resolve().parent.parent
+    torch.manual_seed(0)
+    model = load_spec(root / "examples" / "yolov5s.yaml").build()
+    x = torch.randn(1, 3, 128, 128)
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert measure_memory(model, x, warmup=0).allocated == e.allocated
+    assert measure_memory(model, x, warmup=1).allocated == e.allocated - (2_048 + 512 + 512)

@@ -10,7 +10,7 @@ from tabulate import tabulate
 from roofline.latency.measure import Measurement
 from roofline.latency.predict import LatencyPrediction, LayerPrediction
 from roofline.report.text import row_name
-from roofline.units import plural
+from roofline.units import dtype_short, plural
 
 
 def rel_error(predicted: float | None, measured: float | None) -> float | None:
@@ -313,6 +313,20 @@ def measured_layers_table(measurement: Measurement, depth: int | None = 1) -> st
     return tabulate([r for _, r in rows], headers=headers, disable_numparse=True)
 
 
+def fit_words(efficiency: Any) -> str:
+    """Which calibration priced a prediction: ``"fp32 kernels, fitted 2026-12-02 03:28
+    UTC"``, with ``", quick grid"`` for a fit from ``--quick``'s smaller grid (later
+    runs use a stored quick fit as they would a full one); "" without one."""
+    if efficiency is None:
+        return ""
+    words = [f"{dtype_short(efficiency.dtype)} kernels"]
+    if efficiency.measured_at:
+        words.append(f"fitted {efficiency.measured_at}")
+    if getattr(efficiency, "quick", False):
+        words.append("quick grid")
+    return ", ".join(words)
+
+
 def latency_summary(report: LatencyReport) -> str:
     """A few lines: end-to-end figures, per-layer coverage, and the model's explanation."""
     m, meas = report.model, report.measurement
@@ -326,6 +340,9 @@ def latency_summary(report: LatencyReport) -> str:
             else ""
         )
     ]
+    fit = fit_words(getattr(report.prediction, "efficiency", None))
+    if fit and m.predicted_s is not None:
+        lines.append(f"calibrated by the latency fit of {fit}")
     if meas is not None and meas.per_layer_sum_s:
         lines.append(
             f"per-layer times from {meas.layer_method} "

@@ -29,7 +29,7 @@ from roofline.analysis import RooflineAnalysis, RowAnalysis
 from roofline.devices import PRECISIONS
 from roofline.report.output import GENERATOR
 from roofline.report.text import calls_text, compare_note, row_name, shape_text
-from roofline.units import dtype_short, human_bytes, plural, seconds, si
+from roofline.units import human_bytes, plural, seconds, si
 
 #: qualitative palette (Tableau 10) for layer types / compared models
 PALETTE = (
@@ -706,12 +706,12 @@ def _error_legend() -> str:
 
 
 def _fit_words(report: Any) -> str:
-    """`` (fp32 kernels, fitted 2026-12-02 03:28 UTC)``: which calibration priced it."""
-    eff = getattr(getattr(report, "prediction", None), "efficiency", None)
-    if eff is None:
-        return ""
-    when = f", fitted {esc(eff.measured_at)}" if eff.measured_at else ""
-    return f" ({dtype_short(eff.dtype)} kernels{when})"
+    """`` (fp32 kernels, fitted 2026-12-02 03:28 UTC)``: which calibration priced it
+    (:func:`roofline.latency.compare.fit_words`: a quick one says so)."""
+    from roofline.latency.compare import fit_words
+
+    words = fit_words(getattr(getattr(report, "prediction", None), "efficiency", None))
+    return f" ({esc(words)})" if words else ""
 
 
 # -- page parts -------------------------------------------------------------------------

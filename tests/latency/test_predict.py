@@ -885,3 +885,18 @@ def test_each_dtype_is_priced_by_its_own_calibration():
         "prediction)"
     )
     assert r.explanation() == (r.note,)
+
+
+def test_the_fit_that_priced_a_prediction_is_named_and_a_quick_one_says_so():
+    from dataclasses import replace
+
+    from roofline.latency.compare import fit_words
+
+    full = replace(eff(), measured_at="2026-12-03 20:00 UTC")
+    assert fit_words(full) == "fp32 kernels, fitted 2026-12-03 20:00 UTC"
+    # a stored quick fit is used by later runs as a full one would be: said so
+    assert fit_words(replace(full, quick=True)) == (
+        "fp32 kernels, fitted 2026-12-03 20:00 UTC, quick grid"
+    )
+    assert fit_words(replace(full, dtype="bfloat16", measured_at="")) == "bf16 kernels"
+    assert fit_words(None) == ""

@@ -252,6 +252,33 @@ def test_the_models_train_flags_and_gradients_are_left_as_they_were():
     assert all(p.grad is None for p in model.parameters())
 
 
+class _SeesItsMode(nn.Module):
+    """Records the train flag its forward ran under (a checkpointed block's forward
+    runs again in the backward)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.seen = nn.Linear(8, 8), []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(self.training)
+        return torch.utils.checkpoint.checkpoint(self.fc, x, use_reentrant=False)
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_memory_step_runs_in_its_mode_and_gives_the_flags_back(mode):
+    from roofline.memory.measure import memory_step
+
+    model = _SeesItsMode()
+    model.train(mode == "inference")  # the other mode than the step's
+    before = [m.training for m in model.modules()]
+    step = memory_step(model, (torch.randn(2, 8),), mode=mode)
+    assert [m.training for m in model.modules()] == before  # building it changes nothing
+    step()
+    assert model.seen == [mode == "training"]
+    assert [m.training for m in model.modules()] == before
+
+
 class _FailsInBackward(torch.autograd.Function):
     calls = 0
 

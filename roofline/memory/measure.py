@@ -46,7 +46,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
-from roofline.counting.tracing import differentiable_outputs
+from roofline.counting.tracing import differentiable_outputs, train_mode
 from roofline.errors import MeasurementError
 from roofline.memory.tracker import (
     _checkpointed,
@@ -150,10 +150,10 @@ def memory_step(
 ) -> MemoryStep:
     """The step :func:`measure_memory` measures. ``autocast``: (device type, dtype)
     of the forward's autocast; backward and the optimizer step run outside it, as in
-    a training loop."""
+    a training loop. Each call runs the model in train (training) or eval mode and
+    gives every module its own flag back after."""
     kwargs = dict(kwargs or {})
     training = mode == "training"
-    model.train(training)
 
     def cast() -> contextlib.AbstractContextManager[Any]:
         if autocast is None:
@@ -163,7 +163,7 @@ def memory_step(
     if not training:
 
         def infer() -> None:
-            with torch.no_grad(), cast():
+            with train_mode(model, False), torch.no_grad(), cast():
                 out = model(*args, **kwargs)
             del out
 
@@ -172,18 +172,20 @@ def memory_step(
     opt = make_optimizer(optimizer, params)
 
     def train() -> None:
-        with cast():
-            out = model(*args, **kwargs)
-        outs = differentiable_outputs(out)
-        if not outs:
-            raise MeasurementError(
-                "training mode needs an output that depends on trainable parameters"
-            )
-        torch.autograd.backward(outs, [torch.ones_like(t) for t in outs])
-        del out, outs
-        if opt is not None:
-            opt.step()
-        model.zero_grad(set_to_none=True)
+        # the backward inside train mode too: a checkpointed block runs its forward again
+        with train_mode(model, True):
+            with cast():
+                out = model(*args, **kwargs)
+            outs = differentiable_outputs(out)
+            if not outs:
+                raise MeasurementError(
+                    "training mode needs an output that depends on trainable parameters"
+                )
+            torch.autograd.backward(outs, [torch.ones_like(t) for t in outs])
+            del out, outs
+            if opt is not None:
+                opt.step()
+            model.zero_grad(set_to_none=True)
 
     return MemoryStep(train, opt)
 
@@ -414,7 +416,6 @@ def measure_memory(
     train/eval flag, the parameters' ``requires_grad`` and the forwards are restored,
     also when the step fails.
     """
-    from roofline.counting.tracing import train_mode
     from roofline.latency.measure import _translate_errors, check_device, device_name
     from roofline.memory.estimate import _resolve_dtypes, check_mode, check_optimizer
 

@@ -232,10 +232,12 @@ def is_rnn_input_bias_add(args: Any, kwargs: Any, last_mm: int | None) -> bool:
     trace would hold the gates twice (a batch-first ``LSTM(32, 64, proj_size=16)``
     read 34 % high in inference, a ``GRU`` 10 %). Recognised by its operands: a 3-D
     or larger first operand on the storage of the ``mm`` just made, a 1-D bias of its
-    last dim, same dtype, in no-grad mode (the training trace counts the
+    last dim, same dtype, in a no-grad forward (the training trace counts the
     recurrent step as measured already)."""
     if kwargs or len(args) != 2 or last_mm is None or torch.is_grad_enabled():
         return False
+    if torch._C._current_autograd_node() is not None:
+        return False  # a backward formula, not the forward's linear
     a, b = args
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
         return False

@@ -1098,7 +1098,7 @@ def _table(analyses: Sequence[RooflineAnalysis]) -> str:
             cells += [_td(*c.cell(r)) for c in TABLE_COLUMNS]
             body.append(f'<tr title="{esc(r.explanation)}">{"".join(cells)}</tr>')
     return (
-        # a compare report's extra "analysis" column: denser cells so that every
+        # a compare report's extra "analysis" column: a smaller font so that every
         # column fits a 1400 px window
         f'<table id="layers" class="sortable{" dense" if many else ""}"><thead><tr>'
         + head

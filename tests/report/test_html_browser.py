@@ -38,14 +38,21 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One playwright driver for the module's browsers (a second one in the same thread
+    is refused)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium`")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    yield b
+    b.close()
 
 
 def evil_model() -> nn.Module:
@@ -812,6 +819,48 @@ def test_latency_errors_method_and_whole_model_points(browser, tmp_path):
         # both drawn inside the plotted range (the y axis follows the latency points)
         y_range = page.evaluate("document.getElementById('roofline')._fullLayout.yaxis.range")
         assert y_range[0] < 8.0 < 8.7 < y_range[1]  # log10 of 1.11e8 and 5e8
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def scrollbar_browser(playwright):
+    """Chromium drawing real (15 px, space-taking) scrollbars, as a desktop browser
+    on Linux or Windows does: playwright's headless default hides them, and with them
+    hidden a table can look as if it fits the box that a real scrollbar narrows."""
+    b = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=ARGS, ignore_default_args=["--hide-scrollbars"]
+    )
+    yield b
+    b.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth", [2, None], ids=["depth 2", "depth all"])
+def test_llama_layer_table_fits_its_box_at_1366_px(scrollbar_browser, tmp_path, depth):
+    # examples/llama-7b.yaml at --depth all (388 rows): the table was 1267 px wide in
+    # a box 1266 px wide (scrollbars hidden) and showed its own sideways scrollbar; with
+    # real scrollbars (the page's and the box's own, 388 rows scroll) 1267 in 1236,
+    # and depth 2 too (1258). Every cell fits: a layer's name wraps at its dots instead
+    from roofline.counting import profile_spec
+    from roofline.spec import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    prof = profile_spec(load_spec(root / "examples" / "llama-7b.yaml"))
+    a = analyze(prof, get_device("3090"), "fp32", depth=depth)
+    assert len(a.layers) == (36 if depth == 2 else 388)
+    path = report_file(tmp_path / "llama.html", [a])
+    page, seen = open_report(scrollbar_browser, path)
+    try:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        box = page.evaluate(
+            """() => { const w = document.getElementById('layers').parentElement;
+                return {scroll: w.scrollWidth, client: w.clientWidth,
+                        bar: w.offsetWidth - w.clientWidth - 2}; }"""
+        )
+        assert box["bar"] > 0, box  # the box's own vertical scrollbar takes room
+        assert box["scroll"] <= box["client"], box
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()

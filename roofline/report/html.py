@@ -193,7 +193,6 @@ def _roof(
         "y": ys,
         "line": line,
         "hoverinfo": "skip",
-        "legendgroup": "roofs",
         "meta": {"series": series},
     }
 
@@ -310,13 +309,18 @@ def _roof_traces(
                 labelled,
             )
         )
-        if not labelled:
-            # many devices: a device's roofs and ridges go in one legend group with its
-            # points (_points), and out of the legend, which keeps one entry per
-            # model @ device with its marker; a click on one hides the device's roof too
-            for t in traces[first:]:
+        for t in traces[first:]:
+            if not labelled:
+                # many devices: a device's roofs and ridges go in one legend group with
+                # its points (_points), and out of the legend, which keeps one entry per
+                # model @ device with its marker; a click on one hides the device's roof
                 t["legendgroup"] = f"device {dev.key}"
                 t["showlegend"] = False
+            elif t["meta"]["series"] != "other roof":
+                # a device's roofs at this precision and their ridges (with the ridges'
+                # labels, _ridge_labels) are one legend group: a click on any of them
+                # hides them together, and no × or label is left without its roof
+                t["legendgroup"] = f"roofs {dev.key} {c.precision}"
     return traces
 
 
@@ -334,8 +338,7 @@ def _ridge(
 
     Its text label (``text``, where ``labelled``) is not drawn by this trace: a trace's
     text lies under the layer traces drawn after it, and a big bubble at the ridge hid
-    it. :func:`_ridge_labels` makes it a layout annotation, which plotly draws above
-    all the data."""
+    it. :func:`_ridge_labels` makes it a text trace of its own, drawn after the data."""
     return {
         "type": "scatter",
         "mode": "markers",
@@ -349,20 +352,27 @@ def _ridge(
 
 
 def _ridge_labels(traces: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ridges' text labels as annotations: above the data (on a faint white ground,
-    so a bubble under one leaves it readable), just above the ×."""
+    """The ridges' text labels, just above each ×: text traces placed after every
+    other trace, so drawn above the bubbles (with a white halo, so a bubble under one
+    leaves it readable), each in its ridge's legend group, so hiding the ridge or its
+    roof in the legend hides the label too (a layout annotation stayed on the plot)."""
     return [
         {
-            "x": math.log10(t["x"][0]),  # (a log axis places annotations in log10 units)
-            "y": math.log10(t["y"][0]),
-            "xref": "x",
-            "yref": "y",
-            "text": t["meta"]["label"],
-            "showarrow": False,
-            "yshift": 13,
-            "font": {"size": 12, "color": "#222"},
-            "bgcolor": "rgba(255,255,255,0.8)",
-            "borderpad": 1,
+            "type": "scatter",
+            # (an invisible marker the size of the ×: plotly sets the text off by its
+            # marker's radius, and a text-only trace's text sat on the ×)
+            "mode": "markers+text",
+            "name": t["meta"]["label"],
+            "x": t["x"],
+            "y": t["y"],
+            "marker": {"size": 14, "opacity": 0},
+            "text": [t["meta"]["label"]],
+            "textposition": "top center",
+            "textfont": {"size": 12, "color": "#222", "shadow": "auto"},
+            "hoverinfo": "skip",
+            "showlegend": False,
+            "legendgroup": t["legendgroup"],
+            "meta": {"series": "ridge label"},
         }
         for t in traces
         if "label" in (t.get("meta") or {})
@@ -534,14 +544,15 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
             )
             model_traces.append(_model_point(a, colour, symbol, label, group))
     model_traces += _latency_traces(latency, tmax) if latency is not None else []
-    data = traces + layer_traces + bound_traces + model_traces
+    labels = _ridge_labels(traces)
+    data = traces + layer_traces + bound_traces + model_traces + labels
     n_fixed = len(traces)
     buttons = []
     if bound_traces:
         vis_type = [True] * n_fixed + [True] * len(layer_traces) + [False] * len(bound_traces)
         vis_bound = [True] * n_fixed + [False] * len(layer_traces) + [True] * len(bound_traces)
-        vis_type += [True] * len(model_traces)
-        vis_bound += [True] * len(model_traces)
+        vis_type += [True] * (len(model_traces) + len(labels))
+        vis_bound += [True] * (len(model_traces) + len(labels))
         buttons = [
             {"label": "colour by layer type", "method": "restyle", "args": [{"visible": vis_type}]},
             {"label": "colour by bound", "method": "restyle", "args": [{"visible": vis_bound}]},
@@ -601,7 +612,6 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         "paper_bgcolor": "white",
         "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13},
         "height": 560,
-        "annotations": _ridge_labels(traces),
     }
     if buttons:
         layout["updatemenus"] = [

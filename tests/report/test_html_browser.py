@@ -154,7 +154,7 @@ def test_profile_report_in_chromium(browser, tmp_path):
         series = [t["series"] for t in ts]
         # fp16 on the 3090: roof, plain-pipe roof (35.6 < 71 TFLOP/s), the other
         # precisions the spec has (fp64 fp32 tf32 bf16 int8), ridge, one trace per layer
-        # type, one per bound (hidden until the button), the whole model
+        # type, one per bound (hidden until the button), the whole model, the ridge's label
         others = [p for p in dev.peaks if p != "fp16"]
         bounds = {r.bound for r in layers}
         assert series.count("roof") == 1
@@ -164,7 +164,8 @@ def test_profile_report_in_chromium(browser, tmp_path):
         assert series.count("type") == 4  # four distinct layer types
         assert series.count("bound") == len(bounds)
         assert series.count("model") == 1
-        assert len(ts) == 1 + 1 + 5 + 1 + 4 + len(bounds) + 1
+        assert series.count("ridge label") == 1
+        assert len(ts) == 1 + 1 + 5 + 1 + 4 + len(bounds) + 1 + 1
         assert sum(t["n"] for t in ts if t["series"] == "type") == len(layers)
         assert sum(t["n"] for t in ts if t["series"] == "bound") == len(layers)
         # the plot drew those points (SVG markers of the visible layer traces + model)
@@ -325,7 +326,11 @@ def test_hover_gives_the_height_of_a_point(browser, tmp_path):
     a, path = h100_report(tmp_path)
     page, seen = open_report(browser, path)
     try:
-        star = page.locator("#roofline .scatterlayer .trace").last.locator(".points path")
+        # (every trace is a scatter, each shown one drawn in data order: the star is
+        # the model's; the ridge's label, after it, is the last)
+        shown = [t["series"] for t in traces(page) if t["visible"] is not False]
+        model = shown.index("model")
+        star = page.locator("#roofline .scatterlayer .trace").nth(model).locator(".points path")
         box = star.first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_selector("#roofline .hoverlayer .hovertext")
@@ -394,7 +399,7 @@ def test_compare_over_many_devices_keeps_the_top_of_the_page_short(browser, tmp_
                 .map(t => t.mode)"""
         )
         assert len(modes) == 4 + 4 and set(modes) == {"markers"}
-        assert page.evaluate("document.getElementById('roofline').layout.annotations") == []
+        assert "ridge label" not in {t["series"] for t in traces(page)}
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
@@ -726,7 +731,9 @@ def test_compare_over_all_devices_tells_them_apart(browser, tmp_path):
         assert len(groups) == len(devs)
         assert all(g in groups and shown is False for g, shown, _ in got["grouped"]), got
         assert "other roof" not in {s for *_, s in got["grouped"]}
-        assert got["annotations"] == 0  # no ridge labels (64 of them piled up)
+        # no ridge labels (64 of them piled up)
+        assert got["annotations"] == 0 and ridge_labels_drawn(page) == []
+        assert "ridge label" not in {s for *_, s in got["grouped"]}
         # the header: one folded line that counts them, each named when opened
         meta = page.locator(".meta details.analyses")
         assert (
@@ -861,6 +868,45 @@ def test_llama_layer_table_fits_its_box_at_1366_px(scrollbar_browser, tmp_path, 
         )
         assert box["bar"] > 0, box  # the box's own vertical scrollbar takes room
         assert box["scroll"] <= box["client"], box
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def ridge_labels_drawn(page) -> list[str]:
+    """The ridge labels drawn on the plot now: its text elements (a trace's, an
+    annotation's) outside the legend that read ``ridge N``."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('#roofline text'))
+            .filter(t => !t.closest('.legend') && /^(conv )?ridge [0-9]/.test(t.textContent))
+            .map(t => t.textContent)"""
+    )
+
+
+def test_hiding_a_ridge_or_its_roof_in_the_legend_hides_its_label(browser, tmp_path):
+    # the label was a layout annotation: a legend click hid the ridge's × (or the roof)
+    # and left "ridge 38.0" floating over nothing
+    _, path = ridge_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        assert ridge_labels_drawn(page) == ["ridge 38.0"]
+        for entry in ("ridge point 38.0 FLOP/B", "fp32 roof:"):
+            item = page.locator("#roofline .legend .traces", has_text=entry)
+            assert item.count() == 1, entry
+            item.click()
+            page.wait_for_function(
+                "() => !Array.from(document.querySelectorAll('#roofline text'))"
+                ".some(t => t.textContent === 'ridge 38.0')"
+            )
+            # the ridge, its roof and its label went together; the layers stayed
+            hidden = {t["series"] for t in traces(page) if t["visible"] == "legendonly"}
+            assert hidden == {"roof", "ridge", "ridge label"}, (entry, hidden)
+            item.click()  # shown again: the label comes back with them
+            page.wait_for_function(
+                "() => Array.from(document.querySelectorAll('#roofline text'))"
+                ".some(t => t.textContent === 'ridge 38.0')"
+            )
+        assert ridge_labels_drawn(page) == ["ridge 38.0"]
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()

@@ -57,8 +57,12 @@ MAX_MARKER_PX = 42
 MAX_LABELLED_DEVICES = 3
 #: warnings shown open at the top of the page; the rest fold under "N more"
 OPEN_WARNINGS = 2
-#: a compare report's header lists its analyses one a line up to this many; more fold
+#: a compare report's header lists its analyses one a line up to this many; more fold;
+#: and its plot, over more than MAX_LABELLED_DEVICES devices, draws this many at first
+#: (the others are listed in the legend, greyed, and drawn on a click)
 OPEN_ANALYSES = 6
+#: a compare report's title and folded header name this many models, then "+N more"
+NAMED_MODELS = 3
 
 
 def analysis_style(ai: int) -> tuple[str, str]:
@@ -539,10 +543,19 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
             colour, symbol = analysis_style(ai)
             label = _label(a)
             group = f"device {a.device.key}" if grouped else None
-            layer_traces.append(
-                _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label, group)
-            )
-            model_traces.append(_model_point(a, colour, symbol, label, group))
+            pts = _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label, group)
+            point = _model_point(a, colour, symbol, label, group)
+            if grouped and ai >= OPEN_ANALYSES:
+                # `compare --gpu all`: 46 devices' roofs and points were one tangle;
+                # the first rows' are drawn, every other stays one click away
+                pts["visible"] = point["visible"] = "legendonly"
+            layer_traces.append(pts)
+            model_traces.append(point)
+        if grouped:
+            drawn = {f"device {a.device.key}" for a in analyses[:OPEN_ANALYSES]}
+            for t in traces:  # a device's roofs and ridges: drawn with its first points
+                if t["legendgroup"] not in drawn:
+                    t["visible"] = "legendonly"
     model_traces += _latency_traces(latency, tmax) if latency is not None else []
     labels = _ridge_labels(traces)
     data = traces + layer_traces + bound_traces + model_traces + labels
@@ -1218,6 +1231,12 @@ def _points_help(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> s
                 "points (a double click shows that device alone), and the other "
                 "precisions' roofs are left out."
             )
+            if len(analyses) > OPEN_ANALYSES:
+                text += (
+                    f" Only the first {OPEN_ANALYSES} rows of the totals table are drawn "
+                    f"at first: the other {len(analyses) - OPEN_ANALYSES} are greyed in the "
+                    "legend, a click draws one."
+                )
     if any(a.ceilings.conv is not None for a in analyses):
         text += (
             " Convolutions have their own ridge, the × on the thick dashed roof: a conv "
@@ -1258,10 +1277,10 @@ def _meta_rows(analyses: Sequence[RooflineAnalysis], date: str) -> str:
     if len(rows) > OPEN_ANALYSES:
         # `compare --gpu all`: 46 lines pushed the report a screen down; folded, with
         # the title's words and a count, listed on a click
-        models = " vs ".join(esc(m) for m in dict.fromkeys(a.model for a in analyses))
         lines = (
             f'<details class="analyses"><summary><span class="k">analyses</span> '
-            f"{len(rows)}: {models} on {_devices_text(analyses)} (list)</summary>{lines}</details>"
+            f"{len(rows)}: {esc(_models_text(analyses))} on {esc(_devices_text(analyses))} "
+            f"(list)</summary>{lines}</details>"
         )
     tool = f"roofline {esc(__version__)} · torch {esc(torch.__version__)} · {date}"
     return lines + f'<div><span class="k">tool</span> {tool}</div>'
@@ -1282,6 +1301,16 @@ def _warnings(analyses: Sequence[RooflineAnalysis]) -> str:
         else ""
     )
     return '<div class="warn">' + "".join(f"<p>⚠ {esc(w)}</p>" for w in shown) + more + "</div>"
+
+
+def _models_text(analyses: Sequence[RooflineAnalysis]) -> str:
+    """The models of a compare report's title: ``A vs B vs C``, and past NAMED_MODELS
+    ``A vs B vs C +7 more`` (each is named in the header's list; a fourth name is
+    written rather than "+1 more")."""
+    names = list(dict.fromkeys(a.model for a in analyses))
+    if len(names) <= NAMED_MODELS + 1:
+        return " vs ".join(names)
+    return " vs ".join(names[:NAMED_MODELS]) + f" +{len(names) - NAMED_MODELS} more"
 
 
 def _devices_text(analyses: Sequence[RooflineAnalysis]) -> str:
@@ -1313,9 +1342,7 @@ def roofline_report(
         title = (
             f"{a0.model} on {a0.device.name}"
             if single
-            else " vs ".join(dict.fromkeys(a.model for a in analyses))
-            + " on "
-            + _devices_text(analyses)
+            else f"{_models_text(analyses)} on {_devices_text(analyses)}"
         )
     fig = plot_figure(analyses, latency)
     if single:

@@ -831,6 +831,94 @@ def test_latency_errors_method_and_whole_model_points(browser, tmp_path):
         page.close()
 
 
+def drawn_by_group(page) -> dict[str, list]:
+    """Each legend group's traces' visibility (true / 'legendonly'), in data order."""
+    return page.evaluate(
+        """() => { const out = {};
+            for (const t of document.getElementById('roofline')._fullData) {
+                (out[t.legendgroup] = out[t.legendgroup] || []).push(t.visible); }
+            return out; }"""
+    )
+
+
+def test_compare_over_all_devices_draws_the_first_rows_and_keeps_the_rest_a_click_away(
+    browser, tmp_path
+):
+    # 46 devices' roofs, ridges and points drawn at once were a tangle of lines: the
+    # first OPEN_ANALYSES (6) rows of the totals table (with --sort time, the fastest)
+    # are drawn; every other device is greyed in the legend and drawn on a click
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    devs = all_devices()
+    analyses = [analyze(prof, d, "fp32") for d in devs]
+    path = report_file(tmp_path / "all.html", analyses)
+    page, seen = open_report(browser, path)
+    try:
+        groups = drawn_by_group(page)
+        keys = [f"device {d.key}" for d in devs]
+        assert set(groups) == set(keys)
+        # a device's whole group (roofs, ridges, points, whole model) drawn or not
+        assert [set(groups[k]) for k in keys] == [{True}] * 6 + [{"legendonly"}] * (len(devs) - 6)
+        # still one legend entry per device, the hidden ones greyed
+        legend = page.locator("#roofline .legend .traces")
+        assert legend.count() == len(devs)
+        # (the first hidden one: plotly's legend scrolls within the plot, and the
+        # last entries lie below its fold)
+        first_hidden = legend.nth(6)
+        assert float(first_hidden.evaluate("e => getComputedStyle(e).opacity")) < 1
+        assert float(legend.nth(5).evaluate("e => getComputedStyle(e).opacity")) == 1
+        # a click draws its roof and points; a second one hides them again
+        first_hidden.click()
+        page.wait_for_function(
+            "(g) => document.getElementById('roofline')._fullData"
+            ".filter(t => t.legendgroup === g).every(t => t.visible === true)",
+            arg=keys[6],
+        )
+        assert set(drawn_by_group(page)[keys[7]]) == {"legendonly"}  # the others stay
+        first_hidden.click()
+        page.wait_for_function(
+            "(g) => document.getElementById('roofline')._fullData"
+            ".filter(t => t.legendgroup === g).every(t => t.visible === 'legendonly')",
+            arg=keys[6],
+        )
+        howto = page.locator(".howto").inner_text()
+        assert f"the other {len(devs) - 6} are greyed in the legend" in howto, howto
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_compare_of_many_models_shortens_the_title_and_the_folded_header(browser, tmp_path):
+    # eight models on one device: the title and the folded header's one line named all
+    # eight; the first three are named, "+5 more", each in the list when unfolded
+    names = [f"model-{i}" for i in range(8)]
+    analyses = [
+        analyze(
+            roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name=n),
+            get_device("3090"),
+            "fp32",
+        )
+        for n in names
+    ]
+    path = report_file(tmp_path / "models.html", analyses)
+    page, seen = open_report(browser, path)
+    try:
+        short = "model-0 vs model-1 vs model-2 +5 more on NVIDIA GeForce RTX 3090"
+        assert page.locator("h1").inner_text().startswith(short + " ")
+        assert page.title().startswith(short + " ")
+        meta = page.locator(".meta details.analyses")
+        assert meta.locator("summary").inner_text() == f"ANALYSES 8: {short} (list)"
+        meta.locator("summary").click()
+        assert meta.locator("div").count() == 8
+        assert all(n in meta.inner_text() for n in names)
+        # fewer devices than the many-device plot: every model is drawn
+        assert {t["visible"] for t in traces(page) if t["series"] == "analysis"} == {True}
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
 @pytest.fixture(scope="module")
 def scrollbar_browser(playwright):
     """Chromium drawing real (15 px, space-taking) scrollbars, as a desktop browser

@@ -57,8 +57,12 @@ MAX_MARKER_PX = 42
 MAX_LABELLED_DEVICES = 3
 #: warnings shown open at the top of the page; the rest fold under "N more"
 OPEN_WARNINGS = 2
-#: a compare report's header lists its analyses one a line up to this many; more fold
+#: a compare report's header lists its analyses one a line up to this many; more fold;
+#: and its plot, over more than MAX_LABELLED_DEVICES devices, draws this many at first
+#: (the others are listed in the legend, greyed, and drawn on a click)
 OPEN_ANALYSES = 6
+#: a compare report's title and folded header name this many models, then "+N more"
+NAMED_MODELS = 3
 
 
 def analysis_style(ai: int) -> tuple[str, str]:
@@ -193,7 +197,6 @@ def _roof(
         "y": ys,
         "line": line,
         "hoverinfo": "skip",
-        "legendgroup": "roofs",
         "meta": {"series": series},
     }
 
@@ -310,13 +313,18 @@ def _roof_traces(
                 labelled,
             )
         )
-        if not labelled:
-            # many devices: a device's roofs and ridges go in one legend group with its
-            # points (_points), and out of the legend, which keeps one entry per
-            # model @ device with its marker; a click on one hides the device's roof too
-            for t in traces[first:]:
+        for t in traces[first:]:
+            if not labelled:
+                # many devices: a device's roofs and ridges go in one legend group with
+                # its points (_points), and out of the legend, which keeps one entry per
+                # model @ device with its marker; a click on one hides the device's roof
                 t["legendgroup"] = f"device {dev.key}"
                 t["showlegend"] = False
+            elif t["meta"]["series"] != "other roof":
+                # a device's roofs at this precision and their ridges (with the ridges'
+                # labels, _ridge_labels) are one legend group: a click on any of them
+                # hides them together, and no × or label is left without its roof
+                t["legendgroup"] = f"roofs {dev.key} {c.precision}"
     return traces
 
 
@@ -334,8 +342,7 @@ def _ridge(
 
     Its text label (``text``, where ``labelled``) is not drawn by this trace: a trace's
     text lies under the layer traces drawn after it, and a big bubble at the ridge hid
-    it. :func:`_ridge_labels` makes it a layout annotation, which plotly draws above
-    all the data."""
+    it. :func:`_ridge_labels` makes it a text trace of its own, drawn after the data."""
     return {
         "type": "scatter",
         "mode": "markers",
@@ -349,20 +356,27 @@ def _ridge(
 
 
 def _ridge_labels(traces: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ridges' text labels as annotations: above the data (on a faint white ground,
-    so a bubble under one leaves it readable), just above the ×."""
+    """The ridges' text labels, just above each ×: text traces placed after every
+    other trace, so drawn above the bubbles (with a white halo, so a bubble under one
+    leaves it readable), each in its ridge's legend group, so hiding the ridge or its
+    roof in the legend hides the label too (a layout annotation stayed on the plot)."""
     return [
         {
-            "x": math.log10(t["x"][0]),  # (a log axis places annotations in log10 units)
-            "y": math.log10(t["y"][0]),
-            "xref": "x",
-            "yref": "y",
-            "text": t["meta"]["label"],
-            "showarrow": False,
-            "yshift": 13,
-            "font": {"size": 12, "color": "#222"},
-            "bgcolor": "rgba(255,255,255,0.8)",
-            "borderpad": 1,
+            "type": "scatter",
+            # (an invisible marker the size of the ×: plotly sets the text off by its
+            # marker's radius, and a text-only trace's text sat on the ×)
+            "mode": "markers+text",
+            "name": t["meta"]["label"],
+            "x": t["x"],
+            "y": t["y"],
+            "marker": {"size": 14, "opacity": 0},
+            "text": [t["meta"]["label"]],
+            "textposition": "top center",
+            "textfont": {"size": 12, "color": "#222", "shadow": "auto"},
+            "hoverinfo": "skip",
+            "showlegend": False,
+            "legendgroup": t["legendgroup"],
+            "meta": {"series": "ridge label"},
         }
         for t in traces
         if "label" in (t.get("meta") or {})
@@ -529,19 +543,29 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
             colour, symbol = analysis_style(ai)
             label = _label(a)
             group = f"device {a.device.key}" if grouped else None
-            layer_traces.append(
-                _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label, group)
-            )
-            model_traces.append(_model_point(a, colour, symbol, label, group))
+            pts = _points(plotted, esc(label), colour, symbol, tmax, True, "analysis", label, group)
+            point = _model_point(a, colour, symbol, label, group)
+            if grouped and ai >= OPEN_ANALYSES:
+                # `compare --gpu all`: 46 devices' roofs and points were one tangle;
+                # the first rows' are drawn, every other stays one click away
+                pts["visible"] = point["visible"] = "legendonly"
+            layer_traces.append(pts)
+            model_traces.append(point)
+        if grouped:
+            drawn = {f"device {a.device.key}" for a in analyses[:OPEN_ANALYSES]}
+            for t in traces:  # a device's roofs and ridges: drawn with its first points
+                if t["legendgroup"] not in drawn:
+                    t["visible"] = "legendonly"
     model_traces += _latency_traces(latency, tmax) if latency is not None else []
-    data = traces + layer_traces + bound_traces + model_traces
+    labels = _ridge_labels(traces)
+    data = traces + layer_traces + bound_traces + model_traces + labels
     n_fixed = len(traces)
     buttons = []
     if bound_traces:
         vis_type = [True] * n_fixed + [True] * len(layer_traces) + [False] * len(bound_traces)
         vis_bound = [True] * n_fixed + [False] * len(layer_traces) + [True] * len(bound_traces)
-        vis_type += [True] * len(model_traces)
-        vis_bound += [True] * len(model_traces)
+        vis_type += [True] * (len(model_traces) + len(labels))
+        vis_bound += [True] * (len(model_traces) + len(labels))
         buttons = [
             {"label": "colour by layer type", "method": "restyle", "args": [{"visible": vis_type}]},
             {"label": "colour by bound", "method": "restyle", "args": [{"visible": vis_bound}]},
@@ -601,7 +625,6 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         "paper_bgcolor": "white",
         "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13},
         "height": 560,
-        "annotations": _ridge_labels(traces),
     }
     if buttons:
         layout["updatemenus"] = [
@@ -1098,7 +1121,7 @@ def _table(analyses: Sequence[RooflineAnalysis]) -> str:
             cells += [_td(*c.cell(r)) for c in TABLE_COLUMNS]
             body.append(f'<tr title="{esc(r.explanation)}">{"".join(cells)}</tr>')
     return (
-        # a compare report's extra "analysis" column: denser cells so that every
+        # a compare report's extra "analysis" column: a smaller font so that every
         # column fits a 1400 px window
         f'<table id="layers" class="sortable{" dense" if many else ""}"><thead><tr>'
         + head
@@ -1208,6 +1231,12 @@ def _points_help(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> s
                 "points (a double click shows that device alone), and the other "
                 "precisions' roofs are left out."
             )
+            if len(analyses) > OPEN_ANALYSES:
+                text += (
+                    f" Only the first {OPEN_ANALYSES} rows of the totals table are drawn "
+                    f"at first: the other {len(analyses) - OPEN_ANALYSES} are greyed in the "
+                    "legend, a click draws one."
+                )
     if any(a.ceilings.conv is not None for a in analyses):
         text += (
             " Convolutions have their own ridge, the × on the thick dashed roof: a conv "
@@ -1248,10 +1277,10 @@ def _meta_rows(analyses: Sequence[RooflineAnalysis], date: str) -> str:
     if len(rows) > OPEN_ANALYSES:
         # `compare --gpu all`: 46 lines pushed the report a screen down; folded, with
         # the title's words and a count, listed on a click
-        models = " vs ".join(esc(m) for m in dict.fromkeys(a.model for a in analyses))
         lines = (
             f'<details class="analyses"><summary><span class="k">analyses</span> '
-            f"{len(rows)}: {models} on {_devices_text(analyses)} (list)</summary>{lines}</details>"
+            f"{len(rows)}: {esc(_models_text(analyses))} on {esc(_devices_text(analyses))} "
+            f"(list)</summary>{lines}</details>"
         )
     tool = f"roofline {esc(__version__)} · torch {esc(torch.__version__)} · {date}"
     return lines + f'<div><span class="k">tool</span> {tool}</div>'
@@ -1272,6 +1301,16 @@ def _warnings(analyses: Sequence[RooflineAnalysis]) -> str:
         else ""
     )
     return '<div class="warn">' + "".join(f"<p>⚠ {esc(w)}</p>" for w in shown) + more + "</div>"
+
+
+def _models_text(analyses: Sequence[RooflineAnalysis]) -> str:
+    """The models of a compare report's title: ``A vs B vs C``, and past NAMED_MODELS
+    ``A vs B vs C +7 more`` (each is named in the header's list; a fourth name is
+    written rather than "+1 more")."""
+    names = list(dict.fromkeys(a.model for a in analyses))
+    if len(names) <= NAMED_MODELS + 1:
+        return " vs ".join(names)
+    return " vs ".join(names[:NAMED_MODELS]) + f" +{len(names) - NAMED_MODELS} more"
 
 
 def _devices_text(analyses: Sequence[RooflineAnalysis]) -> str:
@@ -1303,9 +1342,7 @@ def roofline_report(
         title = (
             f"{a0.model} on {a0.device.name}"
             if single
-            else " vs ".join(dict.fromkeys(a.model for a in analyses))
-            + " on "
-            + _devices_text(analyses)
+            else f"{_models_text(analyses)} on {_devices_text(analyses)}"
         )
     fig = plot_figure(analyses, latency)
     if single:

@@ -38,14 +38,21 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One playwright driver for the module's browsers (a second one in the same thread
+    is refused)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium`")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    yield b
+    b.close()
 
 
 def evil_model() -> nn.Module:
@@ -147,7 +154,7 @@ def test_profile_report_in_chromium(browser, tmp_path):
         series = [t["series"] for t in ts]
         # fp16 on the 3090: roof, plain-pipe roof (35.6 < 71 TFLOP/s), the other
         # precisions the spec has (fp64 fp32 tf32 bf16 int8), ridge, one trace per layer
-        # type, one per bound (hidden until the button), the whole model
+        # type, one per bound (hidden until the button), the whole model, the ridge's label
         others = [p for p in dev.peaks if p != "fp16"]
         bounds = {r.bound for r in layers}
         assert series.count("roof") == 1
@@ -157,7 +164,8 @@ def test_profile_report_in_chromium(browser, tmp_path):
         assert series.count("type") == 4  # four distinct layer types
         assert series.count("bound") == len(bounds)
         assert series.count("model") == 1
-        assert len(ts) == 1 + 1 + 5 + 1 + 4 + len(bounds) + 1
+        assert series.count("ridge label") == 1
+        assert len(ts) == 1 + 1 + 5 + 1 + 4 + len(bounds) + 1 + 1
         assert sum(t["n"] for t in ts if t["series"] == "type") == len(layers)
         assert sum(t["n"] for t in ts if t["series"] == "bound") == len(layers)
         # the plot drew those points (SVG markers of the visible layer traces + model)
@@ -318,7 +326,11 @@ def test_hover_gives_the_height_of_a_point(browser, tmp_path):
     a, path = h100_report(tmp_path)
     page, seen = open_report(browser, path)
     try:
-        star = page.locator("#roofline .scatterlayer .trace").last.locator(".points path")
+        # (every trace is a scatter, each shown one drawn in data order: the star is
+        # the model's; the ridge's label, after it, is the last)
+        shown = [t["series"] for t in traces(page) if t["visible"] is not False]
+        model = shown.index("model")
+        star = page.locator("#roofline .scatterlayer .trace").nth(model).locator(".points path")
         box = star.first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_selector("#roofline .hoverlayer .hovertext")
@@ -387,7 +399,7 @@ def test_compare_over_many_devices_keeps_the_top_of_the_page_short(browser, tmp_
                 .map(t => t.mode)"""
         )
         assert len(modes) == 4 + 4 and set(modes) == {"markers"}
-        assert page.evaluate("document.getElementById('roofline').layout.annotations") == []
+        assert "ridge label" not in {t["series"] for t in traces(page)}
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
@@ -719,7 +731,9 @@ def test_compare_over_all_devices_tells_them_apart(browser, tmp_path):
         assert len(groups) == len(devs)
         assert all(g in groups and shown is False for g, shown, _ in got["grouped"]), got
         assert "other roof" not in {s for *_, s in got["grouped"]}
-        assert got["annotations"] == 0  # no ridge labels (64 of them piled up)
+        # no ridge labels (64 of them piled up)
+        assert got["annotations"] == 0 and ridge_labels_drawn(page) == []
+        assert "ridge label" not in {s for *_, s in got["grouped"]}
         # the header: one folded line that counts them, each named when opened
         meta = page.locator(".meta details.analyses")
         assert (
@@ -812,6 +826,175 @@ def test_latency_errors_method_and_whole_model_points(browser, tmp_path):
         # both drawn inside the plotted range (the y axis follows the latency points)
         y_range = page.evaluate("document.getElementById('roofline')._fullLayout.yaxis.range")
         assert y_range[0] < 8.0 < 8.7 < y_range[1]  # log10 of 1.11e8 and 5e8
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def drawn_by_group(page) -> dict[str, list]:
+    """Each legend group's traces' visibility (true / 'legendonly'), in data order."""
+    return page.evaluate(
+        """() => { const out = {};
+            for (const t of document.getElementById('roofline')._fullData) {
+                (out[t.legendgroup] = out[t.legendgroup] || []).push(t.visible); }
+            return out; }"""
+    )
+
+
+def test_compare_over_all_devices_draws_the_first_rows_and_keeps_the_rest_a_click_away(
+    browser, tmp_path
+):
+    # 46 devices' roofs, ridges and points drawn at once were a tangle of lines: the
+    # first OPEN_ANALYSES (6) rows of the totals table (with --sort time, the fastest)
+    # are drawn; every other device is greyed in the legend and drawn on a click
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    devs = all_devices()
+    analyses = [analyze(prof, d, "fp32") for d in devs]
+    path = report_file(tmp_path / "all.html", analyses)
+    page, seen = open_report(browser, path)
+    try:
+        groups = drawn_by_group(page)
+        keys = [f"device {d.key}" for d in devs]
+        assert set(groups) == set(keys)
+        # a device's whole group (roofs, ridges, points, whole model) drawn or not
+        assert [set(groups[k]) for k in keys] == [{True}] * 6 + [{"legendonly"}] * (len(devs) - 6)
+        # still one legend entry per device, the hidden ones greyed
+        legend = page.locator("#roofline .legend .traces")
+        assert legend.count() == len(devs)
+        # (the first hidden one: plotly's legend scrolls within the plot, and the
+        # last entries lie below its fold)
+        first_hidden = legend.nth(6)
+        assert float(first_hidden.evaluate("e => getComputedStyle(e).opacity")) < 1
+        assert float(legend.nth(5).evaluate("e => getComputedStyle(e).opacity")) == 1
+        # a click draws its roof and points; a second one hides them again
+        first_hidden.click()
+        page.wait_for_function(
+            "(g) => document.getElementById('roofline')._fullData"
+            ".filter(t => t.legendgroup === g).every(t => t.visible === true)",
+            arg=keys[6],
+        )
+        assert set(drawn_by_group(page)[keys[7]]) == {"legendonly"}  # the others stay
+        first_hidden.click()
+        page.wait_for_function(
+            "(g) => document.getElementById('roofline')._fullData"
+            ".filter(t => t.legendgroup === g).every(t => t.visible === 'legendonly')",
+            arg=keys[6],
+        )
+        howto = page.locator(".howto").inner_text()
+        assert f"the other {len(devs) - 6} are greyed in the legend" in howto, howto
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_compare_of_many_models_shortens_the_title_and_the_folded_header(browser, tmp_path):
+    # eight models on one device: the title and the folded header's one line named all
+    # eight; the first three are named, "+5 more", each in the list when unfolded
+    names = [f"model-{i}" for i in range(8)]
+    analyses = [
+        analyze(
+            roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name=n),
+            get_device("3090"),
+            "fp32",
+        )
+        for n in names
+    ]
+    path = report_file(tmp_path / "models.html", analyses)
+    page, seen = open_report(browser, path)
+    try:
+        short = "model-0 vs model-1 vs model-2 +5 more on NVIDIA GeForce RTX 3090"
+        assert page.locator("h1").inner_text().startswith(short + " ")
+        assert page.title().startswith(short + " ")
+        meta = page.locator(".meta details.analyses")
+        assert meta.locator("summary").inner_text() == f"ANALYSES 8: {short} (list)"
+        meta.locator("summary").click()
+        assert meta.locator("div").count() == 8
+        assert all(n in meta.inner_text() for n in names)
+        # fewer devices than the many-device plot: every model is drawn
+        assert {t["visible"] for t in traces(page) if t["series"] == "analysis"} == {True}
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def scrollbar_browser(playwright):
+    """Chromium drawing real (15 px, space-taking) scrollbars, as a desktop browser
+    on Linux or Windows does: playwright's headless default hides them, and with them
+    hidden a table can look as if it fits the box that a real scrollbar narrows."""
+    b = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=ARGS, ignore_default_args=["--hide-scrollbars"]
+    )
+    yield b
+    b.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth", [2, None], ids=["depth 2", "depth all"])
+def test_llama_layer_table_fits_its_box_at_1366_px(scrollbar_browser, tmp_path, depth):
+    # examples/llama-7b.yaml at --depth all (388 rows): the table was 1267 px wide in
+    # a box 1266 px wide (scrollbars hidden) and showed its own sideways scrollbar; with
+    # real scrollbars (the page's and the box's own, 388 rows scroll) 1267 in 1236,
+    # and depth 2 too (1258). Every cell fits: a layer's name wraps at its dots instead
+    from roofline.counting import profile_spec
+    from roofline.spec import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    prof = profile_spec(load_spec(root / "examples" / "llama-7b.yaml"))
+    a = analyze(prof, get_device("3090"), "fp32", depth=depth)
+    assert len(a.layers) == (36 if depth == 2 else 388)
+    path = report_file(tmp_path / "llama.html", [a])
+    page, seen = open_report(scrollbar_browser, path)
+    try:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        box = page.evaluate(
+            """() => { const w = document.getElementById('layers').parentElement;
+                return {scroll: w.scrollWidth, client: w.clientWidth,
+                        bar: w.offsetWidth - w.clientWidth - 2}; }"""
+        )
+        assert box["bar"] > 0, box  # the box's own vertical scrollbar takes room
+        assert box["scroll"] <= box["client"], box
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def ridge_labels_drawn(page) -> list[str]:
+    """The ridge labels drawn on the plot now: its text elements (a trace's, an
+    annotation's) outside the legend that read ``ridge N``."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('#roofline text'))
+            .filter(t => !t.closest('.legend') && /^(conv )?ridge [0-9]/.test(t.textContent))
+            .map(t => t.textContent)"""
+    )
+
+
+def test_hiding_a_ridge_or_its_roof_in_the_legend_hides_its_label(browser, tmp_path):
+    # the label was a layout annotation: a legend click hid the ridge's × (or the roof)
+    # and left "ridge 38.0" floating over nothing
+    _, path = ridge_report(tmp_path)
+    page, seen = open_report(browser, path)
+    try:
+        assert ridge_labels_drawn(page) == ["ridge 38.0"]
+        for entry in ("ridge point 38.0 FLOP/B", "fp32 roof:"):
+            item = page.locator("#roofline .legend .traces", has_text=entry)
+            assert item.count() == 1, entry
+            item.click()
+            page.wait_for_function(
+                "() => !Array.from(document.querySelectorAll('#roofline text'))"
+                ".some(t => t.textContent === 'ridge 38.0')"
+            )
+            # the ridge, its roof and its label went together; the layers stayed
+            hidden = {t["series"] for t in traces(page) if t["visible"] == "legendonly"}
+            assert hidden == {"roof", "ridge", "ridge label"}, (entry, hidden)
+            item.click()  # shown again: the label comes back with them
+            page.wait_for_function(
+                "() => Array.from(document.querySelectorAll('#roofline text'))"
+                ".some(t => t.textContent === 'ridge 38.0')"
+            )
+        assert ridge_labels_drawn(page) == ["ridge 38.0"]
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()

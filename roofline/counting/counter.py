@@ -341,7 +341,12 @@ def count(
     if not real:
         from torch._subclasses.fake_tensor import FakeTensorMode
 
-        fake_mode = find_fake_mode([*named_tensors.values(), *all_inputs]) or FakeTensorMode()
+        # a model's tensors that are neither parameters nor buffers (a table kept as a
+        # plain attribute, torchvision's anchor cache) stay real: the mode converts each
+        # where the forward meets it, as the VRAM trace's does (memory.tracker.trace)
+        fake_mode = find_fake_mode([*named_tensors.values(), *all_inputs]) or FakeTensorMode(
+            allow_non_fake_inputs=True
+        )
         convert = {id(t): to_fake(fake_mode, t) for t in [*named_tensors.values(), *all_inputs]}
 
         def fake(x: Any) -> Any:

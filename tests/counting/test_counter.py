@@ -485,3 +485,28 @@ def test_a_module_called_three_times_says_so_beside_its_first_calls_shapes():
     assert act.totals.vector_flops == 3 * 4 + 3 * 8 + 3 * 2  # one compare per element, all calls
     assert layer_row(act)[2] == "3x4 (x3, first call)"
     assert next(r for r in prof.layers(1) if r.name == "a").calls == 1
+
+
+class _PlainAttribute(nn.Module):
+    """A scale kept as a plain tensor attribute: neither a parameter nor a buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.scale = nn.Linear(8, 8), torch.full((8,), 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * self.scale
+
+
+def test_a_plain_tensor_attribute_is_read_where_the_forward_meets_it():
+    # counted as torch's fake mode refused it before ("convert all Tensors to
+    # FakeTensors"); the attribute is left as it was, real
+    model = _PlainAttribute()
+    prof = roofline.profile(model, (torch.randn(2, 8),))
+    t = prof.totals()
+    # linear 2·(2·8·8) + its bias 16, the multiply 16; reads x 64 B, W 256, b 32,
+    # then the linear's output 64 and the scale 32
+    assert (t.matrix_flops, t.vector_flops) == (256, 32)
+    assert t.bytes_read == 64 + 256 + 32 + 64 + 32 and t.weight_bytes == 288
+    assert not isinstance(model.scale, torch._subclasses.FakeTensor)
+    assert torch.equal(model.scale, torch.full((8,), 2.0))

@@ -131,6 +131,17 @@ def test_options_without_effect_say_so(capsys):
     assert "autocasts to float16" in capsys.readouterr().out
 
 
+def test_rule_of_thumb_activations_are_labelled_as_such(capsys):
+    # `--params N --input SHAPE`: the activations row said "peak of live tensors",
+    # as if traced, for the seed's rule of input batch + an output of the same size:
+    # 32 x 3*32*32 float32 values, twice = 786,432 bytes = 768.00 KiB
+    assert main(["vram", "--params", "1M", "--batch", "32", "--input", "3x32x32"]) == 0
+    row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("activations"))
+    assert "768.00 KiB" in row, row
+    assert "rule of thumb: input batch + an output of the same size (not traced)" in row, row
+    assert "peak of live tensors" not in row
+
+
 def test_max_batch_from_a_count_in_training_fails_first(capsys):
     argv = ["vram", "--params", "1M", "--input", "3x32x32", "--mode", "training"]
     assert main([*argv, "--gpu", "3090", "--max-batch"]) == 2

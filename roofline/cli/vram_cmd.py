@@ -367,7 +367,10 @@ def _breakdown(e: Any) -> str:
             "activations",
             e.activations,
             (
-                "saved for backward (end of forward, incl. inputs/outputs)"
+                # from a count: the seed's rule, nothing was traced
+                "rule of thumb: input batch + an output of the same size (not traced)"
+                if e.source == "params"
+                else "saved for backward (end of forward, incl. inputs/outputs)"
                 if a.mode == "training"
                 else "peak of live tensors (incl. inputs"
                 + (f" {binary_bytes(e.detail['inputs'])}" if e.detail.get("inputs") else "")

@@ -164,25 +164,42 @@ def profile_spec_any(
     return profile_spec(spec, real=device)
 
 
+#: torch's deprecation of its quantized dtypes (quint8, qint8, qint32), warned once by
+#: the first quantize_per_tensor/_per_channel a quantized model's build (torch.ao's
+#: convert) or forward makes: the model's own choice, nothing to act on when counting it
+QUANTIZED_DTYPE_DEPRECATION = (
+    r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor "
+    r"creation functions"
+)
+
+
 def profile_spec(spec: ModelSpec, *, real: bool | str = False) -> ModelProfile:
     """Build the model a spec describes and count it.
 
     On fake tensors by default. ``real=True`` (or a device name, ``"cpu"`` or
-    ``"cuda"``) builds the real model on that device and counts over real tensors.
+    ``"cuda"``) builds the real model on that device and counts over real tensors
+    (without torch's quantized-dtype deprecation warning, which a quantized model,
+    the usual reason for ``--real``, raises).
     """
-    if real:
-        device = torch.device("cpu" if real is True else real)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise CountingError(
-                "--real cuda: CUDA is not available to torch here; use --real cpu, or count "
-                "on fake tensors (the default)"
-            )
+    if not real:
+        model, args, kwargs = build_fake(spec)
+        return _count_spec(spec, model, args, kwargs, real=False)
+    device = torch.device("cpu" if real is True else real)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CountingError(
+            "--real cuda: CUDA is not available to torch here; use --real cpu, or count "
+            "on fake tensors (the default)"
+        )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", QUANTIZED_DTYPE_DEPRECATION, UserWarning)
         with device:
             model = spec.build()
         args, kwargs = spec.example_inputs(device)
-    else:
-        model, args, kwargs = build_fake(spec)
+        return _count_spec(spec, model, args, kwargs, real=True)
+
+
+def _count_spec(spec: ModelSpec, model: Any, args: Any, kwargs: Any, *, real: bool) -> ModelProfile:
     info = {"spec_format": spec.format, **dict(spec.info)}
     if spec.source is not None:
         info["source"] = str(spec.source)
-    return count(model, args, kwargs, mode=spec.mode, real=bool(real), name=spec.name, info=info)
+    return count(model, args, kwargs, mode=spec.mode, real=real, name=spec.name, info=info)

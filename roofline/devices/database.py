@@ -83,7 +83,9 @@ def user_spec_dirs(extra: Iterable[str | os.PathLike[str]] | None = None) -> tup
             raise DeviceError(
                 f"spec folder {d} does not exist or is not a folder (from --specs or ${ENV_SPECS})"
             )
-    return tuple(d.resolve() for d in dirs)
+    # as given (only ~ expanded): a message about one of their files names it the way
+    # the user wrote it, not as an absolute path (the cache keys on the resolved ones)
+    return tuple(dirs)
 
 
 def _folder_files(d: Path) -> list[Path]:
@@ -101,8 +103,16 @@ def _stamp(d: Path) -> tuple[tuple[str, float], ...]:
     return tuple(sorted((p.name, p.stat().st_mtime) for p in _folder_files(d)))
 
 
-@functools.lru_cache(maxsize=16)
 def _load(dirs: tuple[Path, ...], stamps: tuple) -> tuple[Device, ...]:
+    return _load_cached(dirs, tuple(d.resolve() for d in dirs), stamps)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(
+    dirs: tuple[Path, ...], where: tuple[Path, ...], stamps: tuple
+) -> tuple[Device, ...]:
+    """``where`` (the folders resolved) keys the cache only: a relative folder named
+    the same from another working directory is another folder."""
     by_key: dict[str, Device] = {}
     for d in dirs:
         in_folder: dict[str, Path] = {}

@@ -162,6 +162,17 @@ def test_malformed_spec_file_exit_2(tmp_path, capsys, spec_writer):
     assert "broken.yaml: malformed YAML" in one_line_error(capsys)
 
 
+def test_spec_file_errors_name_the_folder_as_given(tmp_path, capsys, spec_writer, monkeypatch):
+    # `--specs myspecs`: the error named /tmp/.../myspecs/broken.yaml, an absolute path
+    # the user never typed
+    spec_writer(tmp_path / "myspecs", key="broken", text="key: broken\nname: [oops\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["gpus", "--specs", "myspecs"]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith("roofline: error: myspecs/broken.yaml: malformed YAML"), err
+    assert str(tmp_path) not in err
+
+
 def test_negative_peak_exit_2(tmp_path, capsys, spec_writer):
     folder = tmp_path / "specs"
     spec_writer(folder, key="neg", fp32=-1)

@@ -285,6 +285,12 @@ def run(args: argparse.Namespace) -> int:
             f"--compare-counters shows a table on stdout, which {to_stdout} - takes; "
             f"give {to_stdout} a file name"
         )
+    if args.measure and args.threads:
+        # before the device: --gpu cpu's name and ceilings are those of the thread count
+        # the model is timed at, as the calibration is
+        import torch
+
+        torch.set_num_threads(args.threads)
     device = device_from_args(args)
     if device is None:
         # options that only the roofline reads would otherwise pass unnoticed
@@ -439,10 +445,6 @@ def _measure(spec: Any, prof: Any, device: Any, run_on: str, args: argparse.Name
     from roofline.latency.store import calibratable, ensure_efficiency
 
     check_device(run_on)
-    if args.threads:  # before the calibration, which is kept per thread count
-        import torch
-
-        torch.set_num_threads(args.threads)
     if run_on == "cpu":  # before a calibration the refused run would waste
         from roofline.counting.real import check_run_fits
 

@@ -213,3 +213,31 @@ def test_measure_quick_asks_for_a_quick_calibration(tmp_path: Path, capsys, monk
     argv = ["profile", str(spec), "--gpu", "cpu", "--measure", "--warmup", "0", "--repeat", "1"]
     assert main([*argv, "--quick"]) == 0 and main(argv) == 0
     assert asked == [True, False]
+
+
+def test_measure_threads_are_set_before_the_cpu_device_is_read(tmp_path: Path, capsys, monkeypatch):
+    # --gpu cpu's ceilings and name ("... (1 thread)") are those of the thread count the
+    # model is timed at: the device was read at torch's default count before --threads
+    # took effect, so the roofline said "(2 threads)" beside a 1-thread measurement
+    import torch
+
+    from roofline.cli import _device_args
+    from roofline.errors import RooflineError
+
+    seen = []
+
+    def device_from_args(args):
+        seen.append(torch.get_num_threads())
+        raise RooflineError("stopped")
+
+    monkeypatch.setattr(_device_args, "device_from_args", device_from_args)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    before = torch.get_num_threads()
+    try:
+        assert main(["profile", str(spec), "--gpu", "cpu", "--measure", "--threads", "1"]) == 2
+        torch.set_num_threads(before)
+        assert main(["profile", str(spec), "--gpu", "cpu"]) == 2  # no --measure: untouched
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, before]

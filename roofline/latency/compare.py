@@ -88,6 +88,7 @@ class LatencyReport:
             "error": {"naive": self.model.naive_error, "predicted": self.model.predicted_error},
             "explanation": list(self.model.explanation),
             "calibrated": self.prediction.calibrated,
+            "fit": _fit_dict(getattr(self.prediction, "efficiency", None)),
             "note": self.prediction.note,
             "measurement": m.as_dict() if m else None,
             "depth": self.depth,
@@ -325,6 +326,19 @@ def fit_words(efficiency: Any) -> str:
     if getattr(efficiency, "quick", False):
         words.append("quick grid")
     return ", ".join(words)
+
+
+def _fit_dict(efficiency: Any) -> dict[str, Any] | None:
+    """The JSON's ``fit``: the calibration that priced the prediction, as
+    :func:`fit_words` names it in the terminal and the HTML (``quick``: a fit of
+    ``--quick``'s smaller grid); None without one."""
+    if efficiency is None:
+        return None
+    return {
+        "dtype": dtype_short(efficiency.dtype),
+        "fitted_at": efficiency.measured_at or None,
+        "quick": bool(getattr(efficiency, "quick", False)),
+    }
 
 
 def latency_summary(report: LatencyReport) -> str:

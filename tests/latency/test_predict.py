@@ -900,3 +900,19 @@ def test_the_fit_that_priced_a_prediction_is_named_and_a_quick_one_says_so():
     )
     assert fit_words(replace(full, dtype="bfloat16", measured_at="")) == "bf16 kernels"
     assert fit_words(None) == ""
+
+
+def test_the_json_names_the_fit_that_priced_a_prediction():
+    # scripts reading bench --json / profile --measure --json can tell a quick-grid
+    # fit from a full one, as the terminal's and the HTML's words do
+    from dataclasses import replace
+
+    quick = replace(eff(), measured_at="2026-12-03 20:00 UTC", quick=True)
+    d = compare_latency(predict(hand_profile(), DEVICE, efficiency=quick, depth=1), None)
+    assert d.as_dict()["fit"] == {
+        "dtype": "fp32",
+        "fitted_at": "2026-12-03 20:00 UTC",
+        "quick": True,
+    }
+    naive = compare_latency(predict(hand_profile(), DEVICE, depth=1), None).as_dict()
+    assert naive["fit"] is None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from types import SimpleNamespace
 
+from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import (
     add_precision_argument,
     add_spec_arguments,
@@ -15,6 +15,9 @@ from roofline.cli.profile_cmd import (
     positive_int,
 )
 from roofline.errors import RooflineError
+
+#: progress on stderr, named after the command as profile's, bench's and vram's are
+_progress = Progress("compare: ")
 
 TOO_FEW = "compare needs at least two analyses: give two specs or two --gpu"
 
@@ -77,10 +80,9 @@ def run(args: argparse.Namespace) -> int:
     uncalibrated: dict[str, str] = {}
     devices = devices_from_args(args, allow_all=True, skipped=uncalibrated)
     if uncalibrated:
-        print(
+        _progress(
             f"--gpu all --measured: skipped {len(uncalibrated)} device(s) without measured "
-            "ceilings (`roofline calibrate` on each measures them)",
-            file=sys.stderr,
+            "ceilings (`roofline calibrate` on each measures them)"
         )
     if uncalibrated and len(args.models) * len(devices) < 2:
         raise RooflineError(
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.models
     ]
     for spec in specs:
-        print(f"profiling {spec.name} ...", file=sys.stderr)
+        _progress(f"profiling {spec.name} ...")
         # over real tensors where fake ones cannot run it (behind --real's memory guard)
         prof = profile_spec_any(spec, command="compare")
         for dev in devices:
@@ -115,10 +117,9 @@ def run(args: argparse.Namespace) -> int:
                     raise
                 skipped[dev.name] = str(exc)
     if skipped:
-        print(
+        _progress(
             f"skipped {len(skipped)} device(s) without a {args.precision or 'default'} figure: "
-            + ", ".join(skipped),
-            file=sys.stderr,
+            + ", ".join(skipped)
         )
     if args.sort == "time":
         analyses.sort(key=lambda a: a.totals.time_s)

@@ -159,6 +159,16 @@ def test_a_one_layer_model_lists_its_top_layer_in_the_singular(tmp_path, capsys)
     assert "top 1 layer by roofline time:\n  1. (model) (Linear)" in capsys.readouterr().out
 
 
+def test_compare_progress_lines_are_named_after_the_command(spec, capsys):
+    # as profile's, bench's and vram's: its "profiling M ..." had no prefix, and its
+    # skipped-devices note neither
+    assert main(["compare", str(spec), "--gpu", "all", "--precision", "fp8", "--brief"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("compare: profiling ") for line in lines), lines
+    assert any(line.startswith("compare: skipped ") for line in lines), lines
+    assert all(line.startswith("compare: ") for line in lines), lines
+
+
 def test_compare_loads_every_spec_before_profiling_any(spec, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")

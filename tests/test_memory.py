@@ -790,6 +790,86 @@ def test_linear_on_a_transposed_input_adds_its_bias_in_place():
     assert m.allocated - m.held == tr.peak - tr.inputs
 
 
+class _TokenMix(nn.Module):
+    """An MLP-Mixer-style token-mixing step: Linear over the transposed tokens."""
+
+    def __init__(self, tokens: int, hidden: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(tokens, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.transpose(1, 2))
+
+
+def test_linear_on_a_transposed_input_adds_its_bias_in_place_in_inference():
+    # the same in-place add in an inference forward: Linear(32, 256) on a [4, 32, 16]
+    # batch transposed to [4, 16, 32] (8,192 B fp32). matmul folds the non-contiguous
+    # input into one mm through a contiguous copy (8,192 B), the output [4, 16, 256] is
+    # 65,536 B, and the bias is added into it: 73,728 B on top of the input; the
+    # out-of-place add made it 139,264 B (predicted / measured 1.50). The step starts
+    # with the weight 32 x 256 x 4 = 32,768 B, the bias 1,024 B and the input
+    m = _TokenMix(32, 256)
+    x = torch.randn(4, 32, 16)
+    tr, _ = trace(m, (x,), mode="inference")
+    assert tr.peak - tr.inputs == 8_192 + 65_536
+    e = estimate_from_model(m, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == 32_768 + 1_024 + 8_192 + 8_192 + 65_536
+    measured = measure_memory(m, x)
+    assert measured.held == 32_768 + 1_024 + 8_192
+    assert measured.allocated == e.allocated
+
+
+class _EncoderThenMix(nn.Module):
+    """An eval nn.TransformerEncoder, then a token-mixing Linear on its output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(64, 4, 256, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.mix = _TokenMix(16, 256)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.encoder(x))
+
+
+def test_inference_trace_keeps_the_transformer_fast_paths():
+    # the inference trace runs EagerLinear, a function mode, which would switch off the
+    # fast paths of nn.MultiheadAttention / nn.TransformerEncoderLayer (they check
+    # has_torch_function); it steps aside while those modules run, so each still calls
+    # its fused op, and it is back for the token-mixing Linear after them
+    from unittest import mock
+
+    x = torch.randn(2, 16, 64)
+    model = _EncoderThenMix().eval()
+    with (
+        mock.patch.object(
+            torch, "_transformer_encoder_layer_fwd", wraps=torch._transformer_encoder_layer_fwd
+        ) as layer_fwd,
+        mock.patch.object(
+            torch, "_native_multi_head_attention", wraps=torch._native_multi_head_attention
+        ) as mha,
+    ):
+        trace(model, (x,), mode="inference")
+        assert layer_fwd.call_count == 2  # one per encoder layer
+        trace(_SelfAttention(need_weights=False), (x,), mode="inference")
+        assert mha.call_count == 1
+        # no function mode is left on the stack after the trace, nor after one that
+        # fails inside the encoder (a 48-wide input to a 64-wide layer)
+        assert torch._C._len_torch_function_stack() == 0
+        with pytest.raises(MemoryEstimateError, match="tracing the model failed"):
+            trace(model, (torch.randn(2, 16, 48),), mode="inference")
+        assert torch._C._len_torch_function_stack() == 0
+    # the mocks keep their calls' tensors alive: the figures come from a trace without
+    # them. The peak is the Linear after the encoder: its input's copy [2, 64, 16] (8,192 B)
+    # and output [2, 64, 256] (131,072 B) beside the encoder's output (8,192 B), bias
+    # in place (the encoder's own peak, in its FFN, is lower)
+    tr, _ = trace(model, (x,), mode="inference")
+    assert tr.peak_module == "mix.fc"
+    assert tr.peak - tr.inputs == 8_192 + 8_192 + 131_072
+    e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
+    assert e.allocated == measure_memory(model, x).allocated
+
+
 def test_convolution_copies_its_weight_to_a_channels_last_input_layout():
     # _convolution makes input and weight contiguous in the backend's memory format,
     # channels-last when either is: a contiguous weight beside a channels-last input

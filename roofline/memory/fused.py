@@ -170,26 +170,108 @@ def transformer_encoder_layer_fwd(
     return x
 
 
+#: the modules whose inference fast path refuses to run under any function mode
+#: (``torch.overrides.has_torch_function`` is true while one is active)
+FAST_PATH_MODULES: tuple[type[torch.nn.Module], ...] = (
+    torch.nn.MultiheadAttention,
+    torch.nn.TransformerEncoderLayer,
+    torch.nn.TransformerEncoder,
+)
+
+
+def may_take_fast_path(module: torch.nn.Module, args: tuple[Any, ...]) -> bool:
+    """Whether ``module``, called with positional ``args``, may take its inference fast
+    path: one of :data:`FAST_PATH_MODULES`, in eval, with the fast path enabled; a
+    batch-first ``nn.MultiheadAttention`` doing self-attention (query, key and value
+    one tensor), a batch-first ``nn.TransformerEncoderLayer``, an
+    ``nn.TransformerEncoder`` that may make a nested tensor (``use_nested_tensor``).
+    Only conditions that rule the fast path out for certain are checked; where this is
+    ``True``, torch's own checks decide."""
+    if not isinstance(module, FAST_PATH_MODULES) or module.training:
+        return False
+    if not torch.backends.mha.get_fastpath_enabled():
+        return False
+    if isinstance(module, torch.nn.TransformerEncoder):
+        return bool(getattr(module, "use_nested_tensor", False))
+    if isinstance(module, torch.nn.MultiheadAttention):
+        if len(args) >= 3 and not (args[0] is args[1] and args[1] is args[2]):
+            return False
+        return bool(module.batch_first)
+    return bool(module.self_attn.batch_first)
+
+
 class EagerLinear(TorchFunctionMode):
     """``F.linear`` with its bias added in place, as ATen's ``linear`` does outside a
     Python mode.
 
     On an input that is not on its fused path (3-D or more and not contiguous: a
-    ``batch_first`` RNN's output, a permuted feature map) ``linear``
-    (``aten/src/ATen/native/Linear.cpp``) runs ``matmul`` and then ``output.add_(bias)``,
-    but out of place (``at::add``) when the bias is "tensor-subclass-like", which it is
-    for fake tensors and for any tensor while a Python dispatch mode runs, as the
-    tracker's does. Traced as is, each such layer would hold two outputs for a moment
-    (a batch-first LSTM tagger's forward peak read 11 % high). This mode runs those
-    calls as the real kernel does; every other call is left to ``linear`` itself.
+    ``batch_first`` RNN's output, a permuted feature map, an MLP-Mixer's
+    ``x.transpose(1, 2)``) ``linear`` (``aten/src/ATen/native/Linear.cpp``) runs
+    ``matmul`` and then ``output.add_(bias)``, but out of place (``at::add``) when the
+    bias is "tensor-subclass-like", which it is for fake tensors and for any tensor
+    while a Python dispatch mode runs, as the tracker's does. Traced as is, each such
+    layer would hold two outputs for a moment (a batch-first LSTM tagger's forward peak
+    read 11 % high in training, a transposed batch into ``Linear(32, 256)`` 50 % high
+    in inference). This mode runs those calls as the real kernel does; every other
+    call is left to ``linear`` itself.
 
-    The tracker uses it in training only: an active function mode turns off the
-    inference fast paths of ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer``
-    (``has_torch_function``), which an inference trace must follow. (A training
-    forward runs ``TagMode``, a function mode too, and takes no fast path anyway.) So
-    in inference such a layer still holds its two outputs for a moment: an
-    over-count.
+    An active function mode also turns off the inference fast paths of
+    :data:`FAST_PATH_MODULES` (their forwards check ``has_torch_function``), which an
+    inference trace must follow. So while the mode is active, global module hooks
+    (invisible to those modules' hook checks) take it off the function-mode stack for
+    the forward of each such module that :func:`may_take_fast_path`, when it is the
+    only mode there, and put it back when that forward returns or raises: their fast
+    paths run as without the mode, and a ``linear`` inside one that falls back to its
+    Python path is traced as before (out of place). In training the tracker's
+    ``TagMode`` is on the stack too, the modules are in train mode, and no fast path
+    runs anyway: the mode stays on throughout.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handles: list[Any] = []
+        # one entry per running fast-path module: (module, whether it took the mode off)
+        self._stepped_aside: list[tuple[torch.nn.Module, bool]] = []
+
+    def __enter__(self) -> EagerLinear:
+        from torch.nn.modules.module import (
+            register_module_forward_hook,
+            register_module_forward_pre_hook,
+        )
+
+        out = super().__enter__()
+        self._handles = [
+            register_module_forward_pre_hook(self._pre),
+            register_module_forward_hook(self._post, always_call=True),
+        ]
+        return out
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        if any(popped for _m, popped in self._stepped_aside):
+            torch._C._push_on_torch_function_stack(self)  # a forward that never returned
+        self._stepped_aside = []
+        super().__exit__(*exc)
+
+    def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        if not isinstance(module, FAST_PATH_MODULES):
+            return
+        alone = (
+            torch._C._len_torch_function_stack() == 1 and torch._C._get_function_stack_at(0) is self
+        )
+        popped = alone and may_take_fast_path(module, args)
+        if popped:
+            torch._C._pop_torch_function_stack()
+        self._stepped_aside.append((module, popped))
+
+    def _post(self, module: torch.nn.Module, *rest: Any) -> None:
+        if not self._stepped_aside or self._stepped_aside[-1][0] is not module:
+            return
+        _m, popped = self._stepped_aside.pop()
+        if popped:
+            torch._C._push_on_torch_function_stack(self)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}

@@ -667,7 +667,9 @@ def trace(
             reparametrized(model, state_dict),
         ):
             if not training:
-                with torch.no_grad(), counter, autocast:
+                # EagerLinear steps aside while the transformer fast paths run
+                # (an active function mode would switch them off)
+                with torch.no_grad(), EagerLinear(), counter, autocast:
                     out = forward()
                 saved = live.peak
                 output_bytes = _storage_bytes(out)

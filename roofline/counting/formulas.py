@@ -146,6 +146,7 @@ FREE_OPS: frozenset[str] = frozenset(
         "aten._local_scalar_dense",
         "aten._linalg_check_errors",
         "aten.resize_",
+        "aten.resize_as_",
         "aten.record_stream",
         # allocation without initialisation (no memory traffic)
         "aten.empty",
@@ -939,23 +940,76 @@ def _register_family(names: str, flops: int, op_class: str = "elementwise") -> N
 
 # 1 FLOP per element: one arithmetic op, comparison, or transcendental.
 _register_family(
-    "add add_ sub sub_ rsub mul mul_ div div_ neg neg_ abs abs_ reciprocal reciprocal_ "
+    "mul mul_ neg neg_ abs abs_ reciprocal reciprocal_ "
     "sqrt sqrt_ rsqrt rsqrt_ exp exp_ exp2 expm1 log log_ log2 log10 log1p sin cos tan "
     "tanh tanh_ erf erf_ erfinv pow pow_ square maximum minimum fmax fmin remainder fmod "
     "floor floor_ ceil ceil_ round round_ trunc sign sgn relu relu_ threshold threshold_ "
     "threshold_backward eq ne lt le gt ge eq_ ne_ lt_ le_ gt_ ge_ logical_not logical_and "
     "logical_or logical_xor bitwise_not bitwise_and bitwise_or bitwise_xor where "
     "masked_fill masked_fill_ clamp_min clamp_min_ clamp_max clamp_max_ isnan isinf "
-    "nan_to_num lerp_ heaviside",
+    "nan_to_num heaviside __lshift__ __rshift__ __ilshift__ __irshift__ "
+    "bitwise_left_shift bitwise_right_shift",
     1,
 )
 # 2 FLOPs per element
 _register_family(
-    "clamp clamp_ hardtanh hardtanh_ hardtanh_backward leaky_relu leaky_relu_ "
-    "leaky_relu_backward addcmul addcmul_ addcdiv addcdiv_ lerp relu6 prelu "
-    "_prelu_kernel hardsigmoid_backward native_dropout_backward xlogy",
+    "hardtanh hardtanh_ hardtanh_backward leaky_relu leaky_relu_ "
+    "leaky_relu_backward relu6 prelu "
+    "_prelu_kernel hardsigmoid_backward native_dropout_backward xlogy "
+    # x / y then floor; x · 2^e (ldexp is a multiply by exp2(e))
+    "floor_divide floor_divide_ ldexp ldexp_",
     2,
 )
+# lerp = start + weight·(end − start): subtract, multiply, add (in place or not; torch
+# picks between this and an equal-cost form by the weight's size)
+_register_family("lerp lerp_", 3)
+
+
+def scaled_elementwise(flops: int, scalar: str, complex_flops: int | None = None) -> Formula:
+    """``flops`` per output element, plus one multiply per element when the op's
+    ``scalar`` argument (add's ``alpha``, addcmul's ``value``) is not 1. With
+    ``complex_flops`` (add, sub) a complex input or output counts that instead and its
+    multiply 6 (:data:`COMPLEX_ELEMENTWISE_FLOPS`); without, the real count is kept."""
+
+    def fn(a: Args, out: Sequence[Any]) -> Cost:
+        cplx = complex_flops is not None and _any_complex(a, out)
+        per = complex_flops if cplx and complex_flops is not None else flops
+        if a.get(scalar, 1) != 1:
+            per += COMPLEX_ELEMENTWISE_FLOPS["mul"] if cplx else 1
+        return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
+
+    fn.__name__ = f"scaled_elementwise_{flops}_{scalar}"
+    fn.__doc__ = f"{flops} FLOP(s) per output element, one more when {scalar} is not 1."
+    return fn
+
+
+# x + alpha·y: the add, and the multiply when alpha is not 1
+for _n in ("add", "add_", "sub", "sub_", "rsub"):
+    register(f"aten.{_n}")(scaled_elementwise(1, "alpha", COMPLEX_ELEMENTWISE_FLOPS[_n]))
+# x + value·(y·z) and x + value·(y/z): the product or quotient and the add, and the
+# multiply by value when it is not 1
+for _n in ("addcmul", "addcmul_", "addcdiv", "addcdiv_"):
+    register(f"aten.{_n}")(scaled_elementwise(2, "value"))
+
+
+@register("aten.clamp", "aten.clamp_")
+def clamp(a: Args, out: Sequence[Any]) -> Cost:
+    """One comparison per bound given (``min``, ``max``, scalars or tensors) per output
+    element: ``clamp(x, min=0)`` is a ReLU's 1, ``clamp(x, -1, 1)`` 2."""
+    bounds = sum(a.get(k) is not None for k in ("min", "max"))
+    return Cost(vector_flops=max(bounds, 1) * _out_numel(out), op_class="elementwise")
+
+
+@register("aten.div", "aten.div_")
+def div(a: Args, out: Sequence[Any]) -> Cost:
+    """A divide per output element (11 on complex numbers), and a floor or truncation
+    when ``rounding_mode`` is given (``div(x, y, rounding_mode='floor')``, ``//``)."""
+    if _any_complex(a, out):
+        return Cost(vector_flops=COMPLEX_ELEMENTWISE_FLOPS["div"] * _out_numel(out))
+    per = 1 if a.get("rounding_mode") is None else 2
+    return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
+
+
 # sigmoid = 1 / (1 + exp(-x)): negate, exp, add, divide
 _register_family("sigmoid sigmoid_ hardsigmoid hardsigmoid_ elu elu_ softplus", 4)
 # tanh/sigmoid backward: g·(1 − y²) / g·y·(1 − y): 3
@@ -2308,6 +2362,33 @@ def scatter_reduce_(a: Args, out: Sequence[Any]) -> Cost:
     return _scatter_along(a, accumulate=bool(a.get("include_self", True)))
 
 
+@register("aten.put_")
+def put_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.put_(index, source, accumulate)``: ``self`` indexed as if flat, one
+    element addressed per index element; one store (or add, with ``accumulate``) per
+    source element, as the scatters count."""
+    src = a["source"]
+    return _in_place_scatter(
+        a, a["index"].numel, src, [a["index"]], accumulate=bool(a["accumulate"]), flops=src.numel
+    )
+
+
+@register("aten.index_reduce_")
+def index_reduce_(a: Args, out: Sequence[Any]) -> Cost:
+    """``self.index_reduce_(dim, index, source, reduce, include_self)``: one combine
+    (multiply, add, max, min) per source element; ``'mean'`` also divides each
+    addressed destination element by its count. Reads the destination unless
+    ``include_self=False``, as ``scatter_reduce_``."""
+    src = a["source"]
+    x, dim = a["self"], int(a["dim"])
+    dest = min(
+        a["index"].numel * (x.numel // x.shape[dim] if x.shape and x.shape[dim] else 1), x.numel
+    )
+    flops = src.numel + (dest if a.get("reduce") == "mean" else 0)
+    include = bool(a.get("include_self", True))
+    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=include, flops=flops)
+
+
 def _copying(in_place: Formula) -> Formula:
     """The out-of-place form of an in-place scatter: the same arithmetic (the same
     arguments, by name), and the generic bytes, since it copies all of ``self`` into
@@ -2328,6 +2409,8 @@ for _op, _in_place in {
     "index_put": index_put_,
     "index_copy": index_copy_,
     "masked_scatter": masked_scatter_,
+    "put": put_,
+    "index_reduce": index_reduce_,
 }.items():
     register(f"aten.{_op}")(_copying(_in_place))
 
@@ -2416,6 +2499,9 @@ def unfold_backward(a: Args, out: Sequence[Any]) -> Cost:
     "aten.slice_scatter",
     "aten.diagonal_scatter",
     "aten.masked_select",
+    "aten.masked_scatter_backward",
+    "aten.complex",
+    "aten.lu_unpack",
 )
 def copy_like(a: Args, out: Sequence[Any]) -> Cost:
     """Copies, concatenations, casts and pads: 0 FLOPs; bytes only (generic rule)."""
@@ -2474,6 +2560,8 @@ def copy_(a: Args, out: Sequence[Any]) -> Cost:
     "aten.randint",
     "aten.randperm",
     "aten.eye",
+    "aten.tril_indices",
+    "aten.triu_indices",
 )
 def fill(a: Args, out: Sequence[Any]) -> Cost:
     """Fills, random fills and factories: write the output, read nothing (the
@@ -2505,9 +2593,14 @@ _register_family(
     "special_modified_bessel_i1 special_modified_bessel_k0 special_modified_bessel_k1 "
     "special_scaled_modified_bessel_k0 special_scaled_modified_bessel_k1 "
     "special_spherical_bessel_j0 special_airy_ai "
-    "copysign nextafter deg2rad rad2deg signbit isposinf isneginf angle poisson",
+    "copysign nextafter deg2rad rad2deg signbit isposinf isneginf angle poisson "
+    # the regularized incomplete gammas and Hurwitz zeta: one function each, as the
+    # Bessel functions (their series' lengths depend on the values); gcd one function
+    "igamma igamma_ igammac igammac_ special_zeta gcd gcd_",
     1,
 )
+# lcm = |a·b| / gcd(a, b): gcd, multiply, divide
+_register_family("lcm lcm_", 3)
 # normal(mean, std) with a tensor mean or std: mean + std·z on a standard draw (the
 # draw a fill's, as normal_'s): 2
 _register_family("normal", 2)
@@ -3110,3 +3203,101 @@ def solve_triangular(a: Args, out: Sequence[Any]) -> Cost:
     operand)."""
     n = a["self"].shape[-1]
     return _linalg(n * _out_numel(out))
+
+
+@register("aten.triangular_solve")
+def triangular_solve(a: Args, out: Sequence[Any]) -> Cost:
+    """``torch.triangular_solve(b, A)``: as :func:`solve_triangular`, n²k for n × n
+    with k right-hand sides; the solution is the first output (the second is ``A``
+    copied out)."""
+    n = a["A"].shape[-1]
+    return _linalg(n * _first_out(out).numel)
+
+
+@register("aten.cholesky_solve")
+def cholesky_solve(a: Args, out: Sequence[Any]) -> Cost:
+    """Solve with a Cholesky factor L of n × n for k right-hand sides: two triangular
+    solves (L, then Lᴴ), 2n²k (``potrs``), as :func:`lu_solve`."""
+    n = a["input2"].shape[-1]
+    return _linalg(2 * n * _out_numel(out))
+
+
+@register("aten.linalg_householder_product")
+def householder_product(a: Args, out: Sequence[Any]) -> Cost:
+    """Q (m × n) from k Householder reflectors (LAPACK ``orgqr``):
+    4mnk − 2(m + n)k² + 4k³/3 (LAPACK Working Note 41)."""
+    x = a["input"]
+    m, n = x.shape[-2:]
+    k = a["tau"].shape[-1]
+    return _linalg(_batch(x) * (4 * m * n * k - 2 * (m + n) * k * k + 4 * k**3 // 3))
+
+
+@register("aten.ormqr")
+def ormqr(a: Args, out: Sequence[Any]) -> Cost:
+    """C (m × n) multiplied by the Q of k Householder reflectors, without forming Q
+    (LAPACK ``ormqr``): from the left 2nk(2m − k), from the right 2mk(2n − k)
+    (LAPACK Working Note 41)."""
+    c = a["input3"]  # the reflectors are ``self``, their scales ``input2``
+    m, n = c.shape[-2:]
+    k = a["input2"].shape[-1]
+    per = 2 * n * k * (2 * m - k) if a.get("left", True) else 2 * m * k * (2 * n - k)
+    return _linalg(_batch(c) * per)
+
+
+@register("aten.linalg_lstsq")
+def lstsq(a: Args, out: Sequence[Any]) -> Cost:
+    """Least squares of A (m × n, p = min, q = max of the two) with k right-hand sides,
+    as LAPACK's QR driver ``gels`` (an LQ when m < n): the factorisation 2qp² − 2p³/3,
+    Qᴴ applied to B 2kp(2q − p) (``ormqr``) and the triangular solve p²k. The CPU's
+    default driver ``gelsy`` also pivots columns; its extra work is not counted."""
+    x, b = a["self"], a["b"]
+    m, n = x.shape[-2:]
+    p, q = min(m, n), max(m, n)
+    k = b.shape[-1] if len(b.shape) == len(x.shape) else 1
+    batch = max(_batch(x), _batch(b) if len(b.shape) == len(x.shape) else 1)
+    per = 2 * q * p * p - 2 * p**3 // 3 + 2 * k * p * (2 * q - p) + p * p * k
+    return _linalg(batch * per)
+
+
+@register("aten.bincount")
+def bincount(a: Args, out: Sequence[Any]) -> Cost:
+    """One increment per input element (an add of one, or of its weight)."""
+    return Cost(vector_flops=a["self"].numel, op_class="reduction")
+
+
+@register("aten.equal")
+def equal(a: Args, out: Sequence[Any]) -> Cost:
+    """``torch.equal``: a compare per element pair and the and that folds them into one
+    bool, 2 per element (the early exit at the first difference is not counted)."""
+    return Cost(vector_flops=2 * a["self"].numel, op_class="reduction")
+
+
+#: CTC's forward per lattice node ``log_alpha[n, t, s]``: the log-sum-exp of up to three
+#: predecessors (2 compares for their max, 3 subtracts, 3 exps, 2 adds, a log, the max
+#: added back) plus the emission's log-probability: 13
+CTC_NODE_FLOPS = 13
+#: the backward per node: the beta recursion's 13, alpha + beta 1 and its log-add-exp
+#: into its label's gradient 7; per gradient element exp(lp) − exp(lcab + nll − lp),
+#: times the incoming gradient: 6
+CTC_BACKWARD_NODE_FLOPS, CTC_GRAD_FLOPS = 21, 6
+
+
+@register("aten._ctc_loss")
+def ctc_loss(a: Args, out: Sequence[Any]) -> Cost:
+    """The alpha recursion over the lattice ``log_alpha`` (the second output, N × T ×
+    (2·S + 1) for the longest input T and target S): :data:`CTC_NODE_FLOPS` per node.
+    The **upper bound**: a sample's recursion stops at its own input and target
+    lengths, which are values."""
+    return Cost(vector_flops=CTC_NODE_FLOPS * _numel(out[1]), op_class="reduction")
+
+
+@register("aten._ctc_loss_backward")
+def ctc_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """The beta recursion and the gradient over the same lattice,
+    :data:`CTC_BACKWARD_NODE_FLOPS` per node, and :data:`CTC_GRAD_FLOPS` per element of
+    the log-probabilities' gradient; the same upper bound as the forward."""
+    nodes = _numel(a["log_alpha"])
+    return Cost(
+        vector_flops=CTC_BACKWARD_NODE_FLOPS * nodes + CTC_GRAD_FLOPS * _out_numel(out),
+        op_class="reduction",
+    )

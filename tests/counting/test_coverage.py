@@ -244,3 +244,229 @@ def test_nothing_is_uncounted(name, mode):
     prof = roofline.profile(Case(CASES[name]), (), mode=mode)
     assert prof.uncounted_ops == {}
     assert prof.totals().flops > 0 or prof.totals().bytes > 0
+
+
+# a third sweep (2026-12-04): torch.nn modules, forward and backward, and functions of
+# two and three tensors (broadcasting, type promotion, tensor bounds, scatters, solves)
+def x3() -> torch.Tensor:
+    return torch.randn(3, 10) * P[0]
+
+
+MULTI_TENSOR: dict[str, Callable[[], torch.Tensor]] = {
+    "add_alpha_bcast": lambda: torch.add(x2(), x2()[0], alpha=2),
+    "sub_promote": lambda: torch.randint(0, 5, (6, 10)) - x2(),
+    "add_bf16_f32": lambda: x2().bfloat16() + x2(),
+    "div_floor": lambda: torch.div(x2(), x2(), rounding_mode="floor"),
+    "floor_divide": lambda: torch.floor_divide(x2().detach(), 3.0) * x2(),
+    "ldexp": lambda: torch.ldexp(x2(), torch.randint(0, 4, (6, 10))),
+    "lshift": lambda: (torch.randint(0, 9, (6, 10)) << torch.randint(0, 3, (6, 10))) * x2(),
+    "gcd": lambda: torch.gcd(torch.randint(1, 9, (6, 10)), torch.randint(1, 9, (6, 10))) * x2(),
+    "lcm": lambda: torch.lcm(torch.randint(1, 9, (6, 10)), torch.randint(1, 9, (6, 10))) * x2(),
+    "gammainc": lambda: (
+        torch.special.gammainc(x2().detach().abs() + 0.5, x2().detach().abs()) * x2()
+    ),
+    "zeta": lambda: torch.special.zeta(x2().detach().abs() + 2, 1.0) * x2(),
+    "complex": lambda: torch.complex(x2(), x2()).abs(),
+    "lerp_tensor_w": lambda: torch.lerp(x2(), x2(), x2().sigmoid()),
+    "addcmul_value": lambda: torch.addcmul(x2(), x2()[0], x2()[:, :1], value=0.5),
+    "clamp_tensor": lambda: torch.clamp(x2(), min=x2()[0], max=x2()[0] + 2),
+    "masked_scatter": lambda: x2().masked_scatter(torch.rand(6, 10) > 0.5, x2()),
+    "index_put_acc": lambda: x2().index_put((torch.tensor([0, 2]),), x3()[:2], accumulate=True),
+    "index_reduce": lambda: x2().index_reduce(0, torch.tensor([0, 2, 2]), x3(), "prod"),
+    "put": lambda: x2().put(torch.tensor([0, 5, 17]), x3()[0, :3]),
+    "take": lambda: x2().take(torch.tensor([0, 5, 17])),
+    "scatter_reduce_mean": lambda: x2().scatter_reduce(
+        1, torch.randint(0, 10, (6, 4)), x2()[:, :4], "mean", include_self=False
+    ),
+    "select_scatter": lambda: torch.select_scatter(x2(), x2()[0], 0, 2),
+    "baddbmm_ab": lambda: torch.baddbmm(
+        torch.randn(1, 6, 4) * P[0],
+        x2().expand(3, 6, 10),
+        torch.randn(3, 10, 4) * P[0],
+        beta=0.5,
+        alpha=2,
+    ),
+    "addbmm": lambda: torch.addbmm(
+        torch.randn(6, 4) * P[0], x2().expand(3, 6, 10), torch.randn(3, 10, 4) * P[0]
+    ),
+    "addmv_ab": lambda: torch.addmv(x2()[:, 0], x2(), x2()[0], beta=2, alpha=3),
+    "addr": lambda: torch.addr(x2(), x2()[:, 0], x2()[0]),
+    "matmul_batched_bcast": lambda: x2().reshape(2, 1, 3, 10) @ x3().T,
+    "einsum_3op": lambda: torch.einsum("ij,jk,kl->il", x2(), x2().T, x2()),
+    "cross": lambda: torch.linalg.cross(x2()[:, :3], x2()[:1, :3]),
+    "cat_mixed_dtype": lambda: torch.cat([x2(), x2().bfloat16()]),
+    "cartesian_prod": lambda: torch.cartesian_prod(x2()[0, :4], x2()[1, :3]),
+    "grid_sample_bicubic_refl": lambda: F.grid_sample(
+        x4(),
+        torch.rand(2, 5, 5, 2) * 2 - 1,
+        mode="bicubic",
+        padding_mode="reflection",
+        align_corners=False,
+    ),
+    "embedding_bag_mean": lambda: F.embedding_bag(
+        torch.randint(0, 6, (12,)), x2(), torch.tensor([0, 4, 8]), mode="mean"
+    ),
+    "sdpa_bool_mask": lambda: F.scaled_dot_product_attention(
+        x4()[:, :, :5, :4], x4()[:, :, :7, :4], x4()[:, :, :7, :4], attn_mask=torch.rand(5, 7) > 0.5
+    ),
+    "sdpa_gqa": lambda: F.scaled_dot_product_attention(
+        x4()[:, :2, :5, :4].repeat(1, 2, 1, 1),
+        x4()[:, :2, :7, :4],
+        x4()[:, :2, :7, :4],
+        enable_gqa=True,
+    ),
+    "interp_nearest_exact": lambda: F.interpolate(x4(), scale_factor=1.5, mode="nearest-exact"),
+    "interp_trilinear": lambda: F.interpolate(x4()[:, :, None], scale_factor=2, mode="trilinear"),
+    "triangular_solve": lambda: torch.triangular_solve(x2()[:4, :3], torch.eye(4) * 2)[0],
+    "cholesky_solve": lambda: torch.cholesky_solve(x2()[:4, :3], torch.eye(4)),
+    "householder_product": lambda: torch.linalg.householder_product(x2()[:5, :4], x2()[0, :3]),
+    "ormqr": lambda: torch.ormqr(x2()[:5, :4], x2()[0, :3], x2()[:5, :2]),
+    "lu_unpack": lambda: torch.lu_unpack(*torch.linalg.lu_factor(x2()[:4, :4] + 4 * torch.eye(4)))[
+        1
+    ],
+    "tril_indices": lambda: torch.tril_indices(4, 4).float().sum() * x2(),
+}
+
+
+def seq() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(5, 2, 6),)
+
+
+def img() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(2, 3, 8, 8),)
+
+
+def vol() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(2, 3, 4, 6, 6),)
+
+
+def tokens() -> tuple[torch.Tensor, ...]:
+    return (torch.randn(2, 5, 16),)
+
+
+def pair() -> tuple[torch.Tensor, ...]:
+    return torch.randn(4, 10), torch.randn(4, 10)
+
+
+#: module factory and its inputs; float inputs are scaled by a trainable scalar, so the
+#: backward reaches every op, parameters or not
+MODULES: dict[str, tuple[Callable[[], nn.Module], Callable[[], tuple[torch.Tensor, ...]]]] = {
+    "Conv2d_dw_s2": (lambda: nn.Conv2d(3, 6, 3, stride=2, groups=3), img),
+    "Conv2d_circular": (lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular"), img),
+    "ConvTranspose3d": (lambda: nn.ConvTranspose3d(3, 4, 3, stride=2), vol),
+    "LPPool3d": (lambda: nn.LPPool3d(2, 2), vol),
+    "FractionalMaxPool3d": (lambda: nn.FractionalMaxPool3d(2, output_size=2), vol),
+    "AdaptiveMaxPool3d": (lambda: nn.AdaptiveMaxPool3d(3), vol),
+    "AvgPool2d_divisor": (lambda: nn.AvgPool2d(2, divisor_override=3), img),
+    "InstanceNorm2d_stats": (
+        lambda: nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
+        img,
+    ),
+    "CrossMapLRN2d": (lambda: nn.CrossMapLRN2d(3), img),
+    "RMSNorm": (lambda: nn.RMSNorm(8), img),
+    "Softmax2d": (nn.Softmax2d, img),
+    "Threshold": (lambda: nn.Threshold(0.1, 20.0), img),
+    "PReLU_channels": (lambda: nn.PReLU(3), img),
+    "MHA_kdim_mask": (
+        lambda: nn.MultiheadAttention(16, 4, kdim=8, vdim=12, batch_first=True),
+        lambda: (
+            torch.randn(2, 5, 16),
+            torch.randn(2, 7, 8),
+            torch.randn(2, 7, 12),
+            None,
+            True,
+            torch.rand(5, 7) > 0.5,
+        ),
+    ),
+    "MHA_bias_kv": (
+        lambda: nn.MultiheadAttention(16, 4, add_bias_kv=True, add_zero_attn=True),
+        lambda: (torch.randn(5, 2, 16),) * 3,
+    ),
+    "Bilinear": (lambda: nn.Bilinear(10, 7, 5), lambda: (torch.randn(4, 10), torch.randn(4, 7))),
+    "EmbeddingBag_max": (
+        lambda: nn.EmbeddingBag(20, 8, mode="max"),
+        lambda: (torch.randint(0, 20, (4, 6)),),
+    ),
+    "EmbeddingBag_weights": (
+        lambda: nn.EmbeddingBag(20, 8, mode="sum"),
+        lambda: (torch.randint(0, 20, (12,)), torch.tensor([0, 5, 9]), torch.randn(12)),
+    ),
+    "ReflectionPad3d": (lambda: nn.ReflectionPad3d(1), vol),
+    "ReplicationPad1d": (lambda: nn.ReplicationPad1d(1), lambda: (torch.randn(2, 3, 16),)),
+    "CircularPad2d": (lambda: nn.CircularPad2d(1), img),
+    "Upsample_bicubic": (lambda: nn.Upsample(scale_factor=2, mode="bicubic"), img),
+    "Upsample_nearest3d": (lambda: nn.Upsample(scale_factor=2), vol),
+    "PixelUnshuffle": (lambda: nn.PixelUnshuffle(2), img),
+    "ChannelShuffle": (lambda: nn.ChannelShuffle(3), lambda: (torch.randn(2, 6, 4, 4),)),
+    "Unfold": (lambda: nn.Unfold(3, padding=1, stride=2), img),
+    "Dropout3d": (lambda: nn.Dropout3d(0.3), vol),
+    "FeatureAlphaDropout": (lambda: nn.FeatureAlphaDropout(0.3), img),
+    "RNN_relu_bidirectional": (
+        lambda: nn.RNN(6, 8, nonlinearity="relu", bidirectional=True),
+        seq,
+    ),
+    "LSTM_proj": (lambda: nn.LSTM(6, 8, proj_size=4), seq),
+    "GRU_two_layers": (lambda: nn.GRU(6, 8, 2), seq),
+    "LSTMCell": (lambda: nn.LSTMCell(6, 8), lambda: (torch.randn(2, 6),)),
+    "GRUCell": (lambda: nn.GRUCell(6, 8), lambda: (torch.randn(2, 6),)),
+    "TransformerDecoderLayer": (
+        lambda: nn.TransformerDecoderLayer(16, 4, 32, batch_first=True),
+        lambda: (torch.randn(2, 5, 16), torch.randn(2, 7, 16)),
+    ),
+    "TransformerEncoderLayer_prenorm": (
+        lambda: nn.TransformerEncoderLayer(16, 4, 32, activation="gelu", norm_first=True),
+        tokens,
+    ),
+    "HuberLoss": (nn.HuberLoss, pair),
+    "CosineEmbeddingLoss": (
+        nn.CosineEmbeddingLoss,
+        lambda: (torch.randn(4, 10), torch.randn(4, 10), torch.ones(4)),
+    ),
+    "TripletMarginWithDistanceLoss": (
+        nn.TripletMarginWithDistanceLoss,
+        lambda: (torch.randn(4, 10),) * 3,
+    ),
+    "CrossEntropyLoss_2d_weight": (
+        lambda: nn.CrossEntropyLoss(weight=torch.rand(10), label_smoothing=0.1),
+        lambda: (torch.randn(2, 10, 4, 4), torch.randint(0, 10, (2, 4, 4))),
+    ),
+    "BCELoss_weight": (
+        lambda: nn.BCELoss(weight=torch.rand(10)),
+        lambda: (torch.rand(4, 10), torch.rand(4, 10)),
+    ),
+    "PoissonNLLLoss": (nn.PoissonNLLLoss, pair),
+    "PairwiseDistance": (nn.PairwiseDistance, pair),
+}
+
+
+class Scaled(nn.Module):
+    """A module whose float inputs are scaled by a trainable scalar first."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module, self.p = module, nn.Parameter(torch.ones(()))
+
+    def forward(self, *xs: torch.Tensor | bool | None) -> torch.Tensor:
+        scaled = [
+            x * self.p if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in xs
+        ]
+        out = self.module(*scaled)
+        return out[0] if isinstance(out, tuple) else out
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+@pytest.mark.parametrize("name", sorted(MULTI_TENSOR))
+def test_multi_tensor_functions_count_everything(name, mode):
+    prof = roofline.profile(Case(MULTI_TENSOR[name]), (), mode=mode)
+    assert prof.uncounted_ops == {}
+    assert prof.totals().flops > 0
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_nn_modules_count_everything(name, mode):
+    make, inputs = MODULES[name]
+    torch.manual_seed(0)
+    prof = roofline.profile(Scaled(make()), inputs(), mode=mode)
+    assert prof.uncounted_ops == {}
+    assert prof.totals().flops > 0

@@ -822,8 +822,8 @@ def test_uncounted_ops_are_listed_with_bytes():
     from tests.fixtures.models import Uncounted
 
     prof = roofline.profile(Uncounted(), torch.randn(5, 3))
-    assert prof.uncounted_ops == {"aten.special_zeta.default": 1}
-    cross = next(o for o in prof.ops if o.op == "aten.special_zeta.default")
+    assert prof.uncounted_ops == {"aten.special_chebyshev_polynomial_t.default": 1}
+    cross = next(o for o in prof.ops if o.op == "aten.special_chebyshev_polynomial_t.default")
     assert not cross.counted and cross.bytes_read > 0 and cross.bytes_written == 15 * F32
 
 
@@ -2132,3 +2132,136 @@ def test_linear_algebra_from_the_second_sweep(fn, arg, flops):
     assert not prof.uncounted_ops
     big = max((o for o in prof.ops if o.counted), key=lambda o: o.flops)
     assert big.op_class == "reduction" and big.flops == flops
+
+
+# ------------------------------------------------- the third sweep (multi-tensor ops)
+
+A34, B34, C34 = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4) + 3
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "flops"),
+    [
+        # x + alpha·y over 12 outputs: the add 12, and the multiply 12 when alpha ≠ 1
+        (torch.add, (A34, B34), 12),
+        (lambda x, y: torch.add(x, y, alpha=2), (A34, B34), 24),
+        # broadcast row: the output's 12 elements, each a multiply and a subtract
+        (lambda x, y: torch.sub(x, y, alpha=0.5), (A34, B34[0]), 24),
+        (lambda x, y: torch.rsub(x, y, alpha=3), (A34, B34), 24),
+        (lambda x, y: x.clone().add_(y, alpha=-1), (A34, B34), 24),
+        # complex: an add 2 real FLOPs, alpha's complex multiply 6: 8 per element
+        (
+            lambda x, y: torch.add(x, y, alpha=2),
+            (A34.to(torch.complex64), B34.to(torch.complex64)),
+            8 * 12,
+        ),
+        # x + value·y·z: product and add 2, the value multiply 1 more when value ≠ 1
+        (torch.addcmul, (A34, B34, C34), 24),
+        (lambda x, y, z: torch.addcmul(x, y, z, value=0.5), (A34, B34, C34), 36),
+        (lambda x, y, z: torch.addcdiv(x, y, z, value=2), (A34, B34, C34), 36),
+        (lambda x, y, z: x.clone().addcdiv_(y, z, value=2), (A34, B34, C34), 36),
+        # clamp: one comparison per bound given, scalar or tensor
+        (lambda x: x.clamp(min=0), (A34,), 12),
+        (lambda x: x.clamp(-1, 1), (A34,), 24),
+        (lambda x, y: x.clamp(max=y), (A34, B34), 12),
+        (lambda x, y, z: x.clamp(y, z), (A34, B34, C34), 24),
+        # a divide, and a floor or truncation with rounding_mode (floor_divide, //)
+        (torch.div, (A34, C34), 12),
+        (lambda x, y: torch.div(x, y, rounding_mode="floor"), (A34, C34), 24),
+        (lambda x, y: torch.div(x, y, rounding_mode="trunc"), (A34, C34), 24),
+        (torch.floor_divide, (A34, C34), 24),
+        # lerp = start + weight·(end − start): subtract, multiply, add; in place the same
+        (lambda x, y: torch.lerp(x, y, 0.3), (A34, B34), 36),
+        (lambda x, y, w: x.clone().lerp_(y, w), (A34, B34, C34), 36),
+        # ldexp = x·2^e: exp2 and a multiply; shifts one operation
+        (torch.ldexp, (A34, torch.randint(0, 3, (3, 4))), 24),
+        (lambda x, y: x << y, (torch.randint(0, 3, (3, 4)), torch.randint(0, 3, (3, 4))), 12),
+        # gcd one function; lcm = |a·b| / gcd(a, b): 3; incomplete gamma, zeta: one function
+        (torch.gcd, (torch.randint(1, 9, (3, 4)), torch.randint(1, 9, (3, 4))), 12),
+        (torch.lcm, (torch.randint(1, 9, (3, 4)), torch.randint(1, 9, (3, 4))), 36),
+        (torch.special.gammainc, (A34.abs() + 0.5, C34), 12),
+        (torch.special.zeta, (C34, C34), 12),
+        # a complex tensor from two real ones: a copy, no arithmetic
+        (torch.complex, (A34, B34), 0),
+    ],
+)
+def test_multi_tensor_elementwise_counts_its_scalars_and_bounds(fn, args, flops):
+    prof = roofline.profile(Fn(fn), args)
+    assert not prof.uncounted_ops
+    assert sum(o.flops for o in prof.ops if o.op != "aten.clone.default") == flops
+
+
+def test_put_and_index_reduce_are_scatters():
+    x, src = torch.randn(3, 4), torch.randn(3)
+    idx = torch.tensor([0, 5, 7])
+    # out of place: a store per source element (3); bytes generic: self 48 + index
+    # 3·8 + source 12 read, the 48-byte copy written
+    op = one_op(lambda t, s: t.put(idx, s), x, src)
+    assert (op.vector_flops, op.bytes_read, op.bytes_written) == (3, 84, 48)
+    # in place, accumulating: index 24 + source 12 + the 3 destination elements 12
+    # read, those 3 written
+    op = one_op(lambda t, s: t.put_(idx, s, accumulate=True), x.clone(), src)
+    assert (op.vector_flops, op.bytes_read, op.bytes_written) == (3, 48, 12)
+    # index_reduce 'mean' of 3 rows of 4: 12 combines, and a divide for each of the
+    # 3·4 destination elements addressed (an upper bound: indices repeat)
+    op = one_op(
+        lambda t, s: t.index_reduce(0, torch.tensor([0, 2, 2]), s, "mean", include_self=False),
+        x,
+        torch.randn(3, 4),
+    )
+    assert op.vector_flops == 12 + 12
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "flops"),
+    [
+        # triangular solve of 4 x 4 with 3 right-hand sides: n²k = 48 (the second
+        # output, A copied out, is no right-hand side)
+        (lambda b, a: torch.triangular_solve(b, a)[0], ((4, 3), (4, 4)), 48),
+        # two triangular solves with the Cholesky factor: 2n²k = 96
+        (torch.cholesky_solve, ((4, 3), (4, 4)), 96),
+        # orgqr, m=5, n=4, k=3: 4mnk − 2(m+n)k² + 4k³/3 = 240 − 162 + 36 = 114
+        (torch.linalg.householder_product, ((5, 4), (3,)), 114),
+        # ormqr applying k=3 reflectors to C of 5 x 2 from the left: 2nk(2m − k) =
+        # 2·2·3·7 = 84; to C of 2 x 5 from the right 2mk(2n − k) = 84
+        (torch.ormqr, ((5, 4), (3,), (5, 2)), 84),
+        (lambda r, t, c: torch.ormqr(r, t, c, left=False), ((5, 4), (3,), (2, 5)), 84),
+    ],
+)
+def test_solves_and_householder_products_by_hand(fn, args, flops):
+    prof = roofline.profile(Fn(fn), tuple(torch.randn(s) for s in args))
+    assert not prof.uncounted_ops
+    assert prof.totals().flops == flops
+
+
+def test_ops_that_only_run_on_real_tensors_by_hand():
+    # lstsq of A 6 x 4 with B 6 x 3 (p = 4, q = 6, k = 3): QR 2·6·16 − 2·64/3 = 192 − 42
+    # = 150, Qᴴ·B 2·3·4·(12 − 4) = 192, the triangular solve 16·3 = 48: 390
+    prof = count_real(
+        lambda a, b: torch.linalg.lstsq(a, b).solution, torch.randn(6, 4), torch.randn(6, 3)
+    )
+    assert not prof.uncounted_ops and prof.totals().flops == 390
+    # bincount: an increment per input element, 20
+    prof = count_real(lambda t: torch.bincount(t, minlength=5), torch.randint(0, 5, (20,)))
+    assert not prof.uncounted_ops and prof.totals().flops == 20
+    # CTC over log-probs T=12, N=2, C=6 and targets 2 x 4: the lattice N·T·(2·4 + 1) =
+    # 216 nodes, 13 each forward: 2808 (the mean over the batch is its own ops)
+    lp = torch.randn(12, 2, 6).log_softmax(2)
+    targets, lengths = torch.randint(1, 6, (2, 4)), (torch.tensor([12, 10]), torch.tensor([4, 3]))
+    ops = count_real(lambda x, t: F.ctc_loss(x, t, *lengths, reduction="sum"), lp, targets).ops
+    assert [o.flops for o in ops if o.op == "aten._ctc_loss.Tensor"] == [13 * 216]
+
+    # its backward: 21 per lattice node and 6 per log-prob gradient element (12·2·6 =
+    # 144): 4536 + 864 = 5400
+    class Ctc(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.p = nn.Parameter(torch.ones(()))
+
+        def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return F.ctc_loss(x * self.p, t, *lengths, reduction="sum")
+
+    ops = roofline.profile(Ctc(), (lp, targets), mode="training", real=True).ops
+    assert [o.flops for o in ops if o.op == "aten._ctc_loss_backward.Tensor"] == [
+        21 * 216 + 6 * 144
+    ]

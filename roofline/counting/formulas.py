@@ -965,31 +965,45 @@ _register_family(
 _register_family("lerp lerp_", 3)
 
 
-def scaled_elementwise(flops: int, scalar: str, complex_flops: int | None = None) -> Formula:
-    """``flops`` per output element, plus one multiply per element when the op's
-    ``scalar`` argument (add's ``alpha``, addcmul's ``value``) is not 1. With
-    ``complex_flops`` (add, sub) a complex input or output counts that instead and its
-    multiply 6 (:data:`COMPLEX_ELEMENTWISE_FLOPS`); without, the real count is kept."""
+def scaled_elementwise(
+    flops: int, extra: Mapping[str, int], complex_flops: int | None = None
+) -> Formula:
+    """``flops`` per output element, plus ``extra[name]`` multiplies (or divides) per
+    element for each scalar argument ``name`` that is not 1 (add's ``alpha``,
+    addcmul's ``value``, softplus's ``beta``). With ``complex_flops`` (add, sub) a
+    complex input or output counts that instead and each multiply 6
+    (:data:`COMPLEX_ELEMENTWISE_FLOPS`); without, the real count is kept."""
 
     def fn(a: Args, out: Sequence[Any]) -> Cost:
         cplx = complex_flops is not None and _any_complex(a, out)
         per = complex_flops if cplx and complex_flops is not None else flops
-        if a.get(scalar, 1) != 1:
-            per += COMPLEX_ELEMENTWISE_FLOPS["mul"] if cplx else 1
+        mul = COMPLEX_ELEMENTWISE_FLOPS["mul"] if cplx else 1
+        per += sum(n * mul for name, n in extra.items() if a.get(name, 1) != 1)
         return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
 
-    fn.__name__ = f"scaled_elementwise_{flops}_{scalar}"
-    fn.__doc__ = f"{flops} FLOP(s) per output element, one more when {scalar} is not 1."
+    fn.__name__ = f"scaled_elementwise_{flops}_{'_'.join(extra)}"
+    fn.__doc__ = (
+        f"{flops} FLOP(s) per output element, plus per element for each scalar that is "
+        f"not 1: {dict(extra)}."
+    )
     return fn
 
 
 # x + alpha·y: the add, and the multiply when alpha is not 1
 for _n in ("add", "add_", "sub", "sub_", "rsub"):
-    register(f"aten.{_n}")(scaled_elementwise(1, "alpha", COMPLEX_ELEMENTWISE_FLOPS[_n]))
+    register(f"aten.{_n}")(scaled_elementwise(1, {"alpha": 1}, COMPLEX_ELEMENTWISE_FLOPS[_n]))
 # x + value·(y·z) and x + value·(y/z): the product or quotient and the add, and the
 # multiply by value when it is not 1
 for _n in ("addcmul", "addcmul_", "addcdiv", "addcdiv_"):
-    register(f"aten.{_n}")(scaled_elementwise(2, "value"))
+    register(f"aten.{_n}")(scaled_elementwise(2, {"value": 1}))
+# elu = x > 0 ? scale·x : scale·alpha·(exp(input_scale·x) − 1): compare, exp, subtract,
+# the alpha multiply 4; one more multiply for each of scale (SELU's) and input_scale
+# that is not 1 (scale·alpha is one constant)
+for _n in ("elu", "elu_"):
+    register(f"aten.{_n}")(scaled_elementwise(4, {"scale": 1, "input_scale": 1}))
+# softplus = log(1 + exp(β·x)) / β, or x past the threshold: exp, add, log, compare 4;
+# a β that is not 1 adds its multiply and divide
+register("aten.softplus")(scaled_elementwise(4, {"beta": 2}))
 
 
 @register("aten.clamp", "aten.clamp_")
@@ -1011,7 +1025,7 @@ def div(a: Args, out: Sequence[Any]) -> Cost:
 
 
 # sigmoid = 1 / (1 + exp(-x)): negate, exp, add, divide
-_register_family("sigmoid sigmoid_ hardsigmoid hardsigmoid_ elu elu_ softplus", 4)
+_register_family("sigmoid sigmoid_ hardsigmoid hardsigmoid_", 4)
 # tanh/sigmoid backward: g·(1 − y²) / g·y·(1 − y): 3
 _register_family("sigmoid_backward tanh_backward elu_backward softplus_backward", 3)
 # silu = x·sigmoid(x); hardswish = x·clamp(x + 3, 0, 6) / 6

@@ -2181,6 +2181,13 @@ A34, B34, C34 = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4) + 3
         (torch.lcm, (torch.randint(1, 9, (3, 4)), torch.randint(1, 9, (3, 4))), 36),
         (torch.special.gammainc, (A34.abs() + 0.5, C34), 12),
         (torch.special.zeta, (C34, C34), 12),
+        # elu: compare, exp, subtract, alpha's multiply 4; SELU's scale one more
+        (F.elu, (A34,), 4 * 12),
+        (F.selu, (A34,), 5 * 12),
+        # softplus log(1 + exp(β·x)) / β: exp, add, log, the threshold compare 4, and
+        # β's multiply and divide when β is not 1
+        (F.softplus, (A34,), 4 * 12),
+        (lambda x: F.softplus(x, beta=2), (A34,), 6 * 12),
         # a complex tensor from two real ones: a copy, no arithmetic
         (torch.complex, (A34, B34), 0),
     ],

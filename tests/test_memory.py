@@ -1600,3 +1600,32 @@ def test_rnn_training_says_its_kernel_workspace_is_not_traced(make, mode, noted)
     # under-prediction, docs/vram.md): an estimate that would hide it says so
     e = estimate_from_model(make(), torch.randn(2, 5, 8), mode=mode)
     assert any("training reserve for the fused RNN kernels" in n for n in e.notes) is noted
+
+
+def test_max_batch_and_the_fit_agree_at_the_exact_budget():
+    # a B200's 180 GiB = 193,273,528,320 B under --headroom 0.7: the budget is
+    # 180 GiB x 0.7 = 126 GiB = 135,291,469,824 B exactly, and fit_devices says a total
+    # of that much fits (ceil(135,291,469,824 / 0.7) = 193,273,528,320 <= memory). In
+    # floating point 193,273,528,320 x 0.7 = 135,291,469,823.99998, so the solver's
+    # floor made the budget one byte less and refused the batch the table said fits.
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from roofline.memory import fit_devices
+    from roofline.memory.estimate import headroom_budget
+
+    memory = 180 * 2**30
+    assert headroom_budget(memory, 0.7) == 126 * 2**30
+    assert headroom_budget(100, 0.8) == 80  # and where the product is exact, unchanged
+    e = estimate_from_params(1000, headroom=0.7, cuda_context_bytes=0)
+    fixed = 126 * 2**30 - 3 * 1000  # so that batch 3 totals exactly 126 GiB
+
+    def at(b: int):
+        return SimpleNamespace(total=fixed + 1000 * b, allocated=fixed + 1000 * b)
+
+    mb = max_batch(at, memory, headroom=0.7)
+    assert mb.budget == 126 * 2**30
+    assert mb.batch == 3  # was 2
+    dev = SimpleNamespace(name="B200", key="b200", memory_bytes=memory)
+    at3 = replace(e, weights=at(3).total - (e.total - e.weights))
+    assert at3.total == 126 * 2**30 and fit_devices(at3, [dev])[0].fits

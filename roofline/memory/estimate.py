@@ -260,7 +260,7 @@ class MaxBatch:
     """The solved largest batch and how it was found."""
 
     batch: int  #: 0 if batch 1 does not fit
-    budget: int  #: bytes the total may use (memory x headroom)
+    budget: int  #: bytes the total may use (memory x headroom: :func:`headroom_budget`)
     fixed: float  #: affine fit: total(b) = fixed + per_sample * b
     per_sample: float
     affine: bool  #: True if the third measurement agreed with the fit
@@ -1019,6 +1019,22 @@ def _from_trace(
 # --------------------------------------------------------------------------- devices
 
 
+def headroom_budget(memory_bytes: int, headroom: float) -> int:
+    """The largest total that fits ``memory_bytes`` under ``headroom``: the largest
+    ``t`` with ``ceil(t / headroom) <= memory_bytes``, the rule :func:`fit_devices`
+    applies to :attr:`MemoryEstimate.total_with_headroom`. ``floor(memory x
+    headroom)`` alone can fall one byte short of it in floating point (180 GiB x 0.7
+    is 126 GiB exactly, but comes out as 135,291,469,823.99998), and then the solver
+    refused a total the device table said fits."""
+    h = _check_headroom(headroom)
+    budget = math.floor(memory_bytes * h)
+    while budget > 0 and math.ceil(budget / h) > memory_bytes:
+        budget -= 1
+    while math.ceil((budget + 1) / h) <= memory_bytes:
+        budget += 1
+    return budget
+
+
 def _device_memory(device: Any) -> int:
     mem = int(getattr(device, "memory_bytes", 0) or 0)
     if mem <= 0:
@@ -1077,7 +1093,7 @@ def max_batch(
     exactly, then confirmed by measuring the answer and the answer + 1. If a check
     fails, a bisection over measured points finds the boundary. Nothing is guessed.
     """
-    budget = math.floor(memory_bytes * _check_headroom(headroom))
+    budget = headroom_budget(memory_bytes, headroom)
     cache: dict[int, MemoryEstimate] = {}
 
     def total(b: int) -> int:
@@ -1203,7 +1219,7 @@ def devices_needed(
     A DDP replica holds every phase's bytes unsharded, so its peak is ``total`` (the
     largest phase) plus the bucket copy, which lives through every phase.
     """
-    budget = math.floor(memory_bytes * _check_headroom(headroom))
+    budget = headroom_budget(memory_bytes, headroom)
     # gathered by every sharded device in the forward/backward: the root unit's
     # parameters and gradients, and parameters and gradients of two units (the one
     # computed and the one prefetched)

@@ -28,12 +28,24 @@ GENERATOR = f"roofline {__version__}"
 HTML_MARKER = '<meta name="generator" content="roofline'
 
 
+#: how much of an existing file is read to recognise it (its head holds the markers)
+_HEAD_BYTES = 4096
+
+
 def _ours(path: Path) -> bool:
+    # only a regular file can be a report: a device (/dev/zero, /dev/full) or a named
+    # pipe is never read, since reading one never ends (or blocks)
+    if not path.is_file():
+        return False
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as f:
+            raw = f.read(_HEAD_BYTES)
+            if raw.lstrip().startswith(b"["):  # a device list has no marker: read it all
+                raw += f.read()
     except OSError:
         return False
-    head = text[:4096]
+    text = raw.decode("utf-8", errors="replace")
+    head = text[:_HEAD_BYTES]
     # by content, whatever the file is called (`--json out.dat` is ours too)
     if '"generator": "roofline' in head or HTML_MARKER in head or _is_device_list(text):
         return True

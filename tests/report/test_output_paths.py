@@ -70,6 +70,29 @@ def test_check_writable(tmp_path, mine):
     assert check_writable(ours) == ours  # recognised by content, as the writers do
 
 
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_file_that_is_not_a_regular_one_is_never_read(tmp_path, monkeypatch, special):
+    """Recognising a report read the existing file whole: ``--json /dev/zero`` (or
+    /dev/full) read until memory ran out, and a named pipe blocked for ever. Neither
+    can be a report: it is refused as someone's file without being opened."""
+    import pathlib
+
+    if special == "fifo":
+        target = tmp_path / "fifo"
+        os.mkfifo(target)
+    else:
+        target = pathlib.Path(special)
+    real_open = pathlib.Path.open
+
+    def spy(self, *a, **k):
+        assert self != target, f"{target} was opened"
+        return real_open(self, *a, **k)
+
+    monkeypatch.setattr(pathlib.Path, "open", spy)
+    with pytest.raises(ReportError, match="exists and was not written by roofline"):
+        check_writable(target)
+
+
 def test_check_outputs(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.csv"
     assert check_outputs({"--json": str(a), "--csv": str(b), "--html": None}) is None

@@ -62,7 +62,11 @@ def gib(n: float, digits: int = 2) -> str:
 def binary_bytes(n: float, digits: int = 2) -> str:
     """Memory *capacity* in the largest binary unit that keeps it >= 1:
     ``binary_bytes(1_400_000) == "1.34 MiB"``, ``binary_bytes(24 * 2**30) ==
-    "24.00 GiB"``, ``binary_bytes(300) == "300 B"``; the sign is kept."""
+    "24.00 GiB"``, ``binary_bytes(300) == "300 B"``; the sign is kept. NaN (a
+    measurement that did not happen) is ``"-"``, as :func:`si` and :func:`seconds`
+    show it."""
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "-"
     mag = abs(n)
     for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
         if mag >= 2**shift:

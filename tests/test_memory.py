@@ -1629,3 +1629,19 @@ def test_max_batch_and_the_fit_agree_at_the_exact_budget():
     dev = SimpleNamespace(name="B200", key="b200", memory_bytes=memory)
     at3 = replace(e, weights=at(3).total - (e.total - e.weights))
     assert at3.total == 126 * 2**30 and fit_devices(at3, [dev])[0].fits
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        # 999,999 / 10^3 = 999.999, "1e+03" at three significant digits: one unit up,
+        # 999,999 / 10^6 = 0.999999 -> "1"
+        (999_999, "1M-parameter model"),
+        (999_600_000, "1B-parameter model"),  # 999.6 M -> 0.9996 B -> "1"
+        (999_499, "999K-parameter model"),  # 999.499 -> "999": stays K
+        (10**15, "1000T-parameter model"),  # past the largest unit: whole T
+    ],
+)
+def test_parameter_count_name_never_in_scientific_notation(params, name):
+    # the name read "1e+03K-parameter model" for 999,999
+    assert estimate_from_params(params).name == name

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roofline.errors import RooflineError
 from roofline.units import binary_bytes, gib, human_bytes, parse_count, si
@@ -52,3 +56,55 @@ def test_binary_bytes_picks_the_unit():
     assert binary_bytes(0) == "0 B"
     assert binary_bytes(-1_400_000) == "-1.34 MiB"
     assert binary_bytes(2**30 - 1) == "1024.00 MiB"  # below 1 GiB stays MiB
+    assert binary_bytes(float("nan")) == "-"  # raised ValueError from round(nan)
+
+
+# -- invariants ---------------------------------------------------------------------
+
+SCALES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
+
+
+@settings(max_examples=100, deadline=None)
+@given(whole=st.integers(0, 999), frac=st.integers(0, 999), suffix=st.sampled_from(sorted(SCALES)))
+def test_parse_count_of_a_mantissa_and_suffix(whole, frac, suffix):
+    text = f"{whole}.{frac:03d}{suffix}"
+    exact = (whole * 1000 + frac) * SCALES[suffix]  # thousandths of the unit
+    if exact < 500:  # rounds to a count of 0
+        with pytest.raises(RooflineError):
+            parse_count(text)
+        return
+    # float parsing may land a hair off the decimal; the count is the nearest integer
+    assert abs(parse_count(text) * 1000 - exact) <= 500 + exact * 1e-15
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 10**15 - 1))
+def test_si_text_parses_back_within_its_rounding(n):
+    text = si(n)  # "4.10 G": two decimals of the prefix's unit
+    if not text[-1].isalpha():
+        assert parse_count(text) == n
+        return
+    scale = SCALES[text[-1]]
+    assert abs(parse_count(text) - n) <= 0.005 * scale + 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 10**15))
+def test_short_parameter_count_parses_back(n):
+    from roofline.memory.estimate import _short_count, parse_params
+
+    text = _short_count(n)
+    assert "e" not in text, text  # never scientific notation: 1M, not 1e+03K
+    assert float(text.rstrip("KMBT")) < 1000 or text.endswith("T")
+    assert abs(parse_params(text) - n) <= 0.005 * n  # three significant digits
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_formatting_never_fails(x):
+    from roofline.units import seconds
+
+    for fmt in (si, human_bytes, binary_bytes, gib, seconds):
+        assert isinstance(fmt(x), str)
+    if math.isnan(x):  # binary_bytes raised ValueError (round(nan)): now "-" as si's
+        assert si(x) == binary_bytes(x) == "-"

@@ -377,10 +377,18 @@ def naive_seed_formula(params: int, input_bytes: int = 0, output_bytes: int = 0)
 
 
 def _short_count(n: int) -> str:
-    """A parameter count as people write it: 350K, 100M, 7B, 1.5B, 1T."""
-    for scale, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+    """A parameter count as people write it: 350K, 100M, 7B, 1.5B, 1T. A count that
+    rounds up to 1000 of a unit takes the next one (999,999 is 1M, not 1e+03K)."""
+    units = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
+    for i, (scale, suffix) in enumerate(units):
         if n >= scale:
-            return f"{n / scale:.3g}{suffix}"
+            text = f"{n / scale:.3g}"
+            if float(text) < 1000:
+                return f"{text}{suffix}"
+            if i == 0:  # past the largest unit: whole T
+                return f"{n / scale:.0f}{suffix}"
+            bigger, bigger_suffix = units[i - 1]
+            return f"{n / bigger:.3g}{bigger_suffix}"
     return str(n)
 
 

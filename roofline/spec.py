@@ -219,9 +219,17 @@ def formats() -> tuple[SpecFormat, ...]:
     return tuple(_FORMATS)
 
 
+def _check_named(path: str | Path) -> None:
+    """An empty file name is refused as such: ``Path("")`` is ``.``, the current folder,
+    which the user did not name."""
+    if not str(path).strip():
+        raise SpecError("the spec file name is empty; give the path of a model spec (.yaml)")
+
+
 def read_yaml(path: str | Path) -> Any:
     """Load a YAML file with ``yaml.safe_load`` (refusing a repeated key); errors become
     one-line :class:`SpecError`."""
+    _check_named(path)
     p = Path(path)
     if not p.exists():
         raise SpecError(f"{p}: no such file")
@@ -266,6 +274,7 @@ def load_spec(
     (``imgsz``, ``nc`` ...) are passed to the format, which rejects those it does not
     know.
     """
+    _check_named(path)
     p = Path(path)
     data = read_yaml(p)
     if not isinstance(data, Mapping):

@@ -83,7 +83,8 @@ def device_from_args(args: argparse.Namespace) -> Device | None:
     """The device the options name, or None if ``--gpu`` was not given."""
     _check_spec_dirs(args)
     name = getattr(args, "gpu", None)
-    return _resolve(name, args) if name else None
+    # `--gpu ''` is an empty name (refused by the lookup), not "no --gpu"
+    return _resolve(name, args) if name is not None else None
 
 
 def _check_spec_dirs(args: argparse.Namespace) -> None:

@@ -72,6 +72,9 @@ def bundled_specs_dir() -> Path:
 def _named_dirs(extra: Iterable[str | os.PathLike[str]] | None) -> list[Path]:
     env = os.environ.get(ENV_SPECS, "")
     dirs = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    if any(not str(p).strip() for p in extra or []):
+        # Path("") is ".": every .yaml of the current folder would be read as a device
+        raise DeviceError("--specs was given an empty folder name; give a folder of spec files")
     return dirs + [Path(p).expanduser() for p in (extra or [])]
 
 

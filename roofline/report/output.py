@@ -154,6 +154,9 @@ def check_outputs(
     output, or ``None``.
     """
     given = [(opt, str(path)) for opt, path in outputs.items() if path is not None]
+    for opt, path in given:
+        if not path.strip():  # Path("") is ".", which would be refused as a folder
+            raise ReportError(f"{opt} was given an empty file name; give it a file name")
     stdout: str | None = None
     for opt, path in given:
         if path != STDOUT:

@@ -310,3 +310,32 @@ def test_a_folder_made_for_an_output_is_announced(spec, tmp_path, capsys):
     assert f"created folder {out.parent}" in err and out.is_file()
     assert main(["profile", str(spec), "--json", str(out.parent / "q.json")]) == 0
     assert "created folder" not in capsys.readouterr().err  # it exists now
+
+
+# ------------------------------------------------------------- empty names given
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["profile", ""], "the spec file name is empty"),
+        (["compare", "{spec}", "", "--gpu", "3090"], "the spec file name is empty"),
+        (["bench", "", "--no-predict"], "the spec file name is empty"),
+        (["profile", "{spec}", "--json", ""], "--json was given an empty file name"),
+        (["profile", "{spec}", "--csv", ""], "--csv was given an empty file name"),
+        (["gpus", "--json", ""], "--json was given an empty file name"),
+        (["vram", "--params", "7B", "--json", ""], "--json was given an empty file name"),
+        (["gpus", "--specs", ""], "--specs was given an empty folder name"),
+        (["profile", "{spec}", "--gpu", "3090", "--specs", ""], "--specs was given an empty"),
+        (["profile", "{spec}", "--gpu", ""], "empty device name ''"),
+    ],
+)
+def test_an_empty_name_is_refused_as_empty(spec, tmp_path, monkeypatch, capsys, argv, message):
+    """``Path("")`` is ``.``: an empty spec or output name was answered ". is a folder"
+    (a folder the user never named), ``--specs ''`` read every .yaml of the current
+    folder as a device file, and ``--gpu ''`` was taken for no --gpu at all (the
+    profile ran without a roofline)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.yaml").write_text("key: [\n")  # would fail if "." were read
+    assert main([a.replace("{spec}", str(spec)) for a in argv]) == 2
+    one_line_error(capsys, message)

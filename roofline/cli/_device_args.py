@@ -81,13 +81,13 @@ def _resolve(
 
 def device_from_args(args: argparse.Namespace) -> Device | None:
     """The device the options name, or None if ``--gpu`` was not given."""
-    _check_spec_dirs(args)
+    check_spec_dirs(args)
     name = getattr(args, "gpu", None)
     # `--gpu ''` is an empty name (refused by the lookup), not "no --gpu"
     return _resolve(name, args) if name is not None else None
 
 
-def _check_spec_dirs(args: argparse.Namespace) -> None:
+def check_spec_dirs(args: argparse.Namespace) -> None:
     """A ``--specs`` folder that does not exist fails even when no device is looked up
     (a typo would otherwise pass unnoticed)."""
     from roofline.devices.database import user_spec_dirs
@@ -103,7 +103,7 @@ def devices_from_args(
     and ``--specs``), by vendor and name; under ``--measured`` it stands for those with
     measured ceilings, and the others go into ``skipped`` (name: why) when given. A
     device named on its own without them is an error."""
-    _check_spec_dirs(args)
+    check_spec_dirs(args)
     out: dict[str, Device] = {}
     skipped = {} if skipped is None else skipped
     for name in dict.fromkeys(getattr(args, "gpus", None) or []):

@@ -128,8 +128,12 @@ def _latency_model(target: str, args: argparse.Namespace, dtypes: list[str]) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from roofline.cli._device_args import check_spec_dirs
     from roofline.devices import CPU_NAMES, LOCAL_NAMES, local_index
 
+    # before minutes of measuring: the CPU reads no spec folder, so a typo in one
+    # would otherwise pass unnoticed
+    check_spec_dirs(args)
     target = str(args.gpu).strip().lower()
     if target in CPU_NAMES:
         dtypes = _dtypes("cpu", args)

@@ -253,6 +253,18 @@ def test_calibrate_dtype_checked_before_measuring(monkeypatch, capsys, extra, ex
     assert expect in one_line_error(capsys)
 
 
+def test_calibrate_checks_its_specs_folders_before_measuring(monkeypatch, tmp_path, capsys):
+    """``calibrate --gpu cpu --specs TYPO`` measured for minutes: the CPU reads no spec
+    folder, so the missing one was never looked at."""
+
+    def no_work(*a, **k):
+        raise AssertionError("calibrate measured before checking --specs")
+
+    monkeypatch.setattr(host_cpu, "measure", no_work)
+    assert main(["calibrate", "--gpu", "cpu", "--specs", str(tmp_path / "nope")]) == 2
+    assert "spec folder" in one_line_error(capsys)
+
+
 def test_calibrate_cpu_for_bf16_models(monkeypatch, capsys):
     # one latency fit per dtype asked for, each stored beside the others
     from roofline.latency import store

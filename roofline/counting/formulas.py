@@ -2372,8 +2372,19 @@ def scatter_add_(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.scatter_reduce_")
 def scatter_reduce_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.scatter_reduce_(dim, index, src, reduce, include_self)``: reads the
-    destination unless ``include_self=False``."""
-    return _scatter_along(a, accumulate=bool(a.get("include_self", True)))
+    destination unless ``include_self=False``; ``'mean'`` adds :func:`mean_counts`."""
+    cost = _scatter_along(a, accumulate=bool(a.get("include_self", True)))
+    if a.get("reduce") != "mean":
+        return cost
+    return replace(cost, vector_flops=cost.vector_flops + mean_counts(a["self"], a["index"].numel))
+
+
+def mean_counts(x: T, sources: int) -> int:
+    """The extra work of a scatter's ``'mean'`` (ATen's ``index_reduce`` and
+    ``scatter_reduce`` kernels): the counts are scattered, one add per source element,
+    the zero counts set to 1, a compare per element of ``self``, and all of ``self``
+    divided by them, one more per element: ``sources + 2·numel(self)``."""
+    return sources + 2 * x.numel
 
 
 @register("aten.put_")
@@ -2390,15 +2401,11 @@ def put_(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.index_reduce_")
 def index_reduce_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.index_reduce_(dim, index, source, reduce, include_self)``: one combine
-    (multiply, add, max, min) per source element; ``'mean'`` also divides each
-    addressed destination element by its count. Reads the destination unless
-    ``include_self=False``, as ``scatter_reduce_``."""
+    (multiply, add, max, min) per source element, and for ``'mean'``
+    :func:`mean_counts`. Reads the destination unless ``include_self=False``, as
+    ``scatter_reduce_``."""
     src = a["source"]
-    x, dim = a["self"], int(a["dim"])
-    dest = min(
-        a["index"].numel * (x.numel // x.shape[dim] if x.shape and x.shape[dim] else 1), x.numel
-    )
-    flops = src.numel + (dest if a.get("reduce") == "mean" else 0)
+    flops = src.numel + (mean_counts(a["self"], src.numel) if a.get("reduce") == "mean" else 0)
     include = bool(a.get("include_self", True))
     return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=include, flops=flops)
 

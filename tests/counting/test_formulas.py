@@ -2209,14 +2209,19 @@ def test_put_and_index_reduce_are_scatters():
     # read, those 3 written
     op = one_op(lambda t, s: t.put_(idx, s, accumulate=True), x.clone(), src)
     assert (op.vector_flops, op.bytes_read, op.bytes_written) == (3, 48, 12)
-    # index_reduce 'mean' of 3 rows of 4: 12 combines, and a divide for each of the
-    # 3·4 destination elements addressed (an upper bound: indices repeat)
+    # index_reduce 'mean' of 3 rows of 4 into 3 x 4: 12 combines; the counts scattered
+    # (12 adds), the zero counts fixed (12 compares) and self divided by them (12)
     op = one_op(
         lambda t, s: t.index_reduce(0, torch.tensor([0, 2, 2]), s, "mean", include_self=False),
         x,
         torch.randn(3, 4),
     )
-    assert op.vector_flops == 12 + 12
+    assert op.vector_flops == 12 + 12 + 2 * 12
+    # scatter_reduce 'mean' of 6 x 4 sources into 6 x 10: 24 combines, 24 count adds,
+    # 2·60 for the zero-count fix and the divide; 'sum' only the 24
+    y, i, src = torch.randn(6, 10), torch.randint(0, 10, (6, 4)), torch.randn(6, 4)
+    assert one_op(lambda t: t.scatter_reduce(1, i, src, "mean"), y).vector_flops == 24 + 24 + 120
+    assert one_op(lambda t: t.scatter_reduce(1, i, src, "sum"), y).vector_flops == 24
 
 
 @pytest.mark.parametrize(

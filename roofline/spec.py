@@ -33,7 +33,7 @@ import yaml
 
 from roofline.errors import RooflineError, SpecError, first_line
 from roofline.units import dtype_name, parse_dtype
-from roofline.yamlio import DuplicateKeyError, safe_load_unique
+from roofline.yamlio import error_message, safe_load_unique
 
 MODES = ("inference", "training")
 
@@ -245,19 +245,8 @@ def read_yaml(path: str | Path) -> Any:
         raise SpecError(f"{p}: cannot read ({exc.strerror})") from None
     try:
         return safe_load_unique(text)
-    except DuplicateKeyError as exc:
-        raise SpecError(exc.located(p)) from None
-    except yaml.constructor.ConstructorError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise SpecError(
-            f"{p}:{line}: unsafe or unknown YAML tag ({first_line(exc.problem)}); "
-            "model specs are plain data: remove the tag"
-        ) from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
-        problem = getattr(exc, "problem", None) or first_line(exc)
-        raise SpecError(f"{where}: YAML syntax error: {problem}") from exc
+        raise SpecError(error_message(exc, p, "model specs")) from None
 
 
 def load_spec(

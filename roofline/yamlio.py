@@ -47,6 +47,27 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def error_message(exc: yaml.YAMLError, path: object, what: str = "spec files") -> str:
+    """The one-line message for a YAML error in ``path``: a repeated key, a tag the
+    safe loader refuses (``!!python/object``), any other construction problem (an
+    unhashable key), or a syntax error, each with its line (and column). ``what``
+    names the kind of file in the advice to drop a tag."""
+    if isinstance(exc, DuplicateKeyError):
+        return exc.located(path)
+    mark = getattr(exc, "problem_mark", None)
+    problem = str(getattr(exc, "problem", None) or exc).strip().splitlines()[0]
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        line = mark.line + 1 if mark else "?"
+        if "tag" in problem:
+            return (
+                f"{path}:{line}: unsafe or unknown YAML tag ({problem}); {what} are plain "
+                "data: remove the tag"
+            )
+        return f"{path}:{line}: {problem}; a key must be plain text or a number"
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    return f"{where}: YAML syntax error: {problem}"
+
+
 def safe_load_unique(text: str) -> Any:
     """``yaml.safe_load(text)``, refusing a mapping that repeats a key."""
     return yaml.load(text, Loader=_UniqueKeyLoader)  # SafeLoader subclass: plain data only

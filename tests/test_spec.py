@@ -75,6 +75,8 @@ def test_model_defined_next_to_the_spec(tmp_path):
     [
         ("model: [unclosed\n", r"model.yaml:\d+:\d+: YAML syntax error"),
         ("model: !!python/object:os.system {}\n", r"unsafe or unknown YAML tag"),
+        # was "unsafe or unknown YAML tag (found unhashable key)": there is no tag
+        ("? [a, b]\n: 1\n", r"model.yaml:1: found unhashable key; a key must be plain"),
         (
             "model: nosuchpkg.mod:fn\ninputs: [{shape: [1]}]\n",
             r"cannot import module 'nosuchpkg.mod'",

@@ -25,7 +25,7 @@ import yaml
 
 from roofline.devices.model import PIPES, PRECISIONS, Device, Interconnect, Peak, Price
 from roofline.errors import DeviceError
-from roofline.yamlio import DuplicateKeyError, safe_load_unique
+from roofline.yamlio import error_message, safe_load_unique
 
 #: relative tolerance of the two arithmetic consistency checks
 CONSISTENCY_TOLERANCE = 0.02
@@ -103,12 +103,8 @@ def load_yaml(path: Path) -> dict[str, Any]:
         raise DeviceError(
             f"{path}: not UTF-8 text (byte {exc.start}); a spec file is YAML text"
         ) from None
-    except DuplicateKeyError as exc:
-        raise DeviceError(exc.located(path)) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise DeviceError(f"{path}: malformed YAML{where}; fix the syntax") from None
+        raise DeviceError(error_message(exc, path, "device spec files")) from None
     if not isinstance(data, dict):
         raise DeviceError(f"{path}: a spec file must be a YAML mapping of fields")
     return data

@@ -159,7 +159,28 @@ def test_malformed_spec_file_exit_2(tmp_path, capsys, spec_writer):
     folder = tmp_path / "specs"
     spec_writer(folder, key="broken", text="key: broken\nname: [oops\n")
     assert main(["gpus", "--specs", str(folder)]) == 2
-    assert "broken.yaml: malformed YAML" in one_line_error(capsys)
+    assert "broken.yaml:3:1: YAML syntax error" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        # was "malformed YAML at line 1; fix the syntax": the syntax was fine
+        (
+            'key: !!python/object/apply:os.system ["echo hi"]\n',
+            "x.yaml:1: unsafe or unknown YAML tag (",
+        ),
+        ("? [a, b]\n: 1\n", "x.yaml:1: found unhashable key; a key must be plain text"),
+    ],
+)
+def test_a_device_file_the_safe_loader_refuses_says_why(tmp_path, capsys, text, expect):
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    for argv in (["gpus", "show", str(path)], ["gpus", "--specs", str(tmp_path)]):
+        assert main(argv) == 2
+        err = one_line_error(capsys)
+        assert expect in err, err
+        assert "device spec files are plain data" in err or "unhashable" in err
 
 
 def test_spec_file_errors_name_the_folder_as_given(tmp_path, capsys, spec_writer, monkeypatch):
@@ -169,7 +190,7 @@ def test_spec_file_errors_name_the_folder_as_given(tmp_path, capsys, spec_writer
     monkeypatch.chdir(tmp_path)
     assert main(["gpus", "--specs", "myspecs"]) == 2
     err = one_line_error(capsys)
-    assert err.startswith("roofline: error: myspecs/broken.yaml: malformed YAML"), err
+    assert err.startswith("roofline: error: myspecs/broken.yaml:3:1: YAML syntax error"), err
     assert str(tmp_path) not in err
 
 

@@ -290,7 +290,7 @@ def test_stale_or_unexplained_exception_is_reported():
 def test_malformed_yaml_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("key: [unclosed\n")
-    with pytest.raises(DeviceError, match=r"bad.yaml: malformed YAML"):
+    with pytest.raises(DeviceError, match=r"bad.yaml:2:1: YAML syntax error"):
         load_device_file(bad)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import unicodedata
 from collections.abc import Sequence
 
 from roofline.devices.cache import load_measured
@@ -47,7 +48,7 @@ CPU_NAMES = ("cpu", "host", "host-cpu")
 def get_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> Device:
     """Resolve a device name (see the module docstring); :class:`DeviceError` if not."""
     text = str(name).strip()
-    low = text.lower()
+    low = unicodedata.normalize("NFKC", text).lower()  # full-width ｃｐｕ is cpu
     if low in CPU_NAMES:
         from roofline.devices.host_cpu import host_device
 

@@ -2,7 +2,8 @@
 
 Lookup rules (documented in ``docs/devices.md``):
 
-1. A name is normalised: lower case, the words NVIDIA, GeForce, Tesla, AMD, Instinct
+1. A name is normalised: compatibility characters (full-width ``ＲＴＸ３０９０``) read as
+   their plain forms (NFKC), lower case, the words NVIDIA, GeForce, Tesla, AMD, Instinct
    dropped, then everything but letters and digits removed. ``RTX 3090``,
    ``rtx3090`` and ``NVIDIA GeForce RTX 3090`` all become ``rtx3090``.
 2. An exact match of a key, name or alias wins. If several entries share the name,
@@ -29,6 +30,7 @@ import functools
 import importlib.resources
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -43,7 +45,7 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 def normalize(name: str) -> str:
     """``"NVIDIA GeForce RTX 3090"`` → ``"rtx3090"`` (see the module docstring)."""
-    text = _DROP_WORDS.sub(" ", str(name).lower())
+    text = _DROP_WORDS.sub(" ", unicodedata.normalize("NFKC", str(name)).lower())
     return _NON_ALNUM.sub("", text)
 
 
@@ -156,7 +158,8 @@ def lookup(name: str, devices: Sequence[Device]) -> Device:
     """Resolve ``name`` among ``devices`` by the rules in the module docstring."""
     q = normalize(name)
     if not q:
-        raise DeviceError(f"empty device name {name!r}: try `roofline gpus` for the list")
+        what = "empty device name" if not str(name).strip() else "no letters or digits in"
+        raise DeviceError(f"{what} {name!r}: try `roofline gpus` for the list")
     for dev in devices:
         if normalize(dev.key) == q:
             return dev

@@ -17,6 +17,28 @@ def test_spellings_of_3090(name):
     assert get_device(name).key == "rtx-3090"
 
 
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        # full-width forms (an East Asian input method's) were "empty device name"
+        ("ｒｔｘ３０９０", "rtx-3090"),
+        ("ＲＴＸ　３０９０", "rtx-3090"),  # with a full-width space
+        ("ｈ１００", "h100-sxm"),
+    ],
+)
+def test_full_width_names_read_as_plain(name, key):
+    assert get_device(name).key == key
+
+
+def test_full_width_cpu_is_the_host_cpu():
+    assert get_device("ｃｐｕ").kind == "cpu"
+
+
+def test_a_name_without_letters_or_digits_is_not_called_empty():
+    with pytest.raises(DeviceError, match=r"^no letters or digits in '—': try `roofline gpus`"):
+        get_device("—")
+
+
 def test_normalize():
     assert normalize("NVIDIA GeForce RTX 3090") == "rtx3090"
     assert normalize("Tesla V100-SXM2-16GB") == "v100sxm216gb"

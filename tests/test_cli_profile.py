@@ -171,6 +171,30 @@ def test_one_linear_in_training_counts_by_hand(tmp_path, capsys):
     assert "forward 54 FLOPs, backward 54 FLOPs: training = 2.00x forward" in out
 
 
+@pytest.mark.parametrize(
+    ("code", "where"),
+    [
+        # a module that parses sys.argv at import (a training script), and a constructor
+        ("import sys\nsys.exit(2)\ndef build():\n    pass\n", "exits.py:2"),
+        ("import sys\ndef build():\n    sys.exit('no GPU')\n", "exits.py:3"),
+    ],
+)
+def test_a_model_that_calls_sys_exit_is_one_line(tmp_path, capsys, code, where):
+    """sys.exit() in the model's code ended the command silently with its status (2,
+    or 1 for a message, which went out unprefixed)."""
+    (tmp_path / "exits.py").write_text(code)
+    p = tmp_path / "exits.yaml"
+    p.write_text("model: exits:build\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["profile", str(p)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("roofline: error: the model's code called sys.exit("), err
+    assert where in err, err
+    # --debug shows where, as for any other error
+    assert main(["profile", str(p), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(Exception, match="no such file"):
         main(["--debug", "profile", str(tmp_path / "missing.yaml")])

@@ -3,7 +3,8 @@
 Each subcommand lives in its own module exposing ``register(subparsers)``, which adds
 an ``argparse`` parser whose ``run`` default is a function ``run(args) -> int``.
 Any :class:`~roofline.errors.RooflineError` becomes one line on stderr and exit code
-2; ``--debug`` shows the traceback instead. A reader that stops early
+2; ``--debug`` shows the traceback instead. So does a ``sys.exit()`` in code a command
+runs (the model's module or constructor), which would otherwise end it silently. A reader that stops early
 (``roofline ... | head``) ends the command quietly with exit code 141 (128 + SIGPIPE,
 as a tool killed by the signal), so subcommands write their files before printing.
 """
@@ -117,9 +118,32 @@ def _run(argv: Sequence[str] | None) -> int:
         _progress.finish()
         print("roofline: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:
+        # the tool never exits from inside a command: this is code it ran (a model
+        # module that parses sys.argv at import, a constructor), which would otherwise
+        # end the command silently with its own status
+        _progress.finish()
+        if args.debug:  # re-raised, it would end the process without a traceback
+            import traceback
+
+            traceback.print_exception(exc)
+        print(f"roofline: error: {_exit_line(exc)}", file=sys.stderr)
+        return 2
     finally:
         _progress.finish()
         sys.stdout = stdout
+
+
+def _exit_line(exc: SystemExit) -> str:
+    """One line for a ``sys.exit()`` raised by code a command ran: where it was called."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return (
+        f"the model's code called sys.exit({exc.code!r}){where}; a model's module and "
+        "constructor must run without exiting (an argument parser at import?)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,10 +13,13 @@ line being exactly the header row of one of the column sets roofline writes
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import stat
+import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -196,10 +199,43 @@ def write_text(path: str | Path, text: str, *, force: bool = False) -> Path:
     p = check_writable(path, force=force)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
+        _replace(p, text)
     except OSError as exc:
         raise ReportError(f"cannot write {p}: {exc.strerror or exc}") from exc
     return p
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: into a new file beside it, then
+    renamed over it, so a failed write (a full disk, Ctrl-C) leaves no half-written
+    report and the old one intact. A symbolic link is written through (its target
+    replaced); a hard-linked file, a device (``--force`` on /dev/null) or a pipe is
+    written in place, since a rename would part it from its other names or replace
+    the device node itself."""
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        st = None
+    if st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1):
+        target.write_text(text, encoding="utf-8")
+        return
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        if st is not None:  # the replaced file's permissions, else what open() would give
+            mode = stat.S_IMODE(st.st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def to_json(data: Mapping[str, Any] | Sequence[Any]) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from roofline.cli import main
 from roofline.errors import ReportError
-from roofline.report.output import check_outputs, check_writable, write_json
+from roofline.report.output import check_outputs, check_writable, write_json, write_text
 
 MINE = '{"my": "data"}'
 
@@ -91,6 +91,45 @@ def test_a_file_that_is_not_a_regular_one_is_never_read(tmp_path, monkeypatch, s
     monkeypatch.setattr(pathlib.Path, "open", spy)
     with pytest.raises(ReportError, match="exists and was not written by roofline"):
         check_writable(target)
+
+
+@pytest.mark.parametrize("error", [UnicodeEncodeError, KeyboardInterrupt])
+def test_a_failed_write_leaves_the_old_report_whole(tmp_path, monkeypatch, error):
+    """The report was written in place: a write that failed part-way (a full disk,
+    Ctrl-C) left the old report truncated to a half-written new one."""
+    old = write_json(tmp_path / "r.json", {"old": 1})
+    before = old.read_text()
+    text = '{"generator": "roofline"}' + " " * 200_000
+    if error is UnicodeEncodeError:
+        text += "\udc80"  # not encodable: the write fails after 200 kB
+    else:
+        import roofline.report.output as output
+
+        def interrupted(*a, **k):
+            raise KeyboardInterrupt  # as Ctrl-C between the write and the rename
+
+        monkeypatch.setattr(output.os, "replace", interrupted)
+    with pytest.raises(error):
+        write_text(old, text)
+    assert old.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no temporary left
+
+
+def test_a_rewrite_keeps_permissions_and_writes_through_links(tmp_path):
+    """Replacing a report by a rename keeps what replacing its content kept: the file's
+    mode, the target of a symbolic link, and both names of a hard-linked file."""
+    first = write_json(tmp_path / "a.json", {"v": 1})
+    os.chmod(first, 0o640)
+    write_json(first, {"v": 2})
+    assert os.stat(first).st_mode & 0o777 == 0o640
+    link = tmp_path / "link.json"
+    os.symlink(first, link)
+    write_json(link, {"v": 3})
+    assert link.is_symlink() and json.loads(first.read_text())["v"] == 3
+    hard = tmp_path / "hard.json"
+    os.link(first, hard)
+    write_text(first, '{"generator": "roofline", "v": 4}')
+    assert json.loads(hard.read_text())["v"] == 4
 
 
 def test_check_outputs(tmp_path):

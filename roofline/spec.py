@@ -476,6 +476,29 @@ def _path_first(folder: Path) -> Iterator[None]:
             sys.path.remove(str(folder))
 
 
+def model_source_files(path: str | Path) -> list[Path]:
+    """The Python files next to the spec at ``path`` that its ``model:`` line would
+    import (``mynet:build`` -> ``mynet.py``, ``./mynet.py:build``, a package's
+    ``__init__.py``): inputs a command reads, which no output may replace. Installed
+    packages are not looked up (nothing is imported); an unreadable spec names none."""
+    try:
+        data = read_yaml(path)
+    except RooflineError:
+        return []
+    target = data.get("model") if isinstance(data, Mapping) else None
+    if not isinstance(target, str) or ":" not in target:
+        return []
+    module_part = target.rpartition(":")[0]
+    base = Path(path).parent
+    if module_part.endswith(".py"):
+        found = [base / module_part]
+    else:
+        rel = Path(*module_part.split("."))
+        found = [root / rel.with_suffix(".py") for root in (base, Path.cwd())]
+        found += [root / rel / "__init__.py" for root in (base, Path.cwd())]
+    return [f for f in found if f.is_file()]
+
+
 def resolve_callable(target: str, base: Path, where: str = "spec") -> Callable[..., Any]:
     """Import ``module:attr.path`` (or ``file.py:attr``), resolving against ``base``."""
     module_part, _, attr_part = target.rpartition(":")

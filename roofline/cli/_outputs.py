@@ -36,11 +36,16 @@ def check(
 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
-    """The files ``args`` names for reading: ``spec``, compare's ``models``, ``--gpu``
-    values that are files, and the spec files in the ``--specs`` folders."""
+    """The files ``args`` names for reading: ``spec``, compare's ``models`` and the
+    Python files beside them that their ``model:`` lines import, ``--gpu`` values that
+    are files, and the spec files in the ``--specs`` folders."""
     from roofline.devices.database import user_spec_files
+    from roofline.spec import model_source_files
 
-    found = [getattr(args, "spec", None), *(getattr(args, "models", None) or [])]
+    specs = [getattr(args, "spec", None), *(getattr(args, "models", None) or [])]
+    found = list(specs)
+    # the model's own .py next to its spec is read too (--json mynet.py --force)
+    found += [str(f) for s in specs if isinstance(s, str) for f in model_source_files(s)]
     gpus = getattr(args, "gpus", None) or [getattr(args, "gpu", None)]
     found += [g for g in gpus if isinstance(g, str) and Path(g).is_file()]
     found += [str(f) for f in user_spec_files(getattr(args, "specs", None))]

@@ -262,6 +262,30 @@ def test_an_output_never_replaces_the_spec_it_reads(spec, tmp_path, no_work, cap
     assert spec.read_text() == before
 
 
+@pytest.mark.parametrize(
+    ("model", "py"),
+    [
+        ("mynet:build", "mynet.py"),
+        ("./mynet.py:build", "mynet.py"),
+        ("pkg.net:build", "pkg/net.py"),
+    ],
+)
+@pytest.mark.parametrize("option", ["--json", "--csv"])
+def test_an_output_never_replaces_the_model_code_the_spec_imports(
+    tmp_path, no_work, capsys, model, py, option
+):
+    """``--json mynet.py --force`` replaced the model's own source, beside its spec,
+    with the report: it is read as much as the spec is, so it is refused likewise."""
+    source = tmp_path / py
+    source.parent.mkdir(exist_ok=True)
+    source.write_text("def build():\n    pass\n")
+    spec = tmp_path / "net.yaml"
+    spec.write_text(f"model: {model}\ninputs: [{{shape: [1, 4]}}]\n")
+    assert main(["profile", str(spec), option, str(source), "--force"]) == 2
+    one_line_error(capsys, "which this command reads", "--force does not apply")
+    assert source.read_text() == "def build():\n    pass\n"
+
+
 @pytest.mark.parametrize("ext", ["yaml", "yml"])
 def test_an_output_never_replaces_a_device_file_in_a_specs_folder(
     spec, tmp_path, no_work, capsys, ext

@@ -195,6 +195,23 @@ def test_a_model_that_calls_sys_exit_is_one_line(tmp_path, capsys, code, where):
     assert "Traceback" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("gpus", "message"),
+    [
+        # the last --gpu won without a word: the user asked for two analyses, got one
+        (["--gpu", "3090", "--gpu", "a100"], "profile takes one --gpu (got '3090' and 'a100')"),
+        (["--device", "3090", "--gpu", "t4"], "profile takes one --gpu (got '3090' and 't4')"),
+        # was "unknown device 'all'"
+        (["--gpu", "all"], "for every device: roofline compare SPEC --gpu all"),
+    ],
+)
+def test_profile_takes_one_gpu_and_says_where_several_go(spec, capsys, gpus, message):
+    assert main(["profile", str(spec), *gpus]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err, err
+    assert "roofline compare" in err
+
+
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(Exception, match="no such file"):
         main(["--debug", "profile", str(tmp_path / "missing.yaml")])

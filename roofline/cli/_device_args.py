@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from roofline.devices import Device, all_devices, get_device
 
@@ -33,7 +34,7 @@ def add_device_arguments(
         "--gpu",
         "--device",
         dest="gpus" if many else "gpu",
-        action="append" if many else "store",
+        action="append" if many else _OneDevice,
         metavar="NAME",
         required=required,
         help=("device (repeatable): " if many else "device: ")
@@ -49,6 +50,31 @@ def add_device_arguments(
         action="store_true",
         help="use the device's measured ceilings (from `roofline calibrate`) instead of its datasheet",
     )
+
+
+class _OneDevice(argparse.Action):
+    """``--gpu`` of a command that analyses on one device: a second ``--gpu`` (or
+    ``--gpu all``) is refused rather than the last one silently winning."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        command = parser.prog.removeprefix("roofline ")
+        previous = getattr(namespace, self.dest, None)
+        if previous is not None:
+            parser.error(
+                f"{command} takes one --gpu (got {previous!r} and {values!r}); for several "
+                "side by side: roofline compare SPEC --gpu A --gpu B"
+            )
+        if str(values).strip().lower() == ALL_DEVICES:
+            parser.error(
+                f"{command} takes one --gpu; for every device: roofline compare SPEC --gpu all"
+            )
+        setattr(namespace, self.dest, values)
 
 
 def add_specs_argument(parser: argparse.ArgumentParser, suppress_default: bool = False) -> None:

@@ -426,3 +426,42 @@ def test_a_slow_half_rate_falls_back_to_fp32_and_says_why():
     (w,) = [w for w in a.warnings if "fp16 rate" in w]
     assert "below its fp32 rate" in w and "bytes stay float16" in w
     assert analyze(half, slow, "fp16").precision == "fp16"  # asked for: given
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    device=st.sampled_from(["3090", "a100", "h100", "t4", "v100", "cpu"]),
+    precision=st.sampled_from(["fp32", "fp16", "bf16"]),
+    batch=st.integers(1, 4),
+    mode=st.sampled_from(["inference", "training"]),
+    depth=st.sampled_from([1, 2, None]),
+)
+def test_every_row_on_datasheet_devices_sits_under_its_roof(device, precision, batch, mode, depth):
+    import torch
+
+    import roofline
+    from roofline.devices import get_device
+    from roofline.errors import DeviceError
+    from tests.fixtures.models import tiny_cnn
+
+    dev = get_device(device)
+    try:
+        c = ceilings(dev, precision)
+    except (AnalysisError, DeviceError):
+        return  # the device has no such peak: refused, as tested elsewhere
+    prof = roofline.profile(tiny_cnn(), torch.randn(batch, 3, 8, 8), mode=mode)
+    a = analyze(prof, dev, precision, depth)
+    top = max(c.matrix.flops_per_s, c.conv.flops_per_s if c.conv else 0, c.vector.flops_per_s)
+    bw = c.bandwidth_bytes_per_s
+    for row in (*a.ops, *a.layers):
+        # time is never below either limit, and the memory limit is bytes / bandwidth
+        assert row.memory_time_s == pytest.approx(row.bytes / bw, rel=1e-12)
+        assert row.time_s >= max(row.compute_time_s, row.memory_time_s) * (1 - 1e-12)
+        assert row.time_s >= row.flops / top * (1 - 1e-12)
+        # attainable FLOP/s never above the peak nor the bandwidth line
+        assert row.attainable_flops_per_s <= top * (1 + 1e-12)
+        if row.bytes:
+            assert row.attainable_flops_per_s <= row.intensity * bw * (1 + 1e-12)
+        assert 0 <= row.roof_fraction <= 1
+    assert sum(r.time_s for r in a.layers) == pytest.approx(a.totals.time_s, rel=1e-12)
+    assert sum(r.flops for r in a.layers) == a.totals.flops == prof.totals().flops

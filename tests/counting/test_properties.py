@@ -252,3 +252,104 @@ def test_training_is_affine_in_batch(model_size, batch):
         assert fb == f2 + (batch - 2) * (f3 - f2), name
     assert many.weight_bytes == two.weight_bytes
     assert many.ops == two.ops
+
+
+@st.composite
+def single_layers(draw):
+    """One layer of many kinds and its input for one sample (no batch dim)."""
+    kind = draw(
+        st.sampled_from(
+            [
+                "convT",
+                "dilated",
+                "conv1d",
+                "conv3d",
+                "adaptive_avg",
+                "adaptive_max",
+                "upsample",
+                "layernorm",
+                "groupnorm",
+                "embedding",
+                "sdpa",
+                "linear3d",
+                "softmax",
+            ]
+        )
+    )
+    c = draw(st.sampled_from([2, 4]))
+    s = draw(st.integers(3, 7))
+    if kind == "convT":
+        m = nn.ConvTranspose2d(
+            c,
+            draw(st.sampled_from([2, 4])),
+            draw(st.integers(1, 3)),
+            stride=draw(st.integers(1, 2)),
+        )
+        return m, (c, s, s)
+    if kind == "dilated":
+        return nn.Conv2d(c, c, 3, padding=2, dilation=2, groups=draw(st.sampled_from([1, c]))), (
+            c,
+            s,
+            s,
+        )
+    if kind == "conv1d":
+        return nn.Conv1d(c, 3, draw(st.integers(1, 3)), padding=1), (c, s)
+    if kind == "conv3d":
+        return nn.Conv3d(c, 2, 2), (c, s, s, s)
+    if kind == "adaptive_avg":
+        return nn.AdaptiveAvgPool2d(draw(st.integers(1, 3))), (c, s, s)
+    if kind == "adaptive_max":
+        return nn.AdaptiveMaxPool2d(draw(st.integers(1, 3))), (c, s, s)
+    if kind == "upsample":
+        mode = draw(st.sampled_from(["nearest", "bilinear"]))
+        return nn.Upsample(scale_factor=2, mode=mode), (c, s, s)
+    if kind == "layernorm":
+        return nn.LayerNorm(c, elementwise_affine=draw(st.booleans())), (s, c)
+    if kind == "groupnorm":
+        return nn.GroupNorm(2, c), (c, s, s)
+    if kind == "embedding":
+        return _Embed(), (s,)
+    if kind == "sdpa":
+        return _Sdpa(draw(st.booleans())), (2, s, c)
+    if kind == "linear3d":
+        return nn.Linear(c, 3), (s, c)
+    return nn.Softmax(-1), (s, c)
+
+
+class _Embed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = nn.Embedding(50, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.table((x.abs() * 10).long() % 50)
+
+
+class _Sdpa(nn.Module):
+    def __init__(self, causal: bool) -> None:
+        super().__init__()
+        self.causal = causal
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.scaled_dot_product_attention(x, x, x, is_causal=self.causal)
+
+
+@SETTINGS
+@given(single_layers(), st.integers(2, 4))
+def test_single_layers_scale_linearly_with_batch(layer, batch):
+    model, shape = layer
+    model.eval()
+    one = roofline.profile(model, torch.randn(1, *shape))
+    many = roofline.profile(model, torch.randn(batch, *shape))
+    t1, tb = one.totals(), many.totals()
+    assert [o.op for o in many.ops] == [o.op for o in one.ops]
+    assert tb.params == t1.params
+    assert tb.matrix_flops == batch * t1.matrix_flops
+    assert tb.vector_flops == batch * t1.vector_flops
+    assert tb.weight_bytes <= t1.weight_bytes * batch
+    assert tb.bytes_written == batch * t1.bytes_written
+    assert tb.bytes_read - tb.weight_bytes == batch * (t1.bytes_read - t1.weight_bytes)
+    assert t1.macs * 2 == t1.matrix_flops
+    for depth in (1, None):
+        for name in FIELDS:
+            assert _sum_rows(many.layers(depth), name) == getattr(tb, name)

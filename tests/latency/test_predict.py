@@ -916,3 +916,36 @@ def test_the_json_names_the_fit_that_priced_a_prediction():
     }
     naive = compare_latency(predict(hand_profile(), DEVICE, depth=1), None).as_dict()
     assert naive["fit"] is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(1e3, 1e10), st.floats(1e6, 1e12)), min_size=1, max_size=8),
+    st.floats(1.0, 1e11),
+    st.floats(1.0, 1e11),
+)
+def test_a_fitted_memory_curve_never_moves_more_bytes_in_less_time(samples, a, b):
+    from roofline.latency.calibrate import curve_from_samples
+
+    curve = curve_from_samples(samples)  # noisy (bytes, rate) samples, any order
+    lo, hi = sorted((a, b))
+    assert curve.rate(lo) > 0 and curve.rate(hi) > 0
+    assert hi / curve.rate(hi) >= lo / curve.rate(lo) * (1 - 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cls=st.sampled_from(["elementwise", "copy", "gemm", "norm", "softmax"]),
+    flops=st.integers(0, 10**11),
+    nbytes=st.integers(1, 10**9),
+    k=st.integers(2, 64),
+)
+def test_calibrated_prediction_is_positive_and_grows_with_the_batch(cls, flops, nbytes, k):
+    def t(scale: int) -> float:
+        matrix = flops * scale if cls == "gemm" else 0
+        vector = 0 if cls == "gemm" else flops * scale
+        o = op("aten.x.default", "fc", cls, matrix=matrix, vector=vector, read=nbytes * scale)
+        return predict(hand_profile((o,)), DEVICE, efficiency=eff()).ops[-1].predicted_s
+
+    assert t(1) > 0
+    assert t(k) >= t(1)

@@ -33,7 +33,7 @@ import yaml
 
 from roofline.errors import RooflineError, SpecError, first_line
 from roofline.units import dtype_name, parse_dtype
-from roofline.yamlio import error_message, safe_load_unique
+from roofline.yamlio import TooLargeError, error_message, read_yaml_text, safe_load_unique
 
 MODES = ("inference", "training")
 
@@ -236,7 +236,9 @@ def read_yaml(path: str | Path) -> Any:
     if p.is_dir():
         raise SpecError(f"{p}: is a folder, expected a .yaml file")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_yaml_text(p)
+    except TooLargeError as exc:
+        raise SpecError(f"{p}: {exc}; a spec is a small YAML text file") from None
     except UnicodeDecodeError as exc:
         raise SpecError(
             f"{p}: not UTF-8 text (byte {exc.start}); a spec is a YAML text file"
@@ -480,7 +482,10 @@ def model_source_files(path: str | Path) -> list[Path]:
     """The Python files next to the spec at ``path`` that its ``model:`` line would
     import (``mynet:build`` -> ``mynet.py``, ``./mynet.py:build``, a package's
     ``__init__.py``): inputs a command reads, which no output may replace. Installed
-    packages are not looked up (nothing is imported); an unreadable spec names none."""
+    packages are not looked up (nothing is imported); an unreadable spec names none, and
+    so does a pipe (``<(...)``), which can be read only once: by the command."""
+    if not Path(path).is_file():
+        return []
     try:
         data = read_yaml(path)
     except RooflineError:

@@ -8,9 +8,29 @@ that refuses such a file instead, with the line of the repeated key.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+#: the largest YAML file read (specs are a few KiB): bounds the read of a device such
+#: as /dev/zero, which would otherwise go on until memory runs out
+MAX_YAML_BYTES = 16 * 2**20
+
+
+class TooLargeError(ValueError):
+    """A YAML file larger than :data:`MAX_YAML_BYTES` (or endless: a device)."""
+
+
+def read_yaml_text(path: str | Path) -> str:
+    """The text of a YAML file, read as UTF-8 and at most :data:`MAX_YAML_BYTES`;
+    :class:`TooLargeError` past that (``OSError`` and ``UnicodeDecodeError`` as reading
+    raises them). A pipe (``<(...)``) is read like a file."""
+    with open(path, "rb") as f:
+        raw = f.read(MAX_YAML_BYTES + 1)
+    if len(raw) > MAX_YAML_BYTES:
+        raise TooLargeError(f"larger than {MAX_YAML_BYTES // 2**20} MiB")
+    return raw.decode("utf-8")
 
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):

@@ -260,3 +260,41 @@ def test_a_constructor_that_reads_tensor_values_gets_a_hint_and_real_works(tmp_p
     assert "constructor reads tensor values" in err and "65,536 elements" in err
     assert "--real" in err
     assert main(["profile", str(p), "--real"]) == 0
+
+
+def test_an_endless_file_is_refused_after_a_bounded_read(tmp_path, monkeypatch):
+    """``profile /dev/zero`` (or a .yaml linked to it) read until memory ran out and
+    ended in a MemoryError traceback: the read stops past MAX_YAML_BYTES."""
+    import roofline.yamlio
+
+    monkeypatch.setattr(roofline.yamlio, "MAX_YAML_BYTES", 1024)  # the same rule, smaller
+    big = write(tmp_path, "# " + "x" * 1030 + "\n")
+    with pytest.raises(SpecError, match=r"model.yaml: larger than \d+ MiB; a spec is a small"):
+        load_spec(big)
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    with pytest.raises(SpecError, match=r"zero.yaml: larger than"):
+        load_spec(tmp_path / "zero.yaml")
+
+
+def test_a_spec_from_a_pipe_is_read_once(tmp_path, monkeypatch):
+    """``profile <(sed ... spec.yaml) --json out.json``: the check of the outputs read
+    the pipe to find the model's .py files, and the command then found it empty. A
+    file that is not a regular one names no model files and is not opened for that."""
+    import os
+
+    import roofline.yamlio
+    from roofline.spec import model_source_files
+
+    fifo = tmp_path / "spec.fifo"
+    os.mkfifo(fifo)
+
+    def no_open(*a, **k):
+        raise AssertionError("the pipe was opened")  # (a real open would block here)
+
+    monkeypatch.setattr(roofline.yamlio, "open", no_open, raising=False)
+    assert model_source_files(fifo) == []
+    # a regular spec still names the .py beside it
+    (tmp_path / "mynet.py").write_text("def build():\n    pass\n")
+    monkeypatch.undo()
+    spec = write(tmp_path, "model: mynet:build\ninputs: [{shape: [1]}]\n")
+    assert model_source_files(spec) == [tmp_path / "mynet.py"]

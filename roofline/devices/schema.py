@@ -25,7 +25,7 @@ import yaml
 
 from roofline.devices.model import PIPES, PRECISIONS, Device, Interconnect, Peak, Price
 from roofline.errors import DeviceError
-from roofline.yamlio import error_message, safe_load_unique
+from roofline.yamlio import TooLargeError, error_message, read_yaml_text, safe_load_unique
 
 #: relative tolerance of the two arithmetic consistency checks
 CONSISTENCY_TOLERANCE = 0.02
@@ -96,7 +96,9 @@ def load_yaml(path: Path) -> dict[str, Any]:
     """Read one spec file (``yaml.safe_load``, refusing a repeated key); :class:`DeviceError`
     if unreadable."""
     try:
-        data = safe_load_unique(path.read_text(encoding="utf-8"))
+        data = safe_load_unique(read_yaml_text(path))
+    except TooLargeError as exc:
+        raise DeviceError(f"{path}: {exc}; a spec file is a small YAML text file") from None
     except OSError as exc:
         raise DeviceError(f"{path}: cannot read spec file ({exc.strerror})") from None
     except UnicodeDecodeError as exc:

@@ -134,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     # before minutes of measuring: the CPU reads no spec folder, so a typo in one
     # would otherwise pass unnoticed
     check_spec_dirs(args)
+    from roofline.devices.cache import check_cache_writable
+
+    check_cache_writable()  # likewise: the measurement is stored, not only shown
     target = str(args.gpu).strip().lower()
     if target in CPU_NAMES:
         dtypes = _dtypes("cpu", args)

@@ -36,6 +36,24 @@ def measured_path(name: str) -> Path:
     return cache_dir() / "measured" / f"{slug(name)}.json"
 
 
+def check_cache_writable() -> None:
+    """Raise the one-line :class:`DeviceError` :func:`save_measured` would, before a
+    measurement whose result it stores: the nearest existing folder of the cache must
+    be a folder this process may create files in (``$ROOFLINE_CACHE_DIR`` naming a
+    file, a read-only home)."""
+    folder = cache_dir() / "measured"
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        why = f"{parent} is not a folder"
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        why = f"permission denied in {parent}"
+    else:
+        return
+    raise DeviceError(f"cannot write measured ceilings under {folder} ({why}); set ${ENV_CACHE}")
+
+
 def save_measured(
     name: str, ceilings: MeasuredCeilings, meta: dict[str, Any] | None = None
 ) -> Path:

@@ -286,6 +286,23 @@ def test_calibrate_checks_its_specs_folders_before_measuring(monkeypatch, tmp_pa
     assert "spec folder" in one_line_error(capsys)
 
 
+def test_calibrate_checks_its_cache_before_measuring(monkeypatch, tmp_path, capsys):
+    """With $ROOFLINE_CACHE_DIR naming a file, calibrate measured first and then failed
+    to store what it had measured (minutes without --quick)."""
+
+    def no_work(*a, **k):
+        raise AssertionError("calibrate measured before checking where it stores")
+
+    monkeypatch.setattr(host_cpu, "measure", no_work)
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("ROOFLINE_CACHE_DIR", str(not_a_folder))
+    assert main(["calibrate", "--gpu", "cpu"]) == 2
+    err = one_line_error(capsys)
+    assert f"cannot write measured ceilings under {not_a_folder}/measured" in err, err
+    assert f"{not_a_folder} is not a folder); set $ROOFLINE_CACHE_DIR" in err, err
+
+
 def test_calibrate_cpu_for_bf16_models(monkeypatch, capsys):
     # one latency fit per dtype asked for, each stored beside the others
     from roofline.latency import store

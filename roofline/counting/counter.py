@@ -126,6 +126,27 @@ def _named_args(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> di
     return named
 
 
+def _unread_ids(
+    func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], names: Sequence[str]
+) -> set[int]:
+    """The ids of the tensors in the arguments ``names`` (a formula's ``unread``) that
+    no other argument also passes: those the op does not read."""
+    if not names:
+        return set()
+    skip: set[int] = set()
+    keep: set[int] = set()
+    for i, arg in enumerate(func._schema.arguments):
+        if i < len(args) and not arg.kwarg_only:
+            value = args[i]
+        elif arg.name in kwargs:
+            value = kwargs[arg.name]
+        else:
+            continue
+        ids = {id(t) for t in _tensors((value,))}
+        (skip if arg.name in names else keep).update(ids)
+    return skip - keep
+
+
 @dataclass
 class _State(ModuleStack):
     ops: list[OpRecord] = field(default_factory=list)
@@ -174,6 +195,13 @@ class _CountMode(TorchDispatchMode):
         phase: str,
     ) -> OpRecord:
         st = self.state
+        entry = lookup(func)
+        cost = None
+        if entry is not None:
+            named = named_packed(_named_args(func, args, kwargs), st.packed)
+            out_t = _tensors(out if isinstance(out, list | tuple) else (out,))
+            cost = entry.fn(named, [T(tuple(t.shape), t.dtype) for t in out_t])
+        unread = _unread_ids(func, args, kwargs, cost.unread) if cost is not None else set()
         in_tensors = _tensors(args) + _tensors(kwargs.values())
         out_tensors = _tensors(out if isinstance(out, list | tuple) else (out,))
         seen: set[int] = set()
@@ -184,6 +212,10 @@ class _CountMode(TorchDispatchMode):
             if id(t) in seen:
                 continue
             seen.add(id(t))
+            if dtype is None and t.is_floating_point():
+                dtype = t.dtype
+            if id(t) in unread:
+                continue
             nbytes = _unique_elements(t) * t.element_size()
             read += nbytes
             key = _storage_key(t)
@@ -191,8 +223,6 @@ class _CountMode(TorchDispatchMode):
                 weight += nbytes
             elif key is not None:
                 reads.append((key, nbytes))
-            if dtype is None and t.is_floating_point():
-                dtype = t.dtype
         written = 0
         writes: list[tuple[int, int]] = []
         seen.clear()
@@ -213,15 +243,11 @@ class _CountMode(TorchDispatchMode):
         if dtype is None:
             dtype = next((t.dtype for t in out_tensors), torch.float32)
 
-        entry = lookup(func)
         matrix = vector = 0
         op_class = "other"
         dims: Mapping[str, int] = {}
-        counted = entry is not None
-        if entry is not None:
-            named = named_packed(_named_args(func, args, kwargs), st.packed)
-            outs = [T(tuple(t.shape), t.dtype) for t in out_tensors]
-            cost = entry.fn(named, outs)
+        counted = cost is not None
+        if cost is not None:
             matrix, vector, op_class, dims = (
                 cost.matrix_flops,
                 cost.vector_flops,

@@ -65,7 +65,10 @@ def _itemsize(dtype: torch.dtype) -> int:
 
 @dataclass(frozen=True)
 class Cost:
-    """What one op costs. ``None`` bytes mean: use the counter's generic rule."""
+    """What one op costs. ``None`` bytes mean: use the counter's generic rule.
+    ``unread`` names arguments (by their schema names) whose tensors the op does not
+    read, as a backward's operands that only an unrequested gradient needs: the
+    generic rule leaves them out of the bytes read and of the weight bytes."""
 
     matrix_flops: int = 0
     vector_flops: int = 0
@@ -73,6 +76,7 @@ class Cost:
     bytes_read: int | None = None
     bytes_written: int | None = None
     dims: Mapping[str, int] = field(default_factory=dict)
+    unread: tuple[str, ...] = ()
 
 
 Args = Mapping[str, Any]
@@ -435,7 +439,10 @@ def convolution_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Convolution backward: the gradient w.r.t. the input is a transposed
     convolution and the gradient w.r.t. the weight a correlation of input and output
     gradient; each costs the forward's MACs. The bias gradient sums the output
-    gradient: one add per element. ``output_mask`` says which of the three are made."""
+    gradient: one add per element. ``output_mask`` says which of the three are made,
+    and so which operands are read: the weight only for the input gradient, the
+    input only for the weight gradient (a first layer, whose image needs no
+    gradient, does not read its weight; a frozen layer does not read its input)."""
     g, x, w = a["grad_output"], a["input"], a["weight"]
     transposed = bool(a["transposed"])
     mask = a["output_mask"]
@@ -443,11 +450,13 @@ def convolution_backward(a: Args, out: Sequence[Any]) -> Cost:
     matrix = 2 * macs * (int(bool(mask[0])) + int(bool(mask[1])))
     vector = g.numel if mask[2] else 0
     groups = int(a.get("groups", 1))
+    unread = (() if mask[0] else ("weight",)) + (() if mask[1] else ("input",))
     return Cost(
         matrix_flops=matrix,
         vector_flops=vector,
         op_class=_conv_class(x, w, groups, transposed),
         dims=_conv_dims(x, w, g, groups, a.get("stride", 1)),
+        unread=unread,
     )
 
 
@@ -825,6 +834,8 @@ LAYER_NORM_FLOPS = 7
 BATCH_NORM_TRAIN_FLOPS = 6
 BATCH_NORM_EVAL_FLOPS = 2
 NORM_BACKWARD_FLOPS = 9
+#: a norm backward's dγ = Σ(dy·x̂) alone: recompute x̂ (2), the product, the sum
+NORM_AFFINE_BACKWARD_FLOPS = 4
 
 
 @register("aten.native_batch_norm", "aten._native_batch_norm_legit", "aten.cudnn_batch_norm")
@@ -882,11 +893,43 @@ def rms_norm(a: Args, out: Sequence[Any]) -> Cost:
 def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Norm backward: ``dx = rstd/N · (N·g − Σg − x̂·Σ(g·x̂))`` with ``g = dy·γ``:
     recompute x̂ (2), g (1), g·x̂ (1), two sums (2), the bracket (2), the scale (1)
-    → 9 FLOPs per element; dγ and dβ reuse the sums. Without a ``weight`` (no γ)
-    ``g`` is ``dy`` itself: 8."""
+    → 9 FLOPs per element; dγ = Σ(dy·x̂) and dβ = Σdy reuse the sums. Without a
+    ``weight`` (no γ) ``g`` is ``dy`` itself: 8.
+
+    ``output_mask`` (``[dx, dγ, dβ]``) says what is made. Without ``dx`` (a norm whose
+    input needs no gradient: a model's first layer) only the affine gradients are
+    computed: dγ recomputes x̂ (2), multiplies by dy (1) and sums (1), 4 per element;
+    dβ sums dy, 1. So 5 for both, and γ itself is not read (it only scales ``dx``);
+    with neither ``dx`` nor dγ the input and the saved statistics are not read either.
+    A gradient not requested is not written, though the meta kernel of
+    ``native_batch_norm_backward`` returns one anyway. A batch norm in training uses
+    the statistics it saved, not its running ones (in eval mode the reverse): the
+    unused pair is not read. An eval-mode batch norm's backward (frozen statistics)
+    scales dy by the per-channel ``γ·rstd``: 1 per element for dx, dγ and dβ as
+    above."""
     x = a.get("input")
-    per = NORM_BACKWARD_FLOPS - _affine_missing(a, "weight")
-    return Cost(vector_flops=per * _numel(x), op_class="norm")
+    mask = [bool(m) for m in a.get("output_mask", (True, True, True))]
+    mask += [False] * (3 - len(mask))
+    if a.get("train", True) is False:  # eval-mode batch norm: dx = dy·(γ·rstd)
+        per = mask[0] + NORM_AFFINE_BACKWARD_FLOPS * mask[1] + mask[2]
+    elif mask[0]:
+        per = NORM_BACKWARD_FLOPS - _affine_missing(a, "weight")
+    else:
+        per = NORM_AFFINE_BACKWARD_FLOPS * mask[1] + mask[2]
+    unread: tuple[str, ...] = ()
+    if not mask[0]:
+        unread += ("weight",)
+        if not mask[1]:
+            unread += ("input", "mean", "rstd", "save_mean", "save_invstd")
+    if "bias" in a:  # layer norm: dβ = Σdy needs no β
+        unread += ("bias",)
+    if "train" in a:  # batch norm
+        unread += ("running_mean", "running_var") if a["train"] else ("save_mean", "save_invstd")
+    # the gradients made: the outputs in mask order when every slot is there (the
+    # batch-norm meta kernel's), else the defined ones, which are the requested ones
+    made = [t for t, m in zip(out, mask, strict=False) if m] if len(out) == 3 else list(out)
+    written = sum(t.nbytes for t in made if isinstance(t, T))
+    return Cost(vector_flops=per * _numel(x), op_class="norm", unread=unread, bytes_written=written)
 
 
 # --------------------------------------------------------------------------- elementwise

@@ -2277,3 +2277,84 @@ def test_ops_that_only_run_on_real_tensors_by_hand():
     assert [o.flops for o in ops if o.op == "aten._ctc_loss_backward.Tensor"] == [
         21 * 216 + 6 * 144
     ]
+
+
+# ------------------------------------------------------- backward ops' output_mask
+
+
+def _backward_op(prof, op: str):
+    (rec,) = [o for o in prof.ops if o.op == op and o.phase == "backward"]
+    return rec
+
+
+def test_convolution_backward_reads_only_the_operands_of_the_gradients_asked_for():
+    # Conv2d(3 → 4, 3×3, no bias) on 2×3×8×8: output 2×4×6×6 = 288 elements,
+    # MACs 288 · 3 · 9 = 7,776; grad_output 288·4 = 1,152 B, input 384·4 = 1,536 B,
+    # weight 108·4 = 432 B
+    first = nn.Conv2d(3, 4, 3, bias=False)
+    rec = _backward_op(
+        roofline.profile(first, (torch.randn(2, 3, 8, 8),), mode="training"),
+        "aten.convolution_backward.default",
+    )
+    # a first layer: the image needs no gradient, only the weight's (input ⋆ grad):
+    # grad_output and input read, the weight not (it only feeds the input gradient)
+    assert rec.matrix_flops == 2 * 7776
+    assert rec.bytes_read == 1152 + 1536 and rec.weight_bytes == 0
+    assert rec.bytes_written == 432
+    # a frozen layer after a trainable one: only the input gradient (grad ⋆ weightᵀ),
+    # which reads the weight but not the input
+    frozen = nn.Conv2d(3, 4, 3, bias=False).requires_grad_(False)
+    net = nn.Sequential(nn.Conv2d(3, 3, 1, bias=False), frozen)
+    ops = roofline.profile(net, (torch.randn(2, 3, 8, 8),), mode="training").ops
+    (rec,) = [
+        o
+        for o in ops
+        if o.op.startswith("aten.convolution_backward") and o.matrix_flops == 2 * 7776
+    ]
+    assert rec.bytes_read == 1152 + 432 and rec.weight_bytes == 432
+    assert rec.bytes_written == 1536
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_norm_backward_without_input_gradient_counts_only_the_affine_gradients(real):
+    # a first-layer norm: output_mask [False, True, True]. dγ = Σ dy·x̂ recomputes
+    # x̂ (2), multiplies (1), sums (1); dβ = Σ dy (1): 5 per element, not dx's 9
+    x = torch.randn(2, 3, 8, 8)  # 384 elements, 1,536 B
+    prof = roofline.profile(nn.BatchNorm2d(3), (x,), mode="training", real=real)
+    rec = _backward_op(prof, "aten.native_batch_norm_backward.default")
+    assert rec.vector_flops == 5 * 384
+    # read: grad_output and input 2·1,536, the saved mean and invstd 2·3·4; not γ
+    # (it only scales dx) nor the running statistics (training uses the saved ones)
+    assert rec.bytes_read == 2 * 1536 + 2 * 12 and rec.weight_bytes == 0
+    # written: dγ and dβ only, 2·3·4 (the meta kernel also returns a dx: not counted)
+    assert rec.bytes_written == 24
+    y = torch.randn(2, 3, 8)  # 48 elements, 192 B; LN over the last 8: stats 2·3
+    rec = _backward_op(
+        roofline.profile(nn.LayerNorm(8), (y,), mode="training", real=real),
+        "aten.native_layer_norm_backward.default",
+    )
+    assert rec.vector_flops == 5 * 48
+    # grad_output, input 2·192, mean and rstd 2·6·4; neither γ nor β
+    assert rec.bytes_read == 2 * 192 + 48 and rec.weight_bytes == 0
+    assert rec.bytes_written == 2 * 8 * 4
+    rec = _backward_op(
+        roofline.profile(nn.GroupNorm(1, 3), (y,), mode="training", real=real),
+        "aten.native_group_norm_backward.default",
+    )
+    assert rec.vector_flops == 5 * 48
+    assert rec.bytes_read == 2 * 192 + 2 * 2 * 4 and rec.bytes_written == 2 * 3 * 4
+
+
+def test_norm_backward_with_frozen_affine_and_in_eval_mode():
+    back = REGISTRY["aten.native_batch_norm_backward"].fn
+    x, c = T((2, 3, 8, 8), torch.float32), T((3,), torch.float32)
+    args = {"grad_out": x, "input": x, "weight": c, "running_mean": c, "running_var": c}
+    args |= {"save_mean": c, "save_invstd": c, "train": True}
+    # frozen γ, β: dx alone still needs both sums, 9 per element; γ read, β has no grad
+    cost = back({**args, "output_mask": [True, False, False]}, [x, c, c])
+    assert cost.vector_flops == 9 * 384 and cost.bytes_written == 384 * F32
+    assert set(cost.unread) == {"running_mean", "running_var"}
+    # eval mode (running statistics): dx = dy·(γ·rstd), 1 per element; dγ 4, dβ 1
+    cost = back({**args, "train": False, "output_mask": [True, True, True]}, [x, c, c])
+    assert cost.vector_flops == (1 + 4 + 1) * 384
+    assert set(cost.unread) == {"save_mean", "save_invstd"}

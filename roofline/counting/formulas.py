@@ -1070,7 +1070,35 @@ def div(a: Args, out: Sequence[Any]) -> Cost:
 # sigmoid = 1 / (1 + exp(-x)): negate, exp, add, divide
 _register_family("sigmoid sigmoid_ hardsigmoid hardsigmoid_", 4)
 # tanh/sigmoid backward: g·(1 − y²) / g·y·(1 − y): 3
-_register_family("sigmoid_backward tanh_backward elu_backward softplus_backward", 3)
+_register_family("sigmoid_backward tanh_backward", 3)
+
+
+@register("aten.elu_backward")
+def elu_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """ELU's backward (SELU's and CELU's too), as ATen's ``elu_backward_kernel``:
+    ``g · (x ≤ 0 ? α·scale·input_scale · exp(input_scale·x) : scale)``: compare,
+    exp, the coefficient multiply (counted always, as the forward's α), ·g → 4, and
+    1 more for ``input_scale·x`` when ``input_scale`` is not 1 (CELU's 1/α); ``scale``
+    folds into the two constants. From the saved result (``is_result``: the in-place
+    ``elu_``), ``g · (y ≤ 0 ? input_scale·(y + α·scale) : scale)``: compare, add,
+    the coefficient multiply, ·g → 4."""
+    per = 4
+    if not a.get("is_result", False) and a.get("input_scale", 1) != 1:
+        per += 1
+    return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
+
+
+@register("aten.softplus_backward")
+def softplus_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """Softplus's backward, as ATen's ``softplus_backward_kernel``: ``z = exp(β·x)``,
+    ``β·x > threshold ? g : g·z / (z + 1)``: exp, add, divide, multiply, the threshold
+    compare → 5, and the multiply ``β·x`` when β is not 1 → 6 (the forward's divide
+    by β has no counterpart: the derivative of ``log(1 + e^{βx})/β`` is
+    ``e^{βx}/(1 + e^{βx})``)."""
+    per = 5 + int(a.get("beta", 1) != 1)
+    return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
+
+
 # silu = x·sigmoid(x); hardswish = x·clamp(x + 3, 0, 6) / 6
 _register_family("silu silu_ hardswish hardswish_ mish mish_", 5)
 #: GELU's FLOPs per element: erf form ``x/2·(1 + erf(x/√2))`` 5; tanh approximation

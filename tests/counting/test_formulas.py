@@ -2358,3 +2358,42 @@ def test_norm_backward_with_frozen_affine_and_in_eval_mode():
     cost = back({**args, "train": False, "output_mask": [True, True, True]}, [x, c, c])
     assert cost.vector_flops == (1 + 4 + 1) * 384
     assert set(cost.unread) == {"save_mean", "save_invstd"}
+
+
+class _Trainable(nn.Module):
+    """``fn(x · p)`` for a trainable scalar ``p``, so a training step runs fn's backward."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.p = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x * self.p)
+
+
+def _backward_flops(fn: Callable[[torch.Tensor], torch.Tensor], op: str, n: int = 40) -> int:
+    prof = roofline.profile(_Trainable(fn), (torch.randn(n),), mode="training")
+    return _backward_op(prof, op).vector_flops
+
+
+def test_elu_backward_counts_its_scalars():
+    op = "aten.elu_backward.default"
+    # g·(x ≤ 0 ? α·scale·input_scale·exp(input_scale·x) : scale): compare, exp, the
+    # coefficient multiply, ·g = 4; ELU and SELU (scale folds into the constants) 4
+    assert _backward_flops(nn.ELU(), op) == 4 * 40
+    assert _backward_flops(nn.SELU(), op) == 4 * 40
+    # CELU(α=2) is elu with input_scale 1/α: input_scale·x inside the exp, 5
+    assert _backward_flops(nn.CELU(2.0), op) == 5 * 40
+    # in place, from the saved result: g·(y ≤ 0 ? input_scale·(y + α·scale) : scale):
+    # compare, add, the coefficient multiply, ·g = 4, whatever input_scale is
+    assert _backward_flops(nn.ELU(inplace=True), op) == 4 * 40
+    assert _backward_flops(nn.CELU(2.0, inplace=True), op) == 4 * 40
+
+
+def test_softplus_backward_counts_beta():
+    op = "aten.softplus_backward.default"
+    # z = exp(β·x); β·x > threshold ? g : g·z/(z + 1): exp, add, divide, multiply,
+    # compare = 5; β ≠ 1 adds the β·x multiply: 6
+    assert _backward_flops(nn.Softplus(), op) == 5 * 40
+    assert _backward_flops(nn.Softplus(beta=2.0), op) == 6 * 40

@@ -87,6 +87,18 @@ def _sum_rows(rows, name: str) -> int:
     return sum(getattr(r.totals, name) for r in rows)
 
 
+def _assert_scales_with_batch(one, many, batch: int) -> None:
+    """``many`` (totals at ``batch`` times ``one``'s batch) holds ``batch`` times the
+    per-sample work of ``one``: the same parameters and weight bytes, every FLOP and
+    every activation byte read or written multiplied by ``batch``."""
+    assert many.params == one.params
+    assert many.matrix_flops == batch * one.matrix_flops
+    assert many.vector_flops == batch * one.vector_flops
+    assert many.weight_bytes == one.weight_bytes
+    assert many.bytes_read - many.weight_bytes == batch * (one.bytes_read - one.weight_bytes)
+    assert many.bytes_written == batch * one.bytes_written
+
+
 @SETTINGS
 @given(conv_stacks(), st.integers(2, 3), st.sampled_from(["inference", "training"]))
 def test_rows_add_up_to_totals_at_every_depth(model_size, batch, mode):
@@ -111,12 +123,7 @@ def test_inference_scales_linearly_with_batch(model_size, batch):
     many = roofline.profile(model, _inputs(model, batch, size)).totals()
     # every FLOP is per sample; weights are read once per op whatever the batch,
     # so bytes = weight bytes + batch * activation bytes
-    assert many.params == one.params
-    assert many.matrix_flops == batch * one.matrix_flops
-    assert many.vector_flops == batch * one.vector_flops
-    assert many.weight_bytes == one.weight_bytes
-    assert many.bytes_read - many.weight_bytes == batch * (one.bytes_read - one.weight_bytes)
-    assert many.bytes_written == batch * one.bytes_written
+    _assert_scales_with_batch(one, many, batch)
 
 
 @SETTINGS
@@ -226,12 +233,7 @@ def test_attention_scales_linearly_with_batch(heads, head_dim, seq, batch, layer
     # at every larger batch
     one = roofline.profile(model, torch.randn(2, seq, e)).totals()
     many = roofline.profile(model, torch.randn(2 * batch, seq, e)).totals()
-    assert many.params == one.params
-    assert many.matrix_flops == batch * one.matrix_flops
-    assert many.vector_flops == batch * one.vector_flops
-    assert many.weight_bytes == one.weight_bytes
-    assert many.bytes_read - many.weight_bytes == batch * (one.bytes_read - one.weight_bytes)
-    assert many.bytes_written == batch * one.bytes_written
+    _assert_scales_with_batch(one, many, batch)
 
 
 @SETTINGS

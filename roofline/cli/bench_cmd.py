@@ -15,6 +15,7 @@ from roofline.cli.profile_cmd import (
     timing_options,
 )
 from roofline.errors import MeasurementError
+from roofline.report.output import STDOUT
 from roofline.units import dtype_name
 
 #: per-layer passes and table depth when not given (their options are refused with
@@ -99,8 +100,7 @@ def _count(spec: Any, device: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from roofline.cli._outputs import check, emit
-    from roofline.latency.compare import compare_latency, latency_summary, latency_table
+    from roofline.cli._outputs import check
     from roofline.latency.measure import OutOfMemory, allocator_note, check_device, measure
     from roofline.spec import load_spec
 
@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         _progress(f"note: {note}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    batches = args.batch or [spec.batch or 1]
+    # once each, in the order given, as calibrate's --dtype and the --gpu lists
+    batches = list(dict.fromkeys(args.batch or [spec.batch or 1]))
     checked = None
     if args.device == "cpu":
         # before a calibration: a sweep whose smallest batch cannot run would waste it
@@ -157,79 +158,149 @@ def run(args: argparse.Namespace) -> int:
     method = None if args.per_layer == "none" else args.per_layer
     results: list[dict[str, Any]] = []
     ran: list[int] = []
-    failure: MeasurementError | None = None
-    for b in batches:
-        try:
-            m = measure(
-                spec,
-                device=args.device,
-                batch=b,
-                warmup=warmup,
-                repeat=repeat,
-                layer_method=method,
-                layer_passes=passes,
-                optimizer_step=args.optimizer_step,
-                progress=_progress,
-                check_memory=b != checked,  # each batch sized once
-            )
-        except OutOfMemory as exc:
-            largest = f"the largest batch that ran: {max(ran)}" if ran else "no batch size ran"
-            failure = MeasurementError(f"{exc}; {largest}")
-            break
-        finally:
-            if args.device == "cuda":
-                torch.cuda.empty_cache()
-        ran.append(b)
-        if device is not None:
-            from roofline.latency.predict import predict
-
-            prof = _count(spec.with_batch(b), args.device)
-            if args.optimizer_step and spec.mode == "training":
-                # the measured step includes an SGD step: predict it too
-                from roofline.counting import build_fake
-                from roofline.latency.predict import with_sgd_step
-
-                fake, _, _ = build_fake(spec)
-                prof = with_sgd_step(
-                    prof, list(fake.parameters()), foreach=args.device.startswith("cuda")
+    #: the smallest batch that ran out of memory, and its error
+    failed: tuple[int, OutOfMemory] | None = None
+    current: int | None = None  # the batch being measured
+    try:
+        for b in batches:
+            if failed is not None and b >= failed[0]:
+                continue  # needs at least the memory the failed batch ran out of
+            current = b
+            try:
+                m = measure(
+                    spec,
+                    device=args.device,
+                    batch=b,
+                    warmup=warmup,
+                    repeat=repeat,
+                    layer_method=method,
+                    layer_passes=passes,
+                    optimizer_step=args.optimizer_step,
+                    progress=_progress,
+                    check_memory=b != checked,  # each batch sized once
                 )
-            pred = predict(prof, device, efficiency=eff, depth=depth)
-            report = compare_latency(pred, m, depth)
-            if not quiet:
-                print(latency_table(report))
-                print(latency_summary(report))
-                print()
-            results.append(report.as_dict())
-        else:
-            if not quiet:
-                from roofline.latency.compare import measured_layers_table
+            except OutOfMemory as exc:
+                failed = (b, exc)  # a smaller batch after it may still run
+                continue
+            finally:
+                if args.device == "cuda":
+                    torch.cuda.empty_cache()
+            results.append(_report(args, spec, b, m, device, eff, depth, quiet))
+            ran.append(b)
+            current = None
+    except KeyboardInterrupt:
+        # minutes of measurements: keep the batches that finished, marked partial
+        if args.json and results:
+            from roofline.cli._progress import finish
+            from roofline.errors import RooflineError
 
-                table = measured_layers_table(m, depth)
-                if table:
-                    print(table)
-                print(
-                    f"{m.model} batch {m.batch} on {m.device_name}: median "
-                    f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
-                    f"({len(m.timing.samples)} runs)"
+            finish()  # the counter of the batch that was running
+            try:
+                _write(args, results, batches, ran, failed, interrupted=True)
+            except RooflineError as exc:  # the interrupt stays the news: exit 130
+                _progress(f"the batches that finished were not kept: {exc}")
+            else:
+                where = "stdout" if args.json == STDOUT else args.json
+                at = "" if current is None else f" at batch {current}"
+                _progress(
+                    f"interrupted{at}: {where} holds the finished "
+                    f"{_batch_list(ran)} only, marked partial"
                 )
-                if m.unsteady_note:
-                    print(f"note: {m.unsteady_note}")
-            results.append(
-                {
-                    "measurement": m.as_dict(),
-                    "latency": {
-                        "naive_s": None,
-                        "predicted_s": None,
-                        "measured_s": m.median_s,
-                        "measured_spread_s": m.spread_s,
-                    },
-                }
-            )
+        raise
     if args.json and results:
-        from roofline.report.output import to_json
-
-        data = {"spec": str(args.spec), "runs": results}
-        emit(args.json, to_json(data), force=args.force)
-    if failure is not None:
-        raise failure
+        _write(args, results, batches, ran, failed, interrupted=False)
+    if failed is not None:
+        b, exc = failed
+        largest = f"the largest batch that ran: {max(ran)}" if ran else "no batch size ran"
+        skipped = [s for s in batches if s not in ran and s != b]
+        rest = f"; not run: {_batch_list(skipped)}" if skipped else ""
+        raise MeasurementError(f"{exc}; {largest}{rest}")
     return 0
+
+
+def _batch_list(batches: list[int]) -> str:
+    """``batch 8`` or ``batches 8, 16``."""
+    return ("batch " if len(batches) == 1 else "batches ") + ", ".join(map(str, batches))
+
+
+def _write(
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    batches: list[int],
+    ran: list[int],
+    failed: tuple[int, Exception] | None,
+    *,
+    interrupted: bool,
+) -> None:
+    """The ``--json`` output: the runs that finished, and which of ``--batch`` did not
+    (docs/latency.md: ``partial``, ``not_run``, ``failed``, ``interrupted``)."""
+    from roofline.cli._outputs import emit
+    from roofline.report.output import to_json
+
+    not_run = [b for b in batches if b not in ran]
+    data = {
+        "spec": str(args.spec),
+        "runs": results,
+        "partial": bool(not_run),
+        "not_run": not_run,
+        "failed": None if failed is None else {"batch": failed[0], "error": str(failed[1])},
+        "interrupted": interrupted,
+    }
+    emit(args.json, to_json(data), force=args.force)
+
+
+def _report(
+    args: argparse.Namespace,
+    spec: Any,
+    b: int,
+    m: Any,
+    device: Any,
+    eff: Any,
+    depth: int,
+    quiet: bool,
+) -> dict[str, Any]:
+    """Print batch ``b``'s measurement ``m`` (beside its prediction when ``device`` is set)
+    unless ``quiet``; its run for the JSON."""
+    if device is not None:
+        from roofline.latency.compare import compare_latency, latency_summary, latency_table
+        from roofline.latency.predict import predict
+
+        prof = _count(spec.with_batch(b), args.device)
+        if args.optimizer_step and spec.mode == "training":
+            # the measured step includes an SGD step: predict it too
+            from roofline.counting import build_fake
+            from roofline.latency.predict import with_sgd_step
+
+            fake, _, _ = build_fake(spec)
+            prof = with_sgd_step(
+                prof, list(fake.parameters()), foreach=args.device.startswith("cuda")
+            )
+        pred = predict(prof, device, efficiency=eff, depth=depth)
+        report = compare_latency(pred, m, depth)
+        if not quiet:
+            print(latency_table(report))
+            print(latency_summary(report))
+            print()
+        return report.as_dict()
+    if not quiet:
+        from roofline.latency.compare import measured_layers_table
+
+        table = measured_layers_table(m, depth)
+        if table:
+            print(table)
+        print(
+            f"{m.model} batch {m.batch} on {m.device_name}: median "
+            f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
+            f"({len(m.timing.samples)} runs)"
+        )
+        if m.unsteady_note:
+            print(f"note: {m.unsteady_note}")
+    return {
+        "measurement": m.as_dict(),
+        "latency": {
+            "naive_s": None,
+            "predicted_s": None,
+            "measured_s": m.median_s,
+            "measured_spread_s": m.spread_s,
+        },
+    }

@@ -160,6 +160,128 @@ def test_bench_out_of_memory_making_a_batch_names_that_batch(tmp_path, capsys, m
     assert "(batch 4" in last and "out of memory" in last and "largest batch that ran: 2" in last
 
 
+OOM_SPEC = TINY.replace("[2, 3, 8, 8]", "[2, 4]")
+#: one timed run, no warm-up, no per-layer pass: the fastest bench that still measures
+FAST = ["--no-predict", "--repeat", "1", "--warmup", "0", "--per-layer", "none"]
+
+
+@pytest.mark.parametrize("model", ["OomAboveBatch2", "TorchOomAboveBatch2"])
+def test_bench_out_of_memory_keeps_the_batches_that_ran_in_the_json(tmp_path, capsys, model):
+    # the model runs batches 1 and 2 and runs out of memory above 2 (RuntimeError text
+    # as the CPU allocator words it, or torch.OutOfMemoryError, the GPU's type): the
+    # JSON used to hold batches 1 and 2 with nothing saying 4 and 8 were asked for
+    text = OOM_SPEC.replace("models:TinyCNN", f"models:{model}")
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path, text)), *FAST, "--json", str(out_json)]
+    assert main([*argv, "--batch", "1", "2", "4", "8"]) == 2
+    out, err = capsys.readouterr()
+    assert "batch 1 on" in out and "batch 2 on" in out and "batch 4 on" not in out
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("roofline: error: running") and err.count("roofline: error") == 1
+    assert "(batch 4," in last and "out of memory" in last
+    # 8 > 4 needs more memory than 4 had: not tried, and said so
+    assert last.endswith("the largest batch that ran: 2; not run: batch 8")
+    data = json.loads(out_json.read_text())
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [1, 2]
+    assert data["partial"] is True and data["interrupted"] is False
+    assert data["not_run"] == [4, 8]
+    assert data["failed"]["batch"] == 4 and "out of memory" in data["failed"]["error"]
+    assert "largest" not in data["failed"]["error"]  # the batch's own error
+
+
+def test_bench_runs_a_smaller_batch_after_one_that_ran_out(tmp_path, capsys):
+    # --batch 4 1 2 8: 4 runs out of memory; 1 and 2 need less and still run, 8 is
+    # skipped (larger than 4)
+    text = OOM_SPEC.replace("models:TinyCNN", "models:OomAboveBatch2")
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path, text)), *FAST, "--json", str(out_json)]
+    assert main([*argv, "--batch", "4", "1", "2", "8"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "(batch 4," in last and last.endswith("largest batch that ran: 2; not run: batch 8")
+    data = json.loads(out_json.read_text())
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [1, 2]
+    assert data["not_run"] == [4, 8] and data["failed"]["batch"] == 4
+
+
+def test_bench_json_of_a_complete_sweep_says_so(tmp_path, capsys):
+    out_json = tmp_path / "r.json"
+    assert main(["bench", str(spec(tmp_path)), *FAST, "--json", str(out_json)]) == 0
+    data = json.loads(out_json.read_text())
+    assert data["partial"] is False and data["not_run"] == [] and data["failed"] is None
+    assert data["interrupted"] is False and len(data["runs"]) == 1
+
+
+def _interrupt_after(monkeypatch, finished: int) -> list[int]:
+    """Make bench's measure() raise KeyboardInterrupt (Ctrl-C) once ``finished`` batches
+    have been measured for real; returns the batches it was called with."""
+    import importlib
+
+    measure = importlib.import_module("roofline.latency.measure")
+    real_measure = measure.measure
+    calls: list[int] = []
+
+    def fake(spec, **kw):
+        calls.append(kw["batch"])
+        if len(calls) > finished:
+            raise KeyboardInterrupt
+        return real_measure(spec, **kw)
+
+    monkeypatch.setattr(measure, "measure", fake)
+    return calls
+
+
+def test_bench_interrupted_keeps_the_finished_batches(tmp_path, capsys, monkeypatch):
+    calls = _interrupt_after(monkeypatch, finished=1)
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path)), *FAST, "--json", str(out_json)]
+    assert main([*argv, "--batch", "1", "2", "4"]) == 130
+    assert calls == [1, 2]  # Ctrl-C during batch 2: batch 4 never started
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "roofline: interrupted"
+    assert err[-2] == (
+        f"bench: interrupted at batch 2: {out_json} holds the finished batch 1 only, marked partial"
+    )
+    assert err[-3] == f"wrote {out_json}"
+    data = json.loads(out_json.read_text())
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [1]
+    assert data["runs"][0]["latency"]["measured_s"] > 0
+    assert data["partial"] is True and data["interrupted"] is True
+    assert data["not_run"] == [2, 4] and data["failed"] is None
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []  # nothing half-made
+
+
+def test_bench_interrupted_before_any_batch_finished_writes_nothing(tmp_path, capsys, monkeypatch):
+    _interrupt_after(monkeypatch, finished=0)
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path)), *FAST, "--json", str(out_json)]
+    assert main([*argv, "--batch", "1", "2"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "roofline: interrupted"
+    assert "wrote" not in err and "partial" not in err
+    assert not out_json.exists()
+
+
+def test_bench_interrupted_with_json_to_stdout(tmp_path, capsys, monkeypatch):
+    _interrupt_after(monkeypatch, finished=1)
+    argv = ["bench", str(spec(tmp_path)), *FAST, "--json", "-", "--batch", "1", "2"]
+    assert main(argv) == 130
+    out, err = capsys.readouterr()
+    data = json.loads(out)  # stdout holds the partial JSON alone
+    assert data["interrupted"] is True and data["not_run"] == [2]
+    assert "stdout holds the finished batch 1 only, marked partial" in err
+
+
+def test_bench_measures_a_repeated_batch_once(tmp_path, capsys, monkeypatch):
+    # --batch 1 1 2 1 measured batch 1 three times; now once each, in the order given
+    calls = _interrupt_after(monkeypatch, finished=10)  # never interrupts: counts calls
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path)), *FAST, "--json", str(out_json)]
+    assert main([*argv, "--batch", "2", "1", "2", "1"]) == 0
+    assert calls == [2, 1]
+    data = json.loads(out_json.read_text())
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [2, 1]
+
+
 def _bench_at(tmp_path, capsys, dtype: str) -> tuple[str, dict]:
     """``bench --dtype DTYPE`` of the tiny spec (2 runs, no per-layer pass), which must
     succeed: its stdout and the one run of its --json."""

@@ -1136,7 +1136,7 @@ def gelu_backward(a: Args, out: Sequence[Any]) -> Cost:
 
 
 # dropout: draw a Bernoulli mask, multiply, rescale
-_register_family("native_dropout rand_like randn_like", 2)
+_register_family("native_dropout", 2)
 
 
 @register("aten.bernoulli", "aten.bernoulli_")
@@ -1205,7 +1205,6 @@ def _scan(a: Args, out: Sequence[Any]) -> Cost:
 
 for _names, _per in (
     ("sum amax amin max min argmax argmin prod any all", 1),
-    ("linalg_vector_norm norm linalg__powsum", 2),
     ("var std var_mean std_mean", 3),
     ("logsumexp", 3),
 ):
@@ -1213,6 +1212,32 @@ for _names, _per in (
     for _n in _names.split():
         register(f"aten.{_n}")(_fn)
 register("aten.cumsum", "aten.cumprod")(_scan)
+
+
+def _vector_norm(a: Args, out: Sequence[Any], root: bool) -> Cost:
+    x = a.get("self", a.get("input"))
+    p = a.get("ord", a.get("p", 2))
+    p = 2.0 if p is None else float(p)
+    per = 2 if p in (0.0, 1.0, 2.0, math.inf, -math.inf) else 3
+    root = root and p not in (0.0, 1.0, math.inf, -math.inf)
+    return _reduction_cost(a, per * _numel(x) + (_out_numel(out) if root else 0))
+
+
+@register("aten.linalg_vector_norm", "aten.norm")
+def vector_norm(a: Args, out: Sequence[Any]) -> Cost:
+    """A vector p-norm, as ATen's norm kernels (``NormOps``) reduce: per input element
+    ``x·x`` and an add for p = 2; ``|x|`` and an add (p = 1), a max or min (p = ±inf)
+    or a count (p = 0, ``x ≠ 0`` and an add): 2; ``|x|^p`` and an add for any other p:
+    3. Then the root per output element, ``sqrt`` or ``^(1/p)``: 1, none for p = 1,
+    ±inf, 0, nor for ``linalg__powsum`` (the sum of powers, no root). ``norm`` names
+    its order ``p`` (None is 2), ``linalg_vector_norm`` ``ord``."""
+    return _vector_norm(a, out, root=True)
+
+
+@register("aten.linalg__powsum")
+def powsum(a: Args, out: Sequence[Any]) -> Cost:
+    """The sum of ``|x|^p`` (``linalg__powsum``): :func:`vector_norm` without the root."""
+    return _vector_norm(a, out, root=False)
 
 
 @register("aten.mean")
@@ -2641,24 +2666,104 @@ def copy_(a: Args, out: Sequence[Any]) -> Cost:
     "aten.full",
     "aten.new_ones",
     "aten.new_full",
-    "aten.arange",
-    "aten.linspace",
     "aten.scalar_tensor",
-    "aten.normal_",
-    "aten.uniform_",
-    "aten.random_",
-    "aten.randn",
-    "aten.rand",
-    "aten.randint",
-    "aten.randperm",
     "aten.eye",
     "aten.tril_indices",
     "aten.triu_indices",
 )
 def fill(a: Args, out: Sequence[Any]) -> Cost:
-    """Fills, random fills and factories: write the output, read nothing (the
-    ``*_like`` and ``new_*`` forms take only their argument's shape and dtype)."""
+    """Constant fills and factories: write the output, read nothing (the ``*_like``
+    and ``new_*`` forms take only their argument's shape and dtype); no arithmetic,
+    so 0 FLOPs. Random fills (:func:`random_draw`) and computed sequences
+    (:func:`arange`, :func:`linspace`) count theirs."""
     return Cost(op_class="copy", bytes_read=0)
+
+
+#: FLOPs of one random draw per element: the generator's step that gives a standard
+#: uniform or normal variate, counted as one function (as a transcendental is);
+#: bernoulli's "a draw and a compare" and the transforms of :data:`RANDOM_FILL_FLOPS`
+#: count it the same way
+RANDOM_DRAW_FLOPS = 1
+
+
+def _not(a: Args, name: str, default: float) -> int:
+    """1 when the scalar argument ``name`` is given and differs from ``default``."""
+    v = a.get(name, default)
+    return int(v is not None and v != default)
+
+
+@register("aten.rand", "aten.randn", "aten.rand_like", "aten.randn_like", "aten.randperm")
+def random_draw(a: Args, out: Sequence[Any]) -> Cost:
+    """A standard uniform (``rand``) or normal (``randn``) variate per element: one
+    draw (:data:`RANDOM_DRAW_FLOPS`); ``randperm`` one draw per element (its shuffle
+    moves data, no arithmetic). Reads nothing (``*_like`` take only the shape)."""
+    return Cost(vector_flops=RANDOM_DRAW_FLOPS * _out_numel(out), bytes_read=0)
+
+
+@register("aten.normal_", "aten.uniform_")
+def random_fill_scaled(a: Args, out: Sequence[Any]) -> Cost:
+    """``normal_(mean, std)``: ``mean + std·z``, the draw and, as add's ``alpha``, a
+    multiply when ``std`` is not 1 and an add when ``mean`` is not 0 (``nn.init``'s
+    ``normal_(0, 0.02)`` 2 per element). ``uniform_(from, to)``: ``from + (to −
+    from)·u``, the same with the width and ``from``. Reads nothing (the destination is
+    overwritten)."""
+    if "std" in a:
+        per = RANDOM_DRAW_FLOPS + _not(a, "std", 1.0) + _not(a, "mean", 0.0)
+    else:
+        width = float(a.get("to", 1.0)) - float(a.get("from", 0.0))
+        per = RANDOM_DRAW_FLOPS + int(width != 1.0) + _not(a, "from", 0.0)
+    return Cost(vector_flops=per * _out_numel(out), bytes_read=0)
+
+
+@register("aten.normal")
+def normal(a: Args, out: Sequence[Any]) -> Cost:
+    """``torch.normal(mean, std)``: ``mean + std·z`` per element, the draw, the
+    multiply and the add, 3 (a float ``std`` of 1 or ``mean`` of 0 drops its step, as
+    in :func:`random_fill_scaled`). Bytes by the generic rule: the tensor mean or
+    std is read."""
+    std, mean = a.get("std", 1.0), a.get("mean", 0.0)
+    per = RANDOM_DRAW_FLOPS + int(isinstance(std, T) or std != 1.0)
+    per += int(isinstance(mean, T) or mean != 0.0)
+    return Cost(vector_flops=per * _out_numel(out))
+
+
+@register("aten.randint", "aten.randint_like", "aten.random_")
+def randint(a: Args, out: Sequence[Any]) -> Cost:
+    """Random integers in ``[low, high)``: the draw, its remainder by the range's
+    width (1) and the add of ``low`` when it is not 0 → 2 or 3 per element;
+    ``random_()`` without a range draws and masks to the dtype's range: 2. Reads
+    nothing (``randint_like`` takes only the shape, a tensor ``high`` aside)."""
+    low = a.get("low", a.get("from", 0))
+    high = a.get("high")
+    per = RANDOM_DRAW_FLOPS + 1 + int(low is not None and low != 0)
+    return Cost(
+        vector_flops=per * _out_numel(out),
+        bytes_read=high.stored_bytes if isinstance(high, T) else 0,
+    )
+
+
+@register("aten.arange")
+def arange(a: Args, out: Sequence[Any]) -> Cost:
+    """``start + i·step`` per element: as add's ``alpha``, the multiply when ``step``
+    is not 1 and the add when ``start`` is not 0, so ``arange(n)`` (the index itself)
+    is 0, ``arange(2, n)`` 1, ``arange(0, 1, 0.1)`` 1, ``arange(1, 2, 0.1)`` 2. Reads
+    nothing."""
+    per = _not(a, "step", 1) + _not(a, "start", 0)
+    return Cost(vector_flops=per * _out_numel(out), op_class="copy", bytes_read=0)
+
+
+@register("aten.linspace", "aten.logspace")
+def linspace(a: Args, out: Sequence[Any]) -> Cost:
+    """ATen's ``linspace`` kernel computes ``start + i·step`` for the first half and
+    ``end − (n − 1 − i)·step`` for the second: a multiply and an add per element, 2
+    (one element: its start, 0); ``logspace`` raises ``base`` to that, 3. Reads a
+    tensor ``start`` or ``end`` (one element each)."""
+    n = _out_numel(out)
+    per = 0 if n <= 1 else 2
+    if per and "base" in a:
+        per += 1
+    read = sum(v.stored_bytes for v in (a.get("start"), a.get("end")) if isinstance(v, T))
+    return Cost(vector_flops=per * n, op_class="copy", bytes_read=read)
 
 
 # --------------------------------------------------------------------------- more ops
@@ -2693,9 +2798,6 @@ _register_family(
 )
 # lcm = |a·b| / gcd(a, b): gcd, multiply, divide
 _register_family("lcm lcm_", 3)
-# normal(mean, std) with a tensor mean or std: mean + std·z on a standard draw (the
-# draw a fill's, as normal_'s): 2
-_register_family("normal", 2)
 
 
 @register("aten.frexp")
@@ -2755,24 +2857,35 @@ def weight_norm_backward(a: Args, out: Sequence[Any]) -> Cost:
 # rrelu's random slope: draw, compare, multiply
 _register_family("rrelu_with_noise", 3)
 
-#: the in-place random fills that transform a uniform draw u, FLOPs per element:
-#: exponential_ (Gumbel noise) −log(u)/λ: draw, log, divide; geometric_
-#: ⌈log(u)/log(1 − p)⌉: draw, log, divide, ceil (the constant log once); log_normal_
-#: exp(μ + σ·z): the normal draw (a fill's, as normal_'s), multiply, add, exp; cauchy_
-#: μ + σ·tan(π(u − ½)): draw, subtract, multiply, tan, multiply, add
-RANDOM_FILL_FLOPS = {"exponential_": 3, "geometric_": 4, "log_normal_": 3, "cauchy_": 6}
+#: the in-place random fills that transform a uniform draw u, FLOPs per element (a
+#: draw is :data:`RANDOM_DRAW_FLOPS`): exponential_ (Gumbel noise) −log(u)/λ: draw,
+#: log, divide (a negate for λ = 1); geometric_ ⌈log(u)/log(1 − p)⌉: draw, log,
+#: divide, ceil (the constant log once); log_normal_ exp(μ + σ·z): the normal draw,
+#: multiply, add, exp; cauchy_ μ + σ·tan(π(u − ½)): draw, subtract, multiply, tan,
+#: multiply, add. The multiply by σ and the add of μ are dropped at σ = 1, μ = 0
+#: (:data:`RANDOM_FILL_SCALARS`), as add's ``alpha`` of 1 is
+RANDOM_FILL_FLOPS = {"exponential_": 3, "geometric_": 4, "log_normal_": 4, "cauchy_": 6}
+#: the scale and shift arguments of the random fills, at their identity values
+RANDOM_FILL_SCALARS: dict[str, dict[str, float]] = {
+    "log_normal_": {"std": 1.0, "mean": 0.0},
+    "cauchy_": {"sigma": 1.0, "median": 0.0},
+}
 
 
-def _random_fill(flops: int) -> Formula:
+def _random_fill(flops: int, scalars: Mapping[str, float]) -> Formula:
     def fn(a: Args, out: Sequence[Any]) -> Cost:
-        return Cost(vector_flops=flops * _out_numel(out), op_class="elementwise", bytes_read=0)
+        per = flops - sum(1 - _not(a, n, v) for n, v in scalars.items())
+        return Cost(vector_flops=per * _out_numel(out), op_class="elementwise", bytes_read=0)
 
-    fn.__doc__ = f"{flops} FLOPs per element; reads nothing (the destination is overwritten)."
+    fn.__doc__ = (
+        f"{flops} FLOPs per element, 1 less for each of {sorted(scalars)} at its identity "
+        "value; reads nothing (the destination is overwritten)."
+    )
     return fn
 
 
 for _name, _flops in RANDOM_FILL_FLOPS.items():
-    register(f"aten.{_name}")(_random_fill(_flops))
+    register(f"aten.{_name}")(_random_fill(_flops, RANDOM_FILL_SCALARS.get(_name, {})))
 
 
 @register("aten.log_sigmoid_forward")

@@ -2069,14 +2069,19 @@ def test_bernoulli_reads_its_probabilities():
 @pytest.mark.parametrize(
     ("fn", "flops"),
     [
-        # random fills: exponential −log(u)/λ 3, Cauchy μ + σ·tan(π(u − ½)) 6,
-        # log-normal exp(μ + σ·z) 3, geometric ⌈log u / log(1 − p)⌉ 4 per element
+        # random fills, a draw 1: exponential −log(u)/λ 3 (draw, log, divide),
+        # Cauchy μ + σ·tan(π(u − ½)) 6 (draw, subtract, ·π, tan, ·σ, +μ), 4 at its
+        # defaults μ = 0, σ = 1; log-normal exp(μ + σ·z) 4 (draw, ·σ, +μ, exp) at its
+        # defaults μ = 1, σ = 2, 2 at μ = 0, σ = 1; geometric ⌈log u / log(1 − p)⌉ 4
         (lambda t: t.exponential_(), 3 * 24),
-        (lambda t: t.cauchy_(), 6 * 24),
-        (lambda t: t.log_normal_(), 3 * 24),
+        (lambda t: t.cauchy_(), 4 * 24),
+        (lambda t: t.cauchy_(1.0, 2.0), 6 * 24),
+        (lambda t: t.log_normal_(), 4 * 24),
+        (lambda t: t.log_normal_(0.0, 1.0), 2 * 24),
         (lambda t: t.geometric_(0.5), 4 * 24),
-        # mean + std·z on a tensor mean: 2 per element
+        # mean + std·z on a tensor mean: the draw and the add (std = 1: no multiply)
         (lambda t: torch.normal(t, 1.0), 2 * 24),
+        (lambda t: torch.normal(t, 2.0), 3 * 24),
         # one function (or comparison) per element
         (torch.special.bessel_y0, 24),
         (torch.special.scaled_modified_bessel_k1, 24),
@@ -2087,8 +2092,10 @@ def test_bernoulli_reads_its_probabilities():
         # histc's 6 per element, 2 more for the range from the data; density: 2 a bin
         (lambda t: torch.histogram(t, 5)[0], 8 * 24),
         (lambda t: torch.histogram(t, 5, range=(0.0, 1.0), density=True)[0], 6 * 24 + 2 * 5),
-        # the p-th powers summed without the root, as vector_norm: 2 per element
-        (lambda t: torch.linalg._powsum(t, 3), 2 * 24),
+        # the p-th powers summed without the root, as vector_norm: |x|^3 and an add,
+        # 3 per element (2 for p = 2: x·x and the add)
+        (lambda t: torch.linalg._powsum(t, 3), 3 * 24),
+        (lambda t: torch.linalg._powsum(t, 2), 2 * 24),
     ],
 )
 def test_elementwise_special_and_random_ops_from_the_second_sweep(fn, flops):
@@ -2397,3 +2404,59 @@ def test_softplus_backward_counts_beta():
     # compare = 5; β ≠ 1 adds the β·x multiply: 6
     assert _backward_flops(nn.Softplus(), op) == 5 * 40
     assert _backward_flops(nn.Softplus(beta=2.0), op) == 6 * 40
+
+
+def test_vector_norms_take_their_root_per_output():
+    x = torch.randn(4, 10)  # 40 elements, 4 rows
+    # p = 2 along dim 1: x·x and an add per element (80), a sqrt per row (4)
+    assert count_fn(lambda t: torch.norm(t, dim=1), x).vector_flops == 2 * 40 + 4
+    assert count_fn(lambda t: torch.linalg.vector_norm(t, dim=1), x).vector_flops == 2 * 40 + 4
+    # the whole tensor (norm.Scalar): one sqrt
+    assert count_fn(lambda t: t.norm(), x).vector_flops == 2 * 40 + 1
+    # p = 1 (|x|, add), inf (|x|, max), 0 (x ≠ 0, add): 2 each, no root
+    for p in (1, math.inf, 0):
+        assert count_fn(lambda t, p=p: torch.linalg.vector_norm(t, p, dim=1), x).vector_flops == 80
+    # p = 3: |x|, ^3, add (3 per element), and ^(1/3) per row
+    assert count_fn(lambda t: torch.norm(t, p=3, dim=1), x).vector_flops == 3 * 40 + 4
+    # nn.PairwiseDistance runs aten.norm.ScalarOpt_dim (p = 2 over dim 1): 80 + 4 roots
+    ops = roofline.profile(nn.PairwiseDistance(), (x, torch.randn(4, 10))).ops
+    (rec,) = [o for o in ops if o.op == "aten.norm.ScalarOpt_dim"]
+    assert rec.vector_flops == 2 * 40 + 4
+    # linalg__powsum, the sum of powers, has no root
+    powsum = REGISTRY["aten.linalg__powsum"].fn
+    t = T((4, 10), torch.float32)
+    assert powsum({"self": t, "ord": 2, "dim": [1]}, [T((4,), torch.float32)]).vector_flops == 80
+
+
+def test_random_draws_and_computed_sequences_count_their_arithmetic():
+    # constant fills: no arithmetic, nothing read
+    for fn in (lambda: torch.zeros(4, 6), lambda: torch.full((4, 6), 2.0)):
+        op = one_op(lambda _t, fn=fn: fn(), torch.empty(0))
+        assert (op.flops, op.bytes_read, op.bytes_written) == (0, 0, 96)
+    # one draw per element (as bernoulli's "a draw and a compare" counts it)
+    for fn in (lambda: torch.rand(4, 6), lambda: torch.randn(4, 6)):
+        op = one_op(lambda _t, fn=fn: fn(), torch.empty(0))
+        assert (op.flops, op.bytes_read) == (24, 0)
+    # the *_like forms take only the shape: 1 per element, nothing read
+    for fn in (torch.rand_like, torch.randn_like):
+        op = one_op(fn, torch.empty(4, 6))
+        assert (op.flops, op.bytes_read, op.bytes_written) == (24, 0, 96)
+    # normal_(mean, std) = mean + std·z: the draw, ·std unless 1, +mean unless 0
+    assert one_op(lambda t: t.normal_(), torch.empty(4, 6)).flops == 24
+    assert one_op(lambda t: t.normal_(0.0, 0.02), torch.empty(4, 6)).flops == 2 * 24
+    assert one_op(lambda t: t.normal_(1.0, 0.02), torch.empty(4, 6)).flops == 3 * 24
+    # uniform_(from, to) = from + (to − from)·u: width 1 from 0 is the draw alone
+    assert one_op(lambda t: t.uniform_(), torch.empty(4, 6)).flops == 24
+    assert one_op(lambda t: t.uniform_(-1.0, 1.0), torch.empty(4, 6)).flops == 3 * 24
+    # integers in [low, high): the draw, the remainder, + low unless 0
+    op = one_op(lambda _t: torch.randint(10, (4, 6)), torch.empty(0))
+    assert (op.flops, op.bytes_read) == (2 * 24, 0)
+    assert one_op(lambda _t: torch.randint(3, 10, (4, 6)), torch.empty(0)).flops == 3 * 24
+    # arange: start + i·step, the multiply unless step is 1, the add unless start is 0
+    assert one_op(lambda _t: torch.arange(24), torch.empty(0)).flops == 0
+    assert one_op(lambda _t: torch.arange(2, 26), torch.empty(0)).flops == 24
+    assert one_op(lambda _t: torch.arange(1.0, 3.4, 0.1), torch.empty(0)).flops == 2 * 24
+    # linspace: start + i·step (or end − (n − 1 − i)·step), 2 per element; logspace 3
+    op = one_op(lambda _t: torch.linspace(0, 1, 24), torch.empty(0))
+    assert (op.flops, op.bytes_read, op.bytes_written) == (2 * 24, 0, 96)
+    assert one_op(lambda _t: torch.logspace(0, 1, 24), torch.empty(0)).flops == 3 * 24

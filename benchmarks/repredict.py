@@ -10,7 +10,10 @@ removes fits (a memory variant such as ``norm.train``, a matrix fit such as
 ``conv.backward``; several, comma-separated, in one variant) so the prediction falls
 back to what it used without them; ``--borrow FILE KEY`` adds the fit
 ``KEY`` of another run's calibration; ``--no-backward-factor`` leaves the in-network
-factor off backward kernels. A run stored by an older format is read as the current one:
+factor off backward kernels; ``--idw`` prices the matrix classes with the grid fit
+before 2026-12-04 (inverse-distance weighting of the 6 nearest points,
+``GridFit.idw_rate``) beside the current one (``GridFit.rate``). The cases are counted
+and predicted at the run's own dtype. A run stored by an older format is read as the current one:
 the fits it lacks are simply absent. Prints MAPE and the shares
 within ±10% / ±25% per variant, and the memory curves of each variant next to its class.
 No device needed: the cases are re-counted on fake tensors.
@@ -33,12 +36,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import latency_accuracy as la  # noqa: E402
 
+from roofline import units  # noqa: E402
 from roofline.devices import get_device  # noqa: E402
 from roofline.latency.calibrate import (  # noqa: E402
     FORMAT_VERSION,
     MEMORY_VARIANTS,
     CurveFit,
     EfficiencyModel,
+    GridFit,
 )
 from roofline.latency.predict import predict  # noqa: E402
 
@@ -68,15 +73,32 @@ def borrowed(eff: EfficiencyModel, other: EfficiencyModel, key: str) -> Efficien
     raise SystemExit(f"repredict: the other run has no fit {key!r}")
 
 
-def predicted_s(prof, eff: EfficiencyModel, backward_factor: bool) -> float:
+class IdwGridFit(GridFit):
+    """A grid fit priced as before 2026-12-04: :meth:`GridFit.idw_rate`."""
+
+    def rate(self, x) -> float:  # type: ignore[override]
+        return self.idw_rate(x)
+
+
+def idw(eff: EfficiencyModel) -> EfficiencyModel:
+    """``eff`` with every matrix fit priced by inverse-distance weighting."""
+    return dataclasses.replace(
+        eff,
+        matrix={
+            k: IdwGridFit(v.points, v.rates, v.k, v.categorical) for k, v in eff.matrix.items()
+        },
+    )
+
+
+def predicted_s(prof, eff: EfficiencyModel, backward_factor: bool, precision: str | None) -> float:
     device = get_device("cpu")
-    p = predict(prof, device, "fp32", efficiency=eff)
+    p = predict(prof, device, precision, efficiency=eff)
     if backward_factor:
         return p.predicted_s
     bare = predict(
         prof,
         device,
-        "fp32",
+        precision,
         efficiency=dataclasses.replace(eff, context_factor=1.0, memory_context_factor=1.0),
     )
     ops = zip(p.ops, bare.ops, prof.ops, strict=True)
@@ -99,6 +121,7 @@ def main() -> int:
     ap.add_argument("--drop", nargs="*", default=[], metavar="KEY[,KEY...]")
     ap.add_argument("--borrow", nargs=2, action="append", default=[], metavar=("FILE", "KEY"))
     ap.add_argument("--no-backward-factor", action="store_true")
+    ap.add_argument("--idw", action="store_true", help="and the grid fit before 2026-12-04")
     args = ap.parse_args()
     torch.set_num_threads(1)
     doc, eff = load(args.json)
@@ -110,14 +133,19 @@ def main() -> int:
         variants.append((f"+ {key} from {Path(path).name}", borrowed(eff, other, key), True))
     if args.no_backward_factor:
         variants.append(("no in-network factor on backward kernels", eff, False))
-    specs = {s.name: s.with_mode(args.mode) for s in la.model_specs(False)}
+    if args.idw:
+        variants.append(("grid fit by inverse-distance weighting", idw(eff), True))
+    # the run's dtype, at the roofs latency_accuracy.py used for it
+    dtype = units.parse_dtype(doc.get("dtype", "float32"))
+    precision = "fp32" if dtype == torch.float32 else None
+    specs = {s.name: s.with_mode(args.mode).with_dtype(dtype) for s in la.model_specs(False)}
     errs: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     for case in doc["cases"]:
         prof = la.count_case(specs[case["model"]].with_batch(case["batch"]), args.mode)
         m = case["measured_s"]
         line = [f"{case['model']:34s} b{case['batch']:<3d}"]
         for name, e, bf in variants:
-            err = (predicted_s(prof, e, bf) - m) / m
+            err = (predicted_s(prof, e, bf, precision) - m) / m
             errs[name].append(err)
             line.append(f"{100 * err:+5.0f}%")
         print(" ".join(line), flush=True)

@@ -122,6 +122,25 @@ def test_repredict_drops_and_borrows_fits():
         rp.borrowed(dropped, fitted, "pool.backward")
 
 
+def test_repredict_prices_the_idw_variant_by_the_old_fit():
+    # --idw: every matrix fit priced by inverse-distance weighting (the fit before
+    # 2026-12-04). Two GEMM points, log2 m = 0 and 2, at 1e9 and 4e9 FLOP/s. At m = 1.5
+    # (log2 0.585) the distances are 0.585 and 1.415, the weights 1/0.585² = 2.922 and
+    # 1/1.415² = 0.4995: rate 1e9 · 4^(0.4995 / 3.4215) = 1e9 · 4^0.146 = 1.224e9. The
+    # current fit, halfway-in-log interpolation: 1e9 · 4^(0.585 / 2) = 1e9 · 2^0.585 = 1.5e9
+    import dataclasses
+
+    from roofline.latency.calibrate import GridFit
+
+    rp = load_benchmark("repredict")
+    g = GridFit(((0.0, 6.0, 6.0), (2.0, 6.0, 6.0)), (1e9, 4e9))
+    conv = GridFit(((0.0, 0.0, 0.0, 0.0),), (1e9,), categorical=(3,))
+    old = rp.idw(dataclasses.replace(eff(), matrix={"gemm": g, "conv": conv}))
+    assert old.matrix["gemm"].rate((1.5, 64, 64)) == pytest.approx(1.224e9, rel=1e-3)
+    assert g.rate((1.5, 64, 64)) == pytest.approx(1.5e9)
+    assert old.matrix["conv"].categorical == (3,)
+
+
 @pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "-1"], ["--batch", "0"]])
 def test_threads_and_batch_are_bounded_as_benchs(la, argv, capsys):
     # --threads -1 was a RuntimeError traceback from torch.set_num_threads, and 0

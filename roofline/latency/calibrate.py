@@ -13,9 +13,11 @@ models being predicted:
   a fused recurrent layer (``rnn``: oneDNN's LSTM, cuDNN's LSTM/GRU/RNN):
   ``(batch, gates·hidden, input + hidden, steps)``: one time step's GEMMs, and the
   number of steps (a fused call's fixed set-up cost is spread over them).
-  The prediction for an op interpolates log(rate) from its nearest grid points
-  (inverse-distance weighting): efficiency is a function of the op's size, which
-  is what makes small and depthwise convolutions slow. Training's convolution
+  The prediction for an op interpolates log(time) multilinearly in log(size) over the
+  product grid of the measured coordinates, the grid's times made non-decreasing in
+  every size axis and its unmeasured nodes filled from the nearest points
+  (:class:`GridFit`): efficiency is a function of the op's size, which is what makes
+  small and depthwise convolutions slow, and a larger op never comes out faster. Training's convolution
   backward has its own fits (``conv.backward``, ``depthwise_conv.backward``) on a
   subset of the same shapes.
 * **Memory ops** (elementwise, norm, reduction, pool, upsample, copy, softmax,
@@ -38,9 +40,11 @@ stored per device in the measured-ceilings cache, under ``extra["efficiency"]``.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import gc
 import itertools
 import math
@@ -253,17 +257,53 @@ def _nosync() -> None:
 
 @dataclass(frozen=True)
 class GridFit:
-    """log(rate) at points of a log2-size grid; predicts by inverse-distance weighting
-    of the ``k`` nearest points. ``rates`` are in FLOP/s (matrix classes) or B/s."""
+    """Rates measured at points of a log2-size grid, interpolated so that the predicted
+    time never falls as an op grows. ``rates`` are in FLOP/s (matrix classes) or B/s;
+    ``points`` are log2 sizes whose work is proportional to the product of the sizes
+    (``2^sum(x)``: a GEMM's ``2·m·n·k``, a convolution's ``2·M·N·K``), except along the
+    ``categorical`` axes (a convolution's 1×1-or-not, a depthwise kernel's strided-or-not:
+    :data:`CATEGORICAL_AXES`), which name a code path, not a size.
+
+    The fit (:meth:`rate`) is built once from the points, on the product grid of the
+    coordinates measured along each axis:
+
+    1. a node that was measured takes its log(time per unit of work); several points at
+       one node, the median;
+    2. the measured nodes are made monotone: each takes the least time of the measured
+       nodes at least as large in every size axis (in the same categorical slice), so a
+       smaller size that was slower than a larger one (interference, as
+       :func:`curve_from_samples` assumes of the memory curves) is capped at the larger's
+       time; a grid whose times already grow is kept exactly;
+    3. a node not measured (a GEMM above ``Grid.max_flops``, most of the scattered
+       convolution shapes' product grid) takes the inverse-distance weighting of log(rate)
+       of its ``k`` nearest measured points (the fit before 2026-12-04:
+       :meth:`idw_rate`), clamped between the times of the measured nodes below and
+       above it, and then the least time of the nodes above it;
+    4. a query interpolates log(time) multilinearly in log2(size) between the ``2^d``
+       nodes around it; outside the grid each coordinate is clamped to the measured
+       range, i.e. the rate is that of the nearest face (flat rate, time ∝ work), as
+       the inverse-distance fit extrapolated too (its nearest points all lie on that
+       face's side). Sizes below 1 count as 1.
+
+    Multilinear interpolation of node values that grow along an axis grows along it,
+    and a flat rate beyond the grid makes time grow with work: the predicted time is
+    non-decreasing in every size axis."""
 
     points: tuple[tuple[float, ...], ...]
     rates: tuple[float, ...]
     k: int = 6
+    #: axes that name a code path (not stored: given by the op class, CATEGORICAL_AXES)
+    categorical: tuple[int, ...] = field(default=(), compare=False)
 
-    def rate(self, x: Sequence[float]) -> float:
+    def idw_rate(self, x: Sequence[float]) -> float:
+        """The inverse-distance weighting of log(rate) of the ``k`` nearest points (used
+        for the nodes that were not measured; the whole fit before 2026-12-04)."""
         if not self.points:
             raise MeasurementError("empty calibration fit")
         q = [math.log2(max(v, 1.0)) for v in x]
+        return self._idw(q)
+
+    def _idw(self, q: Sequence[float]) -> float:
         dists = []
         for p, r in zip(self.points, self.rates, strict=True):
             d = math.sqrt(sum((a - b) ** 2 for a, b in zip(p, q, strict=False)))
@@ -275,15 +315,111 @@ class GridFit:
         w = [1.0 / (d * d) for d, _ in near]
         return math.exp(sum(wi * math.log(r) for wi, (_, r) in zip(w, near, strict=True)) / sum(w))
 
+    def _work(self, q: Sequence[float]) -> float:
+        """log(work) of log2 size ``q``, up to a constant: ln 2 · the size axes' sum."""
+        return math.log(2.0) * sum(v for i, v in enumerate(q) if i not in self.categorical)
+
+    @functools.cached_property
+    def _nodes(self) -> tuple[tuple[tuple[float, ...], ...], list[float]]:
+        """(axis coordinates, log(rate) at every node of their product, row-major)."""
+        dims = len(self.points[0])
+        axes = tuple(tuple(sorted({p[i] for p in self.points})) for i in range(dims))
+        shape = [len(a) for a in axes]
+        index = [{v: j for j, v in enumerate(a)} for a in axes]
+        strides = [math.prod(shape[i + 1 :]) for i in range(dims)]
+        size = math.prod(shape)
+        measured: dict[int, list[float]] = {}
+        for p, r in zip(self.points, self.rates, strict=True):
+            flat = sum(index[i][v] * strides[i] for i, v in enumerate(p))
+            measured.setdefault(flat, []).append(self._work(p) - math.log(r))
+        size_axes = [i for i in range(dims) if i not in self.categorical and shape[i] > 1]
+        inf = math.inf
+
+        def sweep(vals: list[float], lower: bool) -> list[float]:
+            # the max over the nodes below (lower) or the min over the nodes above each
+            # node, in the size axes: a running max / min along each axis in turn
+            out = list(vals)
+            for ax in size_axes:
+                st, n = strides[ax], shape[ax]
+                for flat in range(size):
+                    j = (flat // st) % n
+                    if lower and j > 0:
+                        out[flat] = max(out[flat], out[flat - st])
+                    elif not lower and j == 0:
+                        for jj in range(n - 2, -1, -1):
+                            f = flat + jj * st
+                            out[f] = min(out[f], out[f + st])
+            return out
+
+        median = {f: statistics.median(v) for f, v in measured.items()}
+        above = sweep([median.get(f, inf) for f in range(size)], lower=False)
+        mono = {f: above[f] for f in median}  # step 2: the least time of those above
+        below = sweep([mono.get(f, -inf) for f in range(size)], lower=True)
+        upper = sweep([mono.get(f, inf) for f in range(size)], lower=False)
+        coords = [
+            [axes[i][(flat // strides[i]) % shape[i]] for i in range(dims)] for flat in range(size)
+        ]
+        missing = [flat for flat in range(size) if flat not in mono]
+        fill = dict(zip(missing, self._idw_many([coords[f] for f in missing]), strict=True))
+        times = []
+        for flat in range(size):
+            if flat in mono:
+                times.append(mono[flat])
+                continue
+            t = self._work(coords[flat]) - fill[flat]
+            times.append(min(max(t, below[flat]), upper[flat]))
+        times = sweep(times, lower=False)
+        log_rates = [self._work(coords[f]) - times[f] for f in range(size)]
+        return axes, log_rates
+
+    def _idw_many(self, qs: Sequence[Sequence[float]]) -> list[float]:
+        """log(:meth:`_idw`) at many log2 sizes (none of them a point), vectorized."""
+        if not qs:
+            return []
+        pts = torch.tensor(self.points, dtype=torch.float64)
+        d2 = torch.cdist(torch.tensor(qs, dtype=torch.float64), pts).square()
+        near, idx = d2.topk(min(self.k, len(self.points)), dim=1, largest=False)
+        w = 1.0 / near
+        logs = torch.tensor(self.rates, dtype=torch.float64).log()[idx]
+        return ((w * logs).sum(1) / w.sum(1)).tolist()
+
+    def rate(self, x: Sequence[float]) -> float:
+        if not self.points:
+            raise MeasurementError("empty calibration fit")
+        axes, log_rates = self._nodes
+        q = [math.log2(max(v, 1.0)) for v in x]
+        # per axis: the two nodes around the (clamped) coordinate and the weight of the
+        # upper one; log(time) = log(work) - log(rate) and log(work) is linear in q, so
+        # interpolating log(rate) multilinearly is interpolating log(time)
+        around = []
+        for a, v in zip(axes, q, strict=False):
+            v = min(max(v, a[0]), a[-1])
+            j = min(bisect.bisect_right(a, v), len(a) - 1)
+            i = max(j - 1, 0)
+            w = (v - a[i]) / (a[j] - a[i]) if a[j] > a[i] else 0.0
+            around.append(((i, 1.0 - w), (j, w)))
+        shape = [len(a) for a in axes]
+        total = 0.0
+        for corner in itertools.product(*around):
+            weight = math.prod(w for _, w in corner)
+            if weight == 0.0:
+                continue
+            flat = 0
+            for (j, _), n in zip(corner, shape, strict=True):
+                flat = flat * n + j
+            total += weight * log_rates[flat]
+        return math.exp(total)
+
     def as_dict(self) -> dict[str, Any]:
         return {"points": [list(p) for p in self.points], "rates": list(self.rates), "k": self.k}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GridFit:
+    def from_dict(cls, d: Mapping[str, Any], categorical: tuple[int, ...] = ()) -> GridFit:
         return cls(
             tuple(tuple(float(v) for v in p) for p in d["points"]),
             tuple(float(r) for r in d["rates"]),
             int(d.get("k", 6)),
+            categorical,
         )
 
 
@@ -318,11 +454,28 @@ class CurveFit:
         return cls(tuple(float(s) for s in d["sizes"]), tuple(float(r) for r in d["rates"]))
 
 
-def grid_from_samples(points: Sequence[tuple[float, ...]], rates: Sequence[float]) -> GridFit:
+#: the axes of a matrix class's size (:func:`op_size`) that name a code path, not a size
+#: (a convolution's kernel 1x1 or larger, a depthwise kernel's stride 1 or larger): the
+#: :class:`GridFit` keeps their slices apart and does not make time grow along them.
+#: A backward fit (``conv.backward``) has its class's axes
+CATEGORICAL_AXES: Mapping[str, tuple[int, ...]] = {"conv": (3,), "depthwise_conv": (3,)}
+
+
+def categorical_axes(key: str) -> tuple[int, ...]:
+    """:data:`CATEGORICAL_AXES` of a matrix fit's key (``conv``, ``conv.backward``)."""
+    return tuple(CATEGORICAL_AXES.get(key.split(".")[0], ()))
+
+
+def grid_from_samples(
+    points: Sequence[tuple[float, ...]], rates: Sequence[float], key: str = ""
+) -> GridFit:
     """A :class:`GridFit` of the points whose rate was measured (a failed
-    microbenchmark's rate is NaN, :attr:`Bench.skip_failures`: left out)."""
+    microbenchmark's rate is NaN, :attr:`Bench.skip_failures`: left out), with the
+    categorical axes of the fit ``key`` (:func:`categorical_axes`)."""
     kept = [(p, r) for p, r in zip(points, rates, strict=True) if math.isfinite(r) and r > 0]
-    return GridFit(tuple(p for p, _ in kept), tuple(r for _, r in kept))
+    return GridFit(
+        tuple(p for p, _ in kept), tuple(r for _, r in kept), categorical=categorical_axes(key)
+    )
 
 
 def curve_from_samples(samples: Sequence[tuple[float, float]]) -> CurveFit:
@@ -546,7 +699,9 @@ class EfficiencyModel:
                 kind=str(d["kind"]),
                 launch_overhead_s=float(d["launch_overhead_s"]),
                 module_overhead_s=float(d["module_overhead_s"]),
-                matrix={k: GridFit.from_dict(v) for k, v in d["matrix"].items()},
+                matrix={
+                    k: GridFit.from_dict(v, categorical_axes(k)) for k, v in d["matrix"].items()
+                },
                 memory={k: CurveFit.from_dict(v) for k, v in d["memory"].items()},
                 memory_work={str(k): float(v) for k, v in d.get("memory_work", {}).items()},
                 async_launch=bool(d.get("async_launch", False)),
@@ -1098,7 +1253,7 @@ def fit_backward(
             w = torch.randn(*ws, generator=gen, device=dev, dtype=dtype)
             rates.append(2 * fl / _conv_backward(bench, x, w, stride, pad, groups))
             del x, w
-        out[key] = grid_from_samples([sh[0] for sh in todo], rates)
+        out[key] = grid_from_samples([sh[0] for sh in todo], rates, key)
     return {k: v for k, v in out.items() if v.points}  # a class all of whose sizes failed: none
 
 
@@ -1231,7 +1386,7 @@ def fit_matrix(
             backward.append(
                 (pts[-1], tuple(x.shape), (c_out, c, kernel, kernel), stride, kernel // 2, 1, fl)
             )
-    out["conv"] = grid_from_samples(pts, rates)
+    out["conv"] = grid_from_samples(pts, rates, "conv")
     if backward_shapes is not None:
         backward_shapes["conv.backward"] = backward
 
@@ -1288,7 +1443,7 @@ def fit_matrix(
         rates.append(fl / t)
         if grid.backward_every and i % grid.backward_every == 0:
             backward.append((pts[-1], tuple(x.shape), tuple(w.shape), stride, kernel // 2, c, fl))
-    out["depthwise_conv"] = grid_from_samples(pts, rates)
+    out["depthwise_conv"] = grid_from_samples(pts, rates, "depthwise_conv")
     if backward_shapes is not None:
         backward_shapes["depthwise_conv.backward"] = backward
 

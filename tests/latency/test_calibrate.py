@@ -43,8 +43,11 @@ def test_curve_from_samples_makes_time_monotone():
 
 def test_grid_exact_point_and_inverse_distance_weighting():
     g = GridFit(((0.0, 0.0), (2.0, 0.0)), (1e9, 4e9), k=2)
-    assert g.rate((1.0, 1.0)) == 1e9  # log2 of (1, 1) is (0, 0): the first point
-    # (2, 1) -> log2 (1, 0): distance 1 to both points: geometric mean sqrt(1e9 * 4e9)
+    assert g.idw_rate((1.0, 1.0)) == 1e9  # log2 of (1, 1) is (0, 0): the first point
+    assert g.rate((1.0, 1.0)) == pytest.approx(1e9, rel=1e-12)
+    # (2, 1) -> log2 (1, 0): distance 1 to both points: geometric mean sqrt(1e9 * 4e9);
+    # halfway between them in log2 size, the multilinear fit's log(rate) is halfway too
+    assert g.idw_rate((2.0, 1.0)) == pytest.approx(2e9)
     assert g.rate((2.0, 1.0)) == pytest.approx(2e9)
 
 

@@ -494,24 +494,27 @@ def attention_cost(
     divide) are 6 vector FLOPs per pair. A causal mask drops the masked pairs (fused
     kernels skip those blocks). Backward recomputes ``Q·Kᵀ`` and does four more
     products (dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀ·Q): 2.5× the forward matrix
-    work, with 4 vector FLOPs per pair for the softmax gradient. An additive mask or
-    bias (``masked``) adds 1 per pair to the forward, dropout (``dropout``) 2 per pair
-    to each pass (:data:`ATTENTION_MASK_FLOPS`, :data:`ATTENTION_DROPOUT_FLOPS`).
+    work. Its vector FLOPs, as FlashAttention's backward computes them: recompute
+    ``P = exp(scale·S − lse)`` from the saved log-sum-exp (scale, subtract, exp: 3
+    per pair), ``D = rowsum(dO ∘ O)`` (2·Ev per query row) and the softmax gradient
+    ``dS = P ∘ (dP − D)`` (subtract, multiply: 2 per pair) → 5 per pair. An additive
+    mask or bias (``masked``) adds 1 per pair to each pass (the backward adds it again
+    to the recomputed scores), dropout (``dropout``) 2 per pair to each pass
+    (:data:`ATTENTION_MASK_FLOPS`, :data:`ATTENTION_DROPOUT_FLOPS`).
     """
     batch = math.prod(q[:-2])
     lq, e = q[-2], q[-1]
     lk, ev = k[-2], v[-1]
     pairs = causal_pairs(lq, lk) if causal else lq * lk
     fwd_matrix = batch * pairs * (2 * e + 2 * ev)
-    extra = ATTENTION_DROPOUT_FLOPS * int(dropout)
+    extra = ATTENTION_DROPOUT_FLOPS * int(dropout) + ATTENTION_MASK_FLOPS * int(masked)
     if backward:
         return Cost(
             matrix_flops=fwd_matrix * 5 // 2,
-            vector_flops=(4 + extra) * batch * pairs,
+            vector_flops=(5 + extra) * batch * pairs + 2 * ev * batch * lq,
             op_class="attention",
             dims={"batch": batch, "lq": lq, "lk": lk, "e": e},
         )
-    extra += ATTENTION_MASK_FLOPS * int(masked)
     return Cost(
         matrix_flops=fwd_matrix,
         vector_flops=(6 + extra) * batch * pairs,
@@ -563,7 +566,7 @@ def sdpa_backward(a: Args, out: Sequence[Any]) -> Cost:
         a["value"].shape,
         bool(a.get("is_causal", False)),
         backward=True,
-        dropout=_attention_extras(a)["dropout"],
+        **_attention_extras(a),
     )
 
 
@@ -596,7 +599,7 @@ def flash_backward(a: Args, out: Sequence[Any]) -> Cost:
         _blhe_to_bhle(a["value"].shape),
         causal,
         backward=True,
-        dropout=_attention_extras(a)["dropout"],
+        **_attention_extras(a),
     )
 
 
@@ -822,8 +825,15 @@ def cudnn_rnn(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten._cudnn_rnn_backward")
 def cudnn_rnn_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Backward of :func:`cudnn_rnn` (:func:`_backward_of`)."""
-    return _backward_of(cudnn_rnn(a, out))
+    """Backward of :func:`cudnn_rnn` (:func:`_backward_of`). ATen runs the data
+    backward (input and state gradients) unconditionally, since it fills the reserve
+    that the weight backward reads; the weight gradients only when ``output_mask[3]``
+    asks for them, so a frozen layer does its forward's matrix FLOPs once, not twice."""
+    back = _backward_of(cudnn_rnn(a, out))
+    mask = a.get("output_mask") or (True, True, True, True)
+    if bool(mask[3]):
+        return back
+    return Cost(back.matrix_flops // 2, back.vector_flops, "rnn", dims=back.dims)
 
 
 # --------------------------------------------------------------------------- norms
@@ -998,7 +1008,7 @@ _register_family(
 _register_family(
     "hardtanh hardtanh_ hardtanh_backward leaky_relu leaky_relu_ "
     "leaky_relu_backward relu6 prelu "
-    "_prelu_kernel hardsigmoid_backward native_dropout_backward xlogy "
+    "_prelu_kernel native_dropout_backward xlogy "
     # x / y then floor; x · 2^e (ldexp is a multiply by exp2(e))
     "floor_divide floor_divide_ ldexp ldexp_",
     2,
@@ -1119,19 +1129,34 @@ def gelu(a: Args, out: Sequence[Any]) -> Cost:
     )
 
 
-_register_family("hardswish_backward", 4)
+# hardswish backward: x < −3 ? 0 : x ≤ 3 ? g·(x/3 + ½) : g: two compares, the divide,
+# the add, ·g → 5; hardsigmoid backward: −3 < x < 3 ? g/6 : 0: two compares, ·g → 3
+_register_family("hardswish_backward", 5)
+_register_family("hardsigmoid_backward", 3)
 # silu backward: s = sigmoid(x) (4), then g·s·(1 + x·(1 − s)): 5 more
-_register_family("silu_backward mish_backward", 9)
+_register_family("silu_backward", 9)
+# mish = x·tanh(softplus(x)), softplus' = σ: g·(t + x·σ(x)·(1 − t²)) with
+# t = tanh(log1p(exp(x))): exp, log1p, tanh 3; σ 4; t², 1 − t², x·σ, the product,
+# the add, ·g 6 → 13
+_register_family("mish_backward", 13)
+#: GELU's backward FLOPs per element, ``g·(Φ(x) + x·φ(x))``: erf form Φ = ½(1 +
+#: erf(x/√2)) 4 (scale, erf, add, halve), φ = exp(−x²/2)/√(2π) 4 (square, scale,
+#: exp, scale), x·φ, the add, ·g 3 → 11; tanh form, with t = tanh(β(x + κx³)):
+#: t 6 (x², x³, κ·, + x, β·, tanh), ½(1 + t) 2, 1 − t² 2, ½x 1, β(1 + 3κx²) 3, the two
+#: products 2, the add 1, ·g 1 → 18 (the forward's 5 and 9 counted the same way)
+GELU_BACKWARD_FLOPS = {"none": 11, "tanh": 18}
 
 
 @register("aten.gelu_backward")
 def gelu_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """GELU's backward: 9 FLOPs per element, as silu's (a CDF or tanh, its derivative,
-    and the product with the gradient); the tanh form is marked (``dims["tanh"]``), as
-    the forward's is: a CPU runs it at a speed of its own."""
+    """GELU's backward: :data:`GELU_BACKWARD_FLOPS` per element by its ``approximate``
+    form (erf 11, tanh 18); the tanh form is marked (``dims["tanh"]``), as the
+    forward's is: a CPU runs it at a speed of its own."""
     tanh = (a.get("approximate") or "none") == "tanh"
     return Cost(
-        vector_flops=9 * _out_numel(out), op_class="elementwise", dims={"tanh": 1} if tanh else {}
+        vector_flops=GELU_BACKWARD_FLOPS["tanh" if tanh else "none"] * _out_numel(out),
+        op_class="elementwise",
+        dims={"tanh": 1} if tanh else {},
     )
 
 
@@ -2321,8 +2346,15 @@ def embedding(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.embedding_dense_backward")
 def embedding_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Embedding backward: scatter-add each gradient row into a zeroed table: one add
-    per gradient element; writes the whole (dense) table."""
-    g = a["grad_output"]
+    per gradient element; writes the whole (dense) table. With
+    ``scale_grad_by_freq`` each index is counted (an add per index), each row's
+    scale ``1/count`` taken (a divide per index) and each gradient element
+    multiplied by it before the add: 2 per gradient element + 2 per index. Rows at
+    ``padding_idx`` are skipped, which depends on the indices' values: not
+    subtracted (an upper bound)."""
+    g, idx = a["grad_output"], a["indices"]
+    if a.get("scale_grad_by_freq"):
+        return Cost(vector_flops=2 * g.numel + 2 * idx.numel, op_class="embedding")
     return Cost(vector_flops=g.numel, op_class="embedding")
 
 
@@ -3344,15 +3376,36 @@ def eigh(a: Args, out: Sequence[Any]) -> Cost:
 
 # backward of the ops above (and a few stragglers the same sweep found in training)
 _register_family("cosh polygamma logical_and_ logical_or_ logical_xor_", 1)
-# the shrinks' and rrelu's gradients: a compare and a select (times the slope)
-_register_family("hardshrink_backward softshrink_backward rrelu_with_noise_backward", 2)
+# the shrinks' gradients: a compare and a select
+_register_family("hardshrink_backward softshrink_backward", 2)
+
+
+@register("aten.rrelu_with_noise_backward")
+def rrelu_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """RReLU's backward. Training (a random slope per element, saved in ``noise``,
+    which the forward set to 1 where ``x > 0``): ``g·noise``, 1 per element. In eval
+    (or ``lower == upper``) ATen runs leaky ReLU's backward, ``x > 0 ? g :
+    g·slope``: compare and multiply, 2."""
+    training = (
+        bool(a.get("training")) and float(a.get("upper", 0)) - float(a.get("lower", 0)) > 1e-6
+    )
+    per = 1 if training else 2
+    return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
+
+
 # logit: g / (x·(1 − x)); log-sigmoid from its buffer: g·(1 − σ(x)) with the sign
 _register_family("logit_backward log_sigmoid_backward", 3)
 # glu: per input element either g·σ(b) or g·a·σ(b)·(1 − σ(b)); 5 on average
 _register_family("glu_backward", 5)
-# prelu: the input's gradient (compare, multiply) and the slope's (compare, multiply,
-# and the add that sums it over the elements sharing the slope)
-_register_family("_prelu_kernel_backward", 5)
+
+
+@register("aten._prelu_kernel_backward")
+def prelu_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """PReLU's backward, per *input* element: the compare ``x > 0`` (1), the input's
+    gradient ``g`` or ``w·g`` (1) and the slope's, per element, ``0`` or ``x·g`` (1)
+    → 3. Both gradients come out at the input's size; the sum of the slope's over
+    the elements that share it is a ``sum`` op of its own (counted there)."""
+    return Cost(vector_flops=3 * _numel(a["self"]), op_class="elementwise")
 
 
 @register("aten.soft_margin_loss_backward")

@@ -225,6 +225,12 @@ def test_cudnn_rnn_formula_by_hand():
     assert c.matrix_flops == 2 * 138_240 and c.vector_flops == 2 * 11_520
     b = cudnn_rnn_backward(args, [])
     assert b.matrix_flops == 2 * c.matrix_flops and b.vector_flops == 2 * c.vector_flops
+    # frozen weights (output_mask[3] False): the data backward alone, which ATen runs
+    # whatever the mask (it fills the reserve): the forward's matrix FLOPs once
+    frozen = cudnn_rnn_backward({**args, "output_mask": [True, True, False, False]}, [])
+    assert frozen.matrix_flops == c.matrix_flops
+    first = cudnn_rnn_backward({**args, "output_mask": [False, False, False, True]}, [])
+    assert first.matrix_flops == 2 * c.matrix_flops
     # an LSTM with a projection (proj_size 16, hidden 64, input 32; 20 rows): groups of
     # 5 tensors (W_ih, W_hh 256 x 16, b_ih, b_hh, W_hr 16 x 64). Matrix 2 * 20 * 256 *
     # (32 + 16) = 491,520 + the projection 2 * 20 * 1,024 = 40,960; vector 20 * (3 * 256
@@ -276,13 +282,15 @@ def test_layer_norm_softmax_and_activations():
     (tanh_form,) = roofline.profile(Fn(lambda t: F.gelu(t, approximate="tanh")), (x,)).ops
     assert tanh_form.vector_flops == 9 * 40 and tanh_form.dims == {"tanh": 1}
     assert count_fn(lambda a, b: a * b + a, x, x).vector_flops == 2 * 40
-    # and so is its backward (9 per element, as the erf form's), which a CPU also runs
-    # at a speed of its own
-    for form, dims in (("tanh", {"tanh": 1}), ("none", {})):
+    # and so is its backward, which a CPU also runs at a speed of its own:
+    # g·(Φ(x) + x·φ(x)); erf form Φ = ½(1 + erf(x/√2)) 4, φ = exp(−x²/2)/√(2π) 4,
+    # x·φ, +, ·g 3 → 11. tanh form, t = tanh(β(x + κx³)) 6, ½(1 + t) 2, 1 − t² 2,
+    # ½x 1, β(1 + 3κx²) 3, two products 2, the add 1, ·g 1 → 18
+    for form, dims, per in (("tanh", {"tanh": 1}, 18), ("none", {}, 11)):
         net = nn.Sequential(nn.Linear(10, 10), nn.GELU(approximate=form))
         prof = roofline.profile(net, (x,), mode="training")
         (back,) = [o for o in prof.ops if o.op == "aten.gelu_backward.default"]
-        assert back.vector_flops == 9 * 40 and back.dims == dims
+        assert back.vector_flops == per * 40 and back.dims == dims
 
 
 def test_elementwise_bytes_read_each_distinct_input_once():
@@ -1905,12 +1913,22 @@ def test_fused_attention_counts_its_mask_add_and_dropout():
     flash = REGISTRY["aten._scaled_dot_product_flash_attention"].fn
     back = REGISTRY["aten._scaled_dot_product_flash_attention_backward"].fn
     assert flash({**args, "dropout_p": 0.1}, []).vector_flops == (6 + 2) * 8 * 256
-    assert back({**args, "dropout_p": 0.1}, []).vector_flops == (4 + 2) * 8 * 256
-    assert back({**args, "dropout_p": 0.0}, []).vector_flops == 4 * 8 * 256
-    # the efficient kernel takes its mask as attn_bias
+    # the backward: recompute P = exp(scale·S − lse) (3 per pair), dS = P∘(dP − D)
+    # (2 per pair), and D = rowsum(dO∘O), 2·Ev = 16 per query row (8 · 16 rows)
+    rows = 16 * 8 * 16
+    assert back({**args, "dropout_p": 0.1}, []).vector_flops == (5 + 2) * 8 * 256 + rows
+    assert back({**args, "dropout_p": 0.0}, []).vector_flops == 5 * 8 * 256 + rows
+    # the efficient kernel takes its mask as attn_bias, added again in the backward
     eff = REGISTRY["aten._scaled_dot_product_efficient_attention"].fn
+    eff_back = REGISTRY["aten._scaled_dot_product_efficient_attention_backward"].fn
     bias = T((2, 4, 16, 16), torch.float32)
     assert eff({**args, "attn_bias": bias}, []).vector_flops == 7 * 8 * 256
+    assert eff_back({**args, "attn_bias": bias}, []).vector_flops == 6 * 8 * 256 + rows
+    # on the CPU, the flash kernel's backward in a training step (causal: 8·136 pairs)
+    net = _Trainable(lambda t: F.scaled_dot_product_attention(t, t, t, is_causal=True))
+    prof = roofline.profile(net, (torch.randn(2, 4, 16, 8),), mode="training")
+    (rec,) = [o for o in prof.ops if "attention" in o.op and o.phase == "backward"]
+    assert rec.vector_flops == 5 * 8 * 136 + rows
 
 
 def test_complex_products_count_real_flops_and_addbmm_is_a_product():
@@ -2460,3 +2478,43 @@ def test_random_draws_and_computed_sequences_count_their_arithmetic():
     op = one_op(lambda _t: torch.linspace(0, 1, 24), torch.empty(0))
     assert (op.flops, op.bytes_read, op.bytes_written) == (2 * 24, 0, 96)
     assert one_op(lambda _t: torch.logspace(0, 1, 24), torch.empty(0)).flops == 3 * 24
+
+
+def test_activation_backwards_by_hand():
+    # hardswish' : x < −3 ? 0 : x ≤ 3 ? g·(x/3 + ½) : g: 2 compares, /3, +½, ·g = 5
+    assert _backward_flops(nn.Hardswish(), "aten.hardswish_backward.default") == 5 * 40
+    # hardsigmoid' : −3 < x < 3 ? g/6 : 0: 2 compares and ·g = 3
+    assert _backward_flops(nn.Hardsigmoid(), "aten.hardsigmoid_backward.default") == 3 * 40
+    # silu' : s = σ(x) (4), g·s·(1 + x·(1 − s)) (5) = 9
+    assert _backward_flops(nn.SiLU(), "aten.silu_backward.default") == 9 * 40
+    # mish' : g·(t + x·σ(x)·(1 − t²)), t = tanh(log1p(exp x)): 3 + σ 4 + 6 = 13
+    assert _backward_flops(nn.Mish(), "aten.mish_backward.default") == 13 * 40
+
+
+def test_embedding_backward_scaled_by_frequency():
+    idx = torch.randint(0, 10, (2, 5))  # 10 indices, gradient 10 × 4 = 40 elements
+    op = "aten.embedding_dense_backward.default"
+    prof = roofline.profile(nn.Embedding(10, 4), (idx,), mode="training")
+    assert _backward_op(prof, op).vector_flops == 40  # one add per gradient element
+    # scale_grad_by_freq: count each index (10 adds), 1/count per index (10
+    # divides), and each gradient element multiplied before its add: 2·40 + 2·10
+    prof = roofline.profile(nn.Embedding(10, 4, scale_grad_by_freq=True), (idx,), mode="training")
+    assert _backward_op(prof, op).vector_flops == 2 * 40 + 2 * 10
+
+
+def test_prelu_and_rrelu_backward_by_hand():
+    # PReLU on 2×3×8×8 = 384 elements: per element the compare, g or w·g, and the
+    # slope's 0 or x·g: 3 (both gradients at the input's size; the slope's sum over
+    # the shared elements is its own sum op)
+    x = (torch.randn(2, 3, 8, 8),)
+    prof = roofline.profile(nn.PReLU(3), x, mode="training")
+    assert _backward_op(prof, "aten._prelu_kernel_backward.default").vector_flops == 3 * 384
+    # RReLU training: g·noise (the slope drawn per element, 1 where x > 0): 1
+    op = "aten.rrelu_with_noise_backward.default"
+    prof = roofline.profile(_Trainable(nn.RReLU()), x, mode="training")
+    assert _backward_op(prof, op).vector_flops == 384
+    rrelu = REGISTRY["aten.rrelu_with_noise_backward"].fn
+    t = T((384,), torch.float32)
+    # in eval, leaky ReLU's: compare and multiply, 2
+    args = {"grad_output": t, "self": t, "noise": t, "lower": 0.125, "upper": 1 / 3}
+    assert rrelu({**args, "training": False}, [t]).vector_flops == 2 * 384

@@ -3417,9 +3417,14 @@ def soft_margin_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.multi_margin_loss_backward")
 def multi_margin_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Per element of ``self``: the hinge's mask (compare), the gradient (multiply)
-    and its sum into the target's column (add), 3; the mean's 1/n once."""
-    return _pointwise_loss_backward(a, 3)
+    """As ATen's ``multi_margin_loss_backward`` kernel, per element of ``self``: the
+    margin ``z = margin − x[y] + x[i]`` (subtract, add: 2), the hinge's test ``z > 0``
+    (1), its gradient ``h`` subtracted into the target's column (1) and multiplied by
+    the output gradient (1) → 5; ``p = 2`` makes ``h = 2g·z`` (1 more, the constant
+    ``2g`` folded), a class ``weight`` multiplies ``h`` by ``w[y]`` (1 more); the
+    mean's 1/n once. The forward counts the same terms (4–6)."""
+    per = 5 + int(float(a.get("p", 1)) == 2.0) + int(isinstance(a.get("weight"), T))
+    return _pointwise_loss_backward(a, per)
 
 
 @register("aten.fractional_max_pool2d_backward", "aten.fractional_max_pool3d_backward")

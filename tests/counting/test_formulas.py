@@ -2518,3 +2518,20 @@ def test_prelu_and_rrelu_backward_by_hand():
     # in eval, leaky ReLU's: compare and multiply, 2
     args = {"grad_output": t, "self": t, "noise": t, "lower": 0.125, "upper": 1 / 3}
     assert rrelu({**args, "training": False}, [t]).vector_flops == 2 * 384
+
+
+def test_multi_margin_loss_backward_counts_p_and_weight():
+    # x [4, 5] = 20 elements, mean reduction (1/n once). Per element: z = margin −
+    # x[y] + x[i] (2), z > 0 (1), subtracted into the target column (1), ·grad (1) = 5;
+    # p = 2: h = 2g·z, 1 more; a class weight: ·w[y], 1 more
+    x, y = torch.randn(4, 5), torch.randint(0, 5, (4,))
+    op = "aten.multi_margin_loss_backward.default"
+
+    def back(**kw: object) -> int:
+        net = _Trainable(lambda t: F.multi_margin_loss(t, y, **kw))
+        return _backward_op(roofline.profile(net, (x,), mode="training"), op).vector_flops
+
+    assert back() == 5 * 20 + 1
+    assert back(p=2) == 6 * 20 + 1
+    assert back(p=2, weight=torch.ones(5)) == 7 * 20 + 1
+    assert back(reduction="sum") == 5 * 20

@@ -3393,10 +3393,28 @@ def rrelu_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
 
 
-# logit: g / (x·(1 − x)); log-sigmoid from its buffer: g·(1 − σ(x)) with the sign
-_register_family("logit_backward log_sigmoid_backward", 3)
-# glu: per input element either g·σ(b) or g·a·σ(b)·(1 − σ(b)); 5 on average
-_register_family("glu_backward", 5)
+# logit: g / (x·(1 − x))
+_register_family("logit_backward", 3)
+
+
+@register("aten.log_sigmoid_backward")
+def log_sigmoid_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """``d/dx log σ(x) = 1 − σ(x)``, as ATen computes it with ``z = exp(−|x|)``:
+    ``g · (m − s·z/(1 + z))`` with ``m, s`` picked by ``x < 0``: the compare, ``1 + z``,
+    the divide, ``s·``, the subtract, ``·g`` → 6 from the CPU forward's saved ``buffer``
+    (``z``); where the buffer is empty (CUDA) ``z`` is recomputed (abs, negate, exp):
+    9."""
+    buffer = a.get("buffer")
+    per = 6 if isinstance(buffer, T) and buffer.numel > 0 else 9
+    return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
+
+
+@register("aten.glu_backward")
+def glu_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """GLU ``a·σ(b)``'s backward, per element of the output gradient (a pair of input
+    elements): ``σ(b)`` (4), ``da = g·σ(b)`` (1), ``db = g·a·σ(b)·(1 − σ(b))`` (1 − σ,
+    three multiplies: 4) → 9, i.e. 4.5 per input-gradient element."""
+    return Cost(vector_flops=9 * _numel(a["grad_output"]), op_class="elementwise")
 
 
 @register("aten._prelu_kernel_backward")

@@ -2535,3 +2535,17 @@ def test_multi_margin_loss_backward_counts_p_and_weight():
     assert back(p=2) == 6 * 20 + 1
     assert back(p=2, weight=torch.ones(5)) == 7 * 20 + 1
     assert back(reduction="sum") == 5 * 20
+
+
+def test_log_sigmoid_and_glu_backward_by_hand():
+    # log σ's backward from the CPU forward's buffer z = exp(−|x|): compare, 1 + z,
+    # divide, the sign's multiply, subtract, ·g = 6 per element
+    op = "aten.log_sigmoid_backward.default"
+    assert _backward_flops(nn.LogSigmoid(), op) == 6 * 40
+    # with an empty buffer (CUDA) z is recomputed: abs, negate, exp, 3 more
+    back = REGISTRY[op.rsplit(".", 1)[0]].fn
+    t = T((40,), torch.float32)
+    args = {"grad_output": t, "self": t, "buffer": T((0,), torch.float32)}
+    assert back(args, [t]).vector_flops == 9 * 40
+    # GLU on 40 → 20 outputs: per output-gradient element σ(b) 4, da 1, db 4 = 9
+    assert _backward_flops(nn.GLU(), "aten.glu_backward.default") == 9 * 20

@@ -211,7 +211,11 @@ def _replace(path: Path, text: str) -> None:
     report and the old one intact. A symbolic link is written through (its target
     replaced); a hard-linked file, a device (``--force`` on /dev/null) or a pipe is
     written in place, since a rename would part it from its other names or replace
-    the device node itself."""
+    the device node itself.
+
+    The temporary file needs the folder's permission, which writing in place did not:
+    an existing report (writable: :func:`check_writable` asked) in a folder where no
+    file can be created is written in place, as before."""
     target = path.resolve() if path.is_symlink() else path
     try:
         st = target.stat()
@@ -220,7 +224,13 @@ def _replace(path: Path, text: str) -> None:
     if st is not None and (not stat.S_ISREG(st.st_mode) or st.st_nlink > 1):
         target.write_text(text, encoding="utf-8")
         return
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except PermissionError:
+        if st is None:
+            raise
+        target.write_text(text, encoding="utf-8")  # the folder is read-only, the file not
+        return
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

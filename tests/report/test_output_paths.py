@@ -132,6 +132,26 @@ def test_a_rewrite_keeps_permissions_and_writes_through_links(tmp_path):
     assert json.loads(hard.read_text())["v"] == 4
 
 
+def test_a_report_in_a_read_only_folder_is_still_rewritten(tmp_path, monkeypatch):
+    """The temporary file beside a report needs the folder's permission, which writing
+    in place never did: a writable report in a folder where no file can be created
+    (a shared results folder) was refused after the rename landed. Root may create
+    files anywhere, so the folder's refusal is stood in for."""
+    import roofline.report.output as output
+
+    report = write_json(tmp_path / "r.json", {"v": 1})
+
+    def read_only_folder(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(output.tempfile, "mkstemp", read_only_folder)
+    write_json(report, {"v": 2})  # written in place
+    assert json.loads(report.read_text())["v"] == 2
+    with pytest.raises(ReportError, match=r"cannot write .*new\.json: Permission denied"):
+        write_json(tmp_path / "new.json", {"v": 3})  # no file there to write in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
 def test_check_outputs(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.csv"
     assert check_outputs({"--json": str(a), "--csv": str(b), "--html": None}) is None

@@ -267,8 +267,8 @@ class GridFit:
     The fit (:meth:`rate`) is built once from the points, on the product grid of the
     coordinates measured along each axis:
 
-    1. a node that was measured takes its log(time per unit of work); several points at
-       one node, the median;
+    1. a node that was measured takes its log(time), log(work) − log(rate) (the time up
+       to the constant of work's units); several points at one node, the median;
     2. the measured nodes are made monotone: each takes the least time of the measured
        nodes at least as large in every size axis (in the same categorical slice), so a
        smaller size that was slower than a larger one (interference, as

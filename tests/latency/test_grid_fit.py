@@ -60,7 +60,7 @@ def test_the_ideal_gemm_law_at_and_between_grid_points_by_hand():
 
 
 def test_bilinear_log_rate_between_four_points_by_hand():
-    # log2 sizes (0|2, 0|1); times per unit of work 2^(x0+x1)/rate: 1, 2, 2, 2 ns,
+    # log2 sizes (0|2, 0|1); times 2^(x0+x1)/rate: 1, 2, 2, 2 ns,
     # non-decreasing, so kept; at (2, 2^0.5), halfway both ways, log(rate) is the mean
     # of the four: (1·2·1·4)^(1/4) · 1e9 = 8^0.25 · 1e9 = 1.6818e9
     g = GridFit(((0.0, 0.0), (2.0, 0.0), (0.0, 1.0), (2.0, 1.0)), (1e9, 2e9, 1e9, 4e9))
@@ -70,7 +70,7 @@ def test_bilinear_log_rate_between_four_points_by_hand():
 
 
 def test_a_smaller_size_slower_than_a_larger_one_is_capped_at_its_time():
-    # size 1 at 1e9 FLOP/s (1 ns per unit of work) but size 2 at 4e9 (2/4e9 = 0.5 ns):
+    # size 1 at 1e9 FLOP/s (work 1: 1 ns) but size 2 at 4e9 (2/4e9 = 0.5 ns):
     # the smaller one takes the larger's 0.5 ns -> rate 1 / 0.5e-9 = 2e9; the larger
     # is kept; between them the time is flat: at size 2^0.5, 2^0.5 / 0.5e-9 = 2.828e9
     g = GridFit(((0.0,), (1.0,)), (1e9, 4e9))

@@ -903,8 +903,11 @@ def rms_norm(a: Args, out: Sequence[Any]) -> Cost:
 def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Norm backward: ``dx = rstd/N · (N·g − Σg − x̂·Σ(g·x̂))`` with ``g = dy·γ``:
     recompute x̂ (2), g (1), g·x̂ (1), two sums (2), the bracket (2), the scale (1)
-    → 9 FLOPs per element; dγ = Σ(dy·x̂) and dβ = Σdy reuse the sums. Without a
-    ``weight`` (no γ) ``g`` is ``dy`` itself: 8.
+    → 9 FLOPs per element. A batch norm's dγ = Σ(dy·x̂) and dβ = Σdy are its
+    per-channel sums (γ is per channel), and a group norm's come from its per-(N, C)
+    sums: reused. A layer or RMS norm's dγ and dβ sum over the rows, across the
+    feature sums dx needs: dy·x̂ and its add (2) for dγ, an add (1) for dβ, so 12 with
+    both. Without a ``weight`` (no γ) ``g`` is ``dy`` itself: 8.
 
     ``output_mask`` (``[dx, dγ, dβ]``) says what is made. Without ``dx`` (a norm whose
     input needs no gradient: a model's first layer) only the affine gradients are
@@ -924,6 +927,8 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
         per = mask[0] + NORM_AFFINE_BACKWARD_FLOPS * mask[1] + mask[2]
     elif mask[0]:
         per = NORM_BACKWARD_FLOPS - _affine_missing(a, "weight")
+        if "normalized_shape" in a:  # layer / RMS norm: dγ, dβ reduce over the rows
+            per += 2 * mask[1] + mask[2]
     else:
         per = NORM_AFFINE_BACKWARD_FLOPS * mask[1] + mask[2]
     unread: tuple[str, ...] = ()

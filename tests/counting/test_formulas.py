@@ -2370,6 +2370,25 @@ def test_norm_backward_without_input_gradient_counts_only_the_affine_gradients(r
     assert rec.bytes_read == 2 * 192 + 2 * 2 * 4 and rec.bytes_written == 2 * 3 * 4
 
 
+def test_layer_norm_backward_adds_its_affine_reductions_over_the_rows():
+    # LayerNorm(8) on 2×3×8 = 48 elements with the input's gradient: dx 9 per element
+    # (its sums run along each row of 8); dγ = Σ_rows dy·x̂ (multiply, add: 2) and
+    # dβ = Σ_rows dy (1) reduce across the rows, sums of their own: 12
+    op = "aten.native_layer_norm_backward.default"
+    y = (torch.randn(2, 3, 8),)
+    prof = roofline.profile(_Trainable(nn.LayerNorm(8)), y, mode="training")
+    assert _backward_op(prof, op).vector_flops == 12 * 48
+    prof = roofline.profile(_Trainable(nn.LayerNorm(8, bias=False)), y, mode="training")
+    assert _backward_op(prof, op).vector_flops == 11 * 48
+    prof = roofline.profile(
+        _Trainable(nn.LayerNorm(8, elementwise_affine=False)), y, mode="training"
+    )
+    assert _backward_op(prof, op).vector_flops == 8 * 48
+    # a batch norm's dγ, dβ are the per-channel sums dx already takes: 9
+    prof = roofline.profile(_Trainable(nn.BatchNorm1d(3)), y, mode="training")
+    assert _backward_op(prof, "aten.native_batch_norm_backward.default").vector_flops == 9 * 48
+
+
 def test_norm_backward_with_frozen_affine_and_in_eval_mode():
     back = REGISTRY["aten.native_batch_norm_backward"].fn
     x, c = T((2, 3, 8, 8), torch.float32), T((3,), torch.float32)

@@ -12,18 +12,27 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
 
 
 def test_step_limits_fit_one_device_call():
-    steps = dict(re.findall(r"^step (\w+) (\d+) ", SCRIPT.read_text(), flags=re.M))
-    default = re.search(r'STEPS=\$\{STEPS:-"([^"]+)"\}', SCRIPT.read_text())
-    assert default
+    text = SCRIPT.read_text()
+    steps = dict(re.findall(r"^step (\w+) (\d+) ", text, flags=re.M))
+    default = re.search(r'STEPS=\$\{STEPS:-"([^"]+)"\}', text)
+    budget = re.search(r"BUDGET_S=\$\{BUDGET_S:-(\d+)\}", text)
+    kept = re.search(r"^SUMMARY_S=(\d+)$", text, flags=re.M)
+    assert default and budget and kept
     names = default.group(1).split()
-    assert names == ["tests", "calibrate", "latency", "vram", "layers"]
-    # the device call runs with timeout_s 590 (600 at most): the default steps' limits
-    # plus nvidia-smi, torch's import and the listing at the end must stay under it
+    # the issues' measurements first (VRAM, whose cases are the most predictable, then
+    # latency), the tests, the ceilings, the per-layer method last
+    assert names == ["vram", "latency", "tests", "calibrate", "layers"]
+    # the device call runs with timeout_s 590 (600 at most): the script's own budget
+    # stops every step before it, the summary included, with 30 s for the machine's
+    # listing and the transfers
+    assert int(budget.group(1)) <= 560
     assert set(names) <= set(steps)
-    assert sum(int(steps[n]) for n in names) <= 580
+    # the default steps fit the budget less the summary's share and one step's kill
+    # grace (5 s): none is cut short by the watchdog when each keeps to its own limit
+    assert sum(int(steps[n]) for n in names) <= int(budget.group(1)) - int(kept.group(1)) - 5
     # the steps outside the default list are second calls: each fits one alone
     assert set(steps) - set(names) == {"latency_bf16"}
-    assert all(int(steps[n]) <= 580 for n in set(steps) - set(names))
+    assert all(int(steps[n]) <= int(budget.group(1)) for n in set(steps) - set(names))
 
 
 def _fake_python(tmp_path: Path, body: str) -> Path:
@@ -46,21 +55,21 @@ def test_a_failing_step_is_logged_and_the_next_runs(tmp_path):
     # every step's output, its exit status and time, in order; a failure stops nothing
     exe = _fake_python(
         tmp_path,
-        'case "$*" in *calibrate*) echo "calibrate says hi"; exit 3 ;; esac\n'
-        'case "$*" in *vram*) echo "vram done" ;; esac\n',
+        'case "$*" in *vram_accuracy*) echo "vram says hi"; exit 3 ;; esac\n'
+        'case "$*" in *latency_accuracy*) echo "latency done" ;; esac\n',
     )
     r = subprocess.run(
         ["bash", str(SCRIPT)],
-        env=_env(tmp_path, exe, "calibrate vram"),
+        env=_env(tmp_path, exe, "vram latency"),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert r.returncode == 0
     log = (tmp_path / "out" / "session.log").read_text()
-    assert log.index("== calibrate") < log.index("calibrate says hi") < log.index("rc=3 after")
-    assert log.index("rc=3 after") < log.index("== vram") < log.index("vram done")
-    assert "calibrate says hi" in r.stdout  # each step's end is shown too
+    assert log.index("== vram") < log.index("vram says hi") < log.index("rc=3 after")
+    assert log.index("rc=3 after") < log.index("== latency") < log.index("latency done")
+    assert "vram says hi" in r.stdout  # each step's end is shown too
 
 
 def test_a_session_stopped_inside_a_step_keeps_that_steps_output(tmp_path):
@@ -94,3 +103,30 @@ def test_a_session_stopped_inside_a_step_keeps_that_steps_output(tmp_path):
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
     assert "| resnet18 b1 | 1.00 |" in log.read_text()
+
+
+def test_the_budget_cuts_a_step_and_skips_the_next(tmp_path):
+    import subprocess
+
+    # BUDGET_S 32: the first step may run 32 - 15 (the summary's share) - 5 (its kill
+    # grace) - the seconds already gone (0 or 1) = 11 or 12 s, not its own 160; after it
+    # slept 3 s, 32 - 15 - 5 - 3 (or 4) = 9 (or 8) s are left, under the 10 s a step needs
+    calls = tmp_path / "calls"
+    exe = _fake_python(
+        tmp_path, f'echo "$*" >>{calls}\ncase "$*" in *vram_accuracy*) sleep 3 ;; esac\n'
+    )
+    r = subprocess.run(
+        ["bash", str(SCRIPT)],
+        env={**_env(tmp_path, exe, "vram latency"), "BUDGET_S": "32"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0
+    log = (tmp_path / "out" / "session.log").read_text()
+    limit = re.search(r"^== vram \(at most (\d+) s", log, flags=re.M)
+    assert limit and int(limit.group(1)) in (11, 12), log
+    assert re.search(r"^== latency skipped: [89] s left of the 32 s budget$", log, flags=re.M), log
+    # the summary still runs, last, on the results folder
+    last = calls.read_text().splitlines()[-1]
+    assert last == f"benchmarks/gpu_summary.py {tmp_path / 'out'}"

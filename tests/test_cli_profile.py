@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,23 @@ def test_a_model_that_calls_sys_exit_is_one_line(tmp_path, capsys, code, where):
     # --debug shows where, as for any other error
     assert main(["profile", str(p), "--debug"]) == 2
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_model_whose_argument_parser_exits_is_named_at_its_own_line(
+    tmp_path, capsys, monkeypatch
+):
+    """A training script that parses sys.argv at import exits inside argparse: the
+    error named argparse.py's line, not the model's ``parse_args()`` call."""
+    (tmp_path / "parses.py").write_text(
+        "import argparse\nargparse.ArgumentParser().parse_args()\ndef build():\n    pass\n"
+    )
+    p = tmp_path / "parses.yaml"
+    p.write_text("model: parses:build\ninputs: [{shape: [2, 4]}]\n")
+    monkeypatch.setattr(sys, "argv", ["roofline", "profile", str(p)])  # not ours to parse
+    assert main(["profile", str(p)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after argparse's own usage
+    assert last.startswith("roofline: error: the model's code called sys.exit(2)"), last
+    assert f"at {tmp_path / 'parses.py'}:2;" in last and "argparse.py" not in last, last
 
 
 @pytest.mark.parametrize(

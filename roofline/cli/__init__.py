@@ -135,11 +135,23 @@ def _run(argv: Sequence[str] | None) -> int:
 
 
 def _exit_line(exc: SystemExit) -> str:
-    """One line for a ``sys.exit()`` raised by code a command ran: where it was called."""
+    """One line for a ``sys.exit()`` raised by code a command ran: where it was called,
+    the innermost frame outside the standard library (an ``argparse`` parser's exit is
+    named at the line of the model's code that called ``parse_args``)."""
+    import sysconfig
     import traceback
 
+    paths = sysconfig.get_paths()
+    stdlib = [os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib")]
+    packages = [os.path.realpath(paths[k]) + os.sep for k in ("purelib", "platlib")]
+
+    def in_stdlib(filename: str) -> bool:
+        f = os.path.realpath(filename)
+        return any(f.startswith(d) for d in stdlib) and not any(f.startswith(d) for d in packages)
+
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    own = [f for f in frames if not in_stdlib(f.filename)] or frames
+    where = f" at {own[-1].filename}:{own[-1].lineno}" if own else ""
     return (
         f"the model's code called sys.exit({exc.code!r}){where}; a model's module and "
         "constructor must run without exiting (an argument parser at import?)"

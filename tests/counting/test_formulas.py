@@ -2281,6 +2281,10 @@ def test_ops_that_only_run_on_real_tensors_by_hand():
     # bincount: an increment per input element, 20
     prof = count_real(lambda t: torch.bincount(t, minlength=5), torch.randint(0, 5, (20,)))
     assert not prof.uncounted_ops and prof.totals().flops == 20
+    # torch.equal of two 4 x 5: a compare per element pair and the and folding it, 2 · 20
+    a, b = torch.randn(4, 5), torch.randn(4, 5)
+    ops = count_real(lambda x, y: x + float(torch.equal(x, y)), a, b).ops
+    assert [o.flops for o in ops if o.op == "aten.equal.default"] == [40]
     # CTC over log-probs T=12, N=2, C=6 and targets 2 x 4: the lattice N·T·(2·4 + 1) =
     # 216 nodes, 13 each forward: 2808 (the mean over the batch is its own ops)
     lp = torch.randn(12, 2, 6).log_softmax(2)

@@ -78,13 +78,13 @@ step() {  # step NAME LIMIT_S COMMAND...: run, its output into the log as it com
   timeout -k 2 60 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1
 } | tee -a "$OUT/session.log"
 
-step vram 160 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
-step latency 240 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md" \
+step vram 150 "$PY" benchmarks/vram_accuracy.py --out "$OUT/vram_accuracy.json"
+step latency 265 "$PY" benchmarks/latency_accuracy.py --device cuda --out "$OUT/latency_cuda.md" \
   --json "$OUT/latency_cuda.json"
 # -o addopts="": pyproject's -q would cancel -v (test names matter in the log)
-step tests 65 "$PY" -m pytest tests/gpu -o addopts="" -v -rfEs --durations=5 -p no:cacheprovider
-step calibrate 35 "$PY" -m roofline calibrate --gpu local --ceilings-only
-step layers 35 "$PY" benchmarks/per_layer_method.py --device cuda --passes 3
+step tests 60 "$PY" -m pytest tests/gpu -o addopts="" -v -rfEs --durations=5 -p no:cacheprovider
+step calibrate 30 "$PY" -m roofline calibrate --gpu local --ceilings-only
+step layers 30 "$PY" benchmarks/per_layer_method.py --device cuda --passes 3
 step latency_bf16 300 "$PY" benchmarks/latency_accuracy.py --device cuda --dtype bf16 \
   --out "$OUT/latency_cuda_bf16.md" --json "$OUT/latency_cuda_bf16.json"
 # the summary runs whatever STEPS says, inside the time kept back for it

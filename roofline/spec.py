@@ -498,7 +498,10 @@ def model_source_files(path: str | Path) -> list[Path]:
     if module_part.endswith(".py"):
         found = [base / module_part]
     else:
-        rel = Path(*module_part.split("."))
+        parts = [part for part in module_part.split(".") if part]
+        if not parts:  # ':build', '.:build': no module to look for (the import says why)
+            return []
+        rel = Path(*parts)
         found = [root / rel.with_suffix(".py") for root in (base, Path.cwd())]
         found += [root / rel / "__init__.py" for root in (base, Path.cwd())]
     return [f for f in found if f.is_file()]

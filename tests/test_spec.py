@@ -298,3 +298,21 @@ def test_a_spec_from_a_pipe_is_read_once(tmp_path, monkeypatch):
     monkeypatch.undo()
     spec = write(tmp_path, "model: mynet:build\ninputs: [{shape: [1]}]\n")
     assert model_source_files(spec) == [tmp_path / "mynet.py"]
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [(":build", "'model' must look like 'package.module:callable'"), (".:build", "importing '.'")],
+)
+def test_a_model_line_without_a_module_is_a_one_line_error(tmp_path, capsys, model, message):
+    """Looking for the model's .py (so no output replaces it) took ``Path("")`` for the
+    module and crashed in ``with_suffix`` with a ValueError traceback, before the spec's
+    own check could say what was wrong."""
+    from roofline.cli import main
+    from roofline.spec import model_source_files
+
+    spec = write(tmp_path, f"model: '{model}'\ninputs: [{{shape: [2, 4]}}]\n")
+    assert model_source_files(spec) == []
+    assert main(["profile", str(spec), "--json", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("roofline: error: ") and message in err, err

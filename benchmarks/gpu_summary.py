@@ -223,6 +223,15 @@ def ceilings_section(out: Path) -> list[str]:
     return [*lines, ""]
 
 
+def _section(make: Any, *args: Any) -> list[str]:
+    """A section, or a line saying why it could not be made: one malformed file must
+    not cost the page the other sections."""
+    try:
+        return make(*args)
+    except Exception as exc:
+        return [f"({make.__name__} failed: {type(exc).__name__}: {exc})", ""]
+
+
 def summary(out: Path) -> str:
     """The summary page of the session results in ``out``."""
     log_path = out / "session.log"
@@ -237,22 +246,21 @@ def summary(out: Path) -> str:
     ):
         doc, why = _load(out / name)
         if doc is not None:
-            lines += latency_section(doc, title)
+            lines += _section(latency_section, doc, title)
         elif name == "latency_cuda.json":
             lines += [f"## {title}", "", f"**missed**: {why}", ""]
     doc, why = _load(out / "vram_accuracy.json")
-    lines += (
-        vram_section(doc)
-        if doc is not None
-        else ["## VRAM (issue 6)", "", f"**missed**: {why}", ""]
-    )
-    lines += tests_section(log)
-    lines += ceilings_section(out)
+    if doc is not None:
+        lines += _section(vram_section, doc)
+    else:
+        lines += ["## VRAM (issue 6)", "", f"**missed**: {why}", ""]
+    lines += _section(tests_section, log)
+    lines += _section(ceilings_section, out)
     layers = _step_text(log, "layers")
     table = [ln for ln in layers.splitlines() if ln.startswith("|")]
     if table:
         lines += ["## Per-layer method (per_layer_method.py)", "", *table, ""]
-    lines += steps_section(log)
+    lines += _section(steps_section, log)
     return "\n".join(lines)
 
 

@@ -133,3 +133,12 @@ def test_ceilings_beside_the_datasheet(tmp_path):
     text = gpu_summary.summary(_write(tmp_path, None, None))
     assert "- copy: 4320 GB/s = 90 % of 4800" in text
     assert "- launch overhead: 4.5 µs" in text
+
+
+def test_a_malformed_file_costs_only_its_section(tmp_path):
+    # a VRAM row without its mode: the VRAM section says why, the latency one stands
+    lat = _latency([0.05] * 30)
+    vram = {"rows": [{"model": "a", "batch": 8, "ratio_allocated": 1.0}]}
+    text = gpu_summary.summary(_write(tmp_path, lat, vram))
+    assert "(vram_section failed: KeyError: 'mode')" in text
+    assert "calibrated MAPE: 5.0 %" in text  # 30 cases at 5 %

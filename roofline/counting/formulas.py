@@ -846,6 +846,13 @@ BATCH_NORM_EVAL_FLOPS = 2
 NORM_BACKWARD_FLOPS = 9
 #: a norm backward's dγ = Σ(dy·x̂) alone: recompute x̂ (2), the product, the sum
 NORM_AFFINE_BACKWARD_FLOPS = 4
+#: RMSNorm's dx = rstd·(g − x̂·mean(g·x̂)), g = dy·γ: x̂ = x·rstd, g, g·x̂, its sum, the
+#: x̂·c product, the subtract, the scale (no mean to subtract, one row sum, not two)
+RMS_NORM_BACKWARD_FLOPS = 7
+#: GroupNorm's backward as ATen's CPU and CUDA kernels run it: the per-(N, C) sums
+#: ``ds = Σ dy·x`` (2) and ``db = Σ dy`` (1) whatever is asked, then
+#: ``dx = c1·dy + c2·x + c3`` (4) with γ folded into the per-channel ``c1``
+GROUP_NORM_SUMS_FLOPS, GROUP_NORM_DX_FLOPS = 3, 4
 
 
 @register("aten.native_batch_norm", "aten._native_batch_norm_legit", "aten.cudnn_batch_norm")
@@ -909,6 +916,16 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     feature sums dx needs: dy·x̂ and its add (2) for dγ, an add (1) for dβ, so 12 with
     both. Without a ``weight`` (no γ) ``g`` is ``dy`` itself: 8.
 
+    RMSNorm (``_fused_rms_norm_backward``, which ``nn.RMSNorm`` reaches on CUDA; a CPU
+    runs the decomposed ops) has no mean: ``dx = rstd·(g − x̂·mean(g·x̂))``, 7 per
+    element (:data:`RMS_NORM_BACKWARD_FLOPS`; 6 without γ), dγ + 2 (dy·x̂ and the add
+    over the rows; 3 alone, recomputing ``x̂ = x·rstd``). A group norm's kernels
+    (``group_norm_kernel.cpp``, ``group_norm_kernel.cu``) first take the per-(N, C)
+    sums ``Σ dy·x`` and ``Σ dy`` (3 per element) for whichever gradient is asked, then
+    ``dx = c1·dy + c2·x + c3`` (4) with γ, the mean and rstd folded into per-(N, C)
+    coefficients: 7 per element, with or without γ; dγ and dβ come from the sums per
+    channel, so 3 without dx, which still reads the input.
+
     ``output_mask`` (``[dx, dγ, dβ]``) says what is made. Without ``dx`` (a norm whose
     input needs no gradient: a model's first layer) only the affine gradients are
     computed: dγ recomputes x̂ (2), multiplies by dy (1) and sums (1), 4 per element;
@@ -923,18 +940,25 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     x = a.get("input")
     mask = [bool(m) for m in a.get("output_mask", (True, True, True))]
     mask += [False] * (3 - len(mask))
+    group = "group" in a
+    rms = "normalized_shape" in a and "mean" not in a
     if a.get("train", True) is False:  # eval-mode batch norm: dx = dy·(γ·rstd)
         per = mask[0] + NORM_AFFINE_BACKWARD_FLOPS * mask[1] + mask[2]
+    elif group:  # the kernels' two sums always, dx from them when asked
+        per = GROUP_NORM_SUMS_FLOPS + GROUP_NORM_DX_FLOPS * mask[0]
+    elif rms:  # dγ = Σ_rows dy·x̂ reuses dx's x̂ (2), or recomputes it (1) alone
+        per = (RMS_NORM_BACKWARD_FLOPS - _affine_missing(a, "weight")) * mask[0]
+        per += (2 + (not mask[0])) * mask[1]
     elif mask[0]:
         per = NORM_BACKWARD_FLOPS - _affine_missing(a, "weight")
-        if "normalized_shape" in a:  # layer / RMS norm: dγ, dβ reduce over the rows
+        if "normalized_shape" in a:  # layer norm: dγ, dβ reduce over the rows
             per += 2 * mask[1] + mask[2]
     else:
         per = NORM_AFFINE_BACKWARD_FLOPS * mask[1] + mask[2]
     unread: tuple[str, ...] = ()
     if not mask[0]:
         unread += ("weight",)
-        if not mask[1]:
+        if not mask[1] and not group:  # a group norm's kernels sum dy·x for any grad
             unread += ("input", "mean", "rstd", "save_mean", "save_invstd")
     if "bias" in a:  # layer norm: dβ = Σdy needs no β
         unread += ("bias",)
@@ -2811,10 +2835,20 @@ def linspace(a: Args, out: Sequence[Any]) -> Cost:
 # elementwise, by the module's convention (a transcendental is 1 FLOP):
 # sinh, asinh, lgamma, digamma, atan2: one function each; frac = x − trunc(x): 2;
 # hardshrink: |x| and a compare, 2; softshrink: |x|, compare, shift by λ, 3;
-# logit = log(x / (1 − x)): 3; hypot = sqrt(x² + y²): 4; celu = elu of x/α: 5
+# hypot = sqrt(x² + y²): 4; celu = elu of x/α: 5 (logit below)
 _register_family("sinh asinh lgamma digamma atan2", 1)
 _register_family("frac hardshrink", 2)
-_register_family("softshrink logit", 3)
+_register_family("softshrink", 3)
+
+
+@register("aten.logit", "aten.logit_")
+def logit(a: Args, out: Sequence[Any]) -> Cost:
+    """``log(x / (1 − x))``: subtract, divide, log, 3 per element; with an ``eps`` ATen's
+    kernels first clamp x to ``[eps, 1 − eps]`` (two compares): 5."""
+    per = 3 + 2 * (a.get("eps") is not None)
+    return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
+
+
 _register_family("hypot", 4)
 _register_family("celu celu_", 5)
 # inverse trigonometric and hyperbolic functions, erfc and the special functions
@@ -3398,8 +3432,13 @@ def rrelu_backward(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
 
 
-# logit: g / (x·(1 − x))
-_register_family("logit_backward", 3)
+@register("aten.logit_backward")
+def logit_backward(a: Args, out: Sequence[Any]) -> Cost:
+    """``g / (x·(1 − x))`` (subtract, multiply, divide: 3) behind a range check of x
+    (two compares, 2): outside ``[eps, 1 − eps]`` the gradient is 0, and without an
+    ``eps`` outside ``[0, 1]`` it is NaN, both forms in ATen's CPU and CUDA kernels
+    (``logit_backward_kernel``): 5 per element either way."""
+    return Cost(vector_flops=5 * _out_numel(out), op_class="elementwise")
 
 
 @register("aten.log_sigmoid_backward")

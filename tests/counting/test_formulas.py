@@ -2370,7 +2370,9 @@ def test_norm_backward_without_input_gradient_counts_only_the_affine_gradients(r
         roofline.profile(nn.GroupNorm(1, 3), (y,), mode="training", real=real),
         "aten.native_group_norm_backward.default",
     )
-    assert rec.vector_flops == 5 * 48
+    # a group norm's kernels take the per-(N, C) sums Σ dy·x (2) and Σ dy (1), and dγ,
+    # dβ come from them per channel: 3 per element
+    assert rec.vector_flops == 3 * 48
     assert rec.bytes_read == 2 * 192 + 2 * 2 * 4 and rec.bytes_written == 2 * 3 * 4
 
 
@@ -2391,6 +2393,37 @@ def test_layer_norm_backward_adds_its_affine_reductions_over_the_rows():
     # a batch norm's dγ, dβ are the per-channel sums dx already takes: 9
     prof = roofline.profile(_Trainable(nn.BatchNorm1d(3)), y, mode="training")
     assert _backward_op(prof, "aten.native_batch_norm_backward.default").vector_flops == 9 * 48
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_norm_backward_follows_its_kernel(affine):
+    # GroupNorm(2, 4) on 2×4×3×3 = 72 elements, as group_norm_kernel.cpp runs it:
+    # ds = Σ dy·x (multiply, add: 2) and db = Σ dy (1) per (N, C); then
+    # dx = c1·dy + c2·x + c3 (two multiplies, two adds: 4), γ inside c1 = rstd·γ → 7,
+    # the same without γ (c1 = rstd); dγ, dβ are per-channel sums of ds, db
+    op = "aten.native_group_norm_backward.default"
+    y = (torch.randn(2, 4, 3, 3),)
+    prof = roofline.profile(_Trainable(nn.GroupNorm(2, 4, affine=affine)), y, mode="training")
+    assert _backward_op(prof, op).vector_flops == 7 * 72
+
+
+def test_fused_rms_norm_backward_has_no_mean_to_subtract():
+    # nn.RMSNorm on CUDA runs _fused_rms_norm(_backward) (a CPU decomposes it).
+    # On 4×10 = 40 elements: dx = rstd·(g − x̂·mean(g·x̂)), g = dy·γ: x̂ = x·rstd 1,
+    # g 1, g·x̂ 1, the row sum 1, x̂·c 1, subtract 1, ·rstd 1 → 7 (6 without γ);
+    # dγ = Σ_rows dy·x̂: multiply and add, 2 more (3 alone: x̂ recomputed)
+    back = REGISTRY["aten._fused_rms_norm_backward"].fn
+    x, w, rstd = T((4, 10), torch.float32), T((10,), torch.float32), T((4, 1), torch.float32)
+    args = {"grad_out": x, "input": x, "normalized_shape": [10], "rstd": rstd, "weight": w}
+    cost = back({**args, "output_mask": [True, True]}, [x, w])
+    assert cost.vector_flops == 9 * 40 and cost.unread == ()
+    assert back({**args, "output_mask": [True, False]}, [x]).vector_flops == 7 * 40
+    no_w = {**args, "weight": None, "output_mask": [True, False]}
+    assert back(no_w, [x]).vector_flops == 6 * 40
+    # a first layer (dγ only): γ is not read, only dγ (40 B) written
+    cost = back({**args, "output_mask": [False, True]}, [w])
+    assert cost.vector_flops == 3 * 40 and cost.unread == ("weight",)
+    assert cost.bytes_written == 10 * F32
 
 
 def test_norm_backward_with_frozen_affine_and_in_eval_mode():
@@ -2423,6 +2456,18 @@ class _Trainable(nn.Module):
 def _backward_flops(fn: Callable[[torch.Tensor], torch.Tensor], op: str, n: int = 40) -> int:
     prof = roofline.profile(_Trainable(fn), (torch.randn(n),), mode="training")
     return _backward_op(prof, op).vector_flops
+
+
+def test_logit_counts_its_range_checks():
+    # logit on 40 elements in (0, 1): log(x / (1 − x)) 3; with eps the clamp to
+    # [eps, 1 − eps] first (two compares) → 5. Backward g / (x·(1 − x)) 3 behind the
+    # kernel's two range compares (0 outside [eps, 1 − eps], NaN outside [0, 1]) → 5
+    x = (torch.rand(40) * 0.8 + 0.1,)
+    for eps, fwd in ((None, 3), (1e-6, 5)):
+        prof = roofline.profile(_Trainable(lambda t, e=eps: torch.logit(t, e)), x, mode="training")
+        (op,) = [o for o in prof.ops if o.op == "aten.logit.default"]
+        assert op.vector_flops == fwd * 40
+        assert _backward_op(prof, "aten.logit_backward.default").vector_flops == 5 * 40
 
 
 def test_elu_backward_counts_its_scalars():

@@ -105,7 +105,7 @@ def fake_cuda(monkeypatch):
 
 
 def test_calibrate_local_ceilings_only_on_a_faked_h200(fake_cuda, capsys, tmp_path):
-    # step 2 of benchmarks/gpu_session.sh, all but the GEMMs and copies themselves
+    # the calibrate step of benchmarks/gpu_session.sh, all but the GEMMs and copies themselves
     import torch
 
     from roofline.cli import main

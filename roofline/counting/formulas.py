@@ -559,7 +559,13 @@ def _attention_extras(a: Args) -> dict[str, bool]:
     "aten._scaled_dot_product_cudnn_attention_backward",
 )
 def sdpa_backward(a: Args, out: Sequence[Any]) -> Cost:
-    """Backward of the fused SDPA kernels: see :func:`attention_cost`."""
+    """Backward of the fused SDPA kernels: see :func:`attention_cost`. The efficient
+    kernel's ``grad_input_mask`` does not shrink the work: ATen's CUDA wrapper
+    (``_scaled_dot_product_efficient_attention_backward_cuda``) passes only its last
+    slot on (``bias_requires_grad``, whether dS is stored as the bias gradient, an
+    output the meta kernel makes only when asked, so the written bytes follow it), and
+    ``_efficient_attention_backward`` computes dQ, dK and dV together, reading every
+    operand, whichever are requested; the flash kernels take no mask."""
     return attention_cost(
         a["query"].shape,
         a["key"].shape,

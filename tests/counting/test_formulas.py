@@ -1924,6 +1924,11 @@ def test_fused_attention_counts_its_mask_add_and_dropout():
     bias = T((2, 4, 16, 16), torch.float32)
     assert eff({**args, "attn_bias": bias}, []).vector_flops == 7 * 8 * 256
     assert eff_back({**args, "attn_bias": bias}, []).vector_flops == 6 * 8 * 256 + rows
+    # its grad_input_mask (dQ, dK, dV, d bias) is not passed to the kernel, which makes
+    # dQ, dK and dV together from every operand: a frozen query costs the same work
+    frozen = {**args, "attn_bias": bias, "grad_input_mask": [False, True, True, False]}
+    cost = eff_back(frozen, [])
+    assert cost.vector_flops == 6 * 8 * 256 + rows and cost.unread == ()
     # on the CPU, the flash kernel's backward in a training step (causal: 8·136 pairs)
     net = _Trainable(lambda t: F.scaled_dot_product_attention(t, t, t, is_causal=True))
     prof = roofline.profile(net, (torch.randn(2, 4, 16, 8),), mode="training")

@@ -1205,11 +1205,10 @@ def bernoulli(a: Args, out: Sequence[Any]) -> Cost:
     probabilities, ``self`` for ``torch.bernoulli(probs)`` and ``p`` when that is a
     tensor; a float ``p`` (``x.bernoulli_(0.5)``, ``torch.bernoulli(x, 0.5)``) reads
     nothing, ``self`` gives only the shape (in place: the destination, overwritten)."""
-    p = a.get("p", a["self"])
     return Cost(
         vector_flops=2 * _out_numel(out),
         op_class="elementwise",
-        bytes_read=p.stored_bytes if isinstance(p, T) else 0,
+        unread=("self",) if "p" in a else (),
     )
 
 
@@ -1392,12 +1391,7 @@ def nll_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
     r = a["target"].numel
     per = (1 if isinstance(weight, T) else 0) + (1 if reduction == LOSS_REDUCTION_NONE else 0)
     once = 0 if reduction == LOSS_REDUCTION_NONE else 1 + int(reduction == LOSS_REDUCTION_MEAN)
-    read = sum(
-        t.stored_bytes
-        for k in ("grad_output", "target", "weight", "total_weight")
-        if isinstance(t := a.get(k), T)
-    )
-    return Cost(vector_flops=r * per + once, op_class=_loss_class(reduction), bytes_read=read)
+    return Cost(vector_flops=r * per + once, op_class=_loss_class(reduction), unread=("self",))
 
 
 @register("aten.smooth_l1_loss")
@@ -2613,7 +2607,7 @@ def pad_backward(a: Args, out: Sequence[Any]) -> Cost:
     from (a border element's copies accumulate): one add per gradient element. Reads
     ``grad_output`` only; ``self`` supplies the shape."""
     g = a["grad_output"]
-    return Cost(vector_flops=g.numel, op_class="elementwise", bytes_read=g.stored_bytes)
+    return Cost(vector_flops=g.numel, op_class="elementwise", unread=("self",))
 
 
 @register("aten.col2im")
@@ -2716,8 +2710,9 @@ def view_copy(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.copy_", "aten.copy")
 def copy_(a: Args, out: Sequence[Any]) -> Cost:
     """``dst.copy_(src)``: reads ``src`` only (the destination is overwritten), at its
-    real size: a broadcast source (``x.copy_(row.expand_as(x))``) once."""
-    return Cost(op_class="copy", bytes_read=a["src"].stored_bytes)
+    real size: a broadcast source (``x.copy_(row.expand_as(x))``) once: the generic
+    rule without ``self``, so a weight overwritten from a batch reads no weight."""
+    return Cost(op_class="copy", unread=("self",))
 
 
 @register(

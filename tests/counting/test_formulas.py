@@ -1858,6 +1858,30 @@ def test_formulas_that_set_bytes_read_a_broadcast_input_at_its_real_size():
         assert back.bytes_read == read
 
 
+class _Overwrite(nn.Module):
+    """``w.copy_(x)`` (or ``x.copy_(w)``) into/from a [4, 8] parameter, as an EMA or a
+    weight load does."""
+
+    def __init__(self, into_weight: bool) -> None:
+        super().__init__()
+        self.w, self.into_weight = nn.Parameter(torch.zeros(4, 8)), into_weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.w.copy_(x) if self.into_weight else x.clone().copy_(self.w)
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_copy_reads_only_its_source_and_counts_only_a_source_weight(real):
+    # copy_ reads src only (32 floats, 128 B): copying a batch into the weight reads no
+    # weight (it was min(weight, read) = 128 B before), copying the weight out reads it
+    x = (torch.randn(4, 8),)
+    for into_weight, weight in ((True, 0), (False, 32 * F32)):
+        prof = roofline.profile(_Overwrite(into_weight), x, real=real)
+        (op,) = [o for o in prof.ops if o.op == "aten.copy_.default"]
+        assert (op.bytes_read, op.weight_bytes) == (32 * F32, weight)
+
+
 def test_fold_and_unfold_backward_count_their_adds():
     # F.fold of 2 channels of 3x3 columns into 5x5 with padding 1: the taps inside
     # each dim are 2 + 3 + 3 + 3 + 2 = 13 (the edge windows hang into the padding), so

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from roofline.errors import first_line
+
 #: the largest YAML file read (specs are a few KiB): bounds the read of a device such
 #: as /dev/zero, which would otherwise go on until memory runs out
 MAX_YAML_BYTES = 16 * 2**20
@@ -44,9 +46,20 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that raises :class:`DuplicateKeyError` on a repeated key."""
+    """``yaml.SafeLoader`` that raises :class:`DuplicateKeyError` on a repeated key, and
+    remembers where the node being built starts (:attr:`mark`) for an error that the
+    safe constructors raise without one (``!!float xyz``: a ValueError)."""
+
+    mark: yaml.Mark | None = None
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        self.mark = node.start_mark
+        return super().construct_object(node, deep=deep)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.mark = node.start_mark
+        if not isinstance(node, yaml.MappingNode):  # `!!set [1]`: SafeLoader's own error
+            return super().construct_mapping(node, deep=deep)
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -78,16 +91,29 @@ def error_message(exc: yaml.YAMLError, path: object, what: str = "spec files") -
     problem = str(getattr(exc, "problem", None) or exc).strip().splitlines()[0]
     if isinstance(exc, yaml.constructor.ConstructorError):
         line = mark.line + 1 if mark else "?"
-        if "tag" in problem:
+        if "could not determine a constructor for the tag" in problem:
             return (
                 f"{path}:{line}: unsafe or unknown YAML tag ({problem}); {what} are plain "
                 "data: remove the tag"
             )
-        return f"{path}:{line}: {problem}; a key must be plain text or a number"
+        if "unhashable" in problem:
+            return f"{path}:{line}: {problem}; a key must be plain text or a number"
+        return f"{path}:{line}: {problem}; write the value as plain YAML (or fix its !!tag)"
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
     return f"{where}: YAML syntax error: {problem}"
 
 
 def safe_load_unique(text: str) -> Any:
-    """``yaml.safe_load(text)``, refusing a mapping that repeats a key."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # SafeLoader subclass: plain data only
+    """``yaml.safe_load(text)``, refusing a mapping that repeats a key. A value that a
+    standard tag cannot build (``!!float xyz``, ``!!timestamp 2020-13``), which the safe
+    constructors report as a ValueError or TypeError, is a
+    :class:`yaml.constructor.ConstructorError` at its line, as every other problem is."""
+    loader = _UniqueKeyLoader(text)  # SafeLoader subclass: plain data only
+    try:
+        return loader.get_single_data()
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"cannot build the value ({first_line(exc)})", loader.mark
+        ) from None
+    finally:
+        loader.dispose()

@@ -77,6 +77,12 @@ def test_model_defined_next_to_the_spec(tmp_path):
         ("model: !!python/object:os.system {}\n", r"unsafe or unknown YAML tag"),
         # was "unsafe or unknown YAML tag (found unhashable key)": there is no tag
         ("? [a, b]\n: 1\n", r"model.yaml:1: found unhashable key; a key must be plain"),
+        # a standard tag with a value it cannot build was a ValueError, TypeError or
+        # AttributeError traceback (the loader caught only YAMLError)
+        ("batch: 1\nmode: !!float fast\n", r"model.yaml:2: cannot build the value \(could not"),
+        ("mode: !!timestamp 2020-13\n", r"model.yaml:1: cannot build the value \("),
+        ("kwargs: !!set [1]\n", r"model.yaml:1: expected a mapping node, but found sequence;"),
+        ("kwargs: !!omap [1]\n", r"model.yaml:1: expected a mapping of length 1.*fix its !!tag"),
         (
             "model: nosuchpkg.mod:fn\ninputs: [{shape: [1]}]\n",
             r"cannot import module 'nosuchpkg.mod'",

@@ -171,6 +171,9 @@ def test_malformed_spec_file_exit_2(tmp_path, capsys, spec_writer):
             "x.yaml:1: unsafe or unknown YAML tag (",
         ),
         ("? [a, b]\n: 1\n", "x.yaml:1: found unhashable key; a key must be plain text"),
+        # was a TypeError traceback (the repeated-key check unpacked a sequence)
+        ("key: x\nname: !!map [1, 2]\n", "x.yaml:2: expected a mapping node, but found"),
+        ("key: !!float x\n", "x.yaml:1: cannot build the value (could not convert"),
     ],
 )
 def test_a_device_file_the_safe_loader_refuses_says_why(tmp_path, capsys, text, expect):
@@ -180,7 +183,11 @@ def test_a_device_file_the_safe_loader_refuses_says_why(tmp_path, capsys, text, 
         assert main(argv) == 2
         err = one_line_error(capsys)
         assert expect in err, err
-        assert "device spec files are plain data" in err or "unhashable" in err
+        assert (
+            "device spec files are plain data" in err
+            or "unhashable" in err
+            or "write the value as plain YAML" in err
+        )
 
 
 def test_spec_file_errors_name_the_folder_as_given(tmp_path, capsys, spec_writer, monkeypatch):

@@ -107,10 +107,16 @@ def safe_load_unique(text: str) -> Any:
     """``yaml.safe_load(text)``, refusing a mapping that repeats a key. A value that a
     standard tag cannot build (``!!float xyz``, ``!!timestamp 2020-13``), which the safe
     constructors report as a ValueError or TypeError, is a
-    :class:`yaml.constructor.ConstructorError` at its line, as every other problem is."""
+    :class:`yaml.constructor.ConstructorError` at its line, as every other problem is;
+    nesting too deep for Python's recursion limit a :class:`yaml.MarkedYAMLError`."""
     loader = _UniqueKeyLoader(text)  # SafeLoader subclass: plain data only
     try:
         return loader.get_single_data()
+    except RecursionError:  # '[[[[...' some thousand deep: the composer recurses
+        raise yaml.MarkedYAMLError(
+            problem="nested too deeply to read; a spec's lists and mappings are a few levels deep",
+            problem_mark=loader.get_mark(),
+        ) from None
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise yaml.constructor.ConstructorError(
             None, None, f"cannot build the value ({first_line(exc)})", loader.mark

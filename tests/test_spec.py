@@ -81,6 +81,8 @@ def test_model_defined_next_to_the_spec(tmp_path):
         # AttributeError traceback (the loader caught only YAMLError)
         ("batch: 1\nmode: !!float fast\n", r"model.yaml:2: cannot build the value \(could not"),
         ("mode: !!timestamp 2020-13\n", r"model.yaml:1: cannot build the value \("),
+        # a RecursionError traceback
+        ("model: " + "[" * 5000 + "]" * 5000 + "\n", r"model.yaml:1:\d+: .*nested too deeply"),
         ("kwargs: !!set [1]\n", r"model.yaml:1: expected a mapping node, but found sequence;"),
         ("kwargs: !!omap [1]\n", r"model.yaml:1: expected a mapping of length 1.*fix its !!tag"),
         (

@@ -472,9 +472,12 @@ def causal_pairs(lq: int, lk: int) -> int:
 
 
 #: vector FLOPs per query-key pair of a fused kernel's extras: adding an ``attn_mask`` or
-#: bias to the scores (1), and dropout of the probabilities (draw and multiply, 2, as
-#: ``native_dropout``; its backward regenerates the mask and multiplies again)
-ATTENTION_MASK_FLOPS, ATTENTION_DROPOUT_FLOPS = 1, 2
+#: bias to the scores (1), and dropout of the probabilities (3: the Bernoulli mask, a
+#: draw and a compare, as :data:`DROPOUT_FLOPS` has it, then zeroing the dropped
+#: probability; FlashAttention folds the ``1/(1 − p)`` rescale into its per-row output
+#: scale, so unlike ``native_dropout`` no multiply per pair). Its backward regenerates
+#: the mask and applies it again: 3 more
+ATTENTION_MASK_FLOPS, ATTENTION_DROPOUT_FLOPS = 1, 3
 
 
 def attention_cost(
@@ -499,7 +502,7 @@ def attention_cost(
     per pair), ``D = rowsum(dO ∘ O)`` (2·Ev per query row) and the softmax gradient
     ``dS = P ∘ (dP − D)`` (subtract, multiply: 2 per pair) → 5 per pair. An additive
     mask or bias (``masked``) adds 1 per pair to each pass (the backward adds it again
-    to the recomputed scores), dropout (``dropout``) 2 per pair to each pass
+    to the recomputed scores), dropout (``dropout``) 3 per pair to each pass
     (:data:`ATTENTION_MASK_FLOPS`, :data:`ATTENTION_DROPOUT_FLOPS`).
     """
     batch = math.prod(q[:-2])
@@ -1195,8 +1198,21 @@ def gelu_backward(a: Args, out: Sequence[Any]) -> Cost:
     )
 
 
-# dropout: draw a Bernoulli mask, multiply, rescale
-_register_family("native_dropout", 2)
+#: FLOPs per element of dropout: its Bernoulli mask by the fill rule (a draw and a
+#: compare, as :func:`bernoulli`), then ``x·mask·scale`` (2), as ATen runs it
+#: (``input.mul(mask).mul_(scale)`` on a CPU, ``src * mask * scale`` in the CUDA
+#: kernel) and as the composite dropout a CPU trace records (``bernoulli_`` 2,
+#: ``div_`` 1, ``mul`` 1); its backward ``g·mask·scale`` is 2
+DROPOUT_FLOPS = 4
+
+
+@register("aten.native_dropout")
+def native_dropout(a: Args, out: Sequence[Any]) -> Cost:
+    """Dropout in training: :data:`DROPOUT_FLOPS` per input element. With ``train``
+    false it returns a copy of the input and an all-true mask: no arithmetic."""
+    train = a.get("train")
+    per = DROPOUT_FLOPS if train is None or bool(train) else 0
+    return Cost(vector_flops=per * _numel(a["input"]), op_class="elementwise")
 
 
 @register("aten.bernoulli", "aten.bernoulli_")

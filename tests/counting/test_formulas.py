@@ -1931,16 +1931,17 @@ def test_fused_attention_counts_its_mask_add_and_dropout():
     assert masked.vector_flops == (6 + 1) * 8 * 256
     assert masked.matrix_flops == plain.matrix_flops
     # dropout in a fused kernel (CUDA's flash/efficient; the CPU runs the math path):
-    # draw and multiply, 2 per pair forward, 2 again in the backward
+    # draw, compare, zero the dropped probability (the 1/(1 − p) rescale is folded
+    # into the per-row output scale): 3 per pair forward, 3 again in the backward
     bhle = T((2, 4, 16, 8), torch.float32)
     args = {"query": bhle, "key": bhle, "value": bhle, "is_causal": False}
     flash = REGISTRY["aten._scaled_dot_product_flash_attention"].fn
     back = REGISTRY["aten._scaled_dot_product_flash_attention_backward"].fn
-    assert flash({**args, "dropout_p": 0.1}, []).vector_flops == (6 + 2) * 8 * 256
+    assert flash({**args, "dropout_p": 0.1}, []).vector_flops == (6 + 3) * 8 * 256
     # the backward: recompute P = exp(scale·S − lse) (3 per pair), dS = P∘(dP − D)
     # (2 per pair), and D = rowsum(dO∘O), 2·Ev = 16 per query row (8 · 16 rows)
     rows = 16 * 8 * 16
-    assert back({**args, "dropout_p": 0.1}, []).vector_flops == (5 + 2) * 8 * 256 + rows
+    assert back({**args, "dropout_p": 0.1}, []).vector_flops == (5 + 3) * 8 * 256 + rows
     assert back({**args, "dropout_p": 0.0}, []).vector_flops == 5 * 8 * 256 + rows
     # the efficient kernel takes its mask as attn_bias, added again in the backward
     eff = REGISTRY["aten._scaled_dot_product_efficient_attention"].fn
@@ -1958,6 +1959,20 @@ def test_fused_attention_counts_its_mask_add_and_dropout():
     prof = roofline.profile(net, (torch.randn(2, 4, 16, 8),), mode="training")
     (rec,) = [o for o in prof.ops if "attention" in o.op and o.phase == "backward"]
     assert rec.vector_flops == 5 * 8 * 136 + rows
+
+
+def test_dropout_counts_its_mask_and_both_multiplies():
+    # native_dropout (a GPU's fused dropout) on 5×8 = 40 elements: the Bernoulli mask,
+    # draw and compare (2), then x·mask·scale (2) → 4 per input element (not per
+    # output: it also returns the mask); with train false a copy, 0
+    drop = REGISTRY["aten.native_dropout"].fn
+    x, mask = T((5, 8), torch.float32), T((5, 8), torch.bool)
+    assert drop({"input": x, "p": 0.1, "train": True}, [x, mask]).vector_flops == 4 * 40
+    assert drop({"input": x, "p": 0.1, "train": False}, [x, mask]).vector_flops == 0
+    # the CPU's composite dropout, as traced: bernoulli_ (2), div_ by 1 − p (1), mul (1)
+    prof = roofline.profile(Fn(lambda t: F.dropout(t, 0.1)), (torch.randn(40),))
+    ops = [o for o in prof.ops if o.op.split(".")[1] in ("bernoulli_", "div_", "mul")]
+    assert sum(o.vector_flops for o in ops) == 4 * 40
 
 
 def test_complex_products_count_real_flops_and_addbmm_is_a_product():

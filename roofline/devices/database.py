@@ -122,6 +122,12 @@ def _load_cached(
     for d in dirs:
         in_folder: dict[str, Path] = {}
         for path in _folder_files(d):
+            if path.exists() and not path.is_file() and not path.is_dir():
+                # a named pipe would block the read for ever, a device never end it
+                raise DeviceError(
+                    f"{path}: not a regular file (a pipe or device); a spec folder holds "
+                    "YAML files: move it out of the folder"
+                )
             dev = load_device_file(path)
             key = normalize(dev.key)
             if key in in_folder:

@@ -155,6 +155,34 @@ def test_bad_input_exit_2(argv, expect, capsys):
     assert expect in one_line_error(capsys)
 
 
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_pipe_or_device_in_a_specs_folder_is_refused_unread(tmp_path, capsys, special):
+    """A named pipe called x.yaml in a --specs folder blocked the command for ever on
+    its read (nobody writes to it), a link to /dev/zero read 16 MiB before refusing:
+    neither is a spec file, and neither is opened."""
+    import os
+    import signal
+
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    if special == "fifo":
+        os.mkfifo(folder / "x.yaml")
+    else:
+        (folder / "x.yaml").symlink_to(special)
+
+    def hung(*a):
+        raise AssertionError("the spec folder's pipe was opened: the read blocked")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        assert main(["gpus", "--specs", str(folder)]) == 2
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert "x.yaml: not a regular file (a pipe or device)" in one_line_error(capsys)
+
+
 def test_malformed_spec_file_exit_2(tmp_path, capsys, spec_writer):
     folder = tmp_path / "specs"
     spec_writer(folder, key="broken", text="key: broken\nname: [oops\n")

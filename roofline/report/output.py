@@ -33,6 +33,9 @@ HTML_MARKER = '<meta name="generator" content="roofline'
 
 #: how much of an existing file is read to recognise it (its head holds the markers)
 _HEAD_BYTES = 4096
+#: the most of a file starting with ``[`` read to recognise a ``gpus --json`` list
+#: (about 5 KB a device): a larger one is someone's data, not read into memory whole
+_DEVICE_LIST_BYTES = 64 * 2**20
 
 
 def _ours(path: Path) -> bool:
@@ -43,8 +46,10 @@ def _ours(path: Path) -> bool:
     try:
         with path.open("rb") as f:
             raw = f.read(_HEAD_BYTES)
-            if raw.lstrip().startswith(b"["):  # a device list has no marker: read it all
-                raw += f.read()
+            if raw.lstrip().startswith(b"["):  # a device list has no marker: read it
+                raw += f.read(max(_DEVICE_LIST_BYTES + 1 - len(raw), 0))
+                if len(raw) > _DEVICE_LIST_BYTES:
+                    return False
     except OSError:
         return False
     text = raw.decode("utf-8", errors="replace")

@@ -93,6 +93,22 @@ def test_a_file_that_is_not_a_regular_one_is_never_read(tmp_path, monkeypatch, s
         check_writable(target)
 
 
+def test_a_list_file_is_read_to_a_bound_to_recognise_it(tmp_path, monkeypatch, capsys):
+    """A file starting with ``[`` was read whole to see whether it is a ``gpus --json``
+    list: someone's gigabytes of JSON data went into memory before the refusal. Past
+    the bound (64 MiB; 1 kB here, the same rule) it is not a device list."""
+    import roofline.report.output as output
+
+    listing = tmp_path / "gpus.json"
+    assert main(["gpus", "--json", str(listing)]) == 0
+    capsys.readouterr()
+    assert check_writable(listing) == listing  # recognised: roofline wrote it
+    monkeypatch.setattr(output, "_DEVICE_LIST_BYTES", 1024)
+    assert listing.stat().st_size > 1024  # 46 devices, about 5 kB each
+    with pytest.raises(ReportError, match="exists and was not written by roofline"):
+        check_writable(listing)
+
+
 @pytest.mark.parametrize("error", [UnicodeEncodeError, KeyboardInterrupt])
 def test_a_failed_write_leaves_the_old_report_whole(tmp_path, monkeypatch, error):
     """The report was written in place: a write that failed part-way (a full disk,

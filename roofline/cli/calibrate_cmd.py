@@ -129,7 +129,7 @@ def _latency_model(target: str, args: argparse.Namespace, dtypes: list[str]) -> 
 
 def run(args: argparse.Namespace) -> int:
     from roofline.cli._device_args import check_spec_dirs
-    from roofline.devices import CPU_NAMES, LOCAL_NAMES, local_index
+    from roofline.devices import CPU_NAMES, LOCAL_NAMES, local_index, plain_name
 
     # before minutes of measuring: the CPU reads no spec folder, so a typo in one
     # would otherwise pass unnoticed
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from roofline.devices.cache import check_cache_writable
 
     check_cache_writable()  # likewise: the measurement is stored, not only shown
-    target = str(args.gpu).strip().lower()
+    target = plain_name(args.gpu)  # as profile reads it: full-width ｃｐｕ is cpu
     if target in CPU_NAMES:
         dtypes = _dtypes("cpu", args)
         from roofline.devices.cache import save_measured

@@ -45,10 +45,17 @@ LOCAL_NAMES = ("local", "nvml", "this")
 CPU_NAMES = ("cpu", "host", "host-cpu")
 
 
+def plain_name(name: str) -> str:
+    """``name`` as the special names (:data:`CPU_NAMES`, :data:`LOCAL_NAMES`,
+    ``local:N``) are matched: stripped, compatibility characters as their plain forms
+    (NFKC: full-width ``ｃｐｕ`` is ``cpu``), lower case."""
+    return unicodedata.normalize("NFKC", str(name)).strip().lower()
+
+
 def get_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> Device:
     """Resolve a device name (see the module docstring); :class:`DeviceError` if not."""
     text = str(name).strip()
-    low = unicodedata.normalize("NFKC", text).lower()  # full-width ｃｐｕ is cpu
+    low = plain_name(text)
     if low in CPU_NAMES:
         from roofline.devices.host_cpu import host_device
 

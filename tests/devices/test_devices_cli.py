@@ -251,6 +251,22 @@ def test_calibrate_local_without_nvml_exit_2(monkeypatch, capsys):
     assert "NVML is not available" in one_line_error(capsys)
 
 
+def test_calibrate_reads_full_width_names_as_profile_does(monkeypatch, capsys):
+    # profile --gpu ｃｐｕ was the host CPU, calibrate --gpu ｃｐｕ "use --gpu local or
+    # --gpu cpu": calibrate matched the names without the NFKC step get_device takes
+    from roofline.errors import MeasurementError
+
+    def measured(quick=False, progress=None):
+        raise MeasurementError("the host CPU was measured")
+
+    monkeypatch.setattr(host_cpu, "measure", measured)
+    assert main(["calibrate", "--gpu", "ｃｐｕ", "--ceilings-only"]) == 2
+    assert "the host CPU was measured" in one_line_error(capsys)
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    assert main(["calibrate", "--gpu", "ＬＯＣＡＬ"]) == 2
+    assert "NVML is not available" in one_line_error(capsys)
+
+
 def test_calibrate_cpu(monkeypatch, capsys):
     real = host_cpu.measure
     monkeypatch.setattr(

@@ -1631,6 +1631,22 @@ def test_max_batch_and_the_fit_agree_at_the_exact_budget():
     assert at3.total == 126 * 2**30 and fit_devices(at3, [dev])[0].fits
 
 
+def test_headroom_is_the_decimal_it_was_written_as():
+    # 40,747 B at --headroom 0.7 needs 40,747 / 0.7 = 58,210 B exactly (407,470 / 7);
+    # in floating point the quotient is 58,210.00000000001 and ceil() made it 58,211, so
+    # a 58,210-byte device "did not fit" it and the budget there was 40,746, one byte
+    # short of floor(58,210 x 0.7) = 40,747. Exact both ways now:
+    from roofline.memory.estimate import headroom_budget, memory_needed
+
+    assert memory_needed(40_747, 0.7) == 58_210
+    assert headroom_budget(58_210, 0.7) == 40_747
+    assert memory_needed(40_748, 0.7) == 58_212  # 407,480 / 7 = 58,211.43 -> up
+    assert memory_needed(5, 0.25) == 20 and headroom_budget(20, 0.25) == 5
+    assert headroom_budget(100, 1.0) == 100 and memory_needed(100, 1.0) == 100
+    e = estimate_from_params(1000, headroom=0.7, cuda_context_bytes=0)
+    assert e.total_with_headroom == memory_needed(e.total, 0.7)
+
+
 @pytest.mark.parametrize(
     ("params", "name"),
     [

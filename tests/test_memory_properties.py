@@ -6,6 +6,7 @@ does not. Example counts are small: a model example traces it."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from types import SimpleNamespace
 
 import torch
@@ -21,7 +22,7 @@ from roofline.memory import (
     max_batch,
     with_headroom,
 )
-from roofline.memory.estimate import headroom_budget
+from roofline.memory.estimate import headroom_budget, memory_needed
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
@@ -45,7 +46,8 @@ def _parts_add_up(e) -> None:
     assert e.total == e.allocated + e.overhead
     assert e.overhead == e.cuda_context + e.allocator_slack
     assert e.model_state == e.weights + e.gradients + e.optimizer
-    assert e.total_with_headroom == math.ceil(e.total / e.assumptions.headroom)
+    assert e.total_with_headroom == memory_needed(e.total, e.assumptions.headroom)
+    assert math.isclose(e.total_with_headroom, e.total / e.assumptions.headroom, abs_tol=1)
     if e.phases:
         assert max(p.allocated for p in e.phases) == e.allocated
     d = e.as_dict()
@@ -206,7 +208,9 @@ def test_max_batch_on_a_stepped_total(fixed, slope, block, memory, headroom):
         return SimpleNamespace(total=t, allocated=t)
 
     mb = max_batch(at, memory, headroom=headroom, limit=1 << 24)
-    budget = math.floor(memory * headroom)
+    # floor(memory x headroom), the headroom taken as the decimal it is written as
+    ratio = Fraction(repr(headroom))
+    budget = memory * ratio.numerator // ratio.denominator
     assert mb.budget == budget
     if mb.batch == 0:
         assert at(1).total > budget
@@ -222,7 +226,7 @@ def test_with_headroom_only_changes_the_provisioned_total(p, h1, h2):
     e = estimate_from_params(p, headroom=h1)
     f = with_headroom(e, h2)
     assert f.total == e.total
-    assert f.total_with_headroom == math.ceil(e.total / h2)
+    assert f.total_with_headroom == memory_needed(e.total, h2)
 
 
 @settings(max_examples=200, deadline=None)
@@ -232,6 +236,6 @@ def test_budget_is_where_the_fit_rule_flips(memory, headroom, gib):
     # floating point can land either side of it
     m = (memory % 256 + 1) * 2**30 if gib else memory
     budget = headroom_budget(m, headroom)
-    assert math.ceil(budget / headroom) <= m or budget == 0
-    assert math.ceil((budget + 1) / headroom) > m
+    assert memory_needed(budget, headroom) <= m
+    assert memory_needed(budget + 1, headroom) > m
     assert abs(budget - m * headroom) <= 1

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
@@ -193,7 +194,7 @@ class MemoryEstimate:
 
     @property
     def total_with_headroom(self) -> int:
-        return math.ceil(self.total / self.assumptions.headroom)
+        return memory_needed(self.total, self.assumptions.headroom)
 
     @property
     def model_state(self) -> int:
@@ -325,6 +326,20 @@ def _check_headroom(headroom: float) -> float:
             "the run use (0.8 = 80 %)"
         )
     return float(headroom)
+
+
+def _headroom_ratio(headroom: float) -> Fraction:
+    """``headroom`` as the decimal it was written as (``0.7`` is 7/10, not the binary
+    float just under it), so that sizes divided by it or multiplied by it are exact."""
+    return Fraction(repr(_check_headroom(headroom)))
+
+
+def memory_needed(total: int, headroom: float) -> int:
+    """``ceil(total / headroom)``, the memory a total needs under ``headroom``, in exact
+    arithmetic: 40,747 B at 0.7 needs 58,210 B (in floating point 40,747 / 0.7 comes
+    out as 58,210.00000000001, and would round up to 58,211)."""
+    r = _headroom_ratio(headroom)
+    return -(-int(total) * r.denominator // r.numerator)
 
 
 def _resolve_dtypes(dtype: str | torch.dtype, amp: bool) -> tuple[torch.dtype, torch.dtype]:
@@ -1028,19 +1043,15 @@ def _from_trace(
 
 
 def headroom_budget(memory_bytes: int, headroom: float) -> int:
-    """The largest total that fits ``memory_bytes`` under ``headroom``: the largest
-    ``t`` with ``ceil(t / headroom) <= memory_bytes``, the rule :func:`fit_devices`
-    applies to :attr:`MemoryEstimate.total_with_headroom`. ``floor(memory x
-    headroom)`` alone can fall one byte short of it in floating point (180 GiB x 0.7
-    is 126 GiB exactly, but comes out as 135,291,469,823.99998), and then the solver
-    refused a total the device table said fits."""
-    h = _check_headroom(headroom)
-    budget = math.floor(memory_bytes * h)
-    while budget > 0 and math.ceil(budget / h) > memory_bytes:
-        budget -= 1
-    while math.ceil((budget + 1) / h) <= memory_bytes:
-        budget += 1
-    return budget
+    """The largest total that fits ``memory_bytes`` under ``headroom``:
+    ``floor(memory x headroom)`` in exact arithmetic, the largest ``t`` with
+    :func:`memory_needed` ``(t) <= memory_bytes``, the rule :func:`fit_devices` applies
+    to :attr:`MemoryEstimate.total_with_headroom`. In floating point the product can
+    fall one byte short (180 GiB x 0.7 is 126 GiB exactly, but comes out as
+    135,291,469,823.99998), and then the solver refused a total the device table said
+    fits."""
+    r = _headroom_ratio(headroom)
+    return int(memory_bytes) * r.numerator // r.denominator
 
 
 def _device_memory(device: Any) -> int:
@@ -1275,7 +1286,7 @@ def devices_needed(
                 return ParallelPlan(
                     name,
                     hi,
-                    math.ceil(need / headroom),
+                    memory_needed(need, headroom),
                     math.ceil(global_batch / hi),
                 )
             prev, n = n, n * 2

@@ -772,10 +772,13 @@ def op_size(op_class: str, dims: Mapping[str, int], flops: float) -> tuple[float
         return (dims.get("batch", 1), dims["n"], dims["k"], _rnn_steps(dims))
     # unknown dims: a square GEMM of the same work
     side = max(1.0, (flops / 2.0) ** (1 / 3))
-    if op_class == "conv":
-        return (side, side, side, 1.0)
+    # as many coordinates as the class's grid has axes (a GridFit needs them all)
+    if op_class in ("conv", "depthwise_conv"):
+        return (side, side, side, 1.0)  # unstrided / 1x1-or-not axis at its first value
     if op_class == "attention":
         return (1.0, side, side, 64.0)
+    if op_class == "rnn":
+        return (1.0, side, side, 1.0)  # batch 1, one step
     return (side, side, side)
 
 

@@ -70,6 +70,26 @@ def test_op_size_of_a_conv_by_hand():
     assert [round(v) for v in side] == [8, 8, 8]
 
 
+@pytest.mark.parametrize(
+    ("op_class", "dims"),
+    [
+        ("gemm", {"b": 3, "m": 4, "n": 5, "k": 6}),
+        ("conv", {"n": 2, "c_in": 64, "c_out": 128, "kernel": 9, "out_spatial": 196, "groups": 1}),
+        (
+            "depthwise_conv",
+            {"n": 1, "c_in": 32, "c_out": 32, "kernel": 25, "out_spatial": 49, "groups": 32},
+        ),
+        ("attention", {"batch": 2, "lq": 64, "lk": 64, "e": 32}),
+        ("rnn", {"batch": 2, "m": 20, "n": 256, "k": 64}),
+    ],
+)
+def test_op_size_without_dims_has_the_grids_axes(op_class, dims):
+    # an op whose shape is unknown is priced as a square problem of the same work, on
+    # the same grid as the shaped ones: as many coordinates, or the fit cannot place
+    # it (the depthwise and rnn fallbacks had 3 for their 4-axis grids)
+    assert len(op_size(op_class, {}, 1e9)) == len(op_size(op_class, dims, 1e9))
+
+
 def test_efficiency_model_round_trip_and_bad_record():
     m = EfficiencyModel(
         "cpu",

@@ -272,7 +272,7 @@ def test_bench_interrupted_with_json_to_stdout(tmp_path, capsys, monkeypatch):
 
 
 def test_bench_measures_a_repeated_batch_once(tmp_path, capsys, monkeypatch):
-    # --batch 1 1 2 1 measured batch 1 three times; now once each, in the order given
+    # --batch 2 1 2 1 measured each batch twice; now once each, in the order given
     calls = _interrupt_after(monkeypatch, finished=10)  # never interrupts: counts calls
     out_json = tmp_path / "r.json"
     argv = ["bench", str(spec(tmp_path)), *FAST, "--json", str(out_json)]

@@ -16,6 +16,7 @@ from typing import Any
 
 from roofline.devices.model import MeasuredCeilings
 from roofline.errors import DeviceError
+from roofline.report.output import cannot_create_in
 
 ENV_CACHE = "ROOFLINE_CACHE_DIR"
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -42,16 +43,11 @@ def check_cache_writable() -> None:
     be a folder this process may create files in (``$ROOFLINE_CACHE_DIR`` naming a
     file, a read-only home)."""
     folder = cache_dir() / "measured"
-    parent = folder
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        why = f"{parent} is not a folder"
-    elif not os.access(parent, os.W_OK | os.X_OK):
-        why = f"permission denied in {parent}"
-    else:
-        return
-    raise DeviceError(f"cannot write measured ceilings under {folder} ({why}); set ${ENV_CACHE}")
+    why = cannot_create_in(folder)
+    if why:
+        raise DeviceError(
+            f"cannot write measured ceilings under {folder} ({why}); set ${ENV_CACHE}"
+        )
 
 
 def save_measured(

@@ -116,22 +116,38 @@ def check_writable(path: str | Path, *, force: bool = False) -> Path:
         if not os.access(p, os.W_OK):
             raise ReportError(f"cannot write {p}: permission denied")
         return p
-    # the nearest folder that exists must be a folder we may create files in
-    parent = nearest_existing(p)
-    if not parent.is_dir():
-        raise ReportError(f"cannot write {p}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ReportError(f"cannot write {p}: permission denied in {parent}")
+    why = cannot_create_in(p.absolute().parent)
+    if why:
+        raise ReportError(f"cannot write {p}: {why}")
     return p
 
 
 def nearest_existing(path: str | Path) -> Path:
     """The closest of ``path``'s parents that exists (the folder under which a writer
     creates the missing ones; the root at worst)."""
-    parent = Path(path).absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    return parent
+    return _existing_ancestor(Path(path).absolute().parent)
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    """``folder`` if it exists, else the closest of its parents that does."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def cannot_create_in(folder: str | Path) -> str | None:
+    """Why files cannot be made in ``folder`` (after creating it and its missing
+    parents), or ``None`` if they can: the nearest of ``folder`` and its parents that
+    exists must be a folder this process may create entries in. The reason names that
+    folder as ``folder`` spells it: ``"<it> is not a folder"`` or ``"permission denied
+    in <it>"``. Shared by the report writers (:func:`check_writable`) and the ceilings
+    cache (:func:`roofline.devices.cache.check_cache_writable`)."""
+    parent = _existing_ancestor(Path(folder))
+    if not parent.is_dir():
+        return f"{parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"permission denied in {parent}"
+    return None
 
 
 def _same_file(a: Path, b: Path) -> bool:

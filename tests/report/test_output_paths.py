@@ -438,3 +438,33 @@ def test_an_empty_name_is_refused_as_empty(spec, tmp_path, monkeypatch, capsys, 
     (tmp_path / "notes.yaml").write_text("key: [\n")  # would fail if "." were read
     assert main([a.replace("{spec}", str(spec)) for a in argv]) == 2
     one_line_error(capsys, message)
+
+
+def test_reports_and_the_ceilings_cache_share_one_where_can_files_be_made_check(
+    tmp_path, monkeypatch
+):
+    """check_writable and check_cache_writable once carried two copies of this check;
+    both now ask cannot_create_in, and each keeps its own message around its reason."""
+    from roofline.devices.cache import check_cache_writable
+    from roofline.errors import DeviceError
+    from roofline.report.output import cannot_create_in
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    # the nearest existing of file/a/b is the file itself: files cannot go under it
+    assert cannot_create_in(blocker / "a" / "b") == f"{blocker} is not a folder"
+    assert cannot_create_in(tmp_path / "a" / "b") is None
+    # a folder this process may not create entries in (faked: the tests may run as root)
+    monkeypatch.setattr(os, "access", lambda path, mode: path != tmp_path)
+    assert cannot_create_in(tmp_path / "a") == f"permission denied in {tmp_path}"
+    with pytest.raises(
+        ReportError, match=f"^cannot write {tmp_path}/r.json: permission denied in {tmp_path}$"
+    ):
+        check_writable(tmp_path / "r.json")
+    monkeypatch.setenv("ROOFLINE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DeviceError) as err:
+        check_cache_writable()
+    assert str(err.value) == (
+        f"cannot write measured ceilings under {tmp_path}/cache/measured"
+        f" (permission denied in {tmp_path}); set $ROOFLINE_CACHE_DIR"
+    )

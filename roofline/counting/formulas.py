@@ -1056,6 +1056,13 @@ _register_family(
 _register_family("lerp lerp_", 3)
 
 
+def _not(a: Args, name: str, default: float) -> int:
+    """1 when the scalar argument ``name`` is given and differs from ``default``,
+    its identity value (add's ``alpha`` of 1, a random fill's ``mean`` of 0)."""
+    v = a.get(name, default)
+    return int(v is not None and v != default)
+
+
 def scaled_elementwise(
     flops: int, extra: Mapping[str, int], complex_flops: int | None = None
 ) -> Formula:
@@ -1069,7 +1076,7 @@ def scaled_elementwise(
         cplx = complex_flops is not None and _any_complex(a, out)
         per = complex_flops if cplx and complex_flops is not None else flops
         mul = COMPLEX_ELEMENTWISE_FLOPS["mul"] if cplx else 1
-        per += sum(n * mul for name, n in extra.items() if a.get(name, 1) != 1)
+        per += sum(n * mul * _not(a, name, 1) for name, n in extra.items())
         return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
 
     fn.__name__ = f"scaled_elementwise_{flops}_{'_'.join(extra)}"
@@ -2762,12 +2769,6 @@ def fill(a: Args, out: Sequence[Any]) -> Cost:
 #: bernoulli's "a draw and a compare" and the transforms of :data:`RANDOM_FILL_FLOPS`
 #: count it the same way
 RANDOM_DRAW_FLOPS = 1
-
-
-def _not(a: Args, name: str, default: float) -> int:
-    """1 when the scalar argument ``name`` is given and differs from ``default``."""
-    v = a.get(name, default)
-    return int(v is not None and v != default)
 
 
 @register("aten.rand", "aten.randn", "aten.rand_like", "aten.randn_like", "aten.randperm")

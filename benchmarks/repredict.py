@@ -26,6 +26,7 @@ import dataclasses
 import json
 import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import latency_accuracy as la  # noqa: E402
 
 from roofline import units  # noqa: E402
+from roofline.counting.profile import ModelProfile  # noqa: E402
 from roofline.devices import get_device  # noqa: E402
 from roofline.latency.calibrate import (  # noqa: E402
     FORMAT_VERSION,
@@ -76,7 +78,7 @@ def borrowed(eff: EfficiencyModel, other: EfficiencyModel, key: str) -> Efficien
 class IdwGridFit(GridFit):
     """A grid fit priced as before 2026-12-04: :meth:`GridFit.idw_rate`."""
 
-    def rate(self, x) -> float:  # type: ignore[override]
+    def rate(self, x: Sequence[float]) -> float:
         return self.idw_rate(x)
 
 
@@ -90,7 +92,9 @@ def idw(eff: EfficiencyModel) -> EfficiencyModel:
     )
 
 
-def predicted_s(prof, eff: EfficiencyModel, backward_factor: bool, precision: str | None) -> float:
+def predicted_s(
+    prof: ModelProfile, eff: EfficiencyModel, backward_factor: bool, precision: str | None
+) -> float:
     device = get_device("cpu")
     p = predict(prof, device, precision, efficiency=eff)
     if backward_factor:

@@ -139,6 +139,9 @@ def test_repredict_prices_the_idw_variant_by_the_old_fit():
     assert old.matrix["gemm"].rate((1.5, 64, 64)) == pytest.approx(1.224e9, rel=1e-3)
     assert g.rate((1.5, 64, 64)) == pytest.approx(1.5e9)
     assert old.matrix["conv"].categorical == (3,)
+    # public functions carry type hints: the override is annotated as what it overrides
+    assert rp.IdwGridFit.rate.__annotations__ == GridFit.rate.__annotations__
+    assert rp.predicted_s.__annotations__["prof"] == "ModelProfile"
 
 
 @pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "-1"], ["--batch", "0"]])

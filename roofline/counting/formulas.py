@@ -1051,9 +1051,23 @@ _register_family(
     "floor_divide floor_divide_ ldexp ldexp_",
     2,
 )
-# lerp = start + weight·(end − start): subtract, multiply, add (in place or not; torch
-# picks between this and an equal-cost form by the weight's size)
-_register_family("lerp lerp_", 3)
+#: lerp's FLOPs per output element, by the kind of weight. ATen's kernel (Lerp.h) is
+#: ``|w| < ½ ? start + w·(end − start) : end − (end − start)·(1 − w)``. A scalar
+#: weight picks its branch once, and ``1 − w`` is a constant: subtract, multiply,
+#: add (or subtract) 3. A tensor weight is tested per element, abs and compare 2,
+#: and which branch runs depends on its values, so the costlier one is counted (the
+#: upper bound, as for every value-dependent op): end − start, 1 − w, the multiply,
+#: the subtract 4; 6 in all (CPU's branch-free vector form does the same arithmetic:
+#: abs, compare, w − 1, end − start, a fused multiply-add)
+LERP_FLOPS = {"scalar": 3, "tensor": 6}
+
+
+@register("aten.lerp", "aten.lerp_")
+def lerp(a: Args, out: Sequence[Any]) -> Cost:
+    """``lerp(start, end, weight)`` per output element (in place or not):
+    :data:`LERP_FLOPS`, 3 with a scalar weight, 6 with a tensor one."""
+    per = LERP_FLOPS["tensor" if isinstance(a.get("weight"), T) else "scalar"]
+    return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
 
 
 def _not(a: Args, name: str, default: float) -> int:

@@ -2239,9 +2239,16 @@ A34, B34, C34 = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4) + 3
         (lambda x, y: torch.div(x, y, rounding_mode="floor"), (A34, C34), 24),
         (lambda x, y: torch.div(x, y, rounding_mode="trunc"), (A34, C34), 24),
         (torch.floor_divide, (A34, C34), 24),
-        # lerp = start + weight·(end − start): subtract, multiply, add; in place the same
+        # lerp, ATen's Lerp.h: |w| < ½ ? x + w·(y − x) : y − (y − x)·(1 − w). A scalar
+        # weight picks its branch once and 1 − w is a constant: subtract, multiply,
+        # add 3 per element, 12 · 3 = 36; in place the same
         (lambda x, y: torch.lerp(x, y, 0.3), (A34, B34), 36),
-        (lambda x, y, w: x.clone().lerp_(y, w), (A34, B34, C34), 36),
+        (lambda x, y: x.clone().lerp_(y, 0.7), (A34, B34), 36),
+        # a tensor weight: |w| and the compare per element 2, and the costlier branch
+        # (the upper bound: which runs depends on w's values) y − x, 1 − w, multiply,
+        # subtract 4: 6 per element, 12 · 6 = 72, whatever w holds; in place the same
+        (lambda x, y, w: torch.lerp(x, y, w), (A34, B34, C34), 72),
+        (lambda x, y, w: x.clone().lerp_(y, w), (A34, B34, C34), 72),
         # ldexp = x·2^e: exp2 and a multiply; shifts one operation
         (torch.ldexp, (A34, torch.randint(0, 3, (3, 4))), 24),
         (lambda x, y: x << y, (torch.randint(0, 3, (3, 4)), torch.randint(0, 3, (3, 4))), 12),

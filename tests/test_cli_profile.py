@@ -173,19 +173,22 @@ def test_one_linear_in_training_counts_by_hand(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("code", "where"),
+    ("name", "code", "where"),
     [
-        # a module that parses sys.argv at import (a training script), and a constructor
-        ("import sys\nsys.exit(2)\ndef build():\n    pass\n", "exits.py:2"),
-        ("import sys\ndef build():\n    sys.exit('no GPU')\n", "exits.py:3"),
+        # a module that parses sys.argv at import (a training script), and a constructor.
+        # Each its own module name: the one that imports is cached in sys.modules, and a
+        # shared name handed it to the other case whenever that ran second
+        ("exits_at_import", "import sys\nsys.exit(2)\ndef build():\n    pass\n", ":2"),
+        ("exits_in_build", "import sys\ndef build():\n    sys.exit('no GPU')\n", ":3"),
     ],
 )
-def test_a_model_that_calls_sys_exit_is_one_line(tmp_path, capsys, code, where):
+def test_a_model_that_calls_sys_exit_is_one_line(tmp_path, capsys, name, code, where):
     """sys.exit() in the model's code ended the command silently with its status (2,
     or 1 for a message, which went out unprefixed)."""
-    (tmp_path / "exits.py").write_text(code)
-    p = tmp_path / "exits.yaml"
-    p.write_text("model: exits:build\ninputs: [{shape: [2, 4]}]\n")
+    (tmp_path / f"{name}.py").write_text(code)
+    where = f"{name}.py{where}"
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(f"model: {name}:build\ninputs: [{{shape: [2, 4]}}]\n")
     assert main(["profile", str(p)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err

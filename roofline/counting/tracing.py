@@ -73,6 +73,10 @@ NO_TRAINABLE_OUTPUT = (
 def input_shapes_of(args: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> Any:
     """Shapes of the tensors a module was called with, positional then keyword (in
     call order), nested containers flattened; None when it got no tensor."""
+    if not kwargs and all(isinstance(a, torch.Tensor) for a in args):
+        # the common call, tensors only: what flattening gives, without the pytree walk
+        # that ran on every module call (the counter's hot path)
+        return tuple(tuple(a.shape) for a in args) or None
     leaves = tree_flatten((tuple(args), dict(kwargs or {})))[0]
     shapes = tuple(tuple(t.shape) for t in leaves if isinstance(t, torch.Tensor))
     return shapes or None

@@ -510,3 +510,19 @@ def test_a_plain_tensor_attribute_is_read_where_the_forward_meets_it():
     assert t.bytes_read == 64 + 256 + 32 + 64 + 32 and t.weight_bytes == 288
     assert not isinstance(model.scale, torch._subclasses.FakeTensor)
     assert torch.equal(model.scale, torch.full((8,), 2.0))
+
+
+def test_input_shapes_of_tensor_only_calls_match_the_flattened_form():
+    # the tensors-only fast path gives what flattening the call gives
+    from torch.utils._pytree import tree_flatten
+
+    from roofline.counting.tracing import input_shapes_of
+
+    a, b = torch.zeros(2, 3), torch.zeros(4)
+    for args in [(a,), (a, b), ()]:
+        leaves = tree_flatten((args, {}))[0]
+        assert input_shapes_of(args) == (tuple(tuple(t.shape) for t in leaves) or None)
+    assert input_shapes_of((a, b)) == ((2, 3), (4,))
+    assert input_shapes_of(()) is None
+    # containers and keywords still go through flattening
+    assert input_shapes_of(([a, b], 3), {"m": a}) == ((2, 3), (4,), (2, 3))

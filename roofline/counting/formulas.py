@@ -989,7 +989,7 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
 #: by the conjugate (6), divides by ``c² + d²`` (3) twice (2): 11; ``1/(c+di)`` is
 #: ``(c−di)/(c² + d²)``: 3, two divides and a negation, 6; ``|a+bi|`` two
 #: squares, an add and a square root, 4. The other elementwise ops keep their real count
-#: on complex tensors (docs/conventions.md)
+#: on complex tensors (docs/conventions.md), except lerp (:data:`LERP_FLOPS`)
 COMPLEX_ELEMENTWISE_FLOPS = {
     **dict.fromkeys(("add", "add_", "sub", "sub_", "rsub", "neg", "neg_"), 2),
     **dict.fromkeys(("mul", "mul_"), 6),
@@ -1058,16 +1058,25 @@ _register_family(
 #: and which branch runs depends on its values, so the costlier one is counted (the
 #: upper bound, as for every value-dependent op): end − start, 1 − w, the multiply,
 #: the subtract 4; 6 in all (CPU's branch-free vector form does the same arithmetic:
-#: abs, compare, w − 1, end − start, a fused multiply-add)
-LERP_FLOPS = {"scalar": 3, "tensor": 6}
+#: abs, compare, w − 1, end − start, a fused multiply-add). On complex tensors (the
+#: weight then complex too: a tensor one must share their dtype, a scalar is cast to
+#: it) the same steps at :data:`COMPLEX_ELEMENTWISE_FLOPS`' prices: a scalar weight
+#: end − start 2, the complex multiply 6, the add 2 = 10 (either branch); a tensor
+#: weight's test is ATen's ``re² + im² < ¼`` (Lerp.h skips the square root of |w|:
+#: 2 multiplies, an add, the compare 4), then end − start 2, 1 − w 2, the multiply
+#: 6, the subtract 2: 16
+LERP_FLOPS = {"scalar": 3, "tensor": 6, "complex scalar": 10, "complex tensor": 16}
 
 
 @register("aten.lerp", "aten.lerp_")
 def lerp(a: Args, out: Sequence[Any]) -> Cost:
     """``lerp(start, end, weight)`` per output element (in place or not):
-    :data:`LERP_FLOPS`, 3 with a scalar weight, 6 with a tensor one."""
-    per = LERP_FLOPS["tensor" if isinstance(a.get("weight"), T) else "scalar"]
-    return Cost(vector_flops=per * _out_numel(out), op_class="elementwise")
+    :data:`LERP_FLOPS`, 3 with a scalar weight, 6 with a tensor one; on complex
+    tensors 10 and 16."""
+    kind = "tensor" if isinstance(a.get("weight"), T) else "scalar"
+    if _any_complex(a, out):
+        kind = f"complex {kind}"
+    return Cost(vector_flops=LERP_FLOPS[kind] * _out_numel(out), op_class="elementwise")
 
 
 def _not(a: Args, name: str, default: float) -> int:
@@ -1084,7 +1093,10 @@ def scaled_elementwise(
     element for each scalar argument ``name`` that is not 1 (add's ``alpha``,
     addcmul's ``value``, softplus's ``beta``). With ``complex_flops`` (add, sub) a
     complex input or output counts that instead and each multiply 6
-    (:data:`COMPLEX_ELEMENTWISE_FLOPS`); without, the real count is kept."""
+    (:data:`COMPLEX_ELEMENTWISE_FLOPS`), a real scalar too: ATen's kernels take it
+    cast to the tensors' complex type (``add``'s ``alpha.to<scalar_t>()``, then
+    ``self + alpha * other``), so the full complex multiply is what runs; without,
+    the real count is kept."""
 
     def fn(a: Args, out: Sequence[Any]) -> Cost:
         cplx = complex_flops is not None and _any_complex(a, out)

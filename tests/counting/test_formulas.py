@@ -2206,6 +2206,7 @@ def test_linear_algebra_from_the_second_sweep(fn, arg, flops):
 # ------------------------------------------------- the third sweep (multi-tensor ops)
 
 A34, B34, C34 = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4) + 3
+Z34, W34 = A34.to(torch.complex64), torch.complex(B34, C34)
 
 
 @pytest.mark.parametrize(
@@ -2218,7 +2219,10 @@ A34, B34, C34 = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4) + 3
         (lambda x, y: torch.sub(x, y, alpha=0.5), (A34, B34[0]), 24),
         (lambda x, y: torch.rsub(x, y, alpha=3), (A34, B34), 24),
         (lambda x, y: x.clone().add_(y, alpha=-1), (A34, B34), 24),
-        # complex: an add 2 real FLOPs, alpha's complex multiply 6: 8 per element
+        # complex: an add 2 real FLOPs, alpha's complex multiply 6: 8 per element. A
+        # real alpha too: ATen's add kernel (ufunc/add.h, `self + alpha * other`, and
+        # its vector fmadd) runs on alpha cast to the complex type, complex(2, 0), so
+        # the full complex multiply is what it computes, not 2 real multiplies
         (
             lambda x, y: torch.add(x, y, alpha=2),
             (A34.to(torch.complex64), B34.to(torch.complex64)),
@@ -2249,6 +2253,15 @@ A34, B34, C34 = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4) + 3
         # subtract 4: 6 per element, 12 · 6 = 72, whatever w holds; in place the same
         (lambda x, y, w: torch.lerp(x, y, w), (A34, B34, C34), 72),
         (lambda x, y, w: x.clone().lerp_(y, w), (A34, B34, C34), 72),
+        # complex (COMPLEX_ELEMENTWISE_FLOPS' prices: add/sub 2, multiply 6). A scalar
+        # weight, cast to complex: y − x 2, w·(y − x) 6, + x 2 = 10 per element, 12 · 10
+        # = 120 (the real count, 36, was kept before); in place the same
+        (lambda x, y: torch.lerp(x, y, 0.3), (Z34, W34), 120),
+        (lambda x, y: x.clone().lerp_(y, 0.2 + 0.1j), (Z34, W34), 120),
+        # a complex tensor weight: ATen's re² + im² < ¼ (Lerp.h skips |w|'s square
+        # root: 2 multiplies, an add, the compare) 4, then the costlier branch y − x
+        # 2, 1 − w 2, (y − x)·(1 − w) 6, y − that 2 = 12: 16 per element, 12 · 16 = 192
+        (lambda x, y, w: torch.lerp(x, y, w), (Z34, W34, W34 * 0.1), 192),
         # ldexp = x·2^e: exp2 and a multiply; shifts one operation
         (torch.ldexp, (A34, torch.randint(0, 3, (3, 4))), 24),
         (lambda x, y: x << y, (torch.randint(0, 3, (3, 4)), torch.randint(0, 3, (3, 4))), 12),

@@ -943,7 +943,11 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     A gradient not requested is not written, though the meta kernel of
     ``native_batch_norm_backward`` returns one anyway. A batch norm in training uses
     the statistics it saved, not its running ones (in eval mode the reverse): the
-    unused pair is not read. An eval-mode batch norm's backward (frozen statistics)
+    unused pair is not read. ``cudnn_batch_norm_backward`` (no ``train``: autograd
+    calls it only for a training-mode ``cudnn_batch_norm``, eval backwards go to
+    ``native_batch_norm_backward``) hands cuDNN ``save_mean`` and ``save_var`` and
+    takes the running pair only for double backward (cudnn/BatchNorm.cpp: "Unused"),
+    so that pair is not read; it always makes all three gradients. An eval-mode batch norm's backward (frozen statistics)
     scales dy by the per-channel ``γ·rstd``: 1 per element for dx, dγ and dβ as
     above."""
     x = a.get("input")
@@ -973,6 +977,8 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
         unread += ("bias",)
     if "train" in a:  # batch norm
         unread += ("running_mean", "running_var") if a["train"] else ("save_mean", "save_invstd")
+    elif "reserveSpace" in a:  # cuDNN's: training only, the running pair passed unused
+        unread += ("running_mean", "running_var")
     # the gradients made: the outputs in mask order when every slot is there (the
     # batch-norm meta kernel's), else the defined ones, which are the requested ones
     made = [t for t, m in zip(out, mask, strict=False) if m] if len(out) == 3 else list(out)

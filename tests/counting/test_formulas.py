@@ -2505,6 +2505,41 @@ def test_norm_backward_with_frozen_affine_and_in_eval_mode():
     assert set(cost.unread) == {"save_mean", "save_invstd"}
 
 
+class _CudnnBatchNormBackward(nn.Module):
+    """``cudnn_batch_norm_backward`` called as autograd calls it for a training-mode
+    cuDNN batch norm, with the module's own γ and running statistics."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c))
+        self.register_buffer("running_mean", torch.zeros(c))
+        self.register_buffer("running_var", torch.ones(c))
+
+    def forward(self, x, dy, save_mean, save_var, reserve):
+        op = torch.ops.aten.cudnn_batch_norm_backward.default
+        args = (self.weight, self.running_mean, self.running_var, save_mean, save_var)
+        return op(x, dy, *args, 1e-5, reserve)[0]
+
+
+def test_cudnn_batch_norm_backward_reads_the_saved_statistics_not_the_running_ones():
+    # 2×3×4×4 = 96 elements, 384 B; per channel 3 floats, 12 B. cuDNN's backward
+    # (cudnn/BatchNorm.cpp) runs only in training and hands cuDNN input, dy, γ,
+    # save_mean and save_var; the running pair is passed "Unused" (for double
+    # backward). Read 384 + 384 + 3·12 = 804 B (the running pair counted gave 828),
+    # of which weight bytes γ's 12 (with the running buffers 36); written dx, dγ, dβ
+    # 384 + 2·12 = 408; FLOPs 9 per element (all three gradients), 864
+    c = torch.randn(3)
+    reserve = torch.empty(0, dtype=torch.uint8)
+    x = torch.randn(2, 3, 4, 4)
+    dy = torch.randn(2, 3, 4, 4)
+    prof = roofline.profile(_CudnnBatchNormBackward(3), (x, dy, c, c.abs(), reserve))
+    (rec,) = prof.ops
+    assert rec.op == "aten.cudnn_batch_norm_backward.default"
+    assert rec.vector_flops == 9 * 96
+    assert rec.bytes_read == 2 * 384 + 3 * 12 and rec.weight_bytes == 12
+    assert rec.bytes_written == 384 + 2 * 12
+
+
 class _Trainable(nn.Module):
     """``fn(x · p)`` for a trainable scalar ``p``, so a training step runs fn's backward."""
 

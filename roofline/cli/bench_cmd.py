@@ -161,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
     #: the smallest batch that ran out of memory, and its error
     failed: tuple[int, OutOfMemory] | None = None
     current: int | None = None  # the batch being measured
+    #: a batch measured whose prediction is being computed: kept on Ctrl-C
+    pending: tuple[int, Any] | None = None
+    not_predicted: list[int] = []
     try:
         for b in batches:
             if failed is not None and b >= failed[0]:
@@ -185,10 +188,21 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 if args.device == "cuda":
                     torch.cuda.empty_cache()
-            results.append(_report(args, spec, b, m, device, eff, depth, quiet))
+            pending = (b, m)
+            report = _compare(args, spec, b, m, device, eff, depth)
+            results.append(_run_of(m, report))
             ran.append(b)
-            current = None
+            pending = current = None
+            if not quiet:
+                _show(m, report, depth)
     except KeyboardInterrupt:
+        if pending is not None:
+            # Ctrl-C while the batch's prediction was computed: its measurement had
+            # finished, and is kept as a --no-predict run is
+            b, m = pending
+            results.append(_run_of(m, None))
+            ran.append(b)
+            not_predicted.append(b)
         # minutes of measurements: keep the batches that finished, marked partial
         if args.json and results:
             from roofline.cli._progress import finish
@@ -196,19 +210,24 @@ def run(args: argparse.Namespace) -> int:
 
             finish()  # the counter of the batch that was running
             try:
-                _write(args, results, batches, ran, failed, interrupted=True)
+                _write(args, results, batches, ran, failed, not_predicted, interrupted=True)
             except RooflineError as exc:  # the interrupt stays the news: exit 130
                 _progress(f"the batches that finished were not kept: {exc}")
             else:
                 where = "stdout" if args.json == STDOUT else args.json
                 at = "" if current is None else f" at batch {current}"
+                held = [f"the finished {_batch_list(ran)}"]
+                if not_predicted:
+                    at += "'s prediction"
+                    finished = [r for r in ran if r not in not_predicted]
+                    held = [f"the finished {_batch_list(finished)}"] if finished else []
+                    held.append(f"batch {not_predicted[0]}'s measurement")
                 _progress(
-                    f"interrupted{at}: {where} holds the finished "
-                    f"{_batch_list(ran)} only, marked partial"
+                    f"interrupted{at}: {where} holds {' and '.join(held)} only, marked partial"
                 )
         raise
     if args.json and results:
-        _write(args, results, batches, ran, failed, interrupted=False)
+        _write(args, results, batches, ran, failed, [], interrupted=False)
     if failed is not None:
         b, exc = failed
         largest = f"the largest batch that ran: {max(ran)}" if ran else "no batch size ran"
@@ -229,11 +248,14 @@ def _write(
     batches: list[int],
     ran: list[int],
     failed: tuple[int, Exception] | None,
+    not_predicted: list[int],
     *,
     interrupted: bool,
 ) -> None:
     """The ``--json`` output: the runs that finished, and which of ``--batch`` did not
-    (docs/latency.md: ``partial``, ``not_run``, ``failed``, ``interrupted``)."""
+    (docs/latency.md: ``partial``, ``not_run``, ``not_predicted``, ``failed``,
+    ``interrupted``); ``not_predicted``: batches measured whose prediction Ctrl-C
+    stopped, whose runs hold the measurement alone."""
     from roofline.cli._outputs import emit
     from roofline.report.output import to_json
 
@@ -241,15 +263,16 @@ def _write(
     data = {
         "spec": str(args.spec),
         "runs": results,
-        "partial": bool(not_run),
+        "partial": bool(not_run or not_predicted),
         "not_run": not_run,
+        "not_predicted": not_predicted,
         "failed": None if failed is None else {"batch": failed[0], "error": str(failed[1])},
         "interrupted": interrupted,
     }
     emit(args.json, to_json(data), force=args.force)
 
 
-def _report(
+def _compare(
     args: argparse.Namespace,
     spec: Any,
     b: int,
@@ -257,44 +280,31 @@ def _report(
     device: Any,
     eff: Any,
     depth: int,
-    quiet: bool,
-) -> dict[str, Any]:
-    """Print batch ``b``'s measurement ``m`` (beside its prediction when ``device`` is set)
-    unless ``quiet``; its run for the JSON."""
-    if device is not None:
-        from roofline.latency.compare import compare_latency, latency_summary, latency_table
-        from roofline.latency.predict import predict
+) -> Any:
+    """Batch ``b``'s measurement ``m`` beside its prediction for ``device``; None when
+    ``device`` is None (``--no-predict``)."""
+    if device is None:
+        return None
+    from roofline.latency.compare import compare_latency
+    from roofline.latency.predict import predict
 
-        prof = _count(spec.with_batch(b), args.device)
-        if args.optimizer_step and spec.mode == "training":
-            # the measured step includes an SGD step: predict it too
-            from roofline.counting import build_fake
-            from roofline.latency.predict import with_sgd_step
+    prof = _count(spec.with_batch(b), args.device)
+    if args.optimizer_step and spec.mode == "training":
+        # the measured step includes an SGD step: predict it too
+        from roofline.counting import build_fake
+        from roofline.latency.predict import with_sgd_step
 
-            fake, _, _ = build_fake(spec)
-            prof = with_sgd_step(
-                prof, list(fake.parameters()), foreach=args.device.startswith("cuda")
-            )
-        pred = predict(prof, device, efficiency=eff, depth=depth)
-        report = compare_latency(pred, m, depth)
-        if not quiet:
-            print(latency_table(report))
-            print(latency_summary(report))
-            print()
+        fake, _, _ = build_fake(spec)
+        prof = with_sgd_step(prof, list(fake.parameters()), foreach=args.device.startswith("cuda"))
+    pred = predict(prof, device, efficiency=eff, depth=depth)
+    return compare_latency(pred, m, depth)
+
+
+def _run_of(m: Any, report: Any) -> dict[str, Any]:
+    """The ``--json`` run of measurement ``m``: its comparison ``report``, or the
+    measurement alone (predictions null) when there is none."""
+    if report is not None:
         return report.as_dict()
-    if not quiet:
-        from roofline.latency.compare import measured_layers_table
-
-        table = measured_layers_table(m, depth)
-        if table:
-            print(table)
-        print(
-            f"{m.model} batch {m.batch} on {m.device_name}: median "
-            f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
-            f"({len(m.timing.samples)} runs)"
-        )
-        if m.unsteady_note:
-            print(f"note: {m.unsteady_note}")
     return {
         "measurement": m.as_dict(),
         "latency": {
@@ -304,3 +314,26 @@ def _report(
             "measured_spread_s": m.spread_s,
         },
     }
+
+
+def _show(m: Any, report: Any, depth: int) -> None:
+    """Print measurement ``m``: its comparison ``report`` when there is one."""
+    if report is not None:
+        from roofline.latency.compare import latency_summary, latency_table
+
+        print(latency_table(report))
+        print(latency_summary(report))
+        print()
+        return
+    from roofline.latency.compare import measured_layers_table
+
+    table = measured_layers_table(m, depth)
+    if table:
+        print(table)
+    print(
+        f"{m.model} batch {m.batch} on {m.device_name}: median "
+        f"{m.median_s * 1e3:.3f} ms, IQR {m.spread_s * 1e3:.3f} ms "
+        f"({len(m.timing.samples)} runs)"
+    )
+    if m.unsteady_note:
+        print(f"note: {m.unsteady_note}")

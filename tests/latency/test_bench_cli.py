@@ -208,6 +208,7 @@ def test_bench_json_of_a_complete_sweep_says_so(tmp_path, capsys):
     assert main(["bench", str(spec(tmp_path)), *FAST, "--json", str(out_json)]) == 0
     data = json.loads(out_json.read_text())
     assert data["partial"] is False and data["not_run"] == [] and data["failed"] is None
+    assert data["not_predicted"] == []
     assert data["interrupted"] is False and len(data["runs"]) == 1
 
 
@@ -269,6 +270,75 @@ def test_bench_interrupted_with_json_to_stdout(tmp_path, capsys, monkeypatch):
     data = json.loads(out)  # stdout holds the partial JSON alone
     assert data["interrupted"] is True and data["not_run"] == [2]
     assert "stdout holds the finished batch 1 only, marked partial" in err
+
+
+def _interrupt_prediction_of(monkeypatch, batch: int) -> list[int]:
+    """A stored calibration (bench predicts without calibrating), and Ctrl-C while the
+    prediction of ``batch`` is counted; returns the batches whose prediction began."""
+    import importlib
+
+    from roofline.devices import host_cpu
+
+    bench_cmd = importlib.import_module("roofline.cli.bench_cmd")
+    monkeypatch.setattr(host_cpu, "FULL", host_cpu.QUICK)
+    store_efficiency(eff().__class__(**{**eff().__dict__, "threads": torch.get_num_threads()}))
+    real_count = bench_cmd._count
+    counted: list[int] = []
+
+    def count(spec, device):
+        counted.append(spec.batch)
+        if spec.batch == batch:
+            raise KeyboardInterrupt
+        return real_count(spec, device)
+
+    monkeypatch.setattr(bench_cmd, "_count", count)
+    return counted
+
+
+def test_bench_interrupted_during_a_prediction_keeps_its_measurement(tmp_path, capsys, monkeypatch):
+    # Ctrl-C while batch 2's prediction was counted (its measurement done) dropped
+    # batch 2's measured numbers from the partial JSON: it held batch 1 only
+    counted = _interrupt_prediction_of(monkeypatch, 2)
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path)), "--repeat", "1", "--warmup", "0"]
+    argv += ["--per-layer", "none", "--json", str(out_json), "--batch", "1", "2", "4"]
+    assert main(argv) == 130
+    assert counted == [1, 2]  # batch 4 never started
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "roofline: interrupted"
+    assert err[-2] == (
+        f"bench: interrupted at batch 2's prediction: {out_json} holds the finished batch 1 "
+        "and batch 2's measurement only, marked partial"
+    )
+    data = json.loads(out_json.read_text())
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [1, 2]
+    first, second = data["runs"]
+    assert first["latency"]["predicted_s"] > 0  # batch 1: predicted and measured
+    # batch 2: the measured numbers, its predictions null (as a --no-predict run)
+    assert second["latency"]["measured_s"] > 0
+    assert second["latency"]["naive_s"] is None and second["latency"]["predicted_s"] is None
+    assert data["partial"] is True and data["interrupted"] is True
+    assert data["not_run"] == [4] and data["not_predicted"] == [2]
+
+
+def test_bench_interrupted_during_the_first_prediction_writes_its_measurement(
+    tmp_path, capsys, monkeypatch
+):
+    # no batch had finished, so nothing was written: batch 1's measurement was lost
+    _interrupt_prediction_of(monkeypatch, 1)
+    out_json = tmp_path / "r.json"
+    argv = ["bench", str(spec(tmp_path)), "--repeat", "1", "--warmup", "0"]
+    argv += ["--per-layer", "none", "--json", str(out_json), "--batch", "1", "2"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2] == (
+        f"bench: interrupted at batch 1's prediction: {out_json} holds batch 1's "
+        "measurement only, marked partial"
+    )
+    data = json.loads(out_json.read_text())
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [1]
+    assert data["runs"][0]["latency"]["predicted_s"] is None
+    assert data["not_run"] == [2] and data["not_predicted"] == [1]
 
 
 def test_bench_measures_a_repeated_batch_once(tmp_path, capsys, monkeypatch):

@@ -199,6 +199,39 @@ def test_a_model_that_calls_sys_exit_is_one_line(tmp_path, capsys, name, code, w
     assert "Traceback" in capsys.readouterr().err
 
 
+BOOM = "class Boom(BaseException):\n    pass\n\n\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "where"),
+    [
+        # a BaseException that is neither an Exception nor SystemExit/KeyboardInterrupt,
+        # from the constructor and at import: it printed Python's traceback, exit 1
+        ("base_in_build", BOOM + "def build():\n    raise Boom('no licence')\n", ":6"),
+        ("base_at_import", BOOM + "raise Boom('no licence')\n", ":5"),
+    ],
+)
+def test_a_model_that_raises_a_bare_base_exception_is_one_line(tmp_path, capsys, name, code, where):
+    (tmp_path / f"{name}.py").write_text(code)
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(f"model: {name}:build\ninputs: [{{shape: [2, 4]}}]\n")
+    assert main(["profile", str(p)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("roofline: error: the model's code raised Boom: no licence at "), err
+    assert f"{name}.py{where}" in err, err
+    assert main(["profile", str(p), "--debug"]) == 2  # --debug: the traceback too
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_model_constructor_interrupted_still_exits_130(tmp_path, capsys):
+    (tmp_path / "interrupted.py").write_text("def build():\n    raise KeyboardInterrupt\n")
+    p = tmp_path / "interrupted.yaml"
+    p.write_text("model: interrupted:build\ninputs: [{shape: [2, 4]}]\n")
+    assert main(["profile", str(p)]) == 130
+    assert capsys.readouterr().err == "roofline: interrupted\n"
+
+
 def test_a_model_whose_argument_parser_exits_is_named_at_its_own_line(
     tmp_path, capsys, monkeypatch
 ):

@@ -4,7 +4,9 @@ Each subcommand lives in its own module exposing ``register(subparsers)``, which
 an ``argparse`` parser whose ``run`` default is a function ``run(args) -> int``.
 Any :class:`~roofline.errors.RooflineError` becomes one line on stderr and exit code
 2; ``--debug`` shows the traceback instead. So does a ``sys.exit()`` in code a command
-runs (the model's module or constructor), which would otherwise end it silently. A reader that stops early
+runs (the model's module or constructor), which would otherwise end it silently, and a
+bare ``BaseException`` that code raises (neither an ``Exception`` nor an exit or Ctrl-C,
+which still ends the command with exit code 130). A reader that stops early
 (``roofline ... | head``) ends the command quietly with exit code 141 (128 + SIGPIPE,
 as a tool killed by the signal), so subcommands write their files before printing.
 """
@@ -129,6 +131,19 @@ def _run(argv: Sequence[str] | None) -> int:
             traceback.print_exception(exc)
         print(f"roofline: error: {_exit_line(exc)}", file=sys.stderr)
         return 2
+    except BaseException as exc:
+        if isinstance(exc, Exception):  # a fault of the tool's own: its traceback
+            raise
+        # neither an Exception (which the spec turns into its error) nor an exit or
+        # Ctrl-C: a bare BaseException subclass, which only code a command ran (the
+        # model's module or constructor) raises
+        _progress.finish()
+        if args.debug:
+            import traceback
+
+            traceback.print_exception(exc)
+        print(f"roofline: error: {_raised_line(exc)}", file=sys.stderr)
+        return 2
     finally:
         _progress.finish()
         sys.stdout = stdout
@@ -138,6 +153,23 @@ def _exit_line(exc: SystemExit) -> str:
     """One line for a ``sys.exit()`` raised by code a command ran: where it was called,
     the innermost frame outside the standard library (an ``argparse`` parser's exit is
     named at the line of the model's code that called ``parse_args``)."""
+    return (
+        f"the model's code called sys.exit({exc.code!r}){_where(exc)}; a model's module and "
+        "constructor must run without exiting (an argument parser at import?)"
+    )
+
+
+def _raised_line(exc: BaseException) -> str:
+    """One line for a BaseException that is not an Exception, raised by code a command
+    ran: what and where, as :func:`_exit_line` says it."""
+    from roofline.errors import error_line
+
+    return f"the model's code raised {error_line(exc)}{_where(exc)}"
+
+
+def _where(exc: BaseException) -> str:
+    """`` at FILE:LINE``: the innermost frame of ``exc``'s traceback outside the
+    standard library; empty without a traceback."""
     import sysconfig
     import traceback
 
@@ -151,11 +183,7 @@ def _exit_line(exc: SystemExit) -> str:
 
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if not in_stdlib(f.filename)] or frames
-    where = f" at {own[-1].filename}:{own[-1].lineno}" if own else ""
-    return (
-        f"the model's code called sys.exit({exc.code!r}){where}; a model's module and "
-        "constructor must run without exiting (an argument parser at import?)"
-    )
+    return f" at {own[-1].filename}:{own[-1].lineno}" if own else ""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -253,6 +253,69 @@ class CrossConv(nn.Module):
         return x + y if self.add else y
 
 
+class MixConv2d(nn.Module):
+    """Mixed depthwise convolution (MixNet, arXiv:1907.09595), YOLOv5's
+    ``models/experimental.py`` block as of v7.0: ``len(k)`` convolutions of different
+    kernel sizes side by side on the same input, each making a share of the ``c2``
+    output channels, concatenated, then BatchNorm2d and SiLU (fixed: the yaml's
+    ``activation`` key sets Conv's activation, not this one). Group ``g`` has kernel
+    ``k[g]``, stride ``s``, padding ``k[g] // 2``, no bias and ``gcd(c1, c_g)`` groups.
+
+    The split of ``c2`` into the ``c_g``:
+
+    * ``equal_ch`` (default): channel ``j`` of ``c2`` goes to group
+      ``floor(j * (n - 1e-6) / (c2 - 1))``, YOLOv5's ``linspace`` rule, computed the same
+      way (float32) so the shares match it exactly; e.g. 64 channels over kernels
+      (1, 3, 5) split 22, 21, 21.
+    * otherwise, equal weights per group: ``c_g * k_g**2`` the same for every ``g`` with
+      the ``c_g`` summing to ``c2``, i.e. ``c_g = c2 / (k_g**2 * sum_j 1 / k_j**2)``
+      rounded half to even (YOLOv5 solves the same linear system by least squares and
+      rounds); shares that then do not add up to ``c2`` are refused, where YOLOv5's
+      BatchNorm would fail at the first forward.
+
+    Older YOLOv5 releases (v5.0) had a LeakyReLU(0.1) and a residual ``x +`` in front;
+    this is the v7.0 form."""
+
+    def __init__(
+        self,
+        c1: int,
+        c2: int,
+        k: int | Sequence[int] = (1, 3),
+        s: int = 1,
+        equal_ch: bool = True,
+    ) -> None:
+        super().__init__()
+        kernels = [k] if isinstance(k, int) else list(k)
+        if not kernels:
+            raise ValueError("MixConv2d needs at least one kernel size")
+        shares = mix_channel_shares(c2, kernels, equal_ch)
+        if sum(shares) != c2 or min(shares) < 1:
+            raise ValueError(
+                f"MixConv2d cannot split {c2} output channels over kernels {kernels} "
+                f"(shares {shares}); use more channels or equal_ch=True"
+            )
+        self.m = nn.ModuleList(
+            nn.Conv2d(c1, c, kg, s, kg // 2, groups=math.gcd(c1, c), bias=False)
+            for kg, c in zip(kernels, shares, strict=True)
+        )
+        self.bn = _batchnorm(c2)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(torch.cat([m(x) for m in self.m], 1)))
+
+
+def mix_channel_shares(c2: int, kernels: Sequence[int], equal_ch: bool = True) -> list[int]:
+    """How :class:`MixConv2d` splits ``c2`` output channels over its ``kernels`` (see
+    there); the shares may not add up to ``c2`` when ``equal_ch`` is false."""
+    n = len(kernels)
+    if equal_ch:
+        group = torch.linspace(0, n - 1e-6, c2, device="cpu").floor()  # not the build's meta
+        return [int((group == g).sum()) for g in range(n)]
+    inverse = sum(1 / kg**2 for kg in kernels)
+    return [round(c2 / (kg**2 * inverse)) for kg in kernels]
+
+
 class C3x(C3):
     """C3 whose inner stack is ``n`` CrossConvs instead of Bottlenecks."""
 

@@ -67,6 +67,7 @@ BUILTIN_BLOCKS: dict[str, tuple[type[nn.Module], str]] = {
     "C3Ghost": (blocks.C3Ghost, "repeat"),
     "C3SPP": (blocks.C3SPP, "conv"),
     "CrossConv": (blocks.CrossConv, "conv"),
+    "MixConv2d": (blocks.MixConv2d, "conv"),
     "GhostConv": (blocks.GhostConv, "conv"),
     "GhostBottleneck": (blocks.GhostBottleneck, "conv"),
     "DWConvTranspose2d": (blocks.DWConvTranspose2d, "conv"),

@@ -104,6 +104,53 @@ def test_other_common_blocks_build_and_run(tmp_path, name):
     assert spec.info["params"] == _params(model)
 
 
+def test_mixconv2d_splits_channels_as_yolov5_and_counts_by_hand(tmp_path):
+    import roofline
+    from roofline.errors import SpecError
+
+    # equal_ch: channel j of 64 goes to group floor(j * 2.999999 / 63): j <= 21 to the
+    # 1x1 (22), 22..42 to the 3x3 (21), the rest to the 5x5 (21)
+    assert blocks.mix_channel_shares(64, [1, 3, 5]) == [22, 21, 21]
+    # equal weights: c_g proportional to 1 / k_g**2, 1 + 1/9 + 1/25 = 1.1511...:
+    # 64 / 1.1511 = 55.6 -> 56, / 9 -> 6.18 -> 6, / 25 -> 2.22 -> 2 (56 + 54 + 50 weights)
+    assert blocks.mix_channel_shares(64, [1, 3, 5], equal_ch=False) == [56, 6, 2]
+    m = blocks.MixConv2d(32, 64, (1, 3, 5))
+    # groups gcd(32, 22) = 2, gcd(32, 21) = 1: weights 22 * 16 * 1 + 21 * 32 * 9 +
+    # 21 * 32 * 25 = 352 + 6,048 + 16,800 = 23,200, BatchNorm 2 * 64
+    assert [c.groups for c in m.m] == [2, 1, 1]
+    assert _params(m) == 23_200 + 128
+    assert m(torch.zeros(1, 32, 8, 8)).shape == (1, 64, 8, 8)
+    # each weight is one MAC per output pixel (stride 1, "same" padding): 23,200 * 64
+    assert roofline.profile(m.eval(), torch.zeros(1, 32, 8, 8)).totals().macs == 23_200 * 64
+    # equal weights: groups gcd(32, 56) = 8, gcd(32, 6) = 2, gcd(32, 2) = 2
+    w = blocks.MixConv2d(32, 64, (1, 3, 5), equal_ch=False)
+    assert _params(w) == 56 * 4 * 1 + 6 * 16 * 9 + 2 * 16 * 25 + 128
+    # 8 channels over (1, 3, 5) by weight: 6.95, 0.77, 0.28 -> 7, 1, 0: a group with no
+    # channels (YOLOv5's BatchNorm would fail at the first forward): refused here
+    with pytest.raises(ValueError, match="cannot split 8 output channels"):
+        blocks.MixConv2d(32, 8, (1, 3, 5), equal_ch=False)
+    data = _yolov5s()
+    data["backbone"][7] = [-1, 1, "MixConv2d", [16, [1, 3, 5], 2, False]]  # 16 * 0.5
+    with pytest.raises(SpecError, match=r"row 7 .*MixConv2d.*cannot split 8 output"):
+        load_spec(_write(tmp_path, data))
+
+
+def test_mixconv2d_row_in_yolov5s(tmp_path):
+    # YOLOv5's parse_model lists MixConv2d with its channel blocks: input channels
+    # first, output channels width-scaled. Row 7, Conv(256, 512, 3, 2) (1,179,648
+    # weights) becomes MixConv2d(256, 512, (3, 5), 2): two groups of 256 channels,
+    # gcd(256, 256) = 256 groups each, i.e. depthwise: 256 * 9 + 256 * 25 = 8,704
+    # weights; the BatchNorm (1,024) is the same
+    data = _yolov5s()
+    data["backbone"][7] = [-1, 1, "MixConv2d", [1024, [3, 5], 2]]
+    spec = load_spec(_write(tmp_path, data))
+    assert spec.info["params"] == YOLOV5S_PARAMS - 1_179_648 + 8_704
+    model = spec.build().eval()
+    assert type(model.model[7]).__name__ == "MixConv2d"
+    boxes, _ = model(torch.zeros(1, 3, 64, 64))
+    assert boxes.shape == (1, 3 * (8 * 8 + 4 * 4 + 2 * 2), 85)
+
+
 def test_activation_key_sets_the_conv_activation(tmp_path):
     # models/hub/yolov5s-LeakyReLU.yaml is yolov5s.yaml plus `activation: nn.LeakyReLU(0.1)`;
     # YOLOv5 v7.0 prints "YOLOv5s-LeakyReLU summary: 214 layers, 7235389 parameters,

@@ -26,7 +26,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from roofline.counting.formulas import T, is_free, lookup
+from roofline.counting.formulas import Cost, T, is_free, lookup
 from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
 from roofline.counting.quantized import (
     Packed,
@@ -126,14 +126,17 @@ def _named_args(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> di
     return named
 
 
-def _unread_ids(
-    func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], names: Sequence[str]
-) -> set[int]:
-    """The ids of the tensors in the arguments ``names`` (a formula's ``unread``) that
-    no other argument also passes: those the op does not read."""
-    if not names:
-        return set()
-    skip: set[int] = set()
+def _read_overrides(
+    func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], cost: Cost | None
+) -> dict[int, int]:
+    """Per tensor id, the bytes the op reads of it where its formula says so: 0 for
+    the arguments in ``cost.unread``, the bytes in ``cost.reads`` for those named
+    there; only for tensors that no other argument also passes (those are read
+    whole)."""
+    if cost is None or not (cost.unread or cost.reads):
+        return {}
+    named = dict.fromkeys(cost.unread, 0) | dict(cost.reads)
+    over: dict[int, int] = {}
     keep: set[int] = set()
     for i, arg in enumerate(func._schema.arguments):
         if i < len(args) and not arg.kwarg_only:
@@ -142,9 +145,13 @@ def _unread_ids(
             value = kwargs[arg.name]
         else:
             continue
-        ids = {id(t) for t in _tensors((value,))}
-        (skip if arg.name in names else keep).update(ids)
-    return skip - keep
+        nbytes = named.get(arg.name)
+        for t in _tensors((value,)):
+            if nbytes is None:
+                keep.add(id(t))
+            else:
+                over[id(t)] = max(over.get(id(t), 0), nbytes)
+    return {k: v for k, v in over.items() if k not in keep}
 
 
 @dataclass
@@ -201,7 +208,7 @@ class _CountMode(TorchDispatchMode):
             named = named_packed(_named_args(func, args, kwargs), st.packed)
             out_t = _tensors(out if isinstance(out, list | tuple) else (out,))
             cost = entry.fn(named, [T(tuple(t.shape), t.dtype) for t in out_t])
-        unread = _unread_ids(func, args, kwargs, cost.unread) if cost is not None else set()
+        override = _read_overrides(func, args, kwargs, cost)
         in_tensors = _tensors(args) + _tensors(kwargs.values())
         out_tensors = _tensors(out if isinstance(out, list | tuple) else (out,))
         seen: set[int] = set()
@@ -214,9 +221,11 @@ class _CountMode(TorchDispatchMode):
             seen.add(id(t))
             if dtype is None and t.is_floating_point():
                 dtype = t.dtype
-            if id(t) in unread:
+            nbytes = override.get(id(t))
+            if nbytes is None:
+                nbytes = _unique_elements(t) * t.element_size()
+            elif nbytes == 0:  # not read (``Cost.unread``)
                 continue
-            nbytes = _unique_elements(t) * t.element_size()
             read += nbytes
             key = _storage_key(t)
             if key in st.weight_storages:

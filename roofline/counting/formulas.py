@@ -68,7 +68,14 @@ class Cost:
     """What one op costs. ``None`` bytes mean: use the counter's generic rule.
     ``unread`` names arguments (by their schema names) whose tensors the op does not
     read, as a backward's operands that only an unrequested gradient needs: the
-    generic rule leaves them out of the bytes read and of the weight bytes."""
+    generic rule leaves them out of the bytes read and of the weight bytes. ``reads``
+    gives, for an argument holding one tensor, the bytes the op reads of it in place
+    of its whole size (a gather's source: only the rows it gathers); the generic
+    rule counts them, as read and, when the tensor is a parameter or buffer, as
+    weight bytes, and reads the other arguments whole. Either applies to a tensor
+    only when no other argument also passes it (then it is read whole). A
+    ``bytes_read`` total instead bounds the weight bytes by it, which cannot say
+    which operand a part came from."""
 
     matrix_flops: int = 0
     vector_flops: int = 0
@@ -77,6 +84,7 @@ class Cost:
     bytes_written: int | None = None
     dims: Mapping[str, int] = field(default_factory=dict)
     unread: tuple[str, ...] = ()
+    reads: Mapping[str, int] = field(default_factory=dict)
 
 
 Args = Mapping[str, Any]
@@ -2408,23 +2416,26 @@ def nms(a: Args, out: Sequence[Any]) -> Cost:
 # --------------------------------------------------------------------------- gathers
 
 
-def _gather_bytes(index: T, table: T) -> int:
-    """Bytes a row gather from ``table`` by ``index`` reads: the index at its real size
-    (a broadcast one, as ``position_ids.expand(batch, -1)``, once) and one row per
-    distinct index element, bounded by the table's rows: no row need come from memory
+def _gathered_rows_bytes(index: T, table: T) -> int:
+    """Bytes a row gather from ``table`` by ``index`` reads of the table: one row per
+    distinct index element (a broadcast index, as ``position_ids.expand(batch, -1)``,
+    at its real size), bounded by the table's rows: no row need come from memory
     twice (a batch of 64 sequences of 512 positions reads a 512-row position table
-    once, not 64 times), as :func:`gather` bounds its source."""
+    once, not 64 times), as :func:`gather` bounds its source. The index itself is
+    read whole, by the generic rule."""
     row_bytes = math.prod(table.shape[1:]) * _itemsize(table.dtype)
     rows = min(index.stored, table.shape[0]) if table.shape else index.stored
-    return index.stored_bytes + rows * row_bytes
+    return rows * row_bytes
 
 
 @register("aten.embedding")
 def embedding(a: Args, out: Sequence[Any]) -> Cost:
     """Embedding lookup: no arithmetic. It reads the index tensor and only the rows it
-    gathers (not the whole table, and none twice: :func:`_gather_bytes`), and writes
-    the output."""
-    return Cost(op_class="embedding", bytes_read=_gather_bytes(a["indices"], a["weight"]))
+    gathers (not the whole table, and none twice: :func:`_gathered_rows_bytes`), and
+    writes the output. The rows are the table's part (``Cost.reads``), so a learned
+    table's weight bytes are the rows, not the rows and the indices."""
+    weight = a["weight"]
+    return Cost(op_class="embedding", reads={"weight": _gathered_rows_bytes(a["indices"], weight)})
 
 
 @register("aten.embedding_dense_backward")
@@ -2444,16 +2455,15 @@ def embedding_backward(a: Args, out: Sequence[Any]) -> Cost:
 
 @register("aten.index_select", "aten.gather", "aten.index", "aten._unsafe_index", "aten.take")
 def gather(a: Args, out: Sequence[Any]) -> Cost:
-    """Gathers: no arithmetic; read the index tensors (by their role, so an integer
-    source is no index; a broadcast index at its real size) and as many source
-    elements as the output holds, bounded by the source (no element need come from
-    memory twice), not the whole source; write the output."""
+    """Gathers: no arithmetic; read the index tensors whole (the generic rule; a
+    broadcast index at its real size) and, of the source ``self``, as many elements
+    as the output holds, bounded by the source (no element need come from memory
+    twice), not the whole source (``Cost.reads``: a parameter source's weight bytes
+    are those elements); write the output."""
     o, src = _first_out(out), a["self"]
-    index = a.get("index", a.get("indices"))
-    indices = [index] if isinstance(index, T) else list(index or ())  # T is a tuple too
-    idx_bytes = sum(t.stored_bytes for t in indices if isinstance(t, T))
-    src_bytes = min(o.numel, src.stored) * _itemsize(src.dtype)
-    return Cost(op_class="embedding", bytes_read=idx_bytes + src_bytes)
+    return Cost(
+        op_class="embedding", reads={"self": min(o.numel, src.stored) * _itemsize(src.dtype)}
+    )
 
 
 def _indexed_elements(shape: tuple[int, ...], indices: Sequence[Any]) -> int:
@@ -3162,19 +3172,18 @@ def embedding_bag(a: Args, out: Sequence[Any]) -> Cost:
     values and adds (sum, mean) or compares (max) it into its bag's output, one FLOP
     per gathered element; ``per_sample_weights`` multiply each row first (one more);
     the mean divides each output element once. Bytes, as :func:`embedding`: the
-    indices, offsets and weights-per-sample, and only the rows gathered (not the
-    table, and none twice); written, the generic rule (the bags and the bookkeeping
-    outputs)."""
-    w, idx, offsets = a["weight"], a["indices"], a["offsets"]
+    indices, offsets and weights-per-sample whole, and of the table only the rows
+    gathered (not the table, and none twice; ``Cost.reads``); written, the generic
+    rule (the bags and the bookkeeping outputs)."""
+    w, idx = a["weight"], a["indices"]
     d = math.prod(w.shape[1:])
     gathered = idx.numel * d
     psw = a.get("per_sample_weights")
     flops = gathered * (2 if psw is not None else 1)
     if int(a.get("mode", EMBEDDING_BAG_SUM)) == EMBEDDING_BAG_MEAN:
         flops += _numel(out[0]) if out else 0
-    extra = offsets.stored_bytes + (psw.stored_bytes if isinstance(psw, T) else 0)
-    read = _gather_bytes(idx, w) + extra
-    return Cost(vector_flops=flops, op_class="embedding", bytes_read=read)
+    rows = _gathered_rows_bytes(idx, w)
+    return Cost(vector_flops=flops, op_class="embedding", reads={"weight": rows})
 
 
 @register("aten._embedding_bag_backward", "aten._embedding_bag_dense_backward")

@@ -555,6 +555,61 @@ def test_embedding_reads_no_row_twice_and_a_broadcast_index_once():
     assert op.bytes_written == 4 * 8 * 6 * F32
 
 
+class _Lookups(nn.Module):
+    """Gathers from learned tables by the index given (an activation), and from a
+    table by a buffer of indices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(1000, 16)
+        self.code = nn.Parameter(torch.randn(512, 32))
+        self.flat = nn.Parameter(torch.randn(4096))
+        self.bag = nn.EmbeddingBag(100, 4)
+        self.pos = nn.Embedding(8, 6)
+        self.register_buffer("position_ids", torch.arange(8)[None])
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return (
+            self.emb(ids).sum()
+            + self.code.index_select(0, ids).sum()
+            + self.code[ids].sum()
+            + torch.take(self.flat, ids).sum()
+            + self.bag(ids, offsets).sum()
+            + self.pos(self.position_ids.expand(4, -1)).sum()
+        )
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_a_gathers_weight_bytes_are_the_part_of_the_table_it_reads(real):
+    # 12 int64 ids (96 B), each gather reading one row or element per id. Weight bytes
+    # are what is read of the parameters, the rows, not the rows and the ids (the
+    # ids are an activation; bounding the weight bytes by the op's whole read counted
+    # them as weight: 96 B more each, 3,328 B for the index_select)
+    ids, offsets = torch.randint(0, 100, (12,)), torch.tensor([0, 4, 8])
+    prof = roofline.profile(_Lookups(), (ids, offsets), real=real)
+    ops = {o.op.split(".")[1]: o for o in prof.ops if o.module != "pos" and "sum" not in o.op}
+    expected = {
+        "embedding": 12 * 16 * F32,  # 12 of the 1000 rows of 16 floats: 768 B
+        "index_select": 12 * 32 * F32,  # 12 of the 512 rows of 32: 1,536 B
+        "index": 12 * 32 * F32,  # code[ids], the same rows
+        "take": 12 * F32,  # 12 of the 4096 elements: 48 B
+        "_embedding_bag": 12 * 4 * F32,  # 12 rows of 4: 192 B; the offsets (24 B) not
+    }
+    for op, weight in expected.items():
+        extra = 3 * 8 if op == "_embedding_bag" else 0
+        assert (ops[op].bytes_read, ops[op].weight_bytes) == (96 + extra + weight, weight), op
+    # a table gathered by a buffer of indices (position ids, expanded over a batch of
+    # 4: 8 distinct, 64 B): both are weights, 64 + the 8 rows of 6 floats (192 B)
+    (pos,) = [o for o in prof.ops if o.module == "pos"]
+    assert (pos.bytes_read, pos.weight_bytes) == (64 + 8 * 6 * F32, 64 + 8 * 6 * F32)
+
+
+def test_a_tensor_gathered_by_itself_is_read_once():
+    # t[t] for t = 0..9 (int64, 80 B): t is both the source and the index, one input
+    # tensor, read once whole (80 B; the source's part and the index were 160 B)
+    assert one_op(lambda t: t[t], torch.arange(10)).bytes_read == 10 * 8
+
+
 # a KV cache (batch 1, 8 heads, 4096 positions, head dim 128: 16 MiB) takes one token
 CACHE, TOKEN = (1, 8, 4096, 128), (1, 8, 1, 128)
 TOKEN_BYTES = 8 * 128 * F32  # 4 KiB

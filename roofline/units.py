@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 import torch
 
@@ -88,6 +89,19 @@ def seconds(t: float | None) -> str:
     return f"{t * 1e9:.1f} ns"
 
 
+def plain_number(text: str, what: str = "number") -> str:
+    """A number as written by the user, as every numeric option reads it: stripped, its
+    compatibility characters as their plain forms (NFKC, as device names are read: the
+    full-width ``３`` or ``１００Ｍ`` of an East Asian input method is ``3``, ``100M``).
+    :class:`RooflineError` when other characters than ASCII remain: digits of other
+    scripts (``٣``), which ``int()`` and ``float()`` would read and :func:`parse_count`
+    would not, are refused by every option alike."""
+    plain = unicodedata.normalize("NFKC", str(text)).strip()
+    if not plain.isascii():
+        raise RooflineError(f"invalid {what} {text!r}: write it with the digits 0-9")
+    return plain
+
+
 def parse_count(text: str | int | float, what: str = "count") -> int:
     """Parse ``100M``, ``7B``, ``1.5e9``, ``350k`` or a plain integer into an int.
 
@@ -99,7 +113,7 @@ def parse_count(text: str | int | float, what: str = "count") -> int:
     if isinstance(text, int | float):
         value = float(text)
     else:
-        m = _COUNT_RE.match(str(text))
+        m = _COUNT_RE.match(plain_number(text, what))
         if not m:
             raise RooflineError(
                 f"invalid {what} {text!r}: expected a number with an optional suffix "

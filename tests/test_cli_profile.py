@@ -136,6 +136,29 @@ def test_profile_bad_input_exit_2_one_line(spec, capsys, args, match):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_numeric_options_read_full_width_digits_as_names_are(spec, capsys):
+    # `--depth ３` was read by int() (Python takes full-width digits) while `--params
+    # ３M` was refused: every number now reads its NFKC form, as device names do
+    from roofline.cli.profile_cmd import depth_arg, non_negative_int, positive_int
+
+    assert depth_arg("３") == 3 and depth_arg("ａｌｌ") is None
+    assert positive_int("１６") == 16 and non_negative_int("０") == 0
+    assert main(["profile", str(spec), "--depth", "１", "--batch", "２"]) == 0
+    full_width = capsys.readouterr().out
+    assert main(["profile", str(spec), "--depth", "1", "--batch", "2"]) == 0
+    assert full_width == capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", ["--depth", "--batch", "--imgsz"])
+def test_numeric_options_refuse_digits_of_other_scripts(spec, capsys, option):
+    # Arabic-Indic ٣: int() read it as 3, --params refused it; now every option refuses
+    assert main(["profile", str(spec), option, "٣"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"argument {option}: expected a positive integer" in err
+    assert "written with the digits 0-9, got '٣'" in err
+
+
 def test_model_that_rejects_input_reports_layer(tmp_path, capsys):
     p = tmp_path / "bad.yaml"
     p.write_text("model: tests.fixtures.models:rejects\ninputs: [{shape: [2, 4]}]\n")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roofline.errors import RooflineError
-from roofline.units import binary_bytes, gib, human_bytes, parse_count, si
+from roofline.units import binary_bytes, gib, human_bytes, parse_count, plain_number, si
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,29 @@ def test_parse_count_rejects_what_rounds_to_zero(text):
     # round(0.4) = 0: the command went on with 0 and failed later, naming 0, not '0.4'
     with pytest.raises(RooflineError, match="a count is at least 1"):
         parse_count(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # an East Asian input method's full-width forms read as the plain ones (NFKC, as
+        # device names are): 100M = 100 x 10^6
+        ("１００Ｍ", 100_000_000),
+        ("１．５ｅ９", 1_500_000_000),
+        ("\u3000７Ｂ\u3000", 7_000_000_000),  # full-width spaces around 7B
+    ],
+)
+def test_parse_count_reads_full_width_forms(text, value):
+    assert parse_count(text) == value
+
+
+def test_digits_of_other_scripts_are_refused_by_every_number_alike():
+    # int() and float() read Arabic-Indic ٣, parse_count's [0-9] did not: one rule now
+    with pytest.raises(RooflineError, match="write it with the digits 0-9"):
+        parse_count("٣M")
+    with pytest.raises(RooflineError, match=r"invalid depth '٣': write it with the digits 0-9"):
+        plain_number("٣", "depth")
+    assert plain_number(" ３ ") == "3"
 
 
 def test_formatting():

@@ -254,6 +254,11 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
         (["vram", "--params", "1M", "--context-mib", "inf"], "must be a number of MiB >= 0"),
         (["vram", "--params", "1M", "--context-mib", "nan"], "must be a number of MiB >= 0"),
         (["vram", "--params", "1M", "--context-mib", "-1"], "must be a number of MiB >= 0"),
+        # digits of other scripts, which float() and int() read, --params did not
+        (["vram", "--params", "1M", "--context-mib", "٣"], "MiB as a number written with"),
+        (["vram", "--params", "1M", "--headroom", "٠.٥"], "written with the digits 0-9"),
+        (["vram", "--params", "1M", "--input", "٣x4"], "written with the digits 0-9"),
+        (["vram", "--params", "١M"], "'١M': write it with the digits 0-9"),
         (
             ["vram", "examples/resnet50.yaml", "--freeze", "backbone", "--mode", "training"],
             "no module named 'backbone' in this model; top-level modules: avgpool, bn1",
@@ -279,6 +284,20 @@ def test_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert err and len(err.splitlines()) == 1, err
     assert "Traceback" not in err
     assert message in err, err
+
+
+def test_full_width_numbers_read_as_their_ascii_forms(capsys):
+    # as --depth ３ and device names: an input method's full-width forms are the plain ones
+    from roofline.cli.vram_cmd import headroom_arg, mib_arg, shape_arg
+
+    assert headroom_arg("０．５") == 0.5
+    assert mib_arg("５１２") == 512 * 2**20
+    assert shape_arg("３ｘ２２４ｘ２２４") == (3, 224, 224)
+    assert shape_arg("3×224×224") == (3, 224, 224)  # the multiplication sign still splits
+    assert main(["vram", "--params", "１００Ｍ", "--batch", "４", "--json", "-"]) == 0
+    full_width = capsys.readouterr().out
+    assert main(["vram", "--params", "100M", "--batch", "4", "--json", "-"]) == 0
+    assert full_width == capsys.readouterr().out
 
 
 def test_joining_negative_counts_keeps_other_arguments():

@@ -10,16 +10,30 @@ from roofline.cli._progress import Progress
 from roofline.errors import RooflineError, SpecError
 
 
+def number_text(text: str, expected: str) -> str:
+    """A numeric option's ``text`` as every one reads it (:func:`~roofline.units.plain_number`:
+    full-width ``３`` is ``3``); a usage error saying ``expected`` when it is not written
+    in the digits 0-9."""
+    from roofline.units import plain_number
+
+    try:
+        return plain_number(text)
+    except RooflineError:
+        raise argparse.ArgumentTypeError(
+            f"expected {expected} written with the digits 0-9, got {text!r}"
+        ) from None
+
+
 def depth_arg(text: str) -> int | None:
     """``--depth``: a positive integer, or ``all`` for the leaves."""
-    if text in ("all", "leaf", "leaves"):
+    expected = "a positive integer or 'all'"
+    plain = number_text(text, expected)  # full-width ３ (or ａｌｌ) as the plain form
+    if plain in ("all", "leaf", "leaves"):
         return None
     try:
-        value = int(text)
+        value = int(plain)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer or 'all', got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"depth must be at least 1, got {value}")
     return value
@@ -27,7 +41,7 @@ def depth_arg(text: str) -> int | None:
 
 def _int_at_least(text: str, low: int, expected: str, bound: str) -> int:
     try:
-        value = int(text)
+        value = int(number_text(text, expected))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
     if value < low:

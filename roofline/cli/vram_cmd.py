@@ -11,7 +11,7 @@ from typing import Any
 
 from roofline.cli._device_args import add_device_arguments, devices_from_args
 from roofline.cli._progress import Progress
-from roofline.cli.profile_cmd import add_spec_arguments, load_from_args
+from roofline.cli.profile_cmd import add_spec_arguments, load_from_args, number_text
 from roofline.errors import MemoryEstimateError, RooflineError
 
 DTYPE_CHOICES = ("fp32", "float32", "fp16", "float16", "half", "bf16", "bfloat16", "fp8")
@@ -33,7 +33,7 @@ def params_arg(text: str) -> int:
 
 def headroom_arg(text: str) -> float:
     try:
-        value = float(text)
+        value = float(number_text(text, "a number in (0, 1]"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
     if not (0 < value <= 1):
@@ -43,7 +43,9 @@ def headroom_arg(text: str) -> float:
 
 def shape_arg(text: str) -> tuple[int, ...]:
     """``--input``: one sample's shape, ``3x224x224`` or ``3,224,224``."""
-    parts = [p for p in re.split(r"[x×,\s]+", text.strip()) if p]
+    # × is a separator; full-width ３ｘ２２４ reads as 3x224
+    plain = number_text(text.replace("×", "x"), "a shape like 3x224x224")
+    parts = [p for p in re.split(r"[x,\s]+", plain) if p]
     try:
         shape = tuple(int(p) for p in parts)
     except ValueError:
@@ -57,7 +59,7 @@ def shape_arg(text: str) -> tuple[int, ...]:
 
 def mib_arg(text: str) -> int:
     try:
-        value = float(text)
+        value = float(number_text(text, "MiB as a number"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected MiB as a number, got {text!r}") from None
     if not (0 <= value < 2**40):  # nan and inf fail here too

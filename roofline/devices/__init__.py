@@ -76,10 +76,12 @@ def get_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = N
 def local_index(name: str) -> int:
     """The GPU index ``local:N`` names (``local``: 0); :class:`DeviceError` for an index
     that is not a number (``local:x`` used to mean GPU 0 without a word)."""
-    _, sep, index = str(name).strip().partition(":")
+    _, sep, index = plain_name(name).partition(":")
     if not sep:
         return 0
-    if not index.strip().isdigit():
+    index = index.strip()
+    # digits 0-9 only, as every number is read (isdigit() passes ² and ٣ too)
+    if not (index.isascii() and index.isdigit()):
         raise DeviceError(
             f"{name!r}: local:N takes this machine's GPU index, a number from 0 (nvidia-smi's)"
         )

@@ -53,7 +53,7 @@ from roofline.counting.tracing import (
     to_fake,
     train_mode,
 )
-from roofline.errors import MemoryEstimateError
+from roofline.errors import MemoryEstimateError, RooflineError
 from roofline.memory.fused import (
     REAL_SIZED_OUTPUTS,
     EagerLinear,
@@ -61,6 +61,7 @@ from roofline.memory.fused import (
     rnn_modules,
     steps_for,
 )
+from roofline.units import plain_number
 
 #: what to do when a forward needs tensor values (the estimate has no real-tensor mode)
 VRAM_DATA_DEPENDENT_FIX = (
@@ -392,7 +393,12 @@ def split_prefixes(
     names = {n for n, _ in model.named_modules() if n}
     # an integer, also a negative one ("-1"), which no module name can be
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().lstrip("-").isdigit()):
-        n = int(spec)
+        # digits as every numeric option reads them (full-width ３ is 3); int() crashed
+        # on the superscript ² that isdigit() passes
+        try:
+            n = spec if isinstance(spec, int) else int(plain_number(spec, option))
+        except RooflineError as exc:
+            raise MemoryEstimateError(str(exc)) from None
         rows = blocks(model)
         if n < 1 or n > len(rows):
             raise MemoryEstimateError(

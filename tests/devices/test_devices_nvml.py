@@ -198,7 +198,8 @@ def test_index_out_of_range(nvml):
         get_device("local:3")
 
 
-@pytest.mark.parametrize("name", ["local:x", "local:-1", "local:"])
+# local:٣ (Arabic-Indic) passed isdigit() and meant GPU 3: digits 0-9 only, as every number
+@pytest.mark.parametrize("name", ["local:x", "local:-1", "local:", "local:٣"])
 def test_an_index_that_is_not_a_number_is_refused(nvml, name):
     nvml([RTX3090])  # GPU 0 exists: the name must not fall back to it
     with pytest.raises(DeviceError, match=r"local:N takes this machine's GPU index"):

@@ -2493,29 +2493,25 @@ def _indexed_elements(shape: tuple[int, ...], indices: Sequence[Any]) -> int:
     return math.prod(selected) * kept
 
 
-def _in_place_scatter(
-    a: Args, n: int, src: Any, indices: Sequence[Any], *, accumulate: bool, flops: int
-) -> Cost:
+def _in_place_scatter(a: Args, n: int, source: str | None, *, accumulate: bool, flops: int) -> Cost:
     """An in-place scatter that addresses ``n`` elements of ``self``: only those are
-    written, so the bytes are the index tensors (``indices``, by their role: an
-    integer destination or source is no index), the ``n`` source elements stored
-    (none for a scalar fill; a broadcast index or source at its real size, as the
-    generic rule reads it) and the elements written, plus, when it accumulates, the
-    destination elements read before the add. The rest of ``self`` is not touched
-    (the generic rule would read and write all of it: 16 MiB for a 4 KiB update of a
-    16 MiB KV cache). Indices may repeat (a segment sum adds many rows into one): the
-    destination elements are at most all of ``self``, each read and written once, as
-    the gathers read each source element once."""
+    written, so the bytes are the index tensors (the generic rule, whole: a broadcast
+    index at its real size), the ``n`` elements stored of the argument ``source``
+    (none for a scalar fill; a broadcast source at its real size, at most) and the
+    elements written, plus, when it accumulates, the destination elements read
+    before the add. The rest of ``self`` is not touched (the generic rule would read
+    and write all of it: 16 MiB for a 4 KiB update of a 16 MiB KV cache). Indices may
+    repeat (a segment sum adds many rows into one): the destination elements are at
+    most all of ``self``, each read and written once, as the gathers read each source
+    element once. The parts are per argument (``Cost.reads``), so a cache held as a
+    buffer counts as weight bytes only the elements it adds into, none for a copy."""
     x = a["self"]
     item, dest = _itemsize(x.dtype), min(n, x.numel)
-    read = sum(t.stored_bytes for t in indices if isinstance(t, T))
+    reads = {"self": dest * item if accumulate else 0}
+    src = a.get(source) if source is not None else None
     if isinstance(src, T):
-        read += min(src.stored, n) * _itemsize(src.dtype)
-    if accumulate:
-        read += dest * item
-    return Cost(
-        vector_flops=flops, op_class="embedding", bytes_read=read, bytes_written=dest * item
-    )
+        reads[source] = min(src.stored, n) * _itemsize(src.dtype)
+    return Cost(vector_flops=flops, op_class="embedding", reads=reads, bytes_written=dest * item)
 
 
 @register("aten.index_put_", "aten._index_put_impl_")
@@ -2526,7 +2522,7 @@ def index_put_(a: Args, out: Sequence[Any]) -> Cost:
     n = _indexed_elements(a["self"].shape, a["indices"])
     values, accumulate = a["values"], bool(a["accumulate"])
     flops = n if accumulate else values.numel  # adds, or a store per value as the scatters count
-    return _in_place_scatter(a, n, values, a["indices"], accumulate=accumulate, flops=flops)
+    return _in_place_scatter(a, n, "values", accumulate=accumulate, flops=flops)
 
 
 @register("aten.index_copy_")
@@ -2534,7 +2530,7 @@ def index_copy_(a: Args, out: Sequence[Any]) -> Cost:
     """``self.index_copy_(dim, index, source)`` (how a static KV cache takes the new
     tokens): whole slices stored, ``source``-shaped; a copy, 0 FLOPs."""
     src = a["source"]
-    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=False, flops=0)
+    return _in_place_scatter(a, src.numel, "source", accumulate=False, flops=0)
 
 
 @register("aten.index_add_")
@@ -2543,7 +2539,7 @@ def index_add_(a: Args, out: Sequence[Any]) -> Cost:
     and a multiply by ``alpha`` when it is not 1."""
     src = a["source"]
     flops = src.numel * (1 if a.get("alpha", 1) == 1 else 2)
-    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=True, flops=flops)
+    return _in_place_scatter(a, src.numel, "source", accumulate=True, flops=flops)
 
 
 @register("aten.index_fill_")
@@ -2553,9 +2549,7 @@ def index_fill_(a: Args, out: Sequence[Any]) -> Cost:
     a store, 0 FLOPs."""
     x, idx = a["self"], a["index"]
     slice_ = x.numel // x.shape[int(a["dim"])] if x.shape and x.shape[int(a["dim"])] else 1
-    return _in_place_scatter(
-        a, idx.numel * slice_, a.get("value"), [idx], accumulate=False, flops=0
-    )
+    return _in_place_scatter(a, idx.numel * slice_, "value", accumulate=False, flops=0)
 
 
 @register("aten.masked_scatter_")
@@ -2566,7 +2560,7 @@ def masked_scatter_(a: Args, out: Sequence[Any]) -> Cost:
     mask's ``index_put_``; one store per element stored, as the scatters count."""
     n = a["self"].numel
     src = a["source"]
-    return _in_place_scatter(a, n, src, [a["mask"]], accumulate=False, flops=min(src.numel, n))
+    return _in_place_scatter(a, n, "source", accumulate=False, flops=min(src.numel, n))
 
 
 def _scatter_along(a: Args, accumulate: bool) -> Cost:
@@ -2575,7 +2569,7 @@ def _scatter_along(a: Args, accumulate: bool) -> Cost:
     without a reduce is none."""
     n, src = a["index"].numel, a.get("src")
     flops = n if isinstance(src, T) or accumulate else 0
-    return _in_place_scatter(a, n, src, [a["index"]], accumulate=accumulate, flops=flops)
+    return _in_place_scatter(a, n, "src", accumulate=accumulate, flops=flops)
 
 
 @register("aten.scatter_")
@@ -2616,7 +2610,7 @@ def put_(a: Args, out: Sequence[Any]) -> Cost:
     source element, as the scatters count."""
     src = a["source"]
     return _in_place_scatter(
-        a, a["index"].numel, src, [a["index"]], accumulate=bool(a["accumulate"]), flops=src.numel
+        a, a["index"].numel, "source", accumulate=bool(a["accumulate"]), flops=src.numel
     )
 
 
@@ -2629,7 +2623,7 @@ def index_reduce_(a: Args, out: Sequence[Any]) -> Cost:
     src = a["source"]
     flops = src.numel + (mean_counts(a["self"], src.numel) if a.get("reduce") == "mean" else 0)
     include = bool(a.get("include_self", True))
-    return _in_place_scatter(a, src.numel, src, [a["index"]], accumulate=include, flops=flops)
+    return _in_place_scatter(a, src.numel, "source", accumulate=include, flops=flops)
 
 
 def _copying(in_place: Formula) -> Formula:
@@ -2638,7 +2632,7 @@ def _copying(in_place: Formula) -> Formula:
     its output before scattering."""
 
     def formula(a: Args, out: Sequence[Any]) -> Cost:
-        return replace(in_place(a, out), bytes_read=None, bytes_written=None)
+        return replace(in_place(a, out), reads={}, bytes_written=None)
 
     formula.__doc__ = f"Out of place: {in_place.__doc__}"
     return formula

@@ -653,6 +653,40 @@ def test_in_place_scatters_touch_only_the_addressed_elements(
     assert (op.bytes_read, op.bytes_written, op.vector_flops) == (read, written, flops)
 
 
+class _BufferCache(nn.Module):
+    """A static KV cache held as a buffer (as served decoders keep it), updated in
+    place by ``update(cache, token, position)``."""
+
+    def __init__(self, update: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.update = update
+        self.register_buffer("cache", torch.zeros(CACHE))
+
+    def forward(self, k: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return self.update(self.cache, k, i)
+
+
+@pytest.mark.parametrize(
+    ("fn", "weight"),
+    [
+        # a copy into the cache does not read it: no weight bytes, though the cache is
+        # a buffer (the op's whole read, the 8 B index and the 4 KiB token, were)
+        (lambda c, k, i: c.index_copy_(2, i, k), 0),
+        (put_token, 0),
+        # an add reads the 4 KiB slice it adds into, of the buffer: that and only that
+        (lambda c, k, i: c.index_add_(2, i, k), TOKEN_BYTES),
+        # (the index, expanded over the token, stored once: 8 B)
+        (lambda c, k, i: c.scatter_add_(2, i.view(1, 1, 1, 1).expand(TOKEN), k), TOKEN_BYTES),
+    ],
+)
+def test_an_in_place_scatter_into_a_buffer_counts_as_weight_bytes_only_what_it_reads_of_it(
+    fn, weight
+):
+    prof = roofline.profile(_BufferCache(fn), (torch.randn(TOKEN), torch.tensor([5])))
+    (op,) = [o for o in prof.ops if o.counted]
+    assert op.bytes_read == 8 + TOKEN_BYTES + weight and op.weight_bytes == weight
+
+
 def test_scatter_in_place_reads_the_destination_only_when_it_combines():
     x, idx, src = torch.zeros(6, 5), torch.tensor([[0, 2, 4]]), torch.randn(1, 3)
     # 3 index elements (int64) and 3 source floats; 3 elements written

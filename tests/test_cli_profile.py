@@ -280,6 +280,8 @@ def test_a_model_whose_argument_parser_exits_is_named_at_its_own_line(
         (["--device", "3090", "--gpu", "t4"], "profile takes one --gpu (got '3090' and 't4')"),
         # was "unknown device 'all'"
         (["--gpu", "all"], "for every device: roofline compare SPEC --gpu all"),
+        # read as the other special names are (full-width, any case): was "unknown device"
+        (["--gpu", "ＡＬＬ"], "for every device: roofline compare SPEC --gpu all"),
     ],
 )
 def test_profile_takes_one_gpu_and_says_where_several_go(spec, capsys, gpus, message):

@@ -100,6 +100,9 @@ def test_gpu_all_compares_every_database_device(tmp_path):
     path = tmp_path / "all.json"
     assert main(["vram", "--params", "3B", "--gpu", "all", "--json", str(path)]) == 0
     devices = json.loads(path.read_text())["devices"]
+    # full-width ａｌｌ is all, as ｃｐｕ is cpu (it was "unknown device 'ａｌｌ'")
+    assert main(["vram", "--params", "3B", "--gpu", "ａｌｌ", "--json", str(path)]) == 0
+    assert json.loads(path.read_text())["devices"] == devices
     # one spec file per device in the bundled database
     bundled = sorted(Path(roofline.__file__).parent.parent.glob("gpu_specs/*.yaml"))
     assert len(devices) == len(bundled) == len({d["key"] for d in devices})

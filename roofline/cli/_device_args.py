@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from roofline.devices import Device, all_devices, get_device
+from roofline.devices import Device, all_devices, get_device, plain_name
 
 #: ``--gpu all`` (where a command allows it): every device in the database
 ALL_DEVICES = "all"
+
+
+def is_all_name(name: str) -> bool:
+    """Whether ``--gpu name`` is ``all``, read as the other special names are
+    (:func:`~roofline.devices.plain_name`: full-width ``ａｌｌ``, any case)."""
+    return plain_name(name) == ALL_DEVICES
 
 
 def add_device_arguments(
@@ -70,7 +76,7 @@ class _OneDevice(argparse.Action):
                 f"{command} takes one --gpu (got {previous!r} and {values!r}); for several "
                 "side by side: roofline compare SPEC --gpu A --gpu B"
             )
-        if str(values).strip().lower() == ALL_DEVICES:
+        if is_all_name(values):
             parser.error(
                 f"{command} takes one --gpu; for every device: roofline compare SPEC --gpu all"
             )
@@ -133,7 +139,7 @@ def devices_from_args(
     out: dict[str, Device] = {}
     skipped = {} if skipped is None else skipped
     for name in dict.fromkeys(getattr(args, "gpus", None) or []):
-        if allow_all and name.strip().lower() == ALL_DEVICES:
+        if allow_all and is_all_name(name):
             for d in all_devices(getattr(args, "specs", None)):
                 if d.key not in out and (dev := _resolve(d.key, args, skipped)) is not None:
                     out[d.key] = dev

@@ -129,7 +129,7 @@ def _latency_model(target: str, args: argparse.Namespace, dtypes: list[str]) -> 
 
 def run(args: argparse.Namespace) -> int:
     from roofline.cli._device_args import check_spec_dirs
-    from roofline.devices import CPU_NAMES, LOCAL_NAMES, local_index, plain_name
+    from roofline.devices import is_cpu_name, is_local_name, local_index, plain_name
 
     # before minutes of measuring: the CPU reads no spec folder, so a typo in one
     # would otherwise pass unnoticed
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_cache_writable()  # likewise: the measurement is stored, not only shown
     target = plain_name(args.gpu)  # as profile reads it: full-width ｃｐｕ is cpu
-    if target in CPU_NAMES:
+    if is_cpu_name(target):
         dtypes = _dtypes("cpu", args)
         from roofline.devices.cache import save_measured
         from roofline.devices.host_cpu import cache_name, device_from_ceilings, measure
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         print(render(device_from_ceilings(m), m))
         _latency_model("cpu", args, dtypes)
         return 0
-    if target in LOCAL_NAMES or target.startswith("local:"):
+    if is_local_name(target):
         from roofline.devices.nvml import local_device
 
         dtypes = _dtypes("gpu", args)

@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roofline.analysis import analyze
-    from roofline.cli._device_args import ALL_DEVICES, devices_from_args
+    from roofline.cli._device_args import devices_from_args, is_all_name
     from roofline.cli._outputs import check, emit
     from roofline.counting import profile_spec_any
     from roofline.errors import AnalysisError
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if len(gpus) > len(devices):  # --gpu 3090 --gpu rtx-3090: one device
             raise RooflineError(f"{TOO_FEW} ({', '.join(gpus)} name one device)")
         raise RooflineError(TOO_FEW)
-    every = any(n.strip().lower() == ALL_DEVICES for n in args.gpus)
+    every = any(is_all_name(n) for n in args.gpus)
     analyses = []
     skipped: dict[str, str] = {}
     # every spec is loaded before any is profiled, so a bad one fails at once

@@ -52,18 +52,31 @@ def plain_name(name: str) -> str:
     return unicodedata.normalize("NFKC", str(name)).strip().lower()
 
 
+def is_cpu_name(name: str) -> bool:
+    """Whether ``name`` names the host CPU (:data:`CPU_NAMES`, read as :func:`plain_name`
+    reads them): the one test every command and library function makes."""
+    return plain_name(name) in CPU_NAMES
+
+
+def is_local_name(name: str) -> bool:
+    """Whether ``name`` names this machine's GPU (:data:`LOCAL_NAMES`, or ``local:N``
+    for the GPU of index N, read as :func:`plain_name` reads them; :func:`local_index`
+    says which GPU): the one test every command and library function makes."""
+    low = plain_name(name)
+    return low in LOCAL_NAMES or low.startswith("local:")
+
+
 def get_device(name: str, spec_dirs: Sequence[str | os.PathLike[str]] | None = None) -> Device:
     """Resolve a device name (see the module docstring); :class:`DeviceError` if not."""
     text = str(name).strip()
-    low = plain_name(text)
-    if low in CPU_NAMES:
+    if is_cpu_name(text):
         from roofline.devices.host_cpu import host_device
 
         return host_device()
-    if low in LOCAL_NAMES or low.startswith("local:"):
+    if is_local_name(text):
         from roofline.devices.nvml import local_device
 
-        dev = local_device(local_index(low), spec_dirs)
+        dev = local_device(local_index(text), spec_dirs)
     else:
         dev = find_device(text, spec_dirs)
     if dev.measured is None and dev.kind == "gpu":
@@ -106,6 +119,8 @@ __all__ = [
     "bundled_specs_dir",
     "check_precision",
     "get_device",
+    "is_cpu_name",
+    "is_local_name",
     "load_database",
     "local_index",
     "normalize",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from roofline.devices import CPU_NAMES, Device, get_device, local_index
+from roofline.devices import Device, get_device, is_cpu_name, is_local_name, local_index
 from roofline.devices.bench import speed_words
 from roofline.devices.cache import load_measured, save_measured
 from roofline.devices.model import MeasuredCeilings
@@ -65,16 +65,17 @@ def calibrate_and_store(
     progress: Progress | None = None,
     dtype: str = "float32",
 ) -> tuple[Device, EfficiencyModel]:
-    """Fit the latency model for models of ``dtype`` on ``target`` ("cpu", or
-    "local"/"local:N" for the CUDA GPU), store it beside the device's other fits, and
+    """Fit the latency model for models of ``dtype`` on ``target`` (a name of the host
+    CPU, "cpu", or of the CUDA GPU, "local"/"local:N": the names ``get_device`` and
+    ``roofline calibrate --gpu`` take), store it beside the device's other fits, and
     return the device (with the fit attached) and the fit."""
-    low = target.strip().lower()
-    if low in CPU_NAMES:
+    if is_cpu_name(target):
         eff = calibrate_efficiency("cpu", quick=quick, progress=progress, dtype=dtype)
         store_efficiency(eff)
         return get_device("cpu"), eff
-    if low == "local" or low.startswith("local:"):
-        index = local_index(low)
+    if is_local_name(target):
+        index = local_index(target)
+        low = f"local:{index}"
         device = get_device(low)
         if device.measured is None:
             # the fit is stored beside the GPU's measured ceilings: measure those first
@@ -93,18 +94,23 @@ def calibrate_and_store(
     raise MeasurementError(f"calibration measures this machine: use cpu or local, got {target!r}")
 
 
+def device_name(target: str) -> str:
+    """The device name (``get_device``'s, ``calibrate_and_store``'s) of the measurement
+    target ``target`` ("cpu" or "cuda[:N]", as ``check_device`` reads it): "cpu", or
+    "local:N" for the CUDA GPU N (0 for "cuda")."""
+    kind = str(target).strip().lower().partition(":")[0]
+    return "cpu" if kind == "cpu" else f"local:{local_index(target)}"
+
+
 def device_for(target: str) -> Device:
     """The device to predict for when measuring on ``target`` ("cpu" or "cuda[:N]")."""
-    low = target.strip().lower()
-    if low == "cpu":
-        return get_device("cpu")
-    return get_device(f"local:{local_index(low)}")
+    return get_device(device_name(target))
 
 
 def calibratable(target: str, dtype: str) -> bool:
     """Whether a latency calibration on ``target`` ("cpu"/"cuda[:N]") can time models
     of ``dtype`` (:data:`~roofline.latency.calibrate.CALIBRATION_DTYPES`)."""
-    return can_calibrate("cpu" if target.strip().lower() == "cpu" else "gpu", dtype)
+    return can_calibrate("cpu" if is_cpu_name(device_name(target)) else "gpu", dtype)
 
 
 #: how far this machine's speed may be from the calibration's before it is said
@@ -175,10 +181,4 @@ def ensure_efficiency(
         return device, eff
     if progress:
         progress(f"{why}: calibrating now (once)")
-    low = target.strip().lower()
-    return calibrate_and_store(
-        "cpu" if low == "cpu" else "local" + (low[4:] if ":" in low else ""),
-        quick=quick,
-        progress=progress,
-        dtype=dtype,
-    )
+    return calibrate_and_store(device_name(target), quick=quick, progress=progress, dtype=dtype)

@@ -198,6 +198,27 @@ def test_index_out_of_range(nvml):
         get_device("local:3")
 
 
+@pytest.mark.parametrize(
+    ("name", "local", "cpu"),
+    [
+        ("local", True, False),
+        ("nvml", True, False),
+        ("This", True, False),
+        ("local:1", True, False),
+        ("ｌｏｃａｌ：１", True, False),  # full-width, colon too (NFKC)
+        ("cpu", False, True),
+        ("host-cpu", False, True),
+        ("ｃｐｕ", False, True),
+        ("3090", False, False),
+        ("localhost", False, False),
+    ],
+)
+def test_the_one_test_of_the_special_device_names(name, local, cpu):
+    from roofline.devices import is_cpu_name, is_local_name
+
+    assert is_local_name(name) is local and is_cpu_name(name) is cpu
+
+
 # local:٣ (Arabic-Indic) passed isdigit() and meant GPU 3: digits 0-9 only, as every number
 @pytest.mark.parametrize("name", ["local:x", "local:-1", "local:", "local:٣"])
 def test_an_index_that_is_not_a_number_is_refused(nvml, name):

@@ -66,6 +66,26 @@ def test_a_gpu_fit_without_stored_ceilings_measures_them_first(h200):
     assert measured == [0] and len(fits) == 2
 
 
+@pytest.mark.parametrize("name", ["nvml", "this", "LOCAL", "ｌｏｃａｌ", "local:0", " local "])
+def test_a_gpu_fit_takes_every_name_of_the_local_gpu(h200, name):
+    # calibrate_and_store matched "local" and "local:N" only: "nvml" and "this", which
+    # get_device and `roofline calibrate --gpu` take for the local GPU, were refused
+    # ("calibration measures this machine") and full-width ｌｏｃａｌ was not read
+    measured, fits = h200
+    device, fit = store.calibrate_and_store(name)
+    assert measured == [0] and fits == ["cuda:0"]  # GPU 0, the one the fake NVML has
+    assert device.key == "h200-sxm" and efficiency_of(device) == fit
+
+
+@pytest.mark.parametrize(
+    ("target", "name"), [("cpu", "cpu"), ("cuda", "local:0"), ("cuda:1", "local:1")]
+)
+def test_a_measurement_target_names_its_device(target, name):
+    # the one mapping from check_device's targets to get_device's names (device_for,
+    # calibratable and ensure_efficiency each spelled it out by hand)
+    assert store.device_name(target) == name
+
+
 def test_profile_measure_runs_on_the_gpu_it_was_given(monkeypatch):
     # --gpu local:1 --measure: the second GPU's model is measured on the second GPU
     from roofline.cli.profile_cmd import _measure_target

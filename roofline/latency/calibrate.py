@@ -255,6 +255,50 @@ def _nosync() -> None:
 # ------------------------------------------------------------------------------ fits
 
 
+def monotone_times(
+    nodes: Sequence[Sequence[float]], times: Sequence[float], categorical: Sequence[int] = ()
+) -> list[float]:
+    """``times`` (log times, one per node of a grid: ``nodes`` are their coordinates)
+    made non-decreasing in every axis but the ``categorical`` ones (whose slices are
+    kept apart), without letting one fast outlier lower the nodes below it.
+
+    A node *contradicts* a larger one (at least as large in every size axis, same
+    categorical slice) that took less time.
+
+    1. A node that two or more smaller nodes contradict, each of them contradicting
+       no other node, is a fast outlier (a cache left warm, a timer glitch): those
+       smaller nodes agree with everything else. It is raised to the greatest time of
+       the smaller nodes that contradict nothing but it.
+    2. Every node then takes the least time of the nodes at least as large (itself
+       included), which makes the result monotone: a smaller node slower than a larger
+       one (interference, as :func:`curve_from_samples` assumes of the memory curves)
+       is capped at the larger's time.
+
+    So a fast outlier lowers none of the smaller nodes that only it contradicts,
+    unless it is the only one they contradict (then that one node, at most by the
+    outlier's own error); times that already grow are kept exactly."""
+    if not times:
+        return []
+    p = torch.tensor([list(n) for n in nodes], dtype=torch.float64)
+    t = torch.tensor(list(times), dtype=torch.float64)
+    cat = [i for i in range(p.shape[1]) if i in categorical]
+    sizes = [i for i in range(p.shape[1]) if i not in categorical]
+    # ge[i, j]: node j at least as large as node i in every size axis, same slice
+    ge = (p[None, :, sizes] >= p[:, None, sizes]).all(-1)
+    ge &= (p[None, :, cat] == p[:, None, cat]).all(-1)
+    # against[i, j]: node i contradicts node j (j larger, less time)
+    against = ge & (t[None, :] < t[:, None])
+    count = against.sum(1)
+    # alone[i, j]: j is the only node i contradicts
+    alone = against & (count == 1)[:, None]
+    fast = alone.sum(0) >= 2
+    # the smaller nodes that contradict nothing but j: j's floor
+    agree = ge.T & ((count == 0)[None, :] | alone.T)
+    floor = torch.where(agree, t[None, :], -math.inf).max(1).values
+    u = torch.where(fast, torch.maximum(t, floor), t)
+    return torch.where(ge, u[None, :], math.inf).min(1).values.tolist()
+
+
 @dataclass(frozen=True)
 class GridFit:
     """Rates measured at points of a log2-size grid, interpolated so that the predicted
@@ -269,11 +313,15 @@ class GridFit:
 
     1. a node that was measured takes its log(time), log(work) − log(rate) (the time up
        to the constant of work's units); several points at one node, the median;
-    2. the measured nodes are made monotone: each takes the least time of the measured
-       nodes at least as large in every size axis (in the same categorical slice), so a
-       smaller size that was slower than a larger one (interference, as
-       :func:`curve_from_samples` assumes of the memory curves) is capped at the larger's
-       time; a grid whose times already grow is kept exactly;
+    2. the measured nodes are made monotone (:func:`monotone_times`): each takes the
+       least time of the measured nodes at least as large in every size axis (in the
+       same categorical slice), so a smaller size that was slower than a larger one
+       (interference, as :func:`curve_from_samples` assumes of the memory curves) is
+       capped at the larger's time; but first a fast outlier, a node that two or more
+       smaller nodes contradict (took longer) while agreeing with every other node, is
+       raised to the greatest of their times, so that one measurement too fast does
+       not pull down the nodes below it; a grid whose times already grow is kept
+       exactly;
     3. a node not measured (a GEMM above ``Grid.max_flops``, most of the scattered
        convolution shapes' product grid) takes the inverse-distance weighting of log(rate)
        of its ``k`` nearest measured points (the fit before 2026-12-04:
@@ -352,13 +400,22 @@ class GridFit:
             return out
 
         median = {f: statistics.median(v) for f, v in measured.items()}
-        above = sweep([median.get(f, inf) for f in range(size)], lower=False)
-        mono = {f: above[f] for f in median}  # step 2: the least time of those above
-        below = sweep([mono.get(f, -inf) for f in range(size)], lower=True)
-        upper = sweep([mono.get(f, inf) for f in range(size)], lower=False)
         coords = [
             [axes[i][(flat // strides[i]) % shape[i]] for i in range(dims)] for flat in range(size)
         ]
+        # step 2: made monotone, a fast outlier raised first
+        flats = sorted(median)
+        mono = dict(
+            zip(
+                flats,
+                monotone_times(
+                    [coords[f] for f in flats], [median[f] for f in flats], self.categorical
+                ),
+                strict=True,
+            )
+        )
+        below = sweep([mono.get(f, -inf) for f in range(size)], lower=True)
+        upper = sweep([mono.get(f, inf) for f in range(size)], lower=False)
         missing = [flat for flat in range(size) if flat not in mono]
         fill = dict(zip(missing, self._idw_many([coords[f] for f in missing]), strict=True))
         times = []

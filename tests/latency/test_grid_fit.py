@@ -11,7 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roofline.latency.calibrate import CPU_FULL, EfficiencyModel, GridFit, grid_from_samples
+from roofline.latency.calibrate import (
+    CPU_FULL,
+    EfficiencyModel,
+    GridFit,
+    grid_from_samples,
+    monotone_times,
+)
 from tests.latency.test_predict import eff
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -135,6 +141,117 @@ def test_time_is_monotone_in_every_size_for_a_monotone_grid(
     g = GridFit(tuple(pts), tuple(rates))
     for p, r in zip(pts, rates, strict=True):  # the points exactly
         assert g.rate(tuple(2**v for v in p)) == pytest.approx(r, rel=1e-9)
+
+    def seconds(x):
+        return 2 ** sum(x) / g.rate(tuple(2**v for v in x))
+
+    bigger = list(query)
+    bigger[along] += further
+    assert seconds(bigger) >= seconds(query) * (1 - 1e-12)
+
+
+def ns_at(fit: GridFit, log2_size: float) -> float:
+    """A 1-d fit's time at size 2^log2_size, in ns (work = the size)."""
+    return 2**log2_size / fit.rate((2**log2_size,)) * 1e9
+
+
+def test_one_fast_outlier_lowers_none_of_the_smaller_nodes():
+    # log2 sizes 0..3 (work 1, 2, 4, 8) measured at 10, 10, 11 ns and, at size 8, at
+    # 4 ns: a third of the 12 ns it would take (3x too fast). The least-time-above cap
+    # alone put sizes 1, 2 and 4 at 4 ns (2.5x, 2.5x, 2.75x too fast). Sizes 1, 2, 4
+    # each contradict size 8 and nothing else: size 8 is the outlier, raised to the
+    # greatest of their times, 11 ns; they keep their own
+    times = (10.0, 10.0, 11.0, 4.0)
+    g = GridFit(
+        tuple((float(x),) for x in range(4)), tuple(2**x / (t * 1e-9) for x, t in enumerate(times))
+    )
+    assert [ns_at(g, x) for x in range(4)] == pytest.approx([10.0, 10.0, 11.0, 11.0], rel=1e-12)
+
+
+def test_a_fast_outlier_only_one_node_contradicts_lowers_that_one_by_its_own_factor():
+    # times 1, 2, 4 ns, then 8/3 ns at size 8 (3x fast, its 8 ns / 3): only size 4
+    # (4 ns) contradicts it, nothing takes sides, and the smaller is capped: 2.667 ns,
+    # 1.5x low, within the outlier's own 3x; sizes 1 and 2 are untouched
+    times = (1.0, 2.0, 4.0, 8.0 / 3)
+    g = GridFit(
+        tuple((float(x),) for x in range(4)), tuple(2**x / (t * 1e-9) for x, t in enumerate(times))
+    )
+    assert [ns_at(g, x) for x in range(4)] == pytest.approx([1.0, 2.0, 8 / 3, 8 / 3], rel=1e-12)
+
+
+def test_a_slow_node_two_larger_ones_contradict_is_still_capped():
+    # times 30, 10, 11, 12 ns: size 1 contradicts three larger nodes (interference):
+    # capped at the least of them, 10 ns, as before; no larger node is moved
+    times = (30.0, 10.0, 11.0, 12.0)
+    g = GridFit(
+        tuple((float(x),) for x in range(4)), tuple(2**x / (t * 1e-9) for x, t in enumerate(times))
+    )
+    assert [ns_at(g, x) for x in range(4)] == pytest.approx([10.0, 10.0, 11.0, 12.0], rel=1e-12)
+
+
+def test_monotone_times_keeps_a_growing_grid_exactly():
+    # a 3x3 grid, log time 10 + i + j: nothing contradicts, every value kept bit for bit
+    nodes = [(float(i), float(j)) for i, j in itertools.product(range(3), range(3))]
+    times = [10.0 + i + j for i, j in nodes]
+    assert monotone_times(nodes, times) == times
+    # the centre 3x fast in time (log time 11 - ln 3 = 9.90): (0,0) at 10, (0,1) and
+    # (1,0) at 11 contradict it alone, so it comes up to 11 and they keep theirs
+    # (the least-time-above cap put all three at 9.90)
+    bad = [t - math.log(3) if n == (1.0, 1.0) else t for n, t in zip(nodes, times, strict=True)]
+    out = monotone_times(nodes, bad)
+    assert out == [10.0, 11.0, 12.0, 11.0, 11.0, 13.0, 12.0, 13.0, 14.0]
+
+
+def test_a_3x_fast_gemm_node_leaves_the_ideal_law_elsewhere():
+    # the ideal 5 µs + FLOPs / 1 TFLOP/s law on the CPU grid, m = n = k = 64 measured
+    # 3x fast: 5 + 2·64³/1e6 = 5.524 µs, / 3 = 1.841 µs. The nodes below it, m = 1 and
+    # 8 at n = k = 64 (5.008 and 5.066 µs), took longer: the least-time-above cap put
+    # both at 1.841 µs (2.7x fast). Now they keep the law, and the outlier takes the
+    # greater of their times, 5 + 2·8·64²/1e6 = 5.0655 µs
+    fit = ideal_gemm_fit()
+    rates = list(fit.rates)
+    i = fit.points.index((6.0, 6.0, 6.0))
+    rates[i] *= 3
+    g = GridFit(fit.points, tuple(rates))
+    assert gemm_us(g, 1, 64, 64) == pytest.approx(5 + 2 * 64**2 / 1e6, rel=1e-12)
+    assert gemm_us(g, 8, 64, 64) == pytest.approx(5 + 2 * 8 * 64**2 / 1e6, rel=1e-12)
+    assert gemm_us(g, 64, 64, 64) == pytest.approx(5.0655, abs=1e-4)
+    for p, r in zip(fit.points, fit.rates, strict=True):  # every other point exactly
+        if p != (6.0, 6.0, 6.0):
+            assert g.rate(tuple(2**v for v in p)) == pytest.approx(r, rel=1e-12)
+    # and still monotone along each axis through the outlier
+    for along in range(3):
+        sizes = [64.0, 64.0, 64.0]
+        times = []
+        for v in range(1, 4097, 7):
+            sizes[along] = float(v)
+            times.append(gemm_us(g, *sizes))
+        assert all(b >= a * (1 - 1e-12) for a, b in itertools.pairwise(times))
+
+
+@SETTINGS
+@given(
+    logs=st.lists(st.floats(0.0, 2.0), min_size=27, max_size=27),
+    fast=st.integers(0, 26),
+    factor=st.floats(1.0, 30.0),
+    query=st.tuples(*[st.floats(0.0, 5.0)] * 3),
+    along=st.integers(0, 2),
+    further=st.floats(0.01, 3.0),
+)
+def test_time_stays_monotone_with_one_fast_outlier(logs, fast, factor, query, along, further):
+    # a 3x3x3 grid (log2 sizes 0, 1, 2) whose log(time) grows along each axis (a
+    # running sum of non-negative steps), one node `factor` times too fast: the
+    # predicted time still never falls as a size grows
+    pts = list(itertools.product((0.0, 1.0, 2.0), repeat=3))
+    log_t = [0.2 * sum(p) + logs[n] * sum(p) / 6 for n, p in enumerate(pts)]
+    log_t = [
+        max(log_t[m] for m, q in enumerate(pts) if all(a <= b for a, b in zip(q, p, strict=True)))
+        for p in pts
+    ]
+    log_t[fast] -= math.log(factor)
+    g = GridFit(
+        tuple(pts), tuple(2 ** sum(p) / math.exp(t) for p, t in zip(pts, log_t, strict=True))
+    )
 
     def seconds(x):
         return 2 ** sum(x) / g.rate(tuple(2**v for v in x))

@@ -26,7 +26,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from roofline.counting.formulas import Cost, T, is_free, lookup
+from roofline.counting.formulas import Cost, Entry, T, is_free, lookup
 from roofline.counting.profile import ModelProfile, ModuleInfo, OpRecord
 from roofline.counting.quantized import (
     Packed,
@@ -57,11 +57,26 @@ from roofline.counting.tracing import (
 from roofline.errors import CountingError
 from roofline.units import dtype_name
 
+#: a tensor's layout as torch's C++ side holds it: a fake tensor's ``layout`` is a
+#: Python property (it asks the dispatch keys whether the tensor poses as mkldnn),
+#: three Python calls for every tensor of every op
+_c_layout = torch._C.TensorBase.layout.__get__
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """Whether ``t`` is strided, contiguous and not empty: then it addresses each of its
+    ``numel`` elements once (a stride-0 dim has size 1, the span is numel), which is
+    what :func:`_unique_elements` would work out. An empty tensor may still span
+    memory; an mkldnn one reports contiguous over strides of its own."""
+    return _c_layout(t) is torch.strided and t.is_contiguous() and t.numel() > 0
+
 
 def _unique_elements(t: torch.Tensor) -> int:
     """Distinct elements a tensor addresses: broadcast (stride-0) dims count once, and
     a view whose windows overlap (``x.unfold(-1, 400, 160)``, framing audio) addresses
     no more elements than the memory it spans, ``1 + Σ (size − 1)·|stride|``."""
+    if _dense(t):
+        return t.numel()
     if t.dim() == 0:
         return 1
     dims = [(s, st) for s, st in zip(t.shape, t.stride(), strict=False) if st != 0]
@@ -82,7 +97,7 @@ def _as_t(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         shape = tuple(x.shape)
         # broadcast or overlapping: the formula may read it at its real size
-        if x.layout == torch.strided:
+        if not _dense(x) and x.layout == torch.strided:
             distinct = _unique_elements(x)
             if distinct != x.numel():
                 return T(shape, x.dtype, distinct)
@@ -110,24 +125,45 @@ def _as_t_nested(x: Any) -> Any:
     return x
 
 
-def _named_args(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _OpFacts:
+    """What the counter needs of an op that depends only on the op: read once per
+    op per count (building the name and walking the schema cost more than the rest of
+    an op's record)."""
+
+    name: str
+    free: bool
+    entry: Entry | None
+    #: the schema's arguments, with their names and whether they are keyword-only
+    arguments: tuple[tuple[str, bool, Any], ...]
+
+    @classmethod
+    def of(cls, func: Any) -> _OpFacts:
+        return cls(
+            name=op_name(func),
+            free=is_free(func),
+            entry=lookup(func),
+            arguments=tuple((a.name, a.kwarg_only, a) for a in func._schema.arguments),
+        )
+
+
+def _named_args(facts: _OpFacts, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Map an op's arguments to their schema names (defaults filled in); tensors are
     replaced by :class:`T` (shape and dtype, and a broadcast tensor's distinct
     elements), which is all a formula may look at."""
     named: dict[str, Any] = {}
-    schema_args = func._schema.arguments
-    for i, arg in enumerate(schema_args):
-        if i < len(args) and not arg.kwarg_only:
-            named[arg.name] = _as_t_nested(args[i])
-        elif arg.name in kwargs:
-            named[arg.name] = _as_t_nested(kwargs[arg.name])
+    for i, (name, kwarg_only, arg) in enumerate(facts.arguments):
+        if i < len(args) and not kwarg_only:
+            named[name] = _as_t_nested(args[i])
+        elif name in kwargs:
+            named[name] = _as_t_nested(kwargs[name])
         elif arg.has_default_value():
-            named[arg.name] = arg.default_value
+            named[name] = arg.default_value
     return named
 
 
 def _read_overrides(
-    func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], cost: Cost | None
+    facts: _OpFacts, args: Sequence[Any], kwargs: Mapping[str, Any], cost: Cost | None
 ) -> dict[int, int]:
     """Per tensor id, the bytes the op reads of it where its formula says so: 0 for
     the arguments in ``cost.unread``, the bytes in ``cost.reads`` for those named
@@ -138,14 +174,14 @@ def _read_overrides(
     named = dict.fromkeys(cost.unread, 0) | dict(cost.reads)
     over: dict[int, int] = {}
     keep: set[int] = set()
-    for i, arg in enumerate(func._schema.arguments):
-        if i < len(args) and not arg.kwarg_only:
+    for i, (name, kwarg_only, _) in enumerate(facts.arguments):
+        if i < len(args) and not kwarg_only:
             value = args[i]
-        elif arg.name in kwargs:
-            value = kwargs[arg.name]
+        elif name in kwargs:
+            value = kwargs[name]
         else:
             continue
-        nbytes = named.get(arg.name)
+        nbytes = named.get(name)
         for t in _tensors((value,)):
             if nbytes is None:
                 keep.add(id(t))
@@ -165,6 +201,8 @@ class _State(ModuleStack):
     #: dataflow for the fused estimate: per op, (storage key, bytes) read and written
     reads: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
     writes: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
+    #: per op (OpOverload) met in this count, its :class:`_OpFacts`
+    op_facts: dict[Any, _OpFacts] = field(default_factory=dict)
 
 
 class _CountMode(TorchDispatchMode):
@@ -176,8 +214,11 @@ class _CountMode(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
-        name = op_name(func)
         st = self.state
+        facts = st.op_facts.get(func)
+        if facts is None:
+            facts = st.op_facts[func] = _OpFacts.of(func)
+        name = facts.name
         if st.fake and func.namespace == "quantized":
             # no fake kernel: refuse before the real one runs on fake data
             raise QuantizedOnFakeError(name)
@@ -185,16 +226,15 @@ class _CountMode(TorchDispatchMode):
             out = FAKE_OUTPUTS[name](args, kwargs)
         else:
             out = func(*args, **kwargs)
-        if is_free(func):
+        if facts.free:
             return out
         phase, module = st.where()
-        st.ops.append(self._record(func, name, args, kwargs, out, module, phase))
+        st.ops.append(self._record(facts, args, kwargs, out, module, phase))
         return out
 
     def _record(
         self,
-        func: Any,
-        name: str,
+        facts: _OpFacts,
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
         out: Any,
@@ -202,15 +242,19 @@ class _CountMode(TorchDispatchMode):
         phase: str,
     ) -> OpRecord:
         st = self.state
-        entry = lookup(func)
-        cost = None
-        if entry is not None:
-            named = named_packed(_named_args(func, args, kwargs), st.packed)
-            out_t = _tensors(out if isinstance(out, list | tuple) else (out,))
-            cost = entry.fn(named, [T(tuple(t.shape), t.dtype) for t in out_t])
-        override = _read_overrides(func, args, kwargs, cost)
-        in_tensors = _tensors(args) + _tensors(kwargs.values())
+        name = facts.name
         out_tensors = _tensors(out if isinstance(out, list | tuple) else (out,))
+        # packed params (quantized layers) are script objects passed as arguments
+        values = [*args, *kwargs.values()]
+        has_script = any(isinstance(v, torch.ScriptObject) for v in values)
+        cost = None
+        if facts.entry is not None:
+            named = _named_args(facts, args, kwargs)
+            if has_script:
+                named = named_packed(named, st.packed)
+            cost = facts.entry.fn(named, [T(tuple(t.shape), t.dtype) for t in out_tensors])
+        override = _read_overrides(facts, args, kwargs, cost)
+        in_tensors = _tensors(args) + _tensors(kwargs.values())
         seen: set[int] = set()
         read = weight = 0
         dtype = None
@@ -244,7 +288,7 @@ class _CountMode(TorchDispatchMode):
                 if key is not None:
                     writes.append((key, nbytes))
         # a quantized layer's weights come as packed params, not tensors: read once
-        packed = packed_bytes([*args, *kwargs.values()], st.packed)
+        packed = packed_bytes(values, st.packed) if has_script else 0
         read += packed
         weight += packed
         st.reads.append(tuple(reads))

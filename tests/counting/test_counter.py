@@ -526,3 +526,28 @@ def test_input_shapes_of_tensor_only_calls_match_the_flattened_form():
     assert input_shapes_of(()) is None
     # containers and keywords still go through flattening
     assert input_shapes_of(([a, b], 3), {"m": a}) == ((2, 3), (4,), (2, 3))
+
+
+def test_distinct_elements_of_dense_broadcast_and_overlapping_tensors():
+    # the dense fast path and the general rule (1 + Σ (size − 1)·|stride|, stride-0
+    # dims once) agree where they meet; each value by hand
+    from roofline.counting.counter import _dense, _unique_elements
+
+    x = torch.zeros(4, 5)
+    assert _unique_elements(x) == 20  # dense: every element
+    assert _unique_elements(x.t()) == 20  # transposed: not contiguous, still all 20
+    assert _unique_elements(torch.zeros(2, 3, 4, 5).to(memory_format=torch.channels_last)) == 120
+    # a size-1 dim of stride 0 is contiguous: 5 elements
+    assert _unique_elements(torch.zeros(5).expand(1, 5)) == 5
+    # broadcast over 4 rows: the 5 stored elements
+    assert _unique_elements(torch.zeros(5).expand(4, 5)) == 5
+    # 3 windows of 4 overlapping by 2 over 8 elements: 1 + 2·2 + 3·1 = 8, not 12
+    assert _unique_elements(torch.zeros(8).unfold(0, 4, 2)) == 8
+    assert _unique_elements(torch.zeros(())) == 1
+    # the fast path is for strided, contiguous, non-empty tensors only: an mkldnn
+    # tensor says it is contiguous over strides of its own, an empty one may span
+    assert _dense(x) and not _dense(x.t()) and not _dense(torch.zeros(5).expand(4, 5))
+    assert not _dense(torch.zeros(0, 3))
+    if torch.backends.mkldnn.is_available():
+        assert torch.zeros(2, 3).to_mkldnn().is_contiguous()
+        assert not _dense(torch.zeros(2, 3).to_mkldnn())

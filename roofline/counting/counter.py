@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
@@ -86,11 +87,21 @@ def _unique_elements(t: torch.Tensor) -> int:
     return min(count, 1 + sum((s - 1) * abs(st) for s, st in dims))
 
 
-def _storage_key(t: torch.Tensor) -> int | None:
+def _storage_key(t: torch.Tensor, keep: dict[int, Any] | None = None) -> int | None:
+    """The address of ``t``'s storage, the fused estimate's name for it. An address is
+    only a name while its storage lives: a freed one is reused for a later tensor, and
+    the estimate would then join two unrelated tensors' dataflow (swin_t's fused bytes
+    moved by ~0.5 % from run to run). ``keep`` holds a weak reference to every storage
+    named in one count: a C++ weak reference keeps the storage object's memory (not its
+    data) allocated, so no address is reused while the count runs."""
     try:
-        return t.untyped_storage()._cdata
+        storage = t.untyped_storage()
     except Exception:
         return None
+    key = storage._cdata
+    if keep is not None and key not in keep:
+        keep[key] = StorageWeakRef(storage)
+    return key
 
 
 def _as_t(x: Any) -> Any:
@@ -201,6 +212,8 @@ class _State(ModuleStack):
     #: dataflow for the fused estimate: per op, (storage key, bytes) read and written
     reads: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
     writes: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
+    #: every storage named in ``reads``/``writes``, weakly (see :func:`_storage_key`)
+    storages: dict[int, Any] = field(default_factory=dict)
     #: per op (OpOverload) met in this count, its :class:`_OpFacts`
     op_facts: dict[Any, _OpFacts] = field(default_factory=dict)
 
@@ -271,7 +284,7 @@ class _CountMode(TorchDispatchMode):
             elif nbytes == 0:  # not read (``Cost.unread``)
                 continue
             read += nbytes
-            key = _storage_key(t)
+            key = _storage_key(t, st.storages)
             if key in st.weight_storages:
                 weight += nbytes
             elif key is not None:
@@ -284,7 +297,7 @@ class _CountMode(TorchDispatchMode):
                 seen.add(id(t))
                 nbytes = _unique_elements(t) * t.element_size()
                 written += nbytes
-                key = _storage_key(t)
+                key = _storage_key(t, st.storages)
                 if key is not None:
                     writes.append((key, nbytes))
         # a quantized layer's weights come as packed params, not tensors: read once
@@ -446,7 +459,7 @@ def count(
         run_args, run_kwargs = list(args), kwargs
         weights = named_tensors.values()
     for w in weights:
-        key = _storage_key(w)
+        key = _storage_key(w, state.storages)
         if key is not None:
             state.weight_storages.add(key)
 

@@ -551,3 +551,23 @@ def test_distinct_elements_of_dense_broadcast_and_overlapping_tensors():
     if torch.backends.mkldnn.is_available():
         assert torch.zeros(2, 3).to_mkldnn().is_contiguous()
         assert not _dense(torch.zeros(2, 3).to_mkldnn())
+
+
+def test_storage_keys_are_not_reused_within_one_count():
+    # the fused estimate names tensors by their storage's address; the allocator hands a
+    # freed address to the next tensor (200 short-lived fake tensors here share ~30
+    # addresses), which joined unrelated tensors' dataflow: swin_t's fused bytes moved
+    # by ~0.5 % from one profile to the next. Within a count every storage is held
+    # weakly, so each new tensor gets an address of its own.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from roofline.counting.counter import _storage_key
+
+    with FakeTensorMode():
+        keep: dict = {}
+        keys = [_storage_key(torch.empty(16) * 2, keep) for _ in range(200)]
+    assert len(set(keys)) == 200
+    model = torchvision.models.swin_t().eval()
+    x = torch.randn(1, 3, 224, 224)
+    fused = {roofline.profile(model, x).totals().fused_bytes for _ in range(3)}
+    assert len(fused) == 1

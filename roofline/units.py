@@ -89,17 +89,24 @@ def seconds(t: float | None) -> str:
     return f"{t * 1e9:.1f} ns"
 
 
+#: the full-width forms of ASCII ``!`` to ``~`` (U+FF01-U+FF5E), which NFKC folds to ASCII
+_FULL_WIDTH = frozenset(map(chr, range(0xFF01, 0xFF5F)))
+
+
 def plain_number(text: str, what: str = "number") -> str:
-    """A number as written by the user, as every numeric option reads it: stripped, its
-    compatibility characters as their plain forms (NFKC, as device names are read: the
-    full-width ``３`` or ``１００Ｍ`` of an East Asian input method is ``3``, ``100M``).
-    :class:`RooflineError` when other characters than ASCII remain: digits of other
+    """A number as written by the user, as every numeric option reads it: stripped, the
+    full-width forms of an East Asian input method as their plain ones (``３`` or
+    ``１００Ｍ`` is ``3``, ``100M``) and any Unicode space as a space.
+
+    :class:`RooflineError` for any other character outside ASCII: digits of other
     scripts (``٣``), which ``int()`` and ``float()`` would read and :func:`parse_count`
-    would not, are refused by every option alike."""
-    plain = unicodedata.normalize("NFKC", str(text)).strip()
-    if not plain.isascii():
+    would not, and superscripts or fractions (``²``, ``½``), which a wider Unicode
+    folding (NFKC) would quietly turn into other numbers, are refused by every option
+    alike."""
+    text = str(text)
+    if not all(c.isascii() or c.isspace() or c in _FULL_WIDTH for c in text):
         raise RooflineError(f"invalid {what} {text!r}: write it with the digits 0-9")
-    return plain
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def parse_count(text: str | int | float, what: str = "count") -> int:

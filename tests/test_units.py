@@ -62,6 +62,12 @@ def test_digits_of_other_scripts_are_refused_by_every_number_alike():
     with pytest.raises(RooflineError, match=r"invalid depth '٣': write it with the digits 0-9"):
         plain_number("٣", "depth")
     assert plain_number(" ３ ") == "3"
+    assert plain_number("\u00a0８\u3000") == "8"  # a no-break and an ideographic space
+    # NFKC would fold these into other numbers (² into 2, ½ into 1⁄2, ⑧ into 8): a typo
+    # or a pasted symbol is not silently a different value
+    for odd in ("²", "1½", "⑧", "Ⅷ", "８²"):
+        with pytest.raises(RooflineError, match="write it with the digits 0-9"):
+            plain_number(odd, "batch")
 
 
 def test_formatting():

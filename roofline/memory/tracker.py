@@ -393,8 +393,8 @@ def split_prefixes(
     names = {n for n, _ in model.named_modules() if n}
     # an integer, also a negative one ("-1"), which no module name can be
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().lstrip("-").isdigit()):
-        # digits as every numeric option reads them (full-width ３ is 3); int() crashed
-        # on the superscript ² that isdigit() passes
+        # digits as every numeric option reads them (full-width ３ is 3; the superscript
+        # ² that isdigit() passes, and on which int() crashed, is refused)
         try:
             n = spec if isinstance(spec, int) else int(plain_number(spec, option))
         except RooflineError as exc:

@@ -196,13 +196,15 @@ def run(args: argparse.Namespace) -> int:
             if not quiet:
                 _show(m, report, depth)
     except KeyboardInterrupt:
-        if pending is not None:
+        if pending is not None and pending[0] not in ran:
             # Ctrl-C while the batch's prediction was computed: its measurement had
-            # finished, and is kept as a --no-predict run is
+            # finished, and is kept as a --no-predict run is; results and ran grow
+            # together, so a run appended just before the interrupt is kept once
             b, m = pending
-            results.append(_run_of(m, None))
+            if len(results) == len(ran):
+                results.append(_run_of(m, None))
+                not_predicted.append(b)
             ran.append(b)
-            not_predicted.append(b)
         # minutes of measurements: keep the batches that finished, marked partial
         if args.json and results:
             from roofline.cli._progress import finish

@@ -41,8 +41,13 @@ def test_h100_pcie_bandwidth_is_the_stated_2_tb_per_s():
 def test_p100_sxm2_bandwidth_is_the_datasheet_732():
     # NVIDIA Tesla P100 datasheet (Oct 2016): 732 GB/s for the NVLink (SXM2) board and the
     # PCIe 16 GB card alike; the pre-launch whitepaper's 720 GB/s is superseded.
-    assert get_device("p100-sxm2").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
-    assert get_device("p100-pcie").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
+    # Both ship with HBM2 at 715 MHz DDR = 1.43 Gbps per pin: 4096 bits / 8 x 1.43 Gbps = 732.16
+    # GB/s (the whitepaper's pre-launch ~1.4 Gbps gave its 720).
+    for name in ("p100-sxm2", "p100-pcie"):
+        d = get_device(name)
+        assert d.memory_bandwidth_bytes_per_s == pytest.approx(732e9)
+        assert d.memory_data_rate_bits_per_s == pytest.approx(1.43e9)
+        assert d.bus_width_bits / 8 * d.memory_data_rate_bits_per_s == pytest.approx(732.16e9)
 
 
 @pytest.mark.parametrize(

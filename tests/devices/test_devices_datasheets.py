@@ -27,6 +27,11 @@ def test_l40s_fp16_bf16_is_half_the_sparse_733():
     assert d.matrix_peak("fp8").flops_per_s == pytest.approx(
         2 * d.matrix_peak("fp16").flops_per_s, rel=1e-3
     )
+    # INT8 is not itemised for the L40S; on AD102 it runs at the dense FP8 rate (the L40 column
+    # of the same datasheet: FP8 362 | 724*, INT8 362 | 724*): 568 x 512 op/clk x 2.52 GHz =
+    # 732.9 TOPS dense, not the FP8 sparse 1466.
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(568 * 512 * 2.52e9, rel=1e-3)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(1466e12 / 2)
 
 
 def test_h100_pcie_bandwidth_is_the_stated_2_tb_per_s():
@@ -41,8 +46,13 @@ def test_h100_pcie_bandwidth_is_the_stated_2_tb_per_s():
 def test_p100_sxm2_bandwidth_is_the_datasheet_732():
     # NVIDIA Tesla P100 datasheet (Oct 2016): 732 GB/s for the NVLink (SXM2) board and the
     # PCIe 16 GB card alike; the pre-launch whitepaper's 720 GB/s is superseded.
-    assert get_device("p100-sxm2").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
-    assert get_device("p100-pcie").memory_bandwidth_bytes_per_s == pytest.approx(732e9)
+    # Both ship with HBM2 at 715 MHz DDR = 1.43 Gbps per pin: 4096 bits / 8 x 1.43 Gbps = 732.16
+    # GB/s (the whitepaper's pre-launch ~1.4 Gbps gave its 720).
+    for name in ("p100-sxm2", "p100-pcie"):
+        d = get_device(name)
+        assert d.memory_bandwidth_bytes_per_s == pytest.approx(732e9)
+        assert d.memory_data_rate_bits_per_s == pytest.approx(1.43e9)
+        assert d.bus_width_bits / 8 * d.memory_data_rate_bits_per_s == pytest.approx(732.16e9)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +112,49 @@ def test_rtx_3060_tensor_figures_follow_from_its_101_tensor_tflops():
     assert d.matrix_peak("bf16").flops_per_s == pytest.approx(28 * 512 * 1.777e9, rel=4e-3)
     assert d.matrix_peak("tf32").flops_per_s == pytest.approx(28 * 256 * 1.777e9, rel=4e-3)
     assert d.matrix_peak("int8").flops_per_s == pytest.approx(28 * 2048 * 1.777e9, rel=4e-3)
+
+
+def test_b200_is_the_hgx_b200_column_of_one_nvidia_table():
+    # NVIDIA GB200 NVL72 / HGX B200 specifications, HGX B200 column (per GPU, up to 1,000 W):
+    # FP64/FP64 Tensor 37, FP32 75 TFLOPS; TF32 2.2, FP16/BF16 4.5, FP8 9 PFLOPS and INT8 9 POPS
+    # with sparsity (dense = half); 180GB HBM3E at 7.7TB/s. Not the March 2024 datasheet's
+    # 40 / 80 TFLOPS, 192 GB, 8 TB/s, which the file used to mix in.
+    d = get_device("b200")
+    assert d.vector_peak("fp32").flops_per_s == pytest.approx(75e12)
+    assert d.vector_peak("fp64").flops_per_s == pytest.approx(37e12)
+    assert d.matrix_peak("fp64").flops_per_s == pytest.approx(37e12)
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(2.2e15 / 2)
+    for p in ("fp16", "bf16"):
+        assert d.matrix_peak(p).flops_per_s == pytest.approx(4.5e15 / 2)
+    assert d.matrix_peak("fp8").flops_per_s == pytest.approx(9e15 / 2)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(9e15 / 2)
+    assert d.memory_bandwidth_bytes_per_s == pytest.approx(7.7e12)
+    assert d.memory_bytes == 180 * 2**30
+    assert d.tdp_watts == 1000
+
+
+def test_rtx_5090_fp32_accumulate_figures_from_the_rtx_blackwell_whitepaper():
+    # RTX Blackwell whitepaper, RTX 5090 table (dense/sparse): FP16 and BF16 with FP32
+    # accumulate 209.5/419 (419/838 with FP16 accumulate), FP8 with FP32 accumulate 419/838
+    # (838/1676 with FP16 accumulate), INT8 838/1676, TF32 104.8/209.5. PyTorch accumulates
+    # in FP32 (cuBLAS half GEMMs, torch._scaled_mm), so the FP32-accumulate column is stored.
+    d = get_device("5090")
+    for p in ("fp16", "bf16"):
+        assert d.matrix_peak(p).flops_per_s == pytest.approx(209.5e12)
+    assert d.matrix_peak("fp8").flops_per_s == pytest.approx(419e12)
+    assert d.matrix_peak("int8").flops_per_s == pytest.approx(838e12)
+    assert d.matrix_peak("tf32").flops_per_s == pytest.approx(104.8e12)
+    # per SM and clock: 209.5 TFLOP/s / (170 SMs x 2.407 GHz) = 512 FLOP/clk/SM
+    assert 170 * 512 * 2.407e9 == pytest.approx(209.5e12, rel=1e-3)
+
+
+def test_rtx_5080_tensor_figures_derived_at_the_5090_per_sm_rates():
+    # No RTX 5080 tensor table at hand: NVIDIA gives 1801 AI TOPS (FP4, sparse) =
+    # 84 SMs x 8192 x 2.617 GHz. FP32-accumulate FP16/BF16 at 512 FLOP/clk/SM (the 5090's
+    # rate, above), FP8 at 1024, INT8 at 2048 op/clk/SM, TF32 at 256; stored to 0.1 TFLOP/s
+    # (FP8 84 x 1024 x 2.617 GHz = 225.10, so 225.1, not 2 x the rounded 112.6).
+    d = get_device("5080")
+    assert 84 * 8192 * 2.617e9 == pytest.approx(1801e12, rel=1e-3)
+    for p, per_sm in (("tf32", 256), ("fp16", 512), ("bf16", 512), ("fp8", 1024), ("int8", 2048)):
+        expected = round(84 * per_sm * 2.617e9 / 1e12, 1) * 1e12
+        assert d.matrix_peak(p).flops_per_s == pytest.approx(expected, rel=1e-9), p

@@ -267,10 +267,15 @@ def test_narrow_window_puts_the_legend_below_the_plot(browser, tmp_path):
     try:
         for width in (390, 1366, 390):
             page.set_viewport_size({"width": width, "height": 800})
+            # the layout for this width, and the drawn plot area at that layout's size
+            # (plotly redraws after the resize: on a busy machine the boxes below were
+            # read from the previous width's drawing)
             page.wait_for_function(
-                "(w) => { const l = document.getElementById('roofline')._fullLayout;"
-                " return l.width === document.getElementById('roofline').clientWidth"
-                " && (l.legend.orientation === 'h') === (w < 640); }",
+                "(w) => { const g = document.getElementById('roofline'), l = g._fullLayout;"
+                " const d = g.querySelector('.nsewdrag');"
+                " return l.width === g.clientWidth"
+                " && (l.legend.orientation === 'h') === (w < 640)"
+                " && d && Math.abs(d.getBoundingClientRect().width - l._size.w) < 1; }",
                 arg=width,
             )
             plot, legend = plot_box(page, ".nsewdrag"), plot_box(page, ".legend")

@@ -922,6 +922,7 @@ def rms_norm(a: Args, out: Sequence[Any]) -> Cost:
     "aten.native_layer_norm_backward",
     "aten.native_group_norm_backward",
     "aten.cudnn_batch_norm_backward",
+    "aten.miopen_batch_norm_backward",
     "aten._fused_rms_norm_backward",
 )
 def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
@@ -955,7 +956,13 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     calls it only for a training-mode ``cudnn_batch_norm``, eval backwards go to
     ``native_batch_norm_backward``) hands cuDNN ``save_mean`` and ``save_var`` and
     takes the running pair only for double backward (cudnn/BatchNorm.cpp: "Unused"),
-    so that pair is not read; it always makes all three gradients. An eval-mode batch norm's backward (frozen statistics)
+    so that pair is not read; it always makes all three gradients. MIOpen's
+    ``miopen_batch_norm_backward`` (ROCm; the same signature less ``reserveSpace``) is
+    the same: autograd calls it for a training-mode ``miopen_batch_norm`` only,
+    miopen/BatchNorm_miopen.cpp hands MIOpen ``save_mean`` and ``save_var`` with the
+    running pair "Unused", and it makes all three gradients (torch's decomposition is
+    ``native_batch_norm_backward`` with ``train=True`` and every gradient, as
+    cuDNN's). An eval-mode batch norm's backward (frozen statistics)
     scales dy by the per-channel ``γ·rstd``: 1 per element for dx, dγ and dβ as
     above."""
     x = a.get("input")
@@ -985,7 +992,7 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
         unread += ("bias",)
     if "train" in a:  # batch norm
         unread += ("running_mean", "running_var") if a["train"] else ("save_mean", "save_invstd")
-    elif "reserveSpace" in a:  # cuDNN's: training only, the running pair passed unused
+    elif "save_var" in a:  # cuDNN's and MIOpen's: training only, the running pair unused
         unread += ("running_mean", "running_var")
     # the gradients made: the outputs in mask order when every slot is there (the
     # batch-norm meta kernel's), else the defined ones, which are the requested ones

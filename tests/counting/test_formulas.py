@@ -2805,3 +2805,29 @@ def test_log_sigmoid_and_glu_backward_by_hand():
     assert back(args, [t]).vector_flops == 9 * 40
     # GLU on 40 → 20 outputs: per output-gradient element σ(b) 4, da 1, db 4 = 9
     assert _backward_flops(nn.GLU(), "aten.glu_backward.default") == 9 * 20
+
+
+class _MiopenBatchNormBackward(_CudnnBatchNormBackward):
+    """``miopen_batch_norm_backward`` (ROCm), called as autograd calls it for a
+    training-mode MIOpen batch norm."""
+
+    def forward(self, x, dy, save_mean, save_var):
+        op = torch.ops.aten.miopen_batch_norm_backward.default
+        args = (self.weight, self.running_mean, self.running_var, save_mean, save_var)
+        return op(x, dy, *args, 1e-5)[0]
+
+
+def test_miopen_batch_norm_backward_is_priced_as_cudnns():
+    # the cuDNN case's numbers (test above): 2×3×4×4 input and gradient (384 B each),
+    # γ, save_mean, save_var 12 B each, the running pair unused ("Unused" in
+    # miopen/BatchNorm_miopen.cpp). Read 804, weight bytes γ's 12; written dx, dγ, dβ
+    # 384 + 24; 9 FLOPs per element, 864. Until 2026-12-06 it was uncounted
+    c = torch.randn(3)
+    x, dy = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    prof = roofline.profile(_MiopenBatchNormBackward(3), (x, dy, c, c.abs()))
+    assert prof.uncounted_ops == {}
+    (rec,) = prof.ops
+    assert rec.op == "aten.miopen_batch_norm_backward.default"
+    assert rec.vector_flops == 9 * 96
+    assert rec.bytes_read == 2 * 384 + 3 * 12 and rec.weight_bytes == 12
+    assert rec.bytes_written == 384 + 2 * 12

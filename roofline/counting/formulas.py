@@ -75,7 +75,8 @@ class Cost:
     weight bytes, and reads the other arguments whole. Either applies to a tensor
     only when no other argument also passes it (then it is read whole). A
     ``bytes_read`` total instead bounds the weight bytes by it, which cannot say
-    which operand a part came from."""
+    which operand a part came from: no formula here sets one (an op that reads part
+    of an operand names it in ``reads``, one that reads none of it in ``unread``)."""
 
     matrix_flops: int = 0
     vector_flops: int = 0
@@ -2834,12 +2835,21 @@ def copy_(a: Args, out: Sequence[Any]) -> Cost:
     "aten.triu_indices",
 )
 def fill(a: Args, out: Sequence[Any]) -> Cost:
-    """Constant fills and factories: write the output, read nothing (the ``*_like``
-    and ``new_*`` forms take only their argument's shape and dtype); no arithmetic,
-    so 0 FLOPs. Random fills (:func:`random_draw`) and computed sequences
+    """Constant fills and factories: write the output; no arithmetic, so 0 FLOPs.
+    They read nothing of the tensor they overwrite or take the shape of (``self``:
+    ``fill_``'s and ``zero_``'s destination, the ``*_like`` and ``new_*`` forms'
+    template; an ``out=`` tensor): :data:`FILL_UNREAD`. A tensor they take their value
+    from is read, by the generic rule (``fill_(x, v)`` with a 0-dim ``v``: one
+    element). Random fills (:func:`random_draw`) and computed sequences
     (:func:`arange`, :func:`linspace`) count theirs."""
-    return Cost(op_class="copy", bytes_read=0)
+    return Cost(op_class="copy", unread=FILL_UNREAD)
 
+
+#: the arguments a fill, a draw or a computed sequence does not read, the one rule for
+#: all of them: the tensor it overwrites or takes only the shape and dtype of
+#: (``self``) and an ``out=`` tensor; an operand that gives values (a tensor fill
+#: value, ``torch.normal``'s mean, ``bernoulli``'s ``p``) is read
+FILL_UNREAD = ("self", "out")
 
 #: FLOPs of one random draw per element: the generator's step that gives a standard
 #: uniform or normal variate, counted as one function (as a transcendental is);
@@ -2852,8 +2862,9 @@ RANDOM_DRAW_FLOPS = 1
 def random_draw(a: Args, out: Sequence[Any]) -> Cost:
     """A standard uniform (``rand``) or normal (``randn``) variate per element: one
     draw (:data:`RANDOM_DRAW_FLOPS`); ``randperm`` one draw per element (its shuffle
-    moves data, no arithmetic). Reads nothing (``*_like`` take only the shape)."""
-    return Cost(vector_flops=RANDOM_DRAW_FLOPS * _out_numel(out), bytes_read=0)
+    moves data, no arithmetic). Reads nothing (``*_like`` take only the shape:
+    :data:`FILL_UNREAD`)."""
+    return Cost(vector_flops=RANDOM_DRAW_FLOPS * _out_numel(out), unread=FILL_UNREAD)
 
 
 @register("aten.normal_", "aten.uniform_")
@@ -2862,13 +2873,13 @@ def random_fill_scaled(a: Args, out: Sequence[Any]) -> Cost:
     multiply when ``std`` is not 1 and an add when ``mean`` is not 0 (``nn.init``'s
     ``normal_(0, 0.02)`` 2 per element). ``uniform_(from, to)``: ``from + (to −
     from)·u``, the same with the width and ``from``. Reads nothing (the destination is
-    overwritten)."""
+    overwritten: :data:`FILL_UNREAD`)."""
     if "std" in a:
         per = RANDOM_DRAW_FLOPS + _not(a, "std", 1.0) + _not(a, "mean", 0.0)
     else:
         width = float(a.get("to", 1.0)) - float(a.get("from", 0.0))
         per = RANDOM_DRAW_FLOPS + int(width != 1.0) + _not(a, "from", 0.0)
-    return Cost(vector_flops=per * _out_numel(out), bytes_read=0)
+    return Cost(vector_flops=per * _out_numel(out), unread=FILL_UNREAD)
 
 
 @register("aten.normal")
@@ -2888,14 +2899,11 @@ def randint(a: Args, out: Sequence[Any]) -> Cost:
     """Random integers in ``[low, high)``: the draw, its remainder by the range's
     width (1) and the add of ``low`` when it is not 0 → 2 or 3 per element;
     ``random_()`` without a range draws and masks to the dtype's range: 2. Reads
-    nothing (``randint_like`` takes only the shape, a tensor ``high`` aside)."""
+    nothing (:data:`FILL_UNREAD`: ``randint_like`` takes only the shape), a tensor
+    ``high`` aside (the generic rule)."""
     low = a.get("low", a.get("from", 0))
-    high = a.get("high")
     per = RANDOM_DRAW_FLOPS + 1 + int(low is not None and low != 0)
-    return Cost(
-        vector_flops=per * _out_numel(out),
-        bytes_read=high.stored_bytes if isinstance(high, T) else 0,
-    )
+    return Cost(vector_flops=per * _out_numel(out), unread=FILL_UNREAD)
 
 
 @register("aten.arange")
@@ -2903,9 +2911,9 @@ def arange(a: Args, out: Sequence[Any]) -> Cost:
     """``start + i·step`` per element: as add's ``alpha``, the multiply when ``step``
     is not 1 and the add when ``start`` is not 0, so ``arange(n)`` (the index itself)
     is 0, ``arange(2, n)`` 1, ``arange(0, 1, 0.1)`` 1, ``arange(1, 2, 0.1)`` 2. Reads
-    nothing."""
+    nothing (an ``out=`` tensor is overwritten: :data:`FILL_UNREAD`)."""
     per = _not(a, "step", 1) + _not(a, "start", 0)
-    return Cost(vector_flops=per * _out_numel(out), op_class="copy", bytes_read=0)
+    return Cost(vector_flops=per * _out_numel(out), op_class="copy", unread=FILL_UNREAD)
 
 
 @register("aten.linspace", "aten.logspace")
@@ -2913,13 +2921,13 @@ def linspace(a: Args, out: Sequence[Any]) -> Cost:
     """ATen's ``linspace`` kernel computes ``start + i·step`` for the first half and
     ``end − (n − 1 − i)·step`` for the second: a multiply and an add per element, 2
     (one element: its start, 0); ``logspace`` raises ``base`` to that, 3. Reads a
-    tensor ``start`` or ``end`` (one element each)."""
+    tensor ``start`` or ``end`` (one element each, the generic rule), not an ``out=``
+    tensor (:data:`FILL_UNREAD`)."""
     n = _out_numel(out)
     per = 0 if n <= 1 else 2
     if per and "base" in a:
         per += 1
-    read = sum(v.stored_bytes for v in (a.get("start"), a.get("end")) if isinstance(v, T))
-    return Cost(vector_flops=per * n, op_class="copy", bytes_read=read)
+    return Cost(vector_flops=per * n, op_class="copy", unread=FILL_UNREAD)
 
 
 # --------------------------------------------------------------------------- more ops
@@ -3041,7 +3049,7 @@ RANDOM_FILL_SCALARS: dict[str, dict[str, float]] = {
 def _random_fill(flops: int, scalars: Mapping[str, float]) -> Formula:
     def fn(a: Args, out: Sequence[Any]) -> Cost:
         per = flops - sum(1 - _not(a, n, v) for n, v in scalars.items())
-        return Cost(vector_flops=per * _out_numel(out), op_class="elementwise", bytes_read=0)
+        return Cost(vector_flops=per * _out_numel(out), op_class="elementwise", unread=FILL_UNREAD)
 
     fn.__doc__ = (
         f"{flops} FLOPs per element, 1 less for each of {sorted(scalars)} at its identity "

@@ -2936,6 +2936,46 @@ def test_max_pool_backward_reads_nothing_of_a_pooled_parameter(real):
     assert (back.bytes_read, back.weight_bytes, back.bytes_written) == (16 + 32, 0, 2 * 64)
 
 
+class _Fills(nn.Module):
+    """Fills and draws over a 4x5 buffer and parameter (80 B each), and a 0-dim
+    parameter ``v`` (4 B) to fill from."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.register_buffer("buf", torch.zeros(4, 5))
+        self.p = nn.Parameter(torch.ones(4, 5))
+        self.v = nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self, x)
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize(
+    ("fn", "op", "read", "weight"),
+    [
+        # the destination is overwritten, the template gives only its shape: 0 read
+        (lambda m, x: m.buf.zero_(), "aten.zero_.default", 0, 0),
+        (lambda m, x: m.buf.fill_(3.0), "aten.fill_.Scalar", 0, 0),
+        (lambda m, x: torch.zeros(4, 5, out=m.buf), "aten.zeros.out", 0, 0),
+        (lambda m, x: torch.full_like(m.p, 3.0), "aten.full_like.default", 0, 0),
+        (lambda m, x: m.p.new_zeros(4, 5), "aten.new_zeros.default", 0, 0),
+        (lambda m, x: torch.randn_like(m.p), "aten.randn_like.default", 0, 0),
+        (lambda m, x: m.buf.normal_(), "aten.normal_.default", 0, 0),
+        (lambda m, x: torch.arange(20.0, out=m.buf.view(-1)), "aten.arange.out", 0, 0),
+        # a fill from a 0-dim tensor reads its one element, here a parameter's: 4 B,
+        # weight bytes 4 (until: nothing read)
+        (lambda m, x: m.buf.fill_(m.v), "aten.fill_.Tensor", 4, 4),
+    ],
+)
+def test_fills_and_draws_read_only_the_operands_that_give_values(fn, op, read, weight, real):
+    with torch.no_grad():
+        prof = roofline.profile(_Fills(fn), (torch.randn(4, 5),), real=real)
+    rec = _op(prof, op)
+    assert (rec.bytes_read, rec.weight_bytes, rec.bytes_written) == (read, weight, 80)
+
+
 class _MiopenBatchNormBackward(_CudnnBatchNormBackward):
     """``miopen_batch_norm_backward`` (ROCm), called as autograd calls it for a
     training-mode MIOpen batch norm."""

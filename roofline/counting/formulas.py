@@ -873,12 +873,19 @@ RMS_NORM_BACKWARD_FLOPS = 7
 GROUP_NORM_SUMS_FLOPS, GROUP_NORM_DX_FLOPS = 3, 4
 
 
-@register("aten.native_batch_norm", "aten._native_batch_norm_legit", "aten.cudnn_batch_norm")
+@register(
+    "aten.native_batch_norm",
+    "aten._native_batch_norm_legit",
+    "aten.cudnn_batch_norm",
+    "aten.miopen_batch_norm",
+)
 def batch_norm(a: Args, out: Sequence[Any]) -> Cost:
     """BatchNorm forward. Training: batch statistics cost 4 FLOPs per element (sum for
     the mean; subtract, square, sum for the variance), then ``x·scale + shift`` with
     per-channel scale = γ/√(var+ε) and shift = β − mean·scale: 2 more → 6. With
-    running statistics (``training=False``) only the 2 of ``x·scale + shift``."""
+    running statistics (``training=False``) only the 2 of ``x·scale + shift``.
+    cuDNN's and MIOpen's take the same ``training`` argument (until 2026-12-06
+    ``miopen_batch_norm`` counted 2 whatever it said)."""
     x = a["input"]
     training = bool(a.get("training", True))
     per = BATCH_NORM_TRAIN_FLOPS if training else BATCH_NORM_EVAL_FLOPS
@@ -887,7 +894,7 @@ def batch_norm(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=per * x.numel, op_class="norm", dims={"training": int(training)})
 
 
-@register("aten._native_batch_norm_legit_no_training", "aten.miopen_batch_norm")
+@register("aten._native_batch_norm_legit_no_training")
 def batch_norm_eval(a: Args, out: Sequence[Any]) -> Cost:
     """BatchNorm with running statistics: ``x·scale + shift`` → 2 FLOPs per element
     (the per-channel scale and shift are negligible)."""

@@ -3000,3 +3000,29 @@ def test_miopen_batch_norm_backward_is_priced_as_cudnns():
     assert rec.vector_flops == 9 * 96
     assert rec.bytes_read == 2 * 384 + 3 * 12 and rec.weight_bytes == 12
     assert rec.bytes_written == 384 + 2 * 12
+
+
+class _MiopenBatchNorm(_CudnnBatchNormBackward):
+    """``miopen_batch_norm`` (ROCm) with the module's γ, β and running statistics."""
+
+    def __init__(self, c: int, training: bool) -> None:
+        super().__init__(c)
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.training_stats = training
+
+    def forward(self, x):
+        op = torch.ops.aten.miopen_batch_norm.default
+        args = (self.weight, self.bias, self.running_mean, self.running_var)
+        return op(x, *args, self.training_stats, 0.1, 1e-5)[0]
+
+
+@pytest.mark.parametrize(("training", "per"), [(True, 6), (False, 2)])
+def test_miopen_batch_norm_counts_its_batch_statistics_in_training(training, per):
+    # 2×3×4×4 = 96 elements: with batch statistics 6 FLOPs each (sum; subtract,
+    # square, sum; x·scale + shift), 576; with the running ones 2, 192, as cuDNN's
+    # batch norm. Until 2026-12-06 it counted 192 in both
+    with torch.no_grad():
+        prof = roofline.profile(_MiopenBatchNorm(3, training), (torch.randn(2, 3, 4, 4),))
+    (rec,) = prof.ops
+    assert rec.op == "aten.miopen_batch_norm.default" and rec.op_class == "norm"
+    assert rec.vector_flops == per * 96 and rec.dims == {"training": int(training)}

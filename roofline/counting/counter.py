@@ -75,9 +75,16 @@ def _dense(t: torch.Tensor) -> bool:
 def _unique_elements(t: torch.Tensor) -> int:
     """Distinct elements a tensor addresses: broadcast (stride-0) dims count once, and
     a view whose windows overlap (``x.unfold(-1, 400, 160)``, framing audio) addresses
-    no more elements than the memory it spans, ``1 + Σ (size − 1)·|stride|``."""
+    no more elements than the memory it spans, ``1 + Σ (size − 1)·|stride|``. A tensor
+    of no elements addresses none, whatever its strides (a stride-0 view of shape
+    ``(4, 0)`` spans one element's memory, which it never reads). An mkldnn tensor is
+    stored dense in a layout of its own: its strides (torch reports ``(1, 0)`` for a
+    ``2×3``) say nothing of its memory, and it holds all its ``numel`` elements."""
     if _dense(t):
         return t.numel()
+    n = t.numel()
+    if n == 0 or _c_layout(t) is torch._mkldnn:
+        return n
     if t.dim() == 0:
         return 1
     dims = [(s, st) for s, st in zip(t.shape, t.stride(), strict=False) if st != 0]
@@ -206,6 +213,9 @@ class _State(ModuleStack):
     ops: list[OpRecord] = field(default_factory=list)
     uncounted: Counter = field(default_factory=Counter)
     weight_storages: set[int] = field(default_factory=set)
+    #: the ids of the weights that have no storage to name them (an mkldnn tensor's
+    #: is opaque); the model holds them for the whole count, so no id is reused
+    weight_ids: set[int] = field(default_factory=set)
     #: the packed params of quantized layers (:func:`quantized.cached_unpack`)
     packed: PackedCache = field(default_factory=dict)
     fake: bool = True
@@ -285,7 +295,7 @@ class _CountMode(TorchDispatchMode):
                 continue
             read += nbytes
             key = _storage_key(t, st.storages)
-            if key in st.weight_storages:
+            if key in st.weight_storages or (key is None and id(t) in st.weight_ids):
                 weight += nbytes
             elif key is not None:
                 reads.append((key, nbytes))
@@ -462,6 +472,8 @@ def count(
         key = _storage_key(w, state.storages)
         if key is not None:
             state.weight_storages.add(key)
+        else:
+            state.weight_ids.add(id(w))
 
     with (
         train_mode(model, training),

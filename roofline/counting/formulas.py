@@ -75,7 +75,8 @@ class Cost:
     weight bytes, and reads the other arguments whole. Either applies to a tensor
     only when no other argument also passes it (then it is read whole). A
     ``bytes_read`` total instead bounds the weight bytes by it, which cannot say
-    which operand a part came from."""
+    which operand a part came from: no formula here sets one (an op that reads part
+    of an operand names it in ``reads``, one that reads none of it in ``unread``)."""
 
     matrix_flops: int = 0
     vector_flops: int = 0
@@ -872,12 +873,19 @@ RMS_NORM_BACKWARD_FLOPS = 7
 GROUP_NORM_SUMS_FLOPS, GROUP_NORM_DX_FLOPS = 3, 4
 
 
-@register("aten.native_batch_norm", "aten._native_batch_norm_legit", "aten.cudnn_batch_norm")
+@register(
+    "aten.native_batch_norm",
+    "aten._native_batch_norm_legit",
+    "aten.cudnn_batch_norm",
+    "aten.miopen_batch_norm",
+)
 def batch_norm(a: Args, out: Sequence[Any]) -> Cost:
     """BatchNorm forward. Training: batch statistics cost 4 FLOPs per element (sum for
     the mean; subtract, square, sum for the variance), then ``x·scale + shift`` with
     per-channel scale = γ/√(var+ε) and shift = β − mean·scale: 2 more → 6. With
-    running statistics (``training=False``) only the 2 of ``x·scale + shift``."""
+    running statistics (``training=False``) only the 2 of ``x·scale + shift``.
+    cuDNN's and MIOpen's take the same ``training`` argument (until 2026-12-06
+    ``miopen_batch_norm`` counted 2 whatever it said)."""
     x = a["input"]
     training = bool(a.get("training", True))
     per = BATCH_NORM_TRAIN_FLOPS if training else BATCH_NORM_EVAL_FLOPS
@@ -886,7 +894,7 @@ def batch_norm(a: Args, out: Sequence[Any]) -> Cost:
     return Cost(vector_flops=per * x.numel, op_class="norm", dims={"training": int(training)})
 
 
-@register("aten._native_batch_norm_legit_no_training", "aten.miopen_batch_norm")
+@register("aten._native_batch_norm_legit_no_training")
 def batch_norm_eval(a: Args, out: Sequence[Any]) -> Cost:
     """BatchNorm with running statistics: ``x·scale + shift`` → 2 FLOPs per element
     (the per-channel scale and shift are negligible)."""
@@ -922,6 +930,7 @@ def rms_norm(a: Args, out: Sequence[Any]) -> Cost:
     "aten.native_layer_norm_backward",
     "aten.native_group_norm_backward",
     "aten.cudnn_batch_norm_backward",
+    "aten.miopen_batch_norm_backward",
     "aten._fused_rms_norm_backward",
 )
 def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
@@ -955,7 +964,13 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
     calls it only for a training-mode ``cudnn_batch_norm``, eval backwards go to
     ``native_batch_norm_backward``) hands cuDNN ``save_mean`` and ``save_var`` and
     takes the running pair only for double backward (cudnn/BatchNorm.cpp: "Unused"),
-    so that pair is not read; it always makes all three gradients. An eval-mode batch norm's backward (frozen statistics)
+    so that pair is not read; it always makes all three gradients. MIOpen's
+    ``miopen_batch_norm_backward`` (ROCm; the same signature less ``reserveSpace``) is
+    the same: autograd calls it for a training-mode ``miopen_batch_norm`` only,
+    miopen/BatchNorm_miopen.cpp hands MIOpen ``save_mean`` and ``save_var`` with the
+    running pair "Unused", and it makes all three gradients (torch's decomposition is
+    ``native_batch_norm_backward`` with ``train=True`` and every gradient, as
+    cuDNN's). An eval-mode batch norm's backward (frozen statistics)
     scales dy by the per-channel ``γ·rstd``: 1 per element for dx, dγ and dβ as
     above."""
     x = a.get("input")
@@ -985,7 +1000,7 @@ def norm_backward(a: Args, out: Sequence[Any]) -> Cost:
         unread += ("bias",)
     if "train" in a:  # batch norm
         unread += ("running_mean", "running_var") if a["train"] else ("save_mean", "save_invstd")
-    elif "reserveSpace" in a:  # cuDNN's: training only, the running pair passed unused
+    elif "save_var" in a:  # cuDNN's and MIOpen's: training only, the running pair unused
         unread += ("running_mean", "running_var")
     # the gradients made: the outputs in mask order when every slot is there (the
     # batch-norm meta kernel's), else the defined ones, which are the requested ones
@@ -1424,22 +1439,33 @@ def nll_loss(a: Args, out: Sequence[Any]) -> Cost:
     target element (R of them: a row of ``[N, C]``, or a pixel for the 2-D loss) the
     log-probability of its class is gathered and negated (1), times the class weight
     and added to the total weight (2, with ``weight``); then the reduction
-    (:func:`_loss_reduction`). Bytes, the gather rule: the targets and only the R
-    values gathered from ``self`` (not the whole ``[N, C]``), and the class weights;
-    the loss and the total weight written. The ignore_index test is not counted."""
+    (:func:`_loss_reduction`). Bytes, the gather rule: the targets whole, and of
+    ``self`` only the R values gathered (not the whole ``[N, C]``) and of ``weight``
+    only the class weight of each target, ``weight[target[i]]`` (ATen's
+    ``nll_loss_out_frame`` and ``nll_loss2d_forward_out_frame``, and the CUDA
+    kernels, load ``weight_data[cur_target]`` per target), at most all C of them
+    (:func:`_nll_reads`); the loss and the total weight written. Each is a part of
+    one argument (``Cost.reads``), so a weight held as a buffer
+    (``nn.CrossEntropyLoss(weight=…)``) counts as weight bytes the class weights
+    read. The ignore_index test is not counted (an ignored target reads neither: the
+    upper bound, all R)."""
     x, target, weight = a["self"], a["target"], a.get("weight")
     r = target.numel
     per = 1 + (2 if isinstance(weight, T) else 0)
-    read = (
-        target.stored_bytes
-        + r * _itemsize(x.dtype)
-        + (weight.stored_bytes if isinstance(weight, T) else 0)
-    )
     return Cost(
         vector_flops=r * per + _loss_reduction(r, a["reduction"]),
         op_class=_loss_class(a["reduction"]),
-        bytes_read=read,
+        reads={"self": min(r, x.stored) * _itemsize(x.dtype), **_nll_reads(weight, r)},
     )
+
+
+def _nll_reads(weight: Any, r: int) -> dict[str, int]:
+    """What an NLL op reads of its class weights for ``r`` targets: one per target,
+    ``weight[target[i]]``, bounded by the C weights (no element need come from memory
+    twice, the gather rule); nothing without weights."""
+    if not isinstance(weight, T):
+        return {}
+    return {"weight": min(r, weight.stored) * _itemsize(weight.dtype)}
 
 
 @register("aten.nll_loss_backward", "aten.nll_loss2d_backward")
@@ -1448,13 +1474,22 @@ def nll_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
     each target's class. Reduced: the scale ``−g`` once (1; the mean's divide by the
     total weight, 1 more), then per target element the multiply by its class weight
     (1, with ``weight``; else a store). ``reduction='none'``: per element ``−g_i`` (1)
-    and the weight (1). Bytes: the gradient, targets, weights and total weight read;
-    ``self`` only lends its shape (not read); the gradient written (generic rule)."""
+    and the weight (1). Bytes: the gradient, targets and total weight read; of the
+    class weights, as the forward, ``weight[target[i]]`` per target, at most all of
+    them (:func:`_nll_reads`: the kernels ``nll_loss_backward_out_frame`` and
+    ``nll_loss2d_backward_out_frame`` store ``−weight_data[cur_target]·g`` at each
+    target); ``self`` only lends its shape (not read); the gradient written (generic
+    rule)."""
     weight, reduction = a.get("weight"), int(a["reduction"])
     r = a["target"].numel
     per = (1 if isinstance(weight, T) else 0) + (1 if reduction == LOSS_REDUCTION_NONE else 0)
     once = 0 if reduction == LOSS_REDUCTION_NONE else 1 + int(reduction == LOSS_REDUCTION_MEAN)
-    return Cost(vector_flops=r * per + once, op_class=_loss_class(reduction), unread=("self",))
+    return Cost(
+        vector_flops=r * per + once,
+        op_class=_loss_class(reduction),
+        unread=("self",),
+        reads=_nll_reads(weight, r),
+    )
 
 
 @register("aten.smooth_l1_loss")
@@ -1787,7 +1822,7 @@ for _n in (1, 2, 3):
 # elsewhere its bytes are the one write).
 
 
-def max_pool_backward_cost(grad_output: T, indices: T, grad_input: T) -> Cost:
+def max_pool_backward_cost(grad_output: T, grad_input: T) -> Cost:
     """Max pooling's backward (fixed or adaptive windows), as ATen runs it: the input
     gradient is zero-filled first (``gradInput.zero_()`` in both the CPU and the CUDA
     ``max_pool2d_with_indices_backward_out`` and their 3-D and adaptive twins), then
@@ -1801,11 +1836,13 @@ def max_pool_backward_cost(grad_output: T, indices: T, grad_input: T) -> Cost:
     is its own and storing once; the CPU kernel and the adaptive CUDA one scatter,
     ``grad_input[argmax] += g``, into the zeroed tensor; with windows that cover the
     input, as CNNs' do, that pass reaches every cache line of it; its read-back of
-    those lines is not counted). Op class ``pool``."""
+    those lines is not counted). Op class ``pool``. The unread input is named
+    (``Cost.unread``, the argument ``self`` of every max pool's backward); the output
+    gradient and the indices are read whole, by the generic rule."""
     return Cost(
         vector_flops=grad_output.numel,
         op_class="pool",
-        bytes_read=grad_output.stored_bytes + indices.stored_bytes,
+        unread=("self",),
         bytes_written=2 * grad_input.nbytes,
         # two passes over one output: the allocation (predict.fresh_output_s) is one
         dims={"write_passes": 2},
@@ -1820,7 +1857,7 @@ def max_pool_backward_cost(grad_output: T, indices: T, grad_input: T) -> Cost:
 )
 def max_pool_backward(a: Args, out: Sequence[Any]) -> Cost:
     """Max pooling's backward: :func:`max_pool_backward_cost`."""
-    return max_pool_backward_cost(a["grad_output"], a["indices"], _first_out(out))
+    return max_pool_backward_cost(a["grad_output"], _first_out(out))
 
 
 def adaptive_taps(size: int, out: int) -> int:
@@ -1832,9 +1869,17 @@ def adaptive_taps(size: int, out: int) -> int:
 
 def _avg_backward(g: T, taps_per_dim: Sequence[int]) -> Cost:
     """Per plane (the dims before the spatial ones), the adds of the windows' taps;
-    one divide per output-gradient element."""
+    one divide per output-gradient element. Bytes: the output gradient read, the
+    input gradient written; the forward input (``self``) is passed for its shape
+    only and not read (``Cost.unread``): ATen's ``avg_pool2d_backward_out_cpu`` hands
+    its kernel ``gradInput`` and ``gradOutput`` alone, as do the 3-D, adaptive and
+    CUDA ones."""
     planes = _numel(g) // max(math.prod(g.shape[-len(taps_per_dim) :]), 1)
-    return Cost(vector_flops=planes * math.prod(taps_per_dim) + _numel(g), op_class="pool")
+    return Cost(
+        vector_flops=planes * math.prod(taps_per_dim) + _numel(g),
+        op_class="pool",
+        unread=("self",),
+    )
 
 
 def avg_pool_backward_cost(a: Args, out: Sequence[Any], n: int) -> Cost:
@@ -2043,6 +2088,7 @@ def grid_sample_cost(
     interpolation: int,
     padding: int,
     align_corners: bool,
+    x_arg: str = "input",
 ) -> Cost:
     """``grid_sample`` of ``x`` ``[N, C, *in]`` at the points of ``grid``
     ``[N, *out, d]`` (d = 2 or 3 spatial dims), output ``[N, C, *out]``, as ATen's
@@ -2072,17 +2118,18 @@ def grid_sample_cost(
     Bytes, the gather rule (an embedding reads the rows it gathers, not the table):
     each output element reads its taps, bounded by the whole input (no element need
     come from memory twice), so ``min(taps · numel(out), numel(x))`` elements of
-    ``x``, plus the whole grid; the output written (generic rule). Op class
-    ``upsample``: interpolation at given points, the family of ``upsample_bilinear2d``.
+    ``x`` (the part read of the argument ``x_arg``, ``Cost.reads``: a sampled
+    parameter counts as weight bytes only its taps), plus the whole grid (generic
+    rule); the output written (generic rule). Op class ``upsample``: interpolation at
+    given points, the family of ``upsample_bilinear2d``.
     """
     _, per_location, per_element, taps = _grid_sample_parts(
         grid, interpolation, padding, align_corners
     )
-    read = min(taps * out.numel, x.stored) * _itemsize(x.dtype) + grid.stored_bytes
     return Cost(
         vector_flops=_grid_locations(grid) * per_location + out.numel * per_element,
         op_class="upsample",
-        bytes_read=read,
+        reads={x_arg: min(taps * out.numel, x.stored) * _itemsize(x.dtype)},
     )
 
 
@@ -2127,7 +2174,7 @@ def grid_sampler(a: Args, out: Sequence[Any]) -> Cost:
 def cudnn_grid_sampler(a: Args, out: Sequence[Any]) -> Cost:
     """cuDNN's grid sampler, which PyTorch uses for the bilinear, zeros-padded,
     align_corners=True case on CUDA: :func:`grid_sample_cost` of that case."""
-    return grid_sample_cost(a["self"], a["grid"], _first_out(out), 0, 0, True)
+    return grid_sample_cost(a["self"], a["grid"], _first_out(out), 0, 0, True, x_arg="self")
 
 
 #: per coordinate, FLOPs of the padding mode's gradient multiplier in a backward
@@ -2146,6 +2193,7 @@ def grid_sample_backward_cost(
     padding: int,
     align_corners: bool,
     input_grad: bool = True,
+    x_arg: str = "input",
 ) -> Cost:
     """The backward of :func:`grid_sample_cost`, as ATen's kernels compute it
     (``GridSampler.cu``'s ``grid_sampler_2d_backward_kernel`` and the vectorised CPU
@@ -2178,10 +2226,11 @@ def grid_sample_backward_cost(
     ``x_i·y'_j`` (48), hoisted out of the channel loop (the kernels recompute them per
     channel; counted once, as the forward counts the coefficients once).
 
-    Bytes, the gather rule of the forward: the whole output gradient and grid, and
-    for the grid gradient the taps of each output element, bounded by the whole
-    input, ``min(taps · numel(grad_out), numel(x))`` elements (nearest reads no input:
-    its grid gradient is zero, its input gradient needs no values). Written: the input
+    Bytes, the gather rule of the forward: the whole output gradient and grid (generic
+    rule), and for the grid gradient the taps of each output element, bounded by the
+    whole input, ``min(taps · numel(grad_out), numel(x))`` elements (nearest reads no
+    input: its grid gradient is zero, its input gradient needs no values), the part
+    read of the argument ``x_arg`` (``Cost.reads``). Written: the input
     gradient (zero-filled, then accumulated in place: counted as one write of the
     tensor, the generic rule) and the grid gradient. Op class ``upsample``, the
     forward's; a backward pass is marked by the counter's phase.
@@ -2198,16 +2247,11 @@ def grid_sample_backward_cost(
     else:
         per_location, input_flops, grid_flops, taps = d * (pg + 1), 8, 14, 4
     per_element = grid_flops + (input_flops if input_grad else 0)
-    read = (
-        grad_out.stored_bytes
-        + grid.stored_bytes
-        + min(taps * grad_out.numel, x.stored) * _itemsize(x.dtype)
-    )
     return Cost(
         vector_flops=_grid_locations(grid) * (fwd_location + per_location)
         + grad_out.numel * per_element,
         op_class="upsample",
-        bytes_read=read,
+        reads={x_arg: min(taps * grad_out.numel, x.stored) * _itemsize(x.dtype)},
     )
 
 
@@ -2236,7 +2280,9 @@ def grid_sampler_backward(a: Args, out: Sequence[Any]) -> Cost:
 def cudnn_grid_sampler_backward(a: Args, out: Sequence[Any]) -> Cost:
     """cuDNN's grid sampler backward (bilinear, zeros, align_corners=True; both
     gradients): :func:`grid_sample_backward_cost` of that case."""
-    return grid_sample_backward_cost(a["grad_output"], a["self"], a["grid"], 0, 0, True)
+    return grid_sample_backward_cost(
+        a["grad_output"], a["self"], a["grid"], 0, 0, True, x_arg="self"
+    )
 
 
 # --------------------------------------------------------------------------- detection
@@ -2280,15 +2326,16 @@ def roi_align_cost(
     once, as its CPU kernel does.)
 
     Bytes, the gather rule (:func:`grid_sample_cost`): each sample reads 4 values,
-    bounded by the whole input: ``min(4·S·numel(out), numel(x))`` elements, plus the
-    boxes; the output written. Op class ``pool``: RoI *pooling* (torchvision's
-    ``MultiScaleRoIAlign`` is the detectors' "box_roi_pool")."""
+    bounded by the whole input: ``min(4·S·numel(out), numel(x))`` elements of
+    ``input`` (``Cost.reads``), plus the boxes whole (generic rule); the output
+    written. Op class ``pool``: RoI *pooling* (torchvision's ``MultiScaleRoIAlign`` is
+    the detectors' "box_roi_pool")."""
     k = rois.shape[0]
     s = roi_samples(x, pooled_h, pooled_w, sampling_ratio)
     bins = k * pooled_h * pooled_w
     vector = bins * s * ROI_ALIGN_POINT_FLOPS + out.numel * (8 * s + 1)
-    read = min(4 * s * out.numel, x.stored) * _itemsize(x.dtype) + rois.stored_bytes
-    return Cost(vector_flops=vector, op_class="pool", bytes_read=read)
+    read = min(4 * s * out.numel, x.stored) * _itemsize(x.dtype)
+    return Cost(vector_flops=vector, op_class="pool", reads={"input": read})
 
 
 @register("torchvision.roi_align", "torchvision.ps_roi_align")
@@ -2307,33 +2354,34 @@ def roi_align(a: Args, out: Sequence[Any]) -> Cost:
     )
 
 
-def roi_pool_cost(x: T, rois: T, out: T, average: bool) -> Cost:
+def roi_pool_cost(x: T, out: T, average: bool) -> Cost:
     """RoIPool: each bin of a box takes the max (``ps_roi_pool``: the average) of the
     feature-map pixels it covers; the bins partition the box, so a box of h × w pixels
     costs C·h·w comparisons (or adds), plus, for the average, a divide per bin. The
     box sizes are values, which a formula does not see: counted at the **upper
     bound**, a box covering the whole ``H × W`` map: ``K·C·H·W`` (+ ``K·C·PH·PW``
-    divides for the average), C the output channels. Bytes: those pixels, bounded by
-    the whole input (the gather rule of :func:`grid_sample_cost`), and the boxes; the
-    output and the int32 argmax (or channel map) written. Op class ``pool``."""
+    divides for the average), C the output channels. Bytes: those pixels of
+    ``input``, bounded by the whole input (the gather rule of
+    :func:`grid_sample_cost`; ``Cost.reads``), and the boxes whole; the output and the
+    int32 argmax (or channel map) written. Op class ``pool``."""
     k, c = out.shape[0], out.shape[1]
     pixels = k * c * x.shape[-2] * x.shape[-1]
-    read = min(pixels, x.stored) * _itemsize(x.dtype) + rois.stored_bytes
+    read = min(pixels, x.stored) * _itemsize(x.dtype)
     divides = out.numel if average else 0
-    return Cost(vector_flops=pixels + divides, op_class="pool", bytes_read=read)
+    return Cost(vector_flops=pixels + divides, op_class="pool", reads={"input": read})
 
 
 @register("torchvision.roi_pool")
 def roi_pool(a: Args, out: Sequence[Any]) -> Cost:
     """``torchvision.ops.roi_pool`` (max per bin): see :func:`roi_pool_cost`."""
-    return roi_pool_cost(a["input"], a["rois"], _first_out(out), average=False)
+    return roi_pool_cost(a["input"], _first_out(out), average=False)
 
 
 @register("torchvision.ps_roi_pool")
 def ps_roi_pool(a: Args, out: Sequence[Any]) -> Cost:
     """``torchvision.ops.ps_roi_pool`` (average per bin, output channel c at bin
     (i, j) from input channel ``c·PH·PW + i·PW + j``): see :func:`roi_pool_cost`."""
-    return roi_pool_cost(a["input"], a["rois"], _first_out(out), average=True)
+    return roi_pool_cost(a["input"], _first_out(out), average=True)
 
 
 def _roi_input(a: Args) -> T:
@@ -2760,10 +2808,11 @@ def view_copy(a: Args, out: Sequence[Any]) -> Cost:
     """A view copied out: 0 FLOPs; it reads the elements the view holds, not its whole
     input (``narrow_copy`` of half the columns reads half), and a broadcast or
     overlapping view (``expand_copy``, ``unfold_copy``'s windows) at most the memory
-    its input stores: min(input stored, outputs written)."""
+    its input stores: min(input stored, outputs written), the part read of ``self``
+    (``Cost.reads``)."""
     x = a["self"]
     written = sum(o.nbytes for o in out if isinstance(o, T))
-    return Cost(op_class="copy", bytes_read=min(x.stored_bytes, written))
+    return Cost(op_class="copy", reads={"self": min(x.stored_bytes, written)})
 
 
 @register("aten.copy_", "aten.copy")
@@ -2793,12 +2842,21 @@ def copy_(a: Args, out: Sequence[Any]) -> Cost:
     "aten.triu_indices",
 )
 def fill(a: Args, out: Sequence[Any]) -> Cost:
-    """Constant fills and factories: write the output, read nothing (the ``*_like``
-    and ``new_*`` forms take only their argument's shape and dtype); no arithmetic,
-    so 0 FLOPs. Random fills (:func:`random_draw`) and computed sequences
+    """Constant fills and factories: write the output; no arithmetic, so 0 FLOPs.
+    They read nothing of the tensor they overwrite or take the shape of (``self``:
+    ``fill_``'s and ``zero_``'s destination, the ``*_like`` and ``new_*`` forms'
+    template; an ``out=`` tensor): :data:`FILL_UNREAD`. A tensor they take their value
+    from is read, by the generic rule (``fill_(x, v)`` with a 0-dim ``v``: one
+    element). Random fills (:func:`random_draw`) and computed sequences
     (:func:`arange`, :func:`linspace`) count theirs."""
-    return Cost(op_class="copy", bytes_read=0)
+    return Cost(op_class="copy", unread=FILL_UNREAD)
 
+
+#: the arguments a fill, a draw or a computed sequence does not read, the one rule for
+#: all of them: the tensor it overwrites or takes only the shape and dtype of
+#: (``self``) and an ``out=`` tensor; an operand that gives values (a tensor fill
+#: value, ``torch.normal``'s mean, ``bernoulli``'s ``p``) is read
+FILL_UNREAD = ("self", "out")
 
 #: FLOPs of one random draw per element: the generator's step that gives a standard
 #: uniform or normal variate, counted as one function (as a transcendental is);
@@ -2811,8 +2869,9 @@ RANDOM_DRAW_FLOPS = 1
 def random_draw(a: Args, out: Sequence[Any]) -> Cost:
     """A standard uniform (``rand``) or normal (``randn``) variate per element: one
     draw (:data:`RANDOM_DRAW_FLOPS`); ``randperm`` one draw per element (its shuffle
-    moves data, no arithmetic). Reads nothing (``*_like`` take only the shape)."""
-    return Cost(vector_flops=RANDOM_DRAW_FLOPS * _out_numel(out), bytes_read=0)
+    moves data, no arithmetic). Reads nothing (``*_like`` take only the shape:
+    :data:`FILL_UNREAD`)."""
+    return Cost(vector_flops=RANDOM_DRAW_FLOPS * _out_numel(out), unread=FILL_UNREAD)
 
 
 @register("aten.normal_", "aten.uniform_")
@@ -2821,13 +2880,13 @@ def random_fill_scaled(a: Args, out: Sequence[Any]) -> Cost:
     multiply when ``std`` is not 1 and an add when ``mean`` is not 0 (``nn.init``'s
     ``normal_(0, 0.02)`` 2 per element). ``uniform_(from, to)``: ``from + (to −
     from)·u``, the same with the width and ``from``. Reads nothing (the destination is
-    overwritten)."""
+    overwritten: :data:`FILL_UNREAD`)."""
     if "std" in a:
         per = RANDOM_DRAW_FLOPS + _not(a, "std", 1.0) + _not(a, "mean", 0.0)
     else:
         width = float(a.get("to", 1.0)) - float(a.get("from", 0.0))
         per = RANDOM_DRAW_FLOPS + int(width != 1.0) + _not(a, "from", 0.0)
-    return Cost(vector_flops=per * _out_numel(out), bytes_read=0)
+    return Cost(vector_flops=per * _out_numel(out), unread=FILL_UNREAD)
 
 
 @register("aten.normal")
@@ -2847,14 +2906,11 @@ def randint(a: Args, out: Sequence[Any]) -> Cost:
     """Random integers in ``[low, high)``: the draw, its remainder by the range's
     width (1) and the add of ``low`` when it is not 0 → 2 or 3 per element;
     ``random_()`` without a range draws and masks to the dtype's range: 2. Reads
-    nothing (``randint_like`` takes only the shape, a tensor ``high`` aside)."""
+    nothing (:data:`FILL_UNREAD`: ``randint_like`` takes only the shape), a tensor
+    ``high`` aside (the generic rule)."""
     low = a.get("low", a.get("from", 0))
-    high = a.get("high")
     per = RANDOM_DRAW_FLOPS + 1 + int(low is not None and low != 0)
-    return Cost(
-        vector_flops=per * _out_numel(out),
-        bytes_read=high.stored_bytes if isinstance(high, T) else 0,
-    )
+    return Cost(vector_flops=per * _out_numel(out), unread=FILL_UNREAD)
 
 
 @register("aten.arange")
@@ -2862,9 +2918,9 @@ def arange(a: Args, out: Sequence[Any]) -> Cost:
     """``start + i·step`` per element: as add's ``alpha``, the multiply when ``step``
     is not 1 and the add when ``start`` is not 0, so ``arange(n)`` (the index itself)
     is 0, ``arange(2, n)`` 1, ``arange(0, 1, 0.1)`` 1, ``arange(1, 2, 0.1)`` 2. Reads
-    nothing."""
+    nothing (an ``out=`` tensor is overwritten: :data:`FILL_UNREAD`)."""
     per = _not(a, "step", 1) + _not(a, "start", 0)
-    return Cost(vector_flops=per * _out_numel(out), op_class="copy", bytes_read=0)
+    return Cost(vector_flops=per * _out_numel(out), op_class="copy", unread=FILL_UNREAD)
 
 
 @register("aten.linspace", "aten.logspace")
@@ -2872,13 +2928,13 @@ def linspace(a: Args, out: Sequence[Any]) -> Cost:
     """ATen's ``linspace`` kernel computes ``start + i·step`` for the first half and
     ``end − (n − 1 − i)·step`` for the second: a multiply and an add per element, 2
     (one element: its start, 0); ``logspace`` raises ``base`` to that, 3. Reads a
-    tensor ``start`` or ``end`` (one element each)."""
+    tensor ``start`` or ``end`` (one element each, the generic rule), not an ``out=``
+    tensor (:data:`FILL_UNREAD`)."""
     n = _out_numel(out)
     per = 0 if n <= 1 else 2
     if per and "base" in a:
         per += 1
-    read = sum(v.stored_bytes for v in (a.get("start"), a.get("end")) if isinstance(v, T))
-    return Cost(vector_flops=per * n, op_class="copy", bytes_read=read)
+    return Cost(vector_flops=per * n, op_class="copy", unread=FILL_UNREAD)
 
 
 # --------------------------------------------------------------------------- more ops
@@ -3000,7 +3056,7 @@ RANDOM_FILL_SCALARS: dict[str, dict[str, float]] = {
 def _random_fill(flops: int, scalars: Mapping[str, float]) -> Formula:
     def fn(a: Args, out: Sequence[Any]) -> Cost:
         per = flops - sum(1 - _not(a, n, v) for n, v in scalars.items())
-        return Cost(vector_flops=per * _out_numel(out), op_class="elementwise", bytes_read=0)
+        return Cost(vector_flops=per * _out_numel(out), op_class="elementwise", unread=FILL_UNREAD)
 
     fn.__doc__ = (
         f"{flops} FLOPs per element, 1 less for each of {sorted(scalars)} at its identity "
@@ -3092,13 +3148,13 @@ def logcumsumexp(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.trace")
 def trace(a: Args, out: Sequence[Any]) -> Cost:
     """Sum of the diagonal of an m × n matrix: min(m, n) − 1 adds. Reads only the
-    diagonal."""
+    diagonal (``Cost.reads``), at most what ``self`` stores."""
     x = a["self"]
     d = min(x.shape) if x.shape else 1
     return Cost(
         vector_flops=max(d - 1, 0),
         op_class="reduction",
-        bytes_read=d * _itemsize(x.dtype),
+        reads={"self": min(d, x.stored) * _itemsize(x.dtype)},
     )
 
 
@@ -3545,7 +3601,7 @@ def multi_margin_loss_backward(a: Args, out: Sequence[Any]) -> Cost:
 @register("aten.fractional_max_pool2d_backward", "aten.fractional_max_pool3d_backward")
 def fractional_max_pool_backward(a: Args, out: Sequence[Any]) -> Cost:
     """As max pooling's backward: each gradient element added at its argmax."""
-    return max_pool_backward_cost(a["grad_output"], a["indices"], _first_out(out))
+    return max_pool_backward_cost(a["grad_output"], _first_out(out))
 
 
 @register("aten._cdist_backward")

@@ -1594,12 +1594,11 @@ def _memory_kernels(
     n_img = img.numel()
     pooled, pool_idx = torch.ops.aten.max_pool2d_with_indices(img, [2, 2], [2, 2])
     pool_grad = rnd(*pooled.shape)
-    backward = max_pool_backward_cost(
-        T(tuple(pool_grad.shape), dtype),
-        T(tuple(pool_idx.shape), pool_idx.dtype),
-        T(tuple(img.shape), dtype),
-    )
-    assert backward.bytes_read is not None and backward.bytes_written is not None
+    backward = max_pool_backward_cost(T(tuple(pool_grad.shape), dtype), T(tuple(img.shape), dtype))
+    assert backward.unread == ("self",) and backward.bytes_written is not None
+    # read, as the counter's generic rule reads the operands the formula leaves read:
+    # the gradient and the int64 indices (the input, ``self``, is unread)
+    backward_read = pool_grad.nbytes + pool_idx.nbytes
     small_hw = max(1, hw // 2)
     side = math.isqrt(SHORT_ROW)
     short_rows = max(1, elems // SHORT_ROW)
@@ -1626,7 +1625,7 @@ def _memory_kernels(
             lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                 pool_grad, img, [2, 2], [2, 2], [0, 0], [1, 1], False, pool_idx
             ),
-            backward.bytes_read + backward.bytes_written,
+            backward_read + backward.bytes_written,
         ),
         "upsample": MemoryKernel(
             lambda: F.interpolate(img[:, :, :small_hw, :small_hw], scale_factor=2.0),

@@ -6,6 +6,7 @@ import resource
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -571,3 +572,68 @@ def test_storage_keys_are_not_reused_within_one_count():
     x = torch.randn(1, 3, 224, 224)
     fused = {roofline.profile(model, x).totals().fused_bytes for _ in range(3)}
     assert len(fused) == 1
+
+
+class _Apply(nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.fn(*args)
+
+
+def _only_op(fn, *inputs: torch.Tensor, name: str, real: bool):
+    prof = roofline.profile(_Apply(fn), inputs, real=real)
+    (op,) = [o for o in prof.ops if o.op == name]
+    return op
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_a_tensor_of_no_elements_moves_no_bytes_whatever_its_strides(real):
+    from roofline.counting.counter import _unique_elements
+
+    # a stride-0 view of shape (4, 0) spans one element's memory but addresses none:
+    # read 0 (until 2026-12-06, 4 B); one of shape (4, 0, 3) cloned keeps its strides:
+    # 0 read and 0 written (until 4 and 4)
+    x = torch.randn(3)
+    assert _unique_elements(x.as_strided((4, 0), (0, 0))) == 0
+    mul = _only_op(lambda t: t.as_strided((4, 0), (0, 0)) * 2, x, name="aten.mul.Tensor", real=real)
+    assert (mul.bytes_read, mul.bytes_written) == (0, 0)
+    clone = _only_op(
+        lambda t: t.as_strided((4, 0, 3), (0, 0, 0)).clone(),
+        x,
+        name="aten.clone.default",
+        real=real,
+    )
+    assert (clone.bytes_read, clone.bytes_written) == (0, 0)
+    # a (1, 0) tensor broadcast to (5, 0): 0, as it was
+    add = _only_op(
+        lambda t: t.expand(5, 0) + 1, torch.randn(1, 0), name="aten.add.Tensor", real=real
+    )
+    assert (add.bytes_read, add.bytes_written) == (0, 0)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no mkldnn")
+def test_mkldnn_tensors_count_all_their_elements():
+    from roofline.counting.counter import _unique_elements
+
+    # a 2x3 fp32 mkldnn tensor holds 6 elements, 24 B; torch reports its strides as
+    # (1, 0), which the stride arithmetic read as 2 elements, 8 B (until 2026-12-06)
+    x = torch.randn(2, 3).to_mkldnn()
+    assert x.stride() == (1, 0) and _unique_elements(x) == 6
+    op = _only_op(lambda t: t.to_dense(), x, name="aten._to_dense.default", real=True)
+    assert (op.bytes_read, op.bytes_written) == (24, 24)
+    # a Linear(3 → 4) converted to mkldnn keeps its weight (48 B) and bias (16 B) as
+    # mkldnn buffers, which have no storage to name them: they count as weight bytes
+    # by identity. mkldnn_linear reads 24 + 48 + 16 = 88 B, 64 of them weight bytes,
+    # and writes 2x4 floats, 32 B (until: read 40, weight bytes 0, written 8)
+    from torch.utils import mkldnn as mkldnn_utils
+
+    with warnings.catch_warnings():  # torch.jit.script_method, inside to_mkldnn
+        warnings.simplefilter("ignore", FutureWarning)
+        linear = mkldnn_utils.to_mkldnn(nn.Linear(3, 4).eval())
+    with torch.no_grad():
+        prof = roofline.profile(linear, (x,), real=True)
+    (rec,) = [o for o in prof.ops if o.op == "aten.mkldnn_linear.default"]
+    assert (rec.bytes_read, rec.weight_bytes, rec.bytes_written) == (88, 64, 32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 import torch
@@ -1237,7 +1238,10 @@ def test_grid_sample_backward_cuda_only_ops_by_hand():
     assert c.vector_flops == 15 * 24 + 30 * 22
     args = {"grad_output": g, "input": x, "grid": grid, "interpolation_mode": 0}
     fallback = grid_sampler_backward({**args, "padding_mode": 0, "align_corners": True}, [])
-    assert fallback == c
+    # the same work; each names the sampled tensor by its own argument: 4 taps of each
+    # of the 30 gradient elements, all within the 128 input elements, 120 · 4 B
+    assert fallback.reads == {"input": 480} and c.reads == {"self": 480}
+    assert replace(fallback, reads={}) == replace(c, reads={})
 
 
 # ----------------------------------------------------------------------------- detection
@@ -1411,6 +1415,11 @@ def test_avg_pool_backward_adds_each_window_element_it_reaches(real):
     # the padding to [0, 2) and [7, 9) (2 elements), the others 3 -> 2 + 3 x 3 + 2 = 13
     # per dim, 13 x 13 adds per plane (6 planes), + a divide per output element (6 x 25)
     assert op.vector_flops == 6 * 13 * 13 + 6 * 25
+    # bytes: the 150-element gradient read, not the 486-element input, which ATen's
+    # kernels take for its shape only (avg_pool2d_backward_out_cpu hands the kernel
+    # gradInput and gradOutput alone); the input gradient written. Until 2026-12-06 the
+    # input, here a parameter, was read too: 2,544 B, 1,944 of them weight bytes
+    assert (op.bytes_read, op.weight_bytes, op.bytes_written) == (150 * F32, 0, 486 * F32)
     # no padding, stride = kernel 2 on 9: 4 windows, the 9th element never reached
     ap2 = lambda t: F.avg_pool2d(t, 2)  # noqa: E731
     op = pool_backward(ap2, x, "aten.avg_pool2d_backward.default", real)
@@ -1419,6 +1428,7 @@ def test_avg_pool_backward_adds_each_window_element_it_reaches(real):
     ap3 = lambda t: F.avg_pool3d(t, 2)  # noqa: E731
     op = pool_backward(ap3, x3, "aten.avg_pool3d_backward.default", real)
     assert op.vector_flops == 2 * 64 + 2 * 8  # every element once, a divide per output
+    assert (op.bytes_read, op.weight_bytes, op.bytes_written) == (16 * F32, 0, 128 * F32)
 
 
 @pytest.mark.parametrize("real", [False, True])
@@ -1455,6 +1465,9 @@ def test_adaptive_avg_pool_backward_follows_the_bins(real):
         real,
     )
     assert op.vector_flops == 6 * 7 * 6 + 6 * 2
+    # the 12-element gradient read, the input (a parameter, 210 elements) not: its
+    # shape only, as the fixed windows' backward (until 2026-12-06 read, 888 B)
+    assert (op.bytes_read, op.weight_bytes, op.bytes_written) == (12 * F32, 0, 210 * F32)
     # 5 -> 3 bins [0, 2), [1, 4), [3, 5) overlap: 2 + 3 + 2 = 7 per row; 7 -> 2 bins
     # [0, 4), [3, 7): 8 per column; 6 planes x 8 x 7 adds + 6 x 2 x 3 divides
     op = pool_backward(
@@ -2805,3 +2818,211 @@ def test_log_sigmoid_and_glu_backward_by_hand():
     assert back(args, [t]).vector_flops == 9 * 40
     # GLU on 40 → 20 outputs: per output-gradient element σ(b) 4, da 1, db 4 = 9
     assert _backward_flops(nn.GLU(), "aten.glu_backward.default") == 9 * 20
+
+
+# ------------------------------------------------ what an op reads of each operand
+# An op that reads part of an operand says which (``Cost.reads``) and one that reads
+# none of it names it (``Cost.unread``), so the weight bytes are the parameters' and
+# buffers' part of what it reads. Until 2026-12-06 these ops set a total read and
+# their weight bytes were bounded by it, which counted an activation's bytes (the
+# boxes, the targets, the indices) as weight bytes whenever the op also read a
+# parameter; the "until" figures below are that rule's.
+
+
+class _CrossEntropy(nn.Module):
+    """``nn.CrossEntropyLoss`` with class weights (a buffer of the loss module) on
+    logits ``x · p`` (a trainable scalar, so a training step runs the backward)."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.p = nn.Parameter(torch.ones(()))
+        self.loss = nn.CrossEntropyLoss(weight=torch.rand(classes))
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(x * self.p, target)
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_nll_loss_reads_the_class_weight_of_each_target(real):
+    # logits [4, 10], 4 int64 targets (32 B), class weights a 10-float buffer (40 B).
+    # ATen's nll_loss_out_frame loads weight[target[i]] per target: 4 of the 10, 16 B;
+    # and of the logits the 4 values gathered, 16 B. Read 32 + 16 + 16 = 64, weight
+    # bytes 16 (until: read 32 + 16 + 40 = 88, weight bytes 40)
+    x, target = torch.randn(4, 10), torch.tensor([1, 3, 3, 7])
+    prof = roofline.profile(_CrossEntropy(10), (x, target), mode="training", real=real)
+    (fwd,) = [o for o in prof.ops if o.op == "aten.nll_loss_forward.default"]
+    assert (fwd.bytes_read, fwd.weight_bytes) == (32 + 16 + 16, 16)
+    # backward: the 0-dim gradient and total weight (4 B each), the targets, and again
+    # weight[target[i]] per target (nll_loss_backward_out_frame); the logits lend their
+    # shape. Read 4 + 32 + 16 + 4 = 56, weight bytes 16 (until: 80 and 40)
+    back = _backward_op(prof, "aten.nll_loss_backward.default")
+    assert (back.bytes_read, back.weight_bytes) == (4 + 32 + 16 + 4, 16)
+
+
+def test_nll_loss2d_reads_at_most_every_class_weight_once():
+    # logits [2, 3, 4, 4], targets [2, 4, 4] (32 int64, 256 B): 32 targets over 3
+    # classes read all 3 weights once each (12 B), not 32 times; 32 logits (128 B).
+    # Read 256 + 128 + 12 = 396, weight bytes 12 (the bound was exact here)
+    x, target = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+    prof = roofline.profile(_CrossEntropy(3), (x, target))
+    (fwd,) = [o for o in prof.ops if o.op == "aten.nll_loss2d_forward.default"]
+    assert (fwd.bytes_read, fwd.weight_bytes) == (256 + 128 + 12, 12)
+
+
+class _OnParam(nn.Module):
+    """``fn(self.x, *inputs)`` for a parameter ``x``: an op reading a weight beside
+    activations."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor], x: torch.Tensor) -> None:
+        super().__init__()
+        self.fn = fn
+        self.x = nn.Parameter(x)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.x, *inputs)
+
+
+def _op(prof, name: str, phase: str = "forward"):
+    (rec,) = [o for o in prof.ops if o.op == name and o.phase == phase]
+    return rec
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_a_sampled_parameter_counts_as_weight_bytes_only_its_taps(real):
+    # a learned 1x2x8x8 map (128 floats, 512 B) sampled bilinearly at a 1x3x5 grid
+    # (15 points, 30 floats, 120 B; an activation): 30 outputs x 4 taps = 120 of the
+    # 128 elements, 480 B. Read 480 + 120 = 600, weight bytes 480 (until 512: the
+    # whole map, the bound min(512, 600))
+    grid = torch.rand(1, 3, 5, 2) * 2 - 1
+    fn = _OnParam(lambda x, g: F.grid_sample(x, g, align_corners=False), torch.randn(1, 2, 8, 8))
+    prof = roofline.profile(fn, (grid,), mode="training", real=real)
+    fwd = _op(prof, "aten.grid_sampler_2d.default")
+    assert (fwd.bytes_read, fwd.weight_bytes) == (480 + 120, 480)
+    # backward: the 30-element gradient and the grid (120 B each) and the same taps
+    # (the grid gradient's), read 720, weight bytes 480 (until 512)
+    back = _op(prof, "aten.grid_sampler_2d_backward.default", "backward")
+    assert (back.bytes_read, back.weight_bytes) == (120 + 120 + 480, 480)
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_a_parameter_pooled_by_boxes_counts_no_box_bytes_as_weight(real):
+    # RoIAlign of a learned 1x4x8x8 map (256 floats) by 2 boxes (10 floats, 40 B) to
+    # 2x2 bins, 1 sample each: 32 outputs x 4 taps = 128 elements, 512 B. Read 552,
+    # weight bytes 512 (until 552: the boxes' 40 B counted as weight)
+    align = _OnParam(
+        lambda x, b: torchvision.ops.roi_align(x, b, (2, 2), 1.0, 1), torch.randn(1, 4, 8, 8)
+    )
+    op = _op(roofline.profile(align, (BOXES,), real=real), "torchvision.roi_align.default")
+    assert (op.bytes_read, op.weight_bytes) == (512 + 40, 512)
+    # RoIPool of a learned 2x4x8x8 map (512 floats) by one box on image 0 (5 floats,
+    # 20 B): at most the box's image, K·C·H·W = 1·4·64 = 256 elements, 1,024 B. Read
+    # 1,044, weight bytes 1,024 (until 1,044)
+    pool = _OnParam(
+        lambda x, b: torchvision.ops.roi_pool(x, b, (2, 2), 1.0), torch.randn(2, 4, 8, 8)
+    )
+    box = BOXES[:1]
+    op = _op(roofline.profile(pool, (box,), real=real), "torchvision.roi_pool.default")
+    assert (op.bytes_read, op.weight_bytes) == (1024 + 20, 1024)
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_max_pool_backward_reads_nothing_of_a_pooled_parameter(real):
+    # max_pool2d(2) of a learned 1x1x4x4 map (64 B): the backward reads the 2x2
+    # gradient (16 B) and the int64 indices (32 B), not the map (an argument for its
+    # shape only). Read 48, weight bytes 0 (until 48: the bound min(64, 48))
+    fn = _OnParam(lambda x, s: F.max_pool2d(x, 2) * s, torch.randn(1, 1, 4, 4))
+    prof = roofline.profile(fn, (torch.ones(()),), mode="training", real=real)
+    back = _op(prof, "aten.max_pool2d_with_indices_backward.default", "backward")
+    assert (back.bytes_read, back.weight_bytes, back.bytes_written) == (16 + 32, 0, 2 * 64)
+
+
+class _Fills(nn.Module):
+    """Fills and draws over a 4x5 buffer and parameter (80 B each), and a 0-dim
+    parameter ``v`` (4 B) to fill from."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.register_buffer("buf", torch.zeros(4, 5))
+        self.p = nn.Parameter(torch.ones(4, 5))
+        self.v = nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self, x)
+
+
+@pytest.mark.parametrize("real", [False, True])
+@pytest.mark.parametrize(
+    ("fn", "op", "read", "weight"),
+    [
+        # the destination is overwritten, the template gives only its shape: 0 read
+        (lambda m, x: m.buf.zero_(), "aten.zero_.default", 0, 0),
+        (lambda m, x: m.buf.fill_(3.0), "aten.fill_.Scalar", 0, 0),
+        (lambda m, x: torch.zeros(4, 5, out=m.buf), "aten.zeros.out", 0, 0),
+        (lambda m, x: torch.full_like(m.p, 3.0), "aten.full_like.default", 0, 0),
+        (lambda m, x: m.p.new_zeros(4, 5), "aten.new_zeros.default", 0, 0),
+        (lambda m, x: torch.randn_like(m.p), "aten.randn_like.default", 0, 0),
+        (lambda m, x: m.buf.normal_(), "aten.normal_.default", 0, 0),
+        (lambda m, x: torch.arange(20.0, out=m.buf.view(-1)), "aten.arange.out", 0, 0),
+        # a fill from a 0-dim tensor reads its one element, here a parameter's: 4 B,
+        # weight bytes 4 (until: nothing read)
+        (lambda m, x: m.buf.fill_(m.v), "aten.fill_.Tensor", 4, 4),
+    ],
+)
+def test_fills_and_draws_read_only_the_operands_that_give_values(fn, op, read, weight, real):
+    with torch.no_grad():
+        prof = roofline.profile(_Fills(fn), (torch.randn(4, 5),), real=real)
+    rec = _op(prof, op)
+    assert (rec.bytes_read, rec.weight_bytes, rec.bytes_written) == (read, weight, 80)
+
+
+class _MiopenBatchNormBackward(_CudnnBatchNormBackward):
+    """``miopen_batch_norm_backward`` (ROCm), called as autograd calls it for a
+    training-mode MIOpen batch norm."""
+
+    def forward(self, x, dy, save_mean, save_var):
+        op = torch.ops.aten.miopen_batch_norm_backward.default
+        args = (self.weight, self.running_mean, self.running_var, save_mean, save_var)
+        return op(x, dy, *args, 1e-5)[0]
+
+
+def test_miopen_batch_norm_backward_is_priced_as_cudnns():
+    # the cuDNN case's numbers (test above): 2×3×4×4 input and gradient (384 B each),
+    # γ, save_mean, save_var 12 B each, the running pair unused ("Unused" in
+    # miopen/BatchNorm_miopen.cpp). Read 804, weight bytes γ's 12; written dx, dγ, dβ
+    # 384 + 24; 9 FLOPs per element, 864. Until 2026-12-06 it was uncounted
+    c = torch.randn(3)
+    x, dy = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    prof = roofline.profile(_MiopenBatchNormBackward(3), (x, dy, c, c.abs()))
+    assert prof.uncounted_ops == {}
+    (rec,) = prof.ops
+    assert rec.op == "aten.miopen_batch_norm_backward.default"
+    assert rec.vector_flops == 9 * 96
+    assert rec.bytes_read == 2 * 384 + 3 * 12 and rec.weight_bytes == 12
+    assert rec.bytes_written == 384 + 2 * 12
+
+
+class _MiopenBatchNorm(_CudnnBatchNormBackward):
+    """``miopen_batch_norm`` (ROCm) with the module's γ, β and running statistics."""
+
+    def __init__(self, c: int, training: bool) -> None:
+        super().__init__(c)
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.training_stats = training
+
+    def forward(self, x):
+        op = torch.ops.aten.miopen_batch_norm.default
+        args = (self.weight, self.bias, self.running_mean, self.running_var)
+        return op(x, *args, self.training_stats, 0.1, 1e-5)[0]
+
+
+@pytest.mark.parametrize(("training", "per"), [(True, 6), (False, 2)])
+def test_miopen_batch_norm_counts_its_batch_statistics_in_training(training, per):
+    # 2×3×4×4 = 96 elements: with batch statistics 6 FLOPs each (sum; subtract,
+    # square, sum; x·scale + shift), 576; with the running ones 2, 192, as cuDNN's
+    # batch norm. Until 2026-12-06 it counted 192 in both
+    with torch.no_grad():
+        prof = roofline.profile(_MiopenBatchNorm(3, training), (torch.randn(2, 3, 4, 4),))
+    (rec,) = prof.ops
+    assert rec.op == "aten.miopen_batch_norm.default" and rec.op_class == "norm"
+    assert rec.vector_flops == per * 96 and rec.dims == {"training": int(training)}

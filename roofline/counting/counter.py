@@ -154,14 +154,18 @@ class _OpFacts:
     entry: Entry | None
     #: the schema's arguments, with their names and whether they are keyword-only
     arguments: tuple[tuple[str, bool, Any], ...]
+    #: the names of its ``out=`` arguments: written, never read
+    outs: tuple[str, ...]
 
     @classmethod
     def of(cls, func: Any) -> _OpFacts:
+        schema = func._schema.arguments
         return cls(
             name=op_name(func),
             free=is_free(func),
             entry=lookup(func),
-            arguments=tuple((a.name, a.kwarg_only, a) for a in func._schema.arguments),
+            arguments=tuple((a.name, a.kwarg_only, a) for a in schema),
+            outs=tuple(a.name for a in schema if a.is_out),
         )
 
 
@@ -184,12 +188,12 @@ def _read_overrides(
     facts: _OpFacts, args: Sequence[Any], kwargs: Mapping[str, Any], cost: Cost | None
 ) -> dict[int, int]:
     """Per tensor id, the bytes the op reads of it where its formula says so: 0 for
-    the arguments in ``cost.unread``, the bytes in ``cost.reads`` for those named
-    there; only for tensors that no other argument also passes (those are read
-    whole)."""
-    if cost is None or not (cost.unread or cost.reads):
+    the arguments in ``cost.unread`` and for ``out=`` tensors (the schema's, which
+    every op only writes), the bytes in ``cost.reads`` for those named there; only
+    for tensors that no other argument also passes (those are read whole)."""
+    if cost is None or not (cost.unread or cost.reads or facts.outs):
         return {}
-    named = dict.fromkeys(cost.unread, 0) | dict(cost.reads)
+    named = dict.fromkeys((*facts.outs, *cost.unread), 0) | dict(cost.reads)
     over: dict[int, int] = {}
     keep: set[int] = set()
     for i, (name, kwarg_only, _) in enumerate(facts.arguments):

@@ -637,3 +637,23 @@ def test_mkldnn_tensors_count_all_their_elements():
         prof = roofline.profile(linear, (x,), real=True)
     (rec,) = [o for o in prof.ops if o.op == "aten.mkldnn_linear.default"]
     assert (rec.bytes_read, rec.weight_bytes, rec.bytes_written) == (88, 64, 32)
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_out_tensors_are_written_not_read(real):
+    # torch.add(a, b, out=c) on 100 fp32 elements reads a and b, 2 x 400 = 800 B, and
+    # writes c, 400 B; until 2026-12-06 c was counted as read too (1,200 B). Passed as
+    # an input as well (out=a) it is read once, as an input: still 800 B.
+    def add_into_new(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        c = torch.empty_like(a)
+        torch.add(a, b, out=c)
+        return c
+
+    def add_into_a(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        a = a.clone()
+        return torch.add(a, b, out=a)
+
+    a, b = torch.randn(100), torch.randn(100)
+    for fn in (add_into_new, add_into_a):
+        op = _only_op(fn, a, b, name="aten.add.out", real=real)
+        assert (op.bytes_read, op.bytes_written) == (800, 400), fn.__name__

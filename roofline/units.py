@@ -89,24 +89,30 @@ def seconds(t: float | None) -> str:
     return f"{t * 1e9:.1f} ns"
 
 
-#: the full-width forms of ASCII ``!`` to ``~`` (U+FF01-U+FF5E), which NFKC folds to ASCII
-_FULL_WIDTH = frozenset(map(chr, range(0xFF01, 0xFF5F)))
+def _width_form(ch: str) -> bool:
+    """Whether ``ch`` is ASCII, white space or a width variant of an ASCII character
+    (full-width ``３``, ``Ｍ``, ``．``; Unicode's ``<wide>`` and ``<narrow>``
+    decompositions), the compatibility characters a number may be typed in."""
+    return ch.isascii() or ch.isspace() or unicodedata.decomposition(ch).startswith(_WIDTH_TAGS)
+
+
+_WIDTH_TAGS = ("<wide>", "<narrow>")
 
 
 def plain_number(text: str, what: str = "number") -> str:
-    """A number as written by the user, as every numeric option reads it: stripped, the
-    full-width forms of an East Asian input method as their plain ones (``３`` or
-    ``１００Ｍ`` is ``3``, ``100M``) and any Unicode space as a space.
-
-    :class:`RooflineError` for any other character outside ASCII: digits of other
+    """A number as written by the user, as every numeric option reads it: stripped, its
+    width forms as the plain ones (NFKC, as device names are read: the full-width ``３``
+    or ``１００Ｍ`` of an East Asian input method is ``3``, ``100M``).
+    :class:`RooflineError` for any other character that is not ASCII: digits of other
     scripts (``٣``), which ``int()`` and ``float()`` would read and :func:`parse_count`
-    would not, and superscripts or fractions (``²``, ``½``), which a wider Unicode
-    folding (NFKC) would quietly turn into other numbers, are refused by every option
-    alike."""
-    text = str(text)
-    if not all(c.isascii() or c.isspace() or c in _FULL_WIDTH for c in text):
+    would not, and the other compatibility digits, which NFKC alone would turn into
+    plain ones (superscript ``10⁶`` into ``106``, ``1²`` into ``12``, circled ``①``),
+    are refused by every option alike."""
+    raw = str(text)
+    plain = unicodedata.normalize("NFKC", raw).strip()
+    if not plain.isascii() or not all(_width_form(ch) for ch in raw):
         raise RooflineError(f"invalid {what} {text!r}: write it with the digits 0-9")
-    return unicodedata.normalize("NFKC", text).strip()
+    return plain
 
 
 def parse_count(text: str | int | float, what: str = "count") -> int:

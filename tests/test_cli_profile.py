@@ -149,14 +149,16 @@ def test_numeric_options_read_full_width_digits_as_names_are(spec, capsys):
     assert full_width == capsys.readouterr().out
 
 
+@pytest.mark.parametrize("text", ["٣", "1²"])
 @pytest.mark.parametrize("option", ["--depth", "--batch", "--imgsz"])
-def test_numeric_options_refuse_digits_of_other_scripts(spec, capsys, option):
-    # Arabic-Indic ٣: int() read it as 3, --params refused it; now every option refuses
-    assert main(["profile", str(spec), option, "٣"]) == 2
+def test_numeric_options_refuse_digits_of_other_scripts(spec, capsys, option, text):
+    # Arabic-Indic ٣: int() read it as 3, --params refused it; now every option refuses.
+    # 1² is no number either (int() refused it; NFKC alone would read it as 12)
+    assert main(["profile", str(spec), option, text]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"argument {option}: expected a positive integer" in err
-    assert "written with the digits 0-9, got '٣'" in err
+    assert f"written with the digits 0-9, got {text!r}" in err
 
 
 def test_model_that_rejects_input_reports_layer(tmp_path, capsys):

@@ -362,12 +362,12 @@ def test_freeze_n_follows_yolov5_rows():
     assert split_prefixes(_Yolo(), 3) == ("model.0", "model.1", "model.2")
     assert split_prefixes(_Yolo(), "2") == ("model.0", "model.1")
     # digits as every numeric option reads them: full-width ２ is 2; superscript ² (which
-    # isdigit() passes) crashed int() with a traceback, then read as 2; it is refused now
-    # with Arabic-Indic ٢ (a typo, not a number)
+    # isdigit() passes) crashed int() with a traceback, and is refused in one line as
+    # Arabic-Indic ٢ is (read as 2 it would make --freeze 1² freeze 12 rows)
     assert split_prefixes(_Yolo(), "２") == ("model.0", "model.1")
-    for odd in ("²", "٢"):
+    for text in ("²", "٢"):
         with pytest.raises(MemoryEstimateError, match="write it with the digits 0-9"):
-            split_prefixes(_Yolo(), odd)
+            split_prefixes(_Yolo(), text)
     # without a single container, the first N top-level children
     seq = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))
     assert blocks(seq) == ["0", "1", "2"]

@@ -70,6 +70,18 @@ def test_digits_of_other_scripts_are_refused_by_every_number_alike():
             plain_number(odd, "batch")
 
 
+@pytest.mark.parametrize("text", ["10⁶", "1²", "①", "2₈"])
+def test_superscripts_and_other_compatibility_digits_are_refused_not_read_as_digits(text):
+    # NFKC makes 10⁶ the text "106" and 1² "12": --params 10⁶ counted 106 parameters
+    # and --batch 1² ran batch 12 without a word (before plain_number both were refused,
+    # as they are now). Only the width forms (full-width ３, ｍ, the ideographic space)
+    # read as plain ASCII
+    with pytest.raises(RooflineError, match="write it with the digits 0-9"):
+        plain_number(text)
+    with pytest.raises(RooflineError, match="write it with the digits 0-9"):
+        parse_count(text)
+
+
 def test_formatting():
     assert si(4_089_184_256, "MACs") == "4.09 GMACs"
     assert si(0) == "0"

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         from roofline.devices.nvml import local_device
 
         dtypes = _dtypes("gpu", args)
-        index = local_index(target)  # 'local:x' is refused, not GPU 0
+        index = local_index(args.gpu)  # 'local:x' (and local:²) is refused, not GPU 0
         device = local_device(index, args.specs)
         for diff in device.extra.get("local_differences", []):
             print(f"calibrate: note: {diff}", file=sys.stderr)

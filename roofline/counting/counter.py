@@ -212,6 +212,23 @@ def _read_overrides(
     return {k: v for k, v in over.items() if k not in keep}
 
 
+def _partly_updated(
+    in_tensors: Sequence[torch.Tensor], out_tensors: Sequence[torch.Tensor], cost: Cost | None
+) -> set[int]:
+    """The ids of the tensors an op updates in place (inputs it returns) when its
+    formula says it writes less than all of them (an in-place scatter's
+    ``bytes_written``): the rest keeps the value an earlier op wrote, so for the fused
+    estimate the op depends on that value even where it reads none of it
+    (``Cost.reads`` of 0: ``index_copy_``, ``x[idx] = v``), and the earlier write
+    cannot be folded into another reader."""
+    if cost is None or cost.bytes_written is None:
+        return set()
+    ids = {id(t) for t in in_tensors}
+    own = [t for t in out_tensors if id(t) in ids]
+    whole = sum(_unique_elements(t) * t.element_size() for t in own)
+    return {id(t) for t in own} if cost.bytes_written < whole else set()
+
+
 @dataclass
 class _State(ModuleStack):
     ops: list[OpRecord] = field(default_factory=list)
@@ -282,6 +299,7 @@ class _CountMode(TorchDispatchMode):
             cost = facts.entry.fn(named, [T(tuple(t.shape), t.dtype) for t in out_tensors])
         override = _read_overrides(facts, args, kwargs, cost)
         in_tensors = _tensors(args) + _tensors(kwargs.values())
+        updated = _partly_updated(in_tensors, out_tensors, cost) if override else set()
         seen: set[int] = set()
         read = weight = 0
         dtype = None
@@ -296,6 +314,10 @@ class _CountMode(TorchDispatchMode):
             if nbytes is None:
                 nbytes = _unique_elements(t) * t.element_size()
             elif nbytes == 0:  # not read (``Cost.unread``)
+                if id(t) in updated:  # its old value stays where the op does not write
+                    key = _storage_key(t, st.storages)
+                    if key is not None and key not in st.weight_storages:
+                        reads.append((key, 0))
                 continue
             read += nbytes
             key = _storage_key(t, st.storages)

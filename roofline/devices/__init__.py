@@ -39,7 +39,8 @@ from roofline.devices.model import (
     Price,
     check_precision,
 )
-from roofline.errors import DeviceError
+from roofline.errors import DeviceError, RooflineError
+from roofline.units import plain_number
 
 LOCAL_NAMES = ("local", "nvml", "this")
 CPU_NAMES = ("cpu", "host", "host-cpu")
@@ -93,7 +94,12 @@ def local_index(name: str) -> int:
     if not sep:
         return 0
     index = index.strip()
-    # digits 0-9 only, as every number is read (isdigit() passes ² and ٣ too)
+    # digits 0-9 only, as every number is read (isdigit() passes ٣, and NFKC turns ²
+    # into 2): the name's width forms (ｌｏｃａｌ：１) are plain_number's too
+    try:
+        plain_number(name)
+    except RooflineError:
+        index = ""
     if not (index.isascii() and index.isdigit()):
         raise DeviceError(
             f"{name!r}: local:N takes this machine's GPU index, a number from 0 (nvidia-smi's)"

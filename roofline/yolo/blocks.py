@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
@@ -269,8 +270,10 @@ class MixConv2d(nn.Module):
       (1, 3, 5) split 22, 21, 21.
     * otherwise, equal weights per group: ``c_g * k_g**2`` the same for every ``g`` with
       the ``c_g`` summing to ``c2``, i.e. ``c_g = c2 / (k_g**2 * sum_j 1 / k_j**2)``
-      rounded half to even (YOLOv5 solves the same linear system by least squares and
-      rounds); shares that then do not add up to ``c2`` are refused, where YOLOv5's
+      rounded half to even, in exact arithmetic (YOLOv5 solves the same linear system
+      by least squares and rounds: at an exact tie, 323 channels over (3, 5) giving
+      237.5 and 85.5, its floating-point solution falls either side by rounding
+      error); shares that then do not add up to ``c2`` are refused, where YOLOv5's
       BatchNorm would fail at the first forward.
 
     Older YOLOv5 releases (v5.0) had a LeakyReLU(0.1) and a residual ``x +`` in front;
@@ -312,7 +315,7 @@ def mix_channel_shares(c2: int, kernels: Sequence[int], equal_ch: bool = True) -
     if equal_ch:
         group = torch.linspace(0, n - 1e-6, c2, device="cpu").floor()  # not the build's meta
         return [int((group == g).sum()) for g in range(n)]
-    inverse = sum(1 / kg**2 for kg in kernels)
+    inverse = sum(Fraction(1, kg**2) for kg in kernels)  # exact: a tie stays a tie
     return [round(c2 / (kg**2 * inverse)) for kg in kernels]
 
 

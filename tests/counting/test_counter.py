@@ -420,6 +420,32 @@ def test_fused_estimate_folds_elementwise_chain_into_producer():
     assert train.totals().fused_bytes == train.totals().bytes  # not estimated in training
 
 
+class _ReadThenScatter(nn.Module):
+    """``h = 2x``, read by a ReLU, then one row of ``h`` overwritten in place, then
+    ``h`` read again."""
+
+    def forward(self, x: torch.Tensor, idx: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+        h = x * 2
+        y = h.relu()
+        h.index_copy_(0, idx, row)
+        return h + y
+
+
+def test_a_partial_in_place_write_keeps_the_tensor_it_updates_in_memory():
+    # h (64x256 fp32, 65,536 B) is written by mul and read by relu; index_copy_ then
+    # stores one row into it, so the other 63 rows of what the add reads are mul's:
+    # h is needed by two ops, and mul's write and relu's read of it stay. Since
+    # index_copy_ reads none of h (Cost.reads), the estimate took relu for h's only
+    # reader and dropped both (mul saved 65,536 B, relu 131,072 B, not 65,536 B)
+    act = 64 * 256 * 4
+    prof = roofline.profile(
+        _ReadThenScatter(), (torch.randn(64, 256), torch.tensor([3]), torch.randn(1, 256))
+    )
+    saved = {o.op.split(".")[1]: o.fused_saved for o in prof.ops}
+    assert saved["mul"] == 0
+    assert saved["relu"] == act  # its output, y, read by the add alone: its write only
+
+
 def test_models_whose_init_inspects_values_build_on_fake_tensors():
     # vit_b_16 and convnext_tiny initialise with trunc_normal_, which inspects its
     # tensor; on fake tensors initialisation is skipped (there is no data to fill)

@@ -390,3 +390,7 @@ def test_calibrate_takes_the_device_names_get_device_takes(monkeypatch, capsys):
     assert "calibration on the CPU cannot time fp16" in one_line_error(capsys)
     assert main(["calibrate", "--gpu", "local:x"]) == 2
     assert "local:x" in one_line_error(capsys)
+    # local:² is no index either (read through NFKC first it was GPU 2, as in no
+    # other command)
+    assert main(["calibrate", "--gpu", "local:²"]) == 2
+    assert "local:N takes this machine's GPU index" in one_line_error(capsys)

@@ -219,8 +219,9 @@ def test_the_one_test_of_the_special_device_names(name, local, cpu):
     assert is_local_name(name) is local and is_cpu_name(name) is cpu
 
 
-# local:٣ (Arabic-Indic) passed isdigit() and meant GPU 3: digits 0-9 only, as every number
-@pytest.mark.parametrize("name", ["local:x", "local:-1", "local:", "local:٣"])
+# local:٣ (Arabic-Indic) passed isdigit() and meant GPU 3: digits 0-9 only, as every number;
+# local:² (superscript) read as local:2 through NFKC
+@pytest.mark.parametrize("name", ["local:x", "local:-1", "local:", "local:٣", "local:²"])
 def test_an_index_that_is_not_a_number_is_refused(nvml, name):
     nvml([RTX3090])  # GPU 0 exists: the name must not fall back to it
     with pytest.raises(DeviceError, match=r"local:N takes this machine's GPU index"):

@@ -114,6 +114,13 @@ def test_mixconv2d_splits_channels_as_yolov5_and_counts_by_hand(tmp_path):
     # equal weights: c_g proportional to 1 / k_g**2, 1 + 1/9 + 1/25 = 1.1511...:
     # 64 / 1.1511 = 55.6 -> 56, / 9 -> 6.18 -> 6, / 25 -> 2.22 -> 2 (56 + 54 + 50 weights)
     assert blocks.mix_channel_shares(64, [1, 3, 5], equal_ch=False) == [56, 6, 2]
+    # a tie, rounded half to even as the docstring says: 323 over (3, 5) is exactly
+    # 323 / (9 · 34/225) = 237.5 and 323 / (25 · 34/225) = 85.5 -> 238 and 86, 324 in
+    # all, refused (floating point made 237.499..., so 237 + 86 = 323 built a split
+    # that YOLOv5's least squares, numpy's here, rounds to 238 + 86 and fails on)
+    assert blocks.mix_channel_shares(323, [3, 5], equal_ch=False) == [238, 86]
+    with pytest.raises(ValueError, match="cannot split 323 output channels"):
+        blocks.MixConv2d(32, 323, (3, 5), equal_ch=False)
     m = blocks.MixConv2d(32, 64, (1, 3, 5))
     # groups gcd(32, 22) = 2, gcd(32, 21) = 1: weights 22 * 16 * 1 + 21 * 32 * 9 +
     # 21 * 32 * 25 = 352 + 6,048 + 16,800 = 23,200, BatchNorm 2 * 64

@@ -42,10 +42,13 @@ def test_profile_json_and_csv(spec, tmp_path, capsys):
     assert t["macs"] == 2 * 8 * 64 * 27 + 2 * 128 * 10
     assert t["params"] == (8 * 27 + 8) + 16 + (128 * 10 + 10)
     assert sum(layer["flops"] for layer in data["layers"]) == t["flops"]
+    # the spec the run read, as given (a tmp path here, so not in the golden file)
+    assert data["spec"] == str(spec)
     check_golden(
         "profile_tiny_cnn.json",
         json.dumps(
-            {k: v for k, v in data.items() if k not in ("generator", "torch_version")}, indent=1
+            {k: v for k, v in data.items() if k not in ("generator", "torch_version", "spec")},
+            indent=1,
         )
         + "\n",
     )

@@ -291,7 +291,8 @@ def test_bad_input_is_one_line_exit_2(argv, message, capsys):
 
 def test_full_width_numbers_read_as_their_ascii_forms(capsys):
     # as --depth ３ and device names: an input method's full-width forms are the plain ones
-    from roofline.cli.vram_cmd import headroom_arg, mib_arg, shape_arg
+    from roofline.cli._model_args import shape_arg
+    from roofline.cli.vram_cmd import headroom_arg, mib_arg
 
     assert headroom_arg("０．５") == 0.5
     assert mib_arg("５１２") == 512 * 2**20

@@ -186,9 +186,10 @@ def check_model_options(
             f"{inline[0]} is an inline model: give its inputs with --input SHAPE "
             f"(one sample, e.g. {_EXAMPLE}; repeatable), or write a spec file"
         )
-    if (inputs or kwargs) and not inline:
+    files = [t for t in targets if t is not None]
+    # a file that is not there: its loading says so ("no such file"), the news that matters
+    if (inputs or kwargs) and not inline and all(Path(t).exists() for t in files):
         option = "--input" if inputs else "--kwarg"
-        files = [t for t in targets if t is not None]
         what = (
             f"{files[0]} is a spec file, which has"
             if len(files) == 1

@@ -267,7 +267,7 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
             "no module named 'backbone' in this model; top-level modules: avgpool, bn1",
         ),
         (["vram", "examples/resnet50.yaml", "--params", "1M"], "not both"),
-        (["vram"], "give a model spec (roofline vram model.yaml) or --params N"),
+        (["vram"], "give a model spec (roofline vram model.yaml, or an inline model: "),
         (["vram", "--params", "1M", "--max-batch"], "--max-batch needs at least one --gpu"),
         (["vram", "--params", "1M", "--freeze", "3"], "--freeze and --checkpoint need the model"),
         # an empty list froze (checkpointed) nothing, silently

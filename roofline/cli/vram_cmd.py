@@ -194,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
         raise MemoryEstimateError(
             "give either a model spec (roofline vram model.yaml) or --params N, not both"
             if args.spec
-            else "give a model spec (roofline vram model.yaml) or --params N"
+            else "give a model spec (roofline vram model.yaml, or an inline model: "
+            "package.module:callable --input SHAPE) or --params N"
         )
     check_model_options(args, [args.spec], params=args.params is not None)
     # the output path is checked before any tracing, so a refused one costs nothing

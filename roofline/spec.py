@@ -267,19 +267,36 @@ def load_spec(
     """
     _check_named(path)
     p = Path(path)
-    data = read_yaml(p)
+    return spec_from_data(read_yaml(p), p, batch=batch, mode=mode, dtype=dtype, **overrides)
+
+
+def spec_from_data(
+    data: Any,
+    path: Path | None = None,
+    *,
+    batch: int | None = None,
+    mode: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    **overrides: Any,
+) -> ModelSpec:
+    """Build a spec from the mapping a spec file holds, as :func:`load_spec` does after
+    reading the file at ``path``. Without a ``path`` (a mapping made in code, or by the
+    command line from ``roofline profile package.module:callable --input ...``) relative
+    module names and ``.py`` files resolve against the current folder, and messages name
+    the import format's ``model`` (see :func:`spec_label`)."""
+    where = spec_label(data, path)
     if not isinstance(data, Mapping):
-        raise SpecError(f"{p}: expected a YAML mapping (key: value lines) at the top level")
+        raise SpecError(f"{where}: expected a YAML mapping (key: value lines) at the top level")
     for key in ("name", "description"):  # every format shows them as text
         value = data.get(key)
         if value is not None and (
             not isinstance(value, str | int | float) or isinstance(value, bool)
         ):
-            raise SpecError(f"{p}: '{key}' must be text, got {value!r}; quote it if needed")
+            raise SpecError(f"{where}: '{key}' must be text, got {value!r}; quote it if needed")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     for fmt in formats():
         if fmt.detect(data):
-            spec = fmt.load(data, p, overrides)
+            spec = fmt.load(data, path, overrides)
             file_batch = data.get("batch")  # every format may give one; --batch wins
             if file_batch is not None:
                 if (
@@ -287,27 +304,39 @@ def load_spec(
                     or isinstance(file_batch, bool)
                     or file_batch < 1
                 ):
-                    raise SpecError(f"{p}: 'batch' must be a positive integer, got {file_batch!r}")
+                    raise SpecError(
+                        f"{where}: 'batch' must be a positive integer, got {file_batch!r}"
+                    )
                 spec = spec.with_batch(file_batch)
             file_dtype = data.get("dtype")  # likewise; --dtype wins
             if file_dtype is not None:
                 try:
                     spec = spec.with_dtype(str(file_dtype))
                 except RooflineError as exc:
-                    raise SpecError(f"{p}: 'dtype': {exc}") from None
+                    raise SpecError(f"{where}: 'dtype': {exc}") from None
             spec = spec.with_batch(batch).with_mode(mode).with_dtype(dtype)
             if spec.info.get("fused") and spec.mode == "training":
                 # folded weights are constants: a training count would lose their grads
                 raise SpecError(
-                    f"{p}: fusing (--fuse or 'fuse:') folds BatchNorm into the convolutions "
+                    f"{where}: fusing (--fuse or 'fuse:') folds BatchNorm into the convolutions "
                     "for inference; a training step needs the BatchNorm: drop the fuse or "
                     "use --mode inference"
                 )
             return spec
     raise SpecError(
-        f"{p}: not a model spec: expected a 'model: package.module:callable' line "
+        f"{where}: not a model spec: expected a 'model: package.module:callable' line "
         "or a YOLO-style 'backbone'/'head' architecture"
     )
+
+
+def spec_label(data: Any, path: Path | None) -> str:
+    """How messages name a spec: its file, else its ``model`` target (a spec built from
+    a mapping, such as the command line's inline ``package.module:callable``), else
+    ``spec``."""
+    if path is not None:
+        return str(path)
+    target = data.get("model") if isinstance(data, Mapping) else None
+    return target if isinstance(target, str) and target.strip() else "spec"
 
 
 def cast_floating(model: torch.nn.Module, dtype: torch.dtype) -> None:
@@ -381,7 +410,7 @@ class ImportFormat:
     def load(
         self, data: Mapping[str, Any], path: Path | None, overrides: Mapping[str, Any]
     ) -> ModelSpec:
-        where = str(path) if path else "spec"
+        where = spec_label(data, path)
         if overrides:
             raise SpecError(
                 f"{where}: option(s) {', '.join('--' + k for k in overrides)} apply to "
@@ -403,7 +432,8 @@ class ImportFormat:
             raise SpecError(f"{where}: 'kwargs' must be a mapping")
         inputs = parse_inputs(data.get("inputs"), where)
         base = path.parent if path else Path.cwd()
-        fn = resolve_callable(target, base, where)
+        beside = "next to the spec" if path else "in the current folder"
+        fn = resolve_callable(target, base, where, beside=beside)
         return ModelSpec(
             name=str(data.get("name") or target.split(":")[-1]),
             factory=lambda: fn(**kwargs),
@@ -491,10 +521,18 @@ def model_source_files(path: str | Path) -> list[Path]:
     except RooflineError:
         return []
     target = data.get("model") if isinstance(data, Mapping) else None
-    if not isinstance(target, str) or ":" not in target:
+    if not isinstance(target, str):
+        return []
+    return target_source_files(target, Path(path).parent)
+
+
+def target_source_files(target: str, base: Path) -> list[Path]:
+    """The Python files under ``base`` (and the current folder) that importing
+    ``target`` (``mynet:build``, ``./mynet.py:build``) would read, as
+    :func:`model_source_files` finds them for a spec file; nothing is imported."""
+    if ":" not in target:
         return []
     module_part = target.rpartition(":")[0]
-    base = Path(path).parent
     if module_part.endswith(".py"):
         found = [base / module_part]
     else:
@@ -507,8 +545,11 @@ def model_source_files(path: str | Path) -> list[Path]:
     return [f for f in found if f.is_file()]
 
 
-def resolve_callable(target: str, base: Path, where: str = "spec") -> Callable[..., Any]:
-    """Import ``module:attr.path`` (or ``file.py:attr``), resolving against ``base``."""
+def resolve_callable(
+    target: str, base: Path, where: str = "spec", *, beside: str = "next to the spec"
+) -> Callable[..., Any]:
+    """Import ``module:attr.path`` (or ``file.py:attr``), resolving against ``base``
+    (``beside`` says where that is, for the message of a module not found)."""
     module_part, _, attr_part = target.rpartition(":")
     if not module_part or not attr_part:
         raise SpecError(
@@ -535,7 +576,7 @@ def resolve_callable(target: str, base: Path, where: str = "spec") -> Callable[.
         except ModuleNotFoundError as exc:
             raise SpecError(
                 f"{where}: cannot import module {module_part!r} ({first_line(exc)}); "
-                "check the name, install the package, or put the file next to the spec"
+                f"check the name, install the package, or put the file {beside}"
             ) from exc
         except Exception as exc:
             raise SpecError(

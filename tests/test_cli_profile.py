@@ -42,10 +42,13 @@ def test_profile_json_and_csv(spec, tmp_path, capsys):
     assert t["macs"] == 2 * 8 * 64 * 27 + 2 * 128 * 10
     assert t["params"] == (8 * 27 + 8) + 16 + (128 * 10 + 10)
     assert sum(layer["flops"] for layer in data["layers"]) == t["flops"]
+    # the spec the run read, as given (a tmp path here, so not in the golden file)
+    assert data["spec"] == str(spec)
     check_golden(
         "profile_tiny_cnn.json",
         json.dumps(
-            {k: v for k, v in data.items() if k not in ("generator", "torch_version")}, indent=1
+            {k: v for k, v in data.items() if k not in ("generator", "torch_version", "spec")},
+            indent=1,
         )
         + "\n",
     )
@@ -454,3 +457,183 @@ def test_real_on_a_quantized_model_hides_torchs_quantized_dtype_deprecation(tmp_
     assert out.returncode == 0, out.stderr
     assert "counted on real tensors" in out.stdout.splitlines()[0], out.stdout
     assert words not in out.stderr, out.stderr
+
+
+# --------------------------------------------------------------------------- inline models
+
+
+#: a fixture model with two inputs and typed keyword arguments
+TWO = "tests.fixtures.models:TwoInputs"
+
+
+def _profile_json(argv, capsys):
+    """`roofline profile ARGV --json -` as data (exit 0 asserted)."""
+    assert main(["profile", *argv, "--json", "-"]) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_inline_resnet18_equals_its_yaml_spec(tmp_path, capsys):
+    # the same model written as a spec file, as examples/*.yaml write theirs
+    pytest.importorskip("torchvision")
+    yaml_spec = tmp_path / "resnet18.yaml"
+    yaml_spec.write_text(
+        "model: torchvision.models:resnet18\nkwargs: {weights: null}\n"
+        "inputs:\n  - shape: [1, 3, 224, 224]\n    dtype: float32\n"
+    )
+    from_file = _profile_json([str(yaml_spec), "--batch", "2"], capsys)
+    inline = _profile_json(
+        ["torchvision.models:resnet18", "--input", "3x224x224", "--batch", "2"], capsys
+    )
+    assert inline["totals"] == from_file["totals"]
+    assert inline["layers"] == from_file["layers"]
+    assert (
+        inline["inputs"] == from_file["inputs"] == [{"shape": [2, 3, 224, 224], "dtype": "float32"}]
+    )
+    # named by the callable, as a file without 'name:' is; the spec field says how to rerun
+    assert inline["model"] == from_file["model"] == "resnet18"
+    assert inline["spec"] == "torchvision.models:resnet18 --input 3x224x224"
+    assert from_file["spec"] == str(yaml_spec)
+    # torchvision's documented figures for ResNet-18: 11,689,512 parameters, 1.814 GMACs
+    # per 224x224 image (its "GFLOPS" column counts MACs)
+    assert inline["totals"]["params"] == 11_689_512
+    assert round(inline["totals"]["macs"] / 2 / 1e9, 3) == 1.814
+
+
+def test_inline_batch_and_mode_as_a_files(spec, capsys):
+    # TinyCNN at 2x3x8x8: the spec fixture's file against --input 3x8x8 --batch 2
+    from_file = _profile_json([str(spec), "--mode", "training"], capsys)
+    inline = _profile_json(
+        ["tests.fixtures.models:TinyCNN", "--input", "3x8x8", "--batch", "2", "--mode", "training"],
+        capsys,
+    )
+    assert inline["totals"] == from_file["totals"]
+    assert inline["totals_by_phase"] == from_file["totals_by_phase"]
+    assert inline["mode"] == "training" and inline["batch"] == 2
+    # conv 3->8 3x3 pad 1 on 2x3x8x8: 2*8*64 outputs * 27 MACs; linear 2x128 @ 128x10,
+    # in the forward (the backward adds its own)
+    forward = inline["totals_by_phase"]["forward"]
+    assert forward["macs"] == 2 * 8 * 64 * 27 + 2 * 128 * 10
+
+
+def test_inline_several_inputs_integer_ids_and_typed_kwargs(capsys):
+    target = "tests.fixtures.models:TwoInputs"
+    argv = [target, "--input", "4", "--input", "3:int64", "--batch", "4"]
+    kw = ["--kwarg", "width=3", "--kwarg", "bias=false", "--kwarg", "act=null"]
+    data = _profile_json([*argv, *kw], capsys)
+    # YAML types: width the int 3, bias False (no fc bias), act None (nn.Identity):
+    # fc 4*3 weights, emb 10*3 = 42; as text "3" nn.Linear fails, "false" would add a bias
+    assert data["totals"]["params"] == 4 * 3 + 10 * 3
+    # fc at batch 4 is one mm: 2 * 4 * 4 * 3 FLOPs; the embedding is a gather
+    assert data["totals"]["matrix_flops"] == 2 * 4 * 4 * 3
+    assert data["inputs"] == [
+        {"shape": [4, 4], "dtype": "float32"},
+        {"shape": [4, 3], "dtype": "int64"},
+    ]
+    assert data["model"] == "TwoInputs(width=3, bias=False, act=None)"
+    assert data["spec"] == (
+        f"{target} --input 4 --input 3:int64 --kwarg width=3 --kwarg bias=false --kwarg act=null"
+    )
+    # the defaults: width 2 with a bias: 4*2 + 2 + 10*2
+    assert _profile_json(argv, capsys)["totals"]["params"] == 4 * 2 + 2 + 10 * 2
+
+
+def test_inline_integer_input_runs_for_real(capsys):
+    # ids are drawn from [0, 2): valid rows of any embedding, so the real model runs
+    argv = ["tests.fixtures.models:TwoInputs", "--input", "4", "--input", "3:int64", "--real"]
+    data = _profile_json(argv, capsys)
+    assert data["counter"] == "real"
+    assert data["totals"]["params"] == 4 * 2 + 2 + 10 * 2
+
+
+def test_inline_spec_field_reproduces_the_run(capsys):
+    import shlex
+
+    # the spec field is the command line, quoted for a shell: split, it reruns the same
+    argv = ["tests.fixtures.models:TwoInputs", "--input", "4", "--input", "3:int64"]
+    first = _profile_json([*argv, "--kwarg", "width=2", "--kwarg", "act='ReLU'"], capsys)
+    again = _profile_json(shlex.split(first["spec"]), capsys)
+    assert again == first
+    assert first["model"] == "TwoInputs(width=2, act='ReLU')"
+
+
+def test_inline_file_py_resolves_against_the_current_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n\n"
+        "class Net(nn.Sequential):\n"
+        "    def __init__(self, d=4):\n"
+        "        super().__init__(nn.Linear(d, d))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    data = _profile_json(["net.py:Net", "--input", "5", "--kwarg", "d=5"], capsys)
+    assert data["totals"]["params"] == 5 * 5 + 5
+    # the model's own file is read: no output may replace it, --force or not
+    assert main(["profile", "net.py:Net", "--input", "4", "--json", "net.py", "--force"]) == 2
+    assert "which this command reads" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["tests.fixtures.models:TinyCNN"],
+            "tests.fixtures.models:TinyCNN is an inline model: give its inputs with --input SHAPE",
+        ),
+        (["missing.yaml", "--input", "3"], "missing.yaml: no such file"),
+        (["missing.yaml"], "missing.yaml: no such file"),
+        (
+            ["@SPEC", "--input", "3x8x8"],
+            "--input is for an inline model (package.module:callable); @SPEC is a spec file",
+        ),
+        (["@SPEC", "--kwarg", "a=1"], "--kwarg is for an inline model"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3xax8"], "expected a shape like 3x224x224"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3x0x8"], "dimensions must be positive"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3x8x8:fp99"], "unknown dtype 'fp99'"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3x8x8:"], "expected SHAPE[:DTYPE]"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3x8x8", "--kwarg", "a"], "KEY=VALUE"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3", "--kwarg", "1a=2"], "a Python name"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3", "--kwarg", "a="], "a=null for None"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3", "--kwarg", "a=[1"], "not valid YAML"),
+        (
+            [TWO, "--input", "4", "--kwarg", "width=2", "--kwarg", "width=3"],
+            "--kwarg width=... is given twice",
+        ),
+        (
+            [TWO, "--input", "4", "--input", "3:int64", "--kwarg", "width=three"],
+            "building \"TwoInputs(width='three')\" failed: TypeError",
+        ),
+        (
+            ["no_such_module_xyz.nets:Net", "--input", "3"],
+            "no_such_module_xyz.nets:Net: cannot import module 'no_such_module_xyz.nets'",
+        ),
+        (
+            ["tests.fixtures.models:NoSuchNet", "--input", "3"],
+            "has no attribute 'NoSuchNet'",
+        ),
+        (
+            ["tests.fixtures.models:TINY_SPEC", "--input", "3"],
+            "'tests.fixtures.models:TINY_SPEC' is not callable",
+        ),
+        (
+            ["tests.fixtures.models:not_a_module", "--input", "3"],
+            "the model callable returned int, not a torch.nn.Module",
+        ),
+        (["missing_file.py:Net", "--input", "3"], "missing_file.py does not exist"),
+        (
+            ["tests.fixtures.models:TinyCNN", "--input", "3x8x8", "--imgsz", "64"],
+            "--imgsz apply to YOLO-format files only",
+        ),
+    ],
+)
+def test_inline_bad_input_is_one_line_exit_2(argv, message, spec, capsys):
+    argv = [str(spec) if a == "@SPEC" else a for a in argv]
+    message = message.replace("@SPEC", str(spec))
+    assert main(["profile", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert message in err, err
+
+
+def test_inline_error_shows_its_traceback_with_debug():
+    with pytest.raises(RooflineError, match="give its inputs with --input"):
+        main(["profile", "tests.fixtures.models:TinyCNN", "--debug"])

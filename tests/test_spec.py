@@ -324,3 +324,24 @@ def test_a_model_line_without_a_module_is_a_one_line_error(tmp_path, capsys, mod
     assert main(["profile", str(spec), "--json", str(tmp_path / "o.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("roofline: error: ") and message in err, err
+
+
+def test_spec_from_data_loads_a_mapping_as_its_file_would(spec):
+    # the command line's inline models go through here: same format, same checks
+    from roofline.spec import spec_from_data
+
+    data = {"model": "tests.fixtures.models:tiny_cnn", "inputs": [{"shape": [2, 3, 8, 8]}]}
+    s = spec_from_data(data, batch=4, mode="training")
+    from_file = load_spec(spec)
+    assert s.name == "tiny_cnn" and s.source is None and s.format == "import"
+    assert s.inputs[0].shape == (4, 3, 8, 8) and s.mode == "training"
+    assert from_file.inputs[0].shape == (2, 3, 8, 8)
+    # messages name the model's target where there is no file
+    with pytest.raises(SpecError, match=r"^x:y: inputs\[0\] is an integer input: give 'high'"):
+        spec_from_data({"model": "x:y", "inputs": [{"shape": [1, 3], "dtype": "int64"}]})
+    with pytest.raises(
+        SpecError, match=r"^no_such_mod_q:f: cannot import .* in the current folder"
+    ):
+        spec_from_data({"model": "no_such_mod_q:f", "inputs": [{"shape": [1]}]})
+    with pytest.raises(SpecError, match=r"^spec: expected a YAML mapping"):
+        spec_from_data([1, 2])

@@ -267,7 +267,7 @@ def test_yolo_freeze_10_cuts_training_memory(tmp_path):
             "no module named 'backbone' in this model; top-level modules: avgpool, bn1",
         ),
         (["vram", "examples/resnet50.yaml", "--params", "1M"], "not both"),
-        (["vram"], "give a model spec (roofline vram model.yaml) or --params N"),
+        (["vram"], "give a model spec (roofline vram model.yaml, or an inline model: "),
         (["vram", "--params", "1M", "--max-batch"], "--max-batch needs at least one --gpu"),
         (["vram", "--params", "1M", "--freeze", "3"], "--freeze and --checkpoint need the model"),
         # an empty list froze (checkpointed) nothing, silently
@@ -291,7 +291,8 @@ def test_bad_input_is_one_line_exit_2(argv, message, capsys):
 
 def test_full_width_numbers_read_as_their_ascii_forms(capsys):
     # as --depth ３ and device names: an input method's full-width forms are the plain ones
-    from roofline.cli.vram_cmd import headroom_arg, mib_arg, shape_arg
+    from roofline.cli._model_args import shape_arg
+    from roofline.cli.vram_cmd import headroom_arg, mib_arg
 
     assert headroom_arg("０．５") == 0.5
     assert mib_arg("５１２") == 512 * 2**20
@@ -457,3 +458,56 @@ def test_measure_with_json_to_stdout_prints_the_json_alone(tmp_path, capsys):
     data = json.loads(captured.out)  # nothing else on stdout
     assert data["measured"]["device"] == "cpu" and data["measured"]["allocated"] > 0
     assert "measuring tiny_cnn" in captured.err
+
+
+# --------------------------------------------------------------------------- inline models
+
+
+def _vram_json(argv, capsys):
+    assert main(["vram", *argv, "--json", "-"]) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_inline_model_sizes_as_its_spec_file(spec, capsys):
+    # the spec fixture is TinyCNN at 2x3x8x8; inline, one sample 3x8x8 at --batch 2
+    common = ["--mode", "training", "--gpu", "3090", "--max-batch"]
+    from_file = _vram_json([str(spec), *common], capsys)
+    inline = _vram_json(
+        ["tests.fixtures.models:TinyCNN", "--input", "3x8x8", "--batch", "2", *common], capsys
+    )
+    assert from_file.pop("spec") == str(spec)
+    assert inline.pop("spec") == "tests.fixtures.models:TinyCNN --input 3x8x8"
+    assert from_file.pop("name") == "TinyCNN" and inline.pop("name") == "TinyCNN"
+    assert inline == from_file
+    assert inline["assumptions"]["batch"] == 2
+    # TinyCNN: conv 8*27+8, bn 2*8, fc 128*10+10 parameters
+    assert inline["params"] == (8 * 27 + 8) + 16 + (128 * 10 + 10)
+
+
+def test_params_json_has_no_spec(capsys):
+    assert _vram_json(["--params", "1M"], capsys)["spec"] is None
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # --input is the inline model's, or the rule of thumb's with --params
+        (
+            ["examples/resnet50.yaml", "--input", "3x224x224"],
+            "--input is for an inline model (package.module:callable) or --params N; "
+            "examples/resnet50.yaml is a spec file",
+        ),
+        (["examples/resnet50.yaml", "--kwarg", "a=1"], "--kwarg is for an inline model"),
+        (["--params", "1M", "--input", "3x4", "--input", "3x4"], "with --params, --input is one"),
+        (["--params", "1M", "--input", "3x4:fp16"], "give one, without :DTYPE"),
+        (["--params", "1M", "--kwarg", "a=1"], "--params has no model"),
+        (["tests.fixtures.models:TinyCNN"], "is an inline model: give its inputs with --input"),
+        (["tests.fixtures.models:TinyCNN", "--input", "3x8x8", "--params", "1M"], "not both"),
+    ],
+)
+def test_inline_options_bad_input_is_one_line_exit_2(argv, message, capsys):
+    assert main(["vram", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert message in err, err

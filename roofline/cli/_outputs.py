@@ -37,8 +37,10 @@ def check(
 
 def _inputs(args: argparse.Namespace) -> list[str]:
     """The files ``args`` names for reading: ``spec``, compare's ``models`` and the
-    Python files beside them that their ``model:`` lines import, ``--gpu`` values that
-    are files, and the spec files in the ``--specs`` folders."""
+    Python files beside them that their ``model:`` lines import (or that an inline
+    model imports), ``--gpu`` values that are files, and the spec files in the
+    ``--specs`` folders."""
+    from roofline.cli._model_args import inline_source_files
     from roofline.devices.database import user_spec_files
     from roofline.spec import model_source_files
 
@@ -46,6 +48,8 @@ def _inputs(args: argparse.Namespace) -> list[str]:
     found = list(specs)
     # the model's own .py next to its spec is read too (--json mynet.py --force)
     found += [str(f) for s in specs if isinstance(s, str) for f in model_source_files(s)]
+    # and an inline model's (`roofline profile mynet.py:Net --json mynet.py`)
+    found += [str(f) for s in specs for f in inline_source_files(s)]
     gpus = getattr(args, "gpus", None) or [getattr(args, "gpu", None)]
     found += [g for g in gpus if isinstance(g, str) and Path(g).is_file()]
     found += [str(f) for f in user_spec_files(getattr(args, "specs", None))]

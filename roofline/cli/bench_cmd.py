@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roofline.cli._model_args import add_model_arguments
 from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import (
+    SPEC_HELP,
     add_dtype_argument,
     add_quick_argument,
     add_timing_arguments,
@@ -34,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "interquartile range of many timed runs (CUDA: synchronised), per-layer times, and "
         "the naive-roofline and calibrated predictions beside them.",
     )
-    p.add_argument("spec", help="model spec (.yaml): import-path or YOLO format")
+    p.add_argument("spec", help=SPEC_HELP)
+    add_model_arguments(p)
     p.add_argument(
         "--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)"
     )
@@ -100,15 +103,16 @@ def _count(spec: Any, device: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from roofline.cli._model_args import check_model_options, load_model
     from roofline.cli._outputs import check
     from roofline.latency.measure import OutOfMemory, allocator_note, check_device, measure
-    from roofline.spec import load_spec
 
+    check_model_options(args, [args.spec])
     # before any calibration or measurement: a refused path must not cost the runs
     quiet = check(args, {"--json": args.json}) is not None  # stdout holds the JSON alone
     check_device(args.device)  # fails early, with one line, when CUDA is absent
     overrides = {"imgsz": args.imgsz, "nc": args.nc, "fuse": True if args.fuse else None}
-    spec = load_spec(args.spec, mode=args.mode, dtype=args.dtype, **overrides)
+    spec = load_model(args, args.spec, mode=args.mode, dtype=args.dtype, **overrides)
     if args.optimizer_step and spec.mode != "training":
         raise MeasurementError(
             "--optimizer-step times the optimizer step of a training step: add --mode training"
@@ -212,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
 
             finish()  # the counter of the batch that was running
             try:
-                _write(args, results, batches, ran, failed, not_predicted, interrupted=True)
+                _write(args, spec, results, batches, ran, failed, not_predicted, interrupted=True)
             except RooflineError as exc:  # the interrupt stays the news: exit 130
                 _progress(f"the batches that finished were not kept: {exc}")
             else:
@@ -229,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
                 )
         raise
     if args.json and results:
-        _write(args, results, batches, ran, failed, [], interrupted=False)
+        _write(args, spec, results, batches, ran, failed, [], interrupted=False)
     if failed is not None:
         b, exc = failed
         largest = f"the largest batch that ran: {max(ran)}" if ran else "no batch size ran"
@@ -246,6 +250,7 @@ def _batch_list(batches: list[int]) -> str:
 
 def _write(
     args: argparse.Namespace,
+    spec: Any,
     results: list[dict[str, Any]],
     batches: list[int],
     ran: list[int],
@@ -263,7 +268,8 @@ def _write(
 
     not_run = [b for b in batches if b not in ran]
     data = {
-        "spec": str(args.spec),
+        # the file as given, or the inline model's options: what reproduces the run
+        "spec": spec.info["spec"],
         "runs": results,
         "partial": bool(not_run or not_predicted),
         "not_run": not_run,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from types import SimpleNamespace
 
+from roofline.cli._model_args import add_model_arguments, check_model_options
 from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import (
     add_precision_argument,
@@ -29,7 +30,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Profile each model spec and analyse it on each --gpu; print the totals "
         "side by side (ratios against the first) and optionally write one HTML report.",
     )
-    p.add_argument("models", nargs="+", metavar="SPEC", help="model specs (.yaml)")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="SPEC",
+        help="model specs (.yaml), or inline models package.module:callable; --input and "
+        "--kwarg apply to the inline ones, each of them",
+    )
+    add_model_arguments(
+        p,
+        input_help="one sample's input shape of every inline SPEC (spec files have their "
+        "own), no batch dimension (--batch sets it, default 1), e.g. 3x224x224 or 128:int64; "
+        "repeatable, in forward()'s order",
+    )
     from roofline.cli._device_args import add_device_arguments
 
     add_device_arguments(p, required=True, many=True, allow_all=True)
@@ -75,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from roofline.report.output import to_json
     from roofline.report.text import analysis_summary, compare_note, compare_table
 
+    check_model_options(args, args.models)
     # the argument count and every output path are checked before anything is profiled
     to_stdout = check(args, {"--json": args.json, "--html": args.html})
     uncalibrated: dict[str, str] = {}
@@ -128,7 +142,12 @@ def run(args: argparse.Namespace) -> int:
     # files first, so a reader that stops early (`| head`) cannot cost the user them
     if args.json:
         # each analysis with the note its table row and HTML row carry
-        data = {"analyses": [{**a.as_dict(), "note": compare_note(a)} for a in analyses]}
+        # and the spec it came from: the file, or the inline model's options
+        data = {
+            "analyses": [
+                {**a.as_dict(), "spec": _spec_of(a), "note": compare_note(a)} for a in analyses
+            ]
+        }
         emit(args.json, to_json(data), force=args.force)
     if args.html:
         from roofline.report.html import roofline_report
@@ -149,3 +168,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"== {a.model} on {a.device.name}")
         print(analysis_summary(a, args.top))
     return 0
+
+
+def _spec_of(analysis: object) -> str | None:
+    """The ``spec`` the analysis's profile was loaded from (its file, or the inline form)."""
+    profile = getattr(analysis, "profile", None)
+    return None if profile is None else profile.info.get("spec")

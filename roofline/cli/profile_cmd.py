@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import Any
 
+from roofline.cli._model_args import add_model_arguments
 from roofline.cli._progress import Progress
 from roofline.errors import RooflineError, SpecError
 
@@ -162,10 +163,19 @@ def add_spec_arguments(p: argparse.ArgumentParser, *, dtype: bool = True) -> Non
     )
 
 
+#: help of the positional model argument of profile, vram and bench
+SPEC_HELP = (
+    "model spec (.yaml: import-path or YOLO format), or an inline model "
+    "package.module:callable (or file.py:callable) with --input"
+)
+
+
 def load_from_args(args: argparse.Namespace, *, dtype: bool = True) -> Any:
-    """Load the spec named by ``args.spec`` with the shared overrides applied
-    (``dtype``: ``args.dtype`` casts the model, as :func:`add_spec_arguments`'s)."""
-    from roofline.spec import load_spec
+    """Load the model named by ``args.spec`` (a spec file, or an inline model with
+    ``--input``/``--kwarg``: :func:`~roofline.cli._model_args.load_model`) with the
+    shared overrides applied (``dtype``: ``args.dtype`` casts the model, as
+    :func:`add_spec_arguments`'s)."""
+    from roofline.cli._model_args import load_model
 
     overrides = {
         "imgsz": getattr(args, "imgsz", None),
@@ -173,7 +183,7 @@ def load_from_args(args: argparse.Namespace, *, dtype: bool = True) -> Any:
         "fuse": True if getattr(args, "fuse", False) else None,
     }
     cast = getattr(args, "dtype", None) if dtype else None
-    return load_spec(args.spec, batch=args.batch, mode=args.mode, dtype=cast, **overrides)
+    return load_model(args, args.spec, batch=args.batch, mode=args.mode, dtype=cast, **overrides)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -183,7 +193,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Count parameters, FLOPs (1 MAC = 2 FLOPs) and bytes of memory traffic "
         "for every layer of a model, on fake tensors (no weights allocated).",
     )
-    p.add_argument("spec", help="model spec (.yaml): import-path or YOLO format")
+    p.add_argument("spec", help=SPEC_HELP)
+    add_model_arguments(p)
     p.add_argument(
         "--depth",
         type=depth_arg,
@@ -285,9 +296,11 @@ def add_analysis_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
 def run(args: argparse.Namespace) -> int:
     from roofline.cli import _outputs
     from roofline.cli._device_args import device_from_args
+    from roofline.cli._model_args import check_model_options
     from roofline.counting import profile_spec
     from roofline.report import text
 
+    check_model_options(args, [args.spec])
     # every output path is checked before any work, so a refused one costs nothing
     to_stdout = _outputs.check(
         args,
@@ -389,7 +402,9 @@ def _write_files(
     from roofline.report.output import to_csv, to_json
 
     if args.json:
-        data = prof.as_dict(args.depth)
+        # the spec file, or the inline model's options: what reproduces the run
+        plain = prof.as_dict(args.depth)
+        data = {"model": plain.pop("model"), "spec": prof.info.get("spec"), **plain}
         if analysis is not None:
             data["roofline"] = analysis.as_dict()
         if latency is not None:

@@ -10,8 +10,9 @@ from dataclasses import replace
 from typing import Any
 
 from roofline.cli._device_args import add_device_arguments, devices_from_args
+from roofline.cli._model_args import add_model_arguments, check_model_options
 from roofline.cli._progress import Progress
-from roofline.cli.profile_cmd import add_spec_arguments, load_from_args, number_text
+from roofline.cli.profile_cmd import SPEC_HELP, add_spec_arguments, load_from_args, number_text
 from roofline.errors import MemoryEstimateError, RooflineError
 
 DTYPE_CHOICES = ("fp32", "float32", "fp16", "float16", "half", "bf16", "bfloat16", "fp8")
@@ -39,22 +40,6 @@ def headroom_arg(text: str) -> float:
     if not (0 < value <= 1):
         raise argparse.ArgumentTypeError(f"must be in (0, 1] (0.8 = use 80 %), got {value}")
     return value
-
-
-def shape_arg(text: str) -> tuple[int, ...]:
-    """``--input``: one sample's shape, ``3x224x224`` or ``3,224,224``."""
-    # × is a separator; full-width ３ｘ２２４ reads as 3x224
-    plain = number_text(text.replace("×", "x"), "a shape like 3x224x224")
-    parts = [p for p in re.split(r"[x,\s]+", plain) if p]
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a shape like 3x224x224 (one sample, no batch), got {text!r}"
-        ) from None
-    if not shape or any(d < 1 for d in shape):
-        raise argparse.ArgumentTypeError(f"shape dimensions must be positive, got {text!r}")
-    return shape
 
 
 def mib_arg(text: str) -> int:
@@ -111,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Size GPU memory for inference or training: from a parameter count "
         "(--params) or from the real model (SPEC), traced on fake tensors. See docs/vram.md.",
     )
-    p.add_argument("spec", nargs="?", help="model spec (.yaml); or give --params instead")
+    p.add_argument("spec", nargs="?", help=SPEC_HELP + "; or give --params instead")
     p.add_argument(
         "--params", type=params_arg, metavar="N", help="parameter count: 100M, 7B, 1.5e9"
     )
@@ -153,11 +138,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_device_arguments(p, many=True, allow_all=True, measured=False)
     p.add_argument("--max-batch", action="store_true", help="solve the largest batch per --gpu")
-    p.add_argument(
-        "--input",
-        type=shape_arg,
-        metavar="SHAPE",
-        help="with --params: one sample's input shape (3x224x224) for the activation rule of thumb",
+    add_model_arguments(
+        p,
+        input_help="one sample's input shape of an inline model, no batch dimension "
+        "(--batch sets it, default 1), e.g. 3x224x224 or 128:int64, repeatable; with "
+        "--params: one shape (3x224x224) for the activation rule of thumb",
     )
     p.add_argument(
         "--context-mib",
@@ -209,8 +194,10 @@ def run(args: argparse.Namespace) -> int:
         raise MemoryEstimateError(
             "give either a model spec (roofline vram model.yaml) or --params N, not both"
             if args.spec
-            else "give a model spec (roofline vram model.yaml) or --params N"
+            else "give a model spec (roofline vram model.yaml, or an inline model: "
+            "package.module:callable --input SHAPE) or --params N"
         )
+    check_model_options(args, [args.spec], params=args.params is not None)
     # the output path is checked before any tracing, so a refused one costs nothing
     to_stdout = check(args, {"--json": args.json})
     if args.max_batch and not args.gpus:
@@ -245,8 +232,6 @@ def run(args: argparse.Namespace) -> int:
     }
     spec = None
     if args.spec:
-        if args.input:
-            raise MemoryEstimateError("--input is for --params; a spec already has its inputs")
         spec = load_from_args(args, dtype=False)
 
         def at(b: int) -> Any:
@@ -276,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
                 batch=b,
                 mode=args.mode or "inference",
                 dtype=args.dtype or "fp32",
-                input_shape=args.input,
+                input_shape=args.input[0].shape if args.input else None,
                 **common,
             )
 
@@ -296,7 +281,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if estimate.detail.get("quantized") and any(d.kind != "cpu" for d in devices):
         estimate = replace(estimate, notes=(*estimate.notes, QUANTIZED_GPU_NOTE))
-    data = estimate.as_dict()
+    # the spec file, or the inline model's options (none from a count): what reproduces it
+    plain = estimate.as_dict()
+    data = {"name": plain.pop("name"), "spec": spec.info.get("spec") if spec else None, **plain}
     measured_lines: list[str] = []
     if measure_on is not None:
         data["measured"], measured_lines = _measured(args, spec, estimate, measure_on, common)

@@ -616,3 +616,29 @@ def test_a_stored_full_calibration_is_used_as_it_is_under_quick(monkeypatch):
     said.clear()
     store.ensure_efficiency("cpu", progress=said.append)  # not asked for quick: no note
     assert said == []
+
+
+def test_bench_inline_model_from_a_py_file(tmp_path, capsys, monkeypatch):
+    # `roofline bench file.py:Net --input ...`: no spec file; the model's file resolves
+    # against the current folder, and --json records the inline form to rerun it
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n\n"
+        "class Net(nn.Sequential):\n"
+        "    def __init__(self, d=4):\n"
+        "        super().__init__(nn.Linear(d, d), nn.ReLU())\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    argv = ["bench", "net.py:Net", "--input", "6", "--kwarg", "d=6", "--no-predict"]
+    argv += ["--warmup", "0", "--repeat", "1", "--per-layer", "none", "--batch", "1", "3"]
+    assert main([*argv, "--json", "b.json"]) == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["spec"] == "net.py:Net --input 6 --kwarg d=6"
+    assert [r["measurement"]["batch"] for r in data["runs"]] == [1, 3]
+    assert data["runs"][0]["measurement"]["model"] == "Net(d=6)"
+    assert not data["partial"]
+
+
+def test_bench_inline_needs_its_input(capsys):
+    assert main(["bench", "tests.fixtures.models:TinyCNN", "--no-predict"]) == 2
+    err = capsys.readouterr().err
+    assert "give its inputs with --input SHAPE" in err and err.count("\n") == 1

@@ -334,3 +334,33 @@ def test_compare_note_is_in_the_json(spec, tmp_path, capsys):
     assert main([*argv, "--json", str(out)]) == 0
     notes = {a["device"]["key"]: a["note"] for a in json.loads(out.read_text())["analyses"]}
     assert notes == {"rtx-3090": "", "tesla-t4": "bfloat16 bytes, fp32 roofs"}
+
+
+def test_compare_inline_and_file_specs(spec, capsys):
+    # --input and --kwarg apply to the inline model only: the file keeps its 2x3x8x8
+    argv = ["compare", "tests.fixtures.models:TwoInputs", str(spec), "--gpu", "3090"]
+    argv += ["--input", "4", "--input", "3:int64", "--kwarg", "width=3", "--json", "-"]
+    assert main(argv) == 0, capsys.readouterr().err
+    inline, from_file = json.loads(capsys.readouterr().out)["analyses"]
+    assert (
+        inline["spec"]
+        == "tests.fixtures.models:TwoInputs --input 4 --input 3:int64 --kwarg width=3"
+    )
+    assert inline["model"] == "TwoInputs(width=3)"
+    assert [i["shape"] for i in inline["inputs"]] == [[1, 4], [1, 3]]
+    assert from_file["spec"] == str(spec) and from_file["model"] == "TinyCNN"
+    assert [i["shape"] for i in from_file["inputs"]] == [[2, 3, 8, 8]]
+
+
+@pytest.mark.parametrize(
+    "models, extra, message",
+    [
+        (["@SPEC", "@SPEC"], ["--input", "3"], "--input is for an inline model"),
+        (["@SPEC", "tests.fixtures.models:TinyCNN"], [], "give its inputs with --input SHAPE"),
+    ],
+)
+def test_compare_inline_options_bad_input(models, extra, message, spec, capsys):
+    models = [str(spec) if m == "@SPEC" else m for m in models]
+    assert main(["compare", *models, "--gpu", "3090", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err

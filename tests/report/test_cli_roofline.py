@@ -64,6 +64,8 @@ def test_profile_gpu_json_csv_html(spec, tmp_path, capsys):
     assert len(lines) == 1 + len(r["layers"])
     page = h.read_text()
     assert HTML_MARKER in page and "TinyCNN" in page
+    # the header says what the model was loaded from, to make the report again
+    assert f" · from <code>{spec}</code></div>" in page
     # self-contained: plotly.js is inlined, and nothing else loads a script or a font
     from plotly.offline import get_plotlyjs
 
@@ -364,3 +366,32 @@ def test_compare_inline_options_bad_input(models, extra, message, spec, capsys):
     assert main(["compare", *models, "--gpu", "3090", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def test_html_header_names_an_inline_model_as_it_was_given(tmp_path, capsys):
+    # an inline model's header holds its command-line form, to run it again
+    h = tmp_path / "i.html"
+    argv = ["profile", "tests.fixtures.models:TwoInputs", "--input", "4", "--input", "3:int64"]
+    argv += ["--kwarg", "act=Tanh", "--kwarg", "vocab=12", "--gpu", "3090", "--html", str(h)]
+    assert main(argv) == 0
+    want = (
+        " · from <code>tests.fixtures.models:TwoInputs --input 4 --input 3:int64 "
+        "--kwarg act=Tanh --kwarg vocab=12</code></div>"
+    )
+    assert want in h.read_text()
+    # a spec file's name is text, not markup: a & and a < in it are escaped
+    odd = tmp_path / "a&b<c>.yaml"
+    odd.write_text(TINY_SPEC)
+    assert main(["profile", str(odd), "--gpu", "3090", "--html", str(h)]) == 0
+    assert f" · from <code>{tmp_path}/a&amp;b&lt;c&gt;.yaml</code></div>" in h.read_text()
+    # a profile of a module in code has no spec: no "from" in the header
+    import torch
+
+    import roofline
+    from roofline.analysis import analyze
+    from roofline.devices import get_device
+    from roofline.report.html import _meta_rows
+    from tests.fixtures.models import TinyCNN
+
+    a = analyze(roofline.profile(TinyCNN(), (torch.randn(1, 3, 8, 8),)), get_device("3090"))
+    assert " · from " not in _meta_rows([a], "today")

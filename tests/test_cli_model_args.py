@@ -89,6 +89,7 @@ def test_input_reads_a_name_and_an_integer_range_as_a_spec_files_fields():
         ("a-b=3:int64", "got 'a-b'"),
         ("ids=", "expected a shape like 3x224x224"),
         ("3:0-8", "'0-8' is a value range: it follows an integer dtype (3:int64:0-8)"),
+        ("3:０-８", "'０-８' is a value range: it follows an integer dtype"),  # full width
         ("3:fp16:0-8", "a value range is for an integer input; float16 values"),
         ("3:bool:0-1", "a value range is for an integer input; bool values"),
         ("3:int64:", "expected a value range LOW-HIGH like 0-32000 after the dtype, got ''"),

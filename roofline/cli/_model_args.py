@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -151,7 +152,7 @@ def input_arg(text: str) -> InputArg:
         return InputArg(shape, name=name)
     if not dtype_text.strip():
         raise _input_error(text, "the dtype after ':' is empty")
-    if _RANGE.fullmatch(dtype_text) and range_text is None:
+    if range_text is None and _RANGE.fullmatch(unicodedata.normalize("NFKC", dtype_text)):
         raise _input_error(
             text,
             f"{dtype_text!r} is a value range: it follows an integer dtype "

@@ -486,6 +486,12 @@ def parse_inputs(raw: Any, where: str) -> tuple[InputSpec, ...]:
             raise SpecError(
                 f"{at}.name must be the name of the forward() argument it feeds, got {name!r}"
             )
+        first = next((j for j, o in enumerate(out) if name is not None and o.name == name), None)
+        if first is not None:  # one argument cannot take two tensors: one would be dropped
+            raise SpecError(
+                f"{at}.name {name!r} is given twice (inputs[{first}] too): each keyword "
+                "input feeds one forward() argument"
+            )
         out.append(InputSpec(tuple(shape), dtype, name, low, high))
     return tuple(out)
 

@@ -10,12 +10,14 @@ import pytest
 
 from roofline.cli._model_args import (
     InputArg,
+    check_model_options,
     inline_data,
     inline_text,
     input_arg,
     is_inline,
     kwarg_arg,
 )
+from roofline.errors import SpecError
 
 
 @pytest.mark.parametrize(
@@ -56,9 +58,59 @@ def test_input_reads_shape_and_dtype():
     assert input_arg("128:long") == InputArg((128,), "int64")
     assert input_arg("3x8x8:fp16") == InputArg((3, 8, 8), "float16")
     assert input_arg("3x8x8:fp16").text == "3x8x8:float16"
-    for bad in ("", "x", "3x-1", "3:", "3:int4", "a:int64"):
-        with pytest.raises(argparse.ArgumentTypeError):
-            input_arg(bad)
+
+
+def test_input_reads_a_name_and_an_integer_range_as_a_spec_files_fields():
+    # NAME= is the spec file's 'name:', :LOW-HIGH its 'low:'/'high:' ([LOW, HIGH))
+    assert input_arg("attention_mask=128:int64") == InputArg((128,), "int64", "attention_mask")
+    assert input_arg("128:int64:0-32000") == InputArg((128,), "int64", None, 0, 32000)
+    assert input_arg("ids=4x7:long:-5-5") == InputArg((4, 7), "int64", "ids", -5, 5)
+    assert input_arg("x=3x8x8") == InputArg((3, 8, 8), None, "x")
+    assert input_arg(" ids = 5 : int64 : 0 - 8 ") == InputArg((5,), "int64", "ids", 0, 8)
+    assert input_arg("5:int64:０-８") == InputArg((5,), "int64", None, 0, 8)  # full width
+    # the plain form reads back to the same input
+    for text in ("x=3x8x8", "ids=4x7:int64:-5-5", "128:int64:0-32000", "m=2:int8"):
+        assert input_arg(text).text == text
+        assert input_arg(input_arg(text).text) == input_arg(text)
+
+
+@pytest.mark.parametrize(
+    "text, piece",
+    [
+        ("", "expected a shape like 3x224x224"),
+        ("x", "expected a shape like 3x224x224"),
+        ("3x-1", "dimensions must be positive"),
+        ("a:int64", "got 'a'"),
+        ("3x0", "dimensions must be positive"),
+        ("3:", "the dtype after ':' is empty"),
+        ("3:int4", "unknown dtype 'int4'"),
+        ("1a=3", "the name before '=' must be the Python name"),
+        ("=3", "the name before '=' must be the Python name of the forward() argument"),
+        ("a-b=3:int64", "got 'a-b'"),
+        ("ids=", "expected a shape like 3x224x224"),
+        ("3:0-8", "'0-8' is a value range: it follows an integer dtype (3:int64:0-8)"),
+        ("3:０-８", "'０-８' is a value range: it follows an integer dtype"),  # full width
+        ("3:fp16:0-8", "a value range is for an integer input; float16 values"),
+        ("3:bool:0-1", "a value range is for an integer input; bool values"),
+        ("3:int64:", "expected a value range LOW-HIGH like 0-32000 after the dtype, got ''"),
+        ("3:int64:8", "expected a value range LOW-HIGH like 0-32000 after the dtype, got '8'"),
+        ("3:int64:0..8", "got '0..8'"),
+        ("3:int64:8-8", "the range 8-8 is empty: values are drawn from [LOW, HIGH)"),
+        ("3:int64:9-2", "HIGH (2) must be larger than LOW (9)"),
+        ("3:int64:0-8:x", "3 ':' where at most 2 go"),
+    ],
+)
+def test_a_malformed_input_names_its_bad_piece_and_the_forms(text, piece):
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        input_arg(text)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{text!r}: ")
+    assert piece in message, message
+    assert message.endswith(
+        "--input takes [NAME=]SHAPE[:DTYPE[:LOW-HIGH]], e.g. 3x224x224, 3x224x224:fp16, "
+        "128:int64:0-32000, attention_mask=128:int64"
+    )
 
 
 def test_kwarg_values_read_as_yaml():
@@ -92,11 +144,36 @@ def test_inline_data_is_the_mapping_a_spec_file_holds():
     }
 
 
+def test_inline_data_gives_names_and_ranges_as_a_spec_file_does():
+    inputs = [input_arg(t) for t in ("ids=7:int64:3-50", "7:int64", "mask=7:bool", "x=2:fp16")]
+    assert inline_data("pkg:Net", inputs, [])["inputs"] == [
+        {"name": "ids", "shape": [1, 7], "dtype": "int64", "low": 3, "high": 50},
+        {"shape": [1, 7], "dtype": "int64", "low": 0, "high": 2},  # the default range
+        {"name": "mask", "shape": [1, 7], "dtype": "bool"},  # drawn from 0/1, no range
+        {"name": "x", "shape": [1, 2], "dtype": "float16"},
+    ]
+
+
+def test_a_keyword_input_given_twice_is_refused():
+    args = argparse.Namespace(input=[input_arg("m=3"), input_arg("4"), input_arg("m=5")])
+    with pytest.raises(SpecError, match=r"^--input m=\.\.\. is given twice: each keyword"):
+        check_model_options(args, ["pkg:Net"])
+
+
 def test_inline_text_reads_back_to_the_same_options():
-    inputs = [InputArg((3, 8, 8)), InputArg((4,), "int64")]
+    inputs = [InputArg((3, 8, 8)), InputArg((4,), "int64"), input_arg("m=4:int64:0-9")]
     kwargs = [kwarg_arg(t) for t in ("tag='10'", "note=a b", "sizes=[1, 2]", "w=null")]
     text = inline_text("pkg.mod:Net", inputs, kwargs)
     words = shlex.split(text)
-    assert words[:5] == ["pkg.mod:Net", "--input", "3x8x8", "--input", "4:int64"]
-    back = [kwarg_arg(w) for w in words[6::2]]
+    assert words[:7] == [
+        "pkg.mod:Net",
+        "--input",
+        "3x8x8",
+        "--input",
+        "4:int64",
+        "--input",
+        "m=4:int64:0-9",
+    ]
+    assert [input_arg(w) for w in words[2:7:2]] == inputs
+    back = [kwarg_arg(w) for w in words[8::2]]
     assert back == kwargs == [("tag", "10"), ("note", "a b"), ("sizes", [1, 2]), ("w", None)]

@@ -464,6 +464,8 @@ def test_real_on_a_quantized_model_hides_torchs_quantized_dtype_deprecation(tmp_
 
 #: a fixture model with two inputs and typed keyword arguments
 TWO = "tests.fixtures.models:TwoInputs"
+#: a fixture model with token ids (an embedding of 8 rows) and a keyword attention_mask
+KW = "tests.fixtures.models:KeywordInputs"
 
 
 def _profile_json(argv, capsys):
@@ -556,6 +558,96 @@ def test_inline_spec_field_reproduces_the_run(capsys):
     assert first["model"] == "TwoInputs(width=2, act='ReLU')"
 
 
+def _kw_yaml(tmp_path, inputs):
+    path = tmp_path / "kw.yaml"
+    path.write_text(f"model: {KW}\ninputs:\n" + "".join(f"  - {i}\n" for i in inputs))
+    return path
+
+
+def test_inline_keyword_input_equals_its_yaml_spec(tmp_path, capsys):
+    # --input NAME=... is the spec file's 'name:', :LOW-HIGH its 'low:'/'high:'
+    yaml_spec = _kw_yaml(
+        tmp_path,
+        [
+            "{shape: [1, 5], dtype: int64, high: 8}",
+            "{name: attention_mask, shape: [1, 5], dtype: int64, high: 2}",
+        ],
+    )
+    from_file = _profile_json([str(yaml_spec), "--batch", "2"], capsys)
+    argv = [KW, "--input", "5:int64:0-8", "--input", "attention_mask=5:int64", "--batch", "2"]
+    inline = _profile_json(argv, capsys)
+    assert inline["totals"] == from_file["totals"]
+    assert inline["layers"] == from_file["layers"]
+    assert (
+        inline["inputs"]
+        == from_file["inputs"]
+        == [
+            {"shape": [2, 5], "dtype": "int64"},
+            {"name": "attention_mask", "shape": [2, 5], "dtype": "int64"},
+        ]
+    )
+    assert inline["spec"] == f"{KW} --input 5:int64:0-8 --input attention_mask=5:int64"
+    # B x T = 2 x 5 tokens of d = 4: fc 2 * 10 * 4 * 2 matrix FLOPs and 10 * 2 bias adds;
+    # the mask reaches forward() by name: one multiply per embedded element, 10 * 4
+    assert inline["totals"]["matrix_flops"] == 2 * 10 * 4 * 2
+    assert inline["totals"]["vector_flops"] == 10 * 2 + 10 * 4
+    without = _profile_json([KW, "--input", "5:int64", "--batch", "2"], capsys)
+    assert without["totals"]["vector_flops"] == 10 * 2  # no mask, no multiply
+
+
+def test_inline_keyword_inputs_go_anywhere_as_in_a_yaml_spec(tmp_path, capsys):
+    # a spec file may list a keyword input before a positional one, and the positional
+    # ones still go in order: the command line mirrors it, and may name every input
+    yaml_spec = _kw_yaml(
+        tmp_path,
+        [
+            "{name: attention_mask, shape: [1, 5], dtype: int64, high: 2}",
+            "{shape: [1, 5], dtype: int64, high: 8}",
+        ],
+    )
+    from_file = _profile_json([str(yaml_spec)], capsys)
+    first = _profile_json([KW, "--input", "attention_mask=5:int64", "--input", "5:int64"], capsys)
+    named = _profile_json(
+        [KW, "--input", "attention_mask=5:int64", "--input", "input_ids=5:int64"], capsys
+    )
+    assert first["totals"] == named["totals"] == from_file["totals"]
+    assert first["inputs"] == from_file["inputs"]
+    assert first["totals"]["vector_flops"] == 5 * 2 + 5 * 4  # the mask's multiply: passed
+
+
+def test_inline_integer_range_is_the_values_a_real_run_draws(tmp_path, capsys):
+    # the embedding has 8 rows: ids from [0, 8) or [7, 8) index it; [8, 9) draws only 8,
+    # one past the table, so the real run fails, in one line, as the spec file's does
+    for ok in ("0-8", "7-8"):
+        data = _profile_json([KW, "--input", f"5:int64:{ok}", "--real"], capsys)
+        assert data["counter"] == "real" and data["totals"]["params"] == 8 * 4 + 4 * 2 + 2
+    yaml_spec = _kw_yaml(tmp_path, ["{shape: [1, 5], dtype: int64, low: 8, high: 9}"])
+    errors = []
+    for argv in ([KW, "--input", "5:int64:8-9"], [str(yaml_spec)]):
+        assert main(["profile", *argv, "--real"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        errors.append(err)
+    assert errors[0] == errors[1]
+    assert "at layer 'emb': IndexError: index out of range" in errors[0]
+    # counted on fake tensors, the values are never read: any range counts the same
+    fake = [
+        _profile_json([KW, "--input", f"5:int64:{r}"], capsys)["totals"] for r in ("0-8", "8-9")
+    ]
+    assert fake[0] == fake[1]
+
+
+def test_inline_spec_field_reproduces_a_run_with_names_and_ranges(capsys):
+    import shlex
+
+    argv = [KW, "--input", " attention_mask = 5 : long ", "--input", "5:int64:０-８", "--real"]
+    first = _profile_json(argv, capsys)
+    # the plain forms, in the order given
+    assert first["spec"] == f"{KW} --input attention_mask=5:int64 --input 5:int64:0-8"
+    again = _profile_json([*shlex.split(first["spec"]), "--real"], capsys)
+    assert again == first
+
+
 def test_inline_file_py_resolves_against_the_current_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "net.py").write_text(
         "from torch import nn\n\n"
@@ -588,7 +680,34 @@ def test_inline_file_py_resolves_against_the_current_folder(tmp_path, monkeypatc
         (["tests.fixtures.models:TinyCNN", "--input", "3xax8"], "expected a shape like 3x224x224"),
         (["tests.fixtures.models:TinyCNN", "--input", "3x0x8"], "dimensions must be positive"),
         (["tests.fixtures.models:TinyCNN", "--input", "3x8x8:fp99"], "unknown dtype 'fp99'"),
-        (["tests.fixtures.models:TinyCNN", "--input", "3x8x8:"], "expected SHAPE[:DTYPE]"),
+        (
+            ["tests.fixtures.models:TinyCNN", "--input", "3x8x8:"],
+            "argument --input: '3x8x8:': the dtype after ':' is empty; --input takes "
+            "[NAME=]SHAPE[:DTYPE[:LOW-HIGH]], e.g. 3x224x224",
+        ),
+        (
+            [KW, "--input", "5:0-8"],
+            "'5:0-8': '0-8' is a value range: it follows an integer dtype (5:int64:0-8)",
+        ),
+        ([KW, "--input", "5:int64:8-0"], "'5:int64:8-0': the range 8-0 is empty"),
+        ([KW, "--input", "5:fp16:0-8"], "a value range is for an integer input"),
+        ([KW, "--input", "input-ids=5:int64"], "the name before '=' must be the Python name"),
+        (
+            [
+                KW,
+                "--input",
+                "5:int64",
+                "--input",
+                "attention_mask=5",
+                "--input",
+                "attention_mask=5",
+            ],
+            "--input attention_mask=... is given twice",
+        ),
+        (  # forward() has no such argument: the model's own error, at the root
+            [KW, "--input", "5:int64", "--input", "mask=5:int64"],
+            "unexpected keyword argument 'mask'",
+        ),
         (["tests.fixtures.models:TinyCNN", "--input", "3x8x8", "--kwarg", "a"], "KEY=VALUE"),
         (["tests.fixtures.models:TinyCNN", "--input", "3", "--kwarg", "1a=2"], "a Python name"),
         (["tests.fixtures.models:TinyCNN", "--input", "3", "--kwarg", "a="], "a=null for None"),

@@ -125,6 +125,12 @@ def test_model_defined_next_to_the_spec(tmp_path):
             f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], name: 3}}]\n",
             r"inputs\[0\]\.name must be the name of the forward\(\) argument it feeds, got 3",
         ),
+        (  # the forward got one 'ids' tensor: the other was dropped without a word
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], name: ids}}, {{shape: [1]}}, "
+            "{shape: [2], name: ids}]\n",
+            r"inputs\[2\]\.name 'ids' is given twice \(inputs\[0\] too\): each keyword input "
+            r"feeds one forward\(\) argument",
+        ),
         ("just a string\n", r"expected a YAML mapping"),
         ("foo: 1\n", r"not a model spec"),
         (  # PyYAML keeps the last 'model:' silently: the second model was profiled

@@ -484,6 +484,25 @@ def test_inline_model_sizes_as_its_spec_file(spec, capsys):
     assert inline["params"] == (8 * 27 + 8) + 16 + (128 * 10 + 10)
 
 
+def test_inline_keyword_input_sizes_as_its_spec_file(tmp_path, capsys):
+    # vram reads --input through the same parser: a keyword mask and an id range
+    yaml_spec = tmp_path / "kw.yaml"
+    yaml_spec.write_text(
+        "model: tests.fixtures.models:KeywordInputs\ninputs:\n"
+        "  - {shape: [1, 5], dtype: int64, high: 8}\n"
+        "  - {name: attention_mask, shape: [1, 5], dtype: int64, high: 2}\n"
+    )
+    common = ["--mode", "training", "--batch", "2", "--gpu", "3090"]
+    from_file = _vram_json([str(yaml_spec), *common], capsys)
+    argv = ["--input", "5:int64:0-8", "--input", "attention_mask=5:int64"]
+    inline = _vram_json(["tests.fixtures.models:KeywordInputs", *argv, *common], capsys)
+    assert inline.pop("spec") == "tests.fixtures.models:KeywordInputs " + " ".join(argv)
+    from_file.pop("spec")
+    assert inline == from_file
+    # KeywordInputs: emb 8*4, fc 4*2+2 parameters
+    assert inline["params"] == 8 * 4 + 4 * 2 + 2
+
+
 def test_params_json_has_no_spec(capsys):
     assert _vram_json(["--params", "1M"], capsys)["spec"] is None
 
@@ -499,7 +518,14 @@ def test_params_json_has_no_spec(capsys):
         ),
         (["examples/resnet50.yaml", "--kwarg", "a=1"], "--kwarg is for an inline model"),
         (["--params", "1M", "--input", "3x4", "--input", "3x4"], "with --params, --input is one"),
-        (["--params", "1M", "--input", "3x4:fp16"], "give one, without :DTYPE"),
+        # the rule of thumb reads a bare shape only: an inline model's forms are refused
+        (["--params", "1M", "--input", "3x4:fp16"], "give one bare SHAPE, without NAME=, :DTYPE"),
+        (
+            ["--params", "1M", "--input", "ids=3x4"],
+            "or :LOW-HIGH (those are an inline model's), not ids=3x4",
+        ),
+        (["--params", "1M", "--input", "3x4:int64:0-8"], "an inline model's), not 3x4:int64:0-8"),
+        (["--params", "1M", "--input", "3x4:int64:8-0"], "'3x4:int64:8-0': the range 8-0 is empty"),
         (["--params", "1M", "--kwarg", "a=1"], "--params has no model"),
         (["tests.fixtures.models:TinyCNN"], "is an inline model: give its inputs with --input"),
         (["tests.fixtures.models:TinyCNN", "--input", "3x8x8", "--params", "1M"], "not both"),

@@ -6,6 +6,8 @@ itself with its inputs and keyword arguments as options::
 
     roofline profile torchvision.models:resnet50 --input 3x224x224 --batch 32
     roofline profile timm:create_model --kwarg model_name=resnet50 --input 3x224x224
+    roofline profile mypkg:Bert --input input_ids=128:int64:0-30522 \
+        --input attention_mask=128:int64
 
 The command line builds the mapping a spec file with the same ``model``, ``kwargs`` and
 ``inputs`` would hold and loads it through the same format
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,44 +64,128 @@ def shape_arg(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(p) for p in parts)
     except ValueError:
+        shape = ()
+    if not shape:
         raise argparse.ArgumentTypeError(
             f"expected a shape like 3x224x224 (one sample, no batch), got {text!r}"
-        ) from None
-    if not shape or any(d < 1 for d in shape):
+        )
+    if any(d < 1 for d in shape):
         raise argparse.ArgumentTypeError(f"shape dimensions must be positive, got {text!r}")
     return shape
 
 
+#: the forms ``--input`` takes, for its help and its messages
+INPUT_FORMS = "[NAME=]SHAPE[:DTYPE[:LOW-HIGH]]"
+_INPUT_EXAMPLES = "3x224x224, 3x224x224:fp16, 128:int64:0-32000, attention_mask=128:int64"
+
+#: an integer input's value range, ``LOW-HIGH`` (``0-32000``, ``-5-5``): ``[LOW, HIGH)``
+_RANGE = re.compile(r"\s*(-?\d+)\s*-\s*(-?\d+)\s*", re.ASCII)
+
+
 @dataclass(frozen=True)
 class InputArg:
-    """One ``--input SHAPE[:DTYPE]``: a sample's shape, and its dtype when written."""
+    """One ``--input [NAME=]SHAPE[:DTYPE[:LOW-HIGH]]``: a sample's shape, its dtype when
+    written, the ``forward()`` argument it feeds by name (None: positional), and an
+    integer input's value range ``[low, high)`` when written (None: the default,
+    ``[INLINE_INT_LOW, INLINE_INT_HIGH)``). A spec file's input has the same fields:
+    ``shape``, ``dtype``, ``name``, ``low``, ``high``."""
 
     shape: tuple[int, ...]
     dtype: str | None = None
+    name: str | None = None
+    low: int | None = None
+    high: int | None = None
 
     @property
     def text(self) -> str:
-        """The option's value in its plain form (``3x224x224``, ``10:int64``)."""
-        shape = "x".join(map(str, self.shape))
-        return f"{shape}:{self.dtype}" if self.dtype else shape
+        """The option's value in its plain form (``3x224x224``, ``10:int64``,
+        ``ids=10:int64:0-50``), which :func:`input_arg` reads back to this."""
+        text = "x".join(map(str, self.shape))
+        if self.dtype:
+            text += f":{self.dtype}"
+        if self.high is not None:
+            text += f":{self.low}-{self.high}"
+        return f"{self.name}={text}" if self.name else text
+
+    @property
+    def is_bare(self) -> bool:
+        """Only a shape: no name, dtype or range (what ``vram --params`` reads)."""
+        return self.name is None and self.dtype is None and self.high is None
+
+
+def _input_error(text: str, problem: str) -> argparse.ArgumentTypeError:
+    """A malformed ``--input``: ``problem`` names the bad piece; the forms follow."""
+    return argparse.ArgumentTypeError(
+        f"{text!r}: {problem}; --input takes {INPUT_FORMS}, e.g. {_INPUT_EXAMPLES}"
+    )
 
 
 def input_arg(text: str) -> InputArg:
-    """``--input SHAPE[:DTYPE]``: ``3x224x224``, ``3x224x224:fp16``, ``128:int64``."""
+    """``--input [NAME=]SHAPE[:DTYPE[:LOW-HIGH]]``, as a spec file's input with the same
+    ``name``, ``shape``, ``dtype``, ``low`` and ``high``: ``3x224x224``,
+    ``3x224x224:fp16``, ``128:int64``, ``128:int64:0-32000`` (integer values drawn from
+    ``[0, 32000)``), ``attention_mask=128:int64`` (the keyword argument of ``forward()``).
+    A range needs an integer dtype before it, so no piece can be read two ways."""
+    import torch
+
     from roofline.units import dtype_name, parse_dtype
 
-    shape_text, colon, dtype_text = text.rpartition(":")
-    if not colon:
-        return InputArg(shape_arg(text))
+    name = None
+    before, eq, rest = text.partition("=")  # a shape, dtype or range has no '='
+    if eq:
+        name = before.strip()
+        if not name.isidentifier():
+            raise _input_error(
+                text,
+                f"the name before '=' must be the Python name of the forward() argument "
+                f"it feeds, got {before!r}",
+            )
+    pieces = rest.split(":") if eq else text.split(":")
+    if len(pieces) > 3:
+        raise _input_error(text, f"{len(pieces) - 1} ':' where at most 2 go")
+    shape_text, dtype_text, range_text = (*pieces, None, None)[:3]
+    try:
+        shape = shape_arg(shape_text)
+    except argparse.ArgumentTypeError as exc:
+        raise _input_error(text, str(exc)) from None
+    if dtype_text is None:
+        return InputArg(shape, name=name)
     if not dtype_text.strip():
-        raise argparse.ArgumentTypeError(
-            f"expected SHAPE[:DTYPE] like 3x224x224 or 128:int64, got {text!r}"
+        raise _input_error(text, "the dtype after ':' is empty")
+    if range_text is None and _RANGE.fullmatch(unicodedata.normalize("NFKC", dtype_text)):
+        raise _input_error(
+            text,
+            f"{dtype_text!r} is a value range: it follows an integer dtype "
+            f"({shape_text}:int64:{dtype_text.strip()})",
         )
     try:
         dtype = parse_dtype(dtype_text.strip())
     except RooflineError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-    return InputArg(shape_arg(shape_text), dtype_name(dtype))
+        raise _input_error(text, str(exc)) from None
+    if range_text is None:
+        return InputArg(shape, dtype_name(dtype), name)
+    if dtype.is_floating_point or dtype == torch.bool:  # integer as parse_inputs reads it
+        raise _input_error(
+            text,
+            f"a value range is for an integer input; {dtype_name(dtype)} values are "
+            "drawn without one",
+        )
+    from roofline.cli.profile_cmd import number_text
+
+    match = _RANGE.fullmatch(number_text(range_text, "a range LOW-HIGH like 0-32000"))
+    if match is None:
+        raise _input_error(
+            text,
+            f"expected a value range LOW-HIGH like 0-32000 after the dtype, got {range_text!r}",
+        )
+    low, high = int(match[1]), int(match[2])
+    if high <= low:
+        raise _input_error(
+            text,
+            f"the range {range_text.strip()} is empty: values are drawn from [LOW, HIGH), "
+            f"so HIGH ({high}) must be larger than LOW ({low})",
+        )
+    return InputArg(shape, dtype_name(dtype), name, low, high)
 
 
 def kwarg_arg(text: str) -> tuple[str, Any]:
@@ -129,10 +216,20 @@ def kwarg_arg(text: str) -> tuple[str, Any]:
     return key, parsed
 
 
+#: ``--input``'s help in every command
+INPUT_HELP = (
+    "one input of an inline model: one sample's shape, no batch dimension (--batch sets "
+    "it, default 1), e.g. 3x224x224 or 3x224x224:fp16 (default float32); an integer "
+    f"input's values are drawn from [LOW, HIGH), default [{INLINE_INT_LOW}, "
+    f"{INLINE_INT_HIGH}): 128:int64:0-32000; NAME= passes it to forward() as that keyword "
+    "argument (attention_mask=128:int64); repeatable, positional ones in forward()'s order"
+)
+
+
 def add_model_arguments(p: argparse.ArgumentParser, *, input_help: str | None = None) -> None:
-    """``--input SHAPE[:DTYPE]`` and ``--kwarg KEY=VALUE`` (both repeatable) of an inline
-    model; ``input_help`` replaces ``--input``'s help (``vram`` reads it with
-    ``--params`` too)."""
+    """``--input [NAME=]SHAPE[:DTYPE[:LOW-HIGH]]`` and ``--kwarg KEY=VALUE`` (both
+    repeatable) of an inline model; ``input_help`` replaces ``--input``'s help (``vram``
+    reads it with ``--params`` too)."""
     g = p.add_argument_group(
         "inline model (instead of a spec file: package.module:callable or file.py:callable)"
     )
@@ -140,11 +237,8 @@ def add_model_arguments(p: argparse.ArgumentParser, *, input_help: str | None = 
         "--input",
         type=input_arg,
         action="append",
-        metavar="SHAPE[:DTYPE]",
-        help=input_help
-        or "one sample's input shape, no batch dimension (--batch sets it, default 1), "
-        f"e.g. 3x224x224 or 128:int64 (default float32; integer inputs are drawn from "
-        f"[{INLINE_INT_LOW}, {INLINE_INT_HIGH})); repeatable, in forward()'s order",
+        metavar=INPUT_FORMS,
+        help=input_help or INPUT_HELP,
     )
     g.add_argument(
         "--kwarg",
@@ -170,15 +264,23 @@ def check_model_options(
     if twice is not None:
         raise SpecError(f"--kwarg {twice}=... is given twice")
     inline = [t for t in targets if t is not None and is_inline(t)]
+    names = [i.name for i in inputs if i.name is not None]
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise SpecError(
+            f"--input {twice}=... is given twice: each keyword input feeds one forward() argument"
+        )
     if params:
         if kwargs:
             raise SpecError(
                 "--kwarg is for an inline model (package.module:callable); --params has no model"
             )
-        if len(inputs) > 1 or any(i.dtype for i in inputs):
+        if len(inputs) > 1 or not all(i.is_bare for i in inputs):
+            bad = next((i.text for i in inputs if not i.is_bare), None)
             raise SpecError(
                 "with --params, --input is one sample's shape (3x224x224) for the rule of "
-                "thumb, sized at --dtype: give one, without :DTYPE"
+                "thumb, sized at --dtype: give one bare SHAPE, without NAME=, :DTYPE or "
+                ":LOW-HIGH (those are an inline model's)" + (f", not {bad}" if bad else "")
             )
         return
     if inline and not inputs:
@@ -206,7 +308,9 @@ def inline_data(
     target: str, inputs: Sequence[InputArg], kwargs: Sequence[tuple[str, Any]]
 ) -> dict[str, Any]:
     """The mapping a spec file for this inline model would hold: ``model``, ``kwargs``,
-    ``inputs`` (each shape with a batch dimension of 1, which ``--batch`` replaces) and a
+    ``inputs`` (each shape with a batch dimension of 1, which ``--batch`` replaces, its
+    ``name`` when it has one, and an integer input's ``low``/``high``: as written, else
+    ``[INLINE_INT_LOW, INLINE_INT_HIGH)``) and a
     ``name``: the callable's, with the keyword arguments in call form
     (``create_model(model_name='resnet50')``) so models built by one callable differ."""
     import torch
@@ -216,9 +320,14 @@ def inline_data(
     items = []
     for i in inputs:
         item: dict[str, Any] = {"shape": [1, *i.shape], "dtype": i.dtype or "float32"}
+        if i.name is not None:
+            item = {"name": i.name, **item}
         dtype = parse_dtype(item["dtype"])
         if not dtype.is_floating_point and dtype != torch.bool:  # as parse_inputs reads it
-            item["low"], item["high"] = INLINE_INT_LOW, INLINE_INT_HIGH
+            if i.high is None:
+                item["low"], item["high"] = INLINE_INT_LOW, INLINE_INT_HIGH
+            else:
+                item["low"], item["high"] = i.low, i.high
         items.append(item)
     kw = dict(kwargs)
     callable_name = target.rpartition(":")[2].rpartition(".")[2]

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from roofline.cli._device_args import add_device_arguments, devices_from_args
-from roofline.cli._model_args import add_model_arguments, check_model_options
+from roofline.cli._model_args import INPUT_HELP, add_model_arguments, check_model_options
 from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import SPEC_HELP, add_spec_arguments, load_from_args, number_text
 from roofline.errors import MemoryEstimateError, RooflineError
@@ -140,9 +140,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", action="store_true", help="solve the largest batch per --gpu")
     add_model_arguments(
         p,
-        input_help="one sample's input shape of an inline model, no batch dimension "
-        "(--batch sets it, default 1), e.g. 3x224x224 or 128:int64, repeatable; with "
-        "--params: one shape (3x224x224) for the activation rule of thumb",
+        input_help=f"{INPUT_HELP}; with --params: one bare shape (3x224x224, no NAME=, "
+        ":DTYPE or :LOW-HIGH) for the activation rule of thumb",
     )
     p.add_argument(
         "--context-mib",

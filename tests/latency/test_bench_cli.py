@@ -638,6 +638,25 @@ def test_bench_inline_model_from_a_py_file(tmp_path, capsys, monkeypatch):
     assert not data["partial"]
 
 
+def test_bench_inline_keyword_input_and_id_range_run_for_real(capsys):
+    # bench runs the model for real: the mask reaches forward() by name, and the ids'
+    # range is the one drawn: [0, 8) indexes KeywordInputs' 8-row embedding, [8, 9) does not
+    target = "tests.fixtures.models:KeywordInputs"
+    argv = ["bench", target, "--input", "5:int64:0-8", "--input", "attention_mask=5:int64"]
+    argv += ["--no-predict", "--warmup", "0", "--repeat", "1", "--per-layer", "none"]
+    assert main([*argv, "--json", "-"]) == 0, capsys.readouterr().err
+    data = json.loads(capsys.readouterr().out)
+    assert data["spec"] == f"{target} --input 5:int64:0-8 --input attention_mask=5:int64"
+    argv[3] = "5:int64:8-9"
+    assert main(argv) == 2
+    err = capsys.readouterr().err  # progress and notes, then the error in one line
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("roofline: error:")] == [
+        "roofline: error: running 'KeywordInputs' (batch 1, inference) on cpu failed on real "
+        "tensors: IndexError: index out of range in self"
+    ], err
+
+
 def test_bench_inline_needs_its_input(capsys):
     assert main(["bench", "tests.fixtures.models:TinyCNN", "--no-predict"]) == 2
     err = capsys.readouterr().err

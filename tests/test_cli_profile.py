@@ -630,6 +630,12 @@ def test_inline_integer_range_is_the_values_a_real_run_draws(tmp_path, capsys):
         errors.append(err)
     assert errors[0] == errors[1]
     assert "at layer 'emb': IndexError: index out of range" in errors[0]
+    # and says which values the integer input held, and how to give its range
+    assert errors[0].endswith(
+        "index out of range in self (the integer input holds random values 8; an index "
+        "into a table, such as an embedding, must stay below the table's size: give the "
+        "range with --input SHAPE:int64:LOW-HIGH, or 'low'/'high' in the spec)"
+    )
     # counted on fake tensors, the values are never read: any range counts the same
     fake = [
         _profile_json([KW, "--input", f"5:int64:{r}"], capsys)["totals"] for r in ("0-8", "8-9")

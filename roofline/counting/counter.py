@@ -46,6 +46,7 @@ from roofline.counting.tracing import (
     differentiable_outputs,
     failure_detail,
     find_fake_mode,
+    index_range_hint,
     input_shapes_of,
     module_hooks,
     op_name,
@@ -515,7 +516,7 @@ def count(
             # over real tensors the fake-tensor hint ("try --real") would send the
             # user to the flag they already gave
             fix = None if real else "try --real, which counts on real tensors"
-            detail = failure_detail(state, exc, fix)
+            detail = failure_detail(state, exc, fix) + index_range_hint(exc, (args, kwargs))
             raise CountingError(f"the model rejected its inputs{detail}") from exc
 
     ops = _with_fused_savings(state) if not training else state.ops

@@ -255,6 +255,38 @@ def failure_detail(state: ModuleStack, exc: BaseException, fix: str | None) -> s
     return f"{where}: {type(exc).__name__}: {first_line(exc)}{hint}"
 
 
+def index_range_hint(exc: BaseException, inputs: Any) -> str:
+    """``" (the integer input holds random values 0-19; ...)"`` when a run on real tensors failed on an
+    index out of range (an embedding's ``IndexError``) and the model was given integer
+    inputs, whose random values are the likely cause: it names their range and how to
+    set it; ``""`` otherwise (fake tensors hold no values, and other errors have other
+    causes)."""
+    if not isinstance(exc, IndexError) or "out of range" not in str(exc):
+        return ""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    ranges = [
+        f"{lo}" if lo == hi else f"{lo}-{hi}"
+        for lo, hi in (
+            (int(t.min()), int(t.max()))
+            for t in tree_flatten(inputs)[0]
+            if isinstance(t, torch.Tensor)
+            and not isinstance(t, FakeTensor)
+            and t.device.type != "meta"
+            and t.numel()
+            and not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+        )
+    ]
+    if not ranges:
+        return ""
+    which = "input holds" if len(ranges) == 1 else "inputs hold"
+    return (
+        f" (the integer {which} random values {', '.join(ranges)}; an index into a "
+        "table, such as an embedding, must stay below the table's size: give the range "
+        "with --input SHAPE:int64:LOW-HIGH, or 'low'/'high' in the spec)"
+    )
+
+
 def shape_of(x: Any) -> Any:
     """Shapes of the tensors in a (nested) output, as tuples."""
     if isinstance(x, torch.Tensor):

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
-from roofline.counting.tracing import train_mode
+from roofline.counting.tracing import index_range_hint, train_mode
 from roofline.devices.bench import gc_paused
 from roofline.errors import MeasurementError, OutOfMemory, RooflineError, first_line
 from roofline.spec import ModelSpec
@@ -356,7 +356,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _translate_errors(what: str) -> Iterator[None]:
+def _translate_errors(what: str, inputs: Any = ()) -> Iterator[None]:
+    """Errors of a run on real tensors as one line (``inputs``: the model's, for
+    :func:`~roofline.counting.tracing.index_range_hint`)."""
     try:
         yield
     except RooflineError:
@@ -366,6 +368,7 @@ def _translate_errors(what: str) -> Iterator[None]:
             raise OutOfMemory(f"{what}: out of memory ({_first_line(exc)})") from exc
         raise MeasurementError(
             f"{what} failed on real tensors: {type(exc).__name__}: {_first_line(exc)}"
+            + index_range_hint(exc, inputs)
         ) from exc
 
 
@@ -803,7 +806,7 @@ def measure(
     clock_fn = clock or time.perf_counter
     what = f"running {label!r} (batch {n_batch}, {run_mode}) on {dev}"
     # a caller's model gets its train/eval flags back, as the counter leaves them
-    with train_mode(model, run_mode == "training"), _translate_errors(what):
+    with train_mode(model, run_mode == "training"), _translate_errors(what, (args, kwargs)):
         step = make_step(model, args, kwargs, run_mode, optimizer_step)
         timing = time_region(
             step,

@@ -452,7 +452,7 @@ def measure_memory(
         return t.to(target) if t.is_floating_point() and t.dtype != target else t
 
     what = f"measuring the memory of {type(model).__name__!r} ({mode}) on {dev}"
-    with _translate_errors(what):
+    with _translate_errors(what, (inputs, kwargs)):
         model = model.to(dev)
         # buffers too (the estimate casts both): a model with no float parameter left
         # to tell by, BatchNorm's running stats beside already-cast weights

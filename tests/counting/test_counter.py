@@ -683,3 +683,24 @@ def test_out_tensors_are_written_not_read(real):
     for fn in (add_into_new, add_into_a):
         op = _only_op(fn, a, b, name="aten.add.out", real=real)
         assert (op.bytes_read, op.bytes_written) == (800, 400), fn.__name__
+
+
+def test_index_range_hint_names_the_integer_inputs_values_only_for_an_index_error():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from roofline.counting.tracing import index_range_hint
+
+    err = IndexError("index out of range in self")
+    ids, mask = torch.tensor([[3, 9, 4]]), torch.tensor([[1, 1, 1]])
+    x = torch.randn(1, 3)  # floats and bools are not indices: left out
+    hint = index_range_hint(err, ([ids, x], {"mask": mask, "keep": torch.ones(3).bool()}))
+    assert hint.startswith(" (the integer inputs hold random values 3-9, 1; an index")
+    assert index_range_hint(err, ([ids], {})).startswith(
+        " (the integer input holds random values 3-9; an index"
+    )
+    # another error, no integer input, or fake tensors (no values): no hint
+    assert index_range_hint(RuntimeError("index out of range"), [ids]) == ""
+    assert index_range_hint(err, [x]) == ""
+    with FakeTensorMode() as mode:
+        fake = mode.from_tensor(ids)
+    assert index_range_hint(err, [fake]) == ""

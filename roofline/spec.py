@@ -476,6 +476,12 @@ def parse_inputs(raw: Any, where: str) -> tuple[InputSpec, ...]:
         integer = not dtype.is_floating_point and dtype != torch.bool
         if integer and "high" not in item:
             raise SpecError(f"{at} is an integer input: give 'high' (e.g. the vocabulary size)")
+        if not integer and ("low" in item or "high" in item):
+            # a range on a float or bool input was dropped without a word
+            raise SpecError(
+                f"{at}: 'low'/'high' give an integer input's range; this input is "
+                f"{str(dtype).removeprefix('torch.')} (drop them, or give an integer dtype)"
+            )
         if integer and high <= low:
             raise SpecError(
                 f"{at}: values are drawn from [low, high), so 'high' ({high}) must be larger "

@@ -121,6 +121,14 @@ def test_model_defined_next_to_the_spec(tmp_path):
             f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], dtype: int64, high: 5, low: 5}}]\n",
             r"inputs\[0\]: values are drawn from \[low, high\), so 'high' \(5\) must be larger",
         ),
+        (  # a range on a float input was dropped without a word
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], high: 10}}]\n",
+            r"inputs\[0\]: 'low'/'high' give an integer input's range; this input is float32",
+        ),
+        (
+            f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], dtype: bool, low: 0}}]\n",
+            r"inputs\[0\]: 'low'/'high' give an integer input's range; this input is bool",
+        ),
         (  # the forward got {3: x}: 'keywords must be strings', naming no spec field
             f"model: {FIXTURES}:tiny_cnn\ninputs: [{{shape: [1], name: 3}}]\n",
             r"inputs\[0\]\.name must be the name of the forward\(\) argument it feeds, got 3",

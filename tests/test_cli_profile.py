@@ -457,6 +457,11 @@ def test_real_on_a_quantized_model_hides_torchs_quantized_dtype_deprecation(tmp_
     assert out.returncode == 0, out.stderr
     assert "counted on real tensors" in out.stdout.splitlines()[0], out.stdout
     assert words not in out.stderr, out.stderr
+    # vram traces it for real too (its build and forward): it printed the warning
+    argv = [sys.executable, "-m", "roofline", "vram", str(spec)]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "weights" in out.stdout and words not in out.stderr, out.stderr
 
 
 # --------------------------------------------------------------------------- inline models

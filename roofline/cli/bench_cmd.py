@@ -71,7 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"per-layer passes (default {DEFAULT_LAYER_PASSES})",
     )
     p.add_argument(
-        "--depth", type=depth_arg, help=f"layer depth of the table (default {DEFAULT_DEPTH})"
+        "--depth",
+        type=depth_arg,
+        help=f"module depth of the per-layer table (default {DEFAULT_DEPTH}; 'all' for the leaves)",
     )
     p.add_argument(
         "--no-predict", action="store_true", help="measure only (no prediction, no calibration)"

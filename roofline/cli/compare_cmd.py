@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from types import SimpleNamespace
 
-from roofline.cli._model_args import add_model_arguments, check_model_options
+from roofline.cli._model_args import INPUT_HELP, add_model_arguments, check_model_options
 from roofline.cli._progress import Progress
 from roofline.cli.profile_cmd import (
     add_precision_argument,
@@ -39,9 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(
         p,
-        input_help="one sample's input shape of every inline SPEC (spec files have their "
-        "own), no batch dimension (--batch sets it, default 1), e.g. 3x224x224 or 128:int64; "
-        "repeatable, in forward()'s order",
+        input_help=f"{INPUT_HELP}; the same inputs for every inline SPEC (spec files have "
+        "their own)",
     )
     from roofline.cli._device_args import add_device_arguments
 

@@ -830,7 +830,14 @@ def _cards(a: RooflineAnalysis) -> str:
             _card(
                 "roofline time",
                 seconds(t.time_s),
-                tput or f"as one kernel: {seconds(t.roof_time_s)}",
+                (tput or f"as one kernel: {seconds(t.roof_time_s)}")
+                + (
+                    f' · <span title="each op is at least one kernel launch in eager PyTorch, '
+                    'which the roofline time does not count">'
+                    f"{plural(len(a.ops), 'op')}, {seconds(_time_per_op(a))} each</span>"
+                    if a.ops
+                    else ""
+                ),
             ),
         ]
     )
@@ -1141,6 +1148,32 @@ def _analysis_key(ai: int, label: str, full: str) -> str:
     )
 
 
+def _time_per_op(a: RooflineAnalysis) -> float:
+    """The mean roofline time of an op (0 without ops): set against a kernel launch, it
+    says whether the roofline's time can hold, or the host's launches will set it."""
+    return a.totals.time_s / len(a.ops) if a.ops else 0.0
+
+
+def _ops_notes(analyses: Sequence[RooflineAnalysis]) -> str:
+    """The seed's puzzle, where the totals show it: a row with less roofline time than
+    the first but more ops (kernel launches, which the roofline time does not count),
+    each too short to hide its launch, may well run slower than the first."""
+    first = analyses[0]
+    lines = []
+    for a in analyses[1:]:
+        if not (len(a.ops) > len(first.ops) and a.totals.time_s < first.totals.time_s):
+            continue
+        lines.append(
+            f"<p>⚠ <b>{esc(_label(a))}</b>: {a.totals.time_s / first.totals.time_s:.3f}× the "
+            f"roofline time of {esc(_label(first))}, but {len(a.ops) / len(first.ops):.2f}× its "
+            f"ops ({len(a.ops):,} against {len(first.ops):,}), at "
+            f"{seconds(_time_per_op(a))} each against {seconds(_time_per_op(first))}. The "
+            "roofline time counts no kernel launches: where an op's time is near a launch (a few "
+            "µs on a GPU), the extra launches can make it the slower one.</p>"
+        )
+    return f'<div class="warn">{"".join(lines)}</div>' if lines else ""
+
+
 def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
     """Totals side by side: what differs and the two times with their ratios to the
     first row come first, the work and traffic behind them after."""
@@ -1154,6 +1187,13 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
         ("×&nbsp;first", "roofline time / the first row's", True),
         ("as one kernel", "max(FLOPs / peak, bytes / bandwidth) of the whole model", True),
         ("×&nbsp;first", "as one kernel / the first row's", True),
+        ("ops", "ops counted: each is at least one kernel launch in eager PyTorch", True),
+        (
+            "time&nbsp;/ op",
+            "roofline time / ops: below a kernel launch (a few µs on a GPU), the GPU waits "
+            "for the host, which the roofline does not count",
+            True,
+        ),
         ("FLOPs", "1 multiply or add = 1 FLOP (MACs below)", True),
         ("traffic", "memory traffic, eager and unfused", True),
         ("FLOP/B", "arithmetic intensity of the whole model", True),
@@ -1180,6 +1220,8 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
             _td(t.time_s / base.time_s, f"<b>{t.time_s / base.time_s:.3f}</b>"),
             _td(t.roof_time_s, seconds(t.roof_time_s)),
             _td(t.roof_time_s / base.roof_time_s, f"<b>{t.roof_time_s / base.roof_time_s:.3f}</b>"),
+            _td(len(a.ops), f"{len(a.ops):,}"),
+            _td(_time_per_op(a), seconds(_time_per_op(a)) if a.ops else "-"),
             # MACs under the FLOPs: what torchinfo, thop and the seed's tables give
             _td(
                 t.flops,
@@ -1363,9 +1405,15 @@ def roofline_report(
             "<section><h2>Totals side by side "
             '<small class="muted">(click a header to sort)</small></h2><div class="table-wrap">'
             + _compare_table(analyses)
-            + '</div><p class="muted">roofline time: sum of per-op times (eager, one kernel '
+            + "</div>"
+            + _ops_notes(analyses)
+            + '<p class="muted">roofline time: sum of per-op times (eager, one kernel '
             "per op); as one kernel: max(FLOPs / peak, bytes / bandwidth) of the whole model; "
-            "ratios against the first row.</p></section>"
+            "ratios against the first row. ops: the ops counted, each one kernel launch or more "
+            "in eager PyTorch, whose cost the roofline time leaves out: where time / op comes "
+            "near a launch (a few µs on a GPU) the launches, not the FLOPs and bytes, set the "
+            "time (<code>roofline profile --measure</code> times them, and its calibrated "
+            "prediction prices them).</p></section>"
         )
         breakdown = "".join(f"<h3>{esc(_label(a))}</h3>{_breakdown(a)}" for a in analyses)
         bottlenecks = "".join(_bottlenecks(a, top, _label(a)) for a in analyses)

@@ -19,7 +19,7 @@ from roofline.analysis import analyze
 from roofline.devices import get_device
 from roofline.report.html import roofline_report
 from roofline.report.output import write_text
-from roofline.units import human_bytes, si
+from roofline.units import human_bytes, seconds, si
 
 CHROMIUM = os.environ.get("ROOFLINE_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -1001,5 +1001,49 @@ def test_hiding_a_ridge_or_its_roof_in_the_legend_hides_its_label(browser, tmp_p
             )
         assert ridge_labels_drawn(page) == ["ridge 38.0"]
         assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_compare_shows_the_ops_that_a_roofline_time_leaves_out(browser, tmp_path):
+    # the seed's puzzle (mobilenetv3small_yolo5s, fewer FLOPs and bytes, ran slower
+    # than yolov5s: 273 ops against 239): the totals gave FLOPs, bytes and roofline
+    # time, all in the smaller model's favour, and nothing of its extra kernel launches.
+    # Here: one Linear(256, 256) at batch 64 is 1 op (addmm); Linear(8, 8) -> ReLU ->
+    # Linear(8, 8) at batch 2 is 3 (addmm, relu, addmm), with far less roofline time
+    wide = nn.Sequential(nn.Linear(256, 256))
+    chain = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8))
+    one = analyze(roofline.profile(wide, (torch.randn(64, 256),), name="wide"), get_device("3090"))
+    three = analyze(roofline.profile(chain, (torch.randn(2, 8),), name="chain"), get_device("3090"))
+    assert (len(one.ops), len(three.ops)) == (1, 3)
+    assert three.totals.time_s < one.totals.time_s
+    page, seen = open_report(browser, report_file(tmp_path / "c.html", [one, three]))
+    try:
+        cols = headers(page, "table.compare")
+        cells = page.evaluate(
+            """(cols) => Array.from(document.querySelectorAll('table.compare tbody tr'))
+                .map(r => [r.cells[cols.indexOf('ops')].textContent,
+                           r.cells[cols.indexOf('time / op')].textContent])""",
+            cols,
+        )
+        assert cells == [
+            ["1", seconds(one.totals.time_s)],
+            ["3", seconds(three.totals.time_s / 3)],
+        ], cells
+        # and the row that the roofline favours but that launches 3x the kernels is
+        # called out under the table, with the figures that show it
+        warn = page.locator("#totals ~ .warn, .table-wrap + .warn").inner_text()
+        ratio = three.totals.time_s / one.totals.time_s
+        assert f"chain @ NVIDIA GeForce RTX 3090: {ratio:.3f}× the roofline time" in warn, warn
+        assert "3.00× its ops (3 against 1)" in warn, warn
+        assert offscreen_headers(page, "table.compare") == []
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+    # a profile report gives the ops and their mean time in its roofline time card
+    page, seen = open_report(browser, report_file(tmp_path / "p.html", [three]))
+    try:
+        card = page.locator(".card", has_text="roofline time").inner_text()
+        assert f"3 ops, {seconds(three.totals.time_s / 3)} each" in card, card
     finally:
         page.close()

@@ -1047,3 +1047,56 @@ def test_compare_shows_the_ops_that_a_roofline_time_leaves_out(browser, tmp_path
         assert f"3 ops, {seconds(three.totals.time_s / 3)} each" in card, card
     finally:
         page.close()
+
+
+def boxes_overlap(a: dict, b: dict) -> bool:
+    return (
+        a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and (b["top"] < a["bottom"])
+    )
+
+
+def rects(page, selector: str) -> list[dict]:
+    return page.evaluate(
+        """(sel) => Array.from(document.querySelectorAll(sel)).map(e => {
+            const r = e.getBoundingClientRect();
+            return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; })""",
+        selector,
+    )
+
+
+def test_narrow_window_keeps_the_toolbar_off_the_buttons_and_the_legend_inside(browser, tmp_path):
+    # at 390 px (a phone) plotly's toolbar (top right, shown on a touch or hover) lay
+    # over the "colour by" buttons (top left) once the plot was narrower than both;
+    # and a legend entry below the plot is one line plotly never wraps: "whole model:
+    # mobilenetv3small_yolo5s @ NVIDIA GeForce RTX 3090" ran off the right edge
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="tiny")
+    single = [analyze(prof, get_device("3090"), "fp32")]
+    long = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="x" * 20 + " y" * 5)
+    pair = [analyze(p, get_device("3090"), "fp32") for p in (prof, long)]
+    for name, analyses in (("single", single), ("pair", pair)):
+        page, seen = open_report(browser, report_file(tmp_path / f"{name}.html", analyses))
+        try:
+            for width in (390, 1366, 390):  # the first layout, then the switch back to it
+                page.set_viewport_size({"width": width, "height": 800})
+                page.wait_for_function(
+                    "(w) => { const g = document.getElementById('roofline');"
+                    " return g._fullLayout.width === g.clientWidth"
+                    " && (g._fullLayout.legend.orientation === 'h') === (w < 640); }",
+                    arg=width,
+                )
+                page.locator("#roofline .nsewdrag").first.hover()  # shows the toolbar
+                page.wait_for_timeout(100)
+                (toolbar,) = rects(page, "#roofline .modebar")
+                buttons = rects(page, "#roofline .updatemenu-button")
+                assert len(buttons) == (2 if name == "single" else 0)
+                for b in buttons:
+                    assert not boxes_overlap(toolbar, b), (width, toolbar, b)
+                (plot,) = rects(page, "#roofline")
+                for text in rects(page, "#roofline .legend .traces text.legendtext"):
+                    assert text["right"] <= plot["right"] + 0.5, (name, width, text, plot)
+            assert not seen["errors"], seen["errors"]
+        finally:
+            page.close()

@@ -1100,3 +1100,32 @@ def test_narrow_window_keeps_the_toolbar_off_the_buttons_and_the_legend_inside(b
             assert not seen["errors"], seen["errors"]
         finally:
             page.close()
+
+
+def test_a_hyphenated_model_name_keeps_to_one_line_in_the_totals(browser, tmp_path):
+    # `compare resnet50.yaml --gpu all`: the browser broke "ResNet-50" after its hyphen
+    # in the narrow model column, so each of the 46 rows took 4 lines (ResNet- / 50 /
+    # 25.56 M / params) and the 720 px box showed 8 of them; names still wrap at their
+    # dots and underscores, and stay text
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="ResNet-50")
+    analyses = [analyze(prof, d, "fp32") for d in all_devices()]
+    page, seen = open_report(browser, report_file(tmp_path / "all.html", analyses))
+    try:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        # per row: the label, its lines, whether the swatch is on its line, the
+        # params' lines: two lines in all ("● ResNet-50" over "1.23 K params")
+        lines = page.evaluate(
+            """() => Array.from(document.querySelectorAll('table.compare tbody tr')).map(r => {
+                const c = r.cells[0], s = c.querySelector('span[title]');
+                const key = c.querySelector('.key').getBoundingClientRect();
+                const label = s.getBoundingClientRect();
+                return [s.textContent, s.getClientRects().length,
+                        Math.abs(key.bottom - label.bottom) < 4,
+                        c.querySelector('small').getClientRects().length]; })"""
+        )
+        assert lines == [["ResNet-50", 1, True, 1]] * len(analyses), lines
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

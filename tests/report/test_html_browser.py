@@ -1129,3 +1129,30 @@ def test_a_hyphenated_model_name_keeps_to_one_line_in_the_totals(browser, tmp_pa
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_summary_cards_line_up(browser, tmp_path):
+    # the bound card's colour bar was a 4 px top border (the others' is 1 px): its
+    # label and value sat 3 px below those of the cards beside it
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="tiny")
+    page, seen = open_report(
+        browser, report_file(tmp_path / "r.html", [analyze(prof, get_device("3090"))])
+    )
+    try:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        tops = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.cards .card')).map(c =>
+                [c.querySelector('.label').textContent,
+                 c.querySelector('.label').getBoundingClientRect().top,
+                 c.querySelector('.value').getBoundingClientRect().top])"""
+        )
+        assert len(tops) == 7 and [t[0] for t in tops][5] == "bound", tops
+        assert len({t[1] for t in tops}) == 1 and len({t[2] for t in tops}) == 1, tops
+        # and the bar is there, in the bound's colour (memory: #e15759)
+        shadow = page.evaluate(
+            "() => getComputedStyle(document.querySelector('.card[class*=bound-]')).boxShadow"
+        )
+        assert "rgb(225, 87, 89)" in shadow or "rgb(78, 121, 167)" in shadow, shadow
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -45,6 +45,14 @@ PALETTE = (
     "#bab0ac",
 )
 BOUND_COLOURS = {"memory": "#e15759", "compute": "#4e79a7", "none": "#bab0ac"}
+#: a profile report's layer types: the palette without the bound colours (the page's
+#: memory and compute pills are red and blue, and a red ReLU or a blue Bottleneck
+#: read as memory- or compute-bound) and its grey (the "other types"' look), with two
+#: more from Tableau 20 (olive, dark teal) for MAX_TYPES types
+TYPE_PALETTE = tuple(c for c in PALETTE if c not in BOUND_COLOURS.values()) + (
+    "#b6992d",
+    "#499894",
+)
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star", "pentagon")
 #: each marker as a character, for the swatch that ties a table row to its points
 GLYPHS = dict(zip(SYMBOLS, "●◆■▲✚✖★⬟", strict=True))
@@ -513,7 +521,15 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         for gi, g in enumerate(groups):
             members = [r for r in plotted if r.type == g]
             layer_traces.append(
-                _points(members, esc(g), PALETTE[gi % len(PALETTE)], "circle", tmax, True, "type")
+                _points(
+                    members,
+                    esc(g),
+                    TYPE_PALETTE[gi % len(TYPE_PALETTE)],
+                    "circle",
+                    tmax,
+                    True,
+                    "type",
+                )
             )
         rest = [r for r in plotted if r.type not in groups]
         if rest:

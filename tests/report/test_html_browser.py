@@ -1156,3 +1156,28 @@ def test_summary_cards_line_up(browser, tmp_path):
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_layer_type_colours_are_not_the_bound_colours(browser, tmp_path):
+    # the page's memory and compute pills are red (#e15759) and blue (#4e79a7), and
+    # the plot's layer types took the same palette from its start: ResNet-50's
+    # Bottlenecks (left of the ridge, memory-bound) were compute blue, its ReLUs memory
+    # red. 11 types: the 9 slowest each their own colour, the rest "other types" grey
+    acts = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.GELU, nn.Sigmoid, nn.Tanh, nn.ELU)
+    m = nn.Sequential(nn.Linear(64, 64), *(a() for a in acts), nn.Softplus(), nn.LeakyReLU())
+    a = analyze(roofline.profile(m, (torch.randn(4, 64),), name="acts"), get_device("3090"))
+    assert len({r.type for r in a.layers}) == 11
+    page, seen = open_report(browser, report_file(tmp_path / "r.html", [a]))
+    try:
+        colours = page.evaluate(
+            """() => document.getElementById('roofline').data
+                .filter(t => (t.meta || {}).series === 'type')
+                .map(t => [t.name, t.marker.color])"""
+        )
+        assert len(colours) == 10 and colours[-1] == ["other types", "#999999"], colours
+        typed = [c for _, c in colours[:-1]]
+        assert len(set(typed)) == 9, typed
+        assert not set(typed) & {"#e15759", "#4e79a7", "#999999", "#bab0ac"}, typed
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

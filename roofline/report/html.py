@@ -49,10 +49,7 @@ BOUND_COLOURS = {"memory": "#e15759", "compute": "#4e79a7", "none": "#bab0ac"}
 #: memory and compute pills are red and blue, and a red ReLU or a blue Bottleneck
 #: read as memory- or compute-bound) and its grey (the "other types"' look), with two
 #: more from Tableau 20 (olive, dark teal) for MAX_TYPES types
-TYPE_PALETTE = tuple(c for c in PALETTE if c not in BOUND_COLOURS.values()) + (
-    "#b6992d",
-    "#499894",
-)
+TYPE_PALETTE = (*(c for c in PALETTE if c not in BOUND_COLOURS.values()), "#b6992d", "#499894")
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star", "pentagon")
 #: each marker as a character, for the swatch that ties a table row to its points
 GLYPHS = dict(zip(SYMBOLS, "●◆■▲✚✖★⬟", strict=True))
@@ -859,7 +856,11 @@ def _cards(a: RooflineAnalysis) -> str:
     )
 
 
-def _bars(items: dict[str, float], total: float, title: str) -> str:
+def _bars(
+    items: dict[str, float], total: float, title: str, colours: dict[str, str] | None = None
+) -> str:
+    """A bar per item (time, share of ``total``), in the accent colour or the item's
+    own in ``colours`` (the bound bars: blue "memory-bound layers" read as compute)."""
     if not items:
         return ""
     biggest = max(items.values()) or 1.0
@@ -868,7 +869,9 @@ def _bars(items: dict[str, float], total: float, title: str) -> str:
         share = v / total if total > 0 else 0.0
         lines.append(
             f'<div class="bar-row"><span class="bar-label" title="{esc(k)}">{esc(k)}</span>'
-            f'<span class="bar-track"><span class="bar" style="width:{100 * v / biggest:.1f}%">'
+            f'<span class="bar-track"><span class="bar" style="width:{100 * v / biggest:.1f}%'
+            + (f";background:{colours[k]}" if colours and k in colours else "")
+            + '">'
             f'</span></span><span class="bar-value">{seconds(v)} · {100 * share:.1f}%</span></div>'
         )
     if len(items) > 12:
@@ -891,7 +894,12 @@ def _breakdown(a: RooflineAnalysis) -> str:
         '<div class="breakdown">'
         + _bars(a.time_by_type(), t, "by layer type")
         + _bars(a.time_by_op_class(), t, "by op class")
-        + _bars({k: v for k, v in bound.items() if v > 0}, t, "by bound")
+        + _bars(
+            {k: v for k, v in bound.items() if v > 0},
+            t,
+            "by bound",
+            {f"{b}-bound layers": BOUND_COLOURS[b] for b in ("memory", "compute")},
+        )
         + "</div>"
     )
 

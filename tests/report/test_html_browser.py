@@ -1153,6 +1153,19 @@ def test_summary_cards_line_up(browser, tmp_path):
             "() => getComputedStyle(document.querySelector('.card[class*=bound-]')).boxShadow"
         )
         assert "rgb(225, 87, 89)" in shadow or "rgb(78, 121, 167)" in shadow, shadow
+        # the time by bound: each bar in its bound's colour (they were all the accent
+        # blue, the compute colour, "memory-bound layers" too)
+        bars = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.bars .bar-row'))
+                .filter(r => / [a-z]+-bound layers$/.test(' ' + r.textContent.split(/[0-9]/)[0].trim()))
+                .map(r => [r.querySelector('.bar-label').textContent,
+                           getComputedStyle(r.querySelector('.bar')).backgroundColor])"""
+        )
+        want = {
+            "memory-bound layers": "rgb(225, 87, 89)",
+            "compute-bound layers": "rgb(78, 121, 167)",
+        }
+        assert bars and all(want[k] == c for k, c in bars), bars
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()

@@ -1425,10 +1425,13 @@ def roofline_report(
     single = len(analyses) == 1
     a0 = analyses[0]
     if title is None:
+        # a training profile's report had the inference one's title word for word (two
+        # tabs, one name): the mode is in it where every analysis is of training
+        training = " (training)" if all(a.mode == "training" for a in analyses) else ""
         title = (
-            f"{a0.model} on {a0.device.name}"
+            f"{a0.model}{training} on {a0.device.name}"
             if single
-            else f"{_models_text(analyses)} on {_devices_text(analyses)}"
+            else f"{_models_text(analyses)}{training} on {_devices_text(analyses)}"
         )
     fig = plot_figure(analyses, latency)
     if single:

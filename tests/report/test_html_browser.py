@@ -454,7 +454,11 @@ def test_cards_give_the_training_split_and_the_fused_estimate(browser, tmp_path)
                     cards
                 ), cards
                 assert "fused estimate" not in cards
+                # and the title says so: it was the inference report's, word for word
+                assert page.locator("h1").inner_text().startswith("train (training) on NVIDIA")
+                assert page.title().startswith("train (training) on NVIDIA")
             else:
+                assert "training" not in page.title()
                 t = prof.totals()
                 assert t.fused_bytes < t.bytes  # the ReLU folds into the first Linear
                 assert f"fused estimate {human_bytes(t.fused_bytes)}" in cards, cards

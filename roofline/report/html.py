@@ -1127,7 +1127,17 @@ def _latency_section(report: Any) -> str:
         "<section><h2>Predicted and measured latency "
         '<small class="muted">(click a header to sort)</small></h2>'
         + head
-        + (f"<ul>{why}</ul>" if why else "")
+        # (a bullet under the per-layer coverage, with no word of what it explained)
+        + (
+            (
+                "<p>Why the calibrated time differs from the naive one:</p>"
+                if m.predicted_s is not None
+                else "<p>Why there is no calibrated time:</p>"
+            )
+            + f'<ul class="why">{why}</ul>'
+            if why
+            else ""
+        )
         + '<p class="muted">naive: roofline time on the ceilings above; calibrated: per op, '
         "time at the efficiencies fitted by <code>roofline calibrate</code> on this machine"
         + _fit_words(report)

@@ -519,6 +519,12 @@ def test_latency_table_labels_self_rows_sorts_and_gives_the_spread(browser, tmp_
             )
 
         assert column("layer") == ["b.0 (self)", "b.10", "b.2", "b.3"]
+        # the whole model's tags say what they explain (they were a bare bullet)
+        lead = page.locator("section", has=page.locator("#latency")).locator("ul.why")
+        assert lead.evaluate("u => u.previousElementSibling.textContent") == (
+            "Why the calibrated time differs from the naive one:"
+        )
+        assert lead.inner_text() == "conv: small or thin shapes, low efficiency (7% of peak)"
         assert column("± IQR") == ["100.00 µs", "20.00 µs", "300.00 µs", "-"]
         page.locator("#latency th").nth(cols.index("layer")).click()
         assert column("layer") == ["b.0 (self)", "b.2", "b.3", "b.10"]

@@ -1416,6 +1416,20 @@ def _devices_text(analyses: Sequence[RooflineAnalysis]) -> str:
     return ", ".join(names) if len(names) <= MAX_LABELLED_DEVICES else f"{len(names)} devices"
 
 
+def _fold_after_the_first(parts: Sequence[str]) -> str:
+    """A compare report's per-analysis parts (time breakdowns, bottlenecks): the first
+    OPEN_ANALYSES shown, the rest folded under one line, as the plot draws the first
+    rows only (`compare --gpu all`: 46 of each made the page 27,000 px tall at 1366 px)."""
+    shown, folded = parts[:OPEN_ANALYSES], parts[OPEN_ANALYSES:]
+    if len(folded) <= 1:
+        return "".join(parts)
+    return (
+        "".join(shown)
+        + f'<details class="more"><summary>{len(folded)} more analyses, in the order of the '
+        f"totals table</summary>{''.join(folded)}</details>"
+    )
+
+
 def roofline_report(
     analyses: Sequence[RooflineAnalysis],
     *,
@@ -1463,8 +1477,10 @@ def roofline_report(
             "time (<code>roofline profile --measure</code> times them, and its calibrated "
             "prediction prices them).</p></section>"
         )
-        breakdown = "".join(f"<h3>{esc(_label(a))}</h3>{_breakdown(a)}" for a in analyses)
-        bottlenecks = "".join(_bottlenecks(a, top, _label(a)) for a in analyses)
+        breakdown = _fold_after_the_first(
+            [f"<h3>{esc(_label(a))}</h3>{_breakdown(a)}" for a in analyses]
+        )
+        bottlenecks = _fold_after_the_first([_bottlenecks(a, top, _label(a)) for a in analyses])
     skipped = sum(1 for a in analyses for r in a.layers if not _plottable(r))
     plotted = sum(1 for a in analyses for r in a.layers if _plottable(r))
     note = (

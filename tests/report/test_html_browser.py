@@ -1204,3 +1204,35 @@ def test_layer_type_colours_are_not_the_bound_colours(browser, tmp_path):
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def test_compare_over_all_devices_folds_the_breakdowns_after_the_first_rows(browser, tmp_path):
+    # 46 devices: 46 time breakdowns and 46 bottleneck lists, one under the other,
+    # made the page ~27,000 px tall; the first 6 (the rows the plot draws) are shown,
+    # the other 40 folded under one line in each section, opened with a click
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    analyses = [analyze(prof, d, "fp32") for d in all_devices()]
+    n = len(analyses)
+    page, seen = open_report(browser, report_file(tmp_path / "all.html", analyses))
+    try:
+
+        def shown(selector):
+            return page.locator(selector).evaluate_all(
+                "els => els.filter(e => e.checkVisibility()).length"
+            )
+
+        assert page.locator("ol.bottlenecks").count() == page.locator(".breakdown").count() == n
+        assert shown("ol.bottlenecks") == shown(".breakdown") == 6
+        folded = page.locator("details.more summary")
+        assert folded.count() == 2
+        assert (
+            folded.first.inner_text() == f"{n - 6} more analyses, in the order of the totals table"
+        )
+        folded.first.click()
+        folded.last.click()
+        assert shown("ol.bottlenecks") == shown(".breakdown") == n
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -1104,6 +1104,9 @@ def test_narrow_window_keeps_the_toolbar_off_the_buttons_and_the_legend_inside(b
                 assert len(buttons) == (2 if name == "single" else 0)
                 for b in buttons:
                     assert not boxes_overlap(toolbar, b), (width, toolbar, b)
+                # wrapped below the plot only; back beside it, each name is one line again
+                wrapped = [t["name"] for t in traces(page) if "<br>" in (t["name"] or "")]
+                assert bool(wrapped) == (name == "pair" and width < 640), (width, wrapped)
                 (plot,) = rects(page, "#roofline")
                 for text in rects(page, "#roofline .legend .traces text.legendtext"):
                     assert text["right"] <= plot["right"] + 0.5, (name, width, text, plot)

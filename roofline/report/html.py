@@ -45,6 +45,11 @@ PALETTE = (
     "#bab0ac",
 )
 BOUND_COLOURS = {"memory": "#e15759", "compute": "#4e79a7", "none": "#bab0ac"}
+#: a profile report's layer types: the palette without the bound colours (the page's
+#: memory and compute pills are red and blue, and a red ReLU or a blue Bottleneck
+#: read as memory- or compute-bound) and its grey (the "other types"' look), with two
+#: more from Tableau 20 (olive, dark teal) for MAX_TYPES types
+TYPE_PALETTE = (*(c for c in PALETTE if c not in BOUND_COLOURS.values()), "#b6992d", "#499894")
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "x", "star", "pentagon")
 #: each marker as a character, for the swatch that ties a table row to its points
 GLYPHS = dict(zip(SYMBOLS, "●◆■▲✚✖★⬟", strict=True))
@@ -513,7 +518,15 @@ def plot_figure(analyses: Sequence[RooflineAnalysis], latency: Any = None) -> di
         for gi, g in enumerate(groups):
             members = [r for r in plotted if r.type == g]
             layer_traces.append(
-                _points(members, esc(g), PALETTE[gi % len(PALETTE)], "circle", tmax, True, "type")
+                _points(
+                    members,
+                    esc(g),
+                    TYPE_PALETTE[gi % len(TYPE_PALETTE)],
+                    "circle",
+                    tmax,
+                    True,
+                    "type",
+                )
             )
         rest = [r for r in plotted if r.type not in groups]
         if rest:
@@ -830,13 +843,24 @@ def _cards(a: RooflineAnalysis) -> str:
             _card(
                 "roofline time",
                 seconds(t.time_s),
-                tput or f"as one kernel: {seconds(t.roof_time_s)}",
+                (tput or f"as one kernel: {seconds(t.roof_time_s)}")
+                + (
+                    f' · <span title="each op is at least one kernel launch in eager PyTorch, '
+                    'which the roofline time does not count">'
+                    f"{plural(len(a.ops), 'op')}, {seconds(_time_per_op(a))} each</span>"
+                    if a.ops
+                    else ""
+                ),
             ),
         ]
     )
 
 
-def _bars(items: dict[str, float], total: float, title: str) -> str:
+def _bars(
+    items: dict[str, float], total: float, title: str, colours: dict[str, str] | None = None
+) -> str:
+    """A bar per item (time, share of ``total``), in the accent colour or the item's
+    own in ``colours`` (the bound bars: blue "memory-bound layers" read as compute)."""
     if not items:
         return ""
     biggest = max(items.values()) or 1.0
@@ -845,7 +869,9 @@ def _bars(items: dict[str, float], total: float, title: str) -> str:
         share = v / total if total > 0 else 0.0
         lines.append(
             f'<div class="bar-row"><span class="bar-label" title="{esc(k)}">{esc(k)}</span>'
-            f'<span class="bar-track"><span class="bar" style="width:{100 * v / biggest:.1f}%">'
+            f'<span class="bar-track"><span class="bar" style="width:{100 * v / biggest:.1f}%'
+            + (f";background:{colours[k]}" if colours and k in colours else "")
+            + '">'
             f'</span></span><span class="bar-value">{seconds(v)} · {100 * share:.1f}%</span></div>'
         )
     if len(items) > 12:
@@ -868,7 +894,12 @@ def _breakdown(a: RooflineAnalysis) -> str:
         '<div class="breakdown">'
         + _bars(a.time_by_type(), t, "by layer type")
         + _bars(a.time_by_op_class(), t, "by op class")
-        + _bars({k: v for k, v in bound.items() if v > 0}, t, "by bound")
+        + _bars(
+            {k: v for k, v in bound.items() if v > 0},
+            t,
+            "by bound",
+            {f"{b}-bound layers": BOUND_COLOURS[b] for b in ("memory", "compute")},
+        )
         + "</div>"
     )
 
@@ -907,8 +938,19 @@ def _finite_intensity(r: RowAnalysis) -> tuple[Any, str]:
 
 def breakable(text: Any) -> str:
     """Escaped ``text`` that may wrap after ``.`` and ``_`` (module paths, class names)
-    when its column is narrow, instead of widening the table."""
-    return re.sub(r"([._])(?=\w)", r"\1<wbr>", esc(text))
+    when its column is narrow, instead of widening the table, but not at a hyphen: a
+    browser breaks after one, and "ResNet-50" took a line for each half (with the
+    params under it, 4 lines a row in a compare over 46 devices)."""
+    # odd pieces: the words with a hyphen, each kept on one line (white-space: nowrap)
+    pieces = re.split(r"([^\s._]*-[^\s._]*)", str(text))
+    return "".join(
+        f'<span class="nb">{_wbr(esc(p))}</span>' if i % 2 else _wbr(esc(p))
+        for i, p in enumerate(pieces)
+    )
+
+
+def _wbr(escaped: str) -> str:
+    return re.sub(r"([._])(?=\w)", r"\1<wbr>", escaped)
 
 
 def _name_cell(r: RowAnalysis) -> tuple[Any, str]:
@@ -1085,7 +1127,17 @@ def _latency_section(report: Any) -> str:
         "<section><h2>Predicted and measured latency "
         '<small class="muted">(click a header to sort)</small></h2>'
         + head
-        + (f"<ul>{why}</ul>" if why else "")
+        # (a bullet under the per-layer coverage, with no word of what it explained)
+        + (
+            (
+                "<p>Why the calibrated time differs from the naive one:</p>"
+                if m.predicted_s is not None
+                else "<p>Why there is no calibrated time:</p>"
+            )
+            + f'<ul class="why">{why}</ul>'
+            if why
+            else ""
+        )
         + '<p class="muted">naive: roofline time on the ceilings above; calibrated: per op, '
         "time at the efficiencies fitted by <code>roofline calibrate</code> on this machine"
         + _fit_words(report)
@@ -1141,6 +1193,32 @@ def _analysis_key(ai: int, label: str, full: str) -> str:
     )
 
 
+def _time_per_op(a: RooflineAnalysis) -> float:
+    """The mean roofline time of an op (0 without ops): set against a kernel launch, it
+    says whether the roofline's time can hold, or the host's launches will set it."""
+    return a.totals.time_s / len(a.ops) if a.ops else 0.0
+
+
+def _ops_notes(analyses: Sequence[RooflineAnalysis]) -> str:
+    """The seed's puzzle, where the totals show it: a row with less roofline time than
+    the first but more ops (kernel launches, which the roofline time does not count),
+    each too short to hide its launch, may well run slower than the first."""
+    first = analyses[0]
+    lines = []
+    for a in analyses[1:]:
+        if not (len(a.ops) > len(first.ops) and a.totals.time_s < first.totals.time_s):
+            continue
+        lines.append(
+            f"<p>⚠ <b>{esc(_label(a))}</b>: {a.totals.time_s / first.totals.time_s:.3f}× the "
+            f"roofline time of {esc(_label(first))}, but {len(a.ops) / len(first.ops):.2f}× its "
+            f"ops ({len(a.ops):,} against {len(first.ops):,}), at "
+            f"{seconds(_time_per_op(a))} each against {seconds(_time_per_op(first))}. The "
+            "roofline time counts no kernel launches: where an op's time is near a launch (a few "
+            "µs on a GPU), the extra launches can make it the slower one.</p>"
+        )
+    return f'<div class="warn">{"".join(lines)}</div>' if lines else ""
+
+
 def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
     """Totals side by side: what differs and the two times with their ratios to the
     first row come first, the work and traffic behind them after."""
@@ -1154,6 +1232,13 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
         ("×&nbsp;first", "roofline time / the first row's", True),
         ("as one kernel", "max(FLOPs / peak, bytes / bandwidth) of the whole model", True),
         ("×&nbsp;first", "as one kernel / the first row's", True),
+        ("ops", "ops counted: each is at least one kernel launch in eager PyTorch", True),
+        (
+            "time&nbsp;/ op",
+            "roofline time / ops: below a kernel launch (a few µs on a GPU), the GPU waits "
+            "for the host, which the roofline does not count",
+            True,
+        ),
         ("FLOPs", "1 multiply or add = 1 FLOP (MACs below)", True),
         ("traffic", "memory traffic, eager and unfused", True),
         ("FLOP/B", "arithmetic intensity of the whole model", True),
@@ -1180,6 +1265,8 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
             _td(t.time_s / base.time_s, f"<b>{t.time_s / base.time_s:.3f}</b>"),
             _td(t.roof_time_s, seconds(t.roof_time_s)),
             _td(t.roof_time_s / base.roof_time_s, f"<b>{t.roof_time_s / base.roof_time_s:.3f}</b>"),
+            _td(len(a.ops), f"{len(a.ops):,}"),
+            _td(_time_per_op(a), seconds(_time_per_op(a)) if a.ops else "-"),
             # MACs under the FLOPs: what torchinfo, thop and the seed's tables give
             _td(
                 t.flops,
@@ -1329,6 +1416,20 @@ def _devices_text(analyses: Sequence[RooflineAnalysis]) -> str:
     return ", ".join(names) if len(names) <= MAX_LABELLED_DEVICES else f"{len(names)} devices"
 
 
+def _fold_after_the_first(parts: Sequence[str]) -> str:
+    """A compare report's per-analysis parts (time breakdowns, bottlenecks): the first
+    OPEN_ANALYSES shown, the rest folded under one line, as the plot draws the first
+    rows only (`compare --gpu all`: 46 of each made the page 27,000 px tall at 1366 px)."""
+    shown, folded = parts[:OPEN_ANALYSES], parts[OPEN_ANALYSES:]
+    if len(folded) <= 1:
+        return "".join(parts)
+    return (
+        "".join(shown)
+        + f'<details class="more"><summary>{len(folded)} more analyses, in the order of the '
+        f"totals table</summary>{''.join(folded)}</details>"
+    )
+
+
 def roofline_report(
     analyses: Sequence[RooflineAnalysis],
     *,
@@ -1348,10 +1449,13 @@ def roofline_report(
     single = len(analyses) == 1
     a0 = analyses[0]
     if title is None:
+        # a training profile's report had the inference one's title word for word (two
+        # tabs, one name): the mode is in it where every analysis is of training
+        training = " (training)" if all(a.mode == "training" for a in analyses) else ""
         title = (
-            f"{a0.model} on {a0.device.name}"
+            f"{a0.model}{training} on {a0.device.name}"
             if single
-            else f"{_models_text(analyses)} on {_devices_text(analyses)}"
+            else f"{_models_text(analyses)}{training} on {_devices_text(analyses)}"
         )
     fig = plot_figure(analyses, latency)
     if single:
@@ -1363,12 +1467,20 @@ def roofline_report(
             "<section><h2>Totals side by side "
             '<small class="muted">(click a header to sort)</small></h2><div class="table-wrap">'
             + _compare_table(analyses)
-            + '</div><p class="muted">roofline time: sum of per-op times (eager, one kernel '
+            + "</div>"
+            + _ops_notes(analyses)
+            + '<p class="muted">roofline time: sum of per-op times (eager, one kernel '
             "per op); as one kernel: max(FLOPs / peak, bytes / bandwidth) of the whole model; "
-            "ratios against the first row.</p></section>"
+            "ratios against the first row. ops: the ops counted, each one kernel launch or more "
+            "in eager PyTorch, whose cost the roofline time leaves out: where time / op comes "
+            "near a launch (a few µs on a GPU) the launches, not the FLOPs and bytes, set the "
+            "time (<code>roofline profile --measure</code> times them, and its calibrated "
+            "prediction prices them).</p></section>"
         )
-        breakdown = "".join(f"<h3>{esc(_label(a))}</h3>{_breakdown(a)}" for a in analyses)
-        bottlenecks = "".join(_bottlenecks(a, top, _label(a)) for a in analyses)
+        breakdown = _fold_after_the_first(
+            [f"<h3>{esc(_label(a))}</h3>{_breakdown(a)}" for a in analyses]
+        )
+        bottlenecks = _fold_after_the_first([_bottlenecks(a, top, _label(a)) for a in analyses])
     skipped = sum(1 for a in analyses for r in a.layers if not _plottable(r))
     plotted = sum(1 for a in analyses for r in a.layers if _plottable(r))
     note = (

@@ -19,7 +19,7 @@ from roofline.analysis import analyze
 from roofline.devices import get_device
 from roofline.report.html import roofline_report
 from roofline.report.output import write_text
-from roofline.units import human_bytes, si
+from roofline.units import human_bytes, seconds, si
 
 CHROMIUM = os.environ.get("ROOFLINE_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -454,7 +454,11 @@ def test_cards_give_the_training_split_and_the_fused_estimate(browser, tmp_path)
                     cards
                 ), cards
                 assert "fused estimate" not in cards
+                # and the title says so: it was the inference report's, word for word
+                assert page.locator("h1").inner_text().startswith("train (training) on NVIDIA")
+                assert page.title().startswith("train (training) on NVIDIA")
             else:
+                assert "training" not in page.title()
                 t = prof.totals()
                 assert t.fused_bytes < t.bytes  # the ReLU folds into the first Linear
                 assert f"fused estimate {human_bytes(t.fused_bytes)}" in cards, cards
@@ -515,6 +519,12 @@ def test_latency_table_labels_self_rows_sorts_and_gives_the_spread(browser, tmp_
             )
 
         assert column("layer") == ["b.0 (self)", "b.10", "b.2", "b.3"]
+        # the whole model's tags say what they explain (they were a bare bullet)
+        lead = page.locator("section", has=page.locator("#latency")).locator("ul.why")
+        assert lead.evaluate("u => u.previousElementSibling.textContent") == (
+            "Why the calibrated time differs from the naive one:"
+        )
+        assert lead.inner_text() == "conv: small or thin shapes, low efficiency (7% of peak)"
         assert column("± IQR") == ["100.00 µs", "20.00 µs", "300.00 µs", "-"]
         page.locator("#latency th").nth(cols.index("layer")).click()
         assert column("layer") == ["b.0 (self)", "b.2", "b.3", "b.10"]
@@ -1000,6 +1010,232 @@ def test_hiding_a_ridge_or_its_roof_in_the_legend_hides_its_label(browser, tmp_p
                 ".some(t => t.textContent === 'ridge 38.0')"
             )
         assert ridge_labels_drawn(page) == ["ridge 38.0"]
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_compare_shows_the_ops_that_a_roofline_time_leaves_out(browser, tmp_path):
+    # the seed's puzzle (mobilenetv3small_yolo5s, fewer FLOPs and bytes, ran slower
+    # than yolov5s: 273 ops against 239): the totals gave FLOPs, bytes and roofline
+    # time, all in the smaller model's favour, and nothing of its extra kernel launches.
+    # Here: one Linear(256, 256) at batch 64 is 1 op (addmm); Linear(8, 8) -> ReLU ->
+    # Linear(8, 8) at batch 2 is 3 (addmm, relu, addmm), with far less roofline time
+    wide = nn.Sequential(nn.Linear(256, 256))
+    chain = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8))
+    one = analyze(roofline.profile(wide, (torch.randn(64, 256),), name="wide"), get_device("3090"))
+    three = analyze(roofline.profile(chain, (torch.randn(2, 8),), name="chain"), get_device("3090"))
+    assert (len(one.ops), len(three.ops)) == (1, 3)
+    assert three.totals.time_s < one.totals.time_s
+    page, seen = open_report(browser, report_file(tmp_path / "c.html", [one, three]))
+    try:
+        cols = headers(page, "table.compare")
+        cells = page.evaluate(
+            """(cols) => Array.from(document.querySelectorAll('table.compare tbody tr'))
+                .map(r => [r.cells[cols.indexOf('ops')].textContent,
+                           r.cells[cols.indexOf('time / op')].textContent])""",
+            cols,
+        )
+        assert cells == [
+            ["1", seconds(one.totals.time_s)],
+            ["3", seconds(three.totals.time_s / 3)],
+        ], cells
+        # and the row that the roofline favours but that launches 3x the kernels is
+        # called out under the table, with the figures that show it
+        warn = page.locator("#totals ~ .warn, .table-wrap + .warn").inner_text()
+        ratio = three.totals.time_s / one.totals.time_s
+        assert f"chain @ NVIDIA GeForce RTX 3090: {ratio:.3f}× the roofline time" in warn, warn
+        assert "3.00× its ops (3 against 1)" in warn, warn
+        assert offscreen_headers(page, "table.compare") == []
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+    # a profile report gives the ops and their mean time in its roofline time card
+    page, seen = open_report(browser, report_file(tmp_path / "p.html", [three]))
+    try:
+        card = page.locator(".card", has_text="roofline time").inner_text()
+        assert f"3 ops, {seconds(three.totals.time_s / 3)} each" in card, card
+    finally:
+        page.close()
+
+
+def boxes_overlap(a: dict, b: dict) -> bool:
+    return (
+        a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and (b["top"] < a["bottom"])
+    )
+
+
+def rects(page, selector: str) -> list[dict]:
+    return page.evaluate(
+        """(sel) => Array.from(document.querySelectorAll(sel)).map(e => {
+            const r = e.getBoundingClientRect();
+            return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; })""",
+        selector,
+    )
+
+
+def test_narrow_window_keeps_the_toolbar_off_the_buttons_and_the_legend_inside(browser, tmp_path):
+    # at 390 px (a phone) plotly's toolbar (top right, shown on a touch or hover) lay
+    # over the "colour by" buttons (top left) once the plot was narrower than both;
+    # and a legend entry below the plot is one line plotly never wraps: "whole model:
+    # mobilenetv3small_yolo5s @ NVIDIA GeForce RTX 3090" ran off the right edge
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="tiny")
+    single = [analyze(prof, get_device("3090"), "fp32")]
+    long = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="x" * 20 + " y" * 5)
+    pair = [analyze(p, get_device("3090"), "fp32") for p in (prof, long)]
+    for name, analyses in (("single", single), ("pair", pair)):
+        page, seen = open_report(browser, report_file(tmp_path / f"{name}.html", analyses))
+        try:
+            for width in (390, 1366, 390):  # the first layout, then the switch back to it
+                page.set_viewport_size({"width": width, "height": 800})
+                page.wait_for_function(
+                    "(w) => { const g = document.getElementById('roofline');"
+                    " return g._fullLayout.width === g.clientWidth"
+                    " && (g._fullLayout.legend.orientation === 'h') === (w < 640); }",
+                    arg=width,
+                )
+                page.locator("#roofline .nsewdrag").first.hover()  # shows the toolbar
+                page.wait_for_timeout(100)
+                (toolbar,) = rects(page, "#roofline .modebar")
+                buttons = rects(page, "#roofline .updatemenu-button")
+                assert len(buttons) == (2 if name == "single" else 0)
+                for b in buttons:
+                    assert not boxes_overlap(toolbar, b), (width, toolbar, b)
+                # wrapped below the plot only; back beside it, each name is one line again
+                wrapped = [t["name"] for t in traces(page) if "<br>" in (t["name"] or "")]
+                assert bool(wrapped) == (name == "pair" and width < 640), (width, wrapped)
+                (plot,) = rects(page, "#roofline")
+                for text in rects(page, "#roofline .legend .traces text.legendtext"):
+                    assert text["right"] <= plot["right"] + 0.5, (name, width, text, plot)
+            assert not seen["errors"], seen["errors"]
+        finally:
+            page.close()
+
+
+def test_a_hyphenated_model_name_keeps_to_one_line_in_the_totals(browser, tmp_path):
+    # `compare resnet50.yaml --gpu all`: the browser broke "ResNet-50" after its hyphen
+    # in the narrow model column, so each of the 46 rows took 4 lines (ResNet- / 50 /
+    # 25.56 M / params) and the 720 px box showed 8 of them; names still wrap at their
+    # dots and underscores, and stay text
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="ResNet-50")
+    analyses = [analyze(prof, d, "fp32") for d in all_devices()]
+    page, seen = open_report(browser, report_file(tmp_path / "all.html", analyses))
+    try:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        # per row: the label, its lines, whether the swatch is on its line, the
+        # params' lines: two lines in all ("● ResNet-50" over "1.23 K params")
+        lines = page.evaluate(
+            """() => Array.from(document.querySelectorAll('table.compare tbody tr')).map(r => {
+                const c = r.cells[0], s = c.querySelector('span[title]');
+                const key = c.querySelector('.key').getBoundingClientRect();
+                const label = s.getBoundingClientRect();
+                return [s.textContent, s.getClientRects().length,
+                        Math.abs(key.bottom - label.bottom) < 4,
+                        c.querySelector('small').getClientRects().length]; })"""
+        )
+        assert lines == [["ResNet-50", 1, True, 1]] * len(analyses), lines
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_summary_cards_line_up(browser, tmp_path):
+    # the bound card's colour bar was a 4 px top border (the others' is 1 px): its
+    # label and value sat 3 px below those of the cards beside it
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="tiny")
+    page, seen = open_report(
+        browser, report_file(tmp_path / "r.html", [analyze(prof, get_device("3090"))])
+    )
+    try:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        tops = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.cards .card')).map(c =>
+                [c.querySelector('.label').textContent,
+                 c.querySelector('.label').getBoundingClientRect().top,
+                 c.querySelector('.value').getBoundingClientRect().top])"""
+        )
+        assert len(tops) == 7 and [t[0] for t in tops][5] == "bound", tops
+        assert len({t[1] for t in tops}) == 1 and len({t[2] for t in tops}) == 1, tops
+        # and the bar is there, in the bound's colour (memory: #e15759)
+        shadow = page.evaluate(
+            "() => getComputedStyle(document.querySelector('.card[class*=bound-]')).boxShadow"
+        )
+        assert "rgb(225, 87, 89)" in shadow or "rgb(78, 121, 167)" in shadow, shadow
+        # the time by bound: each bar in its bound's colour (they were all the accent
+        # blue, the compute colour, "memory-bound layers" too)
+        bars = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.bars .bar-row'))
+                .filter(r => / [a-z]+-bound layers$/.test(' ' + r.textContent.split(/[0-9]/)[0].trim()))
+                .map(r => [r.querySelector('.bar-label').textContent,
+                           getComputedStyle(r.querySelector('.bar')).backgroundColor])"""
+        )
+        want = {
+            "memory-bound layers": "rgb(225, 87, 89)",
+            "compute-bound layers": "rgb(78, 121, 167)",
+        }
+        assert bars and all(want[k] == c for k, c in bars), bars
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_layer_type_colours_are_not_the_bound_colours(browser, tmp_path):
+    # the page's memory and compute pills are red (#e15759) and blue (#4e79a7), and
+    # the plot's layer types took the same palette from its start: ResNet-50's
+    # Bottlenecks (left of the ridge, memory-bound) were compute blue, its ReLUs memory
+    # red. 11 types: the 9 slowest each their own colour, the rest "other types" grey
+    acts = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.GELU, nn.Sigmoid, nn.Tanh, nn.ELU)
+    m = nn.Sequential(nn.Linear(64, 64), *(a() for a in acts), nn.Softplus(), nn.LeakyReLU())
+    a = analyze(roofline.profile(m, (torch.randn(4, 64),), name="acts"), get_device("3090"))
+    assert len({r.type for r in a.layers}) == 11
+    page, seen = open_report(browser, report_file(tmp_path / "r.html", [a]))
+    try:
+        colours = page.evaluate(
+            """() => document.getElementById('roofline').data
+                .filter(t => (t.meta || {}).series === 'type')
+                .map(t => [t.name, t.marker.color])"""
+        )
+        assert len(colours) == 10 and colours[-1] == ["other types", "#999999"], colours
+        typed = [c for _, c in colours[:-1]]
+        assert len(set(typed)) == 9, typed
+        assert not set(typed) & {"#e15759", "#4e79a7", "#999999", "#bab0ac"}, typed
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_compare_over_all_devices_folds_the_breakdowns_after_the_first_rows(browser, tmp_path):
+    # 46 devices: 46 time breakdowns and 46 bottleneck lists, one under the other,
+    # made the page ~27,000 px tall; the first 6 (the rows the plot draws) are shown,
+    # the other 40 folded under one line in each section, opened with a click
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
+    analyses = [analyze(prof, d, "fp32") for d in all_devices()]
+    n = len(analyses)
+    page, seen = open_report(browser, report_file(tmp_path / "all.html", analyses))
+    try:
+
+        def shown(selector):
+            return page.locator(selector).evaluate_all(
+                "els => els.filter(e => e.checkVisibility()).length"
+            )
+
+        assert page.locator("ol.bottlenecks").count() == page.locator(".breakdown").count() == n
+        assert shown("ol.bottlenecks") == shown(".breakdown") == 6
+        folded = page.locator("details.more summary")
+        assert folded.count() == 2
+        assert (
+            folded.first.inner_text() == f"{n - 6} more analyses, in the order of the totals table"
+        )
+        folded.first.click()
+        folded.last.click()
+        assert shown("ol.bottlenecks") == shown(".breakdown") == n
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()

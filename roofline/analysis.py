@@ -52,7 +52,7 @@ from typing import Any
 from roofline.counting.profile import ModelProfile, OpRecord
 from roofline.devices import PRECISIONS, Device
 from roofline.errors import AnalysisError, DeviceError
-from roofline.units import dtype_name, human_bytes, si
+from roofline.units import dtype_name, human_bytes, seconds, si
 
 #: which profile dtype gives the bytes each precision means
 PRECISION_DTYPES = {
@@ -424,6 +424,13 @@ class RooflineAnalysis:
     warnings: tuple[str, ...] = ()
     profile: ModelProfile | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def time_per_op_s(self) -> float:
+        """The mean roofline time of an op (0 without ops): set against a kernel launch
+        (a few µs on a GPU), it says whether the roofline's time can hold, or the host's
+        launches will set it (each op is one launch or more in eager PyTorch)."""
+        return self.totals.time_s / len(self.ops) if self.ops else 0.0
+
     def top(self, n: int = 5) -> tuple[RowAnalysis, ...]:
         """The ``n`` layers with the largest roofline time."""
         return tuple(sorted(self.layers, key=lambda r: -r.time_s)[: max(n, 0)])
@@ -465,6 +472,23 @@ class RooflineAnalysis:
             "layers": [r.as_dict() for r in self.layers],
             "ops": [r.as_dict() for r in self.ops],
         }
+
+
+def launch_note(a: RooflineAnalysis, first: RooflineAnalysis, first_name: str) -> str | None:
+    """The seed's puzzle, where a comparison's totals show it: ``a`` has less roofline
+    time than ``first`` (named ``first_name``) but more ops, kernel launches the
+    roofline time does not count, so it may well run slower; None otherwise. The
+    sentence follows the row's own name (``"<name>: 0.645× the roofline time ..."``)."""
+    if not (len(a.ops) > len(first.ops) and a.totals.time_s < first.totals.time_s):
+        return None
+    return (
+        f"{a.totals.time_s / first.totals.time_s:.3f}× the roofline time of {first_name}, "
+        f"but {len(a.ops) / len(first.ops):.2f}× its ops ({len(a.ops):,} against "
+        f"{len(first.ops):,}), at {seconds(a.time_per_op_s)} each against "
+        f"{seconds(first.time_per_op_s)}. The roofline time counts no kernel launches: where "
+        "an op's time is near a launch (a few µs on a GPU), the extra launches can make it "
+        "the slower one."
+    )
 
 
 # -- the analysis ---------------------------------------------------------------------

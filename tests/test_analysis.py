@@ -465,3 +465,38 @@ def test_every_row_on_datasheet_devices_sits_under_its_roof(device, precision, b
         assert 0 <= row.roof_fraction <= 1
     assert sum(r.time_s for r in a.layers) == pytest.approx(a.totals.time_s, rel=1e-12)
     assert sum(r.flops for r in a.layers) == a.totals.flops == prof.totals().flops
+
+
+def test_launch_note_and_the_compare_table_show_the_ops_a_roofline_time_leaves_out():
+    import torch
+    from torch import nn
+
+    import roofline
+    from roofline.analysis import launch_note
+    from roofline.devices import get_device
+    from roofline.report.text import compare_launch_notes, compare_table
+
+    # one Linear(256, 256) at batch 64 is 1 op (addmm); Linear(8, 8) -> ReLU ->
+    # Linear(8, 8) at batch 2 is 3 (addmm, relu, addmm), with far less roofline time
+    dev = get_device("3090")
+    wide = analyze(
+        roofline.profile(nn.Sequential(nn.Linear(256, 256)), (torch.randn(64, 256),), name="w"),
+        dev,
+    )
+    chain = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8))
+    three = analyze(roofline.profile(chain, (torch.randn(2, 8),), name="c"), dev)
+    assert (len(wide.ops), len(three.ops)) == (1, 3)
+    assert three.time_per_op_s == pytest.approx(three.totals.time_s / 3)
+    note = launch_note(three, wide, "w")
+    ratio = three.totals.time_s / wide.totals.time_s
+    assert note is not None and note.startswith(
+        f"{ratio:.3f}× the roofline time of w, but 3.00× its ops (3 against 1), at "
+    )
+    # the other way round (more time, fewer ops), or against itself: no note
+    assert launch_note(wide, three, "c") is None and launch_note(wide, wide, "w") is None
+    lines = compare_launch_notes([wide, three])
+    assert lines == [f"note: c on {dev.name}: {launch_note(three, wide, f'w on {dev.name}')}"]
+    table = compare_table([wide, three]).splitlines()
+    header = table[0].split()
+    assert "ops" in header and "time/op" in header
+    assert compare_launch_notes([wide]) == [] and compare_launch_notes([]) == []

@@ -85,7 +85,12 @@ def run(args: argparse.Namespace) -> int:
     from roofline.counting import profile_spec_any
     from roofline.errors import AnalysisError
     from roofline.report.output import to_json
-    from roofline.report.text import analysis_summary, compare_note, compare_table
+    from roofline.report.text import (
+        analysis_summary,
+        compare_launch_notes,
+        compare_note,
+        compare_table,
+    )
 
     check_model_options(args, args.models)
     # the argument count and every output path are checked before anything is profiled
@@ -158,8 +163,11 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(
         "time: sum of per-op roofline times (eager, one kernel per op); plain time: the whole "
-        "model as one kernel, max(FLOPs / peak, bytes / bandwidth); ratios against the first row"
+        "model as one kernel, max(FLOPs / peak, bytes / bandwidth); ratios against the first "
+        "row; ops: each one kernel launch or more, which the roofline time leaves out"
     )
+    for line in compare_launch_notes(analyses):
+        print(line)
     if args.brief:
         return 0
     for a in analyses:

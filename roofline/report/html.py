@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from roofline import __version__
-from roofline.analysis import RooflineAnalysis, RowAnalysis
+from roofline.analysis import RooflineAnalysis, RowAnalysis, launch_note
 from roofline.devices import PRECISIONS
 from roofline.report.output import GENERATOR
 from roofline.report.text import calls_text, compare_note, row_name, shape_text
@@ -847,7 +847,7 @@ def _cards(a: RooflineAnalysis) -> str:
                 + (
                     f' · <span title="each op is at least one kernel launch in eager PyTorch, '
                     'which the roofline time does not count">'
-                    f"{plural(len(a.ops), 'op')}, {seconds(_time_per_op(a))} each</span>"
+                    f"{plural(len(a.ops), 'op')}, {seconds(a.time_per_op_s)} each</span>"
                     if a.ops
                     else ""
                 ),
@@ -1193,29 +1193,15 @@ def _analysis_key(ai: int, label: str, full: str) -> str:
     )
 
 
-def _time_per_op(a: RooflineAnalysis) -> float:
-    """The mean roofline time of an op (0 without ops): set against a kernel launch, it
-    says whether the roofline's time can hold, or the host's launches will set it."""
-    return a.totals.time_s / len(a.ops) if a.ops else 0.0
-
-
 def _ops_notes(analyses: Sequence[RooflineAnalysis]) -> str:
-    """The seed's puzzle, where the totals show it: a row with less roofline time than
-    the first but more ops (kernel launches, which the roofline time does not count),
-    each too short to hide its launch, may well run slower than the first."""
+    """The seed's puzzle, where the totals show it (:func:`~roofline.analysis.launch_note`):
+    a row with less roofline time than the first but more ops."""
     first = analyses[0]
-    lines = []
-    for a in analyses[1:]:
-        if not (len(a.ops) > len(first.ops) and a.totals.time_s < first.totals.time_s):
-            continue
-        lines.append(
-            f"<p>⚠ <b>{esc(_label(a))}</b>: {a.totals.time_s / first.totals.time_s:.3f}× the "
-            f"roofline time of {esc(_label(first))}, but {len(a.ops) / len(first.ops):.2f}× its "
-            f"ops ({len(a.ops):,} against {len(first.ops):,}), at "
-            f"{seconds(_time_per_op(a))} each against {seconds(_time_per_op(first))}. The "
-            "roofline time counts no kernel launches: where an op's time is near a launch (a few "
-            "µs on a GPU), the extra launches can make it the slower one.</p>"
-        )
+    lines = [
+        f"<p>⚠ <b>{esc(_label(a))}</b>: {esc(note)}</p>"
+        for a in analyses[1:]
+        if (note := launch_note(a, first, _label(first)))
+    ]
     return f'<div class="warn">{"".join(lines)}</div>' if lines else ""
 
 
@@ -1266,7 +1252,7 @@ def _compare_table(analyses: Sequence[RooflineAnalysis]) -> str:
             _td(t.roof_time_s, seconds(t.roof_time_s)),
             _td(t.roof_time_s / base.roof_time_s, f"<b>{t.roof_time_s / base.roof_time_s:.3f}</b>"),
             _td(len(a.ops), f"{len(a.ops):,}"),
-            _td(_time_per_op(a), seconds(_time_per_op(a)) if a.ops else "-"),
+            _td(a.time_per_op_s, seconds(a.time_per_op_s) if a.ops else "-"),
             # MACs under the FLOPs: what torchinfo, thop and the seed's tables give
             _td(
                 t.flops,

@@ -327,6 +327,8 @@ def compare_table(analyses: Sequence[Any]) -> str:
                 f"{t.time_s / base.time_s:.3f}" if base and base.time_s else "-",
                 seconds(t.roof_time_s),
                 f"{t.roof_time_s / base.roof_time_s:.3f}" if base and base.roof_time_s else "-",
+                f"{len(a.ops):,}",
+                seconds(a.time_per_op_s) if a.ops else "-",
                 "-" if t.samples_per_s is None else f"{t.samples_per_s:,.1f}",
                 f"{t.memory_bound_layers}/{t.compute_bound_layers}",
                 compare_note(a),
@@ -348,11 +350,29 @@ def compare_table(analyses: Sequence[Any]) -> str:
         "ratio",
         "plain time",
         "ratio",
+        "ops",
+        "time/op",
         "samples/s",
         "mem/comp layers",
         "note",
     ]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def compare_launch_notes(analyses: Sequence[Any]) -> list[str]:
+    """Under the compare table, a line for each row that has less roofline time than
+    the first row but more ops (:func:`roofline.analysis.launch_note`)."""
+    from roofline.analysis import launch_note
+
+    if not analyses:
+        return []
+    first = analyses[0]
+    name = f"{first.model} on {first.device.name}"
+    return [
+        f"note: {a.model} on {a.device.name}: {note}"
+        for a in analyses[1:]
+        if (note := launch_note(a, first, name))
+    ]
 
 
 def compare_note(a: Any) -> str:

@@ -1101,6 +1101,12 @@ def test_group_norm_keeps_a_channels_last_input_layout():
     e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0)
     assert e.allocated == 2 * 512 + 4_608 + 512 + 2 * 131_072 + 65_536
     assert measure_memory(model, x).allocated == e.allocated
+    if torch.__version__ < "2.14":
+        # the measured step's backward (weight and bias gradients only) kills the
+        # process: torch 2.6, 2.10 and 2.13 segfault in the CPU
+        # native_group_norm_backward of a channels-last input with output_mask[0]
+        # False; plain torch, no roofline code, does it too
+        pytest.skip("torch < 2.14 segfaults in CPU channels-last group_norm backward")
     options = {"mode": "training", "optimizer": "sgd"}
     e = estimate_from_model(model, x, cuda_context_bytes=0, cublas_workspace_bytes=0, **options)
     assert e.allocated == measure_memory(model, x, **options).allocated

@@ -238,9 +238,18 @@ class Case(nn.Module):
         return self.fn().float() * self.p
 
 
+def _torch_older_than(major: int, minor: int) -> bool:
+    release = torch.__version__.split("+")[0].split(".")
+    return (int(release[0]), int(release[1])) < (major, minor)
+
+
 @pytest.mark.parametrize("mode", ["inference", "training"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_nothing_is_uncounted(name, mode):
+    if name == "powsum" and not hasattr(torch.linalg, "_powsum"):
+        pytest.skip("torch.linalg._powsum is new in torch 2.11")
+    if name == "narrow_copy" and mode == "training" and _torch_older_than(2, 12):
+        pytest.skip("narrow_copy has a derivative from torch 2.12")
     prof = roofline.profile(Case(CASES[name]), (), mode=mode)
     assert prof.uncounted_ops == {}
     assert prof.totals().flops > 0 or prof.totals().bytes > 0

@@ -928,6 +928,8 @@ class Column:
     cell: Callable[[RowAnalysis], tuple[Any, str]]
     #: sorted by value and aligned right; text columns sort by text, aligned left
     numeric: bool = True
+    #: held at the table's left edge as it scrolls sideways (see :func:`_th`)
+    pin: str = ""
 
 
 def _finite_intensity(r: RowAnalysis) -> tuple[Any, str]:
@@ -953,6 +955,22 @@ def _wbr(escaped: str) -> str:
     return re.sub(r"([._])(?=\w)", r"\1<wbr>", escaped)
 
 
+def breakable_shape(text: str) -> str:
+    """Escaped shape text: one shape whole, several (``1x25200x85, 1x3x80x80x85, ...``)
+    each a ``shape`` span that may wrap after its ``x`` (``1x3x80x<wbr>80x85``) where
+    the stylesheet lets it, in a compare's table: there a detection head's outputs set
+    the output column as wide as ``1x3x80x80x85,`` and the table ran past a 1366 px
+    window, while a single 4-d shape (``1x32x320x320``) wrapped would double every
+    row's height. (A profile's table keeps its shapes whole: ResNet-50's fits 1366 px
+    unwrapped, but only without the box's scrollbar, and wrapping made its rows tall
+    enough to need one.)"""
+    parts = text.split(", ")
+    if len(parts) == 1:
+        return esc(text)
+    wrapped = (re.sub(r"(?<=\d)x(?=\d)", "x<wbr>", esc(p)) for p in parts)
+    return ", ".join(f'<span class="shape">{p}</span>' for p in wrapped)
+
+
 def _name_cell(r: RowAnalysis) -> tuple[Any, str]:
     name = row_name(r.name, r.self_only)
     return None, f'<code class="name">{breakable(name)}</code>'
@@ -961,7 +979,7 @@ def _name_cell(r: RowAnalysis) -> tuple[Any, str]:
 #: the per-layer table, in order: what a reader looks for first (where the time goes
 #: and why) on the left, so it is on screen without scrolling; the details after
 TABLE_COLUMNS = (
-    Column("layer", "module path", _name_cell, numeric=False),
+    Column("layer", "module path", _name_cell, numeric=False, pin="always"),
     Column("type", "module class", lambda r: (None, breakable(r.type)), numeric=False),
     Column("time", "roofline time (sum over its ops)", lambda r: (r.time_s, seconds(r.time_s))),
     Column(
@@ -1017,16 +1035,21 @@ TABLE_COLUMNS = (
     Column(
         "output",
         "output shape",
-        lambda r: (None, esc(shape_text(r.output_shape))),
+        lambda r: (None, breakable_shape(shape_text(r.output_shape))),
         numeric=False,
     ),
 )
 
 
-def _th(header: str, tip: str, numeric: bool) -> str:
+def _th(header: str, tip: str, numeric: bool, pin: str = "") -> str:
+    """A sortable header; ``pin`` marks a column that tells the rows apart, held at the
+    left edge while the table scrolls sideways: ``always``, or ``if-room`` (only where
+    the pinned columns still leave most of the box to the rest; the report's script
+    decides)."""
     kind = "num" if numeric else "text"
     cls = "" if numeric else ' class="t"'
-    return f'<th data-type="{kind}"{cls} title="{tip}">{header}</th>'
+    pinned = f' data-pin="{pin}"' if pin else ""
+    return f'<th data-type="{kind}"{cls}{pinned} title="{tip}">{header}</th>'
 
 
 def _td(value: Any, text: str) -> str:
@@ -1160,10 +1183,18 @@ def _short_labels(analyses: Sequence[RooflineAnalysis]) -> list[str]:
 def _table(analyses: Sequence[RooflineAnalysis]) -> str:
     many = len(analyses) > 1
     labels = _short_labels(analyses)
-    head = _th("#", "execution order", True)
+    # the row number and the layer's name stay on screen as a phone scrolls the table
+    # sideways; a compare's analysis too where there is room (on a phone the three took
+    # 240 of the box's 316 px)
+    head = _th("#", "execution order", True, pin="always")
     if many:
-        head += _th("analysis", "which model @ device (its colour and marker on the plot)", False)
-    head += "".join(_th(c.header, c.tip, c.numeric) for c in TABLE_COLUMNS)
+        head += _th(
+            "analysis",
+            "which model @ device (its colour and marker on the plot)",
+            False,
+            pin="if-room",
+        )
+    head += "".join(_th(c.header, c.tip, c.numeric, c.pin) for c in TABLE_COLUMNS)
     body = []
     for ai, a in enumerate(analyses):
         for i, r in enumerate(a.layers, 1):

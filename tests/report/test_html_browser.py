@@ -1239,3 +1239,182 @@ def test_compare_over_all_devices_folds_the_breakdowns_after_the_first_rows(brow
         assert not seen["errors"], seen["errors"]
     finally:
         page.close()
+
+
+def example_analysis(name: str, depth: int | None = 2):
+    """``examples/<name>.yaml`` analysed on the 3090 at its default precision and
+    ``depth``, as ``roofline profile``/``compare`` do by default."""
+    from roofline.counting import profile_spec
+    from roofline.spec import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    return analyze(
+        profile_spec(load_spec(root / "examples" / f"{name}.yaml")), get_device("3090"), None, depth
+    )
+
+
+@pytest.mark.slow
+def test_compare_layer_table_fits_its_box_at_1366_px(scrollbar_browser, tmp_path):
+    # `roofline compare examples/yolov5s.yaml examples/mobilenetv3small_yolo5s.yaml`:
+    # at 1366 px the layer table needed 1298 px in its 1236 px box (window 1366 - page
+    # scrollbar 15 - main's padding 56 - section's 40 + borders 4 - the box's own
+    # scrollbar 15) and the output column lay past its right edge. The widest columns:
+    # the analysis (a swatch and "mobilenetv3small_", 121 px), the type
+    # ("InvertedResidual", 109) and the output (the detection head's
+    # "1x3x80x80x85," of four shapes, 101)
+    analyses = [example_analysis("yolov5s"), example_analysis("mobilenetv3small_yolo5s")]
+    path = report_file(tmp_path / "c.html", analyses)
+    page, seen = open_report(scrollbar_browser, path)
+    try:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        box = page.evaluate(
+            """() => { const w = document.getElementById('layers').parentElement;
+                return {scroll: w.scrollWidth, client: w.clientWidth,
+                        bar: w.offsetWidth - w.clientWidth - 2}; }"""
+        )
+        assert box["bar"] > 0, box  # 52 rows: the box's own scrollbar takes room
+        assert box["scroll"] <= box["client"], box
+        assert offscreen_headers(page, "#layers", 1366) == []
+        # nothing hidden: the detection head's four shapes are all there, in full
+        shapes = page.evaluate(
+            """() => Array.from(document.querySelectorAll('#layers tbody tr'))
+                .map(r => r.cells[r.cells.length - 1].textContent)"""
+        )
+        assert "1x25200x85, 1x3x80x80x85, 1x3x40x40x85, 1x3x20x20x85" in shapes
+        # a single shape stays on one line (wrapped, every row took two)
+        one = page.evaluate(
+            """() => { const r = document.querySelector('#layers tbody tr');
+                const c = r.cells[r.cells.length - 1], g = document.createRange();
+                g.selectNodeContents(c);
+                return {text: c.textContent, lines: g.getClientRects().length}; }"""
+        )
+        assert one == {"text": "1x32x320x320", "lines": 1}, one
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def long_model(n: int = 20) -> nn.Sequential:
+    """``n`` conv -> ReLU pairs, 2n rows: more than a 720 px table box shows at once."""
+    m = nn.Sequential()
+    for i in range(n):
+        m.add_module(f"conv_{i}", nn.Conv2d(8, 8, 3, padding=1))
+        m.add_module(f"relu_{i}", nn.ReLU())
+    return m
+
+
+PINNED = """(row) => {
+    const t = document.getElementById('layers'), wrap = t.parentElement;
+    const box = wrap.getBoundingClientRect(), tr = t.tBodies[0].rows[row];
+    const heads = Array.from(t.tHead.rows[0].cells).map(c => c.textContent);
+    const cell = (name) => tr.cells[heads.indexOf(name)];
+    const rect = (c) => { const r = c.getBoundingClientRect();
+        return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+    const lay = cell('layer'), r = rect(lay);
+    const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+    return {box: rect(wrap), num: rect(cell('#')), layer: r, name: lay.textContent,
+            on_top: !!hit && hit.closest('td') === lay,
+            bg: getComputedStyle(lay).backgroundColor, row_bg: getComputedStyle(tr).backgroundColor,
+            head: rect(t.tHead.rows[0].cells[heads.indexOf('layer')]),
+            pinned: heads.filter((h, i) => tr.cells[i].classList.contains('pin')),
+            scroll: wrap.scrollLeft, max: wrap.scrollWidth - wrap.clientWidth};
+}"""
+
+
+def test_phone_keeps_the_layer_names_in_view_as_the_table_scrolls(browser, tmp_path):
+    # at 390 px the table box shows 316 of the table's ~1200 px: scrolled sideways to
+    # the bytes, the row number and the layer's name had gone off its left edge
+    prof = roofline.profile(long_model(), (torch.randn(1, 8, 16, 16),), name="long")
+    a = analyze(prof, get_device("3090"), "fp32")
+    path = report_file(tmp_path / "p.html", [a])
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("#roofline .main-svg")
+        page.locator("#layers").scroll_into_view_if_needed()
+        wrap = "document.getElementById('layers').parentElement"
+        page.evaluate(f"() => {{ {wrap}.scrollLeft = 1e6; {wrap}.scrollTop = 200; }}")
+        s = page.evaluate(PINNED, 12)
+        assert s["max"] > 500 and s["scroll"] == s["max"], s  # scrolled to the right end
+        assert s["name"] == a.layers[12].name == "conv_6", s
+        # both inside the box, side by side at its left edge
+        assert s["box"]["left"] <= s["num"]["left"] <= s["box"]["left"] + 2, s
+        assert abs(s["layer"]["left"] - s["num"]["right"]) <= 1, s
+        assert s["layer"]["right"] < s["box"]["right"] - 100, s  # the rest still shows
+        assert s["pinned"] == ["#", "layer"], s
+        # on top of the cells scrolled under it, and opaque (a transparent cell showed
+        # the numbers under it through its name)
+        assert s["on_top"], s
+        assert s["bg"] == "rgb(255, 255, 255)", s
+        # the header: its layer cell stays at the box's top and left, and sorts
+        assert abs(s["head"]["left"] - s["layer"]["left"]) <= 1, s
+        assert s["box"]["top"] <= s["head"]["top"] <= s["box"]["top"] + 2, s
+        # hover: the pinned cells take the row's hover colour, as the others do
+        page.mouse.move((s["layer"]["left"] + s["layer"]["right"]) / 2, s["layer"]["top"] + 5)
+        h = page.evaluate(PINNED, 12)
+        assert h["row_bg"] == h["bg"] == "rgb(245, 248, 252)", h
+        # a tap on the pinned name opens the row's sentence under it
+        page.locator("#layers tbody tr").nth(12).locator("td.pin").last.tap()
+        why = page.locator("#layers tr.why-row")
+        assert why.count() == 1 and why.first.inner_text() == a.layers[12].explanation
+        assert page.evaluate(PINNED, 12)["bg"] == "rgb(238, 243, 250)"  # the open row's
+        head = page.locator("#layers th").nth(headers(page, "#layers").index("layer"))
+        head.tap()
+        assert why.count() == 0
+        assert head.get_attribute("class") == "t pin pin-last pin-1 asc"
+        names = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#layers tbody tr'))"
+            ".map(r => r.cells[1].textContent)"
+        )
+        assert names[:3] == ["conv_0", "conv_1", "conv_2"] and names[-1] == "relu_19", names
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_pinned_columns_leave_a_desktop_table_as_it_was(browser, tmp_path):
+    # at 1280 px the table fits its box: the pinned cells sit where they would unpinned,
+    # white like the card, with no edge (drawn only once the table is scrolled)
+    prof = roofline.profile(long_model(3), (torch.randn(1, 8, 16, 16),), name="short")
+    a = analyze(prof, get_device("3090"), "fp32")
+    page, seen = open_report(browser, report_file(tmp_path / "d.html", [a]))
+    try:
+        s = page.evaluate(PINNED, 0)
+        assert s["max"] == 0 and s["pinned"] == ["#", "layer"], s
+        assert abs(s["layer"]["left"] - s["num"]["right"]) <= 1, s
+        assert s["bg"] == "rgb(255, 255, 255)", s
+        shadow = page.evaluate(
+            "() => getComputedStyle(document.querySelector('#layers td.pin-last')).boxShadow"
+        )
+        assert shadow == "none"
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()
+
+
+def test_compare_pins_the_analysis_where_there_is_room(browser, tmp_path):
+    # a compare's rows are told apart by their analysis too: pinned at 1366 px (3
+    # columns, ~240 px, of a 1236 px box), not on a phone, where they took 240 of 316
+    one = roofline.profile(
+        long_model(3), (torch.randn(1, 8, 16, 16),), name="mobilenetv3small_yolo5s"
+    )
+    two = roofline.profile(long_model(4), (torch.randn(1, 8, 16, 16),), name="yolov5s")
+    dev = get_device("3090")
+    path = report_file(tmp_path / "c.html", [analyze(one, dev, "fp32"), analyze(two, dev, "fp32")])
+    page, seen = open_report(browser, path)
+    try:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        assert page.evaluate(PINNED, 0)["pinned"] == ["#", "analysis", "layer"]
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.locator("#layers").scroll_into_view_if_needed()
+        page.evaluate("() => { document.getElementById('layers').parentElement.scrollLeft = 1e6; }")
+        s = page.evaluate(PINNED, 0)
+        assert s["pinned"] == ["#", "layer"], s
+        assert s["scroll"] > 0 and abs(s["layer"]["left"] - s["num"]["right"]) <= 1, s
+        assert s["on_top"], s
+        assert not seen["errors"], seen["errors"]
+    finally:
+        page.close()

@@ -349,7 +349,9 @@ def inline_text(target: str, inputs: Sequence[InputArg], kwargs: Sequence[tuple[
     for i in inputs:
         words += ["--input", i.text]
     for k, v in kwargs:
-        value = yaml.safe_dump(v, default_flow_style=True, width=10**9).strip()
+        # allow_unicode: café as typed, not YAML's escape "\xE9" (which reads back the same)
+        value = yaml.safe_dump(v, default_flow_style=True, width=10**9, allow_unicode=True)
+        value = value.strip()
         value = value.removesuffix("\n...").strip()
         words += ["--kwarg", f"{k}={value}"]
     return shlex.join(words)

@@ -487,6 +487,8 @@ def parse_inputs(raw: Any, where: str) -> tuple[InputSpec, ...]:
                 f"{at}: values are drawn from [low, high), so 'high' ({high}) must be larger "
                 f"than 'low' ({low})"
             )
+        if integer:
+            _check_range(dtype, low, high, at)
         name = item.get("name")
         if name is not None and (not isinstance(name, str) or not name):
             raise SpecError(
@@ -500,6 +502,26 @@ def parse_inputs(raw: Any, where: str) -> tuple[InputSpec, ...]:
             )
         out.append(InputSpec(tuple(shape), dtype, name, low, high))
     return tuple(out)
+
+
+def _check_range(dtype: torch.dtype, low: int, high: int, at: str) -> None:
+    """Refuse an integer input's ``[low, high)`` that its dtype cannot hold: the values
+    are drawn in int64 (:meth:`InputSpec.make`) and cast, so ``uint8`` with ``high: 300``
+    wrapped them modulo 256 without a word, and a ``high`` past 2^63 − 1 was an overflow
+    traceback even on fake tensors."""
+    info = torch.iinfo(dtype)
+    least, most = max(info.min, -(2**63)), min(info.max + 1, 2**63 - 1)
+    name = dtype_name(dtype)
+    article = "an" if name.startswith("int") else "a"  # a uint8, an int8
+    if low < least:
+        raise SpecError(
+            f"{at}: {article} {name} input's values: 'low' ({low}) must be at least {least}"
+        )
+    if high > most:
+        raise SpecError(
+            f"{at}: {article} {name} input's values: 'high' ({high}) must be at most {most} "
+            "(values are drawn from [low, high), high excluded)"
+        )
 
 
 def _input_int(item: Mapping[str, Any], key: str, default: int, where: str) -> int:

@@ -177,3 +177,16 @@ def test_inline_text_reads_back_to_the_same_options():
     assert [input_arg(w) for w in words[2:7:2]] == inputs
     back = [kwarg_arg(w) for w in words[8::2]]
     assert back == kwargs == [("tag", "10"), ("note", "a b"), ("sizes", [1, 2]), ("w", None)]
+
+
+def test_inline_text_keeps_non_ascii_text_as_typed():
+    # the record is "the inline model as the command line gives it": a kwarg typed
+    # tag=café is written so, not as YAML's escape "\xE9" (which reads back the same,
+    # but is not what was typed); the quoting is shlex's, and it still reads back
+    kwargs = [kwarg_arg("tag=café"), kwarg_arg("label='Größe 2'"), kwarg_arg("names=[α, β]")]
+    text = inline_text("pkg:Net", [InputArg((4,))], kwargs)
+    assert (
+        text
+        == "pkg:Net --input 4 --kwarg 'tag=café' --kwarg 'label=Größe 2' --kwarg 'names=[α, β]'"
+    )
+    assert [kwarg_arg(w) for w in shlex.split(text)[4::2]] == kwargs

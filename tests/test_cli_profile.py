@@ -767,3 +767,18 @@ def test_inline_bad_input_is_one_line_exit_2(argv, message, spec, capsys):
 def test_inline_error_shows_its_traceback_with_debug():
     with pytest.raises(RooflineError, match="give its inputs with --input"):
         main(["profile", "tests.fixtures.models:TinyCNN", "--debug"])
+
+
+@pytest.mark.parametrize("argv", [["profile", "mynet.py"], ["profile", "mynet.py", "--input", "4"]])
+def test_a_python_file_without_its_callable_says_to_name_it(tmp_path, monkeypatch, capsys, argv):
+    # `roofline profile mynet.py` (the ':Net' forgotten) read the Python file as YAML
+    # ("mynet.py:2:27: YAML syntax error") or, with --input, called it "a spec file,
+    # which has its own inputs": one line that says how to name the callable instead
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mynet.py").write_text("import torch\nNet = lambda: torch.nn.Linear(4, 4)\n")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "roofline: error: mynet.py is a Python file, not a spec file: an inline model "
+        "names its callable after a ':' (mynet.py:CALLABLE) and gives --input SHAPE"
+    ]

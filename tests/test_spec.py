@@ -359,3 +359,36 @@ def test_spec_from_data_loads_a_mapping_as_its_file_would(spec):
         spec_from_data({"model": "no_such_mod_q:f", "inputs": [{"shape": [1]}]})
     with pytest.raises(SpecError, match=r"^spec: expected a YAML mapping"):
         spec_from_data([1, 2])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "low", "high", "message"),
+    [
+        # int64 values are drawn by torch.randint in int64: a HIGH past 2^63 - 1 was an
+        # "Overflow when unpacking long long" traceback, even on fake tensors
+        ("int64", 0, 2**64, r"'high' \(18446744073709551616\) must be at most 9223372036854775807"),
+        # uint8 holds 0..255: HIGH 300 drew values wrapped modulo 256 without a word
+        ("uint8", 0, 300, r"'high' \(300\) must be at most 256"),
+        ("int8", -200, 5, r"'low' \(-200\) must be at least -128"),
+    ],
+)
+def test_an_integer_range_past_its_dtype_is_refused(tmp_path, dtype, low, high, message):
+    spec = write(
+        tmp_path,
+        f"model: {FIXTURES}:tiny_cnn\n"
+        f"inputs: [{{shape: [1], dtype: {dtype}, low: {low}, high: {high}}}]\n",
+    )
+    with pytest.raises(SpecError, match=rf"inputs\[0\]: an? {dtype} input's values: {message}"):
+        load_spec(spec)
+
+
+def test_an_integer_range_that_fills_its_dtype_is_taken(tmp_path):
+    # [0, 256) is every uint8 value and [-128, 128) every int8 one (HIGH is excluded)
+    for dtype, low, high in (("uint8", 0, 256), ("int8", -128, 128)):
+        spec = write(
+            tmp_path,
+            f"model: {FIXTURES}:tiny_cnn\n"
+            f"inputs: [{{shape: [2000], dtype: {dtype}, low: {low}, high: {high}}}]\n",
+        )
+        (x,), _ = load_spec(spec).example_inputs()
+        assert x.dtype == getattr(torch, dtype) and int(x.min()) >= low and int(x.max()) < high

@@ -54,6 +54,12 @@ def is_inline(target: str) -> bool:
     return _INLINE.fullmatch(text) is not None
 
 
+def _is_py(target: str) -> bool:
+    """Whether ``target`` is a Python file (``mynet.py``), not a spec (one that is not
+    there stays "no such file")."""
+    return str(target).lower().endswith(".py") and Path(target).is_file()
+
+
 def shape_arg(text: str) -> tuple[int, ...]:
     """One sample's shape, ``3x224x224`` or ``3,224,224`` (no batch dimension)."""
     from roofline.cli.profile_cmd import number_text
@@ -264,6 +270,13 @@ def check_model_options(
     if twice is not None:
         raise SpecError(f"--kwarg {twice}=... is given twice")
     inline = [t for t in targets if t is not None and is_inline(t)]
+    # `profile mynet.py`, the callable forgotten: read as YAML, it was a syntax error
+    py = next((t for t in targets if t is not None and t not in inline and _is_py(t)), None)
+    if py is not None:
+        raise SpecError(
+            f"{py} is a Python file, not a spec file: an inline model names its callable "
+            f"after a ':' ({py}:CALLABLE) and gives --input SHAPE"
+        )
     names = [i.name for i in inputs if i.name is not None]
     twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
     if twice is not None:
@@ -349,7 +362,9 @@ def inline_text(target: str, inputs: Sequence[InputArg], kwargs: Sequence[tuple[
     for i in inputs:
         words += ["--input", i.text]
     for k, v in kwargs:
-        value = yaml.safe_dump(v, default_flow_style=True, width=10**9).strip()
+        # allow_unicode: café as typed, not YAML's escape "\xE9" (which reads back the same)
+        value = yaml.safe_dump(v, default_flow_style=True, width=10**9, allow_unicode=True)
+        value = value.strip()
         value = value.removesuffix("\n...").strip()
         words += ["--kwarg", f"{k}={value}"]
     return shlex.join(words)

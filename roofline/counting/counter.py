@@ -192,9 +192,11 @@ def _read_overrides(
     the arguments in ``cost.unread`` and for ``out=`` tensors (the schema's, which
     every op only writes), the bytes in ``cost.reads`` for those named there; only
     for tensors that no other argument also passes (those are read whole)."""
-    if cost is None or not (cost.unread or cost.reads or facts.outs):
+    # (an op without a formula, cost None, still has its out= tensors)
+    unread, reads = (cost.unread, cost.reads) if cost is not None else ((), {})
+    if not (unread or reads or facts.outs):
         return {}
-    named = dict.fromkeys((*facts.outs, *cost.unread), 0) | dict(cost.reads)
+    named = dict.fromkeys((*facts.outs, *unread), 0) | dict(reads)
     over: dict[int, int] = {}
     keep: set[int] = set()
     for i, (name, kwarg_only, _) in enumerate(facts.arguments):

@@ -685,6 +685,25 @@ def test_out_tensors_are_written_not_read(real):
         assert (op.bytes_read, op.bytes_written) == (800, 400), fn.__name__
 
 
+@pytest.mark.parametrize("real", [False, True])
+def test_an_out_tensor_of_an_op_without_a_formula_is_written_not_read(real):
+    # aten._add_relu.out has no formula (its bytes come from the generic rule alone):
+    # _add_relu(x, x, out=o) on 10 fp32 elements reads x once, 40 B, and writes o, 40 B;
+    # until 2026-12-06 o counted as read there too (80 B), as the out= rule applied to
+    # ops with a formula only
+    from roofline.counting.formulas import lookup
+
+    assert lookup(torch.ops.aten._add_relu.out) is None
+
+    def add_relu_into(x: torch.Tensor) -> torch.Tensor:
+        o = torch.empty_like(x)
+        torch._VF._add_relu(x, x, out=o)
+        return o
+
+    op = _only_op(add_relu_into, torch.randn(10), name="aten._add_relu.out", real=real)
+    assert (op.bytes_read, op.bytes_written) == (40, 40)
+
+
 def test_index_range_hint_names_the_integer_inputs_values_only_for_an_index_error():
     from torch._subclasses.fake_tensor import FakeTensorMode
 

@@ -386,13 +386,13 @@ def test_layer_rows_show_what_the_module_received_json_and_hover():
     """A layer row's input shapes are its module's inputs, not its first op's first
     argument (resnet50's fc: 1x2048, not the addmm bias; Focus: the unsliced image)."""
     import torch
-    import torchvision
 
     import roofline
     from roofline.devices import get_device
     from roofline.report.html import _hover_row
     from tests.fixtures.models import FocusThenGate
 
+    torchvision = pytest.importorskip("torchvision")
     dev = get_device("3090")
     resnet = roofline.profile(torchvision.models.resnet50(), torch.randn(1, 3, 224, 224))
     fc = {r.name: r for r in analyze(resnet, dev, "fp32", depth=1).layers}["fc"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from roofline.counting import profile_spec
 from roofline.spec import load_spec
@@ -21,8 +22,17 @@ def test_there_are_examples():
 SLOW = {"llama-7b.yaml", "llama-7b-decode.yaml"}
 
 
+def _skip_without_the_package_it_builds(path: Path) -> None:
+    """Skip, saying why, where the spec's model comes from torchvision or timm (optional
+    test dependencies) and that package is not installed."""
+    package = str(yaml.safe_load(path.read_text()).get("model", "")).split(":")[0].split(".")[0]
+    if package in ("torchvision", "timm"):
+        pytest.importorskip(package)
+
+
 @pytest.mark.parametrize("path", [p for p in SPECS if p.name not in SLOW], ids=str)
 def test_example_profiles_with_nothing_uncounted(path):
+    _skip_without_the_package_it_builds(path)
     prof = profile_spec(load_spec(path))
     assert prof.params > 0 and prof.totals().flops > 0
     assert not prof.uncounted_ops
@@ -38,6 +48,7 @@ def test_example_profiles_with_nothing_uncounted(path):
     ],
 )
 def test_torchvision_examples_match_the_documented_figures(name, params, gmacs):
+    pytest.importorskip("torchvision")
     prof = profile_spec(load_spec(EXAMPLES / name))
     assert prof.params == params
     assert prof.totals().matrix_flops / 2 / 1e9 == pytest.approx(gmacs, abs=0.0005)

@@ -512,16 +512,14 @@ def test_freeze_a_yolo_section_selects_its_rows():
     assert head.assumptions.frozen == tuple(f"model.{i}" for i in range(10, 25))
     assert head.trainable_params == frozen
     # an ordinary model has no sections: the name must be a module
-    from torchvision.models import resnet18
+    resnet18 = pytest.importorskip("torchvision.models").resnet18
 
     with pytest.raises(MemoryEstimateError, match="no module named 'backbone'"):
         split_prefixes(resnet18(), "backbone")
 
 
 def test_freeze_cuts_grads_optimizer_activations():
-    from torchvision.models import resnet18
-
-    model = resnet18()
+    model = pytest.importorskip("torchvision.models").resnet18()
     x = torch.randn(2, 3, 64, 64)
     full = estimate_from_model(model, x, mode="training")
     frozen = estimate_from_model(model, x, mode="training", freeze="conv1,bn1,layer1,layer2")
@@ -538,9 +536,7 @@ def test_freeze_cuts_grads_optimizer_activations():
 
 
 def test_checkpointing_cuts_saved_activations():
-    from torchvision.models import resnet18
-
-    model = resnet18()
+    model = pytest.importorskip("torchvision.models").resnet18()
     x = torch.randn(16, 3, 112, 112)  # big enough that activations, not the step, peak
     full = estimate_from_model(model, x, mode="training")
     ckpt = estimate_from_model(model, x, mode="training", checkpoint="layer1,layer2,layer3,layer4")
@@ -1494,9 +1490,8 @@ def test_parameters_that_get_no_gradient_hold_no_gradient_or_optimizer_state():
 
 def _torchvision_vit() -> nn.Module:
     # nn.MultiheadAttention inside: its fused fast path runs in inference
-    from torchvision.models.vision_transformer import VisionTransformer
-
-    return VisionTransformer(
+    vit = pytest.importorskip("torchvision.models.vision_transformer")
+    return vit.VisionTransformer(
         image_size=64, patch_size=16, num_layers=2, num_heads=4, hidden_dim=128, mlp_dim=256
     )
 

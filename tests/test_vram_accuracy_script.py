@@ -75,6 +75,7 @@ def test_main_loop_on_a_faked_gpu_keeps_going_and_writes_every_case(va, monkeypa
 
     import torch
 
+    pytest.importorskip("torchvision")  # the main loop imports it before its first case
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")

@@ -304,6 +304,11 @@ def test_a_cuda_tensor_without_cuda_stays_fake():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+@pytest.mark.skipif(
+    not torch.backends.cuda.is_built(),
+    reason="a CPU-only torch build makes no fake CUDA tensors ('not linked with support "
+    "for cuda devices'; docs/conventions.md)",
+)
 def test_a_real_tensor_moved_to_cuda_without_cuda_stays_fake(ctor_module):
     # a schedule computed for real, then moved to the model's device: a plain fake
     # build makes a fake CUDA tensor of it; so must a build under BuildValues

@@ -480,7 +480,7 @@ def parse_inputs(raw: Any, where: str) -> tuple[InputSpec, ...]:
             # a range on a float or bool input was dropped without a word
             raise SpecError(
                 f"{at}: 'low'/'high' give an integer input's range; this input is "
-                f"{str(dtype).removeprefix('torch.')} (drop them, or give an integer dtype)"
+                f"{dtype_name(dtype)} (drop them, or give an integer dtype)"
             )
         if integer and high <= low:
             raise SpecError(

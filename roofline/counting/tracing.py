@@ -256,11 +256,11 @@ def failure_detail(state: ModuleStack, exc: BaseException, fix: str | None) -> s
 
 
 def index_range_hint(exc: BaseException, inputs: Any) -> str:
-    """``" (the integer input holds random values 0-19; ...)"`` when a run on real tensors failed on an
-    index out of range (an embedding's ``IndexError``) and the model was given integer
-    inputs, whose random values are the likely cause: it names their range and how to
-    set it; ``""`` otherwise (fake tensors hold no values, and other errors have other
-    causes)."""
+    """``" (the integer input holds random values 0-19; ...)"`` when a run on real
+    tensors failed on an index out of range (an embedding's ``IndexError``) and the
+    model was given integer inputs, whose random values are the likely cause: it names
+    their range and how to set it; ``""`` otherwise (fake tensors hold no values, and
+    other errors have other causes)."""
     if not isinstance(exc, IndexError) or "out of range" not in str(exc):
         return ""
     from torch._subclasses.fake_tensor import FakeTensor

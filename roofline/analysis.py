@@ -425,6 +425,14 @@ class RooflineAnalysis:
     profile: ModelProfile | None = field(default=None, repr=False, compare=False)
 
     @property
+    def spec(self) -> str | None:
+        """What the profile was loaded from, as the command line named it: a spec file,
+        or an inline model with its ``--input``/``--kwarg`` (``info["spec"]``, set by the
+        CLI); None for a module profiled in code."""
+        spec = self.profile.info.get("spec") if self.profile is not None else None
+        return str(spec) if spec else None
+
+    @property
     def time_per_op_s(self) -> float:
         """The mean roofline time of an op (0 without ops): set against a kernel launch
         (a few µs on a GPU), it says whether the roofline's time can hold, or the host's

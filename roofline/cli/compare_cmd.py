@@ -148,9 +148,7 @@ def run(args: argparse.Namespace) -> int:
         # each analysis with the note its table row and HTML row carry
         # and the spec it came from: the file, or the inline model's options
         data = {
-            "analyses": [
-                {**a.as_dict(), "spec": _spec_of(a), "note": compare_note(a)} for a in analyses
-            ]
+            "analyses": [{**a.as_dict(), "spec": a.spec, "note": compare_note(a)} for a in analyses]
         }
         emit(args.json, to_json(data), force=args.force)
     if args.html:
@@ -175,9 +173,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"== {a.model} on {a.device.name}")
         print(analysis_summary(a, args.top))
     return 0
-
-
-def _spec_of(analysis: object) -> str | None:
-    """The ``spec`` the analysis's profile was loaded from (its file, or the inline form)."""
-    profile = getattr(analysis, "profile", None)
-    return None if profile is None else profile.info.get("spec")

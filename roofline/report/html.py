@@ -1369,7 +1369,7 @@ def _meta_rows(analyses: Sequence[RooflineAnalysis], date: str) -> str:
     for a in analyses if len(analyses) > 1 else analyses[:1]:
         prefix = len(analyses) > 1
         batch = a.totals.batch
-        spec = _spec_text(a)
+        spec = a.spec
         rows.append(
             (
                 "model" if not prefix else "analysis",
@@ -1389,14 +1389,6 @@ def _meta_rows(analyses: Sequence[RooflineAnalysis], date: str) -> str:
         )
     tool = f"roofline {esc(__version__)} · torch {esc(torch.__version__)} · {date}"
     return lines + f'<div><span class="k">tool</span> {tool}</div>'
-
-
-def _spec_text(a: RooflineAnalysis) -> str | None:
-    """What the model was loaded from, as the command line named it (a spec file, or
-    an inline model with its ``--input``/``--kwarg``: ``info["spec"]``, set by the CLI),
-    so a report says how to make it again; None for a profile of a module in code."""
-    spec = a.profile.info.get("spec") if a.profile is not None else None
-    return str(spec) if spec else None
 
 
 def _warnings(analyses: Sequence[RooflineAnalysis]) -> str:

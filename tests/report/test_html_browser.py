@@ -1115,15 +1115,21 @@ def test_narrow_window_keeps_the_toolbar_off_the_buttons_and_the_legend_inside(b
             page.close()
 
 
+def on_every_device(name: str) -> list:
+    """The small test model, named ``name``, analysed at fp32 on every device in the
+    database (a `compare --gpu all`)."""
+    from roofline.devices import all_devices
+
+    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name=name)
+    return [analyze(prof, d, "fp32") for d in all_devices()]
+
+
 def test_a_hyphenated_model_name_keeps_to_one_line_in_the_totals(browser, tmp_path):
     # `compare resnet50.yaml --gpu all`: the browser broke "ResNet-50" after its hyphen
     # in the narrow model column, so each of the 46 rows took 4 lines (ResNet- / 50 /
     # 25.56 M / params) and the 720 px box showed 8 of them; names still wrap at their
     # dots and underscores, and stay text
-    from roofline.devices import all_devices
-
-    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="ResNet-50")
-    analyses = [analyze(prof, d, "fp32") for d in all_devices()]
+    analyses = on_every_device("ResNet-50")
     page, seen = open_report(browser, report_file(tmp_path / "all.html", analyses))
     try:
         page.set_viewport_size({"width": 1366, "height": 900})
@@ -1213,10 +1219,7 @@ def test_compare_over_all_devices_folds_the_breakdowns_after_the_first_rows(brow
     # 46 devices: 46 time breakdowns and 46 bottleneck lists, one under the other,
     # made the page ~27,000 px tall; the first 6 (the rows the plot draws) are shown,
     # the other 40 folded under one line in each section, opened with a click
-    from roofline.devices import all_devices
-
-    prof = roofline.profile(evil_model(), (torch.randn(1, 3, 16, 16),), name="small")
-    analyses = [analyze(prof, d, "fp32") for d in all_devices()]
+    analyses = on_every_device("small")
     n = len(analyses)
     page, seen = open_report(browser, report_file(tmp_path / "all.html", analyses))
     try:
